@@ -1,0 +1,195 @@
+"""Settings: one frozen dataclass, parsed once from the environment at startup.
+
+This is the only module that reads ``os.environ``. Entry points call
+``Settings.from_env()``; everything else receives a ``Settings``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autolog.errors import ConfigError
+from autolog.statuses import STEPS
+
+
+@dataclass(frozen=True)
+class Pool:
+    """One step's worker pool: threads in one ``dramatiq`` process, and its time limit."""
+
+    threads: int
+    time_limit_s: int
+    processes: int = 1
+
+
+#: Seed 000's pool sizes and time limits, by step name.
+DEFAULT_POOLS: dict[str, Pool] = {
+    "file_info": Pool(threads=8, time_limit_s=600),
+    "thumbnails": Pool(threads=8, time_limit_s=600),
+    "assess": Pool(threads=6, time_limit_s=1800),
+    "analysis": Pool(threads=2, time_limit_s=1800),
+    "frames": Pool(threads=4, time_limit_s=1200),
+    "transcription": Pool(threads=3, time_limit_s=600),
+}
+
+
+def _default_pools() -> dict[str, Pool]:
+    return dict(DEFAULT_POOLS)
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Everything autolog can be configured with. Defaults run on one machine."""
+
+    #: Redis for the broker; None starts a private redis-server under ``var_dir``.
+    redis_url: str | None = None
+    #: SQLAlchemy URL; None means SQLite at ``var_dir/autolog.db``.
+    database_url: str | None = None
+    var_dir: Path = Path("var")
+    #: Local sources must resolve inside one of these folders.
+    media_roots: tuple[Path, ...] = ()
+    #: Where steps write posters, contact sheets and frames; None means ``var_dir/artifacts``.
+    artifacts_dir: Path | None = None
+    #: Prefix of every Redis key autolog and its broker write.
+    namespace: str = "autolog"
+    pools: dict[str, Pool] = field(default_factory=_default_pools)
+    max_retries: int = 3
+    min_backoff_ms: int = 1_000
+    max_backoff_ms: int = 60_000
+    #: A worker that has not sent a heartbeat for this long is dead; its messages go back.
+    heartbeat_timeout_ms: int = 15_000
+    #: Out of 1,000,000 broker commands, how many also run queue maintenance.
+    maintenance_chance: int = 100_000
+    #: Run step 4 straight after step 3 instead of waiting for a prompt.
+    force_resume: bool = False
+    #: scdet's scene-change threshold (0-100); hard cuts score far above it.
+    scene_threshold: float = 10.0
+    transcriber: str = "pocketsphinx"
+    gemini_api_key: str | None = None
+    gemini_model: str = "gemini-2.5-flash"
+    gemini_base_url: str | None = None
+    api_host: str = "127.0.0.1"
+    api_port: int = 8081
+    api_keys: tuple[str, ...] = ()
+    log_level: str = "INFO"
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        """The database URL, defaulting to SQLite under ``var_dir``."""
+        if self.database_url:
+            return normalise_database_url(self.database_url)
+        return f"sqlite:///{(self.var_dir / 'autolog.db').resolve()}"
+
+    @property
+    def artifacts_root(self) -> Path:
+        """The folder step outputs are written under."""
+        return (self.artifacts_dir or self.var_dir / "artifacts").resolve()
+
+    @property
+    def resolved_media_roots(self) -> tuple[Path, ...]:
+        """The media roots as absolute, symlink-free paths."""
+        roots = self.media_roots or (self.var_dir / "media",)
+        return tuple(root.resolve() for root in roots)
+
+    def replace(self, **changes: object) -> Settings:
+        """Return a copy with some fields changed."""
+        return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
+        """Parse and validate settings from ``AUTOLOG_*``, ``REDIS_URL`` and ``DATABASE_URL``.
+
+        Raises:
+            ConfigError: a variable is set to something that cannot be parsed.
+        """
+        env = _Env(environ)
+        var_dir = Path(env.text("AUTOLOG_VAR_DIR") or "var")
+        roots = env.text("AUTOLOG_MEDIA_ROOTS")
+        pools = {}
+        for step in STEPS:
+            base = DEFAULT_POOLS[step.name]
+            key = step.name.upper()
+            pools[step.name] = Pool(
+                threads=env.integer(f"AUTOLOG_POOL_{key}_THREADS", base.threads, minimum=1),
+                time_limit_s=env.integer(f"AUTOLOG_POOL_{key}_TIME_LIMIT_S", base.time_limit_s, minimum=1),
+                processes=env.integer(f"AUTOLOG_POOL_{key}_PROCESSES", base.processes, minimum=1),
+            )
+        keys = env.text("AUTOLOG_API_KEYS")
+        artifacts = env.text("AUTOLOG_ARTIFACTS_DIR")
+        return cls(
+            redis_url=env.text("REDIS_URL") or env.text("AUTOLOG_REDIS_URL"),
+            database_url=env.text("DATABASE_URL") or env.text("AUTOLOG_DATABASE_URL"),
+            var_dir=var_dir,
+            media_roots=tuple(Path(part) for part in roots.split(os.pathsep) if part) if roots else (),
+            artifacts_dir=Path(artifacts) if artifacts else None,
+            namespace=env.text("AUTOLOG_NAMESPACE") or "autolog",
+            pools=pools,
+            max_retries=env.integer("AUTOLOG_MAX_RETRIES", 3, minimum=0),
+            min_backoff_ms=env.integer("AUTOLOG_MIN_BACKOFF_MS", 1_000, minimum=1),
+            max_backoff_ms=env.integer("AUTOLOG_MAX_BACKOFF_MS", 60_000, minimum=1),
+            heartbeat_timeout_ms=env.integer("AUTOLOG_HEARTBEAT_TIMEOUT_MS", 15_000, minimum=1_000),
+            maintenance_chance=env.integer("AUTOLOG_MAINTENANCE_CHANCE", 100_000, minimum=0),
+            force_resume=env.boolean("AUTOLOG_FORCE_RESUME", False),
+            scene_threshold=env.number("AUTOLOG_SCENE_THRESHOLD", 10.0),
+            transcriber=env.text("AUTOLOG_TRANSCRIBER") or "pocketsphinx",
+            gemini_api_key=env.text("AUTOLOG_GEMINI_API_KEY") or env.text("GEMINI_API_KEY"),
+            gemini_model=env.text("AUTOLOG_GEMINI_MODEL") or "gemini-2.5-flash",
+            gemini_base_url=env.text("AUTOLOG_GEMINI_BASE_URL"),
+            api_host=env.text("AUTOLOG_API_HOST") or "127.0.0.1",
+            api_port=env.integer("AUTOLOG_API_PORT", 8081, minimum=1),
+            api_keys=tuple(key for key in (keys or "").split(",") if key.strip()),
+            log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
+        )
+
+
+def normalise_database_url(url: str) -> str:
+    """Make ``postgres://`` and ``postgresql://`` URLs use the psycopg 3 driver."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix):]
+    return url
+
+
+class _Env:
+    """Typed reads of an environment mapping, raising ``ConfigError`` on bad values."""
+
+    def __init__(self, environ: Mapping[str, str]) -> None:
+        self._environ = environ
+
+    def text(self, name: str) -> str | None:
+        value = self._environ.get(name, "").strip()
+        return value or None
+
+    def integer(self, name: str, default: int, *, minimum: int) -> int:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            value = int(raw)
+        except ValueError as ex:
+            raise ConfigError(name, f"expected an integer, got {raw!r}") from ex
+        if value < minimum:
+            raise ConfigError(name, f"must be at least {minimum}, got {value}")
+        return value
+
+    def number(self, name: str, default: float) -> float:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        try:
+            return float(raw)
+        except ValueError as ex:
+            raise ConfigError(name, f"expected a number, got {raw!r}") from ex
+
+    def boolean(self, name: str, default: bool) -> bool:
+        raw = self.text(name)
+        if raw is None:
+            return default
+        if raw.lower() in ("1", "true", "yes", "on"):
+            return True
+        if raw.lower() in ("0", "false", "no", "off"):
+            return False
+        raise ConfigError(name, f"expected true or false, got {raw!r}")

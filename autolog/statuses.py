@@ -1,0 +1,89 @@
+"""The item state machine: statuses, steps and the transitions between them.
+
+The status strings are seed 000's, verbatim, because users search and sort by them.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+
+class Status(str, enum.Enum):
+    """An item's place in the footage pipeline."""
+
+    PENDING_FILE_INFO = "0 - Pending File Info"
+    FILE_INFO_COMPLETE = "1 - File Info Complete"
+    THUMBNAILS_COMPLETE = "2 - Thumbnails Complete"
+    AWAITING_USER_INPUT = "Awaiting User Input"
+    CREATING_FRAMES = "3 - Creating Frames"
+    PROCESSING_FRAME_INFO = "5 - Processing Frame Info"
+    GENERATING_DESCRIPTION = "6 - Generating Description"
+    AVID_DESCRIPTION = "7 - Avid Description"
+
+    @property
+    def is_terminal(self) -> bool:
+        """True when no step runs from this status."""
+        return self is Status.AVID_DESCRIPTION
+
+
+@dataclass(frozen=True)
+class Step:
+    """One processing step: the actor that runs it and the statuses it moves between."""
+
+    number: int
+    name: str
+    actor_name: str
+    queue_name: str
+    #: The status an item must be at for this step to run.
+    from_status: Status
+    #: Every status the step may leave the item at on success.
+    to_statuses: frozenset[Status]
+
+
+FILE_INFO = Step(1, "file_info", "autolog.probe", "probe", Status.PENDING_FILE_INFO,
+                 frozenset({Status.FILE_INFO_COMPLETE}))
+THUMBNAILS = Step(2, "thumbnails", "autolog.make_thumbnails", "thumbnails", Status.FILE_INFO_COMPLETE,
+                  frozenset({Status.THUMBNAILS_COMPLETE}))
+ASSESS = Step(3, "assess", "autolog.assess", "assess", Status.THUMBNAILS_COMPLETE,
+              frozenset({Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES}))
+ANALYSIS = Step(4, "analysis", "autolog.analyze", "analysis", Status.CREATING_FRAMES,
+                frozenset({Status.PROCESSING_FRAME_INFO}))
+FRAMES = Step(5, "frames", "autolog.make_frames", "frames", Status.PROCESSING_FRAME_INFO,
+              frozenset({Status.GENERATING_DESCRIPTION, Status.AVID_DESCRIPTION}))
+TRANSCRIPTION = Step(6, "transcription", "autolog.transcribe", "transcription",
+                     Status.GENERATING_DESCRIPTION, frozenset({Status.AVID_DESCRIPTION}))
+
+#: The six steps in pipeline order.
+STEPS: tuple[Step, ...] = (FILE_INFO, THUMBNAILS, ASSESS, ANALYSIS, FRAMES, TRANSCRIPTION)
+
+#: Statuses a user action may move an item to, keyed by the status it leaves.
+USER_TRANSITIONS: dict[Status, frozenset[Status]] = {
+    # A prompt (or resume) releases an item that step 3 halted.
+    Status.AWAITING_USER_INPUT: frozenset({Status.CREATING_FRAMES}),
+}
+
+
+def step_named(name: str) -> Step:
+    """Return the step with the given name or actor name.
+
+    Raises:
+        KeyError: no step has that name.
+    """
+    for step in STEPS:
+        if name in (step.name, step.actor_name):
+            return step
+    raise KeyError(name)
+
+
+def step_for_status(status: Status) -> Step | None:
+    """Return the step that runs from ``status``, or None where the pipeline waits or ends."""
+    for step in STEPS:
+        if step.from_status is status:
+            return step
+    return None
+
+
+def is_allowed(step: Step, target: Status) -> bool:
+    """Tell whether ``step`` may leave an item at ``target``."""
+    return target in step.to_statuses

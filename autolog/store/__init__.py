@@ -1,0 +1,80 @@
+"""The store: items, their timeline and step outputs in SQLite or PostgreSQL."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
+from sqlalchemy.orm import sessionmaker
+
+from autolog.errors import StoreUnavailable
+from autolog.store.engine import create_store_engine, migrate
+from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.results import Results
+from autolog.store.timeline import Timeline
+from autolog.store.views import (
+    AnalysisView,
+    ArtifactView,
+    EventView,
+    FrameView,
+    ItemView,
+    NewEvent,
+    SceneView,
+    SegmentView,
+)
+
+__all__ = [
+    # The store
+    "Store",
+    "Items",
+    "Results",
+    "Timeline",
+    # Inputs
+    "NewItem",
+    "NewEvent",
+    "validate_item_id",
+    # Views
+    "AnalysisView",
+    "ArtifactView",
+    "EventView",
+    "FrameView",
+    "ItemView",
+    "SceneView",
+    "SegmentView",
+]
+
+
+@dataclass(frozen=True)
+class Store:
+    """The database behind autolog, as three repositories over one engine."""
+
+    engine: Engine
+    items: Items
+    results: Results
+    timeline: Timeline
+
+    @classmethod
+    def open(cls, url: str, *, upgrade: bool = True) -> Store:
+        """Connect to ``url`` and, unless told not to, migrate the schema to the newest version."""
+        engine = create_store_engine(url)
+        if upgrade:
+            migrate(engine)
+        sessions = sessionmaker(engine, expire_on_commit=False)
+        return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions))
+
+    def ping(self) -> None:
+        """Check the database answers.
+
+        Raises:
+            StoreUnavailable: it does not.
+        """
+        try:
+            with self.engine.connect() as connection:
+                connection.execute(text("SELECT 1"))
+        except OperationalError as ex:
+            raise StoreUnavailable(str(ex.orig)) from ex
+
+    def close(self) -> None:
+        """Release the engine's connections."""
+        self.engine.dispose()

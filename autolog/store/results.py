@@ -1,0 +1,124 @@
+"""What the steps produce: artifacts, scenes, analysis, frames and transcript.
+
+Every save replaces the item's previous rows of that kind in one transaction, so a
+redelivered step leaves exactly one copy.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from autolog.store.models import Analysis, Artifact, Frame, Scene, TranscriptSegment
+from autolog.store.views import AnalysisView, ArtifactView, FrameView, SceneView, SegmentView
+
+
+class Results:
+    """Idempotent writes and reads of step outputs."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def save_artifacts(self, item_id: str, kind: str, paths: Sequence[str]) -> None:
+        """Replace the item's artifacts of ``kind`` with ``paths``, in order."""
+        with self._sessions.begin() as session:
+            session.execute(delete(Artifact).where(Artifact.item_id == item_id, Artifact.kind == kind))
+            session.add_all(
+                Artifact(item_id=item_id, kind=kind, position=position, path=path)
+                for position, path in enumerate(paths)
+            )
+
+    def artifacts(self, item_id: str) -> list[ArtifactView]:
+        """Return the item's artifacts by kind and position."""
+        query = select(Artifact).where(Artifact.item_id == item_id).order_by(Artifact.kind, Artifact.position)
+        with self._sessions() as session:
+            return [ArtifactView(kind=row.kind, position=row.position, path=row.path)
+                    for row in session.scalars(query)]
+
+    def save_scenes(self, item_id: str, scenes: Sequence[SceneView]) -> None:
+        """Replace the item's scenes, and its frame artifacts with their images."""
+        with self._sessions.begin() as session:
+            session.execute(delete(Scene).where(Scene.item_id == item_id))
+            session.execute(delete(Artifact).where(Artifact.item_id == item_id, Artifact.kind == "sample"))
+            for scene in scenes:
+                session.add(Scene(item_id=item_id, **scene.to_dict()))
+                session.add(Artifact(item_id=item_id, kind="sample", position=scene.position,
+                                     path=scene.image_path))
+
+    def scenes(self, item_id: str) -> list[SceneView]:
+        """Return the item's scenes in order."""
+        query = select(Scene).where(Scene.item_id == item_id).order_by(Scene.position)
+        with self._sessions() as session:
+            return [SceneView(position=row.position, start_s=row.start_s, end_s=row.end_s,
+                              sample_s=row.sample_s, image_path=row.image_path)
+                    for row in session.scalars(query)]
+
+    def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
+        """Replace the item's analysis."""
+        with self._sessions.begin() as session:
+            session.execute(delete(Analysis).where(Analysis.item_id == item_id))
+            session.add(Analysis(item_id=item_id, **analysis.to_dict()))
+
+    def analysis(self, item_id: str) -> AnalysisView | None:
+        """Return the item's analysis, if step 4 has stored one."""
+        with self._sessions() as session:
+            row = session.get(Analysis, item_id)
+            if row is None:
+                return None
+            return AnalysisView(provider=row.provider, model=row.model, prompt=row.prompt, result=row.result,
+                                input_tokens=row.input_tokens, output_tokens=row.output_tokens,
+                                cost_usd=row.cost_usd)
+
+    def save_frames(self, item_id: str, frames: Sequence[FrameView]) -> None:
+        """Replace the item's frame records."""
+        with self._sessions.begin() as session:
+            session.execute(delete(Frame).where(Frame.item_id == item_id))
+            session.add_all(Frame(item_id=item_id, **frame.to_dict()) for frame in frames)
+
+    def frames(self, item_id: str) -> list[FrameView]:
+        """Return the item's frame records in order."""
+        query = select(Frame).where(Frame.item_id == item_id).order_by(Frame.position)
+        with self._sessions() as session:
+            return [_frame_view(row) for row in session.scalars(query)]
+
+    def save_transcript(
+        self, item_id: str, segments: Sequence[SegmentView], frame_texts: Mapping[int, str]
+    ) -> None:
+        """Replace the item's transcript and write each frame's share of it."""
+        with self._sessions.begin() as session:
+            session.execute(delete(TranscriptSegment).where(TranscriptSegment.item_id == item_id))
+            session.add_all(TranscriptSegment(item_id=item_id, **segment.to_dict()) for segment in segments)
+            session.execute(update(Frame).where(Frame.item_id == item_id).values(transcript=None))
+            for position, text in frame_texts.items():
+                session.execute(
+                    update(Frame).where(Frame.item_id == item_id, Frame.position == position)
+                    .values(transcript=text)
+                )
+
+    def transcript(self, item_id: str) -> list[SegmentView]:
+        """Return the item's transcript segments in order."""
+        query = select(TranscriptSegment).where(TranscriptSegment.item_id == item_id).order_by(
+            TranscriptSegment.position)
+        with self._sessions() as session:
+            return [SegmentView(position=row.position, start_s=row.start_s, end_s=row.end_s, text=row.text)
+                    for row in session.scalars(query)]
+
+    def counts(self, item_id: str) -> dict[str, Any]:
+        """Count the item's stored outputs of each kind; tests use it to prove idempotence."""
+        with self._sessions() as session:
+            return {
+                "artifacts": len(session.scalars(select(Artifact.id).where(Artifact.item_id == item_id)).all()),
+                "scenes": len(session.scalars(select(Scene.id).where(Scene.item_id == item_id)).all()),
+                "frames": len(session.scalars(select(Frame.id).where(Frame.item_id == item_id)).all()),
+                "segments": len(session.scalars(
+                    select(TranscriptSegment.id).where(TranscriptSegment.item_id == item_id)).all()),
+            }
+
+
+def _frame_view(row: Frame) -> FrameView:
+    return FrameView(position=row.position, time_s=row.time_s, timecode=row.timecode, image_path=row.image_path,
+                     description=row.description, keywords=list(row.keywords), analysis=row.analysis,
+                     transcript=row.transcript)
