@@ -1,17 +1,129 @@
-"""Shared fixtures: generated clips, a private Redis, databases and settings."""
+"""Shared fixtures: a private Redis, SQLite and PostgreSQL stores, generated clips, workers.
+
+The private Redis starts in ``pytest_configure``, before any test module imports
+``actors``, because the broker is built from the environment when ``actors`` is imported.
+"""
 
 from __future__ import annotations
 
 import json
+import os
+import shutil
 import subprocess
-from collections.abc import Iterator
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
+import redis
+
+from autolog.local_redis import LocalRedis
+from autolog.settings import Settings
+from autolog.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
+
+#: PostgreSQL on this machine (trust auth on loopback); each test gets its own database.
+POSTGRES_ADMIN_URL = os.environ.get("AUTOLOG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+_SESSION: dict[str, Any] = {}
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    base = Path(tempfile.mkdtemp(prefix="autolog-tests-"))
+    server = LocalRedis(base / "redis", persist=False)
+    url = server.start()
+    (base / "media").mkdir()
+    for name in ("DATABASE_URL", "AUTOLOG_DATABASE_URL", "AUTOLOG_API_KEYS", "GEMINI_API_KEY",
+                 "AUTOLOG_GEMINI_API_KEY"):
+        os.environ.pop(name, None)
+    os.environ.update({
+        "REDIS_URL": url,
+        "AUTOLOG_VAR_DIR": str(base / "var"),
+        "AUTOLOG_MEDIA_ROOTS": str(base / "media"),
+        "AUTOLOG_NAMESPACE": "autolog-test",
+        "AUTOLOG_MAX_RETRIES": "2",
+        "AUTOLOG_MIN_BACKOFF_MS": "50",
+        "AUTOLOG_MAX_BACKOFF_MS": "200",
+        "AUTOLOG_HEARTBEAT_TIMEOUT_MS": "3000",
+        "AUTOLOG_MAINTENANCE_CHANCE": "1000000",
+    })
+    _SESSION.update(base=base, redis=server, url=url)
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if "redis" in _SESSION:
+        _SESSION["redis"].stop()
+        shutil.rmtree(_SESSION["base"], ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def session_dir() -> Path:
+    """The session's scratch folder: ``media/`` is the media root, ``var/`` the var dir."""
+    base: Path = _SESSION["base"]
+    return base
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    """The private Redis every test talks to."""
+    url: str = _SESSION["url"]
+    return url
+
+
+@pytest.fixture
+def redis_client(redis_url: str) -> Iterator[redis.Redis]:
+    """A client of the private Redis, flushed before and after the test."""
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    yield client
+    client.flushdb()
+    client.close()
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """Settings as the workers of this session see them."""
+    return Settings.from_env()
+
+
+@pytest.fixture
+def sqlite_store(tmp_path: Path) -> Iterator[Store]:
+    """A migrated SQLite store in the test's folder."""
+    store = Store.open(f"sqlite:///{tmp_path / 'autolog.db'}")
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database on this machine, dropped after the test."""
+    name = f"autolog_test_{uuid.uuid4().hex[:12]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{name}"')
+    yield POSTGRES_ADMIN_URL.rsplit("/", 1)[0] + f"/{name}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture
+def postgres_store(postgres_url: str) -> Iterator[Store]:
+    """A migrated store in a private PostgreSQL database."""
+    store = Store.open(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    yield store
+    store.close()
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest) -> Store:
+    """Each store test runs against SQLite and against PostgreSQL."""
+    fixture = "sqlite_store" if request.param == "sqlite" else "postgres_store"
+    chosen: Store = request.getfixturevalue(fixture)
+    return chosen
 
 
 @dataclass(frozen=True)
@@ -26,13 +138,16 @@ class TestMedia:
 
 
 @pytest.fixture(scope="session")
-def test_media(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestMedia]:
-    """Generate the deterministic test clips once per session."""
-    root = tmp_path_factory.mktemp("media")
-    subprocess.run(
-        ["bash", str(REPO / "ops" / "make_test_media.sh"), str(root)],
-        check=True,
-        capture_output=True,
-    )
-    manifest = json.loads((root / "manifest.json").read_text())
-    yield TestMedia(root=root, manifest=manifest)
+def test_media(session_dir: Path) -> TestMedia:
+    """Generate the deterministic test clips once per session, inside the media root."""
+    root = session_dir / "media" / "clips"
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["bash", str(REPO / "ops" / "make_test_media.sh"), str(root)], check=True, capture_output=True)
+    return TestMedia(root=root, manifest=json.loads((root / "manifest.json").read_text()))
+
+
+@pytest.fixture
+def unique_id() -> Callable[[str], str]:
+    """Make item ids unique per test, so tests sharing a store never collide."""
+    token = uuid.uuid4().hex[:8]
+    return lambda name: f"{name}-{token}"

@@ -136,7 +136,7 @@ class Items:
         """Count items per status."""
         with self._sessions() as session:
             rows = session.execute(select(Item.status, func.count()).group_by(Item.status))
-            return {status: count for status, count in rows.tuples()}
+            return {status: count for status, count in rows}
 
     def transition(
         self, item_id: str, expected: Status, target: Status, *, event: NewEvent | None = None,

@@ -1,0 +1,86 @@
+"""The one broker: a RedisBroker built from settings, with middleware in a fixed order.
+
+Importing ``actors`` runs this module first. It reads settings once, builds the broker
+and makes it the global one, so every actor module can declare against it.
+"""
+
+from __future__ import annotations
+
+import dramatiq
+from dramatiq.brokers.redis import RedisBroker
+from dramatiq.middleware import (
+    AgeLimit,
+    Callbacks,
+    CurrentMessage,
+    Pipelines,
+    Retries,
+    ShutdownNotifications,
+    TimeLimit,
+)
+from dramatiq.results import Results
+from dramatiq.results.backends.redis import RedisBackend
+
+from autolog.errors import ConfigError
+from autolog.local_redis import LocalRedis
+from autolog.settings import Settings
+from middleware import Services, StatusWrites
+
+#: How long step results stay readable through the jobs API, in ms.
+RESULT_TTL_MS = 7 * 86_400_000
+
+
+def redis_url(settings: Settings) -> str:
+    """Return the Redis to use: ``REDIS_URL``, else the private one under ``var_dir``.
+
+    Raises:
+        ConfigError: neither is set up; ``autolog up`` starts the private one.
+    """
+    if settings.redis_url:
+        return settings.redis_url
+    url = LocalRedis(settings.var_dir / "redis").url
+    if url is None:
+        raise ConfigError("REDIS_URL", "not set and no private Redis is running; run `autolog up` first")
+    return url
+
+
+def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
+    """Build the broker and its middleware from settings.
+
+    The order matters: ``after_*`` hooks run in reverse, so ``StatusWrites``, added last,
+    writes the status before ``Pipelines`` and ``Callbacks`` enqueue what comes next.
+    """
+    services = Services(settings=settings)
+    broker = RedisBroker(
+        url=url or redis_url(settings),
+        namespace=settings.namespace,
+        heartbeat_timeout=settings.heartbeat_timeout_ms,
+        maintenance_chance=settings.maintenance_chance,
+        middleware=[
+            AgeLimit(),
+            TimeLimit(),
+            ShutdownNotifications(),
+            Callbacks(),
+            Pipelines(),
+            Retries(max_retries=settings.max_retries, min_backoff=settings.min_backoff_ms,
+                    max_backoff=settings.max_backoff_ms),
+            CurrentMessage(),
+        ],
+    )
+    broker.add_middleware(Results(backend=RedisBackend(client=broker.client, namespace=f"{settings.namespace}-results"),
+                                  store_results=True, result_ttl=RESULT_TTL_MS))
+    broker.add_middleware(services)
+    broker.add_middleware(StatusWrites(services=services))
+    return broker
+
+
+settings = Settings.from_env()
+broker = build_broker(settings)
+dramatiq.set_broker(broker)
+
+
+def services() -> Services:
+    """Return the broker's ``Services`` middleware."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, Services):
+            return middleware
+    raise LookupError("the broker has no Services middleware")

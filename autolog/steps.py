@@ -1,0 +1,147 @@
+"""The work of each pipeline step: read the item, do the media work, store what it made.
+
+Each function is idempotent (outputs are written atomically and saved by replacing the
+item's previous rows) and returns the status the item should move to. It never changes
+the status itself: the status middleware does that, after the work is stored.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from autolog.context import Context
+from autolog.errors import MalformedAnalysis, PermanentError
+from autolog.media import (
+    FrameInput,
+    ProbeResult,
+    detect_scenes,
+    extract_frames,
+    make_contact_sheet,
+    make_poster,
+    map_segments_to_frames,
+    probe_media,
+    to_timecode,
+)
+from autolog.sources import local_path
+from autolog.statuses import Status
+from autolog.store import AnalysisView, FrameView, ItemView, SceneView, SegmentView
+
+#: What every step returns: the item and the status it should move to, plus small facts.
+StepResult = dict[str, Any]
+
+
+def _result(item_id: str, status: Status, **facts: Any) -> StepResult:
+    return {"item_id": item_id, "status": status.value, **facts}
+
+
+def _source(context: Context, item: ItemView) -> Path:
+    return local_path(item.source, context.settings.resolved_media_roots)
+
+
+def _probe(item: ItemView) -> ProbeResult:
+    if item.probe is None:
+        raise PermanentError(f"item {item.id!r} has no file info; run step 1 first")
+    return ProbeResult.from_dict(item.probe)
+
+
+def _output_dir(context: Context, item_id: str) -> Path:
+    return context.settings.artifacts_root / item_id
+
+
+def probe_item(context: Context, item_id: str) -> StepResult:
+    """Step 1: probe the source and store its file info."""
+    item = context.store.items.get(item_id)
+    probe = probe_media(_source(context, item))
+    context.store.items.update(item_id, probe=probe.asdict(), has_audio=probe.has_audio)
+    return _result(item_id, Status.FILE_INFO_COMPLETE, duration_s=probe.duration_s, has_audio=probe.has_audio)
+
+
+def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
+    """Step 2: write a poster frame and a contact sheet."""
+    item = context.store.items.get(item_id)
+    probe = _probe(item)
+    source = _source(context, item)
+    out = _output_dir(context, item_id)
+    poster = make_poster(source, out / "poster.jpg", at_s=min(probe.duration_s * 0.1, 10.0))
+    sheet = make_contact_sheet(source, out / "contact_sheet.jpg", duration_s=probe.duration_s)
+    context.store.results.save_artifacts(item_id, "poster", [str(poster)])
+    context.store.results.save_artifacts(item_id, "contact_sheet", [str(sheet)])
+    return _result(item_id, Status.THUMBNAILS_COMPLETE)
+
+
+def assess_item(context: Context, item_id: str) -> StepResult:
+    """Step 3: find the shots in one decode pass and sample a frame from each."""
+    item = context.store.items.get(item_id)
+    probe = _probe(item)
+    source = _source(context, item)
+    scenes = detect_scenes(source, duration_s=probe.duration_s, fps=probe.fps,
+                           threshold=context.settings.scene_threshold)
+    images = extract_frames(source, scenes, _output_dir(context, item_id) / "samples")
+    context.store.results.save_scenes(item_id, [
+        SceneView(position=scene.index, start_s=scene.start_s, end_s=scene.end_s, sample_s=scene.sample_s,
+                  image_path=str(image))
+        for scene, image in zip(scenes, images, strict=True)
+    ])
+    resume = item.force_resume or context.settings.force_resume
+    status = Status.CREATING_FRAMES if resume else Status.AWAITING_USER_INPUT
+    return _result(item_id, status, scenes=len(scenes))
+
+
+def analyze_item(context: Context, item_id: str) -> StepResult:
+    """Step 4: describe the sampled frames with the configured analyzer and the user's prompt."""
+    item = context.store.items.get(item_id)
+    scenes = context.store.results.scenes(item_id)
+    if not scenes:
+        raise PermanentError(f"item {item_id!r} has no sampled frames; run step 3 first")
+    inputs = [FrameInput(index=scene.position, time_s=scene.sample_s, image=Path(scene.image_path))
+              for scene in scenes]
+    analysis = context.analyzer.analyze(inputs, item.prompt)
+    if sorted(frame.index for frame in analysis.frames) != [scene.position for scene in scenes]:
+        raise MalformedAnalysis(
+            f"{analysis.provider} described frames {[frame.index for frame in analysis.frames]}, "
+            f"expected {[scene.position for scene in scenes]}"
+        )
+    context.store.results.save_analysis(item_id, AnalysisView(
+        provider=analysis.provider, model=analysis.model, prompt=item.prompt, result=analysis.asdict(),
+        input_tokens=analysis.input_tokens, output_tokens=analysis.output_tokens, cost_usd=analysis.cost_usd,
+    ))
+    return _result(item_id, Status.PROCESSING_FRAME_INFO, provider=analysis.provider)
+
+
+def make_item_frames(context: Context, item_id: str) -> StepResult:
+    """Step 5: write one frame record per sampled frame: timecode, image, description, keywords."""
+    item = context.store.items.get(item_id)
+    probe = _probe(item)
+    analysis = context.store.results.analysis(item_id)
+    if analysis is None:
+        raise PermanentError(f"item {item_id!r} has no analysis; run step 4 first")
+    described = {frame["index"]: frame for frame in analysis.result["frames"]}
+    frames = [
+        FrameView(
+            position=scene.position, time_s=scene.sample_s, timecode=to_timecode(scene.sample_s, probe.fps),
+            image_path=scene.image_path, description=described[scene.position]["description"],
+            keywords=list(described[scene.position]["keywords"]),
+            analysis={"provider": analysis.provider, "model": analysis.model, **described[scene.position]},
+            transcript=None,
+        )
+        for scene in context.store.results.scenes(item_id)
+    ]
+    context.store.results.save_frames(item_id, frames)
+    status = Status.GENERATING_DESCRIPTION if probe.has_audio else Status.AVID_DESCRIPTION
+    return _result(item_id, status, frames=len(frames))
+
+
+def transcribe_item(context: Context, item_id: str) -> StepResult:
+    """Step 6: transcribe the speech and map each stretch onto the frames it overlaps."""
+    item = context.store.items.get(item_id)
+    segments = context.transcriber.transcribe(_source(context, item))
+    spans = [(scene.position, scene.start_s, scene.end_s) for scene in context.store.results.scenes(item_id)]
+    context.store.results.save_transcript(
+        item_id,
+        [SegmentView(position=position, start_s=segment.start_s, end_s=segment.end_s, text=segment.text)
+         for position, segment in enumerate(segments)],
+        map_segments_to_frames(segments, spans),
+    )
+    return _result(item_id, Status.AVID_DESCRIPTION, segments=len(segments))
+

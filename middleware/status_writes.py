@@ -1,0 +1,173 @@
+"""Status writes: the item's status and timeline follow each message's lifecycle.
+
+The status changes here, after the actor has stored its work, as a compare-and-set from
+the step's expected status. Pipelines and callbacks run after this hook (``after_*``
+hooks run in reverse order, and this middleware is added last), so the next step is
+enqueued only after the status write, and a refused write cuts the chain.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+import traceback
+from typing import Any
+
+import dramatiq
+from dramatiq.middleware import SkipMessage
+
+from autolog.errors import ItemNotFound, PermanentError
+from autolog.statuses import Status, Step, is_allowed, step_named
+from autolog.store import NewEvent
+from middleware.services import Services
+
+#: Key under which the outcome of the status write is stamped into the message's options,
+#: so callbacks (which receive the message's data) can see whether the item moved.
+TRANSITION_OPTION = "autolog_transition"
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+def worker_name() -> str:
+    """Name the current thread as ``host:pid:thread`` for the timeline."""
+    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+
+
+class StatusWrites(dramatiq.Middleware):
+    """Writes item statuses and timeline events around every step message.
+
+    Args:
+        services: where the store comes from in this process.
+    """
+
+    def __init__(self, *, services: Services) -> None:
+        self.logger = logging.getLogger(__name__)
+        self._services = services
+        self._started_ms: dict[str, int] = {}
+        #: Writes that failed and were logged; exported as a metric.
+        self.failed_writes = 0
+
+    @property
+    def actor_options(self) -> set[str]:
+        return {"step"}
+
+    def _step(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Step | None:
+        name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
+        return step_named(name) if name else None
+
+    def _record(self, event: NewEvent) -> None:
+        if not self._services.is_ready:
+            return
+        try:
+            self._services.current().store.timeline.record(event)
+        except Exception:  # A hook must never raise: the broker would only log it, mid-lifecycle.
+            self.failed_writes += 1
+            self.logger.exception("Could not record %r for item %r.", event.event, event.item_id)
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        step = self._step(broker, message)
+        if step is None:
+            return
+        retries = message.options.get("retries", 0)
+        self._record(NewEvent(
+            item_id=message.args[0], event="retried" if retries else "queued", step=step.name,
+            message_id=message.message_id, attempt=retries + 1,
+            detail={"queue": message.queue_name, **({"delay_ms": delay} if delay else {})},
+        ))
+
+    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        step = self._step(broker, message)
+        if step is None:
+            return
+        item_id = message.args[0]
+        try:
+            item = self._services.current().store.items.get(item_id)
+        except ItemNotFound as ex:
+            self.logger.warning("Skipping %r: no item %r.", message.message_id, item_id)
+            raise SkipMessage(str(ex)) from ex
+        if item.status is not step.from_status or item.cancelled:
+            reason = "cancelled" if item.cancelled else f"item is at {item.status.value!r}"
+            self._record(NewEvent(item_id=item_id, event="skipped", step=step.name, message_id=message.message_id,
+                                  attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
+                                  detail={"reason": reason}))
+            raise SkipMessage(reason)
+        now = _now_ms()
+        self._started_ms[message.message_id] = now
+        enqueued = message.options.get("eta") or message.options.get("requeue_timestamp") or message.message_timestamp
+        self._record(NewEvent(item_id=item_id, event="started", step=step.name, message_id=message.message_id,
+                              attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
+                              wait_ms=max(0, now - int(enqueued)), from_status=item.status.value))
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        step = self._step(broker, message)
+        if step is None:
+            return
+        started = self._started_ms.pop(message.message_id, _now_ms())
+        base = NewEvent(item_id=message.args[0], event="", step=step.name, message_id=message.message_id,
+                        attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
+                        run_ms=_now_ms() - started)
+        if exception is None:
+            self._advance(message, step, base, result)
+        else:
+            self._fail(step, base, exception)
+
+    def _advance(self, message: dramatiq.Message[Any], step: Step, base: NewEvent, result: Any) -> None:
+        target = Status(result["status"])
+        applied = False
+        if not is_allowed(step, target):
+            self.logger.error("Step %r may not move item %r to %r.", step.name, base.item_id, target.value)
+        else:
+            event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
+                                "to_status": target.value})
+            try:
+                applied = self._services.current().store.items.transition(
+                    base.item_id, step.from_status, target, event=event)
+            except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
+                self.failed_writes += 1
+                self.logger.exception("Could not move item %r to %r.", base.item_id, target.value)
+        message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value, "applied": applied}
+        if not applied:
+            # The chain stops here: nothing downstream may run for a status we did not write.
+            message.options.pop("pipe_target", None)
+            message.options.pop("on_success", None)
+            self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": target.value}))
+
+    def _fail(self, step: Step, base: NewEvent, exception: BaseException) -> None:
+        error = {
+            "step": step.name, "type": type(exception).__name__, "message": str(exception),
+            "attempt": base.attempt, "permanent": isinstance(exception, PermanentError),
+            "traceback": "".join(traceback.format_exception(exception, limit=30)),
+            "at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        }
+        event = NewEvent(**{**base.__dict__, "event": "failed", "error_type": error["type"],
+                            "error_message": error["message"]})
+        try:
+            self._services.current().store.items.update(base.item_id, error=error, event=event)
+        except Exception:  # Logged and counted; the message's own retry or dead letter still happens.
+            self.failed_writes += 1
+            self.logger.exception("Could not record the failure of item %r.", base.item_id)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        self._started_ms.pop(message.message_id, None)
+
+    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+        step = self._step(broker, message)
+        if step is None:
+            return
+        event = NewEvent(item_id=message.args[0], event="dead_lettered", step=step.name,
+                         message_id=message.message_id, worker=worker_name(),
+                         detail={"retries": message.options.get("retries", 0), "queue": message.queue_name})
+        try:
+            self._services.current().store.items.update(message.args[0], dead_lettered=True, event=event)
+        except Exception:  # Logged and counted; the message itself is already in the dead-letter queue.
+            self.failed_writes += 1
+            self.logger.exception("Could not mark item %r dead-lettered.", message.args[0])
+

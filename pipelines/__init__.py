@@ -1,0 +1,26 @@
+"""The step graph: pipeline builders, callback actors, branching decisions and user actions."""
+
+from __future__ import annotations
+
+from pipelines import callbacks
+from pipelines.actions import cancel, force_resume_all, prompt, reprocess_from_assess, retry, submit
+from pipelines.decisions import BRANCH_POINTS, FIXED_NEXT, segment_from, status_after
+from pipelines.footage import build_footage_pipeline, enqueue_from
+
+__all__ = [
+    # Graph
+    "BRANCH_POINTS",
+    "FIXED_NEXT",
+    "segment_from",
+    "status_after",
+    "build_footage_pipeline",
+    "enqueue_from",
+    "callbacks",
+    # User actions
+    "submit",
+    "prompt",
+    "retry",
+    "cancel",
+    "reprocess_from_assess",
+    "force_resume_all",
+]

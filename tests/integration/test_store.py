@@ -1,0 +1,138 @@
+"""The store against SQLite and the PostgreSQL on this machine."""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+
+from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
+from autolog.statuses import Status
+from autolog.store import FrameView, NewEvent, NewItem, SegmentView, Store
+from autolog.store.engine import migrate
+
+
+def test_created_item_starts_pending_with_a_created_event(store: Store) -> None:
+    store.items.create([NewItem("LF1409", "/media/a.mp4")])
+
+    item = store.items.get("LF1409")
+
+    assert item.status is Status.PENDING_FILE_INFO
+    assert [event.event for event in store.timeline.for_item("LF1409")] == ["created"]
+
+
+def test_batch_with_a_taken_id_creates_nothing(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+
+    with pytest.raises(ItemExists):
+        store.items.create([NewItem("LF2", "/b"), NewItem("LF1", "/c")])
+
+    assert [item.id for item in store.items.list()] == ["LF1"]
+
+
+def test_batch_repeating_an_id_is_refused(store: Store) -> None:
+    with pytest.raises(ItemExists):
+        store.items.create([NewItem("LF2", "/b"), NewItem("LF2", "/c")])
+
+
+@pytest.mark.parametrize("bad", ["", "has space", "../etc", "x" * 65, "semi;colon"])
+def test_malformed_item_id_is_refused(store: Store, bad: str) -> None:
+    with pytest.raises(InvalidItemId):
+        store.items.create([NewItem(bad, "/a")])
+
+
+def test_unknown_item_raises_not_found(store: Store) -> None:
+    with pytest.raises(ItemNotFound):
+        store.items.get("nope")
+    with pytest.raises(ItemNotFound):
+        store.items.transition("nope", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+
+def test_transition_from_the_expected_status_applies_once(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+
+    first = store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+    second = store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    assert (first, second) == (True, False)
+    assert store.items.get("LF1").version == 1
+
+
+def test_racing_transitions_advance_an_item_exactly_once(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    barrier = threading.Barrier(8)
+    outcomes: list[bool] = []
+
+    def race() -> None:
+        barrier.wait()
+        outcomes.append(store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                               event=NewEvent(item_id="LF1", event="succeeded")))
+
+    threads = [threading.Thread(target=race) for _ in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    assert sorted(outcomes) == [False] * 7 + [True]
+    assert [event.event for event in store.timeline.for_item("LF1")].count("succeeded") == 1
+
+
+def test_transition_clears_the_error_and_dead_letter_mark(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.items.update("LF1", error={"type": "ToolFailed"}, dead_lettered=True)
+
+    store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    item = store.items.get("LF1")
+    assert (item.error, item.dead_lettered) == (None, False)
+
+
+def test_cancelled_item_refuses_transitions(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.items.update("LF1", cancelled=True)
+
+    assert not store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+
+def test_list_filters_by_status_and_pages_by_id(store: Store) -> None:
+    store.items.create([NewItem(f"LF{n}", "/a") for n in range(5)])
+    store.items.transition("LF3", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    first = store.items.list(status=Status.PENDING_FILE_INFO, limit=2)
+    rest = store.items.list(status=Status.PENDING_FILE_INFO, after_id=first[-1].id, limit=10)
+
+    assert [item.id for item in first + rest] == ["LF0", "LF1", "LF2", "LF4"]
+    assert store.items.count_by_status() == {Status.PENDING_FILE_INFO.value: 4, Status.FILE_INFO_COMPLETE.value: 1}
+
+
+def test_saving_frames_twice_keeps_one_copy(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    frames = [FrameView(position=n, time_s=n, timecode="00:00:00:00", image_path=f"/f{n}.jpg",
+                        description="d", keywords=["k"], analysis={}, transcript=None) for n in range(3)]
+
+    store.results.save_frames("LF1", frames)
+    store.results.save_frames("LF1", frames)
+
+    assert store.results.counts("LF1")["frames"] == 3
+
+
+def test_transcript_is_mapped_onto_frames(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.results.save_frames("LF1", [FrameView(position=n, time_s=n, timecode="00:00:00:00", image_path="/f",
+                                                description="d", keywords=[], analysis={}, transcript=None)
+                                      for n in range(2)])
+
+    store.results.save_transcript("LF1", [SegmentView(position=0, start_s=0.5, end_s=1.0, text="hello")],
+                                  {1: "hello"})
+
+    assert [frame.transcript for frame in store.results.frames("LF1")] == [None, "hello"]
+    assert [segment.text for segment in store.results.transcript("LF1")] == ["hello"]
+
+
+def test_migrating_again_changes_nothing(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+
+    migrate(store.engine)
+
+    assert store.items.get("LF1").id == "LF1"
