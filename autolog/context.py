@@ -42,7 +42,7 @@ def make_analyzer(settings: Settings) -> Analyzer:
     """
     if settings.gemini_api_key:
         raise ConfigError("AUTOLOG_GEMINI_API_KEY", "the Gemini analyzer is not in this build yet (issue #4)")
-    return LocalAnalyzer()
+    return LocalAnalyzer(reason="no Gemini key configured")
 
 
 def make_transcriber(settings: Settings) -> Transcriber:

@@ -94,17 +94,18 @@ class LocalRedis:
         url = f"redis://127.0.0.1:{port}/0"
         command = [
             find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.root),
-            "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"), "--daemonize", "no",
+            "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"), "--daemonize", "yes",
             "--save", "", "--appendonly", "yes" if self.persist else "no",
         ]
-        # A new session keeps the server alive when the command that started it exits.
-        process = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                   stderr=subprocess.DEVNULL, start_new_session=True)
+        # redis-server daemonizes itself, so it outlives the command that started it.
+        started = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
+                                 timeout=START_TIMEOUT_S, check=False)
+        if started.returncode != 0:
+            raise RedisServerError(f"redis-server exited with {started.returncode}: {started.stderr.strip()}")
         deadline = time.monotonic() + START_TIMEOUT_S
         while not is_alive(url):
-            if process.poll() is not None or time.monotonic() > deadline:
-                process.kill()
-                raise RedisServerError(f"redis-server did not start; see {self.root / 'redis.log'}")
+            if time.monotonic() > deadline:
+                raise RedisServerError(f"redis-server did not answer in time; see {self.root / 'redis.log'}")
             time.sleep(0.05)
         self._url_file.write_text(url + "\n")
         return url

@@ -140,7 +140,7 @@ class Settings:
             gemini_base_url=env.text("AUTOLOG_GEMINI_BASE_URL"),
             api_host=env.text("AUTOLOG_API_HOST") or "127.0.0.1",
             api_port=env.integer("AUTOLOG_API_PORT", 8081, minimum=1),
-            api_keys=tuple(key for key in (keys or "").split(",") if key.strip()),
+            api_keys=tuple(key.strip() for key in (keys or "").split(",") if key.strip()),
             log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
         )
 

@@ -9,7 +9,7 @@ import enum
 from dataclasses import dataclass
 
 
-class Status(str, enum.Enum):
+class Status(enum.StrEnum):
     """An item's place in the footage pipeline."""
 
     PENDING_FILE_INFO = "0 - Pending File Info"

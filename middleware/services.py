@@ -32,6 +32,11 @@ class Services(dramatiq.Middleware):
         """Use ``context`` for this process."""
         self._context = context
 
+    def uninstall(self) -> None:
+        """Forget the installed context; the caller closes it."""
+        self._context = None
+        self._owned = False
+
     def current(self) -> Context:
         """Return this process's context.
 

@@ -14,9 +14,11 @@ import socket
 import threading
 import time
 import traceback
+from datetime import UTC, datetime
 from typing import Any
 
 import dramatiq
+from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError
@@ -49,6 +51,8 @@ class StatusWrites(dramatiq.Middleware):
         self.logger = logging.getLogger(__name__)
         self._services = services
         self._started_ms: dict[str, int] = {}
+        #: Ids of delayed messages this worker holds until they are due.
+        self._delayed: set[str] = set()
         #: Writes that failed and were logged; exported as a metric.
         self.failed_writes = 0
 
@@ -56,7 +60,7 @@ class StatusWrites(dramatiq.Middleware):
     def actor_options(self) -> set[str]:
         return {"step"}
 
-    def _step(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> Step | None:
+    def _step(self, broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> Step | None:
         name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
         return step_named(name) if name else None
 
@@ -73,14 +77,22 @@ class StatusWrites(dramatiq.Middleware):
         step = self._step(broker, message)
         if step is None:
             return
+        if message.message_id in self._delayed:
+            # A delayed message moving to its queue once due: recorded when it was delayed.
+            self._delayed.discard(message.message_id)
+            return
         retries = message.options.get("retries", 0)
         self._record(NewEvent(
             item_id=message.args[0], event="retried" if retries else "queued", step=step.name,
             message_id=message.message_id, attempt=retries + 1,
             detail={"queue": message.queue_name, **({"delay_ms": delay} if delay else {})},
+            at=None if retries else datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
         ))
 
-    def before_process_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._delayed.add(message.message_id)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = self._step(broker, message)
         if step is None:
             return
@@ -104,7 +116,7 @@ class StatusWrites(dramatiq.Middleware):
                               wait_ms=max(0, now - int(enqueued)), from_status=item.status.value))
 
     def after_process_message(
-        self, broker: dramatiq.Broker, message: dramatiq.Message[Any], *, result: Any = None,
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
         step = self._step(broker, message)
@@ -119,7 +131,7 @@ class StatusWrites(dramatiq.Middleware):
         else:
             self._fail(step, base, exception)
 
-    def _advance(self, message: dramatiq.Message[Any], step: Step, base: NewEvent, result: Any) -> None:
+    def _advance(self, message: MessageProxy, step: Step, base: NewEvent, result: Any) -> None:
         target = Status(result["status"])
         applied = False
         if not is_allowed(step, target):
@@ -155,10 +167,10 @@ class StatusWrites(dramatiq.Middleware):
             self.failed_writes += 1
             self.logger.exception("Could not record the failure of item %r.", base.item_id)
 
-    def after_skip_message(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started_ms.pop(message.message_id, None)
 
-    def after_nack(self, broker: dramatiq.Broker, message: dramatiq.Message[Any]) -> None:
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = self._step(broker, message)
         if step is None:
             return

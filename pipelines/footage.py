@@ -21,7 +21,7 @@ def build_footage_pipeline(item_id: str, status: Status) -> dramatiq.pipeline | 
     """
     messages: list[dramatiq.Message[Any]] = []
     for step in segment_from(status):
-        options = {"on_success": ROUTE_ACTOR} if step in BRANCH_POINTS else {}
+        options: dict[str, Any] = {"on_success": ROUTE_ACTOR} if step in BRANCH_POINTS else {}
         messages.append(broker.get_actor(step.actor_name).message_with_options(args=(item_id,), **options))
     return dramatiq.pipeline(messages) if messages else None
 

@@ -11,6 +11,7 @@ import os
 import shutil
 import subprocess
 import tempfile
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -127,7 +128,7 @@ def store(request: pytest.FixtureRequest) -> Store:
 
 
 @dataclass(frozen=True)
-class TestMedia:
+class SampleClips:
     """The clips made by ``ops/make_test_media.sh`` and the truth about them."""
 
     root: Path
@@ -138,12 +139,12 @@ class TestMedia:
 
 
 @pytest.fixture(scope="session")
-def test_media(session_dir: Path) -> TestMedia:
+def test_media(session_dir: Path) -> SampleClips:
     """Generate the deterministic test clips once per session, inside the media root."""
     root = session_dir / "media" / "clips"
     root.mkdir(parents=True, exist_ok=True)
     subprocess.run(["bash", str(REPO / "ops" / "make_test_media.sh"), str(root)], check=True, capture_output=True)
-    return TestMedia(root=root, manifest=json.loads((root / "manifest.json").read_text()))
+    return SampleClips(root=root, manifest=json.loads((root / "manifest.json").read_text()))
 
 
 @pytest.fixture
@@ -151,3 +152,69 @@ def unique_id() -> Callable[[str], str]:
     """Make item ids unique per test, so tests sharing a store never collide."""
     token = uuid.uuid4().hex[:8]
     return lambda name: f"{name}-{token}"
+
+
+@pytest.fixture
+def context(settings: Settings, sqlite_store: Store, redis_client: redis.Redis) -> Iterator[Any]:
+    """This process's step context on a per-test SQLite store, installed into the broker."""
+    from actors import broker, services
+    from autolog.context import Context
+
+    built = Context.build(settings, store=sqlite_store)
+    broker.flush_all()
+    services().install(built)
+    yield built
+    services().uninstall()
+
+
+@pytest.fixture
+def worker(context: Any) -> Iterator[Any]:
+    """A real dramatiq worker in this process, consuming every queue of the private Redis."""
+    import dramatiq
+
+    from actors import broker
+
+    running = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
+    running.start()
+    yield running
+    running.stop()
+
+
+@pytest.fixture
+def drain(worker: Any) -> Callable[..., None]:
+    """Wait until no message is queued, delayed or in flight, or fail at a deadline.
+
+    Messages are moved into a worker's ack set when fetched and leave it only after the
+    pipeline or callback that follows them has enqueued its next message, so "every queue
+    and every ack set empty" is a state the pipeline only reaches when it is done.
+    """
+    from actors import broker
+
+    def wait(timeout_s: float = 120.0) -> None:
+        deadline = time.monotonic() + timeout_s
+        while not _broker_is_idle(broker):
+            if time.monotonic() > deadline:
+                pytest.fail(f"queues not drained within {timeout_s} s")
+            time.sleep(0.02)
+        worker.join()
+
+    return wait
+
+
+#: Idle means no message in any queue, delay queue or ack set. One script, so the check is
+#: atomic: read key by key, a message moving from its queue to an ack set could slip between.
+_IDLE_SCRIPT = """
+for _, key in ipairs(redis.call("keys", ARGV[1] .. ":__acks__.*")) do
+    if redis.call("scard", key) > 0 then return 0 end
+end
+for i = 2, #ARGV do
+    if redis.call("llen", ARGV[1] .. ":" .. ARGV[i]) > 0 then return 0 end
+end
+return 1
+"""
+
+
+def _broker_is_idle(broker: Any) -> bool:
+    queues = sorted(broker.get_declared_queues())
+    names = queues + [f"{queue}.DQ" for queue in queues]
+    return bool(broker.client.eval(_IDLE_SCRIPT, 0, broker.namespace, *names))

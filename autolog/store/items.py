@@ -6,9 +6,9 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import func, select, update
+from sqlalchemy import CursorResult, Result, func, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,7 +44,14 @@ def validate_item_id(item_id: str) -> str:
 
 def event_row(event: NewEvent) -> TimelineEvent:
     """Build the timeline row for ``event``."""
-    return TimelineEvent(**{name: getattr(event, name) for name in NewEvent.__dataclass_fields__})
+    fields = {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
+    fields["at"] = event.at or utcnow()
+    return TimelineEvent(**fields)
+
+
+def _rowcount(result: Result[Any]) -> int:
+    """Return how many rows an UPDATE matched."""
+    return cast("CursorResult[Any]", result).rowcount
 
 
 def to_view(item: Item) -> ItemView:
@@ -158,11 +165,11 @@ class Items:
             "error": None, "dead_lettered": False, **(changes or {}),
         }
         with self._sessions.begin() as session:
-            moved = session.execute(
+            moved = _rowcount(session.execute(
                 update(Item)
                 .where(Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False))
                 .values(**values)
-            ).rowcount
+            ))
             if not moved:
                 if session.get(Item, item_id) is None:
                     raise ItemNotFound(item_id)
@@ -177,9 +184,9 @@ class Items:
             ItemNotFound: no item has that id.
         """
         with self._sessions.begin() as session:
-            moved = session.execute(
+            moved = _rowcount(session.execute(
                 update(Item).where(Item.id == item_id).values(updated_at=utcnow(), **changes)
-            ).rowcount
+            ))
             if not moved:
                 raise ItemNotFound(item_id)
             if event is not None:

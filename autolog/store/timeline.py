@@ -23,13 +23,15 @@ class Timeline:
 
     def for_item(self, item_id: str, *, limit: int = 1000) -> list[EventView]:
         """Return the item's events, oldest first."""
-        query = select(TimelineEvent).where(TimelineEvent.item_id == item_id).order_by(TimelineEvent.id)
+        query = select(TimelineEvent).where(TimelineEvent.item_id == item_id).order_by(
+            TimelineEvent.at, TimelineEvent.id)
         with self._sessions() as session:
             return [_view(row) for row in session.scalars(query.limit(limit))]
 
     def for_message(self, message_id: str) -> list[EventView]:
         """Return every event of one message, oldest first."""
-        query = select(TimelineEvent).where(TimelineEvent.message_id == message_id).order_by(TimelineEvent.id)
+        query = select(TimelineEvent).where(TimelineEvent.message_id == message_id).order_by(
+            TimelineEvent.at, TimelineEvent.id)
         with self._sessions() as session:
             return [_view(row) for row in session.scalars(query)]
 

@@ -162,3 +162,5 @@ class NewEvent:
     error_type: str | None = None
     error_message: str | None = None
     detail: dict[str, Any] | None = None
+    #: When it happened, if not now: a message's enqueue time is known before its event is written.
+    at: datetime | None = None

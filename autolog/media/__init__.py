@@ -1,0 +1,44 @@
+"""Pure media work: probe, thumbnails, scenes, timecode, frame analysis, speech.
+
+Every function takes its collaborators (``run=subprocess.run``) as keyword
+parameters and raises the ``MediaError`` / ``ToolFailed`` classes from
+``autolog.errors``.
+"""
+
+from __future__ import annotations
+
+from autolog.media._run import Runner
+from autolog.media.analysis import AnalysisResult, Analyzer, FrameAnalysis, FrameInput, LocalAnalyzer
+from autolog.media.probe import ProbeResult, probe_media
+from autolog.media.scenes import Scene, detect_scenes, extract_frames
+from autolog.media.thumbnails import make_contact_sheet, make_poster
+from autolog.media.timecode import to_timecode
+from autolog.media.transcribe import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames
+
+__all__ = [
+    # Running tools
+    "Runner",
+    # Probing
+    "ProbeResult",
+    "probe_media",
+    # Thumbnails
+    "make_contact_sheet",
+    "make_poster",
+    # Scenes
+    "Scene",
+    "detect_scenes",
+    "extract_frames",
+    # Timecode
+    "to_timecode",
+    # Frame analysis
+    "AnalysisResult",
+    "Analyzer",
+    "FrameAnalysis",
+    "FrameInput",
+    "LocalAnalyzer",
+    # Speech
+    "PocketsphinxTranscriber",
+    "Segment",
+    "Transcriber",
+    "map_segments_to_frames",
+]

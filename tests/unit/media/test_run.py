@@ -1,0 +1,72 @@
+"""Tool trouble (timeouts, missing executables) becomes ToolFailed."""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pytest
+
+from autolog.errors import ToolFailed
+from autolog.media import detect_scenes, make_poster, probe_media
+from autolog.media._run import first_error_line
+
+if TYPE_CHECKING:
+    from tests.conftest import SampleClips
+
+
+def timing_out_run(
+    args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool
+) -> subprocess.CompletedProcess[bytes]:
+    """Behave like subprocess.run when the command overruns its timeout."""
+    raise subprocess.TimeoutExpired(cmd=list(args), timeout=timeout or 0.0)
+
+
+def missing_tool_run(
+    args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool
+) -> subprocess.CompletedProcess[bytes]:
+    """Behave like subprocess.run when the executable is not installed."""
+    raise FileNotFoundError(2, "No such file or directory", args[0])
+
+
+def test_probe_timeout_raises_tool_failed_naming_the_tool(test_media: SampleClips) -> None:
+    # Given a runner whose ffprobe always times out
+    # When a clip is probed
+    with pytest.raises(ToolFailed) as caught:
+        probe_media(test_media.path("cuts_audio.mp4"), run=timing_out_run, timeout_s=5.0)
+
+    # Then ToolFailed names ffprobe and the limit
+    assert caught.value.tool == "ffprobe"
+    assert caught.value.reason == "timed out after 5 s"
+
+
+def test_missing_ffprobe_raises_tool_failed(test_media: SampleClips) -> None:
+    # Given a runner that cannot find the executable, When a clip is probed, Then ToolFailed
+    with pytest.raises(ToolFailed, match="not installed"):
+        probe_media(test_media.path("cuts_audio.mp4"), run=missing_tool_run)
+
+
+def test_scene_detection_timeout_raises_tool_failed(test_media: SampleClips) -> None:
+    # Given a runner whose ffmpeg times out, When scenes are detected, Then ToolFailed
+    with pytest.raises(ToolFailed, match="ffmpeg: timed out"):
+        detect_scenes(test_media.path("cuts_audio.mp4"), duration_s=6.0, fps=25.0, run=timing_out_run)
+
+
+def test_poster_timeout_raises_tool_failed_and_leaves_no_file(test_media: SampleClips, tmp_path: Path) -> None:
+    # Given a runner whose ffmpeg times out
+    # When a poster is made
+    with pytest.raises(ToolFailed):
+        make_poster(test_media.path("cuts_audio.mp4"), tmp_path / "poster.jpg", at_s=1.0, run=timing_out_run)
+
+    # Then neither the poster nor a temporary file is left behind
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_first_error_line_drops_ffmpeg_context_prefix() -> None:
+    # Given ffmpeg stderr with a component prefix and a blank first line
+    stderr = b"\n[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] moov atom not found\nsecond line\n"
+
+    # When the first line is read, Then only the message remains
+    assert first_error_line(stderr) == "moov atom not found"
