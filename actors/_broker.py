@@ -20,27 +20,12 @@ from dramatiq.middleware import (
 from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
-from autolog.errors import ConfigError
-from autolog.local_redis import LocalRedis
+from autolog.local_redis import resolve_redis_url
 from autolog.settings import Settings
 from middleware import Services, StatusWrites
 
 #: How long step results stay readable through the jobs API, in ms.
 RESULT_TTL_MS = 7 * 86_400_000
-
-
-def redis_url(settings: Settings) -> str:
-    """Return the Redis to use: ``REDIS_URL``, else the private one under ``var_dir``.
-
-    Raises:
-        ConfigError: neither is set up; ``autolog up`` starts the private one.
-    """
-    if settings.redis_url:
-        return settings.redis_url
-    url = LocalRedis(settings.var_dir / "redis").url
-    if url is None:
-        raise ConfigError("REDIS_URL", "not set and no private Redis is running; run `autolog up` first")
-    return url
 
 
 def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
@@ -51,7 +36,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     """
     services = Services(settings=settings)
     broker = RedisBroker(
-        url=url or redis_url(settings),
+        url=url or resolve_redis_url(settings),
         namespace=settings.namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,

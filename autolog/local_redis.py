@@ -17,7 +17,8 @@ from pathlib import Path
 
 import redis
 
-from autolog.errors import AutologError
+from autolog.errors import AutologError, ConfigError
+from autolog.settings import Settings
 
 #: How long a fresh redis-server may take to accept connections, in seconds.
 START_TIMEOUT_S = 20.0
@@ -138,3 +139,24 @@ def _pid_alive(pid: int) -> bool:
     except ChildProcessError:
         return True
     return reaped == 0
+
+
+def private_redis(settings: Settings) -> LocalRedis:
+    """Return the private redis-server whose data and AOF live under ``var_dir/redis``."""
+    return LocalRedis(Path(settings.var_dir) / "redis")
+
+
+def resolve_redis_url(settings: Settings, *, start: bool = False) -> str:
+    """Return ``REDIS_URL``, else the private Redis's URL, starting it when ``start`` is set.
+
+    Raises:
+        ConfigError: no Redis is configured, none is running and ``start`` is not set.
+        RedisServerError: the private redis-server did not start.
+    """
+    if settings.redis_url:
+        return settings.redis_url
+    server = private_redis(settings)
+    url = server.start() if start else server.url
+    if url is None:
+        raise ConfigError("REDIS_URL", "not set and no private Redis is running; run `autolog up` first")
+    return url

@@ -50,7 +50,8 @@ def prompt(context: Context, item_id: str, text: str | None) -> ItemView:
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)
     if not context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES,
                                           event=event, changes=changes):
-        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value, context.store.items.get(item_id).status)
+        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value,
+                                context.store.items.get(item_id).status.value)
     enqueue_from(item_id, Status.CREATING_FRAMES)
     return context.store.items.get(item_id)
 

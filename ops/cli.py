@@ -1,0 +1,178 @@
+"""``autolog``: the operator's command line.
+
+Exit codes: 0 success; 1 the work failed or timed out, or a service is unavailable;
+2 bad input (unknown id, refused transition, path outside the media roots, bad arguments).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from collections.abc import Callable, Sequence
+
+import redis
+from sqlalchemy.exc import SQLAlchemyError
+
+from autolog.errors import (
+    AutologError,
+    ConfigError,
+    InvalidItemId,
+    InvalidSource,
+    ItemExists,
+    ItemNotFound,
+    MediaMissing,
+    TransitionRefused,
+)
+from autolog.settings import Settings
+from ops import commands, demo, stack
+from ops.errors import PoolError, UsageError
+
+#: A command: parsed arguments and settings in, exit code out.
+Command = Callable[[argparse.Namespace, Settings], int]
+
+#: Errors that mean the operator asked for something that cannot be: exit code 2.
+INPUT_ERRORS = (ConfigError, InvalidItemId, InvalidSource, ItemExists, ItemNotFound, MediaMissing, PoolError,
+                TransitionRefused, UsageError)
+
+#: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
+DEFAULT_WAIT_TIMEOUT_S = 600.0
+
+EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+
+def _positive(text: str) -> float:
+    value = float(text)
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    ingest = commands_.add_parser("ingest", help="submit files as items",
+                                  description="Submit files as items; ids default to the file stem.")
+    ingest.add_argument("paths", nargs="+", metavar="PATH", help="a file under a media root, or s3://bucket/key")
+    ingest.add_argument("--id", help="the item id (only with one PATH)")
+    ingest.add_argument("--force-resume", action="store_true", help="run step 4 without waiting for a prompt")
+    ingest.add_argument("--wait", action="store_true", help="show progress until every item rests")
+    ingest.add_argument("--timeout", type=_positive, default=DEFAULT_WAIT_TIMEOUT_S,
+                        help="seconds --wait waits (default: %(default)g)")
+    ingest.set_defaults(handler=commands.ingest)
+
+    status = commands_.add_parser("status", help="list items, or show one item",
+                                  description="Without ID, list items and counts per status; with ID, show "
+                                              "its fields, frames, transcript and timeline.")
+    status.add_argument("id", nargs="?", metavar="ID")
+    status.add_argument("--json", action="store_true", help="print JSON")
+    status.set_defaults(handler=commands.status)
+
+    prompt = commands_.add_parser("prompt", help="give a waiting item its prompt and resume it")
+    prompt.add_argument("id", metavar="ID")
+    prompt.add_argument("text", metavar="TEXT")
+    prompt.set_defaults(handler=commands.prompt)
+
+    for name, handler, summary in (
+        ("resume", commands.resume, "resume a waiting item without a prompt"),
+        ("retry", commands.retry, "queue again the step an item stopped at"),
+        ("cancel", commands.cancel, "cancel an item"),
+    ):
+        parser = commands_.add_parser(name, help=summary)
+        parser.add_argument("id", metavar="ID")
+        parser.set_defaults(handler=handler)
+
+    commands_.add_parser("force-resume-all", help="reprocess from step 3 every item step 3 has run for") \
+        .set_defaults(handler=commands.force_resume_all)
+
+
+def _add_stack_commands(commands_: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    workers = commands_.add_parser("workers", help="start, stop or list the worker pools",
+                                   description="Manage one dramatiq process group per step queue, plus control.")
+    workers.add_argument("action", choices=("start", "stop", "status"))
+    workers.add_argument("pools", nargs="*", metavar="POOL",
+                         help="pool names (file_info ... transcription, control); default: all")
+    workers.add_argument("--timeout", type=_positive, default=None,
+                         help="seconds stop waits before SIGKILL (default: longest time limit + 10)")
+    workers.add_argument("--json", action="store_true", help="print JSON")
+    workers.set_defaults(handler=stack.workers)
+
+    commands_.add_parser("up", help="start Redis (unless REDIS_URL is set), migrate, start the pools") \
+        .set_defaults(handler=stack.up)
+    down = commands_.add_parser("down", help="stop the pools, then the private Redis")
+    down.add_argument("--timeout", type=_positive, default=None,
+                      help="seconds to wait before SIGKILL (default: longest time limit + 10)")
+    down.set_defaults(handler=stack.down)
+
+    demo_ = commands_.add_parser("demo", help="run sample clips through the whole stack and show the results")
+    demo_.add_argument("--down", action="store_true", help="stop the stack at the end")
+    demo_.add_argument("--timeout", type=_positive, default=DEFAULT_WAIT_TIMEOUT_S,
+                       help="seconds to wait for the clips (default: %(default)g)")
+    demo_.set_defaults(handler=demo.demo)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the ``autolog`` argument parser."""
+    parser = argparse.ArgumentParser(
+        prog="autolog", description="Operate the autolog footage-logging pipeline.",
+        epilog="Exit codes: 0 ok; 1 failed, timed out or a service is down; 2 bad input.",
+    )
+    parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
+    commands_ = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    _add_item_commands(commands_)
+    _add_stack_commands(commands_)
+    return parser
+
+
+def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: the process's arguments).
+
+    Raises:
+        SystemExit: the arguments are invalid (code 2) or help was asked for (code 0).
+    """
+    return build_parser().parse_args(argv)
+
+
+def configure_logging(verbosity: int) -> None:
+    """Send log records to stderr: warnings by default, more with ``-v``."""
+    level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
+    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def fail(message: object, code: int) -> int:
+    """Print a one-line error on stderr and return ``code``."""
+    text = " ".join(str(message).split())
+    print(f"autolog: error: {text}", file=sys.stderr)
+    return code
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run one ``autolog`` command and return its exit code."""
+    try:
+        args = parse_args(argv)
+    except SystemExit as ex:
+        return ex.code if isinstance(ex.code, int) else EXIT_USAGE
+    configure_logging(args.verbose)
+    handler: Command = args.handler
+    try:
+        settings = Settings.from_env()
+        return handler(args, settings)
+    except INPUT_ERRORS as ex:
+        return fail(ex, EXIT_USAGE)
+    except redis.RedisError as ex:
+        return fail(f"Redis is unavailable: {ex}", EXIT_FAILED)
+    except SQLAlchemyError as ex:
+        return fail(f"the database is unavailable: {ex}", EXIT_FAILED)
+    except AutologError as ex:
+        return fail(ex, EXIT_FAILED)
+    except BrokenPipeError:
+        # The reader went away (``autolog status | head``); send what is left to devnull so the
+        # interpreter's final flush does not fail again.
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_FAILED
+    except KeyboardInterrupt:
+        return fail("interrupted", 130)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,104 @@
+"""``autolog demo``: sample clips through the whole stack, then a report of what it made."""
+
+from __future__ import annotations
+
+import argparse
+import subprocess
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from autolog.errors import ItemNotFound
+from autolog.settings import Settings
+from autolog.store import ItemView, Store
+from ops.errors import DemoMediaFailed
+from ops.ingest import plan_items
+from ops.progress import error_summary, is_failed, wait_for_items
+from ops.runtime import pipeline_context
+from ops.stack import Stack
+
+#: The clips the demo ingests: three valid ones and two broken ones that show failure handling.
+DEMO_CLIPS = ("cuts_noaudio.mp4", "cuts_audio.mp4", "speech.mp4", "not_media.mp4", "truncated_partial.mp4")
+
+#: Demo item ids are ``DEMO-<stem>``.
+ID_PREFIX = "DEMO-"
+
+MAKE_TEST_MEDIA = Path(__file__).resolve().parent / "make_test_media.sh"
+
+
+def make_clips(folder: Path) -> list[Path]:
+    """Make the demo clips in ``folder`` unless they are there already; return their paths.
+
+    Raises:
+        DemoMediaFailed: the script failed (it needs ffmpeg and espeak-ng).
+    """
+    clips = [folder / name for name in DEMO_CLIPS]
+    if (folder / "manifest.json").is_file() and all(clip.is_file() for clip in clips):
+        return clips
+    folder.mkdir(parents=True, exist_ok=True)
+    made = subprocess.run(["bash", str(MAKE_TEST_MEDIA), str(folder)], stdin=subprocess.DEVNULL,
+                          capture_output=True, text=True, check=False)
+    if made.returncode != 0:
+        raise DemoMediaFailed(f"{MAKE_TEST_MEDIA.name} failed: {made.stderr.strip() or made.returncode}")
+    return clips
+
+
+def format_report(store: Store, items: Sequence[ItemView]) -> str:
+    """Render each item's status, frames and transcript, and each failure's reason."""
+    blocks = []
+    for item in items:
+        lines = [f"== {item.id}  {item.status.value}{'  FAILED' if is_failed(item) else ''}",
+                 f"   source: {item.source}"]
+        if item.error:
+            lines.append(f"   reason: {error_summary(item.error, width=200)}")
+        for frame in store.results.frames(item.id):
+            keywords = ", ".join(frame.keywords)
+            lines.append(f"   {frame.timecode}  {frame.description}  [{keywords}]")
+        transcript = " ".join(segment.text for segment in store.results.transcript(item.id)).strip()
+        if transcript:
+            lines.append(f"   transcript: {transcript}")
+        blocks.append("\n".join(lines))
+    return "\n\n".join(blocks)
+
+
+def demo(args: argparse.Namespace, settings: Settings) -> int:
+    """Make the clips, bring the stack up, ingest, wait, report; stop the stack with ``--down``."""
+    folder = settings.resolved_media_roots[0] / "demo"
+    print(f"making sample clips in {folder} ...", file=sys.stderr)
+    clips = make_clips(folder)
+    stack = Stack(settings)
+    print("starting Redis and the worker pools ...", file=sys.stderr)
+    try:
+        stack.up()
+        timed_out = _ingest_and_report(clips, settings, timeout_s=args.timeout)
+        if args.down:
+            stack.down()
+    finally:
+        stack.pools.close()
+    if not args.down:
+        print("\nThe stack is still running; stop it with `autolog down`.")
+    return 1 if timed_out else 0
+
+
+def _ingest_and_report(clips: Sequence[Path], settings: Settings, *, timeout_s: float) -> bool:
+    """Ingest the clips not ingested by an earlier demo, wait, print the report; True on timeout."""
+    with pipeline_context(settings) as context:
+        from pipelines import actions
+
+        planned = plan_items([str(clip) for clip in clips], settings.resolved_media_roots, force_resume=True,
+                             prefix=ID_PREFIX)
+        fresh = []
+        for item in planned:
+            try:
+                existing = context.store.items.get(item.id)
+            except ItemNotFound:
+                fresh.append(item)
+                continue
+            print(f"{existing.id} exists from an earlier demo ({existing.status.value}); reusing it",
+                  file=sys.stderr)
+        actions.submit(context, fresh)
+        ids = [item.id for item in planned]
+        outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
+                                 timeout_s=timeout_s, out=sys.stderr)
+        print(format_report(context.store, outcome.items))
+        return outcome.timed_out

@@ -1,0 +1,80 @@
+"""Process liveness, by pid and by process group, that does not count zombies as alive.
+
+On Linux ``/proc`` is read, because a zombie still answers ``kill(pid, 0)`` and an orphan
+whose parent never reaps it stays a zombie. Elsewhere, signal 0 is the best there is.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PROC = Path("/proc")
+
+#: ``/proc/<pid>/stat`` states of a process that has exited.
+EXITED_STATES = frozenset({"Z", "X", "x"})
+
+
+def _stat_fields(pid: int) -> list[str] | None:
+    """Return the fields of ``/proc/<pid>/stat`` after the command name, or None if gone."""
+    try:
+        stat = (PROC / str(pid) / "stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    # The command name is in parentheses and may hold spaces; the fields after it are plain.
+    return stat.rsplit(")", 1)[1].split()
+
+
+def pid_alive(pid: int) -> bool:
+    """Tell whether a process with this pid runs (a zombie does not)."""
+    if PROC.is_dir():
+        fields = _stat_fields(pid)
+        return fields is not None and fields[0] not in EXITED_STATES
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def group_members(pgid: int) -> list[int]:
+    """Return the pids of the live (non-zombie) processes in process group ``pgid`` (Linux)."""
+    members = []
+    for entry in PROC.iterdir():
+        if not entry.name.isdigit():
+            continue
+        fields = _stat_fields(int(entry.name))
+        # After the name: state, ppid, pgrp, ...
+        if fields is not None and fields[0] not in EXITED_STATES and int(fields[2]) == pgid:
+            members.append(int(entry.name))
+    return members
+
+
+def group_alive(pgid: int) -> bool:
+    """Tell whether any process of group ``pgid`` still runs."""
+    if PROC.is_dir():
+        return bool(group_members(pgid))
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def runs_command_with(pid: int, argument: str) -> bool:
+    """Tell whether process ``pid`` was started with ``argument`` on its command line.
+
+    Guards against a stale pid file whose pid now belongs to some other program. Where
+    ``/proc`` is missing this cannot be checked, and True is returned.
+    """
+    if not PROC.is_dir():
+        return True
+    try:
+        command = (PROC / str(pid) / "cmdline").read_bytes().split(b"\0")
+    except (FileNotFoundError, ProcessLookupError, PermissionError):
+        return False
+    return argument.encode() in command

@@ -1,0 +1,118 @@
+"""Plain-text tables and JSON documents for the CLI's reports."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from autolog.store import EventView, FrameView, ItemView, SegmentView, Store
+from ops.pools import PoolStatus
+from ops.progress import error_summary
+
+#: How many items ``status`` reads per page.
+PAGE_SIZE = 500
+
+
+def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Lay out ``rows`` under ``headers`` in left-aligned columns; None shows as empty."""
+    cells = [[_cell(value) for value in row] for row in rows]
+    widths = [len(header) for header in headers]
+    for row in cells:
+        for index, cell in enumerate(row):
+            widths[index] = max(widths[index], len(cell))
+    lines = ["  ".join(header.ljust(widths[i]) for i, header in enumerate(headers)).rstrip()]
+    lines += ["  ".join(cell.ljust(widths[i]) for i, cell in enumerate(row)).rstrip() for row in cells]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return str(value).replace("\n", " ")
+
+
+def all_items(store: Store) -> list[ItemView]:
+    """Read every item, by id, a page at a time."""
+    items: list[ItemView] = []
+    after: str | None = None
+    while page := store.items.list(after_id=after, limit=PAGE_SIZE):
+        items.extend(page)
+        after = page[-1].id
+    return items
+
+
+def format_item_list(items: Sequence[ItemView], counts: Mapping[str, int]) -> str:
+    """Render the items table followed by the count of items per status."""
+    rows = [(item.id, item.status.value + (" (cancelled)" if item.cancelled else ""),
+             item.updated_at.strftime("%Y-%m-%d %H:%M:%S"), error_summary(item.error, width=60))
+            for item in items]
+    table = format_table(("ID", "STATUS", "UPDATED", "ERROR"), rows) if rows else "no items"
+    tally = format_table(("STATUS", "ITEMS"), sorted(counts.items()))
+    return f"{table}\n\n{tally}" if counts else table
+
+
+def item_list_document(items: Sequence[ItemView], counts: Mapping[str, int]) -> dict[str, Any]:
+    """Return the items list as JSON."""
+    return {"items": [item.to_dict() for item in items], "counts": dict(counts)}
+
+
+def item_document(store: Store, item_id: str) -> dict[str, Any]:
+    """Return one item with its frames, transcript and timeline, as JSON.
+
+    Raises:
+        ItemNotFound: no item has that id.
+    """
+    item = store.items.get(item_id)
+    return {
+        "item": item.to_dict(),
+        "frames": [frame.to_dict() for frame in store.results.frames(item_id)],
+        "transcript": [segment.to_dict() for segment in store.results.transcript(item_id)],
+        "timeline": [event.to_dict() for event in store.timeline.for_item(item_id)],
+    }
+
+
+def format_item(
+    item: ItemView, frames: Sequence[FrameView], transcript: Sequence[SegmentView], timeline: Sequence[EventView]
+) -> str:
+    """Render one item's fields, frames, transcript and timeline."""
+    fields: list[tuple[str, object]] = [
+        ("id", item.id), ("source", item.source), ("status", item.status.value),
+        ("force resume", item.force_resume), ("prompt", item.prompt), ("has audio", item.has_audio),
+        ("cancelled", item.cancelled), ("dead-lettered", item.dead_lettered),
+        ("error", error_summary(item.error, width=200) or None),
+        ("created", item.created_at.isoformat(timespec="seconds")),
+        ("updated", item.updated_at.isoformat(timespec="seconds")),
+    ]
+    if item.probe:
+        fields.append(("file info", ", ".join(f"{key}={value}" for key, value in item.probe.items()
+                                              if not isinstance(value, (dict, list)))))
+    width = max(len(name) for name, _ in fields)
+    parts = ["\n".join(f"{name.ljust(width)}  {_cell(value)}" for name, value in fields)]
+    parts.append("Frames\n" + (format_table(
+        ("TIMECODE", "DESCRIPTION", "KEYWORDS", "TRANSCRIPT"),
+        [(frame.timecode, frame.description, ", ".join(frame.keywords), frame.transcript) for frame in frames],
+    ) if frames else "none"))
+    if transcript:
+        parts.append("Transcript\n" + "\n".join(
+            f"{segment.start_s:7.2f}-{segment.end_s:7.2f}  {segment.text}" for segment in transcript))
+    parts.append("Timeline\n" + format_table(
+        ("TIME", "EVENT", "STEP", "ATTEMPT", "WORKER", "WAIT_MS", "RUN_MS", "ERROR"),
+        [(event.at.strftime("%H:%M:%S.%f")[:-3], event.event, event.step, event.attempt, event.worker,
+          event.wait_ms, event.run_ms,
+          f"{event.error_type}: {event.error_message}" if event.error_type else None)
+         for event in timeline],
+    ))
+    return "\n\n".join(parts)
+
+
+def format_pools(statuses: Sequence[PoolStatus]) -> str:
+    """Render pool statuses as a table with each queue's depth."""
+    rows = []
+    for pool in statuses:
+        depth = pool.depth
+        rows.append((pool.name, pool.queue, pool.processes, pool.threads, pool.pid, pool.alive,
+                     *((depth.ready, depth.delayed, depth.in_flight, depth.dead) if depth else ("?",) * 4)))
+    return format_table(("POOL", "QUEUE", "PROCESSES", "THREADS", "PID", "ALIVE", "READY", "DELAYED",
+                         "IN_FLIGHT", "DEAD"), rows)

@@ -1,0 +1,148 @@
+"""The ``autolog`` CLI in-process: its error paths, and one real ingest through worker pools."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from autolog.settings import Settings
+from autolog.statuses import Status
+from autolog.store import NewItem, Store
+from ops.cli import main
+from ops.pools import PoolManager
+from tests.conftest import SampleClips
+
+#: Pools the clip without audio needs: every step but transcription, and the callbacks.
+NO_AUDIO_POOLS = ["file_info", "thumbnails", "assess", "analysis", "frames", "control"]
+
+
+@pytest.fixture
+def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis) -> Settings:
+    """A per-test var dir and SQLite file, seen by the CLI and inherited by worker pools."""
+    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'autolog.db'}")
+    for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
+        monkeypatch.setenv(f"AUTOLOG_POOL_{step}_THREADS", "1")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def cli_store(cli_settings: Settings) -> Iterator[Store]:
+    """The store the CLI writes to in this test."""
+    store = Store.open(cli_settings.sqlalchemy_url)
+    yield store
+    store.close()
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """Return what the CLI printed on stderr, checking it is one ``autolog: error:`` line."""
+    err = capsys.readouterr().err
+    assert err.startswith("autolog: error: ") and err.count("\n") == 1, err
+    return err
+
+
+def test_ingest_outside_the_media_roots_exits_2_and_stores_nothing(
+    tmp_path: Path, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    outside = tmp_path / "LF1409.mp4"
+    outside.write_bytes(b"not under a media root")
+
+    code = main(["ingest", str(outside)])
+
+    assert code == 2
+    assert "outside the media roots" in one_line_error(capsys)
+    assert cli_store.items.list() == []
+
+
+def test_ingest_of_a_missing_file_exits_2_and_stores_nothing(
+    session_dir: Path, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code = main(["ingest", str(session_dir / "media" / "no-such-clip.mp4")])
+
+    assert code == 2
+    assert "no such file" in one_line_error(capsys)
+    assert cli_store.items.list() == []
+
+
+def test_ingest_of_a_taken_id_exits_2_and_stores_nothing_more(
+    test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = str(test_media.path("cuts_noaudio.mp4"))
+    cli_store.items.create([NewItem(id="LF1409", source=clip)])
+
+    code = main(["ingest", "--id", "LF1409", clip])
+
+    assert code == 2
+    assert "item 'LF1409' already exists" in one_line_error(capsys)
+    assert [item.id for item in cli_store.items.list()] == ["LF1409"]
+
+
+@pytest.mark.parametrize("argv", [["status", "nope"], ["prompt", "nope", "text"], ["resume", "nope"],
+                                  ["retry", "nope"], ["cancel", "nope"]])
+def test_unknown_id_exits_2(argv: list[str], cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(argv) == 2
+    assert one_line_error(capsys) == "autolog: error: no item 'nope'\n"
+
+
+def test_prompt_for_an_item_not_waiting_exits_2_with_the_reason(
+    test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_store.items.create([NewItem(id="LF1409", source=str(test_media.path("cuts_noaudio.mp4")))])
+
+    code = main(["prompt", "LF1409", "describe it"])
+
+    assert code == 2
+    reason = one_line_error(capsys)
+    assert "item 'LF1409' is at " in reason
+    assert "0 - Pending File Info" in reason and "Awaiting User Input" in reason
+    assert cli_store.items.get("LF1409").status is Status.PENDING_FILE_INFO
+
+
+def test_status_lists_items_and_counts_as_json(
+    test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cli_store.items.create([NewItem(id=name, source=str(test_media.path("cuts_noaudio.mp4")))
+                            for name in ("LF1", "LF2")])
+
+    assert main(["status", "--json"]) == 0
+
+    document = json.loads(capsys.readouterr().out)
+    assert [item["id"] for item in document["items"]] == ["LF1", "LF2"]
+    assert document["counts"] == {"0 - Pending File Info": 2}
+
+
+@pytest.fixture
+def pools(cli_settings: Settings) -> Iterator[PoolManager]:
+    """Real worker pools for the steps of a clip without audio, stopped after the test."""
+    manager = PoolManager(cli_settings)
+    started = manager.start(NO_AUDIO_POOLS)
+    assert all(pool.alive for pool in started)
+    yield manager
+    manager.stop(timeout_s=20)
+    manager.close()
+
+
+@pytest.mark.slow
+def test_ingest_and_wait_runs_a_clip_to_avid_description_and_status_shows_its_frames(
+    pools: PoolManager, test_media: SampleClips, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = test_media.path("cuts_noaudio.mp4")
+
+    code = main(["ingest", "--force-resume", "--wait", "--timeout", "50", str(clip)])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert captured.out == f"queued cuts_noaudio {clip}\n"
+    assert captured.err.splitlines()[-1] == "[##########] 6/6 cuts_noaudio 7 - Avid Description"
+
+    assert main(["status", "cuts_noaudio", "--json"]) == 0
+
+    document = json.loads(capsys.readouterr().out)
+    assert document["item"]["status"] == Status.AVID_DESCRIPTION.value
+    assert document["frames"], "no frame records"
+    assert all(frame["timecode"] and frame["description"] for frame in document["frames"])
+    assert "succeeded" in {event["event"] for event in document["timeline"]}

@@ -1,0 +1,105 @@
+"""The pool manager with real ``dramatiq`` processes on the private Redis."""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from actors import probe
+from autolog.settings import Settings
+from ops.pools import PoolManager
+from ops.processes import group_members
+
+#: Every test here stops its pools well before this.
+STOP_TIMEOUT_S = 20.0
+
+
+def eventually(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: str = "condition") -> None:
+    """Poll ``condition`` until it holds, or fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"{what} not reached within {timeout_s} s")
+        time.sleep(0.05)
+
+
+@pytest.fixture
+def pool_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis) -> Settings:
+    """Settings with a per-test var dir and SQLite file, and small pools; workers inherit the env."""
+    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'autolog.db'}")
+    for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
+        monkeypatch.setenv(f"AUTOLOG_POOL_{step}_THREADS", "1")
+    return Settings.from_env()
+
+
+@pytest.fixture
+def manager(pool_settings: Settings) -> Iterator[PoolManager]:
+    """A pool manager whose pools are all stopped after the test."""
+    pools = PoolManager(pool_settings)
+    yield pools
+    pools.stop(timeout_s=STOP_TIMEOUT_S)
+    pools.close()
+
+
+def pool_groups(manager: PoolManager) -> set[int]:
+    """Process groups of the dramatiq processes that use this manager's pid files."""
+    groups = set()
+    for entry in Path("/proc").iterdir():
+        try:
+            command = (entry / "cmdline").read_bytes().decode().split("\0")
+        except (FileNotFoundError, ProcessLookupError, PermissionError, NotADirectoryError):
+            continue
+        if any(part.startswith(str(manager.run_dir)) for part in command):
+            groups.add(os.getpgid(int(entry.name)))
+    return groups
+
+
+@pytest.mark.slow
+def test_started_pools_run_dramatiq_processes_and_stop_terminates_them(manager: PoolManager) -> None:
+    started = manager.start(["file_info", "control"])
+
+    assert [(pool.name, pool.queue, pool.processes, pool.threads, pool.alive) for pool in started] == [
+        ("file_info", "probe", 1, 1, True), ("control", "control", 1, 2, True)]
+    pids = {pool.name: pool.pid for pool in started}
+    assert all(pid is not None for pid in pids.values())
+    # The master forks one worker process per pool: two live processes in each group.
+    eventually(lambda: all(len(group_members(pid)) >= 2 for pid in pids.values() if pid), what="workers forked")
+    assert [pool.alive for pool in manager.status(["thumbnails"])] == [False]
+
+    stopped = manager.stop(["file_info", "control"], timeout_s=STOP_TIMEOUT_S)
+
+    assert [pool.alive for pool in stopped] == [False, False]
+    assert all(group_members(pid) == [] for pid in pids.values() if pid)
+    assert not list(manager.run_dir.glob("*.pid"))
+
+
+@pytest.mark.slow
+def test_starting_twice_does_not_duplicate_a_pool(manager: PoolManager, pool_settings: Settings) -> None:
+    first = manager.start(["control"])
+
+    other = PoolManager(pool_settings)
+    try:
+        again = other.start(["control"])
+    finally:
+        other.close()
+
+    assert [pool.pid for pool in again] == [pool.pid for pool in first]
+    assert pool_groups(manager) == {first[0].pid}
+
+
+def test_status_reports_queue_depth_from_redis(manager: PoolManager) -> None:
+    probe.send("LF1")
+    probe.send("LF2")
+    probe.send_with_options(args=("LF3",), delay=60_000)
+
+    [pool] = manager.status(["file_info"])
+
+    assert (pool.alive, pool.pid) == (False, None)
+    assert pool.depth is not None
+    assert (pool.depth.ready, pool.depth.delayed, pool.depth.in_flight, pool.depth.dead) == (2, 1, 0, 0)

@@ -1,0 +1,73 @@
+"""Plain-text tables for items and pools."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from autolog.statuses import Status
+from autolog.store import EventView, FrameView, ItemView, SegmentView
+from ops.pools import PoolStatus
+from ops.queues import QueueDepth
+from ops.render import format_item, format_item_list, format_pools, format_table
+
+NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+
+
+def view(item_id: str, status: Status, error: dict[str, object] | None = None) -> ItemView:
+    return ItemView(id=item_id, source=f"/media/{item_id}.mov", status=status, force_resume=False, prompt=None,
+                    probe={"duration_s": 8.0, "streams": []}, has_audio=False, error=error, dead_lettered=False,
+                    cancelled=False, version=1, created_at=NOW, updated_at=NOW)
+
+
+def test_table_columns_are_as_wide_as_their_widest_cell() -> None:
+    table = format_table(("ID", "N"), [("LF1", 1), ("LF1409", None), ("x", True)])
+
+    assert table.splitlines() == ["ID      N", "LF1     1", "LF1409", "x       yes"]
+
+
+def test_item_list_shows_status_update_time_error_and_counts() -> None:
+    items = [view("LF1", Status.AVID_DESCRIPTION),
+             view("LF2", Status.PENDING_FILE_INFO, {"step": "file_info", "type": "NotMedia", "message": "bad"})]
+
+    text = format_item_list(items, {"7 - Avid Description": 1, "0 - Pending File Info": 1})
+
+    lines = text.splitlines()
+    assert lines[0].split() == ["ID", "STATUS", "UPDATED", "ERROR"]
+    assert lines[1] == "LF1  7 - Avid Description   2025-01-02 03:04:05"
+    assert lines[2].endswith("file_info: NotMedia: bad")
+    assert lines[-2:] == ["0 - Pending File Info  1", "7 - Avid Description   1"]
+
+
+def test_empty_item_list_says_so() -> None:
+    assert format_item_list([], {}) == "no items"
+
+
+def test_item_detail_has_fields_frames_transcript_and_timeline() -> None:
+    frame = FrameView(position=0, time_s=1.0, timecode="00:00:01:00", image_path="/a/f0.jpg",
+                      description="a red frame", keywords=["red", "dark"], analysis={}, transcript="hello")
+    segment = SegmentView(position=0, start_s=0.5, end_s=1.5, text="hello")
+    event = EventView(id=1, item_id="LF1", at=NOW, event="failed", step="assess", message_id="m", attempt=2,
+                      worker="host:1:Thread-1", wait_ms=5, run_ms=7, from_status=None, to_status=None,
+                      error_type="CorruptMedia", error_message="stopped early", detail=None)
+
+    text = format_item(view("LF1", Status.THUMBNAILS_COMPLETE), [frame], [segment], [event])
+
+    assert "status         2 - Thumbnails Complete" in text
+    assert "file info      duration_s=8.0" in text
+    assert "00:00:01:00  a red frame  red, dark  hello" in text
+    assert "   0.50-   1.50  hello" in text
+    assert ("03:04:05.000  failed  assess  2        host:1:Thread-1  5        7       "
+            "CorruptMedia: stopped early") in text
+
+
+def test_pool_table_shows_depth_or_a_question_mark() -> None:
+    pools = [
+        PoolStatus(name="file_info", queue="probe", processes=1, threads=8, pid=42, alive=True,
+                   depth=QueueDepth(ready=3, delayed=1, in_flight=2, dead=0)),
+        PoolStatus(name="control", queue="control", processes=1, threads=2, pid=None, alive=False, depth=None),
+    ]
+
+    lines = format_pools(pools).splitlines()
+
+    assert lines[1].split() == ["file_info", "probe", "1", "8", "42", "yes", "3", "1", "2", "0"]
+    assert lines[2].split() == ["control", "control", "1", "2", "no", "?", "?", "?", "?"]
