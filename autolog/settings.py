@@ -60,7 +60,7 @@ class Settings:
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 60_000
     #: A worker that has not sent a heartbeat for this long is dead; its messages go back.
-    heartbeat_timeout_ms: int = 15_000
+    heartbeat_timeout_ms: int = 10_000
     #: Out of 1,000,000 broker commands, how many also run queue maintenance.
     maintenance_chance: int = 100_000
     #: Run step 4 straight after step 3 instead of waiting for a prompt.
@@ -130,7 +130,7 @@ class Settings:
             max_retries=env.integer("AUTOLOG_MAX_RETRIES", 3, minimum=0),
             min_backoff_ms=env.integer("AUTOLOG_MIN_BACKOFF_MS", 1_000, minimum=1),
             max_backoff_ms=env.integer("AUTOLOG_MAX_BACKOFF_MS", 60_000, minimum=1),
-            heartbeat_timeout_ms=env.integer("AUTOLOG_HEARTBEAT_TIMEOUT_MS", 15_000, minimum=1_000),
+            heartbeat_timeout_ms=env.integer("AUTOLOG_HEARTBEAT_TIMEOUT_MS", 10_000, minimum=1_000),
             maintenance_chance=env.integer("AUTOLOG_MAINTENANCE_CHANCE", 100_000, minimum=0),
             force_resume=env.boolean("AUTOLOG_FORCE_RESUME", False),
             scene_threshold=env.number("AUTOLOG_SCENE_THRESHOLD", 10.0),

@@ -1,0 +1,156 @@
+"""The pipeline through real ``dramatiq`` worker processes, including a worker killed mid-step."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from autolog.context import Context
+from autolog.settings import Settings
+from autolog.statuses import Status
+from autolog.store import NewItem, Store
+from pipelines import actions
+from tests.conftest import REPO, SampleClips
+
+pytestmark = pytest.mark.slow
+
+DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
+
+
+class WorkerGroup:
+    """One ``dramatiq`` CLI process group: a master and its worker processes."""
+
+    def __init__(self, database_url: str, log: Path, *, production_timing: bool = False) -> None:
+        env = {**os.environ, "DATABASE_URL": database_url}
+        if production_timing:
+            # The shipped heartbeat timeout and maintenance chance, not the tests' faster ones.
+            for name in ("AUTOLOG_HEARTBEAT_TIMEOUT_MS", "AUTOLOG_MAINTENANCE_CHANCE"):
+                env.pop(name, None)
+        self.log = log.open("ab")
+        self.process = subprocess.Popen(
+            [DRAMATIQ, "actors", "pipelines", "--processes", "1", "--threads", "4", "--path", str(REPO)],
+            env=env, stdin=subprocess.DEVNULL, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole group, as a crash or an OOM kill would."""
+        os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait(timeout=30)
+
+    def stop(self) -> None:
+        """SIGTERM the group and wait for it to drain, as an operator's stop does."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout=60)
+        self.log.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'autolog.db'}"
+
+
+@pytest.fixture
+def processes_context(settings: Settings, database_url: str, redis_client: object) -> Iterator[Context]:
+    """A context on the test's database, installed so this process's enqueues are recorded."""
+    from actors import broker, services
+
+    store = Store.open(database_url)
+    built = Context.build(settings, store=store)
+    broker.flush_all()
+    services().install(built)
+    yield built
+    services().uninstall()
+    store.close()
+
+
+@pytest.fixture
+def start_workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerGroup]]:
+    groups: list[WorkerGroup] = []
+
+    def start(*, production_timing: bool = False) -> WorkerGroup:
+        groups.append(WorkerGroup(database_url, tmp_path / "workers.log", production_timing=production_timing))
+        return groups[-1]
+
+    yield start
+    for group in groups:
+        group.stop()
+
+
+def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(0.02)
+
+
+def succeeded(context: Context, item_id: str) -> list[str | None]:
+    return [event.step for event in context.store.timeline.for_item(item_id) if event.event == "succeeded"]
+
+
+def test_worker_processes_run_both_branches_to_the_end(
+    processes_context: Context, start_workers: Callable[..., WorkerGroup], test_media: SampleClips,
+    unique_id: Callable[[str], str],
+) -> None:
+    start_workers()
+    silent, speech = unique_id("silent"), unique_id("speech")
+
+    actions.submit(processes_context, [
+        NewItem(silent, str(test_media.path("cuts_noaudio.mp4")), force_resume=True),
+        NewItem(speech, str(test_media.path("speech.mp4")), force_resume=True),
+    ])
+    items = processes_context.store.items
+    wait_for(lambda: all(items.get(i).status is Status.AVID_DESCRIPTION for i in (silent, speech)),
+             timeout_s=120, what="both items to finish")
+
+    assert "transcription" not in succeeded(processes_context, silent)
+    assert succeeded(processes_context, speech)[-1] == "transcription"
+    assert {event.worker.split(":")[1] for event in processes_context.store.timeline.for_item(silent)
+            if event.worker} - {str(os.getpid())}
+
+
+@pytest.fixture(scope="module")
+def long_clip(test_media: SampleClips) -> Path:
+    """A 90 s clip whose scene detection takes long enough to be killed in the middle."""
+    path = test_media.root / "long_noaudio.mp4"
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+             "-i", "testsrc2=size=640x360:rate=25,trim=duration=90", "-c:v", "libx264", "-preset", "ultrafast",
+             "-crf", "35", "-g", "50", str(path)],
+            check=True,
+        )
+    return path
+
+
+def test_killed_workers_message_is_redelivered_within_30_s_and_the_item_finishes_once(
+    processes_context: Context, start_workers: Callable[..., WorkerGroup], long_clip: Path,
+    unique_id: Callable[[str], str],
+) -> None:
+    item_id = unique_id("killed")
+    timeline = processes_context.store.timeline
+    first = start_workers(production_timing=True)
+    actions.submit(processes_context, [NewItem(item_id, str(long_clip), force_resume=True)])
+    wait_for(lambda: any(event.event == "started" and event.step == "assess" for event in timeline.for_item(item_id)),
+             timeout_s=60, what="step 3 to start")
+
+    first.kill()
+    killed_at = time.time()
+    assert "assess" not in succeeded(processes_context, item_id), "step 3 finished before the kill"
+    start_workers(production_timing=True)
+
+    wait_for(lambda: processes_context.store.items.get(item_id).status is Status.AVID_DESCRIPTION,
+             timeout_s=90, what="the item to finish after redelivery")
+    assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]
+    starts = [event for event in timeline.for_item(item_id) if event.event == "started" and event.step == "assess"]
+    assert len(starts) == 2 and starts[0].message_id == starts[1].message_id
+    assert starts[1].at.timestamp() - killed_at < 30
+    assert processes_context.store.results.counts(item_id)["frames"] == 1
