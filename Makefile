@@ -15,7 +15,7 @@ demo: install
 test: install lint types pytest
 
 lint: install
-	$(BIN)/ruff check autolog actors middleware pipelines web ops tests bench
+	$(BIN)/ruff check .
 
 types: install
 	$(BIN)/mypy
