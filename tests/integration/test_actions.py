@@ -1,0 +1,118 @@
+"""User actions on items, through a real worker: prompt, retry, cancel, force-resume-all."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Callable
+
+import pytest
+
+from autolog.context import Context
+from autolog.errors import InvalidSource, ItemExists, ItemNotFound, TransitionRefused
+from autolog.statuses import Status
+from autolog.store import NewItem
+from pipelines import actions
+from tests.conftest import SampleClips
+
+Drain = Callable[..., None]
+
+
+def test_prompt_on_an_item_not_waiting_is_refused(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
+) -> None:
+    item_id = unique_id("busy")
+    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    drain()
+
+    with pytest.raises(TransitionRefused, match="7 - Avid Description"):
+        actions.prompt(context, item_id, "too late")
+
+
+def test_prompt_on_an_unknown_item_is_not_found(context: Context) -> None:
+    with pytest.raises(ItemNotFound):
+        actions.prompt(context, "nobody", "hello")
+
+
+def test_source_outside_the_media_roots_stores_nothing(context: Context, unique_id: Callable[[str], str]) -> None:
+    item_id = unique_id("escape")
+
+    with pytest.raises(InvalidSource, match="outside the media roots"):
+        actions.submit(context, [NewItem(item_id, "/etc/passwd")])
+
+    with pytest.raises(ItemNotFound):
+        context.store.items.get(item_id)
+
+
+def test_resubmitting_an_id_is_refused_and_keeps_the_first(
+    context: Context, test_media: SampleClips, unique_id: Callable[[str], str]
+) -> None:
+    item_id = unique_id("twice")
+    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")))])
+
+    with pytest.raises(ItemExists):
+        actions.submit(context, [NewItem(item_id, str(test_media.path("speech.mp4")))])
+
+    assert context.store.items.get(item_id).source.endswith("cuts_noaudio.mp4")
+
+
+def test_retry_after_fixing_the_source_completes_a_dead_lettered_item(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
+) -> None:
+    item_id = unique_id("fixed")
+    path = test_media.root / f"{item_id}.mp4"
+    shutil.copy(test_media.path("not_media.mp4"), path)
+    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
+    drain()
+    assert context.store.items.get(item_id).dead_lettered
+
+    shutil.copy(test_media.path("cuts_noaudio.mp4"), path)
+    actions.retry(context, item_id)
+    drain()
+
+    item = context.store.items.get(item_id)
+    assert (item.status, item.dead_lettered, item.error) == (Status.AVID_DESCRIPTION, False, None)
+
+
+def test_retry_of_a_finished_item_is_refused(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
+) -> None:
+    item_id = unique_id("done")
+    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    drain()
+
+    with pytest.raises(TransitionRefused):
+        actions.retry(context, item_id)
+
+
+def test_cancelled_item_skips_its_queued_steps(
+    context: Context, test_media: SampleClips, unique_id: Callable[[str], str], worker: object, drain: Drain
+) -> None:
+    item_id = unique_id("stop")
+    worker.pause()  # type: ignore[attr-defined]
+    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    actions.cancel(context, item_id)
+    worker.resume()  # type: ignore[attr-defined]
+    drain()
+
+    item = context.store.items.get(item_id)
+    assert (item.status, item.cancelled) == (Status.PENDING_FILE_INFO, True)
+    kinds = [event.event for event in context.store.timeline.for_item(item_id)]
+    assert "skipped" in kinds and "started" not in kinds
+
+
+def test_force_resume_all_reprocesses_from_step_3(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
+) -> None:
+    waiting, finished = unique_id("waiting"), unique_id("finished")
+    actions.submit(context, [NewItem(waiting, str(test_media.path("cuts_noaudio.mp4"))),
+                             NewItem(finished, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    drain()
+    assert context.store.items.get(waiting).status is Status.AWAITING_USER_INPUT
+
+    moved = actions.force_resume_all(context)
+    drain()
+
+    assert sorted(moved) == sorted([waiting, finished])
+    for item_id in (waiting, finished):
+        assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+        assert context.store.results.counts(item_id)["frames"] == 4

@@ -1,0 +1,60 @@
+"""The status middleware when its database write fails: logged, counted, never raised."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from dramatiq.broker import MessageProxy
+
+from actors import broker, make_frames, probe
+from autolog.context import Context
+from autolog.settings import Settings
+from autolog.statuses import Status
+from autolog.store import Store
+from middleware import TRANSITION_OPTION, Services, StatusWrites
+
+
+@pytest.fixture
+def unreachable_store(tmp_path: Path) -> Iterator[Store]:
+    """A store whose SQLite file lies in a folder that does not exist: every query fails."""
+    store = Store.open(f"sqlite:///{tmp_path / 'missing' / 'autolog.db'}", upgrade=False)
+    yield store
+    store.close()
+
+
+@pytest.fixture
+def status_writes(settings: Settings, unreachable_store: Store) -> StatusWrites:
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=unreachable_store))
+    return StatusWrites(services=services)
+
+
+def test_failed_timeline_write_is_counted_not_raised(status_writes: StatusWrites) -> None:
+    status_writes.after_enqueue(broker, probe.message("LF1"), None)
+
+    assert status_writes.failed_writes == 1
+
+
+def test_failed_status_write_stops_the_chain(status_writes: StatusWrites) -> None:
+    message = MessageProxy(make_frames.message_with_options(args=("LF1",), on_success="autolog.route",
+                                                           pipe_target={"actor_name": "autolog.transcribe"}))
+
+    status_writes.after_process_message(broker, message, result={"item_id": "LF1",
+                                                                 "status": Status.AVID_DESCRIPTION.value})
+
+    assert message.options[TRANSITION_OPTION]["applied"] is False
+    assert "pipe_target" not in message.options and "on_success" not in message.options
+    assert status_writes.failed_writes == 2
+
+
+def test_status_outside_the_steps_graph_is_not_written(status_writes: StatusWrites) -> None:
+    message = MessageProxy(probe.message_with_options(args=("LF1",), pipe_target={"actor_name": "x"}))
+
+    status_writes.after_process_message(broker, message, result={"item_id": "LF1",
+                                                                 "status": Status.AVID_DESCRIPTION.value})
+
+    assert message.options[TRANSITION_OPTION] == {"from": Status.PENDING_FILE_INFO.value,
+                                                  "to": Status.AVID_DESCRIPTION.value, "applied": False}
+    assert "pipe_target" not in message.options
