@@ -25,10 +25,11 @@ pytest: install
 
 install: system-deps $(STAMP)
 
-# ffmpeg/ffprobe do the media work; espeak-ng speaks the sample clips' dialogue.
+# ffmpeg/ffprobe do the media work; espeak-ng speaks the sample clips' dialogue; prometheus
+# and promtool check the scrape config, the alert rules and a real scrape in the tests.
 system-deps:
 	@missing=""; \
-	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng; do \
+	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng prometheus:prometheus promtool:prometheus; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \

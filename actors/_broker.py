@@ -21,8 +21,10 @@ from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
 from autolog.local_redis import resolve_redis_url
+from autolog.logs import build_log_config, secret_values
+from autolog.progress import ProgressChannel
 from autolog.settings import Settings
-from middleware import Services, StatusWrites
+from middleware import LifecycleLogs, Metrics, Progress, RateLimits, Services, StatusWrites
 
 #: How long step results stay readable through the jobs API, in ms.
 RESULT_TTL_MS = 7 * 86_400_000
@@ -32,7 +34,9 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     """Build the broker and its middleware from settings.
 
     The order matters: ``after_*`` hooks run in reverse, so ``StatusWrites``, added last,
-    writes the status before ``Pipelines`` and ``Callbacks`` enqueue what comes next.
+    writes the status before ``Pipelines`` and ``Callbacks`` enqueue what comes next, and
+    ``Metrics`` and ``Progress``, just before it, report the write before the next step is
+    enqueued. ``LifecycleLogs`` is first, so its log context spans every other hook.
     """
     services = Services(settings=settings)
     broker = RedisBroker(
@@ -41,6 +45,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
         middleware=[
+            LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,
+                                                      secrets=secret_values(settings))),
             AgeLimit(),
             TimeLimit(),
             ShutdownNotifications(),
@@ -54,7 +60,17 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     broker.add_middleware(Results(backend=RedisBackend(client=broker.client, namespace=f"{settings.namespace}-results"),
                                   store_results=True, result_ttl=RESULT_TTL_MS))
     broker.add_middleware(services)
-    broker.add_middleware(StatusWrites(services=services))
+    # Before StatusWrites: a message that must wait for its rate limit is skipped before a
+    # start is recorded, and its slot is released after the outcome is written.
+    broker.add_middleware(RateLimits(client=broker.client, namespace=settings.namespace))
+    # After RateLimits (they see only admitted messages), before StatusWrites (see above).
+    status_writes = StatusWrites(services=services)
+    broker.add_middleware(Metrics(services=services, client=broker.client, namespace=settings.namespace,
+                                  directory=settings.metrics_root, pool=settings.worker_pool,
+                                  exporter_port=settings.metrics_port,
+                                  heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))
+    broker.add_middleware(Progress(channel=ProgressChannel(broker.client, namespace=settings.namespace)))
+    broker.add_middleware(status_writes)
     return broker
 
 
@@ -69,3 +85,11 @@ def services() -> Services:
         if isinstance(middleware, Services):
             return middleware
     raise LookupError("the broker has no Services middleware")
+
+
+def rate_limits() -> RateLimits:
+    """Return the broker's ``RateLimits`` middleware."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, RateLimits):
+            return middleware
+    raise LookupError("the broker has no RateLimits middleware")

@@ -4,13 +4,33 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
+from actors._broker import rate_limits, services, settings
 from actors._declare import step_options
+from autolog.settings import Settings
 from autolog.statuses import ANALYSIS
 from autolog.steps import StepResult, analyze_item
+from middleware import RateLimit
 
 
-@dramatiq.actor(**step_options(ANALYSIS))
+def gemini_rate_limit(config: Settings) -> RateLimit | None:
+    """Return the shared Gemini quota from settings; None (unlimited) for the local analyzer."""
+    if not config.gemini_api_key:
+        return None
+    return RateLimit(
+        key=f"gemini:{config.gemini_model}", requests=config.gemini_requests_per_window,
+        window_ms=config.gemini_window_ms, tokens=config.gemini_tokens_per_window,
+        concurrency=config.gemini_concurrency,
+        # A clip's frames: about 10 images of 258 tokens each, plus the prompt.
+        tokens_per_call=3_000,
+        lease_ms=config.gemini_timeout_ms + 30_000,
+    )
+
+
+@dramatiq.actor(**step_options(ANALYSIS), rate_limit=gemini_rate_limit(settings))
 def analyze(item_id: str) -> StepResult:
-    """Store the analyzer's description of every sampled frame."""
-    return analyze_item(services().current(), item_id)
+    """Store the analyzer's description of every sampled frame.
+
+    Calls are held to the shared rate limit; an upstream 429 pauses every worker and brings
+    this message back after the pause without spending one of its retries.
+    """
+    return rate_limits().run(analyze_item, services().current(), item_id)

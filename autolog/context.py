@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autolog.errors import ConfigError
+from autolog.gemini import GeminiAnalyzer
 from autolog.media import Analyzer, LocalAnalyzer, PocketsphinxTranscriber, Transcriber
 from autolog.settings import Settings
 from autolog.store import Store
@@ -35,13 +36,9 @@ class Context:
 
 
 def make_analyzer(settings: Settings) -> Analyzer:
-    """Return the analyzer settings ask for: the local one when no Gemini key is set.
-
-    Raises:
-        ConfigError: a Gemini key is set; the Gemini analyzer is tracked in issue #4.
-    """
+    """Return the analyzer settings ask for: Gemini when a key is set, else the local one."""
     if settings.gemini_api_key:
-        raise ConfigError("AUTOLOG_GEMINI_API_KEY", "the Gemini analyzer is not in this build yet (issue #4)")
+        return GeminiAnalyzer.from_settings(settings)
     return LocalAnalyzer(reason="no Gemini key configured")
 
 

@@ -132,3 +132,83 @@ class AnalysisError(AutologError):
 
 class MalformedAnalysis(AnalysisError, PermanentError):
     """Raised when an analyzer returns output that does not match the schema."""
+
+
+class UpstreamError(AnalysisError):
+    """Base class for failures reported by a model provider's API."""
+
+    def __init__(self, provider: str, reason: str, *, code: int | None = None) -> None:
+        super().__init__(f"{provider}: {reason}" if code is None else f"{provider}: HTTP {code}: {reason}")
+        self.provider = provider
+        self.reason = reason
+        self.code = code
+
+
+class UpstreamRateLimited(UpstreamError, TransientError):
+    """Raised when a provider answers 429 / RESOURCE_EXHAUSTED; ``retry_after_s`` is its delay."""
+
+    def __init__(self, provider: str, reason: str, *, retry_after_s: float, code: int | None = 429) -> None:
+        super().__init__(provider, reason, code=code)
+        self.retry_after_s = retry_after_s
+
+
+class UpstreamUnavailable(UpstreamError, TransientError):
+    """Raised when a provider fails with a 5xx, times out or cannot be reached."""
+
+
+class UpstreamRejected(UpstreamError, PermanentError):
+    """Raised when a provider refuses a request (a 4xx other than 429); retrying cannot help."""
+
+
+# --- Sources, jobs, queues and webhooks ----------------------------------------------------
+
+
+class SourceFetchFailed(TransientError):
+    """Raised when a remote source cannot be downloaded for a reason a retry may fix."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
+class JobNotFound(AutologError):
+    """Raised when no message with the given id has been recorded."""
+
+    def __init__(self, job_id: str) -> None:
+        super().__init__(f"no job {job_id!r}")
+        self.job_id = job_id
+
+
+class QueueNotFound(AutologError):
+    """Raised when a queue name is not one of autolog's queues."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no queue {name!r}")
+        self.name = name
+
+
+class DeadLetterNotFound(AutologError):
+    """Raised when no dead-lettered message has the given id."""
+
+    def __init__(self, message_id: str) -> None:
+        super().__init__(f"no dead-lettered message {message_id!r}")
+        self.message_id = message_id
+
+
+class ArtifactNotFound(AutologError):
+    """Raised when an item has no artifact of the given kind and position, or its file is gone."""
+
+    def __init__(self, item_id: str, kind: str, position: int) -> None:
+        super().__init__(f"item {item_id!r} has no {kind} artifact at position {position}")
+        self.item_id = item_id
+        self.kind = kind
+        self.position = position
+
+
+class AuthenticationFailed(AutologError):
+    """Raised when an API key, bearer token or webhook signature is missing or wrong."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason

@@ -71,10 +71,51 @@ class Settings:
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
     gemini_base_url: str | None = None
+    #: How long one Gemini call may take before it counts as a timeout (retried), in ms.
+    gemini_timeout_ms: int = 120_000
+    #: Gemini's quota, shared by every worker through Redis: calls and input tokens per
+    #: window, and calls in flight. Defaults are the free tier of gemini-2.5-flash.
+    gemini_requests_per_window: int = 10
+    gemini_tokens_per_window: int = 250_000
+    gemini_concurrency: int = 2
+    gemini_window_ms: int = 60_000
     api_host: str = "127.0.0.1"
     api_port: int = 8081
     api_keys: tuple[str, ...] = ()
+    #: gunicorn worker processes and threads per process for the API.
+    api_workers: int = 2
+    api_threads: int = 4
+    #: The bearer token MinIO's webhook target sends; None refuses every MinIO event.
+    minio_webhook_token: str | None = None
+    #: The secret of the signed ingest webhook (GitHub's X-Hub-Signature-256); None refuses it.
+    ingest_webhook_secret: str | None = None
+    #: S3-compatible object storage for ``s3://`` sources; None endpoint means AWS.
+    s3_endpoint_url: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+    s3_region: str = "us-east-1"
+    #: How often discovery scans for pending and stuck items, in seconds.
+    discovery_interval_s: float = 30.0
+    #: An item at a step's status with no message in flight for this long is re-queued.
+    discovery_stuck_after_s: float = 300.0
     log_level: str = "INFO"
+    #: ``json`` (one JSON object per line, for log shippers) or ``text`` (for people).
+    log_format: str = "json"
+    #: The worker pool this process belongs to: the ``pool`` label of the live-worker gauges.
+    worker_pool: str | None = None
+    #: prometheus_client's multiprocess folder for this worker group (one per pool per host);
+    #: None means ``var_dir/metrics/<worker_pool or "default">``.
+    metrics_dir: Path | None = None
+    #: Where this worker group's metrics exporter listens; with no port, no exporter runs.
+    metrics_host: str = "127.0.0.1"
+    metrics_port: int | None = None
+    #: The pool manager gives its i-th pool (pipeline order, then control) ``metrics_port_base + i``.
+    metrics_port_base: int = 9191
+
+    @property
+    def metrics_root(self) -> Path:
+        """The multiprocess metrics folder of this process's worker group."""
+        return (self.metrics_dir or self.var_dir / "metrics" / (self.worker_pool or "default")).resolve()
 
     @property
     def sqlalchemy_url(self) -> str:
@@ -138,10 +179,31 @@ class Settings:
             gemini_api_key=env.text("AUTOLOG_GEMINI_API_KEY") or env.text("GEMINI_API_KEY"),
             gemini_model=env.text("AUTOLOG_GEMINI_MODEL") or "gemini-2.5-flash",
             gemini_base_url=env.text("AUTOLOG_GEMINI_BASE_URL"),
+            gemini_timeout_ms=env.integer("AUTOLOG_GEMINI_TIMEOUT_MS", 120_000, minimum=1),
+            gemini_requests_per_window=env.integer("AUTOLOG_GEMINI_REQUESTS_PER_WINDOW", 10, minimum=1),
+            gemini_tokens_per_window=env.integer("AUTOLOG_GEMINI_TOKENS_PER_WINDOW", 250_000, minimum=1),
+            gemini_concurrency=env.integer("AUTOLOG_GEMINI_CONCURRENCY", 2, minimum=1),
+            gemini_window_ms=env.integer("AUTOLOG_GEMINI_WINDOW_MS", 60_000, minimum=100),
             api_host=env.text("AUTOLOG_API_HOST") or "127.0.0.1",
             api_port=env.integer("AUTOLOG_API_PORT", 8081, minimum=1),
             api_keys=tuple(key.strip() for key in (keys or "").split(",") if key.strip()),
+            api_workers=env.integer("AUTOLOG_API_WORKERS", 2, minimum=1),
+            api_threads=env.integer("AUTOLOG_API_THREADS", 4, minimum=1),
+            minio_webhook_token=env.text("AUTOLOG_MINIO_WEBHOOK_TOKEN"),
+            ingest_webhook_secret=env.text("AUTOLOG_INGEST_WEBHOOK_SECRET"),
+            s3_endpoint_url=env.text("AUTOLOG_S3_ENDPOINT_URL"),
+            s3_access_key_id=env.text("AUTOLOG_S3_ACCESS_KEY_ID"),
+            s3_secret_access_key=env.text("AUTOLOG_S3_SECRET_ACCESS_KEY"),
+            s3_region=env.text("AUTOLOG_S3_REGION") or "us-east-1",
+            discovery_interval_s=env.number("AUTOLOG_DISCOVERY_INTERVAL_S", 30.0),
+            discovery_stuck_after_s=env.number("AUTOLOG_DISCOVERY_STUCK_AFTER_S", 300.0),
             log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
+            log_format=env.choice("AUTOLOG_LOG_FORMAT", "json", ("json", "text")),
+            worker_pool=env.text("AUTOLOG_WORKER_POOL"),
+            metrics_dir=Path(metrics_dir) if (metrics_dir := env.text("AUTOLOG_METRICS_DIR")) else None,
+            metrics_host=env.text("AUTOLOG_METRICS_HOST") or "127.0.0.1",
+            metrics_port=env.integer("AUTOLOG_METRICS_PORT", 0, minimum=0) or None,
+            metrics_port_base=env.integer("AUTOLOG_METRICS_PORT_BASE", 9191, minimum=1),
         )
 
 
@@ -183,6 +245,12 @@ class _Env:
             return float(raw)
         except ValueError as ex:
             raise ConfigError(name, f"expected a number, got {raw!r}") from ex
+
+    def choice(self, name: str, default: str, choices: tuple[str, ...]) -> str:
+        value = (self.text(name) or default).lower()
+        if value not in choices:
+            raise ConfigError(name, f"expected one of {', '.join(choices)}, got {value!r}")
+        return value
 
     def boolean(self, name: str, default: bool) -> bool:
         raw = self.text(name)

@@ -1,11 +1,21 @@
-"""Item sources: local paths confined to the media roots."""
+"""Item sources: local paths confined to the media roots, and ``s3://`` objects fetched on use."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from pathlib import Path
+import re
+import tempfile
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any
 
-from autolog.errors import InvalidSource, MediaMissing
+import boto3
+from botocore.config import Config as BotoConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from autolog.errors import InvalidSource, MediaMissing, SourceFetchFailed
+from autolog.settings import Settings
 
 #: Schemes accepted besides plain local paths.
 REMOTE_SCHEMES = ("s3://",)
@@ -50,3 +60,88 @@ def local_path(source: str, roots: Sequence[Path]) -> Path:
     if not path.is_file():
         raise MediaMissing(str(path), "file not found")
     return path
+
+
+#: S3 error codes that mean the object is not there: a retry cannot help.
+MISSING_CODES = frozenset({"404", "NoSuchKey", "NoSuchBucket", "NotFound"})
+
+
+@dataclass(frozen=True)
+class S3Config:
+    """Where ``s3://`` sources live and how to sign in; None fields defer to boto3's defaults."""
+
+    endpoint_url: str | None = None
+    access_key_id: str | None = None
+    secret_access_key: str | None = None
+    region: str = "us-east-1"
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> S3Config:
+        """Take the ``s3_*`` fields of ``settings``."""
+        return cls(endpoint_url=settings.s3_endpoint_url, access_key_id=settings.s3_access_key_id,
+                   secret_access_key=settings.s3_secret_access_key, region=settings.s3_region)
+
+
+def make_s3_client(config: S3Config) -> Any:
+    """Return a boto3 S3 client for ``config``, with path-style addressing for MinIO."""
+    return boto3.client(
+        "s3", endpoint_url=config.endpoint_url, aws_access_key_id=config.access_key_id,
+        aws_secret_access_key=config.secret_access_key, region_name=config.region,
+        config=BotoConfig(s3={"addressing_style": "path"}, retries={"max_attempts": 3, "mode": "standard"}),
+    )
+
+
+def split_s3(source: str) -> tuple[str, str]:
+    """Return the bucket and key of an ``s3://bucket/key`` source.
+
+    Raises:
+        InvalidSource: it is not one.
+    """
+    bucket, _, key = source.removeprefix("s3://").partition("/")
+    if not source.startswith(REMOTE_SCHEMES) or not bucket or not key:
+        raise InvalidSource(source, "expected s3://bucket/key")
+    return bucket, key
+
+
+def _local_name(key: str) -> str:
+    """Name the downloaded file after the key's last part, keeping its extension for ffprobe."""
+    name = re.sub(r"[^A-Za-z0-9._-]", "_", PurePosixPath(key).name).lstrip(".")
+    return name or "object"
+
+
+@contextmanager
+def materialise(
+    source: str,
+    roots: Sequence[Path],
+    *,
+    s3: S3Config | None = None,
+    scratch_dir: Path | None = None,
+    client_factory: Callable[[S3Config], Any] = make_s3_client,
+) -> Iterator[Path]:
+    """Yield a local file holding ``source``: the file itself, or an S3 object downloaded for the block.
+
+    A downloaded copy lives in a private scratch folder that is deleted when the block exits,
+    whether it succeeds or raises.
+
+    Raises:
+        InvalidSource: a local source left the media roots, or an S3 source is malformed.
+        MediaMissing: the file or object does not exist.
+        SourceFetchFailed: the object store could not be reached or refused for another reason.
+    """
+    if not source.startswith(REMOTE_SCHEMES):
+        yield local_path(source, roots)
+        return
+    bucket, key = split_s3(source)
+    client = client_factory(s3 or S3Config())
+    with tempfile.TemporaryDirectory(prefix="autolog-s3-", dir=scratch_dir) as scratch:
+        target = Path(scratch) / _local_name(key)
+        try:
+            client.download_file(bucket, key, str(target))
+        except ClientError as ex:
+            code = str(ex.response.get("Error", {}).get("Code", ""))
+            if code in MISSING_CODES:
+                raise MediaMissing(source, "object not found") from ex
+            raise SourceFetchFailed(source, f"S3 error {code}: {ex}") from ex
+        except BotoCoreError as ex:
+            raise SourceFetchFailed(source, str(ex)) from ex
+        yield target

@@ -7,6 +7,8 @@ the status itself: the status middleware does that, after the work is stored.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +25,7 @@ from autolog.media import (
     probe_media,
     to_timecode,
 )
-from autolog.sources import local_path
+from autolog.sources import S3Config, materialise
 from autolog.statuses import Status
 from autolog.store import AnalysisView, FrameView, ItemView, SceneView, SegmentView
 
@@ -35,8 +37,12 @@ def _result(item_id: str, status: Status, **facts: Any) -> StepResult:
     return {"item_id": item_id, "status": status.value, **facts}
 
 
-def _source(context: Context, item: ItemView) -> Path:
-    return local_path(item.source, context.settings.resolved_media_roots)
+@contextmanager
+def _source(context: Context, item: ItemView) -> Iterator[Path]:
+    """Yield the item's source as a local file; an ``s3://`` object is downloaded and deleted after."""
+    with materialise(item.source, context.settings.resolved_media_roots,
+                     s3=S3Config.from_settings(context.settings)) as path:
+        yield path
 
 
 def _probe(item: ItemView) -> ProbeResult:
@@ -52,7 +58,8 @@ def _output_dir(context: Context, item_id: str) -> Path:
 def probe_item(context: Context, item_id: str) -> StepResult:
     """Step 1: probe the source and store its file info."""
     item = context.store.items.get(item_id)
-    probe = probe_media(_source(context, item))
+    with _source(context, item) as source:
+        probe = probe_media(source)
     context.store.items.update(item_id, probe=probe.asdict(), has_audio=probe.has_audio)
     return _result(item_id, Status.FILE_INFO_COMPLETE, duration_s=probe.duration_s, has_audio=probe.has_audio)
 
@@ -61,10 +68,10 @@ def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
     """Step 2: write a poster frame and a contact sheet."""
     item = context.store.items.get(item_id)
     probe = _probe(item)
-    source = _source(context, item)
     out = _output_dir(context, item_id)
-    poster = make_poster(source, out / "poster.jpg", at_s=min(probe.duration_s * 0.1, 10.0))
-    sheet = make_contact_sheet(source, out / "contact_sheet.jpg", duration_s=probe.duration_s)
+    with _source(context, item) as source:
+        poster = make_poster(source, out / "poster.jpg", at_s=min(probe.duration_s * 0.1, 10.0))
+        sheet = make_contact_sheet(source, out / "contact_sheet.jpg", duration_s=probe.duration_s)
     context.store.results.save_artifacts(item_id, "poster", [str(poster)])
     context.store.results.save_artifacts(item_id, "contact_sheet", [str(sheet)])
     return _result(item_id, Status.THUMBNAILS_COMPLETE)
@@ -74,10 +81,10 @@ def assess_item(context: Context, item_id: str) -> StepResult:
     """Step 3: find the shots in one decode pass and sample a frame from each."""
     item = context.store.items.get(item_id)
     probe = _probe(item)
-    source = _source(context, item)
-    scenes = detect_scenes(source, duration_s=probe.duration_s, fps=probe.fps,
-                           threshold=context.settings.scene_threshold)
-    images = extract_frames(source, scenes, _output_dir(context, item_id) / "samples")
+    with _source(context, item) as source:
+        scenes = detect_scenes(source, duration_s=probe.duration_s, fps=probe.fps,
+                               threshold=context.settings.scene_threshold)
+        images = extract_frames(source, scenes, _output_dir(context, item_id) / "samples")
     context.store.results.save_scenes(item_id, [
         SceneView(position=scene.index, start_s=scene.start_s, end_s=scene.end_s, sample_s=scene.sample_s,
                   image_path=str(image))
@@ -106,7 +113,8 @@ def analyze_item(context: Context, item_id: str) -> StepResult:
         provider=analysis.provider, model=analysis.model, prompt=item.prompt, result=analysis.asdict(),
         input_tokens=analysis.input_tokens, output_tokens=analysis.output_tokens, cost_usd=analysis.cost_usd,
     ))
-    return _result(item_id, Status.PROCESSING_FRAME_INFO, provider=analysis.provider)
+    return _result(item_id, Status.PROCESSING_FRAME_INFO, provider=analysis.provider,
+                   input_tokens=analysis.input_tokens, output_tokens=analysis.output_tokens)
 
 
 def make_item_frames(context: Context, item_id: str) -> StepResult:
@@ -135,7 +143,8 @@ def make_item_frames(context: Context, item_id: str) -> StepResult:
 def transcribe_item(context: Context, item_id: str) -> StepResult:
     """Step 6: transcribe the speech and map each stretch onto the frames it overlaps."""
     item = context.store.items.get(item_id)
-    segments = context.transcriber.transcribe(_source(context, item))
+    with _source(context, item) as source:
+        segments = context.transcriber.transcribe(source)
     spans = [(scene.position, scene.start_s, scene.end_s) for scene in context.store.results.scenes(item_id)]
     context.store.results.save_transcript(
         item_id,

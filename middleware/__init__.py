@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+from middleware._limiter import Decision, LimiterCounters, LimiterState, RateLimit, SharedLimiter
+from middleware._metrics_export import api_metrics_registry, cluster_collector, serve_worker_metrics
+from middleware.lifecycle_logs import LifecycleLogs
+from middleware.metrics import Metrics
+from middleware.progress import Progress
+from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
 
@@ -9,7 +15,22 @@ __all__ = [
     # Per-process collaborators
     "Services",
     "ServicesNotReady",
+    # Shared rate limits
+    "Decision",
+    "LimiterCounters",
+    "LimiterState",
+    "RateLimit",
+    "RateLimits",
+    "SharedLimiter",
+    "WAIT_OPTION",
     # Item statuses and timeline
     "StatusWrites",
     "TRANSITION_OPTION",
+    # Observability: metrics, progress, logs
+    "LifecycleLogs",
+    "Metrics",
+    "Progress",
+    "api_metrics_registry",
+    "cluster_collector",
+    "serve_worker_metrics",
 ]

@@ -24,6 +24,7 @@ from dramatiq.middleware import SkipMessage
 from autolog.errors import ItemNotFound, PermanentError
 from autolog.statuses import Status, Step, is_allowed, step_named
 from autolog.store import NewEvent
+from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
 
 #: Key under which the outcome of the status write is stamped into the message's options,
@@ -82,6 +83,12 @@ class StatusWrites(dramatiq.Middleware):
             self._delayed.discard(message.message_id)
             return
         retries = message.options.get("retries", 0)
+        wait = message.options.get(WAIT_OPTION)
+        if wait:
+            self._record(NewEvent(item_id=message.args[0], event="deferred", step=step.name,
+                                  message_id=message.message_id, attempt=retries + 1,
+                                  detail={"queue": message.queue_name, **wait}))
+            return
         self._record(NewEvent(
             item_id=message.args[0], event="retried" if retries else "queued", step=step.name,
             message_id=message.message_id, attempt=retries + 1,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import logging.config
 import os
 import sys
 from collections.abc import Callable, Sequence
@@ -25,6 +26,7 @@ from autolog.errors import (
     MediaMissing,
     TransitionRefused,
 )
+from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from ops import commands, demo, stack
 from ops.errors import PoolError, UsageError
@@ -132,10 +134,16 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
     return build_parser().parse_args(argv)
 
 
-def configure_logging(verbosity: int) -> None:
-    """Send log records to stderr: warnings by default, more with ``-v``."""
+def configure_logging(verbosity: int, settings: Settings) -> None:
+    """Send log records to stderr, as JSON or text per settings: warnings, more with ``-v``.
+
+    Like ``logging.basicConfig``, it leaves alone a process whose root logger has handlers.
+    """
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
-    logging.basicConfig(level=level, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    if logging.getLogger().handlers:
+        return
+    logging.config.dictConfig(build_log_config(level=logging.getLevelName(level), fmt=settings.log_format,
+                                               secrets=secret_values(settings)))
 
 
 def fail(message: object, code: int) -> int:
@@ -151,10 +159,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parse_args(argv)
     except SystemExit as ex:
         return ex.code if isinstance(ex.code, int) else EXIT_USAGE
-    configure_logging(args.verbose)
     handler: Command = args.handler
     try:
         settings = Settings.from_env()
+        configure_logging(args.verbose, settings)
         return handler(args, settings)
     except INPUT_ERRORS as ex:
         return fail(ex, EXIT_USAGE)

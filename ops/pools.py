@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -59,6 +60,8 @@ class PoolSpec:
     processes: int
     threads: int
     time_limit_s: int
+    #: Where the pool's metrics exporter listens: ``metrics_port_base`` plus the pool's index.
+    metrics_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -81,13 +84,15 @@ class PoolStatus:
 
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
     """Return the pools settings ask for: one per step, in pipeline order, then ``control``."""
+    base = settings.metrics_port_base
     specs = [
         PoolSpec(name=step.name, queue=step.queue_name, processes=settings.pools[step.name].processes,
-                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s)
-        for step in STEPS
+                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s,
+                 metrics_port=base + index)
+        for index, step in enumerate(STEPS)
     ]
     specs.append(PoolSpec(name=CONTROL_QUEUE, queue=CONTROL_QUEUE, processes=CONTROL_PROCESSES,
-                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S))
+                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S, metrics_port=base + len(STEPS)))
     return tuple(specs)
 
 
@@ -170,10 +175,25 @@ class PoolManager:
             self._spawn(spec)
         return self.status(spec.name for spec in chosen)
 
+    def metrics_dir(self, spec: PoolSpec) -> Path:
+        """Return the pool's prometheus multiprocess folder."""
+        return ((self.settings.metrics_dir or Path(self.settings.var_dir) / "metrics") / spec.name).resolve()
+
+    def environment(self, spec: PoolSpec) -> dict[str, str]:
+        """Return the pool's environment: this one, plus its pool name, metrics port and folder."""
+        folder = str(self.metrics_dir(spec))
+        pool = {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder}
+        if spec.metrics_port is not None:
+            pool["AUTOLOG_METRICS_PORT"] = str(spec.metrics_port)
+        return {**os.environ, **pool}
+
     def _spawn(self, spec: PoolSpec) -> None:
+        # A new group starts with an empty metrics folder: the files of the last run are stale.
+        shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
+        self.metrics_dir(spec).mkdir(parents=True)
         with open(self.log_dir / f"{spec.name}.out", "ab") as output:
             child = subprocess.Popen(self.command(spec), stdin=subprocess.DEVNULL, stdout=output,
-                                     stderr=subprocess.STDOUT, start_new_session=True)
+                                     stderr=subprocess.STDOUT, start_new_session=True, env=self.environment(spec))
         # Written before dramatiq writes its own, so start and status never race the child;
         # dramatiq accepts a pid file that already holds its own pid. Renamed into place so
         # dramatiq never reads it half-written.

@@ -5,12 +5,24 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from autolog.local_redis import private_redis
 from autolog.settings import Settings
 from ops.pools import PoolManager, PoolStatus
 from ops.render import format_pools
 from ops.runtime import connect_redis
+
+if TYPE_CHECKING:
+    from web.server import ApiServer
+
+
+def api_server(settings: Settings) -> ApiServer:
+    """Return the manager of this machine's API server (gunicorn)."""
+    # Imported here: ``web.server`` imports ``ops.processes``, and so this package, first.
+    from web.server import ApiServer
+
+    return ApiServer(settings)
 
 
 @dataclass(frozen=True)
@@ -37,12 +49,12 @@ class Stack:
         """Ensure Redis, then start every worker pool (which migrates the database first)."""
         connect_redis(self.settings, start=True)
         statuses = self.pools.start()
-        # NOTE(ops): the API server joins here, after the workers, with issue #3.
+        api_server(self.settings).start()
         return statuses
 
     def down(self, *, timeout_s: float | None = None) -> Teardown:
         """Stop every worker pool, then the private Redis if it is ours."""
-        # NOTE(ops): the API server stops here, before the workers, with issue #3.
+        api_server(self.settings).stop()
         statuses = self.pools.stop(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
         return Teardown(pools=tuple(statuses), stopped_private_redis=stopped)
@@ -84,7 +96,8 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     finally:
         stack.pools.close()
     _print_pools(statuses, as_json=False)
-    print("\nThe stack is running; stop it with `autolog down`.")
+    print(f"\nAPI: {api_server(settings).url}")
+    print("The stack is running; stop it with `autolog down`.")
     return 0 if all(pool.alive for pool in statuses) else 1
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from pipelines import callbacks
 from pipelines.actions import cancel, force_resume_all, prompt, reprocess_from_assess, retry, submit
 from pipelines.decisions import BRANCH_POINTS, FIXED_NEXT, segment_from, status_after
+from pipelines.discovery import DiscoveryLoop, DiscoveryReport, scan
 from pipelines.footage import build_footage_pipeline, enqueue_from
 
 __all__ = [
@@ -23,4 +24,8 @@ __all__ = [
     "cancel",
     "reprocess_from_assess",
     "force_resume_all",
+    # Discovery
+    "DiscoveryLoop",
+    "DiscoveryReport",
+    "scan",
 ]

@@ -64,6 +64,43 @@ def to_view(item: Item) -> ItemView:
     )
 
 
+def add_items(session: Session, items: Sequence[NewItem]) -> list[Item]:
+    """Add items at ``0 - Pending File Info`` and their created events to ``session``'s transaction.
+
+    Other repositories call this to create items atomically with rows of their own.
+
+    Raises:
+        InvalidItemId: an id is malformed.
+        ItemExists: an id is taken, or appears twice.
+    """
+    seen: set[str] = set()
+    for new in items:
+        validate_item_id(new.id)
+        if new.id in seen:
+            raise ItemExists(new.id)
+        seen.add(new.id)
+    taken = session.scalars(select(Item.id).where(Item.id.in_(seen))).first()
+    if taken is not None:
+        raise ItemExists(taken)
+    rows = [
+        Item(id=new.id, source=new.source, status=Status.PENDING_FILE_INFO.value,
+             force_resume=new.force_resume, prompt=new.prompt, dead_lettered=False,
+             cancelled=False, version=0)
+        for new in items
+    ]
+    session.add_all(rows)
+    session.add_all(
+        event_row(NewEvent(item_id=new.id, event="created", to_status=Status.PENDING_FILE_INFO.value,
+                           detail={"source": new.source}))
+        for new in items
+    )
+    try:
+        session.flush()
+    except IntegrityError as ex:
+        raise ItemExists(items[0].id if len(items) == 1 else "one of the batch") from ex
+    return rows
+
+
 class Items:
     """Reads and writes of items; every status change is a compare-and-set."""
 
@@ -77,33 +114,8 @@ class Items:
             InvalidItemId: an id is malformed.
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
-        seen: set[str] = set()
-        for new in items:
-            validate_item_id(new.id)
-            if new.id in seen:
-                raise ItemExists(new.id)
-            seen.add(new.id)
         with self._sessions.begin() as session:
-            taken = session.scalars(select(Item.id).where(Item.id.in_(seen))).first()
-            if taken is not None:
-                raise ItemExists(taken)
-            rows = [
-                Item(id=new.id, source=new.source, status=Status.PENDING_FILE_INFO.value,
-                     force_resume=new.force_resume, prompt=new.prompt, dead_lettered=False,
-                     cancelled=False, version=0)
-                for new in items
-            ]
-            session.add_all(rows)
-            session.add_all(
-                event_row(NewEvent(item_id=new.id, event="created", to_status=Status.PENDING_FILE_INFO.value,
-                                   detail={"source": new.source}))
-                for new in items
-            )
-            try:
-                session.flush()
-            except IntegrityError as ex:
-                raise ItemExists(items[0].id if len(items) == 1 else "one of the batch") from ex
-            return [to_view(row) for row in rows]
+            return [to_view(row) for row in add_items(session, items)]
 
     def get(self, item_id: str) -> ItemView:
         """Return one item.

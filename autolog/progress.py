@@ -1,0 +1,202 @@
+"""Item progress through Redis: publish a stage and percent, keep the latest, stream them.
+
+Every event is published on the item's channel and stored as the item's latest state in one
+atomic step, with a per-item sequence number. A subscriber subscribes first, then reads the
+latest state and yields it, then yields live events it has not seen: it gets the current
+state at once, however late it comes, and never misses or repeats an event.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+from autolog.statuses import STEPS, Status, Step, step_for_status
+
+#: How long an item's latest state is kept after its last event, in seconds.
+PROGRESS_TTL_S = 7 * 86_400
+
+#: Stores and publishes one event. ARGV: event JSON without ``seq``, guard message id ("" for
+#: none), TTL s, channel. With a guard, the event is dropped (0 returned) unless the latest
+#: state is about that message: news of a delivery the item has moved past must not replace it.
+_PUBLISH_SCRIPT = """
+if ARGV[2] ~= '' then
+  local current = redis.call('GET', KEYS[1])
+  if current then
+    local ok, doc = pcall(cjson.decode, current)
+    if ok and doc['message_id'] ~= ARGV[2] then return 0 end
+  end
+end
+local seq = redis.call('INCR', KEYS[2])
+redis.call('EXPIRE', KEYS[2], ARGV[3])
+local payload = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
+redis.call('SET', KEYS[1], payload, 'EX', ARGV[3])
+redis.call('PUBLISH', ARGV[4], payload)
+return seq
+"""
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    """Where an item's processing stands: its stage (step), the step's state and a percent."""
+
+    item_id: str
+    #: The step's name, such as ``assess``.
+    stage: str
+    #: queued, running, succeeded, failed, retrying, skipped or dead_lettered.
+    state: str
+    #: Share of the pipeline done, 0-100.
+    percent: int
+    #: The item's status after this event, when known.
+    status: str | None = None
+    message_id: str | None = None
+    attempt: int | None = None
+    at_ms: int = 0
+    #: Nothing more will happen without a user: the item is done or dead-lettered.
+    final: bool = False
+    #: Position in the item's event sequence; set when published.
+    seq: int = 0
+
+    def to_json(self) -> str:
+        """Encode as a JSON object."""
+        return json.dumps(asdict(self), separators=(",", ":"))
+
+    @classmethod
+    def from_json(cls, text: str | bytes) -> ProgressEvent:
+        """Decode what ``to_json`` (or the publish script) wrote."""
+        data: dict[str, Any] = json.loads(text)
+        return cls(**{name: data[name] for name in cls.__dataclass_fields__ if name in data})
+
+
+def percent_done(status: Status) -> int:
+    """Return the share of the pipeline an item at ``status`` has done, 0-100."""
+    if status.is_terminal:
+        return 100
+    if status is Status.AWAITING_USER_INPUT:
+        done = 3
+    else:
+        step = step_for_status(status)
+        done = step.number - 1 if step is not None else 0
+    return round(100 * done / len(STEPS))
+
+
+def percent_before(step: Step) -> int:
+    """Return the share done when ``step`` starts."""
+    return percent_done(step.from_status)
+
+
+def progress_keys(namespace: str, item_id: str) -> tuple[str, str, str]:
+    """Return the latest-state key, the sequence key and the channel of an item."""
+    base = f"{namespace}:progress:{item_id}"
+    return base, f"{base}:seq", base
+
+
+class ProgressChannel:
+    """Publishes and streams the progress of items through one Redis.
+
+    Args:
+        client: Redis; streaming needs a client without a socket timeout shorter than ``idle_s``.
+        namespace: the key prefix.
+    """
+
+    def __init__(self, client: redis.Redis, *, namespace: str, clock: Callable[[], float] = time.time) -> None:
+        self._client = client
+        self._namespace = namespace
+        self._clock = clock
+        self._publish = client.register_script(_PUBLISH_SCRIPT)
+
+    def publish(self, event: ProgressEvent, *, guard_message_id: str | None = None) -> int:
+        """Store ``event`` as the item's latest state and publish it; return its sequence number.
+
+        Returns:
+            0 when ``guard_message_id`` is given and the latest state is about another message.
+
+        Raises:
+            redis.RedisError: Redis could not be reached.
+        """
+        state_key, seq_key, channel = progress_keys(self._namespace, event.item_id)
+        if not event.at_ms:
+            event = ProgressEvent(**{**asdict(event), "at_ms": int(self._clock() * 1000)})
+        document = {name: value for name, value in asdict(event).items() if name != "seq"}
+        seq = self._publish(keys=[state_key, seq_key],
+                            args=[json.dumps(document, separators=(",", ":")), guard_message_id or "",
+                                  PROGRESS_TTL_S, channel])
+        return int(seq)
+
+    def latest(self, item_id: str) -> ProgressEvent | None:
+        """Return the item's latest state, or None if it has none (or it expired)."""
+        raw = self._client.get(progress_keys(self._namespace, item_id)[0])
+        return ProgressEvent.from_json(raw) if raw else None
+
+    def stream(
+        self, item_id: str, *, after_seq: int = 0, idle_s: float = 15.0, stop_at_final: bool = True,
+        max_duration_s: float | None = None,
+    ) -> Iterator[ProgressEvent | None]:
+        """Yield the item's latest state, then each new event; ``None`` after ``idle_s`` of quiet.
+
+        The ``None`` lets a server send a keep-alive (and notice a client that left).
+
+        Args:
+            after_seq: skip events up to this sequence number (an SSE ``Last-Event-ID``).
+            stop_at_final: end after an event marked final.
+            max_duration_s: end after this long, whatever happens.
+        """
+        _, _, channel = progress_keys(self._namespace, item_id)
+        deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
+        pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+        try:
+            pubsub.subscribe(channel)
+            last = after_seq
+            current = self.latest(item_id)
+            if current is not None and current.seq > last:
+                last = current.seq
+                yield current
+                if current.final and stop_at_final:
+                    return
+            quiet_since = time.monotonic()
+            while deadline is None or time.monotonic() < deadline:
+                wait_s = idle_s - (time.monotonic() - quiet_since)
+                if deadline is not None:
+                    wait_s = min(wait_s, deadline - time.monotonic())
+                message = pubsub.get_message(timeout=max(0.0, wait_s))
+                if message is None:
+                    if time.monotonic() - quiet_since >= idle_s:
+                        quiet_since = time.monotonic()
+                        yield None
+                    continue
+                event = ProgressEvent.from_json(message["data"])
+                if event.seq <= last:
+                    continue
+                last = event.seq
+                quiet_since = time.monotonic()
+                yield event
+                if event.final and stop_at_final:
+                    return
+        finally:
+            pubsub.close()
+
+
+def stream_progress(
+    client: redis.Redis, namespace: str, item_id: str, **options: Any,
+) -> Iterator[ProgressEvent | None]:
+    """Stream an item's progress: see ``ProgressChannel.stream``."""
+    return ProgressChannel(client, namespace=namespace).stream(item_id, **options)
+
+
+def format_sse(event: ProgressEvent | None) -> bytes:
+    """Format one Server-Sent Event: a ``progress`` event with its sequence as id, or a keep-alive."""
+    if event is None:
+        return b": keep-alive\n\n"
+    return f"id: {event.seq}\nevent: progress\ndata: {event.to_json()}\n\n".encode()
+
+
+def sse_stream(events: Iterator[ProgressEvent | None]) -> Iterator[bytes]:
+    """Turn a progress stream into the body of a ``text/event-stream`` response."""
+    yield b"retry: 2000\n\n"
+    for event in events:
+        yield format_sse(event)

@@ -1,0 +1,213 @@
+"""Metrics: Prometheus counters and histograms of every message, summed across processes.
+
+Each worker process keeps its values in files under its pool's multiprocess folder
+(``autolog.metrics_multiproc``); the pool's exporter, a dramatiq fork process listening on
+the pool's own port, sums them and adds the scrape-time gauges of ``ClusterCollector``.
+Nothing is created before process boot, so in gunicorn (which never boots a dramatiq
+worker) every hook does nothing.
+
+This middleware sits before ``StatusWrites``: its ``after_*`` hooks run after the status
+write, so it sees whether the item moved, and before ``Retries`` re-enqueues a failure.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+from dramatiq.common import q_name
+from sqlalchemy.exc import SQLAlchemyError
+
+from autolog.errors import ItemNotFound
+from autolog.metrics_instruments import Instruments
+from autolog.metrics_multiproc import enable_multiprocess, mark_process_dead, prune_stale_files
+from autolog.statuses import Status, step_named
+from autolog.worker_presence import WorkerInfo, WorkerPresence
+from middleware._limiter import RateLimit
+from middleware._metrics_export import serve_worker_metrics
+from middleware.services import Services
+from middleware.status_writes import TRANSITION_OPTION, StatusWrites
+
+
+class Metrics(dramatiq.Middleware):
+    """Counts, times and labels every message a worker process handles.
+
+    Args:
+        services: where the store comes from (an item's creation time, for pipeline duration).
+        client: the Redis shared by every worker, for the live-worker registry.
+        namespace: the broker's key prefix.
+        directory: this worker group's multiprocess folder, one per pool per host.
+        pool: the pool label of the live-worker gauges; None names it after the worker's queues
+            (``all`` for a worker on every queue).
+        exporter_port: the port of this group's exporter; None runs none.
+        heartbeat_timeout_ms: a worker silent this long is not live; it beats three times as often.
+        status_writes: whose failed writes to count.
+    """
+
+    def __init__(
+        self, *, services: Services, client: redis.Redis, namespace: str, directory: Path, pool: str | None = None,
+        exporter_port: int | None = None, heartbeat_timeout_ms: int = 10_000, status_writes: StatusWrites | None = None,
+    ) -> None:
+        self.logger = logging.getLogger(__name__)
+        self._services = services
+        self._client = client
+        self._namespace = namespace
+        self.directory = directory
+        self._pool = pool
+        self._exporter_port = exporter_port
+        self._heartbeat_timeout_ms = heartbeat_timeout_ms
+        self._status_writes = status_writes
+        self._instruments: Instruments | None = None
+        self._presence: WorkerPresence | None = None
+        self._started: dict[str, float] = {}
+        #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
+        self._failed: set[str] = set()
+        self._lock = threading.Lock()
+        self._failed_writes_seen = 0
+
+    @property
+    def instruments(self) -> Instruments | None:
+        """The metrics of this process; None until a worker boots here."""
+        return self._instruments
+
+    @property
+    def forks(self) -> list[Callable[[], int]]:
+        return [serve_worker_metrics] if self._exporter_port else []
+
+    def _boot(self, *, fresh_process: bool) -> Instruments:
+        prune_stale_files(self.directory, own_pid=os.getpid() if fresh_process else None)
+        enable_multiprocess(self.directory)
+        self._instruments = Instruments.create()
+        return self._instruments
+
+    def after_process_boot(self, broker: dramatiq.Broker) -> None:
+        self._boot(fresh_process=True)
+
+    def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        # An in-process worker (tests, benchmarks) has no process boot.
+        instruments = self._instruments or self._boot(fresh_process=False)
+        queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
+        limits = []
+        for actor_name in sorted(broker.get_declared_actors()):
+            actor = broker.get_actor(actor_name)
+            if actor.queue_name not in queues:
+                continue
+            instruments.prepare(actor.queue_name, actor_name, **_step_series(actor_name))
+            if isinstance(limit := actor.options.get("rate_limit"), RateLimit):
+                limits.append(asdict(limit))
+        pool = self._pool or (",".join(queues) if worker.consumer_whitelist else "all")
+        info = WorkerInfo(pool=pool, queues=tuple(queues), threads=worker.worker_threads,
+                          host=socket.gethostname(), pid=os.getpid(), rate_limits=tuple(limits))
+        self._presence = WorkerPresence(self._client, namespace=self._namespace, member=f"{info.host}:{info.pid}",
+                                        info=info, interval_s=self._heartbeat_timeout_ms / 3000)
+        self._presence.start()
+
+    def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        if self._presence is not None:
+            self._presence.stop()
+            self._presence = None
+        if self._instruments is not None:
+            mark_process_dead(self.directory)
+            self._instruments = None
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        # Only a message that failed here is a retry: a rate-limit wait or a delayed message
+        # moving to its queue re-enqueues the same message too.
+        if message.message_id not in self._failed:
+            return
+        self._failed.discard(message.message_id)
+        instruments = self._instruments
+        if instruments is not None:
+            instruments.child(instruments.retries, q_name(message.queue_name), message.actor_name).inc()
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        instruments = self._instruments
+        if instruments is None:
+            return
+        labels = (message.queue_name, message.actor_name)
+        self._started[message.message_id] = time.monotonic()
+        instruments.child(instruments.in_progress, *labels).inc()
+        due_ms = message.options.get("eta") or message.message_timestamp
+        instruments.child(instruments.queue_wait, *labels).observe(max(0.0, time.time() - int(due_ms) / 1000))
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        instruments = self._instruments
+        if instruments is None:
+            return
+        self._finish(instruments, message, "succeeded" if exception is None else "failed")
+        if exception is not None:
+            self._failed.add(message.message_id)
+        transition = message.options.get(TRANSITION_OPTION)
+        if exception is None and isinstance(transition, dict):
+            self._count_transition(instruments, message, transition)
+        self._count_failed_writes(instruments, message)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        instruments = self._instruments
+        if instruments is not None:
+            self._finish(instruments, message, "skipped")
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._failed.discard(message.message_id)
+        instruments = self._instruments
+        if instruments is not None:
+            instruments.child(instruments.dead_letters, q_name(message.queue_name), message.actor_name).inc()
+            self._count_failed_writes(instruments, message)
+
+    def _finish(self, instruments: Instruments, message: MessageProxy, outcome: str) -> None:
+        labels = (message.queue_name, message.actor_name)
+        instruments.child(instruments.messages, *labels, outcome).inc()
+        started = self._started.pop(message.message_id, None)
+        # A message skipped by a middleware before this one never started here.
+        if started is not None:
+            instruments.child(instruments.in_progress, *labels).dec()
+            instruments.child(instruments.duration, *labels, outcome).observe(time.monotonic() - started)
+
+    def _count_transition(self, instruments: Instruments, message: MessageProxy, transition: dict[str, Any]) -> None:
+        labels = (message.queue_name, message.actor_name)
+        applied = bool(transition.get("applied"))
+        target = str(transition.get("to"))
+        instruments.child(instruments.transitions, *labels, target, "applied" if applied else "refused").inc()
+        if not applied or not Status(target).is_terminal or not self._services.is_ready:
+            return
+        try:
+            created = self._services.current().store.items.get(message.args[0]).created_at
+        except (ItemNotFound, SQLAlchemyError) as ex:
+            self.logger.warning("No pipeline duration for item %r: %s", message.args[0], ex)
+            return
+        elapsed = (datetime.now(UTC) - created).total_seconds()
+        instruments.child(instruments.pipeline_duration, *labels).observe(max(0.0, elapsed))
+
+    def _count_failed_writes(self, instruments: Instruments, message: dramatiq.Message[Any] | MessageProxy) -> None:
+        if self._status_writes is None:
+            return
+        # StatusWrites counts in a plain attribute; its hook for this message ran just before.
+        with self._lock:
+            total = self._status_writes.failed_writes
+            new, self._failed_writes_seen = total - self._failed_writes_seen, total
+        if new > 0:
+            labels = (q_name(message.queue_name), message.actor_name)
+            instruments.child(instruments.status_write_failures, *labels).inc(new)
+
+
+def _step_series(actor_name: str) -> dict[str, Any]:
+    try:
+        step = step_named(actor_name)
+    except KeyError:
+        return {}
+    statuses = sorted(status.value for status in step.to_statuses)
+    return {"statuses": statuses, "terminal": any(status.is_terminal for status in step.to_statuses)}

@@ -1,0 +1,117 @@
+"""Progress: each step message publishes its item's stage and percent as it moves.
+
+Queued (on enqueue, also in the API), waiting (put back with a delay, as the rate limiter
+does), running, succeeded (with the status written), failed, retrying, skipped and
+dead-lettered, through ``autolog.progress.ProgressChannel``.
+Sits before ``StatusWrites`` so its ``after_process_message`` sees the status write, and
+publishes "succeeded" before ``Pipelines`` enqueues (and so announces) the next step.
+Events about a message are guarded: once the item's latest state is about another message
+(a duplicate delivery, a step the item has moved past), they are dropped.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.broker import MessageProxy
+
+from autolog.progress import ProgressChannel, ProgressEvent, percent_before, percent_done
+from autolog.statuses import Status, Step, step_named
+from middleware.status_writes import TRANSITION_OPTION
+
+
+def _step(message: dramatiq.Message[Any] | MessageProxy) -> Step | None:
+    try:
+        return step_named(message.actor_name)
+    except KeyError:
+        return None
+
+
+class Progress(dramatiq.Middleware):
+    """Publishes the progress of every step message.
+
+    Args:
+        channel: where events go; the broker's Redis client is fine.
+    """
+
+    def __init__(self, *, channel: ProgressChannel) -> None:
+        self.logger = logging.getLogger(__name__)
+        self._channel = channel
+        #: Ids of delayed messages this worker holds until they are due.
+        self._delayed: set[str] = set()
+        #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
+        self._failed: set[str] = set()
+        #: The id of the message this thread last enqueued (a message putting itself back).
+        self._local = threading.local()
+
+    def _publish(self, event: ProgressEvent, *, guarded: bool) -> None:
+        try:
+            self._channel.publish(event, guard_message_id=event.message_id if guarded else None)
+        except redis.RedisError as ex:
+            # Progress is advisory: the status and timeline in the store remain the record.
+            self.logger.warning("Could not publish progress of item %r: %s", event.item_id, ex)
+
+    @staticmethod
+    def _event(message: dramatiq.Message[Any] | MessageProxy, step: Step, state: str, *,
+               status: Status | None = None, final: bool = False) -> ProgressEvent:
+        return ProgressEvent(
+            item_id=str(message.args[0]), stage=step.name, state=state,
+            percent=percent_done(status) if status is not None and state == "succeeded" else percent_before(step),
+            status=(status or step.from_status).value, message_id=message.message_id,
+            attempt=message.options.get("retries", 0) + 1, final=final,
+        )
+
+    def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._delayed.add(message.message_id)
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        step = _step(message)
+        if step is None:
+            return
+        if message.message_id in self._delayed:
+            self._delayed.discard(message.message_id)
+            return
+        self._local.enqueued = message.message_id
+        if message.message_id in self._failed:
+            self._failed.discard(message.message_id)
+            self._publish(self._event(message, step, "retrying"), guarded=True)
+        else:
+            self._publish(self._event(message, step, "waiting" if delay else "queued"), guarded=False)
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        step = _step(message)
+        if step is not None:
+            self._publish(self._event(message, step, "running"), guarded=True)
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        step = _step(message)
+        if step is None:
+            return
+        if exception is not None:
+            self._failed.add(message.message_id)
+            self._publish(self._event(message, step, "failed"), guarded=True)
+            return
+        transition = message.options.get(TRANSITION_OPTION)
+        if isinstance(transition, dict) and transition.get("applied"):
+            status = Status(transition["to"])
+            self._publish(self._event(message, step, "succeeded", status=status, final=status.is_terminal),
+                          guarded=True)
+
+    def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        step = _step(message)
+        # A message that put itself back before skipping (a rate-limit wait) is still coming.
+        if step is not None and getattr(self._local, "enqueued", None) != message.message_id:
+            self._publish(self._event(message, step, "skipped"), guarded=True)
+
+    def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._failed.discard(message.message_id)
+        step = _step(message)
+        if step is not None:
+            self._publish(self._event(message, step, "dead_lettered", final=True), guarded=True)

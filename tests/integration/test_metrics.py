@@ -1,0 +1,203 @@
+"""Metrics of real pipeline runs through an in-process worker, and the scrape-time gauges."""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+import dramatiq
+import redis
+from prometheus_client import CollectorRegistry, generate_latest
+
+from actors import broker, services
+from autolog.context import Context
+from autolog.metrics_cluster import ClusterCollector
+from autolog.metrics_exposition import build_registry, make_metrics_wsgi_app
+from autolog.metrics_multiproc import multiprocess_registry
+from autolog.settings import Settings
+from autolog.store import NewItem
+from autolog.worker_presence import WorkerInfo, WorkerPresence
+from middleware import Metrics, RateLimit, RateLimits, api_metrics_registry, cluster_collector
+from pipelines import actions
+from tests.conftest import SampleClips
+from tests.integration.test_pipeline import FlakyAnalyzer
+from tests.metric_names import PROMETHEUS_METRICS, exported_names, queried_names
+
+Drain = Callable[..., None]
+
+STEP_ACTORS = {"autolog.probe": "probe", "autolog.make_thumbnails": "thumbnails", "autolog.assess": "assess",
+               "autolog.analyze": "analysis", "autolog.make_frames": "frames"}
+
+
+def metrics_middleware() -> Metrics:
+    return next(middleware for middleware in broker.middleware if isinstance(middleware, Metrics))
+
+
+def scrape() -> CollectorRegistry:
+    """Sum what every process wrote, as the pool's exporter does."""
+    return multiprocess_registry(metrics_middleware().directory)
+
+
+def read(registry: CollectorRegistry, name: str, **labels: str) -> float:
+    return registry.get_sample_value(name, labels) or 0.0
+
+
+def snapshot(keys: list[tuple[str, dict[str, str]]]) -> list[float]:
+    registry = scrape()
+    return [read(registry, name, **labels) for name, labels in keys]
+
+
+def ingest(context: Context, test_media: SampleClips, name: str, item_id: str) -> None:
+    actions.submit(context, [NewItem(item_id, str(test_media.path(name)), force_resume=True)])
+
+
+def test_a_pipeline_run_counts_each_step_once_with_its_run_time_wait_and_status(
+    context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given the counters of each step before the run
+    keys = []
+    for actor, queue in STEP_ACTORS.items():
+        labels = {"queue_name": queue, "actor_name": actor}
+        keys += [("autolog_messages_total", {**labels, "outcome": "succeeded"}),
+                 ("autolog_message_duration_seconds_count", {**labels, "outcome": "succeeded"}),
+                 ("autolog_message_queue_wait_seconds_count", labels)]
+    terminal = {"queue_name": "frames", "actor_name": "autolog.make_frames"}
+    keys += [("autolog_status_transitions_total", {**terminal, "status": "7 - Avid Description", "outcome": "applied"}),
+             ("autolog_pipeline_duration_seconds_count", terminal)]
+    before = snapshot(keys)
+
+    # When one clip runs through steps 1-5
+    ingest(context, test_media, "cuts_noaudio.mp4", unique_id("counted"))
+    drain()
+
+    # Then every counter moved by exactly one, and nothing is left in progress
+    after = snapshot(keys)
+    assert [round(new - old) for new, old in zip(after, before, strict=True)] == [1] * len(keys)
+    registry = scrape()
+    assert sum(read(registry, "autolog_messages_in_progress", queue_name=queue, actor_name=actor)
+               for actor, queue in STEP_ACTORS.items()) == 0
+    assert read(registry, "autolog_pipeline_duration_seconds_sum", **terminal) > 0
+
+
+def test_transient_failures_count_attempts_retries_and_the_dead_letter(
+    context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str], settings: Settings,
+) -> None:
+    labels = {"queue_name": "analysis", "actor_name": "autolog.analyze"}
+    keys = [("autolog_messages_total", {**labels, "outcome": "failed"}), ("autolog_message_retries_total", labels),
+            ("autolog_messages_dead_lettered_total", labels),
+            ("autolog_messages_total", {**labels, "outcome": "succeeded"})]
+    before = snapshot(keys)
+    services().install(dataclasses.replace(context, analyzer=FlakyAnalyzer(failures=99)))
+
+    ingest(context, test_media, "cuts_noaudio.mp4", unique_id("down"))
+    drain()
+
+    deltas = [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)]
+    assert deltas == [settings.max_retries + 1, settings.max_retries, 1, 0]
+
+
+def test_queue_item_and_worker_gauges_are_read_at_scrape_time(
+    context: Context, redis_client: redis.Redis, test_media: SampleClips, unique_id: Callable[[str], str],
+    settings: Settings,
+) -> None:
+    # Given two items queued with no worker running, a live worker of "assess" and one gone silent
+    for index in range(2):
+        ingest(context, test_media, "cuts_noaudio.mp4", unique_id(f"waiting{index}"))
+    now = time.time()
+    for member, beat_at in (("host:1", now + 30), ("host:2", now - 60)):
+        info = WorkerInfo(pool="assess", queues=("assess",), threads=6, host="host", pid=int(member[-1]))
+        WorkerPresence(broker.client, namespace=broker.namespace, member=member, info=info, interval_s=60,
+                       clock=lambda at=beat_at: at).beat()
+
+    # When the collector is scraped 30 s later
+    collector = ClusterCollector(client=broker.client, namespace=broker.namespace,
+                                 heartbeat_timeout_ms=settings.heartbeat_timeout_ms, queues=["probe", "frames"],
+                                 pools=["transcription"], items=context.store.items.count_by_status,
+                                 clock=lambda: now + 30)
+    registry = build_registry([collector])
+
+    # Then it reports the queue, its oldest message's age, the items and the live workers
+    assert read(registry, "autolog_queue_ready_messages", queue_name="probe") == 2
+    assert read(registry, "autolog_queue_ready_messages", queue_name="frames") == 0
+    assert 29 <= read(registry, "autolog_queue_oldest_message_age_seconds", queue_name="probe") < 60
+    assert read(registry, "autolog_status_items", status="0 - Pending File Info") == 2
+    assert read(registry, "autolog_status_items", status="7 - Avid Description") == 0
+    assert (read(registry, "autolog_pool_live_processes", pool="assess"),
+            read(registry, "autolog_pool_live_threads", pool="assess")) == (1, 6)
+    assert registry.get_sample_value("autolog_pool_live_processes", {"pool": "transcription"}) == 0
+    assert read(registry, "autolog_scrape_source_up", source="redis") == 1
+
+
+def test_a_worker_is_live_while_it_runs_and_withdrawn_when_it_stops(context: Context, settings: Settings) -> None:
+    collector = cluster_collector(settings, client=broker.client, store=None, pools=["all"])
+    running = dramatiq.Worker(broker, worker_threads=1, worker_timeout=100)
+    running.start()
+    try:
+        live = build_registry([collector]).get_sample_value("autolog_pool_live_processes", {"pool": "all"})
+    finally:
+        running.stop()
+
+    assert live == 1
+    assert build_registry([collector]).get_sample_value("autolog_pool_live_processes", {"pool": "all"}) == 0
+
+
+def test_shared_rate_limit_counters_are_exported_for_limits_workers_run(
+    redis_client: redis.Redis, settings: Settings,
+) -> None:
+    # Given a limit of 2 calls a minute that a worker registered, used 3 times, then paused by a 429
+    limit = RateLimit(key=f"test:{uuid.uuid4().hex[:8]}", requests=2, window_ms=60_000)
+    info = WorkerInfo(pool="analysis", queues=("analysis",), threads=2, host="h", pid=9,
+                      rate_limits=(dataclasses.asdict(limit),))
+    WorkerPresence(broker.client, namespace=settings.namespace, member="h:9", info=info, interval_s=60).beat()
+    limiter = RateLimits(client=broker.client, namespace=settings.namespace).limiter
+    decisions = [limiter.acquire(limit, slot=f"s{index}", ticket=f"t{index}") for index in range(3)]
+    limiter.pause(limit, retry_after_ms=30_000)
+
+    # When the collector is scraped
+    registry = build_registry([cluster_collector(settings, client=broker.client, store=None)])
+
+    # Then calls, waits, 429s and the window are there
+    assert [decision.admitted for decision in decisions] == [True, True, False]
+    labels = {"limit": limit.key}
+    assert read(registry, "autolog_rate_limit_calls_total", **labels) == 2
+    assert read(registry, "autolog_rate_limit_waits_total", **labels) == 1
+    assert read(registry, "autolog_rate_limit_upstream_429_total", **labels) == 1
+    assert read(registry, "autolog_rate_limit_window_calls", **labels) == 2
+    assert read(registry, "autolog_rate_limit_window_capacity_calls", **labels) == 1
+    assert 20 < read(registry, "autolog_rate_limit_pause_remaining_seconds", **labels) <= 30
+
+
+def test_every_dashboard_panel_and_alert_queries_a_metric_the_stack_exports(
+    context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str], settings: Settings,
+) -> None:
+    # Given one real pipeline run, with one bad clip that is dead-lettered
+    ingest(context, test_media, "cuts_noaudio.mp4", unique_id("exported"))
+    ingest(context, test_media, "not_media.mp4", unique_id("bad"))
+    drain()
+
+    # When the API's registry and the worker processes' files are scraped
+    api = api_metrics_registry(settings, broker=broker, client=broker.client, store=context.store)
+    text = generate_latest(api).decode() + generate_latest(scrape()).decode()
+    with_samples, declared = exported_names(text)
+
+    # Then every name a panel or an alert queries is exported (rate limits only declared: none is set)
+    missing = {query: names - with_samples - declared - PROMETHEUS_METRICS
+               for query, names in queried_names().items() if names - with_samples - declared - PROMETHEUS_METRICS}
+    assert not missing
+    assert {name for name in declared if not name.startswith("autolog_rate_limit_")} == set()
+
+
+def test_the_metrics_wsgi_app_answers_a_scrape(context: Context, settings: Settings) -> None:
+    app = make_metrics_wsgi_app(api_metrics_registry(settings, broker=broker, client=broker.client,
+                                                     store=context.store))
+    answer: dict[str, Any] = {}
+
+    body = b"".join(app({"REQUEST_METHOD": "GET", "PATH_INFO": "/metrics", "QUERY_STRING": ""},
+                        lambda status, headers: answer.update(status=status, headers=dict(headers))))
+
+    assert answer["status"].startswith("200")
+    assert answer["headers"]["Content-Type"].startswith("text/plain")
+    assert b'autolog_scrape_source_up{source="database"} 1.0' in body

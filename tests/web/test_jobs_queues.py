@@ -1,0 +1,150 @@
+"""Jobs, queues, dead letters, workers and health against real Redis and a real in-process worker."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+from falcon.testing import TestClient
+
+from autolog.local_redis import LocalRedis
+from autolog.statuses import Status
+from autolog.store import NewItem, Store
+from tests.conftest import SampleClips
+from tests.web.conftest import KEY
+from tests.web.test_items import queued_ids
+from web.app import AutologApi, create_app
+
+Drain = Callable[..., None]
+Ids = Callable[[str], str]
+
+
+def submit(client: TestClient, item_id: str, source: Path, *, force_resume: bool = True) -> None:
+    response = client.simulate_post("/items", json={"id": item_id, "source": str(source),
+                                                    "force_resume": force_resume})
+    assert response.status_code == 202, response.text
+
+
+def test_jobs_show_each_step_finished_with_its_result(client: TestClient, drain: Drain, test_media: SampleClips,
+                                                      unique_id: Ids) -> None:
+    item_id = unique_id("J")
+    submit(client, item_id, test_media.path("cuts_noaudio.mp4"))
+    drain()
+
+    listed = client.simulate_get("/jobs", params={"status": "finished", "limit": "10"}).json
+    mine = [job for job in listed["jobs"] if job["item_id"] == item_id]
+    assert [job["step"] for job in mine] == ["frames", "analysis", "assess", "thumbnails", "file_info"]
+    job = client.simulate_get(f"/jobs/{mine[-1]['job_id']}").json
+    assert set(job) >= {"job_id", "status", "created_at", "started_at", "ended_at", "result", "error", "meta"}
+    assert job["status"] == "finished"
+    assert job["created_at"] <= job["started_at"] <= job["ended_at"]
+    assert job["result"]["status"] == Status.FILE_INFO_COMPLETE.value
+    assert job["error"] is None
+
+
+def test_jobs_bad_filters_and_unknown_ids(client: TestClient) -> None:
+    assert client.simulate_get("/jobs", params={"status": "exploded"}).status_code == 400
+    assert client.simulate_get("/jobs", params={"limit": "101"}).status_code == 400
+    assert client.simulate_get("/jobs/no-such-job").status_code == 404
+    assert client.simulate_get("/jobs").json == {"count": 0, "jobs": []}
+
+
+def test_dead_letters_list_their_error_and_can_be_retried_and_purged(
+    client: TestClient, api: AutologApi, drain: Drain, test_media: SampleClips, unique_id: Ids,
+) -> None:
+    item_id = unique_id("DL")
+    submit(client, item_id, test_media.path("not_media.mp4"))
+    drain()
+
+    letters = client.simulate_get("/dead-letters").json
+    assert letters["count"] == 1
+    letter = letters["dead_letters"][0]
+    assert (letter["item_id"], letter["queue"], letter["actor"]) == (item_id, "probe", "autolog.probe")
+    assert letter["error"]["type"] == "NotMedia"
+    assert client.simulate_get("/jobs", params={"status": "failed"}).json["jobs"][0]["job_id"] == letter["message_id"]
+    assert client.simulate_get("/queues/probe").json["dead_lettered"] == 1
+
+    retried = client.simulate_post(f"/dead-letters/{letter['message_id']}/retry")
+    assert (retried.status_code, retried.json["requeued"]) == (202, True)
+    drain()
+    assert api.services.store.items.get(item_id).dead_lettered
+    assert client.simulate_get("/dead-letters", params={"queue": "probe"}).json["count"] == 1
+
+    assert client.simulate_post("/dead-letters/purge").json == {"purged": 1}
+    assert client.simulate_get("/dead-letters").json["count"] == 0
+    assert client.simulate_post("/dead-letters/nope/retry").status_code == 404
+    assert client.simulate_get("/dead-letters", params={"queue": "nope"}).status_code == 404
+
+
+def test_queues_report_pause_resume_and_purge(client: TestClient, api: AutologApi) -> None:
+    api.services.store.items.create([NewItem("Q1", "/m/q1.mp4"), NewItem("Q2", "/m/q2.mp4")])
+    client.simulate_post("/run/lf_queue_batch", json={"footage_ids": ["Q1", "Q2"]})
+
+    probe = client.simulate_get("/queues").json["queues"][0]
+    paused = client.simulate_post("/queues/probe/pause").json
+    resumed = client.simulate_post("/queues/probe/resume").json
+    purged = client.simulate_post("/queues/probe/purge").json
+
+    assert (probe["name"], probe["step"], probe["queued"], probe["paused"]) == ("probe", "file_info", 2, False)
+    assert (paused["paused"], resumed["paused"]) == (True, False)
+    assert purged == {"queue": "probe", "purged": 2}
+    assert queued_ids(api) == []
+    assert {item.status for item in api.services.store.items.list()} == {Status.PENDING_FILE_INFO}
+    for action in ("", "/pause", "/resume", "/purge"):
+        method = "GET" if not action else "POST"
+        assert client.simulate_request(method, f"/queues/nope{action}").status_code == 404
+
+
+def test_workers_report_heartbeats_of_running_workers(client: TestClient, worker: object) -> None:
+    from tests.web.conftest import eventually
+
+    eventually(lambda: any(beat["alive"] for beat in client.simulate_get("/workers").json["heartbeats"]),
+               what="a heartbeat")
+    document = client.simulate_get("/workers").json
+    assert {pool["name"] for pool in document["pools"]} >= {"file_info", "transcription", "control"}
+    assert client.simulate_get("/health").json["workers_count"] >= 1
+
+
+def test_health_is_200_when_redis_and_the_database_answer(client: TestClient) -> None:
+    response = client.simulate_get("/health")
+
+    assert response.status_code == 200
+    assert response.json["status"] == "healthy"
+
+
+@pytest.fixture
+def stopped_redis(tmp_path: Path) -> Iterator[redis.Redis]:
+    """A client of a real Redis that was started and then stopped."""
+    server = LocalRedis(tmp_path / "gone", persist=False)
+    client = redis.Redis.from_url(server.start(), socket_connect_timeout=1, socket_timeout=1)
+    server.stop()
+    yield client
+    client.close()
+
+
+def test_health_is_503_when_redis_is_down(api: AutologApi, api_settings: object, sqlite_store: Store,
+                                          stopped_redis: redis.Redis) -> None:
+    app = create_app(api.services.settings, store=sqlite_store, redis_client=stopped_redis)
+
+    response = TestClient(app).simulate_get("/health")
+
+    assert response.status_code == 503
+    assert (response.json["redis_connected"], response.json["database_connected"]) == (False, True)
+    assert TestClient(app).simulate_get("/queue/status", headers={"X-API-Key": KEY}).status_code == 503
+
+
+def test_health_is_503_when_the_database_is_down(api: AutologApi) -> None:
+    from autolog.local_redis import free_port
+
+    down = Store.open(f"postgresql+psycopg://postgres@127.0.0.1:{free_port()}/none", upgrade=False)
+    app = create_app(api.services.settings, store=down)
+
+    response = TestClient(app).simulate_get("/health")
+    listing = TestClient(app).simulate_get("/items", headers={"X-API-Key": KEY})
+
+    assert response.status_code == 503
+    assert (response.json["redis_connected"], response.json["database_connected"]) == (True, False)
+    assert (listing.status_code, set(listing.json)) == (503, {"title", "description"})
+    down.close()

@@ -1,0 +1,3 @@
+"""What the API does, behind the responders: each function is one use case."""
+
+from __future__ import annotations

@@ -1,0 +1,174 @@
+"""Paths of the OpenAPI document: every route the app serves, with its answers."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
+
+ERRORS = {
+    "400": "Malformed JSON or a bad field; the description names the field.",
+    "401": "Missing or wrong API key, bearer token or signature.",
+    "404": "Unknown id.",
+    "409": "The id is taken, or the item is not at a status the action needs.",
+    "413": "More than 1,000 items, or a body over 4 MiB.",
+    "503": "Redis or the database is down.",
+}
+
+
+def _error(code: str) -> JSON:
+    return {"description": ERRORS[code], "content": {"application/json": {"schema": ref("Error")}}}
+
+
+def op(summary: str, ok: str, schema: str | None, *, tag: str, errors: str = "", params: list[JSON] | None = None,
+       body: JSON | None = None, secure: bool = True, description: str | None = None) -> JSON:
+    """Return one operation: ``ok`` is its success code, ``errors`` the error codes it adds to 401/503."""
+    content = {"application/json": {"schema": ref(schema)}} if schema else None
+    success: JSON = {"description": summary, **({"content": content} if content else {})}
+    codes = sorted(set(errors.split()) | ({"401"} if secure else set()) | {"503"})
+    operation: JSON = {"summary": summary, "tags": [tag], "responses": {ok: success, **{c: _error(c) for c in codes}}}
+    if description:
+        operation["description"] = description
+    if params:
+        operation["parameters"] = params
+    if body is not None:
+        operation["requestBody"] = {"required": True, "content": {"application/json": {"schema": body}}}
+    if not secure:
+        operation["security"] = []
+    return operation
+
+
+def query(name: str, schema: JSON, *, required: bool = False, description: str = "") -> JSON:
+    """Return a query parameter."""
+    return {"name": name, "in": "query", "required": required, "schema": schema, "description": description}
+
+
+def path(name: str, schema: JSON | None = None) -> JSON:
+    """Return a path parameter."""
+    return {"name": name, "in": "path", "required": True, "schema": schema or {"type": "string"}}
+
+
+ITEM = path("item_id", ITEM_ID)
+QUEUE = path("name")
+POOLS = query("pool", {"type": "array", "items": {"type": "string"}}, description="Pools to act on; default all.")
+QUEUE_FILTER = query("queue", {"type": "string"}, description="Only this queue.")
+QUEUED_NOTE = ("Items are stored before they are queued. If Redis is down the item stays stored, the answer is "
+               "still 202 with `\"queued\": false`, and discovery queues it once Redis is back.")
+FOOTAGE_IDS = obj(["footage_ids"], footage_ids={"type": "array", "items": ITEM_ID, "minItems": 1, "maxItems": 1000})
+
+
+def seed_paths() -> dict[str, JSON]:
+    """Seed 000's routes."""
+    return {
+        "/run/lf_queue": {"post": op(
+            "Queue one item", "202", "FootageQueued", tag="seed", errors="400 404 409", description=(
+                "Queues an existing item from its status; a new id is created from `source`, else from the file "
+                "under the media roots named after it. " + QUEUED_NOTE),
+            params=[query("footage_id", ITEM_ID, required=True),
+                    query("source", {"type": "string"}, description="Source of a new item.")])},
+        "/run/lf_queue_batch": {"post": op("Queue many items", "202", "FootageBatch", tag="seed",
+                                           errors="400 404 413", body=FOOTAGE_IDS, description=QUEUED_NOTE)},
+        "/run/lf_force_resume_all": {"post": op(
+            "Reprocess from step 3 every item past it, with force-resume", "202", None, tag="seed")},
+        "/queue/status": {"get": op("Queued and failed messages per step", "200", "QueueStatus", tag="seed")},
+        "/workers/status": {"get": op("Worker pools per step", "200", "PoolsStatus", tag="seed")},
+        "/workers/start": {"post": op("Start the worker pools", "200", "PoolsStatus", tag="seed", errors="400",
+                                      params=[POOLS])},
+        "/workers/stop": {"post": op("Stop the worker pools", "200", "PoolsStatus", tag="seed", errors="400",
+                                     params=[POOLS, query("timeout_s", {"type": "integer", "minimum": 0,
+                                                                        "maximum": 3600})])},
+        "/run/lf_discovery": {"post": op("Start the discovery loop", "200", "Discovery", tag="seed")},
+        "/stop/lf_discovery": {"post": op("Stop the discovery loop", "200", "Discovery", tag="seed")},
+    }
+
+
+def item_paths() -> dict[str, JSON]:
+    """Items and their actions."""
+    accepted = "ItemAccepted"
+    return {
+        "/items": {
+            "get": op("List items", "200", "ItemPage", tag="items", errors="400", params=[
+                query("status", SCHEMAS["Item"]["properties"]["status"]),
+                query("updated_after", {"type": "string", "format": "date-time"}),
+                query("updated_before", {"type": "string", "format": "date-time"}),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
+                query("cursor", {"type": "string"}, description="`next_cursor` of the previous page.")]),
+            "post": op("Create and queue one item", "202", accepted, tag="items", errors="400 409 413",
+                       body=ref("NewItem"), description=QUEUED_NOTE)},
+        "/items:batch": {"post": op(
+            "Create and queue up to 1,000 items in one transaction", "202", "ItemsAccepted", tag="items",
+            errors="400 409 413", description=QUEUED_NOTE,
+            body=obj(["items"], items={"type": "array", "items": ref("NewItem"), "minItems": 1, "maxItems": 1000}))},
+        "/items/{item_id}": {"get": op("One item with its timeline, frames, transcript and artifacts", "200",
+                                       "ItemDetail", tag="items", errors="404", params=[ITEM])},
+        "/items/{item_id}/prompt": {"post": op(
+            "Give a waiting item its prompt and resume it", "202", accepted, tag="items", errors="400 404 409",
+            params=[ITEM], body=obj(["prompt"], prompt={"type": "string", "minLength": 1}))},
+        "/items/{item_id}/resume": {"post": op("Resume a waiting item without a prompt", "202", accepted,
+                                               tag="items", errors="404 409", params=[ITEM])},
+        "/items/{item_id}/retry": {"post": op("Queue again the step the item stopped at", "202", accepted,
+                                              tag="items", errors="404 409", params=[ITEM])},
+        "/items/{item_id}/cancel": {"post": op("Cancel the item", "200", None, tag="items", errors="404",
+                                               params=[ITEM])},
+        "/items/{item_id}/artifacts/{kind}/{position}": {"get": {
+            **op("An artifact as a file", "200", None, tag="items", errors="404",
+                 params=[ITEM, path("kind"), path("position", {"type": "integer", "minimum": 0})]),
+        }},
+    }
+
+
+def operations_paths() -> dict[str, JSON]:
+    """Jobs, queues, dead letters, workers and discovery."""
+    return {
+        "/jobs": {"get": op("List jobs", "200", "JobList", tag="jobs", errors="400", params=[
+            query("status", {"type": "string", "enum": ["all", "queued", "started", "finished", "failed", "skipped"]}),
+            query("limit", {"type": "integer", "minimum": 1, "maximum": 100})])},
+        "/jobs/{job_id}": {"get": op("One job", "200", "Job", tag="jobs", errors="404", params=[path("job_id")])},
+        "/queues": {"get": op("Every queue's counts", "200", "QueueList", tag="queues")},
+        "/queues/{name}": {"get": op("One queue's counts", "200", "Queue", tag="queues", errors="404",
+                                     params=[QUEUE])},
+        "/queues/{name}/pause": {"post": op("Pause a queue", "200", "Queue", tag="queues", errors="404",
+                                            params=[QUEUE])},
+        "/queues/{name}/resume": {"post": op("Resume a queue", "200", "Queue", tag="queues", errors="404",
+                                             params=[QUEUE])},
+        "/queues/{name}/purge": {"post": op("Drop a queue's waiting messages", "200", None, tag="queues",
+                                            errors="404", params=[QUEUE])},
+        "/dead-letters": {"get": op("Dead letters with their errors", "200", "DeadLetterList", tag="queues",
+                                    errors="400 404", params=[QUEUE_FILTER, query(
+                                        "limit", {"type": "integer", "minimum": 1, "maximum": 1000})])},
+        "/dead-letters/{message_id}/retry": {"post": op("Retry one dead letter", "202", "RetryOutcome",
+                                                        tag="queues", errors="404", params=[path("message_id")])},
+        "/dead-letters/retry": {"post": op("Retry every dead letter", "202", None, tag="queues", errors="404",
+                                           params=[QUEUE_FILTER])},
+        "/dead-letters/purge": {"post": op("Delete dead letters", "200", None, tag="queues", errors="404",
+                                           params=[QUEUE_FILTER])},
+        "/workers": {"get": op("Pools, processes, threads and heartbeats", "200", "Workers", tag="workers")},
+        "/discovery": {"get": op("Whether discovery runs", "200", "Discovery", tag="discovery")},
+        "/discovery/scan": {"post": op("Run one discovery pass now", "200", "DiscoveryReport", tag="discovery")},
+    }
+
+
+def system_paths() -> dict[str, Any]:
+    """Health, metrics, this document and the webhooks."""
+    return {
+        "/health": {"get": op("Redis, database, queues and workers; 503 when Redis or the database is down",
+                              "200", "Health", tag="system", secure=False)},
+        "/metrics": {"get": {**op("Prometheus metrics", "200", None, tag="system", secure=False),
+                             "responses": {"200": {"description": "Prometheus text exposition",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+        "/openapi.json": {"get": op("This document", "200", None, tag="system")},
+        "/webhook/minio": {"post": {**op(
+            "MinIO/S3 bucket notification", "200", "MinioOutcome", tag="webhooks", errors="400 413",
+            body=ref("MinioEvent"), description="Authenticated by the bearer token of MinIO's webhook target."),
+            "security": [{"minioToken": []}]}},
+        "/webhooks/ingest": {"post": {**op(
+            "Signed list of items to ingest", "202", "Delivery", tag="webhooks", errors="400 409 413",
+            body={"type": "array", "items": ref("NewItem"), "maxItems": 1000},
+            description=("Signed like GitHub webhooks: `X-Hub-Signature-256: sha256=<HMAC-SHA256 of the body>`; "
+                         "deduplicated by `X-GitHub-Delivery` (a replay answers 200 with `duplicate: true`). "
+                         "Items are stored with the delivery before the answer."),
+            params=[{"name": "X-GitHub-Delivery", "in": "header", "required": True, "schema": {"type": "string"}},
+                    {"name": "X-Hub-Signature-256", "in": "header", "required": True,
+                     "schema": {"type": "string"}}]),
+            "security": []}},
+    }

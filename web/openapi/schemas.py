@@ -1,0 +1,110 @@
+"""Component schemas of the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from autolog.statuses import Status
+from autolog.store.jobs import JOB_STATUSES
+
+JSON = dict[str, Any]
+
+
+def ref(name: str) -> JSON:
+    """Return a reference to a component schema."""
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def nullable(schema: JSON) -> JSON:
+    """Return ``schema`` or null."""
+    return {"anyOf": [schema, {"type": "null"}]}
+
+
+STRING, INTEGER, BOOLEAN, NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
+OBJECT: JSON = {"type": "object", "additionalProperties": True}
+DATETIME: JSON = {"type": "string", "format": "date-time"}
+ITEM_ID: JSON = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "example": "LF1409"}
+
+
+def obj(required: list[str], **properties: JSON) -> JSON:
+    """Return an object schema."""
+    return {"type": "object", "required": required, "properties": properties}
+
+
+SCHEMAS: dict[str, JSON] = {
+    "Error": obj(["title", "description"], title=STRING, description=STRING),
+    "NewItem": obj(
+        ["id", "source"], id=ITEM_ID,
+        source={"type": "string", "minLength": 1,
+                "description": "A file under a media root, or s3://bucket/key.", "example": "/media/LF1409.mov"},
+        force_resume={"type": "boolean", "default": False, "description": "Run step 4 without waiting for a prompt."},
+        prompt=nullable(STRING)),
+    "Item": obj(
+        ["id", "source", "status"], id=ITEM_ID, source=STRING,
+        status={"type": "string", "enum": [status.value for status in Status]},
+        force_resume=BOOLEAN, prompt=nullable(STRING), probe=nullable(OBJECT), has_audio=nullable(BOOLEAN),
+        error=nullable(OBJECT), dead_lettered=BOOLEAN, cancelled=BOOLEAN, version=INTEGER,
+        created_at=DATETIME, updated_at=DATETIME),
+    "ItemDetail": {"allOf": [ref("Item"), obj(
+        ["timeline", "frames", "transcript", "artifacts"],
+        timeline={"type": "array", "items": OBJECT}, scenes={"type": "array", "items": OBJECT},
+        frames={"type": "array", "items": OBJECT}, transcript={"type": "array", "items": OBJECT},
+        analysis=nullable(OBJECT),
+        artifacts={"type": "array", "items": obj(["kind", "position", "path", "url"], kind=STRING,
+                                                    position=INTEGER, path=STRING, url=STRING)})]},
+    "ItemAccepted": obj(["item", "queued"], item=ref("Item"), queued={
+        "type": "boolean", "description": "False when Redis was down: the item is stored and discovery queues it."}),
+    "ItemsAccepted": obj(["items", "count", "queued"], items={"type": "array", "items": ref("Item")},
+                         count=INTEGER, queued=BOOLEAN),
+    "ItemPage": obj(["items", "count", "next_cursor"], items={"type": "array", "items": ref("Item")},
+                    count=INTEGER, next_cursor=nullable(STRING)),
+    "FootageQueued": obj(["footage_id", "status", "queued", "created"], footage_id=ITEM_ID, status=STRING,
+                         queued=BOOLEAN, created=BOOLEAN, job_id=nullable(STRING), reason=STRING),
+    "FootageBatch": obj(["items", "total_queued", "queued"],
+                        items={"type": "array", "items": ref("FootageQueued")}, total_queued=INTEGER, queued=BOOLEAN),
+    "Job": obj(
+        ["job_id", "status", "created_at", "started_at", "ended_at", "error"], job_id=STRING,
+        status={"type": "string", "enum": list(JOB_STATUSES)}, item_id=STRING, step=nullable(STRING),
+        attempts=INTEGER, created_at=nullable(DATETIME), started_at=nullable(DATETIME), ended_at=nullable(DATETIME),
+        result=nullable(OBJECT), error=nullable(OBJECT), meta=OBJECT),
+    "JobList": obj(["count", "jobs"], count=INTEGER, jobs={"type": "array", "items": ref("Job")}),
+    "Queue": obj(["name", "queued", "delayed", "in_progress", "dead_lettered", "paused"], name=STRING,
+                 step=nullable(STRING), queued=INTEGER, delayed=INTEGER, in_progress=INTEGER,
+                 dead_lettered=INTEGER, paused=BOOLEAN),
+    "QueueList": obj(["queues"], queues={"type": "array", "items": ref("Queue")}),
+    "QueueStatus": obj(
+        ["queues", "total_queued", "total_failed"],
+        queues={"type": "object", "additionalProperties": obj(["queued", "failed"], queued=INTEGER, failed=INTEGER),
+                "example": {"step1_file_info": {"queued": 5, "failed": 0}}},
+        total_queued=INTEGER, total_failed=INTEGER),
+    "DeadLetter": obj(["message_id", "queue", "actor", "dead_lettered_at", "retries"], message_id=STRING,
+                      queue=STRING, actor=STRING, item_id=nullable(STRING), dead_lettered_at=DATETIME,
+                      retries=INTEGER, error=nullable(OBJECT)),
+    "DeadLetterList": obj(["count", "dead_letters"], count=INTEGER,
+                          dead_letters={"type": "array", "items": ref("DeadLetter")}),
+    "RetryOutcome": obj(["message_id", "requeued"], message_id=STRING, item_id=nullable(STRING),
+                        requeued=BOOLEAN, reason=nullable(STRING)),
+    "PoolsStatus": obj(["workers", "total_workers"], status=STRING, workers={"type": "object",
+                       "additionalProperties": OBJECT}, total_workers=INTEGER, running_pools=INTEGER),
+    "Workers": obj(["pools", "processes", "threads", "heartbeats"], pools={"type": "array", "items": OBJECT},
+                   processes=INTEGER, threads=INTEGER, heartbeats={"type": "array", "items": OBJECT}),
+    "Discovery": obj(["running", "pid", "interval_s", "stuck_after_s"], status=STRING, running=BOOLEAN,
+                     pid=nullable(INTEGER), interval_s=NUMBER, stuck_after_s=NUMBER),
+    "DiscoveryReport": obj(["at", "queued", "requeued", "in_flight"], at=DATETIME,
+                           queued={"type": "array", "items": STRING}, requeued={"type": "array", "items": STRING},
+                           in_flight=INTEGER),
+    "Health": obj(["status", "redis_connected", "database_connected"],
+                  status={"type": "string", "enum": ["healthy", "unhealthy"]}, redis_connected=BOOLEAN,
+                  database_connected=BOOLEAN, queue_available=BOOLEAN, queue_length=nullable(INTEGER),
+                  workers_count=nullable(INTEGER), errors={"type": "array", "items": STRING}),
+    "MinioEvent": obj(["Records"], EventName=STRING, Key=STRING, Records={"type": "array", "items": obj(
+        ["eventName", "s3"], eventName={"type": "string", "example": "s3:ObjectCreated:Put"},
+        s3=obj(["bucket", "object"], bucket=obj(["name"], name=STRING),
+               object=obj(["key"], key={"type": "string", "description": "URL-encoded, as S3 sends it."})))}),
+    "MinioOutcome": obj(["created", "duplicates", "removed", "ignored", "queued"],
+                        created={"type": "array", "items": STRING}, duplicates={"type": "array", "items": STRING},
+                        removed={"type": "array", "items": STRING}, ignored=INTEGER, queued=BOOLEAN),
+    "Delivery": obj(["delivery", "item_ids", "duplicate", "queued"], delivery=STRING, webhook=STRING,
+                    item_ids={"type": "array", "items": STRING}, received_at=DATETIME, duplicate=BOOLEAN,
+                    queued=BOOLEAN),
+}

@@ -1,0 +1,136 @@
+"""The item resources: create, batch, list, get with everything, prompt, resume, retry, cancel, artifacts."""
+
+from __future__ import annotations
+
+import mimetypes
+from datetime import datetime
+
+import falcon
+
+from autolog.statuses import Status
+from pipelines import actions
+from web.control import items as item_actions
+from web.control.intake import accept
+from web.services import ApiServices
+from web.validation import invalid, json_object, new_item, new_items, optional_text
+
+#: Page size of ``GET /items`` when ``limit`` is not given, and its ceiling.
+DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+
+def _moment(req: falcon.Request, name: str) -> datetime | None:
+    raw = req.get_param(name)
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError as ex:
+        raise falcon.HTTPInvalidParam("expected an ISO 8601 date and time", name) from ex
+
+
+class Items:
+    """``/items``: list items by status and update time, paged by cursor; create one item."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        raw_status = req.get_param("status")
+        try:
+            status = Status(raw_status) if raw_status else None
+        except ValueError as ex:
+            raise falcon.HTTPInvalidParam(f"expected one of {[s.value for s in Status]}", "status") from ex
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+        page = self._services.store.items.list(
+            status=status, updated_after=_moment(req, "updated_after"), updated_before=_moment(req, "updated_before"),
+            after_id=req.get_param("cursor"), limit=limit)
+        resp.media = {"items": [item.to_dict() for item in page], "count": len(page),
+                      "next_cursor": page[-1].id if len(page) == limit else None}
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        accepted = accept(self._services.context, [new_item(json_object(req))])
+        resp.media = {"item": accepted.items[0].to_dict(), "queued": accepted.queued}
+        resp.location = f"/items/{accepted.items[0].id}"
+        resp.status = falcon.HTTP_202
+
+
+class ItemBatch:
+    """``POST /items:batch``: create up to 1,000 items in one transaction and queue them."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = accept(self._services.context, new_items(json_object(req))).to_dict()
+        resp.status = falcon.HTTP_202
+
+
+class ItemResource:
+    """``GET /items/{item_id}``: the item with its timeline, scenes, frames, transcript and artifacts."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        resp.media = item_actions.item_document(self._services.context, item_id)
+
+
+class ItemPrompt:
+    """``POST /items/{item_id}/prompt``: give a waiting item its prompt, ``{"prompt": "..."}``, and resume it."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        text = optional_text(json_object(req), "prompt", max_length=20_000)
+        if not text:
+            raise invalid("prompt", "is required and must not be empty")
+        item, queued = item_actions.prompt(self._services.context, item_id, text)
+        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.status = falcon.HTTP_202
+
+
+class ItemResume:
+    """``POST /items/{item_id}/resume``: resume a waiting item without a prompt."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        item, queued = item_actions.prompt(self._services.context, item_id, None)
+        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.status = falcon.HTTP_202
+
+
+class ItemRetry:
+    """``POST /items/{item_id}/retry``: queue again the step the item stopped at."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        item, queued = item_actions.retry(self._services.context, item_id)
+        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.status = falcon.HTTP_202
+
+
+class ItemCancel:
+    """``POST /items/{item_id}/cancel``: stop the item; queued and future steps skip it."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        resp.media = {"item": actions.cancel(self._services.context, item_id).to_dict()}
+
+
+class ItemArtifact:
+    """``GET /items/{item_id}/artifacts/{kind}/{position}``: the poster, contact sheet or a frame, as a file."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str, kind: str, position: int) -> None:
+        path = item_actions.artifact_file(self._services.context, item_id, kind, position)
+        resp.content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
+        resp.set_stream(path.open("rb"), path.stat().st_size)

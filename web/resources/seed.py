@@ -1,0 +1,120 @@
+"""Seed 000's routes, with its paths and JSON shapes."""
+
+from __future__ import annotations
+
+import falcon
+
+from autolog.errors import TransitionRefused
+from pipelines import actions
+from web.control.intake import queue_footage, with_job_id
+from web.control.workers import pools_document
+from web.services import ApiServices
+from web.validation import bounded_list, json_object, unique_ids
+
+#: How long ``POST /workers/stop`` lets running messages finish by default, in seconds.
+DEFAULT_STOP_TIMEOUT_S = 30
+
+
+class RunQueue:
+    """``POST /run/lf_queue?footage_id=``: queue one item, creating it from its file if new."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        footage_id = req.get_param("footage_id", required=True)
+        [outcome] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
+        if outcome.reason and not outcome.created:
+            raise TransitionRefused(footage_id, "a status a step runs from", outcome.item.status.value)
+        resp.media = with_job_id(self._services.context, outcome).to_dict()
+        resp.status = falcon.HTTP_202
+
+
+class RunQueueBatch:
+    """``POST /run/lf_queue_batch``: queue many items, ``{"footage_ids": [...]}``, at most 1,000."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        ids = unique_ids(bounded_list(json_object(req), "footage_ids"), "footage_ids")
+        outcomes = queue_footage(self._services.context, ids)
+        resp.media = {"items": [outcome.to_dict() for outcome in outcomes],
+                      "total_queued": sum(outcome.queued for outcome in outcomes),
+                      "queued": all(outcome.queued for outcome in outcomes)}
+        resp.status = falcon.HTTP_202
+
+
+class ForceResumeAll:
+    """``POST /run/lf_force_resume_all``: reprocess from step 3, with force-resume, every item past it."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        moved = actions.force_resume_all(self._services.context)
+        resp.media = {"status": "queued", "count": len(moved), "footage_ids": moved}
+        resp.status = falcon.HTTP_202
+
+
+class QueueStatus:
+    """``GET /queue/status``: queued and failed messages per step."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._services.queues.seed_status()
+
+
+class WorkersStatus:
+    """``GET /workers/status``: the worker pools of this machine."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = pools_document(self._services.pools.status())
+
+
+class WorkersStart:
+    """``POST /workers/start``: start the pools (all, or those named by ``pool``) that are not running."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        names = req.get_param_as_list("pool") or None
+        resp.media = {"status": "started", **pools_document(self._services.pools.start(names))}
+
+
+class WorkersStop:
+    """``POST /workers/stop``: SIGTERM the pools, SIGKILL those still running after ``timeout_s``."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        names = req.get_param_as_list("pool") or None
+        timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600, default=DEFAULT_STOP_TIMEOUT_S)
+        resp.media = {"status": "stopped", **pools_document(self._services.pools.stop(names, timeout_s=timeout))}
+
+
+class DiscoveryStart:
+    """``POST /run/lf_discovery``: start the discovery loop unless it runs."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "running", **self._services.discovery.start().to_dict()}
+
+
+class DiscoveryStop:
+    """``POST /stop/lf_discovery``: stop the discovery loop."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = {"status": "stopped", **self._services.discovery.stop().to_dict()}

@@ -1,0 +1,87 @@
+"""Workers, discovery, health, metrics and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import falcon
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+
+from pipelines.discovery import scan
+from web.control.health import check_health
+from web.control.workers import read_heartbeats
+from web.services import ApiServices
+
+
+class Workers:
+    """``GET /workers``: the pools of this machine, their processes and threads, and every heartbeat."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        pools = self._services.pools.status()
+        beats = read_heartbeats(self._services.redis_client, self._services.broker.namespace,
+                                timeout_ms=self._services.settings.heartbeat_timeout_ms)
+        resp.media = {
+            "pools": [pool.to_dict() for pool in pools],
+            "processes": sum(pool.processes for pool in pools if pool.alive),
+            "threads": sum(pool.processes * pool.threads for pool in pools if pool.alive),
+            "heartbeats": [beat.to_dict() for beat in beats],
+        }
+
+
+class Discovery:
+    """``GET /discovery``: whether the discovery loop runs."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._services.discovery.status().to_dict()
+
+
+class DiscoveryScan:
+    """``POST /discovery/scan``: run one discovery pass now, in this process."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = scan(self._services.context, self._services.broker).to_dict()
+
+
+class Health:
+    """``GET /health``: Redis, database, queue length and live workers; 503 when Redis or the database is down."""
+
+    auth = "open"
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        health = check_health(self._services.redis_client, self._services.store, self._services.queues,
+                              namespace=self._services.broker.namespace,
+                              heartbeat_ms=self._services.settings.heartbeat_timeout_ms)
+        resp.media = health.to_dict()
+        resp.status = falcon.HTTP_200 if health.healthy else falcon.HTTP_503
+
+
+class Metrics:
+    """``GET /metrics``: the Prometheus exposition of this process."""
+
+    auth = "open"
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.content_type = CONTENT_TYPE_LATEST
+        resp.data = generate_latest(REGISTRY)
+
+
+class OpenApi:
+    """``GET /openapi.json``: the OpenAPI 3 document of this API."""
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._document = document
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        resp.media = self._document

@@ -1,0 +1,55 @@
+"""Ingress webhooks: MinIO bucket notifications and the signed ingest webhook."""
+
+from __future__ import annotations
+
+import json
+
+import falcon
+
+from web.control.webhooks import apply_minio, ingest, parse_minio, verify_bearer, verify_signature
+from web.services import ApiServices
+from web.validation import invalid, new_items
+
+
+def _raw_json(body: bytes) -> object:
+    try:
+        return json.loads(body)
+    except (ValueError, UnicodeDecodeError) as ex:
+        raise falcon.HTTPBadRequest(title="Invalid JSON", description=f"body: not valid JSON ({ex})") from ex
+
+
+class MinioWebhook:
+    """``POST /webhook/minio``: created objects become queued items; removed objects cancel theirs."""
+
+    auth = "webhook"
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        verify_bearer(self._services.settings.minio_webhook_token, req.auth)
+        try:
+            events, ignored = parse_minio(_raw_json(req.bounded_stream.read()))
+        except ValueError as ex:
+            raise invalid(str(ex).partition(":")[0], str(ex).partition(":")[2].strip()) from ex
+        resp.media = apply_minio(self._services.context, events, ignored=ignored).to_dict()
+
+
+class IngestWebhook:
+    """``POST /webhooks/ingest``: a signed JSON list of items, stored once per delivery id."""
+
+    auth = "webhook"
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        body = req.bounded_stream.read()
+        verify_signature(self._services.settings.ingest_webhook_secret, body, req.get_header("X-Hub-Signature-256"))
+        delivery_id = req.get_header("X-GitHub-Delivery", required=True)
+        if len(delivery_id) > 100:
+            raise invalid("X-GitHub-Delivery", "longer than 100 characters")
+        items = new_items({"items": _raw_json(body)})
+        delivery, queued = ingest(self._services.context, self._services.deliveries, delivery_id, body, items)
+        resp.media = {**delivery.to_dict(), "queued": queued}
+        resp.status = falcon.HTTP_200 if delivery.duplicate else falcon.HTTP_202
