@@ -7,6 +7,7 @@ from middleware._metrics_export import api_metrics_registry, cluster_collector, 
 from middleware.lifecycle_logs import LifecycleLogs
 from middleware.metrics import Metrics
 from middleware.progress import Progress
+from middleware.queue_pauses import PAUSED_KEY, QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
@@ -23,6 +24,9 @@ __all__ = [
     "RateLimits",
     "SharedLimiter",
     "WAIT_OPTION",
+    # Queue pauses
+    "PAUSED_KEY",
+    "QueuePauses",
     # Item statuses and timeline
     "StatusWrites",
     "TRANSITION_OPTION",

@@ -85,6 +85,10 @@ class StatusWrites(dramatiq.Middleware):
         retries = message.options.get("retries", 0)
         wait = message.options.get(WAIT_OPTION)
         if wait:
+            # One event per stretch of waiting, not one per re-enqueue: a long pause re-enqueues
+            # the message every few seconds.
+            if wait.get("waits", 1) > 1:
+                return
             self._record(NewEvent(item_id=message.args[0], event="deferred", step=step.name,
                                   message_id=message.message_id, attempt=retries + 1,
                                   detail={"queue": message.queue_name, **wait}))

@@ -1,8 +1,8 @@
 """Queues as the API shows them: per step, queued, delayed, in progress, dead-lettered; pause, purge.
 
-Pausing is a flag in Redis, the set ``<namespace>:__paused__``. Workers honour it through a
-worker middleware that holds back messages of a paused queue (see the report of issue #3);
-the API only sets, clears and reports it. Purging drops the messages waiting in Redis (ready
+Pausing is a flag in Redis, the set ``<namespace>:__paused__``. Workers honour it through
+``middleware.QueuePauses``, which holds back messages of a paused queue; the API only sets,
+clears and reports it. Purging drops the messages waiting in Redis (ready
 and delayed); messages a worker already holds finish, and dead letters have their own purge.
 """
 
@@ -16,10 +16,8 @@ import redis
 
 from autolog.errors import QueueNotFound
 from autolog.statuses import STEPS
+from middleware import PAUSED_KEY
 from ops.queues import read_queue_depths
-
-#: The set of paused queue names, under the broker's namespace.
-PAUSED_KEY = "__paused__"
 
 #: Drops every id waiting in a list and its message; returns how many were dropped.
 _PURGE_SCRIPT = """
