@@ -5,7 +5,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from autolog.errors import ConfigError
-from autolog.gemini import GeminiAnalyzer
 from autolog.media import Analyzer, LocalAnalyzer, PocketsphinxTranscriber, Transcriber
 from autolog.settings import Settings
 from autolog.store import Store
@@ -38,6 +37,10 @@ class Context:
 def make_analyzer(settings: Settings) -> Analyzer:
     """Return the analyzer settings ask for: Gemini when a key is set, else the local one."""
     if settings.gemini_api_key:
+        # Imported here: google-genai takes ~0.8 s to import, paid by every worker process
+        # at boot even when no key is set.
+        from autolog.gemini import GeminiAnalyzer
+
         return GeminiAnalyzer.from_settings(settings)
     return LocalAnalyzer(reason="no Gemini key configured")
 

@@ -18,6 +18,7 @@ from pathlib import Path
 import redis
 
 from autolog.errors import AutologError, ConfigError
+from autolog.processes import pid_alive
 from autolog.settings import Settings
 
 #: How long a fresh redis-server may take to accept connections, in seconds.
@@ -122,23 +123,11 @@ class LocalRedis:
         except ProcessLookupError:
             pid = 0
         deadline = time.monotonic() + timeout_s
-        while pid and _pid_alive(pid) and time.monotonic() < deadline:
+        while pid and pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(0.05)
         self._url_file.unlink(missing_ok=True)
         return bool(pid)
 
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    # A zombie child still answers kill(0); reap it if it is ours.
-    try:
-        reaped, _ = os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        return True
-    return reaped == 0
 
 
 def private_redis(settings: Settings) -> LocalRedis:

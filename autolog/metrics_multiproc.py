@@ -20,22 +20,13 @@ from prometheus_client import CollectorRegistry, values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.multiprocess import mark_process_dead as _mark_process_dead
 
+from autolog.processes import pid_alive
+
 #: The files prometheus_client writes: ``<type>[_<gauge mode>]_<pid>.db``.
 _VALUE_FILE = re.compile(r"^[a-z_]+_(\d+)\.db$")
 
 #: Taken while pruning, so a sibling never deletes files another sibling has just created.
 _LOCK_FILE = ".prune.lock"
-
-
-def pid_alive(pid: int) -> bool:
-    """Tell whether a process with this pid exists."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def enable_multiprocess(directory: Path) -> None:

@@ -1,9 +1,9 @@
 """Live workers per pool, announced in Redis by a heartbeat thread in each worker process.
 
-dramatiq's own heartbeats cannot say which pool a worker serves, and a worker whose threads
-and prefetch buffer are all busy sends none until a message finishes. So each worker process
-refreshes its own entry, on its own thread, in a sorted set scored by the last beat; an entry
-fresher than the heartbeat timeout is a live worker. Entries of dead processes stay visible
+dramatiq's own heartbeats (``__heartbeats__``) name a broker, not the pool it serves, and the
+API's enqueuing brokers beat there too. So each worker process refreshes its own entry, on its
+own thread, in a sorted set scored by the last beat; an entry fresher than the heartbeat
+timeout is a live worker. Entries of dead processes stay visible
 (as not live) for ``RETENTION_MS``, so a pool whose workers all died reports zero, not nothing.
 """
 

@@ -10,10 +10,8 @@ from __future__ import annotations
 import logging
 import os
 import shutil
-import signal
 import subprocess
 import sys
-import time
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,10 +21,10 @@ import redis
 
 from autolog.errors import ConfigError
 from autolog.local_redis import resolve_redis_url
+from autolog.processes import pid_alive, runs_command_with, stop_processes
 from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
-from ops.processes import group_alive, pid_alive, runs_command_with
 from ops.queues import QueueDepth, read_queue_depths
 from ops.runtime import connect_redis, migrate_store
 
@@ -44,8 +42,6 @@ CONTROL_TIME_LIMIT_S = 600
 #: Stop waits this much longer than the longest time limit, so SIGTERM can drain.
 STOP_GRACE_S = 10
 
-#: How often stop checks whether a group has exited, in seconds.
-POLL_INTERVAL_S = 0.1
 
 #: How long stop waits for a master it started to be reaped once its group is gone.
 REAP_TIMEOUT_S = 5.0
@@ -212,22 +208,12 @@ class PoolManager:
         chosen = self.select(names)
         running = {spec.name: pid for spec in chosen if (pid := self._pid(spec)) is not None}
         for name, pid in running.items():
-            self._signal(pid, signal.SIGTERM)
-            self.logger.info("Sent SIGTERM to pool %r (pid %d).", name, pid)
-        deadline = time.monotonic() + (self.default_stop_timeout_s if timeout_s is None else timeout_s)
-        waiting = dict(running)
-        while waiting and time.monotonic() < deadline:
-            waiting = {name: pid for name, pid in waiting.items() if group_alive(pid)}
-            if waiting:
-                time.sleep(POLL_INTERVAL_S)
-        for name, pid in waiting.items():
-            self.logger.warning("Pool %r did not stop in time; killing its group.", name)
-            self._signal(pid, signal.SIGKILL)
-        kill_deadline = time.monotonic() + 5.0
-        while waiting and time.monotonic() < kill_deadline:
-            waiting = {name: pid for name, pid in waiting.items() if group_alive(pid)}
-            if waiting:
-                time.sleep(POLL_INTERVAL_S)
+            self.logger.info("Stopping pool %r (pid %d).", name, pid)
+        killed = stop_processes(list(running.values()), group=True,
+                                timeout_s=self.default_stop_timeout_s if timeout_s is None else timeout_s)
+        for name, pid in running.items():
+            if pid in killed:
+                self.logger.warning("Pool %r did not stop in time; killed its group.", name)
         for spec in chosen:
             if spec.name in running:
                 self._pid_file(spec).unlink(missing_ok=True)
@@ -302,10 +288,3 @@ class PoolManager:
         except subprocess.TimeoutExpired:
             self._children[name] = child
             self.logger.warning("Pool %r (pid %d) has not exited.", name, child.pid)
-
-    @staticmethod
-    def _signal(pgid: int, signum: signal.Signals) -> None:
-        try:
-            os.killpg(pgid, signum)
-        except ProcessLookupError:
-            pass

@@ -62,6 +62,16 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_SESSION["base"], ignore_errors=True)
 
 
+def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.02) -> Any:
+    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline."""
+    deadline = time.monotonic() + timeout_s
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+        time.sleep(interval_s)
+    return result
+
+
 @pytest.fixture(scope="session")
 def session_dir() -> Path:
     """The session's scratch folder: ``media/`` is the media root, ``var/`` the var dir."""

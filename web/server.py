@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -14,8 +13,8 @@ from pathlib import Path
 from typing import Any
 
 from autolog.errors import AutologError
+from autolog.processes import pid_alive, runs_command_with, stop_processes
 from autolog.settings import Settings
-from ops.processes import group_alive, pid_alive, runs_command_with
 from web.control.discovery import DiscoveryProcess
 
 #: The folder holding the top-level packages; gunicorn runs from it.
@@ -120,13 +119,8 @@ class ApiServer:
         DiscoveryProcess(self.settings).stop()
         pid = self._pid()
         if pid is not None:
-            os.killpg(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while group_alive(pid) and time.monotonic() < deadline:
-                time.sleep(POLL_S)
-            if group_alive(pid):
-                self.logger.warning("gunicorn (pid %d) did not stop in time; killing its group.", pid)
-                os.killpg(pid, signal.SIGKILL)
+            if stop_processes([pid], group=True, timeout_s=timeout_s):
+                self.logger.warning("gunicorn (pid %d) did not stop in time; killed its group.", pid)
             if self._child is not None and self._child.pid == pid:
                 self._child.wait(timeout=5)
                 self._child = None

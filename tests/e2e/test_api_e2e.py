@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -20,21 +19,13 @@ import pytest
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from ops.pools import PoolManager
-from tests.conftest import SampleClips
+from tests.conftest import SampleClips, wait_for
 from tests.web.conftest import KEY, http, serve_api  # noqa: F401  (serve_api is a fixture)
 
 pytestmark = pytest.mark.slow
 
 #: The clips behind seed 000's footage ids: one with dialogue, one silent, one with speech.
 CLIPS = {"LF1409": "cuts_audio.mp4", "LF1410": "cuts_noaudio.mp4", "LF1411": "speech.mp4"}
-
-
-def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture

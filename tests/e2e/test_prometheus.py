@@ -17,7 +17,7 @@ import threading
 import time
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,7 +35,7 @@ from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from autolog.worker_presence import read_workers
 from pipelines import actions
-from tests.conftest import REPO, SampleClips
+from tests.conftest import REPO, SampleClips, wait_for
 from tests.metric_names import PROMETHEUS_METRICS, alert_queries, dashboard_queries, exported_names, queried_names
 
 pytestmark = pytest.mark.slow
@@ -47,15 +47,6 @@ ITEMS = 4
 class QuietHandler(WSGIRequestHandler):
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 (the base class's name)
         pass
-
-
-def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str) -> Any:
-    deadline = time.monotonic() + timeout_s
-    while not (result := condition()):
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.1)
-    return result
 
 
 def http_get(url: str) -> bytes | None:

@@ -17,7 +17,7 @@ from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from pipelines import actions
-from tests.conftest import REPO, SampleClips
+from tests.conftest import REPO, SampleClips, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -84,14 +84,6 @@ def start_workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., W
         group.stop()
 
 
-def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
-
-
 def succeeded(context: Context, item_id: str) -> list[str | None]:
     return [event.step for event in context.store.timeline.for_item(item_id) if event.event == "succeeded"]
 
@@ -135,18 +127,24 @@ def test_killed_workers_message_is_redelivered_within_30_s_and_the_item_finishes
     processes_context: Context, start_workers: Callable[..., WorkerGroup], long_clip: Path,
     unique_id: Callable[[str], str],
 ) -> None:
+    # Given two worker hosts' worth of workers with the shipped heartbeat settings
+    groups = [start_workers(production_timing=True), start_workers(production_timing=True)]
     item_id = unique_id("killed")
     timeline = processes_context.store.timeline
-    first = start_workers(production_timing=True)
     actions.submit(processes_context, [NewItem(item_id, str(long_clip), force_resume=True)])
     wait_for(lambda: any(event.event == "started" and event.step == "assess" for event in timeline.for_item(item_id)),
              timeout_s=60, what="step 3 to start")
+    first_start = next(event for event in timeline.for_item(item_id)
+                       if event.event == "started" and event.step == "assess")
+    assert first_start.worker is not None
+    running = os.getpgid(int(first_start.worker.split(":")[1]))
 
-    first.kill()
+    # When the group running step 3 is killed mid-step
+    next(group for group in groups if group.process.pid == running).kill()
     killed_at = time.time()
     assert "assess" not in succeeded(processes_context, item_id), "step 3 finished before the kill"
-    start_workers(production_timing=True)
 
+    # Then the other group gets the message back within 30 s and the item finishes once
     wait_for(lambda: processes_context.store.items.get(item_id).status is Status.AVID_DESCRIPTION,
              timeout_s=90, what="the item to finish after redelivery")
     assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]

@@ -11,9 +11,9 @@ import pytest
 import redis
 
 from actors import probe
+from autolog.processes import group_members
 from autolog.settings import Settings
 from ops.pools import PoolManager
-from ops.processes import group_members
 
 #: Every test here stops its pools well before this.
 STOP_TIMEOUT_S = 20.0

@@ -2,26 +2,15 @@
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable
-
-import pytest
 
 from actors import broker
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewItem
 from pipelines import actions
-from tests.conftest import SampleClips
+from tests.conftest import SampleClips, wait_for
 from web.control.queues import Queues
-
-
-def wait_for(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
-        time.sleep(0.02)
 
 
 def test_paused_queue_holds_the_step_until_resumed(

@@ -9,22 +9,17 @@ from __future__ import annotations
 
 import logging
 import os
-import signal
 import subprocess
 import sys
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from autolog.processes import pid_alive, runs_command_with, stop_processes
 from autolog.settings import Settings
-from ops.processes import pid_alive, runs_command_with
 
 #: How the discovery process is launched; its arguments are added after.
 ENTRY = "import sys; from pipelines.discovery import main; sys.exit(main())"
-
-#: How often stop checks whether the process has exited, in seconds.
-POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -98,13 +93,8 @@ class DiscoveryProcess:
         """SIGTERM the process, SIGKILL it if it is still up at the deadline."""
         pid = self._pid()
         if pid is not None:
-            os.kill(pid, signal.SIGTERM)
-            deadline = time.monotonic() + timeout_s
-            while pid_alive(pid) and time.monotonic() < deadline:
-                time.sleep(POLL_S)
-            if pid_alive(pid):
-                self.logger.warning("Discovery (pid %d) did not stop in time; killing it.", pid)
-                os.kill(pid, signal.SIGKILL)
+            if stop_processes([pid], group=False, timeout_s=timeout_s):
+                self.logger.warning("Discovery (pid %d) did not stop in time; killed it.", pid)
             self._reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return self.status()

@@ -6,7 +6,7 @@ import os
 import subprocess
 import time
 
-from ops.processes import group_alive, group_members, pid_alive, runs_command_with
+from autolog.processes import group_alive, group_members, pid_alive, runs_command_with
 
 
 def test_this_process_is_alive_and_in_its_group() -> None:

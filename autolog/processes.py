@@ -7,9 +7,15 @@ whose parent never reaps it stays a zombie. Elsewhere, signal 0 is the best ther
 from __future__ import annotations
 
 import os
+import signal
+import time
+from collections.abc import Collection
 from pathlib import Path
 
 PROC = Path("/proc")
+
+#: How often a stopping process is looked at, in seconds.
+POLL_INTERVAL_S = 0.05
 
 #: ``/proc/<pid>/stat`` states of a process that has exited.
 EXITED_STATES = frozenset({"Z", "X", "x"})
@@ -78,3 +84,37 @@ def runs_command_with(pid: int, argument: str) -> bool:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     return argument.encode() in command
+
+
+def stop_processes(pids: Collection[int], *, group: bool, timeout_s: float, kill_wait_s: float = 5.0) -> list[int]:
+    """Stop processes (or whole process groups) with SIGTERM, then SIGKILL at the deadline.
+
+    SIGTERM lets dramatiq and gunicorn finish what they hold; whatever still runs after
+    ``timeout_s`` is killed, and waited for up to ``kill_wait_s`` more.
+
+    Returns:
+        The pids (or group ids) that had to be killed.
+    """
+    send = os.killpg if group else os.kill
+    alive = group_alive if group else pid_alive
+
+    def signal_all(targets: Collection[int], signum: signal.Signals) -> None:
+        for target in targets:
+            try:
+                send(target, signum)
+            except ProcessLookupError:
+                pass
+
+    def wait(targets: Collection[int], seconds: float) -> list[int]:
+        deadline = time.monotonic() + seconds
+        waiting = [target for target in targets if alive(target)]
+        while waiting and time.monotonic() < deadline:
+            time.sleep(POLL_INTERVAL_S)
+            waiting = [target for target in waiting if alive(target)]
+        return waiting
+
+    signal_all(pids, signal.SIGTERM)
+    killed = wait(pids, timeout_s)
+    signal_all(killed, signal.SIGKILL)
+    wait(killed, kill_wait_s)
+    return killed
