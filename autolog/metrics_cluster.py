@@ -7,7 +7,6 @@ same value, and dashboards and alerts aggregate them with ``max by (...)``, neve
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -19,38 +18,9 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
+from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.statuses import Status
 from autolog.worker_presence import live_by_pool, read_workers
-
-#: Per queue: ready, unacked, delayed, dead-lettered, and the message at the head of the queue.
-#: Key names follow ``dramatiq/brokers/redis/dispatch.lua`` (see ``ops/queues.py``).
-_QUEUES_SCRIPT = """
-local out = {}
-for i = 2, #ARGV do
-  local key = ARGV[1] .. ':' .. ARGV[i]
-  local head = redis.call('LINDEX', key, 0)
-  local data = false
-  if head then data = redis.call('HGET', key .. '.msgs', head) end
-  out[#out + 1] = redis.call('LLEN', key)
-  out[#out + 1] = redis.call('HLEN', key .. '.msgs')
-  out[#out + 1] = redis.call('HLEN', key .. '.DQ.msgs')
-  out[#out + 1] = redis.call('ZCARD', key .. '.XQ')
-  out[#out + 1] = data or ''
-end
-return out
-"""
-
-
-@dataclass(frozen=True)
-class QueueStats:
-    """One queue's messages by state, and how long its next message has waited."""
-
-    ready: int
-    delayed: int
-    in_flight: int
-    dead: int
-    #: Seconds since the message at the head of the queue became due; 0 when it is empty.
-    oldest_age_s: float
 
 
 @dataclass(frozen=True)
@@ -67,37 +37,6 @@ class RateLimitReading:
     #: Calls the window admits now: the configured limit times the current scale.
     capacity: float
     pause_remaining_s: float
-
-
-def _due_ms(payload: str | bytes) -> int | None:
-    try:
-        message = json.loads(payload)
-        options = message.get("options") or {}
-        return int(options.get("eta") or message["message_timestamp"])
-    except (ValueError, KeyError, TypeError, AttributeError):
-        return None
-
-
-def read_queue_stats(
-    client: redis.Redis, namespace: str, queues: Sequence[str], *, now_ms: int,
-) -> dict[str, QueueStats]:
-    """Read each queue's depth and the age of its oldest ready message, in one atomic call.
-
-    Raises:
-        redis.RedisError: Redis could not be reached.
-    """
-    if not queues:
-        return {}
-    raw = client.eval(_QUEUES_SCRIPT, 0, namespace, *queues)
-    stats = {}
-    for index, queue in enumerate(queues):
-        ready, unacked, delayed, dead, head = raw[index * 5:index * 5 + 5]
-        due = _due_ms(head) if head else None
-        stats[queue] = QueueStats(
-            ready=int(ready), delayed=int(delayed), in_flight=max(0, int(unacked) - int(ready)), dead=int(dead),
-            oldest_age_s=max(0.0, (now_ms - due) / 1000) if due is not None else 0.0,
-        )
-    return stats
 
 
 class ClusterCollector(Collector):

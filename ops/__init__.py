@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from ops.pools import PoolManager, PoolSpec, PoolStatus, pool_specs
-from ops.queues import QueueDepth
 from ops.stack import Stack
 
 __all__ = [
@@ -11,7 +10,6 @@ __all__ = [
     "PoolManager",
     "PoolSpec",
     "PoolStatus",
-    "QueueDepth",
     "pool_specs",
     # The whole stack
     "Stack",

@@ -22,10 +22,10 @@ import redis
 from autolog.errors import ConfigError
 from autolog.local_redis import resolve_redis_url
 from autolog.processes import pid_alive, runs_command_with, stop_processes
+from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
-from ops.queues import QueueDepth, read_queue_depths
 from ops.runtime import connect_redis, migrate_store
 
 #: The folder holding the top-level packages, given to ``dramatiq --path`` so workers
@@ -71,7 +71,7 @@ class PoolStatus:
     pid: int | None
     alive: bool
     #: None when Redis could not be asked.
-    depth: QueueDepth | None
+    depth: QueueStats | None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -233,7 +233,7 @@ class PoolManager:
             ))
         return statuses
 
-    def queue_depths(self, queues: Sequence[str]) -> dict[str, QueueDepth]:
+    def queue_depths(self, queues: Sequence[str]) -> dict[str, QueueStats]:
         """Read the depth of each queue; empty when no Redis is configured or it cannot be reached."""
         try:
             client = self._client()
@@ -241,7 +241,7 @@ class PoolManager:
             self.logger.info("No queue depths: %s", ex)
             return {}
         try:
-            return read_queue_depths(client, self.settings.namespace, queues)
+            return read_queue_stats(client, self.settings.namespace, queues)
         except redis.RedisError as ex:
             self.logger.warning("Could not read queue depths: %s", ex)
             return {}

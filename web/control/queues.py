@@ -15,9 +15,9 @@ from typing import Any
 import redis
 
 from autolog.errors import QueueNotFound
+from autolog.queue_stats import read_queue_stats
 from autolog.statuses import STEPS
 from middleware import PAUSED_KEY
-from ops.queues import read_queue_depths
 
 #: Drops every id waiting in a list and its message; returns how many were dropped.
 _PURGE_SCRIPT = """
@@ -78,7 +78,7 @@ class Queues:
 
     def list(self) -> list[QueueView]:
         """Return every queue's counts."""
-        depths = read_queue_depths(self._client, self._namespace, self.names)
+        depths = read_queue_stats(self._client, self._namespace, self.names)
         paused = {member.decode() for member in self._client.smembers(self._paused_key)}  # type: ignore[union-attr]
         return [
             QueueView(name=name, step=_step_of(name), queued=depths[name].ready, delayed=depths[name].delayed,

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from autolog.queue_stats import QueueStats
 from autolog.statuses import Status
 from autolog.store import EventView, FrameView, ItemView, SegmentView
 from ops.pools import PoolStatus
-from ops.queues import QueueDepth
 from ops.render import format_item, format_item_list, format_pools, format_table
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
@@ -63,7 +63,7 @@ def test_item_detail_has_fields_frames_transcript_and_timeline() -> None:
 def test_pool_table_shows_depth_or_a_question_mark() -> None:
     pools = [
         PoolStatus(name="file_info", queue="probe", processes=1, threads=8, pid=42, alive=True,
-                   depth=QueueDepth(ready=3, delayed=1, in_flight=2, dead=0)),
+                   depth=QueueStats(ready=3, delayed=1, in_flight=2, dead=0, oldest_age_s=0.0)),
         PoolStatus(name="control", queue="control", processes=1, threads=2, pid=None, alive=False, depth=None),
     ]
 
