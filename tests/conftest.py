@@ -22,7 +22,7 @@ import psycopg
 import pytest
 import redis
 
-from autolog.local_redis import LocalRedis
+from autolog.local_redis import LocalRedis, free_port
 from autolog.settings import Settings
 from autolog.store import Store
 
@@ -52,6 +52,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "AUTOLOG_MAX_BACKOFF_MS": "200",
         "AUTOLOG_HEARTBEAT_TIMEOUT_MS": "3000",
         "AUTOLOG_MAINTENANCE_CHANCE": "1000000",
+        # Pool exporters bind base + index; a free base keeps tests clear of a running stack.
+        "AUTOLOG_METRICS_PORT_BASE": str(free_port()),
     })
     _SESSION.update(base=base, redis=server, url=url)
 

@@ -13,10 +13,12 @@ from typing import Any
 import falcon
 import redis
 from dramatiq_dashboard import make_wsgi_middleware
+from prometheus_client import CollectorRegistry
 
 from autolog.settings import Settings
 from autolog.store import Store
-from ops.pools import PoolManager
+from middleware import api_metrics_registry
+from ops.pools import PoolManager, pool_specs
 from web.auth import ApiKeyAuth, DashboardGuard
 from web.control.discovery import DiscoveryProcess
 from web.error_handlers import add_error_handlers
@@ -29,7 +31,8 @@ from web.validation import BodyLimit
 DASHBOARD_PREFIX = "/dashboard"
 
 
-def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiServices) -> None:
+def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiServices,
+               metrics: CollectorRegistry) -> None:
     """Add every route; the OpenAPI document lists each of them (a test keeps the two in step)."""
     routes: list[tuple[str, object]] = [
         # Seed 000
@@ -50,6 +53,7 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         ("/items/{item_id}/resume", items.ItemResume(services)),
         ("/items/{item_id}/retry", items.ItemRetry(services)),
         ("/items/{item_id}/cancel", items.ItemCancel(services)),
+        ("/items/{item_id}/progress", items.ItemProgress(services)),
         ("/items/{item_id}/artifacts/{kind}/{position:int(min=0)}", items.ItemArtifact(services)),
         # Jobs, queues, dead letters, workers, discovery
         ("/jobs", jobs.Jobs(services)),
@@ -68,7 +72,7 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         ("/discovery/scan", system.DiscoveryScan(services)),
         # System and ingress
         ("/health", system.Health(services)),
-        ("/metrics", system.Metrics()),
+        ("/metrics", system.Metrics(metrics)),
         ("/openapi.json", system.OpenApi(build_document())),
         ("/webhook/minio", webhooks.MinioWebhook(services)),
         ("/webhooks/ingest", webhooks.IngestWebhook(services)),
@@ -77,22 +81,26 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         app.add_route(uri, resource)
 
 
-def build_api(services: ApiServices) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the Falcon app: body limit and API keys as middleware, errors mapped in one place."""
+def build_api(services: ApiServices, metrics: CollectorRegistry) -> falcon.App[falcon.Request, falcon.Response]:
+    """Build the Falcon app: body limit and API keys as middleware, errors mapped in one place.
+
+    ``metrics`` is the registry ``/metrics`` renders.
+    """
     middleware: list[Any] = [BodyLimit(), ApiKeyAuth(services.settings.api_keys)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)
-    add_routes(app, services)
+    add_routes(app, services, metrics)
     return app
 
 
 class AutologApi:
     """The WSGI application gunicorn serves: the Falcon app, the dashboard and the guard in front."""
 
-    def __init__(self, services: ApiServices) -> None:
+    def __init__(self, services: ApiServices, metrics: CollectorRegistry) -> None:
         self.services = services
-        self.api = build_api(services)
+        self.metrics = metrics
+        self.api = build_api(services, metrics)
         dashboard = make_wsgi_middleware(DASHBOARD_PREFIX, services.broker)(self.api)
         self._app = DashboardGuard(dashboard, prefix=DASHBOARD_PREFIX, keys=services.settings.api_keys)
 
@@ -129,4 +137,6 @@ def create_app(
     services = ApiServices.build(settings, actors.broker, store=store, redis_client=redis_client, pools=pools,
                                  discovery=discovery)
     actors.services().install(services.context)
-    return AutologApi(services)
+    metrics = api_metrics_registry(settings, broker=services.broker, client=services.redis_client,
+                                   store=services.store, pools=[spec.name for spec in pool_specs(settings)])
+    return AutologApi(services, metrics)

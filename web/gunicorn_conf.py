@@ -2,13 +2,15 @@
 
 Threaded workers (``gthread``) keep a slow request, such as stopping the worker pools, from
 getting its worker killed by the heartbeat timeout. The schema is migrated once, in the
-master, before any worker opens the store.
+master, before any worker opens the store. gunicorn's own logs (its error log and the access
+log) go through the project's logging configuration, so they are JSON lines like every other log.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from autolog.store import Store
 
@@ -27,6 +29,26 @@ keepalive = 5
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 loglevel = _settings.log_level.lower()
+
+
+def _log_config(settings: Settings) -> dict[str, Any]:
+    """Return the project's log configuration, with gunicorn's two loggers sent to its root handler.
+
+    gunicorn lays this over its defaults one top-level key at a time, so without ``loggers`` its
+    default ones would stay, naming handlers this configuration does not have (and gunicorn
+    would not start). Naming them here with no handlers also drops the text handlers gunicorn
+    put on them; their records propagate to the root's JSON handler and its redaction filter.
+    """
+    config = build_log_config(level=settings.log_level, fmt=settings.log_format, secrets=secret_values(settings))
+    config["loggers"] = {
+        "gunicorn.error": {"level": settings.log_level, "handlers": [], "propagate": True},
+        # At INFO whatever the level: the access log is one INFO line per request.
+        "gunicorn.access": {"level": "INFO", "handlers": [], "propagate": True},
+    }
+    return config
+
+
+logconfig_dict = _log_config(_settings)
 
 
 def on_starting(server: Any) -> None:

@@ -49,7 +49,8 @@ def test_no_keys_configured_refuses_everything(api: AutologApi) -> None:
     from web.app import AutologApi as App
 
     locked = App(api.services.__class__(**{**api.services.__dict__,
-                                           "settings": api.services.settings.replace(api_keys=())}))
+                                           "settings": api.services.settings.replace(api_keys=())}),
+                 api.metrics)
 
     response = TestClient(locked).simulate_get("/items", headers={"X-API-Key": KEY})
 

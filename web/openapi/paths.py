@@ -110,11 +110,33 @@ def item_paths() -> dict[str, JSON]:
                                               tag="items", errors="404 409", params=[ITEM])},
         "/items/{item_id}/cancel": {"post": op("Cancel the item", "200", None, tag="items", errors="404",
                                                params=[ITEM])},
+        "/items/{item_id}/progress": {"get": progress_operation()},
         "/items/{item_id}/artifacts/{kind}/{position}": {"get": {
             **op("An artifact as a file", "200", None, tag="items", errors="404",
                  params=[ITEM, path("kind"), path("position", {"type": "integer", "minimum": 0})]),
         }},
     }
+
+
+def progress_operation() -> JSON:
+    """``GET /items/{item_id}/progress``: a ``text/event-stream``, not JSON."""
+    operation = op(
+        "The item's progress as Server-Sent Events", "200", None, tag="items", errors="400 404",
+        params=[ITEM,
+                query("max_s", {"type": "number", "minimum": 0, "maximum": 3600, "default": 300},
+                      description="End the stream after this many seconds."),
+                {"name": "Last-Event-ID", "in": "header", "required": False,
+                 "schema": {"type": "string", "pattern": "^[0-9]{1,18}$"},
+                 "description": "The id of the last event seen: a reconnecting client gets only newer events."}],
+        description=(
+            "The item's latest state first, then each new event, until its final event (done or dead-lettered) "
+            "or `max_s`. Each event is `id: <seq>`, `event: progress` and `data: <ProgressEvent JSON>`; a quiet "
+            "stream sends a `: keep-alive` comment every 15 s."))
+    operation["responses"]["200"] = {
+        "description": "Server-Sent Events",
+        "content": {"text/event-stream": {"schema": {"type": "string"}}},
+    }
+    return operation
 
 
 def operations_paths() -> dict[str, JSON]:
@@ -154,8 +176,10 @@ def system_paths() -> dict[str, Any]:
         "/health": {"get": op("Redis, database, queues and workers; 503 when Redis or the database is down",
                               "200", "Health", tag="system", secure=False)},
         "/metrics": {"get": {**op("Prometheus metrics", "200", None, tag="system", secure=False),
-                             "responses": {"200": {"description": "Prometheus text exposition",
-                                                   "content": {"text/plain": {"schema": {"type": "string"}}}}}}},
+                             "responses": {"200": {"description": "Prometheus text, or OpenMetrics if accepted",
+                                                   "content": {"text/plain": {"schema": {"type": "string"}},
+                                                               "application/openmetrics-text": {
+                                                                   "schema": {"type": "string"}}}}}}},
         "/openapi.json": {"get": op("This document", "200", None, tag="system")},
         "/webhook/minio": {"post": {**op(
             "MinIO/S3 bucket notification", "200", "MinioOutcome", tag="webhooks", errors="400 413",

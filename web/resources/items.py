@@ -1,12 +1,14 @@
-"""The item resources: create, batch, list, get with everything, prompt, resume, retry, cancel, artifacts."""
+"""The item resources: create, batch, list, get with everything, prompt, resume, retry, cancel, artifacts, progress."""
 
 from __future__ import annotations
 
+import math
 import mimetypes
 from datetime import datetime
 
 import falcon
 
+from autolog.progress import sse_stream, stream_progress
 from autolog.statuses import Status
 from pipelines import actions
 from web.control import items as item_actions
@@ -16,6 +18,27 @@ from web.validation import invalid, json_object, new_item, new_items, optional_t
 
 #: Page size of ``GET /items`` when ``limit`` is not given, and its ceiling.
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
+
+#: How long ``GET /items/{item_id}/progress`` streams when ``max_s`` is not given, and its ceiling, in seconds.
+DEFAULT_STREAM_S, MAX_STREAM_S = 300.0, 3600.0
+
+
+def _last_event_id(req: falcon.Request) -> int:
+    """Return the sequence number of the last event a reconnecting client saw; 0 when it sent none."""
+    raw = (req.get_header("Last-Event-ID") or "").strip()
+    if not raw:
+        return 0
+    if not (raw.isascii() and raw.isdigit()) or len(raw) > 18:
+        raise invalid("Last-Event-ID", "expected the id of an event this stream sent, a non-negative integer")
+    return int(raw)
+
+
+def _max_duration_s(req: falcon.Request) -> float:
+    """Return how long to stream, ``max_s`` seconds: 0 to 3600, default 300."""
+    max_s = req.get_param_as_float("max_s", min_value=0, max_value=MAX_STREAM_S, default=DEFAULT_STREAM_S)
+    if not math.isfinite(max_s):
+        raise invalid("max_s", f"expected a number of seconds from 0 to {MAX_STREAM_S:g}")
+    return max_s
 
 
 def _moment(req: falcon.Request, name: str) -> datetime | None:
@@ -134,3 +157,27 @@ class ItemArtifact:
         path = item_actions.artifact_file(self._services.context, item_id, kind, position)
         resp.content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         resp.set_stream(path.open("rb"), path.stat().st_size)
+
+
+class ItemProgress:
+    """``GET /items/{item_id}/progress``: the item's progress as Server-Sent Events.
+
+    The latest state comes first, then each new event, until the item's final event or
+    ``max_s`` seconds; a quiet stream sends a keep-alive comment every 15 s. Each event's id
+    is its sequence number, so a client reconnecting with ``Last-Event-ID`` skips what it saw.
+    """
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        after_seq, max_duration_s = _last_event_id(req), _max_duration_s(req)
+        self._services.store.items.get(item_id)
+        # Once streaming, an error can only cut the stream: find Redis down now, while it is still a 503.
+        self._services.redis_client.ping()
+        resp.content_type = "text/event-stream"
+        resp.set_header("Cache-Control", "no-cache")
+        # Tells a buffering proxy (nginx) to pass each event on as it comes.
+        resp.set_header("X-Accel-Buffering", "no")
+        resp.stream = sse_stream(stream_progress(self._services.redis_client, self._services.settings.namespace,
+                                                 item_id, after_seq=after_seq, max_duration_s=max_duration_s))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 import falcon
-from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, generate_latest
+from prometheus_client import CollectorRegistry
 
+from autolog.metrics_exposition import render_metrics
 from pipelines.discovery import scan
 from web.control.health import check_health
 from web.control.workers import read_heartbeats
@@ -68,13 +69,18 @@ class Health:
 
 
 class Metrics:
-    """``GET /metrics``: the Prometheus exposition of this process."""
+    """``GET /metrics``: the API's registry (queues, items by status, workers, rate limits), read at scrape time.
+
+    Rendered in the format the ``Accept`` header prefers: Prometheus text or OpenMetrics.
+    """
 
     auth = "open"
 
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self._registry = registry
+
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.content_type = CONTENT_TYPE_LATEST
-        resp.data = generate_latest(REGISTRY)
+        resp.data, resp.content_type = render_metrics(self._registry, req.get_header("Accept"))
 
 
 class OpenApi:
