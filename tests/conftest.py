@@ -64,7 +64,9 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         shutil.rmtree(_SESSION["base"], ignore_errors=True)
 
 
-def wait_for(condition: Callable[[], Any], *, timeout_s: float, what: str, interval_s: float = 0.02) -> Any:
+def wait_for(
+    condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition", interval_s: float = 0.02
+) -> Any:
     """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline."""
     deadline = time.monotonic() + timeout_s
     while not (result := condition()):

@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -14,18 +13,10 @@ from actors import probe
 from autolog.processes import group_members
 from autolog.settings import Settings
 from ops.pools import PoolManager
+from tests.conftest import wait_for
 
 #: Every test here stops its pools well before this.
 STOP_TIMEOUT_S = 20.0
-
-
-def eventually(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds, or fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout_s} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -69,7 +60,7 @@ def test_started_pools_run_dramatiq_processes_and_stop_terminates_them(manager: 
     pids = {pool.name: pool.pid for pool in started}
     assert all(pid is not None for pid in pids.values())
     # The master forks one worker process per pool: two live processes in each group.
-    eventually(lambda: all(len(group_members(pid)) >= 2 for pid in pids.values() if pid), what="workers forked")
+    wait_for(lambda: all(len(group_members(pid)) >= 2 for pid in pids.values() if pid), what="workers forked")
     assert [pool.alive for pool in manager.status(["thumbnails"])] == [False]
 
     stopped = manager.stop(["file_info", "control"], timeout_s=STOP_TIMEOUT_S)

@@ -12,7 +12,6 @@ import os
 import signal
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +24,7 @@ from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import Store
 from middleware import SharedLimiter
+from tests.conftest import wait_for
 from tests.gemini_standin import GeminiStandIn, add_analysis_item, max_calls_in_window
 
 REPO = Path(__file__).resolve().parents[2]
@@ -41,15 +41,6 @@ class Cluster:
     frames_dir: Path
     limiter: SharedLimiter
     key: str
-
-
-def eventually(condition: Callable[[], bool], *, timeout_s: float, what: str) -> None:
-    """Poll ``condition`` until it holds, or fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout_s} s")
-        time.sleep(0.05)
 
 
 @pytest.fixture
@@ -78,7 +69,7 @@ def cluster_factory(
                      "--threads", str(THREADS)],
                     cwd=REPO, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True))
         heartbeats = f"{settings.namespace}:__heartbeats__"
-        eventually(lambda: redis_client.zcard(heartbeats) >= 2, timeout_s=30, what="two workers consuming")
+        wait_for(lambda: redis_client.zcard(heartbeats) >= 2, timeout_s=30, what="two workers consuming")
         limiter = SharedLimiter(redis_client, namespace=settings.namespace)
         return Cluster(standin=standin, store=store, frames_dir=tmp_path / "frames", limiter=limiter,
                        key="gemini:gemini-2.5-flash")
@@ -105,7 +96,7 @@ def wait_until_analysed(cluster: Cluster, item_ids: list[str], *, timeout_s: flo
     def done() -> bool:
         statuses = cluster.store.items.count_by_status()
         return statuses.get(Status.PROCESSING_FRAME_INFO.value, 0) >= len(item_ids)
-    eventually(done, timeout_s=timeout_s, what=f"{len(item_ids)} items analysed")
+    wait_for(done, timeout_s=timeout_s, what=f"{len(item_ids)} items analysed")
 
 
 def test_two_processes_never_exceed_the_limit_in_any_window_and_keep_to_the_ideal_pace(

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import os
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -80,15 +79,6 @@ def media_file(media_root: Path, unique_id: Callable[[str], str]) -> Callable[[s
         return path
 
     return make
-
-
-def eventually(condition: Callable[[], bool], *, timeout_s: float = 30.0, what: str = "condition") -> None:
-    """Poll ``condition`` until it holds, or fail at the deadline."""
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} not reached within {timeout_s} s")
-        time.sleep(0.02)
 
 
 def http(method: str, url: str, *, body: object = None, headers: dict[str, str] | None = None,

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from tests.web.conftest import KEY, eventually, http
+from tests.conftest import wait_for
+from tests.web.conftest import KEY, http
 
 
 def log_lines(path: Path) -> list[str]:
@@ -27,7 +28,7 @@ def test_gunicorn_writes_its_start_and_access_logs_as_json_lines(serve_api: Call
     def access_logged() -> bool:
         return any('"gunicorn.access"' in line and "/queue/status" in line for line in log_lines(log_file))
 
-    eventually(access_logged, timeout_s=20, what="the access log line")
+    wait_for(access_logged, timeout_s=20, what="the access log line")
     records: list[dict[str, Any]] = [json.loads(line) for line in log_lines(log_file)]
     loggers = {record["logger"] for record in records}
     assert {"gunicorn.error", "gunicorn.access"} <= loggers

@@ -98,9 +98,9 @@ def test_queues_report_pause_resume_and_purge(client: TestClient, api: AutologAp
 
 
 def test_workers_report_heartbeats_of_running_workers(client: TestClient, worker: object) -> None:
-    from tests.web.conftest import eventually
+    from tests.conftest import wait_for
 
-    eventually(lambda: any(beat["alive"] for beat in client.simulate_get("/workers").json["heartbeats"]),
+    wait_for(lambda: any(beat["alive"] for beat in client.simulate_get("/workers").json["heartbeats"]),
                what="a heartbeat")
     document = client.simulate_get("/workers").json
     assert {pool["name"] for pool in document["pools"]} >= {"file_info", "transcription", "control"}

@@ -18,7 +18,7 @@ from falcon.testing import TestClient
 from autolog.progress import ProgressChannel, ProgressEvent, progress_keys
 from autolog.settings import Settings
 from autolog.store import NewItem
-from tests.web.conftest import eventually
+from tests.conftest import wait_for
 from web.app import AutologApi
 
 Ids = Callable[[str], str]
@@ -130,7 +130,7 @@ def test_a_listening_client_gets_each_new_event_in_order(client: TestClient, cha
     _, _, name = progress_keys(api_settings.namespace, item_id)
 
     def publish_once_subscribed() -> None:
-        eventually(lambda: dict(redis_client.pubsub_numsub(name)).get(name.encode(), 0) > 0, timeout_s=20,
+        wait_for(lambda: dict(redis_client.pubsub_numsub(name)).get(name.encode(), 0) > 0, timeout_s=20,
                    what="a subscriber")
         channel.publish(event(item_id, "assess", "running", 33))
         channel.publish(event(item_id, "assess", "succeeded", 100, final=True))

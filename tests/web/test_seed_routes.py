@@ -10,7 +10,7 @@ from falcon.testing import TestClient
 
 from autolog.statuses import Status
 from autolog.store import NewItem
-from tests.web.conftest import eventually
+from tests.conftest import wait_for
 from tests.web.test_items import park, queued_ids
 from web.app import AutologApi
 
@@ -133,7 +133,7 @@ def test_workers_start_status_and_stop_drive_the_pool_manager(client: TestClient
     started = client.simulate_post("/workers/start", params={"pool": "control"})
     assert started.status_code == 200
     assert started.json["workers"]["control"]["running"] is True
-    eventually(lambda: client.simulate_get("/workers").json["heartbeats"] != [], what="a control worker heartbeat")
+    wait_for(lambda: client.simulate_get("/workers").json["heartbeats"] != [], what="a control worker heartbeat")
 
     status = client.simulate_get("/workers/status").json
     assert status["workers"]["control"]["running"] is True
