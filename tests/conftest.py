@@ -141,6 +141,16 @@ def store(request: pytest.FixtureRequest) -> Store:
     return chosen
 
 
+@pytest.fixture
+def pool_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis) -> Settings:
+    """Settings with a per-test var dir, SQLite file and one-thread pools; worker pools inherit the env."""
+    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(tmp_path / "var"))
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'autolog.db'}")
+    for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
+        monkeypatch.setenv(f"AUTOLOG_POOL_{step}_THREADS", "1")
+    return Settings.from_env()
+
+
 @dataclass(frozen=True)
 class SampleClips:
     """The clips made by ``ops/make_test_media.sh`` and the truth about them."""

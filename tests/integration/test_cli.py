@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from autolog.settings import Settings
 from autolog.statuses import Status
@@ -21,19 +20,9 @@ NO_AUDIO_POOLS = ["file_info", "thumbnails", "assess", "analysis", "frames", "co
 
 
 @pytest.fixture
-def cli_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis) -> Settings:
-    """A per-test var dir and SQLite file, seen by the CLI and inherited by worker pools."""
-    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'autolog.db'}")
-    for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
-        monkeypatch.setenv(f"AUTOLOG_POOL_{step}_THREADS", "1")
-    return Settings.from_env()
-
-
-@pytest.fixture
-def cli_store(cli_settings: Settings) -> Iterator[Store]:
+def cli_store(pool_settings: Settings) -> Iterator[Store]:
     """The store the CLI writes to in this test."""
-    store = Store.open(cli_settings.sqlalchemy_url)
+    store = Store.open(pool_settings.sqlalchemy_url)
     yield store
     store.close()
 
@@ -116,9 +105,9 @@ def test_status_lists_items_and_counts_as_json(
 
 
 @pytest.fixture
-def pools(cli_settings: Settings) -> Iterator[PoolManager]:
+def pools(pool_settings: Settings) -> Iterator[PoolManager]:
     """Real worker pools for the steps of a clip without audio, stopped after the test."""
-    manager = PoolManager(cli_settings)
+    manager = PoolManager(pool_settings)
     started = manager.start(NO_AUDIO_POOLS)
     assert all(pool.alive for pool in started)
     yield manager

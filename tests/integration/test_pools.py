@@ -7,7 +7,6 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-import redis
 
 from actors import probe
 from autolog.processes import group_members
@@ -17,16 +16,6 @@ from tests.conftest import wait_for
 
 #: Every test here stops its pools well before this.
 STOP_TIMEOUT_S = 20.0
-
-
-@pytest.fixture
-def pool_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis) -> Settings:
-    """Settings with a per-test var dir and SQLite file, and small pools; workers inherit the env."""
-    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(tmp_path / "var"))
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'autolog.db'}")
-    for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
-        monkeypatch.setenv(f"AUTOLOG_POOL_{step}_THREADS", "1")
-    return Settings.from_env()
 
 
 @pytest.fixture
