@@ -26,10 +26,11 @@ pytest: install
 install: system-deps $(STAMP)
 
 # ffmpeg/ffprobe do the media work; espeak-ng speaks the sample clips' dialogue; prometheus
-# and promtool check the scrape config, the alert rules and a real scrape in the tests.
+# and promtool check the scrape config, the alert rules and a real scrape in the tests; chromium
+# loads the dashboard as a browser does.
 system-deps:
 	@missing=""; \
-	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng prometheus:prometheus promtool:prometheus; do \
+	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng prometheus:prometheus promtool:prometheus chromium:chromium; do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
