@@ -207,6 +207,14 @@ class Settings:
         )
 
 
+def child_environment(extra: Mapping[str, str], environ: Mapping[str, str] = os.environ) -> dict[str, str]:
+    """Return the environment for a child process: this one's, with ``extra`` on top.
+
+    Children (worker pools, gunicorn, discovery) read their own settings from it.
+    """
+    return {**environ, **extra}
+
+
 def normalise_database_url(url: str) -> str:
     """Make ``postgres://`` and ``postgresql://`` URLs use the psycopg 3 driver."""
     for prefix in ("postgres://", "postgresql://"):

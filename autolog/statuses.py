@@ -57,13 +57,6 @@ TRANSCRIPTION = Step(6, "transcription", "autolog.transcribe", "transcription",
 #: The six steps in pipeline order.
 STEPS: tuple[Step, ...] = (FILE_INFO, THUMBNAILS, ASSESS, ANALYSIS, FRAMES, TRANSCRIPTION)
 
-#: Statuses a user action may move an item to, keyed by the status it leaves.
-USER_TRANSITIONS: dict[Status, frozenset[Status]] = {
-    # A prompt (or resume) releases an item that step 3 halted.
-    Status.AWAITING_USER_INPUT: frozenset({Status.CREATING_FRAMES}),
-}
-
-
 def step_named(name: str) -> Step:
     """Return the step with the given name or actor name.
 

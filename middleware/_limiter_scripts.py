@@ -158,7 +158,9 @@ if tokens >= 0 then
   redis.call('HSET', state, 'avg_tokens', avg and math.floor(0.8 * avg + 0.2 * tokens) or tokens)
   redis.call('HINCRBY', counters, 'tokens', tokens)
 end
-keep(math.ceil((lease + 2 * window) / 1000))
+-- Keep a shared pause alive: expiring the state early would end it for every worker.
+local pause_until = tonumber(redis.call('HGET', state, 'pause_until')) or 0
+keep(math.ceil((lease + 2 * window + math.max(0, pause_until - now)) / 1000))
 return 1
 """
 

@@ -138,7 +138,8 @@ class Metrics(dramatiq.Middleware):
         labels = (message.queue_name, message.actor_name)
         self._started[message.message_id] = time.monotonic()
         instruments.child(instruments.in_progress, *labels).inc()
-        due_ms = message.options.get("eta") or message.message_timestamp
+        # The worker drops "eta" when a delayed message becomes due; a retry keeps its requeue time.
+        due_ms = message.options.get("requeue_timestamp") or message.message_timestamp
         instruments.child(instruments.queue_wait, *labels).observe(max(0.0, time.time() - int(due_ms) / 1000))
 
     def after_process_message(

@@ -22,6 +22,9 @@ from middleware.rate_limits import WAIT_OPTION
 #: The set of paused queue names, under the broker's namespace.
 PAUSED_KEY = "__paused__"
 
+#: The ``reason`` a held-back message's wait marker carries.
+PAUSE_REASON = "queue paused"
+
 
 class QueuePauses(dramatiq.Middleware):
     """Holds back the messages of paused queues.
@@ -59,11 +62,14 @@ class QueuePauses(dramatiq.Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         queue = message.queue_name.removesuffix(".DQ")
-        if queue not in self.paused():
-            # Only a deferral's own enqueue may carry the option (see ``StatusWrites``).
-            message.options.pop(WAIT_OPTION, None)
-            return
         previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
-        wait = {"waits": int(previous.get("waits", 0)) + 1, "reason": "queue paused", "wait_ms": self.delay_ms}
+        if queue not in self.paused():
+            # A pause's marker ends with the pause, so the timeline can tell a later retry from
+            # a wait (see ``StatusWrites``); a rate limiter's marker is the limiter's to clear.
+            if previous.get("reason") == PAUSE_REASON:
+                message.options.pop(WAIT_OPTION, None)
+            return
+        waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == PAUSE_REASON else 1
+        wait = {"waits": waits, "reason": PAUSE_REASON, "wait_ms": self.delay_ms}
         broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=self.delay_ms)
         raise SkipMessage(f"queue {queue!r} is paused")

@@ -56,6 +56,11 @@ class StatusWrites(dramatiq.Middleware):
         self._delayed: set[str] = set()
         #: Writes that failed and were logged; exported as a metric.
         self.failed_writes = 0
+        self._lock = threading.Lock()
+
+    def _count_failed_write(self) -> None:
+        with self._lock:
+            self.failed_writes += 1
 
     @property
     def actor_options(self) -> set[str]:
@@ -71,7 +76,7 @@ class StatusWrites(dramatiq.Middleware):
         try:
             self._services.current().store.timeline.record(event)
         except Exception:  # A hook must never raise: the broker would only log it, mid-lifecycle.
-            self.failed_writes += 1
+            self._count_failed_write()
             self.logger.exception("Could not record %r for item %r.", event.event, event.item_id)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
@@ -121,7 +126,8 @@ class StatusWrites(dramatiq.Middleware):
             raise SkipMessage(reason)
         now = _now_ms()
         self._started_ms[message.message_id] = now
-        enqueued = message.options.get("eta") or message.options.get("requeue_timestamp") or message.message_timestamp
+        # The worker drops "eta" when a delayed message becomes due; a retry keeps its requeue time.
+        enqueued = message.options.get("requeue_timestamp") or message.message_timestamp
         self._record(NewEvent(item_id=item_id, event="started", step=step.name, message_id=message.message_id,
                               attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
                               wait_ms=max(0, now - int(enqueued)), from_status=item.status.value))
@@ -143,25 +149,29 @@ class StatusWrites(dramatiq.Middleware):
             self._fail(step, base, exception)
 
     def _advance(self, message: MessageProxy, step: Step, base: NewEvent, result: Any) -> None:
-        target = Status(result["status"])
         applied = False
-        if not is_allowed(step, target):
-            self.logger.error("Step %r may not move item %r to %r.", step.name, base.item_id, target.value)
-        else:
-            event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
-                                "to_status": target.value})
-            try:
+        target: Status | None = None
+        try:
+            target = Status(result["status"])
+            if not is_allowed(step, target):
+                self.logger.error("Step %r may not move item %r to %r.", step.name, base.item_id, target.value)
+            else:
+                event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
+                                    "to_status": target.value})
                 applied = self._services.current().store.items.transition(
                     base.item_id, step.from_status, target, event=event)
-            except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
-                self.failed_writes += 1
-                self.logger.exception("Could not move item %r to %r.", base.item_id, target.value)
-        message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value, "applied": applied}
+        except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
+            self._count_failed_write()
+            self.logger.exception("Could not move item %r after step %r.", base.item_id, step.name)
+        finally:
+            if not applied:
+                # The chain stops here: nothing downstream may run for a status we did not write.
+                message.options.pop("pipe_target", None)
+                message.options.pop("on_success", None)
+        to_status = target.value if target is not None else None
+        message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": to_status, "applied": applied}
         if not applied:
-            # The chain stops here: nothing downstream may run for a status we did not write.
-            message.options.pop("pipe_target", None)
-            message.options.pop("on_success", None)
-            self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": target.value}))
+            self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
 
     def _fail(self, step: Step, base: NewEvent, exception: BaseException) -> None:
         error = {
@@ -175,7 +185,7 @@ class StatusWrites(dramatiq.Middleware):
         try:
             self._services.current().store.items.update(base.item_id, error=error, event=event)
         except Exception:  # Logged and counted; the message's own retry or dead letter still happens.
-            self.failed_writes += 1
+            self._count_failed_write()
             self.logger.exception("Could not record the failure of item %r.", base.item_id)
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
@@ -191,6 +201,6 @@ class StatusWrites(dramatiq.Middleware):
         try:
             self._services.current().store.items.update(message.args[0], dead_lettered=True, event=event)
         except Exception:  # Logged and counted; the message itself is already in the dead-letter queue.
-            self.failed_writes += 1
+            self._count_failed_write()
             self.logger.exception("Could not mark item %r dead-lettered.", message.args[0])
 

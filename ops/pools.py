@@ -8,7 +8,6 @@ HTTP API reuses this class, so it returns frozen dataclasses and never prints.
 from __future__ import annotations
 
 import logging
-import os
 import shutil
 import subprocess
 import sys
@@ -23,7 +22,7 @@ from autolog.errors import ConfigError
 from autolog.local_redis import resolve_redis_url
 from autolog.processes import pid_alive, runs_command_with, stop_processes
 from autolog.queue_stats import QueueStats, read_queue_stats
-from autolog.settings import Settings
+from autolog.settings import Settings, child_environment
 from autolog.statuses import STEPS
 from ops.errors import PoolError
 from ops.runtime import connect_redis, migrate_store
@@ -181,7 +180,7 @@ class PoolManager:
         pool = {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder}
         if spec.metrics_port is not None:
             pool["AUTOLOG_METRICS_PORT"] = str(spec.metrics_port)
-        return {**os.environ, **pool}
+        return child_environment(pool)
 
     def _spawn(self, spec: PoolSpec) -> None:
         # A new group starts with an empty metrics folder: the files of the last run are stale.

@@ -6,9 +6,11 @@ The private Redis starts in ``pytest_configure``, before any test module imports
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -24,6 +26,7 @@ import redis
 
 from autolog.local_redis import LocalRedis, free_port
 from autolog.settings import Settings
+from autolog.statuses import STEPS
 from autolog.store import Store
 
 REPO = Path(__file__).resolve().parent.parent
@@ -32,6 +35,20 @@ REPO = Path(__file__).resolve().parent.parent
 POSTGRES_ADMIN_URL = os.environ.get("AUTOLOG_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 
 _SESSION: dict[str, Any] = {}
+
+
+def free_port_block(size: int) -> int:
+    """Return the first of ``size`` consecutive loopback ports that are all free now."""
+    while True:
+        base = free_port()
+        with contextlib.ExitStack() as bound:
+            try:
+                for port in range(base, base + size):
+                    sock = bound.enter_context(socket.socket())
+                    sock.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return base
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -52,8 +69,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "AUTOLOG_MAX_BACKOFF_MS": "200",
         "AUTOLOG_HEARTBEAT_TIMEOUT_MS": "3000",
         "AUTOLOG_MAINTENANCE_CHANCE": "1000000",
-        # Pool exporters bind base + index; a free base keeps tests clear of a running stack.
-        "AUTOLOG_METRICS_PORT_BASE": str(free_port()),
+        # Pool exporters bind base + index; a free block keeps tests clear of a running stack.
+        "AUTOLOG_METRICS_PORT_BASE": str(free_port_block(len(STEPS) + 1)),
     })
     _SESSION.update(base=base, redis=server, url=url)
 
@@ -192,16 +209,25 @@ def context(settings: Settings, sqlite_store: Store, redis_client: redis.Redis) 
 
 
 @pytest.fixture
-def worker(context: Any) -> Iterator[Any]:
-    """A real dramatiq worker in this process, consuming every queue of the private Redis."""
+def worker(context: Any, monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """A real dramatiq worker in this process, consuming every queue of the private Redis.
+
+    Booting it switches prometheus_client to multiprocess mode for this process (the metrics
+    middleware does that at worker boot); both switches are put back after the test, so
+    later tests and the processes they spawn do not inherit them.
+    """
     import dramatiq
+    from prometheus_client import values
 
     from actors import broker
 
+    monkeypatch.delenv("PROMETHEUS_MULTIPROC_DIR", raising=False)
+    value_class = values.ValueClass
     running = dramatiq.Worker(broker, worker_threads=4, worker_timeout=100)
     running.start()
     yield running
     running.stop()
+    values.ValueClass = value_class
 
 
 @pytest.fixture

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import os
 import socket
 import subprocess
 import sys
@@ -14,7 +13,7 @@ from typing import Any
 
 from autolog.errors import AutologError
 from autolog.processes import pid_alive, runs_command_with, stop_processes
-from autolog.settings import Settings
+from autolog.settings import Settings, child_environment
 from web.control.discovery import DiscoveryProcess
 
 #: The folder holding the top-level packages; gunicorn runs from it.
@@ -98,7 +97,7 @@ class ApiServer:
         self.pid_file.parent.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
-            self._child = subprocess.Popen(self.command(), env={**os.environ, **self._env}, cwd=PROJECT_DIR,
+            self._child = subprocess.Popen(self.command(), env=child_environment(self._env), cwd=PROJECT_DIR,
                                            stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                                            start_new_session=True)
         partial = self.pid_file.with_suffix(".tmp")

@@ -28,13 +28,6 @@ class Timeline:
         with self._sessions() as session:
             return [_view(row) for row in session.scalars(query.limit(limit))]
 
-    def for_message(self, message_id: str) -> list[EventView]:
-        """Return every event of one message, oldest first."""
-        query = select(TimelineEvent).where(TimelineEvent.message_id == message_id).order_by(
-            TimelineEvent.at, TimelineEvent.id)
-        with self._sessions() as session:
-            return [_view(row) for row in session.scalars(query)]
-
 
 def _view(row: TimelineEvent) -> EventView:
     return EventView(

@@ -58,3 +58,13 @@ def test_status_outside_the_steps_graph_is_not_written(status_writes: StatusWrit
     assert message.options[TRANSITION_OPTION] == {"from": Status.PENDING_FILE_INFO.value,
                                                   "to": Status.AVID_DESCRIPTION.value, "applied": False}
     assert "pipe_target" not in message.options
+
+
+def test_result_without_a_status_stops_the_chain_instead_of_raising(status_writes: StatusWrites) -> None:
+    message = MessageProxy(probe.message_with_options(args=("LF1",), on_success="autolog.route",
+                                                      pipe_target={"actor_name": "x"}))
+
+    status_writes.after_process_message(broker, message, result={"item_id": "LF1"})
+
+    assert message.options[TRANSITION_OPTION]["applied"] is False
+    assert "pipe_target" not in message.options and "on_success" not in message.options

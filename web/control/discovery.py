@@ -8,7 +8,6 @@ them start, stop or report the one loop, and the loop outlives the request that 
 from __future__ import annotations
 
 import logging
-import os
 import subprocess
 import sys
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from autolog.processes import pid_alive, runs_command_with, stop_processes
-from autolog.settings import Settings
+from autolog.settings import Settings, child_environment
 
 #: How the discovery process is launched; its arguments are added after.
 ENTRY = "import sys; from pipelines.discovery import main; sys.exit(main())"
@@ -79,7 +78,7 @@ class DiscoveryProcess:
         with open(self.log_file, "ab") as log:
             child = subprocess.Popen(
                 [sys.executable, "-c", ENTRY, "--pid-file", str(self.pid_file)],
-                env={**os.environ, **self._env}, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                env=child_environment(self._env), stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
                 start_new_session=True,
             )
         partial = self.pid_file.with_suffix(".tmp")
