@@ -10,21 +10,16 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from prometheus_client import CollectorRegistry, make_wsgi_app, start_http_server
+from prometheus_client import CollectorRegistry, start_http_server
 from prometheus_client.exposition import choose_encoder
 from prometheus_client.registry import Collector
 
 from autolog.metrics_multiproc import multiprocess_registry
 
 logger = logging.getLogger(__name__)
-
-#: A WSGI application.
-WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
-
 
 def build_registry(collectors: Iterable[Collector] = (), *, multiprocess_dir: Path | None = None) -> CollectorRegistry:
     """Return a registry of ``collectors``, plus the process files under ``multiprocess_dir`` if given."""
@@ -38,12 +33,6 @@ def render_metrics(registry: CollectorRegistry, accept: str | None = None) -> tu
     """Render a scrape: the body and its content type, in the format ``accept`` prefers."""
     encode, content_type = choose_encoder(accept or "")
     return encode(registry), content_type
-
-
-def make_metrics_wsgi_app(registry: CollectorRegistry) -> WsgiApp:
-    """Return a WSGI app that answers every request with a scrape of ``registry``."""
-    app: WsgiApp = make_wsgi_app(registry)
-    return app
 
 
 def serve_metrics(registry: CollectorRegistry, *, host: str, port: int, stop: threading.Event | None = None) -> None:

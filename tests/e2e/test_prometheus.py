@@ -25,10 +25,10 @@ from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
 import pytest
 import redis
+from prometheus_client import make_wsgi_app
 
 from autolog.context import Context
 from autolog.local_redis import free_port
-from autolog.metrics_exposition import make_metrics_wsgi_app
 from autolog.metrics_multiproc import multiprocess_registry
 from autolog.settings import Settings
 from autolog.statuses import Status
@@ -106,7 +106,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips, red
     workers = subprocess.Popen(
         [DRAMATIQ, "actors", "pipelines", "--processes", "2", "--threads", "2", "--path", str(REPO)],
         env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-    api = make_server("127.0.0.1", api_port, make_metrics_wsgi_app(
+    api = make_server("127.0.0.1", api_port, make_wsgi_app(
         api_metrics_registry(settings, broker=broker, client=broker.client, store=store, pools=["all"])),
         server_class=WSGIServer, handler_class=QuietHandler)
     threading.Thread(target=api.serve_forever, daemon=True).start()

@@ -10,12 +10,12 @@ from typing import Any
 
 import dramatiq
 import redis
-from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 
 from actors import broker, services
 from autolog.context import Context
 from autolog.metrics_cluster import ClusterCollector
-from autolog.metrics_exposition import build_registry, make_metrics_wsgi_app
+from autolog.metrics_exposition import build_registry
 from autolog.metrics_multiproc import multiprocess_registry
 from autolog.settings import Settings
 from autolog.store import NewItem
@@ -191,7 +191,7 @@ def test_every_dashboard_panel_and_alert_queries_a_metric_the_stack_exports(
 
 
 def test_the_metrics_wsgi_app_answers_a_scrape(context: Context, settings: Settings) -> None:
-    app = make_metrics_wsgi_app(api_metrics_registry(settings, broker=broker, client=broker.client,
+    app = make_wsgi_app(api_metrics_registry(settings, broker=broker, client=broker.client,
                                                      store=context.store))
     answer: dict[str, Any] = {}
 
