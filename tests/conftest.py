@@ -189,6 +189,27 @@ def test_media(session_dir: Path) -> SampleClips:
 
 
 @pytest.fixture
+def standin() -> Iterator[Any]:
+    """A stand-in Gemini ``generateContent`` server on loopback, closed after the test."""
+    from tests.gemini_standin import GeminiStandIn
+
+    server = GeminiStandIn()
+    yield server
+    server.close()
+
+
+@pytest.fixture
+def gemini_client(standin: Any) -> Any:
+    """The real google-genai client, pointed at the stand-in, with no SDK retries."""
+    # Imported here: google-genai takes ~0.8 s to import, and most tests never use it.
+    from google import genai
+    from google.genai import types
+
+    return genai.Client(api_key="test-key", http_options=types.HttpOptions(
+        base_url=standin.base_url, timeout=5_000, retry_options=types.HttpRetryOptions(attempts=1)))
+
+
+@pytest.fixture
 def unique_id() -> Callable[[str], str]:
     """Make item ids unique per test, so tests sharing a store never collide."""
     token = uuid.uuid4().hex[:8]

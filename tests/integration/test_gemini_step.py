@@ -7,13 +7,12 @@ actor's (unset here, since the test process has no Gemini key).
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 from google import genai
-from google.genai import types
 
 from actors import analyze, services
 from actors._broker import rate_limits
@@ -30,19 +29,9 @@ LIMIT = RateLimit(key="gemini-step-test", requests=50, window_ms=2_000, concurre
 
 
 @pytest.fixture
-def standin() -> Iterator[GeminiStandIn]:
-    """A stand-in ``generateContent`` server, closed after the test."""
-    server = GeminiStandIn()
-    yield server
-    server.close()
-
-
-@pytest.fixture
-def gemini(context: Context, standin: GeminiStandIn) -> Context:
+def gemini(context: Context, gemini_client: genai.Client) -> Context:
     """The worker's context with the Gemini analyzer on the stand-in, and a fresh limit."""
-    client = genai.Client(api_key="test-key", http_options=types.HttpOptions(
-        base_url=standin.base_url, timeout=5_000, retry_options=types.HttpRetryOptions(attempts=1)))
-    installed = dataclasses.replace(context, analyzer=GeminiAnalyzer(client=client, model="gemini-2.5-flash"))
+    installed = dataclasses.replace(context, analyzer=GeminiAnalyzer(client=gemini_client, model="gemini-2.5-flash"))
     services().install(installed)
     rate_limits().limiter.reset(LIMIT.key)
     return installed
