@@ -67,6 +67,17 @@ class Settings:
     force_resume: bool = False
     #: scdet's scene-change threshold (0-100); hard cuts score far above it.
     scene_threshold: float = 10.0
+    #: Minimum shot length in seconds: a cut closer than this to the previous one is
+    #: ignored (fast motion makes scdet fire twice around one cut).
+    min_shot_s: float = 0.5
+    #: Start timecode of a file that carries none (SMPTE ``HH:MM:SS:FF``).
+    default_start_timecode: str = "00:00:00:00"
+    #: Timecode rate of audio-only files (a BWF time reference is in samples, not frames).
+    audio_timecode_rate: str = "25"
+    #: A source is probed only once its size and times have not changed for this long (s),
+    #: so a file still being copied is waited for, not failed.
+    source_settle_s: float = 5.0
+    #: ``pocketsphinx`` (offline, the default) or ``gemini`` (needs a Gemini key).
     transcriber: str = "pocketsphinx"
     gemini_api_key: str | None = None
     gemini_model: str = "gemini-2.5-flash"
@@ -175,7 +186,11 @@ class Settings:
             maintenance_chance=env.integer("AUTOLOG_MAINTENANCE_CHANCE", 100_000, minimum=0),
             force_resume=env.boolean("AUTOLOG_FORCE_RESUME", False),
             scene_threshold=env.number("AUTOLOG_SCENE_THRESHOLD", 10.0),
-            transcriber=env.text("AUTOLOG_TRANSCRIBER") or "pocketsphinx",
+            min_shot_s=env.number("AUTOLOG_MIN_SHOT_S", 0.5),
+            default_start_timecode=env.text("AUTOLOG_DEFAULT_START_TIMECODE") or "00:00:00:00",
+            audio_timecode_rate=env.text("AUTOLOG_AUDIO_TIMECODE_RATE") or "25",
+            source_settle_s=env.number("AUTOLOG_SOURCE_SETTLE_S", 5.0),
+            transcriber=env.choice("AUTOLOG_TRANSCRIBER", "pocketsphinx", ("pocketsphinx", "gemini")),
             gemini_api_key=env.text("AUTOLOG_GEMINI_API_KEY") or env.text("GEMINI_API_KEY"),
             gemini_model=env.text("AUTOLOG_GEMINI_MODEL") or "gemini-2.5-flash",
             gemini_base_url=env.text("AUTOLOG_GEMINI_BASE_URL"),

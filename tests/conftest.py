@@ -188,6 +188,31 @@ def test_media(session_dir: Path) -> SampleClips:
     return SampleClips(root=root, manifest=json.loads((root / "manifest.json").read_text()))
 
 
+@dataclass(frozen=True)
+class FootageCases:
+    """The real-world footage cases made by ``tests/footage_cases/make_cases.sh``, and their truth.
+
+    ``truth`` is ``cases.json`` beside the script: one entry per file name (relative path).
+    """
+
+    root: Path
+    truth: dict[str, Any]
+
+    def path(self, name: str) -> Path:
+        return self.root / name
+
+
+@pytest.fixture(scope="session")
+def footage_cases(session_dir: Path) -> FootageCases:
+    """Make the footage cases once per session, inside the media root (about 5 s)."""
+    root = session_dir / "media" / "cases"
+    root.mkdir(parents=True, exist_ok=True)
+    script = REPO / "tests" / "footage_cases" / "make_cases.sh"
+    subprocess.run(["bash", str(script), str(root)], check=True, capture_output=True)
+    truth = json.loads((script.parent / "cases.json").read_text())
+    return FootageCases(root=root, truth={name: case for name, case in truth.items() if not name.startswith("_")})
+
+
 @pytest.fixture
 def standin() -> Iterator[Any]:
     """A stand-in Gemini ``generateContent`` server on loopback, closed after the test."""
