@@ -19,11 +19,11 @@ from autolog.media import (
     ProbeResult,
     detect_scenes,
     extract_frames,
+    frame_timecode,
     make_contact_sheet,
     make_poster,
     map_segments_to_frames,
     probe_media,
-    to_timecode,
 )
 from autolog.sources import S3Config, materialise
 from autolog.statuses import Status
@@ -58,9 +58,15 @@ def _output_dir(context: Context, item_id: str) -> Path:
 def probe_item(context: Context, item_id: str) -> StepResult:
     """Step 1: probe the source and store its file info."""
     item = context.store.items.get(item_id)
+    settings = context.settings
     with _source(context, item) as source:
-        probe = probe_media(source)
-    context.store.items.update(item_id, probe=probe.asdict(), has_audio=probe.has_audio)
+        probe = probe_media(source, default_start_timecode=settings.default_start_timecode,
+                            audio_timecode_rate=settings.audio_timecode_rate)
+    context.store.items.update(
+        item_id, probe=probe.asdict(), has_audio=probe.has_audio, media_kind=probe.media_kind,
+        start_timecode=probe.start_timecode, drop_frame=probe.drop_frame, nominal_fps=probe.nominal_fps,
+        reel=probe.reel,
+    )
     return _result(item_id, Status.FILE_INFO_COMPLETE, duration_s=probe.duration_s, has_audio=probe.has_audio)
 
 
@@ -127,7 +133,8 @@ def make_item_frames(context: Context, item_id: str) -> StepResult:
     described = {frame["index"]: frame for frame in analysis.result["frames"]}
     frames = [
         FrameView(
-            position=scene.position, time_s=scene.sample_s, timecode=to_timecode(scene.sample_s, probe.fps),
+            position=scene.position, time_s=scene.sample_s,
+            timecode=frame_timecode(probe.start_timecode, probe.nominal_fps, scene.sample_s),
             image_path=scene.image_path, description=described[scene.position]["description"],
             keywords=list(described[scene.position]["keywords"]),
             analysis={"provider": analysis.provider, "model": analysis.model, **described[scene.position]},

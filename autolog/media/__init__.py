@@ -12,7 +12,7 @@ from autolog.media.analysis import AnalysisResult, Analyzer, FrameAnalysis, Fram
 from autolog.media.probe import ProbeResult, probe_media
 from autolog.media.scenes import Scene, detect_scenes, extract_frames
 from autolog.media.thumbnails import make_contact_sheet, make_poster
-from autolog.media.timecode import to_timecode
+from autolog.media.timecode import frame_timecode
 from autolog.media.transcribe import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "detect_scenes",
     "extract_frames",
     # Timecode
-    "to_timecode",
+    "frame_timecode",
     # Frame analysis
     "AnalysisResult",
     "Analyzer",

@@ -61,6 +61,8 @@ def to_view(item: Item) -> ItemView:
         prompt=item.prompt, probe=item.probe, has_audio=item.has_audio, error=item.error,
         dead_lettered=item.dead_lettered, cancelled=item.cancelled, version=item.version,
         created_at=aware(item.created_at), updated_at=aware(item.updated_at),
+        media_kind=item.media_kind, start_timecode=item.start_timecode, drop_frame=item.drop_frame,
+        nominal_fps=item.nominal_fps, reel=item.reel, source_fingerprint=item.source_fingerprint,
     )
 
 

@@ -43,6 +43,15 @@ class Item(Base):
     prompt: Mapped[str | None] = mapped_column(Text)
     probe: Mapped[dict[str, Any] | None]
     has_audio: Mapped[bool | None] = mapped_column(Boolean)
+    #: Facts from step 1 that exports and filters need without parsing ``probe``:
+    #: ``video`` or ``audio``, the SMPTE start timecode, the nominal rate (``num/den``), the reel.
+    media_kind: Mapped[str | None] = mapped_column(String(10))
+    start_timecode: Mapped[str | None] = mapped_column(String(16))
+    drop_frame: Mapped[bool | None] = mapped_column(Boolean)
+    nominal_fps: Mapped[str | None] = mapped_column(String(24))
+    reel: Mapped[str | None] = mapped_column(String(120))
+    #: The source as step 1 saw it: size, mtime_ns and a hash of its head and tail.
+    source_fingerprint: Mapped[dict[str, Any] | None]
     #: The last failure: step, type, message, attempt, traceback, at.
     error: Mapped[dict[str, Any] | None]
     dead_lettered: Mapped[bool] = mapped_column(Boolean, default=False)

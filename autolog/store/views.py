@@ -35,6 +35,12 @@ class ItemView:
     version: int
     created_at: datetime
     updated_at: datetime
+    media_kind: str | None = None
+    start_timecode: str | None = None
+    drop_frame: bool | None = None
+    nominal_fps: str | None = None
+    reel: str | None = None
+    source_fingerprint: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

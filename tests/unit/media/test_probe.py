@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pytest
@@ -83,10 +85,22 @@ def test_probe_of_an_mp4_cut_before_its_moov_atom_raises_not_media(test_media: S
         probe_media(test_media.path("truncated_nomoov.mp4"))
 
 
-def test_probe_of_an_audio_only_file_raises_unsupported_media(test_media: SampleClips) -> None:
-    # Given a WAV file, When it is probed, Then it is refused for having no video
-    with pytest.raises(UnsupportedMedia, match="no video stream"):
-        probe_media(test_media.path("speech.wav"))
+def test_probe_of_an_audio_only_file_is_an_audio_item(test_media: SampleClips) -> None:
+    # Given a WAV file, When it is probed, Then it is audio: one track, no picture
+    result = probe_media(test_media.path("speech.wav"))
+    assert (result.media_kind, result.video_stream_index, result.has_audio) == ("audio", None, True)
+    assert [track.index for track in result.audio_tracks] == [0]
+
+
+def test_probe_of_a_file_with_neither_picture_nor_sound_raises_unsupported_media(tmp_path: Path) -> None:
+    # Given a file holding only a subtitle stream
+    subtitles = tmp_path / "only.srt"
+    subtitles.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
+    path = tmp_path / "only_subtitles.mkv"
+    subprocess.run(["ffmpeg", "-v", "error", "-i", str(subtitles), str(path)], check=True)
+    # When it is probed, Then it is refused for having nothing to log
+    with pytest.raises(UnsupportedMedia, match="no video or audio stream"):
+        probe_media(path)
 
 
 def test_probe_of_a_truncated_file_with_a_header_still_succeeds(test_media: SampleClips) -> None:
