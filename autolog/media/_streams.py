@@ -205,7 +205,7 @@ def field_order_of(video: Mapping[str, object]) -> str:
 def detect_field_order(path: Path, *, stream_index: int, run: Runner, timeout_s: float) -> str:
     """Classify an unflagged stream's first frames with ffmpeg's ``idet``.
 
-    Returns ``tt`` or ``bb`` when most frames look interlaced, else ``progressive``
+    Returns ``tt`` or ``bb`` when one field order clearly dominates idet's verdicts, else ``progressive``
     (including when idet cannot run: an unreadable picture fails later, in step 3).
     """
     command = [
@@ -219,9 +219,12 @@ def detect_field_order(path: Path, *, stream_index: int, run: Runner, timeout_s:
     if not matches:
         return "progressive"
     top, bottom, progressive = (int(group) for group in matches[-1])
-    if top + bottom <= progressive:
+    # Interlaced only when one field order clearly dominates: fast synthetic or noisy progressive
+    # pictures fool idet into a mix of TFF and BFF verdicts, woven fields never do.
+    dominant, other = max(top, bottom), min(top, bottom)
+    if dominant <= 2 * progressive or dominant < 3 * other:
         return "progressive"
-    return "tt" if top >= bottom else "bb"
+    return "tt" if top > bottom else "bb"
 
 
 def packet_ends_s(path: Path, *, run: Runner, timeout_s: float) -> dict[int, float]:

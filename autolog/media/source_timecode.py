@@ -20,12 +20,10 @@ from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
 
-from timecode.timecode import Timecode
-
 from autolog.errors import ConfigError
 from autolog.media._run import Runner, run_tool
 from autolog.media._streams import positive_number
-from autolog.media.timecode import is_drop_frame_rate, library_rate, normalise_timecode, parse_rate
+from autolog.media.timecode import frame_timecode, is_drop_frame_rate, normalise_timecode, parse_rate
 
 #: Tags that name the reel or tape a clip came from, in the spellings ffprobe shows.
 _REEL_TAGS = ("reel_name", "reel", "tape_name", "com.apple.proapps.reel")
@@ -93,9 +91,8 @@ def read_source_timecode(
         samples = positive_number(_tag(fmt, "time_reference"), allow_zero=True)
         sample_rate = _first_audio_sample_rate(streams)
         if samples is not None and sample_rate:
-            start = str(Timecode(library_rate(rate), start_seconds=samples / sample_rate,
-                                 force_non_drop_frame=not is_drop_frame_rate(rate)))
-            found = _valid(start, rate)
+            midnight = "00:00:00;00" if is_drop_frame_rate(rate) else "00:00:00:00"
+            found = _valid(frame_timecode(midnight, rate, samples / sample_rate), rate)
             if found is not None:
                 return SourceTimecode(start=found, rate=rate, drop_frame=";" in found,
                                       source="bext time reference", reel=reel)
