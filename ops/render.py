@@ -86,8 +86,7 @@ def format_item(
         ("updated", item.updated_at.isoformat(timespec="seconds")),
     ]
     if item.probe:
-        fields.append(("file info", ", ".join(f"{key}={value}" for key, value in item.probe.items()
-                                              if not isinstance(value, (dict, list)))))
+        fields.extend(footage_facts(item.probe))
     width = max(len(name) for name, _ in fields)
     parts = ["\n".join(f"{name.ljust(width)}  {_cell(value)}" for name, value in fields)]
     parts.append("Frames\n" + (format_table(
@@ -105,6 +104,32 @@ def format_item(
          for event in timeline],
     ))
     return "\n\n".join(parts)
+
+
+def footage_facts(probe: Mapping[str, Any]) -> list[tuple[str, object]]:
+    """Return the file facts a logger reads first, as (name, value) rows, from a stored probe."""
+    facts: list[tuple[str, object]] = [("media", f"{probe.get('media_kind', 'video')}, {probe.get('container')}, "
+                                                 f"{float(probe.get('duration_s', 0.0)):.3f} s")]
+    if probe.get("start_timecode"):
+        facts.append(("timecode", f"{probe['start_timecode']} "
+                                  f"({'drop-frame' if probe.get('drop_frame') else 'non-drop'}, "
+                                  f"from {probe.get('timecode_source', 'default')})"
+                                  + (f", reel {probe['reel']}" if probe.get("reel") else "")))
+    if probe.get("media_kind", "video") == "video":
+        rate = f"{probe.get('nominal_fps', probe.get('fps'))} nominal"
+        if probe.get("average_fps") is not None:
+            rate += f", {float(probe['average_fps']):.3f} average"
+        facts.append(("rate", rate + (", variable" if probe.get("variable_frame_rate") else "")))
+        facts.append(("picture", f"{probe.get('video_codec')} {probe.get('width')}x{probe.get('height')}"
+                                 f" shown {probe.get('display_width')}x{probe.get('display_height')}"
+                                 f", rotation {probe.get('rotation', 0)}, SAR {probe.get('sample_aspect_ratio')}"
+                                 f", {probe.get('field_order')}, transfer {probe.get('color_transfer') or 'untagged'}"))
+    tracks = probe.get("audio_tracks") or []
+    facts.append(("audio", "; ".join(
+        f"#{track['index']} {track['codec']} {track['channels']} ch {track['sample_rate']} Hz"
+        + (f" from {float(track['start_s']):.3f} s" if track.get("start_s") else "")
+        for track in tracks if isinstance(track, dict)) or "none"))
+    return facts
 
 
 def format_pools(statuses: Sequence[PoolStatus]) -> str:

@@ -11,11 +11,18 @@ from ops.pools import PoolStatus
 from ops.render import format_item, format_item_list, format_pools, format_table
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
+PROBE = {"media_kind": "video", "container": "mov,mp4,m4a,3gp,3g2,mj2", "duration_s": 70.004, "fps": 29.97,
+         "nominal_fps": "30000/1001", "average_fps": 29.97, "variable_frame_rate": False, "video_codec": "h264",
+         "width": 1440, "height": 1080, "display_width": 1920, "display_height": 1080, "rotation": 0,
+         "sample_aspect_ratio": "4:3", "field_order": "tt", "color_transfer": None,
+         "start_timecode": "01:00:00;00", "drop_frame": True, "timecode_source": "tmcd track", "reel": "A001",
+         "audio_tracks": [{"index": 1, "codec": "pcm_s16le", "channels": 1, "sample_rate": 48000, "start_s": 0.0},
+                          {"index": 2, "codec": "pcm_s16le", "channels": 1, "sample_rate": 48000, "start_s": 0.5}]}
 
 
 def view(item_id: str, status: Status, error: dict[str, object] | None = None) -> ItemView:
     return ItemView(id=item_id, source=f"/media/{item_id}.mov", status=status, force_resume=False, prompt=None,
-                    probe={"duration_s": 8.0, "streams": []}, has_audio=False, error=error, dead_lettered=False,
+                    probe=PROBE, has_audio=False, error=error, dead_lettered=False,
                     cancelled=False, version=1, created_at=NOW, updated_at=NOW)
 
 
@@ -53,7 +60,11 @@ def test_item_detail_has_fields_frames_transcript_and_timeline() -> None:
     text = format_item(view("LF1", Status.THUMBNAILS_COMPLETE), [frame], [segment], [event])
 
     assert "status         2 - Thumbnails Complete" in text
-    assert "file info      duration_s=8.0" in text
+    assert "media          video, mov,mp4,m4a,3gp,3g2,mj2, 70.004 s" in text
+    assert "timecode       01:00:00;00 (drop-frame, from tmcd track), reel A001" in text
+    assert "rate           30000/1001 nominal, 29.970 average" in text
+    assert "picture        h264 1440x1080 shown 1920x1080, rotation 0, SAR 4:3, tt, transfer untagged" in text
+    assert "audio          #1 pcm_s16le 1 ch 48000 Hz; #2 pcm_s16le 1 ch 48000 Hz from 0.500 s" in text
     assert "00:00:01:00  a red frame  red, dark  hello" in text
     assert "   0.50-   1.50  hello" in text
     assert ("03:04:05.000  failed  assess  2        host:1:Thread-1  5        7       "
