@@ -24,7 +24,7 @@ from autolog.local_redis import resolve_redis_url
 from autolog.logs import build_log_config, secret_values
 from autolog.progress import ProgressChannel
 from autolog.settings import Settings
-from middleware import LifecycleLogs, Metrics, Progress, QueuePauses, RateLimits, Services, StatusWrites
+from middleware import LifecycleLogs, Metrics, Progress, QueuePauses, RateLimits, Services, SourceChecks, StatusWrites
 
 #: How long step results stay readable through the jobs API, in ms.
 RESULT_TTL_MS = 7 * 86_400_000
@@ -64,6 +64,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     # start is recorded, and its slot is released after the outcome is written.
     # First of ours: a paused queue's messages go back to Redis before anything counts them.
     broker.add_middleware(QueuePauses(client=broker.client, namespace=settings.namespace))
+    # Before RateLimits: a source still being copied takes no slot while it waits.
+    broker.add_middleware(SourceChecks(services=services))
     broker.add_middleware(RateLimits(client=broker.client, namespace=settings.namespace))
     # After RateLimits (they see only admitted messages), before StatusWrites (see above).
     status_writes = StatusWrites(services=services)

@@ -172,6 +172,15 @@ class SourceFetchFailed(TransientError):
         self.reason = reason
 
 
+class SourceChanged(TransientError):
+    """Raised when a source file changes while a step reads it: it is read again once settled."""
+
+    def __init__(self, source: str, reason: str) -> None:
+        super().__init__(f"{source}: {reason}")
+        self.source = source
+        self.reason = reason
+
+
 class JobNotFound(AutologError):
     """Raised when no message with the given id has been recorded."""
 

@@ -21,6 +21,11 @@ from autolog.settings import Settings
 REMOTE_SCHEMES = ("s3://",)
 
 
+def is_remote(source: str) -> bool:
+    """Tell whether ``source`` names an object store object rather than a local file."""
+    return source.startswith(REMOTE_SCHEMES)
+
+
 def validate_source(source: str, roots: Sequence[Path]) -> str:
     """Return the canonical form of ``source`` if autolog may read it.
 

@@ -41,8 +41,14 @@ class Step:
     to_statuses: frozenset[Status]
 
 
+#: The media kind (``ProbeResult.media_kind``) of an item with sound and no picture: a
+#: production sound roll, or an audio file with cover art.
+AUDIO_ONLY = "audio"
+
+#: Step 1 sends audio-only items straight to transcription: they have no frames to make
+#: or describe.
 FILE_INFO = Step(1, "file_info", "autolog.probe", "probe", Status.PENDING_FILE_INFO,
-                 frozenset({Status.FILE_INFO_COMPLETE}))
+                 frozenset({Status.FILE_INFO_COMPLETE, Status.GENERATING_DESCRIPTION}))
 THUMBNAILS = Step(2, "thumbnails", "autolog.make_thumbnails", "thumbnails", Status.FILE_INFO_COMPLETE,
                   frozenset({Status.THUMBNAILS_COMPLETE}))
 ASSESS = Step(3, "assess", "autolog.assess", "assess", Status.THUMBNAILS_COMPLETE,
@@ -56,6 +62,10 @@ TRANSCRIPTION = Step(6, "transcription", "autolog.transcribe", "transcription",
 
 #: The six steps in pipeline order.
 STEPS: tuple[Step, ...] = (FILE_INFO, THUMBNAILS, ASSESS, ANALYSIS, FRAMES, TRANSCRIPTION)
+
+#: The callback actor that enqueues the steps following a status write (``pipelines.callbacks``).
+ROUTE_ACTOR = "autolog.route"
+
 
 def step_named(name: str) -> Step:
     """Return the step with the given name or actor name.

@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from autolog.context import Context
-from autolog.errors import MalformedAnalysis, PermanentError
+from autolog.errors import MalformedAnalysis, MediaError, PermanentError, SourceChanged
 from autolog.media import (
     FrameInput,
     ProbeResult,
@@ -25,8 +25,9 @@ from autolog.media import (
     map_segments_to_frames,
     probe_media,
 )
-from autolog.sources import S3Config, materialise
-from autolog.statuses import Status
+from autolog.source_state import fingerprint_source, source_changed
+from autolog.sources import S3Config, is_remote, materialise
+from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import AnalysisView, FrameView, ItemView, SceneView, SegmentView
 
 #: What every step returns: the item and the status it should move to, plus small facts.
@@ -56,18 +57,34 @@ def _output_dir(context: Context, item_id: str) -> Path:
 
 
 def probe_item(context: Context, item_id: str) -> StepResult:
-    """Step 1: probe the source and store its file info."""
+    """Step 1: probe the source and store its file info and fingerprint.
+
+    A local source has settled before this runs (``middleware.SourceChecks``). Audio-only
+    items go on to transcription (``6 - Generating Description``), the rest to step 2.
+
+    Raises:
+        SourceChanged: a file that failed to probe changed meanwhile: it was still being
+            written, so it is probed again once it settles instead of failing for good.
+    """
     item = context.store.items.get(item_id)
     settings = context.settings
     with _source(context, item) as source:
-        probe = probe_media(source, default_start_timecode=settings.default_start_timecode,
-                            audio_timecode_rate=settings.audio_timecode_rate)
+        seen = None if is_remote(item.source) else fingerprint_source(source)
+        try:
+            probe = probe_media(source, default_start_timecode=settings.default_start_timecode,
+                                audio_timecode_rate=settings.audio_timecode_rate)
+        except MediaError as ex:
+            if seen is not None and source_changed(seen, source) is not None:
+                raise SourceChanged(item.source, f"changed while it was probed ({ex.reason})") from ex
+            raise
     context.store.items.update(
         item_id, probe=probe.asdict(), has_audio=probe.has_audio, media_kind=probe.media_kind,
         start_timecode=probe.start_timecode, drop_frame=probe.drop_frame, nominal_fps=probe.nominal_fps,
-        reel=probe.reel,
+        reel=probe.reel, source_fingerprint=seen.asdict() if seen is not None else None,
     )
-    return _result(item_id, Status.FILE_INFO_COMPLETE, duration_s=probe.duration_s, has_audio=probe.has_audio)
+    status = Status.GENERATING_DESCRIPTION if probe.media_kind == AUDIO_ONLY else Status.FILE_INFO_COMPLETE
+    return _result(item_id, status, duration_s=probe.duration_s, has_audio=probe.has_audio,
+                   media_kind=probe.media_kind)
 
 
 def make_item_thumbnails(context: Context, item_id: str) -> StepResult:

@@ -10,6 +10,7 @@ from middleware.progress import Progress
 from middleware.queue_pauses import PAUSED_KEY, QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
+from middleware.source_checks import SETTLE_REASON, SourceChecks
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
 
 __all__ = [
@@ -27,6 +28,9 @@ __all__ = [
     # Queue pauses
     "PAUSED_KEY",
     "QueuePauses",
+    # Sources still being copied, and sources changed since step 1
+    "SETTLE_REASON",
+    "SourceChecks",
     # Item statuses and timeline
     "StatusWrites",
     "TRANSITION_OPTION",

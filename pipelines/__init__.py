@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pipelines import callbacks
 from pipelines.actions import cancel, force_resume_all, prompt, reprocess_from_assess, retry, submit
-from pipelines.decisions import BRANCH_POINTS, FIXED_NEXT, segment_from, status_after
+from pipelines.decisions import BRANCH_POINTS, FIXED_NEXT, has_picture_steps, segment_from, status_after
 from pipelines.discovery import DiscoveryLoop, DiscoveryReport, scan
 from pipelines.footage import build_footage_pipeline, enqueue_from
 
@@ -14,6 +14,7 @@ __all__ = [
     "FIXED_NEXT",
     "segment_from",
     "status_after",
+    "has_picture_steps",
     "build_footage_pipeline",
     "enqueue_from",
     "callbacks",

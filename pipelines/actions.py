@@ -13,6 +13,7 @@ from autolog.errors import TransitionRefused
 from autolog.sources import validate_source
 from autolog.statuses import ASSESS, Status, step_for_status
 from autolog.store import ItemView, NewEvent, NewItem
+from pipelines.decisions import has_picture_steps
 from pipelines.footage import enqueue_from
 
 #: Statuses from which "force resume all" sends an item back through step 3.
@@ -84,7 +85,9 @@ def cancel(context: Context, item_id: str) -> ItemView:
 
 
 def reprocess_from_assess(context: Context, item: ItemView) -> bool:
-    """Send one item back to step 3 with force-resume set; False if it moved meanwhile."""
+    """Send one item back to step 3 with force-resume set; False if it moved meanwhile or has no picture."""
+    if not has_picture_steps(item):
+        return False
     event = NewEvent(item_id=item.id, event="force_resumed", step=ASSESS.name, from_status=item.status.value,
                      to_status=Status.THUMBNAILS_COMPLETE.value)
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
@@ -95,7 +98,10 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
 
 
 def force_resume_all(context: Context, *, page_size: int = 500) -> list[str]:
-    """Reprocess from step 3, with force-resume, every item step 3 has already run for."""
+    """Reprocess from step 3, with force-resume, every item step 3 has already run for.
+
+    Audio-only items are left alone: step 3 never ran for them.
+    """
     moved: list[str] = []
     for status in sorted(REPROCESSABLE):
         after: str | None = None

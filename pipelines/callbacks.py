@@ -6,8 +6,9 @@ from typing import Any
 
 import dramatiq
 
+from autolog.statuses import ROUTE_ACTOR
 from pipelines.decisions import status_after
-from pipelines.footage import ROUTE_ACTOR, enqueue_from
+from pipelines.footage import enqueue_from
 
 
 @dramatiq.actor(actor_name=ROUTE_ACTOR, queue_name="control", max_retries=5)

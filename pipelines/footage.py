@@ -7,11 +7,8 @@ from typing import Any
 import dramatiq
 
 from actors import broker
-from autolog.statuses import Status
+from autolog.statuses import ROUTE_ACTOR, Status
 from pipelines.decisions import BRANCH_POINTS, segment_from
-
-#: The callback actor that routes after a branch point (see ``pipelines.callbacks``).
-ROUTE_ACTOR = "autolog.route"
 
 
 def build_footage_pipeline(item_id: str, status: Status) -> dramatiq.pipeline | None:

@@ -2,14 +2,28 @@
 
 from __future__ import annotations
 
+import dataclasses
+from datetime import UTC, datetime
+
 import pytest
 
-from autolog.statuses import ANALYSIS, ASSESS, FILE_INFO, FRAMES, STEPS, THUMBNAILS, TRANSCRIPTION, Status
-from pipelines.decisions import segment_from, status_after
+from autolog.statuses import (
+    ANALYSIS,
+    ASSESS,
+    FILE_INFO,
+    FRAMES,
+    STEPS,
+    THUMBNAILS,
+    TRANSCRIPTION,
+    Status,
+    is_allowed,
+)
+from autolog.store import ItemView
+from pipelines.decisions import has_picture_steps, segment_from, status_after
 
 
 @pytest.mark.parametrize(("status", "steps"), [
-    (Status.PENDING_FILE_INFO, [FILE_INFO, THUMBNAILS, ASSESS]),
+    (Status.PENDING_FILE_INFO, [FILE_INFO]),
     (Status.FILE_INFO_COMPLETE, [THUMBNAILS, ASSESS]),
     (Status.THUMBNAILS_COMPLETE, [ASSESS]),
     (Status.AWAITING_USER_INPUT, []),
@@ -27,6 +41,30 @@ def test_every_step_is_reachable_from_pending() -> None:
     for status in Status:
         reached.update(segment_from(status))
     assert reached == set(STEPS)
+
+
+@pytest.mark.parametrize(("target", "runs_next"), [
+    (Status.FILE_INFO_COMPLETE, [THUMBNAILS, ASSESS]),
+    (Status.GENERATING_DESCRIPTION, [TRANSCRIPTION]),
+])
+def test_step_1_branches_to_the_picture_steps_or_straight_to_transcription(
+    target: Status, runs_next: list[object]
+) -> None:
+    assert is_allowed(FILE_INFO, target)
+    assert segment_from(target) == runs_next
+
+
+def _item(media_kind: str | None) -> ItemView:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    item = ItemView(id="x", source="/m/x.wav", status=Status.AVID_DESCRIPTION, force_resume=False, prompt=None,
+                    probe=None, has_audio=True, error=None, dead_lettered=False, cancelled=False, version=1,
+                    created_at=moment, updated_at=moment)
+    return dataclasses.replace(item, media_kind=media_kind)
+
+
+@pytest.mark.parametrize(("media_kind", "expected"), [("audio", False), ("video", True), (None, True)])
+def test_only_audio_only_items_skip_the_picture_steps(media_kind: str | None, expected: bool) -> None:
+    assert has_picture_steps(_item(media_kind)) is expected
 
 
 def test_applied_transition_routes_to_its_status() -> None:

@@ -1,0 +1,121 @@
+"""Source checks: step 1 waits for a file still being copied; a changed source starts again.
+
+Before step 1 runs, the item's local source must have settled: size and times unchanged for
+``Settings.source_settle_s`` (see ``autolog.source_state``). Until then the message is
+re-enqueued, with the same id and the same ``retries``, to look again when the file could
+have settled, and this delivery is skipped, as ``RateLimits`` does for a wait: no retry is
+spent, and ``StatusWrites`` (added after this middleware) records one ``deferred`` event
+per stretch of waiting, never a start or a failure. So a file still being copied is never
+probed, let alone dead-lettered as "not media".
+
+Before steps 2 to 6 run, the source is compared with the fingerprint step 1 stored. When it
+has changed (a copy that went on after step 1, a file replaced before a retry or a resume),
+the item is moved back to ``0 - Pending File Info`` and routed from there, so no finished log
+describes an older file.
+
+``s3://`` sources are skipped: an object appears whole and is fetched anew by each step.
+Whatever the check cannot read (a missing file, a database hiccup) is left to the step, which
+reports it readably.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from typing import Any, NoReturn
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import SkipMessage
+from sqlalchemy.exc import SQLAlchemyError
+
+from autolog.errors import AutologError
+from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
+from autolog.sources import is_remote, local_path
+from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step, step_named
+from autolog.store import ItemView, NewEvent
+from middleware.rate_limits import WAIT_OPTION
+from middleware.services import Services
+from middleware.status_writes import TRANSITION_OPTION
+
+#: The ``reason`` of a step-1 message's wait marker while its source settles.
+SETTLE_REASON = "source settling"
+
+
+class SourceChecks(dramatiq.Middleware):
+    """Holds step 1 until its source has settled; sends an item whose source changed back to step 1.
+
+    Args:
+        services: where the store and settings come from in this process.
+        route_actor: the callback that enqueues the steps following a status write.
+        min_delay_ms: the shortest wait before a settling source is looked at again.
+    """
+
+    def __init__(self, *, services: Services, route_actor: str = ROUTE_ACTOR, min_delay_ms: int = 250) -> None:
+        self.logger = logging.getLogger(__name__)
+        self._services = services
+        self.route_actor = route_actor
+        self.min_delay_ms = min_delay_ms
+
+    def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
+        if not name or not self._services.is_ready:
+            return
+        step = step_named(name)
+        try:
+            item = self._services.current().store.items.get(message.args[0])
+        except (AutologError, SQLAlchemyError):
+            # Left to StatusWrites, which skips a message for a missing item or fails it.
+            return
+        if item.status is not step.from_status or item.cancelled or is_remote(item.source):
+            return
+        try:
+            if step is FILE_INFO:
+                self._hold_until_settled(broker, message, item)
+            elif item.source_fingerprint:
+                self._restart_if_changed(broker, message, step, item, item.source_fingerprint)
+        except (AutologError, OSError, SQLAlchemyError):
+            # The step reads the source itself and reports what is wrong with it.
+            self.logger.debug("Source check of item %r skipped.", item.id, exc_info=True)
+
+    def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item: ItemView) -> None:
+        settings = self._services.current().settings
+        stat = SourceStat.of(local_path(item.source, settings.resolved_media_roots))
+        previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+        ours = previous.get("reason") == SETTLE_REASON
+        last = Sighting.from_dict(previous["seen"]) if ours and "seen" in previous else None
+        now_s = time.time()
+        remaining_s = settle_remaining_s(stat, now_s=now_s, settle_s=settings.source_settle_s, last=last)
+        if remaining_s <= 0:
+            if ours:
+                # The wait is over: a later retry of this message must not read as a wait.
+                message.options.pop(WAIT_OPTION, None)
+            return
+        seen = last if last is not None and last.stat == stat else Sighting(stat=stat, since_s=now_s)
+        delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
+        wait = {"waits": int(previous.get("waits", 0)) + 1 if ours else 1, "reason": SETTLE_REASON,
+                "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict()}
+        self._defer(broker, message, wait, f"source of {item.id!r} is still changing ({stat.size_bytes} bytes)")
+
+    def _defer(self, broker: dramatiq.Broker, message: MessageProxy, wait: dict[str, Any], reason: str) -> NoReturn:
+        # Same message id, same retries: a wait is not an attempt.
+        broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=wait["wait_ms"])
+        self.logger.debug("Message %r waits %d ms: %s.", message.message_id, wait["wait_ms"], reason)
+        raise SkipMessage(reason)
+
+    def _restart_if_changed(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemView,
+                            stored: dict[str, Any]) -> None:
+        context = self._services.current()
+        found = source_changed(SourceFingerprint.from_dict(stored),
+                               local_path(item.source, context.settings.resolved_media_roots))
+        if found is None:
+            return
+        event = NewEvent(item_id=item.id, event="source_changed", step=step.name, message_id=message.message_id,
+                         from_status=step.from_status.value, to_status=Status.PENDING_FILE_INFO.value,
+                         detail={"stored": stored, "found": found.asdict()})
+        if context.store.items.transition(item.id, step.from_status, Status.PENDING_FILE_INFO, event=event):
+            self.logger.info("Source of item %r changed since step 1; starting again at step 1.", item.id)
+            transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
+            broker.enqueue(broker.get_actor(self.route_actor).message(
+                {"options": {TRANSITION_OPTION: transition}}, {"item_id": item.id}))
+        raise SkipMessage(f"source of {item.id!r} changed since step 1")
