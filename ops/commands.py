@@ -12,9 +12,10 @@ import json
 import sys
 from typing import Any
 
+from autolog.item_ids import stored_items
 from autolog.settings import Settings
 from autolog.store import ItemView
-from ops.ingest import plan_items
+from ops.ingest import check_paths, plan_items
 from ops.progress import wait_for_items
 from ops.render import all_items, format_item, format_item_list, item_document, item_list_document
 from ops.runtime import open_store, pipeline_context
@@ -31,18 +32,20 @@ def print_item(item: ItemView) -> None:
 
 
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
-    """Submit files as items; with ``--wait``, follow them until they rest."""
-    items = plan_items(args.paths, settings.resolved_media_roots, item_id=args.id,
-                       force_resume=args.force_resume)
+    """Submit files as items, or find the items they already are; with ``--wait``, follow them until they rest."""
+    sources = check_paths(args.paths, settings.resolved_media_roots, item_id=args.id)
     with pipeline_context(settings) as context:
         from pipelines import actions
 
-        created = actions.submit(context, items)
-        for item in created:
+        plan = plan_items(sources, stored_items(context.store.items), item_id=args.id,
+                          force_resume=args.force_resume)
+        for existing in plan.existing:
+            print(f"exists {existing.id} {existing.source} ({existing.status.value})")
+        for item in actions.submit(context, plan.new):
             print(f"queued {item.id} {item.source}")
         if not args.wait:
             return 0
-        ids = [item.id for item in created]
+        ids = list(plan.ids)
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=args.timeout, out=sys.stderr)
         return 0 if outcome.ok else 1

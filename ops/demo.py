@@ -8,11 +8,11 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from autolog.errors import ItemNotFound
+from autolog.item_ids import stored_items
 from autolog.settings import Settings
 from autolog.store import ItemView, Store
 from ops.errors import DemoMediaFailed
-from ops.ingest import plan_items
+from ops.ingest import check_paths, plan_items
 from ops.progress import error_summary, is_failed, wait_for_items
 from ops.runtime import pipeline_context
 from ops.stack import Stack
@@ -85,19 +85,13 @@ def _ingest_and_report(clips: Sequence[Path], settings: Settings, *, timeout_s: 
     with pipeline_context(settings) as context:
         from pipelines import actions
 
-        planned = plan_items([str(clip) for clip in clips], settings.resolved_media_roots, force_resume=True,
-                             prefix=ID_PREFIX)
-        fresh = []
-        for item in planned:
-            try:
-                existing = context.store.items.get(item.id)
-            except ItemNotFound:
-                fresh.append(item)
-                continue
+        sources = check_paths([str(clip) for clip in clips], settings.resolved_media_roots)
+        plan = plan_items(sources, stored_items(context.store.items), force_resume=True, prefix=ID_PREFIX)
+        for existing in plan.existing:
             print(f"{existing.id} exists from an earlier demo ({existing.status.value}); reusing it",
                   file=sys.stderr)
-        actions.submit(context, fresh)
-        ids = [item.id for item in planned]
+        actions.submit(context, plan.new)
+        ids = list(plan.ids)
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=timeout_s, out=sys.stderr)
         print(format_report(context.store, outcome.items))

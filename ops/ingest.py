@@ -1,53 +1,73 @@
-"""Turning command-line paths into items to submit: ids, sources and up-front checks."""
+"""Turning command-line paths into items to submit: sources, ids and up-front checks."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from autolog.errors import MediaMissing
-from autolog.sources import REMOTE_SCHEMES, validate_source
-from autolog.store import NewItem, validate_item_id
+from autolog.item_ids import Lookup, choose_id
+from autolog.sources import is_remote, validate_source
+from autolog.store import ItemView, NewItem, validate_item_id
 from ops.errors import UsageError
 
-#: Runs of characters an item id may not hold (see ``autolog.store.items.ITEM_ID``).
-_NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
 
-#: Longest item id the store accepts.
-MAX_ID_LENGTH = 64
+@dataclass(frozen=True)
+class IngestPlan:
+    """What an ingest does: items to create, items the paths already have, every id in path order."""
 
-
-def item_id_for(path: str) -> str:
-    """Derive an item id from a file's stem: other characters become ``_``, at most 64 long."""
-    stem = Path(path.rstrip("/")).stem
-    cleaned = _NOT_ID.sub("_", stem).strip("_")[:MAX_ID_LENGTH].rstrip("_")
-    return cleaned or "item"
+    new: tuple[NewItem, ...]
+    existing: tuple[ItemView, ...]
+    ids: tuple[str, ...]
 
 
-def plan_items(
-    paths: Sequence[str], roots: Sequence[Path], *, item_id: str | None = None, force_resume: bool = False,
-    prefix: str = "",
-) -> list[NewItem]:
-    """Check every path and return the items to submit, before anything is stored.
+def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | None = None) -> list[str]:
+    """Return each path's canonical source, before anything is stored or connected.
 
     Raises:
-        UsageError: ``item_id`` was given with more than one path, or two paths share an id.
+        UsageError: ``item_id`` was given with more than one path.
         InvalidItemId: ``item_id`` is malformed.
         InvalidSource: a path is outside the media roots.
         MediaMissing: a local path is not a file.
     """
-    if item_id is not None and len(paths) != 1:
-        raise UsageError("--id needs exactly one PATH")
-    items: list[NewItem] = []
-    seen: dict[str, str] = {}
+    if item_id is not None:
+        if len(paths) != 1:
+            raise UsageError("--id needs exactly one PATH")
+        validate_item_id(item_id)
+    sources: list[str] = []
     for path in paths:
         source = validate_source(path, roots)
-        if not source.startswith(REMOTE_SCHEMES) and not Path(source).is_file():
+        if not is_remote(source) and not Path(source).is_file():
             raise MediaMissing(path, "no such file")
-        new_id = validate_item_id(item_id if item_id is not None else prefix + item_id_for(path))
-        if new_id in seen:
-            raise UsageError(f"{path} and {seen[new_id]} would both be item {new_id!r}; ingest one with --id")
-        seen[new_id] = path
-        items.append(NewItem(id=new_id, source=source, force_resume=force_resume))
-    return items
+        sources.append(source)
+    return sources
+
+
+def plan_items(
+    sources: Sequence[str], lookup: Lookup, *, item_id: str | None = None, force_resume: bool = False,
+    prefix: str = "",
+) -> IngestPlan:
+    """Give each checked source its item: the one it already has, or a new one.
+
+    Without ``item_id``, ids come from ``autolog.item_ids.choose_id``: the file's stem, or
+    the stem and a hash of the path when another file has the stem, so two cards'
+    ``C0001.MP4`` become two items and a path ingested again is the same item. A path
+    given twice is one item. An explicit ``item_id`` names a new item.
+    """
+    if item_id is not None:
+        return IngestPlan(new=tuple(NewItem(id=item_id, source=source, force_resume=force_resume)
+                                    for source in sources), existing=(), ids=(item_id,) * len(sources))
+    new: dict[str, NewItem] = {}
+    existing: dict[str, ItemView] = {}
+    ids: list[str] = []
+    for source in sources:
+        chosen, item = choose_id(source, lookup, planned={key: value.source for key, value in new.items()},
+                                 prefix=prefix)
+        if item is not None:
+            existing[chosen] = item
+        elif chosen not in new:
+            new[chosen] = NewItem(id=chosen, source=source, force_resume=force_resume)
+        if chosen not in ids:
+            ids.append(chosen)
+    return IngestPlan(new=tuple(new.values()), existing=tuple(existing.values()), ids=tuple(ids))

@@ -8,12 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from autolog.item_ids import hashed_id
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from ops.cli import main
 from ops.pools import PoolManager
-from tests.conftest import SampleClips
+from tests.conftest import FootageCases, SampleClips
 
 #: Pools the clip without audio needs: every step but transcription, and the callbacks.
 NO_AUDIO_POOLS = ["file_info", "thumbnails", "assess", "analysis", "frames", "control"]
@@ -68,6 +69,22 @@ def test_ingest_of_a_taken_id_exits_2_and_stores_nothing_more(
     assert code == 2
     assert "item 'LF1409' already exists" in one_line_error(capsys)
     assert [item.id for item in cli_store.items.list()] == ["LF1409"]
+
+
+def test_two_cards_clips_with_one_name_become_two_items_and_ingesting_again_finds_them(
+    footage_cases: FootageCases, cli_store: Store, capsys: pytest.CaptureFixture[str]
+) -> None:
+    card_a = str(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4"))
+    card_b = str(footage_cases.path("21_CARD_B/PRIVATE/M4ROOT/CLIP/C0001.MP4"))
+    other_id = hashed_id(card_b)
+
+    assert main(["ingest", card_a, card_b]) == 0
+    assert capsys.readouterr().out == f"queued C0001 {card_a}\nqueued {other_id} {card_b}\n"
+
+    assert main(["ingest", card_b]) == 0
+
+    assert capsys.readouterr().out == f"exists {other_id} {card_b} (0 - Pending File Info)\n"
+    assert {(item.id, item.source) for item in cli_store.items.list()} == {("C0001", card_a), (other_id, card_b)}
 
 
 @pytest.mark.parametrize("argv", [["status", "nope"], ["prompt", "nope", "text"], ["resume", "nope"],

@@ -9,26 +9,25 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from pathlib import PurePosixPath
 from typing import Any
 from urllib.parse import unquote_plus
 
 import redis
 
 from autolog.context import Context
-from autolog.errors import AuthenticationFailed, ItemNotFound
+from autolog.errors import AuthenticationFailed
+from autolog.item_ids import choose_id, stored_items
 from autolog.sources import validate_source
-from autolog.store import ItemView, NewEvent, NewItem
+from autolog.store import NewEvent, NewItem
 from autolog.store.deliveries import Deliveries, DeliveryView
 from pipelines import actions
 from pipelines.footage import enqueue_from
 from web.control.intake import accept
 
 #: Characters an item id may not hold are replaced by this when an id is made from a key.
-_NOT_ID = re.compile(r"[^A-Za-z0-9._-]+")
+ID_FILL = "-"
 
 
 def verify_bearer(expected: str | None, authorization: str | None) -> None:
@@ -102,13 +101,6 @@ def parse_minio(document: Any) -> tuple[list[ObjectEvent], int]:
     return events, ignored
 
 
-def ids_for(event: ObjectEvent) -> tuple[str, str]:
-    """Return the item ids an object may have: its file stem, then the stem with a hash of its source."""
-    stem = _NOT_ID.sub("-", PurePosixPath(event.key).stem).strip(".-") or "object"
-    digest = hashlib.sha1(event.source.encode()).hexdigest()[:8]
-    return stem[:64], f"{stem[:55]}-{digest}"
-
-
 @dataclass
 class MinioOutcome:
     """What one notification did, by item id."""
@@ -125,31 +117,20 @@ class MinioOutcome:
                 "ignored": self.ignored, "queued": self.queued}
 
 
-def _item_for(context: Context, event: ObjectEvent) -> tuple[str, ItemView | None]:
-    """Return the id the object's item has (or would get), and the item if it exists."""
-    candidates = ids_for(event)
-    for item_id in candidates:
-        try:
-            item = context.store.items.get(item_id)
-        except ItemNotFound:
-            return item_id, None
-        if item.source == event.source:
-            return item_id, item
-    return candidates[-1], None
-
-
 def apply_minio(context: Context, events: Sequence[ObjectEvent], *, ignored: int = 0) -> MinioOutcome:
     """Create and queue items for created objects, in one transaction; cancel the items of removed ones.
 
-    A replayed event finds its item and changes nothing.
+    Ids are made as ``autolog.item_ids`` says, with ``-`` for other characters: the key's
+    stem, or the stem and a hash of the source when another object has it. A replayed
+    event finds its item and changes nothing.
     """
     outcome = MinioOutcome(ignored=ignored)
     new: dict[str, NewItem] = {}
+    lookup = stored_items(context.store.items)
     for event in events:
-        item_id, item = _item_for(context, event)
+        item_id, item = choose_id(event.source, lookup, planned={key: value.source for key, value in new.items()},
+                                  fill=ID_FILL)
         if event.kind == "created":
-            if item is None and item_id in new and new[item_id].source != event.source:
-                item_id = ids_for(event)[-1]
             if item is not None or item_id in new:
                 outcome.duplicates.append(item_id)
             else:

@@ -1,14 +1,30 @@
-"""Turning paths into items: id sanitising and the checks made before anything is stored."""
+"""Turning paths into items: checks before anything is stored, and ids made from sources."""
 
 from __future__ import annotations
 
+import hashlib
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from autolog.errors import InvalidItemId, InvalidSource, MediaMissing
+from autolog.item_ids import candidate_ids, choose_id, hashed_id, stem_id
+from autolog.statuses import Status
+from autolog.store import ItemView
 from ops.errors import UsageError
-from ops.ingest import item_id_for, plan_items
+from ops.ingest import check_paths, plan_items
+
+
+def nothing_stored(item_id: str) -> ItemView | None:
+    return None
+
+
+def stored(item_id: str, source: str) -> ItemView:
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    return ItemView(id=item_id, source=source, status=Status.AVID_DESCRIPTION, force_resume=False, prompt=None,
+                    probe=None, has_audio=None, error=None, dead_lettered=False, cancelled=False, version=1,
+                    created_at=moment, updated_at=moment)
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -19,8 +35,52 @@ from ops.ingest import item_id_for, plan_items
     ("/media/%%%.mp4", "item"),
     ("/media/" + "x" * 100 + ".mp4", "x" * 64),
 ])
-def test_item_id_is_the_stem_restricted_to_id_characters(path: str, expected: str) -> None:
-    assert item_id_for(path) == expected
+def test_stem_id_is_the_stem_restricted_to_id_characters(path: str, expected: str) -> None:
+    assert stem_id(path) == expected
+
+
+def test_hashed_id_is_the_stem_and_8_hex_digits_of_the_sources_sha1() -> None:
+    digest = hashlib.sha1(b"/cards/A/C0001.MP4").hexdigest()[:8]
+
+    assert hashed_id("/cards/A/C0001.MP4") == f"C0001-{digest}"
+    assert candidate_ids("/cards/A/C0001.MP4") == ("C0001", f"C0001-{digest}")
+
+
+def test_a_long_stem_is_shortened_to_keep_the_hash_within_64_characters() -> None:
+    long_id = hashed_id("/media/" + "x" * 100 + ".mp4")
+
+    assert len(long_id) == 64 and long_id.startswith("x" * 55 + "-")
+
+
+def test_a_prefix_counts_toward_the_64_characters() -> None:
+    assert stem_id("/m/" + "y" * 70 + ".mp4", prefix="DEMO-") == "DEMO-" + "y" * 59
+
+
+def test_a_new_source_takes_its_stem() -> None:
+    assert choose_id("/cards/A/C0001.MP4", nothing_stored) == ("C0001", None)
+
+
+def test_a_stem_another_source_has_gives_the_hashed_id() -> None:
+    card_a = stored("C0001", "/cards/A/C0001.MP4")
+
+    chosen, existing = choose_id("/cards/B/C0001.MP4", {"C0001": card_a}.get)
+
+    assert (chosen, existing) == (hashed_id("/cards/B/C0001.MP4"), None)
+
+
+@pytest.mark.parametrize("under", ["stem", "hashed"])
+def test_a_source_ingested_before_is_its_item_under_either_id(under: str) -> None:
+    source = "/cards/B/C0001.MP4"
+    item_id = "C0001" if under == "stem" else hashed_id(source)
+    items = {"C0001": stored("C0001", "/cards/A/C0001.MP4"), item_id: stored(item_id, source)}
+
+    assert choose_id(source, items.get) == (item_id, items[item_id])
+
+
+def test_a_stem_planned_for_another_source_in_the_same_batch_is_taken() -> None:
+    planned = {"C0001": "/cards/A/C0001.MP4"}
+
+    assert choose_id("/cards/B/C0001.MP4", nothing_stored, planned=planned)[0] == hashed_id("/cards/B/C0001.MP4")
 
 
 @pytest.fixture
@@ -29,32 +89,63 @@ def root(tmp_path: Path) -> Path:
     folder.mkdir()
     for name in ("a clip.mp4", "b.mp4"):
         (folder / name).write_bytes(b"x")
+    (folder / "sub").mkdir()
+    (folder / "sub" / "b.mp4").write_bytes(b"x")
     return folder
 
 
 def test_paths_become_items_with_stem_ids_and_absolute_sources(root: Path) -> None:
-    items = plan_items([str(root / "a clip.mp4"), str(root / "b.mp4")], [root], force_resume=True)
+    sources = check_paths([str(root / "a clip.mp4"), str(root / "b.mp4")], [root])
 
-    assert [(item.id, item.source, item.force_resume) for item in items] == [
+    plan = plan_items(sources, nothing_stored, force_resume=True)
+
+    assert [(item.id, item.source, item.force_resume) for item in plan.new] == [
         ("a_clip", str(root / "a clip.mp4"), True), ("b", str(root / "b.mp4"), True)]
+    assert plan.ids == ("a_clip", "b") and plan.existing == ()
+
+
+def test_two_paths_with_the_same_stem_become_two_items(root: Path) -> None:
+    sources = check_paths([str(root / "b.mp4"), str(root / "sub" / "b.mp4")], [root])
+
+    plan = plan_items(sources, nothing_stored)
+
+    assert [item.id for item in plan.new] == ["b", hashed_id(str(root / "sub" / "b.mp4"))]
+
+
+def test_a_path_given_twice_is_one_item(root: Path) -> None:
+    plan = plan_items(check_paths([str(root / "b.mp4"), str(root / "b.mp4")], [root]), nothing_stored)
+
+    assert [item.id for item in plan.new] == ["b"] and plan.ids == ("b",)
+
+
+def test_a_path_ingested_before_is_its_stored_item(root: Path) -> None:
+    item = stored("b", str(root / "b.mp4"))
+
+    plan = plan_items(check_paths([str(root / "b.mp4")], [root]), {"b": item}.get)
+
+    assert (plan.new, plan.existing, plan.ids) == ((), (item,), ("b",))
 
 
 def test_prefix_is_put_before_derived_ids(root: Path) -> None:
-    assert [item.id for item in plan_items([str(root / "b.mp4")], [root], prefix="DEMO-")] == ["DEMO-b"]
+    plan = plan_items(check_paths([str(root / "b.mp4")], [root]), nothing_stored, prefix="DEMO-")
+
+    assert [item.id for item in plan.new] == ["DEMO-b"]
 
 
 def test_explicit_id_is_used_for_one_path(root: Path) -> None:
-    assert plan_items([str(root / "b.mp4")], [root], item_id="LF1409")[0].id == "LF1409"
+    sources = check_paths([str(root / "b.mp4")], [root], item_id="LF1409")
+
+    assert plan_items(sources, nothing_stored, item_id="LF1409").new[0].id == "LF1409"
 
 
 def test_explicit_id_with_two_paths_is_refused(root: Path) -> None:
     with pytest.raises(UsageError, match="--id"):
-        plan_items([str(root / "a clip.mp4"), str(root / "b.mp4")], [root], item_id="LF1409")
+        check_paths([str(root / "a clip.mp4"), str(root / "b.mp4")], [root], item_id="LF1409")
 
 
 def test_malformed_explicit_id_is_refused(root: Path) -> None:
     with pytest.raises(InvalidItemId):
-        plan_items([str(root / "b.mp4")], [root], item_id="no spaces")
+        check_paths([str(root / "b.mp4")], [root], item_id="no spaces")
 
 
 def test_path_outside_the_media_roots_is_refused(root: Path, tmp_path: Path) -> None:
@@ -62,21 +153,15 @@ def test_path_outside_the_media_roots_is_refused(root: Path, tmp_path: Path) -> 
     outside.write_bytes(b"x")
 
     with pytest.raises(InvalidSource, match="outside the media roots"):
-        plan_items([str(outside)], [root])
+        check_paths([str(outside)], [root])
 
 
 def test_missing_file_is_refused(root: Path) -> None:
     with pytest.raises(MediaMissing, match="no such file"):
-        plan_items([str(root / "gone.mp4")], [root])
-
-
-def test_two_paths_with_the_same_id_are_refused(root: Path) -> None:
-    (root / "sub").mkdir()
-    (root / "sub" / "b.mp4").write_bytes(b"x")
-
-    with pytest.raises(UsageError, match="both be item 'b'"):
-        plan_items([str(root / "b.mp4"), str(root / "sub" / "b.mp4")], [root])
+        check_paths([str(root / "gone.mp4")], [root])
 
 
 def test_s3_sources_are_not_checked_on_disk(root: Path) -> None:
-    assert plan_items(["s3://bucket/key/LF1.mov"], [root])[0].id == "LF1"
+    plan = plan_items(check_paths(["s3://bucket/key/LF1.mov"], [root]), nothing_stored)
+
+    assert plan.new[0].id == "LF1"
