@@ -23,6 +23,7 @@ from autolog.media import (
     make_contact_sheet,
     make_poster,
     map_segments_to_frames,
+    poster_time_s,
     probe_media,
 )
 from autolog.source_state import fingerprint_source, source_changed
@@ -88,32 +89,33 @@ def probe_item(context: Context, item_id: str) -> StepResult:
 
 
 def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
-    """Step 2: write a poster frame and a contact sheet."""
+    """Step 2: write a poster frame and a contact sheet, as a player shows the picture."""
     item = context.store.items.get(item_id)
     probe = _probe(item)
     out = _output_dir(context, item_id)
+    poster_s = poster_time_s(probe)
     with _source(context, item) as source:
-        poster = make_poster(source, out / "poster.jpg", at_s=min(probe.duration_s * 0.1, 10.0))
-        sheet = make_contact_sheet(source, out / "contact_sheet.jpg", duration_s=probe.duration_s)
+        poster = make_poster(source, probe, out / "poster.jpg", at_s=poster_s)
+        sheet = make_contact_sheet(source, probe, out / "contact_sheet.jpg")
     context.store.results.save_artifacts(item_id, "poster", [str(poster)])
     context.store.results.save_artifacts(item_id, "contact_sheet", [str(sheet)])
-    return _result(item_id, Status.THUMBNAILS_COMPLETE)
+    return _result(item_id, Status.THUMBNAILS_COMPLETE, poster_s=poster_s)
 
 
 def assess_item(context: Context, item_id: str) -> StepResult:
-    """Step 3: find the shots in one decode pass and sample a frame from each."""
+    """Step 3: find the shots in one decode pass and take each one's middle frame at its time."""
     item = context.store.items.get(item_id)
     probe = _probe(item)
+    settings = context.settings
     with _source(context, item) as source:
-        scenes = detect_scenes(source, duration_s=probe.duration_s, fps=probe.fps,
-                               threshold=context.settings.scene_threshold)
-        images = extract_frames(source, scenes, _output_dir(context, item_id) / "samples")
+        scenes = detect_scenes(source, probe, threshold=settings.scene_threshold, min_shot_s=settings.min_shot_s)
+        images = extract_frames(source, probe, scenes, _output_dir(context, item_id) / "samples")
     context.store.results.save_scenes(item_id, [
         SceneView(position=scene.index, start_s=scene.start_s, end_s=scene.end_s, sample_s=scene.sample_s,
                   image_path=str(image))
         for scene, image in zip(scenes, images, strict=True)
     ])
-    resume = item.force_resume or context.settings.force_resume
+    resume = item.force_resume or settings.force_resume
     status = Status.CREATING_FRAMES if resume else Status.AWAITING_USER_INPUT
     return _result(item_id, status, scenes=len(scenes))
 

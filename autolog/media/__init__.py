@@ -9,9 +9,10 @@ from __future__ import annotations
 
 from autolog.media._run import Runner
 from autolog.media.analysis import AnalysisResult, Analyzer, FrameAnalysis, FrameInput, LocalAnalyzer
+from autolog.media.picture import display_filters, image_size, picture_filters
 from autolog.media.probe import ProbeResult, probe_media
 from autolog.media.scenes import Scene, detect_scenes, extract_frames
-from autolog.media.thumbnails import make_contact_sheet, make_poster
+from autolog.media.thumbnails import make_contact_sheet, make_poster, poster_time_s
 from autolog.media.timecode import frame_timecode
 from autolog.media.transcribe import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames
 
@@ -21,9 +22,14 @@ __all__ = [
     # Probing
     "ProbeResult",
     "probe_media",
+    # Picture as shown
+    "display_filters",
+    "image_size",
+    "picture_filters",
     # Thumbnails
     "make_contact_sheet",
     "make_poster",
+    "poster_time_s",
     # Scenes
     "Scene",
     "detect_scenes",

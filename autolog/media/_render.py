@@ -1,4 +1,4 @@
-"""Write one image with ffmpeg atomically, and check ffmpeg really wrote it."""
+"""Write images with ffmpeg atomically: any filter chain's output, or the picture at a clip time."""
 
 from __future__ import annotations
 
@@ -7,8 +7,31 @@ import uuid
 from collections.abc import Sequence
 from pathlib import Path
 
-from autolog.errors import CorruptMedia
+from autolog.errors import CorruptMedia, UnsupportedMedia
 from autolog.media._run import Runner, first_error_line, run_tool
+from autolog.media.picture import display_filters
+from autolog.media.probe import ProbeResult
+
+#: ffmpeg's JPEG quality scale runs 2 (best) to 31; 3 is visually clean at small sizes.
+JPEG_QUALITY = "3"
+
+#: The start of every ffmpeg command here: quiet, and no automatic rotation (the picture
+#: filters turn the selected frames themselves; see ``autolog.media.picture``).
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-noautorotate"]
+
+#: One JPEG to the path appended after it.
+JPEG_OUTPUT = ["-frames:v", "1", "-q:v", JPEG_QUALITY, "-f", "image2", "-update", "1", "-c:v", "mjpeg"]
+
+#: How far before the wanted frame to seek, tried in turn, before decoding from the start.
+#: Formats without an index (MPEG-TS, a live WebM) land on the packet nearest the seek
+#: point, and decoding there shows nothing until the next keyframe; a seek that lands
+#: before the keyframe that starts the wanted frame's GOP is exact. IP cameras and
+#: hardware encoders write GOPs of up to ten seconds.
+SEEK_MARGINS_S = (0.5, 3.0, 12.0)
+
+#: Input seeking reads this much past the wanted frame at most, so a seek that misses
+#: its keyframe costs little before the next, earlier one is tried.
+_READ_PAST_S = 1.0
 
 
 def render_image(
@@ -22,9 +45,6 @@ def render_image(
 ) -> Path:
     """Run ``command`` with a temporary output path appended, then move it to ``out``.
 
-    The temporary file sits next to ``out`` so ``os.replace`` is atomic and a rerun
-    simply overwrites the previous image.
-
     Args:
         command: An ffmpeg command line that ends just before its output path.
         what: What is being made, for error messages ("poster at 4.00 s").
@@ -32,6 +52,73 @@ def render_image(
     Raises:
         CorruptMedia: ffmpeg failed, or exited 0 without writing any bytes, which it
             does when asked for a frame past the end of a truncated file.
+        ToolFailed: ffmpeg is missing or timed out.
+    """
+    if not _try_render(command, out, source=source, what=what, run=run, timeout_s=timeout_s):
+        raise CorruptMedia(str(source), f"ffmpeg decoded no frame for the {what} (the file may be truncated)")
+    return out
+
+
+def render_frame_at(
+    source: Path,
+    probe: ProbeResult,
+    out: Path,
+    *,
+    at_s: float,
+    max_width: int | None,
+    what: str,
+    run: Runner,
+    timeout_s: float,
+) -> Path:
+    """Write the picture shown at ``at_s`` seconds of clip time as a JPEG, as a player shows it.
+
+    The frame is the first one at or after ``at_s`` less half a nominal frame: the frame
+    nearest ``at_s``, or exactly the frame whose timestamp is ``at_s``. ffmpeg seeks to
+    ``SEEK_MARGINS_S`` before it and selects the frame only when decoding started at or
+    before the frame (the first decoded frame is not later than it); otherwise, a further
+    seek, and finally a decode from the start, which is exact in any container.
+
+    Raises:
+        UnsupportedMedia: The probe has no video stream.
+        CorruptMedia: No frame decodes at ``at_s`` (e.g. past the end of a truncated file).
+        ToolFailed: ffmpeg is missing or timed out.
+    """
+    if probe.video_stream_index is None:
+        raise UnsupportedMedia(str(source), "no video stream to take a picture from")
+    half_frame_s = 0.5 / probe.fps if probe.fps > 0 else 0.0
+    wanted_s = at_s - half_frame_s
+    picture = display_filters(probe, max_width=max_width)
+    for margin_s in SEEK_MARGINS_S:
+        seek_s = at_s - margin_s
+        if seek_s <= 0:
+            break
+        offset_s = wanted_s - seek_s
+        # Register 0 remembers whether the first decoded frame already lies past the wanted
+        # one (decoding began at a later keyframe); then no frame is selected at all.
+        select = f"if(st(0,if(eq(n,0),gt(t,{offset_s:.6f}),ld(0))),0,gte(t,{offset_s:.6f}))"
+        command = [
+            *FFMPEG, "-ss", f"{seek_s:.6f}", "-t", f"{margin_s + _READ_PAST_S:.6f}", "-i", str(source),
+            "-map", f"0:{probe.video_stream_index}", "-vf", f"select='{select}',{picture}", *JPEG_OUTPUT,
+        ]  # fmt: skip
+        if _try_render(command, out, source=source, what=what, run=run, timeout_s=timeout_s):
+            return out
+    command = [
+        *FFMPEG, "-i", str(source), "-map", f"0:{probe.video_stream_index}",
+        "-vf", f"select='gte(t,{wanted_s:.6f})',{picture}", *JPEG_OUTPUT,
+    ]  # fmt: skip
+    return render_image(command, out, source=source, what=what, run=run, timeout_s=timeout_s)
+
+
+def _try_render(
+    command: Sequence[str], out: Path, *, source: Path, what: str, run: Runner, timeout_s: float
+) -> bool:
+    """Run ``command`` into a temporary file and move it to ``out``; False if ffmpeg wrote nothing.
+
+    The temporary file sits next to ``out`` so ``os.replace`` is atomic and a rerun
+    simply overwrites the previous image.
+
+    Raises:
+        CorruptMedia: ffmpeg failed.
         ToolFailed: ffmpeg is missing or timed out.
     """
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -45,8 +132,8 @@ def render_image(
             reason = first_error_line(completed.stderr)
             raise CorruptMedia(str(source), f"ffmpeg could not make the {what}: {reason}")
         if not temp_path.is_file() or temp_path.stat().st_size == 0:
-            raise CorruptMedia(str(source), f"ffmpeg decoded no frame for the {what} (the file may be truncated)")
+            return False
         os.replace(temp_path, out)
     finally:
         temp_path.unlink(missing_ok=True)
-    return out
+    return True

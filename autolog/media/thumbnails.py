@@ -1,101 +1,101 @@
-"""Make a poster frame and a contact sheet for a clip."""
+"""Make a poster frame and a contact sheet for a clip, as a player shows it."""
 
 from __future__ import annotations
 
 import subprocess
 from pathlib import Path
 
-from autolog.media._render import render_image
+from autolog.errors import UnsupportedMedia
+from autolog.media._render import FFMPEG, JPEG_OUTPUT, render_frame_at, render_image
 from autolog.media._run import Runner
+from autolog.media.picture import display_filters
+from autolog.media.probe import ProbeResult
 
-#: Posters are scaled down to this width at most (never up), keeping the aspect ratio.
+#: Posters are scaled down to this width at most (never up), keeping the shown aspect ratio.
 POSTER_MAX_WIDTH = 640
 
 #: Width of one tile in a contact sheet.
 TILE_WIDTH = 160
 
-#: ffmpeg's JPEG quality scale runs 2 (best) to 31; 3 is visually clean at small sizes.
-_JPEG_QUALITY = "3"
+#: The poster is taken this far into the picture (a fraction of it), but no later than
+#: ``POSTER_LATEST_S``: past a slate or a fade-in, still early in long takes.
+POSTER_FRACTION = 0.1
+POSTER_LATEST_S = 10.0
 
-_FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y"]
+
+def poster_time_s(probe: ProbeResult) -> float:
+    """Return the clip time of a clip's poster frame: 10 % into its picture, at most 10 s in."""
+    picture_s = probe.video_duration_s or probe.duration_s
+    return probe.video_start_s + min(picture_s * POSTER_FRACTION, POSTER_LATEST_S)
 
 
 def make_poster(
     path: Path,
+    probe: ProbeResult,
     out: Path,
     *,
     at_s: float,
     run: Runner = subprocess.run,
     timeout_s: float = 120.0,
 ) -> Path:
-    """Write one JPEG frame of the clip at ``at_s`` seconds to ``out``.
+    """Write the picture shown at ``at_s`` seconds of clip time to ``out`` as a JPEG.
+
+    The frame is exact in any container (see ``render_frame_at``), shown as a player
+    shows it (``autolog.media.picture``) and at most ``POSTER_MAX_WIDTH`` wide.
 
     Raises:
+        UnsupportedMedia: The probe has no video stream.
         CorruptMedia: No frame decodes at ``at_s`` (e.g. past the end of a truncated file).
         ToolFailed: ffmpeg is missing or timed out.
     """
-    command = [
-        *_FFMPEG,
-        # Input seeking (-ss before -i) jumps to the nearest keyframe and decodes on,
-        # so a poster deep into a long clip costs the same as one near the start.
-        "-ss", f"{at_s:.3f}",
-        "-i", str(path),
-        "-map", "0:v:0",
-        "-frames:v", "1",
-        "-vf", f"scale='min({POSTER_MAX_WIDTH},iw)':-2",
-        "-q:v", _JPEG_QUALITY,
-        "-f", "image2", "-update", "1", "-c:v", "mjpeg",
-    ]  # fmt: skip
-    return render_image(command, out, source=path, what=f"poster at {at_s:.2f} s", run=run, timeout_s=timeout_s)
+    return render_frame_at(path, probe, out, at_s=at_s, max_width=POSTER_MAX_WIDTH,
+                           what=f"poster at {at_s:.2f} s", run=run, timeout_s=timeout_s)
 
 
 def make_contact_sheet(
     path: Path,
+    probe: ProbeResult,
     out: Path,
     *,
-    duration_s: float,
     columns: int = 4,
     rows: int = 3,
     run: Runner = subprocess.run,
     timeout_s: float = 600.0,
 ) -> Path:
-    """Write a JPEG grid of ``columns * rows`` evenly spaced frames to ``out``.
+    """Write a JPEG grid of ``columns * rows`` evenly spaced pictures to ``out``.
 
-    One ffmpeg pass: ``select`` keeps one frame in the middle of each of the
-    ``columns * rows`` equal intervals and ``tile`` lays them out row by row, each
-    ``TILE_WIDTH`` pixels wide.
-    A clip that ends early yields a sheet with blank tiles, not an error.
+    One ffmpeg pass over the video stream: the picture is cut into ``columns * rows``
+    equal intervals, ``select`` keeps the frame nearest the middle of each (sampling the
+    middle avoids the black or fade frames at a start), the picture filters and a scale
+    to ``TILE_WIDTH`` run on those frames only, and ``tile`` lays them out row by row.
+    A clip with fewer frames than tiles, or that ends early, yields blank tiles, not an error.
 
     Raises:
-        ValueError: ``columns``, ``rows`` or ``duration_s`` is not positive.
+        ValueError: ``columns`` or ``rows`` is not positive.
+        UnsupportedMedia: The probe has no video stream.
         CorruptMedia: No frame decodes at all.
         ToolFailed: ffmpeg is missing or timed out.
     """
     if columns < 1 or rows < 1:
         raise ValueError(f"a contact sheet needs at least one column and row, not {columns}x{rows}")
-    if duration_s <= 0:
-        raise ValueError(f"duration_s must be positive, not {duration_s}")
-    interval_s = duration_s / (columns * rows)
-    offset_s = interval_s / 2
-    # Keep the first frame at or after each sample time offset + k * interval: the
-    # frame whose interval number differs from the previous frame's. Sampling the
-    # middle of each interval avoids the black or fade frames that sit at a start.
-    slot = f"floor((t-{offset_s:.6f})/{interval_s:.6f})"
-    previous_slot = f"floor((prev_t-{offset_s:.6f})/{interval_s:.6f})"
-    filters = ",".join(
-        [
-            f"select='gte({slot},0)*gt({slot},{previous_slot})'",
-            f"scale={TILE_WIDTH}:-2",
-            f"tile=layout={columns}x{rows}",
-        ]
-    )
+    if probe.video_stream_index is None:
+        raise UnsupportedMedia(str(path), "no video stream for a contact sheet")
+    tiles = columns * rows
+    interval_s = (probe.video_duration_s or probe.duration_s) / tiles
+    # The frame nearest a sample time is the first at or after it less half a frame; a
+    # frame starts a new tile when its slot (which interval's middle it is nearest to
+    # or past) differs from the previous frame's.
+    first_s = probe.video_start_s + interval_s / 2 - (0.5 / probe.fps if probe.fps > 0 else 0.0)
+    slot = f"floor((t-{first_s:.6f})/{interval_s:.6f})"
+    previous_slot = f"floor((prev_t-{first_s:.6f})/{interval_s:.6f})"
+    starts_tile = f"if(isnan(prev_t),1,gt({slot},{previous_slot}))"
+    filters = ",".join([
+        f"select='between({slot},0,{tiles - 1})*{starts_tile}'",
+        display_filters(probe, width=TILE_WIDTH),
+        f"tile=layout={columns}x{rows}",
+    ])
     command = [
-        *_FFMPEG,
-        "-i", str(path),
-        "-map", "0:v:0",
-        "-vf", filters,
-        "-frames:v", "1",
-        "-q:v", _JPEG_QUALITY,
-        "-f", "image2", "-update", "1", "-c:v", "mjpeg",
+        *FFMPEG, "-i", str(path), "-map", f"0:{probe.video_stream_index}", "-vf", filters, *JPEG_OUTPUT,
     ]  # fmt: skip
-    return render_image(command, out, source=path, what=f"{columns}x{rows} contact sheet", run=run, timeout_s=timeout_s)
+    return render_image(command, out, source=path, what=f"{columns}x{rows} contact sheet", run=run,
+                        timeout_s=timeout_s)

@@ -17,6 +17,7 @@ from autolog.media import (
     LocalAnalyzer,
     detect_scenes,
     extract_frames,
+    probe_media,
 )
 
 if TYPE_CHECKING:
@@ -27,8 +28,9 @@ if TYPE_CHECKING:
 def scene_frames(test_media: SampleClips, tmp_path_factory: pytest.TempPathFactory) -> list[FrameInput]:
     """The four scene frames of cuts_noaudio.mp4: testsrc2, smptebars, mandelbrot, rgb stripes."""
     path = test_media.path("cuts_noaudio.mp4")
-    scenes = detect_scenes(path, duration_s=8.0, fps=25.0)
-    images = extract_frames(path, scenes, tmp_path_factory.mktemp("frames"))
+    probe = probe_media(path)
+    scenes = detect_scenes(path, probe)
+    images = extract_frames(path, probe, scenes, tmp_path_factory.mktemp("frames"))
     return [
         FrameInput(index=scene.index, time_s=scene.sample_s, image=image)
         for scene, image in zip(scenes, images, strict=True)

@@ -51,14 +51,16 @@ def test_missing_ffprobe_raises_tool_failed(test_media: SampleClips) -> None:
 def test_scene_detection_timeout_raises_tool_failed(test_media: SampleClips) -> None:
     # Given a runner whose ffmpeg times out, When scenes are detected, Then ToolFailed
     with pytest.raises(ToolFailed, match="ffmpeg: timed out"):
-        detect_scenes(test_media.path("cuts_audio.mp4"), duration_s=6.0, fps=25.0, run=timing_out_run)
+        detect_scenes(test_media.path("cuts_audio.mp4"), probe_media(test_media.path("cuts_audio.mp4")),
+                      run=timing_out_run)
 
 
 def test_poster_timeout_raises_tool_failed_and_leaves_no_file(test_media: SampleClips, tmp_path: Path) -> None:
     # Given a runner whose ffmpeg times out
     # When a poster is made
     with pytest.raises(ToolFailed):
-        make_poster(test_media.path("cuts_audio.mp4"), tmp_path / "poster.jpg", at_s=1.0, run=timing_out_run)
+        make_poster(test_media.path("cuts_audio.mp4"), probe_media(test_media.path("cuts_audio.mp4")),
+                    tmp_path / "poster.jpg", at_s=1.0, run=timing_out_run)
 
     # Then neither the poster nor a temporary file is left behind
     assert list(tmp_path.iterdir()) == []
