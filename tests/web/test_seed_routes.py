@@ -153,3 +153,21 @@ def test_discovery_starts_once_and_stops(client: TestClient) -> None:
     assert client.simulate_get("/discovery").json["running"] is True
     stopped = client.simulate_post("/stop/lf_discovery").json
     assert (stopped["status"], stopped["running"], stopped["pid"]) == ("stopped", False, None)
+
+
+def test_lf_queue_refuses_an_id_two_files_are_named_after_until_told_which(
+    client: TestClient, api: AutologApi, media_root: Path, unique_id: Ids,
+) -> None:
+    footage_id = unique_id("C0001")
+    cards = [media_root / "web" / card / "CLIP" / f"{footage_id}.MP4" for card in ("CARD_A", "CARD_B")]
+    for path in cards:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"clip")
+
+    refused = client.simulate_post("/run/lf_queue", params={"footage_id": footage_id})
+    chosen = client.simulate_post("/run/lf_queue", params={"footage_id": footage_id, "source": str(cards[1])})
+
+    assert refused.status_code == 400
+    assert "2 files have this name" in refused.json["description"] and str(cards[0]) in refused.json["description"]
+    assert chosen.status_code == 202
+    assert api.services.store.items.get(footage_id).source == str(cards[1])

@@ -16,7 +16,7 @@ from typing import Any
 import redis
 
 from autolog.context import Context
-from autolog.errors import ItemNotFound, TransitionRefused
+from autolog.errors import InvalidSource, ItemNotFound, TransitionRefused
 from autolog.statuses import step_for_status
 from autolog.store import ItemView, NewEvent, NewItem, validate_item_id
 from pipelines import actions
@@ -82,13 +82,18 @@ def accept(context: Context, items: Sequence[NewItem]) -> Accepted:
 
 
 def find_source(roots: Sequence[Path], item_id: str) -> str | None:
-    """Return the first file under the media roots named after ``item_id`` (``LF1409.*``), if any."""
+    """Return the file under the media roots named after ``item_id`` (``LF1409.*``), if there is one.
+
+    Raises:
+        InvalidSource: several files have that name (two camera cards' ``C0001.MP4``); the
+            caller must say which, as ``source``.
+    """
     validate_item_id(item_id)
-    for root in roots:
-        for path in root.rglob(f"{item_id}.*"):
-            if path.is_file():
-                return str(path)
-    return None
+    found = sorted({str(path) for root in roots for path in root.rglob(f"{item_id}.*") if path.is_file()})
+    if len(found) > 1:
+        listed = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
+        raise InvalidSource(item_id, f"{len(found)} files have this name ({listed}); give the one to log as source")
+    return found[0] if found else None
 
 
 def last_job_id(context: Context, item_id: str) -> str | None:
@@ -108,7 +113,8 @@ def queue_footage(context: Context, ids: Sequence[str], *, source: str | None = 
     Raises:
         InvalidItemId: an id is malformed.
         ItemNotFound: an id has no item and no file; nothing is done.
-        InvalidSource: a source is outside the media roots; nothing is done.
+        InvalidSource: a source is outside the media roots, or several files are named after
+            an id; nothing is done.
     """
     existing: dict[str, ItemView] = {}
     new: list[NewItem] = []
