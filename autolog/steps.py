@@ -167,16 +167,25 @@ def make_item_frames(context: Context, item_id: str) -> StepResult:
 
 
 def transcribe_item(context: Context, item_id: str) -> StepResult:
-    """Step 6: transcribe the speech and map each stretch onto the frames it overlaps."""
+    """Step 6: transcribe the speech and map each stretch onto the frames it overlaps.
+
+    Every audio track is considered (the transcriber picks the ones that carry speech) and
+    the transcript is in clip time, the time base of the scenes, so each phrase lands on the
+    frames shown while it is said. The result reports the tracks heard and, for a hosted
+    transcriber, the input tokens billed (which ``RateLimits`` counts against the quota).
+    """
     item = context.store.items.get(item_id)
+    probe = _probe(item)
     with _source(context, item) as source:
-        segments = context.transcriber.transcribe(source)
+        transcript = context.transcriber.transcribe(source, probe.audio_tracks)
     spans = [(scene.position, scene.start_s, scene.end_s) for scene in context.store.results.scenes(item_id)]
     context.store.results.save_transcript(
         item_id,
         [SegmentView(position=position, start_s=segment.start_s, end_s=segment.end_s, text=segment.text)
-         for position, segment in enumerate(segments)],
-        map_segments_to_frames(segments, spans),
+         for position, segment in enumerate(transcript.segments)],
+        map_segments_to_frames(transcript.segments, spans),
     )
-    return _result(item_id, Status.AVID_DESCRIPTION, segments=len(segments))
+    return _result(item_id, Status.AVID_DESCRIPTION, segments=len(transcript.segments),
+                   transcriber=context.transcriber.name, tracks=list(transcript.track_indexes),
+                   input_tokens=transcript.input_tokens, output_tokens=transcript.output_tokens)
 

@@ -1,4 +1,10 @@
-"""Transcribe a clip's speech offline and attach the text to frames."""
+"""Transcribe a clip's speech offline and attach the text to frames.
+
+Every time here is clip time: seconds from the container's first timestamp, the time base
+of the probe, the scenes and the sampled frames. The audio tracks are laid out in clip time
+before recognition (``autolog.media.speech_tracks``), so a track that starts late puts its
+words at the right time and on the right frames.
+"""
 
 from __future__ import annotations
 
@@ -8,17 +14,15 @@ import subprocess
 import tempfile
 import threading
 import wave
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from autolog.errors import CorruptMedia
 from autolog.media._fields import read_float, read_str
-from autolog.media._run import Runner, first_error_line, run_tool
-
-#: pocketsphinx's bundled English model expects 16 kHz mono 16-bit audio.
-SAMPLE_RATE = 16_000
+from autolog.media._run import Runner
+from autolog.media.probe import AudioTrack
+from autolog.media.speech_tracks import SAMPLE_RATE, extract_speech_audio, speech_spans
 
 #: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
 #: one utterance never holds more than this much audio in the decoder.
@@ -53,13 +57,29 @@ class Segment:
         return cls(start_s=read_float(data, "start_s"), end_s=read_float(data, "end_s"), text=read_str(data, "text"))
 
 
+@dataclass(frozen=True)
+class Transcript:
+    """What a transcriber heard in a clip, and on which audio tracks."""
+
+    #: The phrases in clip time, in time order.
+    segments: tuple[Segment, ...]
+    #: Stream indexes of the tracks transcribed (mixed when several); ``()`` when none had speech.
+    track_indexes: tuple[int, ...]
+    #: Tokens a hosted model billed for the call; 0 for offline recognisers.
+    input_tokens: int = 0
+    output_tokens: int = 0
+
+
 class Transcriber(Protocol):
-    """Turns a clip's audio into timed phrases."""
+    """Turns a clip's audio tracks into timed phrases in clip time."""
 
     name: str
 
-    def transcribe(self, path: Path) -> list[Segment]:
-        """Return the recognised phrases in time order; no speech gives ``[]``."""
+    def transcribe(self, path: Path, tracks: Sequence[AudioTrack]) -> Transcript:
+        """Transcribe the speech on ``tracks`` (``ProbeResult.audio_tracks`` of ``path``).
+
+        No track, or no track with speech, gives a transcript without segments.
+        """
         ...
 
 
@@ -99,45 +119,27 @@ class PocketsphinxTranscriber:
         self._lock = threading.Lock()
         self._decoder: Any = None
 
-    def transcribe(self, path: Path) -> list[Segment]:
-        """Return the phrases spoken in the clip's first audio track.
-
-        A clip without an audio track has no speech, so it gives ``[]``.
+    def transcribe(self, path: Path, tracks: Sequence[AudioTrack]) -> Transcript:
+        """Return the phrases spoken on the tracks that carry speech, in clip time.
 
         Raises:
-            CorruptMedia: ffmpeg cannot decode the audio.
+            CorruptMedia: ffmpeg cannot decode an audio track.
             ToolFailed: ffmpeg is missing or timed out.
         """
         with tempfile.TemporaryDirectory(prefix="autolog-asr-") as temp_dir:
-            wav_path = Path(temp_dir) / "audio.wav"
-            if not self._extract_audio(path, wav_path):
-                return []
-            words = self._recognise(wav_path)
-        return _group_words(words, pause_s=self._pause_s)
-
-    def _extract_audio(self, path: Path, wav_path: Path) -> bool:
-        command = [
-            "ffmpeg", "-nostdin", "-hide_banner", "-loglevel", "error", "-y",
-            "-i", str(path),
-            "-map", "0:a:0", "-vn",
-            "-ac", "1", "-ar", str(SAMPLE_RATE), "-c:a", "pcm_s16le",
-            "-map_metadata", "-1", "-fflags", "+bitexact",
-            "-f", "wav", str(wav_path),
-        ]  # fmt: skip
-        completed = run_tool(command, run=self._run, timeout_s=self._timeout_s)
-        if completed.returncode == 0:
-            return True
-        reason = first_error_line(completed.stderr)
-        if "matches no streams" in reason:
-            return False
-        raise CorruptMedia(str(path), f"ffmpeg could not extract the audio: {reason}")
+            speech = extract_speech_audio(path, tracks, Path(temp_dir), run=self._run, timeout_s=self._timeout_s)
+            if speech is None:
+                return Transcript(segments=(), track_indexes=())
+            words = self._recognise(speech.wav_path)
+        return Transcript(segments=tuple(_group_words(words, pause_s=self._pause_s)),
+                          track_indexes=speech.track_indexes)
 
     def _recognise(self, wav_path: Path) -> list[_Word]:
         with wave.open(str(wav_path), "rb") as audio, self._lock:
             decoder = self._loaded_decoder()
             frames_per_s = float(decoder.config["frate"])
             total_s = audio.getnframes() / SAMPLE_RATE
-            spans = list(_speech_spans(audio))
+            spans = list(speech_spans(audio))
             words: list[_Word] = []
             for start_s, end_s in _padded_windows(spans, pad_s=self._pad_s, total_s=total_s):
                 audio.setpos(round(start_s * SAMPLE_RATE))
@@ -164,26 +166,6 @@ class PocketsphinxTranscriber:
             # from 2.0 s to 1.1 s, with the same key words recognised.
             self._decoder = Decoder(loglevel="FATAL", fwdflat=False, maxhmmpf=3000)
         return self._decoder
-
-
-def _speech_spans(audio: wave.Wave_read) -> Iterator[tuple[float, float]]:
-    """Yield (start_s, end_s) of each stretch of speech pocketsphinx's VAD finds."""
-    from pocketsphinx import Endpointer
-
-    endpointer = Endpointer(sample_rate=SAMPLE_RATE)
-    samples_per_frame = endpointer.frame_bytes // 2
-    while True:
-        chunk = audio.readframes(samples_per_frame)
-        if len(chunk) < endpointer.frame_bytes:
-            was_in_speech = bool(endpointer.in_speech)
-            # end_stream rejects an empty buffer; one silent sample is harmless.
-            endpointer.end_stream(chunk or b"\x00\x00")
-            if was_in_speech:
-                yield float(endpointer.speech_start), float(endpointer.speech_end)
-            return
-        speech = endpointer.process(chunk)
-        if speech is not None and not endpointer.in_speech:
-            yield float(endpointer.speech_start), float(endpointer.speech_end)
 
 
 def _padded_windows(spans: Sequence[tuple[float, float]], *, pad_s: float, total_s: float) -> list[tuple[float, float]]:

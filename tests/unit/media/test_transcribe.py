@@ -6,8 +6,8 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from autolog.media import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames
-from autolog.media.transcribe import MAX_WINDOW_S, _padded_windows
+from autolog.media import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames, probe_media
+from autolog.media.transcribe import MAX_WINDOW_S, Transcript, _padded_windows
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -27,7 +27,8 @@ def transcriber() -> Transcriber:
 @pytest.fixture(scope="module")
 def speech_segments(transcriber: Transcriber, test_media: SampleClips) -> list[Segment]:
     """The transcript of speech.mp4."""
-    return transcriber.transcribe(test_media.path("speech.mp4"))
+    path = test_media.path("speech.mp4")
+    return list(transcriber.transcribe(path, probe_media(path).audio_tracks).segments)
 
 
 def words_of(segments: list[Segment]) -> list[str]:
@@ -67,11 +68,13 @@ def test_transcript_has_no_filler_tokens(speech_segments: list[Segment]) -> None
 
 
 def test_a_tone_over_noise_yields_few_words(transcriber: Transcriber, test_media: SampleClips) -> None:
-    assert len(words_of(transcriber.transcribe(test_media.path("cuts_audio.mp4")))) < 5
+    path = test_media.path("cuts_audio.mp4")
+    assert len(words_of(list(transcriber.transcribe(path, probe_media(path).audio_tracks).segments))) < 5
 
 
 def test_a_clip_without_audio_has_an_empty_transcript(transcriber: Transcriber, test_media: SampleClips) -> None:
-    assert transcriber.transcribe(test_media.path("cuts_noaudio.mp4")) == []
+    path = test_media.path("cuts_noaudio.mp4")
+    assert transcriber.transcribe(path, probe_media(path).audio_tracks) == Transcript(segments=(), track_indexes=())
 
 
 def test_segment_survives_a_round_trip_through_a_dict() -> None:
