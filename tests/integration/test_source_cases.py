@@ -1,0 +1,283 @@
+"""Intake cases through a real worker: files still being copied, bad input, audio-only items, camera cards.
+
+Each case is a footage case from ``tests/footage_cases`` (truth in ``cases.json``) or a
+variant of its kind made here with ffmpeg: other containers, rates and card layouts.
+"""
+
+from __future__ import annotations
+
+import subprocess
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from autolog.context import Context
+from autolog.item_ids import stored_items
+from autolog.media import ProbeResult
+from autolog.settings import Settings
+from autolog.source_state import fingerprint_source
+from autolog.statuses import Status
+from autolog.store import NewItem
+from ops.ingest import check_paths, plan_items
+from pipelines import actions
+from tests.conftest import FootageCases, wait_for
+
+Drain = Callable[..., None]
+Ids = Callable[[str], str]
+
+#: The settle time these tests run with, in seconds: short, so fresh files wait briefly.
+SETTLE_S = 1.0
+
+#: One frame at the 25 fps of the cases: the tolerance of cut times.
+FRAME_S = 0.04
+
+FFMPEG = ("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y")
+
+#: Words of the cases' speech ("Welcome to the footage logging test. The quick brown fox ...").
+SPOKEN = ("welcome", "footage", "logging", "test", "quick", "brown", "fox", "jumps", "lazy", "dog")
+
+
+@pytest.fixture
+def settings() -> Settings:
+    """The session's settings with a short settle time, for the worker's context."""
+    return Settings.from_env().replace(source_settle_s=SETTLE_S)
+
+
+@pytest.fixture
+def media_dir(session_dir: Path, unique_id: Ids) -> Path:
+    """A fresh folder under the media root for this test's files."""
+    folder = session_dir / "media" / unique_id("intake")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def ffmpeg(*args: str) -> None:
+    subprocess.run([*FFMPEG, *args], check=True, capture_output=True)
+
+
+def events(context: Context, item_id: str, kind: str) -> list[str | None]:
+    return [event.step for event in context.store.timeline.for_item(item_id) if event.event == kind]
+
+
+def kinds(context: Context, item_id: str) -> list[str]:
+    return [event.event for event in context.store.timeline.for_item(item_id)]
+
+
+def probe_of(context: Context, item_id: str) -> ProbeResult:
+    probe = context.store.items.get(item_id).probe
+    assert probe is not None, "no file info stored"
+    return ProbeResult.from_dict(probe)
+
+
+def cuts(context: Context, item_id: str) -> list[float]:
+    return [scene.start_s for scene in context.store.results.scenes(item_id)][1:]
+
+
+# --- Files still being copied ----------------------------------------------------------------
+
+
+def growing_source(footage_cases: FootageCases, media_dir: Path, name: str) -> Path:
+    """Return the finished file a copy would make: a footage case, or a remux of 16_full.mp4."""
+    case = footage_cases.path(name)
+    if case.is_file():
+        return case
+    remuxed = media_dir / "finished" / name
+    remuxed.parent.mkdir()
+    ffmpeg("-i", str(footage_cases.path("16_full.mp4")), "-c", "copy", str(remuxed))
+    return remuxed
+
+
+@pytest.mark.parametrize("name", ["16_full.mp4", "16_full.ts", "16_full.mov", "16_full.mkv"])
+def test_a_file_still_being_copied_is_waited_for_then_logged_whole(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids, name: str,
+) -> None:
+    # Given a copy that has written 40 % of the file when the item is ingested
+    finished = growing_source(footage_cases, media_dir, name).read_bytes()
+    target = media_dir / name
+    target.write_bytes(finished[: len(finished) * 4 // 10])
+    item_id = unique_id("growing")
+    actions.submit(context, [NewItem(item_id, str(target), force_resume=True)])
+
+    # When step 1 has waited for it once and the copy then completes
+    wait_for(lambda: "deferred" in kinds(context, item_id), what="step 1 to wait for the copy")
+    assert context.store.items.get(item_id).error is None
+    with target.open("ab") as copy:
+        copy.write(finished[len(finished) * 4 // 10:])
+    drain()
+
+    # Then the finished file is logged, and nothing failed or was spent on the wait
+    item = context.store.items.get(item_id)
+    assert item.status is Status.AVID_DESCRIPTION
+    assert probe_of(context, item_id).duration_s == pytest.approx(8.0, abs=FRAME_S)
+    assert cuts(context, item_id) == pytest.approx([2.0, 4.0, 6.0], abs=FRAME_S)
+    assert item.source_fingerprint == fingerprint_source(target).asdict()
+    assert not {"failed", "retried", "dead_lettered"} & set(kinds(context, item_id))
+    [started] = [event for event in context.store.timeline.for_item(item_id)
+                 if event.event == "started" and event.step == "file_info"]
+    assert started.attempt == 1
+
+
+def test_a_resume_whose_source_changed_starts_again_at_step_1(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
+) -> None:
+    # Given an item logged up to the prompt from a 2 s clip
+    target = media_dir / "A001C003.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    item_id = unique_id("replaced")
+    actions.submit(context, [NewItem(item_id, str(target))])
+    drain()
+    assert context.store.items.get(item_id).status is Status.AWAITING_USER_INPUT
+
+    # When the file is replaced by a 3 s clip and the item is resumed
+    target.write_bytes(footage_cases.path("21_CARD_B/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    actions.prompt(context, item_id, "Describe the bars")
+    drain()
+
+    # Then it went back through step 1 and waits again, with the new file's facts
+    item = context.store.items.get(item_id)
+    assert item.status is Status.AWAITING_USER_INPUT
+    assert item.prompt == "Describe the bars"
+    assert events(context, item_id, "source_changed") == ["analysis"]
+    assert events(context, item_id, "succeeded")[-3:] == ["file_info", "thumbnails", "assess"]
+    assert probe_of(context, item_id).duration_s == pytest.approx(3.0, abs=FRAME_S)
+    assert item.source_fingerprint == fingerprint_source(target).asdict()
+
+    actions.prompt(context, item_id, "Describe the bars")
+    drain()
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+    assert len(context.store.results.frames(item_id)) == 1
+
+
+# --- Bad input -------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("name", "content", "error_type", "reason"), [
+    ("empty.mp4", lambda cases: b"", "EmptyMedia", "file is empty"),
+    ("notes.mov", lambda cases: b"call sheet, not footage\n" * 40, "NotMedia", "ffprobe cannot read it"),
+    ("copy_died.mp4", lambda cases: cases.path("16_full.mp4").read_bytes()[:40_000], "NotMedia", "moov atom not found"),
+])
+def test_bad_input_fails_for_good_with_a_readable_reason_only_after_the_settle_time(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
+    name: str, content: Callable[[FootageCases], bytes], error_type: str, reason: str,
+) -> None:
+    target = media_dir / name
+    target.write_bytes(content(footage_cases))
+    written_s = max(target.stat().st_mtime, target.stat().st_ctime)
+    item_id = unique_id("bad")
+
+    actions.submit(context, [NewItem(item_id, str(target), force_resume=True)])
+    drain()
+
+    item = context.store.items.get(item_id)
+    assert item.error is not None
+    assert (item.error["type"], item.error["step"], item.error["permanent"]) == (error_type, "file_info", True)
+    assert name in item.error["message"] and reason in item.error["message"]
+    assert item.dead_lettered and item.status is Status.PENDING_FILE_INFO
+    timeline = context.store.timeline.for_item(item_id)
+    [started] = [event for event in timeline if event.event == "started"]
+    assert [event.event for event in timeline].index("deferred") < timeline.index(started)
+    assert started.at.timestamp() >= written_s + SETTLE_S - 0.01
+
+
+# --- Audio-only items ------------------------------------------------------------------------
+
+
+def audio_variant(footage_cases: FootageCases, media_dir: Path, name: str) -> Path:
+    """Return an audio-only case, or make a variant of its kind from 07's speech."""
+    case = footage_cases.path(name)
+    if case.is_file():
+        return case
+    speech = str(footage_cases.path("07_audio_only.wav"))
+    target = media_dir / name
+    if name.startswith("cover"):
+        cover = media_dir / "cover.png"
+        ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=1", "-frames:v", "1", str(cover))
+        codecs = {".mp3": ("libmp3lame", "mjpeg"), ".flac": ("flac", "png")}[target.suffix]
+        ffmpeg("-i", speech, "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:a", codecs[0], "-c:v", codecs[1],
+               "-disposition:v:0", "attached_pic", str(target))
+    else:
+        rates = {".wav": ("-ar", "44100", "-c:a", "pcm_s16le"), ".mov": ("-c:a", "pcm_s24le")}[target.suffix]
+        ffmpeg("-i", speech, *rates, str(target))
+    return target
+
+
+@pytest.mark.parametrize("name", [
+    "07_audio_only.wav", "08_cover_art.m4a", "cover_art.mp3", "cover_art.flac", "sound_roll_44k.wav",
+    "sound_roll.mov",
+])
+def test_audio_only_item_gets_file_info_and_a_transcript_and_no_picture_steps(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids, name: str,
+) -> None:
+    source = audio_variant(footage_cases, media_dir, name)
+    item_id = unique_id("sound")
+
+    # Default mode: an audio-only item has no step 3 to halt at.
+    actions.submit(context, [NewItem(item_id, str(source))])
+    drain()
+
+    item = context.store.items.get(item_id)
+    assert item.status is Status.AVID_DESCRIPTION
+    assert (item.media_kind, item.has_audio) == ("audio", True)
+    assert events(context, item_id, "succeeded") == ["file_info", "transcription"]
+    counts = context.store.results.counts(item_id)
+    assert (counts["scenes"], counts["frames"]) == (0, 0)
+    assert context.store.results.artifacts(item_id) == []
+    text = " ".join(segment.text for segment in context.store.results.transcript(item_id)).lower()
+    assert sum(word in text for word in SPOKEN) >= 3, text
+
+
+def test_force_resume_all_leaves_audio_only_items_alone(
+    context: Context, footage_cases: FootageCases, drain: Drain, unique_id: Ids,
+) -> None:
+    item_id = unique_id("roll")
+    actions.submit(context, [NewItem(item_id, str(footage_cases.path("07_audio_only.wav")))])
+    drain()
+
+    assert actions.force_resume_all(context) == []
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+
+
+# --- Camera cards ----------------------------------------------------------------------------
+
+
+def avchd_cards(media_dir: Path) -> list[Path]:
+    """Two AVCHD cards whose first clip is ``00000.MTS`` on both, 2 s and 3 s long."""
+    clips = []
+    for card, (pattern, duration) in {"CARD_A": ("testsrc", "2"), "CARD_B": ("smptebars", "3")}.items():
+        clip = media_dir / card / "PRIVATE" / "AVCHD" / "BDMV" / "STREAM" / "00000.MTS"
+        clip.parent.mkdir(parents=True)
+        ffmpeg("-f", "lavfi", "-i", f"{pattern}=size=320x240:rate=50,trim=duration={duration}",
+               "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "1",
+               "-mpegts_m2ts_mode", "1", "-f", "mpegts", str(clip))
+        clips.append(clip)
+    return clips
+
+
+@pytest.mark.parametrize("layout", ["xavc", "avchd"])
+def test_two_cards_clips_with_one_name_are_logged_as_two_items_and_found_again(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, layout: str,
+) -> None:
+    # Given two cards that both hold a first clip with the same name
+    if layout == "xavc":
+        paths = [footage_cases.path(f"21_CARD_{card}/PRIVATE/M4ROOT/CLIP/C0001.MP4") for card in "AB"]
+    else:
+        paths = avchd_cards(media_dir)
+    sources = check_paths([str(path) for path in paths], context.settings.resolved_media_roots)
+
+    # When both are ingested without ids, as ``autolog ingest`` does
+    plan = plan_items(sources, stored_items(context.store.items), force_resume=True)
+    actions.submit(context, plan.new)
+    drain()
+
+    # Then they are two items, each logged from its own file
+    assert len(set(plan.ids)) == 2
+    for item_id, source, duration_s in zip(plan.ids, sources, (2.0, 3.0), strict=True):
+        item = context.store.items.get(item_id)
+        assert (item.source, item.status) == (source, Status.AVID_DESCRIPTION)
+        assert probe_of(context, item_id).duration_s == pytest.approx(duration_s, abs=FRAME_S)
+
+    # And ingesting the same paths again finds the same items
+    again = plan_items(sources, stored_items(context.store.items))
+    assert (again.new, again.ids) == ((), plan.ids)
+    assert len(context.store.items.list()) == 2
