@@ -46,11 +46,19 @@ def make_analyzer(settings: Settings) -> Analyzer:
 
 
 def make_transcriber(settings: Settings) -> Transcriber:
-    """Return the transcriber settings ask for.
+    """Return the transcriber settings ask for: pocketsphinx (offline), or Gemini.
 
     Raises:
-        ConfigError: the name is not one autolog knows.
+        ConfigError: the name is not one autolog knows, or Gemini is asked for without a key.
     """
     if settings.transcriber == "pocketsphinx":
         return PocketsphinxTranscriber()
-    raise ConfigError("AUTOLOG_TRANSCRIBER", f"unknown transcriber {settings.transcriber!r}; use pocketsphinx")
+    if settings.transcriber == "gemini":
+        if not settings.gemini_api_key:
+            raise ConfigError("AUTOLOG_TRANSCRIBER", "the gemini transcriber needs AUTOLOG_GEMINI_API_KEY")
+        # Imported here, as in make_analyzer.
+        from autolog.gemini import GeminiTranscriber
+
+        return GeminiTranscriber.from_settings(settings)
+    raise ConfigError("AUTOLOG_TRANSCRIBER",
+                      f"unknown transcriber {settings.transcriber!r}; use pocketsphinx or gemini")

@@ -134,6 +134,10 @@ class MalformedAnalysis(AnalysisError, PermanentError):
     """Raised when an analyzer returns output that does not match the schema."""
 
 
+class MalformedTranscript(AnalysisError, PermanentError):
+    """Raised when a hosted transcriber returns output that does not match its schema."""
+
+
 class UpstreamError(AnalysisError):
     """Base class for failures reported by a model provider's API."""
 

@@ -2,9 +2,11 @@
 
 ``GeminiStandIn`` is a real ``ThreadingHTTPServer`` on 127.0.0.1. It answers
 ``POST /v1beta/models/{model}:generateContent`` (and ``/v1/...``) with canned structured
-JSON built from the request: one frame entry per "Frame index N" label it was sent. It
-records each call's arrival and finish time, and answers 429 (with a ``RetryInfo`` delay),
-400, 500, malformed model output or a non-JSON body when told to, for the next calls.
+JSON built from the request: one frame entry per "Frame index N" label it was sent, or, for
+a request carrying audio, a transcript with one phrase ("stand-in phrase N") per stretch of
+sound in that audio (decoded with ffmpeg), timed in the audio's seconds.
+It records each call's arrival and finish time, and answers 429 (with a ``RetryInfo``
+delay), 400, 500, malformed model output or a non-JSON body when told to, for the next calls.
 """
 
 from __future__ import annotations
@@ -12,7 +14,9 @@ from __future__ import annotations
 import base64
 import io
 import json
+import math
 import re
+import subprocess
 import threading
 import time
 from collections import deque
@@ -21,6 +25,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from PIL import Image
 
 from autolog.statuses import Status
@@ -28,6 +33,9 @@ from autolog.store import NewItem, SceneView, Store
 
 _PATH = re.compile(r"^/v1(?:beta|alpha)?/models/(?P<model>[^/:]+):generateContent$")
 _FRAME = re.compile(r"Frame index (\d+) at")
+
+#: Gemini bills each second of audio as 32 input tokens (https://ai.google.dev/gemini-api/docs/audio).
+AUDIO_TOKENS_PER_S = 32
 
 
 @dataclass(frozen=True)
@@ -42,6 +50,8 @@ class Call:
     prompt: str
     status: int
     api_key: str | None
+    #: Inline audio parts sent, as (MIME type, bytes).
+    audio: tuple[tuple[str, bytes], ...] = ()
 
 
 class GeminiStandIn:
@@ -118,15 +128,18 @@ def _handler_for(standin: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
                 self._send(404, {"error": {"code": 404, "message": f"no route {self.path}", "status": "NOT_FOUND"}})
                 return
             request = json.loads(body)
-            texts, images = _parts(request)
+            texts, images, audio = _parts(request)
             frames = tuple(int(index) for text in texts for index in _FRAME.findall(text))
             kind, extra = standin._next_kind()
             if standin.latency_s:
                 time.sleep(standin.latency_s)
-            status, payload = _answer(kind, extra, match["model"], frames, texts, len(images))
+            if audio:
+                status, payload = _answer_audio(kind, extra, match["model"], audio, texts)
+            else:
+                status, payload = _answer(kind, extra, match["model"], frames, texts, len(images))
             standin._record(Call(arrived_s=arrived, finished_s=time.time(), model=match["model"], frames=frames,
                                  images=tuple(images), prompt=" ".join(texts), status=status,
-                                 api_key=self.headers.get("x-goog-api-key")))
+                                 api_key=self.headers.get("x-goog-api-key"), audio=tuple(audio)))
             self._send(status, payload)
 
         def _send(self, status: int, payload: Any) -> None:
@@ -143,23 +156,50 @@ def _handler_for(standin: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
-def _parts(request: dict[str, Any]) -> tuple[list[str], list[tuple[int, int]]]:
+def _parts(request: dict[str, Any]) -> tuple[list[str], list[tuple[int, int]], list[tuple[str, bytes]]]:
     texts: list[str] = []
     images: list[tuple[int, int]] = []
+    audio: list[tuple[str, bytes]] = []
     for content in request.get("contents", []):
         for part in content.get("parts", []):
             if "text" in part:
                 texts.append(part["text"])
             inline = part.get("inlineData") or part.get("inline_data")
             if inline:
-                images.append(_image_size(inline["data"]))
-    return texts, images
+                mime_type = str(inline.get("mimeType") or inline.get("mime_type") or "")
+                raw = base64.urlsafe_b64decode(inline["data"] + "=" * (-len(inline["data"]) % 4))
+                if mime_type.startswith("audio/"):
+                    audio.append((mime_type, raw))
+                else:
+                    images.append(_image_size(raw))
+    return texts, images, audio
 
 
-def _image_size(data: str) -> tuple[int, int]:
-    raw = base64.urlsafe_b64decode(data + "=" * (-len(data) % 4))
+def _image_size(raw: bytes) -> tuple[int, int]:
     with Image.open(io.BytesIO(raw)) as image:
         return image.size
+
+
+def sound_stretches(audio: bytes, *, loud_dbfs: float = -35.0) -> tuple[float, list[tuple[float, float]]]:
+    """Return an encoded audio's duration and its stretches of sound louder than ``loud_dbfs``, in s.
+
+    Levels are taken over 30 ms; quieter gaps shorter than 0.3 s do not split a stretch.
+    """
+    pcm = subprocess.run(["ffmpeg", "-hide_banner", "-nostdin", "-loglevel", "error", "-i", "pipe:0",
+                          "-ac", "1", "-ar", "16000", "-f", "s16le", "pipe:1"],
+                         input=audio, capture_output=True, check=True, timeout=60).stdout
+    samples = np.frombuffer(pcm, dtype="<i2").astype(np.float64) / 32768
+    frame = 480
+    usable = len(samples) // frame * frame
+    levels = 10 * np.log10(np.square(samples[:usable].reshape(-1, frame)).mean(axis=1) + 1e-12)
+    stretches: list[tuple[float, float]] = []
+    for index in np.flatnonzero(levels > loud_dbfs):
+        start_s, end_s = index * frame / 16000, (index + 1) * frame / 16000
+        if stretches and start_s - stretches[-1][1] < 0.3:
+            stretches[-1] = (stretches[-1][0], end_s)
+        else:
+            stretches.append((start_s, end_s))
+    return len(samples) / 16000, stretches
 
 
 def _answer(kind: str, extra: dict[str, Any], model: str, frames: tuple[int, ...], texts: list[str],
@@ -187,6 +227,23 @@ def _answer(kind: str, extra: dict[str, Any], model: str, frames: tuple[int, ...
         "candidates": [{"content": {"role": "model", "parts": [{"text": text}]}, "finishReason": "STOP"}],
         "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 40 * len(frames),
                           "totalTokenCount": prompt_tokens + 40 * len(frames)},
+        "modelVersion": model,
+    }
+
+
+def _answer_audio(kind: str, extra: dict[str, Any], model: str, audio: list[tuple[str, bytes]],
+                  texts: list[str]) -> tuple[int, Any]:
+    if kind != "ok":
+        return _answer(kind, extra, model, (), texts, 0)
+    duration_s, stretches = sound_stretches(audio[0][1])
+    segments = [{"start_s": round(start_s, 2), "end_s": round(end_s, 2), "text": f"stand-in phrase {number}"}
+                for number, (start_s, end_s) in enumerate(stretches, start=1)]
+    prompt_tokens = math.ceil(duration_s) * AUDIO_TOKENS_PER_S + sum(len(part) for part in texts) // 4
+    return 200, {
+        "candidates": [{"content": {"role": "model", "parts": [{"text": json.dumps({"segments": segments})}]},
+                        "finishReason": "STOP"}],
+        "usageMetadata": {"promptTokenCount": prompt_tokens, "candidatesTokenCount": 12 * len(segments),
+                          "totalTokenCount": prompt_tokens + 12 * len(segments)},
         "modelVersion": model,
     }
 

@@ -1,4 +1,4 @@
-"""Gemini frame analysis: the client wrapper, its response schema and checks, and cost."""
+"""Gemini frame analysis and transcription: the client wrapper, response schemas and checks, cost."""
 
 from __future__ import annotations
 
@@ -6,6 +6,7 @@ from autolog.gemini.analyzer import DEFAULT_RETRY_AFTER_S, PROVIDER, GeminiAnaly
 from autolog.gemini.images import MAX_IMAGE_PX, encode_frame
 from autolog.gemini.pricing import PRICES, Price, estimate_cost_usd, price_for
 from autolog.gemini.schema import RESPONSE_SCHEMA, SHOT_TYPES, parse_frames
+from autolog.gemini.transcriber import TRANSCRIPT_SCHEMA, GeminiTranscriber, parse_segments
 
 __all__ = [
     # The analyzer
@@ -19,6 +20,10 @@ __all__ = [
     "SHOT_TYPES",
     "encode_frame",
     "parse_frames",
+    # The transcriber
+    "GeminiTranscriber",
+    "TRANSCRIPT_SCHEMA",
+    "parse_segments",
     # Cost
     "PRICES",
     "Price",

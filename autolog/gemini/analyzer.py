@@ -73,15 +73,7 @@ class GeminiAnalyzer:
         Raises:
             ConfigError: no Gemini key is configured.
         """
-        if not settings.gemini_api_key:
-            raise ConfigError("AUTOLOG_GEMINI_API_KEY", "the Gemini analyzer needs an API key")
-        options = types.HttpOptions(
-            base_url=settings.gemini_base_url, timeout=settings.gemini_timeout_ms,
-            # One attempt: retries belong to the worker, which knows the message's budget.
-            retry_options=types.HttpRetryOptions(attempts=1),
-        )
-        return cls(client=genai.Client(api_key=settings.gemini_api_key, http_options=options),
-                   model=settings.gemini_model)
+        return cls(client=make_client(settings), model=settings.gemini_model)
 
     def analyze(self, frames: Sequence[FrameInput], prompt: str | None) -> AnalysisResult:
         """Describe ``frames`` as the prompt asks, checked against the response schema.
@@ -98,10 +90,10 @@ class GeminiAnalyzer:
             system_instruction=SYSTEM_INSTRUCTION, response_mime_type="application/json",
             response_json_schema=RESPONSE_SCHEMA, temperature=0.2,
         )
-        response = self._generate(contents, config)
+        response = generate_content(self._client, self.model, contents, config)
         text = response.text
         if not text:
-            raise MalformedAnalysis(f"{PROVIDER} returned no text ({_why_empty(response)})")
+            raise MalformedAnalysis(f"{PROVIDER} returned no text ({why_empty(response)})")
         described = parse_frames(text, frames, provider=PROVIDER)
         usage = response.usage_metadata
         input_tokens = (usage.prompt_token_count or 0) if usage else 0
@@ -124,19 +116,47 @@ class GeminiAnalyzer:
         parts.append(types.Part.from_text(text=f"Return exactly one entry for each frame index: {indexes}."))
         return types.Content(role="user", parts=parts)
 
-    def _generate(self, contents: types.Content, config: types.GenerateContentConfig) -> Any:
-        try:
-            return self._client.models.generate_content(model=self.model, contents=contents, config=config)
-        except genai_errors.ClientError as ex:
-            raise translate_client_error(ex) from ex
-        except genai_errors.APIError as ex:
-            raise UpstreamUnavailable(PROVIDER, _reason(ex), code=ex.code) from ex
-        except transport_errors() as ex:
-            raise UpstreamUnavailable(PROVIDER, f"request failed: {type(ex).__name__}: {ex}") from ex
-        except ValueError as ex:
-            # The SDK raises JSONDecodeError (a ValueError) for a 200 whose body is not JSON,
-            # e.g. an error page from a proxy: a fault of the path there, not of the item.
-            raise UpstreamUnavailable(PROVIDER, f"response body is not valid JSON: {ex}") from ex
+
+
+def make_client(settings: Settings) -> genai.Client:
+    """Build a client from the ``gemini_*`` settings, with the SDK's own retries off.
+
+    Raises:
+        ConfigError: no Gemini key is configured.
+    """
+    if not settings.gemini_api_key:
+        raise ConfigError("AUTOLOG_GEMINI_API_KEY", "Gemini needs an API key")
+    options = types.HttpOptions(
+        base_url=settings.gemini_base_url, timeout=settings.gemini_timeout_ms,
+        # One attempt: retries belong to the worker, which knows the message's budget.
+        retry_options=types.HttpRetryOptions(attempts=1),
+    )
+    return genai.Client(api_key=settings.gemini_api_key, http_options=options)
+
+
+def generate_content(
+    client: genai.Client, model: str, contents: types.Content, config: types.GenerateContentConfig
+) -> Any:
+    """Make one ``generateContent`` call, with failures in autolog's error tree.
+
+    Raises:
+        UpstreamRateLimited: Gemini answered 429; ``retry_after_s`` is its delay.
+        UpstreamUnavailable: Gemini failed with a 5xx, timed out, could not be reached, or
+            answered with a body that is not JSON.
+        UpstreamRejected: Gemini refused the request (any other 4xx).
+    """
+    try:
+        return client.models.generate_content(model=model, contents=contents, config=config)
+    except genai_errors.ClientError as ex:
+        raise translate_client_error(ex) from ex
+    except genai_errors.APIError as ex:
+        raise UpstreamUnavailable(PROVIDER, _reason(ex), code=ex.code) from ex
+    except transport_errors() as ex:
+        raise UpstreamUnavailable(PROVIDER, f"request failed: {type(ex).__name__}: {ex}") from ex
+    except ValueError as ex:
+        # The SDK raises JSONDecodeError (a ValueError) for a 200 whose body is not JSON,
+        # e.g. an error page from a proxy: a fault of the path there, not of the item.
+        raise UpstreamUnavailable(PROVIDER, f"response body is not valid JSON: {ex}") from ex
 
 
 def translate_client_error(ex: genai_errors.ClientError) -> UpstreamError:
@@ -178,7 +198,8 @@ def _reason(ex: genai_errors.APIError) -> str:
     return f"{ex.status or 'error'}: {ex.message or ex.details}"
 
 
-def _why_empty(response: Any) -> str:
+def why_empty(response: Any) -> str:
+    """Say why a response has no text: a blocked prompt, a finish reason, or no candidates."""
     feedback = getattr(response, "prompt_feedback", None)
     if feedback is not None and feedback.block_reason is not None:
         return f"prompt blocked: {feedback.block_reason}"
