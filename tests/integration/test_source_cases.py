@@ -6,6 +6,7 @@ variant of its kind made here with ffmpeg: other containers, rates and card layo
 
 from __future__ import annotations
 
+import os
 import subprocess
 from collections.abc import Callable
 from pathlib import Path
@@ -147,6 +148,23 @@ def test_a_resume_whose_source_changed_starts_again_at_step_1(
     drain()
     assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
     assert len(context.store.results.frames(item_id)) == 1
+
+
+def test_a_file_whose_times_lie_in_the_future_settles_after_being_watched_unchanged(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
+) -> None:
+    # Given a file copied to a share whose clock runs an hour ahead
+    target = media_dir / "C0002.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    ahead_ns = target.stat().st_mtime_ns + 3600 * 10**9
+    os.utime(target, ns=(ahead_ns, ahead_ns))
+    item_id = unique_id("ahead")
+
+    actions.submit(context, [NewItem(item_id, str(target), force_resume=True)])
+    drain(timeout_s=60)
+
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+    assert "deferred" in kinds(context, item_id)
 
 
 # --- Bad input -------------------------------------------------------------------------------
