@@ -96,10 +96,10 @@ def extract_speech_audio(
     put at its probed start offset (``AudioTrack.start_s``), with silence before it, and a
     gap of over 0.1 s inside the track is filled with silence (``aresample`` with
     ``first_pts=0`` and ``async=1``), so sample positions are clip times. The offset comes
-    from the probe rather than from ffmpeg's own time shift, because ffmpeg re-bases
-    MPEG-TS input on the first stream it reads: an audio track mapped alone would start at
-    0 however late it begins. The tracks that carry speech (:func:`choose_speech_tracks`)
-    are mixed.
+    from the probe rather than from ffmpeg's own time shift, because ffmpeg re-bases an
+    MPEG-TS input on the earliest of the streams it is asked for ("Correcting start time"):
+    an audio track mapped alone would start at 0 however late it begins. The tracks that
+    carry speech (:func:`choose_speech_tracks`) are mixed.
 
     Returns:
         The speech audio, or None when there is no audio track or no track has speech.
