@@ -1,0 +1,53 @@
+"""The transcript as SubRip (SRT) and WebVTT subtitles, timed from the clip's start or at source timecode.
+
+No interchange library writes these, so they are written here and read back by the ``srt``
+and ``webvtt-py`` parsers in the tests. Times are milliseconds. At source timecode a cue
+at ``t`` seconds into the clip is at ``t`` plus the start timecode's time (its frame count
+over the exact rate: ``01:00:00;00`` at 29.97 drop-frame is 3599.9964 s).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from autolog.exports.facts import one_line
+from autolog.exports.records import LoggedItem
+
+#: How cue times may be counted.
+TIMINGS: tuple[str, ...] = ("clip", "source")
+
+
+def write_srt(logged: LoggedItem, *, timing: str = "clip") -> str:
+    """Return the transcript as SRT: numbered cues, ``HH:MM:SS,mmm`` times."""
+    return "".join(f"{number}\n{_time(start_ms, ',')} --> {_time(end_ms, ',')}\n{text}\n\n"
+                   for number, (start_ms, end_ms, text) in enumerate(_cues(logged, timing), start=1))
+
+
+def write_vtt(logged: LoggedItem, *, timing: str = "clip") -> str:
+    """Return the transcript as WebVTT: ``HH:MM:SS.mmm`` times, text with ``&``, ``<``, ``>`` escaped."""
+    cues = "".join(f"{_time(start_ms, '.')} --> {_time(end_ms, '.')}\n{_escape(text)}\n\n"
+                   for start_ms, end_ms, text in _cues(logged, timing))
+    return f"WEBVTT\n\n{cues}"
+
+
+def _cues(logged: LoggedItem, timing: str) -> Iterator[tuple[int, int, str]]:
+    if timing not in TIMINGS:
+        raise ValueError(f"timing must be one of {TIMINGS}, not {timing!r}")
+    offset_s = logged.clock.seconds(logged.clock.start_frame) if timing == "source" else 0.0
+    for segment in logged.segments:
+        text = one_line(segment.text)
+        if not text:
+            continue
+        start_ms = round((offset_s + segment.start_s) * 1000)
+        yield start_ms, max(round((offset_s + segment.end_s) * 1000), start_ms), text
+
+
+def _time(ms: int, separator: str) -> str:
+    seconds, millis = divmod(ms, 1000)
+    minutes, second = divmod(seconds, 60)
+    hours, minute = divmod(minutes, 60)
+    return f"{hours:02d}:{minute:02d}:{second:02d}{separator}{millis:03d}"
+
+
+def _escape(text: str) -> str:
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")

@@ -1,0 +1,134 @@
+"""An item's shots as a timeline: a CMX 3600 EDL and a Final Cut Pro 7 XML, by OpenTimelineIO.
+
+One OpenTimelineIO timeline is built per item: a video track with one clip per shot at its
+source timecodes (frame records as markers), audio tracks ``A1``…``An`` mirroring it (one per
+channel), and for an audio-only item one clip per audio track covering the recording. The
+``cmx_3600`` adapter (``otio-cmx3600-adapter``) and the ``fcp_xml`` adapter
+(``otio-fcp-adapter``) write it. Record timecodes start at ``01:00:00:00`` (``;00`` for
+drop-frame), the usual first frame of a programme.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import PurePosixPath
+
+import opentimelineio as otio
+
+from autolog.exports.errors import NotExportable
+from autolog.exports.facts import file_name, one_line, reel
+from autolog.exports.records import LoggedItem
+from autolog.exports.timing import SourceClock, frame_number
+
+#: CMX 3600 allows 8 characters of letters and digits for a reel.
+EDL_REEL_CHARS = 8
+
+#: Marker colours OpenTimelineIO (and so the EDL's ``* LOC`` lines) knows.
+MARKER_COLOURS: dict[str, str] = {
+    "red": otio.schema.MarkerColor.RED, "green": otio.schema.MarkerColor.GREEN,
+    "blue": otio.schema.MarkerColor.BLUE, "cyan": otio.schema.MarkerColor.CYAN,
+    "magenta": otio.schema.MarkerColor.MAGENTA, "yellow": otio.schema.MarkerColor.YELLOW,
+    "black": otio.schema.MarkerColor.BLACK, "white": otio.schema.MarkerColor.WHITE,
+}
+
+_NOT_REEL = re.compile(r"[^A-Za-z0-9]+")
+
+
+def write_edl(logged: LoggedItem, *, marker_colour: str = "red") -> str:
+    """Return a CMX 3600 EDL of the item's shots: source timecodes, reel, clip names, frame markers.
+
+    The adapter writes no ``FCM`` line, so one is added after the title: ``DROP FRAME`` or
+    ``NON-DROP FRAME`` as the item's timecode counts.
+
+    Raises:
+        NotExportable: the item has no picture, so no shots.
+    """
+    if not logged.has_picture or not logged.scenes:
+        raise NotExportable(logged.item.id, "an EDL", "it has no picture and so no shots; export ale, srt or vtt")
+    clock = logged.clock
+    rate = clock.label_rate
+    video = _shot_track(logged, rate, kind=otio.schema.TrackKind.Video, name="V1", marker_colour=marker_colour)
+    # Gaps make no events: this one only moves the first record timecode to the programme start.
+    video.insert(0, otio.schema.Gap(source_range=otio.opentime.TimeRange(
+        duration=otio.opentime.RationalTime(_record_start(clock), rate))))
+    timeline = otio.schema.Timeline(name=one_line(logged.item.id))
+    timeline.tracks.append(video)
+    for clip in video.find_clips():
+        clip.metadata["cmx_3600"] = {"reel": edl_reel(logged)}
+    text = str(otio.adapters.write_to_string(timeline, adapter_name="cmx_3600", rate=rate, style="avid"))
+    counting = "DROP FRAME" if clock.drop_frame else "NON-DROP FRAME"
+    title, _, events = text.partition("\n")
+    return f"{title}\nFCM: {counting}\n{events}"
+
+
+def write_fcp7_xml(logged: LoggedItem, *, marker_colour: str = "red") -> str:
+    """Return a Final Cut Pro 7 XML (``xmeml`` 4) sequence of the item's shots, or of its recording.
+
+    Premiere Pro and DaVinci Resolve import it. Frame records are clip markers named by their
+    description, at frames counted from the start of the media, as ``xmeml`` counts them.
+    """
+    clock = logged.clock
+    rate = float(clock.rate)
+    timeline = otio.schema.Timeline(name=one_line(logged.item.id),
+                                    global_start_time=otio.opentime.RationalTime(_record_start(clock), rate))
+    timeline.metadata["fcp_xml"] = {"timecode": _timecode_metadata(logged)}
+    if logged.has_picture and logged.scenes:
+        timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Video, name="V1",
+                                           marker_colour=marker_colour, media_relative_markers=True))
+    for channel in range(1, logged.audio_channels + 1):
+        timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Audio, name=f"A{channel}"))
+    return str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml"))
+
+
+def edl_reel(logged: LoggedItem) -> str:
+    """Return the item's reel as CMX 3600 allows it: letters and digits, at most 8."""
+    return _NOT_REEL.sub("", reel(logged))[:EDL_REEL_CHARS] or "AX"
+
+
+def _record_start(clock: SourceClock) -> int:
+    return frame_number("01:00:00;00" if clock.drop_frame else "01:00:00:00", clock.rate)
+
+
+def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker_colour: str = "red",
+                media_relative_markers: bool = False) -> otio.schema.Track:
+    """Return a track with one clip per shot (the whole recording when there are none)."""
+    clock = logged.clock
+    end = clock.frame_at(logged.duration_s)
+    reference = otio.schema.ExternalReference(
+        target_url=_url(logged.item.source),
+        available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(clock.start_frame, rate),
+                                                otio.opentime.RationalTime(end - clock.start_frame, rate)))
+    reference.metadata["fcp_xml"] = {"timecode": _timecode_metadata(logged)}
+    spans = [(clock.frame_at(scene.start_s), clock.frame_at(scene.end_s), scene.position) for scene in logged.scenes]
+    if not spans:
+        spans = [(clock.start_frame, end, -1)]
+    frames = {frame.position: frame for frame in logged.frames}
+    track = otio.schema.Track(name=name, kind=kind)
+    for number, (first, last, position) in enumerate(spans, start=1):
+        clip = otio.schema.Clip(
+            name=one_line(f"{logged.item.id} shot {number}" if position >= 0 else logged.item.id),
+            media_reference=reference,
+            source_range=otio.opentime.TimeRange(otio.opentime.RationalTime(first, rate),
+                                                 otio.opentime.RationalTime(max(last - first, 0), rate)))
+        frame = frames.get(position)
+        if kind == otio.schema.TrackKind.Video and frame is not None:
+            at = clock.frame_of(frame.timecode)
+            marked = at - clock.start_frame if media_relative_markers else at
+            clip.markers.append(otio.schema.Marker(
+                name=one_line(frame.description), color=MARKER_COLOURS[marker_colour],
+                marked_range=otio.opentime.TimeRange(otio.opentime.RationalTime(marked, rate),
+                                                     otio.opentime.RationalTime(0, rate))))
+        track.append(clip)
+    return track
+
+
+def _timecode_metadata(logged: LoggedItem) -> dict[str, object]:
+    return {"displayformat": "DF" if logged.clock.drop_frame else "NDF", "reel": {"name": reel(logged)}}
+
+
+def _url(source: str) -> str:
+    """Return a file URL for a local path; URLs (``s3://``) unchanged."""
+    if "://" in source:
+        return source
+    path = PurePosixPath(source)
+    return path.as_uri() if path.is_absolute() else file_name(source)
