@@ -1,0 +1,140 @@
+"""EDL and FCP 7 XML exports read back by OpenTimelineIO and, for the EDL, by pycmx."""
+
+from __future__ import annotations
+
+import io
+from xml.etree import ElementTree
+
+import opentimelineio as otio
+import pycmx
+import pytest
+
+from autolog.exports import ExportOptions, NotExportable, export_item
+from autolog.media.timecode import frame_timecode, parse_rate
+from autolog.store import Store
+from tests.unit.exports.logged import Clip, log_clip
+from tests.unit.exports.timecodes import smpte_frames
+
+#: Clips at the rates of the footage cases: 29.97 drop-frame from 01:00:00;00, 25 fps, 29.97 non-drop.
+CLIPS = [Clip("DF1"), Clip("P25", rate="25", start_timecode="10:00:00:00", reel="R007"),
+         Clip("NDF1", start_timecode="00:59:58:00", reel="Card-B 12")]
+
+
+def export_text(store: Store, item_id: str, format_name: str, **options: object) -> str:
+    return "".join(export_item(store, item_id, format_name, ExportOptions.parse(**options)).chunks)  # type: ignore[arg-type]
+
+
+def expected_shots(store: Store, item_id: str) -> list[tuple[str, str]]:
+    """Each shot's source in and exclusive out, from the stored scenes and source facts."""
+    item = store.items.get(item_id)
+    assert item.start_timecode and item.nominal_fps
+    return [(frame_timecode(item.start_timecode, item.nominal_fps, scene.start_s),
+             frame_timecode(item.start_timecode, item.nominal_fps, scene.end_s))
+            for scene in store.results.scenes(item_id)]
+
+
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
+def test_the_edl_lists_each_shot_at_its_source_timecode_for_pycmx(sqlite_store: Store, clip: Clip) -> None:
+    log_clip(sqlite_store, clip)
+
+    edit_list = pycmx.parse_cmx3600(io.StringIO(export_text(sqlite_store, clip.item_id, "edl")))
+
+    edits = [edit for event in edit_list.events for edit in event.edits]
+    assert edit_list.title == clip.item_id
+    assert edit_list.format == "3600"
+    assert [(edit.source_in, edit.source_out) for edit in edits] == expected_shots(sqlite_store, clip.item_id)
+    expected_reel = "".join(char for char in (clip.reel or "") if char.isalnum())[:8]
+    assert [edit.source for edit in edits] == [expected_reel] * 2
+    assert [edit.clip_name for edit in edits] == [f"{clip.item_id} shot 1", f"{clip.item_id} shot 2"]
+    assert all(edit.channels.video and not edit.channels.audio for edit in edits)
+    first_record = "01:00:00;00" if ";" in clip.start_timecode else "01:00:00:00"
+    assert edits[0].record_in == first_record
+
+
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
+def test_the_edl_reads_back_in_opentimelineio_with_drop_frame_declared(sqlite_store: Store, clip: Clip) -> None:
+    log_clip(sqlite_store, clip)
+    text = export_text(sqlite_store, clip.item_id, "edl")
+    rate = parse_rate(clip.rate)
+    drop = ";" in clip.start_timecode
+
+    timeline = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=float(rate))
+
+    assert text.splitlines()[1] == ("FCM: DROP FRAME" if drop else "FCM: NON-DROP FRAME")
+    shots = [(str(otio.opentime.to_timecode(shot.source_range.start_time, float(rate), drop)),
+              str(otio.opentime.to_timecode(shot.source_range.end_time_exclusive(), float(rate), drop)))
+             for shot in timeline.find_clips()]
+    assert shots == expected_shots(sqlite_store, clip.item_id)
+    base = round(rate)
+    assert [shot.source_range.start_time.value for shot in timeline.find_clips()] == [
+        smpte_frames(start, base, drop=drop) for start, _ in shots]
+
+
+def test_frame_records_are_edl_locators_in_the_chosen_colour(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("DF1"))
+
+    text = export_text(sqlite_store, "DF1", "edl", colour="green")
+
+    locators = [line for line in text.splitlines() if line.startswith("* LOC:")]
+    frames = sqlite_store.results.frames("DF1")
+    assert [line.split()[2:4] for line in locators] == [[frame.timecode, "GREEN"] for frame in frames]
+    assert locators[0].endswith("A WOMAN WALKS INTO A CAFÉ.")
+
+
+def test_an_audio_only_item_has_no_edl(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("SND", rate="25", start_timecode="10:00:00:00", media_kind="audio"))
+
+    with pytest.raises(NotExportable, match="no picture"):
+        export_item(sqlite_store, "SND", "edl")
+
+
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
+def test_the_fcp7_xml_holds_the_shots_with_linked_audio_and_markers(sqlite_store: Store, clip: Clip) -> None:
+    log_clip(sqlite_store, clip)
+    rate = parse_rate(clip.rate)
+    drop = ";" in clip.start_timecode
+
+    text = export_text(sqlite_store, clip.item_id, "fcp7xml")
+    timeline = otio.adapters.read_from_string(text, adapter_name="fcp_xml")
+
+    video = timeline.video_tracks()
+    audio = timeline.audio_tracks()
+    assert (len(video), len(audio)) == (1, 2)
+    expected = expected_shots(sqlite_store, clip.item_id)
+    for track in (*video, *audio):
+        shots = [(str(otio.opentime.to_timecode(shot.source_range.start_time, float(rate), drop)),
+                  str(otio.opentime.to_timecode(shot.source_range.end_time_exclusive(), float(rate), drop)))
+                 for shot in track.find_clips()]
+        assert shots == expected
+    first = next(iter(video[0].find_clips()))
+    reference = first.media_reference
+    assert reference.target_url == f"file:///media/cards/{clip.item_id}.mov"
+    start = smpte_frames(clip.start_timecode, round(rate), drop=drop)
+    assert reference.available_range.start_time.value == start
+    assert reference.available_range.duration.value == round(clip.duration_s * rate)
+    timecode = reference.metadata["fcp_xml"]["timecode"]
+    assert (timecode["displayformat"], timecode["reel"]["name"]) == ("DF" if drop else "NDF", clip.reel)
+    # OpenTimelineIO keeps no timecode string; the file's is checked with the standard library
+    assert ElementTree.fromstring(text).findtext(".//file/timecode/string") == clip.start_timecode
+    frames = sqlite_store.results.frames(clip.item_id)
+    markers = [marker for shot in video[0].find_clips() for marker in shot.markers]
+    # xmeml counts clip markers in frames from the start of the media
+    assert [(marker.name, marker.marked_range.start_time.value) for marker in markers] == [
+        (" ".join(frame.description.split()), smpte_frames(frame.timecode, round(rate), drop=drop) - start)
+        for frame in frames]
+
+
+def test_an_audio_only_fcp7_xml_has_one_clip_per_track_and_no_video(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("SND", rate="25", start_timecode="10:00:00:00", media_kind="audio",
+                                audio_channels=(1, 1, 1), duration_s=12.0))
+
+    timeline = otio.adapters.read_from_string(export_text(sqlite_store, "SND", "fcp7xml"), adapter_name="fcp_xml")
+
+    assert timeline.video_tracks() == []
+    tracks = timeline.audio_tracks()
+    assert len(tracks) == 3
+    for track in tracks:
+        (whole,) = track.find_clips()
+        assert whole.name == "SND"
+        assert whole.source_range.start_time.value == smpte_frames("10:00:00:00", 25, drop=False)
+        assert whole.source_range.duration == otio.opentime.RationalTime(12 * 25, 25)
