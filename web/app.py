@@ -23,7 +23,7 @@ from web.auth import ApiKeyAuth, DashboardGuard
 from web.control.discovery import DiscoveryProcess
 from web.error_handlers import add_error_handlers
 from web.openapi import build_document
-from web.resources import items, jobs, queues, seed, system, webhooks
+from web.resources import exports, items, jobs, queues, seed, system, webhooks
 from web.services import ApiServices
 from web.validation import BodyLimit
 
@@ -55,6 +55,8 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         ("/items/{item_id}/cancel", items.ItemCancel(services)),
         ("/items/{item_id}/progress", items.ItemProgress(services)),
         ("/items/{item_id}/artifacts/{kind}/{position:int(min=0)}", items.ItemArtifact(services)),
+        ("/items/{item_id}/exports/{format}", exports.ItemExport(services)),
+        ("/exports/{format}", exports.SelectionExport(services)),
         # Jobs, queues, dead letters, workers, discovery
         ("/jobs", jobs.Jobs(services)),
         ("/jobs/{job_id}", jobs.JobItem(services)),

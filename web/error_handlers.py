@@ -26,6 +26,7 @@ from autolog.errors import (
     StoreUnavailable,
     TransitionRefused,
 )
+from autolog.exports import InvalidExportOption, ItemsNotLogged, MixedFrameRates, NotExportable, UnknownExportFormat
 from ops.errors import PoolError
 from web.auth import CHALLENGE
 
@@ -38,11 +39,16 @@ STATUS_OF: dict[type[Exception], Callable[..., falcon.HTTPError]] = {
     QueueNotFound: falcon.HTTPNotFound,
     DeadLetterNotFound: falcon.HTTPNotFound,
     ArtifactNotFound: falcon.HTTPNotFound,
+    UnknownExportFormat: falcon.HTTPNotFound,
+    InvalidExportOption: falcon.HTTPBadRequest,
     InvalidItemId: falcon.HTTPBadRequest,
     InvalidSource: falcon.HTTPBadRequest,
     PoolError: falcon.HTTPBadRequest,
     ItemExists: falcon.HTTPConflict,
     TransitionRefused: falcon.HTTPConflict,
+    ItemsNotLogged: falcon.HTTPConflict,
+    MixedFrameRates: falcon.HTTPConflict,
+    NotExportable: falcon.HTTPConflict,
     StoreUnavailable: falcon.HTTPServiceUnavailable,
     ConfigError: falcon.HTTPServiceUnavailable,
 }

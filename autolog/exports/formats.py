@@ -89,18 +89,25 @@ def _csv_item(logged: LoggedItem, options: ExportOptions) -> str:
 
 #: Every format, by name.
 FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
-    ExportFormat("ale", "ale", "text/plain; charset=utf-8", "Avid Log Exchange", _ale_item, selection=True),
-    ExportFormat("markers", "txt", "text/plain; charset=utf-8", "Avid marker list",
+    ExportFormat("ale", "ale", "text/plain; charset=utf-8",
+                 "Avid Log Exchange, one row per clip (with shots: and per shot), exclusive End, one FPS per file",
+                 _ale_item, selection=True),
+    ExportFormat("markers", "txt", "text/plain; charset=utf-8",
+                 "Avid Media Composer marker list, one marker per frame record at its source timecode",
                  lambda logged, options: write_avid_markers(logged, colour=options.marker_colour)),
-    ExportFormat("edl", "edl", "text/plain; charset=utf-8", "CMX 3600 EDL",
+    ExportFormat("edl", "edl", "text/plain; charset=utf-8",
+                 "CMX 3600 EDL of the shots: source timecodes, reel, clip names, frame records as locators",
                  lambda logged, options: write_edl(logged, marker_colour=options.marker_colour)),
-    ExportFormat("fcp7xml", "xml", "application/xml; charset=utf-8", "Final Cut Pro 7 XML",
+    ExportFormat("fcp7xml", "xml", "application/xml; charset=utf-8",
+                 "Final Cut Pro 7 XML sequence of the shots, for Premiere Pro and DaVinci Resolve",
                  lambda logged, options: write_fcp7_xml(logged, marker_colour=options.marker_colour)),
-    ExportFormat("srt", "srt", "application/x-subrip; charset=utf-8", "SubRip subtitles",
+    ExportFormat("srt", "srt", "application/x-subrip; charset=utf-8", "SubRip subtitles of the transcript",
                  lambda logged, options: write_srt(logged, timing=options.timing)),
-    ExportFormat("vtt", "vtt", "text/vtt; charset=utf-8", "WebVTT subtitles",
+    ExportFormat("vtt", "vtt", "text/vtt; charset=utf-8", "WebVTT subtitles of the transcript",
                  lambda logged, options: write_vtt(logged, timing=options.timing)),
-    ExportFormat("csv", "csv", "text/csv; charset=utf-8", "CSV of frame records", _csv_item, selection=True),
+    ExportFormat("csv", "csv", "text/csv; charset=utf-8",
+                 "CSV of frame records: item, timecode, description, keywords, transcript, image file",
+                 _csv_item, selection=True),
 )}
 
 #: The formats a selection of many items can be exported in.

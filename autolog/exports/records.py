@@ -36,6 +36,12 @@ PAGE_SIZE = 500
 #: The parts of an item :func:`iter_selection` can read.
 PARTS = frozenset({"scenes", "frames", "segments"})
 
+#: The longest text a selection may search for.
+MAX_TEXT_CHARS = 200
+
+#: The highest frame rate a selection may filter on.
+MAX_FPS = 1000
+
 #: The most ids one selection may name (the same ceiling as ``POST /items:batch``).
 MAX_IDS = 1000
 
@@ -106,6 +112,10 @@ class Selection:
             rate = parse_rate(fps) if fps else None
         except ValueError as ex:
             raise InvalidExportOption("fps", f"expected a frame rate such as 25, 29.97 or 30000/1001: {ex}") from ex
+        if rate is not None and rate > MAX_FPS:
+            raise InvalidExportOption("fps", f"at most {MAX_FPS} frames per second")
+        if text and len(text) > MAX_TEXT_CHARS:
+            raise InvalidExportOption("q", f"at most {MAX_TEXT_CHARS} characters")
         return cls(ids=unique, status=parsed_status, text=text.strip() or None if text else None, fps=rate)
 
 

@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from autolog.exports import FORMATS, SELECTION_FORMATS
+from autolog.exports.markers import AVID_MARKER_COLOURS
+from autolog.exports.subtitles import TIMINGS
 from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
 
 ERRORS = {
@@ -115,6 +118,57 @@ def item_paths() -> dict[str, JSON]:
             **op("An artifact as a file", "200", None, tag="items", errors="404",
                  params=[ITEM, path("kind"), path("position", {"type": "integer", "minimum": 0})]),
         }},
+        **export_paths(),
+    }
+
+
+EXPORT_OPTIONS = [
+    query("shots", {"type": "boolean", "default": False}, description="ale: add one subclip row per shot."),
+    query("color", {"type": "string", "enum": list(AVID_MARKER_COLOURS), "default": "red"},
+          description="markers, edl: the marker colour."),
+    query("timing", {"type": "string", "enum": list(TIMINGS), "default": "clip"},
+          description="srt, vtt: cue times from the clip's start, or at source timecode."),
+]
+
+
+def export_operation(summary: str, formats: list[str], params: list[JSON], description: str) -> JSON:
+    """An export: a file (streamed for selections) with its name and item count, not JSON."""
+    listed = "; ".join(f"`{name}`: {FORMATS[name].title}" for name in formats)
+    operation = op(summary, "200", None, tag="exports", errors="400 404 409",
+                   params=[path("format", {"type": "string", "enum": formats}), *params, *EXPORT_OPTIONS],
+                   description=f"{description} Formats: {listed}.")
+    operation["responses"]["200"] = {
+        "description": "The export, as an attachment named in Content-Disposition.",
+        "headers": {"Content-Disposition": {"schema": {"type": "string"}, "description": "attachment; filename=..."},
+                    "X-Export-Items": {"schema": {"type": "integer", "minimum": 0},
+                                       "description": "Items in the file; 0 is a valid file with no rows."}},
+        "content": {media_type: {"schema": {"type": "string"}}
+                    for media_type in dict.fromkeys(FORMATS[name].content_type.split(";")[0] for name in formats)},
+    }
+    return operation
+
+
+def export_paths() -> dict[str, JSON]:
+    """One logged item, or a selection of logged items, as files editing systems import."""
+    return {
+        "/items/{item_id}/exports/{format}": {"get": export_operation(
+            "One logged item as a file an editor imports", list(FORMATS), [ITEM],
+            "The item must be at `7 - Avid Description` (409 names its status). Unknown format: 404 listing the "
+            "formats. An audio-only item has no EDL (409); its other exports have no video track.")},
+        "/exports/{format}": {"get": export_operation(
+            "Logged items as one ALE or CSV, streamed", list(SELECTION_FORMATS), [
+                query("ids", {"type": "array", "items": ITEM_ID, "maxItems": 1000}, description=(
+                    "Item ids, comma-separated or repeated; each must be logged (409 names those that are not).")),
+                query("status", SCHEMAS["Item"]["properties"]["status"],
+                      description="Only items at this status; default: every logged item."),
+                query("q", {"type": "string", "maxLength": 200},
+                      description="Case-insensitive substring of the item id or its source."),
+                query("fps", {"type": "string", "example": "29.97"},
+                      description="Only items at this nominal rate (25, 29.97, 30000/1001...)."),
+            ],
+            "Items in id order, read from the store page by page as the file is sent. An ALE holds one frame "
+            "rate: a selection of several is refused (409 listing the rates) unless `fps` picks one. An empty "
+            "selection is a valid file with its header and no rows (`X-Export-Items: 0`).")},
     }
 
 
