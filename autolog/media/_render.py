@@ -29,8 +29,7 @@ JPEG_OUTPUT = ["-frames:v", "1", "-q:v", JPEG_QUALITY, "-f", "image2", "-update"
 #: hardware encoders write GOPs of up to ten seconds.
 SEEK_MARGINS_S = (0.5, 3.0, 12.0)
 
-#: Input seeking reads this much past the wanted frame at most, so a seek that misses
-#: its keyframe costs little before the next, earlier one is tried.
+#: A seek's decode stops this far past the wanted frame.
 _READ_PAST_S = 1.0
 
 
@@ -74,9 +73,9 @@ def render_frame_at(
 
     The frame is the first one at or after ``at_s`` less half a nominal frame: the frame
     nearest ``at_s``, or exactly the frame whose timestamp is ``at_s``. ffmpeg seeks to
-    ``SEEK_MARGINS_S`` before it and selects the frame only when decoding started at or
-    before the frame (the first decoded frame is not later than it); otherwise, a further
-    seek, and finally a decode from the start, which is exact in any container.
+    ``SEEK_MARGINS_S`` before it and selects the frame only when the first keyframe it
+    decodes is not later than the frame; otherwise, a further seek, and finally a decode
+    from the start, which is exact in any container.
 
     Raises:
         UnsupportedMedia: The probe has no video stream.
@@ -88,17 +87,28 @@ def render_frame_at(
     half_frame_s = 0.5 / probe.fps if probe.fps > 0 else 0.0
     wanted_s = at_s - half_frame_s
     picture = display_filters(probe, max_width=max_width)
+    # Seeking decodes with the container's own timestamps (-copyts): after a seek into
+    # MPEG-PS, ffmpeg's shift to clip time is off by a frame or more. So the wanted time
+    # becomes a container time here.
+    wanted = f"{probe.start_time_s + wanted_s:.6f}"
+    # Register 0 holds the start: 0 until the first keyframe decodes, then 1 if that
+    # keyframe is at or before the wanted frame (every frame after it decodes whole),
+    # else 2 (decoding began at a later keyframe): then no frame is selected at all.
+    # Frames before the first keyframe may be grey garbage (HEVC and MPEG-2 decoders
+    # show them), so they never count.
+    select = f"if(if(eq(ld(0),0)*key,st(0,1+gt(t,{wanted})),ld(0))-1,0,gte(t,{wanted}))"
+    # Decoding stops a little past the wanted frame, so a failed try costs little more
+    # than the GOP it landed in (-t would count from the first decoded frame instead).
+    trim = f"trim=end={probe.start_time_s + at_s + _READ_PAST_S:.6f}"
     for margin_s in SEEK_MARGINS_S:
         seek_s = at_s - margin_s
         if seek_s <= 0:
             break
-        offset_s = wanted_s - seek_s
-        # Register 0 remembers whether the first decoded frame already lies past the wanted
-        # one (decoding began at a later keyframe); then no frame is selected at all.
-        select = f"if(st(0,if(eq(n,0),gt(t,{offset_s:.6f}),ld(0))),0,gte(t,{offset_s:.6f}))"
         command = [
-            *FFMPEG, "-ss", f"{seek_s:.6f}", "-t", f"{margin_s + _READ_PAST_S:.6f}", "-i", str(source),
-            "-map", f"0:{probe.video_stream_index}", "-vf", f"select='{select}',{picture}", *JPEG_OUTPUT,
+            # -noaccurate_seek: else ffmpeg drops the frames before the seek point,
+            # keyframe and all, before the filters see them.
+            *FFMPEG, "-copyts", "-noaccurate_seek", "-ss", f"{seek_s:.6f}", "-i", str(source),
+            "-map", f"0:{probe.video_stream_index}", "-vf", f"{trim},select='{select}',{picture}", *JPEG_OUTPUT,
         ]  # fmt: skip
         if _try_render(command, out, source=source, what=what, run=run, timeout_s=timeout_s):
             return out
