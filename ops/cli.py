@@ -26,17 +26,19 @@ from autolog.errors import (
     MediaMissing,
     TransitionRefused,
 )
+from autolog.exports import ExportError
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from ops import commands, demo, stack
 from ops.errors import PoolError, UsageError
+from ops.exports import add_export_command
 
 #: A command: parsed arguments and settings in, exit code out.
 Command = Callable[[argparse.Namespace, Settings], int]
 
 #: Errors that mean the operator asked for something that cannot be: exit code 2.
-INPUT_ERRORS = (ConfigError, InvalidItemId, InvalidSource, ItemExists, ItemNotFound, MediaMissing, PoolError,
-                TransitionRefused, UsageError)
+INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSource, ItemExists, ItemNotFound, MediaMissing,
+                PoolError, TransitionRefused, UsageError)
 
 #: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
@@ -123,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("-v", "--verbose", action="count", default=0, help="log more (-v info, -vv debug)")
     commands_ = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     _add_item_commands(commands_)
+    add_export_command(commands_)
     _add_stack_commands(commands_)
     return parser
 
