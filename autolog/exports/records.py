@@ -160,8 +160,11 @@ def plan_selection(store: Store, selection: Selection) -> SelectionPlan:
     found: set[str] = set()
     width = height = sample_rate = 0
     with Session(store.engine) as session:
-        for item_id, status, nominal_fps, start_timecode, probe in session.execute(query.order_by(Item.id)):
-            found.add(item_id)
+        # yield_per: the ORM would otherwise buffer every row (and its probe) before the first.
+        rows = session.execute(query.order_by(Item.id).execution_options(yield_per=PAGE_SIZE))
+        for item_id, status, nominal_fps, start_timecode, probe in rows:
+            if selection.ids:
+                found.add(item_id)
             if Status(status) not in FINAL_STATUSES:
                 not_logged[item_id] = status
                 continue
