@@ -22,7 +22,6 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from itertools import groupby, islice
-from typing import Any
 
 import opentimelineio as otio
 from otio_ale_adapter.ale import AVID_VIDEO_FORMAT_FROM_WIDTH_HEIGHT, DEFAULT_VIDEO_FORMAT
@@ -143,7 +142,7 @@ def _item_columns(logged: LoggedItem) -> dict[str, str]:
     }
 
 
-def _clip(name: str, start_frame: int, end_frame: int, rate: float, source: str, columns: dict[str, Any]
+def _clip(name: str, start_frame: int, end_frame: int, rate: float, source: str, columns: dict[str, str]
           ) -> otio.schema.Clip:
     time_range = otio.opentime.TimeRange(otio.opentime.RationalTime(start_frame, rate),
                                          otio.opentime.RationalTime(max(end_frame - start_frame, 0), rate))
@@ -151,5 +150,5 @@ def _clip(name: str, start_frame: int, end_frame: int, rate: float, source: str,
                             media_reference=otio.schema.ExternalReference(target_url=one_line(file_name(source))))
     # Empty cells are left out: the adapter writes a missing value as an empty cell, and
     # converting values into OpenTimelineIO metadata is most of a row's cost.
-    clip.metadata["ALE"] = {column: text for column, value in columns.items() if (text := one_line(str(value)))}
+    clip.metadata["ALE"] = {column: text for column, value in columns.items() if (text := one_line(value))}
     return clip

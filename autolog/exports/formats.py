@@ -100,7 +100,7 @@ FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
                  lambda logged, options: write_edl(logged, marker_colour=options.marker_colour)),
     ExportFormat("fcp7xml", "xml", "application/xml; charset=utf-8",
                  "Final Cut Pro 7 XML sequence of the shots, for Premiere Pro and DaVinci Resolve",
-                 lambda logged, options: write_fcp7_xml(logged, marker_colour=options.marker_colour)),
+                 lambda logged, options: write_fcp7_xml(logged)),
     ExportFormat("srt", "srt", "application/x-subrip; charset=utf-8", "SubRip subtitles of the transcript",
                  lambda logged, options: write_srt(logged, timing=options.timing)),
     ExportFormat("vtt", "vtt", "text/vtt; charset=utf-8", "WebVTT subtitles of the transcript",

@@ -61,11 +61,12 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = "red") -> str:
     return f"{title}\nFCM: {counting}\n{events}"
 
 
-def write_fcp7_xml(logged: LoggedItem, *, marker_colour: str = "red") -> str:
+def write_fcp7_xml(logged: LoggedItem) -> str:
     """Return a Final Cut Pro 7 XML (``xmeml`` 4) sequence of the item's shots, or of its recording.
 
     Premiere Pro and DaVinci Resolve import it. Frame records are clip markers named by their
-    description, at frames counted from the start of the media, as ``xmeml`` counts them.
+    description, at frames counted from the start of the media, as ``xmeml`` counts them
+    (``xmeml`` markers have no colour).
     """
     clock = logged.clock
     rate = float(clock.rate)
@@ -74,7 +75,7 @@ def write_fcp7_xml(logged: LoggedItem, *, marker_colour: str = "red") -> str:
     timeline.metadata["fcp_xml"] = {"timecode": _timecode_metadata(logged)}
     if logged.has_picture and logged.scenes:
         timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Video, name="V1",
-                                           marker_colour=marker_colour, media_relative_markers=True))
+                                           media_relative_markers=True))
     for channel in range(1, logged.audio_channels + 1):
         timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Audio, name=f"A{channel}"))
     return str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml"))
