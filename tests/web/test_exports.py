@@ -30,7 +30,7 @@ ITEM_FORMATS = {
 
 
 @pytest.fixture
-def store(api: AutologApi) -> Store:
+def logged(api: AutologApi) -> Store:
     """The API's store with a 29.97 drop-frame item, a 25 fps item and a sound roll, all logged."""
     store = api.services.store
     log_clip(store, Clip("DF1"))
@@ -59,7 +59,7 @@ def read_back(format_name: str, text: str) -> int:
 
 
 @pytest.mark.parametrize("format_name", list(ITEM_FORMATS))
-def test_each_format_of_one_item_is_an_attachment_its_reader_parses(client: TestClient, store: Store,
+def test_each_format_of_one_item_is_an_attachment_its_reader_parses(client: TestClient, logged: Store,
                                                                     format_name: str) -> None:
     response = client.simulate_get(f"/items/DF1/exports/{format_name}")
 
@@ -72,18 +72,18 @@ def test_each_format_of_one_item_is_an_attachment_its_reader_parses(client: Test
     assert read_back(format_name, response.text) == expected
 
 
-def test_the_ale_of_the_drop_frame_item_starts_at_its_source_timecode(client: TestClient, store: Store) -> None:
+def test_the_ale_of_the_drop_frame_item_starts_at_its_source_timecode(client: TestClient, logged: Store) -> None:
     response = client.simulate_get("/items/DF1/exports/ale", params={"shots": "true"})
 
     collection = otio.adapters.read_from_string(response.text, adapter_name="ale")
     rate = 30000 / 1001
     starts = [otio.opentime.to_timecode(clip.source_range.start_time, rate) for clip in collection.find_clips()]
-    frames = store.results.frames("DF1")
+    frames = logged.results.frames("DF1")
     assert starts[:2] == ["01:00:00;00", "01:00:00;00"]
     assert len(starts) == 1 + len(frames)
 
 
-def test_an_unknown_format_is_404_listing_the_formats(client: TestClient, store: Store) -> None:
+def test_an_unknown_format_is_404_listing_the_formats(client: TestClient, logged: Store) -> None:
     response = client.simulate_get("/items/DF1/exports/docx")
 
     assert response.status_code == 404
@@ -91,8 +91,8 @@ def test_an_unknown_format_is_404_listing_the_formats(client: TestClient, store:
         "no item export format 'docx'; formats: ale, markers, edl, fcp7xml, srt, vtt, csv")
 
 
-def test_an_item_not_logged_yet_is_409_naming_its_status(client: TestClient, store: Store) -> None:
-    log_clip(store, Clip("WIP1"), status=Status.AWAITING_USER_INPUT)
+def test_an_item_not_logged_yet_is_409_naming_its_status(client: TestClient, logged: Store) -> None:
+    log_clip(logged, Clip("WIP1"), status=Status.AWAITING_USER_INPUT)
 
     response = client.simulate_get("/items/WIP1/exports/ale")
 
@@ -100,11 +100,11 @@ def test_an_item_not_logged_yet_is_409_naming_its_status(client: TestClient, sto
     assert "'WIP1' is at 'Awaiting User Input'" in response.json["description"]
 
 
-def test_an_unknown_item_is_404(client: TestClient, store: Store) -> None:
+def test_an_unknown_item_is_404(client: TestClient, logged: Store) -> None:
     assert client.simulate_get("/items/NOPE/exports/srt").status_code == 404
 
 
-def test_an_audio_only_item_has_no_edl_but_an_ale_without_video(client: TestClient, store: Store) -> None:
+def test_an_audio_only_item_has_no_edl_but_an_ale_without_video(client: TestClient, logged: Store) -> None:
     edl = client.simulate_get("/items/SND1/exports/edl")
     ale = client.simulate_get("/items/SND1/exports/ale")
 
@@ -114,7 +114,7 @@ def test_an_audio_only_item_has_no_edl_but_an_ale_without_video(client: TestClie
     assert row.metadata["ALE"]["Tracks"] == "A1A2"
 
 
-def test_a_selection_of_ids_is_one_streamed_ale(client: TestClient, store: Store) -> None:
+def test_a_selection_of_ids_is_one_streamed_ale(client: TestClient, logged: Store) -> None:
     response = client.simulate_get("/exports/ale", query_string="ids=MX25,SND1&ids=MX25")
 
     assert response.status_code == 200, response.text
@@ -127,7 +127,7 @@ def test_a_selection_of_ids_is_one_streamed_ale(client: TestClient, store: Store
     assert [clip.name for clip in collection.find_clips()] == ["MX25", "SND1"]
 
 
-def test_mixed_rates_in_one_ale_are_409_until_fps_picks_one(client: TestClient, store: Store) -> None:
+def test_mixed_rates_in_one_ale_are_409_until_fps_picks_one(client: TestClient, logged: Store) -> None:
     refused = client.simulate_get("/exports/ale")
     picked = client.simulate_get("/exports/ale", params={"fps": "29.97"})
 
@@ -140,7 +140,7 @@ def test_mixed_rates_in_one_ale_are_409_until_fps_picks_one(client: TestClient, 
 
 
 def test_a_search_selects_by_source_and_an_empty_selection_is_a_header_alone(client: TestClient,
-                                                                            store: Store) -> None:
+                                                                            logged: Store) -> None:
     found = client.simulate_get("/exports/csv", params={"q": "/DAY1/"})
     empty = client.simulate_get("/exports/csv", params={"q": "no such footage"})
 
@@ -150,8 +150,8 @@ def test_a_search_selects_by_source_and_an_empty_selection_is_a_header_alone(cli
         "item_id,source,reel,position,time_s,timecode,description,keywords,shot_type,transcript,image_path"]
 
 
-def test_a_selection_asking_for_an_item_still_in_the_pipeline_is_409(client: TestClient, store: Store) -> None:
-    log_clip(store, Clip("WIP1"), status=Status.PROCESSING_FRAME_INFO)
+def test_a_selection_asking_for_an_item_still_in_the_pipeline_is_409(client: TestClient, logged: Store) -> None:
+    log_clip(logged, Clip("WIP1"), status=Status.PROCESSING_FRAME_INFO)
 
     response = client.simulate_get("/exports/csv", params={"ids": "DF1,WIP1"})
 
@@ -159,7 +159,7 @@ def test_a_selection_asking_for_an_item_still_in_the_pipeline_is_409(client: Tes
     assert "'WIP1' is at '5 - Processing Frame Info'" in response.json["description"]
 
 
-def test_a_format_of_one_item_is_not_a_selection_format(client: TestClient, store: Store) -> None:
+def test_a_format_of_one_item_is_not_a_selection_format(client: TestClient, logged: Store) -> None:
     response = client.simulate_get("/exports/edl")
 
     assert response.status_code == 404
@@ -174,7 +174,7 @@ def test_a_format_of_one_item_is_not_a_selection_format(client: TestClient, stor
     ("/exports/ale", {"ids": "../etc"}, "../etc"),
     ("/exports/csv", {"status": "8 - Done"}, "status"),
 ])
-def test_bad_options_are_400_naming_the_option(client: TestClient, store: Store, url: str,
+def test_bad_options_are_400_naming_the_option(client: TestClient, logged: Store, url: str,
                                                params: dict[str, str], field: str) -> None:
     response = client.simulate_get(url, params=params)
 
