@@ -15,9 +15,13 @@ from autolog.media.probe import ProbeResult
 #: ffmpeg's JPEG quality scale runs 2 (best) to 31; 3 is visually clean at small sizes.
 JPEG_QUALITY = "3"
 
-#: The start of every ffmpeg command here: quiet, and no automatic rotation (the picture
-#: filters turn the selected frames themselves; see ``autolog.media.picture``).
-FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-noautorotate"]
+#: The start of every ffmpeg command here: quiet; no automatic rotation (the picture
+#: filters turn the selected frames themselves; see ``autolog.media.picture``); and the
+#: container's own timestamps (-copyts), so clip time is a frame's time less the probe's
+#: ``start_time_s``. ffmpeg's own shift to clip time is not that: given only the video
+#: stream of an MPEG-TS whose sound starts first, it counts from the first frame; after a
+#: seek into MPEG-PS it is off by a frame or more.
+FFMPEG = ["ffmpeg", "-nostdin", "-hide_banner", "-nostats", "-loglevel", "error", "-y", "-noautorotate", "-copyts"]
 
 #: One JPEG to the path appended after it.
 JPEG_OUTPUT = ["-frames:v", "1", "-q:v", JPEG_QUALITY, "-f", "image2", "-update", "1", "-c:v", "mjpeg"]
@@ -26,8 +30,8 @@ JPEG_OUTPUT = ["-frames:v", "1", "-q:v", JPEG_QUALITY, "-f", "image2", "-update"
 #: Formats without an index (MPEG-TS, a live WebM) land on the packet nearest the seek
 #: point, and decoding there shows nothing until the next keyframe; a seek that lands
 #: before the keyframe that starts the wanted frame's GOP is exact. IP cameras and
-#: hardware encoders write GOPs of up to ten seconds.
-SEEK_MARGINS_S = (0.5, 3.0, 12.0)
+#: hardware encoders write GOPs of up to ten seconds; a minute covers the longest seen.
+SEEK_MARGINS_S = (0.5, 3.0, 12.0, 60.0)
 
 #: A seek's decode stops this far past the wanted frame.
 _READ_PAST_S = 1.0
@@ -85,12 +89,8 @@ def render_frame_at(
     if probe.video_stream_index is None:
         raise UnsupportedMedia(str(source), "no video stream to take a picture from")
     half_frame_s = 0.5 / probe.fps if probe.fps > 0 else 0.0
-    wanted_s = at_s - half_frame_s
     picture = display_filters(probe, max_width=max_width)
-    # Seeking decodes with the container's own timestamps (-copyts): after a seek into
-    # MPEG-PS, ffmpeg's shift to clip time is off by a frame or more. So the wanted time
-    # becomes a container time here.
-    wanted = f"{probe.start_time_s + wanted_s:.6f}"
+    wanted = f"{probe.start_time_s + at_s - half_frame_s:.6f}"
     # Register 0 holds the start: 0 until the first keyframe decodes, then 1 if that
     # keyframe is at or before the wanted frame (every frame after it decodes whole),
     # else 2 (decoding began at a later keyframe): then no frame is selected at all.
@@ -107,14 +107,14 @@ def render_frame_at(
         command = [
             # -noaccurate_seek: else ffmpeg drops the frames before the seek point,
             # keyframe and all, before the filters see them.
-            *FFMPEG, "-copyts", "-noaccurate_seek", "-ss", f"{seek_s:.6f}", "-i", str(source),
+            *FFMPEG, "-noaccurate_seek", "-ss", f"{seek_s:.6f}", "-i", str(source),
             "-map", f"0:{probe.video_stream_index}", "-vf", f"{trim},select='{select}',{picture}", *JPEG_OUTPUT,
         ]  # fmt: skip
         if _try_render(command, out, source=source, what=what, run=run, timeout_s=timeout_s):
             return out
     command = [
         *FFMPEG, "-i", str(source), "-map", f"0:{probe.video_stream_index}",
-        "-vf", f"select='gte(t,{wanted_s:.6f})',{picture}", *JPEG_OUTPUT,
+        "-vf", f"select='gte(t,{wanted})',{picture}", *JPEG_OUTPUT,
     ]  # fmt: skip
     return render_image(command, out, source=source, what=what, run=run, timeout_s=timeout_s)
 

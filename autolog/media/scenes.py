@@ -24,6 +24,11 @@ _FRAME_PREFIX = "frame:"
 _SCORE_KEY = "lavfi.scd.score="
 _CUT_KEY = "lavfi.scd.time="
 
+#: The scdet pass counts time in microseconds (``settb=AVTB``) and reads each frame's
+#: integer ``pts``: the printed ``pts_time`` and ``lavfi.scd.time`` keep 6 significant
+#: digits, 10 ms at three hours in.
+_TICKS_PER_S = 1_000_000
+
 
 @dataclass(frozen=True)
 class Scene:
@@ -97,13 +102,13 @@ def detect_scenes(
         raise UnsupportedMedia(str(path), "no video stream to find shots in")
     command = [
         *FFMPEG, "-i", str(path), "-map", f"0:{probe.video_stream_index}",
-        "-vf", f"scdet=threshold={threshold:g},metadata=mode=print:file=-",
+        "-vf", f"settb=AVTB,scdet=threshold={threshold:g},metadata=mode=print:file=-",
         "-f", "null", "-",
     ]  # fmt: skip
     completed = run_tool(command, run=run, timeout_s=timeout_s)
     if completed.returncode != 0:
         raise CorruptMedia(str(path), f"ffmpeg could not decode the video: {first_error_line(completed.stderr)}")
-    decoded = parse_scdet_output(completed.stdout.decode("utf-8", errors="replace"))
+    decoded = parse_scdet_output(completed.stdout.decode("utf-8", errors="replace"), start_time_s=probe.start_time_s)
     if not decoded.frame_times_s:
         raise CorruptMedia(str(path), "no video frame decodes")
     end_s = picture_end_s(decoded.frame_times_s, fps=probe.fps)
@@ -114,12 +119,13 @@ def detect_scenes(
     return scenes_between_cuts(cuts_s, decoded.frame_times_s, end_s=end_s)
 
 
-def parse_scdet_output(text: str) -> DecodePass:
-    """Read ``scdet`` + ``metadata=mode=print`` output.
+def parse_scdet_output(text: str, *, start_time_s: float = 0.0) -> DecodePass:
+    """Read ``settb=AVTB,scdet,metadata=mode=print`` output, in clip time.
 
-    The output has a ``frame:N pts:P pts_time:T`` line per frame followed by its
+    The output has a ``frame:N pts:P pts_time:T`` line per frame (``P`` in microseconds
+    of container time, so clip time is ``P`` less ``start_time_s``) followed by its
     ``key=value`` tags; scdet tags every frame with ``lavfi.scd.score`` and adds
-    ``lavfi.scd.time=T`` to the frames that start a shot.
+    ``lavfi.scd.time`` to the frames that start a shot.
     """
     frame_times: list[float] = []
     cuts: list[tuple[float, float]] = []
@@ -127,13 +133,13 @@ def parse_scdet_output(text: str) -> DecodePass:
     for line in text.splitlines():
         if line.startswith(_FRAME_PREFIX):
             for field in line.split():
-                if field.startswith("pts_time:") and (frame_s := _float_or_none(field[9:])) is not None:
-                    frame_times.append(frame_s)
+                if field.startswith("pts:") and field[4:].lstrip("-").isdigit():
+                    frame_times.append(round(int(field[4:]) / _TICKS_PER_S - start_time_s, 6))
             score = 0.0
         elif line.startswith(_SCORE_KEY):
             score = _float_or_none(line.removeprefix(_SCORE_KEY)) or 0.0
-        elif line.startswith(_CUT_KEY) and (cut_s := _float_or_none(line.removeprefix(_CUT_KEY))) is not None:
-            cuts.append((cut_s, score))
+        elif line.startswith(_CUT_KEY) and frame_times:
+            cuts.append((frame_times[-1], score))
     return DecodePass(frame_times_s=tuple(frame_times), cuts=tuple(cuts))
 
 

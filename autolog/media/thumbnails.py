@@ -84,8 +84,9 @@ def make_contact_sheet(
     interval_s = (probe.video_duration_s or probe.duration_s) / tiles
     # The frame nearest a sample time is the first at or after it less half a frame; a
     # frame starts a new tile when its slot (which interval's middle it is nearest to
-    # or past) differs from the previous frame's.
-    first_s = probe.video_start_s + interval_s / 2 - (0.5 / probe.fps if probe.fps > 0 else 0.0)
+    # or past) differs from the previous frame's. Times are container times (-copyts).
+    half_frame_s = 0.5 / probe.fps if probe.fps > 0 else 0.0
+    first_s = probe.start_time_s + probe.video_start_s + interval_s / 2 - half_frame_s
     slot = f"floor((t-{first_s:.6f})/{interval_s:.6f})"
     previous_slot = f"floor((prev_t-{first_s:.6f})/{interval_s:.6f})"
     starts_tile = f"if(isnan(prev_t),1,gt({slot},{previous_slot}))"

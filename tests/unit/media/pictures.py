@@ -76,11 +76,12 @@ def make_pictures(clip: Path, out: Path, *, min_shot_s: float = 0.5) -> Pictures
 def reference_frame(clip: Path, probe: ProbeResult, at_s: float, out: Path) -> Pixels:
     """Decode the clip from its start to ``at_s`` (no seeking) and return the frame nearest it.
 
-    ffmpeg's own rotation applies (a player's view); no other picture filter does.
+    ``at_s`` is clip time: container time less the probe's ``start_time_s``. ffmpeg's own
+    rotation applies (a player's view); no other picture filter does.
     """
     assert probe.video_stream_index is not None
-    select = f"select='gte(t,{at_s - 0.5 / probe.fps:.6f})'"
-    subprocess.run([*FF, "-i", str(clip), "-map", f"0:{probe.video_stream_index}", "-vf", select,
+    select = f"select='gte(t,{probe.start_time_s + at_s - 0.5 / probe.fps:.6f})'"
+    subprocess.run([*FF, "-copyts", "-i", str(clip), "-map", f"0:{probe.video_stream_index}", "-vf", select,
                     "-frames:v", "1", str(out)], check=True, capture_output=True)
     return pixels(out)
 

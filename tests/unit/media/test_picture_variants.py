@@ -252,3 +252,26 @@ def test_an_ordinary_clip_needs_no_picture_filter(upright: Path) -> None:
     # Given a progressive, SDR, upright, square-pixel clip, Then it pays for no picture filter
     probe: ProbeResult = probe_media(upright)
     assert picture_filters(probe) == []
+
+
+@pytest.mark.parametrize("container", ["mpegts", "mp4"])
+def test_a_picture_that_starts_after_the_sound_keeps_clip_time(tmp_path: Path, container: str) -> None:
+    # Given a clip whose sound starts half a second before its picture (cut 2 s into the picture),
+    # and in MPEG-TS with a clock that does not start at 0, as spanned AVCHD files do
+    picture = make_clip(tmp_path / "picture.mp4", *shots("testsrc2", "smptebars", seconds=2.0), *H264)
+    sound = make_clip(tmp_path / "sound.m4a", "-f", "lavfi", "-i", "sine=duration=5", "-c:a", "aac")
+    clip = make_clip(tmp_path / f"late_picture.{container}", "-itsoffset", "0.5", "-i", str(picture),
+                     "-i", str(sound), "-map", "0:v", "-map", "1:a", "-c", "copy", "-output_ts_offset", "30",
+                     "-f", container)
+
+    # When steps 2-3 run
+    pictures = make_pictures(clip, tmp_path / "out")
+
+    # Then the cut is 2 s after the first frame in clip time (the sound's and the transcript's
+    # time), and each sample is the frame at its clip time
+    start = pictures.probe.video_start_s
+    assert start == pytest.approx(0.5, abs=0.05)
+    assert [scene.start_s for scene in pictures.scenes[1:]] == pytest.approx([start + 2.0], abs=0.5 / 25)
+    for scene, sample in zip(pictures.scenes, pictures.samples, strict=True):
+        expected = reference_frame(clip, pictures.probe, scene.sample_s, tmp_path / f"ref{scene.index}.png")
+        assert difference(pixels(sample), expected) < SAME_PICTURE

@@ -71,14 +71,17 @@ def test_a_file_that_is_not_video_raises_corrupt_media_quoting_ffmpeg(test_media
 
 def test_scdet_output_gives_every_frame_time_and_the_cuts_with_their_scores() -> None:
     # Given metadata=print output for three frames, the second a cut
+    # (three hours in, where pts_time and lavfi.scd.time keep only 6 significant digits)
     text = (
-        "frame:0    pts:0       pts_time:0\nlavfi.scd.mafd=0.000\nlavfi.scd.score=0.000\n"
-        "frame:1    pts:512     pts_time:0.04\nlavfi.scd.mafd=31.2\nlavfi.scd.score=31.2\nlavfi.scd.time=0.04\n"
-        "frame:2    pts:1024    pts_time:0.08\nlavfi.scd.mafd=2.0\nlavfi.scd.score=0.1\n"
+        "frame:0    pts:10800000000 pts_time:10800\nlavfi.scd.mafd=0.000\nlavfi.scd.score=0.000\n"
+        "frame:1    pts:10800040000 pts_time:10800\nlavfi.scd.mafd=31.2\nlavfi.scd.score=31.2\n"
+        "lavfi.scd.time=10800\n"
+        "frame:2    pts:10800080000 pts_time:10800.1\nlavfi.scd.mafd=2.0\nlavfi.scd.score=0.1\n"
     )
 
-    # When parsed, Then the frame times and the scored cut come back
-    assert parse_scdet_output(text) == DecodePass(frame_times_s=(0.0, 0.04, 0.08), cuts=((0.04, 31.2),))
+    # When parsed, Then the exact frame times (from the microsecond pts) and the scored cut come back
+    assert parse_scdet_output(text) == DecodePass(frame_times_s=(10800.0, 10800.04, 10800.08),
+                                                  cuts=((10800.04, 31.2),))
 
 
 def test_the_picture_ends_one_frame_gap_after_the_last_frame() -> None:
