@@ -10,7 +10,18 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from autolog.media import ProbeResult, display_filters, extract_frames, image_size, picture_filters, probe_media
+from autolog.errors import UnsupportedMedia
+from autolog.media import (
+    ProbeResult,
+    detect_scenes,
+    display_filters,
+    extract_frames,
+    image_size,
+    make_contact_sheet,
+    make_poster,
+    picture_filters,
+    probe_media,
+)
 from autolog.media.scenes import Scene
 
 if TYPE_CHECKING:
@@ -97,3 +108,18 @@ def test_a_frame_of_an_indexed_mp4_takes_one_seek(test_media: SampleClips, tmp_p
     # Then each took one ffmpeg run, seeking half a second before its frame: no decode from the start
     assert len(runs) == 2
     assert [run[run.index("-ss") + 1] for run in runs] == ["2.500000", "6.500000"]
+
+
+def test_picture_steps_refuse_an_audio_only_item_permanently(tmp_path: Path) -> None:
+    # Given the probe of a sound roll: no video stream
+    audio = dataclasses.replace(ORDINARY, media_kind="audio", video_stream_index=None, display_width=0,
+                                display_height=0)
+    clip = tmp_path / "roll.wav"
+
+    # When any picture step runs, Then it is refused as unsupported (a permanent error), before ffmpeg runs
+    with pytest.raises(UnsupportedMedia, match="no video stream"):
+        make_poster(clip, audio, tmp_path / "poster.jpg", at_s=0.0)
+    with pytest.raises(UnsupportedMedia, match="no video stream"):
+        make_contact_sheet(clip, audio, tmp_path / "sheet.jpg")
+    with pytest.raises(UnsupportedMedia, match="no video stream"):
+        detect_scenes(clip, audio)
