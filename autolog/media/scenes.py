@@ -149,10 +149,9 @@ def picture_end_s(frame_times_s: Sequence[float], *, fps: float) -> float:
     The last frame lasts as long as the gap before it (a variable-rate clip's last frames
     may be slower than nominal), or one nominal frame for a one-frame clip.
     """
-    last_s = max(frame_times_s)
     ordered = sorted(frame_times_s)
     gap_s = ordered[-1] - ordered[-2] if len(ordered) > 1 else 0.0
-    return last_s + (gap_s if gap_s > 0 else 1.0 / fps if fps > 0 else 0.0)
+    return ordered[-1] + (gap_s if gap_s > 0 else 1.0 / fps if fps > 0 else 0.0)
 
 
 def keep_cuts(
