@@ -44,7 +44,7 @@ def positive_number(value: object, *, allow_zero: bool = False, allow_negative: 
     return number
 
 
-def _rate(value: object) -> Fraction | None:
+def stream_rate(value: object) -> Fraction | None:
     """Parse ffprobe's ``num/den`` rate; ``0/0`` and junk mean unknown."""
     if not isinstance(value, str):
         return None
@@ -71,7 +71,7 @@ def main_video_stream(streams: Sequence[Mapping[str, object]]) -> Mapping[str, o
             continue
         if _disposition(stream, "attached_pic") or _disposition(stream, "timed_thumbnails"):
             continue
-        if stream.get("codec_name") in _STILL_CODECS and _rate(stream.get("avg_frame_rate")) is None:
+        if stream.get("codec_name") in _STILL_CODECS and stream_rate(stream.get("avg_frame_rate")) is None:
             continue
         return stream
     return None
@@ -135,8 +135,8 @@ def rates_of(video: Mapping[str, object], *, timecode_rate: Fraction | None) -> 
     rate the stream is timed in), else the average; a clip is variable frame rate when the
     average strays from the nominal rate by more than 2 %.
     """
-    real = _rate(video.get("r_frame_rate"))
-    average = _rate(video.get("avg_frame_rate"))
+    real = stream_rate(video.get("r_frame_rate"))
+    average = stream_rate(video.get("avg_frame_rate"))
     if real is not None and real > 1000:
         real = None  # A timebase (e.g. 90000/1), not a frame rate.
     nominal = timecode_rate or real or average

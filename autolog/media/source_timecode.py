@@ -22,7 +22,7 @@ from pathlib import Path
 
 from autolog.errors import ConfigError
 from autolog.media._run import Runner, run_tool
-from autolog.media._streams import positive_number
+from autolog.media._streams import positive_number, stream_rate
 from autolog.media.timecode import frame_timecode, is_drop_frame_rate, normalise_timecode, parse_rate
 
 #: Tags that name the reel or tape a clip came from, in the spellings ffprobe shows.
@@ -73,7 +73,7 @@ def read_source_timecode(
     candidates: list[tuple[str, object, Fraction, bool]] = []
     for stream in streams:
         if stream.get("codec_tag_string") == "tmcd" or _tag(stream, "handler_name") == "TimeCodeHandler":
-            track_rate = _rate(stream.get("avg_frame_rate")) or _rate(stream.get("r_frame_rate"))
+            track_rate = stream_rate(stream.get("avg_frame_rate")) or stream_rate(stream.get("r_frame_rate"))
             candidates.append(("tmcd track", _tag(stream, "timecode"), track_rate or rate, track_rate is not None))
     if video is not None:
         candidates.append(("stream tag", _tag(video, "timecode"), rate, False))
@@ -106,10 +106,10 @@ def read_source_timecode(
 def _video_rate(video: Mapping[str, object] | None) -> Fraction | None:
     if video is None:
         return None
-    real = _rate(video.get("r_frame_rate"))
+    real = stream_rate(video.get("r_frame_rate"))
     if real is not None and real <= 1000:
         return parse_rate(real)
-    average = _rate(video.get("avg_frame_rate"))
+    average = stream_rate(video.get("avg_frame_rate"))
     return parse_rate(average) if average is not None else None
 
 
@@ -118,16 +118,6 @@ def _config_rate(text: str) -> Fraction:
         return parse_rate(text)
     except ValueError as ex:
         raise ConfigError("AUTOLOG_AUDIO_TIMECODE_RATE", str(ex)) from ex
-
-
-def _rate(value: object) -> Fraction | None:
-    if not isinstance(value, str):
-        return None
-    try:
-        rate = Fraction(value)
-    except (ValueError, ZeroDivisionError):
-        return None
-    return rate if rate > 0 else None
 
 
 def _tag(entry: Mapping[str, object], name: str) -> str | None:
