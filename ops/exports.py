@@ -9,8 +9,12 @@ from pathlib import Path
 from typing import TextIO
 
 from autolog.exports import (
+    AVID_MARKER_COLOURS,
+    DEFAULT_MARKER_COLOUR,
+    DEFAULT_TIMING,
     FORMATS,
     SELECTION_FORMATS,
+    TIMINGS,
     Export,
     ExportOptions,
     Selection,
@@ -18,8 +22,6 @@ from autolog.exports import (
     export_item,
     export_selection,
 )
-from autolog.exports.markers import AVID_MARKER_COLOURS
-from autolog.exports.subtitles import TIMINGS
 from autolog.settings import Settings
 from ops.errors import UsageError
 from ops.runtime import open_store
@@ -37,8 +39,9 @@ def add_export_command(commands: argparse._SubParsersAction[argparse.ArgumentPar
     export.add_argument("--query", "-q", help="only items whose id or source contains this text")
     export.add_argument("--fps", help="only items at this frame rate (25, 29.97, 30000/1001...)")
     export.add_argument("--shots", action="store_true", help="ale: one subclip row per shot as well")
-    export.add_argument("--color", choices=AVID_MARKER_COLOURS, default="red", help="markers, edl: marker colour")
-    export.add_argument("--timing", choices=TIMINGS, default="clip",
+    export.add_argument("--color", choices=AVID_MARKER_COLOURS, default=DEFAULT_MARKER_COLOUR,
+                        help="markers, edl: marker colour")
+    export.add_argument("--timing", choices=TIMINGS, default=DEFAULT_TIMING,
                         help="srt, vtt: cue times from the clip's start or at source timecode")
     export.add_argument("-o", "--output", metavar="FILE", help="write to FILE (default: stdout)")
     export.set_defaults(handler=export_command)

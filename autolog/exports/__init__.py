@@ -25,7 +25,17 @@ from autolog.exports.formats import (
     export_item,
     export_selection,
 )
-from autolog.exports.records import FINAL_STATUSES, MAX_IDS, LoggedItem, Selection, iter_selection, load_logged_item
+from autolog.exports.markers import AVID_MARKER_COLOURS, DEFAULT_MARKER_COLOUR
+from autolog.exports.records import (
+    FINAL_STATUSES,
+    MAX_IDS,
+    MAX_TEXT_CHARS,
+    LoggedItem,
+    Selection,
+    iter_selection,
+    load_logged_item,
+)
+from autolog.exports.subtitles import DEFAULT_TIMING, TIMINGS
 
 __all__ = [
     # Exporting
@@ -40,6 +50,12 @@ __all__ = [
     "SELECTION_FORMATS",
     "FINAL_STATUSES",
     "MAX_IDS",
+    "MAX_TEXT_CHARS",
+    # Options
+    "AVID_MARKER_COLOURS",
+    "DEFAULT_MARKER_COLOUR",
+    "TIMINGS",
+    "DEFAULT_TIMING",
     # Reading
     "LoggedItem",
     "load_logged_item",

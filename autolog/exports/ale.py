@@ -37,6 +37,7 @@ from autolog.exports.facts import (
     transcript_text,
 )
 from autolog.exports.records import LoggedItem
+from autolog.exports.timing import stored_rate
 
 #: The columns, in order: Avid's own, then autolog's facts.
 COLUMNS: tuple[str, ...] = (
@@ -137,7 +138,7 @@ def _item_columns(logged: LoggedItem) -> dict[str, str]:
     return {
         "Tape": item.reel or "", "Tracks": tracks(logged), "FPS": logged.clock.fps_label, "Autolog Item": item.id,
         "Autolog Shot": "", "Autolog Source": item.source, "Autolog Media": "video" if logged.has_picture else "audio",
-        "Autolog Rate": f"{logged.clock.rate.numerator}/{logged.clock.rate.denominator}", "Autolog Size": size,
+        "Autolog Rate": stored_rate(logged.clock.rate), "Autolog Size": size,
         "Autolog Shots": str(len(logged.frames)), "Autolog Timecode": probe.timecode_source if probe else "",
     }
 

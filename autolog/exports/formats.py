@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from autolog.exports.ale import AleHeading, write_ale
 from autolog.exports.errors import InvalidExportOption, MixedFrameRates, UnknownExportFormat
-from autolog.exports.markers import AVID_MARKER_COLOURS, write_avid_markers
+from autolog.exports.markers import AVID_MARKER_COLOURS, DEFAULT_MARKER_COLOUR, write_avid_markers
 from autolog.exports.records import (
     LoggedItem,
     Selection,
@@ -22,9 +22,9 @@ from autolog.exports.records import (
     plan_selection,
 )
 from autolog.exports.spreadsheet import write_csv
-from autolog.exports.subtitles import TIMINGS, write_srt, write_vtt
+from autolog.exports.subtitles import DEFAULT_TIMING, TIMINGS, write_srt, write_vtt
 from autolog.exports.timelines import write_edl, write_fcp7_xml
-from autolog.exports.timing import SourceClock
+from autolog.exports.timing import FALLBACK_RATE, fps_label
 from autolog.store import Store
 
 
@@ -35,9 +35,9 @@ class ExportOptions:
     #: ``ale``: add one subclip row per shot after each clip's row.
     shots: bool = False
     #: ``markers`` and ``edl``: the marker colour.
-    marker_colour: str = "red"
+    marker_colour: str = DEFAULT_MARKER_COLOUR
     #: ``srt`` and ``vtt``: cue times from the clip's start (``clip``) or at source timecode (``source``).
-    timing: str = "clip"
+    timing: str = DEFAULT_TIMING
 
     @classmethod
     def parse(cls, *, shots: bool = False, colour: str | None = None, timing: str | None = None) -> ExportOptions:
@@ -46,18 +46,23 @@ class ExportOptions:
         Raises:
             InvalidExportOption: an unknown colour or timing.
         """
-        colour = (colour or "red").strip().lower()
+        colour = (colour or DEFAULT_MARKER_COLOUR).strip().lower()
         if colour not in AVID_MARKER_COLOURS:
             raise InvalidExportOption("color", f"expected one of {', '.join(AVID_MARKER_COLOURS)}")
-        timing = (timing or "clip").strip().lower()
+        timing = (timing or DEFAULT_TIMING).strip().lower()
         if timing not in TIMINGS:
             raise InvalidExportOption("timing", f"expected one of {', '.join(TIMINGS)}")
         return cls(shots=shots, marker_colour=colour, timing=timing)
 
 
+#: Writes a checked selection's export. It is called, not iterated, before anything is sent,
+#: so its own checks (one frame rate per ALE) must run before it returns the pieces.
+SelectionWriter = Callable[[Store, Selection, SelectionPlan, ExportOptions], Iterator[str]]
+
+
 @dataclass(frozen=True)
 class ExportFormat:
-    """One format: its name in routes and the CLI, file extension, media type and writer."""
+    """One format: its name in routes and the CLI, file extension, media type and writers."""
 
     name: str
     extension: str
@@ -65,8 +70,15 @@ class ExportFormat:
     title: str
     #: Writes one item's export.
     write_item: Callable[[LoggedItem, ExportOptions], str]
-    #: True when a selection of many items can be written in this format.
-    selection: bool = False
+    #: Writes a selection of many items; None for formats that hold one item.
+    write_selection: SelectionWriter | None = None
+    #: Follows the item id in an item export's file name (``LF1409-markers.txt``).
+    file_suffix: str = ""
+
+    @property
+    def selection(self) -> bool:
+        """True when a selection of many items can be written in this format."""
+        return self.write_selection is not None
 
 
 @dataclass(frozen=True)
@@ -83,18 +95,39 @@ def _ale_item(logged: LoggedItem, options: ExportOptions) -> str:
     return "".join(write_ale([logged], AleHeading.of_item(logged), shots=options.shots))
 
 
+def _ale_selection(store: Store, selection: Selection, plan: SelectionPlan, options: ExportOptions) -> Iterator[str]:
+    heading = _heading(plan, selection)
+    parts = frozenset({"frames", "segments", *(["scenes"] if options.shots else [])})
+    return write_ale(iter_selection(store, selection, parts=parts), heading, shots=options.shots)
+
+
+def _heading(plan: SelectionPlan, selection: Selection) -> AleHeading:
+    if len(plan.rates) > 1:
+        raise MixedFrameRates(plan.rates)
+    # An empty selection's ALE is at the rate asked for, else at the fallback rate.
+    label = next(iter(plan.rates), fps_label(selection.fps or FALLBACK_RATE))
+    return AleHeading.describe(label, display_width=plan.display_width, display_height=plan.display_height,
+                               sample_rate=plan.sample_rate)
+
+
 def _csv_item(logged: LoggedItem, options: ExportOptions) -> str:
     return "".join(write_csv([logged]))
+
+
+def _csv_selection(store: Store, selection: Selection, plan: SelectionPlan, options: ExportOptions
+                   ) -> Iterator[str]:
+    return write_csv(iter_selection(store, selection, parts=frozenset({"frames"})))
 
 
 #: Every format, by name.
 FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
     ExportFormat("ale", "ale", "text/plain; charset=utf-8",
                  "Avid Log Exchange, one row per clip (with shots: and per shot), exclusive End, one FPS per file",
-                 _ale_item, selection=True),
+                 _ale_item, write_selection=_ale_selection),
     ExportFormat("markers", "txt", "text/plain; charset=utf-8",
                  "Avid Media Composer marker list, one marker per frame record at its source timecode",
-                 lambda logged, options: write_avid_markers(logged, colour=options.marker_colour)),
+                 lambda logged, options: write_avid_markers(logged, colour=options.marker_colour),
+                 file_suffix="-markers"),
     ExportFormat("edl", "edl", "text/plain; charset=utf-8",
                  "CMX 3600 EDL of the shots: source timecodes, reel, clip names, frame records as locators",
                  lambda logged, options: write_edl(logged, marker_colour=options.marker_colour)),
@@ -107,7 +140,7 @@ FORMATS: dict[str, ExportFormat] = {spec.name: spec for spec in (
                  lambda logged, options: write_vtt(logged, timing=options.timing)),
     ExportFormat("csv", "csv", "text/csv; charset=utf-8",
                  "CSV of frame records: item, timecode, description, keywords, transcript, image file",
-                 _csv_item, selection=True),
+                 _csv_item, write_selection=_csv_selection),
 )}
 
 #: The formats a selection of many items can be exported in.
@@ -142,8 +175,8 @@ def export_item(store: Store, item_id: str, format_name: str, options: ExportOpt
     spec = export_format(format_name)
     logged = load_logged_item(store, item_id)
     text = spec.write_item(logged, options or ExportOptions())
-    suffix = "-markers" if spec.name == "markers" else ""
-    return Export(format=spec, filename=f"{logged.item.id}{suffix}.{spec.extension}", items=1, chunks=iter([text]))
+    return Export(format=spec, filename=f"{logged.item.id}{spec.file_suffix}.{spec.extension}", items=1,
+                  chunks=iter([text]))
 
 
 def export_selection(store: Store, selection: Selection, format_name: str,
@@ -157,22 +190,9 @@ def export_selection(store: Store, selection: Selection, format_name: str,
         MixedFrameRates: an ALE would hold several frame rates.
     """
     spec = export_format(format_name, selection=True)
-    options = options or ExportOptions()
+    write_selection = spec.write_selection
+    # NOTE(exports): export_format(selection=True) only returns formats that have one.
+    assert write_selection is not None
     plan = plan_selection(store, selection)
-    if spec.name == "ale":
-        parts = frozenset({"frames", "segments", *(["scenes"] if options.shots else [])})
-        chunks = write_ale(iter_selection(store, selection, parts=parts), _heading(plan, selection),
-                           shots=options.shots)
-    else:
-        chunks = write_csv(iter_selection(store, selection, parts=frozenset({"frames"})))
+    chunks = write_selection(store, selection, plan, options or ExportOptions())
     return Export(format=spec, filename=f"{SELECTION_FILE_STEM}.{spec.extension}", items=plan.count, chunks=chunks)
-
-
-def _heading(plan: SelectionPlan, selection: Selection) -> AleHeading:
-    if len(plan.rates) > 1:
-        raise MixedFrameRates(plan.rates)
-    # An empty selection's ALE is at the rate asked for, else at the fallback rate.
-    asked = SourceClock.of(f"{selection.fps.numerator}/{selection.fps.denominator}" if selection.fps else None, None)
-    label = next(iter(plan.rates), asked.fps_label)
-    return AleHeading.describe(label, display_width=plan.display_width, display_height=plan.display_height,
-                               sample_rate=plan.sample_rate)

@@ -17,11 +17,14 @@ from autolog.exports.records import LoggedItem
 #: The marker colours Media Composer offers.
 AVID_MARKER_COLOURS: tuple[str, ...] = ("red", "green", "blue", "cyan", "magenta", "yellow", "black", "white")
 
+#: The marker colour when none is asked for.
+DEFAULT_MARKER_COLOUR = "red"
+
 #: The user name written in each marker's first field.
 MARKER_USER = "autolog"
 
 
-def write_avid_markers(logged: LoggedItem, *, colour: str = "red") -> str:
+def write_avid_markers(logged: LoggedItem, *, colour: str = DEFAULT_MARKER_COLOUR) -> str:
     """Return one marker per frame record, its description as the comment.
 
     Raises:

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from autolog.errors import ItemNotFound
 from autolog.exports.errors import InvalidExportOption, ItemsNotLogged
-from autolog.exports.timing import SourceClock
+from autolog.exports.timing import SourceClock, stored_rate
 from autolog.media.probe import ProbeResult
 from autolog.media.timecode import parse_rate
 from autolog.statuses import AUDIO_ONLY, Status
@@ -228,7 +228,7 @@ def _conditions(selection: Selection, *, logged_only: bool) -> list[ColumnElemen
         conditions.append(or_(Item.id.icontains(selection.text, autoescape=True),
                               Item.source.icontains(selection.text, autoescape=True)))
     if selection.fps is not None:
-        conditions.append(Item.nominal_fps == f"{selection.fps.numerator}/{selection.fps.denominator}")
+        conditions.append(Item.nominal_fps == stored_rate(selection.fps))
     return conditions
 
 

@@ -16,14 +16,17 @@ from autolog.exports.records import LoggedItem
 #: How cue times may be counted.
 TIMINGS: tuple[str, ...] = ("clip", "source")
 
+#: Cue times when no timing is asked for: from the clip's start.
+DEFAULT_TIMING = "clip"
 
-def write_srt(logged: LoggedItem, *, timing: str = "clip") -> str:
+
+def write_srt(logged: LoggedItem, *, timing: str = DEFAULT_TIMING) -> str:
     """Return the transcript as SRT: numbered cues, ``HH:MM:SS,mmm`` times."""
     return "".join(f"{number}\n{_time(start_ms, ',')} --> {_time(end_ms, ',')}\n{text}\n\n"
                    for number, (start_ms, end_ms, text) in enumerate(_cues(logged, timing), start=1))
 
 
-def write_vtt(logged: LoggedItem, *, timing: str = "clip") -> str:
+def write_vtt(logged: LoggedItem, *, timing: str = DEFAULT_TIMING) -> str:
     """Return the transcript as WebVTT: ``HH:MM:SS.mmm`` times, text with ``&``, ``<``, ``>`` escaped."""
     cues = "".join(f"{_time(start_ms, '.')} --> {_time(end_ms, '.')}\n{_escape(text)}\n\n"
                    for start_ms, end_ms, text in _cues(logged, timing))

@@ -17,24 +17,21 @@ import opentimelineio as otio
 
 from autolog.exports.errors import NotExportable
 from autolog.exports.facts import file_name, one_line, reel
+from autolog.exports.markers import AVID_MARKER_COLOURS, DEFAULT_MARKER_COLOUR
 from autolog.exports.records import LoggedItem
 from autolog.exports.timing import SourceClock, frame_number
 
 #: CMX 3600 allows 8 characters of letters and digits for a reel.
 EDL_REEL_CHARS = 8
 
-#: Marker colours OpenTimelineIO (and so the EDL's ``* LOC`` lines) knows.
+#: Each Media Composer marker colour as OpenTimelineIO (and so the EDL's ``* LOC`` lines) spells it.
 MARKER_COLOURS: dict[str, str] = {
-    "red": otio.schema.MarkerColor.RED, "green": otio.schema.MarkerColor.GREEN,
-    "blue": otio.schema.MarkerColor.BLUE, "cyan": otio.schema.MarkerColor.CYAN,
-    "magenta": otio.schema.MarkerColor.MAGENTA, "yellow": otio.schema.MarkerColor.YELLOW,
-    "black": otio.schema.MarkerColor.BLACK, "white": otio.schema.MarkerColor.WHITE,
-}
+    colour: getattr(otio.schema.MarkerColor, colour.upper()) for colour in AVID_MARKER_COLOURS}
 
 _NOT_REEL = re.compile(r"[^A-Za-z0-9]+")
 
 
-def write_edl(logged: LoggedItem, *, marker_colour: str = "red") -> str:
+def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR) -> str:
     """Return a CMX 3600 EDL of the item's shots: source timecodes, reel, clip names, frame markers.
 
     The adapter writes no ``FCM`` line, so one is added after the title: ``DROP FRAME`` or
@@ -90,7 +87,7 @@ def _record_start(clock: SourceClock) -> int:
     return frame_number("01:00:00;00" if clock.drop_frame else "01:00:00:00", clock.rate)
 
 
-def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker_colour: str = "red",
+def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker_colour: str = DEFAULT_MARKER_COLOUR,
                 media_relative_markers: bool = False) -> otio.schema.Track:
     """Return a track with one clip per shot (the whole recording when there are none)."""
     clock = logged.clock

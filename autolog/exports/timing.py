@@ -62,9 +62,7 @@ class SourceClock:
     @property
     def fps_label(self) -> str:
         """The rate as Avid writes it in an ALE's ``FPS``: ``23.976``, ``25``, ``29.97``, ``59.94``."""
-        if self.rate.denominator == 1:
-            return str(self.rate.numerator)
-        return f"{float(self.rate):.3f}".rstrip("0").rstrip(".")
+        return fps_label(self.rate)
 
     @property
     def label_rate(self) -> float:
@@ -107,6 +105,18 @@ def _clock(nominal_fps: str | None, probed_fps: float | None, start_timecode: st
     rate = parse_rate(nominal_fps) if nominal_fps else parse_rate(probed_fps) if probed_fps else FALLBACK_RATE
     start = normalise_timecode(start_timecode, rate)
     return SourceClock(rate=rate, drop_frame=";" in start, start_timecode=start, start_frame=frame_number(start, rate))
+
+
+def fps_label(rate: Fraction) -> str:
+    """Spell ``rate`` as Avid writes it in an ALE's ``FPS``: ``23.976``, ``25``, ``29.97``."""
+    if rate.denominator == 1:
+        return str(rate.numerator)
+    return f"{float(rate):.3f}".rstrip("0").rstrip(".")
+
+
+def stored_rate(rate: Fraction) -> str:
+    """Spell ``rate`` as items store their ``nominal_fps``: ``30000/1001``, ``25/1``."""
+    return f"{rate.numerator}/{rate.denominator}"
 
 
 def frame_number(timecode: str, rate: Fraction) -> int:

@@ -4,9 +4,17 @@ from __future__ import annotations
 
 from typing import Any
 
-from autolog.exports import FORMATS, SELECTION_FORMATS
-from autolog.exports.markers import AVID_MARKER_COLOURS
-from autolog.exports.subtitles import TIMINGS
+from autolog.exports import (
+    AVID_MARKER_COLOURS,
+    DEFAULT_MARKER_COLOUR,
+    DEFAULT_TIMING,
+    FINAL_STATUSES,
+    FORMATS,
+    MAX_IDS,
+    MAX_TEXT_CHARS,
+    SELECTION_FORMATS,
+    TIMINGS,
+)
 from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
 
 ERRORS = {
@@ -124,9 +132,9 @@ def item_paths() -> dict[str, JSON]:
 
 EXPORT_OPTIONS = [
     query("shots", {"type": "boolean", "default": False}, description="ale: add one subclip row per shot."),
-    query("color", {"type": "string", "enum": list(AVID_MARKER_COLOURS), "default": "red"},
+    query("color", {"type": "string", "enum": list(AVID_MARKER_COLOURS), "default": DEFAULT_MARKER_COLOUR},
           description="markers, edl: the marker colour."),
-    query("timing", {"type": "string", "enum": list(TIMINGS), "default": "clip"},
+    query("timing", {"type": "string", "enum": list(TIMINGS), "default": DEFAULT_TIMING},
           description="srt, vtt: cue times from the clip's start, or at source timecode."),
 ]
 
@@ -153,15 +161,15 @@ def export_paths() -> dict[str, JSON]:
     return {
         "/items/{item_id}/exports/{format}": {"get": export_operation(
             "One logged item as a file an editor imports", list(FORMATS), [ITEM],
-            "The item must be at `7 - Avid Description` (409 names its status). Unknown format: 404 listing the "
-            "formats. An audio-only item has no EDL (409); its other exports have no video track.")},
+            f"The item must be at `{FINAL_STATUSES[0].value}` (409 names its status). Unknown format: 404 "
+            "listing the formats. An audio-only item has no EDL (409); its other exports have no video track.")},
         "/exports/{format}": {"get": export_operation(
             "Logged items as one ALE or CSV, streamed", list(SELECTION_FORMATS), [
-                query("ids", {"type": "array", "items": ITEM_ID, "maxItems": 1000}, description=(
+                query("ids", {"type": "array", "items": ITEM_ID, "maxItems": MAX_IDS}, description=(
                     "Item ids, comma-separated or repeated; each must be logged (409 names those that are not).")),
                 query("status", SCHEMAS["Item"]["properties"]["status"],
                       description="Only items at this status; default: every logged item."),
-                query("q", {"type": "string", "maxLength": 200},
+                query("q", {"type": "string", "maxLength": MAX_TEXT_CHARS},
                       description="Case-insensitive substring of the item id or its source."),
                 query("fps", {"type": "string", "example": "29.97"},
                       description="Only items at this nominal rate (25, 29.97, 30000/1001...)."),
