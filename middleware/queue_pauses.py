@@ -15,9 +15,8 @@ from typing import Any
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
-from dramatiq.middleware import SkipMessage
 
-from middleware.rate_limits import WAIT_OPTION
+from middleware.rate_limits import WAIT_OPTION, wait_again
 
 #: The set of paused queue names, under the broker's namespace.
 PAUSED_KEY = "__paused__"
@@ -71,5 +70,4 @@ class QueuePauses(dramatiq.Middleware):
             return
         waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == PAUSE_REASON else 1
         wait = {"waits": waits, "reason": PAUSE_REASON, "wait_ms": self.delay_ms}
-        broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=self.delay_ms)
-        raise SkipMessage(f"queue {queue!r} is paused")
+        wait_again(broker, message, wait, delay_ms=self.delay_ms, reason=f"queue {queue!r} is paused")

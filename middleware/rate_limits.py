@@ -43,6 +43,19 @@ WAIT_OPTION = "rate_limit_wait"
 P = ParamSpec("P")
 R = TypeVar("R")
 
+
+def wait_again(broker: dramatiq.Broker, message: MessageProxy, wait: dict[str, Any], *, delay_ms: int | None,
+               reason: str) -> NoReturn:
+    """Put ``message`` back to run after ``delay_ms`` with its ``wait`` marker, then skip this delivery.
+
+    Same message id, same ``retries``: a wait is not an attempt. ``SkipMessage`` is
+    acknowledged, not failed, so ``Retries`` never counts it; ``StatusWrites`` records the
+    re-enqueue as ``deferred`` from the marker (``WAIT_OPTION``: ``waits``, ``reason``, ``wait_ms``).
+    """
+    broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=delay_ms)
+    raise SkipMessage(reason)
+
+
 #: Key of the result field that reports the input tokens a call used.
 TOKENS_RESULT_KEY = "input_tokens"
 
@@ -180,11 +193,10 @@ class RateLimits(dramatiq.Middleware):
         previous = message.options.get(WAIT_OPTION) or {}
         wait = {"waits": int(previous.get("waits", 0)) + 1, "reason": decision.reason,
                 "wait_ms": int(decision.wait_ms)}
-        # Same message id, same retries: a wait is not an attempt.
-        broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=delay_ms if delay_ms > 0 else None)
         self.logger.debug("Message %r waits %d ms for %r (%s).", message.message_id, decision.wait_ms,
                           limit.key, decision.reason)
-        raise SkipMessage(f"rate limit {limit.key!r}: {decision.reason}, next turn in {decision.wait_ms:.0f} ms")
+        wait_again(broker, message, wait, delay_ms=delay_ms if delay_ms > 0 else None,
+                   reason=f"rate limit {limit.key!r}: {decision.reason}, next turn in {decision.wait_ms:.0f} ms")
 
     def _release(self, message: MessageProxy, tokens: int | None) -> None:
         held: _Held | None = getattr(self._local, "held", None)

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, NoReturn
+from typing import Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
@@ -32,11 +32,11 @@ from sqlalchemy.exc import SQLAlchemyError
 from autolog.errors import AutologError
 from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
 from autolog.sources import is_remote, local_path
-from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step, step_named
+from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemView, NewEvent
-from middleware.rate_limits import WAIT_OPTION
+from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
-from middleware.status_writes import TRANSITION_OPTION
+from middleware.status_writes import TRANSITION_OPTION, message_step
 
 #: The ``reason`` of a step-1 message's wait marker while its source settles.
 SETTLE_REASON = "source settling"
@@ -58,10 +58,9 @@ class SourceChecks(dramatiq.Middleware):
         self.min_delay_ms = min_delay_ms
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
-        if not name or not self._services.is_ready:
+        step = message_step(broker, message)
+        if step is None or not self._services.is_ready:
             return
-        step = step_named(name)
         try:
             item = self._services.current().store.items.get(message.args[0])
         except (AutologError, SQLAlchemyError):
@@ -95,13 +94,9 @@ class SourceChecks(dramatiq.Middleware):
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
         wait = {"waits": int(previous.get("waits", 0)) + 1 if ours else 1, "reason": SETTLE_REASON,
                 "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict()}
-        self._defer(broker, message, wait, f"source of {item.id!r} is still changing ({stat.size_bytes} bytes)")
-
-    def _defer(self, broker: dramatiq.Broker, message: MessageProxy, wait: dict[str, Any], reason: str) -> NoReturn:
-        # Same message id, same retries: a wait is not an attempt.
-        broker.enqueue(message.copy(options={WAIT_OPTION: wait}), delay=wait["wait_ms"])
-        self.logger.debug("Message %r waits %d ms: %s.", message.message_id, wait["wait_ms"], reason)
-        raise SkipMessage(reason)
+        reason = f"source of {item.id!r} is still changing ({stat.size_bytes} bytes)"
+        self.logger.debug("Message %r waits %d ms: %s.", message.message_id, delay_ms, reason)
+        wait_again(broker, message, wait, delay_ms=delay_ms, reason=reason)
 
     def _restart_if_changed(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemView,
                             stored: dict[str, Any]) -> None:

@@ -41,6 +41,12 @@ def worker_name() -> str:
     return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
 
 
+def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> Step | None:
+    """Return the pipeline step a message runs (its ``step`` option, else its actor's); None for others."""
+    name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
+    return step_named(name) if name else None
+
+
 class StatusWrites(dramatiq.Middleware):
     """Writes item statuses and timeline events around every step message.
 
@@ -66,10 +72,6 @@ class StatusWrites(dramatiq.Middleware):
     def actor_options(self) -> set[str]:
         return {"step"}
 
-    def _step(self, broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> Step | None:
-        name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
-        return step_named(name) if name else None
-
     def _record(self, event: NewEvent) -> None:
         if not self._services.is_ready:
             return
@@ -80,7 +82,7 @@ class StatusWrites(dramatiq.Middleware):
             self.logger.exception("Could not record %r for item %r.", event.event, event.item_id)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
-        step = self._step(broker, message)
+        step = message_step(broker, message)
         if step is None:
             return
         if message.message_id in self._delayed:
@@ -109,7 +111,7 @@ class StatusWrites(dramatiq.Middleware):
         self._delayed.add(message.message_id)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        step = self._step(broker, message)
+        step = message_step(broker, message)
         if step is None:
             return
         item_id = message.args[0]
@@ -136,7 +138,7 @@ class StatusWrites(dramatiq.Middleware):
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
         exception: BaseException | None = None,
     ) -> None:
-        step = self._step(broker, message)
+        step = message_step(broker, message)
         if step is None:
             return
         started = self._started_ms.pop(message.message_id, _now_ms())
@@ -192,7 +194,7 @@ class StatusWrites(dramatiq.Middleware):
         self._started_ms.pop(message.message_id, None)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        step = self._step(broker, message)
+        step = message_step(broker, message)
         if step is None:
             return
         event = NewEvent(item_id=message.args[0], event="dead_lettered", step=step.name,

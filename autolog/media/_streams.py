@@ -8,12 +8,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from autolog.media._run import Runner, run_tool
-
-if TYPE_CHECKING:
-    from autolog.media.probe import AudioTrack
 
 #: Field orders ffprobe reports for interlaced pictures (top or bottom field first, coded and shown).
 INTERLACED_ORDERS = frozenset({"tt", "bb", "tb", "bt"})
@@ -96,29 +92,6 @@ def stream_duration_s(stream: Mapping[str, object]) -> float | None:
     return None
 
 
-def audio_tracks(streams: Sequence[Mapping[str, object]], *, start_time_s: float) -> tuple[AudioTrack, ...]:
-    """Return every audio stream as an ``AudioTrack`` with its start in clip time."""
-    from autolog.media.probe import AudioTrack
-
-    tracks = []
-    for stream in streams:
-        if stream.get("codec_type") != "audio" or not isinstance(stream.get("index"), int):
-            continue
-        start = positive_number(stream.get("start_time"), allow_zero=True, allow_negative=True)
-        tags = stream.get("tags")
-        language = tags.get("language") if isinstance(tags, dict) else None
-        channels = stream.get("channels")
-        tracks.append(AudioTrack(
-            index=int(str(stream["index"])), codec=str(stream.get("codec_name", "unknown")),
-            channels=channels if isinstance(channels, int) else 0,
-            sample_rate=int(positive_number(stream.get("sample_rate")) or 0),
-            start_s=round(max(0.0, (start if start is not None else start_time_s) - start_time_s), 6),
-            duration_s=stream_duration_s(stream),
-            language=language if isinstance(language, str) and language != "und" else None,
-        ))
-    return tuple(tracks)
-
-
 @dataclass(frozen=True)
 class Rates:
     """A video stream's frame rates: nominal (for timecode) and average (frames over time)."""
@@ -174,9 +147,9 @@ def _rotation_clockwise(video: Mapping[str, object]) -> int:
 
 def display_geometry(video: Mapping[str, object]) -> Geometry:
     """Return the coded size and the size a player shows (square pixels, then rotation)."""
-    width = video.get("width") if isinstance(video.get("width"), int) else 0
-    height = video.get("height") if isinstance(video.get("height"), int) else 0
-    assert isinstance(width, int) and isinstance(height, int)
+    coded_width, coded_height = video.get("width"), video.get("height")
+    width = coded_width if isinstance(coded_width, int) else 0
+    height = coded_height if isinstance(coded_height, int) else 0
     sar_text = str(video.get("sample_aspect_ratio") or "1:1")
     try:
         sar = Fraction(*(int(part) for part in sar_text.split(":")))

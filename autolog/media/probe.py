@@ -4,17 +4,16 @@ from __future__ import annotations
 
 import json
 import subprocess
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from autolog.errors import EmptyMedia, MediaMissing, NotMedia, ToolFailed, UnsupportedMedia
+from autolog.errors import EmptyMedia, NotMedia, ToolFailed, UnsupportedMedia
 from autolog.media._fields import read_bool, read_float, read_int, read_optional_str, read_str
 from autolog.media._run import Runner, first_error_line, run_tool
 from autolog.media._streams import (
     INTERLACED_ORDERS,
-    audio_tracks,
     detect_field_order,
     display_geometry,
     field_order_of,
@@ -25,6 +24,7 @@ from autolog.media._streams import (
     stream_duration_s,
 )
 from autolog.media.source_timecode import read_source_timecode
+from autolog.source_state import SourceStat
 
 #: ffprobe's names of the HDR transfer functions: PQ (SMPTE ST 2084) and HLG (ARIB STD-B67).
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
@@ -151,6 +151,27 @@ class ProbeResult:
         return cls(**required, **later, audio_tracks=tuple(AudioTrack.from_dict(track) for track in tracks))
 
 
+def audio_tracks(streams: Sequence[Mapping[str, object]], *, start_time_s: float) -> tuple[AudioTrack, ...]:
+    """Return every audio stream as an ``AudioTrack`` with its start in clip time."""
+    tracks = []
+    for stream in streams:
+        if stream.get("codec_type") != "audio" or not isinstance(stream.get("index"), int):
+            continue
+        start = positive_number(stream.get("start_time"), allow_zero=True, allow_negative=True)
+        tags = stream.get("tags")
+        language = tags.get("language") if isinstance(tags, dict) else None
+        channels = stream.get("channels")
+        tracks.append(AudioTrack(
+            index=int(str(stream["index"])), codec=str(stream.get("codec_name", "unknown")),
+            channels=channels if isinstance(channels, int) else 0,
+            sample_rate=int(positive_number(stream.get("sample_rate")) or 0),
+            start_s=round(max(0.0, (start if start is not None else start_time_s) - start_time_s), 6),
+            duration_s=stream_duration_s(stream),
+            language=language if isinstance(language, str) and language != "und" else None,
+        ))
+    return tuple(tracks)
+
+
 def probe_media(
     path: Path,
     *,
@@ -195,16 +216,18 @@ def probe_media(
         duration_s = max(packet_ends.values(), default=start_time_s) - start_time_s
     if duration_s <= 0:
         raise UnsupportedMedia(str(path), "duration is zero or unknown")
+    stream_rates = rates_of(video, timecode_rate=None) if video is not None else None
     timecode = read_source_timecode(
-        path, fmt, streams, video, default=default_start_timecode, audio_rate=audio_timecode_rate,
-        run=run, timeout_s=timeout_s,
+        path, fmt, streams, video, video_rate=stream_rates.nominal if stream_rates is not None else None,
+        default=default_start_timecode, audio_rate=audio_timecode_rate, run=run, timeout_s=timeout_s,
     )
     if video is None:
         rates, geometry, video_index, field_order = None, None, None, "unknown"
         video_start_s, video_duration_s, transfer = 0.0, None, None
     else:
         video_index = int(str(video["index"]))
-        rates = rates_of(video, timecode_rate=timecode.rate if timecode.from_track else None)
+        # A timecode track's own rate wins over the stream's (see ``rates_of``).
+        rates = rates_of(video, timecode_rate=timecode.rate) if timecode.from_track else stream_rates
         if rates is None:
             raise UnsupportedMedia(str(path), "video frame rate is unknown")
         geometry = display_geometry(video)
@@ -255,12 +278,7 @@ def _ffprobe_json(command: list[str], path: Path, *, run: Runner, timeout_s: flo
 
 
 def _file_size(path: Path) -> int:
-    try:
-        stat = path.stat()
-    except FileNotFoundError as ex:
-        raise MediaMissing(str(path), "no such file") from ex
-    if not path.is_file():
-        raise MediaMissing(str(path), "not a regular file")
-    if stat.st_size == 0:
+    size_bytes = SourceStat.of(path).size_bytes
+    if size_bytes == 0:
         raise EmptyMedia(str(path), "file is empty (0 bytes)")
-    return stat.st_size
+    return size_bytes

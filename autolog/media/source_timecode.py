@@ -54,6 +54,7 @@ def read_source_timecode(
     streams: Sequence[Mapping[str, object]],
     video: Mapping[str, object] | None,
     *,
+    video_rate: Fraction | None,
     default: str,
     audio_rate: str,
     run: Runner,
@@ -63,12 +64,15 @@ def read_source_timecode(
 
     A tag that is not a valid timecode at the clip's rate is passed over, not fatal.
 
+    Args:
+        video: ffprobe's record of the main video stream; None for audio-only files.
+        video_rate: that stream's nominal rate, which tags count at; None for audio-only files.
+
     Raises:
         ConfigError: ``default`` or ``audio_rate`` is malformed.
         ToolFailed: ffprobe is missing or timed out while reading an SEI timecode.
     """
-    video_rate = _video_rate(video)
-    rate = video_rate or _config_rate(audio_rate)
+    rate = parse_rate(video_rate) if video_rate is not None else _config_rate(audio_rate)
     reel = _reel(fmt, streams)
     candidates: list[tuple[str, object, Fraction, bool]] = []
     for stream in streams:
@@ -101,16 +105,6 @@ def read_source_timecode(
     except ValueError as ex:
         raise ConfigError("AUTOLOG_DEFAULT_START_TIMECODE", str(ex)) from ex
     return SourceTimecode(start=start, rate=rate, drop_frame=";" in start, source="default", reel=reel)
-
-
-def _video_rate(video: Mapping[str, object] | None) -> Fraction | None:
-    if video is None:
-        return None
-    real = stream_rate(video.get("r_frame_rate"))
-    if real is not None and real <= 1000:
-        return parse_rate(real)
-    average = stream_rate(video.get("avg_frame_rate"))
-    return parse_rate(average) if average is not None else None
 
 
 def _config_rate(text: str) -> Fraction:
