@@ -7,6 +7,7 @@ The private Redis starts in ``pytest_configure``, before any test module imports
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import shutil
@@ -17,6 +18,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -26,8 +28,8 @@ import redis
 
 from autolog.local_redis import LocalRedis, free_port
 from autolog.settings import Settings
-from autolog.statuses import STEPS
-from autolog.store import Store
+from autolog.statuses import STEPS, Status
+from autolog.store import ItemView, NewItem, Store
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -93,6 +95,25 @@ def wait_for(
             pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
         time.sleep(interval_s)
     return result
+
+
+def log_through_pipeline(context: Any, drain: Callable[..., None], path: Path, item_id: str) -> None:
+    """Submit a clip as a new item, drain the queues, and check it reached ``7 - Avid Description``."""
+    from pipelines import actions  # imports ``actors``, which must wait for pytest_configure's environment
+
+    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
+    drain()
+    item = context.store.items.get(item_id)
+    assert item.status is Status.AVID_DESCRIPTION, item.error
+
+
+def item_view(item_id: str, source: str, **fields: Any) -> ItemView:
+    """Return an item as the store holds it: logged, with no probe or error, unless ``fields`` say otherwise."""
+    moment = datetime(2026, 1, 1, tzinfo=UTC)
+    item = ItemView(id=item_id, source=source, status=Status.AVID_DESCRIPTION, force_resume=False, prompt=None,
+                    probe=None, has_audio=None, error=None, dead_lettered=False, cancelled=False, version=1,
+                    created_at=moment, updated_at=moment)
+    return dataclasses.replace(item, **fields)
 
 
 @pytest.fixture(scope="session")
@@ -170,6 +191,21 @@ def pool_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, redis_client:
     return Settings.from_env()
 
 
+@pytest.fixture
+def cli_store(pool_settings: Settings) -> Iterator[Store]:
+    """The store the in-process ``autolog`` CLI reads and writes in this test."""
+    store = Store.open(pool_settings.sqlalchemy_url)
+    yield store
+    store.close()
+
+
+def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
+    """Return what the CLI printed on stderr, checking it is one ``autolog: error:`` line."""
+    err = capsys.readouterr().err
+    assert err.startswith("autolog: error: ") and err.count("\n") == 1, err
+    return err
+
+
 @dataclass(frozen=True)
 class SampleClips:
     """The clips made by ``ops/make_test_media.sh`` and the truth about them."""
@@ -190,11 +226,20 @@ def test_media(session_dir: Path) -> SampleClips:
     return SampleClips(root=root, manifest=json.loads((root / "manifest.json").read_text()))
 
 
+#: The words of each sentence the footage cases and the sound variants speak, as a recogniser writes them.
+SENTENCE1 = frozenset({"welcome", "footage", "logging", "test"})
+SENTENCE2 = frozenset({"quick", "brown", "fox", "jumps", "over", "lazy", "dog"})
+
+#: The scripts that make footage clips, and the truth about each clip beside them.
+FOOTAGE_SCRIPTS = REPO / "tests" / "footage_cases"
+
+
 @dataclass(frozen=True)
 class FootageCases:
-    """The real-world footage cases made by ``tests/footage_cases/make_cases.sh``, and their truth.
+    """Clips made by a script in ``tests/footage_cases/``, and their truth.
 
-    ``truth`` is ``cases.json`` beside the script: one entry per file name (relative path).
+    ``truth`` is the JSON beside the script (``cases.json`` for ``make_cases.sh``,
+    ``sound_variants.json`` for ``make_sound_variants.sh``): one entry per file name (relative path).
     """
 
     root: Path
@@ -203,16 +248,30 @@ class FootageCases:
     def path(self, name: str) -> Path:
         return self.root / name
 
+    def shot_spans(self, name: str) -> list[tuple[int, float, float]]:
+        """Return the truth's shots as ``(index, start_s, end_s)``, as step 3 would store them."""
+        bounds = [0.0, *self.truth[name]["cuts"], self.truth[name]["duration"]]
+        return [(index, start, end) for index, (start, end) in enumerate(zip(bounds, bounds[1:], strict=False))]
+
+
+def _make_footage(script: str, truth: str, root: Path) -> FootageCases:
+    """Run one of ``FOOTAGE_SCRIPTS`` into ``root`` and read its truth, leaving out the ``_`` notes."""
+    root.mkdir(parents=True, exist_ok=True)
+    subprocess.run(["bash", str(FOOTAGE_SCRIPTS / script), str(root)], check=True, capture_output=True)
+    cases = json.loads((FOOTAGE_SCRIPTS / truth).read_text())
+    return FootageCases(root=root, truth={name: case for name, case in cases.items() if not name.startswith("_")})
+
 
 @pytest.fixture(scope="session")
 def footage_cases(session_dir: Path) -> FootageCases:
-    """Make the footage cases once per session, inside the media root (about 5 s)."""
-    root = session_dir / "media" / "cases"
-    root.mkdir(parents=True, exist_ok=True)
-    script = REPO / "tests" / "footage_cases" / "make_cases.sh"
-    subprocess.run(["bash", str(script), str(root)], check=True, capture_output=True)
-    truth = json.loads((script.parent / "cases.json").read_text())
-    return FootageCases(root=root, truth={name: case for name, case in truth.items() if not name.startswith("_")})
+    """Make the real-world footage cases once per session, inside the media root (about 5 s)."""
+    return _make_footage("make_cases.sh", "cases.json", session_dir / "media" / "cases")
+
+
+@pytest.fixture(scope="session")
+def sound_variants(session_dir: Path) -> FootageCases:
+    """Make the sound variants (other containers and track layouts) once per session, inside the media root."""
+    return _make_footage("make_sound_variants.sh", "sound_variants.json", session_dir / "media" / "sound")
 
 
 @pytest.fixture

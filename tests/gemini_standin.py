@@ -52,6 +52,8 @@ class Call:
     api_key: str | None
     #: Inline audio parts sent, as (MIME type, bytes).
     audio: tuple[tuple[str, bytes], ...] = ()
+    #: The ``promptTokenCount`` the answer reported, if it reported usage.
+    prompt_tokens: int | None = None
 
 
 class GeminiStandIn:
@@ -139,7 +141,8 @@ def _handler_for(standin: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
                 status, payload = _answer(kind, extra, match["model"], frames, texts, len(images))
             standin._record(Call(arrived_s=arrived, finished_s=time.time(), model=match["model"], frames=frames,
                                  images=tuple(images), prompt=" ".join(texts), status=status,
-                                 api_key=self.headers.get("x-goog-api-key"), audio=tuple(audio)))
+                                 api_key=self.headers.get("x-goog-api-key"), audio=tuple(audio),
+                                 prompt_tokens=_prompt_tokens(payload)))
             self._send(status, payload)
 
         def _send(self, status: int, payload: Any) -> None:
@@ -154,6 +157,11 @@ def _handler_for(standin: GeminiStandIn) -> type[BaseHTTPRequestHandler]:
             return
 
     return Handler
+
+
+def _prompt_tokens(payload: Any) -> int | None:
+    usage = payload.get("usageMetadata") if isinstance(payload, dict) else None
+    return int(usage["promptTokenCount"]) if usage else None
 
 
 def _parts(request: dict[str, Any]) -> tuple[list[str], list[tuple[int, int]], list[tuple[str, bytes]]]:

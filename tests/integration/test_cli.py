@@ -14,25 +14,10 @@ from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from ops.cli import main
 from ops.pools import PoolManager
-from tests.conftest import FootageCases, SampleClips
+from tests.conftest import FootageCases, SampleClips, one_line_error
 
 #: Pools the clip without audio needs: every step but transcription, and the callbacks.
 NO_AUDIO_POOLS = ["file_info", "thumbnails", "assess", "analysis", "frames", "control"]
-
-
-@pytest.fixture
-def cli_store(pool_settings: Settings) -> Iterator[Store]:
-    """The store the CLI writes to in this test."""
-    store = Store.open(pool_settings.sqlalchemy_url)
-    yield store
-    store.close()
-
-
-def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    """Return what the CLI printed on stderr, checking it is one ``autolog: error:`` line."""
-    err = capsys.readouterr().err
-    assert err.startswith("autolog: error: ") and err.count("\n") == 1, err
-    return err
 
 
 def test_ingest_outside_the_media_roots_exits_2_and_stores_nothing(

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import io
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,21 +13,11 @@ import pycmx
 from autolog.context import Context
 from autolog.exports import ExportOptions, export_item
 from autolog.media.timecode import frame_timecode
-from autolog.statuses import Status
-from autolog.store import NewItem
-from pipelines import actions
-from tests.conftest import FootageCases
+from tests.conftest import FootageCases, log_through_pipeline
+from tests.ffmpeg_runs import make_clip
 from tests.unit.exports.timecodes import smpte_frames
 
 Drain = Callable[..., None]
-
-
-def log_clip(context: Context, drain: Drain, path: Path, item_id: str) -> None:
-    """Run one clip through every step."""
-    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
-    drain()
-    item = context.store.items.get(item_id)
-    assert item.status is Status.AVID_DESCRIPTION, item.error
 
 
 def exported(context: Context, item_id: str, format_name: str, **options: object) -> str:
@@ -41,7 +30,7 @@ def test_the_drop_frame_camera_mov_exports_at_01_00_00_00(
     # Given the 29.97 fps camera MOV whose tmcd track starts at 01:00:00;00, cut at 60.06 s, logged
     truth = footage_cases.truth["03_ntsc_df_tc.mov"]
     item_id = unique_id("df")
-    log_clip(context, drain, footage_cases.path("03_ntsc_df_tc.mov"), item_id)
+    log_through_pipeline(context, drain, footage_cases.path("03_ntsc_df_tc.mov"), item_id)
     item = context.store.items.get(item_id)
     assert item.probe is not None
 
@@ -71,14 +60,13 @@ def test_a_25_fps_mxf_exports_non_drop_from_its_timecode(
 ) -> None:
     # Given a 4 s MXF (OP1a, MPEG-2, PCM) at 25 fps, timecode 10:00:00:00, a hard cut at 2 s
     path = session_dir / "media" / f"{unique_id('mxf')}.mxf"
-    subprocess.run([
-        "ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2",
-        "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:duration=2",
-        "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
-        "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
-        "-c:v", "mpeg2video", "-b:v", "2M", "-c:a", "pcm_s16le", "-timecode", "10:00:00:00", str(path)], check=True)
+    make_clip(path, "-f", "lavfi", "-i", "testsrc=size=320x240:rate=25:duration=2",
+              "-f", "lavfi", "-i", "smptebars=size=320x240:rate=25:duration=2",
+              "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000:duration=4",
+              "-filter_complex", "[0:v][1:v]concat=n=2:v=1:a=0[v]", "-map", "[v]", "-map", "2:a",
+              "-c:v", "mpeg2video", "-b:v", "2M", "-c:a", "pcm_s16le", "-timecode", "10:00:00:00")
     item_id = unique_id("mx")
-    log_clip(context, drain, path, item_id)
+    log_through_pipeline(context, drain, path, item_id)
 
     # When its ALE, EDL and markers are exported and read back
     heading, (row,) = _ale(exported(context, item_id, "ale"))

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
@@ -10,27 +9,17 @@ from pathlib import Path
 import pytest
 
 from autolog.context import Context
-from autolog.statuses import Status
-from autolog.store import NewItem
-from pipelines import actions
-from tests.conftest import FootageCases
+from tests.conftest import FootageCases, log_through_pipeline
+from tests.ffmpeg_runs import H264, make_clip
+from tests.unit.exports.timecodes import ndf_timecode, smpte_frames
 
 Drain = Callable[..., None]
 
 
-def log_clip(context: Context, drain: Drain, path: Path, item_id: str) -> list[tuple[float, str]]:
+def logged_frames(context: Context, drain: Drain, path: Path, item_id: str) -> list[tuple[float, str]]:
     """Run one clip through every step and return its frame records' (time, timecode)."""
-    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
-    drain()
-    item = context.store.items.get(item_id)
-    assert item.status is Status.AVID_DESCRIPTION, item.error
+    log_through_pipeline(context, drain, path, item_id)
     return [(frame.time_s, frame.timecode) for frame in context.store.results.frames(item_id)]
-
-
-def smpte_ndf(frames: int, rate: int) -> str:
-    """Non-drop-frame timecode of a frame count: the test's own oracle, independent of the code."""
-    seconds, frame = divmod(frames, rate)
-    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frame:02d}"
 
 
 def test_a_drop_frame_camera_mov_is_logged_at_its_source_timecode(
@@ -41,7 +30,7 @@ def test_a_drop_frame_camera_mov_is_logged_at_its_source_timecode(
     item_id = unique_id("df")
 
     # When it is logged
-    frames = log_clip(context, drain, footage_cases.path("03_ntsc_df_tc.mov"), item_id)
+    frames = logged_frames(context, drain, footage_cases.path("03_ntsc_df_tc.mov"), item_id)
 
     # Then the item carries the source facts, and each frame's timecode counts drop-frame from the start
     item = context.store.items.get(item_id)
@@ -57,11 +46,11 @@ def test_a_drop_frame_camera_mov_is_logged_at_its_source_timecode(
 def test_a_variable_frame_rate_phone_clip_counts_at_its_nominal_rate(
     context: Context, footage_cases: FootageCases, drain: Drain, unique_id: Callable[[str], str],
 ) -> None:
-    frames = log_clip(context, drain, footage_cases.path("02_vfr_lowlight.mp4"), unique_id("vfr"))
+    frames = logged_frames(context, drain, footage_cases.path("02_vfr_lowlight.mp4"), unique_id("vfr"))
 
     assert frames, "no frame records"
     for time_s, timecode in frames:
-        assert timecode == smpte_ndf(round(time_s * 30), 30)
+        assert timecode == ndf_timecode(round(time_s * 30), 30)
 
 
 @pytest.mark.parametrize(("rate", "start"), [
@@ -72,21 +61,18 @@ def test_other_rates_and_starts_are_logged_from_their_timecode_track(
 ) -> None:
     # Given a 2 s camera MOV at another rate with a timecode track (one shot: its frame sits near 1 s)
     path = session_dir / "media" / f"{unique_id('tc')}.mov"
-    subprocess.run(["ffmpeg", "-nostdin", "-v", "error", "-y", "-f", "lavfi", "-i",
-                    f"testsrc=size=96x72:rate={rate},trim=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
-                    "-pix_fmt", "yuv420p", "-timecode", start, str(path)], check=True)
+    make_clip(path, "-f", "lavfi", "-i", f"testsrc=size=96x72:rate={rate},trim=duration=2", *H264, "-timecode", start)
     item_id = unique_id("rate")
 
     # When it is logged
-    (time_s, timecode), = log_clip(context, drain, path, item_id)
+    (time_s, timecode), = logged_frames(context, drain, path, item_id)
 
     # Then the frame's timecode is the start plus round(t * rate) frames, counted at the integer
     # rate (no minute boundary is crossed, so drop-frame counts the same), wrapping at 24 h
     item = context.store.items.get(item_id)
     assert item.start_timecode == start
     nominal = round(Fraction(rate))
-    hours, minutes, seconds, frame = (int(part) for part in start.replace(";", ":").split(":"))
-    start_frames = ((hours * 60 + minutes) * 60 + seconds) * nominal + frame
-    expected = smpte_ndf((start_frames + round(time_s * Fraction(rate))) % (24 * 3600 * nominal), nominal)
+    start_frames = smpte_frames(start, nominal, drop=False)
+    expected = ndf_timecode((start_frames + round(time_s * Fraction(rate))) % (24 * 3600 * nominal), nominal)
     separator = ";" if ";" in start else ":"
     assert timecode == expected[:8] + separator + expected[9:]

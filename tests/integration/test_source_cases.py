@@ -7,7 +7,6 @@ variant of its kind made here with ffmpeg: other containers, rates and card layo
 from __future__ import annotations
 
 import os
-import subprocess
 from collections.abc import Callable
 from pathlib import Path
 
@@ -23,6 +22,7 @@ from autolog.store import NewItem
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
 from tests.conftest import FootageCases, wait_for
+from tests.ffmpeg_runs import H264, make_clip
 
 Drain = Callable[..., None]
 Ids = Callable[[str], str]
@@ -32,8 +32,6 @@ SETTLE_S = 1.0
 
 #: One frame at the 25 fps of the cases: the tolerance of cut times.
 FRAME_S = 0.04
-
-FFMPEG = ("ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y")
 
 #: Words of the cases' speech ("Welcome to the footage logging test. The quick brown fox ...").
 SPOKEN = ("welcome", "footage", "logging", "test", "quick", "brown", "fox", "jumps", "lazy", "dog")
@@ -51,10 +49,6 @@ def media_dir(session_dir: Path, unique_id: Ids) -> Path:
     folder = session_dir / "media" / unique_id("intake")
     folder.mkdir(parents=True)
     return folder
-
-
-def ffmpeg(*args: str) -> None:
-    subprocess.run([*FFMPEG, *args], check=True, capture_output=True)
 
 
 def events(context: Context, item_id: str, kind: str) -> list[str | None]:
@@ -85,8 +79,7 @@ def growing_source(footage_cases: FootageCases, media_dir: Path, name: str) -> P
         return case
     remuxed = media_dir / "finished" / name
     remuxed.parent.mkdir()
-    ffmpeg("-i", str(footage_cases.path("16_full.mp4")), "-c", "copy", str(remuxed))
-    return remuxed
+    return make_clip(remuxed, "-i", str(footage_cases.path("16_full.mp4")), "-c", "copy")
 
 
 @pytest.mark.parametrize("name", ["16_full.mp4", "16_full.ts", "16_full.mov", "16_full.mkv"])
@@ -210,14 +203,12 @@ def audio_variant(footage_cases: FootageCases, media_dir: Path, name: str) -> Pa
     target = media_dir / name
     if name.startswith("cover"):
         cover = media_dir / "cover.png"
-        ffmpeg("-f", "lavfi", "-i", "testsrc=size=160x120:rate=1", "-frames:v", "1", str(cover))
+        make_clip(cover, "-f", "lavfi", "-i", "testsrc=size=160x120:rate=1", "-frames:v", "1")
         codecs = {".mp3": ("libmp3lame", "mjpeg"), ".flac": ("flac", "png")}[target.suffix]
-        ffmpeg("-i", speech, "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:a", codecs[0], "-c:v", codecs[1],
-               "-disposition:v:0", "attached_pic", str(target))
-    else:
-        rates = {".wav": ("-ar", "44100", "-c:a", "pcm_s16le"), ".mov": ("-c:a", "pcm_s24le")}[target.suffix]
-        ffmpeg("-i", speech, *rates, str(target))
-    return target
+        return make_clip(target, "-i", speech, "-i", str(cover), "-map", "0:a", "-map", "1:v", "-c:a", codecs[0],
+                         "-c:v", codecs[1], "-disposition:v:0", "attached_pic")
+    rates = {".wav": ("-ar", "44100", "-c:a", "pcm_s16le"), ".mov": ("-c:a", "pcm_s24le")}[target.suffix]
+    return make_clip(target, "-i", speech, *rates)
 
 
 @pytest.mark.parametrize("name", [
@@ -265,10 +256,8 @@ def avchd_cards(media_dir: Path) -> list[Path]:
     for card, (pattern, duration) in {"CARD_A": ("testsrc", "2"), "CARD_B": ("smptebars", "3")}.items():
         clip = media_dir / card / "PRIVATE" / "AVCHD" / "BDMV" / "STREAM" / "00000.MTS"
         clip.parent.mkdir(parents=True)
-        ffmpeg("-f", "lavfi", "-i", f"{pattern}=size=320x240:rate=50,trim=duration={duration}",
-               "-c:v", "libx264", "-preset", "veryfast", "-pix_fmt", "yuv420p", "-threads", "1",
-               "-mpegts_m2ts_mode", "1", "-f", "mpegts", str(clip))
-        clips.append(clip)
+        clips.append(make_clip(clip, "-f", "lavfi", "-i", f"{pattern}=size=320x240:rate=50,trim=duration={duration}",
+                               *H264, "-mpegts_m2ts_mode", "1", "-f", "mpegts"))
     return clips
 
 

@@ -8,10 +8,9 @@ test shows where each phrase lands.
 from __future__ import annotations
 
 import dataclasses
-import math
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import pytest
 from google import genai
@@ -27,23 +26,14 @@ from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import FrameView, NewItem, SceneView, Store
 from middleware import RateLimit
-from tests.gemini_standin import AUDIO_TOKENS_PER_S, GeminiStandIn, sound_stretches
-from tests.sound_variants import SENTENCE1, SENTENCE2, SoundVariants, make_sound_variants
-
-if TYPE_CHECKING:
-    from tests.conftest import FootageCases
+from tests.conftest import SENTENCE1, SENTENCE2, FootageCases
+from tests.gemini_standin import GeminiStandIn
 
 Drain = Callable[..., None]
 
 #: Roomy enough that only the behaviour under test makes anything wait.
 LIMIT = RateLimit(key="gemini-transcription-test", requests=50, window_ms=2_000, concurrency=4,
                   tokens_per_call=1_000)
-
-
-@pytest.fixture(scope="module")
-def sound_variants(session_dir: Path) -> SoundVariants:
-    """The sound variants, made once per session inside the media root."""
-    return make_sound_variants(session_dir / "media" / "sound")
 
 
 @pytest.fixture
@@ -80,7 +70,7 @@ def events(context: Context, item_id: str, kind: str) -> list[Any]:
 
 
 def test_a_late_tracks_words_land_on_the_frames_of_their_shot(
-    context: Context, drain: Drain, sound_variants: SoundVariants, unique_id: Callable[[str], str]
+    context: Context, drain: Drain, sound_variants: FootageCases, unique_id: Callable[[str], str]
 ) -> None:
     # Given a Matroska clip whose sound starts 2 s late, shots cut at 5.5 s between the sentences
     item_id = unique_id("late")
@@ -128,7 +118,7 @@ def test_an_audio_only_item_is_transcribed_without_frames(
 
 
 def test_gemini_transcribes_through_the_shared_rate_limit(
-    gemini: Context, standin: GeminiStandIn, drain: Drain, sound_variants: SoundVariants,
+    gemini: Context, standin: GeminiStandIn, drain: Drain, sound_variants: FootageCases,
     unique_id: Callable[[str], str],
 ) -> None:
     item_id = unique_id("gemini-late")
@@ -144,9 +134,7 @@ def test_gemini_transcribes_through_the_shared_rate_limit(
     [call] = standin.calls
     counters = rate_limits().counters(LIMIT.key)
     assert counters.calls == 1
-    duration_s, _ = sound_stretches(call.audio[0][1])
-    reported = math.ceil(duration_s) * AUDIO_TOKENS_PER_S + len(call.prompt) // 4
-    assert counters.tokens == reported, "the call's reported tokens replace the estimate"
+    assert counters.tokens == call.prompt_tokens, "the call's reported tokens replace the estimate"
 
 
 def test_a_429_pauses_transcription_then_retries_without_spending_a_retry(

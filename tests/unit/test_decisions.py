@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
-from datetime import UTC, datetime
-
 import pytest
 
 from autolog.statuses import (
@@ -18,8 +15,8 @@ from autolog.statuses import (
     Status,
     is_allowed,
 )
-from autolog.store import ItemView
 from pipelines.decisions import has_picture_steps, segment_from, status_after
+from tests.conftest import item_view
 
 
 @pytest.mark.parametrize(("status", "steps"), [
@@ -54,17 +51,9 @@ def test_step_1_branches_to_the_picture_steps_or_straight_to_transcription(
     assert segment_from(target) == runs_next
 
 
-def _item(media_kind: str | None) -> ItemView:
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    item = ItemView(id="x", source="/m/x.wav", status=Status.AVID_DESCRIPTION, force_resume=False, prompt=None,
-                    probe=None, has_audio=True, error=None, dead_lettered=False, cancelled=False, version=1,
-                    created_at=moment, updated_at=moment)
-    return dataclasses.replace(item, media_kind=media_kind)
-
-
 @pytest.mark.parametrize(("media_kind", "expected"), [("audio", False), ("video", True), (None, True)])
 def test_only_audio_only_items_skip_the_picture_steps(media_kind: str | None, expected: bool) -> None:
-    assert has_picture_steps(_item(media_kind)) is expected
+    assert has_picture_steps(item_view("x", "/m/x.wav", has_audio=True, media_kind=media_kind)) is expected
 
 
 def test_applied_transition_routes_to_its_status() -> None:

@@ -4,38 +4,29 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Iterator
 from pathlib import Path
 
 import opentimelineio as otio
 import pycmx
 import pytest
 
-from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import Store
 from ops.cli import main
+from tests.conftest import one_line_error
 from tests.unit.exports.logged import Clip, log_clip
 
 
 @pytest.fixture
-def cli_store(pool_settings: Settings) -> Iterator[Store]:
-    """The store the CLI reads, with a 29.97 drop-frame item, a 25 fps item and one still in the pipeline."""
-    store = Store.open(pool_settings.sqlalchemy_url)
-    log_clip(store, Clip("DF1"))
-    log_clip(store, Clip("MX25", rate="25", start_timecode="10:00:00:00"))
-    log_clip(store, Clip("WIP1"), status=Status.AWAITING_USER_INPUT)
-    yield store
-    store.close()
+def logged(cli_store: Store) -> Store:
+    """The CLI's store with a 29.97 drop-frame item, a 25 fps item and one still in the pipeline."""
+    log_clip(cli_store, Clip("DF1"))
+    log_clip(cli_store, Clip("MX25", rate="25", start_timecode="10:00:00:00"))
+    log_clip(cli_store, Clip("WIP1"), status=Status.AWAITING_USER_INPUT)
+    return cli_store
 
 
-def one_line_error(capsys: pytest.CaptureFixture[str]) -> str:
-    err = capsys.readouterr().err
-    assert err.startswith("autolog: error: ") and err.count("\n") == 1, err
-    return err
-
-
-def test_an_ale_of_one_item_is_written_to_a_file(cli_store: Store, tmp_path: Path,
+def test_an_ale_of_one_item_is_written_to_a_file(logged: Store, tmp_path: Path,
                                                  capsys: pytest.CaptureFixture[str]) -> None:
     (tmp_path / "exports").mkdir()
     out = tmp_path / "exports" / "DF1.ale"
@@ -50,16 +41,16 @@ def test_an_ale_of_one_item_is_written_to_a_file(cli_store: Store, tmp_path: Pat
     assert list(out.parent.iterdir()) == [out]
 
 
-def test_a_csv_of_a_status_goes_to_stdout(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_a_csv_of_a_status_goes_to_stdout(logged: Store, capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["export", "csv", "--status", Status.AVID_DESCRIPTION.value, "--query", "mx"])
 
     assert code == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert [(row["item_id"], row["timecode"]) for row in rows] == [
-        ("MX25", frame.timecode) for frame in cli_store.results.frames("MX25")]
+        ("MX25", frame.timecode) for frame in logged.results.frames("MX25")]
 
 
-def test_an_edl_of_one_item_goes_to_stdout(cli_store: Store, capsys: pytest.CaptureFixture[str]) -> None:
+def test_an_edl_of_one_item_goes_to_stdout(logged: Store, capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["export", "edl", "MX25"]) == 0
 
     edits = [edit for event in pycmx.parse_cmx3600(io.StringIO(capsys.readouterr().out)).events
@@ -74,7 +65,7 @@ def test_an_edl_of_one_item_goes_to_stdout(cli_store: Store, capsys: pytest.Capt
     (["export", "srt", "WIP1"], "'WIP1' is at 'Awaiting User Input'"),
     (["export", "csv", "DF1", "NOPE"], "no item 'NOPE'"),
 ])
-def test_what_cannot_be_exported_exits_2_with_one_line(cli_store: Store, tmp_path: Path,
+def test_what_cannot_be_exported_exits_2_with_one_line(logged: Store, tmp_path: Path,
                                                        capsys: pytest.CaptureFixture[str], argv: list[str],
                                                        message: str) -> None:
     (tmp_path / "exports").mkdir()

@@ -21,8 +21,6 @@ from autolog.store import Store
 from tests.unit.exports.logged import Clip, log_clip
 from tests.unit.exports.timecodes import smpte_frames
 
-TIMECODE = r"^\d{2}:\d{2}:\d{2}[:;]\d{2}$"
-
 
 def export_text(store: Store, item_id: str, format_name: str, **options: object) -> str:
     return "".join(export_item(store, item_id, format_name, ExportOptions.parse(**options)).chunks)  # type: ignore[arg-type]

@@ -15,3 +15,9 @@ def smpte_frames(timecode: str, base: int, *, drop: bool) -> int:
     if drop:
         count -= (base // 15) * (total_minutes - total_minutes // 10)
     return count
+
+
+def ndf_timecode(count: int, base: int) -> str:
+    """Spell a frame count as non-drop ``HH:MM:SS:FF`` at ``base`` frames per second: ``smpte_frames``'s inverse."""
+    seconds, frames = divmod(count, base)
+    return f"{seconds // 3600:02d}:{seconds // 60 % 60:02d}:{seconds % 60:02d}:{frames:02d}"

@@ -21,16 +21,9 @@ from autolog.media import PocketsphinxTranscriber, Segment, map_segments_to_fram
 from autolog.media.transcribe import Transcript
 from autolog.settings import Settings
 from tests.gemini_standin import AUDIO_TOKENS_PER_S, GeminiStandIn, sound_stretches
-from tests.sound_variants import SoundVariants, make_sound_variants
 
 if TYPE_CHECKING:
     from tests.conftest import FootageCases, SampleClips
-
-
-@pytest.fixture(scope="module")
-def sound_variants(session_dir: Path) -> SoundVariants:
-    """The sound variants, made once per session inside the media root."""
-    return make_sound_variants(session_dir / "media" / "sound")
 
 
 @pytest.fixture
@@ -61,7 +54,7 @@ def test_the_speech_track_goes_out_as_audio_in_one_call_and_timed_phrases_come_b
 
 
 def test_the_audio_sent_starts_at_clip_time_0_so_a_late_tracks_words_land_on_their_shot(
-    transcriber: GeminiTranscriber, standin: GeminiStandIn, sound_variants: SoundVariants
+    transcriber: GeminiTranscriber, standin: GeminiStandIn, sound_variants: FootageCases
 ) -> None:
     # Given an MPEG-TS whose sound starts 2 s after the picture, cut at 5.5 s
     name = "late_audio.ts"
@@ -79,7 +72,7 @@ def test_the_audio_sent_starts_at_clip_time_0_so_a_late_tracks_words_land_on_the
 
 
 def test_two_speech_tracks_go_out_mixed_in_one_audio(
-    transcriber: GeminiTranscriber, standin: GeminiStandIn, sound_variants: SoundVariants
+    transcriber: GeminiTranscriber, standin: GeminiStandIn, sound_variants: FootageCases
 ) -> None:
     transcript = transcribe(transcriber, sound_variants.path("two_lavs.mov"))
 

@@ -20,17 +20,12 @@ from autolog.media import (
     poster_time_s,
     probe_media,
 )
+from tests.ffmpeg_runs import FFMPEG
 
 Pixels = npt.NDArray[np.float64]
 
-FF = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
-H264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-
-
-def make_clip(path: Path, *args: str) -> Path:
-    """Run ffmpeg with ``args`` to write ``path``."""
-    subprocess.run([*FF, *args, str(path)], check=True, capture_output=True)
-    return path
+#: JPEG at quality 3 against a lossless decode of the same frame: a few levels on average.
+SAME_PICTURE = 8.0
 
 
 def shots(
@@ -81,7 +76,7 @@ def reference_frame(clip: Path, probe: ProbeResult, at_s: float, out: Path) -> P
     """
     assert probe.video_stream_index is not None
     select = f"select='gte(t,{probe.start_time_s + at_s - 0.5 / probe.fps:.6f})'"
-    subprocess.run([*FF, "-copyts", "-i", str(clip), "-map", f"0:{probe.video_stream_index}", "-vf", select,
+    subprocess.run([*FFMPEG, "-copyts", "-i", str(clip), "-map", f"0:{probe.video_stream_index}", "-vf", select,
                     "-frames:v", "1", str(out)], check=True, capture_output=True)
     return pixels(out)
 

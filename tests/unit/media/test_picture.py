@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import subprocess
-from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -23,6 +21,7 @@ from autolog.media import (
     probe_media,
 )
 from autolog.media.scenes import Scene
+from tests.ffmpeg_runs import recording_runner
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -92,18 +91,12 @@ def test_an_audio_only_probe_has_no_image_size() -> None:
 def test_a_frame_of_an_indexed_mp4_takes_one_seek(test_media: SampleClips, tmp_path: Path) -> None:
     # Given an MP4 (an exact seek index) and a runner that counts ffmpeg runs
     clip = test_media.path("cuts_noaudio.mp4")
-    runs: list[Sequence[str]] = []
-
-    def counting_run(
-        args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool
-    ) -> subprocess.CompletedProcess[bytes]:
-        runs.append(args)
-        return subprocess.run(args, capture_output=capture_output, timeout=timeout, check=check)
+    runs: list[list[str]] = []
 
     # When the frames of two shots well into the clip are taken
     scenes = [Scene(index=0, start_s=2.0, end_s=4.0, sample_s=3.0), Scene(index=1, start_s=6.0, end_s=8.0,
                                                                            sample_s=7.0)]
-    extract_frames(clip, probe_media(clip), scenes, tmp_path, run=counting_run)
+    extract_frames(clip, probe_media(clip), scenes, tmp_path, run=recording_runner(runs))
 
     # Then each took one ffmpeg run, seeking half a second before its frame: no decode from the start
     assert len(runs) == 2

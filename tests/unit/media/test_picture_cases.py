@@ -11,6 +11,7 @@ import pytest
 
 from autolog.media import detect_scenes, probe_media
 from tests.unit.media.pictures import (
+    SAME_PICTURE,
     Pictures,
     combing,
     difference,
@@ -22,9 +23,6 @@ from tests.unit.media.pictures import (
 
 if TYPE_CHECKING:
     from tests.conftest import FootageCases
-
-#: JPEG at quality 3 against a lossless decode of the same frame: a few levels on average.
-SAME_PICTURE = 8.0
 
 
 @pytest.fixture(scope="module")

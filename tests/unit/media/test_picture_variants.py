@@ -13,20 +13,17 @@ import pytest
 
 from autolog.errors import CorruptMedia
 from autolog.media import ProbeResult, detect_scenes, make_poster, picture_filters, probe_media
+from tests.ffmpeg_runs import H264, make_clip
 from tests.unit.media.pictures import (
-    H264,
+    SAME_PICTURE,
     combing,
     difference,
     image_size,
-    make_clip,
     make_pictures,
     pixels,
     reference_frame,
     shots,
 )
-
-#: JPEG at quality 3 against a lossless decode of the same frame: a few levels on average.
-SAME_PICTURE = 8.0
 
 X265_10BIT = ["-c:v", "libx265", "-preset", "ultrafast", "-pix_fmt", "yuv420p10le"]
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,6 +9,7 @@ import pytest
 
 from autolog.errors import EmptyMedia, MediaMissing, NotMedia, UnsupportedMedia
 from autolog.media import ProbeResult, probe_media
+from tests.ffmpeg_runs import make_clip
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -96,8 +96,7 @@ def test_probe_of_a_file_with_neither_picture_nor_sound_raises_unsupported_media
     # Given a file holding only a subtitle stream
     subtitles = tmp_path / "only.srt"
     subtitles.write_text("1\n00:00:00,000 --> 00:00:01,000\nhello\n")
-    path = tmp_path / "only_subtitles.mkv"
-    subprocess.run(["ffmpeg", "-v", "error", "-i", str(subtitles), str(path)], check=True)
+    path = make_clip(tmp_path / "only_subtitles.mkv", "-i", str(subtitles))
     # When it is probed, Then it is refused for having nothing to log
     with pytest.raises(UnsupportedMedia, match="no video or audio stream"):
         probe_media(path)

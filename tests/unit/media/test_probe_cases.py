@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -10,41 +9,35 @@ import pytest
 
 from autolog.errors import ConfigError
 from autolog.media import probe_media
+from tests.ffmpeg_runs import H264, make_clip
 
 if TYPE_CHECKING:
     from tests.conftest import FootageCases
 
-FF = ["ffmpeg", "-nostdin", "-v", "error", "-y"]
 PICTURE = ["-f", "lavfi", "-i"]
-
-
-def _make(path: Path, *args: str) -> Path:
-    subprocess.run([*FF, *args, str(path)], check=True, capture_output=True)
-    return path
 
 
 @pytest.fixture(scope="module")
 def variants(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """Clips of the same kinds as the handed cases, in other rates, containers and timecode sources."""
     out = tmp_path_factory.mktemp("variants")
-    h264 = ["-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p"]
-    _make(out / "tmcd_23976.mov", *PICTURE, "testsrc=size=64x48:rate=24000/1001", "-t", "1", *h264,
-          "-timecode", "00:59:50:00", "-metadata:s:v:0", "reel_name=A001")
-    _make(out / "tmcd_5994_df.mp4", *PICTURE, "testsrc=size=64x48:rate=60000/1001", "-t", "1", *h264,
-          "-timecode", "01:00:00;00")
-    _make(out / "stream_tag_25.mkv", *PICTURE, "testsrc=size=64x48:rate=25", "-t", "1", *h264,
-          "-metadata:s:v:0", "timecode=10:00:00:00")
-    _make(out / "mxf_header_50.mxf", *PICTURE, "testsrc=size=64x48:rate=50", "-t", "1", "-c:v", "mpeg2video",
-          "-timecode", "10:00:00:00")
-    _make(out / "bwf_bext.wav", *PICTURE, "sine=sample_rate=48000", "-t", "1",
-          "-write_bext", "1", "-metadata", "time_reference=172800000")
+    make_clip(out / "tmcd_23976.mov", *PICTURE, "testsrc=size=64x48:rate=24000/1001", "-t", "1", *H264,
+              "-timecode", "00:59:50:00", "-metadata:s:v:0", "reel_name=A001")
+    make_clip(out / "tmcd_5994_df.mp4", *PICTURE, "testsrc=size=64x48:rate=60000/1001", "-t", "1", *H264,
+              "-timecode", "01:00:00;00")
+    make_clip(out / "stream_tag_25.mkv", *PICTURE, "testsrc=size=64x48:rate=25", "-t", "1", *H264,
+              "-metadata:s:v:0", "timecode=10:00:00:00")
+    make_clip(out / "mxf_header_50.mxf", *PICTURE, "testsrc=size=64x48:rate=50", "-t", "1", "-c:v", "mpeg2video",
+              "-timecode", "10:00:00:00")
+    make_clip(out / "bwf_bext.wav", *PICTURE, "sine=sample_rate=48000", "-t", "1",
+              "-write_bext", "1", "-metadata", "time_reference=172800000")
     # As a phone held upside down: the display matrix is written on a stream-copy remux.
-    _make(out / "upright.mp4", *PICTURE, "testsrc=size=64x48:rate=25", "-t", "1", *h264)
-    _make(out / "rot_180.mp4", "-i", str(out / "upright.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=180")
-    _make(out / "anamorphic.mp4", *PICTURE, "testsrc=size=720x576:rate=25", "-t", "1", "-vf", "setsar=64/45",
-          *h264)
-    _make(out / "late_audio.mkv", *PICTURE, "testsrc=size=64x48:rate=25", "-f", "lavfi", "-itsoffset", "2",
-          "-i", "sine=sample_rate=48000", "-t", "4", *h264, "-c:a", "aac", "-map", "0:v", "-map", "1:a")
+    make_clip(out / "upright.mp4", *PICTURE, "testsrc=size=64x48:rate=25", "-t", "1", *H264)
+    make_clip(out / "rot_180.mp4", "-i", str(out / "upright.mp4"), "-c", "copy", "-metadata:s:v:0", "rotate=180")
+    make_clip(out / "anamorphic.mp4", *PICTURE, "testsrc=size=720x576:rate=25", "-t", "1", "-vf", "setsar=64/45",
+              *H264)
+    make_clip(out / "late_audio.mkv", *PICTURE, "testsrc=size=64x48:rate=25", "-f", "lavfi", "-itsoffset", "2",
+              "-i", "sine=sample_rate=48000", "-t", "4", *H264, "-c:a", "aac", "-map", "0:v", "-map", "1:a")
     return out
 
 
@@ -125,16 +118,16 @@ def test_an_interlaced_stream_reports_its_field_order(footage_cases: FootageCase
 
 def test_an_unflagged_interlaced_stream_is_found_by_idet(tmp_path: Path) -> None:
     # Given Motion JPEG in AVI of woven fields, which carries no field-order flag
-    path = _make(tmp_path / "woven.avi", *PICTURE, "testsrc2=size=320x240:rate=50,trim=duration=3",
-                 "-vf", "tinterlace=mode=interleave_top", "-c:v", "mjpeg", "-q:v", "3")
+    path = make_clip(tmp_path / "woven.avi", *PICTURE, "testsrc2=size=320x240:rate=50,trim=duration=3",
+                     "-vf", "tinterlace=mode=interleave_top", "-c:v", "mjpeg", "-q:v", "3")
     # When probed, Then idet calls it interlaced (top field first)
     result = probe_media(path)
     assert result.field_order == "tt" and result.interlaced
 
 
 def test_an_unflagged_progressive_stream_stays_progressive(tmp_path: Path) -> None:
-    path = _make(tmp_path / "plain.avi", *PICTURE, "testsrc2=size=320x240:rate=25,trim=duration=3",
-                 "-c:v", "mjpeg", "-q:v", "3")
+    path = make_clip(tmp_path / "plain.avi", *PICTURE, "testsrc2=size=320x240:rate=25,trim=duration=3",
+                     "-c:v", "mjpeg", "-q:v", "3")
     assert probe_media(path).field_order == "progressive"
 
 

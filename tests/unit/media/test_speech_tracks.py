@@ -8,11 +8,8 @@ times, which the voice-activity detector fixes to within a few tens of ms.
 
 from __future__ import annotations
 
-import subprocess
 import wave
-from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -25,10 +22,8 @@ from autolog.media.speech_tracks import (
     mix_wavs,
 )
 from autolog.media.transcribe import Transcript
-from tests.sound_variants import SENTENCE1, SENTENCE2, SoundVariants, make_sound_variants
-
-if TYPE_CHECKING:
-    from tests.conftest import FootageCases
+from tests.conftest import SENTENCE1, SENTENCE2, FootageCases
+from tests.ffmpeg_runs import recording_runner
 
 LATE_AUDIO = ["late_audio.mov", "late_audio.mkv", "late_audio.ts"]
 
@@ -39,27 +34,12 @@ def transcriber() -> Transcriber:
     return PocketsphinxTranscriber()
 
 
-@pytest.fixture(scope="module")
-def sound_variants(session_dir: Path) -> SoundVariants:
-    """The sound variants, made once per session inside the media root."""
-    return make_sound_variants(session_dir / "media" / "sound")
-
-
 def transcribe(transcriber: Transcriber, path: Path) -> Transcript:
     return transcriber.transcribe(path, probe_media(path).audio_tracks)
 
 
 def words_of(transcript: Transcript) -> set[str]:
     return {word for segment in transcript.segments for word in segment.text.split()}
-
-
-def recording_runner(commands: list[list[str]]) -> Any:
-    """Run commands for real, keeping each command line."""
-    def run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:
-        commands.append(list(args))
-        return subprocess.run(args, **kwargs)
-
-    return run
 
 
 # --- Which tracks carry speech --------------------------------------------------------
@@ -92,7 +72,7 @@ def test_each_audio_track_is_decoded_by_its_probed_stream_index(
 
 
 def test_a_tone_and_loud_noise_are_not_taken_for_speech(
-    transcriber: Transcriber, sound_variants: SoundVariants, tmp_path: Path
+    transcriber: Transcriber, sound_variants: FootageCases, tmp_path: Path
 ) -> None:
     # Given line-up tone on track 1, pink noise louder than the speech on 2, speech on 3
     name = "tone_noise_speech.mkv"
@@ -111,7 +91,7 @@ def test_a_tone_and_loud_noise_are_not_taken_for_speech(
 
 
 def test_two_lavs_are_mixed_so_both_speakers_are_transcribed(
-    transcriber: Transcriber, sound_variants: SoundVariants
+    transcriber: Transcriber, sound_variants: FootageCases
 ) -> None:
     # Given sentence 1 on track 1 only and sentence 2 on track 2 only
     name = "two_lavs.mov"
@@ -173,7 +153,7 @@ def read_wav(path: Path) -> list[int]:
 
 @pytest.mark.parametrize("name", LATE_AUDIO)
 def test_a_late_audio_track_puts_its_words_on_the_right_shot(
-    transcriber: Transcriber, sound_variants: SoundVariants, name: str
+    transcriber: Transcriber, sound_variants: FootageCases, name: str
 ) -> None:
     # Given sound that starts 2 s after the picture, and a cut at 5.5 s between the sentences
     truth = sound_variants.truth[name]
@@ -191,7 +171,7 @@ def test_a_late_audio_track_puts_its_words_on_the_right_shot(
 
 @pytest.mark.parametrize("name", LATE_AUDIO)
 def test_a_late_audio_track_is_padded_to_clip_time(
-    sound_variants: SoundVariants, tmp_path: Path, name: str
+    sound_variants: FootageCases, tmp_path: Path, name: str
 ) -> None:
     path = sound_variants.path(name)
     probe = probe_media(path)

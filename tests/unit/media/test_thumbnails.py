@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -11,6 +10,7 @@ from PIL import Image
 
 from autolog.errors import CorruptMedia
 from autolog.media import make_contact_sheet, make_poster, probe_media
+from tests.ffmpeg_runs import H264, make_clip
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -43,12 +43,7 @@ def test_poster_is_a_jpeg_at_the_clip_size(test_media: SampleClips, tmp_path: Pa
 
 def test_poster_of_a_wide_clip_is_scaled_down_to_640(tmp_path: Path) -> None:
     # Given a one-second 1280x720 clip
-    source = tmp_path / "wide.mp4"
-    subprocess.run(
-        ["ffmpeg", "-nostdin", "-v", "error", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=1",
-         "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", str(source)],
-        check=True,
-    )  # fmt: skip
+    source = make_clip(tmp_path / "wide.mp4", "-f", "lavfi", "-i", "testsrc2=size=1280x720:rate=25:duration=1", *H264)
 
     # When a poster is made
     poster_path = poster(source, tmp_path / "poster.jpg", at_s=0.5)

@@ -3,28 +3,20 @@
 from __future__ import annotations
 
 import hashlib
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from autolog.errors import InvalidItemId, InvalidSource, MediaMissing
 from autolog.item_ids import candidate_ids, choose_id, hashed_id, stem_id
-from autolog.statuses import Status
 from autolog.store import ItemView
 from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
+from tests.conftest import item_view
 
 
 def nothing_stored(item_id: str) -> ItemView | None:
     return None
-
-
-def stored(item_id: str, source: str) -> ItemView:
-    moment = datetime(2026, 1, 1, tzinfo=UTC)
-    return ItemView(id=item_id, source=source, status=Status.AVID_DESCRIPTION, force_resume=False, prompt=None,
-                    probe=None, has_audio=None, error=None, dead_lettered=False, cancelled=False, version=1,
-                    created_at=moment, updated_at=moment)
 
 
 @pytest.mark.parametrize(("path", "expected"), [
@@ -61,7 +53,7 @@ def test_a_new_source_takes_its_stem() -> None:
 
 
 def test_a_stem_another_source_has_gives_the_hashed_id() -> None:
-    card_a = stored("C0001", "/cards/A/C0001.MP4")
+    card_a = item_view("C0001", "/cards/A/C0001.MP4")
 
     chosen, existing = choose_id("/cards/B/C0001.MP4", {"C0001": card_a}.get)
 
@@ -72,7 +64,7 @@ def test_a_stem_another_source_has_gives_the_hashed_id() -> None:
 def test_a_source_ingested_before_is_its_item_under_either_id(under: str) -> None:
     source = "/cards/B/C0001.MP4"
     item_id = "C0001" if under == "stem" else hashed_id(source)
-    items = {"C0001": stored("C0001", "/cards/A/C0001.MP4"), item_id: stored(item_id, source)}
+    items = {"C0001": item_view("C0001", "/cards/A/C0001.MP4"), item_id: item_view(item_id, source)}
 
     assert choose_id(source, items.get) == (item_id, items[item_id])
 
@@ -119,7 +111,7 @@ def test_a_path_given_twice_is_one_item(root: Path) -> None:
 
 
 def test_a_path_ingested_before_is_its_stored_item(root: Path) -> None:
-    item = stored("b", str(root / "b.mp4"))
+    item = item_view("b", str(root / "b.mp4"))
 
     plan = plan_items(check_paths([str(root / "b.mp4")], [root]), {"b": item}.get)
 

@@ -9,6 +9,7 @@ from autolog.statuses import Status
 from autolog.store import EventView, FrameView, ItemView, SegmentView
 from ops.pools import PoolStatus
 from ops.render import format_item, format_item_list, format_pools, format_table
+from tests.conftest import item_view
 
 NOW = datetime(2025, 1, 2, 3, 4, 5, tzinfo=UTC)
 PROBE = {"media_kind": "video", "container": "mov,mp4,m4a,3gp,3g2,mj2", "duration_s": 70.004, "fps": 29.97,
@@ -21,9 +22,8 @@ PROBE = {"media_kind": "video", "container": "mov,mp4,m4a,3gp,3g2,mj2", "duratio
 
 
 def view(item_id: str, status: Status, error: dict[str, object] | None = None) -> ItemView:
-    return ItemView(id=item_id, source=f"/media/{item_id}.mov", status=status, force_resume=False, prompt=None,
-                    probe=PROBE, has_audio=False, error=error, dead_lettered=False,
-                    cancelled=False, version=1, created_at=NOW, updated_at=NOW)
+    return item_view(item_id, f"/media/{item_id}.mov", status=status, probe=PROBE, has_audio=False, error=error,
+                     created_at=NOW, updated_at=NOW)
 
 
 def test_table_columns_are_as_wide_as_their_widest_cell() -> None:
