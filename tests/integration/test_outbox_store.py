@@ -89,3 +89,18 @@ def test_concurrent_relays_never_claim_one_message_twice(store: Store) -> None:
 
     every = [message_id for mine in claimed for message_id in mine]
     assert sorted(every) == sorted(f"m{index}" for index in range(60))
+
+
+def test_migration_0004_matches_the_outbox_model(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import MetaData
+
+    from autolog.store.models import OutboxMessage
+
+    wanted = MetaData()
+    OutboxMessage.__table__.to_metadata(wanted)
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), wanted)
+
+    assert [diff for diff in differences if "outbox" in repr(diff) and diff[0] != "remove_table"] == []
