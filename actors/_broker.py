@@ -13,7 +13,6 @@ from dramatiq.middleware import (
     Callbacks,
     CurrentMessage,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
@@ -31,6 +30,7 @@ from middleware import (
     Progress,
     QueuePauses,
     RateLimits,
+    Retries,
     Services,
     SourceChecks,
     StatusWrites,

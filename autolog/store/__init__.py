@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate
+from autolog.store.fencing import RunFence
 from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
 from autolog.store.timeline import Timeline
@@ -32,11 +34,14 @@ __all__ = [
     "Results",
     "Timeline",
     "Outbox",
+    "RunFence",
     # Inputs
     "NewItem",
     "NewEvent",
     "PendingMessage",
     "validate_item_id",
+    # Faults
+    "is_store_outage",
     # Views
     "AnalysisView",
     "ArtifactView",
@@ -57,6 +62,7 @@ class Store:
     results: Results
     timeline: Timeline
     outbox: Outbox
+    sessions: sessionmaker[Session]
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -66,7 +72,11 @@ class Store:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   outbox=Outbox(sessions))
+                   outbox=Outbox(sessions), sessions=sessions)
+
+    def fenced(self, fence: RunFence) -> Store:
+        """Return this store with writes to ``fence``'s item refused once its run is superseded."""
+        return replace(self, items=Items(self.sessions, fence=fence), results=Results(self.sessions, fence=fence))
 
     def ping(self) -> None:
         """Check the database answers.
