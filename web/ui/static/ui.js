@@ -43,7 +43,7 @@ window.autolog = (function () {
 
   /** What a progress event says, for people: "analysis running", "frames queued". */
   function activity(event) {
-    const states = { queued: "queued", waiting: "waiting for its turn", running: "running", succeeded: "done",
+    const states = { queued: "queued", waiting: "waiting for its turn", running: "running", succeeded: "finished",
       failed: "failed, will retry", retrying: "retrying", skipped: "skipped", dead_lettered: "failed" };
     return event.stage.replace(/_/g, " ") + " " + (states[event.state] || event.state) +
       (event.attempt > 1 ? " (attempt " + event.attempt + ")" : "");
