@@ -131,7 +131,18 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert first_frame.evaluate("image => image.naturalWidth") > 0
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=SCREENSHOTS / "ui-item.png", full_page=True)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    page.screenshot(path=SCREENSHOTS / "ui-item-tablet.png", full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
 
+    library = page.context.new_page()
+    library.goto(f"{footage.base}/ui/")
+    library_badge = library.locator(f'.card[data-item-id="{footage.waiting}"] [data-role="status"]')
+    expect(library_badge).to_have_text(Status.AWAITING_USER_INPUT.value)
+    library.evaluate("window.notReloaded = true")
     page.goto(f"{footage.base}/ui/items/{footage.waiting}")
     status = page.locator("#item-status")
     expect(status).to_have_text(Status.AWAITING_USER_INPUT.value)
@@ -142,6 +153,10 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#exports")).to_be_visible()
     expect(page.get_by_label("Prompt for the frame analysis")).to_be_hidden()
+    # The library, open in another tab all along, heard the same news from its own stream.
+    expect(library_badge).to_have_text(Status.AVID_DESCRIPTION.value)
+    expect(library_badge).to_have_class(re.compile(r"\btone-done\b"))
+    assert library.evaluate("window.notReloaded") is True
 
 
 def test_a_signed_out_browser_gets_neither_pages_nor_images(footage: Footage, chromium: Browser) -> None:
