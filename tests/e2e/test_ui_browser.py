@@ -97,7 +97,8 @@ def sign_in(page: Page, base: str, target: str) -> None:
 
 def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage, chromium: Browser) -> None:
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    session = chromium.new_context(viewport={"width": 1366, "height": 900})
+    page = session.new_page()
 
     sign_in(page, footage.base, "/ui/")
     cookie = next(cookie for cookie in page.context.cookies() if cookie["name"] == SESSION_COOKIE)
@@ -135,10 +136,12 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
     page.screenshot(path=SCREENSHOTS / "ui-item-tablet.png", full_page=True)
     page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{footage.base}/ui/items/{footage.speech}")
     page.keyboard.press("Tab")
     expect(page.locator(":focus")).to_have_text("Skip to content")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
 
-    library = page.context.new_page()
+    library = session.new_page()
     library.goto(f"{footage.base}/ui/")
     library_badge = library.locator(f'.card[data-item-id="{footage.waiting}"] [data-role="status"]')
     expect(library_badge).to_have_text(Status.AWAITING_USER_INPUT.value)
