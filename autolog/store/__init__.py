@@ -11,6 +11,7 @@ from sqlalchemy.orm import sessionmaker
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate
 from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
 from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
 from autolog.store.timeline import Timeline
@@ -31,6 +32,7 @@ __all__ = [
     "Items",
     "Results",
     "Timeline",
+    "Outbox",
     "Search",
     # Search results
     "SearchField",
@@ -40,6 +42,7 @@ __all__ = [
     # Inputs
     "NewItem",
     "NewEvent",
+    "PendingMessage",
     "validate_item_id",
     # Views
     "AnalysisView",
@@ -60,6 +63,7 @@ class Store:
     items: Items
     results: Results
     timeline: Timeline
+    outbox: Outbox
     search: Search
 
     @classmethod
@@ -70,7 +74,7 @@ class Store:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   search=Search(sessions, dialect=engine.dialect.name))
+                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name))
 
     def ping(self) -> None:
         """Check the database answers.

@@ -1,6 +1,6 @@
 """Full-text search over items: ids, sources, frame records and transcripts, ranked and paged.
 
-The index is ``search_entries`` (migration ``0004``): one entry per item name (id and
+The index is ``search_entries`` (migration ``0005``): one entry per item name (id and
 source), per frame record (description and keywords) and per transcript segment, written by
 database triggers in the same transaction as the rows they index. SQLite searches it with
 FTS5 (``bm25``, ``snippet``), PostgreSQL with a ``tsvector`` GIN index (``ts_rank_cd``,

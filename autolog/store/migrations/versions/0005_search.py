@@ -14,8 +14,8 @@ step run again, an item deleted) removes their entries. Existing rows are backfi
   by the ``unaccent`` dictionary when that extension can be created by the migrating role
   (it is a trusted extension since PostgreSQL 13); without it, accents must match.
 
-Revision ID: 0004
-Revises: 0003
+Revision ID: 0005
+Revises: 0004
 Create Date: 2026-11-30 01:30:00
 """
 
@@ -25,8 +25,8 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.exc import DBAPIError
 
-revision = '0004'
-down_revision = '0003'
+revision = '0005'
+down_revision = '0004'
 branch_labels = None
 depends_on = None
 
