@@ -15,6 +15,7 @@ from autolog.store.items import Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
+from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
 from autolog.store.timeline import Timeline
 from autolog.store.views import (
     AnalysisView,
@@ -35,6 +36,12 @@ __all__ = [
     "Timeline",
     "Outbox",
     "RunFence",
+    "Search",
+    # Search results
+    "SearchField",
+    "SearchHit",
+    "SearchPage",
+    "SnippetPart",
     # Inputs
     "NewItem",
     "NewEvent",
@@ -55,13 +62,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Store:
-    """The database behind autolog, as four repositories over one engine."""
+    """The database behind autolog, as repositories over one engine."""
 
     engine: Engine
     items: Items
     results: Results
     timeline: Timeline
     outbox: Outbox
+    search: Search
     sessions: sessionmaker[Session]
 
     @classmethod
@@ -72,7 +80,8 @@ class Store:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   outbox=Outbox(sessions), sessions=sessions)
+                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name),
+                   sessions=sessions)
 
     def fenced(self, fence: RunFence) -> Store:
         """Return this store with writes to ``fence``'s item refused once its run is superseded."""

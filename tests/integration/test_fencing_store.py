@@ -76,7 +76,7 @@ def test_a_fence_leaves_other_items_writes_alone(assessing: Store) -> None:
     assert [artifact.path for artifact in assessing.results.artifacts("LF2")] == ["/p.jpg"]
 
 
-def test_migration_0005_matches_the_run_token_column(store: Store) -> None:
+def test_migration_0006_matches_the_run_token_column(store: Store) -> None:
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext
 
