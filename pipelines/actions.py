@@ -1,7 +1,9 @@
 """What users do to items: submit, prompt, resume, retry, cancel, reprocess from step 3.
 
 Every action stores its change first and enqueues second, so an item accepted while
-Redis is down is kept and picked up later by discovery.
+Redis is down is kept and picked up later. A change that calls for a step (a new item, a
+prompt, a reprocess) stores that step's message in the outbox in the same transaction,
+so a crash or a Redis outage after the commit leaves it to a worker's outbox relay.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from autolog.sources import validate_source
 from autolog.statuses import ASSESS, Status, step_for_status
 from autolog.store import ItemView, NewEvent, NewItem
 from pipelines.decisions import has_picture_steps
-from pipelines.footage import enqueue_from
+from pipelines.footage import enqueue_from, outbox_messages, send_stored
 
 #: Statuses from which "force resume all" sends an item back through step 3.
 REPROCESSABLE = frozenset({
@@ -33,9 +35,11 @@ def submit(context: Context, items: Sequence[NewItem]) -> list[ItemView]:
     roots = context.settings.resolved_media_roots
     checked = [NewItem(id=item.id, source=validate_source(item.source, roots), force_resume=item.force_resume,
                        prompt=item.prompt) for item in items]
-    created = context.store.items.create(checked)
-    for item in created:
-        enqueue_from(item.id, item.status)
+    # Each item and its first message commit together: a crash or a Redis outage after the
+    # commit leaves the message in the outbox, and a worker's relay sends it.
+    messages = outbox_messages([item.id for item in checked], Status.PENDING_FILE_INFO)
+    created = context.store.items.create(checked, messages=messages)
+    send_stored(context, messages)
     return created
 
 
@@ -49,11 +53,12 @@ def prompt(context: Context, item_id: str, text: str | None) -> ItemView:
     changes = {"prompt": text} if text is not None else {}
     event = NewEvent(item_id=item_id, event="prompted" if text is not None else "resumed",
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)
+    messages = outbox_messages([item_id], Status.CREATING_FRAMES)
     if not context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES,
-                                          event=event, changes=changes):
+                                          event=event, changes=changes, messages=messages):
         raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value,
                                 context.store.items.get(item_id).status.value)
-    enqueue_from(item_id, Status.CREATING_FRAMES)
+    send_stored(context, messages)
     return context.store.items.get(item_id)
 
 
@@ -90,10 +95,11 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
         return False
     event = NewEvent(item_id=item.id, event="force_resumed", step=ASSESS.name, from_status=item.status.value,
                      to_status=Status.THUMBNAILS_COMPLETE.value)
+    messages = outbox_messages([item.id], Status.THUMBNAILS_COMPLETE)
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
-                                          changes={"force_resume": True}):
+                                          changes={"force_resume": True}, messages=messages):
         return False
-    enqueue_from(item.id, Status.THUMBNAILS_COMPLETE)
+    send_stored(context, messages)
     return True
 
 

@@ -20,6 +20,7 @@ from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
 ERRORS = {
     "400": "Malformed JSON or a bad field; the description names the field.",
     "401": "Missing or wrong API key, bearer token or signature.",
+    "403": "Signed in by session cookie without the session's CSRF token, or a login form from another site.",
     "404": "Unknown id.",
     "409": "The id is taken, or the item is not at a status the action needs.",
     "413": "More than 1,000 items, or a body over 4 MiB.",
