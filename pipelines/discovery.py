@@ -1,8 +1,9 @@
 """Discovery, the always-on sweep: the recovery that runs with the stack, nobody acting.
 
-Every ``discovery_interval_s`` the one sweep holding the cluster-wide lease puts back
-delayed messages stranded by a Redis reconnect, queues pending items and re-queues items
-stuck with no message in flight (lost to a crash, a Redis restart or a failed enqueue).
+Every ``discovery_interval_s`` the one sweep holding the cluster-wide lease relays the
+outbox (what a crash or outage left there), puts back delayed messages stranded by a Redis
+reconnect, queues pending items and re-queues items stuck with no message in flight (lost to a
+crash, a Redis restart or a failed enqueue).
 
 A scan reads the items first and the broker second, so an item enqueued or advanced
 between the two reads is seen in flight and left alone. Queuing an item twice is harmless
@@ -41,6 +42,7 @@ from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
+from middleware import relay_outbox
 from pipelines.footage import enqueue_from
 
 logger = logging.getLogger(__name__)
@@ -115,7 +117,7 @@ return 0
 
 def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str], *, now_ms: int,
                      overdue_ms: int = STRANDED_AFTER_MS) -> list[str]:
-    """Put back delayed messages a worker fetched but no longer holds; return their message ids.
+    """Put back delayed messages a worker fetched but no longer holds; return their (dramatiq) message ids.
 
     A dramatiq consumer keeps the delayed messages it fetched in memory until they are due,
     with their ids in its ack set (``__acks__.<worker>.<queue>.DQ``). When its Redis
@@ -135,15 +137,16 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
         messages = f"{namespace}:{delayed}.msgs"
         for key in client.scan_iter(match=f"{namespace}:__acks__.*.{delayed}", count=500):
             for raw_id in client.smembers(key):  # type: ignore[union-attr]
-                message_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                data = client.hget(messages, message_id)
+                redis_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                data = client.hget(messages, redis_id)
                 if data is None:
                     continue
-                eta = dramatiq.Message.decode(data).options.get("eta")  # type: ignore[arg-type]
+                message = dramatiq.Message.decode(data)  # type: ignore[arg-type]
+                eta = message.options.get("eta")
                 if not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
                     continue
-                if client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}", message_id):
-                    moved.append(message_id)
+                if client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}", redis_id):
+                    moved.append(message.message_id)
     if moved:
         logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
                        len(moved), ", ".join(moved))
@@ -244,7 +247,7 @@ class DiscoveryLoop:
 
 @dataclass
 class Sweep:
-    """One sweep: stranded delayed messages put back, then pending and stuck items queued.
+    """One sweep: the outbox relayed, stranded delayed messages put back, pending and stuck items queued.
 
     Only the holder of the cluster-wide lease acts; every other sweep (another host's, or a
     spare) renews nothing and does nothing until the lease expires.
@@ -263,6 +266,8 @@ class Sweep:
         now = datetime.now(UTC)
         if not self.lease.acquire():
             return DiscoveryReport(at=now, queued=(), requeued=(), in_flight=0, leader=False)
+        # What a crash or an outage left in the outbox goes first, so its items are in flight for the scan.
+        relay_outbox(self.broker, self.context.store.outbox, now=now.timestamp())
         queues = sorted(self.broker.get_declared_queues())
         stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues,
                                     now_ms=int(now.timestamp() * 1000))
