@@ -1,4 +1,4 @@
-"""The item commands: ingest, status, prompt, resume, retry, cancel, force-resume-all.
+"""The item commands: ingest, status, search, prompt, resume, retry, cancel, force-resume-all.
 
 Every change goes through ``pipelines.actions``. ``pipelines`` is imported inside each
 command, after ``pipeline_context`` has published ``REDIS_URL``, because importing it
@@ -17,7 +17,14 @@ from autolog.settings import Settings
 from autolog.store import ItemView
 from ops.ingest import check_paths, plan_items
 from ops.progress import wait_for_items
-from ops.render import all_items, format_item, format_item_list, item_document, item_list_document
+from ops.render import (
+    all_items,
+    format_item,
+    format_item_list,
+    format_search_page,
+    item_document,
+    item_list_document,
+)
 from ops.runtime import open_store, pipeline_context
 
 
@@ -69,6 +76,17 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(format_item(item, store.results.frames(item.id), store.results.transcript(item.id),
                           store.timeline.for_item(item.id)))
         return 0
+
+
+def search(args: argparse.Namespace, settings: Settings) -> int:
+    """Show the items matching a search, best first, each with its best match in context."""
+    with open_store(settings) as store:
+        page = store.search.search(args.query, status=args.status, limit=args.limit, offset=args.offset)
+    if args.json:
+        print_json(page.to_dict())
+    else:
+        print(format_search_page(page))
+    return 0
 
 
 def prompt(args: argparse.Namespace, settings: Settings) -> int:

@@ -13,6 +13,7 @@ from autolog.store.engine import create_store_engine, migrate
 from autolog.store.items import Items, NewItem, validate_item_id
 from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
+from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
 from autolog.store.timeline import Timeline
 from autolog.store.views import (
     AnalysisView,
@@ -32,6 +33,12 @@ __all__ = [
     "Results",
     "Timeline",
     "Outbox",
+    "Search",
+    # Search results
+    "SearchField",
+    "SearchHit",
+    "SearchPage",
+    "SnippetPart",
     # Inputs
     "NewItem",
     "NewEvent",
@@ -50,13 +57,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Store:
-    """The database behind autolog, as four repositories over one engine."""
+    """The database behind autolog, as repositories over one engine."""
 
     engine: Engine
     items: Items
     results: Results
     timeline: Timeline
     outbox: Outbox
+    search: Search
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -66,7 +74,7 @@ class Store:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   outbox=Outbox(sessions))
+                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name))
 
     def ping(self) -> None:
         """Check the database answers.
