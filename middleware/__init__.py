@@ -11,6 +11,7 @@ from middleware.progress import Progress
 from middleware.queue_pauses import PAUSED_KEY, QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
+from middleware.shutdown_requeue import ShutdownRequeue
 from middleware.source_checks import SETTLE_REASON, SourceChecks
 from middleware.status_writes import FOLLOW_UP_OPTION, TRANSITION_OPTION, StatusWrites
 
@@ -18,6 +19,8 @@ __all__ = [
     # Per-process collaborators
     "Services",
     "ServicesNotReady",
+    # A stopping worker gives back what it did not finish
+    "ShutdownRequeue",
     # Shared rate limits
     "Decision",
     "LimiterCounters",
