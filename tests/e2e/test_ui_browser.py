@@ -41,6 +41,7 @@ PIPELINE_MS = 90_000
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     executable = shutil.which("chromium")
     assert executable, "chromium is missing: `make test` installs it"
     with sync_playwright() as playwright:
@@ -90,13 +91,13 @@ def sign_in(page: Page, base: str, target: str) -> None:
     """Open ``target``, get sent to the login form, sign in with the key, and land back on ``target``."""
     page.goto(base + target)
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.screenshot(path=SCREENSHOTS / "ui-login.png")
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(re.escape(base + target.rstrip("/")) + "/?$"))
 
 
 def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage, chromium: Browser) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     session = chromium.new_context(viewport={"width": 1366, "height": 900})
     page = session.new_page()
 
@@ -151,6 +152,7 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     expect(status).to_have_text(Status.AWAITING_USER_INPUT.value)
     page.evaluate("window.notReloaded = true")
     page.get_by_label("Prompt for the frame analysis").fill("Note the test patterns and colour bars.")
+    page.screenshot(path=SCREENSHOTS / "ui-prompt.png")
     page.get_by_role("button", name="Send prompt and continue").click()
     expect(status).to_have_text(Status.AVID_DESCRIPTION.value, timeout=PIPELINE_MS)
     assert page.evaluate("window.notReloaded") is True

@@ -49,6 +49,9 @@
     act(event.submitter || event.target.querySelector("button"), "POST", itemUrl + "/prompt", { prompt: text },
       "Prompt sent: the analysis is queued.");
   });
+  document.getElementById("resume-button").addEventListener("click", (event) => {
+    act(event.currentTarget, "POST", itemUrl + "/resume", undefined, "Continued without a prompt: the analysis is queued.");
+  });
   document.getElementById("retry-button").addEventListener("click", (event) => {
     act(event.currentTarget, "POST", itemUrl + "/retry", undefined, "Queued again.");
   });
