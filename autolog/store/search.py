@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import String, TextualSelect, bindparam, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -138,33 +138,31 @@ class SearchPage:
                 "next_offset": self.next_offset, "hits": [hit.to_dict() for hit in self.hits]}
 
 
-class _Dialect:
+class _Dialect(Protocol):
     """The SQL one database needs: term matching with relevance, and snippets."""
 
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
-        raise NotImplementedError
-
-    def term_hits(self, index: int) -> str:
-        """SELECT ``item_id, term, relevance, entry`` of the entries matching term ``:t{index}``."""
-        raise NotImplementedError
+        """Return the bound value matching any of ``terms``."""
 
     def term_matches(self, count: int) -> str:
-        """Common table expressions the ``term_hits`` selects read, each followed by ``, ``."""
-        return ""
+        """Return the common table expressions ``term_hits`` read, each followed by ``, `` (may be empty)."""
+
+    def term_hits(self, index: int) -> str:
+        """Return a SELECT of ``item_id, term, relevance, entry`` of the entries matching term ``:t{index}``."""
 
     def best_entry(self) -> str:
-        """Aggregate select-list items over ``hits`` giving ``best_entry``, the entry of the most relevant hit."""
-        raise NotImplementedError
+        """Return aggregate select-list items over ``hits`` giving ``best_entry``, the most relevant hit's entry."""
 
     def snippets(self) -> str:
-        """SELECT ``entry`` and one snippet per text column of the entries ``:entries``, for ``:any`` (every term)."""
-        raise NotImplementedError
+        """Return a SELECT of ``entry`` and a snippet per text column of the entries ``:entries``, for ``:any``."""
 
     def clean(self, snippet: str) -> str:
-        return snippet
+        """Return a snippet as the database wrote it, without what only matching needed."""
 
 
-class _Sqlite(_Dialect):
+class _Sqlite:
+    """FTS5: ``bm25`` relevance and ``snippet``."""
+
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
         return " OR ".join(term.fts5() for term in terms)
 
@@ -184,6 +182,9 @@ class _Sqlite(_Dialect):
         # NOTE(search): with exactly one max(), SQLite takes a bare column from the row holding the maximum.
         return "max(relevance) AS best_relevance, entry AS best_entry"
 
+    def clean(self, snippet: str) -> str:
+        return snippet
+
     def snippets(self) -> str:
         columns = ", ".join(
             f"snippet(search_fts, {number}, char(2), char(3), '…', {SNIPPET_WORDS}) AS {name}"
@@ -192,11 +193,16 @@ class _Sqlite(_Dialect):
                 " WHERE search_fts MATCH :any AND search_fts.rowid IN :entries")
 
 
-class _Postgres(_Dialect):
+class _Postgres:
+    """``tsvector``: ``ts_rank_cd`` relevance and ``ts_headline``."""
+
     _QUERY = "to_tsquery('autolog_search', :{name})"
 
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
         return " | ".join(term.tsquery() for term in terms)
+
+    def term_matches(self, count: int) -> str:
+        return ""
 
     def term_hits(self, index: int) -> str:
         query = self._QUERY.format(name=f"t{index}")
@@ -271,19 +277,6 @@ class Search:
             hits = tuple(self._hit(session, row, best.get(row.item_id)) for row in rows)
         return SearchPage(query=query, total=total, limit=limit, offset=offset, hits=hits)
 
-    def item_ids(self, query: str, *, status: Status | None = None) -> list[str]:
-        """Return the ids of every item matching ``query`` (at ``status``, if given), best first.
-
-        Raises:
-            InvalidSearchQuery: the query is blank, too long or has too many terms.
-        """
-        terms = parse_query(query)
-        if not terms:
-            return []
-        sql, params = self._ranked(terms, status)
-        with self._sessions() as session:
-            return [row.item_id for row in session.execute(text(sql), params)]
-
     def matching(self, query: str) -> TextualSelect:
         """Return a SELECT of the ``item_id`` of every item matching ``query``, for use as a subquery.
 
@@ -340,7 +333,7 @@ class Search:
         common = {"item_id": row.item_id, "status": Status(row.status), "source": row.source,
                   "rank": float(row.rank), "matches": int(row.matches)}
         if best is None:
-            # NOTE(search): an entry written between the two reads; the hit stays, without its context.
+            # NOTE(search): its entry was replaced between the two reads; the hit stays, without its context.
             return SearchHit(**common, field=SearchField.ID, snippet=(SnippetPart(row.item_id, hit=False),))
         entry, snippets = best
         field, snippet = self._field(entry.kind, snippets)
