@@ -286,3 +286,23 @@ def test_any_text_is_a_query_or_a_clear_refusal(query_store: Store, query: str) 
         assert not query.strip() or len(query) > 500 or "words or phrases" in str(ex)
         return
     assert page.total == len(page.hits) <= 1
+
+
+def test_the_migration_goes_down_and_up_again(store: Store) -> None:
+    log_item(store, "BEFORE", descriptions=["a stone bridge"])
+    config = alembic_config()
+
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+    log_item(store, "BETWEEN", descriptions=["a stone wall"])
+    with store.engine.connect() as connection:
+        tables = {row[0] for row in connection.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'table'" if store.engine.dialect.name == "sqlite"
+            else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+    assert not {"search_entries", "search_fts"} & tables
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    assert sorted(ids(store, "stone")) == ["BEFORE", "BETWEEN"]
