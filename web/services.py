@@ -14,9 +14,9 @@ from autolog.settings import Settings
 from autolog.store import Store
 from autolog.store.deliveries import Deliveries
 from autolog.store.jobs import Jobs
+from ops.discovery import DiscoveryProcess
 from ops.pools import PoolManager
 from web.control.dead_letters import DeadLetters
-from web.control.discovery import DiscoveryProcess
 from web.control.queues import Queues
 
 
