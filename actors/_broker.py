@@ -15,7 +15,6 @@ from dramatiq.middleware import (
     Callbacks,
     CurrentMessage,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
@@ -32,6 +31,7 @@ from middleware import (
     Progress,
     QueuePauses,
     RateLimits,
+    Retries,
     Services,
     SourceChecks,
     StatusWrites,

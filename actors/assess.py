@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
-from actors._declare import step_options
+from actors._declare import step_context, step_options
 from autolog.statuses import ASSESS
 from autolog.steps import StepResult, assess_item
 
@@ -13,4 +12,4 @@ from autolog.steps import StepResult, assess_item
 @dramatiq.actor(**step_options(ASSESS))
 def assess(item_id: str) -> StepResult:
     """Store the shots found in one full decode pass and one frame per shot."""
-    return assess_item(services().current(), item_id)
+    return assess_item(step_context(ASSESS, item_id), item_id)

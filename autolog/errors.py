@@ -135,6 +135,19 @@ class StoreUnavailable(TransientError):
     """Raised when the database cannot be reached."""
 
 
+class StaleRun(AutologError):
+    """Raised when a step run's write is fenced off: the item moved on, or a newer run took over.
+
+    The run's work is not stored; the current run (or the item's new status) stands. Not a
+    failure of the item: the message is acknowledged, not retried.
+    """
+
+    def __init__(self, item_id: str, token: str) -> None:
+        super().__init__(f"run {token!r} of item {item_id!r} is no longer current; its writes are refused")
+        self.item_id = item_id
+        self.token = token
+
+
 class AnalysisError(AutologError):
     """Base class for failures of the analysis step."""
 

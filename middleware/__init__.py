@@ -10,9 +10,17 @@ from middleware.outbox_relay import OutboxRelay, pending, relay_outbox, send_com
 from middleware.progress import Progress
 from middleware.queue_pauses import PAUSED_KEY, QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
+from middleware.retries import Retries
 from middleware.services import Services, ServicesNotReady
 from middleware.source_checks import SETTLE_REASON, SourceChecks
-from middleware.status_writes import FOLLOW_UP_OPTION, TRANSITION_OPTION, StatusWrites
+from middleware.status_writes import (
+    FOLLOW_UP_OPTION,
+    RUN_OPTION,
+    STORE_OUTAGE_REASON,
+    SUPERSEDED_OPTION,
+    TRANSITION_OPTION,
+    StatusWrites,
+)
 
 __all__ = [
     # Per-process collaborators
@@ -36,6 +44,11 @@ __all__ = [
     "StatusWrites",
     "TRANSITION_OPTION",
     "FOLLOW_UP_OPTION",
+    "RUN_OPTION",
+    "SUPERSEDED_OPTION",
+    # Retries that wait out store outages and acknowledge superseded runs
+    "Retries",
+    "STORE_OUTAGE_REASON",
     # The outbox: messages committed with their status, and their relay
     "OutboxRelay",
     "pending",

@@ -1,0 +1,64 @@
+"""Retries: dramatiq's backoff and dead letters, told two of autolog's faults apart.
+
+- A **superseded run** (``StatusWrites`` marks it: a newer delivery of the step took the
+  item over, or the item moved on) is acknowledged: neither retried (a retry would take
+  the item back from the current run) nor dead-lettered (the item did not fail).
+- A **store outage** (the database unreachable or locked) spends no retry: the message is
+  put back with the same id and ``retries``, with a backoff, as a wait (``WAIT_OPTION``,
+  reason ``store``), until the store answers. An item resumes by itself after the outage.
+
+Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Retries as DramatiqRetries
+
+from autolog.store import is_store_outage
+from middleware.rate_limits import WAIT_OPTION
+from middleware.status_writes import STORE_OUTAGE_REASON, SUPERSEDED_OPTION
+
+
+class Retries(DramatiqRetries):
+    """dramatiq's ``Retries`` that acknowledges superseded runs and waits out store outages.
+
+    Args:
+        outage_min_delay_ms: first wait after a store outage, doubled per wait.
+        outage_max_delay_ms: longest wait between two tries while the store is out.
+        options: dramatiq's ``Retries`` options (``max_retries``, ``min_backoff``, ``max_backoff``).
+    """
+
+    def __init__(self, *, outage_min_delay_ms: int = 1_000, outage_max_delay_ms: int = 10_000,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.logger = logging.getLogger(__name__)
+        self.outage_min_delay_ms = outage_min_delay_ms
+        self.outage_max_delay_ms = outage_max_delay_ms
+
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        if exception is None:
+            return
+        if message.options.get(SUPERSEDED_OPTION):
+            self.logger.info("Message %r belongs to a superseded run; acknowledged.", message.message_id)
+            return
+        if is_store_outage(exception):
+            self._wait_for_store(broker, message, exception)
+            return
+        super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
+
+    def _wait_for_store(self, broker: dramatiq.Broker, message: MessageProxy, exception: BaseException) -> None:
+        previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+        waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == STORE_OUTAGE_REASON else 1
+        delay_ms = min(self.outage_min_delay_ms * 2 ** min(waits - 1, 10), self.outage_max_delay_ms)
+        self.logger.warning("Store unavailable; message %r waits %d ms without spending a retry: %s",
+                            message.message_id, delay_ms, exception)
+        # Always delayed: the copy goes to the delay queue, so this delivery's acknowledgement
+        # (same id, work queue) cannot remove it.
+        broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": STORE_OUTAGE_REASON,
+                                                            "wait_ms": delay_ms}}), delay=delay_ms)
