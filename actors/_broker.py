@@ -33,6 +33,7 @@ from middleware import (
     RateLimits,
     Retries,
     Services,
+    ShutdownRequeue,
     SourceChecks,
     StatusWrites,
 )
@@ -59,6 +60,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         middleware=[
             LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,
                                                       secrets=secret_values(settings))),
+            # Early, so its after_worker_shutdown runs last: what is still held once all else stopped.
+            ShutdownRequeue(),
             AgeLimit(),
             TimeLimit(),
             ShutdownNotifications(),

@@ -116,6 +116,8 @@ class Settings:
     #: A message is in flight from its enqueue to its ack, so only a lost one leaves an item
     #: like this for more than the moment between a status write and the next enqueue.
     discovery_stuck_after_s: float = 15.0
+    #: How long a stopping worker lets its running steps finish before putting them back, in seconds.
+    stop_grace_s: float = 30.0
     log_level: str = "INFO"
     #: ``json`` (one JSON object per line, for log shippers) or ``text`` (for people).
     log_format: str = "json"
@@ -235,6 +237,7 @@ class Settings:
             s3_region=env.text("AUTOLOG_S3_REGION") or "us-east-1",
             discovery_interval_s=env.number("AUTOLOG_DISCOVERY_INTERVAL_S", 5.0),
             discovery_stuck_after_s=env.number("AUTOLOG_DISCOVERY_STUCK_AFTER_S", 15.0),
+            stop_grace_s=env.number("AUTOLOG_STOP_GRACE_S", 30.0),
             log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
             log_format=env.choice("AUTOLOG_LOG_FORMAT", "json", ("json", "text")),
             worker_pool=env.text("AUTOLOG_WORKER_POOL"),

@@ -12,6 +12,7 @@ from middleware.queue_pauses import PAUSED_KEY, QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.retries import Retries
 from middleware.services import Services, ServicesNotReady
+from middleware.shutdown_requeue import ShutdownRequeue
 from middleware.source_checks import SETTLE_REASON, SourceChecks
 from middleware.status_writes import (
     FOLLOW_UP_OPTION,
@@ -26,6 +27,8 @@ __all__ = [
     # Per-process collaborators
     "Services",
     "ServicesNotReady",
+    # A stopping worker gives back what it did not finish
+    "ShutdownRequeue",
     # Shared rate limits
     "Decision",
     "LimiterCounters",

@@ -20,8 +20,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Retries as DramatiqRetries
 
 from autolog.store import is_store_outage
-from middleware.rate_limits import WAIT_OPTION
-from middleware.status_writes import STORE_OUTAGE_REASON, SUPERSEDED_OPTION
+from middleware.status_writes import SUPERSEDED_OPTION, wait_for_store
 
 
 class Retries(DramatiqRetries):
@@ -48,17 +47,7 @@ class Retries(DramatiqRetries):
             self.logger.info("Message %r belongs to a superseded run; acknowledged.", message.message_id)
             return
         if is_store_outage(exception):
-            self._wait_for_store(broker, message, exception)
+            wait_for_store(broker, message, exception, min_delay_ms=self.outage_min_delay_ms,
+                           max_delay_ms=self.outage_max_delay_ms)
             return
         super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
-
-    def _wait_for_store(self, broker: dramatiq.Broker, message: MessageProxy, exception: BaseException) -> None:
-        previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
-        waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == STORE_OUTAGE_REASON else 1
-        delay_ms = min(self.outage_min_delay_ms * 2 ** min(waits - 1, 10), self.outage_max_delay_ms)
-        self.logger.warning("Store unavailable; message %r waits %d ms without spending a retry: %s",
-                            message.message_id, delay_ms, exception)
-        # Always delayed: the copy goes to the delay queue, so this delivery's acknowledgement
-        # (same id, work queue) cannot remove it.
-        broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": STORE_OUTAGE_REASON,
-                                                            "wait_ms": delay_ms}}), delay=delay_ms)

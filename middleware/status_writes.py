@@ -71,6 +71,25 @@ def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | Messa
     return step_named(name) if name else None
 
 
+def wait_for_store(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,
+                   min_delay_ms: int = 1_000, max_delay_ms: int = 10_000) -> None:
+    """Put ``message`` back to run once the store may answer again, without spending a retry.
+
+    Same message id and ``retries``; the wait doubles from ``min_delay_ms`` up to
+    ``max_delay_ms`` per consecutive wait, counted in the ``WAIT_OPTION`` marker (reason
+    ``store``). Always delayed: the copy goes to the delay queue, so acknowledging this
+    delivery (same id, work queue) cannot remove it.
+    """
+    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+    waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == STORE_OUTAGE_REASON else 1
+    delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
+    logging.getLogger(__name__).warning(
+        "Store unavailable; message %r waits %d ms without spending a retry: %s", message.message_id, delay_ms,
+        exception)
+    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": STORE_OUTAGE_REASON,
+                                                        "wait_ms": delay_ms}}), delay=delay_ms)
+
+
 class StatusWrites(dramatiq.Middleware):
     """Writes item statuses and timeline events around every step message.
 
@@ -154,7 +173,14 @@ class StatusWrites(dramatiq.Middleware):
         # The guard and the start are one write: the item takes this run's token only if it is
         # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
         store = self._services.current().store
-        if not store.items.start_run(item_id, step.from_status, token, event=started):
+        try:
+            holds = store.items.start_run(item_id, step.from_status, token, event=started)
+        except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
+            self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
+                                exc_info=not is_store_outage(ex))
+            wait_for_store(broker, message, ex)
+            raise SkipMessage(f"store unavailable: {ex}") from ex
+        if not holds:
             try:
                 item = store.items.get(item_id)
             except ItemNotFound as ex:
