@@ -7,7 +7,7 @@ from middleware._metrics_export import api_metrics_registry, cluster_collector, 
 from middleware.lifecycle_logs import LifecycleLogs
 from middleware.metrics import Metrics
 from middleware.progress import Progress
-from middleware.queue_pauses import PAUSED_KEY, QueuePauses
+from middleware.queue_pauses import QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
 from middleware.source_checks import SETTLE_REASON, SourceChecks
@@ -26,7 +26,6 @@ __all__ = [
     "SharedLimiter",
     "WAIT_OPTION",
     # Queue pauses
-    "PAUSED_KEY",
     "QueuePauses",
     # Sources still being copied, and sources changed since step 1
     "SETTLE_REASON",

@@ -18,10 +18,10 @@ from typing import Any
 
 import redis
 
+from autolog.broker_state import QueueStats, read_queue_stats
 from autolog.errors import ConfigError
 from autolog.local_redis import resolve_redis_url
 from autolog.processes import pid_alive, runs_command_with, stop_processes
-from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.settings import Settings, child_environment
 from autolog.statuses import STEPS
 from ops.errors import PoolError

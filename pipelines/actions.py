@@ -1,20 +1,34 @@
-"""What users do to items: submit, prompt, resume, retry, cancel, reprocess from step 3.
+"""What users do to items: queue, submit, prompt, resume, retry, cancel, uncancel, rerun, delete.
 
-Every action stores its change first and enqueues second, so an item accepted while
-Redis is down is kept and picked up later by discovery.
+One home per use case, called alike by the API, the CLI, the webhooks and discovery. Every
+action stores its change first and queues second (``queue_items``): with Redis down the item
+stays stored with a ``queue_deferred`` event, the answer says ``queued: false``, and discovery
+queues it once Redis is back. An item gets at most one message in flight at a time: queueing
+an item that already has one answers with that message's id and ``already_queued``.
 """
 
 from __future__ import annotations
 
+import logging
+import shutil
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import redis
+
+from actors import broker
+from autolog.broker_state import messages_in_flight
 from autolog.context import Context
-from autolog.errors import TransitionRefused
-from autolog.sources import validate_source
-from autolog.statuses import ASSESS, Status, step_for_status
+from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
+from autolog.sources import check_source
+from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem
 from pipelines.decisions import has_picture_steps
 from pipelines.footage import enqueue_from
+
+logger = logging.getLogger(__name__)
 
 #: Statuses from which "force resume all" sends an item back through step 3.
 REPROCESSABLE = frozenset({
@@ -22,28 +36,159 @@ REPROCESSABLE = frozenset({
     Status.GENERATING_DESCRIPTION, Status.AVID_DESCRIPTION,
 })
 
+#: How long one request may hold an item's queueing lock, in milliseconds.
+QUEUE_LOCK_MS = 10_000
 
-def submit(context: Context, items: Sequence[NewItem]) -> list[ItemView]:
-    """Validate sources, store the items in one transaction, then queue each from step 1.
+
+@dataclass(frozen=True)
+class Queued:
+    """One item after an action that queues: where it stands and which message carries it.
+
+    ``job_id`` is the id of the item's first message, straight from the enqueue, or of the
+    message already in flight when ``already_queued``. ``queued`` is False when Redis was
+    down: the item is stored and discovery will queue it.
+    """
+
+    item: ItemView
+    job_id: str | None
+    queued: bool
+    already_queued: bool = False
+    created: bool = False
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: the item, its job id and what happened."""
+        data: dict[str, Any] = {"item": self.item.to_dict(), "job_id": self.job_id, "queued": self.queued,
+                                "already_queued": self.already_queued, "created": self.created}
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+def _runnable_actors(item: ItemView) -> set[str]:
+    step = step_for_status(item.status)
+    return {ROUTE_ACTOR} | ({step.actor_name} if step else set())
+
+
+def in_flight(items: Sequence[ItemView]) -> dict[str, str]:
+    """Return, per item that has one, the id of its message queued, delayed, held or running.
+
+    Only messages that would run (the step of the item's status, or the routing callback
+    that follows a branch point) count; a stale message for a step the item left is skipped
+    by the worker and does not hold the item.
 
     Raises:
-        InvalidSource: a source is outside the media roots; nothing is stored.
-        ItemExists: an id is taken; nothing is stored.
+        redis.RedisError: Redis could not be reached.
+    """
+    wanted = {item.id: _runnable_actors(item) for item in items}
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    for message in messages_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues())):
+        item_id = message.item_id
+        if item_id in wanted and item_id not in found and message.actor in wanted[item_id]:
+            found[item_id] = message.message_id
+    return found
+
+
+def _lock_key(item_id: str) -> str:
+    return f"{broker.namespace}:autolog.queueing:{item_id}"
+
+
+def _defer(context: Context, items: Sequence[ItemView], ex: redis.RedisError, *, created: bool) -> list[Queued]:
+    logger.warning("Redis is unavailable; %d item(s) stored and left for discovery: %s", len(items), ex)
+    events = [NewEvent(item_id=item.id, event="queue_deferred", detail={"reason": f"Redis unavailable: {ex}"})
+              for item in items]
+    context.store.timeline.record_many(events)
+    return [Queued(item=item, job_id=None, queued=False, created=created) for item in items]
+
+
+def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = False) -> list[Queued]:
+    """Queue each item from its status unless a message already carries it; defer all if Redis is down.
+
+    Items nothing runs from (waiting for a prompt, done) are answered with a reason and not
+    queued. The answers keep the order of ``items``.
+    """
+    answers: dict[str, Queued] = {}
+    runnable = []
+    for item in items:
+        if step_for_status(item.status) is None:
+            answers[item.id] = Queued(item=item, job_id=None, queued=False, created=created,
+                                      reason=f"nothing runs from {item.status.value!r}")
+        else:
+            runnable.append(item)
+    try:
+        busy = in_flight(runnable)
+        with broker.client.pipeline(transaction=False) as pipe:
+            for item in runnable:
+                pipe.set(_lock_key(item.id), "1", nx=True, px=QUEUE_LOCK_MS)
+            locked = pipe.execute()
+    except redis.RedisError as ex:
+        return [answers.get(item.id) or deferred
+                for item, deferred in zip(items, _defer(context, items, ex, created=created), strict=True)]
+    for item, got_lock in zip(runnable, locked, strict=True):
+        if item.id in busy or not got_lock:
+            # Another message, or another request queueing it right now, carries the item.
+            answers[item.id] = Queued(item=item, job_id=busy.get(item.id), queued=True, already_queued=True,
+                                      created=created)
+            continue
+        try:
+            job_id = enqueue_from(item.id, item.status)
+        except redis.RedisError as ex:
+            [answers[item.id]] = _defer(context, [item], ex, created=created)
+            continue
+        finally:
+            _unlock(item.id)
+        answers[item.id] = Queued(item=item, job_id=job_id, queued=True, created=created)
+    return [answers[item.id] for item in items]
+
+
+def _unlock(item_id: str) -> None:
+    try:
+        broker.client.delete(_lock_key(item_id))
+    except redis.RedisError:
+        logger.warning("Could not release the queueing lock of %r; it expires in %d ms.", item_id, QUEUE_LOCK_MS)
+
+
+def queue_item(context: Context, item_id: str) -> Queued:
+    """Queue one stored item from its status (see ``queue_items``).
+
+    Raises:
+        ItemNotFound: no such item.
+    """
+    [answer] = queue_items(context, [context.store.items.get(item_id)])
+    return answer
+
+
+def check_items(context: Context, items: Sequence[NewItem]) -> list[NewItem]:
+    """Return ``items`` with canonical sources, each checked as the CLI checks a path.
+
+    Raises:
+        InvalidSource: a source is malformed, outside the media roots, missing or a folder.
     """
     roots = context.settings.resolved_media_roots
-    checked = [NewItem(id=item.id, source=validate_source(item.source, roots), force_resume=item.force_resume,
-                       prompt=item.prompt) for item in items]
-    created = context.store.items.create(checked)
-    for item in created:
-        enqueue_from(item.id, item.status)
-    return created
+    return [NewItem(id=item.id, source=check_source(item.source, roots), force_resume=item.force_resume,
+                    prompt=item.prompt) for item in items]
 
 
-def prompt(context: Context, item_id: str, text: str | None) -> ItemView:
+def submit(context: Context, items: Sequence[NewItem]) -> list[Queued]:
+    """Check sources, store the items in one transaction, then queue each from step 1.
+
+    Raises:
+        InvalidSource: a source is unusable; nothing is stored.
+        InvalidItemId: an id is malformed; nothing is stored.
+        ItemExists: an id is taken; nothing is stored.
+    """
+    created = context.store.items.create(check_items(context, items))
+    return queue_items(context, created, created=True)
+
+
+def prompt(context: Context, item_id: str, text: str | None) -> Queued:
     """Release an item waiting at ``Awaiting User Input`` to step 4, with the user's prompt.
 
     Raises:
         ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
         TransitionRefused: the item is not waiting for input.
     """
     changes = {"prompt": text} if text is not None else {}
@@ -51,37 +196,130 @@ def prompt(context: Context, item_id: str, text: str | None) -> ItemView:
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)
     if not context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES,
                                           event=event, changes=changes):
-        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value,
-                                context.store.items.get(item_id).status.value)
-    enqueue_from(item_id, Status.CREATING_FRAMES)
-    return context.store.items.get(item_id)
+        item = context.store.items.get(item_id)
+        if item.cancelled:
+            raise ItemCancelled(item_id)
+        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value, item.status.value)
+    return queue_item(context, item_id)
 
 
-def retry(context: Context, item_id: str) -> ItemView:
-    """Queue again the step an item stopped at, typically after it failed or was dead-lettered.
+def retry(context: Context, item_id: str) -> Queued:
+    """Queue again the step an item stopped at (failed, dead-lettered, purged or stuck).
+
+    An item whose step already has a message in flight is answered with that message.
 
     Raises:
         ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
         TransitionRefused: no step runs from the item's status (waiting for input, or done).
     """
     item = context.store.items.get(item_id)
     step = step_for_status(item.status)
-    if step is None or item.cancelled:
+    if item.cancelled:
+        raise ItemCancelled(item_id)
+    if step is None:
         raise TransitionRefused(item_id, "a status a step runs from", item.status.value)
-    context.store.items.update(item_id, dead_lettered=False, event=NewEvent(
+    try:
+        busy = in_flight([item]).get(item_id)
+    except redis.RedisError:
+        busy = None
+    if busy is not None:
+        return Queued(item=item, job_id=busy, queued=True, already_queued=True)
+    context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value))
-    enqueue_from(item_id, item.status)
-    return context.store.items.get(item_id)
+    return queue_item(context, item_id)
 
 
 def cancel(context: Context, item_id: str) -> ItemView:
-    """Stop an item: queued and future steps skip it; a running step's status write is refused.
+    """Stop an item: queued and future steps skip it, and a running step stops at its next safe point.
 
     Raises:
         ItemNotFound: no such item.
     """
     context.store.items.update(item_id, cancelled=True, event=NewEvent(item_id=item_id, event="cancelled"))
     return context.store.items.get(item_id)
+
+
+def uncancel(context: Context, item_id: str) -> Queued:
+    """Undo a cancel and queue the item again from where it stopped.
+
+    Raises:
+        ItemNotFound: no such item.
+        TransitionRefused: it is not cancelled.
+    """
+    item = context.store.items.get(item_id)
+    if not item.cancelled:
+        raise TransitionRefused(item_id, "cancelled", "not cancelled")
+    context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
+                               event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
+    return queue_item(context, item_id)
+
+
+def rerun(context: Context, item_id: str, from_step: str) -> Queued:
+    """Re-log an item from ``from_step`` (a step's name, number, queue or seed name) onwards.
+
+    The item goes back to the status that step runs from, its error and marks cleared, and
+    is queued. A rerun from step 3 or earlier sets force-resume when the item had already
+    got past its prompt, so it does not stop for one again.
+
+    Raises:
+        ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
+        UnknownStep: ``from_step`` names no step.
+        TransitionRefused: a message is still in flight for it, the item has not reached
+            that step yet, or the step does not apply (a picture step of an audio-only item).
+    """
+    try:
+        step = step_named(from_step)
+    except KeyError as ex:
+        raise UnknownStep(from_step) from ex
+    item = context.store.items.get(item_id)
+    if item.cancelled:
+        raise ItemCancelled(item_id)
+    current = step_for_status(item.status)
+    reached = current.number if current else (0 if item.status is Status.AWAITING_USER_INPUT else len(STEPS) + 1)
+    if item.status is Status.AWAITING_USER_INPUT:
+        reached = ASSESS.number + 1
+    if step.number > reached:
+        raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value)
+    if step.picture and not has_picture_steps(item):
+        raise TransitionRefused(item_id, "an item with a picture", f"audio-only, so step {step.name} never runs")
+    busy = in_flight([item]).get(item_id)
+    if busy is not None:
+        raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight")
+    past_prompt = item.status not in (Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                      Status.THUMBNAILS_COMPLETE, Status.AWAITING_USER_INPUT)
+    changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}
+    event = NewEvent(item_id=item_id, event="rerun_requested", step=step.name, from_status=item.status.value,
+                     to_status=step.from_status.value)
+    if not context.store.items.transition(item_id, item.status, step.from_status, event=event, changes=changes):
+        raise TransitionRefused(item_id, item.status.value, context.store.items.get(item_id).status.value)
+    return queue_item(context, item_id)
+
+
+def delete(context: Context, item_id: str) -> list[str]:
+    """Delete an item: its row, timeline and results, and its artifact files; return the files removed.
+
+    The timeline goes with the item, so the id is free for a new ingest; the deletion itself
+    is logged. A message still in flight finds no item and is skipped by the worker; a
+    running step is cancelled first and stops at its next safe point.
+
+    Raises:
+        ItemNotFound: no such item.
+    """
+    cancel(context, item_id)
+    root = context.settings.artifacts_root.resolve()
+    removed: list[str] = []
+    for path in context.store.items.delete(item_id):
+        file = Path(path).resolve()
+        if file.is_relative_to(root) and file.is_file():
+            file.unlink()
+            removed.append(str(file))
+    folder = root / item_id
+    if folder.is_dir() and folder.resolve().is_relative_to(root):
+        shutil.rmtree(folder, ignore_errors=True)
+    logger.info("Deleted item %r and %d artifact file(s).", item_id, len(removed))
+    return removed
 
 
 def reprocess_from_assess(context: Context, item: ItemView) -> bool:
@@ -93,7 +331,7 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
                                           changes={"force_resume": True}):
         return False
-    enqueue_from(item.id, Status.THUMBNAILS_COMPLETE)
+    queue_item(context, item.id)
     return True
 
 
@@ -109,3 +347,4 @@ def force_resume_all(context: Context, *, page_size: int = 500) -> list[str]:
             moved.extend(item.id for item in page if not item.cancelled and reprocess_from_assess(context, item))
             after = page[-1].id
     return moved
+

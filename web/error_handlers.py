@@ -25,6 +25,7 @@ from autolog.errors import (
     QueueNotFound,
     StoreUnavailable,
     TransitionRefused,
+    UnknownStep,
 )
 from autolog.exports import InvalidExportOption, ItemsNotLogged, MixedFrameRates, NotExportable, UnknownExportFormat
 from ops.errors import PoolError
@@ -43,6 +44,7 @@ STATUS_OF: dict[type[Exception], Callable[..., falcon.HTTPError]] = {
     InvalidExportOption: falcon.HTTPBadRequest,
     InvalidItemId: falcon.HTTPBadRequest,
     InvalidSource: falcon.HTTPBadRequest,
+    UnknownStep: falcon.HTTPBadRequest,
     PoolError: falcon.HTTPBadRequest,
     ItemExists: falcon.HTTPConflict,
     TransitionRefused: falcon.HTTPConflict,

@@ -15,9 +15,9 @@ from autolog.store import Store
 from autolog.store.deliveries import Deliveries
 from autolog.store.jobs import Jobs
 from ops.pools import PoolManager
-from web.control.dead_letters import DeadLetters
+from pipelines.dead_letters import DeadLetters
+from pipelines.queues import Queues
 from web.control.discovery import DiscoveryProcess
-from web.control.queues import Queues
 
 
 @dataclass(frozen=True)

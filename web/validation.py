@@ -7,7 +7,7 @@ from typing import Any
 import falcon
 
 from autolog.store import NewItem
-from web.control.intake import MAX_BATCH
+from pipelines.intake import MAX_BATCH
 
 #: The largest request body accepted, in bytes: 1,000 items of generous size fit.
 MAX_BODY_BYTES = 4 * 1024 * 1024

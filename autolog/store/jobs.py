@@ -2,7 +2,9 @@
 
 A job is one dramatiq message. Its id is the message id; its status follows seed 003's
 vocabulary (``queued``, ``started``, ``finished``, ``failed``) plus ``skipped`` for a
-message a worker dropped because its item had moved on or was cancelled.
+message a worker dropped because its item had moved on or was cancelled, ``refused`` for
+one whose work ran but whose status write was refused (another delivery won, or the item
+was cancelled meanwhile), and ``purged`` for one an operator purged from its queue.
 """
 
 from __future__ import annotations
@@ -20,16 +22,16 @@ from autolog.store.models import TimelineEvent
 from autolog.store.views import aware
 
 #: Job statuses, in seed 003's words.
-JOB_STATUSES = ("queued", "started", "finished", "failed", "skipped")
+JOB_STATUSES = ("queued", "started", "finished", "failed", "skipped", "refused", "purged")
 
 #: The job status each timeline event leaves a message in.
 _STATUS_AFTER = {
     "queued": "queued", "retried": "queued", "started": "started", "succeeded": "finished",
-    "refused": "finished", "failed": "failed", "dead_lettered": "failed", "skipped": "skipped",
+    "refused": "refused", "failed": "failed", "dead_lettered": "failed", "skipped": "skipped", "purged": "purged",
 }
 
 #: Events that end a message's life (a ``failed`` one ends it only when nothing follows).
-_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed"})
+_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed", "purged"})
 
 #: How many messages ``list`` examines at most to fill one filtered page.
 SCAN_LIMIT = 5_000

@@ -56,6 +56,8 @@ class Item(Base):
     error: Mapped[dict[str, Any] | None]
     dead_lettered: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Its messages were purged: discovery leaves it alone until someone queues it again.
+    purged: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Bumped by every status change; lets readers detect a concurrent change.
     version: Mapped[int] = mapped_column(Integer, default=0)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)

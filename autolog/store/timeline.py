@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -20,6 +22,13 @@ class Timeline:
         """Append one event."""
         with self._sessions.begin() as session:
             session.add(event_row(event))
+
+    def record_many(self, events: Sequence[NewEvent]) -> None:
+        """Append events in one transaction."""
+        if not events:
+            return
+        with self._sessions.begin() as session:
+            session.add_all(event_row(event) for event in events)
 
     def for_item(self, item_id: str, *, limit: int = 1000) -> list[EventView]:
         """Return the item's events, oldest first."""

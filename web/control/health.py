@@ -11,7 +11,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.errors import StoreUnavailable
 from autolog.store import Store
-from web.control.queues import Queues
+from pipelines.queues import Queues
 from web.control.workers import read_heartbeats
 
 logger = logging.getLogger(__name__)
