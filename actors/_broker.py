@@ -24,7 +24,17 @@ from autolog.local_redis import resolve_redis_url
 from autolog.logs import build_log_config, secret_values
 from autolog.progress import ProgressChannel
 from autolog.settings import Settings
-from middleware import LifecycleLogs, Metrics, Progress, QueuePauses, RateLimits, Services, SourceChecks, StatusWrites
+from middleware import (
+    LifecycleLogs,
+    Metrics,
+    Progress,
+    QueuePauses,
+    RateLimits,
+    Services,
+    SourceChecks,
+    StatusWrites,
+    StepStops,
+)
 
 #: How long step results stay readable through the jobs API, in ms.
 RESULT_TTL_MS = 7 * 86_400_000
@@ -74,6 +84,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
                                   exporter_port=settings.metrics_port,
                                   heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))
     broker.add_middleware(Progress(channel=ProgressChannel(broker.client, namespace=settings.namespace)))
+    # Just before StatusWrites: a running step's item is read for a cancel only while the step runs.
+    broker.add_middleware(StepStops(services=services))
     broker.add_middleware(status_writes)
     return broker
 

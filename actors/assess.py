@@ -5,12 +5,13 @@ from __future__ import annotations
 import dramatiq
 
 from actors._broker import services
-from actors._declare import step_options
+from actors._declare import step_options, stoppable
 from autolog.statuses import ASSESS
 from autolog.steps import StepResult, assess_item
 
 
 @dramatiq.actor(**step_options(ASSESS))
+@stoppable
 def assess(item_id: str) -> StepResult:
     """Store the shots found in one full decode pass and one frame per shot."""
     return assess_item(services().current(), item_id)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import dramatiq
 
 from actors._broker import services
-from actors._declare import step_options
+from actors._declare import step_options, stoppable
 from autolog.statuses import THUMBNAILS
 from autolog.steps import StepResult, make_item_thumbnails
 
 
 @dramatiq.actor(**step_options(THUMBNAILS))
+@stoppable
 def make_thumbnails(item_id: str) -> StepResult:
     """Store a poster frame and a contact sheet, both checked to exist."""
     return make_item_thumbnails(services().current(), item_id)

@@ -12,6 +12,7 @@ from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
 from middleware.source_checks import SETTLE_REASON, SourceChecks
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
+from middleware.step_stops import StepStops
 
 __all__ = [
     # Per-process collaborators
@@ -30,8 +31,9 @@ __all__ = [
     # Sources still being copied, and sources changed since step 1
     "SETTLE_REASON",
     "SourceChecks",
-    # Item statuses and timeline
+    # Item statuses and timeline; running steps of cancelled items stop
     "StatusWrites",
+    "StepStops",
     "TRANSITION_OPTION",
     # Observability: metrics, progress, logs
     "LifecycleLogs",
