@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING
 
 from autolog.local_redis import private_redis
 from autolog.settings import Settings
+from ops.first_run import ensure_api_key
 from ops.pools import PoolManager, PoolStatus
 from ops.render import format_pools
 from ops.runtime import connect_redis
@@ -89,7 +90,10 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start Redis (if private), migrate, start the pools."""
+    """Start Redis (if private), migrate, start the pools; on first run make an API key and print it once."""
+    new_key = ensure_api_key(settings)
+    if new_key is not None:
+        settings = settings.replace(api_keys=(new_key,))
     stack = Stack(settings)
     try:
         statuses = stack.up()
@@ -97,6 +101,9 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
         stack.pools.close()
     _print_pools(statuses, as_json=False)
     print(f"\nAPI: {api_server(settings).url}")
+    if new_key is not None:
+        print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "
+              f"readable only by you; shown this once): {new_key}")
     print("The stack is running; stop it with `autolog down`.")
     return 0 if all(pool.alive for pool in statuses) else 1
 
