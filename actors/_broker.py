@@ -27,6 +27,7 @@ from autolog.settings import Settings
 from middleware import (
     LifecycleLogs,
     Metrics,
+    OutboxRelay,
     Progress,
     QueuePauses,
     RateLimits,
@@ -44,7 +45,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     """Build the broker and its middleware from settings.
 
     The order matters: ``after_*`` hooks run in reverse, so ``StatusWrites``, added last,
-    writes the status before ``Pipelines`` and ``Callbacks`` enqueue what comes next, and
+    writes the status with what comes next (through the outbox) before ``Pipelines`` and
+    ``Callbacks`` would, and
     ``Metrics`` and ``Progress``, just before it, report the write before the next step is
     enqueued. ``LifecycleLogs`` is first, so its log context spans every other hook.
     """
@@ -70,6 +72,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     broker.add_middleware(Results(backend=RedisBackend(client=broker.client, namespace=f"{settings.namespace}-results"),
                                   store_results=True, result_ttl=RESULT_TTL_MS))
     broker.add_middleware(services)
+    # After Services: its relay thread, started at worker boot, reads the store Services opened.
+    broker.add_middleware(OutboxRelay(services=services))
     # Before StatusWrites: a message that must wait for its rate limit is skipped before a
     # start is recorded, and its slot is released after the outcome is written.
     # First of ours: a paused queue's messages go back to Redis before anything counts them.

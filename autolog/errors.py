@@ -129,6 +129,15 @@ class InvalidItemId(AutologError):
         self.item_id = item_id
 
 
+class InvalidSearchQuery(AutologError):
+    """Raised when a search query is blank or too long; any other text is a valid query."""
+
+    def __init__(self, query: str, reason: str) -> None:
+        super().__init__(f"invalid search query: {reason}")
+        self.query = query
+        self.reason = reason
+
+
 # --- Configuration and services ------------------------------------------------------------
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -146,18 +146,38 @@ class ProgressChannel:
             stop_at_final: end after an event marked final.
             max_duration_s: end after this long, whatever happens.
         """
-        _, _, channel = progress_keys(self._namespace, item_id)
+        return self._follow([item_id], seen={item_id: after_seq}, idle_s=idle_s, stop_at_final=stop_at_final,
+                            max_duration_s=max_duration_s)
+
+    def watch(
+        self, item_ids: Sequence[str], *, idle_s: float = 15.0, max_duration_s: float | None = None,
+    ) -> Iterator[ProgressEvent | None]:
+        """Yield the latest state of each of ``item_ids``, then each new event of any of them.
+
+        One stream for a page that shows many items (a browser opens only six connections to a
+        host). ``None`` after ``idle_s`` of quiet; a final event does not end it, only
+        ``max_duration_s`` does.
+        """
+        return self._follow(item_ids, seen={}, idle_s=idle_s, stop_at_final=False, max_duration_s=max_duration_s)
+
+    def _follow(
+        self, item_ids: Sequence[str], *, seen: dict[str, int], idle_s: float, stop_at_final: bool,
+        max_duration_s: float | None,
+    ) -> Iterator[ProgressEvent | None]:
+        """Subscribe, yield the latest states not yet ``seen`` (item id to sequence), then live events."""
+        channels = [progress_keys(self._namespace, item_id)[2] for item_id in item_ids]
         deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
         try:
-            pubsub.subscribe(channel)
-            last = after_seq
-            current = self.latest(item_id)
-            if current is not None and current.seq > last:
-                last = current.seq
-                yield current
-                if current.final and stop_at_final:
-                    return
+            pubsub.subscribe(*channels)
+            latest = self._client.mget([progress_keys(self._namespace, item_id)[0] for item_id in item_ids])
+            for raw in latest:
+                current = ProgressEvent.from_json(raw) if raw else None
+                if current is not None and current.seq > seen.get(current.item_id, 0):
+                    seen[current.item_id] = current.seq
+                    yield current
+                    if current.final and stop_at_final:
+                        return
             quiet_since = time.monotonic()
             while deadline is None or time.monotonic() < deadline:
                 wait_s = idle_s - (time.monotonic() - quiet_since)
@@ -170,9 +190,9 @@ class ProgressChannel:
                         yield None
                     continue
                 event = ProgressEvent.from_json(message["data"])
-                if event.seq <= last:
+                if event.seq <= seen.get(event.item_id, 0):
                     continue
-                last = event.seq
+                seen[event.item_id] = event.seq
                 quiet_since = time.monotonic()
                 yield event
                 if event.final and stop_at_final:

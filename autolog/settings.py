@@ -96,6 +96,11 @@ class Settings:
     #: gunicorn worker processes and threads per process for the API.
     api_workers: int = 2
     api_threads: int = 4
+    #: Signs the review pages' session cookie; None derives it from ``api_keys`` (so changing
+    #: the keys signs everyone out). Every API process must see the same value.
+    session_secret: str | None = None
+    #: How long a review-page sign-in lasts, in seconds.
+    session_ttl_s: int = 12 * 3600
     #: The bearer token MinIO's webhook target sends; None refuses every MinIO event.
     minio_webhook_token: str | None = None
     #: The secret of the signed ingest webhook (GitHub's X-Hub-Signature-256); None refuses it.
@@ -209,6 +214,8 @@ class Settings:
             api_keys=tuple(key.strip() for key in (keys or "").split(",") if key.strip()),
             api_workers=env.integer("AUTOLOG_API_WORKERS", 2, minimum=1),
             api_threads=env.integer("AUTOLOG_API_THREADS", 4, minimum=1),
+            session_secret=env.text("AUTOLOG_SESSION_SECRET"),
+            session_ttl_s=env.integer("AUTOLOG_SESSION_TTL_S", 12 * 3600, minimum=60),
             minio_webhook_token=env.text("AUTOLOG_MINIO_WEBHOOK_TOKEN"),
             ingest_webhook_secret=env.text("AUTOLOG_INGEST_WEBHOOK_SECRET"),
             s3_endpoint_url=env.text("AUTOLOG_S3_ENDPOINT_URL"),

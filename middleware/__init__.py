@@ -6,12 +6,13 @@ from middleware._limiter import Decision, LimiterCounters, LimiterState, RateLim
 from middleware._metrics_export import api_metrics_registry, cluster_collector, serve_worker_metrics
 from middleware.lifecycle_logs import LifecycleLogs
 from middleware.metrics import Metrics
+from middleware.outbox_relay import OutboxRelay, pending, relay_outbox, send_committed
 from middleware.progress import Progress
 from middleware.queue_pauses import QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.services import Services, ServicesNotReady
 from middleware.source_checks import SETTLE_REASON, SourceChecks
-from middleware.status_writes import TRANSITION_OPTION, StatusWrites
+from middleware.status_writes import FOLLOW_UP_OPTION, TRANSITION_OPTION, StatusWrites
 from middleware.step_stops import StepStops
 
 __all__ = [
@@ -35,6 +36,12 @@ __all__ = [
     "StatusWrites",
     "StepStops",
     "TRANSITION_OPTION",
+    "FOLLOW_UP_OPTION",
+    # The outbox: messages committed with their status, and their relay
+    "OutboxRelay",
+    "pending",
+    "relay_outbox",
+    "send_committed",
     # Observability: metrics, progress, logs
     "LifecycleLogs",
     "Metrics",

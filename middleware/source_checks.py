@@ -34,6 +34,7 @@ from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle
 from autolog.sources import is_remote, local_path
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemView, NewEvent
+from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
 from middleware.status_writes import TRANSITION_OPTION, message_step
@@ -108,9 +109,12 @@ class SourceChecks(dramatiq.Middleware):
         event = NewEvent(item_id=item.id, event="source_changed", step=step.name, message_id=message.message_id,
                          from_status=step.from_status.value, to_status=Status.PENDING_FILE_INFO.value,
                          detail={"stored": stored, "found": found.asdict()})
-        if context.store.items.transition(item.id, step.from_status, Status.PENDING_FILE_INFO, event=event):
+        transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
+        restart = [pending(broker.get_actor(self.route_actor).message(
+            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item.id}))]
+        # The restart's message commits with the status (the outbox), so a crash cannot strand the item.
+        if context.store.items.transition(item.id, step.from_status, Status.PENDING_FILE_INFO, event=event,
+                                          messages=restart):
             self.logger.info("Source of item %r changed since step 1; starting again at step 1.", item.id)
-            transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
-            broker.enqueue(broker.get_actor(self.route_actor).message(
-                {"options": {TRANSITION_OPTION: transition}}, {"item_id": item.id}))
+            send_committed(broker, context.store.outbox, restart)
         raise SkipMessage(f"source of {item.id!r} changed since step 1")

@@ -1,9 +1,14 @@
 """Status writes: the item's status and timeline follow each message's lifecycle.
 
 The status changes here, after the actor has stored its work, as a compare-and-set from
-the step's expected status. Pipelines and callbacks run after this hook (``after_*``
-hooks run in reverse order, and this middleware is added last), so the next step is
-enqueued only after the status write, and a refused write cuts the chain.
+the step's expected status. What follows the step (its ``pipe_target``, and for an
+``on_success`` callback that declares a ``follow_up``, the messages it would send) is
+committed to the store's outbox in the same transaction as the status, then sent at once;
+a crash or a broker outage between the two leaves the message in the outbox, where the
+relay (``middleware.outbox_relay``) finds it. The message's ``pipe_target`` and
+``on_success`` are then removed, so dramatiq's ``Pipelines`` and ``Callbacks`` (whose
+``after_*`` hooks run after this one: this middleware is added last) send nothing twice;
+a refused write removes them too, and the chain stops there.
 """
 
 from __future__ import annotations
@@ -23,13 +28,19 @@ from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError
 from autolog.statuses import Status, Step, is_allowed, step_named
-from autolog.store import NewEvent
+from autolog.store import NewEvent, PendingMessage
+from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
 
 #: Key under which the outcome of the status write is stamped into the message's options,
 #: so callbacks (which receive the message's data) can see whether the item moved.
 TRANSITION_OPTION = "autolog_transition"
+
+#: Actor option of a callback actor: ``follow_up(message_data, result) -> list[Message]``
+#: returns what the callback would send. A step whose ``on_success`` names such an actor
+#: has those messages committed with its status instead of a hop through the callback.
+FOLLOW_UP_OPTION = "follow_up"
 
 
 def _now_ms() -> int:
@@ -70,7 +81,7 @@ class StatusWrites(dramatiq.Middleware):
 
     @property
     def actor_options(self) -> set[str]:
-        return {"step"}
+        return {"step", FOLLOW_UP_OPTION}
 
     def _record(self, event: NewEvent) -> None:
         if not self._services.is_ready:
@@ -146,34 +157,65 @@ class StatusWrites(dramatiq.Middleware):
                         attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
                         run_ms=_now_ms() - started)
         if exception is None:
-            self._advance(message, step, base, result)
+            self._advance(broker, message, step, base, result)
         else:
             self._fail(step, base, exception)
 
-    def _advance(self, message: MessageProxy, step: Step, base: NewEvent, result: Any) -> None:
+    def _advance(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, base: NewEvent,
+                 result: Any) -> None:
         applied = False
         target: Status | None = None
+        follow_ups: list[PendingMessage] = []
         try:
             target = Status(result["status"])
             if not is_allowed(step, target):
                 self.logger.error("Step %r may not move item %r to %r.", step.name, base.item_id, target.value)
             else:
+                message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value,
+                                                      "applied": True}
+                follow_ups = self._follow_ups(broker, message, result)
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
                                     "to_status": target.value})
-                applied = self._services.current().store.items.transition(
-                    base.item_id, step.from_status, target, event=event)
+                store = self._services.current().store
+                applied = store.items.transition(base.item_id, step.from_status, target, event=event,
+                                                 messages=follow_ups)
+                if applied:
+                    send_committed(broker, store.outbox, follow_ups)
         except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
             self._count_failed_write()
             self.logger.exception("Could not move item %r after step %r.", base.item_id, step.name)
         finally:
-            if not applied:
-                # The chain stops here: nothing downstream may run for a status we did not write.
-                message.options.pop("pipe_target", None)
-                message.options.pop("on_success", None)
+            # Sent through the outbox above, or, when the write was refused, not at all: nothing
+            # downstream may run for a status we did not write.
+            message.options.pop("pipe_target", None)
+            message.options.pop("on_success", None)
         to_status = target.value if target is not None else None
         message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": to_status, "applied": applied}
         if not applied:
             self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
+
+    def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy, result: Any) -> list[PendingMessage]:
+        """Build what dramatiq's ``Pipelines`` and ``Callbacks`` would send after ``message``, encoded."""
+        follow_ups: list[PendingMessage] = []
+        actor = broker.get_actor(message.actor_name)
+        target_data = message.options.get("pipe_target")
+        if target_data is not None:
+            # As dramatiq's Pipelines middleware builds the next message of a pipeline.
+            next_message: dramatiq.Message[Any] = dramatiq.Message(**target_data)
+            if not (next_message.options.get("pipe_ignore") or actor.options.get("pipe_ignore")):
+                next_message = next_message.copy(args=(*next_message.args, result))
+            follow_ups.append(pending(next_message, delay_ms=next_message.options.get("delay")))
+        callback_name = message.options.get("on_success")
+        if callback_name is not None:
+            callback = broker.get_actor(callback_name)
+            follow_up = callback.options.get(FOLLOW_UP_OPTION)
+            message_data = message.asdict()
+            if follow_up is not None:
+                follow_ups.extend(pending(built) for built in follow_up(message_data, result))
+            else:
+                # As dramatiq's Callbacks middleware sends an on_success callback.
+                follow_ups.append(pending(callback.message(message_data, result)))
+        return follow_ups
 
     def _fail(self, step: Step, base: NewEvent, exception: BaseException) -> None:
         error = {

@@ -20,6 +20,7 @@ from autolog.errors import (
     AutologError,
     ConfigError,
     InvalidItemId,
+    InvalidSearchQuery,
     InvalidSource,
     ItemExists,
     ItemNotFound,
@@ -30,6 +31,7 @@ from autolog.errors import (
 from autolog.exports import ExportError
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
+from autolog.statuses import Status
 from ops import commands, demo, stack
 from ops.errors import PoolError, UsageError
 from ops.exports import add_export_command
@@ -38,8 +40,8 @@ from ops.exports import add_export_command
 Command = Callable[[argparse.Namespace, Settings], int]
 
 #: Errors that mean the operator asked for something that cannot be: exit code 2.
-INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSource, ItemExists, ItemNotFound, MediaMissing,
-                PoolError, TransitionRefused, UnknownStep, UsageError)
+INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSearchQuery, InvalidSource, ItemExists, ItemNotFound,
+                MediaMissing, PoolError, TransitionRefused, UnknownStep, UsageError)
 
 #: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
@@ -49,6 +51,9 @@ EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
 #: Items ``status`` lists per page by default, and at most.
 DEFAULT_PAGE, MAX_PAGE = 100, 10_000
 
+#: The most items ``autolog search`` shows at once.
+MAX_SEARCH_LIMIT = 1000
+
 
 def _positive(text: str) -> float:
     value = float(text)
@@ -57,10 +62,31 @@ def _positive(text: str) -> float:
     return value
 
 
-def _page_size(text: str) -> int:
+def _status_page_size(text: str) -> int:
     value = int(text)
     if not 1 <= value <= MAX_PAGE:
         raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PAGE}, got {text}")
+    return value
+
+
+def _status(text: str) -> Status:
+    try:
+        return Status(text)
+    except ValueError as ex:
+        raise argparse.ArgumentTypeError(f"expected one of {', '.join(repr(s.value) for s in Status)}") from ex
+
+
+def _page_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_SEARCH_LIMIT:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_SEARCH_LIMIT}, got {text}")
+    return value
+
+
+def _offset(text: str) -> int:
+    value = int(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be 0 or more, got {text}")
     return value
 
 
@@ -83,10 +109,23 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
     status.add_argument("id", nargs="?", metavar="ID")
     status.add_argument("--status", help="only items at this status (its full name or leading number: 7)")
     status.add_argument("--match", metavar="PATTERN", help="only ids matching this pattern (LF14*, C000?)")
-    status.add_argument("--limit", type=_page_size, default=DEFAULT_PAGE, help="items per page (default: %(default)s)")
+    status.add_argument("--limit", type=_status_page_size, default=DEFAULT_PAGE,
+                        help="items per page (default: %(default)s)")
     status.add_argument("--after", metavar="ID", help="the page after this id (printed at the end of a page)")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=commands.status)
+
+    search = commands_.add_parser(
+        "search", help="search items by id, source, description, keywords and transcript",
+        description="Full-text search, best match first: every word must be in the item; \"quoted words\" "
+                    "are a phrase; word* and the last word match as prefixes; case and accents do not matter.")
+    search.add_argument("query", metavar="QUERY")
+    search.add_argument("--status", type=_status, help="only items at this status")
+    search.add_argument("--limit", type=_page_size, default=20,
+                        help=f"items to show, 1 to {MAX_SEARCH_LIMIT} (default: %(default)s)")
+    search.add_argument("--offset", type=_offset, default=0, help="skip this many best matches (default: 0)")
+    search.add_argument("--json", action="store_true", help="print JSON")
+    search.set_defaults(handler=commands.search)
 
     prompt = commands_.add_parser("prompt", help="give a waiting item its prompt and resume it")
     prompt.add_argument("id", metavar="ID")

@@ -1,4 +1,5 @@
-"""The item commands: ingest, status, prompt, resume, retry, cancel, uncancel, rerun, delete, force-resume-all.
+"""The item commands: ingest, status, search, prompt, resume, retry, cancel, uncancel, rerun, delete,
+force-resume-all.
 
 Every change goes through ``pipelines.actions``. ``pipelines`` is imported inside each
 command, after ``pipeline_context`` has published ``REDIS_URL``, because importing it
@@ -20,7 +21,7 @@ from autolog.store import ItemView
 from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
 from ops.progress import wait_for_items
-from ops.render import format_item, format_item_list, item_document, item_list_document
+from ops.render import format_item, format_item_list, format_search_page, item_document, item_list_document
 from ops.runtime import open_store, pipeline_context
 
 if TYPE_CHECKING:
@@ -109,6 +110,17 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(format_item(item, store.results.frames(item.id), store.results.transcript(item.id),
                           store.timeline.for_item(item.id)))
         return 0
+
+
+def search(args: argparse.Namespace, settings: Settings) -> int:
+    """Show the items matching a search, best first, each with its best match in context."""
+    with open_store(settings) as store:
+        page = store.search.search(args.query, status=args.status, limit=args.limit, offset=args.offset)
+    if args.json:
+        print_json(page.to_dict())
+    else:
+        print(format_search_page(page))
+    return 0
 
 
 def prompt(args: argparse.Namespace, settings: Settings) -> int:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from autolog.store import EventView, FrameView, ItemView, SegmentView, Store
+from autolog.store import EventView, FrameView, ItemView, SearchPage, SegmentView, Store
 from ops.pools import PoolStatus
 from ops.progress import error_summary
 
@@ -128,3 +128,12 @@ def format_pools(statuses: Sequence[PoolStatus]) -> str:
                      *((depth.ready, depth.delayed, depth.in_flight, depth.dead) if depth else ("?",) * 4)))
     return format_table(("POOL", "QUEUE", "PROCESSES", "THREADS", "PID", "ALIVE", "READY", "DELAYED",
                          "IN_FLIGHT", "DEAD"), rows)
+
+
+def format_search_page(page: SearchPage) -> str:
+    """Lay out a search page: one row per item, best first, its best match in ``[brackets]``, then the count."""
+    rows = [(hit.item_id, hit.status.value, hit.field.value, hit.timecode, hit.marked()) for hit in page.hits]
+    shown = f"{page.offset + 1}-{page.offset + len(page.hits)} of {page.total}" if page.hits else f"0 of {page.total}"
+    more = f"; next page: --offset {page.next_offset}" if page.next_offset is not None else ""
+    table = format_table(("ID", "STATUS", "FIELD", "TIMECODE", "MATCH"), rows) if rows else "no items match"
+    return f"{table}\n{shown} items for {page.query!r}{more}"

@@ -1,14 +1,18 @@
 """What users do to items: queue, submit, prompt, resume, retry, cancel, uncancel, rerun, delete.
 
 One home per use case, called alike by the API, the CLI, the webhooks and discovery. Every
-action stores its change first and queues second (``queue_items``): with Redis down the item
-stays stored with a ``queue_deferred`` event, the answer says ``queued: false``, and discovery
-queues it once Redis is back. An item gets at most one message in flight at a time: queueing
-an item that already has one answers with that message's id and ``already_queued``.
+action stores its change and the message that must follow it in one transaction (the
+outbox, ``autolog.store.outbox``), then sends the message. With Redis down the message stays
+in the outbox and a worker's relay sends it once Redis is back; the item gets a
+``queue_deferred`` event and the answer says ``queued: false`` (with the job id it will have).
+An item gets at most one message in flight at a time: queueing an item that already has one
+(in Redis or in the outbox) answers with that message's id and ``already_queued``.
 """
 
 from __future__ import annotations
 
+import itertools
+import json
 import logging
 import shutil
 from collections.abc import Sequence
@@ -16,17 +20,18 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import redis
 
 from actors import broker
-from autolog.broker_state import messages_in_flight
+from autolog.broker_state import decode_message, messages_in_flight
 from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.sources import check_source
 from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, step_for_status, step_named
-from autolog.store import ItemView, NewEvent, NewItem
+from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from pipelines.decisions import has_picture_steps
-from pipelines.footage import enqueue_from
+from pipelines.footage import outbox_messages
 
 logger = logging.getLogger(__name__)
 
@@ -44,9 +49,9 @@ QUEUE_LOCK_MS = 10_000
 class Queued:
     """One item after an action that queues: where it stands and which message carries it.
 
-    ``job_id`` is the id of the item's first message, straight from the enqueue, or of the
-    message already in flight when ``already_queued``. ``queued`` is False when Redis was
-    down: the item is stored and discovery will queue it.
+    ``job_id`` is the id of the item's first message, or of the message already in flight
+    when ``already_queued``. ``queued`` is False when Redis was down: the item and its
+    message are stored, and a worker's outbox relay sends the message once Redis is back.
     """
 
     item: ItemView
@@ -70,8 +75,8 @@ def _runnable_actors(item: ItemView) -> set[str]:
     return {ROUTE_ACTOR} | ({step.actor_name} if step else set())
 
 
-def in_flight(items: Sequence[ItemView]) -> dict[str, str]:
-    """Return, per item that has one, the id of its message queued, delayed, held or running.
+def in_flight(context: Context, items: Sequence[ItemView]) -> dict[str, str]:
+    """Return, per item that has one, the id of its message in the outbox, queued, delayed, held or running.
 
     Only messages that would run (the step of the item's status, or the routing callback
     that follows a branch point) count; a stale message for a step the item left is skipped
@@ -84,9 +89,11 @@ def in_flight(items: Sequence[ItemView]) -> dict[str, str]:
     found: dict[str, str] = {}
     if not wanted:
         return found
-    for message in messages_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues())):
-        item_id = message.item_id
-        if item_id in wanted and item_id not in found and message.actor in wanted[item_id]:
+    stored = (decode_message(json.dumps(pending.message)) for pending in context.store.outbox.unsent())
+    in_redis = messages_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
+    for message in itertools.chain(stored, in_redis):
+        item_id = message.item_id if message else None
+        if message and item_id in wanted and item_id not in found and message.actor in wanted[item_id]:
             found[item_id] = message.message_id
     return found
 
@@ -95,19 +102,41 @@ def _lock_key(item_id: str) -> str:
     return f"{broker.namespace}:autolog.queueing:{item_id}"
 
 
-def _defer(context: Context, items: Sequence[ItemView], ex: redis.RedisError, *, created: bool) -> list[Queued]:
-    logger.warning("Redis is unavailable; %d item(s) stored and left for discovery: %s", len(items), ex)
-    events = [NewEvent(item_id=item.id, event="queue_deferred", detail={"reason": f"Redis unavailable: {ex}"})
-              for item in items]
-    context.store.timeline.record_many(events)
-    return [Queued(item=item, job_id=None, queued=False, created=created) for item in items]
+def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
+    """Send messages whose outbox rows just committed; clear the sent rows; return the ids sent.
+
+    On a Redis error the rest stay in the outbox, where a worker's relay sends them once
+    Redis is back, and their items get a ``queue_deferred`` event.
+    """
+    sent: list[str] = []
+    try:
+        for message in messages:
+            broker.enqueue(dramatiq.Message(**message.message), delay=message.delay_ms)
+            sent.append(message.message_id)
+    except redis.RedisError as ex:
+        unsent = list(messages[len(sent):])
+        logger.warning("Redis is unavailable; %d message(s) left in the outbox for the relay: %s", len(unsent), ex)
+        context.store.timeline.record_many([
+            NewEvent(item_id=str(message.message["args"][0]), event="queue_deferred", message_id=message.message_id,
+                     detail={"reason": f"Redis unavailable: {ex}; the outbox keeps the message"})
+            for message in unsent])
+    context.store.outbox.sent(sent)
+    return set(sent)
+
+
+def _answers(items: Sequence[ItemView], messages: Sequence[PendingMessage], sent: set[str], *,
+             created: bool) -> list[Queued]:
+    first = {str(message.message["args"][0]): message.message_id for message in messages}
+    return [Queued(item=item, job_id=first.get(item.id), queued=first.get(item.id) in sent, created=created)
+            for item in items]
 
 
 def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = False) -> list[Queued]:
-    """Queue each item from its status unless a message already carries it; defer all if Redis is down.
+    """Queue each item from its status unless a message already carries it.
 
     Items nothing runs from (waiting for a prompt, done) are answered with a reason and not
-    queued. The answers keep the order of ``items``.
+    queued. The messages go to the outbox in one transaction, then to Redis; the answers
+    keep the order of ``items``.
     """
     answers: dict[str, Queued] = {}
     runnable = []
@@ -118,28 +147,31 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
         else:
             runnable.append(item)
     try:
-        busy = in_flight(runnable)
+        busy = in_flight(context, runnable)
         with broker.client.pipeline(transaction=False) as pipe:
             for item in runnable:
                 pipe.set(_lock_key(item.id), "1", nx=True, px=QUEUE_LOCK_MS)
-            locked = pipe.execute()
-    except redis.RedisError as ex:
-        return [answers.get(item.id) or deferred
-                for item, deferred in zip(items, _defer(context, items, ex, created=created), strict=True)]
+            locked = [bool(got) for got in pipe.execute()]
+    except redis.RedisError:
+        # Nothing can be in Redis's flight now; the outbox (read above or not) is checked by
+        # its relay's ids: a message sent twice keeps its id and runs once.
+        busy, locked = {}, [True] * len(runnable)
+    free = []
     for item, got_lock in zip(runnable, locked, strict=True):
         if item.id in busy or not got_lock:
             # Another message, or another request queueing it right now, carries the item.
             answers[item.id] = Queued(item=item, job_id=busy.get(item.id), queued=True, already_queued=True,
                                       created=created)
-            continue
-        try:
-            job_id = enqueue_from(item.id, item.status)
-        except redis.RedisError as ex:
-            [answers[item.id]] = _defer(context, [item], ex, created=created)
-            continue
-        finally:
+        else:
+            free.append(item)
+    messages = [message for item in free for message in outbox_messages([item.id], item.status)]
+    try:
+        context.store.outbox.add(messages)
+        sent = send(context, messages)
+    finally:
+        for item in free:
             _unlock(item.id)
-        answers[item.id] = Queued(item=item, job_id=job_id, queued=True, created=created)
+    answers.update((answer.item.id, answer) for answer in _answers(free, messages, sent, created=created))
     return [answers[item.id] for item in items]
 
 
@@ -179,8 +211,11 @@ def submit(context: Context, items: Sequence[NewItem]) -> list[Queued]:
         InvalidItemId: an id is malformed; nothing is stored.
         ItemExists: an id is taken; nothing is stored.
     """
-    created = context.store.items.create(check_items(context, items))
-    return queue_items(context, created, created=True)
+    checked = check_items(context, items)
+    # Each item and its first message commit together (the outbox), then the messages are sent.
+    messages = outbox_messages([item.id for item in checked], Status.PENDING_FILE_INFO)
+    created = context.store.items.create(checked, messages=messages)
+    return _answers(created, messages, send(context, messages), created=True)
 
 
 def prompt(context: Context, item_id: str, text: str | None) -> Queued:
@@ -194,13 +229,27 @@ def prompt(context: Context, item_id: str, text: str | None) -> Queued:
     changes = {"prompt": text} if text is not None else {}
     event = NewEvent(item_id=item_id, event="prompted" if text is not None else "resumed",
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)
-    if not context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES,
-                                          event=event, changes=changes):
+    return _transition(context, item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES, event=event,
+                       changes=changes)
+
+
+def _transition(context: Context, item_id: str, expected: Status, target: Status, *, event: NewEvent,
+                changes: dict[str, Any]) -> Queued:
+    """Move an item and store the message that runs from ``target`` in one transaction, then send it.
+
+    Raises:
+        ItemCancelled: it is cancelled.
+        TransitionRefused: it is not at ``expected``.
+    """
+    messages = outbox_messages([item_id], target)
+    if not context.store.items.transition(item_id, expected, target, event=event, changes=changes,
+                                          messages=messages):
         item = context.store.items.get(item_id)
         if item.cancelled:
             raise ItemCancelled(item_id)
-        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value, item.status.value)
-    return queue_item(context, item_id)
+        raise TransitionRefused(item_id, expected.value, item.status.value)
+    [answer] = _answers([context.store.items.get(item_id)], messages, send(context, messages), created=False)
+    return answer
 
 
 def retry(context: Context, item_id: str) -> Queued:
@@ -220,7 +269,7 @@ def retry(context: Context, item_id: str) -> Queued:
     if step is None:
         raise TransitionRefused(item_id, "a status a step runs from", item.status.value)
     try:
-        busy = in_flight([item]).get(item_id)
+        busy = in_flight(context, [item]).get(item_id)
     except redis.RedisError:
         busy = None
     if busy is not None:
@@ -284,7 +333,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
         raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value)
     if step.picture and not has_picture_steps(item):
         raise TransitionRefused(item_id, "an item with a picture", f"audio-only, so step {step.name} never runs")
-    busy = in_flight([item]).get(item_id)
+    busy = in_flight(context, [item]).get(item_id)
     if busy is not None:
         raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight")
     past_prompt = item.status not in (Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
@@ -292,9 +341,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}
     event = NewEvent(item_id=item_id, event="rerun_requested", step=step.name, from_status=item.status.value,
                      to_status=step.from_status.value)
-    if not context.store.items.transition(item_id, item.status, step.from_status, event=event, changes=changes):
-        raise TransitionRefused(item_id, item.status.value, context.store.items.get(item_id).status.value)
-    return queue_item(context, item_id)
+    return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes)
 
 
 def delete(context: Context, item_id: str) -> list[str]:
@@ -328,10 +375,11 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
         return False
     event = NewEvent(item_id=item.id, event="force_resumed", step=ASSESS.name, from_status=item.status.value,
                      to_status=Status.THUMBNAILS_COMPLETE.value)
+    messages = outbox_messages([item.id], Status.THUMBNAILS_COMPLETE)
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
-                                          changes={"force_resume": True}):
+                                          changes={"force_resume": True}, messages=messages):
         return False
-    queue_item(context, item.id)
+    send(context, messages)
     return True
 
 

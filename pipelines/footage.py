@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import dramatiq
 
 from actors import broker
+from autolog.context import Context
 from autolog.statuses import ROUTE_ACTOR, Status
+from autolog.store import PendingMessage
+from middleware import pending
 from pipelines.decisions import BRANCH_POINTS, segment_from
 
 
@@ -23,11 +27,45 @@ def build_footage_pipeline(item_id: str, status: Status) -> dramatiq.pipeline | 
     return dramatiq.pipeline(messages) if messages else None
 
 
-def enqueue_from(item_id: str, status: Status) -> str | None:
-    """Enqueue the pipeline for an item at ``status``; return the first message's id, if any."""
+def first_message(item_id: str, status: Status) -> dramatiq.Message[Any] | None:
+    """Return the message that starts an item's pipeline from ``status`` (it carries the rest); None if none runs."""
     built = build_footage_pipeline(item_id, status)
     if built is None:
         return None
-    built.run()
-    first: str = built.messages[0].message_id
-    return first
+    message: dramatiq.Message[Any] = built.messages[0]
+    return message
+
+
+def outbox_messages(item_ids: Sequence[str], status: Status) -> list[PendingMessage]:
+    """Return, encoded for the outbox, the first message of each item's pipeline from ``status``.
+
+    Store them in the transaction that puts the items at ``status``
+    (``Items.create(..., messages=...)``, ``Items.transition(..., messages=...)``), then
+    call ``send_stored`` with them.
+    """
+    return [pending(message) for item_id in item_ids if (message := first_message(item_id, status)) is not None]
+
+
+def send_stored(context: Context, messages: Sequence[PendingMessage]) -> None:
+    """Send outbox messages this process just committed, and clear the ones the broker took.
+
+    Raises:
+        redis.RedisError: the broker is unreachable; the messages not sent stay in the
+            outbox, where a worker's relay (or the sweep) sends them once it is back.
+    """
+    sent: list[str] = []
+    try:
+        for message in messages:
+            broker.enqueue(dramatiq.Message(**message.message), delay=message.delay_ms)
+            sent.append(message.message_id)
+    finally:
+        context.store.outbox.sent(sent)
+
+
+def enqueue_from(item_id: str, status: Status) -> str | None:
+    """Enqueue the pipeline for an item at ``status``; return the first message's id, if any."""
+    message = first_message(item_id, status)
+    if message is None:
+        return None
+    broker.enqueue(message)
+    return message.message_id

@@ -19,12 +19,13 @@ from autolog.settings import Settings
 from autolog.store import Store
 from middleware import api_metrics_registry
 from ops.pools import PoolManager, pool_specs
-from web.auth import ApiKeyAuth, DashboardGuard
+from web.auth import ApiKeyAuth, DashboardGuard, SessionCookies
 from web.control.discovery import DiscoveryProcess
 from web.error_handlers import add_error_handlers
 from web.openapi import build_document
 from web.resources import exports, items, jobs, queues, seed, system, webhooks
 from web.services import ApiServices
+from web.ui import add_ui_routes
 from web.validation import BodyLimit
 
 #: Where dramatiq-dashboard is mounted.
@@ -86,15 +87,18 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
 
 
 def build_api(services: ApiServices, metrics: CollectorRegistry) -> falcon.App[falcon.Request, falcon.Response]:
-    """Build the Falcon app: body limit and API keys as middleware, errors mapped in one place.
+    """Build the Falcon app: body limit and API keys (or a session) as middleware, errors mapped in one place.
 
     ``metrics`` is the registry ``/metrics`` renders.
     """
-    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(services.settings.api_keys)]
+    settings = services.settings
+    sessions = SessionCookies(settings.api_keys, secret=settings.session_secret, ttl_s=settings.session_ttl_s)
+    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)
     add_routes(app, services, metrics)
+    add_ui_routes(app, services, sessions)
     return app
 
 

@@ -1,24 +1,50 @@
-"""API keys: checked in constant time on every route but the open ones, and never logged.
+"""API keys and review-page sessions: checked on every route but the open ones, never logged.
 
 A key is accepted from ``X-API-Key`` (seed 000), ``Authorization: Bearer <key>``, or HTTP
 basic auth with the key as the password, so a browser can open the dashboard.
+
+A browser signs in once on ``/ui/login`` with a key and gets a session cookie instead:
+signed with itsdangerous, expiring, HttpOnly, Secure, SameSite=Lax. The cookie names the key
+by an HMAC fingerprint (never the key), so removing a key from ``AUTOLOG_API_KEYS`` ends its
+sessions. A request authenticated by the cookie that could change something (any method but
+GET, HEAD and OPTIONS) must also carry the session's CSRF token, which only the session's own
+pages hold, in the ``X-CSRF-Token`` header or a ``csrf_token`` form field. Requests with a key
+are unaffected.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import hashlib
 import hmac
 import json
+import secrets
+import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import falcon
+from itsdangerous import BadData, URLSafeSerializer
 
 from autolog.errors import AuthenticationFailed
 
 #: The challenge sent with every 401, so browsers offer a login for the dashboard.
 CHALLENGE = 'Basic realm="autolog", charset="UTF-8"'
+
+#: The review pages' session cookie.
+SESSION_COOKIE = "autolog_session"
+
+#: Where a signed-out browser asking for a review page is sent.
+LOGIN_PATH = "/ui/login"
+
+#: The header, and the form field, that carry a cookie session's CSRF token.
+CSRF_HEADER, CSRF_FIELD = "X-CSRF-Token", "csrf_token"
+
+#: Methods that change nothing: the only ones a cookie session may use without its CSRF token.
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 #: A WSGI application.
 WsgiApp = Callable[[dict[str, Any], Callable[..., Any]], Iterable[bytes]]
@@ -66,16 +92,136 @@ def check_key(headers: Mapping[str, str | None], keys: Sequence[str]) -> None:
         raise AuthenticationFailed("the API key is not valid")
 
 
-class ApiKeyAuth:
-    """Falcon middleware: every resource needs a key unless it sets ``auth = "open"`` or ``"webhook"``."""
+@dataclass(frozen=True)
+class Session:
+    """A signed-in browser: the fingerprint of the key it signed in with, its CSRF token, its expiry."""
 
-    def __init__(self, keys: Sequence[str]) -> None:
+    key_id: str
+    csrf_token: str
+    #: Unix time, in seconds, after which the session is refused.
+    expires_at: float
+
+
+class SessionCookies:
+    """Issues and reads the signed session cookie of the review pages.
+
+    Args:
+        keys: the API keys a browser may sign in with.
+        secret: signs the cookie; None derives one from ``keys``.
+        ttl_s: how long a session lasts, in seconds.
+        clock: the current Unix time, in seconds.
+    """
+
+    def __init__(self, keys: Sequence[str], *, secret: str | None, ttl_s: int,
+                 clock: Callable[[], float] = time.time) -> None:
         self._keys = tuple(keys)
+        self.ttl_s = ttl_s
+        self._clock = clock
+        if secret is None:
+            secret = hmac.new(b"autolog session secret", "\n".join(sorted(self._keys)).encode(),
+                              hashlib.sha256).hexdigest()
+        self._secret = secret.encode()
+        self._serializer = URLSafeSerializer(secret, salt="autolog.session")
+
+    def _key_id(self, key: str) -> str:
+        return hmac.new(self._secret, key.encode(), hashlib.sha256).hexdigest()[:32]
+
+    def issue(self, key: str) -> tuple[str, Session]:
+        """Sign in with ``key``: return the cookie's value and the session it holds.
+
+        Raises:
+            AuthenticationFailed: no keys are configured, or ``key`` is not one of them.
+        """
+        check_key({"x-api-key": key}, self._keys)
+        session = Session(key_id=self._key_id(key), csrf_token=secrets.token_urlsafe(32),
+                          expires_at=self._clock() + self.ttl_s)
+        value = self._serializer.dumps({"k": session.key_id, "c": session.csrf_token, "e": session.expires_at})
+        return value, session
+
+    def read(self, value: str) -> Session:
+        """Return the session a cookie holds.
+
+        Raises:
+            AuthenticationFailed: the cookie was not signed here, was altered, has expired, or
+                names a key that is no longer configured.
+        """
+        try:
+            data = self._serializer.loads(value)
+        except BadData as ex:
+            raise AuthenticationFailed("the session cookie is not valid: sign in again") from ex
+        if not (isinstance(data, dict) and isinstance(data.get("k"), str) and isinstance(data.get("c"), str)
+                and isinstance(data.get("e"), int | float)):
+            raise AuthenticationFailed("the session cookie is not valid: sign in again")
+        session = Session(key_id=data["k"], csrf_token=data["c"], expires_at=float(data["e"]))
+        if self._clock() >= session.expires_at:
+            raise AuthenticationFailed("the session has expired: sign in again")
+        if not any(hmac.compare_digest(session.key_id.encode(), self._key_id(key).encode()) for key in self._keys):
+            raise AuthenticationFailed("the key this session signed in with is no longer accepted")
+        return session
+
+    def set_cookie(self, resp: falcon.Response, value: str) -> None:
+        """Set the session cookie: HttpOnly, Secure, SameSite=Lax, for the whole site, expiring with the session."""
+        resp.set_cookie(SESSION_COOKIE, value, max_age=self.ttl_s, path="/", secure=True, http_only=True,
+                        same_site="Lax")
+
+    @staticmethod
+    def clear_cookie(resp: falcon.Response) -> None:
+        """Tell the browser to forget the session cookie."""
+        resp.unset_cookie(SESSION_COOKIE, path="/", same_site="Lax")
+
+
+def _csrf_token(req: falcon.Request) -> str:
+    token = req.get_header(CSRF_HEADER)
+    if token is None and (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+        form = req.get_media(default_when_empty={})
+        field = form.get(CSRF_FIELD) if isinstance(form, dict) else None
+        token = field if isinstance(field, str) else None
+    return token or ""
+
+
+def login_redirect(req: falcon.Request) -> falcon.HTTPSeeOther:
+    """Return the redirect that sends a signed-out browser to the login page, and back after."""
+    return falcon.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(req.relative_uri, safe='')}")
+
+
+class ApiKeyAuth:
+    """Falcon middleware: every resource needs a key or a session unless it sets ``auth = "open"`` or ``"webhook"``.
+
+    A resource with ``auth = "page"`` is a review page: a signed-out browser is redirected to
+    the login page instead of answered 401. ``req.context.session`` is the cookie's session,
+    or None when the request offered a key.
+    """
+
+    def __init__(self, keys: Sequence[str], sessions: SessionCookies) -> None:
+        self._keys = tuple(keys)
+        self._sessions = sessions
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: object) -> None:
-        if getattr(resource, "auth", "api_key") != "api_key":
+        mode = getattr(resource, "auth", "api_key")
+        if mode not in ("api_key", "page"):
             return
-        check_key({"x-api-key": req.get_header("X-API-Key"), "authorization": req.auth}, self._keys)
+        req.context.session = None
+        headers = {"x-api-key": req.get_header("X-API-Key"), "authorization": req.auth}
+        cookie = req.get_cookie_values(SESSION_COOKIE)
+        if offered_key(headers) is not None or not cookie:
+            try:
+                check_key(headers, self._keys)
+            except AuthenticationFailed:
+                if mode == "page":
+                    raise login_redirect(req) from None
+                raise
+            return
+        try:
+            session = self._sessions.read(cookie[0])
+        except AuthenticationFailed as ex:
+            if mode == "page":
+                raise login_redirect(req) from None
+            # No basic-auth challenge: a page's script gets a plain 401, not a browser login dialog.
+            raise falcon.HTTPUnauthorized(description=ex.reason) from None
+        if req.method not in SAFE_METHODS and not hmac.compare_digest(_csrf_token(req).encode(),
+                                                                       session.csrf_token.encode()):
+            raise falcon.HTTPForbidden(description="the CSRF token is missing or wrong: reload the page")
+        req.context.session = session
 
 
 class DashboardGuard:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TypeVar
 
-from sqlalchemy import ColumnElement, Select, or_, select
+from sqlalchemy import ColumnElement, Select, select
 from sqlalchemy.orm import Session
 
 from autolog.errors import ItemNotFound
@@ -26,6 +26,7 @@ from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import FrameView, ItemView, SceneView, SegmentView, Store, validate_item_id
 from autolog.store.items import to_view
 from autolog.store.models import Frame, Item, Scene, TranscriptSegment
+from autolog.store.search_query import parse_query
 
 #: Statuses at which an item is logged: nothing more will run for it.
 FINAL_STATUSES: tuple[Status, ...] = tuple(status for status in Status if status.is_terminal)
@@ -87,7 +88,7 @@ class Selection:
 
     ids: tuple[str, ...] = ()
     status: Status | None = None
-    #: A case-insensitive substring of the item id or its source.
+    #: A search query (:mod:`autolog.store.search_query`): items whose id, source, frame records or transcript match.
     text: str | None = None
     #: Only items at this nominal frame rate.
     fps: Fraction | None = None
@@ -116,6 +117,8 @@ class Selection:
             raise InvalidExportOption("fps", f"at most {MAX_FPS} frames per second")
         if text and len(text) > MAX_TEXT_CHARS:
             raise InvalidExportOption("q", f"at most {MAX_TEXT_CHARS} characters")
+        if text and text.strip():
+            parse_query(text)
         return cls(ids=unique, status=parsed_status, text=text.strip() or None if text else None, fps=rate)
 
 
@@ -154,7 +157,7 @@ def plan_selection(store: Store, selection: Selection) -> SelectionPlan:
         ItemsNotLogged: items named by id or status are not at a final status.
     """
     query = select(Item.id, Item.status, Item.nominal_fps, Item.start_timecode, Item.probe).where(
-        *_conditions(selection, logged_only=False))
+        *_conditions(store, selection, logged_only=False))
     rates: Counter[str] = Counter()
     not_logged: dict[str, str] = {}
     found: set[str] = set()
@@ -192,7 +195,7 @@ def iter_selection(store: Store, selection: Selection, *, parts: frozenset[str] 
     """
     after: str | None = None
     while True:
-        query: Select[Item] = select(Item).where(*_conditions(selection, logged_only=True))
+        query: Select[Item] = select(Item).where(*_conditions(store, selection, logged_only=True))
         if after is not None:
             query = query.where(Item.id > after)
         with Session(store.engine) as session:
@@ -216,7 +219,7 @@ def _logged(item: ItemView, *, scenes: Sequence[SceneView], frames: Sequence[Fra
                       scenes=tuple(scenes), frames=tuple(frames), segments=tuple(segments))
 
 
-def _conditions(selection: Selection, *, logged_only: bool) -> list[ColumnElement[bool]]:
+def _conditions(store: Store, selection: Selection, *, logged_only: bool) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if selection.ids:
         conditions.append(Item.id.in_(selection.ids))
@@ -225,8 +228,8 @@ def _conditions(selection: Selection, *, logged_only: bool) -> list[ColumnElemen
     if logged_only or not (selection.ids or selection.status):
         conditions.append(Item.status.in_([status.value for status in FINAL_STATUSES]))
     if selection.text:
-        conditions.append(or_(Item.id.icontains(selection.text, autoescape=True),
-                              Item.source.icontains(selection.text, autoescape=True)))
+        matching = store.search.matching(selection.text).subquery()
+        conditions.append(Item.id.in_(select(matching.c.item_id)))
     if selection.fps is not None:
         conditions.append(Item.nominal_fps == stored_rate(selection.fps))
     return conditions

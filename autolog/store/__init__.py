@@ -11,7 +11,9 @@ from sqlalchemy.orm import sessionmaker
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate
 from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
+from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
 from autolog.store.timeline import Timeline
 from autolog.store.views import (
     AnalysisView,
@@ -30,9 +32,17 @@ __all__ = [
     "Items",
     "Results",
     "Timeline",
+    "Outbox",
+    "Search",
+    # Search results
+    "SearchField",
+    "SearchHit",
+    "SearchPage",
+    "SnippetPart",
     # Inputs
     "NewItem",
     "NewEvent",
+    "PendingMessage",
     "validate_item_id",
     # Views
     "AnalysisView",
@@ -47,12 +57,14 @@ __all__ = [
 
 @dataclass(frozen=True)
 class Store:
-    """The database behind autolog, as three repositories over one engine."""
+    """The database behind autolog, as repositories over one engine."""
 
     engine: Engine
     items: Items
     results: Results
     timeline: Timeline
+    outbox: Outbox
+    search: Search
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -61,7 +73,8 @@ class Store:
         if upgrade:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
-        return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions))
+        return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
+                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name))
 
     def ping(self) -> None:
         """Check the database answers.

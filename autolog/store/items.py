@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store.models import Analysis, Artifact, Frame, Item, Scene, TimelineEvent, TranscriptSegment, utcnow
+from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.views import ItemView, NewEvent, aware
 
 #: What an item id may look like: seed 000 uses ids such as LF1409.
@@ -117,15 +118,22 @@ class Items:
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
 
-    def create(self, items: Sequence[NewItem]) -> list[ItemView]:
+    def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.
+
+        ``messages`` (typically each item's first step) go to the outbox in the same
+        transaction: the items and their messages are stored together or not at all. The
+        caller sends them after this returns (``middleware.send_committed``); a relay sends
+        them if it cannot.
 
         Raises:
             InvalidItemId: an id is malformed.
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
         with self._sessions.begin() as session:
-            return [to_view(row) for row in add_items(session, items)]
+            views = [to_view(row) for row in add_items(session, items)]
+            add_messages(session, messages)
+            return views
 
     def get(self, item_id: str) -> ItemView:
         """Return one item.
@@ -188,12 +196,13 @@ class Items:
 
     def transition(
         self, item_id: str, expected: Status, target: Status, *, event: NewEvent | None = None,
-        changes: dict[str, Any] | None = None,
+        changes: dict[str, Any] | None = None, messages: Sequence[PendingMessage] = (),
     ) -> bool:
         """Move an item from ``expected`` to ``target`` if, and only if, it is still at ``expected``.
 
-        The status write, any ``changes`` and the transition's timeline entry commit together.
-        A successful transition clears the item's error, dead-letter and purge marks.
+        The status write, any ``changes``, the transition's timeline entry and ``messages``
+        (what runs next, into the outbox) commit together; a refused transition stores none
+        of them. A successful transition clears the item's error, dead-letter and purge marks.
 
         Returns:
             True when this call moved the item; False when it was elsewhere or cancelled.
@@ -216,6 +225,7 @@ class Items:
                     raise ItemNotFound(item_id)
                 return False
             session.add(event_row(event or NewEvent(item_id=item_id, event="transition")))
+            add_messages(session, messages)
             return True
 
     def update(self, item_id: str, *, event: NewEvent | None = None, **changes: Any) -> None:

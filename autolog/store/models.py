@@ -161,3 +161,28 @@ class TranscriptSegment(Base):
     start_s: Mapped[float] = mapped_column(Float)
     end_s: Mapped[float] = mapped_column(Float)
     text: Mapped[str] = mapped_column(Text)
+
+
+class OutboxMessage(Base):
+    """A message committed with the change that calls for it, waiting to be sent to the broker.
+
+    Written in the same transaction as the status (or the item) it follows from, so a crash
+    or a broker outage after the commit leaves the message here, not lost. The writer holds
+    a lease on its rows and sends them right after the commit; a relay sends whatever
+    outlives its lease (``autolog.store.outbox``).
+    """
+
+    __tablename__ = "outbox"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    #: The broker message's id: sending it twice is harmless, as the broker keeps one copy per id.
+    message_id: Mapped[str] = mapped_column(String(64), unique=True)
+    queue_name: Mapped[str] = mapped_column(String(100))
+    #: The message as the broker encodes it (``dramatiq.Message.asdict()``).
+    message: Mapped[dict[str, Any]]
+    delay_ms: Mapped[int | None] = mapped_column(Integer)
+    #: Until when (seconds since the epoch) the row's claimant may send it before others may.
+    lease_until_s: Mapped[float] = mapped_column(Float, index=True)
+    #: Who holds the lease: a random token per claim.
+    claimed_by: Mapped[str | None] = mapped_column(String(40))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)

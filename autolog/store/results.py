@@ -38,6 +38,14 @@ class Results:
             return [ArtifactView(kind=row.kind, position=row.position, path=row.path)
                     for row in session.scalars(query)]
 
+    def items_with_artifact(self, item_ids: Sequence[str], kind: str) -> set[str]:
+        """Return which of ``item_ids`` have an artifact of ``kind`` (a page of posters, in one query)."""
+        if not item_ids:
+            return set()
+        query = select(Artifact.item_id).where(Artifact.item_id.in_(item_ids), Artifact.kind == kind).distinct()
+        with self._sessions() as session:
+            return set(session.scalars(query))
+
     def save_scenes(self, item_id: str, scenes: Sequence[SceneView]) -> None:
         """Replace the item's scenes, and its frame artifacts with their images."""
         with self._sessions.begin() as session:

@@ -14,7 +14,7 @@ from web.app import AutologApi
 
 #: Routes that start or stop processes, or stream for up to an hour (``max_s``): their own tests
 #: drive them, the fuzzer does not.
-UNFUZZED_ROUTES = r"^/(workers/(start|stop)|run/lf_discovery|stop/lf_discovery|items/\{item_id\}/progress)$"
+UNFUZZED_ROUTES = r"^/(workers/(start|stop)|run/lf_discovery|stop/lf_discovery|items/\{item_id\}/progress|ui/progress)$"
 
 
 def served_operations(api: AutologApi) -> set[tuple[str, str]]:

@@ -6,6 +6,7 @@ from typing import Any
 
 from web.openapi.paths import QUEUED_NOTE, item_paths, operations_paths, seed_paths, system_paths
 from web.openapi.schemas import SCHEMAS
+from web.openapi.ui import ui_paths
 
 __all__ = ["build_document"]
 
@@ -15,7 +16,9 @@ DESCRIPTION = (
     "(`X-API-Key`, a bearer token, or basic auth with the key as password). Errors are JSON "
     "`{\"title\", \"description\"}`. Nothing accepted is lost: " + QUEUED_NOTE +
     " Routes that only act on Redis (queue status, purges, dead letters, workers) answer 503 while it is down. "
-    "dramatiq-dashboard is served at /dashboard/ behind the same keys."
+    "dramatiq-dashboard is served at /dashboard/ behind the same keys. The review pages under /ui/ sign a "
+    "browser in with a key and a session cookie; the API accepts that cookie too, with the session's CSRF "
+    "token in `X-CSRF-Token` on every request that is not GET, HEAD or OPTIONS."
 )
 
 
@@ -26,7 +29,7 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
         "info": {"title": "autolog", "version": version, "description": DESCRIPTION},
         "servers": [{"url": "/"}],
         "security": [{"apiKey": []}, {"basicAuth": []}],
-        "paths": {**seed_paths(), **item_paths(), **operations_paths(), **system_paths()},
+        "paths": {**seed_paths(), **item_paths(), **operations_paths(), **system_paths(), **ui_paths()},
         "components": {
             "schemas": SCHEMAS,
             "securitySchemes": {

@@ -16,11 +16,13 @@ from autolog.exports import (
     TIMINGS,
 )
 from autolog.store.jobs import JOB_STATUSES
+from autolog.store.search_query import MAX_QUERY_CHARS
 from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
 
 ERRORS = {
     "400": "Malformed JSON or a bad field; the description names the field.",
     "401": "Missing or wrong API key, bearer token or signature.",
+    "403": "Signed in by session cookie without the session's CSRF token, or a login form from another site.",
     "404": "Unknown id.",
     "409": "The id is taken, or the item is not at a status the action needs.",
     "413": "More than 1,000 items, or a body over 4 MiB.",
@@ -95,17 +97,30 @@ def seed_paths() -> dict[str, JSON]:
     }
 
 
+#: How ``q`` searches (GET /items, GET /exports/{format}).
+SEARCH_NOTE = (
+    "Full-text search of item ids, sources, frame descriptions and keywords, and transcripts. Every word must "
+    "be found in the item; \"quoted words\" are a phrase; `word*` and the last word match as prefixes; case "
+    "and accents do not matter; other marks are plain text. A blank q is 400."
+)
+
+
 def item_paths() -> dict[str, JSON]:
     """Items and their actions."""
     accepted = "ItemAccepted"
     return {
         "/items": {
-            "get": op("List items", "200", "ItemPage", tag="items", errors="400", params=[
+            "get": op("List items, or search them", "200", "ItemListing", tag="items", errors="400", params=[
+                query("q", {"type": "string", "maxLength": MAX_QUERY_CHARS}, description=SEARCH_NOTE),
                 query("status", SCHEMAS["Item"]["properties"]["status"]),
-                query("updated_after", {"type": "string", "format": "date-time"}),
-                query("updated_before", {"type": "string", "format": "date-time"}),
-                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000}),
-                query("cursor", {"type": "string"}, description="`next_cursor` of the previous page.")]),
+                query("updated_after", {"type": "string", "format": "date-time"}, description="Listing only."),
+                query("updated_before", {"type": "string", "format": "date-time"}, description="Listing only."),
+                query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},
+                      description="Page size: default 100 for the listing, 20 for a search."),
+                query("cursor", {"type": "string"}, description="Listing only: `next_cursor` of the previous page."),
+                query("offset", {"type": "integer", "minimum": 0, "maximum": 100_000},
+                      description="Search only: `next_offset` of the previous page.")],
+                description="Without `q`: an `ItemPage` in id order. With `q`: a `SearchPage`, best match first."),
             "post": op("Create and queue one item", "202", accepted, tag="items", errors="400 409 413",
                        body=ref("NewItem"), description=QUEUED_NOTE)},
         "/items:batch": {"post": op(
@@ -183,7 +198,7 @@ def export_paths() -> dict[str, JSON]:
                 query("status", SCHEMAS["Item"]["properties"]["status"],
                       description="Only items at this status; default: every logged item."),
                 query("q", {"type": "string", "maxLength": MAX_TEXT_CHARS},
-                      description="Case-insensitive substring of the item id or its source."),
+                      description="A search query, as `q` of GET /items: only the logged items it matches."),
                 query("fps", {"type": "string", "example": "29.97"},
                       description="Only items at this nominal rate (25, 29.97, 30000/1001...)."),
             ],

@@ -18,6 +18,9 @@ from web.validation import invalid, json_object, new_item, new_items, optional_t
 #: Page size of ``GET /items`` when ``limit`` is not given, and its ceiling.
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
 
+#: Page size of ``GET /items?q=`` when ``limit`` is not given, and the furthest ``offset`` a search pages to.
+DEFAULT_SEARCH_LIMIT, MAX_SEARCH_OFFSET = 20, 100_000
+
 #: How long ``GET /items/{item_id}/progress`` streams when ``max_s`` is not given, and its ceiling, in seconds.
 DEFAULT_STREAM_S, MAX_STREAM_S = 300.0, 3600.0
 
@@ -50,8 +53,16 @@ def _moment(req: falcon.Request, name: str) -> datetime | None:
         raise falcon.HTTPInvalidParam("expected an ISO 8601 date and time", name) from ex
 
 
+def _search_query(req: falcon.Request) -> str | None:
+    """Return ``q`` as given, blank included (a blank query is refused, not read as no query)."""
+    given = falcon.uri.parse_query_string(req.query_string, keep_blank=True).get("q")
+    if isinstance(given, list):
+        raise invalid("q", "give one search query")
+    return given
+
+
 class Items:
-    """``/items``: list items by status and update time, paged by cursor; create one item."""
+    """``/items``: list items by status and update time, paged by cursor, or search them (``q``); create one item."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
@@ -62,12 +73,27 @@ class Items:
             status = Status(raw_status) if raw_status else None
         except ValueError as ex:
             raise falcon.HTTPInvalidParam(f"expected one of {[s.value for s in Status]}", "status") from ex
+        query = _search_query(req)
+        if query is not None:
+            self._search(req, resp, query, status)
+            return
         limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_LIMIT)
+        if req.get_param("offset") is not None:
+            raise invalid("offset", "pages search results (with q); the listing pages by cursor")
         page = self._services.store.items.list(
             status=status, updated_after=_moment(req, "updated_after"), updated_before=_moment(req, "updated_before"),
             after_id=req.get_param("cursor"), limit=limit)
         resp.media = {"items": [item.to_dict() for item in page], "count": len(page),
                       "next_cursor": page[-1].id if len(page) == limit else None}
+
+    def _search(self, req: falcon.Request, resp: falcon.Response, query: str, status: Status | None) -> None:
+        """Answer ``GET /items?q=``: the matching items, best first, paged by ``limit`` and ``offset``."""
+        for name in ("cursor", "updated_after", "updated_before"):
+            if req.get_param(name) is not None:
+                raise invalid(name, "pages or filters the listing; a search (q) takes status, limit and offset")
+        limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_SEARCH_LIMIT)
+        offset = req.get_param_as_int("offset", min_value=0, max_value=MAX_SEARCH_OFFSET, default=0)
+        resp.media = self._services.store.search.search(query, status=status, limit=limit, offset=offset).to_dict()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         [answer] = actions.submit(self._services.context, [new_item(json_object(req))])

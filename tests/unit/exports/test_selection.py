@@ -37,7 +37,7 @@ def test_the_default_selection_is_every_logged_item_in_id_order(logged_store: St
     assert selected(logged_store, Selection(), page_size=2) == ["LF1409", "LF1410", "MX-25"]
 
 
-def test_text_matches_part_of_an_id_or_a_source_whatever_its_case(logged_store: Store) -> None:
+def test_text_searches_ids_and_sources_whatever_their_case(logged_store: Store) -> None:
     assert selected(logged_store, Selection.parse(text="lf14")) == ["LF1409", "LF1410"]
     assert selected(logged_store, Selection.parse(text="café_take")) == ["LF1410"]
     assert selected(logged_store, Selection.parse(text="S3://RUSHES")) == ["MX-25"]

@@ -1,0 +1,107 @@
+"""The outbox: broker messages committed together with the change that calls for them.
+
+A status write (or an item's creation) and the message(s) that must follow it are one
+transaction: ``add_messages`` puts the messages in the caller's session. The writer
+holds a lease on its rows (``lease_s``) and sends them right after the commit, then marks
+them sent (``Outbox.sent`` deletes them). Anything a crash or a broker outage left behind
+outlives its lease, and any relay may then claim it (``Outbox.claim``: a compare-and-set
+on the lease, so two relays never claim one row at once) and send it. Sending a message
+twice is harmless: it keeps its id, and a step skips a message for an item that moved on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy.orm import Session, sessionmaker
+
+from autolog.store.models import OutboxMessage
+
+#: How long the writer of a row has to send it before a relay may, in seconds. Sending
+#: takes milliseconds; the lease only has to outlast a slow broker round trip.
+DEFAULT_LEASE_S = 10.0
+
+
+@dataclass(frozen=True)
+class PendingMessage:
+    """A broker message to send: its id, queue, encoded body and delay."""
+
+    message_id: str
+    queue_name: str
+    #: The message as the broker encodes it: ``queue_name``, ``actor_name``, ``args``,
+    #: ``kwargs``, ``options``, ``message_id``, ``message_timestamp``.
+    message: dict[str, Any]
+    delay_ms: int | None = None
+
+
+def add_messages(session: Session, messages: Iterable[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> None:
+    """Add ``messages`` to ``session``'s transaction, leased to the writer for ``lease_s``.
+
+    Other repositories call this so the messages commit (or roll back) with their change.
+    """
+    until = time.time() + lease_s
+    session.add_all(
+        OutboxMessage(message_id=pending.message_id, queue_name=pending.queue_name, message=pending.message,
+                      delay_ms=pending.delay_ms, lease_until_s=until)
+        for pending in messages
+    )
+
+
+class Outbox:
+    """Claims and clears the outbox's rows."""
+
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
+        self._sessions = sessions
+
+    def add(self, messages: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> None:
+        """Store ``messages`` on their own, leased to the caller for ``lease_s``."""
+        with self._sessions.begin() as session:
+            add_messages(session, messages, lease_s=lease_s)
+
+    def claim(self, *, limit: int = 100, lease_s: float = DEFAULT_LEASE_S,
+              now: float | None = None) -> list[PendingMessage]:
+        """Claim up to ``limit`` rows whose lease ran out by ``now`` (default: now), oldest first, for ``lease_s``.
+
+        A row is claimed by one caller only: the claim is an update conditioned on the
+        lease still being out, and each caller tags its claim with a token of its own.
+        """
+        now = time.time() if now is None else now
+        token = uuid.uuid4().hex
+        with self._sessions.begin() as session:
+            due = session.scalars(select(OutboxMessage.id).where(OutboxMessage.lease_until_s <= now)
+                                  .order_by(OutboxMessage.id).limit(limit)).all()
+            if not due:
+                return []
+            session.execute(update(OutboxMessage)
+                            .where(OutboxMessage.id.in_(due), OutboxMessage.lease_until_s <= now)
+                            .values(lease_until_s=now + lease_s, claimed_by=token))
+            rows = session.scalars(select(OutboxMessage)
+                                   .where(OutboxMessage.id.in_(due), OutboxMessage.claimed_by == token)
+                                   .order_by(OutboxMessage.id)).all()
+            return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
+                                   delay_ms=row.delay_ms) for row in rows]
+
+    def sent(self, message_ids: Sequence[str]) -> int:
+        """Clear the rows of messages the broker has accepted; return how many were cleared."""
+        if not message_ids:
+            return 0
+        with self._sessions.begin() as session:
+            result = session.execute(delete(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids)))
+            return cast("CursorResult[Any]", result).rowcount
+
+    def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
+        """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""
+        with self._sessions() as session:
+            rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)).all()
+            return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
+                                   delay_ms=row.delay_ms) for row in rows]
+
+    def count(self) -> int:
+        """Count the messages not yet sent."""
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(OutboxMessage)) or 0)

@@ -1,0 +1,101 @@
+"""The outbox relay: sends the messages the store committed with a status, in every worker.
+
+A status write and the message(s) that follow it commit together in the store's outbox
+(``autolog.store.outbox``). The writer sends them at once (``send_committed``); this
+middleware's thread, started at worker boot, sends every few seconds whatever a crash or a
+broker outage left behind once its writer's lease has run out (``relay_outbox``), so an
+item is never stuck between its status and its next step with nobody acting. The
+always-on sweep calls ``relay_outbox`` too.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from collections.abc import Sequence
+from typing import Any
+
+import dramatiq
+import redis
+from dramatiq.errors import BrokerConnectionError
+
+from autolog.store import Outbox, PendingMessage
+from middleware.services import Services
+
+logger = logging.getLogger(__name__)
+
+
+def pending(message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> PendingMessage:
+    """Encode ``message`` for the outbox."""
+    return PendingMessage(message_id=message.message_id, queue_name=message.queue_name,
+                          message=dict(message.asdict()), delay_ms=delay_ms)
+
+
+def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
+    try:
+        broker.enqueue(dramatiq.Message(**message.message), delay=message.delay_ms)
+    except (redis.RedisError, BrokerConnectionError) as ex:
+        logger.warning("Could not send %r from the outbox, the relay will: %s", message.message_id, ex)
+        return False
+    return True
+
+
+def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[PendingMessage]) -> int:
+    """Send messages whose outbox rows just committed, then clear those rows; return how many went.
+
+    A message the broker refuses stays in the outbox for the relay. Never raises for a
+    broker or store outage: the rows are there, and the relay sends them later.
+    """
+    sent = [message.message_id for message in messages if _send(broker, message)]
+    try:
+        outbox.sent(sent)
+    except Exception:  # The rows stay; the relay sends them again, which is harmless (same ids).
+        logger.exception("Could not clear %d sent message(s) from the outbox.", len(sent))
+    return len(sent)
+
+
+def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
+    """Send up to ``limit`` outbox messages whose writer's lease ran out by ``now``; return how many went.
+
+    Raises:
+        sqlalchemy.exc.SQLAlchemyError: the store cannot be read.
+    """
+    return send_committed(broker, outbox, outbox.claim(limit=limit, now=now))
+
+
+class OutboxRelay(dramatiq.Middleware):
+    """Runs ``relay_outbox`` every ``interval_s`` in a thread of each worker process.
+
+    Args:
+        services: where the store comes from in this process.
+        interval_s: seconds between two relays. With the writer's 10 s lease, a message left
+            behind by a crash is sent within about 12 s.
+    """
+
+    def __init__(self, *, services: Services, interval_s: float = 2.0) -> None:
+        self.logger = logging.getLogger(__name__)
+        self._services = services
+        self.interval_s = interval_s
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.clear()
+        self._thread = threading.Thread(target=self._run, args=(broker,), name="outbox-relay", daemon=True)
+        self._thread.start()
+
+    def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=10)
+            self._thread = None
+
+    def _run(self, broker: dramatiq.Broker) -> None:
+        while not self._stop.wait(self.interval_s):
+            if not self._services.is_ready:
+                continue
+            try:
+                while relay_outbox(broker, self._services.current().store.outbox) and not self._stop.is_set():
+                    pass
+            except Exception:  # The thread's boundary: a store outage must not end the relay.
+                self.logger.warning("Outbox relay failed; trying again in %.1f s.", self.interval_s, exc_info=True)

@@ -1,0 +1,214 @@
+"""No window between a status and its next step: the outbox's messages reach Redis with nobody acting.
+
+Real ``dramatiq`` worker processes, a real SQLite store and real Redis servers: a worker
+killed right after its status write, and a Redis stopped while a step runs, each leave the
+next step's message in the outbox, and a worker's relay sends it.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from autolog.context import Context
+from autolog.local_redis import find_redis_server, free_port
+from autolog.settings import Settings
+from autolog.statuses import Status
+from autolog.store import EventView, NewItem, Store
+from middleware import pending
+from pipelines import actions
+from pipelines.footage import first_message
+from tests.conftest import REPO, SampleClips, wait_for
+
+pytestmark = pytest.mark.slow
+
+DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
+
+#: Every queue but step 1's.
+LATER_QUEUES = ["thumbnails", "assess", "analysis", "frames", "transcription", "control"]
+
+
+def start_process(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("ab") as out:
+        return subprocess.Popen(command, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
+                                stderr=subprocess.STDOUT, start_new_session=True)
+
+
+def stop_process(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+            process.wait(timeout=30)
+
+
+def first_event(timeline: list[EventView], event: str, step: str) -> EventView | None:
+    return next((entry for entry in timeline if entry.event == event and entry.step == step), None)
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    return f"sqlite:///{tmp_path / 'autolog.db'}"
+
+
+@pytest.fixture
+def processes(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
+    started: list[subprocess.Popen[bytes]] = []
+
+    def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
+        started.append(start_process(command, env, tmp_path / "workers.log"))
+        return started[-1]
+
+    yield start
+    for process in started:
+        stop_process(process)
+
+
+@pytest.fixture
+def processes_context(settings: Settings, database_url: str, redis_client: redis.Redis) -> Iterator[Context]:
+    from actors import broker, services
+
+    store = Store.open(database_url)
+    built = Context.build(settings, store=store)
+    broker.flush_all()
+    services().install(built)
+    yield built
+    services().uninstall()
+    store.close()
+
+
+def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_30_s(
+    processes_context: Context, processes: Callable[..., subprocess.Popen[bytes]], database_url: str,
+    test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given a worker for step 1 that dies right after its status write, and workers for the
+    # other steps with the shipped heartbeat settings
+    env = {**os.environ, "DATABASE_URL": database_url}
+    for name in ("AUTOLOG_HEARTBEAT_TIMEOUT_MS", "AUTOLOG_MAINTENANCE_CHANCE"):
+        env.pop(name, None)
+    processes([DRAMATIQ, "actors", "pipelines", "--processes", "1", "--threads", "2", "--path", str(REPO),
+               "--queues", *LATER_QUEUES], env)
+    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "autolog.make_thumbnails", "probe"], env)
+    item_id = unique_id("killed")
+
+    # When it runs step 1 of an item and is killed between the write and the enqueue
+    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    dying.wait(timeout=60)
+    killed_at = time.time()
+    store = processes_context.store
+    assert dying.returncode == -signal.SIGKILL
+    assert store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
+    assert store.outbox.count() == 1
+
+    # Then step 2 starts within 30 s with nobody acting, and the item finishes once
+    started = wait_for(lambda: first_event(store.timeline.for_item(item_id), "started", "thumbnails"),
+                       timeout_s=30, what="step 2 to start")
+    assert started.at.timestamp() - killed_at < 30
+    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
+             what="the item to finish")
+    succeeded = [event.step for event in store.timeline.for_item(item_id) if event.event == "succeeded"]
+    assert succeeded == ["file_info", "thumbnails", "assess", "analysis", "frames"]
+    assert store.outbox.count() == 0
+
+
+class RestartableRedis:
+    """A private redis-server on a fixed port that the test stops and starts again."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.port = free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            [find_redis_server(), "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.root),
+             "--save", "", "--appendonly", "no"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis.from_url(self.url)
+        wait_for(lambda: self._answers(client), timeout_s=10, what="redis-server to answer")
+        client.close()
+
+    @staticmethod
+    def _answers(client: redis.Redis) -> bool:
+        try:
+            return bool(client.ping())
+        except redis.ConnectionError:
+            return False
+
+    def stop(self) -> None:
+        if self.process is not None and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(timeout=10)
+
+
+@pytest.fixture
+def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
+    root = tmp_path / "redis"
+    root.mkdir()
+    server = RestartableRedis(root)
+    server.start()
+    yield server
+    server.stop()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="module")
+def long_clip(test_media: SampleClips) -> Path:
+    """A 40 s clip whose scene detection takes long enough to stop Redis meanwhile."""
+    path = test_media.root / "long40_noaudio.mp4"
+    if not path.exists():
+        subprocess.run(
+            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+             "-i", "testsrc2=size=640x360:rate=25,trim=duration=40", "-c:v", "libx264", "-preset", "ultrafast",
+             "-crf", "35", "-g", "50", str(path)],
+            check=True,
+        )
+    return path
+
+
+def test_next_step_sent_while_redis_is_down_is_relayed_once_it_is_back(
+    processes: Callable[..., subprocess.Popen[bytes]], database_url: str, restartable_redis: RestartableRedis,
+    long_clip: Path, unique_id: Callable[[str], str],
+) -> None:
+    # Given workers on a Redis of their own, running step 3 of an item
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": restartable_redis.url}
+    processes([DRAMATIQ, "actors", "pipelines", "--processes", "1", "--threads", "2", "--path", str(REPO)], env)
+    store = Store.open(database_url)
+    item_id = unique_id("blip")
+    first = first_message(item_id, Status.PENDING_FILE_INFO)
+    assert first is not None
+    try:
+        # Stored with its first message, which nobody sends: the workers' relay does, once its lease runs out.
+        store.items.create([NewItem(item_id, str(long_clip), force_resume=True)], messages=[pending(first)])
+        wait_for(lambda: first_event(store.timeline.for_item(item_id), "started", "assess"), timeout_s=60,
+                 what="step 3 to start")
+
+        # When Redis stops while the step runs, so its next step cannot be sent
+        restartable_redis.stop()
+        wait_for(lambda: first_event(store.timeline.for_item(item_id), "succeeded", "assess"), timeout_s=120,
+                 what="step 3 to store its status")
+        assert store.outbox.count() == 1
+        restartable_redis.start()
+        back_at = time.time()
+
+        # Then the message is relayed once Redis is back, and the item finishes
+        started = wait_for(lambda: first_event(store.timeline.for_item(item_id), "started", "analysis"),
+                           timeout_s=30, what="step 4 to start")
+        assert started.at.timestamp() - back_at < 30
+        wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=60,
+                 what="the item to finish")
+        assert store.outbox.count() == 0
+    finally:
+        store.close()

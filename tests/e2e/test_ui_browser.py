@@ -1,0 +1,142 @@
+"""The review pages in a real browser: Playwright driving Debian's headless Chromium against real gunicorn.
+
+A real dramatiq worker in this process runs the pipeline on the same SQLite file, Redis and
+artifacts folder as the gunicorn API, so a prompt sent from the page really runs steps 4 and 5
+and the page hears about it through the progress stream. Screenshots of the library and of an
+item page are saved under ``AUTOLOG_TEST_ARTIFACTS`` (default ``var/test-artifacts/``).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+from playwright.sync_api import Browser, Page, expect, sync_playwright
+
+from autolog.statuses import Status
+from autolog.store import NewItem
+from tests.conftest import REPO, SampleClips, log_through_pipeline
+from tests.web.conftest import KEY, serve_api  # noqa: F401  (serve_api is a fixture)
+from web.auth import SESSION_COOKIE
+
+pytestmark = pytest.mark.slow
+
+#: Keep Chromium off the network and out of a sandbox it cannot have as root.
+CHROMIUM_FLAGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                  "--disable-background-networking", "--disable-component-update", "--disable-sync"]
+
+#: Where the screenshots go.
+SCREENSHOTS = Path(os.environ.get("AUTOLOG_TEST_ARTIFACTS") or REPO / "var" / "test-artifacts")
+
+#: How long the page may take to show what a worker did, in ms.
+PIPELINE_MS = 90_000
+
+
+@pytest.fixture
+def chromium() -> Iterator[Browser]:
+    """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    executable = shutil.which("chromium")
+    assert executable, "chromium is missing: `make test` installs it"
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=executable, headless=True, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+
+
+@dataclass(frozen=True)
+class Footage:
+    """A logged clip with speech, a clip waiting for its prompt, and the API serving both."""
+
+    base: str
+    speech: str
+    waiting: str
+    timecodes: list[str]
+    transcript: str
+
+
+@pytest.fixture
+def footage(context: Any, drain: Callable[..., None], test_media: SampleClips, unique_id: Callable[[str], str],
+            serve_api: Callable[[dict[str, str]], str]) -> Footage:  # noqa: F811
+    from pipelines import actions  # imports ``actors``, which must wait for pytest_configure's environment
+
+    speech, waiting = unique_id("SPEECH"), unique_id("WAIT")
+    log_through_pipeline(context, drain, test_media.path("speech.mp4"), speech)
+    actions.submit(context, [NewItem(waiting, str(test_media.path("cuts_noaudio.mp4")))])
+    drain()
+    store = context.store
+    assert store.items.get(waiting).status is Status.AWAITING_USER_INPUT
+    base = serve_api({"DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
+                      "AUTOLOG_ARTIFACTS_DIR": str(context.settings.artifacts_root), "AUTOLOG_API_THREADS": "8"})
+    return Footage(base=base, speech=speech, waiting=waiting,
+                   timecodes=[frame.timecode for frame in store.results.frames(speech)],
+                   transcript=" ".join(segment.text for segment in store.results.transcript(speech)))
+
+
+def sign_in(page: Page, base: str, target: str) -> None:
+    """Open ``target``, get sent to the login form, sign in with the key, and land back on ``target``."""
+    page.goto(base + target)
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.get_by_label("API key").fill(KEY)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page).to_have_url(re.compile(re.escape(base + target.rstrip("/")) + "/?$"))
+
+
+def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage, chromium: Browser) -> None:
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+
+    sign_in(page, footage.base, "/ui/")
+    cookie = next(cookie for cookie in page.context.cookies() if cookie["name"] == SESSION_COOKIE)
+    assert (cookie["httpOnly"], cookie["secure"], cookie["sameSite"]) == (True, True, "Lax")
+    cards = page.locator(".card")
+    expect(cards).to_have_count(2)
+    speech_card = page.locator(f'.card[data-item-id="{footage.speech}"]')
+    expect(speech_card.locator('[data-role="status"]')).to_have_text(Status.AVID_DESCRIPTION.value)
+    expect(speech_card.get_by_role("img")).to_have_attribute("alt", f"Poster frame of {footage.speech}")
+    assert speech_card.get_by_role("img").evaluate("image => image.naturalWidth") > 0
+    page.screenshot(path=SCREENSHOTS / "ui-library.png", full_page=True)
+
+    speech_card.get_by_role("link").click()
+    expect(page).to_have_url(f"{footage.base}/ui/items/{footage.speech}")
+    expect(page.locator(".frame .frame-tc .tc")).to_have_text(footage.timecodes)
+    assert footage.timecodes and footage.transcript
+    expect(page.locator(".transcript")).to_contain_text(footage.transcript.split()[0])
+    first_frame = page.locator(".frame img").first
+    first_frame.scroll_into_view_if_needed()
+    expect(first_frame).to_have_js_property("complete", True)
+    assert first_frame.evaluate("image => image.naturalWidth") > 0
+    page.evaluate("window.scrollTo(0, 0)")
+    page.screenshot(path=SCREENSHOTS / "ui-item.png", full_page=True)
+
+    page.goto(f"{footage.base}/ui/items/{footage.waiting}")
+    status = page.locator("#item-status")
+    expect(status).to_have_text(Status.AWAITING_USER_INPUT.value)
+    page.evaluate("window.notReloaded = true")
+    page.get_by_label("Prompt for the frame analysis").fill("Note the test patterns and colour bars.")
+    page.get_by_role("button", name="Send prompt and continue").click()
+    expect(status).to_have_text(Status.AVID_DESCRIPTION.value, timeout=PIPELINE_MS)
+    assert page.evaluate("window.notReloaded") is True
+    expect(page.locator("#exports")).to_be_visible()
+    expect(page.get_by_label("Prompt for the frame analysis")).to_be_hidden()
+
+
+def test_a_signed_out_browser_gets_neither_pages_nor_images(footage: Footage, chromium: Browser) -> None:
+    page = chromium.new_page()
+    poster = f"{footage.base}/items/{footage.speech}/artifacts/poster/0"
+
+    sign_in(page, footage.base, f"/ui/items/{footage.speech}")
+    assert page.request.get(poster).status == 200
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/ui/login"))
+
+    page.goto(f"{footage.base}/ui/items/{footage.speech}")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    expect(page.locator(".frame")).to_have_count(0)
+    assert page.request.get(poster).status == 401
+    assert chromium.new_context().request.get(poster).status == 401

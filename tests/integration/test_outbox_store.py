@@ -1,0 +1,106 @@
+"""The outbox in the store, against SQLite and PostgreSQL: messages commit with their status."""
+
+from __future__ import annotations
+
+import threading
+import time
+
+import pytest
+
+from autolog.errors import ItemExists
+from autolog.statuses import Status
+from autolog.store import NewItem, PendingMessage, Store
+
+
+def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
+    return PendingMessage(message_id=message_id, queue_name=queue_name, message={
+        "queue_name": queue_name, "actor_name": "autolog.make_thumbnails", "args": [item_id], "kwargs": {},
+        "options": {}, "message_id": message_id, "message_timestamp": 0})
+
+
+def after_lease() -> float:
+    """A moment after every lease taken now has run out (leases are 10 s)."""
+    return time.time() + 60
+
+
+def test_transition_commits_its_messages_with_the_status(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+
+    moved = store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                   messages=[message("m1")])
+
+    assert moved is True
+    assert store.outbox.claim() == []  # still leased to the writer, who sends it at once
+    assert [pending.message_id for pending in store.outbox.claim(now=after_lease())] == ["m1"]
+
+
+def test_refused_transition_stores_no_message(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    moved = store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                   messages=[message("m1")])
+
+    assert moved is False
+    assert store.outbox.count() == 0
+
+
+def test_items_and_their_first_messages_are_stored_together_or_not_at_all(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")], messages=[message("m1", queue_name="probe")])
+
+    with pytest.raises(ItemExists):
+        store.items.create([NewItem("LF2", "/b"), NewItem("LF1", "/c")],
+                           messages=[message("m2", "LF2", "probe"), message("m3", "LF1", "probe")])
+
+    assert store.outbox.count() == 1
+    claimed = store.outbox.claim(now=after_lease())
+    assert [(pending.message_id, pending.message["args"]) for pending in claimed] == [("m1", ["LF1"])]
+
+
+def test_sent_messages_leave_the_outbox_and_a_claim_is_leased(store: Store) -> None:
+    store.outbox.add([message("m1"), message("m2")], lease_s=0)
+
+    first = store.outbox.claim(limit=1)
+    cleared = store.outbox.sent([first[0].message_id])
+
+    assert (len(first), cleared) == (1, 1)
+    assert [pending.message_id for pending in store.outbox.claim()] == ["m2"]
+    assert store.outbox.claim() == []  # m2 is leased to the claim above
+    assert [pending.message_id for pending in store.outbox.claim(now=after_lease())] == ["m2"]
+
+
+def test_concurrent_relays_never_claim_one_message_twice(store: Store) -> None:
+    store.outbox.add([message(f"m{index}") for index in range(60)], lease_s=0)
+    claimed: list[list[str]] = []
+    start = threading.Barrier(4)
+
+    def relay() -> None:
+        start.wait()
+        mine: list[str] = []
+        while batch := store.outbox.claim(limit=7):
+            mine.extend(pending.message_id for pending in batch)
+        claimed.append(mine)
+
+    threads = [threading.Thread(target=relay) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    every = [message_id for mine in claimed for message_id in mine]
+    assert sorted(every) == sorted(f"m{index}" for index in range(60))
+
+
+def test_migration_0004_matches_the_outbox_model(store: Store) -> None:
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+    from sqlalchemy import MetaData
+
+    from autolog.store.models import OutboxMessage
+
+    wanted = MetaData()
+    OutboxMessage.__table__.to_metadata(wanted)
+    with store.engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), wanted)
+
+    assert [diff for diff in differences if "outbox" in repr(diff) and diff[0] != "remove_table"] == []

@@ -1,0 +1,70 @@
+"""``/ui/login`` and ``/ui/logout``: sign a browser in with an API key, and out again."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import falcon
+
+from autolog.errors import AuthenticationFailed
+from web.auth import LOGIN_PATH, SessionCookies
+from web.ui.render import Pages
+
+#: Where a browser goes after signing in when it was not sent from another page.
+HOME = "/ui"
+
+
+def safe_next(target: object) -> str:
+    """Return ``target`` if it is a review page of this site, else the library: no open redirect."""
+    if not isinstance(target, str):
+        return HOME
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or "\\" in target or not (target == HOME or target.startswith(HOME + "/")):
+        return HOME
+    return target
+
+
+def _same_origin(req: falcon.Request) -> bool:
+    """True unless the browser says the form was posted from another site (login CSRF)."""
+    origin = req.get_header("Origin")
+    return origin is None or origin in {f"{req.scheme}://{req.netloc}", f"{req.forwarded_scheme}://{req.forwarded_host}"}
+
+
+class Login:
+    """``GET /ui/login`` shows the form; ``POST /ui/login`` checks the key and sets the session cookie."""
+
+    auth = "open"
+
+    def __init__(self, pages: Pages, sessions: SessionCookies) -> None:
+        self._pages = pages
+        self._sessions = sessions
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        self._pages.render(req, resp, "login.html", next=safe_next(req.get_param("next")), error=None)
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
+            raise falcon.HTTPUnsupportedMediaType(description=f"post the login form as {falcon.MEDIA_URLENCODED}")
+        form = req.get_media(default_when_empty={})
+        target = safe_next(form.get("next"))
+        if not _same_origin(req):
+            raise falcon.HTTPForbidden(description="the login form was posted from another site")
+        key = form.get("key")
+        try:
+            value, _ = self._sessions.issue(key if isinstance(key, str) else "")
+        except AuthenticationFailed as ex:
+            resp.status = falcon.HTTP_401
+            self._pages.render(req, resp, "login.html", next=target, error=ex.reason)
+            return
+        self._sessions.set_cookie(resp, value)
+        resp.status, resp.location = falcon.HTTP_303, target
+
+
+class Logout:
+    """``POST /ui/logout``: forget the session cookie and go back to the login page."""
+
+    auth = "page"
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        SessionCookies.clear_cookie(resp)
+        resp.status, resp.location = falcon.HTTP_303, LOGIN_PATH

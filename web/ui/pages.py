@@ -1,0 +1,78 @@
+"""The review pages: ``/ui`` (the library) and ``/ui/items/{item_id}`` (one item)."""
+
+from __future__ import annotations
+
+import falcon
+
+from autolog.errors import ItemNotFound
+from autolog.statuses import Status
+from web.control.items import artifact_url
+from web.services import ApiServices
+from web.ui import views
+from web.ui.render import Pages
+
+#: Cards on one page of the library.
+PAGE_SIZE = 48
+
+
+def _status(req: falcon.Request) -> Status | None:
+    raw = req.get_param("status")
+    if not raw:
+        return None
+    try:
+        return Status(raw)
+    except ValueError as ex:
+        raise falcon.HTTPInvalidParam(f"expected one of {[status.value for status in Status]}", "status") from ex
+
+
+class Library:
+    """``GET /ui``: every item as a card, filtered by status, ``PAGE_SIZE`` at a time by id."""
+
+    auth = "page"
+
+    def __init__(self, services: ApiServices, pages: Pages) -> None:
+        self._services = services
+        self._pages = pages
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        store = self._services.store
+        status = _status(req)
+        cursor = req.get_param("cursor")
+        items = store.items.list(status=status, after_id=cursor, limit=PAGE_SIZE)
+        posters = store.results.items_with_artifact([item.id for item in items], "poster")
+        counts = store.items.count_by_status()
+        self._pages.render(
+            req, resp, "library.html", cards=[views.card(item, has_poster=item.id in posters) for item in items],
+            status=status.value if status else "", statuses=[(s.value, counts.get(s.value, 0)) for s in Status],
+            total=sum(counts.values()), cursor=cursor or "",
+            next_cursor=items[-1].id if len(items) == PAGE_SIZE else "")
+
+
+class ItemPage:
+    """``GET /ui/items/{item_id}``: the contact sheet, frame records, transcript, timeline, file facts, actions."""
+
+    auth = "page"
+
+    def __init__(self, services: ApiServices, pages: Pages) -> None:
+        self._services = services
+        self._pages = pages
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        store = self._services.store
+        try:
+            item = store.items.get(item_id)
+        except ItemNotFound:
+            resp.status = falcon.HTTP_404
+            self._pages.render(req, resp, "missing.html", item_id=item_id)
+            return
+        kinds = {(artifact.kind, artifact.position) for artifact in store.results.artifacts(item_id)}
+        self._pages.render(
+            req, resp, "item.html", item=item, tone=views.tone(item), name=views.file_name(item.source),
+            contact_sheet_url=artifact_url(item_id, "contact_sheet", 0) if ("contact_sheet", 0) in kinds else None,
+            poster_url=artifact_url(item_id, "poster", 0) if ("poster", 0) in kinds else None,
+            frames=views.frame_rows(item_id, store.results.frames(item_id)),
+            transcript=views.transcript_lines(item, store.results.transcript(item_id)),
+            attempts=views.attempt_rows(item, store.timeline.for_item(item_id)),
+            facts=views.file_facts(item), exports=item.status.is_terminal, export_links=views.export_links(item),
+            awaiting=item.status is Status.AWAITING_USER_INPUT, retryable=bool(item.error or item.dead_lettered),
+            cancellable=not item.cancelled and not item.status.is_terminal)
