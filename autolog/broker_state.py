@@ -283,6 +283,29 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
                 yield message
 
 
+def enqueue_many(broker: Any, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    """Put encoded messages on their queues in one Redis round trip, as ``RedisBroker.enqueue`` would one by one.
+
+    Each entry is ``(queue_name, redis_message_id, encoded message)``. The broker's own
+    ``dispatch`` script does the work (``enqueue`` command), so the keys are the broker's;
+    its hooks are the caller's to emit. The arguments follow ``RedisBroker._dispatch`` of
+    dramatiq 2.x: command, timestamp, queue, broker id, heartbeat timeout, dead-letter TTL,
+    maintenance flag (never here), largest unpack size, then the command's own.
+
+    Raises:
+        redis.RedisError: Redis could not be reached; none or some of the messages were put.
+    """
+    dispatch = broker.scripts["dispatch"]
+    now_ms = int(time.time() * 1000)
+    with broker.client.pipeline(transaction=False) as pipe:
+        for queue_name, redis_message_id, data in messages:
+            dispatch(keys=[broker.namespace],
+                     args=["enqueue", now_ms, queue_name, broker.broker_id, broker.heartbeat_timeout,
+                           broker.dead_message_ttl, "0", broker._max_unpack_size(), redis_message_id, data],
+                     client=pipe)
+        pipe.execute()
+
+
 @dataclass(frozen=True)
 class DeadLetterEntry:
     """One dead letter as Redis keeps it: its Redis id, when it died (ms) and the message."""

@@ -7,6 +7,7 @@ alike when Redis is down and never queue an item a second time while a message c
 from __future__ import annotations
 
 import hashlib
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,19 +28,32 @@ MAX_BATCH = 1000
 ID_FILL = "-"
 
 
-def find_source(roots: Sequence[Path], item_id: str) -> str | None:
-    """Return the file under the media roots named after ``item_id`` (``LF1409.*``), if there is one.
+def find_sources(roots: Sequence[Path], item_ids: Sequence[str]) -> dict[str, str]:
+    """Return, for each id that has one, the file under the media roots named after it (``LF1409.*``).
+
+    The roots are walked once whatever the number of ids.
 
     Raises:
-        InvalidSource: several files have that name (two camera cards' ``C0001.MP4``); the
+        InvalidSource: several files have an id's name (two camera cards' ``C0001.MP4``); the
             caller must say which, as ``source``.
     """
-    validate_item_id(item_id)
-    found = sorted({str(path) for root in roots for path in root.rglob(f"{item_id}.*") if path.is_file()})
-    if len(found) > 1:
-        listed = ", ".join(found[:3]) + (", ..." if len(found) > 3 else "")
-        raise InvalidSource(item_id, f"{len(found)} files have this name ({listed}); give the one to log as source")
-    return found[0] if found else None
+    wanted = {validate_item_id(item_id) for item_id in item_ids}
+    found: dict[str, set[str]] = {}
+    for root in roots:
+        for folder, _, files in os.walk(root):
+            for name in files:
+                # ``LF1409.*``: every name up to one of its dots may be an id (ids may hold dots).
+                for stem in (name[:index] for index, char in enumerate(name) if char == "." and index):
+                    if stem in wanted and Path(folder, name).is_file():
+                        found.setdefault(stem, set()).add(str(Path(folder, name)))
+    chosen: dict[str, str] = {}
+    for item_id, paths in found.items():
+        if len(paths) > 1:
+            listed = ", ".join(sorted(paths)[:3]) + (", ..." if len(paths) > 3 else "")
+            raise InvalidSource(item_id, f"{len(paths)} files have this name ({listed}); give the one to log as "
+                                         "source")
+        chosen[item_id] = paths.pop()
+    return chosen
 
 
 def queue_footage(context: Context, ids: Sequence[str], *, source: str | None = None) -> list[Queued]:
@@ -57,14 +71,16 @@ def queue_footage(context: Context, ids: Sequence[str], *, source: str | None = 
     for item_id in ids:
         validate_item_id(item_id)
     existing = context.store.items.get_many(ids)
+    missing = [item_id for item_id in ids if item_id not in existing]
+    if source is not None:
+        found = dict.fromkeys(missing, source)
+    else:
+        found = find_sources(context.settings.resolved_media_roots, missing) if missing else {}
     new: list[NewItem] = []
-    for item_id in ids:
-        if item_id in existing:
-            continue
-        found = source if source is not None else find_source(context.settings.resolved_media_roots, item_id)
-        if found is None:
+    for item_id in missing:
+        if item_id not in found:
             raise ItemNotFound(item_id)
-        new.append(NewItem(id=item_id, source=found))
+        new.append(NewItem(id=item_id, source=found[item_id]))
     answers: dict[str, Queued] = {}
     if new:
         answers.update((answer.item.id, answer) for answer in actions.submit(context, new))

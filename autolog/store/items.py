@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -44,11 +44,16 @@ def validate_item_id(item_id: str) -> str:
     return item_id
 
 
-def event_row(event: NewEvent) -> TimelineEvent:
-    """Build the timeline row for ``event``."""
+def event_values(event: NewEvent) -> dict[str, Any]:
+    """Return the column values of the timeline row for ``event``."""
     fields = {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
     fields["at"] = event.at or utcnow()
-    return TimelineEvent(**fields)
+    return fields
+
+
+def event_row(event: NewEvent) -> TimelineEvent:
+    """Build the timeline row for ``event``."""
+    return TimelineEvent(**event_values(event))
 
 
 def like_pattern(pattern: str) -> str:
@@ -75,10 +80,11 @@ def to_view(item: Item) -> ItemView:
     )
 
 
-def add_items(session: Session, items: Sequence[NewItem]) -> list[Item]:
+def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
     """Add items at ``0 - Pending File Info`` and their created events to ``session``'s transaction.
 
-    Other repositories call this to create items atomically with rows of their own.
+    Other repositories call this to create items atomically with rows of their own. The
+    rows go in as two multi-row inserts, so a thousand items cost about what one does.
 
     Raises:
         InvalidItemId: an id is malformed.
@@ -90,26 +96,28 @@ def add_items(session: Session, items: Sequence[NewItem]) -> list[Item]:
         if new.id in seen:
             raise ItemExists(new.id)
         seen.add(new.id)
+    if not items:
+        return []
     taken = session.scalars(select(Item.id).where(Item.id.in_(seen))).first()
     if taken is not None:
         raise ItemExists(taken)
-    rows = [
-        Item(id=new.id, source=new.source, status=Status.PENDING_FILE_INFO.value,
-             force_resume=new.force_resume, prompt=new.prompt, dead_lettered=False,
-             cancelled=False, purged=False, version=0)
-        for new in items
-    ]
-    session.add_all(rows)
-    session.add_all(
-        event_row(NewEvent(item_id=new.id, event="created", to_status=Status.PENDING_FILE_INFO.value,
-                           detail={"source": new.source}))
-        for new in items
-    )
+    now = utcnow()
+    pending = Status.PENDING_FILE_INFO
     try:
-        session.flush()
+        session.execute(insert(Item), [
+            {"id": new.id, "source": new.source, "status": pending.value, "force_resume": new.force_resume,
+             "prompt": new.prompt, "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
+             "created_at": now, "updated_at": now}
+            for new in items])
+        session.execute(insert(TimelineEvent), [
+            event_values(NewEvent(item_id=new.id, event="created", to_status=pending.value,
+                                  detail={"source": new.source}, at=now))
+            for new in items])
     except IntegrityError as ex:
         raise ItemExists(items[0].id if len(items) == 1 else "one of the batch") from ex
-    return rows
+    return [ItemView(id=new.id, source=new.source, status=pending, force_resume=new.force_resume, prompt=new.prompt,
+                     probe=None, has_audio=None, error=None, dead_lettered=False, cancelled=False, version=0,
+                     created_at=now, updated_at=now) for new in items]
 
 
 class Items:
@@ -131,7 +139,7 @@ class Items:
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
         with self._sessions.begin() as session:
-            views = [to_view(row) for row in add_items(session, items)]
+            views = add_items(session, items)
             add_messages(session, messages)
             return views
 
