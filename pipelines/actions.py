@@ -116,8 +116,13 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
                 for message in messages if message.delay_ms is None]
     try:
+        # Redis down: no hook may record a ``queued`` that did not happen.
+        broker.client.ping()
         for message in prepared:
             broker.emit_before("enqueue", message, None)
+        # The enqueue hooks run before the put, not after as in ``Broker.enqueue``: a worker
+        # taking a message at once must find its ``queued`` event and progress already there.
+        _after_enqueue(context, prepared)
         enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
                               for message in prepared])
         sent = [message.message_id for message in prepared]
@@ -132,7 +137,6 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
                      detail={"reason": f"Redis unavailable: {ex}; the outbox keeps the message"})
             for message in messages])
         return set()
-    _after_enqueue(context, prepared)
     context.store.outbox.sent(sent)
     return set(sent)
 

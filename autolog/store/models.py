@@ -35,6 +35,8 @@ class Item(Base):
     """One piece of footage and where it stands in the pipeline."""
 
     __tablename__ = "items"
+    #: A page of one status in id order (``GET /items?status=``, ``autolog status --status``) reads the index only.
+    __table_args__ = (Index("ix_items_status_id", "status", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(Text)

@@ -1,4 +1,7 @@
-"""purged items: a purge marks an item so discovery leaves it alone until it is queued again
+"""purged items, and reads that stay flat: a purge mark on items, an index for a page of one status
+
+A purge marks an item so discovery leaves it alone until it is queued again; a page of the
+items at one status, in id order, reads the (status, id) index.
 
 Revision ID: 0006
 Revises: 0005
@@ -17,10 +20,13 @@ depends_on = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table('items') as batch:
-        batch.add_column(sa.Column('purged', sa.Boolean(), nullable=False, server_default=sa.false()))
+    # A plain ALTER TABLE, not a batch: SQLite's batch mode copies the table, which would drop
+    # the search triggers that 0005 put on it.
+    op.add_column('items', sa.Column('purged', sa.Boolean(), nullable=False, server_default=sa.false()))
+    op.create_index('ix_items_status_id', 'items', ['status', 'id'])
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('items') as batch:
-        batch.drop_column('purged')
+    op.drop_index('ix_items_status_id', table_name='items')
+    # SQLite 3.35+ and PostgreSQL drop a column in place (a batch would drop the search triggers).
+    op.execute('ALTER TABLE items DROP COLUMN purged')
