@@ -1,7 +1,9 @@
 """The one broker: a RedisBroker built from settings, with middleware in a fixed order.
 
 Importing ``actors`` runs this module first. It reads settings once, builds the broker
-and makes it the global one, so every actor module can declare against it.
+and makes it the global one, so every actor module can declare against it. Nothing here
+needs a running Redis: the address comes from settings (``Settings.broker_url``) and the
+client connects on first use.
 """
 
 from __future__ import annotations
@@ -13,14 +15,12 @@ from dramatiq.middleware import (
     Callbacks,
     CurrentMessage,
     Pipelines,
-    Retries,
     ShutdownNotifications,
     TimeLimit,
 )
 from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
-from autolog.local_redis import resolve_redis_url
 from autolog.logs import build_log_config, secret_values
 from autolog.progress import ProgressChannel
 from autolog.settings import Settings
@@ -31,7 +31,9 @@ from middleware import (
     Progress,
     QueuePauses,
     RateLimits,
+    Retries,
     Services,
+    ShutdownRequeue,
     SourceChecks,
     StatusWrites,
     StepStops,
@@ -52,13 +54,15 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     """
     services = Services(settings=settings)
     broker = RedisBroker(
-        url=url or resolve_redis_url(settings),
+        url=url or settings.broker_url,
         namespace=settings.namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
         maintenance_chance=settings.maintenance_chance,
         middleware=[
             LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,
                                                       secrets=secret_values(settings))),
+            # Early, so its after_worker_shutdown runs last: what is still held once all else stopped.
+            ShutdownRequeue(),
             AgeLimit(),
             TimeLimit(),
             ShutdownNotifications(),

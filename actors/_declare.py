@@ -6,12 +6,15 @@ import functools
 from collections.abc import Callable
 from typing import Any, ParamSpec, TypeVar
 
-from dramatiq.middleware import SkipMessage
+from dramatiq.middleware import CurrentMessage, SkipMessage
 
-from actors._broker import settings
+from actors._broker import services, settings
+from autolog.context import Context
 from autolog.errors import PermanentError
 from autolog.statuses import Step
 from autolog.stops import StepCancelled
+from autolog.store import RunFence
+from middleware import RUN_OPTION
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -43,3 +46,16 @@ def step_options(step: Step) -> dict[str, Any]:
         "throws": (PermanentError,),
         "pipe_ignore": True,
     }
+
+
+def step_context(step: Step, item_id: str) -> Context:
+    """Return the process's context, its writes to ``item_id`` fenced to the run of the current message.
+
+    ``StatusWrites`` starts a run (a fencing token) when a delivery of ``step`` begins; the
+    step's writes go through only while that run still holds the item. Called outside a
+    worker (the actor run as a plain function), the context is not fenced.
+    """
+    context = services().current()
+    message = CurrentMessage.get_current_message()
+    token = message.options.get(RUN_OPTION) if message is not None else None
+    return context.fenced(RunFence(item_id, token, step.from_status)) if token else context

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import rate_limits, services, settings
-from actors._declare import step_options, stoppable
+from actors._broker import rate_limits, settings
+from actors._declare import step_context, step_options, stoppable
 from autolog.settings import Settings
 from autolog.statuses import ANALYSIS
 from autolog.steps import StepResult, analyze_item
@@ -34,4 +34,4 @@ def analyze(item_id: str) -> StepResult:
     Calls are held to the shared rate limit; an upstream 429 pauses every worker and brings
     this message back after the pause without spending one of its retries.
     """
-    return rate_limits().run(analyze_item, services().current(), item_id)
+    return rate_limits().run(analyze_item, step_context(ANALYSIS, item_id), item_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
-from actors._declare import step_options, stoppable
+from actors._declare import step_context, step_options, stoppable
 from autolog.statuses import ASSESS
 from autolog.steps import StepResult, assess_item
 
@@ -14,4 +13,4 @@ from autolog.steps import StepResult, assess_item
 @stoppable
 def assess(item_id: str) -> StepResult:
     """Store the shots found in one full decode pass and one frame per shot."""
-    return assess_item(services().current(), item_id)
+    return assess_item(step_context(ASSESS, item_id), item_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
-from actors._declare import step_options, stoppable
+from actors._declare import step_context, step_options, stoppable
 from autolog.statuses import FILE_INFO
 from autolog.steps import StepResult, probe_item
 
@@ -14,4 +13,4 @@ from autolog.steps import StepResult, probe_item
 @stoppable
 def probe(item_id: str) -> StepResult:
     """Store the source's container, streams, duration, fps, resolution and codecs."""
-    return probe_item(services().current(), item_id)
+    return probe_item(step_context(FILE_INFO, item_id), item_id)

@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
-from actors._declare import step_options, stoppable
+from actors._declare import step_context, step_options, stoppable
 from autolog.statuses import FRAMES
 from autolog.steps import StepResult, make_item_frames
 
@@ -14,4 +13,4 @@ from autolog.steps import StepResult, make_item_frames
 @stoppable
 def make_frames(item_id: str) -> StepResult:
     """Store one frame record per sampled frame, replacing any earlier ones."""
-    return make_item_frames(services().current(), item_id)
+    return make_item_frames(step_context(FRAMES, item_id), item_id)

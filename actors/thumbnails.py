@@ -4,8 +4,7 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import services
-from actors._declare import step_options, stoppable
+from actors._declare import step_context, step_options, stoppable
 from autolog.statuses import THUMBNAILS
 from autolog.steps import StepResult, make_item_thumbnails
 
@@ -14,4 +13,4 @@ from autolog.steps import StepResult, make_item_thumbnails
 @stoppable
 def make_thumbnails(item_id: str) -> StepResult:
     """Store a poster frame and a contact sheet, both checked to exist."""
-    return make_item_thumbnails(services().current(), item_id)
+    return make_item_thumbnails(step_context(THUMBNAILS, item_id), item_id)

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import dramatiq
 
-from actors._broker import rate_limits, services, settings
-from actors._declare import step_options, stoppable
+from actors._broker import rate_limits, settings
+from actors._declare import step_context, step_options, stoppable
 from actors.analysis import gemini_rate_limit
 from autolog.settings import Settings
 from autolog.statuses import TRANSCRIPTION
@@ -29,4 +29,4 @@ def transcribe(item_id: str) -> StepResult:
     A hosted transcriber's calls are held to the shared Gemini rate limit; an upstream 429
     pauses every worker and brings this message back without spending one of its retries.
     """
-    return rate_limits().run(transcribe_item, services().current(), item_id)
+    return rate_limits().run(transcribe_item, step_context(TRANSCRIPTION, item_id), item_id)

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from autolog.errors import ConfigError
 from autolog.media import Analyzer, LocalAnalyzer, PocketsphinxTranscriber, Transcriber
 from autolog.settings import Settings
-from autolog.store import Store
+from autolog.store import RunFence, Store
 
 
 @dataclass(frozen=True)
@@ -28,6 +28,10 @@ class Context:
             analyzer=make_analyzer(settings),
             transcriber=make_transcriber(settings),
         )
+
+    def fenced(self, fence: RunFence) -> Context:
+        """Return this context with its store's writes fenced to one step run (``Store.fenced``)."""
+        return replace(self, store=self.store.fenced(fence))
 
     def close(self) -> None:
         """Release the store's connections."""

@@ -64,6 +64,21 @@ class ToolFailed(TransientError):
         self.reason = reason
 
 
+class DiskFull(TransientError):
+    """Raised when a disk autolog writes to has no space left: the machine's fault, not the footage's.
+
+    Waited out without spending a retry (``middleware.Retries``): the step runs again once
+    space returns.
+    """
+
+    def __init__(self, path: str, free_bytes: int, total_bytes: int) -> None:
+        super().__init__(f"no space left on the disk holding {path} ({free_bytes:,} bytes free of "
+                         f"{total_bytes:,}); the step runs again once space is freed")
+        self.path = path
+        self.free_bytes = free_bytes
+        self.total_bytes = total_bytes
+
+
 # --- Items and the state machine -----------------------------------------------------------
 
 
@@ -152,6 +167,19 @@ class ConfigError(AutologError):
 
 class StoreUnavailable(TransientError):
     """Raised when the database cannot be reached."""
+
+
+class StaleRun(AutologError):
+    """Raised when a step run's write is fenced off: the item moved on, or a newer run took over.
+
+    The run's work is not stored; the current run (or the item's new status) stands. Not a
+    failure of the item: the message is acknowledged, not retried.
+    """
+
+    def __init__(self, item_id: str, token: str) -> None:
+        super().__init__(f"run {token!r} of item {item_id!r} is no longer current; its writes are refused")
+        self.item_id = item_id
+        self.token = token
 
 
 class AnalysisError(AutologError):

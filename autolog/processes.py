@@ -86,19 +86,26 @@ def runs_command_with(pid: int, argument: str) -> bool:
     return argument.encode() in command
 
 
-def stop_processes(pids: Collection[int], *, group: bool, timeout_s: float, kill_wait_s: float = 5.0) -> list[int]:
+def stop_processes(pids: Collection[int], *, group: bool, timeout_s: float, kill_wait_s: float = 5.0,
+                   term_leader_only: bool = False) -> list[int]:
     """Stop processes (or whole process groups) with SIGTERM, then SIGKILL at the deadline.
 
     SIGTERM lets dramatiq and gunicorn finish what they hold; whatever still runs after
     ``timeout_s`` is killed, and waited for up to ``kill_wait_s`` more.
 
+    Args:
+        group: each pid leads a process group: wait for the whole group, and kill it at the deadline.
+        term_leader_only: send SIGTERM to the group's leader alone, which passes it on to its
+            children once. A dramatiq worker process that gets SIGTERM twice (once from the
+            group signal, once from its master) abandons its running messages at once.
+
     Returns:
         The pids (or group ids) that had to be killed.
     """
-    send = os.killpg if group else os.kill
     alive = group_alive if group else pid_alive
 
     def signal_all(targets: Collection[int], signum: signal.Signals) -> None:
+        send = os.killpg if group and not (signum == signal.SIGTERM and term_leader_only) else os.kill
         for target in targets:
             try:
                 send(target, signum)

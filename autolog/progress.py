@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Generator, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -175,7 +175,7 @@ class ProgressChannel:
 
     def watch(
         self, item_ids: Sequence[str], *, idle_s: float = 15.0, max_duration_s: float | None = None,
-    ) -> Iterator[ProgressEvent | None]:
+    ) -> Generator[ProgressEvent | None, None, None]:
         """Yield the latest state of each of ``item_ids``, then each new event of any of them.
 
         One stream for a page that shows many items (a browser opens only six connections to a
@@ -187,7 +187,7 @@ class ProgressChannel:
     def _follow(
         self, item_ids: Sequence[str], *, seen: dict[str, int], idle_s: float, stop_at_final: bool,
         max_duration_s: float | None,
-    ) -> Iterator[ProgressEvent | None]:
+    ) -> Generator[ProgressEvent | None, None, None]:
         """Subscribe, yield the latest states not yet ``seen`` (item id to sequence), then live events."""
         channels = [progress_keys(self._namespace, item_id)[2] for item_id in item_ids]
         deadline = None if max_duration_s is None else time.monotonic() + max_duration_s

@@ -110,10 +110,14 @@ class Settings:
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
     s3_region: str = "us-east-1"
-    #: How often discovery scans for pending and stuck items, in seconds.
-    discovery_interval_s: float = 30.0
-    #: An item at a step's status with no message in flight for this long is re-queued.
-    discovery_stuck_after_s: float = 300.0
+    #: How often the sweep (discovery) looks for stranded messages, pending and stuck items, in seconds.
+    discovery_interval_s: float = 5.0
+    #: An item at a step's status with no message in flight for this long is re-queued, in seconds.
+    #: A message is in flight from its enqueue to its ack, so only a lost one leaves an item
+    #: like this for more than the moment between a status write and the next enqueue.
+    discovery_stuck_after_s: float = 15.0
+    #: How long a stopping worker lets its running steps finish before putting them back, in seconds.
+    stop_grace_s: float = 30.0
     log_level: str = "INFO"
     #: ``json`` (one JSON object per line, for log shippers) or ``text`` (for people).
     log_format: str = "json"
@@ -127,6 +131,20 @@ class Settings:
     metrics_port: int | None = None
     #: The pool manager gives its i-th pool (pipeline order, then control) ``metrics_port_base + i``.
     metrics_port_base: int = 9191
+
+    @property
+    def redis_dir(self) -> Path:
+        """The private Redis's folder: its Unix socket, pid file, log and append-only file."""
+        return (self.var_dir / "redis").resolve()
+
+    @property
+    def broker_url(self) -> str:
+        """``REDIS_URL``, else the private server's socket under ``var_dir`` (known whether or not it runs).
+
+        Raises:
+            ConfigError: the socket's path is too long for a Unix socket.
+        """
+        return self.redis_url or redis_socket_url(self.redis_dir / "redis.sock")
 
     @property
     def metrics_root(self) -> Path:
@@ -222,8 +240,9 @@ class Settings:
             s3_access_key_id=env.text("AUTOLOG_S3_ACCESS_KEY_ID"),
             s3_secret_access_key=env.text("AUTOLOG_S3_SECRET_ACCESS_KEY"),
             s3_region=env.text("AUTOLOG_S3_REGION") or "us-east-1",
-            discovery_interval_s=env.number("AUTOLOG_DISCOVERY_INTERVAL_S", 30.0),
-            discovery_stuck_after_s=env.number("AUTOLOG_DISCOVERY_STUCK_AFTER_S", 300.0),
+            discovery_interval_s=env.number("AUTOLOG_DISCOVERY_INTERVAL_S", 5.0),
+            discovery_stuck_after_s=env.number("AUTOLOG_DISCOVERY_STUCK_AFTER_S", 15.0),
+            stop_grace_s=env.number("AUTOLOG_STOP_GRACE_S", 30.0),
             log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
             log_format=env.choice("AUTOLOG_LOG_FORMAT", "json", ("json", "text")),
             worker_pool=env.text("AUTOLOG_WORKER_POOL"),
@@ -240,6 +259,23 @@ def child_environment(extra: Mapping[str, str], environ: Mapping[str, str] = os.
     Children (worker pools, gunicorn, discovery) read their own settings from it.
     """
     return {**environ, **extra}
+
+
+#: The longest path a Unix socket may have on Linux (``sun_path`` less its terminating NUL), in bytes.
+MAX_SOCKET_PATH = 107
+
+
+def redis_socket_url(path: Path) -> str:
+    """Return the ``unix://`` URL of a Redis listening on the socket at ``path`` (made absolute).
+
+    Raises:
+        ConfigError: the path is longer than a Unix socket allows.
+    """
+    resolved = path.resolve()
+    if len(os.fsencode(resolved)) > MAX_SOCKET_PATH:
+        raise ConfigError("AUTOLOG_VAR_DIR", f"the private Redis's socket path {str(resolved)!r} is longer than "
+                          f"{MAX_SOCKET_PATH} bytes; choose a shorter var folder or set REDIS_URL")
+    return f"unix://{resolved}"
 
 
 def normalise_database_url(url: str) -> str:

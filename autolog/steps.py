@@ -2,11 +2,14 @@
 
 Each function is idempotent (outputs are written atomically and saved by replacing the
 item's previous rows) and returns the status the item should move to. It never changes
-the status itself: the status middleware does that, after the work is stored.
+the status itself: the status middleware does that, after the work is stored. Given a
+fenced context (``Context.fenced``), its saves go through only while its run is current,
+and its files go to a folder of the run's own.
 """
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -18,6 +21,7 @@ from autolog.media import (
     FrameInput,
     ProbeResult,
     detect_scenes,
+    disk_faults,
     extract_frames,
     frame_timecode,
     make_contact_sheet,
@@ -53,8 +57,24 @@ def _probe(item: ItemView) -> ProbeResult:
     return ProbeResult.from_dict(item.probe)
 
 
-def _output_dir(context: Context, item_id: str) -> Path:
-    return context.settings.artifacts_root / item_id
+def _output_dir(context: Context, item_id: str, step_name: str) -> Path:
+    """Return the folder a run of a step writes its files to: one per run, named ``STEP-TOKEN``.
+
+    A run writes only to its own folder, and the store points at it only if the run is
+    current when it saves (a fenced write), so a stale run's files are never the item's.
+    Outside a fenced run (a direct call), the item's folder itself.
+    """
+    fence = context.store.items.fence
+    root = context.settings.artifacts_root / item_id
+    return root / f"{step_name}-{fence.token}" if fence is not None and fence.item_id == item_id else root
+
+
+def _prune_runs(context: Context, item_id: str, step_name: str) -> None:
+    """Remove the folders of the step's other runs, once this run's files are the stored ones."""
+    kept = _output_dir(context, item_id, step_name)
+    for folder in kept.parent.glob(f"{step_name}-*"):
+        if folder != kept and folder.is_dir():
+            shutil.rmtree(folder, ignore_errors=True)
 
 
 def probe_item(context: Context, item_id: str) -> StepResult:
@@ -92,13 +112,14 @@ def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
     """Step 2: write a poster frame and a contact sheet, as a player shows the picture."""
     item = context.store.items.get(item_id)
     probe = _probe(item)
-    out = _output_dir(context, item_id)
+    out = _output_dir(context, item_id, "thumbnails")
     poster_s = poster_time_s(probe)
-    with _source(context, item) as source:
+    with _source(context, item) as source, disk_faults(out):
         poster = make_poster(source, probe, out / "poster.jpg", at_s=poster_s)
         sheet = make_contact_sheet(source, probe, out / "contact_sheet.jpg")
     context.store.results.save_artifacts(item_id, "poster", [str(poster)])
     context.store.results.save_artifacts(item_id, "contact_sheet", [str(sheet)])
+    _prune_runs(context, item_id, "thumbnails")
     return _result(item_id, Status.THUMBNAILS_COMPLETE, poster_s=poster_s)
 
 
@@ -107,14 +128,16 @@ def assess_item(context: Context, item_id: str) -> StepResult:
     item = context.store.items.get(item_id)
     probe = _probe(item)
     settings = context.settings
-    with _source(context, item) as source:
+    out = _output_dir(context, item_id, "assess")
+    with _source(context, item) as source, disk_faults(out):
         scenes = detect_scenes(source, probe, threshold=settings.scene_threshold, min_shot_s=settings.min_shot_s)
-        images = extract_frames(source, probe, scenes, _output_dir(context, item_id) / "samples")
+        images = extract_frames(source, probe, scenes, out / "samples")
     context.store.results.save_scenes(item_id, [
         SceneView(position=scene.index, start_s=scene.start_s, end_s=scene.end_s, sample_s=scene.sample_s,
                   image_path=str(image))
         for scene, image in zip(scenes, images, strict=True)
     ])
+    _prune_runs(context, item_id, "assess")
     resume = item.force_resume or settings.force_resume
     status = Status.CREATING_FRAMES if resume else Status.AWAITING_USER_INPUT
     return _result(item_id, status, scenes=len(scenes))

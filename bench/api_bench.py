@@ -31,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from autolog.local_redis import LocalRedis, free_port  # noqa: E402
 from autolog.settings import Settings  # noqa: E402
-from web.server import ApiServer  # noqa: E402
+from ops.api_server import ApiServer  # noqa: E402
 
 KEY = "bench-key"
 ITEMS = 200

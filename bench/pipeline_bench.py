@@ -169,7 +169,7 @@ def main() -> None:
     from autolog.settings import Settings
     from autolog.store import NewItem
     from ops.pools import PoolManager
-    from ops.runtime import connect_redis, pipeline_context
+    from ops.runtime import ensure_redis, pipeline_context
 
     paths = make_clips(media, args.clips + 1)
     warmup, paths = paths[0], paths[1:]
@@ -179,7 +179,8 @@ def main() -> None:
         list(pool.map(lambda path: bare_steps(path, scratch / "bare" / path.stem), paths))
     bare_s = time.perf_counter() - started
 
-    settings = connect_redis(Settings.from_env(), start=True)
+    settings = Settings.from_env()
+    ensure_redis(settings)
     pools = PoolManager(settings)
     pools.start(STEP_POOLS)
     try:

@@ -10,15 +10,26 @@ from middleware.outbox_relay import OutboxRelay, pending, relay_outbox, send_com
 from middleware.progress import Progress
 from middleware.queue_pauses import QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
+from middleware.retries import Retries
 from middleware.services import Services, ServicesNotReady
+from middleware.shutdown_requeue import ShutdownRequeue
 from middleware.source_checks import SETTLE_REASON, SourceChecks
-from middleware.status_writes import FOLLOW_UP_OPTION, TRANSITION_OPTION, StatusWrites
+from middleware.status_writes import (
+    FOLLOW_UP_OPTION,
+    RUN_OPTION,
+    STORE_OUTAGE_REASON,
+    SUPERSEDED_OPTION,
+    TRANSITION_OPTION,
+    StatusWrites,
+)
 from middleware.step_stops import StepStops
 
 __all__ = [
     # Per-process collaborators
     "Services",
     "ServicesNotReady",
+    # A stopping worker gives back what it did not finish
+    "ShutdownRequeue",
     # Shared rate limits
     "Decision",
     "LimiterCounters",
@@ -37,6 +48,11 @@ __all__ = [
     "StepStops",
     "TRANSITION_OPTION",
     "FOLLOW_UP_OPTION",
+    "RUN_OPTION",
+    "SUPERSEDED_OPTION",
+    # Retries that wait out store outages and acknowledge superseded runs
+    "Retries",
+    "STORE_OUTAGE_REASON",
     # The outbox: messages committed with their status, and their relay
     "OutboxRelay",
     "pending",

@@ -16,7 +16,6 @@ import dramatiq
 import redis
 from prometheus_client import CollectorRegistry
 
-from autolog.local_redis import resolve_redis_url
 from autolog.logs import build_log_config, secret_values
 from autolog.metrics_cluster import ClusterCollector, RateLimitReading
 from autolog.metrics_exposition import build_registry, serve_metrics
@@ -104,7 +103,7 @@ def serve_worker_metrics() -> int:
     logger = logging.getLogger(__name__)
     if settings.metrics_port is None:
         return 0
-    client = redis.Redis.from_url(resolve_redis_url(settings), socket_connect_timeout=2, socket_timeout=5)
+    client = redis.Redis.from_url(settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
     store = Store.open(settings.sqlalchemy_url, upgrade=False)
     try:
         collector = cluster_collector(settings, client=client, store=store,

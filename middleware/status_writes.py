@@ -19,6 +19,8 @@ import socket
 import threading
 import time
 import traceback
+import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
@@ -26,9 +28,9 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
-from autolog.errors import ItemNotFound, PermanentError
+from autolog.errors import ItemNotFound, PermanentError, StaleRun
 from autolog.statuses import Status, Step, is_allowed, step_named
-from autolog.store import NewEvent, PendingMessage
+from autolog.store import NewEvent, PendingMessage, RunFence, Store, is_store_outage
 from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
@@ -36,6 +38,20 @@ from middleware.services import Services
 #: Key under which the outcome of the status write is stamped into the message's options,
 #: so callbacks (which receive the message's data) can see whether the item moved.
 TRANSITION_OPTION = "autolog_transition"
+
+#: Key under which the fencing token of the run a delivery started is stamped into its options
+#: (``autolog.store.fencing``); the actor fences its writes with it.
+RUN_OPTION = "autolog_run"
+
+#: Set on a message whose run was superseded (a newer delivery took the item over, or the item
+#: moved on): ``Retries`` acknowledges it instead of retrying or dead-lettering it.
+SUPERSEDED_OPTION = "autolog_superseded"
+
+#: ``WAIT_OPTION`` reason of a message put back to wait for the store (``middleware.retries``).
+STORE_OUTAGE_REASON = "store"
+
+#: ``WAIT_OPTION`` reason of a message put back to wait for disk space (``middleware.retries``).
+DISK_FULL_REASON = "disk full"
 
 #: Actor option of a callback actor: ``follow_up(message_data, result) -> list[Message]``
 #: returns what the callback would send. A step whose ``on_success`` names such an actor
@@ -58,16 +74,39 @@ def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | Messa
     return step_named(name) if name else None
 
 
+def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,
+             reason: str = STORE_OUTAGE_REASON, min_delay_ms: int = 1_000, max_delay_ms: int = 10_000) -> None:
+    """Put ``message`` back to run once the fault (``reason``: the store, a full disk) may be over.
+
+    Same message id and ``retries``: no retry is spent. The wait doubles from
+    ``min_delay_ms`` up to ``max_delay_ms`` per consecutive wait, counted in the
+    ``WAIT_OPTION`` marker. Always delayed: the copy goes to the delay queue, so
+    acknowledging this delivery (same id, work queue) cannot remove it.
+    """
+    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+    waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == reason else 1
+    delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
+    logging.getLogger(__name__).warning(
+        "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
+        "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
+    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}}),
+                   delay=delay_ms)
+
+
 class StatusWrites(dramatiq.Middleware):
     """Writes item statuses and timeline events around every step message.
 
     Args:
         services: where the store comes from in this process.
+        outage_wait_s: how long a finished step's status write is retried while the store
+            is unreachable (a PostgreSQL restart, a locked SQLite file).
     """
 
-    def __init__(self, *, services: Services) -> None:
+    def __init__(self, *, services: Services, outage_wait_s: float = 600.0) -> None:
         self.logger = logging.getLogger(__name__)
         self._services = services
+        #: How long a finished step's status write is retried while the store is unreachable, in s.
+        self.outage_wait_s = outage_wait_s
         self._started_ms: dict[str, int] = {}
         #: Ids of delayed messages this worker holds until they are due.
         self._delayed: set[str] = set()
@@ -126,24 +165,39 @@ class StatusWrites(dramatiq.Middleware):
         if step is None:
             return
         item_id = message.args[0]
-        try:
-            item = self._services.current().store.items.get(item_id)
-        except ItemNotFound as ex:
-            self.logger.warning("Skipping %r: no item %r.", message.message_id, item_id)
-            raise SkipMessage(str(ex)) from ex
-        if item.status is not step.from_status or item.cancelled:
-            reason = "cancelled" if item.cancelled else f"item is at {item.status.value!r}"
-            self._record(NewEvent(item_id=item_id, event="skipped", step=step.name, message_id=message.message_id,
-                                  attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
-                                  detail={"reason": reason}))
-            raise SkipMessage(reason)
         now = _now_ms()
-        self._started_ms[message.message_id] = now
+        token = uuid.uuid4().hex
         # The worker drops "eta" when a delayed message becomes due; a retry keeps its requeue time.
         enqueued = message.options.get("requeue_timestamp") or message.message_timestamp
-        self._record(NewEvent(item_id=item_id, event="started", step=step.name, message_id=message.message_id,
-                              attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
-                              wait_ms=max(0, now - int(enqueued)), from_status=item.status.value))
+        attempt = message.options.get("retries", 0) + 1
+        started = NewEvent(item_id=item_id, event="started", step=step.name, message_id=message.message_id,
+                           attempt=attempt, worker=worker_name(), wait_ms=max(0, now - int(enqueued)),
+                           from_status=step.from_status.value, detail={"run": token})
+        # The guard and the start are one write: the item takes this run's token only if it is
+        # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
+        store = self._services.current().store
+        try:
+            holds = store.items.start_run(item_id, step.from_status, token, event=started)
+        except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
+            self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
+                                exc_info=not is_store_outage(ex))
+            wait_out(broker, message, ex)
+            raise SkipMessage(f"store unavailable: {ex}") from ex
+        if not holds:
+            try:
+                item = store.items.get(item_id)
+            except ItemNotFound as ex:
+                self.logger.warning("Skipping %r: no item %r.", message.message_id, item_id)
+                raise SkipMessage(str(ex)) from ex
+            reason = "cancelled" if item.cancelled else f"item is at {item.status.value!r}"
+            self._record(NewEvent(item_id=item_id, event="skipped", step=step.name, message_id=message.message_id,
+                                  attempt=attempt, worker=worker_name(), detail={"reason": reason}))
+            raise SkipMessage(reason)
+        message.options[RUN_OPTION] = token
+        if (message.options.get(WAIT_OPTION) or {}).get("reason") in (STORE_OUTAGE_REASON, DISK_FULL_REASON):
+            # The wait is over: a later retry of this message must not read as a wait.
+            message.options.pop(WAIT_OPTION)
+        self._started_ms[message.message_id] = now
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
@@ -158,8 +212,17 @@ class StatusWrites(dramatiq.Middleware):
                         run_ms=_now_ms() - started)
         if exception is None:
             self._advance(broker, message, step, base, result)
+        elif is_store_outage(exception):
+            # Nothing can be written now; Retries puts the message back without spending a retry.
+            self.logger.warning("Store unavailable during %r of item %r: %s", step.name, base.item_id, exception)
         else:
-            self._fail(step, base, exception)
+            self._fail(message, step, base, exception)
+
+    def _store(self, message: MessageProxy, step: Step) -> Store:
+        """Return the store, fenced to the run this delivery of ``message`` started (if it started one)."""
+        store = self._services.current().store
+        token = message.options.get(RUN_OPTION)
+        return store.fenced(RunFence(message.args[0], token, step.from_status)) if token else store
 
     def _advance(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, base: NewEvent,
                  result: Any) -> None:
@@ -176,9 +239,9 @@ class StatusWrites(dramatiq.Middleware):
                 follow_ups = self._follow_ups(broker, message, result)
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
                                     "to_status": target.value})
-                store = self._services.current().store
-                applied = store.items.transition(base.item_id, step.from_status, target, event=event,
-                                                 messages=follow_ups)
+                store = self._store(message, step)
+                applied = self._until_stored(lambda: store.items.transition(
+                    base.item_id, step.from_status, target, event=event, messages=follow_ups))
                 if applied:
                     send_committed(broker, store.outbox, follow_ups)
         except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
@@ -217,7 +280,29 @@ class StatusWrites(dramatiq.Middleware):
                 follow_ups.append(pending(callback.message(message_data, result)))
         return follow_ups
 
-    def _fail(self, step: Step, base: NewEvent, exception: BaseException) -> None:
+    def _until_stored(self, write: Callable[[], bool]) -> bool:
+        """Run a status write, again and again with backoff while the store is unreachable.
+
+        The step's work is done and stored; only its status is missing. Waiting here keeps
+        the message (and its next step) instead of redoing the work, up to ``outage_wait_s``;
+        after that the item is left at its status for the sweep to re-queue.
+        """
+        deadline = time.monotonic() + self.outage_wait_s
+        pause_s = 0.25
+        while True:
+            try:
+                return write()
+            except Exception as ex:
+                if not is_store_outage(ex) or time.monotonic() + pause_s > deadline:
+                    raise
+                self.logger.warning("Store unavailable for a status write; trying again in %.2f s: %s", pause_s, ex)
+            time.sleep(pause_s)
+            pause_s = min(pause_s * 2, 5.0)
+
+    def _fail(self, message: MessageProxy, step: Step, base: NewEvent, exception: BaseException) -> None:
+        if isinstance(exception, StaleRun):
+            self._supersede(message, base, exception)
+            return
         error = {
             "step": step.name, "type": type(exception).__name__, "message": str(exception),
             "attempt": base.attempt, "permanent": isinstance(exception, PermanentError),
@@ -227,10 +312,19 @@ class StatusWrites(dramatiq.Middleware):
         event = NewEvent(**{**base.__dict__, "event": "failed", "error_type": error["type"],
                             "error_message": error["message"]})
         try:
-            self._services.current().store.items.update(base.item_id, error=error, event=event)
+            self._store(message, step).items.update(base.item_id, error=error, event=event)
+        except StaleRun as ex:
+            # A superseded run's failure is not the item's: the current run (or status) stands.
+            self._supersede(message, base, ex)
         except Exception:  # Logged and counted; the message's own retry or dead letter still happens.
             self._count_failed_write()
             self.logger.exception("Could not record the failure of item %r.", base.item_id)
+
+    def _supersede(self, message: MessageProxy, base: NewEvent, exception: StaleRun) -> None:
+        """Mark ``message`` as a superseded run's, so ``Retries`` acknowledges it, and record that."""
+        message.options[SUPERSEDED_OPTION] = True
+        self.logger.warning("Run %r of item %r was superseded; its work is dropped.", exception.token, base.item_id)
+        self._record(NewEvent(**{**base.__dict__, "event": "superseded", "detail": {"run": exception.token}}))
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._started_ms.pop(message.message_id, None)
@@ -243,7 +337,10 @@ class StatusWrites(dramatiq.Middleware):
                          message_id=message.message_id, worker=worker_name(),
                          detail={"retries": message.options.get("retries", 0), "queue": message.queue_name})
         try:
-            self._services.current().store.items.update(message.args[0], dead_lettered=True, event=event)
+            self._store(message, step).items.update(message.args[0], dead_lettered=True, event=event)
+        except StaleRun:
+            self.logger.warning("Dead letter %r belongs to a superseded run of item %r; item left as it is.",
+                                message.message_id, message.args[0])
         except Exception:  # Logged and counted; the message itself is already in the dead-letter queue.
             self._count_failed_write()
             self.logger.exception("Could not mark item %r dead-lettered.", message.args[0])

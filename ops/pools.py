@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import subprocess
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -18,14 +17,13 @@ from typing import Any
 
 import redis
 
-from autolog.broker_state import QueueStats, read_queue_stats
+from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
-from autolog.local_redis import resolve_redis_url
-from autolog.processes import pid_alive, runs_command_with, stop_processes
-from autolog.settings import Settings, child_environment
+from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
-from ops.runtime import connect_redis, migrate_store
+from ops.processes import PidFileProcess
+from ops.runtime import migrate_store
 
 #: The folder holding the top-level packages, given to ``dramatiq --path`` so workers
 #: import this checkout whether or not the distribution is installed.
@@ -38,12 +36,8 @@ CONTROL_THREADS = 2
 #: ``autolog.route`` only enqueues messages; dramatiq's default time limit is ample.
 CONTROL_TIME_LIMIT_S = 600
 
-#: Stop waits this much longer than the longest time limit, so SIGTERM can drain.
-STOP_GRACE_S = 10
-
-
-#: How long stop waits for a master it started to be reaped once its group is gone.
-REAP_TIMEOUT_S = 5.0
+#: Stop waits this much longer than the grace period before killing: time for the processes to exit.
+STOP_MARGIN_S = 15
 
 
 @dataclass(frozen=True)
@@ -75,6 +69,19 @@ class PoolStatus:
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PoolStop:
+    """A pool after a stop, and the items whose running step finished (drained) or was put back (requeued)."""
+
+    pool: PoolStatus
+    drained: tuple[str, ...]
+    requeued: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {**self.pool.to_dict(), "drained": list(self.drained), "requeued": list(self.requeued)}
 
 
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
@@ -115,13 +122,13 @@ class PoolManager:
         self.dramatiq_bin = dramatiq_bin or default_dramatiq_bin()
         self.specs = pool_specs(settings)
         self._redis = redis_client
-        #: Masters this instance started; reaped by ``stop`` so none is left a zombie.
-        self._children: dict[str, subprocess.Popen[bytes]] = {}
+        #: One pid-file process per pool, each a dramatiq master and its worker processes.
+        self.processes = {spec.name: self._process(spec) for spec in self.specs}
 
     @property
     def default_stop_timeout_s(self) -> float:
-        """The longest time limit of any pool, plus a grace period."""
-        return float(max(spec.time_limit_s for spec in self.specs) + STOP_GRACE_S)
+        """How long stop waits before killing: the workers' grace period, plus time to exit."""
+        return float(self.settings.stop_grace_s + STOP_MARGIN_S)
 
     def select(self, names: Iterable[str] | None = None) -> list[PoolSpec]:
         """Return the pools called ``names`` (all when None), in the order of ``specs``.
@@ -138,86 +145,126 @@ class PoolManager:
             raise PoolError(f"unknown pool {sorted(unknown)[0]!r}; pools are {known}")
         return [spec for spec in self.specs if spec.name in wanted]
 
-    def command(self, spec: PoolSpec) -> list[str]:
+    def command(self, spec: PoolSpec, pid_file: Path | None = None) -> list[str]:
         """Return the ``dramatiq`` command line that runs ``spec``."""
         return [
             str(self.dramatiq_bin), "actors", "pipelines", "--path", str(PROJECT_DIR),
             "--queues", spec.queue, "--processes", str(spec.processes), "--threads", str(spec.threads),
-            "--pid-file", str(self._pid_file(spec)), "--log-file", str(self.log_dir / f"{spec.name}.log"),
-            # Let a running message finish within its time limit when stopped.
-            "--worker-shutdown-timeout", str(spec.time_limit_s * 1000),
+            "--pid-file", str(pid_file or self.run_dir / f"{spec.name}.pid"),
+            "--log-file", str(self.log_dir / f"{spec.name}.log"),
+            # When stopped, running steps get the grace period; then ShutdownRequeue puts them back.
+            "--worker-shutdown-timeout", str(int(self.settings.stop_grace_s * 1000)),
         ]
 
     def start(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
         """Start the pools that are not running; a pool whose master is alive is left alone.
 
-        The database is migrated first so workers open it without migrating, and the
-        resolved ``REDIS_URL`` is published for the workers to inherit.
+        The database is migrated first so workers open it without migrating.
 
         Raises:
             PoolError: a name is not a pool.
-            ConfigError: no Redis is configured or running.
         """
         chosen = self.select(names)
-        connect_redis(self.settings)
         migrate_store(self.settings)
-        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for spec in chosen:
-            if self._pid(spec) is not None:
-                self.logger.info("Pool %r is already running.", spec.name)
-                continue
-            self._spawn(spec)
+            self.start_pool(spec)
         return self.status(spec.name for spec in chosen)
+
+    def start_pool(self, spec: PoolSpec) -> bool:
+        """Start one pool unless it runs; return whether this call started it."""
+        def fresh_metrics() -> None:
+            # A new group starts with an empty metrics folder: the files of the last run are stale.
+            shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
+            self.metrics_dir(spec).mkdir(parents=True)
+
+        started = self.processes[spec.name].start(prepare=fresh_metrics)[1]
+        if not started:
+            self.logger.info("Pool %r is already running.", spec.name)
+        return started
 
     def metrics_dir(self, spec: PoolSpec) -> Path:
         """Return the pool's prometheus multiprocess folder."""
         return ((self.settings.metrics_dir or Path(self.settings.var_dir) / "metrics") / spec.name).resolve()
 
     def environment(self, spec: PoolSpec) -> dict[str, str]:
-        """Return the pool's environment: this one, plus its pool name, metrics port and folder."""
+        """Return what the pool's environment adds to this one: its pool name, metrics port and folder."""
         folder = str(self.metrics_dir(spec))
-        pool = {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder}
+        pool = {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder,
+                "AUTOLOG_VAR_DIR": str(Path(self.settings.var_dir).resolve())}
         if spec.metrics_port is not None:
             pool["AUTOLOG_METRICS_PORT"] = str(spec.metrics_port)
-        return child_environment(pool)
+        return pool
 
-    def _spawn(self, spec: PoolSpec) -> None:
-        # A new group starts with an empty metrics folder: the files of the last run are stale.
-        shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
-        self.metrics_dir(spec).mkdir(parents=True)
-        with open(self.log_dir / f"{spec.name}.out", "ab") as output:
-            child = subprocess.Popen(self.command(spec), stdin=subprocess.DEVNULL, stdout=output,
-                                     stderr=subprocess.STDOUT, start_new_session=True, env=self.environment(spec))
-        # Written before dramatiq writes its own, so start and status never race the child;
-        # dramatiq accepts a pid file that already holds its own pid. Renamed into place so
-        # dramatiq never reads it half-written.
-        partial = self._pid_file(spec).with_suffix(".pid.tmp")
-        partial.write_text(f"{child.pid}\n")
-        partial.replace(self._pid_file(spec))
-        self._children[spec.name] = child
-        self.logger.info("Started pool %r (pid %d).", spec.name, child.pid)
+    def _process(self, spec: PoolSpec) -> PidFileProcess:
+        return PidFileProcess(spec.name, lambda pid_file: self.command(spec, pid_file), run_dir=self.run_dir,
+                              log_file=self.log_dir / f"{spec.name}.out", env=self.environment(spec))
 
     def stop(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStatus]:
-        """Send SIGTERM to each running pool's group, then SIGKILL the groups still up at the deadline.
+        """Stop each running pool (see ``drain``) and report it.
+
+        Raises:
+            PoolError: a name is not a pool.
+        """
+        return [stopped.pool for stopped in self.drain(names, timeout_s=timeout_s)]
+
+    def drain(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStop]:
+        """Stop each running pool and say which of its running messages finished and which were put back.
+
+        Each master gets one SIGTERM, which it passes on to each worker process once; the
+        workers let their running steps finish for ``stop_grace_s``, put back the rest
+        (``ShutdownRequeue``), and exit. A group still up at ``timeout_s`` is killed.
 
         Raises:
             PoolError: a name is not a pool.
         """
         chosen = self.select(names)
-        running = {spec.name: pid for spec in chosen if (pid := self._pid(spec)) is not None}
-        for name, pid in running.items():
-            self.logger.info("Stopping pool %r (pid %d).", name, pid)
-        killed = stop_processes(list(running.values()), group=True,
-                                timeout_s=self.default_stop_timeout_s if timeout_s is None else timeout_s)
-        for name, pid in running.items():
-            if pid in killed:
-                self.logger.warning("Pool %r did not stop in time; killed its group.", name)
+        deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
+        held = {spec.name: self._held(spec.queue) for spec in chosen}
         for spec in chosen:
-            if spec.name in running:
-                self._pid_file(spec).unlink(missing_ok=True)
-                self._reap(spec.name)
-        return self.status(spec.name for spec in chosen)
+            process = self.processes[spec.name]
+            if process.pid() is not None:
+                self.logger.info("Stopping pool %r (pid %s).", spec.name, process.pid())
+            process.stop(timeout_s=deadline, group=True, term_leader_only=True)
+        statuses = self.status(spec.name for spec in chosen)
+        stops = []
+        for spec, status in zip(chosen, statuses, strict=True):
+            pending = self._pending(spec.queue, held[spec.name])
+            stops.append(PoolStop(
+                pool=status, drained=tuple(item for key, item in held[spec.name].items() if key not in pending),
+                requeued=tuple(item for key, item in held[spec.name].items() if key in pending)))
+        return stops
+
+    def _held(self, queue: str) -> dict[str, str]:
+        """The messages workers hold on ``queue`` now (fetched, not acknowledged), by Redis id, with their items."""
+        # dramatiq's Redis layout (dramatiq/brokers/redis/dispatch.lua): ``__acks__.<worker>.<queue>``
+        # holds what each worker fetched; ``<queue>.msgs`` the messages not yet acknowledged.
+        namespace = self.settings.namespace
+        try:
+            client = self._client()
+            held: dict[str, str] = {}
+            for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
+                for member in client.smembers(key):  # type: ignore[union-attr]
+                    data = client.hget(f"{namespace}:{queue}.msgs", member)
+                    if data is not None:
+                        message = decode_message(data)  # type: ignore[arg-type]
+                        item = message.item_id if message else None
+                        held[member.decode() if isinstance(member, bytes) else str(member)] = item or "?"
+            return held
+        except redis.RedisError as ex:
+            self.logger.warning("Could not read the running messages of %r: %s", queue, ex)
+            return {}
+
+    def _pending(self, queue: str, held: dict[str, str]) -> set[str]:
+        """Which of ``held`` are still waiting to be processed (put back) rather than acknowledged (finished)."""
+        if not held:
+            return set()
+        try:
+            present = self._client().hmget(f"{self.settings.namespace}:{queue}.msgs", list(held))
+        except redis.RedisError as ex:
+            self.logger.warning("Could not tell what %r finished: %s", queue, ex)
+            return set()
+        return {key for key, data in zip(held, present, strict=True) if data is not None}
 
     def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
         """Report each pool: size, master pid, whether it is alive, and its queue depth."""
@@ -225,23 +272,20 @@ class PoolManager:
         depths = self.queue_depths([spec.queue for spec in chosen])
         statuses = []
         for spec in chosen:
-            pid = self._recorded_pid(spec)
+            process = self.processes[spec.name]
+            pid = process.pid()
             statuses.append(PoolStatus(
-                name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads, pid=pid,
-                alive=pid is not None and self._alive(spec, pid), depth=depths.get(spec.queue),
+                name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
+                pid=pid if pid is not None else process.recorded_pid(), alive=pid is not None,
+                depth=depths.get(spec.queue),
             ))
         return statuses
 
     def queue_depths(self, queues: Sequence[str]) -> dict[str, QueueStats]:
-        """Read the depth of each queue; empty when no Redis is configured or it cannot be reached."""
+        """Read the depth of each queue; empty when Redis cannot be reached."""
         try:
-            client = self._client()
-        except ConfigError as ex:
-            self.logger.info("No queue depths: %s", ex)
-            return {}
-        try:
-            return read_queue_stats(client, self.settings.namespace, queues)
-        except redis.RedisError as ex:
+            return read_queue_stats(self._client(), self.settings.namespace, queues)
+        except (redis.RedisError, ConfigError) as ex:
             self.logger.warning("Could not read queue depths: %s", ex)
             return {}
 
@@ -253,37 +297,5 @@ class PoolManager:
 
     def _client(self) -> redis.Redis:
         if self._redis is None:
-            url = resolve_redis_url(self.settings)
-            self._redis = redis.Redis.from_url(url, socket_connect_timeout=2, socket_timeout=5)
+            self._redis = redis.Redis.from_url(self.settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
         return self._redis
-
-    def _pid_file(self, spec: PoolSpec) -> Path:
-        return self.run_dir / f"{spec.name}.pid"
-
-    def _recorded_pid(self, spec: PoolSpec) -> int | None:
-        try:
-            text = self._pid_file(spec).read_text().strip()
-        except FileNotFoundError:
-            return None
-        return int(text) if text.isdigit() else None
-
-    def _pid(self, spec: PoolSpec) -> int | None:
-        """Return the pool's master pid when it is alive, else None."""
-        pid = self._recorded_pid(spec)
-        return pid if pid is not None and self._alive(spec, pid) else None
-
-    def _alive(self, spec: PoolSpec, pid: int) -> bool:
-        child = self._children.get(spec.name)
-        if child is not None and child.pid == pid:
-            return child.poll() is None
-        return pid_alive(pid) and runs_command_with(pid, str(self._pid_file(spec)))
-
-    def _reap(self, name: str) -> None:
-        child = self._children.pop(name, None)
-        if child is None:
-            return
-        try:
-            child.wait(timeout=REAP_TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            self._children[name] = child
-            self.logger.warning("Pool %r (pid %d) has not exited.", name, child.pid)

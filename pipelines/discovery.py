@@ -1,4 +1,9 @@
-"""Discovery: queue pending items and re-queue items stuck with no message in flight.
+"""Discovery, the always-on sweep: the recovery that runs with the stack, nobody acting.
+
+Every ``discovery_interval_s`` the one sweep holding the cluster-wide lease relays the
+outbox (what a crash or outage left there), puts back delayed messages stranded by a Redis
+reconnect, queues pending items and re-queues items stuck with no message in flight (lost to a
+crash, a Redis restart or a failed enqueue).
 
 A scan reads the items first and the broker second, so an item enqueued or advanced
 between the two reads is seen in flight and left alone. Queuing an item twice is harmless
@@ -9,9 +14,12 @@ a person: re-queuing them would only fail again.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
+import logging.config
 import os
 import signal
+import socket
 import sys
 import threading
 import time
@@ -21,15 +29,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import dramatiq
 import redis
+from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
+import actors
 from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import AutologError
+from autolog.lease import Lease
+from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
+from middleware import relay_outbox
 from pipelines.footage import enqueue_from
 
 logger = logging.getLogger(__name__)
@@ -40,26 +54,83 @@ PENDING_GRACE_S = 5.0
 #: Items read per query while scanning one status.
 PAGE_SIZE = 500
 
+#: A delayed message still held this long after its eta is stranded, in ms (see ``requeue_stranded``).
+STRANDED_AFTER_MS = 10_000
+
+#: The lease that makes one sweep cluster-wide act, under the broker's namespace.
+LEASE_KEY = "__autolog_sweep__"
+
 
 @dataclass(frozen=True)
 class DiscoveryReport:
-    """What one scan did."""
+    """What one sweep did; a sweep that did not hold the lease did nothing (``leader`` False)."""
 
     at: datetime
     queued: tuple[str, ...]
     requeued: tuple[str, ...]
     in_flight: int
+    #: Delayed messages found stranded in a live worker's ack set and put back on their delay queue.
+    stranded: tuple[str, ...] = ()
+    leader: bool = True
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"at": self.at.isoformat(), "queued": list(self.queued), "requeued": list(self.requeued),
-                "in_flight": self.in_flight}
+                "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader}
 
 
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
     """Return the ids of items with a message queued, delayed, held by a pause or being processed."""
     return {item for message in messages_in_flight(client, namespace, queues)
             if (item := message.item_id) is not None}
+
+
+#: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
+_REQUEUE_STRANDED = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str], *, now_ms: int,
+                     overdue_ms: int = STRANDED_AFTER_MS) -> list[str]:
+    """Put back delayed messages a worker fetched but no longer holds; return their (dramatiq) message ids.
+
+    A dramatiq consumer keeps the delayed messages it fetched in memory until they are due,
+    with their ids in its ack set (``__acks__.<worker>.<queue>.DQ``). When its Redis
+    connection drops, the consumer starts afresh with an empty delay queue, but its ack set
+    stays and its heartbeats go on, so dramatiq's maintenance never gives the messages back
+    (dramatiq#527). A delayed message still in an ack set ``overdue_ms`` after its eta is one
+    of those: a consumer that holds it moves it to its queue within a second of the eta.
+    Redelivering one a slow consumer still holds is harmless: the step guard refuses the
+    second run of a step whose item has moved on.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    moved: list[str] = []
+    for queue in queues:
+        delayed = dq_name(queue)
+        messages = f"{namespace}:{delayed}.msgs"
+        for key in client.scan_iter(match=f"{namespace}:__acks__.*.{delayed}", count=500):
+            for raw_id in client.smembers(key):  # type: ignore[union-attr]
+                redis_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                data = client.hget(messages, redis_id)
+                if data is None:
+                    continue
+                message = dramatiq.Message.decode(data)  # type: ignore[arg-type]
+                eta = message.options.get("eta")
+                if not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
+                    continue
+                if client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}", redis_id):
+                    moved.append(message.message_id)
+    if moved:
+        logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
+                       len(moved), ", ".join(moved))
+    return moved
 
 
 def _resting(item: ItemView) -> bool:
@@ -154,27 +225,63 @@ class DiscoveryLoop:
         return self._thread is not None and self._thread.is_alive()
 
 
+@dataclass
+class Sweep:
+    """One sweep: the outbox relayed, stranded delayed messages put back, pending and stuck items queued.
+
+    Only the holder of the cluster-wide lease acts; every other sweep (another host's, or a
+    spare) renews nothing and does nothing until the lease expires.
+    """
+
+    context: Context
+    broker: Any
+    lease: Lease
+
+    def run_once(self) -> DiscoveryReport:
+        """Sweep once if this sweep holds (or can take) the lease.
+
+        Raises:
+            redis.RedisError, SQLAlchemyError: Redis or the database could not be reached.
+        """
+        now = datetime.now(UTC)
+        if not self.lease.acquire():
+            return DiscoveryReport(at=now, queued=(), requeued=(), in_flight=0, leader=False)
+        # What a crash or an outage left in the outbox goes first, so its items are in flight for the scan.
+        relay_outbox(self.broker, self.context.store.outbox, now=now.timestamp())
+        queues = sorted(self.broker.get_declared_queues())
+        stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues,
+                                    now_ms=int(now.timestamp() * 1000))
+        return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded))
+
+
+def lease_ttl_ms(interval_s: float) -> int:
+    """How long the sweep's lease lasts: three sweeps, at least two seconds."""
+    return int(max(3 * interval_s, 2.0) * 1000)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    """Run discovery in this process until SIGTERM: the entry point of ``POST /run/lf_discovery``.
+    """Run the sweep in this process until SIGTERM: the process ``autolog up`` and ``POST /run/lf_discovery`` start.
 
     ``argv`` may hold ``--pid-file PATH``; the file is removed on a clean exit.
     """
     args = list(sys.argv[1:] if argv is None else argv)
     pid_file = Path(args[args.index("--pid-file") + 1]) if "--pid-file" in args else None
     settings = Settings.from_env()
-    logging.basicConfig(level=settings.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    # Imported here: importing ``actors`` builds the broker from the environment just read.
-    import actors
-
+    logging.config.dictConfig(build_log_config(level=settings.log_level, fmt=settings.log_format,
+                                               secrets=secret_values(settings)))
     context = Context.build(settings)
     actors.services().install(context)
-    loop = DiscoveryLoop(scan=lambda: scan(context, actors.broker), interval_s=settings.discovery_interval_s)
+    lease = Lease(actors.broker.client, f"{settings.namespace}:{LEASE_KEY}",
+                  ttl_ms=lease_ttl_ms(settings.discovery_interval_s), owner=f"{socket.gethostname()}:{os.getpid()}")
+    sweep = Sweep(context=context, broker=actors.broker, lease=lease)
+    loop = DiscoveryLoop(scan=sweep.run_once, interval_s=settings.discovery_interval_s)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
     signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
-    logger.info("Discovery started (pid %d, every %.0f s).", os.getpid(), settings.discovery_interval_s)
+    logger.info("Sweep started (pid %d, every %g s).", os.getpid(), settings.discovery_interval_s)
     started = time.monotonic()
     loop.run()
-    logger.info("Discovery stopped after %.0f s.", time.monotonic() - started)
+    lease.release()
+    logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
     context.close()
     if pid_file is not None and pid_file.is_file() and pid_file.read_text().strip() == str(os.getpid()):
         pid_file.unlink()

@@ -55,7 +55,8 @@ def free_port_block(size: int) -> int:
 
 def pytest_configure(config: pytest.Config) -> None:
     base = Path(tempfile.mkdtemp(prefix="autolog-tests-"))
-    server = LocalRedis(base / "redis", persist=False)
+    # With its append-only file, so a test can kill it and start it again on its data.
+    server = LocalRedis(base / "redis")
     url = server.start()
     (base / "media").mkdir()
     for name in ("DATABASE_URL", "AUTOLOG_DATABASE_URL", "AUTOLOG_API_KEYS", "GEMINI_API_KEY",
@@ -121,6 +122,13 @@ def session_dir() -> Path:
     """The session's scratch folder: ``media/`` is the media root, ``var/`` the var dir."""
     base: Path = _SESSION["base"]
     return base
+
+
+@pytest.fixture(scope="session")
+def session_redis() -> LocalRedis:
+    """The private redis-server every test talks to (a test that stops it must start it again)."""
+    server: LocalRedis = _SESSION["redis"]
+    return server
 
 
 @pytest.fixture(scope="session")

@@ -15,12 +15,13 @@ import redis
 from dramatiq_dashboard import make_wsgi_middleware
 from prometheus_client import CollectorRegistry
 
+import actors
 from autolog.settings import Settings
 from autolog.store import Store
 from middleware import api_metrics_registry
+from ops.discovery import DiscoveryProcess
 from ops.pools import PoolManager, pool_specs
 from web.auth import ApiKeyAuth, DashboardGuard, SessionCookies
-from web.control.discovery import DiscoveryProcess
 from web.error_handlers import add_error_handlers
 from web.openapi import build_document
 from web.resources import exports, items, jobs, queues, seed, system, webhooks
@@ -117,8 +118,6 @@ class AutologApi:
 
     def close(self) -> None:
         """Forget this process's step context and release the store and the pool manager's Redis client."""
-        import actors
-
         actors.services().uninstall()
         self.services.pools.close()
         self.services.store.close()
@@ -138,10 +137,6 @@ def create_app(
     store is installed into it, so enqueues from the API are recorded on the items' timelines.
     """
     settings = settings or Settings.from_env()
-    # Imported here, not at the top: importing ``actors`` builds the broker from the
-    # environment, which callers (``autolog up``, the tests) set before calling this.
-    import actors
-
     services = ApiServices.build(settings, actors.broker, store=store, redis_client=redis_client, pools=pools,
                                  discovery=discovery)
     actors.services().install(services.context)

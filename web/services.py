@@ -14,10 +14,10 @@ from autolog.settings import Settings
 from autolog.store import Store
 from autolog.store.deliveries import Deliveries
 from autolog.store.jobs import Jobs
+from ops.discovery import DiscoveryProcess
 from ops.pools import PoolManager
 from pipelines.dead_letters import DeadLetters
 from pipelines.queues import Queues
-from web.control.discovery import DiscoveryProcess
 
 
 @dataclass(frozen=True)

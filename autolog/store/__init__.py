@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import sessionmaker
+from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate
+from autolog.store.fencing import RunFence
 from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
 from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
@@ -33,6 +35,7 @@ __all__ = [
     "Results",
     "Timeline",
     "Outbox",
+    "RunFence",
     "Search",
     # Search results
     "SearchField",
@@ -44,6 +47,8 @@ __all__ = [
     "NewEvent",
     "PendingMessage",
     "validate_item_id",
+    # Faults
+    "is_store_outage",
     # Views
     "AnalysisView",
     "ArtifactView",
@@ -65,6 +70,7 @@ class Store:
     timeline: Timeline
     outbox: Outbox
     search: Search
+    sessions: sessionmaker[Session]
 
     @classmethod
     def open(cls, url: str, *, upgrade: bool = True) -> Store:
@@ -74,7 +80,12 @@ class Store:
             migrate(engine)
         sessions = sessionmaker(engine, expire_on_commit=False)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name))
+                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name),
+                   sessions=sessions)
+
+    def fenced(self, fence: RunFence) -> Store:
+        """Return this store with writes to ``fence``'s item refused once its run is superseded."""
+        return replace(self, items=Items(self.sessions, fence=fence), results=Results(self.sessions, fence=fence))
 
     def ping(self) -> None:
         """Check the database answers.

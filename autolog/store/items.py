@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
+from autolog.store.fencing import RunFence, hold_fence
 from autolog.store.models import Analysis, Artifact, Frame, Item, Scene, TimelineEvent, TranscriptSegment, utcnow
 from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.views import ItemView, NewEvent, aware
@@ -121,10 +122,36 @@ def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
 
 
 class Items:
-    """Reads and writes of items; every status change is a compare-and-set."""
+    """Reads and writes of items; every status change is a compare-and-set.
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    Args:
+        sessions: the store's session factory.
+        fence: the step run these writes belong to; writes to its item are refused with
+            ``StaleRun`` once the run is no longer current (``Store.fenced``).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None) -> None:
         self._sessions = sessions
+        self.fence = fence
+
+    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> bool:
+        """Give the item to a new run of the step that runs from ``status``, with its started event.
+
+        One transaction: the guard (the item is at ``status`` and not cancelled) is the
+        update's condition. A run already holding the item is superseded: its fenced writes
+        fail from now on.
+
+        Returns:
+            True when the run holds the item; False when it is elsewhere, cancelled or gone.
+        """
+        with self._sessions.begin() as session:
+            moved = _rowcount(session.execute(
+                update(Item).where(Item.id == item_id, Item.status == status.value, Item.cancelled.is_(False))
+                .values(run_token=token)
+            ))
+            if moved:
+                session.add(event_row(event))
+            return bool(moved)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.
@@ -208,6 +235,8 @@ class Items:
     ) -> bool:
         """Move an item from ``expected`` to ``target`` if, and only if, it is still at ``expected``.
 
+        Through a fenced store, only while the fence's run still holds the item.
+
         The status write, any ``changes``, the transition's timeline entry and ``messages``
         (what runs next, into the outbox) commit together; a refused transition stores none
         of them. A successful transition clears the item's error, dead-letter and purge marks.
@@ -222,12 +251,11 @@ class Items:
             "status": target.value, "version": Item.version + 1, "updated_at": utcnow(),
             "error": None, "dead_lettered": False, "purged": False, **(changes or {}),
         }
+        conditions = [Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False)]
+        if self.fence is not None and self.fence.item_id == item_id:
+            conditions.append(Item.run_token == self.fence.token)
         with self._sessions.begin() as session:
-            moved = _rowcount(session.execute(
-                update(Item)
-                .where(Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False))
-                .values(**values)
-            ))
+            moved = _rowcount(session.execute(update(Item).where(*conditions).values(**values)))
             if not moved:
                 if session.get(Item, item_id) is None:
                     raise ItemNotFound(item_id)
@@ -241,8 +269,10 @@ class Items:
 
         Raises:
             ItemNotFound: no item has that id.
+            StaleRun: through a fenced store, the fence's run no longer holds the item.
         """
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             moved = _rowcount(session.execute(
                 update(Item).where(Item.id == item_id).values(updated_at=utcnow(), **changes)
             ))

@@ -62,6 +62,9 @@ class Item(Base):
     purged: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Bumped by every status change; lets readers detect a concurrent change.
     version: Mapped[int] = mapped_column(Integer, default=0)
+    #: The fencing token of the step run that holds the item: set when a delivery starts
+    #: the step; writes of any other run are refused (``autolog.store.fencing``).
+    run_token: Mapped[str | None] = mapped_column(String(40))
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
     updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
 

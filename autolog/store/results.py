@@ -1,7 +1,8 @@
 """What the steps produce: artifacts, scenes, analysis, frames and transcript.
 
 Every save replaces the item's previous rows of that kind in one transaction, so a
-redelivered step leaves exactly one copy.
+redelivered step leaves exactly one copy. Through a fenced store (``Store.fenced``) a save
+is refused with ``StaleRun`` once its run no longer holds the item.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ from typing import Any
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from autolog.store.fencing import RunFence, hold_fence
 from autolog.store.models import Analysis, Artifact, Frame, Scene, TranscriptSegment
 from autolog.store.views import AnalysisView, ArtifactView, FrameView, SceneView, SegmentView
 
@@ -19,12 +21,14 @@ from autolog.store.views import AnalysisView, ArtifactView, FrameView, SceneView
 class Results:
     """Idempotent writes and reads of step outputs."""
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None) -> None:
         self._sessions = sessions
+        self.fence = fence
 
     def save_artifacts(self, item_id: str, kind: str, paths: Sequence[str]) -> None:
         """Replace the item's artifacts of ``kind`` with ``paths``, in order."""
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             session.execute(delete(Artifact).where(Artifact.item_id == item_id, Artifact.kind == kind))
             session.add_all(
                 Artifact(item_id=item_id, kind=kind, position=position, path=path)
@@ -49,6 +53,7 @@ class Results:
     def save_scenes(self, item_id: str, scenes: Sequence[SceneView]) -> None:
         """Replace the item's scenes, and its frame artifacts with their images."""
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             session.execute(delete(Scene).where(Scene.item_id == item_id))
             session.execute(delete(Artifact).where(Artifact.item_id == item_id, Artifact.kind == "sample"))
             for scene in scenes:
@@ -67,6 +72,7 @@ class Results:
     def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
         """Replace the item's analysis."""
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             session.execute(delete(Analysis).where(Analysis.item_id == item_id))
             session.add(Analysis(item_id=item_id, **analysis.to_dict()))
 
@@ -83,6 +89,7 @@ class Results:
     def save_frames(self, item_id: str, frames: Sequence[FrameView]) -> None:
         """Replace the item's frame records."""
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             session.execute(delete(Frame).where(Frame.item_id == item_id))
             session.add_all(Frame(item_id=item_id, **frame.to_dict()) for frame in frames)
 
@@ -97,6 +104,7 @@ class Results:
     ) -> None:
         """Replace the item's transcript and write each frame's share of it."""
         with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
             session.execute(delete(TranscriptSegment).where(TranscriptSegment.item_id == item_id))
             session.add_all(TranscriptSegment(item_id=item_id, **segment.to_dict()) for segment in segments)
             session.execute(update(Frame).where(Frame.item_id == item_id).values(transcript=None))

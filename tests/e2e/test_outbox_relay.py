@@ -23,56 +23,22 @@ from autolog.context import Context
 from autolog.local_redis import find_redis_server, free_port
 from autolog.settings import Settings
 from autolog.statuses import Status
-from autolog.store import EventView, NewItem, Store
+from autolog.store import NewItem, Store
 from middleware import pending
 from pipelines import actions
 from pipelines.footage import first_message
-from tests.conftest import REPO, SampleClips, wait_for
+from tests.conftest import SampleClips, wait_for
+from tests.e2e.workers import WORKERS, Start, first_event, long_clip
 
 pytestmark = pytest.mark.slow
-
-DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
 
 #: Every queue but step 1's.
 LATER_QUEUES = ["thumbnails", "assess", "analysis", "frames", "transcription", "control"]
 
 
-def start_process(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("ab") as out:
-        return subprocess.Popen(command, env=env, cwd=REPO, stdin=subprocess.DEVNULL, stdout=out,
-                                stderr=subprocess.STDOUT, start_new_session=True)
-
-
-def stop_process(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=30)
-
-
-def first_event(timeline: list[EventView], event: str, step: str) -> EventView | None:
-    return next((entry for entry in timeline if entry.event == event and entry.step == step), None)
-
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     return f"sqlite:///{tmp_path / 'autolog.db'}"
-
-
-@pytest.fixture
-def processes(tmp_path: Path) -> Iterator[Callable[..., subprocess.Popen[bytes]]]:
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(command: list[str], env: dict[str, str]) -> subprocess.Popen[bytes]:
-        started.append(start_process(command, env, tmp_path / "workers.log"))
-        return started[-1]
-
-    yield start
-    for process in started:
-        stop_process(process)
 
 
 @pytest.fixture
@@ -89,7 +55,7 @@ def processes_context(settings: Settings, database_url: str, redis_client: redis
 
 
 def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_30_s(
-    processes_context: Context, processes: Callable[..., subprocess.Popen[bytes]], database_url: str,
+    processes_context: Context, processes: Start, database_url: str,
     test_media: SampleClips, unique_id: Callable[[str], str],
 ) -> None:
     # Given a worker for step 1 that dies right after its status write, and workers for the
@@ -97,8 +63,7 @@ def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_
     env = {**os.environ, "DATABASE_URL": database_url}
     for name in ("AUTOLOG_HEARTBEAT_TIMEOUT_MS", "AUTOLOG_MAINTENANCE_CHANCE"):
         env.pop(name, None)
-    processes([DRAMATIQ, "actors", "pipelines", "--processes", "1", "--threads", "2", "--path", str(REPO),
-               "--queues", *LATER_QUEUES], env)
+    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
     dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "autolog.make_thumbnails", "probe"], env)
     item_id = unique_id("killed")
 
@@ -165,33 +130,25 @@ def restartable_redis(tmp_path: Path) -> Iterator[RestartableRedis]:
 
 
 @pytest.fixture(scope="module")
-def long_clip(test_media: SampleClips) -> Path:
+def clip40(test_media: SampleClips) -> Path:
     """A 40 s clip whose scene detection takes long enough to stop Redis meanwhile."""
-    path = test_media.root / "long40_noaudio.mp4"
-    if not path.exists():
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-             "-i", "testsrc2=size=640x360:rate=25,trim=duration=40", "-c:v", "libx264", "-preset", "ultrafast",
-             "-crf", "35", "-g", "50", str(path)],
-            check=True,
-        )
-    return path
+    return long_clip(test_media, 40)
 
 
 def test_next_step_sent_while_redis_is_down_is_relayed_once_it_is_back(
-    processes: Callable[..., subprocess.Popen[bytes]], database_url: str, restartable_redis: RestartableRedis,
-    long_clip: Path, unique_id: Callable[[str], str],
+    processes: Start, database_url: str, restartable_redis: RestartableRedis,
+    clip40: Path, unique_id: Callable[[str], str],
 ) -> None:
     # Given workers on a Redis of their own, running step 3 of an item
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": restartable_redis.url}
-    processes([DRAMATIQ, "actors", "pipelines", "--processes", "1", "--threads", "2", "--path", str(REPO)], env)
+    processes(WORKERS, env)
     store = Store.open(database_url)
     item_id = unique_id("blip")
     first = first_message(item_id, Status.PENDING_FILE_INFO)
     assert first is not None
     try:
         # Stored with its first message, which nobody sends: the workers' relay does, once its lease runs out.
-        store.items.create([NewItem(item_id, str(long_clip), force_resume=True)], messages=[pending(first)])
+        store.items.create([NewItem(item_id, str(clip40), force_resume=True)], messages=[pending(first)])
         wait_for(lambda: first_event(store.timeline.for_item(item_id), "started", "assess"), timeout_s=60,
                  what="step 3 to start")
 

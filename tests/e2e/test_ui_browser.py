@@ -41,6 +41,7 @@ PIPELINE_MS = 90_000
 @pytest.fixture
 def chromium() -> Iterator[Browser]:
     """Debian's Chromium, headless, driven by Playwright (never a browser Playwright downloads)."""
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     executable = shutil.which("chromium")
     assert executable, "chromium is missing: `make test` installs it"
     with sync_playwright() as playwright:
@@ -51,13 +52,17 @@ def chromium() -> Iterator[Browser]:
 
 @dataclass(frozen=True)
 class Footage:
-    """A logged clip with speech, a clip waiting for its prompt, and the API serving both."""
+    """A logged clip with speech, a clip waiting for its prompt, and the API serving both.
+
+    ``spoken`` is a word of the speech clip's transcript found in no other text of either item.
+    """
 
     base: str
     speech: str
     waiting: str
     timecodes: list[str]
     transcript: str
+    spoken: str
 
 
 @pytest.fixture
@@ -73,23 +78,28 @@ def footage(context: Any, drain: Callable[..., None], test_media: SampleClips, u
     assert store.items.get(waiting).status is Status.AWAITING_USER_INPUT
     base = serve_api({"DATABASE_URL": store.engine.url.render_as_string(hide_password=False),
                       "AUTOLOG_ARTIFACTS_DIR": str(context.settings.artifacts_root), "AUTOLOG_API_THREADS": "8"})
-    return Footage(base=base, speech=speech, waiting=waiting,
-                   timecodes=[frame.timecode for frame in store.results.frames(speech)],
-                   transcript=" ".join(segment.text for segment in store.results.transcript(speech)))
+    frames = store.results.frames(speech)
+    transcript = " ".join(segment.text for segment in store.results.transcript(speech))
+    elsewhere = " ".join([speech, waiting, str(test_media.path("speech.mp4")), str(test_media.path("cuts_noaudio.mp4")),
+                          *(frame.description + " " + " ".join(frame.keywords) for frame in frames)]).lower()
+    spoken = next(word for word in transcript.split() if len(word) >= 4 and word.lower() not in elsewhere)
+    return Footage(base=base, speech=speech, waiting=waiting, timecodes=[frame.timecode for frame in frames],
+                   transcript=transcript, spoken=spoken)
 
 
 def sign_in(page: Page, base: str, target: str) -> None:
     """Open ``target``, get sent to the login form, sign in with the key, and land back on ``target``."""
     page.goto(base + target)
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.screenshot(path=SCREENSHOTS / "ui-login.png")
     page.get_by_label("API key").fill(KEY)
     page.get_by_role("button", name="Sign in").click()
     expect(page).to_have_url(re.compile(re.escape(base + target.rstrip("/")) + "/?$"))
 
 
 def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage, chromium: Browser) -> None:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    page = chromium.new_page(viewport={"width": 1366, "height": 900})
+    session = chromium.new_context(viewport={"width": 1366, "height": 900})
+    page = session.new_page()
 
     sign_in(page, footage.base, "/ui/")
     cookie = next(cookie for cookie in page.context.cookies() if cookie["name"] == SESSION_COOKIE)
@@ -97,13 +107,23 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     cards = page.locator(".card")
     expect(cards).to_have_count(2)
     speech_card = page.locator(f'.card[data-item-id="{footage.speech}"]')
+    assert speech_card.get_by_role("link").get_attribute("href") == f"/ui/items/{footage.speech}"
     expect(speech_card.locator('[data-role="status"]')).to_have_text(Status.AVID_DESCRIPTION.value)
     expect(speech_card.get_by_role("img")).to_have_attribute("alt", f"Poster frame of {footage.speech}")
     assert speech_card.get_by_role("img").evaluate("image => image.naturalWidth") > 0
     page.screenshot(path=SCREENSHOTS / "ui-library.png", full_page=True)
 
-    speech_card.get_by_role("link").click()
-    expect(page).to_have_url(f"{footage.base}/ui/items/{footage.speech}")
+    page.get_by_role("searchbox", name="Search clips, descriptions, keywords and transcripts").fill(footage.spoken)
+    page.get_by_role("button", name="Search", exact=True).click()
+    hits = page.locator("#search-hits .hit")
+    expect(hits).to_have_count(1)
+    expect(hits.locator("mark").first).to_have_text(re.compile(re.escape(footage.spoken), re.IGNORECASE))
+    expect(hits.locator(".hit-field")).to_have_text("speech")
+    page.screenshot(path=SCREENSHOTS / "ui-search.png", full_page=True)
+    hits.get_by_role("link").click()
+    expect(page).to_have_url(re.compile(re.escape(f"{footage.base}/ui/items/{footage.speech}") + r"#frame-\d+$"))
+    expect(page.locator(".frame.is-target")).to_have_count(1)
+    expect(page.locator(".frame.is-target")).to_contain_text(footage.spoken)
     expect(page.locator(".frame .frame-tc .tc")).to_have_text(footage.timecodes)
     assert footage.timecodes and footage.transcript
     expect(page.locator(".transcript")).to_contain_text(footage.transcript.split()[0])
@@ -113,17 +133,35 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert first_frame.evaluate("image => image.naturalWidth") > 0
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=SCREENSHOTS / "ui-item.png", full_page=True)
+    page.set_viewport_size({"width": 820, "height": 1180})
+    assert page.evaluate("document.documentElement.scrollWidth <= window.innerWidth"), "the page scrolls sideways"
+    page.screenshot(path=SCREENSHOTS / "ui-item-tablet.png", full_page=True)
+    page.set_viewport_size({"width": 1366, "height": 900})
+    page.goto(f"{footage.base}/ui/items/{footage.speech}")
+    page.keyboard.press("Tab")
+    expect(page.locator(":focus")).to_have_text("Skip to content")
+    assert page.evaluate("getComputedStyle(document.activeElement).outlineStyle") == "solid"
 
+    library = session.new_page()
+    library.goto(f"{footage.base}/ui/")
+    library_badge = library.locator(f'.card[data-item-id="{footage.waiting}"] [data-role="status"]')
+    expect(library_badge).to_have_text(Status.AWAITING_USER_INPUT.value)
+    library.evaluate("window.notReloaded = true")
     page.goto(f"{footage.base}/ui/items/{footage.waiting}")
     status = page.locator("#item-status")
     expect(status).to_have_text(Status.AWAITING_USER_INPUT.value)
     page.evaluate("window.notReloaded = true")
     page.get_by_label("Prompt for the frame analysis").fill("Note the test patterns and colour bars.")
+    page.screenshot(path=SCREENSHOTS / "ui-prompt.png")
     page.get_by_role("button", name="Send prompt and continue").click()
     expect(status).to_have_text(Status.AVID_DESCRIPTION.value, timeout=PIPELINE_MS)
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#exports")).to_be_visible()
     expect(page.get_by_label("Prompt for the frame analysis")).to_be_hidden()
+    # The library, open in another tab all along, heard the same news from its own stream.
+    expect(library_badge).to_have_text(Status.AVID_DESCRIPTION.value)
+    expect(library_badge).to_have_class(re.compile(r"\btone-done\b"))
+    assert library.evaluate("window.notReloaded") is True
 
 
 def test_a_signed_out_browser_gets_neither_pages_nor_images(footage: Footage, chromium: Browser) -> None:

@@ -145,7 +145,7 @@ def discovery_env(context: Context, tmp_path: Path) -> dict[str, str]:
 
 def test_discovery_process_queues_pending_items_until_stopped(context: Context, settings: Settings,
                                                               discovery_env: dict[str, str], tmp_path: Path) -> None:
-    from web.control.discovery import DiscoveryProcess
+    from ops.discovery import DiscoveryProcess
 
     context.store.items.create([NewItem("P1", "/m/p1.mp4")])
     backdate(context, "P1")

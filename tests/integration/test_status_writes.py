@@ -28,7 +28,8 @@ def unreachable_store(tmp_path: Path) -> Iterator[Store]:
 def status_writes(settings: Settings, unreachable_store: Store) -> StatusWrites:
     services = Services(settings=settings)
     services.install(Context.build(settings, store=unreachable_store))
-    return StatusWrites(services=services)
+    # No waiting out the outage: these tests are about what happens once a write has failed.
+    return StatusWrites(services=services, outage_wait_s=0)
 
 
 def test_failed_timeline_write_is_counted_not_raised(status_writes: StatusWrites) -> None:

@@ -103,7 +103,7 @@ def http(method: str, url: str, *, body: object = None, headers: dict[str, str] 
 def serve_api(tmp_path: Path) -> Iterator[Callable[[dict[str, str]], str]]:
     """Start real gunicorn serving the API with extra environment; returns its base URL. Stopped after."""
     from autolog.local_redis import free_port
-    from web.server import ApiServer
+    from ops.api_server import ApiServer
 
     servers: list[ApiServer] = []
 

@@ -180,6 +180,7 @@ def test_the_login_page_and_the_static_files_are_open(anonymous: TestClient) -> 
     page = anonymous.simulate_get("/ui/login")
 
     assert page.status_code == 200 and 'type="password"' in page.text and 'for="key"' in page.text
+    assert "for 12 hours." in page.text
     assert anonymous.simulate_get("/ui/static/ui.css").headers["content-type"].startswith("text/css")
 
 

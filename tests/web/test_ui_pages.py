@@ -178,3 +178,31 @@ def test_library_progress_needs_one_to_a_page_of_ids(client: TestClient, ids: st
 
     assert response.status_code == 400
     assert json.loads(response.text)["title"]
+
+
+def test_watch_yields_each_new_event_of_the_listed_items_only(api: AutologApi, unique_id: Ids) -> None:
+    # Given a stream of one page's items, one of which has a final state already
+    channel = ProgressChannel(api.services.redis_client, namespace=api.services.settings.namespace)
+    listed, unlisted = unique_id("L"), unique_id("U")
+    channel.publish(ProgressEvent(item_id=listed, stage="assess", state="succeeded", percent=50, final=True))
+    stream = channel.watch([listed], idle_s=30, max_duration_s=30)
+    try:
+        # When it is read: Then the latest state comes first (the stream now listens)
+        first = next(stream)
+        # And a final state does not end it: later events of listed items follow, others do not
+        channel.publish(ProgressEvent(item_id=unlisted, stage="frames", state="running", percent=60))
+        channel.publish(ProgressEvent(item_id=listed, stage="analysis", state="queued", percent=50))
+        second = next(stream)
+    finally:
+        stream.close()
+    assert [(event.item_id, event.stage) for event in (first, second) if event] == [(listed, "assess"),
+                                                                                    (listed, "analysis")]
+
+
+def test_pages_are_not_cached_framed_or_allowed_inline_scripts(client: TestClient, logged: str) -> None:
+    for route in ("/ui", f"/ui/items/{logged}", "/ui/login"):
+        headers = client.simulate_get(route).headers
+
+        assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
+        assert "default-src 'self'" in headers["content-security-policy"]
+        assert "unsafe-inline" not in headers["content-security-policy"]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from web.auth import SESSION_COOKIE
 from web.openapi.paths import QUEUED_NOTE, item_paths, operations_paths, seed_paths, system_paths
 from web.openapi.schemas import SCHEMAS
 from web.openapi.ui import ui_paths
@@ -28,7 +29,7 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
         "openapi": "3.1.0",
         "info": {"title": "autolog", "version": version, "description": DESCRIPTION},
         "servers": [{"url": "/"}],
-        "security": [{"apiKey": []}, {"basicAuth": []}],
+        "security": [{"apiKey": []}, {"basicAuth": []}, {"sessionCookie": []}],
         "paths": {**seed_paths(), **item_paths(), **operations_paths(), **system_paths(), **ui_paths()},
         "components": {
             "schemas": SCHEMAS,
@@ -37,6 +38,9 @@ def build_document(version: str = "0.1.0") -> dict[str, Any]:
                 "basicAuth": {"type": "http", "scheme": "basic",
                               "description": "Any user name; an API key as password."},
                 "minioToken": {"type": "http", "scheme": "bearer"},
+                "sessionCookie": {"type": "apiKey", "in": "cookie", "name": SESSION_COOKIE,
+                                  "description": "Set by POST /ui/login; with it, requests other than GET, HEAD "
+                                                 "and OPTIONS also need the session's `X-CSRF-Token`."},
             },
         },
     }

@@ -141,7 +141,13 @@ SCHEMAS: dict[str, JSON] = {
     "RetryOutcome": obj(["message_id", "requeued"], message_id=STRING, item_id=nullable(STRING),
                         requeued=BOOLEAN, reason=nullable(STRING)),
     "PoolsStatus": obj(["workers", "total_workers"], status=STRING, workers={"type": "object",
-                       "additionalProperties": OBJECT}, total_workers=INTEGER, running_pools=INTEGER),
+                       "additionalProperties": OBJECT}, total_workers=INTEGER, running_pools=INTEGER,
+                       drained={"type": "object", "description": "After a stop: per pool, the items whose "
+                                "running step finished in the grace period.",
+                                "additionalProperties": {"type": "array", "items": STRING}},
+                       requeued={"type": "object", "description": "After a stop: per pool, the items whose "
+                                 "running step was put back unfinished (no retry spent).",
+                                 "additionalProperties": {"type": "array", "items": STRING}}),
     "Workers": obj(["pools", "processes", "threads", "heartbeats"], pools={"type": "array", "items": OBJECT},
                    processes=INTEGER, threads=INTEGER, heartbeats={"type": "array", "items": OBJECT}),
     "Discovery": obj(["running", "pid", "interval_s", "stuck_after_s"], status=STRING, running=BOOLEAN,

@@ -11,9 +11,6 @@ from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
 
-#: How long ``POST /workers/stop`` lets running messages finish by default, in seconds.
-DEFAULT_STOP_TIMEOUT_S = 30
-
 
 class RunQueue:
     """``POST /run/lf_queue?footage_id=``: queue one item, creating it from its file if new."""
@@ -87,15 +84,19 @@ class WorkersStart:
 
 
 class WorkersStop:
-    """``POST /workers/stop``: SIGTERM the pools, SIGKILL those still running after ``timeout_s``."""
+    """``POST /workers/stop``: stop the pools, saying which items' running steps finished and which were put back."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         names = req.get_param_as_list("pool") or None
-        timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600, default=DEFAULT_STOP_TIMEOUT_S)
-        resp.media = {"status": "stopped", **pools_document(self._services.pools.stop(names, timeout_s=timeout))}
+        # By default, the workers' grace period (AUTOLOG_STOP_GRACE_S) plus time to exit.
+        timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600)
+        stops = self._services.pools.drain(names, timeout_s=timeout)
+        resp.media = {"status": "stopped", **pools_document([stop.pool for stop in stops]),
+                      "drained": {stop.pool.name: list(stop.drained) for stop in stops},
+                      "requeued": {stop.pool.name: list(stop.requeued) for stop in stops}}
 
 
 class DiscoveryStart:

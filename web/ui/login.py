@@ -24,6 +24,11 @@ def safe_next(target: object) -> str:
     return target
 
 
+def session_length(ttl_s: int) -> str:
+    """Say how long a sign-in lasts: ``12 hours``, ``90 minutes``."""
+    return f"{ttl_s // 3600} hours" if ttl_s % 3600 == 0 and ttl_s > 3600 else f"{ttl_s // 60} minutes"
+
+
 def _same_origin(req: falcon.Request) -> bool:
     """True unless the browser says the form was posted from another site (login CSRF)."""
     origin = req.get_header("Origin")
@@ -40,7 +45,8 @@ class Login:
         self._sessions = sessions
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        self._pages.render(req, resp, "login.html", next=safe_next(req.get_param("next")), error=None)
+        self._pages.render(req, resp, "login.html", next=safe_next(req.get_param("next")), error=None,
+                          session_length=session_length(self._sessions.ttl_s))
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         if not (req.content_type or "").startswith(falcon.MEDIA_URLENCODED):
@@ -54,7 +60,8 @@ class Login:
             value, _ = self._sessions.issue(key if isinstance(key, str) else "")
         except AuthenticationFailed as ex:
             resp.status = falcon.HTTP_401
-            self._pages.render(req, resp, "login.html", next=target, error=ex.reason)
+            self._pages.render(req, resp, "login.html", next=target, error=ex.reason,
+                               session_length=session_length(self._sessions.ttl_s))
             return
         self._sessions.set_cookie(resp, value)
         resp.status, resp.location = falcon.HTTP_303, target

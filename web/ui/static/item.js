@@ -49,6 +49,9 @@
     act(event.submitter || event.target.querySelector("button"), "POST", itemUrl + "/prompt", { prompt: text },
       "Prompt sent: the analysis is queued.");
   });
+  document.getElementById("resume-button").addEventListener("click", (event) => {
+    act(event.currentTarget, "POST", itemUrl + "/resume", undefined, "Continued without a prompt: the analysis is queued.");
+  });
   document.getElementById("retry-button").addEventListener("click", (event) => {
     act(event.currentTarget, "POST", itemUrl + "/retry", undefined, "Queued again.");
   });
@@ -65,18 +68,15 @@
     }
   });
 
-  /** A link to a timecode (#tc=01:00:05:01, from a search hit) scrolls to that frame and marks it. */
-  function showTimecode() {
-    const match = /^#tc=(.+)$/.exec(window.location.hash);
-    if (!match) return;
-    const timecode = decodeURIComponent(match[1]);
-    const frame = [...document.querySelectorAll(".frame")].find((row) => row.dataset.timecode === timecode);
+  /** A link to a frame (#frame-3, from a search hit) scrolls to that frame record and marks it. */
+  function showTarget() {
+    const frame = /^#frame-\d+$/.test(window.location.hash) ? document.querySelector(window.location.hash) : null;
     if (!frame) return;
     document.querySelectorAll(".frame.is-target").forEach((row) => row.classList.remove("is-target"));
     frame.classList.add("is-target");
     frame.scrollIntoView({ block: "center" });
     frame.focus({ preventScroll: true });
   }
-  window.addEventListener("hashchange", showTimecode);
-  showTimecode();
+  window.addEventListener("hashchange", showTarget);
+  showTarget();
 })();

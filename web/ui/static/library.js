@@ -27,3 +27,93 @@
     });
   }
 })();
+
+/* Search: GET /items?q= from the JSON API, each hit with its snippet and a link to its frame's timecode. */
+(function () {
+  const { api } = window.autolog;
+  const form = document.getElementById("search-form");
+  const input = document.getElementById("search-q");
+  const section = document.getElementById("search-results");
+  const list = document.getElementById("search-hits");
+  const title = document.getElementById("search-title");
+  const more = document.getElementById("search-more");
+  const fields = { id: "id", source: "file", description: "description", keywords: "keywords", transcript: "speech" };
+  let query = "";
+  let nextOffset = null;
+
+  /** The item page link of a hit: at its frame record (which shows the timecode) when it has one. */
+  function hitLink(hit) {
+    const page = "/ui/items/" + encodeURIComponent(hit.item_id);
+    return hit.frame === null ? page : page + "#frame-" + hit.frame;
+  }
+
+  function hitItem(hit) {
+    const item = document.createElement("li");
+    item.className = "hit";
+    const image = document.createElement("img");
+    image.alt = hit.frame === null ? "Poster frame of " + hit.item_id : "Frame at " + (hit.timecode || "") + " of " + hit.item_id;
+    image.loading = "lazy";
+    image.src = "/items/" + encodeURIComponent(hit.item_id) + "/artifacts/" +
+      (hit.frame === null ? "poster/0" : "sample/" + hit.frame);
+    image.addEventListener("error", () => { image.style.visibility = "hidden"; });
+    const text = document.createElement("div");
+    const heading = document.createElement("p");
+    heading.className = "hit-title";
+    const link = document.createElement("a");
+    link.href = hitLink(hit);
+    link.textContent = hit.item_id + (hit.timecode ? " · " + hit.timecode : "");
+    const field = document.createElement("span");
+    field.className = "hit-field";
+    field.textContent = fields[hit.field] || hit.field;
+    heading.append(link, field);
+    const snippet = document.createElement("p");
+    snippet.className = "hit-snippet";
+    for (const part of hit.snippet) {
+      if (part.hit) {
+        const mark = document.createElement("mark");
+        mark.textContent = part.text;
+        snippet.append(mark);
+      } else {
+        snippet.append(document.createTextNode(part.text));
+      }
+    }
+    text.append(heading, snippet);
+    item.append(image, text);
+    return item;
+  }
+
+  async function search(offset) {
+    const params = new URLSearchParams({ q: query, limit: "20", offset: String(offset) });
+    const status = new URLSearchParams(window.location.search).get("status");
+    if (status) params.set("status", status);
+    section.hidden = false;
+    try {
+      const page = await api("GET", "/items?" + params.toString());
+      if (offset === 0) list.replaceChildren();
+      page.hits.forEach((hit) => list.append(hitItem(hit)));
+      title.textContent = page.total === 0 ? "No matches for “" + query + "”"
+        : page.total + (page.total === 1 ? " item matches" : " items match") + " “" + query + "”";
+      nextOffset = page.next_offset;
+      more.hidden = nextOffset === null;
+    } catch (error) {
+      title.textContent = "Search failed: " + error.message;
+      list.replaceChildren();
+      more.hidden = true;
+    }
+  }
+
+  function start(text) {
+    query = text.trim();
+    const url = new URL(window.location.href);
+    if (query) url.searchParams.set("q", query); else url.searchParams.delete("q");
+    window.history.replaceState(null, "", url);
+    if (!query) { section.hidden = true; return; }
+    search(0);
+  }
+
+  form.addEventListener("submit", (event) => { event.preventDefault(); start(input.value); });
+  more.addEventListener("click", () => { if (nextOffset !== null) search(nextOffset); });
+  document.getElementById("search-clear").addEventListener("click", () => { input.value = ""; start(""); input.focus(); });
+  const initial = new URLSearchParams(window.location.search).get("q");
+  if (initial) { input.value = initial; start(initial); }
+})();

@@ -1,0 +1,50 @@
+"""Fenced writes: a step run's work is stored only while the run is the item's current one.
+
+When a delivery of a step starts, the item takes that run's token (``Items.start_run``)
+if it is at the step's status. Every write of the run, made through ``Store.fenced``,
+first re-checks in its own transaction that the item is still at that status with that
+token, and locks the item's row while it writes: a run that a newer delivery superseded
+(a worker frozen past its heartbeat, then resumed) or whose item moved on stores nothing
+and gets ``StaleRun``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, cast
+
+from sqlalchemy import CursorResult, update
+from sqlalchemy.orm import Session
+
+from autolog.errors import StaleRun
+from autolog.statuses import Status
+from autolog.store.models import Item
+
+
+@dataclass(frozen=True)
+class RunFence:
+    """One step run of one item: the token it took and the status it runs from."""
+
+    item_id: str
+    token: str
+    status: Status
+
+
+def hold_fence(session: Session, fence: RunFence | None, item_id: str) -> None:
+    """Check, in ``session``'s transaction, that ``fence``'s run still holds ``item_id``, and lock its row.
+
+    Writes for other items, or with no fence, pass unchecked.
+
+    Raises:
+        StaleRun: the item is at another status or another run holds it.
+    """
+    if fence is None or fence.item_id != item_id:
+        return
+    # A no-op update, not a read: it takes the row's write lock (PostgreSQL) or the
+    # database's (SQLite) until commit, so no newer run can take over mid-write.
+    result = session.execute(
+        update(Item).where(Item.id == item_id, Item.run_token == fence.token, Item.status == fence.status.value)
+        .values(run_token=fence.token)
+    )
+    if not cast("CursorResult[Any]", result).rowcount:
+        raise StaleRun(item_id, fence.token)

@@ -1,0 +1,57 @@
+"""Retries: dramatiq's backoff and dead letters, told two of autolog's faults apart.
+
+- A **superseded run** (``StatusWrites`` marks it: a newer delivery of the step took the
+  item over, or the item moved on) is acknowledged: neither retried (a retry would take
+  the item back from the current run) nor dead-lettered (the item did not fail).
+- A **store outage** (the database unreachable or locked) or a **full disk** (``DiskFull``)
+  spends no retry: the message is put back with the same id and ``retries``, with a
+  backoff up to 10 s, as a wait (``WAIT_OPTION``, reason ``store`` or ``disk full``), until
+  the fault clears. An item resumes by itself afterwards. A tool killed by a signal is an
+  ordinary transient ``ToolFailed``: retried with backoff, then dead-lettered.
+
+Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import dramatiq
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import Retries as DramatiqRetries
+
+from autolog.errors import DiskFull
+from autolog.store import is_store_outage
+from middleware.status_writes import DISK_FULL_REASON, STORE_OUTAGE_REASON, SUPERSEDED_OPTION, wait_out
+
+
+class Retries(DramatiqRetries):
+    """dramatiq's ``Retries`` that acknowledges superseded runs and waits out store outages.
+
+    Args:
+        outage_min_delay_ms: first wait after a store outage, doubled per wait.
+        outage_max_delay_ms: longest wait between two tries while the store is out.
+        options: dramatiq's ``Retries`` options (``max_retries``, ``min_backoff``, ``max_backoff``).
+    """
+
+    def __init__(self, *, outage_min_delay_ms: int = 1_000, outage_max_delay_ms: int = 10_000,
+                 **options: Any) -> None:
+        super().__init__(**options)
+        self.logger = logging.getLogger(__name__)
+        self.outage_min_delay_ms = outage_min_delay_ms
+        self.outage_max_delay_ms = outage_max_delay_ms
+
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        if exception is None:
+            return
+        if message.options.get(SUPERSEDED_OPTION):
+            self.logger.info("Message %r belongs to a superseded run; acknowledged.", message.message_id)
+            return
+        if is_store_outage(exception) or isinstance(exception, DiskFull):
+            wait_out(broker, message, exception,
+                     reason=DISK_FULL_REASON if isinstance(exception, DiskFull) else STORE_OUTAGE_REASON,
+                     min_delay_ms=self.outage_min_delay_ms, max_delay_ms=self.outage_max_delay_ms)
+            return
+        super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]

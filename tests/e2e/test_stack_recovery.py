@@ -1,0 +1,145 @@
+"""The whole stack as ``autolog up`` starts it, on its private Redis, recovering from faults with nobody acting.
+
+One stack per module (pools, gunicorn, the sweep and a private Redis on its socket under the
+test's var folder); each test injects one fault, lets it clear, and checks that every item
+finishes by itself within the recovery target after the fault cleared.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import redis
+
+from autolog.local_redis import private_redis
+from autolog.processes import pid_alive
+from autolog.settings import Settings
+from autolog.statuses import STEPS, Status
+from autolog.store import Store
+from ops.stack import Stack
+from tests.conftest import SampleClips, free_port_block, wait_for
+from tests.web.conftest import KEY, http
+
+pytestmark = pytest.mark.slow
+
+#: How long after a fault clears every item must be moving again (the recovery target), plus
+#: the time the remaining steps of a short clip take on a loaded two-core machine.
+RECOVERY_S = 30.0
+FINISH_S = 90.0
+
+
+@dataclass(frozen=True)
+class RunningStack:
+    """A stack started by ``Stack.up`` and what a test needs to reach it."""
+
+    stack: Stack
+    settings: Settings
+    store: Store
+    api_url: str
+    redis: redis.Redis
+
+    def submit(self, item_id: str, source: Path) -> None:
+        status, body = http("POST", f"{self.api_url}/items", headers={"X-API-Key": KEY},
+                            body={"id": item_id, "source": str(source), "force_resume": True})
+        assert status == 202, body
+
+    def status(self, item_id: str) -> Status:
+        return self.store.items.get(item_id).status
+
+    def events(self, item_id: str, event: str) -> list[str | None]:
+        return [entry.step for entry in self.store.timeline.for_item(item_id) if entry.event == event]
+
+
+def redis_servers(socket: Path) -> list[int]:
+    """The pids of every redis-server listening on ``socket`` (redis-server names its socket in its title)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"redis-server" in command and str(socket).encode() in command and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture(scope="module")
+def running(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips) -> Iterator[RunningStack]:
+    """``autolog up`` with no REDIS_URL: a private Redis, one-thread pools, gunicorn and the sweep."""
+    tmp = tmp_path_factory.mktemp("stack")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.delenv("REDIS_URL")
+        patch.setenv("AUTOLOG_VAR_DIR", str(tmp / "var"))
+        patch.setenv("DATABASE_URL", f"sqlite:///{tmp / 'autolog.db'}")
+        patch.setenv("AUTOLOG_NAMESPACE", "autolog-stack")
+        patch.setenv("AUTOLOG_API_KEYS", KEY)
+        patch.setenv("AUTOLOG_API_WORKERS", "1")
+        base = free_port_block(len(STEPS) + 2)
+        patch.setenv("AUTOLOG_API_PORT", str(base))
+        patch.setenv("AUTOLOG_METRICS_PORT_BASE", str(base + 1))
+        for step in STEPS:
+            patch.setenv(f"AUTOLOG_POOL_{step.name.upper()}_THREADS", "1")
+        settings = Settings.from_env()
+        stack = Stack(settings)
+        status = stack.up()
+        store = Store.open(settings.sqlalchemy_url)
+        client = redis.Redis.from_url(settings.broker_url)
+        try:
+            assert status.running, status
+            yield RunningStack(stack=stack, settings=settings, store=store, api_url=status.api.url, redis=client)
+        finally:
+            stack.down(timeout_s=30)
+            stack.pools.close()
+            client.close()
+            store.close()
+
+
+@pytest.fixture
+def clip(test_media: SampleClips) -> Callable[[str], Path]:
+    """A short clip with audio under a new name, so each item has its own source."""
+    def make(name: str) -> Path:
+        path = test_media.root / "recovery" / f"{name}.mp4"
+        path.parent.mkdir(exist_ok=True)
+        if not path.exists():
+            os.link(test_media.path("cuts_audio.mp4"), path)
+        return path
+
+    return make
+
+
+def test_redis_killed_mid_run_then_up_gives_one_redis_at_the_same_address_and_every_item_finishes(
+    running: RunningStack, clip: Callable[[str], Path], unique_id: Callable[[str], str],
+) -> None:
+    server = private_redis(running.settings)
+    ids = [unique_id(f"redis-kill-{index}") for index in range(3)]
+    for item_id in ids:
+        running.submit(item_id, clip(item_id))
+    wait_for(lambda: any(running.events(item_id, "succeeded") for item_id in ids), timeout_s=60,
+             what="a first step to succeed")
+
+    # When the private Redis is killed mid-run (kill -9: no shutdown, no final AOF write)
+    first = server.pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: http("GET", f"{running.api_url}/health")[0] == 503, what="the API to see Redis down")
+
+    # and `up` is run again
+    status = running.stack.up()
+
+    # Then there is one Redis, at the same socket, and the API, the pools and the sweep are on it
+    assert status.running and status.redis_url == running.settings.broker_url
+    assert redis_servers(server.socket) == [server.pid()]
+    wait_for(lambda: http("GET", f"{running.api_url}/health")[0] == 200, timeout_s=RECOVERY_S,
+             what="the API to see Redis back")
+    # and every item finishes by itself, each step once
+    wait_for(lambda: all(running.status(item_id) is Status.AVID_DESCRIPTION for item_id in ids),
+             timeout_s=FINISH_S, what="every item to finish after Redis came back")
+    for item_id in ids:
+        succeeded = running.events(item_id, "succeeded")
+        assert len(succeeded) == len(set(succeeded)), (item_id, succeeded)

@@ -1,0 +1,98 @@
+"""The private Redis: a fixed socket known from settings, restarted on its data, never doubled."""
+
+from __future__ import annotations
+
+import os
+import signal
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from actors._broker import build_broker
+from autolog.errors import ConfigError
+from autolog.local_redis import LocalRedis, private_redis
+from autolog.processes import pid_alive
+from autolog.settings import Settings
+from tests.conftest import wait_for
+
+
+@pytest.fixture
+def var_settings(tmp_path: Path) -> Iterator[Settings]:
+    """Settings with no REDIS_URL and a per-test var folder; its private Redis is stopped after."""
+    settings = Settings(var_dir=tmp_path / "var", namespace="autolog-local-redis")
+    yield settings
+    private_redis(settings).stop()
+
+
+def test_the_broker_is_built_with_no_redis_running_and_connects_once_it_starts(var_settings: Settings) -> None:
+    broker = build_broker(var_settings)
+    assert broker.client.connection_pool.connection_kwargs["path"] == str(var_settings.redis_dir / "redis.sock")
+    with pytest.raises(redis.ConnectionError):
+        broker.client.ping()
+
+    private_redis(var_settings).start()
+
+    assert broker.client.ping()
+    broker.close()
+
+
+def test_a_killed_server_is_started_again_at_the_same_address_on_its_data(var_settings: Settings) -> None:
+    server = private_redis(var_settings)
+    url = server.start()
+    client = redis.Redis.from_url(url)
+    client.set("kept", "yes")
+    # The append-only file is flushed every second; wait until it holds the write.
+    wait_for(lambda: any(b"kept" in path.read_bytes() for path in server.root.rglob("*.aof*")),
+             what="the AOF to hold the key")
+    first = server.pid()
+    assert first is not None
+    os.kill(first, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(first), what="redis-server to die")
+
+    assert server.start() == url
+    assert server.pid() not in (None, first)
+    assert client.get("kept") == b"yes"
+    client.close()
+
+
+def test_start_is_a_no_op_while_the_server_answers(var_settings: Settings) -> None:
+    server = private_redis(var_settings)
+    server.start()
+    first = server.pid()
+
+    server.start()
+
+    assert server.pid() == first
+
+
+def test_a_hung_server_is_killed_before_a_new_one_starts_on_its_data(var_settings: Settings) -> None:
+    server = private_redis(var_settings)
+    server.start()
+    hung = server.pid()
+    assert hung is not None
+    os.kill(hung, signal.SIGSTOP)
+    try:
+        server.start()
+    finally:
+        if pid_alive(hung):
+            os.kill(hung, signal.SIGCONT)
+
+    assert not pid_alive(hung) and server.is_running
+
+
+def test_a_socket_path_longer_than_unix_allows_is_a_clear_config_error(tmp_path: Path) -> None:
+    deep = tmp_path / ("d" * 100)
+
+    with pytest.raises(ConfigError, match="longer than 107 bytes"):
+        _ = Settings(var_dir=deep).broker_url
+
+
+def test_stop_says_whether_a_server_was_running(tmp_path: Path) -> None:
+    server = LocalRedis(tmp_path / "r", persist=False)
+    assert server.stop() is False
+    server.start()
+
+    assert server.stop() is True
+    assert not server.is_running
