@@ -10,7 +10,7 @@ Ranking: an item's rank is the sum, over every term and every entry of the item 
 the term, of that entry's relevance to the term (FTS5 ``-bm25``, or ``ts_rank_cd``), with a
 match in the id weighing most, then the source, the keywords, and the description or the
 transcript. So an item that holds a word in two places ranks above one that holds it once
-in a like field. Ties go by item id.
+in a like field. Ties go by the number of matches, then by item id.
 """
 
 from __future__ import annotations

@@ -330,3 +330,32 @@ def test_the_index_triggers_exist_at_the_newest_schema(store: Store) -> None:
     else:
         expected = {"search_items", "search_frames", "search_transcript_segments", "search_entries_document"}
     assert expected <= triggers
+
+
+def test_without_unaccent_postgresql_search_works_and_accents_must_match(postgres_url: str) -> None:
+    # Given a role that owns its tables but may not create extensions in the database
+    role = f"autolog_plain_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC')
+        owner.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+        owner.execute(f'GRANT ALL ON SCHEMA public TO "{role}"')
+    url = postgres_url.replace("postgresql://postgres@", f"postgresql+psycopg://{role}@")
+    try:
+        # When it migrates the schema and items are logged
+        store = Store.open(url)
+        try:
+            log_item(store, "PARIS", descriptions=["un café près de l'Opéra"])
+
+            # Then search works, without folding accents
+            assert ids(store, "café") == ["PARIS"]
+            assert ids(store, "opéra") == ["PARIS"]
+            assert ids(store, "cafe") == []
+        finally:
+            store.close()
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')
