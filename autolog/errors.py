@@ -64,6 +64,21 @@ class ToolFailed(TransientError):
         self.reason = reason
 
 
+class DiskFull(TransientError):
+    """Raised when a disk autolog writes to has no space left: the machine's fault, not the footage's.
+
+    Waited out without spending a retry (``middleware.Retries``): the step runs again once
+    space returns.
+    """
+
+    def __init__(self, path: str, free_bytes: int, total_bytes: int) -> None:
+        super().__init__(f"no space left on the disk holding {path} ({free_bytes:,} bytes free of "
+                         f"{total_bytes:,}); the step runs again once space is freed")
+        self.path = path
+        self.free_bytes = free_bytes
+        self.total_bytes = total_bytes
+
+
 # --- Items and the state machine -----------------------------------------------------------
 
 

@@ -3,9 +3,11 @@
 - A **superseded run** (``StatusWrites`` marks it: a newer delivery of the step took the
   item over, or the item moved on) is acknowledged: neither retried (a retry would take
   the item back from the current run) nor dead-lettered (the item did not fail).
-- A **store outage** (the database unreachable or locked) spends no retry: the message is
-  put back with the same id and ``retries``, with a backoff, as a wait (``WAIT_OPTION``,
-  reason ``store``), until the store answers. An item resumes by itself after the outage.
+- A **store outage** (the database unreachable or locked) or a **full disk** (``DiskFull``)
+  spends no retry: the message is put back with the same id and ``retries``, with a
+  backoff up to 10 s, as a wait (``WAIT_OPTION``, reason ``store`` or ``disk full``), until
+  the fault clears. An item resumes by itself afterwards. A tool killed by a signal is an
+  ordinary transient ``ToolFailed``: retried with backoff, then dead-lettered.
 
 Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
 """
@@ -19,8 +21,9 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Retries as DramatiqRetries
 
+from autolog.errors import DiskFull
 from autolog.store import is_store_outage
-from middleware.status_writes import SUPERSEDED_OPTION, wait_for_store
+from middleware.status_writes import DISK_FULL_REASON, STORE_OUTAGE_REASON, SUPERSEDED_OPTION, wait_out
 
 
 class Retries(DramatiqRetries):
@@ -46,8 +49,9 @@ class Retries(DramatiqRetries):
         if message.options.get(SUPERSEDED_OPTION):
             self.logger.info("Message %r belongs to a superseded run; acknowledged.", message.message_id)
             return
-        if is_store_outage(exception):
-            wait_for_store(broker, message, exception, min_delay_ms=self.outage_min_delay_ms,
-                           max_delay_ms=self.outage_max_delay_ms)
+        if is_store_outage(exception) or isinstance(exception, DiskFull):
+            wait_out(broker, message, exception,
+                     reason=DISK_FULL_REASON if isinstance(exception, DiskFull) else STORE_OUTAGE_REASON,
+                     min_delay_ms=self.outage_min_delay_ms, max_delay_ms=self.outage_max_delay_ms)
             return
         super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]

@@ -50,6 +50,9 @@ SUPERSEDED_OPTION = "autolog_superseded"
 #: ``WAIT_OPTION`` reason of a message put back to wait for the store (``middleware.retries``).
 STORE_OUTAGE_REASON = "store"
 
+#: ``WAIT_OPTION`` reason of a message put back to wait for disk space (``middleware.retries``).
+DISK_FULL_REASON = "disk full"
+
 #: Actor option of a callback actor: ``follow_up(message_data, result) -> list[Message]``
 #: returns what the callback would send. A step whose ``on_success`` names such an actor
 #: has those messages committed with its status instead of a hop through the callback.
@@ -71,23 +74,23 @@ def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | Messa
     return step_named(name) if name else None
 
 
-def wait_for_store(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,
-                   min_delay_ms: int = 1_000, max_delay_ms: int = 10_000) -> None:
-    """Put ``message`` back to run once the store may answer again, without spending a retry.
+def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,
+             reason: str = STORE_OUTAGE_REASON, min_delay_ms: int = 1_000, max_delay_ms: int = 10_000) -> None:
+    """Put ``message`` back to run once the fault (``reason``: the store, a full disk) may be over.
 
-    Same message id and ``retries``; the wait doubles from ``min_delay_ms`` up to
-    ``max_delay_ms`` per consecutive wait, counted in the ``WAIT_OPTION`` marker (reason
-    ``store``). Always delayed: the copy goes to the delay queue, so acknowledging this
-    delivery (same id, work queue) cannot remove it.
+    Same message id and ``retries``: no retry is spent. The wait doubles from
+    ``min_delay_ms`` up to ``max_delay_ms`` per consecutive wait, counted in the
+    ``WAIT_OPTION`` marker. Always delayed: the copy goes to the delay queue, so
+    acknowledging this delivery (same id, work queue) cannot remove it.
     """
     previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
-    waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == STORE_OUTAGE_REASON else 1
+    waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == reason else 1
     delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
     logging.getLogger(__name__).warning(
-        "Store unavailable; message %r waits %d ms without spending a retry: %s", message.message_id, delay_ms,
-        exception)
-    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": STORE_OUTAGE_REASON,
-                                                        "wait_ms": delay_ms}}), delay=delay_ms)
+        "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
+        "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
+    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}}),
+                   delay=delay_ms)
 
 
 class StatusWrites(dramatiq.Middleware):
@@ -178,7 +181,7 @@ class StatusWrites(dramatiq.Middleware):
         except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
             self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
                                 exc_info=not is_store_outage(ex))
-            wait_for_store(broker, message, ex)
+            wait_out(broker, message, ex)
             raise SkipMessage(f"store unavailable: {ex}") from ex
         if not holds:
             try:
@@ -191,7 +194,7 @@ class StatusWrites(dramatiq.Middleware):
                                   attempt=attempt, worker=worker_name(), detail={"reason": reason}))
             raise SkipMessage(reason)
         message.options[RUN_OPTION] = token
-        if (message.options.get(WAIT_OPTION) or {}).get("reason") == STORE_OUTAGE_REASON:
+        if (message.options.get(WAIT_OPTION) or {}).get("reason") in (STORE_OUTAGE_REASON, DISK_FULL_REASON):
             # The wait is over: a later retry of this message must not read as a wait.
             message.options.pop(WAIT_OPTION)
         self._started_ms[message.message_id] = now

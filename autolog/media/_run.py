@@ -1,13 +1,27 @@
-"""Run ffmpeg-family tools with a time limit, turning tool trouble into ``ToolFailed``."""
+"""Run ffmpeg-family tools with a time limit, turning the machine's trouble into transient errors.
+
+Only the footage's own faults are permanent (the callers decide those from a tool's exit
+status and message). A tool killed by a signal (the OOM killer, an operator) is
+``ToolFailed``, and a full disk under the tool's output is ``DiskFull``, naming the disk and
+its free space: both transient, never blamed on the footage.
+"""
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
-from autolog.errors import ToolFailed
+from autolog.errors import DiskFull, ToolFailed
+
+#: What a tool prints when a write fails for ENOSPC (``strerror(ENOSPC)``).
+_NO_SPACE = b"No space left on device"
 
 #: ffmpeg prefixes many log lines with the component that wrote them, e.g.
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] ``; it says nothing to a reader.
@@ -36,15 +50,48 @@ def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subproces
     means bad input or a broken tool.
 
     Raises:
-        ToolFailed: The command timed out or its executable is not installed.
+        ToolFailed: The command timed out, was killed by a signal, or its executable is not installed.
+        DiskFull: The command failed because the disk it writes to (its last argument) is full.
     """
     tool = args[0]
     try:
-        return run(args, capture_output=True, timeout=timeout_s, check=False)
+        completed = run(args, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as ex:
         raise ToolFailed(tool, f"timed out after {timeout_s:g} s") from ex
     except FileNotFoundError as ex:
         raise ToolFailed(tool, "not installed (executable not found)") from ex
+    if completed.returncode < 0:
+        raise ToolFailed(tool, f"killed by {_signal_name(-completed.returncode)} (not a fault of the input)")
+    if completed.returncode != 0 and _NO_SPACE in (completed.stderr or b""):
+        raise disk_full(Path(args[-1]))
+    return completed
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def disk_full(path: Path) -> DiskFull:
+    """Describe a full disk under ``path`` (a file being written, or a folder): its free and total bytes."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    return DiskFull(str(folder), usage.free, usage.total)
+
+
+@contextmanager
+def disk_faults(folder: Path) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) met while writing under ``folder`` into ``DiskFull``."""
+    try:
+        yield
+    except OSError as ex:
+        if ex.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise disk_full(folder) from ex
 
 
 def first_error_line(stderr: bytes, *, default: str = "no error message") -> str:

@@ -93,7 +93,7 @@ def postgres_context(settings: Settings, private_postgres: PrivatePostgres,
 
 def waited_three_times(log: Path) -> bool:
     """Tell whether a message has been put back a third time to wait for the store (1 s, 2 s, then 4 s)."""
-    return log.exists() and "waits 4000 ms without spending a retry" in log.read_text(errors="replace")
+    return log.exists() and "waits 4000 ms for the store without spending a retry" in log.read_text(errors="replace")
 
 
 def test_postgres_stopped_mid_run_spends_no_retry_and_every_item_finishes_by_itself(
