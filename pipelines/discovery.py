@@ -16,17 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import logging.config
-import os
-import signal
-import socket
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -34,13 +27,10 @@ import redis
 from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
-import actors
 from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
-from autolog.logs import build_log_config, secret_values
-from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
@@ -257,32 +247,3 @@ class Sweep:
 def lease_ttl_ms(interval_s: float) -> int:
     """How long the sweep's lease lasts: three sweeps, at least two seconds."""
     return int(max(3 * interval_s, 2.0) * 1000)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the sweep in this process until SIGTERM: the process ``autolog up`` and ``POST /run/lf_discovery`` start.
-
-    ``argv`` may hold ``--pid-file PATH``; the file is removed on a clean exit.
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    pid_file = Path(args[args.index("--pid-file") + 1]) if "--pid-file" in args else None
-    settings = Settings.from_env()
-    logging.config.dictConfig(build_log_config(level=settings.log_level, fmt=settings.log_format,
-                                               secrets=secret_values(settings)))
-    context = Context.build(settings)
-    actors.services().install(context)
-    lease = Lease(actors.broker.client, f"{settings.namespace}:{LEASE_KEY}",
-                  ttl_ms=lease_ttl_ms(settings.discovery_interval_s), owner=f"{socket.gethostname()}:{os.getpid()}")
-    sweep = Sweep(context=context, broker=actors.broker, lease=lease)
-    loop = DiscoveryLoop(scan=sweep.run_once, interval_s=settings.discovery_interval_s)
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
-    signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
-    logger.info("Sweep started (pid %d, every %g s).", os.getpid(), settings.discovery_interval_s)
-    started = time.monotonic()
-    loop.run()
-    lease.release()
-    logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
-    context.close()
-    if pid_file is not None and pid_file.is_file() and pid_file.read_text().strip() == str(os.getpid()):
-        pid_file.unlink()
-    return 0

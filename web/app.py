@@ -141,5 +141,6 @@ def create_app(
                                  discovery=discovery)
     actors.services().install(services.context)
     metrics = api_metrics_registry(settings, broker=services.broker, client=services.redis_client,
-                                   store=services.store, pools=[spec.name for spec in pool_specs(settings)])
+                                   store=services.store,
+                                   expected={spec.name: spec.processes for spec in pool_specs(settings)})
     return AutologApi(services, metrics)

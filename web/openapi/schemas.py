@@ -156,9 +156,16 @@ SCHEMAS: dict[str, JSON] = {
                            queued={"type": "array", "items": STRING}, requeued={"type": "array", "items": STRING},
                            in_flight=INTEGER),
     "Health": obj(["status", "redis_connected", "database_connected"],
-                  status={"type": "string", "enum": ["healthy", "unhealthy"]}, redis_connected=BOOLEAN,
-                  database_connected=BOOLEAN, queue_available=BOOLEAN, queue_length=nullable(INTEGER),
-                  workers_count=nullable(INTEGER), errors={"type": "array", "items": STRING}),
+                  status={"type": "string", "enum": ["healthy", "degraded", "unhealthy"],
+                          "description": "unhealthy (503): Redis or the database does not answer; degraded: a pool "
+                                         "is down, short of worker processes or crash-looping."},
+                  redis_connected=BOOLEAN, database_connected=BOOLEAN, queue_available=BOOLEAN,
+                  queue_length=nullable(INTEGER), workers_count=nullable(INTEGER),
+                  pools={"type": "object", "additionalProperties": obj(
+                      ["expected_processes", "live_processes", "state"], expected_processes=INTEGER,
+                      live_processes=INTEGER, state={"type": "string", "enum": ["ok", "short", "down", "crash_loop"]},
+                      crash_loop=nullable(STRING))},
+                  errors={"type": "array", "items": STRING}),
     "MinioEvent": obj(["Records"], EventName=STRING, Key=STRING, Records={"type": "array", "items": obj(
         ["eventName", "s3"], eventName={"type": "string", "example": "s3:ObjectCreated:Put"},
         s3=obj(["bucket", "object"], bucket=obj(["name"], name=STRING),

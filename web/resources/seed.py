@@ -2,14 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
+from ops.pools import PoolStatus
 from pipelines import actions
 from pipelines.intake import queue_footage, refuse_unqueued
-from web.control.workers import pools_document
 from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
+
+
+def pools_document(pools: list[PoolStatus]) -> dict[str, Any]:
+    """Return seed 000's ``/workers/status`` document: the pools by step, and the running worker threads."""
+    running = [pool for pool in pools if pool.alive]
+    return {
+        "workers": {
+            pool.name: {"queue": pool.queue, "running": pool.alive, "pid": pool.pid, "processes": pool.processes,
+                        "threads": pool.threads, "workers": pool.processes * pool.threads if pool.alive else 0,
+                        "crash_loop": pool.crash_loop}
+            for pool in pools
+        },
+        "total_workers": sum(pool.processes * pool.threads for pool in running),
+        "running_pools": len(running),
+    }
 
 
 class RunQueue:
