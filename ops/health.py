@@ -16,8 +16,8 @@ from typing import Any
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.errors import StoreUnavailable
 from autolog.broker_state import read_queue_stats
+from autolog.errors import StoreUnavailable
 from autolog.settings import Settings
 from autolog.store import Store
 from autolog.worker_presence import live_by_pool, read_heartbeats, read_workers
