@@ -18,7 +18,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.queue_stats import QueueStats, read_queue_stats
+from autolog.broker_state import QueueStats, read_queue_stats
 from autolog.statuses import Status
 from autolog.worker_presence import live_by_pool, read_workers
 

@@ -16,8 +16,8 @@ from typing import Any
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
+from autolog.broker_state import read_queue_stats
 from autolog.errors import StoreUnavailable
-from autolog.queue_stats import read_queue_stats
 from autolog.settings import Settings
 from autolog.store import Store
 from autolog.worker_presence import live_by_pool, read_heartbeats, read_workers
@@ -103,7 +103,7 @@ def check_health(client: redis.Redis, store: Store, *, settings: Settings, queue
     """Ping Redis and the database; count queued messages, live workers and each pool's processes if Redis answers.
 
     Args:
-        queues: the queues whose ready and delayed messages make ``queue_length``.
+        queues: the queues whose ready, delayed and held (paused) messages make ``queue_length``.
         local_pools: this machine's pools, for their crash-loop marks.
     """
     errors: list[str] = []
@@ -112,7 +112,7 @@ def check_health(client: redis.Redis, store: Store, *, settings: Settings, queue
     try:
         client.ping()
         stats = read_queue_stats(client, settings.namespace, queues)
-        queue_length = sum(stat.ready + stat.delayed for stat in stats.values())
+        queue_length = sum(stat.ready + stat.delayed + stat.held for stat in stats.values())
         workers = sum(beat.alive for beat in read_heartbeats(client, settings.namespace,
                                                              timeout_ms=settings.heartbeat_timeout_ms))
         pools = pool_health(client, settings, local_pools)

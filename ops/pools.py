@@ -15,17 +15,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import redis
 
+from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
-from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
 from ops.processes import PidFileProcess
 from ops.runtime import migrate_store
-from pipelines.discovery import item_of
 
 #: The folder holding the top-level packages, given to ``dramatiq --path`` so workers
 #: import this checkout whether or not the distribution is installed.
@@ -263,7 +261,8 @@ class PoolManager:
                 for member in client.smembers(key):  # type: ignore[union-attr]
                     data = client.hget(f"{namespace}:{queue}.msgs", member)
                     if data is not None:
-                        item = item_of(dramatiq.Message.decode(data))  # type: ignore[arg-type]
+                        message = decode_message(data)  # type: ignore[arg-type]
+                        item = message.item_id if message else None
                         held[member.decode() if isinstance(member, bytes) else str(member)] = item or "?"
             return held
         except redis.RedisError as ex:

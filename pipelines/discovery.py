@@ -8,7 +8,7 @@ crash, a Redis restart or a failed enqueue).
 A scan reads the items first and the broker second, so an item enqueued or advanced
 between the two reads is seen in flight and left alone. Queuing an item twice is harmless
 anyway: every status change is a compare-and-set and a worker skips a message whose item
-has moved on. Items that failed permanently, were dead-lettered or cancelled are left for
+has moved on. Items that failed permanently, were dead-lettered, purged or cancelled are left for
 a person: re-queuing them would only fail again.
 """
 
@@ -27,6 +27,7 @@ import redis
 from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
+from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
@@ -68,31 +69,10 @@ class DiscoveryReport:
                 "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader}
 
 
-def item_of(message: dramatiq.Message[Any]) -> str | None:
-    """Return the item a message works on: a step's first argument, or a callback's result."""
-    args = message.args
-    if args and isinstance(args[0], str):
-        return args[0]
-    if len(args) > 1 and isinstance(args[1], dict) and isinstance(args[1].get("item_id"), str):
-        item: str = args[1]["item_id"]
-        return item
-    return None
-
-
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
-    """Return the ids of items with a message queued, delayed or being processed.
-
-    Every message the Redis broker has not acknowledged is in its queue's ``.msgs`` hash,
-    whether it waits in the list or a worker holds it; delayed ones are in the delay queue's.
-    """
-    found: set[str] = set()
-    for queue in queues:
-        for name in (queue, dq_name(queue)):
-            for _, data in client.hscan_iter(f"{namespace}:{name}.msgs", count=500):
-                item = item_of(dramatiq.Message.decode(data))
-                if item is not None:
-                    found.add(item)
-    return found
+    """Return the ids of items with a message queued, delayed, held by a pause or being processed."""
+    return {item for message in messages_in_flight(client, namespace, queues)
+            if (item := message.item_id) is not None}
 
 
 #: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
@@ -144,8 +124,8 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
 
 
 def _resting(item: ItemView) -> bool:
-    """True when the item waits for a person: cancelled, dead-lettered or failed for good."""
-    return item.cancelled or item.dead_lettered or bool(item.error and item.error.get("permanent"))
+    """True when the item waits for a person: cancelled, dead-lettered, purged or failed for good."""
+    return item.cancelled or item.dead_lettered or item.purged or bool(item.error and item.error.get("permanent"))
 
 
 def _candidates(context: Context, status: Status, older_than: datetime) -> Iterator[ItemView]:

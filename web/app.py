@@ -55,6 +55,8 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         ("/items/{item_id}/resume", items.ItemResume(services)),
         ("/items/{item_id}/retry", items.ItemRetry(services)),
         ("/items/{item_id}/cancel", items.ItemCancel(services)),
+        ("/items/{item_id}/uncancel", items.ItemUncancel(services)),
+        ("/items/{item_id}/rerun", items.ItemRerun(services)),
         ("/items/{item_id}/progress", items.ItemProgress(services)),
         ("/items/{item_id}/artifacts/{kind}/{position:int(min=0)}", items.ItemArtifact(services)),
         ("/items/{item_id}/exports/{format}", exports.ItemExport(services)),

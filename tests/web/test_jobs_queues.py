@@ -92,7 +92,7 @@ def test_queues_report_pause_resume_and_purge(client: TestClient, api: AutologAp
 
     assert (probe["name"], probe["step"], probe["queued"], probe["paused"]) == ("probe", "file_info", 2, False)
     assert (paused["paused"], resumed["paused"]) == (True, False)
-    assert purged == {"queue": "probe", "purged": 2}
+    assert purged == {"queue": "probe", "purged": 2, "items": ["Q1", "Q2"]}
     assert queued_ids(api) == []
     assert {item.status for item in api.services.store.items.list()} == {Status.PENDING_FILE_INFO}
     for action in ("", "/pause", "/resume", "/purge"):

@@ -6,10 +6,10 @@ from typing import Any
 
 import falcon
 
-from autolog.errors import TransitionRefused
 from ops.pools import PoolStatus
 from pipelines import actions
-from web.control.intake import queue_footage, with_job_id
+from pipelines.intake import queue_footage, refuse_unqueued
+from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
 
@@ -37,10 +37,8 @@ class RunQueue:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         footage_id = req.get_param("footage_id", required=True)
-        [outcome] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
-        if outcome.reason and not outcome.created:
-            raise TransitionRefused(footage_id, "a status a step runs from", outcome.item.status.value)
-        resp.media = with_job_id(self._services.context, outcome).to_dict()
+        [answer] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
+        resp.media = seed_queued(refuse_unqueued(answer))
         resp.status = falcon.HTTP_202
 
 
@@ -53,8 +51,8 @@ class RunQueueBatch:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         ids = unique_ids(bounded_list(json_object(req), "footage_ids"), "footage_ids")
         outcomes = queue_footage(self._services.context, ids)
-        resp.media = {"items": [outcome.to_dict() for outcome in outcomes],
-                      "total_queued": sum(outcome.queued for outcome in outcomes),
+        resp.media = {"items": [seed_queued(outcome) for outcome in outcomes],
+                      "total_queued": sum(outcome.queued and not outcome.already_queued for outcome in outcomes),
                       "queued": all(outcome.queued for outcome in outcomes)}
         resp.status = falcon.HTTP_202
 
