@@ -33,8 +33,10 @@ from middleware import (
     RateLimits,
     Retries,
     Services,
+    ShutdownRequeue,
     SourceChecks,
     StatusWrites,
+    StepStops,
 )
 
 #: How long step results stay readable through the jobs API, in ms.
@@ -59,6 +61,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         middleware=[
             LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,
                                                       secrets=secret_values(settings))),
+            # Early, so its after_worker_shutdown runs last: what is still held once all else stopped.
+            ShutdownRequeue(),
             AgeLimit(),
             TimeLimit(),
             ShutdownNotifications(),
@@ -88,6 +92,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
                                   exporter_port=settings.metrics_port,
                                   heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))
     broker.add_middleware(Progress(channel=ProgressChannel(broker.client, namespace=settings.namespace)))
+    # Just before StatusWrites: a running step's item is read for a cancel only while the step runs.
+    broker.add_middleware(StepStops(services=services))
     broker.add_middleware(status_writes)
     return broker
 

@@ -64,6 +64,21 @@ class ToolFailed(TransientError):
         self.reason = reason
 
 
+class DiskFull(TransientError):
+    """Raised when a disk autolog writes to has no space left: the machine's fault, not the footage's.
+
+    Waited out without spending a retry (``middleware.Retries``): the step runs again once
+    space returns.
+    """
+
+    def __init__(self, path: str, free_bytes: int, total_bytes: int) -> None:
+        super().__init__(f"no space left on the disk holding {path} ({free_bytes:,} bytes free of "
+                         f"{total_bytes:,}); the step runs again once space is freed")
+        self.path = path
+        self.free_bytes = free_bytes
+        self.total_bytes = total_bytes
+
+
 # --- Items and the state machine -----------------------------------------------------------
 
 
@@ -91,6 +106,25 @@ class TransitionRefused(AutologError):
         self.item_id = item_id
         self.expected = expected
         self.actual = actual
+
+
+class ItemCancelled(TransitionRefused):
+    """Raised when an action needs an item that is not cancelled."""
+
+    def __init__(self, item_id: str) -> None:
+        AutologError.__init__(self, f"item {item_id!r} is cancelled; uncancel it first")
+        self.item_id = item_id
+        self.expected = "not cancelled"
+        self.actual = "cancelled"
+
+
+class UnknownStep(AutologError):
+    """Raised when a name is no step's name, number, queue or seed name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no step is named {name!r}; use a step name (file_info ... transcription), "
+                         "its number, its queue or its seed name (step1_file_info)")
+        self.name = name
 
 
 class InvalidSource(PermanentError):

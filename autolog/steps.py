@@ -21,6 +21,7 @@ from autolog.media import (
     FrameInput,
     ProbeResult,
     detect_scenes,
+    disk_faults,
     extract_frames,
     frame_timecode,
     make_contact_sheet,
@@ -113,7 +114,7 @@ def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
     probe = _probe(item)
     out = _output_dir(context, item_id, "thumbnails")
     poster_s = poster_time_s(probe)
-    with _source(context, item) as source:
+    with _source(context, item) as source, disk_faults(out):
         poster = make_poster(source, probe, out / "poster.jpg", at_s=poster_s)
         sheet = make_contact_sheet(source, probe, out / "contact_sheet.jpg")
     context.store.results.save_artifacts(item_id, "poster", [str(poster)])
@@ -127,9 +128,10 @@ def assess_item(context: Context, item_id: str) -> StepResult:
     item = context.store.items.get(item_id)
     probe = _probe(item)
     settings = context.settings
-    with _source(context, item) as source:
+    out = _output_dir(context, item_id, "assess")
+    with _source(context, item) as source, disk_faults(out):
         scenes = detect_scenes(source, probe, threshold=settings.scene_threshold, min_shot_s=settings.min_shot_s)
-        images = extract_frames(source, probe, scenes, _output_dir(context, item_id, "assess") / "samples")
+        images = extract_frames(source, probe, scenes, out / "samples")
     context.store.results.save_scenes(item_id, [
         SceneView(position=scene.index, start_s=scene.start_s, end_s=scene.end_s, sample_s=scene.sample_s,
                   image_path=str(image))

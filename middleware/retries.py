@@ -3,9 +3,11 @@
 - A **superseded run** (``StatusWrites`` marks it: a newer delivery of the step took the
   item over, or the item moved on) is acknowledged: neither retried (a retry would take
   the item back from the current run) nor dead-lettered (the item did not fail).
-- A **store outage** (the database unreachable or locked) spends no retry: the message is
-  put back with the same id and ``retries``, with a backoff, as a wait (``WAIT_OPTION``,
-  reason ``store``), until the store answers. An item resumes by itself after the outage.
+- A **store outage** (the database unreachable or locked) or a **full disk** (``DiskFull``)
+  spends no retry: the message is put back with the same id and ``retries``, with a
+  backoff up to 10 s, as a wait (``WAIT_OPTION``, reason ``store`` or ``disk full``), until
+  the fault clears. An item resumes by itself afterwards. A tool killed by a signal is an
+  ordinary transient ``ToolFailed``: retried with backoff, then dead-lettered.
 
 Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
 """
@@ -19,9 +21,9 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 from dramatiq.middleware import Retries as DramatiqRetries
 
+from autolog.errors import DiskFull
 from autolog.store import is_store_outage
-from middleware.rate_limits import WAIT_OPTION
-from middleware.status_writes import STORE_OUTAGE_REASON, SUPERSEDED_OPTION
+from middleware.status_writes import DISK_FULL_REASON, STORE_OUTAGE_REASON, SUPERSEDED_OPTION, wait_out
 
 
 class Retries(DramatiqRetries):
@@ -47,18 +49,9 @@ class Retries(DramatiqRetries):
         if message.options.get(SUPERSEDED_OPTION):
             self.logger.info("Message %r belongs to a superseded run; acknowledged.", message.message_id)
             return
-        if is_store_outage(exception):
-            self._wait_for_store(broker, message, exception)
+        if is_store_outage(exception) or isinstance(exception, DiskFull):
+            wait_out(broker, message, exception,
+                     reason=DISK_FULL_REASON if isinstance(exception, DiskFull) else STORE_OUTAGE_REASON,
+                     min_delay_ms=self.outage_min_delay_ms, max_delay_ms=self.outage_max_delay_ms)
             return
         super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
-
-    def _wait_for_store(self, broker: dramatiq.Broker, message: MessageProxy, exception: BaseException) -> None:
-        previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
-        waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == STORE_OUTAGE_REASON else 1
-        delay_ms = min(self.outage_min_delay_ms * 2 ** min(waits - 1, 10), self.outage_max_delay_ms)
-        self.logger.warning("Store unavailable; message %r waits %d ms without spending a retry: %s",
-                            message.message_id, delay_ms, exception)
-        # Always delayed: the copy goes to the delay queue, so this delivery's acknowledgement
-        # (same id, work queue) cannot remove it.
-        broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": STORE_OUTAGE_REASON,
-                                                            "wait_ms": delay_ms}}), delay=delay_ms)

@@ -50,6 +50,9 @@ SUPERSEDED_OPTION = "autolog_superseded"
 #: ``WAIT_OPTION`` reason of a message put back to wait for the store (``middleware.retries``).
 STORE_OUTAGE_REASON = "store"
 
+#: ``WAIT_OPTION`` reason of a message put back to wait for disk space (``middleware.retries``).
+DISK_FULL_REASON = "disk full"
+
 #: Actor option of a callback actor: ``follow_up(message_data, result) -> list[Message]``
 #: returns what the callback would send. A step whose ``on_success`` names such an actor
 #: has those messages committed with its status instead of a hop through the callback.
@@ -69,6 +72,25 @@ def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | Messa
     """Return the pipeline step a message runs (its ``step`` option, else its actor's); None for others."""
     name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
     return step_named(name) if name else None
+
+
+def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,
+             reason: str = STORE_OUTAGE_REASON, min_delay_ms: int = 1_000, max_delay_ms: int = 10_000) -> None:
+    """Put ``message`` back to run once the fault (``reason``: the store, a full disk) may be over.
+
+    Same message id and ``retries``: no retry is spent. The wait doubles from
+    ``min_delay_ms`` up to ``max_delay_ms`` per consecutive wait, counted in the
+    ``WAIT_OPTION`` marker. Always delayed: the copy goes to the delay queue, so
+    acknowledging this delivery (same id, work queue) cannot remove it.
+    """
+    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+    waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == reason else 1
+    delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
+    logging.getLogger(__name__).warning(
+        "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
+        "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
+    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}}),
+                   delay=delay_ms)
 
 
 class StatusWrites(dramatiq.Middleware):
@@ -154,7 +176,14 @@ class StatusWrites(dramatiq.Middleware):
         # The guard and the start are one write: the item takes this run's token only if it is
         # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
         store = self._services.current().store
-        if not store.items.start_run(item_id, step.from_status, token, event=started):
+        try:
+            holds = store.items.start_run(item_id, step.from_status, token, event=started)
+        except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
+            self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
+                                exc_info=not is_store_outage(ex))
+            wait_out(broker, message, ex)
+            raise SkipMessage(f"store unavailable: {ex}") from ex
+        if not holds:
             try:
                 item = store.items.get(item_id)
             except ItemNotFound as ex:
@@ -165,7 +194,7 @@ class StatusWrites(dramatiq.Middleware):
                                   attempt=attempt, worker=worker_name(), detail={"reason": reason}))
             raise SkipMessage(reason)
         message.options[RUN_OPTION] = token
-        if (message.options.get(WAIT_OPTION) or {}).get("reason") == STORE_OUTAGE_REASON:
+        if (message.options.get(WAIT_OPTION) or {}).get("reason") in (STORE_OUTAGE_REASON, DISK_FULL_REASON):
             # The wait is over: a later retry of this message must not read as a wait.
             message.options.pop(WAIT_OPTION)
         self._started_ms[message.message_id] = now

@@ -17,8 +17,8 @@ from typing import Any
 
 import redis
 
+from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
-from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
@@ -36,8 +36,8 @@ CONTROL_THREADS = 2
 #: ``autolog.route`` only enqueues messages; dramatiq's default time limit is ample.
 CONTROL_TIME_LIMIT_S = 600
 
-#: Stop waits this much longer than the longest time limit, so SIGTERM can drain.
-STOP_GRACE_S = 10
+#: Stop waits this much longer than the grace period before killing: time for the processes to exit.
+STOP_MARGIN_S = 15
 
 
 @dataclass(frozen=True)
@@ -65,10 +65,25 @@ class PoolStatus:
     alive: bool
     #: None when Redis could not be asked.
     depth: QueueStats | None
+    #: Why the supervisor gave up restarting the pool (it kept dying); None while supervised.
+    crash_loop: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return asdict(self)
+
+
+@dataclass(frozen=True)
+class PoolStop:
+    """A pool after a stop, and the items whose running step finished (drained) or was put back (requeued)."""
+
+    pool: PoolStatus
+    drained: tuple[str, ...]
+    requeued: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {**self.pool.to_dict(), "drained": list(self.drained), "requeued": list(self.requeued)}
 
 
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
@@ -114,8 +129,8 @@ class PoolManager:
 
     @property
     def default_stop_timeout_s(self) -> float:
-        """The longest time limit of any pool, plus a grace period."""
-        return float(max(spec.time_limit_s for spec in self.specs) + STOP_GRACE_S)
+        """How long stop waits before killing: the workers' grace period, plus time to exit."""
+        return float(self.settings.stop_grace_s + STOP_MARGIN_S)
 
     def select(self, names: Iterable[str] | None = None) -> list[PoolSpec]:
         """Return the pools called ``names`` (all when None), in the order of ``specs``.
@@ -139,8 +154,8 @@ class PoolManager:
             "--queues", spec.queue, "--processes", str(spec.processes), "--threads", str(spec.threads),
             "--pid-file", str(pid_file or self.run_dir / f"{spec.name}.pid"),
             "--log-file", str(self.log_dir / f"{spec.name}.log"),
-            # Let a running message finish within its time limit when stopped.
-            "--worker-shutdown-timeout", str(spec.time_limit_s * 1000),
+            # When stopped, running steps get the grace period; then ShutdownRequeue puts them back.
+            "--worker-shutdown-timeout", str(int(self.settings.stop_grace_s * 1000)),
         ]
 
     def start(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
@@ -159,16 +174,28 @@ class PoolManager:
         return self.status(spec.name for spec in chosen)
 
     def start_pool(self, spec: PoolSpec) -> bool:
-        """Start one pool unless it runs; return whether this call started it."""
-        def fresh_metrics() -> None:
-            # A new group starts with an empty metrics folder: the files of the last run are stale.
-            shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
-            self.metrics_dir(spec).mkdir(parents=True)
+        """Start one pool unless it runs; return whether this call started it.
 
-        started = self.processes[spec.name].start(prepare=fresh_metrics)[1]
+        A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
+        """
+        self.crash_loop_file(spec).unlink(missing_ok=True)
+        started = self.processes[spec.name].start(prepare=lambda: self._fresh_metrics(spec))[1]
         if not started:
             self.logger.info("Pool %r is already running.", spec.name)
         return started
+
+    def revive_pool(self, spec: PoolSpec) -> int | None:
+        """Start a pool again if its master died without being stopped; return the new master's pid."""
+        return self.processes[spec.name].revive(prepare=lambda: self._fresh_metrics(spec))
+
+    def crash_loop_file(self, spec: PoolSpec) -> Path:
+        """Where the supervisor marks a pool it gave up restarting (it holds the reason)."""
+        return self.run_dir / f"{spec.name}.crash-loop"
+
+    def _fresh_metrics(self, spec: PoolSpec) -> None:
+        # A new group starts with an empty metrics folder: the files of the last run are stale.
+        shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
+        self.metrics_dir(spec).mkdir(parents=True)
 
     def metrics_dir(self, spec: PoolSpec) -> Path:
         """Return the pool's prometheus multiprocess folder."""
@@ -188,22 +215,70 @@ class PoolManager:
                               log_file=self.log_dir / f"{spec.name}.out", env=self.environment(spec))
 
     def stop(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStatus]:
-        """Stop each running pool: one SIGTERM to its master, SIGKILL for its group at the deadline.
+        """Stop each running pool (see ``drain``) and report it.
 
-        The master passes SIGTERM on to each worker process once, and each lets its running
-        messages finish within ``--worker-shutdown-timeout``.
+        Raises:
+            PoolError: a name is not a pool.
+        """
+        return [stopped.pool for stopped in self.drain(names, timeout_s=timeout_s)]
+
+    def drain(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStop]:
+        """Stop each running pool and say which of its running messages finished and which were put back.
+
+        Each master gets one SIGTERM, which it passes on to each worker process once; the
+        workers let their running steps finish for ``stop_grace_s``, put back the rest
+        (``ShutdownRequeue``), and exit. A group still up at ``timeout_s`` is killed.
 
         Raises:
             PoolError: a name is not a pool.
         """
         chosen = self.select(names)
         deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
+        held = {spec.name: self._held(spec.queue) for spec in chosen}
         for spec in chosen:
             process = self.processes[spec.name]
             if process.pid() is not None:
                 self.logger.info("Stopping pool %r (pid %s).", spec.name, process.pid())
             process.stop(timeout_s=deadline, group=True, term_leader_only=True)
-        return self.status(spec.name for spec in chosen)
+        statuses = self.status(spec.name for spec in chosen)
+        stops = []
+        for spec, status in zip(chosen, statuses, strict=True):
+            pending = self._pending(spec.queue, held[spec.name])
+            stops.append(PoolStop(
+                pool=status, drained=tuple(item for key, item in held[spec.name].items() if key not in pending),
+                requeued=tuple(item for key, item in held[spec.name].items() if key in pending)))
+        return stops
+
+    def _held(self, queue: str) -> dict[str, str]:
+        """The messages workers hold on ``queue`` now (fetched, not acknowledged), by Redis id, with their items."""
+        # dramatiq's Redis layout (dramatiq/brokers/redis/dispatch.lua): ``__acks__.<worker>.<queue>``
+        # holds what each worker fetched; ``<queue>.msgs`` the messages not yet acknowledged.
+        namespace = self.settings.namespace
+        try:
+            client = self._client()
+            held: dict[str, str] = {}
+            for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
+                for member in client.smembers(key):  # type: ignore[union-attr]
+                    data = client.hget(f"{namespace}:{queue}.msgs", member)
+                    if data is not None:
+                        message = decode_message(data)  # type: ignore[arg-type]
+                        item = message.item_id if message else None
+                        held[member.decode() if isinstance(member, bytes) else str(member)] = item or "?"
+            return held
+        except redis.RedisError as ex:
+            self.logger.warning("Could not read the running messages of %r: %s", queue, ex)
+            return {}
+
+    def _pending(self, queue: str, held: dict[str, str]) -> set[str]:
+        """Which of ``held`` are still waiting to be processed (put back) rather than acknowledged (finished)."""
+        if not held:
+            return set()
+        try:
+            present = self._client().hmget(f"{self.settings.namespace}:{queue}.msgs", list(held))
+        except redis.RedisError as ex:
+            self.logger.warning("Could not tell what %r finished: %s", queue, ex)
+            return set()
+        return {key for key, data in zip(held, present, strict=True) if data is not None}
 
     def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
         """Report each pool: size, master pid, whether it is alive, and its queue depth."""
@@ -213,10 +288,11 @@ class PoolManager:
         for spec in chosen:
             process = self.processes[spec.name]
             pid = process.pid()
+            marker = self.crash_loop_file(spec)
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
                 pid=pid if pid is not None else process.recorded_pid(), alive=pid is not None,
-                depth=depths.get(spec.queue),
+                depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
             ))
         return statuses
 

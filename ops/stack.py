@@ -16,7 +16,8 @@ from autolog.local_redis import is_alive, private_redis
 from autolog.settings import Settings
 from ops.api_server import ApiServer, ApiStatus
 from ops.discovery import DiscoveryProcess, DiscoveryStatus
-from ops.pools import PoolManager, PoolStatus
+from ops.first_run import ensure_api_key
+from ops.pools import PoolManager, PoolStatus, PoolStop
 from ops.render import format_pools
 from ops.runtime import ensure_redis
 
@@ -41,7 +42,7 @@ class StackStatus:
 class Teardown:
     """What ``Stack.down`` stopped."""
 
-    pools: tuple[PoolStatus, ...]
+    pools: tuple[PoolStop, ...]
     stopped_private_redis: bool
 
 
@@ -77,9 +78,9 @@ class Stack:
         """Stop the sweep, the API and every worker pool, then the private Redis if it is ours."""
         self.sweep.stop()
         self.api.stop()
-        statuses = self.pools.stop(timeout_s=timeout_s)
+        stops = self.pools.drain(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
-        return Teardown(pools=tuple(statuses), stopped_private_redis=stopped)
+        return Teardown(pools=tuple(stops), stopped_private_redis=stopped)
 
 
 def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
@@ -90,19 +91,27 @@ def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
 
 
 def workers(args: argparse.Namespace, settings: Settings) -> int:
-    """Start, stop or report the worker pools."""
+    """Start, stop or report the worker pools; a stop says which running steps finished or were put back."""
     manager = PoolManager(settings)
     names = args.pools or None
+    stops: list[PoolStop] = []
     try:
         if args.action == "start":
             statuses = manager.start(names)
         elif args.action == "stop":
-            statuses = manager.stop(names, timeout_s=args.timeout)
+            stops = manager.drain(names, timeout_s=args.timeout)
+            statuses = [stop.pool for stop in stops]
         else:
             statuses = manager.status(names)
     finally:
         manager.close()
-    _print_pools(statuses, as_json=args.json)
+    if args.json and stops:
+        print(json.dumps([stop.to_dict() for stop in stops], indent=2))
+    else:
+        _print_pools(statuses, as_json=args.json)
+        for stop in stops:
+            if note := _drain_note(stop):
+                print(f"{stop.pool.name}{note}")
     if args.action == "start":
         return 0 if all(pool.alive for pool in statuses) else 1
     if args.action == "stop":
@@ -111,7 +120,13 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start Redis (if private), migrate, start the pools, the API and the sweep; report what runs."""
+    """Start Redis (if private), migrate, start the pools, the API and the sweep; report what runs.
+
+    On first run, with no API key configured, make one, keep it owner-only and print it once.
+    """
+    new_key = ensure_api_key(settings)
+    if new_key is not None:
+        settings = settings.replace(api_keys=(new_key,))
     stack = Stack(settings)
     try:
         status = stack.up()
@@ -121,6 +136,9 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\nRedis: {status.redis_url} ({'answering' if status.redis_alive else 'NOT ANSWERING'})")
     print(f"API: {status.api.url} ({'running' if status.api.running else 'NOT RUNNING'})")
     print(f"sweep: {'running' if status.sweep.running else 'NOT RUNNING'} (every {status.sweep.interval_s:g} s)")
+    if new_key is not None:
+        print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "
+              f"readable only by you; shown this once): {new_key}")
     if status.running:
         print("The stack is running; stop it with `autolog down`.")
         return 0
@@ -133,8 +151,15 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     teardown = stack.down(timeout_s=args.timeout)
     stack.pools.close()
-    for pool in teardown.pools:
-        print(f"{pool.name}: {'still running' if pool.alive else 'stopped'}")
+    for stop in teardown.pools:
+        print(f"{stop.pool.name}: {'still running' if stop.pool.alive else 'stopped'}{_drain_note(stop)}")
     if teardown.stopped_private_redis:
         print("private Redis: stopped")
-    return 0 if not any(pool.alive for pool in teardown.pools) else 1
+    return 0 if not any(stop.pool.alive for stop in teardown.pools) else 1
+
+
+def _drain_note(stop: PoolStop) -> str:
+    """Say which running steps finished and which were put back, if any ran."""
+    notes = [f"{label} {len(items)} ({', '.join(items)})"
+             for label, items in (("drained", stop.drained), ("requeued", stop.requeued)) if items]
+    return f"; {'; '.join(notes)}" if notes else ""

@@ -7,7 +7,7 @@ parameters and raises the ``MediaError`` / ``ToolFailed`` classes from
 
 from __future__ import annotations
 
-from autolog.media._run import Runner
+from autolog.media._run import Runner, disk_faults
 from autolog.media.analysis import AnalysisResult, Analyzer, FrameAnalysis, FrameInput, LocalAnalyzer
 from autolog.media.picture import display_filters, image_size, picture_filters
 from autolog.media.probe import ProbeResult, probe_media
@@ -19,6 +19,7 @@ from autolog.media.transcribe import PocketsphinxTranscriber, Segment, Transcrib
 __all__ = [
     # Running tools
     "Runner",
+    "disk_faults",
     # Probing
     "ProbeResult",
     "probe_media",

@@ -1,13 +1,32 @@
-"""Run ffmpeg-family tools with a time limit, turning tool trouble into ``ToolFailed``."""
+"""Run ffmpeg-family tools with a time limit, turning the machine's trouble into transient errors.
+
+Only the footage's own faults are permanent (the callers decide those from a tool's exit
+status and message). A tool killed by a signal (the OOM killer, an operator) is
+``ToolFailed``, and a full disk under the tool's output is ``DiskFull``, naming the disk and
+its free space: both transient, never blamed on the footage.
+"""
 
 from __future__ import annotations
 
+import errno
 import re
+import shutil
+import signal
 import subprocess
-from collections.abc import Sequence
+import time
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Protocol
 
-from autolog.errors import ToolFailed
+from autolog.errors import DiskFull, ToolFailed
+from autolog.stops import StepCancelled, stop_requested
+
+#: What a tool prints when a write fails for ENOSPC (``strerror(ENOSPC)``).
+_NO_SPACE = b"No space left on device"
+
+#: How often a running tool's step is asked whether it should stop, in seconds.
+STOP_POLL_S = 0.25
 
 #: ffmpeg prefixes many log lines with the component that wrote them, e.g.
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] ``; it says nothing to a reader.
@@ -29,6 +48,36 @@ class Runner(Protocol):
         ...
 
 
+def run_process(
+    args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command like ``subprocess.run``, killing it at once if its step is cancelled meanwhile.
+
+    Raises:
+        StepCancelled: the running step's item was cancelled; the process was killed.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds; it was killed.
+    """
+    pipe = subprocess.PIPE if capture_output else None
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    with subprocess.Popen(args, stdout=pipe, stderr=pipe) as process:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=STOP_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = stop_requested()
+                if stopped or (deadline is not None and time.monotonic() > deadline):
+                    process.kill()
+                    process.communicate()
+                    if stopped:
+                        raise StepCancelled(f"{args[0]} killed: the item was cancelled") from None
+                    raise subprocess.TimeoutExpired(args, timeout or 0.0) from None
+    completed = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    if check:
+        completed.check_returncode()
+    return completed
+
+
 def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
     """Run a command, capturing its output, within ``timeout_s`` seconds.
 
@@ -36,15 +85,48 @@ def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subproces
     means bad input or a broken tool.
 
     Raises:
-        ToolFailed: The command timed out or its executable is not installed.
+        ToolFailed: The command timed out, was killed by a signal, or its executable is not installed.
+        DiskFull: The command failed because the disk it writes to (its last argument) is full.
     """
     tool = args[0]
     try:
-        return run(args, capture_output=True, timeout=timeout_s, check=False)
+        completed = run(args, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as ex:
         raise ToolFailed(tool, f"timed out after {timeout_s:g} s") from ex
     except FileNotFoundError as ex:
         raise ToolFailed(tool, "not installed (executable not found)") from ex
+    if completed.returncode < 0:
+        raise ToolFailed(tool, f"killed by {_signal_name(-completed.returncode)} (not a fault of the input)")
+    if completed.returncode != 0 and _NO_SPACE in (completed.stderr or b""):
+        raise disk_full(Path(args[-1]))
+    return completed
+
+
+def _signal_name(number: int) -> str:
+    try:
+        return signal.Signals(number).name
+    except ValueError:
+        return f"signal {number}"
+
+
+def disk_full(path: Path) -> DiskFull:
+    """Describe a full disk under ``path`` (a file being written, or a folder): its free and total bytes."""
+    folder = path if path.is_dir() else path.parent
+    while not folder.exists() and folder != folder.parent:
+        folder = folder.parent
+    usage = shutil.disk_usage(folder)
+    return DiskFull(str(folder), usage.free, usage.total)
+
+
+@contextmanager
+def disk_faults(folder: Path) -> Iterator[None]:
+    """Turn a full disk (ENOSPC, EDQUOT) met while writing under ``folder`` into ``DiskFull``."""
+    try:
+        yield
+    except OSError as ex:
+        if ex.errno not in (errno.ENOSPC, errno.EDQUOT):
+            raise
+        raise disk_full(folder) from ex
 
 
 def first_error_line(stderr: bytes, *, default: str = "no error message") -> str:

@@ -10,7 +10,7 @@ Ranking: an item's rank is the sum, over every term and every entry of the item 
 the term, of that entry's relevance to the term (FTS5 ``-bm25``, or ``ts_rank_cd``), with a
 match in the id weighing most, then the source, the keywords, and the description or the
 transcript. So an item that holds a word in two places ranks above one that holds it once
-in a like field. Ties go by item id.
+in a like field. Ties go by the number of matches, then by item id.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import String, TextualSelect, bindparam, text
 from sqlalchemy.orm import Session, sessionmaker
@@ -138,33 +138,31 @@ class SearchPage:
                 "next_offset": self.next_offset, "hits": [hit.to_dict() for hit in self.hits]}
 
 
-class _Dialect:
+class _Dialect(Protocol):
     """The SQL one database needs: term matching with relevance, and snippets."""
 
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
-        raise NotImplementedError
-
-    def term_hits(self, index: int) -> str:
-        """SELECT ``item_id, term, relevance, entry`` of the entries matching term ``:t{index}``."""
-        raise NotImplementedError
+        """Return the bound value matching any of ``terms``."""
 
     def term_matches(self, count: int) -> str:
-        """Common table expressions the ``term_hits`` selects read, each followed by ``, ``."""
-        return ""
+        """Return the common table expressions ``term_hits`` read, each followed by ``, `` (may be empty)."""
 
-    def candidates(self) -> str:
-        """SELECT ``entry, item_id, relevance`` of the entries of ``:ids`` matching any term (``:any``)."""
-        raise NotImplementedError
+    def term_hits(self, index: int) -> str:
+        """Return a SELECT of ``item_id, term, relevance, entry`` of the entries matching term ``:t{index}``."""
+
+    def best_entry(self) -> str:
+        """Return aggregate select-list items over ``hits`` giving ``best_entry``, the most relevant hit's entry."""
 
     def snippets(self) -> str:
-        """SELECT ``entry`` and one snippet per text column of the entries ``:entries``, for ``:any``."""
-        raise NotImplementedError
+        """Return a SELECT of ``entry`` and a snippet per text column of the entries ``:entries``, for ``:any``."""
 
     def clean(self, snippet: str) -> str:
-        return snippet
+        """Return a snippet as the database wrote it, without what only matching needed."""
 
 
-class _Sqlite(_Dialect):
+class _Sqlite:
+    """FTS5: ``bm25`` relevance and ``snippet``."""
+
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
         return " OR ".join(term.fts5() for term in terms)
 
@@ -180,12 +178,12 @@ class _Sqlite(_Dialect):
             f" FROM search_fts WHERE search_fts MATCH :t{index}), "
             for index in range(count))
 
-    def candidates(self) -> str:
-        return (f"SELECT search_fts.rowid AS entry, e.item_id AS item_id,"
-                f" -bm25(search_fts, {_BM25_WEIGHTS}) AS relevance"
-                " FROM search_fts JOIN search_entries e ON e.id = search_fts.rowid"
-                " WHERE search_fts MATCH :any AND search_fts.rowid IN"
-                " (SELECT id FROM search_entries WHERE item_id IN :ids)")
+    def best_entry(self) -> str:
+        # NOTE(search): with exactly one max(), SQLite takes a bare column from the row holding the maximum.
+        return "max(relevance) AS best_relevance, entry AS best_entry"
+
+    def clean(self, snippet: str) -> str:
+        return snippet
 
     def snippets(self) -> str:
         columns = ", ".join(
@@ -195,11 +193,16 @@ class _Sqlite(_Dialect):
                 " WHERE search_fts MATCH :any AND search_fts.rowid IN :entries")
 
 
-class _Postgres(_Dialect):
+class _Postgres:
+    """``tsvector``: ``ts_rank_cd`` relevance and ``ts_headline``."""
+
     _QUERY = "to_tsquery('autolog_search', :{name})"
 
     def match_param(self, terms: Sequence[SearchTerm]) -> str:
         return " | ".join(term.tsquery() for term in terms)
+
+    def term_matches(self, count: int) -> str:
+        return ""
 
     def term_hits(self, index: int) -> str:
         query = self._QUERY.format(name=f"t{index}")
@@ -207,11 +210,8 @@ class _Postgres(_Dialect):
                 f" ts_rank_cd({_TS_RANK_WEIGHTS}, e.document, {query}) AS relevance, e.id AS entry"
                 f" FROM search_entries e WHERE e.document @@ {query}")
 
-    def candidates(self) -> str:
-        query = self._QUERY.format(name="any")
-        return (f"SELECT e.id AS entry, e.item_id AS item_id,"
-                f" ts_rank_cd({_TS_RANK_WEIGHTS}, e.document, {query}) AS relevance"
-                f" FROM search_entries e WHERE e.item_id IN :ids AND e.document @@ {query}")
+    def best_entry(self) -> str:
+        return "(array_agg(entry ORDER BY relevance DESC, entry))[1] AS best_entry"
 
     def snippets(self) -> str:
         options = (f"StartSel=\"{_HIT_START}\", StopSel=\"{_HIT_END}\", MaxWords={SNIPPET_WORDS},"
@@ -273,22 +273,9 @@ class Search:
                 total = int(rows[0].total)
             else:
                 total = int(session.execute(text(f"SELECT count(*) FROM ({sql}) AS page"), params).scalar_one())
-            best = self._best_entries(session, terms, [row.item_id for row in rows])
+            best = self._best_entries(session, terms, [int(row.best_entry) for row in rows])
             hits = tuple(self._hit(session, row, best.get(row.item_id)) for row in rows)
         return SearchPage(query=query, total=total, limit=limit, offset=offset, hits=hits)
-
-    def item_ids(self, query: str, *, status: Status | None = None) -> list[str]:
-        """Return the ids of every item matching ``query`` (at ``status``, if given), best first.
-
-        Raises:
-            InvalidSearchQuery: the query is blank, too long or has too many terms.
-        """
-        terms = parse_query(query)
-        if not terms:
-            return []
-        sql, params = self._ranked(terms, status)
-        with self._sessions() as session:
-            return [row.item_id for row in session.execute(text(sql), params)]
 
     def matching(self, query: str) -> TextualSelect:
         """Return a SELECT of the ``item_id`` of every item matching ``query``, for use as a subquery.
@@ -307,8 +294,8 @@ class Search:
         hits = " UNION ALL ".join(self._dialect.term_hits(index) for index in range(len(terms)))
         sql = (
             f"WITH {self._dialect.term_matches(len(terms))}hits AS ({hits}),"
-            " matched AS (SELECT item_id, sum(relevance) AS rank, count(*) AS matches FROM hits"
-            " GROUP BY item_id HAVING count(DISTINCT term) = :terms)"
+            " matched AS (SELECT item_id, sum(relevance) AS rank, count(*) AS matches,"
+            f" {self._dialect.best_entry()} FROM hits GROUP BY item_id HAVING count(DISTINCT term) = :terms)"
         )
         params: dict[str, Any] = {f"t{index}": self._dialect.match_param([term]) for index, term in enumerate(terms)}
         params["terms"] = len(terms)
@@ -319,7 +306,8 @@ class Search:
         matched, params = self._matched(terms)
         where = "WHERE i.status = :status" if status is not None else ""
         sql = (
-            f"{matched} SELECT m.item_id AS item_id, m.rank AS rank, m.matches AS matches, i.status AS status,"
+            f"{matched} SELECT m.item_id AS item_id, m.rank AS rank, m.matches AS matches, m.best_entry AS best_entry,"
+            " i.status AS status,"
             " i.source AS source, i.start_timecode AS start_timecode, i.nominal_fps AS nominal_fps,"
             f" count(*) OVER () AS total FROM matched m JOIN items i ON i.id = m.item_id {where}"
             " ORDER BY m.rank DESC, m.matches DESC, m.item_id"
@@ -328,33 +316,24 @@ class Search:
             params["status"] = status.value
         return sql, params
 
-    def _best_entries(self, session: Session, terms: Sequence[SearchTerm], item_ids: list[str]) -> dict[str, Any]:
-        """Return, per item, its most relevant matching entry with a snippet of each text column."""
-        if not item_ids:
+    def _best_entries(self, session: Session, terms: Sequence[SearchTerm], entry_ids: list[int]
+                      ) -> dict[str, tuple[Any, Any]]:
+        """Return, per item, its best entry (``entry_ids``) with a snippet of each text column."""
+        if not entry_ids:
             return {}
-        match = self._dialect.match_param(terms)
-        candidates = session.execute(
-            text(self._dialect.candidates()).bindparams(bindparam("ids", expanding=True)),
-            {"any": match, "ids": item_ids}).all()
-        best: dict[str, tuple[float, int]] = {}
-        for candidate in candidates:
-            known = best.get(candidate.item_id)
-            if known is None or (candidate.relevance, -candidate.entry) > (known[0], -known[1]):
-                best[candidate.item_id] = (candidate.relevance, candidate.entry)
-        entry_ids = [entry for _relevance, entry in best.values()]
         snippets = {row.entry: row for row in session.execute(
             text(self._dialect.snippets()).bindparams(bindparam("entries", expanding=True)),
-            {"any": match, "entries": entry_ids})}
-        entries = {row.id: row for row in session.execute(
+            {"any": self._dialect.match_param(terms), "entries": entry_ids})}
+        entries = session.execute(
             text("SELECT id, item_id, kind, position, time_s, timecode FROM search_entries WHERE id IN :entries")
-            .bindparams(bindparam("entries", expanding=True)), {"entries": entry_ids})}
-        return {entries[entry].item_id: (entries[entry], snippets.get(entry)) for entry in entry_ids}
+            .bindparams(bindparam("entries", expanding=True)), {"entries": entry_ids})
+        return {entry.item_id: (entry, snippets.get(entry.id)) for entry in entries}
 
     def _hit(self, session: Session, row: Any, best: tuple[Any, Any] | None) -> SearchHit:
         common = {"item_id": row.item_id, "status": Status(row.status), "source": row.source,
                   "rank": float(row.rank), "matches": int(row.matches)}
         if best is None:
-            # NOTE(search): an entry written between the two reads; the hit stays, without its context.
+            # NOTE(search): its entry was replaced between the two reads; the hit stays, without its context.
             return SearchHit(**common, field=SearchField.ID, snippet=(SnippetPart(row.item_id, hit=False),))
         entry, snippets = best
         field, snippet = self._field(entry.kind, snippets)

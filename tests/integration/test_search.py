@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
+import uuid
+from collections.abc import Iterator
 from pathlib import Path
 
+import psycopg
 import pytest
 from alembic import command
-from sqlalchemy import text
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from sqlalchemy import Connection, text
 
 from autolog.errors import InvalidSearchQuery
 from autolog.statuses import Status
 from autolog.store import FrameView, SearchField, SegmentView, Store
 from autolog.store.engine import alembic_config, create_store_engine
+from tests.conftest import POSTGRES_ADMIN_URL
 from tests.search_items import FILLER, log_item
 
 
@@ -21,6 +27,25 @@ def filled(store: Store) -> Store:
     for number, (description, words) in enumerate(FILLER):
         log_item(store, f"FILL{number}", descriptions=[description], speech=[(0.5, words)])
     return store
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def query_store(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Store]:
+    """One store per database for the module's read-only queries, holding one item in several scripts."""
+    name = f"autolog_test_{uuid.uuid4().hex[:12]}"
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path_factory.mktemp('search') / 'autolog.db'}"
+    else:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'CREATE DATABASE "{name}"')
+        url = POSTGRES_ADMIN_URL.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://") + f"/{name}"
+    store = Store.open(url)
+    log_item(store, "KITE", descriptions=["a red kite, 東京タワー, café"], speech=[(0.5, "Москва ½ ǅ x² ٣")])
+    yield store
+    store.close()
+    if request.param == "postgresql":
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def ids(store: Store, query: str, **options: object) -> list[str]:
@@ -156,14 +181,12 @@ def test_a_query_too_long_or_with_too_many_words_is_refused_with_a_reason(filled
     "k'); DROP TABLE items;--", "a" * 400, "😀 kite", "\u200bkite", "kite:*", "kite <-> red", "!kite",
     "kite & red | rose",
 ])
-def test_search_syntax_in_a_query_is_plain_text_and_never_an_error(filled: Store, query: str) -> None:
-    log_item(filled, "KITE", descriptions=["a red kite"])
-
-    page = filled.search.search(query)
+def test_search_syntax_in_a_query_is_plain_text_and_never_an_error(query_store: Store, query: str) -> None:
+    page = query_store.search.search(query)
 
     assert page.total == len(page.hits)
     assert {hit.item_id for hit in page.hits} <= {"KITE"}
-    assert filled.items.get("KITE").id == "KITE"
+    assert query_store.items.get("KITE").id == "KITE"
 
 
 def test_operator_words_match_as_words(filled: Store) -> None:
@@ -222,23 +245,35 @@ def test_exports_select_items_with_the_same_search(filled: Store) -> None:
     assert chosen == ["GULL"]
 
 
-def test_the_migration_indexes_rows_written_before_it(tmp_path: Path) -> None:
-    url = f"sqlite:///{tmp_path / 'old.db'}"
+def insert_old_rows(connection: Connection, item_id: str, *, description: str, keywords: str = "[]",
+                    speech: str | None = None) -> None:
+    """Insert an item with one frame record (and speech) by SQL that an older schema takes, bypassing the models."""
+    connection.execute(text(
+        "INSERT INTO items (id, source, status, force_resume, dead_lettered, cancelled, version, created_at,"
+        " updated_at) VALUES (:id, '/media/old.mov', '7 - Avid Description', FALSE, FALSE, FALSE, 0,"
+        " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": item_id})
+    connection.execute(text(
+        "INSERT INTO frames (item_id, position, time_s, timecode, image_path, description, keywords, analysis)"
+        " VALUES (:id, 0, 1.0, '00:00:01:00', 'x.jpg', :description, :keywords, '{}')"),
+        {"id": item_id, "description": description, "keywords": keywords})
+    if speech is not None:
+        connection.execute(text(
+            "INSERT INTO transcript_segments (item_id, position, start_s, end_s, text)"
+            " VALUES (:id, 0, 0.0, 1.0, :speech)"), {"id": item_id, "speech": speech})
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_the_migration_indexes_rows_written_before_it(request: pytest.FixtureRequest, tmp_path: Path,
+                                                      database: str) -> None:
+    url = (f"sqlite:///{tmp_path / 'old.db'}" if database == "sqlite" else
+           request.getfixturevalue("postgres_url").replace("postgresql://", "postgresql+psycopg://"))
     engine = create_store_engine(url)
     config = alembic_config()
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0003")
-        connection.execute(text(
-            "INSERT INTO items (id, source, status, force_resume, dead_lettered, cancelled, version, created_at,"
-            " updated_at) VALUES ('OLD1', '/media/old.mov', '7 - Avid Description', 0, 0, 0, 0,"
-            " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"))
-        connection.execute(text(
-            "INSERT INTO frames (item_id, position, time_s, timecode, image_path, description, keywords, analysis)"
-            " VALUES ('OLD1', 0, 1.0, '00:00:01:00', 'x.jpg', 'a windmill turning', '[\"mill\"]', '{}')"))
-        connection.execute(text(
-            "INSERT INTO transcript_segments (item_id, position, start_s, end_s, text)"
-            " VALUES ('OLD1', 0, 0.0, 1.0, 'the sails creak')"))
+        insert_old_rows(connection, "OLD1", description="a windmill turning", keywords='["mill"]',
+                        speech="the sails creak")
     engine.dispose()
 
     store = Store.open(url)
@@ -249,3 +284,78 @@ def test_the_migration_indexes_rows_written_before_it(tmp_path: Path) -> None:
         assert [hit.field for hit in store.search.search("creak").hits] == [SearchField.TRANSCRIPT]
     finally:
         store.close()
+
+
+@settings(max_examples=150, deadline=None, database=None, suppress_health_check=list(HealthCheck))
+@given(query=st.text(max_size=60))
+def test_any_text_is_a_query_or_a_clear_refusal(query_store: Store, query: str) -> None:
+    try:
+        page = query_store.search.search(query)
+    except InvalidSearchQuery as ex:
+        assert not query.strip() or len(query) > 500 or "words or phrases" in str(ex)
+        return
+    assert page.total == len(page.hits) <= 1
+
+
+def test_the_migration_goes_down_and_up_again(store: Store) -> None:
+    # NOTE(search): down to 0004 with no rows: 0006's SQLite downgrade rebuilds ``items`` with foreign keys on.
+    config = alembic_config()
+
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.downgrade(config, "0004")
+        insert_old_rows(connection, "BETWEEN", description="a stone wall")
+    with store.engine.connect() as connection:
+        tables = {row[0] for row in connection.execute(text(
+            "SELECT name FROM sqlite_master WHERE type = 'table'" if store.engine.dialect.name == "sqlite"
+            else "SELECT tablename FROM pg_tables WHERE schemaname = 'public'"))}
+    assert not {"search_entries", "search_fts"} & tables
+    with store.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "head")
+
+    assert ids(store, "stone") == ["BETWEEN"]
+
+
+def test_the_index_triggers_exist_at_the_newest_schema(store: Store) -> None:
+    # A later SQLite migration that rebuilds one of these tables (batch mode) drops its triggers: it must recreate them.
+    query = ("SELECT name FROM sqlite_master WHERE type = 'trigger'" if store.engine.dialect.name == "sqlite"
+             else "SELECT tgname FROM pg_trigger WHERE NOT tgisinternal")
+    with store.engine.connect() as connection:
+        triggers = {row[0] for row in connection.execute(text(query))}
+
+    if store.engine.dialect.name == "sqlite":
+        expected = {f"search_{table}_{change}" for table in ("items", "frames", "transcript_segments", "entries")
+                    for change in ("ai", "ad", "au")}
+    else:
+        expected = {"search_items", "search_frames", "search_transcript_segments", "search_entries_document"}
+    assert expected <= triggers
+
+
+def test_without_unaccent_postgresql_search_works_and_accents_must_match(postgres_url: str) -> None:
+    # Given a role that owns its tables but may not create extensions in the database
+    role = f"autolog_plain_{uuid.uuid4().hex[:8]}"
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'CREATE ROLE "{role}" LOGIN')
+    database = postgres_url.rsplit("/", 1)[1]
+    with psycopg.connect(postgres_url, autocommit=True) as owner:
+        owner.execute(f'REVOKE CREATE ON DATABASE "{database}" FROM PUBLIC')
+        owner.execute(f'GRANT CONNECT ON DATABASE "{database}" TO "{role}"')
+        owner.execute(f'GRANT ALL ON SCHEMA public TO "{role}"')
+    url = postgres_url.replace("postgresql://postgres@", f"postgresql+psycopg://{role}@")
+    try:
+        # When it migrates the schema and items are logged
+        store = Store.open(url)
+        try:
+            log_item(store, "PARIS", descriptions=["un café près de l'Opéra"])
+
+            # Then search works, without folding accents
+            assert ids(store, "café") == ["PARIS"]
+            assert ids(store, "opéra") == ["PARIS"]
+            assert ids(store, "cafe") == []
+        finally:
+            store.close()
+    finally:
+        with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+            admin.execute(f'DROP ROLE IF EXISTS "{role}"')

@@ -2,17 +2,31 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
-from autolog.errors import TransitionRefused
+from ops.pools import PoolStatus
 from pipelines import actions
-from web.control.intake import queue_footage, with_job_id
-from web.control.workers import pools_document
+from pipelines.intake import queue_footage, refuse_unqueued
+from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
 
-#: How long ``POST /workers/stop`` lets running messages finish by default, in seconds.
-DEFAULT_STOP_TIMEOUT_S = 30
+
+def pools_document(pools: list[PoolStatus]) -> dict[str, Any]:
+    """Return seed 000's ``/workers/status`` document: the pools by step, and the running worker threads."""
+    running = [pool for pool in pools if pool.alive]
+    return {
+        "workers": {
+            pool.name: {"queue": pool.queue, "running": pool.alive, "pid": pool.pid, "processes": pool.processes,
+                        "threads": pool.threads, "workers": pool.processes * pool.threads if pool.alive else 0,
+                        "crash_loop": pool.crash_loop}
+            for pool in pools
+        },
+        "total_workers": sum(pool.processes * pool.threads for pool in running),
+        "running_pools": len(running),
+    }
 
 
 class RunQueue:
@@ -23,10 +37,8 @@ class RunQueue:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         footage_id = req.get_param("footage_id", required=True)
-        [outcome] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
-        if outcome.reason and not outcome.created:
-            raise TransitionRefused(footage_id, "a status a step runs from", outcome.item.status.value)
-        resp.media = with_job_id(self._services.context, outcome).to_dict()
+        [answer] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
+        resp.media = seed_queued(refuse_unqueued(answer))
         resp.status = falcon.HTTP_202
 
 
@@ -39,8 +51,8 @@ class RunQueueBatch:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         ids = unique_ids(bounded_list(json_object(req), "footage_ids"), "footage_ids")
         outcomes = queue_footage(self._services.context, ids)
-        resp.media = {"items": [outcome.to_dict() for outcome in outcomes],
-                      "total_queued": sum(outcome.queued for outcome in outcomes),
+        resp.media = {"items": [seed_queued(outcome) for outcome in outcomes],
+                      "total_queued": sum(outcome.queued and not outcome.already_queued for outcome in outcomes),
                       "queued": all(outcome.queued for outcome in outcomes)}
         resp.status = falcon.HTTP_202
 
@@ -89,15 +101,19 @@ class WorkersStart:
 
 
 class WorkersStop:
-    """``POST /workers/stop``: SIGTERM the pools, SIGKILL those still running after ``timeout_s``."""
+    """``POST /workers/stop``: stop the pools, saying which items' running steps finished and which were put back."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         names = req.get_param_as_list("pool") or None
-        timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600, default=DEFAULT_STOP_TIMEOUT_S)
-        resp.media = {"status": "stopped", **pools_document(self._services.pools.stop(names, timeout_s=timeout))}
+        # By default, the workers' grace period (AUTOLOG_STOP_GRACE_S) plus time to exit.
+        timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600)
+        stops = self._services.pools.drain(names, timeout_s=timeout)
+        resp.media = {"status": "stopped", **pools_document([stop.pool for stop in stops]),
+                      "drained": {stop.pool.name: list(stop.drained) for stop in stops},
+                      "requeued": {stop.pool.name: list(stop.requeued) for stop in stops}}
 
 
 class DiscoveryStart:

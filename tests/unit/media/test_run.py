@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from autolog.errors import ToolFailed
+from autolog.errors import PermanentError, ToolFailed, TransientError
 from autolog.media import detect_scenes, make_poster, probe_media
 from autolog.media._run import first_error_line
 
@@ -72,3 +72,32 @@ def test_first_error_line_drops_ffmpeg_context_prefix() -> None:
 
     # When the first line is read, Then only the message remains
     assert first_error_line(stderr) == "moov atom not found"
+
+
+def killed_run(
+    args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool
+) -> subprocess.CompletedProcess[bytes]:
+    """Start the real tool and SIGKILL it, as the OOM killer would."""
+    process = subprocess.Popen(list(args), stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    process.kill()
+    stdout, stderr = process.communicate(timeout=timeout)
+    return subprocess.CompletedProcess(list(args), process.returncode, stdout, stderr)
+
+
+def test_ffmpeg_killed_by_a_signal_is_a_transient_tool_failure_not_corrupt_media(test_media: SampleClips) -> None:
+    clip = test_media.path("cuts_audio.mp4")
+
+    # Given an ffmpeg killed mid-decode, When scenes are detected, Then the kill is named, not the footage
+    with pytest.raises(ToolFailed, match="ffmpeg: killed by SIGKILL") as caught:
+        detect_scenes(clip, probe_media(clip), run=killed_run)
+
+    assert isinstance(caught.value, TransientError) and not isinstance(caught.value, PermanentError)
+
+
+def test_killed_poster_render_is_a_tool_failure_and_leaves_no_file(test_media: SampleClips, tmp_path: Path) -> None:
+    clip = test_media.path("cuts_audio.mp4")
+
+    with pytest.raises(ToolFailed, match="killed by SIGKILL"):
+        make_poster(clip, probe_media(clip), tmp_path / "poster.jpg", at_s=1.0, run=killed_run)
+
+    assert list(tmp_path.iterdir()) == []

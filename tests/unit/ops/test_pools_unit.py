@@ -37,11 +37,15 @@ def test_command_runs_the_dramatiq_cli_on_one_queue(tmp_path: Path) -> None:
     assert command == [
         "/venv/bin/dramatiq", "actors", "pipelines", "--path", str(PROJECT_DIR), "--queues", "assess",
         "--processes", "1", "--threads", "6", "--pid-file", str(tmp_path.resolve() / "run" / "assess.pid"),
-        "--log-file", str(tmp_path.resolve() / "log" / "assess.log"), "--worker-shutdown-timeout", "1800000"]
+        "--log-file", str(tmp_path.resolve() / "log" / "assess.log"), "--worker-shutdown-timeout", "30000"]
 
 
-def test_stop_waits_longer_than_the_longest_time_limit() -> None:
-    assert PoolManager(Settings()).default_stop_timeout_s == 1800 + 10
+def test_running_steps_get_the_grace_period_and_stop_waits_for_them_to_exit() -> None:
+    manager = PoolManager(Settings(stop_grace_s=45))
+
+    assert "--worker-shutdown-timeout" in (command := manager.command(manager.specs[0]))
+    assert command[command.index("--worker-shutdown-timeout") + 1] == "45000"
+    assert manager.default_stop_timeout_s == 45 + 15
 
 
 def test_unknown_pool_names_are_refused() -> None:

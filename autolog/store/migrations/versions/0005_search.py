@@ -14,6 +14,11 @@ step run again, an item deleted) removes their entries. Existing rows are backfi
   by the ``unaccent`` dictionary when that extension can be created by the migrating role
   (it is a trusted extension since PostgreSQL 13); without it, accents must match.
 
+A later SQLite migration that rebuilds ``items``, ``frames`` or ``transcript_segments`` (Alembic
+batch mode) drops their triggers and must create them again (``test_search`` checks they exist
+at the newest schema); it must also run with foreign keys off, or dropping the old table
+deletes every row that references it (with these triggers SQLite refuses: "table is locked").
+
 Revision ID: 0005
 Revises: 0004
 Create Date: 2026-11-30 01:30:00

@@ -1,0 +1,172 @@
+"""Store outages wait, not fail: PostgreSQL stopped mid-run, and every item finishes by itself.
+
+A private PostgreSQL cluster (``initdb``/``pg_ctl`` in a temporary folder, on a free port)
+that the test stops and starts; never the machine's shared server. Real ``dramatiq``
+worker processes with the tests' fast retries (2 retries, 50–200 ms backoff), which an
+outage used to burn in well under a second.
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import shutil
+import subprocess
+import tempfile
+import threading
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+import redis
+
+from autolog.context import Context
+from autolog.local_redis import free_port
+from autolog.settings import Settings
+from autolog.statuses import Status
+from autolog.store import NewItem, Store
+from pipelines import actions
+from tests.conftest import SampleClips, wait_for
+from tests.e2e.workers import WORKERS, Start, first_event
+
+pytestmark = pytest.mark.slow
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the test's own, run as the ``postgres`` user when the test runs as root."""
+
+    def __init__(self) -> None:
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        if not found:
+            pytest.fail("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
+        self.bin = Path(found[-1]).parent
+        self.root = Path(tempfile.mkdtemp(prefix="autolog-pg-"))
+        self.data = self.root / "data"
+        self.port = free_port()
+        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_postgres:
+            shutil.chown(self.root, "postgres")
+
+    def _run(self, *args: str) -> None:
+        subprocess.run([*self._as_postgres, *args], check=True, capture_output=True)
+
+    def init(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+@pytest.fixture
+def private_postgres() -> Iterator[PrivatePostgres]:
+    server = PrivatePostgres()
+    server.init()
+    server.start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_context(settings: Settings, private_postgres: PrivatePostgres,
+                     redis_client: redis.Redis) -> Iterator[Context]:
+    from actors import broker, services
+
+    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
+    built = Context.build(settings, store=store)
+    broker.flush_all()
+    services().install(built)
+    yield built
+    services().uninstall()
+    store.close()
+
+
+def waited_three_times(log: Path) -> bool:
+    """Tell whether a message has been put back a third time to wait for the store (1 s, 2 s, then 4 s)."""
+    return log.exists() and "waits 4000 ms for the store without spending a retry" in log.read_text(errors="replace")
+
+
+def test_postgres_stopped_mid_run_spends_no_retry_and_every_item_finishes_by_itself(
+    postgres_context: Context, private_postgres: PrivatePostgres, processes: Start, test_media: SampleClips,
+    tmp_path: Path, unique_id: Callable[[str], str],
+) -> None:
+    # Given workers on a PostgreSQL store running three items
+    processes(WORKERS, {**os.environ, "DATABASE_URL": private_postgres.url})
+    store = postgres_context.store
+    ids = [unique_id(f"pg{index}") for index in range(3)]
+    actions.submit(postgres_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)
+                                      for item_id in ids])
+    wait_for(lambda: first_event(store.timeline.for_item(ids[0]), "succeeded", "file_info"), timeout_s=60,
+             what="step 1 of the first item to finish")
+
+    # When PostgreSQL stops until a message has waited for it three times (over 3 s; the tests'
+    # retries, 2 of 50-200 ms, would be spent in well under one), then starts again
+    private_postgres.stop()
+    wait_for(lambda: waited_three_times(tmp_path / "workers.log"), timeout_s=60,
+             what="a message to wait for the store three times")
+    private_postgres.start()
+
+    # Then every item finishes by itself, with no retry spent, no failure and no dead letter
+    wait_for(lambda: all(store.items.get(item_id).status is Status.AVID_DESCRIPTION for item_id in ids),
+             timeout_s=120, what="every item to finish")
+    for item_id in ids:
+        item = store.items.get(item_id)
+        assert (item.error, item.dead_lettered) == (None, False)
+        timeline = store.timeline.for_item(item_id)
+        assert {event.attempt for event in timeline if event.event == "started"} == {1}
+        assert not [event for event in timeline if event.event in {"failed", "retried", "dead_lettered"}]
+        assert [event.step for event in timeline if event.event == "succeeded"] == [
+            "file_info", "thumbnails", "assess", "analysis", "frames"]
+
+
+def test_status_write_after_the_work_is_retried_until_the_store_answers(
+    private_postgres: PrivatePostgres, settings: Settings, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture, unique_id: Callable[[str], str],
+) -> None:
+    from dramatiq.broker import MessageProxy
+
+    from actors import broker
+    from middleware import Services, StatusWrites
+    from pipelines.footage import first_message
+
+    # Given a step 1 message whose work is done, on a PostgreSQL store
+    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=store))
+    status_writes = StatusWrites(services=services)
+    item_id = unique_id("late")
+    store.items.create([NewItem(item_id, "/media/late.mp4")])
+    first = first_message(item_id, Status.PENDING_FILE_INFO)
+    assert first is not None
+    message = MessageProxy(first)
+    status_writes.before_process_message(broker, message)
+    try:
+        # When the store stops just as the status is written, and starts again later
+        private_postgres.stop()
+        writing = threading.Thread(target=status_writes.after_process_message, args=(broker, message),
+                                   kwargs={"result": {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}})
+        with caplog.at_level(logging.WARNING, logger="middleware.status_writes"):
+            writing.start()
+            wait_for(lambda: "Store unavailable for a status write" in caplog.text, timeout_s=30,
+                     what="the status write to fail for the outage")
+            private_postgres.start()
+            writing.join(timeout=60)
+
+        # Then the write went through once the store answered, and the next step was sent
+        assert not writing.is_alive()
+        assert store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
+        assert status_writes.failed_writes == 0
+        assert store.outbox.count() == 0
+        assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
+    finally:
+        store.close()
