@@ -37,6 +37,7 @@ from middleware import (
     ShutdownRequeue,
     SourceChecks,
     StatusWrites,
+    StepStops,
 )
 
 #: How long step results stay readable through the jobs API, in ms.
@@ -92,6 +93,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
                                   exporter_port=settings.metrics_port,
                                   heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))
     broker.add_middleware(Progress(channel=ProgressChannel(broker.client, namespace=settings.namespace)))
+    # Just before StatusWrites: a running step's item is read for a cancel only while the step runs.
+    broker.add_middleware(StepStops(services=services))
     broker.add_middleware(status_writes)
     return broker
 

@@ -2,16 +2,34 @@
 
 from __future__ import annotations
 
-from typing import Any
+import functools
+from collections.abc import Callable
+from typing import Any, ParamSpec, TypeVar
 
-from dramatiq.middleware import CurrentMessage
+from dramatiq.middleware import CurrentMessage, SkipMessage
 
 from actors._broker import services, settings
 from autolog.context import Context
 from autolog.errors import PermanentError
 from autolog.statuses import Step
+from autolog.stops import StepCancelled
 from autolog.store import RunFence
 from middleware import RUN_OPTION
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+def stoppable(function: Callable[P, R]) -> Callable[P, R]:
+    """Turn a step stopped for its cancelled item into a skip: nothing stored, retried or dead-lettered."""
+    @functools.wraps(function)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return function(*args, **kwargs)
+        except StepCancelled as ex:
+            raise SkipMessage(str(ex)) from ex
+
+    return run
 
 
 def step_options(step: Step) -> dict[str, Any]:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from actors._broker import rate_limits, settings
-from actors._declare import step_context, step_options
+from actors._declare import step_context, step_options, stoppable
 from autolog.settings import Settings
 from autolog.statuses import ANALYSIS
 from autolog.steps import StepResult, analyze_item
@@ -27,6 +27,7 @@ def gemini_rate_limit(config: Settings) -> RateLimit | None:
 
 
 @dramatiq.actor(**step_options(ANALYSIS), rate_limit=gemini_rate_limit(settings))
+@stoppable
 def analyze(item_id: str) -> StepResult:
     """Store the analyzer's description of every sampled frame.
 

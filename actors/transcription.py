@@ -5,7 +5,7 @@ from __future__ import annotations
 import dramatiq
 
 from actors._broker import rate_limits, settings
-from actors._declare import step_context, step_options
+from actors._declare import step_context, step_options, stoppable
 from actors.analysis import gemini_rate_limit
 from autolog.settings import Settings
 from autolog.statuses import TRANSCRIPTION
@@ -22,6 +22,7 @@ def transcription_rate_limit(config: Settings) -> RateLimit | None:
 
 
 @dramatiq.actor(**step_options(TRANSCRIPTION), rate_limit=transcription_rate_limit(settings))
+@stoppable
 def transcribe(item_id: str) -> StepResult:
     """Store the transcript, in clip time, and each frame's share of it.
 

@@ -108,6 +108,25 @@ class TransitionRefused(AutologError):
         self.actual = actual
 
 
+class ItemCancelled(TransitionRefused):
+    """Raised when an action needs an item that is not cancelled."""
+
+    def __init__(self, item_id: str) -> None:
+        AutologError.__init__(self, f"item {item_id!r} is cancelled; uncancel it first")
+        self.item_id = item_id
+        self.expected = "not cancelled"
+        self.actual = "cancelled"
+
+
+class UnknownStep(AutologError):
+    """Raised when a name is no step's name, number, queue or seed name."""
+
+    def __init__(self, name: str) -> None:
+        super().__init__(f"no step is named {name!r}; use a step name (file_info ... transcription), "
+                         "its number, its queue or its seed name (step1_file_info)")
+        self.name = name
+
+
 class InvalidSource(PermanentError):
     """Raised when a source path is not under a configured media root."""
 

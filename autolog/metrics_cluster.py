@@ -18,7 +18,7 @@ from prometheus_client.metrics_core import Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.queue_stats import QueueStats, read_queue_stats
+from autolog.broker_state import QueueStats, read_queue_stats
 from autolog.statuses import Status
 from autolog.worker_presence import live_by_pool, read_workers
 
@@ -48,6 +48,8 @@ class ClusterCollector(Collector):
         heartbeat_timeout_ms: a worker silent this long is not live.
         queues: queues always reported; queues served by registered workers are added.
         pools: pools always reported (zero when none of their workers is live).
+        expected: each pool's configured worker processes; for these pools
+            ``autolog_pool_degraded`` says whether fewer are live (down or short).
         items: counts items per status (``store.items.count_by_status``); None skips items.
         rate_limits: reads the shared rate limits; None skips them.
     """
@@ -56,14 +58,15 @@ class ClusterCollector(Collector):
         self, *, client: redis.Redis, namespace: str, heartbeat_timeout_ms: int, queues: Sequence[str] = (),
         pools: Sequence[str] = (), items: Callable[[], Mapping[str, int]] | None = None,
         rate_limits: Callable[[], Iterable[RateLimitReading]] | None = None,
-        clock: Callable[[], float] = time.time,
+        clock: Callable[[], float] = time.time, expected: Mapping[str, int] | None = None,
     ) -> None:
         self.logger = logging.getLogger(__name__)
         self._client = client
         self._namespace = namespace
         self._timeout_ms = heartbeat_timeout_ms
         self._queues = tuple(queues)
-        self._pools = tuple(pools)
+        self._expected = dict(expected or {})
+        self._pools = tuple(dict.fromkeys([*pools, *self._expected]))
         self._items = items
         self._rate_limits = rate_limits
         self._clock = clock
@@ -107,11 +110,22 @@ class ClusterCollector(Collector):
                                       labels=["pool"])
         threads = GaugeMetricFamily("autolog_pool_live_threads", "Worker threads in a pool's live processes.",
                                     labels=["pool"])
+        expected = GaugeMetricFamily("autolog_pool_expected_processes", "Worker processes a pool is configured with.",
+                                     labels=["pool"])
+        degraded = GaugeMetricFamily("autolog_pool_degraded",
+                                     "Whether a pool has fewer live worker processes than configured (1: down or "
+                                     "short) or not (0).", labels=["pool"])
         for pool, counts in sorted(live_by_pool(entries, self._pools).items()):
             processes.add_metric([pool], counts.processes)
             threads.add_metric([pool], counts.threads)
+            if pool in self._expected:
+                expected.add_metric([pool], self._expected[pool])
+                degraded.add_metric([pool], int(counts.processes < self._expected[pool]))
         yield processes
         yield threads
+        if self._expected:
+            yield expected
+            yield degraded
 
 
 def _queue_families(stats: Mapping[str, QueueStats]) -> Iterator[Metric]:

@@ -9,8 +9,10 @@ state at once, however late it comes, and never misses or repeats an event.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -109,6 +111,27 @@ class ProgressChannel:
         self._namespace = namespace
         self._clock = clock
         self._publish = client.register_script(_PUBLISH_SCRIPT)
+        self._local = threading.local()
+
+    @contextmanager
+    def pipelined(self) -> Iterator[None]:
+        """Send this thread's ``publish`` calls in one Redis round trip at the end of the block.
+
+        Inside the block ``publish`` returns 0 (the sequence numbers come back with the batch).
+
+        Raises:
+            redis.RedisError: Redis could not be reached when the batch was sent.
+        """
+        if getattr(self._local, "pipe", None) is not None:
+            yield
+            return
+        with self._client.pipeline(transaction=False) as pipe:
+            self._local.pipe = pipe
+            try:
+                yield
+            finally:
+                self._local.pipe = None
+            pipe.execute()
 
     def publish(self, event: ProgressEvent, *, guard_message_id: str | None = None) -> int:
         """Store ``event`` as the item's latest state and publish it; return its sequence number.
@@ -123,10 +146,11 @@ class ProgressChannel:
         if not event.at_ms:
             event = ProgressEvent(**{**asdict(event), "at_ms": int(self._clock() * 1000)})
         document = {name: value for name, value in asdict(event).items() if name != "seq"}
+        pipe = getattr(self._local, "pipe", None)
         seq = self._publish(keys=[state_key, seq_key],
                             args=[json.dumps(document, separators=(",", ":")), guard_message_id or "",
-                                  PROGRESS_TTL_S, channel])
-        return int(seq)
+                                  PROGRESS_TTL_S, channel], client=pipe)
+        return 0 if pipe is not None else int(seq)
 
     def latest(self, item_id: str) -> ProgressEvent | None:
         """Return the item's latest state, or None if it has none (or it expired)."""

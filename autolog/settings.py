@@ -173,6 +173,11 @@ class Settings:
         """Return a copy with some fields changed."""
         return dataclasses.replace(self, **changes)  # type: ignore[arg-type]
 
+    @property
+    def api_key_file(self) -> Path:
+        """Where ``autolog up`` keeps the API key it made when none was configured."""
+        return api_key_file(self.var_dir)
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str] = os.environ) -> Settings:
         """Parse and validate settings from ``AUTOLOG_*``, ``REDIS_URL`` and ``DATABASE_URL``.
@@ -192,7 +197,7 @@ class Settings:
                 time_limit_s=env.integer(f"AUTOLOG_POOL_{key}_TIME_LIMIT_S", base.time_limit_s, minimum=1),
                 processes=env.integer(f"AUTOLOG_POOL_{key}_PROCESSES", base.processes, minimum=1),
             )
-        keys = env.text("AUTOLOG_API_KEYS")
+        keys = env.text("AUTOLOG_API_KEYS") or read_key_file(api_key_file(var_dir))
         artifacts = env.text("AUTOLOG_ARTIFACTS_DIR")
         return cls(
             redis_url=env.text("REDIS_URL") or env.text("AUTOLOG_REDIS_URL"),
@@ -327,3 +332,20 @@ class _Env:
         if raw.lower() in ("0", "false", "no", "off"):
             return False
         raise ConfigError(name, f"expected true or false, got {raw!r}")
+
+
+def api_key_file(var_dir: Path) -> Path:
+    """Return the file of the API key made on first run, under ``var_dir``."""
+    return var_dir / "api_key"
+
+
+def read_key_file(path: Path) -> str | None:
+    """Return the keys kept in ``path`` (one per line) as ``AUTOLOG_API_KEYS`` would give them; None if none.
+
+    Read only when ``AUTOLOG_API_KEYS`` is unset, so a configured key always wins.
+    """
+    try:
+        keys = [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    except FileNotFoundError:
+        return None
+    return ",".join(keys) or None

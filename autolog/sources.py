@@ -44,12 +44,34 @@ def validate_source(source: str, roots: Sequence[Path]) -> str:
         return source
     if "://" in source:
         raise InvalidSource(source, "unsupported scheme; use a local path or s3://bucket/key")
-    resolved = Path(source).expanduser().resolve()
+    try:
+        resolved = Path(source).expanduser().resolve()
+    except RuntimeError as ex:
+        # ``~nosuchuser/clip.mov``: no such user, so no home folder to expand.
+        raise InvalidSource(source, f"cannot expand the home folder: {ex}") from ex
     for root in roots:
         if resolved.is_relative_to(root.resolve()):
             return str(resolved)
     listed = ", ".join(str(root) for root in roots) or "(none configured)"
     raise InvalidSource(source, f"outside the media roots ({listed}); set AUTOLOG_MEDIA_ROOTS")
+
+
+def check_source(source: str, roots: Sequence[Path]) -> str:
+    """Return the canonical form of a source to submit: ``validate_source``, and a local one must be a file.
+
+    Raises:
+        InvalidSource: the source is malformed or outside the media roots, the file does not
+            exist, or it is a folder.
+    """
+    checked = validate_source(source, roots)
+    if is_remote(checked):
+        return checked
+    path = Path(checked)
+    if path.is_dir():
+        raise InvalidSource(source, "a folder, not a file")
+    if not path.is_file():
+        raise InvalidSource(source, "no such file")
+    return checked
 
 
 def local_path(source: str, roots: Sequence[Path]) -> Path:

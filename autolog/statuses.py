@@ -40,6 +40,21 @@ class Step:
     #: Every status the step may leave the item at on success.
     to_statuses: frozenset[Status]
 
+    @property
+    def seed_name(self) -> str:
+        """Seed 000's name for the step's queue, as ``/queue/status`` shows it: ``step1_file_info``."""
+        return f"step{self.number}_{self.name}"
+
+    @property
+    def picture(self) -> bool:
+        """True for the steps that work on the picture (2 to 5), which audio-only items skip."""
+        return 2 <= self.number <= 5
+
+    @property
+    def names(self) -> frozenset[str]:
+        """Every name the step answers to: its name, actor, queue, seed name and number."""
+        return frozenset({self.name, self.actor_name, self.queue_name, self.seed_name, str(self.number)})
+
 
 #: The media kind (``ProbeResult.media_kind``) of an item with sound and no picture: a
 #: production sound roll, or an audio file with cover art.
@@ -68,13 +83,13 @@ ROUTE_ACTOR = "autolog.route"
 
 
 def step_named(name: str) -> Step:
-    """Return the step with the given name or actor name.
+    """Return the step with the given name, actor name, queue name, seed name or number.
 
     Raises:
         KeyError: no step has that name.
     """
     for step in STEPS:
-        if name in (step.name, step.actor_name):
+        if name in step.names:
             return step
     raise KeyError(name)
 

@@ -15,7 +15,8 @@ import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from datetime import UTC, datetime
+from typing import Any, cast
 
 import redis
 
@@ -181,3 +182,39 @@ def live_by_pool(entries: Sequence[WorkerEntry], pools: Sequence[str] = ()) -> d
             current = PoolWorkers(current.processes + 1, current.threads + entry.info.threads)
         counts[entry.info.pool] = current
     return counts
+
+
+@dataclass(frozen=True)
+class Heartbeat:
+    """One dramatiq consumer's last sign of life and the messages it holds."""
+
+    worker_id: str
+    last_seen: datetime
+    in_flight: int
+    alive: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"worker_id": self.worker_id, "last_seen": self.last_seen.isoformat(), "in_flight": self.in_flight,
+                "alive": self.alive}
+
+
+def read_heartbeats(client: redis.Redis, namespace: str, *, timeout_ms: int) -> list[Heartbeat]:
+    """Read the broker's heartbeat set and each worker's unacknowledged messages.
+
+    Key names follow ``dramatiq/brokers/redis/dispatch.lua``: ``__heartbeats__`` scores
+    worker ids by their last fetch, and ``__acks__.<worker>.<queue>`` holds what each has fetched.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    now_ms = time.time() * 1000
+    beats = []
+    entries = cast(list[tuple[bytes, float]], client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
+    for worker_id, score in entries:
+        name = worker_id.decode()
+        in_flight = sum(int(client.scard(key)) for key in client.scan_iter(  # type: ignore[arg-type]
+            match=f"{namespace}:__acks__.{name}.*", count=500))
+        beats.append(Heartbeat(worker_id=name, last_seen=datetime.fromtimestamp(score / 1000, UTC),
+                               in_flight=in_flight, alive=now_ms - score < timeout_ms))
+    return beats

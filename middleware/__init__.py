@@ -8,7 +8,7 @@ from middleware.lifecycle_logs import LifecycleLogs
 from middleware.metrics import Metrics
 from middleware.outbox_relay import OutboxRelay, pending, relay_outbox, send_committed
 from middleware.progress import Progress
-from middleware.queue_pauses import PAUSED_KEY, QueuePauses
+from middleware.queue_pauses import QueuePauses
 from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.retries import Retries
 from middleware.services import Services, ServicesNotReady
@@ -22,6 +22,7 @@ from middleware.status_writes import (
     TRANSITION_OPTION,
     StatusWrites,
 )
+from middleware.step_stops import StepStops
 
 __all__ = [
     # Per-process collaborators
@@ -38,13 +39,13 @@ __all__ = [
     "SharedLimiter",
     "WAIT_OPTION",
     # Queue pauses
-    "PAUSED_KEY",
     "QueuePauses",
     # Sources still being copied, and sources changed since step 1
     "SETTLE_REASON",
     "SourceChecks",
-    # Item statuses and timeline
+    # Item statuses and timeline; running steps of cancelled items stop
     "StatusWrites",
+    "StepStops",
     "TRANSITION_OPTION",
     "FOLLOW_UP_OPTION",
     "RUN_OPTION",

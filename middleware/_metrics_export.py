@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 import logging.config
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from pathlib import Path
 
 import dramatiq
@@ -48,11 +48,12 @@ def read_rate_limits(reader: RateLimits, limits: Iterable[RateLimit], *,
 
 def cluster_collector(
     settings: Settings, *, client: redis.Redis, store: Store | None, queues: Sequence[str] = (),
-    pools: Sequence[str] = (), broker: dramatiq.Broker | None = None,
+    pools: Sequence[str] = (), broker: dramatiq.Broker | None = None, expected: Mapping[str, int] | None = None,
 ) -> ClusterCollector:
     """Build the scrape-time collector that the API and every worker exporter serve.
 
-    Rate limits are those of ``broker``'s actors, if given, plus those registered workers run.
+    Rate limits are those of ``broker``'s actors, if given, plus those registered workers run;
+    ``expected`` is each pool's configured worker processes (see ``ClusterCollector``).
     """
     declared: list[RateLimit] = []
     if broker is not None:
@@ -70,23 +71,24 @@ def cluster_collector(
     return ClusterCollector(
         client=client, namespace=settings.namespace, heartbeat_timeout_ms=settings.heartbeat_timeout_ms,
         queues=queues, pools=pools, items=store.items.count_by_status if store is not None else None,
-        rate_limits=limits,
+        rate_limits=limits, expected=expected,
     )
 
 
 def api_metrics_registry(
     settings: Settings, *, broker: dramatiq.Broker, client: redis.Redis, store: Store | None,
-    pools: Sequence[str] = (), multiprocess_dir: Path | None = None,
+    pools: Sequence[str] = (), multiprocess_dir: Path | None = None, expected: Mapping[str, int] | None = None,
 ) -> CollectorRegistry:
     """Return the registry the API's ``/metrics`` renders (with ``render_metrics``).
 
     Args:
         pools: pools always reported, such as ``[spec.name for spec in pool_specs(settings)]``.
+        expected: each pool's configured worker processes, so down or short pools show as degraded.
         multiprocess_dir: the gunicorn workers' multiprocess folder, if the API keeps
             per-process metrics of its own.
     """
     collector = cluster_collector(settings, client=client, store=store, pools=pools, broker=broker,
-                                  queues=sorted(broker.get_declared_queues()))
+                                  queues=sorted(broker.get_declared_queues()), expected=expected)
     return build_registry([collector], multiprocess_dir=multiprocess_dir)
 
 

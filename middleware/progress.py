@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from contextlib import AbstractContextManager
 from typing import Any
 
 import dramatiq
@@ -47,6 +48,10 @@ class Progress(dramatiq.Middleware):
         self._failed: set[str] = set()
         #: The id of the message this thread last enqueued (a message putting itself back).
         self._local = threading.local()
+
+    def pipelined(self) -> AbstractContextManager[None]:
+        """Publish this thread's events in one Redis round trip at the end of the block (a batch enqueue)."""
+        return self._channel.pipelined()
 
     def _publish(self, event: ProgressEvent, *, guarded: bool) -> None:
         try:

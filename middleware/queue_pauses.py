@@ -1,8 +1,11 @@
-"""Queue pauses: messages of a paused queue wait in Redis instead of running.
+"""Queue pauses: messages of a paused queue are held in Redis, out of every worker's reach.
 
-An operator pauses a queue through the API, which adds its name to the Redis set
-``<namespace>:__paused__``. Workers hold such messages back: each is re-enqueued with a
-short delay and this delivery skipped, so a pause costs no retry and no thread.
+An operator pauses a queue through the API (``autolog.broker_state.pause``), which flags it
+in the set ``<namespace>:__paused__`` and moves its ready messages to the queue's held list.
+Messages that reach a worker anyway (prefetched before the pause, enqueued after it, or
+delayed ones falling due) are held here: moved to the same list in one atomic call and
+acknowledged, so a paused queue costs no re-enqueue loop, no retry and no thread. Resuming
+puts the held messages back on the queue in their order.
 """
 
 from __future__ import annotations
@@ -10,38 +13,33 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
+from dramatiq.middleware import SkipMessage
 
-from middleware.rate_limits import WAIT_OPTION, wait_again
+from autolog.broker_state import hold, paused_queues
 
-#: The set of paused queue names, under the broker's namespace.
-PAUSED_KEY = "__paused__"
-
-#: The ``reason`` a held-back message's wait marker carries.
+#: The ``reason`` a held message's skip carries.
 PAUSE_REASON = "queue paused"
 
 
 class QueuePauses(dramatiq.Middleware):
-    """Holds back the messages of paused queues.
+    """Holds the messages of paused queues.
 
     Args:
         client: the broker's Redis client.
         namespace: the broker's key namespace.
-        refresh_s: how stale the cached set of paused queues may be.
-        delay_ms: how long a held-back message waits before it is looked at again.
+        refresh_s: how stale the cached set of paused queues may be; a queue paused within
+            it may still run a message the worker already fetched.
     """
 
-    def __init__(self, *, client: redis.Redis, namespace: str, refresh_s: float = 1.0,
-                 delay_ms: int = 2_000) -> None:
+    def __init__(self, *, client: redis.Redis, namespace: str, refresh_s: float = 1.0) -> None:
         self.logger = logging.getLogger(__name__)
         self._client = client
-        self._key = f"{namespace}:{PAUSED_KEY}"
+        self._namespace = namespace
         self.refresh_s = refresh_s
-        self.delay_ms = delay_ms
         self._lock = threading.Lock()
         self._paused: frozenset[str] = frozenset()
         self._read_at = float("-inf")
@@ -51,8 +49,7 @@ class QueuePauses(dramatiq.Middleware):
         with self._lock:
             if time.monotonic() - self._read_at >= self.refresh_s:
                 try:
-                    members: set[bytes] = self._client.smembers(self._key)  # type: ignore[assignment]
-                    self._paused = frozenset(member.decode() for member in members)
+                    self._paused = paused_queues(self._client, self._namespace)
                 except redis.RedisError:
                     # Keep the last known set: the broker itself needs Redis to deliver anything.
                     self.logger.warning("Could not read the paused queues; keeping %r.", sorted(self._paused))
@@ -61,13 +58,12 @@ class QueuePauses(dramatiq.Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         queue = message.queue_name.removesuffix(".DQ")
-        previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
         if queue not in self.paused():
-            # A pause's marker ends with the pause, so the timeline can tell a later retry from
-            # a wait (see ``StatusWrites``); a rate limiter's marker is the limiter's to clear.
-            if previous.get("reason") == PAUSE_REASON:
-                message.options.pop(WAIT_OPTION, None)
             return
-        waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == PAUSE_REASON else 1
-        wait = {"waits": waits, "reason": PAUSE_REASON, "wait_ms": self.delay_ms}
-        wait_again(broker, message, wait, delay_ms=self.delay_ms, reason=f"queue {queue!r} is paused")
+        # The script checks the flag again: a resume since the cached read lets the message run.
+        outcome = hold(self._client, self._namespace, queue, message.options["redis_message_id"],
+                       message.encode(), message.message_timestamp)
+        if outcome == 1:
+            raise SkipMessage(f"{PAUSE_REASON}: held until {queue!r} resumes")
+        if outcome == -1:
+            raise SkipMessage(f"queue {queue!r} was purged")

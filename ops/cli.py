@@ -26,6 +26,7 @@ from autolog.errors import (
     ItemNotFound,
     MediaMissing,
     TransitionRefused,
+    UnknownStep,
 )
 from autolog.exports import ExportError
 from autolog.logs import build_log_config, secret_values
@@ -40,12 +41,15 @@ Command = Callable[[argparse.Namespace, Settings], int]
 
 #: Errors that mean the operator asked for something that cannot be: exit code 2.
 INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSearchQuery, InvalidSource, ItemExists, ItemNotFound,
-                MediaMissing, PoolError, TransitionRefused, UsageError)
+                MediaMissing, PoolError, TransitionRefused, UnknownStep, UsageError)
 
 #: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
 
 EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+
+#: Items ``status`` lists per page by default, and at most.
+DEFAULT_PAGE, MAX_PAGE = 100, 10_000
 
 #: The most items ``autolog search`` shows at once.
 MAX_SEARCH_LIMIT = 1000
@@ -55,6 +59,13 @@ def _positive(text: str) -> float:
     value = float(text)
     if value <= 0:
         raise argparse.ArgumentTypeError(f"must be positive, got {text}")
+    return value
+
+
+def _status_page_size(text: str) -> int:
+    value = int(text)
+    if not 1 <= value <= MAX_PAGE:
+        raise argparse.ArgumentTypeError(f"must be 1 to {MAX_PAGE}, got {text}")
     return value
 
 
@@ -93,9 +104,14 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
     ingest.set_defaults(handler=commands.ingest)
 
     status = commands_.add_parser("status", help="list items, or show one item",
-                                  description="Without ID, list items and counts per status; with ID, show "
-                                              "its fields, frames, transcript and timeline.")
+                                  description="Without ID, list items (a page at a time, by id) and counts per "
+                                              "status; with ID, show its fields, frames, transcript and timeline.")
     status.add_argument("id", nargs="?", metavar="ID")
+    status.add_argument("--status", help="only items at this status (its full name or leading number: 7)")
+    status.add_argument("--match", metavar="PATTERN", help="only ids matching this pattern (LF14*, C000?)")
+    status.add_argument("--limit", type=_status_page_size, default=DEFAULT_PAGE,
+                        help="items per page (default: %(default)s)")
+    status.add_argument("--after", metavar="ID", help="the page after this id (printed at the end of a page)")
     status.add_argument("--json", action="store_true", help="print JSON")
     status.set_defaults(handler=commands.status)
 
@@ -119,11 +135,19 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
     for name, handler, summary in (
         ("resume", commands.resume, "resume a waiting item without a prompt"),
         ("retry", commands.retry, "queue again the step an item stopped at"),
-        ("cancel", commands.cancel, "cancel an item"),
+        ("cancel", commands.cancel, "cancel an item; a running step stops at its next safe point"),
+        ("uncancel", commands.uncancel, "undo a cancel and queue the item from where it stopped"),
+        ("delete", commands.delete, "delete an item, its timeline, results and artifact files"),
     ):
         parser = commands_.add_parser(name, help=summary)
         parser.add_argument("id", metavar="ID")
         parser.set_defaults(handler=handler)
+
+    rerun = commands_.add_parser("rerun", help="re-log a finished or failed item from a chosen step")
+    rerun.add_argument("id", metavar="ID")
+    rerun.add_argument("--from", dest="from_step", required=True, metavar="STEP",
+                       help="the step to start from: file_info ... transcription, its number or queue name")
+    rerun.set_defaults(handler=commands.rerun)
 
     commands_.add_parser("force-resume-all", help="reprocess from step 3 every item step 3 has run for") \
         .set_defaults(handler=commands.force_resume_all)

@@ -1,4 +1,5 @@
-"""The item commands: ingest, status, search, prompt, resume, retry, cancel, force-resume-all.
+"""The item commands: ingest, status, search, prompt, resume, retry, cancel, uncancel, rerun, delete,
+force-resume-all.
 
 Every change goes through ``pipelines.actions``. ``pipelines`` is imported inside each
 command, after ``pipeline_context`` has published ``REDIS_URL``, because importing it
@@ -9,23 +10,22 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autolog.item_ids import stored_items
 from autolog.settings import Settings
+from autolog.statuses import Status
 from autolog.store import ItemView
+from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
 from ops.progress import wait_for_items
-from ops.render import (
-    all_items,
-    format_item,
-    format_item_list,
-    format_search_page,
-    item_document,
-    item_list_document,
-)
+from ops.render import format_item, format_item_list, format_search_page, item_document, item_list_document
 from ops.runtime import open_store, pipeline_context
+
+if TYPE_CHECKING:
+    from pipelines.actions import Queued
 
 
 def print_json(document: Any) -> None:
@@ -38,6 +38,29 @@ def print_item(item: ItemView) -> None:
     print(f"{item.id}: {item.status.value}{' (cancelled)' if item.cancelled else ''}")
 
 
+def print_queued(answer: Queued) -> None:
+    """Print where an item stands after an action that queues, and which message carries it."""
+    print_item(answer.item)
+    if answer.already_queued:
+        print(f"already queued as job {answer.job_id}")
+    elif answer.job_id:
+        print(f"queued as job {answer.job_id}")
+    elif not answer.queued and not answer.reason:
+        print("autolog: warning: stored; Redis is down, discovery will queue it", file=sys.stderr)
+
+
+def parse_status(text: str) -> Status:
+    """Return the status ``text`` names: its full value, or its leading number (``7``, ``0``).
+
+    Raises:
+        UsageError: it names no status.
+    """
+    for status in Status:
+        if text in (status.value, status.value.split(" - ")[0]) or text.lower() == status.value.lower():
+            return status
+    raise UsageError(f"--status: expected one of {', '.join(repr(s.value) for s in Status)}")
+
+
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Submit files as items, or find the items they already are; with ``--wait``, follow them until they rest."""
     sources = check_paths(args.paths, settings.resolved_media_roots, item_id=args.id)
@@ -48,8 +71,13 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
                           force_resume=args.force_resume)
         for existing in plan.existing:
             print(f"exists {existing.id} {existing.source} ({existing.status.value})")
-        for item in actions.submit(context, plan.new):
-            print(f"queued {item.id} {item.source}")
+        deferred = 0
+        for answer in actions.submit(context, plan.new):
+            print(f"{'queued' if answer.queued else 'stored'} {answer.item.id} {answer.item.source}")
+            deferred += not answer.queued
+        if deferred:
+            print(f"autolog: warning: {deferred} item(s) stored; Redis is down, discovery will queue them",
+                  file=sys.stderr)
         if not args.wait:
             return 0
         ids = list(plan.ids)
@@ -59,15 +87,21 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def status(args: argparse.Namespace, settings: Settings) -> int:
-    """Show all items with counts per status, or one item in full."""
+    """Show items (by status and id pattern, a page at a time) with counts per status, or one item in full."""
     with open_store(settings) as store:
         if args.id is None:
-            items = all_items(store)
-            counts = store.items.count_by_status()
+            status_ = parse_status(args.status) if args.status else None
+            page = store.items.list(status=status_, id_pattern=args.match, after_id=args.after, limit=args.limit)
+            counts = store.items.count_by_status(id_pattern=args.match)
+            next_after = page[-1].id if len(page) == args.limit else None
             if args.json:
-                print_json(item_list_document(items, counts))
+                print_json({**item_list_document(page, counts), "next_after": next_after})
             else:
-                print(format_item_list(items, counts))
+                print(format_item_list(page, counts))
+                if next_after:
+                    print(f"\nmore: autolog status --after {next_after}"
+                          + (f" --status {shlex.quote(args.status)}" if args.status else "")
+                          + (f" --match {shlex.quote(args.match)}" if args.match else ""))
             return 0
         if args.json:
             print_json(item_document(store, args.id))
@@ -94,7 +128,7 @@ def prompt(args: argparse.Namespace, settings: Settings) -> int:
     with pipeline_context(settings) as context:
         from pipelines import actions
 
-        print_item(actions.prompt(context, args.id, args.text))
+        print_queued(actions.prompt(context, args.id, args.text))
     return 0
 
 
@@ -103,7 +137,7 @@ def resume(args: argparse.Namespace, settings: Settings) -> int:
     with pipeline_context(settings) as context:
         from pipelines import actions
 
-        print_item(actions.prompt(context, args.id, None))
+        print_queued(actions.prompt(context, args.id, None))
     return 0
 
 
@@ -112,7 +146,7 @@ def retry(args: argparse.Namespace, settings: Settings) -> int:
     with pipeline_context(settings) as context:
         from pipelines import actions
 
-        print_item(actions.retry(context, args.id))
+        print_queued(actions.retry(context, args.id))
     return 0
 
 
@@ -122,6 +156,34 @@ def cancel(args: argparse.Namespace, settings: Settings) -> int:
         from pipelines import actions
 
         print_item(actions.cancel(context, args.id))
+    return 0
+
+
+def uncancel(args: argparse.Namespace, settings: Settings) -> int:
+    """Undo a cancel and queue the item from where it stopped."""
+    with pipeline_context(settings) as context:
+        from pipelines import actions
+
+        print_queued(actions.uncancel(context, args.id))
+    return 0
+
+
+def rerun(args: argparse.Namespace, settings: Settings) -> int:
+    """Re-log a finished or failed item from a chosen step."""
+    with pipeline_context(settings) as context:
+        from pipelines import actions
+
+        print_queued(actions.rerun(context, args.id, args.from_step))
+    return 0
+
+
+def delete(args: argparse.Namespace, settings: Settings) -> int:
+    """Delete an item with its timeline, results and artifact files."""
+    with pipeline_context(settings) as context:
+        from pipelines import actions
+
+        removed = actions.delete(context, args.id)
+    print(f"deleted {args.id} ({len(removed)} artifact file(s) removed)")
     return 0
 
 

@@ -16,8 +16,8 @@ from typing import Any
 from autolog.settings import Settings
 from ops.processes import PidFileProcess
 
-#: How the sweep process is launched; its arguments are added after.
-ENTRY = "import sys; from pipelines.discovery import main; sys.exit(main())"
+#: How the sweep process (``ops.agent``) is launched; its arguments are added after.
+ENTRY = "import sys; from ops.agent import main; sys.exit(main())"
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from autolog.errors import MediaMissing
 from autolog.item_ids import Lookup, choose_id
-from autolog.sources import is_remote, validate_source
+from autolog.sources import check_source
 from autolog.store import ItemView, NewItem, validate_item_id
 from ops.errors import UsageError
 
@@ -28,20 +27,13 @@ def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | N
     Raises:
         UsageError: ``item_id`` was given with more than one path.
         InvalidItemId: ``item_id`` is malformed.
-        InvalidSource: a path is outside the media roots.
-        MediaMissing: a local path is not a file.
+        InvalidSource: a path is outside the media roots, missing or a folder.
     """
     if item_id is not None:
         if len(paths) != 1:
             raise UsageError("--id needs exactly one PATH")
         validate_item_id(item_id)
-    sources: list[str] = []
-    for path in paths:
-        source = validate_source(path, roots)
-        if not is_remote(source) and not Path(source).is_file():
-            raise MediaMissing(path, "no such file")
-        sources.append(source)
-    return sources
+    return [check_source(path, roots) for path in paths]
 
 
 def plan_items(

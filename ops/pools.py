@@ -15,17 +15,15 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-import dramatiq
 import redis
 
+from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
-from autolog.queue_stats import QueueStats, read_queue_stats
 from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
 from ops.processes import PidFileProcess
 from ops.runtime import migrate_store
-from pipelines.discovery import item_of
 
 #: The folder holding the top-level packages, given to ``dramatiq --path`` so workers
 #: import this checkout whether or not the distribution is installed.
@@ -67,6 +65,8 @@ class PoolStatus:
     alive: bool
     #: None when Redis could not be asked.
     depth: QueueStats | None
+    #: Why the supervisor gave up restarting the pool (it kept dying); None while supervised.
+    crash_loop: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -174,16 +174,28 @@ class PoolManager:
         return self.status(spec.name for spec in chosen)
 
     def start_pool(self, spec: PoolSpec) -> bool:
-        """Start one pool unless it runs; return whether this call started it."""
-        def fresh_metrics() -> None:
-            # A new group starts with an empty metrics folder: the files of the last run are stale.
-            shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
-            self.metrics_dir(spec).mkdir(parents=True)
+        """Start one pool unless it runs; return whether this call started it.
 
-        started = self.processes[spec.name].start(prepare=fresh_metrics)[1]
+        A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
+        """
+        self.crash_loop_file(spec).unlink(missing_ok=True)
+        started = self.processes[spec.name].start(prepare=lambda: self._fresh_metrics(spec))[1]
         if not started:
             self.logger.info("Pool %r is already running.", spec.name)
         return started
+
+    def revive_pool(self, spec: PoolSpec) -> int | None:
+        """Start a pool again if its master died without being stopped; return the new master's pid."""
+        return self.processes[spec.name].revive(prepare=lambda: self._fresh_metrics(spec))
+
+    def crash_loop_file(self, spec: PoolSpec) -> Path:
+        """Where the supervisor marks a pool it gave up restarting (it holds the reason)."""
+        return self.run_dir / f"{spec.name}.crash-loop"
+
+    def _fresh_metrics(self, spec: PoolSpec) -> None:
+        # A new group starts with an empty metrics folder: the files of the last run are stale.
+        shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
+        self.metrics_dir(spec).mkdir(parents=True)
 
     def metrics_dir(self, spec: PoolSpec) -> Path:
         """Return the pool's prometheus multiprocess folder."""
@@ -249,7 +261,8 @@ class PoolManager:
                 for member in client.smembers(key):  # type: ignore[union-attr]
                     data = client.hget(f"{namespace}:{queue}.msgs", member)
                     if data is not None:
-                        item = item_of(dramatiq.Message.decode(data))  # type: ignore[arg-type]
+                        message = decode_message(data)  # type: ignore[arg-type]
+                        item = message.item_id if message else None
                         held[member.decode() if isinstance(member, bytes) else str(member)] = item or "?"
             return held
         except redis.RedisError as ex:
@@ -275,10 +288,11 @@ class PoolManager:
         for spec in chosen:
             process = self.processes[spec.name]
             pid = process.pid()
+            marker = self.crash_loop_file(spec)
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
                 pid=pid if pid is not None else process.recorded_pid(), alive=pid is not None,
-                depth=depths.get(spec.queue),
+                depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
             ))
         return statuses
 

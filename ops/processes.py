@@ -41,6 +41,8 @@ class PidFileProcess:
         self.name = name
         self.run_dir = run_dir.resolve()
         self.pid_file = self.run_dir / f"{name}.pid"
+        #: Present from a start until a stop: the process is meant to run (its own exit may remove the pid file).
+        self.wanted_file = self.run_dir / f"{name}.wanted"
         self.log_file = log_file.resolve()
         self._command = command
         self._env = dict(env or {})
@@ -89,22 +91,44 @@ class PidFileProcess:
         with self.locked():
             running = self.pid()
             if running is not None:
+                self.wanted_file.touch()
                 return running, False
-            if prepare is not None:
-                prepare()
-            self.log_file.parent.mkdir(parents=True, exist_ok=True)
-            with open(self.log_file, "ab") as log:
-                child = subprocess.Popen(self.command, env=child_environment(self._env), cwd=self._cwd,
-                                         stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                         start_new_session=True)
-            # Written before the child writes its own (gunicorn and dramatiq accept a pid file
-            # that holds their pid), and renamed into place so nobody reads it half-written.
-            partial = self.pid_file.with_suffix(".pid.tmp")
-            partial.write_text(f"{child.pid}\n")
-            partial.replace(self.pid_file)
-            self._child = child
+            return self._spawn(prepare), True
+
+    @property
+    def wanted(self) -> bool:
+        """True from a start until a stop: the process is meant to be running."""
+        return self.wanted_file.is_file()
+
+    def revive(self, *, prepare: Callable[[], None] | None = None) -> int | None:
+        """Start the process again if it died without being stopped; return the new pid, else None.
+
+        A process stopped through ``stop`` is no longer wanted and is left alone; so is one that runs.
+        """
+        with self.locked():
+            if not self.wanted or self.pid() is not None:
+                return None
+            self.reap()
+            return self._spawn(prepare)
+
+    def _spawn(self, prepare: Callable[[], None] | None) -> int:
+        """Spawn the process and record its pid; the caller holds the start lock."""
+        if prepare is not None:
+            prepare()
+        self.wanted_file.touch()
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.log_file, "ab") as log:
+            child = subprocess.Popen(self.command, env=child_environment(self._env), cwd=self._cwd,
+                                     stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                                     start_new_session=True)
+        # Written before the child writes its own (gunicorn and dramatiq accept a pid file
+        # that holds their pid), and renamed into place so nobody reads it half-written.
+        partial = self.pid_file.with_suffix(".pid.tmp")
+        partial.write_text(f"{child.pid}\n")
+        partial.replace(self.pid_file)
+        self._child = child
         self.logger.info("Started %s (pid %d).", self.name, child.pid)
-        return child.pid, True
+        return child.pid
 
     def exited(self) -> int | None:
         """The exit code of the process this instance started, once it has exited; else None."""
@@ -128,6 +152,7 @@ class PidFileProcess:
                     self.logger.warning("%s (pid %d) did not stop in %.0f s; killed it.", self.name, pid, timeout_s)
             self.reap()
             self.pid_file.unlink(missing_ok=True)
+            self.wanted_file.unlink(missing_ok=True)
         return killed
 
     def reap(self) -> None:

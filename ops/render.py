@@ -9,9 +9,6 @@ from autolog.store import EventView, FrameView, ItemView, SearchPage, SegmentVie
 from ops.pools import PoolStatus
 from ops.progress import error_summary
 
-#: How many items ``status`` reads per page.
-PAGE_SIZE = 500
-
 
 def format_table(headers: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
     """Lay out ``rows`` under ``headers`` in left-aligned columns; None shows as empty."""
@@ -31,16 +28,6 @@ def _cell(value: object) -> str:
     if isinstance(value, bool):
         return "yes" if value else "no"
     return str(value).replace("\n", " ")
-
-
-def all_items(store: Store) -> list[ItemView]:
-    """Read every item, by id, a page at a time."""
-    items: list[ItemView] = []
-    after: str | None = None
-    while page := store.items.list(after_id=after, limit=PAGE_SIZE):
-        items.extend(page)
-        after = page[-1].id
-    return items
 
 
 def format_item_list(items: Sequence[ItemView], counts: Mapping[str, int]) -> str:

@@ -16,6 +16,7 @@ from autolog.local_redis import is_alive, private_redis
 from autolog.settings import Settings
 from ops.api_server import ApiServer, ApiStatus
 from ops.discovery import DiscoveryProcess, DiscoveryStatus
+from ops.first_run import ensure_api_key
 from ops.pools import PoolManager, PoolStatus, PoolStop
 from ops.render import format_pools
 from ops.runtime import ensure_redis
@@ -119,7 +120,13 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def up(args: argparse.Namespace, settings: Settings) -> int:
-    """Start Redis (if private), migrate, start the pools, the API and the sweep; report what runs."""
+    """Start Redis (if private), migrate, start the pools, the API and the sweep; report what runs.
+
+    On first run, with no API key configured, make one, keep it owner-only and print it once.
+    """
+    new_key = ensure_api_key(settings)
+    if new_key is not None:
+        settings = settings.replace(api_keys=(new_key,))
     stack = Stack(settings)
     try:
         status = stack.up()
@@ -129,6 +136,9 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
     print(f"\nRedis: {status.redis_url} ({'answering' if status.redis_alive else 'NOT ANSWERING'})")
     print(f"API: {status.api.url} ({'running' if status.api.running else 'NOT RUNNING'})")
     print(f"sweep: {'running' if status.sweep.running else 'NOT RUNNING'} (every {status.sweep.interval_s:g} s)")
+    if new_key is not None:
+        print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "
+              f"readable only by you; shown this once): {new_key}")
     if status.running:
         print("The stack is running; stop it with `autolog down`.")
         return 0

@@ -1,22 +1,42 @@
-"""What users do to items: submit, prompt, resume, retry, cancel, reprocess from step 3.
+"""What users do to items: queue, submit, prompt, resume, retry, cancel, uncancel, rerun, delete.
 
-Every action stores its change first and enqueues second, so an item accepted while
-Redis is down is kept and picked up later. A change that calls for a step (a new item, a
-prompt, a reprocess) stores that step's message in the outbox in the same transaction,
-so a crash or a Redis outage after the commit leaves it to a worker's outbox relay.
+One home per use case, called alike by the API, the CLI, the webhooks and discovery. Every
+action stores its change and the message that must follow it in one transaction (the
+outbox, ``autolog.store.outbox``), then sends the message. With Redis down the message stays
+in the outbox and a worker's relay sends it once Redis is back; the item gets a
+``queue_deferred`` event and the answer says ``queued: false`` (with the job id it will have).
+An item gets at most one message in flight at a time: queueing an item that already has one
+(in Redis or in the outbox) answers with that message's id and ``already_queued``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import itertools
+import json
+import logging
+import shutil
+import uuid
 from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
+import dramatiq
+import redis
+
+from actors import broker
+from autolog.broker_state import decode_message, enqueue_many, messages_in_flight
 from autolog.context import Context
-from autolog.errors import TransitionRefused
-from autolog.sources import validate_source
-from autolog.statuses import ASSESS, Status, step_for_status
-from autolog.store import ItemView, NewEvent, NewItem
+from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
+from autolog.sources import check_source
+from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, step_for_status, step_named
+from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
+from middleware import Progress
 from pipelines.decisions import has_picture_steps
-from pipelines.footage import enqueue_from, outbox_messages, send_stored
+from pipelines.footage import outbox_messages
+
+logger = logging.getLogger(__name__)
 
 #: Statuses from which "force resume all" sends an item back through step 3.
 REPROCESSABLE = frozenset({
@@ -24,69 +44,358 @@ REPROCESSABLE = frozenset({
     Status.GENERATING_DESCRIPTION, Status.AVID_DESCRIPTION,
 })
 
+#: How long one request may hold an item's queueing lock, in milliseconds.
+QUEUE_LOCK_MS = 10_000
 
-def submit(context: Context, items: Sequence[NewItem]) -> list[ItemView]:
-    """Validate sources, store the items in one transaction, then queue each from step 1.
+
+@dataclass(frozen=True)
+class Queued:
+    """One item after an action that queues: where it stands and which message carries it.
+
+    ``job_id`` is the id of the item's first message, or of the message already in flight
+    when ``already_queued``. ``queued`` is False when Redis was down: the item and its
+    message are stored, and a worker's outbox relay sends the message once Redis is back.
+    """
+
+    item: ItemView
+    job_id: str | None
+    queued: bool
+    already_queued: bool = False
+    created: bool = False
+    reason: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict: the item, its job id and what happened."""
+        data: dict[str, Any] = {"item": self.item.to_dict(), "job_id": self.job_id, "queued": self.queued,
+                                "already_queued": self.already_queued, "created": self.created}
+        if self.reason:
+            data["reason"] = self.reason
+        return data
+
+
+def _runnable_actors(item: ItemView) -> set[str]:
+    step = step_for_status(item.status)
+    return {ROUTE_ACTOR} | ({step.actor_name} if step else set())
+
+
+def in_flight(context: Context, items: Sequence[ItemView]) -> dict[str, str]:
+    """Return, per item that has one, the id of its message in the outbox, queued, delayed, held or running.
+
+    Only messages that would run (the step of the item's status, or the routing callback
+    that follows a branch point) count; a stale message for a step the item left is skipped
+    by the worker and does not hold the item.
 
     Raises:
-        InvalidSource: a source is outside the media roots; nothing is stored.
-        ItemExists: an id is taken; nothing is stored.
+        redis.RedisError: Redis could not be reached.
+    """
+    wanted = {item.id: _runnable_actors(item) for item in items}
+    found: dict[str, str] = {}
+    if not wanted:
+        return found
+    stored = (decode_message(json.dumps(pending.message)) for pending in context.store.outbox.unsent())
+    in_redis = messages_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
+    for message in itertools.chain(stored, in_redis):
+        item_id = message.item_id if message else None
+        if message and item_id in wanted and item_id not in found and message.actor in wanted[item_id]:
+            found[item_id] = message.message_id
+    return found
+
+
+def _lock_key(item_id: str) -> str:
+    return f"{broker.namespace}:autolog.queueing:{item_id}"
+
+
+def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
+    """Send messages whose outbox rows just committed; clear the sent rows; return the ids sent.
+
+    The messages go to Redis in one round trip, and the enqueue hooks' timeline events and
+    progress in one transaction and one round trip, so a batch costs about what one does.
+    On a Redis error the messages stay in the outbox, where a worker's relay sends them once
+    Redis is back, and their items get a ``queue_deferred`` event.
+    """
+    prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
+                for message in messages if message.delay_ms is None]
+    try:
+        # Redis down: no hook may record a ``queued`` that did not happen.
+        broker.client.ping()
+        for message in prepared:
+            broker.emit_before("enqueue", message, None)
+        # The enqueue hooks run before the put, not after as in ``Broker.enqueue``: a worker
+        # taking a message at once must find its ``queued`` event and progress already there.
+        _after_enqueue(context, prepared)
+        enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
+                              for message in prepared])
+        sent = [message.message_id for message in prepared]
+        for delayed in messages:
+            if delayed.delay_ms is not None:
+                broker.enqueue(dramatiq.Message(**delayed.message), delay=delayed.delay_ms)
+                sent.append(delayed.message_id)
+    except redis.RedisError as ex:
+        logger.warning("Redis is unavailable; %d message(s) left in the outbox for the relay: %s", len(messages), ex)
+        context.store.timeline.record_many([
+            NewEvent(item_id=str(message.message["args"][0]), event="queue_deferred", message_id=message.message_id,
+                     detail={"reason": f"Redis unavailable: {ex}; the outbox keeps the message"})
+            for message in messages])
+        return set()
+    context.store.outbox.sent(sent)
+    return set(sent)
+
+
+def _after_enqueue(context: Context, messages: Sequence[dramatiq.Message[Any]]) -> None:
+    """Emit the enqueue hooks of messages put in one batch, their writes batched too."""
+    progress = next((middleware for middleware in broker.middleware if isinstance(middleware, Progress)), None)
+    try:
+        with context.store.timeline.batched(), progress.pipelined() if progress else contextlib.nullcontext():
+            for message in messages:
+                broker.emit_after("enqueue", message, None)
+    except redis.RedisError as ex:
+        # Progress is advisory; the messages are queued and their timeline is written.
+        logger.warning("Could not publish the progress of %d queued message(s): %s", len(messages), ex)
+
+
+def _answers(items: Sequence[ItemView], messages: Sequence[PendingMessage], sent: set[str], *,
+             created: bool) -> list[Queued]:
+    first = {str(message.message["args"][0]): message.message_id for message in messages}
+    return [Queued(item=item, job_id=first.get(item.id), queued=first.get(item.id) in sent, created=created)
+            for item in items]
+
+
+def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = False) -> list[Queued]:
+    """Queue each item from its status unless a message already carries it.
+
+    Items nothing runs from (waiting for a prompt, done) are answered with a reason and not
+    queued. The messages go to the outbox in one transaction, then to Redis; the answers
+    keep the order of ``items``.
+    """
+    answers: dict[str, Queued] = {}
+    runnable = []
+    for item in items:
+        if step_for_status(item.status) is None:
+            answers[item.id] = Queued(item=item, job_id=None, queued=False, created=created,
+                                      reason=f"nothing runs from {item.status.value!r}")
+        else:
+            runnable.append(item)
+    try:
+        busy = in_flight(context, runnable)
+        with broker.client.pipeline(transaction=False) as pipe:
+            for item in runnable:
+                pipe.set(_lock_key(item.id), "1", nx=True, px=QUEUE_LOCK_MS)
+            locked = [bool(got) for got in pipe.execute()]
+    except redis.RedisError:
+        # Nothing can be in Redis's flight now; the outbox (read above or not) is checked by
+        # its relay's ids: a message sent twice keeps its id and runs once.
+        busy, locked = {}, [True] * len(runnable)
+    free = []
+    for item, got_lock in zip(runnable, locked, strict=True):
+        if item.id in busy or not got_lock:
+            # Another message, or another request queueing it right now, carries the item.
+            answers[item.id] = Queued(item=item, job_id=busy.get(item.id), queued=True, already_queued=True,
+                                      created=created)
+        else:
+            free.append(item)
+    messages = [message for item in free for message in outbox_messages([item.id], item.status)]
+    try:
+        context.store.outbox.add(messages)
+        sent = send(context, messages)
+    finally:
+        for item in free:
+            _unlock(item.id)
+    answers.update((answer.item.id, answer) for answer in _answers(free, messages, sent, created=created))
+    return [answers[item.id] for item in items]
+
+
+def _unlock(item_id: str) -> None:
+    try:
+        broker.client.delete(_lock_key(item_id))
+    except redis.RedisError:
+        logger.warning("Could not release the queueing lock of %r; it expires in %d ms.", item_id, QUEUE_LOCK_MS)
+
+
+def queue_item(context: Context, item_id: str) -> Queued:
+    """Queue one stored item from its status (see ``queue_items``).
+
+    Raises:
+        ItemNotFound: no such item.
+    """
+    [answer] = queue_items(context, [context.store.items.get(item_id)])
+    return answer
+
+
+def check_items(context: Context, items: Sequence[NewItem]) -> list[NewItem]:
+    """Return ``items`` with canonical sources, each checked as the CLI checks a path.
+
+    Raises:
+        InvalidSource: a source is malformed, outside the media roots, missing or a folder.
     """
     roots = context.settings.resolved_media_roots
-    checked = [NewItem(id=item.id, source=validate_source(item.source, roots), force_resume=item.force_resume,
-                       prompt=item.prompt) for item in items]
-    # Each item and its first message commit together: a crash or a Redis outage after the
-    # commit leaves the message in the outbox, and a worker's relay sends it.
+    return [NewItem(id=item.id, source=check_source(item.source, roots), force_resume=item.force_resume,
+                    prompt=item.prompt) for item in items]
+
+
+def submit(context: Context, items: Sequence[NewItem]) -> list[Queued]:
+    """Check sources, store the items in one transaction, then queue each from step 1.
+
+    Raises:
+        InvalidSource: a source is unusable; nothing is stored.
+        InvalidItemId: an id is malformed; nothing is stored.
+        ItemExists: an id is taken; nothing is stored.
+    """
+    checked = check_items(context, items)
+    # Each item and its first message commit together (the outbox), then the messages are sent.
     messages = outbox_messages([item.id for item in checked], Status.PENDING_FILE_INFO)
     created = context.store.items.create(checked, messages=messages)
-    send_stored(context, messages)
-    return created
+    return _answers(created, messages, send(context, messages), created=True)
 
 
-def prompt(context: Context, item_id: str, text: str | None) -> ItemView:
+def prompt(context: Context, item_id: str, text: str | None) -> Queued:
     """Release an item waiting at ``Awaiting User Input`` to step 4, with the user's prompt.
 
     Raises:
         ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
         TransitionRefused: the item is not waiting for input.
     """
     changes = {"prompt": text} if text is not None else {}
     event = NewEvent(item_id=item_id, event="prompted" if text is not None else "resumed",
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)
-    messages = outbox_messages([item_id], Status.CREATING_FRAMES)
-    if not context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES,
-                                          event=event, changes=changes, messages=messages):
-        raise TransitionRefused(item_id, Status.AWAITING_USER_INPUT.value,
-                                context.store.items.get(item_id).status.value)
-    send_stored(context, messages)
-    return context.store.items.get(item_id)
+    return _transition(context, item_id, Status.AWAITING_USER_INPUT, Status.CREATING_FRAMES, event=event,
+                       changes=changes)
 
 
-def retry(context: Context, item_id: str) -> ItemView:
-    """Queue again the step an item stopped at, typically after it failed or was dead-lettered.
+def _transition(context: Context, item_id: str, expected: Status, target: Status, *, event: NewEvent,
+                changes: dict[str, Any]) -> Queued:
+    """Move an item and store the message that runs from ``target`` in one transaction, then send it.
+
+    Raises:
+        ItemCancelled: it is cancelled.
+        TransitionRefused: it is not at ``expected``.
+    """
+    messages = outbox_messages([item_id], target)
+    if not context.store.items.transition(item_id, expected, target, event=event, changes=changes,
+                                          messages=messages):
+        item = context.store.items.get(item_id)
+        if item.cancelled:
+            raise ItemCancelled(item_id)
+        raise TransitionRefused(item_id, expected.value, item.status.value)
+    [answer] = _answers([context.store.items.get(item_id)], messages, send(context, messages), created=False)
+    return answer
+
+
+def retry(context: Context, item_id: str) -> Queued:
+    """Queue again the step an item stopped at (failed, dead-lettered, purged or stuck).
+
+    An item whose step already has a message in flight is answered with that message.
 
     Raises:
         ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
         TransitionRefused: no step runs from the item's status (waiting for input, or done).
     """
     item = context.store.items.get(item_id)
     step = step_for_status(item.status)
-    if step is None or item.cancelled:
+    if item.cancelled:
+        raise ItemCancelled(item_id)
+    if step is None:
         raise TransitionRefused(item_id, "a status a step runs from", item.status.value)
-    context.store.items.update(item_id, dead_lettered=False, event=NewEvent(
+    try:
+        busy = in_flight(context, [item]).get(item_id)
+    except redis.RedisError:
+        busy = None
+    if busy is not None:
+        return Queued(item=item, job_id=busy, queued=True, already_queued=True)
+    context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value))
-    enqueue_from(item_id, item.status)
-    return context.store.items.get(item_id)
+    return queue_item(context, item_id)
 
 
 def cancel(context: Context, item_id: str) -> ItemView:
-    """Stop an item: queued and future steps skip it; a running step's status write is refused.
+    """Stop an item: queued and future steps skip it, and a running step stops at its next safe point.
 
     Raises:
         ItemNotFound: no such item.
     """
     context.store.items.update(item_id, cancelled=True, event=NewEvent(item_id=item_id, event="cancelled"))
     return context.store.items.get(item_id)
+
+
+def uncancel(context: Context, item_id: str) -> Queued:
+    """Undo a cancel and queue the item again from where it stopped.
+
+    Raises:
+        ItemNotFound: no such item.
+        TransitionRefused: it is not cancelled.
+    """
+    item = context.store.items.get(item_id)
+    if not item.cancelled:
+        raise TransitionRefused(item_id, "cancelled", "not cancelled")
+    context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
+                               event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
+    return queue_item(context, item_id)
+
+
+def rerun(context: Context, item_id: str, from_step: str) -> Queued:
+    """Re-log an item from ``from_step`` (a step's name, number, queue or seed name) onwards.
+
+    The item goes back to the status that step runs from, its error and marks cleared, and
+    is queued. A rerun from step 3 or earlier sets force-resume when the item had already
+    got past its prompt, so it does not stop for one again.
+
+    Raises:
+        ItemNotFound: no such item.
+        ItemCancelled: it is cancelled.
+        UnknownStep: ``from_step`` names no step.
+        TransitionRefused: a message is still in flight for it, the item has not reached
+            that step yet, or the step does not apply (a picture step of an audio-only item).
+    """
+    try:
+        step = step_named(from_step)
+    except KeyError as ex:
+        raise UnknownStep(from_step) from ex
+    item = context.store.items.get(item_id)
+    if item.cancelled:
+        raise ItemCancelled(item_id)
+    current = step_for_status(item.status)
+    reached = current.number if current else (0 if item.status is Status.AWAITING_USER_INPUT else len(STEPS) + 1)
+    if item.status is Status.AWAITING_USER_INPUT:
+        reached = ASSESS.number + 1
+    if step.number > reached:
+        raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value)
+    if step.picture and not has_picture_steps(item):
+        raise TransitionRefused(item_id, "an item with a picture", f"audio-only, so step {step.name} never runs")
+    busy = in_flight(context, [item]).get(item_id)
+    if busy is not None:
+        raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight")
+    past_prompt = item.status not in (Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                      Status.THUMBNAILS_COMPLETE, Status.AWAITING_USER_INPUT)
+    changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}
+    event = NewEvent(item_id=item_id, event="rerun_requested", step=step.name, from_status=item.status.value,
+                     to_status=step.from_status.value)
+    return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes)
+
+
+def delete(context: Context, item_id: str) -> list[str]:
+    """Delete an item: its row, timeline and results, and its artifact files; return the files removed.
+
+    The timeline goes with the item, so the id is free for a new ingest; the deletion itself
+    is logged. A message still in flight finds no item and is skipped by the worker; a
+    running step is cancelled first and stops at its next safe point.
+
+    Raises:
+        ItemNotFound: no such item.
+    """
+    cancel(context, item_id)
+    root = context.settings.artifacts_root.resolve()
+    removed: list[str] = []
+    for path in context.store.items.delete(item_id):
+        file = Path(path).resolve()
+        if file.is_relative_to(root) and file.is_file():
+            file.unlink()
+            removed.append(str(file))
+    folder = root / item_id
+    if folder.is_dir() and folder.resolve().is_relative_to(root):
+        shutil.rmtree(folder, ignore_errors=True)
+    logger.info("Deleted item %r and %d artifact file(s).", item_id, len(removed))
+    return removed
 
 
 def reprocess_from_assess(context: Context, item: ItemView) -> bool:
@@ -99,7 +408,7 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
                                           changes={"force_resume": True}, messages=messages):
         return False
-    send_stored(context, messages)
+    send(context, messages)
     return True
 
 
@@ -115,3 +424,4 @@ def force_resume_all(context: Context, *, page_size: int = 500) -> list[str]:
             moved.extend(item.id for item in page if not item.cancelled and reprocess_from_assess(context, item))
             after = page[-1].id
     return moved
+

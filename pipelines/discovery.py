@@ -8,7 +8,7 @@ crash, a Redis restart or a failed enqueue).
 A scan reads the items first and the broker second, so an item enqueued or advanced
 between the two reads is seen in flight and left alone. Queuing an item twice is harmless
 anyway: every status change is a compare-and-set and a worker skips a message whose item
-has moved on. Items that failed permanently, were dead-lettered or cancelled are left for
+has moved on. Items that failed permanently, were dead-lettered, purged or cancelled are left for
 a person: re-queuing them would only fail again.
 """
 
@@ -16,17 +16,10 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import logging.config
-import os
-import signal
-import socket
-import sys
 import threading
-import time
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -34,12 +27,10 @@ import redis
 from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
-import actors
+from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
-from autolog.logs import build_log_config, secret_values
-from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
@@ -78,31 +69,10 @@ class DiscoveryReport:
                 "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader}
 
 
-def item_of(message: dramatiq.Message[Any]) -> str | None:
-    """Return the item a message works on: a step's first argument, or a callback's result."""
-    args = message.args
-    if args and isinstance(args[0], str):
-        return args[0]
-    if len(args) > 1 and isinstance(args[1], dict) and isinstance(args[1].get("item_id"), str):
-        item: str = args[1]["item_id"]
-        return item
-    return None
-
-
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
-    """Return the ids of items with a message queued, delayed or being processed.
-
-    Every message the Redis broker has not acknowledged is in its queue's ``.msgs`` hash,
-    whether it waits in the list or a worker holds it; delayed ones are in the delay queue's.
-    """
-    found: set[str] = set()
-    for queue in queues:
-        for name in (queue, dq_name(queue)):
-            for _, data in client.hscan_iter(f"{namespace}:{name}.msgs", count=500):
-                item = item_of(dramatiq.Message.decode(data))
-                if item is not None:
-                    found.add(item)
-    return found
+    """Return the ids of items with a message queued, delayed, held by a pause or being processed."""
+    return {item for message in messages_in_flight(client, namespace, queues)
+            if (item := message.item_id) is not None}
 
 
 #: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
@@ -154,8 +124,8 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
 
 
 def _resting(item: ItemView) -> bool:
-    """True when the item waits for a person: cancelled, dead-lettered or failed for good."""
-    return item.cancelled or item.dead_lettered or bool(item.error and item.error.get("permanent"))
+    """True when the item waits for a person: cancelled, dead-lettered, purged or failed for good."""
+    return item.cancelled or item.dead_lettered or item.purged or bool(item.error and item.error.get("permanent"))
 
 
 def _candidates(context: Context, status: Status, older_than: datetime) -> Iterator[ItemView]:
@@ -277,32 +247,3 @@ class Sweep:
 def lease_ttl_ms(interval_s: float) -> int:
     """How long the sweep's lease lasts: three sweeps, at least two seconds."""
     return int(max(3 * interval_s, 2.0) * 1000)
-
-
-def main(argv: Sequence[str] | None = None) -> int:
-    """Run the sweep in this process until SIGTERM: the process ``autolog up`` and ``POST /run/lf_discovery`` start.
-
-    ``argv`` may hold ``--pid-file PATH``; the file is removed on a clean exit.
-    """
-    args = list(sys.argv[1:] if argv is None else argv)
-    pid_file = Path(args[args.index("--pid-file") + 1]) if "--pid-file" in args else None
-    settings = Settings.from_env()
-    logging.config.dictConfig(build_log_config(level=settings.log_level, fmt=settings.log_format,
-                                               secrets=secret_values(settings)))
-    context = Context.build(settings)
-    actors.services().install(context)
-    lease = Lease(actors.broker.client, f"{settings.namespace}:{LEASE_KEY}",
-                  ttl_ms=lease_ttl_ms(settings.discovery_interval_s), owner=f"{socket.gethostname()}:{os.getpid()}")
-    sweep = Sweep(context=context, broker=actors.broker, lease=lease)
-    loop = DiscoveryLoop(scan=sweep.run_once, interval_s=settings.discovery_interval_s)
-    signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
-    signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
-    logger.info("Sweep started (pid %d, every %g s).", os.getpid(), settings.discovery_interval_s)
-    started = time.monotonic()
-    loop.run()
-    lease.release()
-    logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
-    context.close()
-    if pid_file is not None and pid_file.is_file() and pid_file.read_text().strip() == str(os.getpid()):
-        pid_file.unlink()
-    return 0

@@ -55,6 +55,8 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         ("/items/{item_id}/resume", items.ItemResume(services)),
         ("/items/{item_id}/retry", items.ItemRetry(services)),
         ("/items/{item_id}/cancel", items.ItemCancel(services)),
+        ("/items/{item_id}/uncancel", items.ItemUncancel(services)),
+        ("/items/{item_id}/rerun", items.ItemRerun(services)),
         ("/items/{item_id}/progress", items.ItemProgress(services)),
         ("/items/{item_id}/artifacts/{kind}/{position:int(min=0)}", items.ItemArtifact(services)),
         ("/items/{item_id}/exports/{format}", exports.ItemExport(services)),
@@ -139,5 +141,6 @@ def create_app(
                                  discovery=discovery)
     actors.services().install(services.context)
     metrics = api_metrics_registry(settings, broker=services.broker, client=services.redis_client,
-                                   store=services.store, pools=[spec.name for spec in pool_specs(settings)])
+                                   store=services.store,
+                                   expected={spec.name: spec.processes for spec in pool_specs(settings)})
     return AutologApi(services, metrics)

@@ -26,6 +26,7 @@ from autolog.errors import (
     QueueNotFound,
     StoreUnavailable,
     TransitionRefused,
+    UnknownStep,
 )
 from autolog.exports import InvalidExportOption, ItemsNotLogged, MixedFrameRates, NotExportable, UnknownExportFormat
 from ops.errors import PoolError
@@ -45,6 +46,7 @@ STATUS_OF: dict[type[Exception], Callable[..., falcon.HTTPError]] = {
     InvalidItemId: falcon.HTTPBadRequest,
     InvalidSearchQuery: falcon.HTTPBadRequest,
     InvalidSource: falcon.HTTPBadRequest,
+    UnknownStep: falcon.HTTPBadRequest,
     PoolError: falcon.HTTPBadRequest,
     ItemExists: falcon.HTTPConflict,
     TransitionRefused: falcon.HTTPConflict,

@@ -16,8 +16,8 @@ from autolog.store.deliveries import Deliveries
 from autolog.store.jobs import Jobs
 from ops.discovery import DiscoveryProcess
 from ops.pools import PoolManager
-from web.control.dead_letters import DeadLetters
-from web.control.queues import Queues
+from pipelines.dead_letters import DeadLetters
+from pipelines.queues import Queues
 
 
 @dataclass(frozen=True)

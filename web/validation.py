@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 import falcon
 
 from autolog.store import NewItem
-from web.control.intake import MAX_BATCH
+from pipelines.intake import MAX_BATCH
 
 #: The largest request body accepted, in bytes: 1,000 items of generous size fit.
 MAX_BODY_BYTES = 4 * 1024 * 1024
@@ -21,10 +22,23 @@ def invalid(field: str, problem: str) -> falcon.HTTPBadRequest:
 def json_object(req: falcon.Request) -> dict[str, Any]:
     """Return the request's JSON body, which must be an object.
 
+    A JSON body is parsed whatever its ``Content-Type`` says (``curl -d`` labels it a form),
+    so a client never gets a field error about a body it sent right.
+
     Raises:
+        falcon.HTTPUnsupportedMediaType: the body is not JSON and is labelled as something else.
         falcon.HTTPBadRequest: the body is missing, not JSON, or not an object.
     """
-    body = req.get_media()
+    content_type = (req.content_type or "").split(";")[0].strip().lower()
+    if content_type in ("", "application/json") or content_type.endswith("+json"):
+        body = req.get_media()
+    else:
+        raw = req.bounded_stream.read()
+        try:
+            body = json.loads(raw)
+        except (ValueError, UnicodeDecodeError) as ex:
+            raise falcon.HTTPUnsupportedMediaType(
+                description=f"expected a JSON body with Content-Type: application/json, got {content_type!r}") from ex
     if not isinstance(body, dict):
         raise invalid("body", "expected a JSON object")
     return body

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
 import tempfile
 from collections.abc import Sequence
 from pathlib import Path
@@ -23,7 +22,7 @@ from google.genai import types
 
 from autolog.errors import CorruptMedia, MalformedTranscript, UnsupportedMedia
 from autolog.gemini.analyzer import PROVIDER, generate_content, make_client, why_empty
-from autolog.media._run import Runner, first_error_line, run_tool
+from autolog.media._run import Runner, first_error_line, run_process, run_tool
 from autolog.media.probe import AudioTrack
 from autolog.media.speech_tracks import extract_speech_audio
 from autolog.media.transcribe import Segment, Transcript
@@ -82,7 +81,7 @@ class GeminiTranscriber:
 
     name = PROVIDER
 
-    def __init__(self, *, client: genai.Client, model: str, run: Runner = subprocess.run,
+    def __init__(self, *, client: genai.Client, model: str, run: Runner = run_process,
                  timeout_s: float = 600.0) -> None:
         self.model = model
         self._client = client

@@ -13,15 +13,20 @@ import re
 import shutil
 import signal
 import subprocess
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Protocol
 
 from autolog.errors import DiskFull, ToolFailed
+from autolog.stops import StepCancelled, stop_requested
 
 #: What a tool prints when a write fails for ENOSPC (``strerror(ENOSPC)``).
 _NO_SPACE = b"No space left on device"
+
+#: How often a running tool's step is asked whether it should stop, in seconds.
+STOP_POLL_S = 0.25
 
 #: ffmpeg prefixes many log lines with the component that wrote them, e.g.
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] ``; it says nothing to a reader.
@@ -41,6 +46,36 @@ class Runner(Protocol):
     ) -> subprocess.CompletedProcess[bytes]:
         """Run ``args`` and return the finished process."""
         ...
+
+
+def run_process(
+    args: Sequence[str], *, capture_output: bool, timeout: float | None, check: bool,
+) -> subprocess.CompletedProcess[bytes]:
+    """Run a command like ``subprocess.run``, killing it at once if its step is cancelled meanwhile.
+
+    Raises:
+        StepCancelled: the running step's item was cancelled; the process was killed.
+        subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds; it was killed.
+    """
+    pipe = subprocess.PIPE if capture_output else None
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    with subprocess.Popen(args, stdout=pipe, stderr=pipe) as process:
+        while True:
+            try:
+                stdout, stderr = process.communicate(timeout=STOP_POLL_S)
+                break
+            except subprocess.TimeoutExpired:
+                stopped = stop_requested()
+                if stopped or (deadline is not None and time.monotonic() > deadline):
+                    process.kill()
+                    process.communicate()
+                    if stopped:
+                        raise StepCancelled(f"{args[0]} killed: the item was cancelled") from None
+                    raise subprocess.TimeoutExpired(args, timeout or 0.0) from None
+    completed = subprocess.CompletedProcess(args, process.returncode, stdout, stderr)
+    if check:
+        completed.check_returncode()
+    return completed
 
 
 def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subprocess.CompletedProcess[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -11,7 +10,7 @@ from typing import Any
 
 from autolog.errors import EmptyMedia, NotMedia, ToolFailed, UnsupportedMedia
 from autolog.media._fields import read_bool, read_float, read_int, read_optional_str, read_str
-from autolog.media._run import Runner, first_error_line, run_tool
+from autolog.media._run import Runner, first_error_line, run_process, run_tool
 from autolog.media._streams import (
     INTERLACED_ORDERS,
     detect_field_order,
@@ -177,7 +176,7 @@ def probe_media(
     *,
     default_start_timecode: str = "00:00:00:00",
     audio_timecode_rate: str = "25",
-    run: Runner = subprocess.run,
+    run: Runner = run_process,
     timeout_s: float = 60.0,
 ) -> ProbeResult:
     """Probe a clip: streams, timing, geometry, picture and source timecode.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import bisect
-import subprocess
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -11,7 +10,7 @@ from pathlib import Path
 from autolog.errors import CorruptMedia, UnsupportedMedia
 from autolog.media._fields import read_float, read_int
 from autolog.media._render import FFMPEG, render_frame_at
-from autolog.media._run import Runner, first_error_line, run_tool
+from autolog.media._run import Runner, first_error_line, run_process, run_tool
 from autolog.media.probe import ProbeResult
 
 #: Decoding may stop this many seconds short of the video stream's end before the file
@@ -75,7 +74,7 @@ def detect_scenes(
     *,
     threshold: float = 10.0,
     min_shot_s: float = 0.5,
-    run: Runner = subprocess.run,
+    run: Runner = run_process,
     timeout_s: float = 1800.0,
 ) -> list[Scene]:
     """Split a clip's picture into shots at its hard cuts, proving it decodes to the end.
@@ -198,7 +197,7 @@ def extract_frames(
     scenes: Sequence[Scene],
     out_dir: Path,
     *,
-    run: Runner = subprocess.run,
+    run: Runner = run_process,
     timeout_s: float = 120.0,
 ) -> list[Path]:
     """Write each scene's picture at its ``sample_s`` as ``frame_{index:04d}.jpg``, full display size.

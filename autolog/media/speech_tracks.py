@@ -9,7 +9,6 @@ Every sample ``n`` of that WAV is at clip time ``n / SAMPLE_RATE``.
 
 from __future__ import annotations
 
-import subprocess
 import wave
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -18,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from autolog.errors import CorruptMedia
-from autolog.media._run import Runner, first_error_line, run_tool
+from autolog.media._run import Runner, first_error_line, run_process, run_tool
 from autolog.media.probe import AudioTrack
 
 #: pocketsphinx's bundled English model expects 16 kHz mono 16-bit audio.
@@ -87,7 +86,7 @@ def choose_speech_tracks(measured: Sequence[TrackSpeech]) -> list[int]:
 
 
 def extract_speech_audio(
-    path: Path, tracks: Sequence[AudioTrack], work_dir: Path, *, run: Runner = subprocess.run,
+    path: Path, tracks: Sequence[AudioTrack], work_dir: Path, *, run: Runner = run_process,
     timeout_s: float = 600.0,
 ) -> SpeechAudio | None:
     """Write the speech of ``path``'s audio tracks to a clip-time WAV in ``work_dir``.

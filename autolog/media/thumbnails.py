@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import subprocess
 from pathlib import Path
 
 from autolog.errors import UnsupportedMedia
 from autolog.media._render import FFMPEG, JPEG_OUTPUT, render_frame_at, render_image
-from autolog.media._run import Runner
+from autolog.media._run import Runner, run_process
 from autolog.media.picture import display_filters
 from autolog.media.probe import ProbeResult
 
@@ -35,7 +34,7 @@ def make_poster(
     out: Path,
     *,
     at_s: float,
-    run: Runner = subprocess.run,
+    run: Runner = run_process,
     timeout_s: float = 120.0,
 ) -> Path:
     """Write the picture shown at ``at_s`` seconds of clip time to ``out`` as a JPEG.
@@ -59,7 +58,7 @@ def make_contact_sheet(
     *,
     columns: int = 4,
     rows: int = 3,
-    run: Runner = subprocess.run,
+    run: Runner = run_process,
     timeout_s: float = 600.0,
 ) -> Path:
     """Write a JPEG grid of ``columns * rows`` evenly spaced pictures to ``out``.

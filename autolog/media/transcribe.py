@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import math
 import re
-import subprocess
 import tempfile
 import threading
 import wave
@@ -20,9 +19,10 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from autolog.media._fields import read_float, read_str
-from autolog.media._run import Runner
+from autolog.media._run import Runner, run_process
 from autolog.media.probe import AudioTrack
 from autolog.media.speech_tracks import SAMPLE_RATE, extract_speech_audio, speech_spans
+from autolog.stops import raise_if_stopped
 
 #: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
 #: one utterance never holds more than this much audio in the decoder.
@@ -104,7 +104,7 @@ class PocketsphinxTranscriber:
     def __init__(
         self,
         *,
-        run: Runner = subprocess.run,
+        run: Runner = run_process,
         timeout_s: float = 600.0,
         pause_s: float = 0.25,
         pad_s: float = 0.3,
@@ -142,6 +142,8 @@ class PocketsphinxTranscriber:
             spans = list(speech_spans(audio))
             words: list[_Word] = []
             for start_s, end_s in _padded_windows(spans, pad_s=self._pad_s, total_s=total_s):
+                # A safe point: a cancelled item's transcription stops between speech windows.
+                raise_if_stopped()
                 audio.setpos(round(start_s * SAMPLE_RATE))
                 pcm = audio.readframes(round((end_s - start_s) * SAMPLE_RATE))
                 decoder.start_utt()

@@ -2,20 +2,21 @@
 
 from __future__ import annotations
 
+import builtins
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, func, select, update
+from sqlalchemy import CursorResult, Result, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store.fencing import RunFence, hold_fence
-from autolog.store.models import Item, TimelineEvent, utcnow
+from autolog.store.models import Analysis, Artifact, Frame, Item, Scene, TimelineEvent, TranscriptSegment, utcnow
 from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.views import ItemView, NewEvent, aware
 
@@ -44,11 +45,22 @@ def validate_item_id(item_id: str) -> str:
     return item_id
 
 
-def event_row(event: NewEvent) -> TimelineEvent:
-    """Build the timeline row for ``event``."""
+def event_values(event: NewEvent) -> dict[str, Any]:
+    """Return the column values of the timeline row for ``event``."""
     fields = {name: getattr(event, name) for name in NewEvent.__dataclass_fields__}
     fields["at"] = event.at or utcnow()
-    return TimelineEvent(**fields)
+    return fields
+
+
+def event_row(event: NewEvent) -> TimelineEvent:
+    """Build the timeline row for ``event``."""
+    return TimelineEvent(**event_values(event))
+
+
+def like_pattern(pattern: str) -> str:
+    """Turn a shell-style id pattern (``LF14*``, ``C000?``) into a SQL LIKE pattern escaped with ``\\``."""
+    escaped = pattern.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return escaped.replace("*", "%").replace("?", "_")
 
 
 def _rowcount(result: Result[Any]) -> int:
@@ -65,13 +77,15 @@ def to_view(item: Item) -> ItemView:
         created_at=aware(item.created_at), updated_at=aware(item.updated_at),
         media_kind=item.media_kind, start_timecode=item.start_timecode, drop_frame=item.drop_frame,
         nominal_fps=item.nominal_fps, reel=item.reel, source_fingerprint=item.source_fingerprint,
+        purged=bool(item.purged),
     )
 
 
-def add_items(session: Session, items: Sequence[NewItem]) -> list[Item]:
+def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
     """Add items at ``0 - Pending File Info`` and their created events to ``session``'s transaction.
 
-    Other repositories call this to create items atomically with rows of their own.
+    Other repositories call this to create items atomically with rows of their own. The
+    rows go in as two multi-row inserts, so a thousand items cost about what one does.
 
     Raises:
         InvalidItemId: an id is malformed.
@@ -83,26 +97,28 @@ def add_items(session: Session, items: Sequence[NewItem]) -> list[Item]:
         if new.id in seen:
             raise ItemExists(new.id)
         seen.add(new.id)
+    if not items:
+        return []
     taken = session.scalars(select(Item.id).where(Item.id.in_(seen))).first()
     if taken is not None:
         raise ItemExists(taken)
-    rows = [
-        Item(id=new.id, source=new.source, status=Status.PENDING_FILE_INFO.value,
-             force_resume=new.force_resume, prompt=new.prompt, dead_lettered=False,
-             cancelled=False, version=0)
-        for new in items
-    ]
-    session.add_all(rows)
-    session.add_all(
-        event_row(NewEvent(item_id=new.id, event="created", to_status=Status.PENDING_FILE_INFO.value,
-                           detail={"source": new.source}))
-        for new in items
-    )
+    now = utcnow()
+    pending = Status.PENDING_FILE_INFO
     try:
-        session.flush()
+        session.execute(insert(Item), [
+            {"id": new.id, "source": new.source, "status": pending.value, "force_resume": new.force_resume,
+             "prompt": new.prompt, "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
+             "created_at": now, "updated_at": now}
+            for new in items])
+        session.execute(insert(TimelineEvent), [
+            event_values(NewEvent(item_id=new.id, event="created", to_status=pending.value,
+                                  detail={"source": new.source}, at=now))
+            for new in items])
     except IntegrityError as ex:
         raise ItemExists(items[0].id if len(items) == 1 else "one of the batch") from ex
-    return rows
+    return [ItemView(id=new.id, source=new.source, status=pending, force_resume=new.force_resume, prompt=new.prompt,
+                     probe=None, has_audio=None, error=None, dead_lettered=False, cancelled=False, version=0,
+                     created_at=now, updated_at=now) for new in items]
 
 
 class Items:
@@ -150,7 +166,7 @@ class Items:
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
         with self._sessions.begin() as session:
-            views = [to_view(row) for row in add_items(session, items)]
+            views = add_items(session, items)
             add_messages(session, messages)
             return views
 
@@ -166,6 +182,16 @@ class Items:
                 raise ItemNotFound(item_id)
             return to_view(row)
 
+    def get_many(self, item_ids: Sequence[str]) -> dict[str, ItemView]:
+        """Return the items that exist among ``item_ids``, by id, in one query per 500 ids."""
+        found: dict[str, ItemView] = {}
+        unique = sorted(set(item_ids))
+        with self._sessions() as session:
+            for start in range(0, len(unique), 500):
+                chunk = unique[start:start + 500]
+                found.update((row.id, to_view(row)) for row in session.scalars(select(Item).where(Item.id.in_(chunk))))
+        return found
+
     def list(
         self,
         *,
@@ -173,10 +199,16 @@ class Items:
         updated_before: datetime | None = None,
         updated_after: datetime | None = None,
         after_id: str | None = None,
+        id_pattern: str | None = None,
         limit: int = 100,
     ) -> list[ItemView]:
-        """List items ordered by id, filtered by status and update time, paged by ``after_id``."""
+        """List items ordered by id, filtered by status, update time and id pattern, paged by ``after_id``.
+
+        ``id_pattern`` is a shell-style pattern: ``*`` any run of characters, ``?`` one.
+        """
         query = select(Item).order_by(Item.id).limit(limit)
+        if id_pattern is not None:
+            query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
         if status is not None:
             query = query.where(Item.status == status.value)
         if updated_before is not None:
@@ -188,10 +220,13 @@ class Items:
         with self._sessions() as session:
             return [to_view(row) for row in session.scalars(query)]
 
-    def count_by_status(self) -> dict[str, int]:
-        """Count items per status."""
+    def count_by_status(self, *, id_pattern: str | None = None) -> dict[str, int]:
+        """Count items per status (of the items whose id matches ``id_pattern``)."""
+        query = select(Item.status, func.count()).group_by(Item.status)
+        if id_pattern is not None:
+            query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
         with self._sessions() as session:
-            rows = session.execute(select(Item.status, func.count()).group_by(Item.status))
+            rows = session.execute(query)
             return {status: count for status, count in rows}
 
     def transition(
@@ -204,7 +239,7 @@ class Items:
 
         The status write, any ``changes``, the transition's timeline entry and ``messages``
         (what runs next, into the outbox) commit together; a refused transition stores none
-        of them. A successful transition clears the item's error and dead-letter mark.
+        of them. A successful transition clears the item's error, dead-letter and purge marks.
 
         Returns:
             True when this call moved the item; False when it was elsewhere or cancelled.
@@ -214,7 +249,7 @@ class Items:
         """
         values: dict[str, Any] = {
             "status": target.value, "version": Item.version + 1, "updated_at": utcnow(),
-            "error": None, "dead_lettered": False, **(changes or {}),
+            "error": None, "dead_lettered": False, "purged": False, **(changes or {}),
         }
         conditions = [Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False)]
         if self.fence is not None and self.fence.item_id == item_id:
@@ -245,3 +280,32 @@ class Items:
                 raise ItemNotFound(item_id)
             if event is not None:
                 session.add(event_row(event))
+
+    def mark_purged(self, events: Sequence[NewEvent]) -> int:
+        """Mark each event's item purged and record the event, in one transaction; return items marked.
+
+        Events whose item no longer exists are dropped.
+        """
+        ids = sorted({event.item_id for event in events})
+        if not ids:
+            return 0
+        with self._sessions.begin() as session:
+            existing = set(session.scalars(select(Item.id).where(Item.id.in_(ids))))
+            session.execute(update(Item).where(Item.id.in_(existing)).values(purged=True, updated_at=utcnow()))
+            session.add_all(event_row(event) for event in events if event.item_id in existing)
+            return len(existing)
+
+    def delete(self, item_id: str) -> builtins.list[str]:
+        """Delete an item with its timeline, results and artifact rows; return the artifact paths it had.
+
+        Raises:
+            ItemNotFound: no item has that id.
+        """
+        with self._sessions.begin() as session:
+            if session.get(Item, item_id) is None:
+                raise ItemNotFound(item_id)
+            paths = builtins.list(session.scalars(select(Artifact.path).where(Artifact.item_id == item_id)))
+            for table in (Artifact, Scene, Analysis, Frame, TranscriptSegment, TimelineEvent):
+                session.execute(delete(table).where(table.item_id == item_id))
+            session.execute(delete(Item).where(Item.id == item_id))
+            return paths

@@ -2,7 +2,9 @@
 
 A job is one dramatiq message. Its id is the message id; its status follows seed 003's
 vocabulary (``queued``, ``started``, ``finished``, ``failed``) plus ``skipped`` for a
-message a worker dropped because its item had moved on or was cancelled.
+message a worker dropped because its item had moved on or was cancelled, ``refused`` for
+one whose work ran but whose status write was refused (another delivery won, or the item
+was cancelled meanwhile), and ``purged`` for one an operator purged from its queue.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import JobNotFound
@@ -20,16 +22,16 @@ from autolog.store.models import TimelineEvent
 from autolog.store.views import aware
 
 #: Job statuses, in seed 003's words.
-JOB_STATUSES = ("queued", "started", "finished", "failed", "skipped")
+JOB_STATUSES = ("queued", "started", "finished", "failed", "skipped", "refused", "purged")
 
 #: The job status each timeline event leaves a message in.
 _STATUS_AFTER = {
     "queued": "queued", "retried": "queued", "started": "started", "succeeded": "finished",
-    "refused": "finished", "failed": "failed", "dead_lettered": "failed", "skipped": "skipped",
+    "refused": "refused", "failed": "failed", "dead_lettered": "failed", "skipped": "skipped", "purged": "purged",
 }
 
 #: Events that end a message's life (a ``failed`` one ends it only when nothing follows).
-_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed"})
+_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed", "purged"})
 
 #: How many messages ``list`` examines at most to fill one filtered page.
 SCAN_LIMIT = 5_000
@@ -116,26 +118,41 @@ class Jobs:
         return job_from_events(job_id, events)
 
     def list(self, *, status: str | None = None, limit: int = 50) -> list[JobView]:
-        """Return the most recently active jobs, newest first, optionally of one status."""
+        """Return the most recently active jobs, newest first, optionally of one status.
+
+        The newest events are read backwards by id, a page at a time, until ``limit`` jobs
+        are found or ``SCAN_LIMIT`` events were read, so the cost follows the page asked
+        for, not the size of the timeline.
+        """
         found: list[JobView] = []
-        offset = 0
-        page = max(limit, 100)
+        seen: set[str] = set()
+        before: int | None = None
+        read = 0
+        page = max(4 * limit, 200)
         with self._sessions() as session:
-            while len(found) < limit and offset < SCAN_LIMIT:
-                ids = list(session.scalars(
-                    select(TimelineEvent.message_id).where(TimelineEvent.message_id.is_not(None))
-                    .group_by(TimelineEvent.message_id).order_by(func.max(TimelineEvent.id).desc())
-                    .offset(offset).limit(page)))
-                if not ids:
+            while len(found) < limit and read < SCAN_LIMIT:
+                # No filter on message_id: it would lead the planner to that index and a sort
+                # of every event; events without one (user actions) are skipped below.
+                query = select(TimelineEvent.id, TimelineEvent.message_id).order_by(TimelineEvent.id.desc()).limit(page)
+                if before is not None:
+                    query = query.where(TimelineEvent.id < before)
+                rows = session.execute(query).all()
+                if not rows:
                     break
-                offset += page
-                events: dict[str, list[TimelineEvent]] = {job_id: [] for job_id in ids if job_id}
+                read += len(rows)
+                before = rows[-1][0]
+                fresh = [str(message_id) for _, message_id in rows if message_id and message_id not in seen]
+                ids = list(dict.fromkeys(fresh))
+                seen.update(ids)
+                if not ids:
+                    continue
+                events: dict[str, list[TimelineEvent]] = {job_id: [] for job_id in ids}
                 for event in session.scalars(
-                        select(TimelineEvent).where(TimelineEvent.message_id.in_(events))
+                        select(TimelineEvent).where(TimelineEvent.message_id.in_(ids))
                         .order_by(TimelineEvent.id)):
                     events[str(event.message_id)].append(event)
-                for job_id, job_events in events.items():
-                    job = job_from_events(job_id, job_events)
+                for job_id in ids:
+                    job = job_from_events(job_id, events[job_id])
                     if status is None or job.status == status:
                         found.append(job)
         return found[:limit]

@@ -35,6 +35,8 @@ class Item(Base):
     """One piece of footage and where it stands in the pipeline."""
 
     __tablename__ = "items"
+    #: A page of one status in id order (``GET /items?status=``, ``autolog status --status``) reads the index only.
+    __table_args__ = (Index("ix_items_status_id", "status", "id"),)
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(Text)
@@ -56,6 +58,8 @@ class Item(Base):
     error: Mapped[dict[str, Any] | None]
     dead_lettered: Mapped[bool] = mapped_column(Boolean, default=False)
     cancelled: Mapped[bool] = mapped_column(Boolean, default=False)
+    #: Its messages were purged: discovery leaves it alone until someone queues it again.
+    purged: Mapped[bool] = mapped_column(Boolean, default=False)
     #: Bumped by every status change; lets readers detect a concurrent change.
     version: Mapped[int] = mapped_column(Integer, default=0)
     #: The fencing token of the step run that holds the item: set when a delivery starts

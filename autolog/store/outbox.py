@@ -94,6 +94,13 @@ class Outbox:
             result = session.execute(delete(OutboxMessage).where(OutboxMessage.message_id.in_(message_ids)))
             return cast("CursorResult[Any]", result).rowcount
 
+    def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
+        """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""
+        with self._sessions() as session:
+            rows = session.scalars(select(OutboxMessage).order_by(OutboxMessage.id).limit(limit)).all()
+            return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
+                                   delay_ms=row.delay_ms) for row in rows]
+
     def count(self) -> int:
         """Count the messages not yet sent."""
         with self._sessions() as session:

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from autolog.store.items import event_row
+from autolog.store.items import event_row, event_values
 from autolog.store.models import TimelineEvent
 from autolog.store.views import EventView, NewEvent, aware
 
@@ -15,11 +19,40 @@ class Timeline:
 
     def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
+        self._local = threading.local()
 
     def record(self, event: NewEvent) -> None:
-        """Append one event."""
+        """Append one event (inside ``batched``, on this thread: when the batch ends)."""
+        buffer: list[NewEvent] | None = getattr(self._local, "buffer", None)
+        if buffer is not None:
+            buffer.append(event)
+            return
         with self._sessions.begin() as session:
             session.add(event_row(event))
+
+    @contextmanager
+    def batched(self) -> Iterator[None]:
+        """Collect this thread's ``record`` calls and append them in one transaction at the end.
+
+        Used where one request records an event per message of a batch (a thousand ``queued``
+        events in one commit instead of a thousand). Nested batches join the outer one.
+        """
+        if getattr(self._local, "buffer", None) is not None:
+            yield
+            return
+        self._local.buffer = []
+        try:
+            yield
+        finally:
+            events, self._local.buffer = self._local.buffer, None
+            self.record_many(events)
+
+    def record_many(self, events: Sequence[NewEvent]) -> None:
+        """Append events in one transaction."""
+        if not events:
+            return
+        with self._sessions.begin() as session:
+            session.execute(insert(TimelineEvent), [event_values(event) for event in events])
 
     def for_item(self, item_id: str, *, limit: int = 1000) -> list[EventView]:
         """Return the item's events, oldest first."""

@@ -41,6 +41,7 @@ class ItemView:
     nominal_fps: str | None = None
     reel: str | None = None
     source_fingerprint: dict[str, Any] | None = None
+    purged: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +22,7 @@ from autolog.processes import pid_alive
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import Store
+from autolog.worker_presence import read_workers
 from ops.stack import Stack
 from tests.conftest import SampleClips, free_port_block, wait_for
 from tests.web.conftest import KEY, http
@@ -143,3 +145,31 @@ def test_redis_killed_mid_run_then_up_gives_one_redis_at_the_same_address_and_ev
     for item_id in ids:
         succeeded = running.events(item_id, "succeeded")
         assert len(succeeded) == len(set(succeeded)), (item_id, succeeded)
+
+
+def test_one_worker_process_killed_brings_its_pool_back_and_health_says_degraded_meanwhile(
+    running: RunningStack, clip: Callable[[str], Path], unique_id: Callable[[str], str],
+) -> None:
+    wait_for(lambda: http("GET", f"{running.api_url}/health")[1].get("status") == "healthy", timeout_s=60,
+             what="every pool to be live")
+    settings = running.settings
+    workers = read_workers(running.redis, settings.namespace, timeout_ms=settings.heartbeat_timeout_ms,
+                           now_ms=int(time.time() * 1000))
+    victim = next(entry.info.pid for entry in workers if entry.live and entry.info.pool == "thumbnails")
+    master = running.stack.pools.processes["thumbnails"].pid()
+
+    # When one worker process of a pool is killed, as the OOM killer would
+    os.kill(victim, signal.SIGKILL)
+
+    # Then /health says the pool is down while it is, and the supervisor brings the pool back
+    _, degraded = wait_for(lambda: (answer := http("GET", f"{running.api_url}/health"))[1].get("status") == "degraded"
+                           and answer, timeout_s=RECOVERY_S, what="/health to report the pool")
+    assert degraded["pools"]["thumbnails"]["state"] in ("down", "short")
+    wait_for(lambda: http("GET", f"{running.api_url}/health")[1].get("status") == "healthy", timeout_s=60,
+             what="the pool to be back")
+    assert running.stack.pools.processes["thumbnails"].pid() not in (None, master)
+
+    # and items go through it again
+    item_id = unique_id("after-oom")
+    running.submit(item_id, clip(item_id))
+    wait_for(lambda: running.status(item_id) is Status.AVID_DESCRIPTION, timeout_s=FINISH_S, what="the item to finish")

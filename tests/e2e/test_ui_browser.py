@@ -158,7 +158,8 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#exports")).to_be_visible()
     expect(page.get_by_label("Prompt for the frame analysis")).to_be_hidden()
-    # The library, open in another tab all along, heard the same news from its own stream.
+    # The library, open in another tab all along, shows the same news when looked at again, without a reload.
+    library.bring_to_front()
     expect(library_badge).to_have_text(Status.AVID_DESCRIPTION.value)
     expect(library_badge).to_have_class(re.compile(r"\btone-done\b"))
     assert library.evaluate("window.notReloaded") is True

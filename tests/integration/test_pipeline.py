@@ -140,8 +140,11 @@ def test_missing_source_fails_readably_without_retries(
     context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
 ) -> None:
     item_id = unique_id("gone")
+    # Submit refuses a missing file, so the item is stored as if its file vanished after submit.
+    [stored] = context.store.items.create([NewItem(item_id, str(test_media.path(f"{item_id}-missing.mp4")),
+                                                   force_resume=True)])
 
-    ingest(context, test_media, f"{item_id}-missing.mp4", item_id, force_resume=True)
+    actions.queue_items(context, [stored])
     drain()
 
     item = context.store.items.get(item_id)

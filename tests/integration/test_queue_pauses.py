@@ -1,38 +1,104 @@
-"""A paused queue holds its messages back until it is resumed; nothing fails or retries."""
+"""Pause holds a queue's messages in Redis (no re-enqueue loop), resume releases them in order, purge drops them all."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
 
-from actors import broker
+import redis
+from sqlalchemy.orm import sessionmaker
+
+from actors import broker, probe
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewItem
-from pipelines import actions
+from autolog.store.jobs import Jobs
+from pipelines import actions, scan
+from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
-from web.control.queues import Queues
 
 
-def test_paused_queue_holds_the_step_until_resumed(
+def queues() -> Queues:
+    return Queues(broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+
+
+def ready_ids(queue: str) -> list[str]:
+    """The Redis ids in a queue's ready list, head first."""
+    client: redis.Redis = broker.client
+    return [raw.decode() for raw in client.lrange(f"{broker.namespace}:{queue}", 0, -1)]  # type: ignore[union-attr]
+
+
+def test_pause_holds_a_thousand_waiting_messages_and_resume_puts_them_back_in_order(context: Context) -> None:
+    sent = [broker.enqueue(probe.message(f"HOLD{index:04d}")) for index in range(1000)]
+
+    paused = queues().pause("probe")
+
+    assert (paused.paused, paused.held, paused.queued, paused.delayed) == (True, 1000, 0, 0)
+    assert ready_ids("probe") == []
+
+    resumed = queues().resume("probe")
+
+    assert (resumed.paused, resumed.held, resumed.queued) == (False, 0, 1000)
+    assert ready_ids("probe") == [message.options["redis_message_id"] for message in sent]
+
+
+def test_a_step_reaching_a_worker_of_a_paused_queue_is_held_once_then_runs_on_resume(
     context: Context, test_media: SampleClips, drain: Callable[..., None], unique_id: Callable[[str], str]
 ) -> None:
-    queues = Queues(broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
-    queues.pause("thumbnails")
+    queues().pause("thumbnails")
     item_id = unique_id("paused")
 
     actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
-    timeline = context.store.timeline
-    wait_for(lambda: any(event.event == "deferred" and event.detail == {"queue": "thumbnails.DQ", "waits": 1,
-                                                                        "reason": "queue paused", "wait_ms": 2000}
-                         for event in timeline.for_item(item_id)), timeout_s=30, what="the step to be held back")
+    wait_for(lambda: queues().get("thumbnails").held == 1, timeout_s=30, what="the step to be held")
+    # Idle with the message held: the old re-enqueue loop never let the delay queue empty.
+    drain()
     assert context.store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
 
-    queues.resume("thumbnails")
+    queues().resume("thumbnails")
     drain()
 
     item = context.store.items.get(item_id)
     assert (item.status, item.error) == (Status.AVID_DESCRIPTION, None)
-    kinds = [(event.event, event.step) for event in timeline.for_item(item_id)]
+    kinds = [(event.event, event.step) for event in context.store.timeline.for_item(item_id)]
     assert ("failed", "thumbnails") not in kinds and ("retried", "thumbnails") not in kinds
+    assert ("deferred", "thumbnails") not in kinds and ("skipped", "thumbnails") not in kinds
     assert kinds.count(("started", "thumbnails")) == 1
-    assert kinds.count(("deferred", "thumbnails")) == 1
+
+
+def _pending(context: Context, *item_ids: str) -> None:
+    context.store.items.create([NewItem(item_id, f"/m/{item_id}.mp4") for item_id in item_ids])
+
+
+def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their_items(context: Context) -> None:
+    _pending(context, "HELD", "READY", "LATER")
+    broker.enqueue(probe.message("HELD"))
+    queues().pause("probe")
+    broker.enqueue(probe.message("READY"))
+    broker.enqueue(probe.message("LATER"), delay=600_000)
+
+    outcome = queues().purge(context, "step1_file_info")
+
+    assert (outcome.queue, outcome.purged, outcome.items) == ("probe", 3, ("HELD", "LATER", "READY"))
+    view = queues().get("probe")
+    assert (view.queued, view.delayed, view.held) == (0, 0, 0)
+    for item_id in ("HELD", "READY", "LATER"):
+        item = context.store.items.get(item_id)
+        assert item.purged
+        assert [event.event for event in context.store.timeline.for_item(item_id)][-1] == "purged"
+    report = scan(context, broker, now=datetime.now(UTC) + timedelta(hours=1))
+    assert report.queued == ()
+
+    again = actions.retry(context, "READY")
+
+    assert (again.queued, again.already_queued, again.item.purged) == (True, False, False)
+    assert not context.store.items.get("READY").purged
+
+
+def test_purged_jobs_read_as_purged(context: Context) -> None:
+    _pending(context, "GONE")
+    [answer] = actions.queue_items(context, [context.store.items.get("GONE")])
+
+    queues().purge(context, "probe")
+
+    job = Jobs(sessionmaker(context.store.engine)).get(str(answer.job_id))
+    assert (job.status, job.step) == ("purged", "file_info")

@@ -10,8 +10,11 @@ import redis
 from falcon.testing import TestClient
 
 from autolog.local_redis import LocalRedis
+from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
+from autolog.worker_presence import WorkerInfo, WorkerPresence
+from ops.pools import pool_specs
 from tests.conftest import SampleClips
 from tests.web.conftest import KEY
 from tests.web.test_items import queued_ids
@@ -89,7 +92,7 @@ def test_queues_report_pause_resume_and_purge(client: TestClient, api: AutologAp
 
     assert (probe["name"], probe["step"], probe["queued"], probe["paused"]) == ("probe", "file_info", 2, False)
     assert (paused["paused"], resumed["paused"]) == (True, False)
-    assert purged == {"queue": "probe", "purged": 2}
+    assert purged == {"queue": "probe", "purged": 2, "items": ["Q1", "Q2"]}
     assert queued_ids(api) == []
     assert {item.status for item in api.services.store.items.list()} == {Status.PENDING_FILE_INFO}
     for action in ("", "/pause", "/resume", "/purge"):
@@ -107,11 +110,38 @@ def test_workers_report_heartbeats_of_running_workers(client: TestClient, worker
     assert client.simulate_get("/health").json["workers_count"] >= 1
 
 
-def test_health_is_200_when_redis_and_the_database_answer(client: TestClient) -> None:
+def test_health_is_200_when_redis_and_the_database_answer_and_degraded_with_no_pool_running(
+    client: TestClient,
+) -> None:
     response = client.simulate_get("/health")
 
     assert response.status_code == 200
-    assert response.json["status"] == "healthy"
+    assert response.json["status"] == "degraded"
+    assert {pool["state"] for pool in response.json["pools"].values()} == {"down"}
+
+
+def test_health_is_healthy_once_every_pool_has_its_processes_and_degraded_when_one_is_short(
+    client: TestClient, api_settings: Settings, redis_client: redis.Redis,
+) -> None:
+    specs = pool_specs(api_settings)
+    for spec in specs:
+        for index in range(spec.processes):
+            WorkerPresence(redis_client, namespace=api_settings.namespace, member=f"{spec.name}-{index}",
+                           info=WorkerInfo(pool=spec.name, queues=(spec.queue,), threads=spec.threads, host="h",
+                                           pid=index), interval_s=1).beat()
+    assert client.simulate_get("/health").json["status"] == "healthy"
+
+    WorkerPresence(redis_client, namespace=api_settings.namespace, member="assess-0",
+                   info=WorkerInfo(pool="assess", queues=("assess",), threads=1, host="h", pid=0),
+                   interval_s=1).stop()
+    response = client.simulate_get("/health")
+
+    assert (response.status_code, response.json["status"]) == (200, "degraded")
+    assert response.json["pools"]["assess"] == {"expected_processes": 1, "live_processes": 0, "state": "down",
+                                                "crash_loop": None}
+    metrics = client.simulate_get("/metrics").text
+    assert 'autolog_pool_degraded{pool="assess"} 1.0' in metrics
+    assert 'autolog_pool_degraded{pool="file_info"} 0.0' in metrics
 
 
 @pytest.fixture

@@ -15,6 +15,7 @@ from autolog.exports import (
     SELECTION_FORMATS,
     TIMINGS,
 )
+from autolog.store.jobs import JOB_STATUSES
 from autolog.store.search_query import MAX_QUERY_CHARS
 from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
 
@@ -62,8 +63,11 @@ def path(name: str, schema: JSON | None = None) -> JSON:
 
 
 ITEM = path("item_id", ITEM_ID)
-QUEUE = path("name")
-POOLS = query("pool", {"type": "array", "items": {"type": "string"}}, description="Pools to act on; default all.")
+QUEUE = {**path("name"), "description": "A queue's name (probe), its step's name (file_info) or seed name "
+                                        "(step1_file_info)."}
+POOLS = query("pool", {"type": "array", "items": {"type": "string"}},
+              description="Pools to act on, by pool name (file_info), queue (probe) or seed name "
+                          "(step1_file_info); default all.")
 QUEUE_FILTER = query("queue", {"type": "string"}, description="Only this queue.")
 QUEUED_NOTE = ("Items are stored before they are queued. If Redis is down the item stays stored, the answer is "
                "still 202 with `\"queued\": false`, and discovery queues it once Redis is back.")
@@ -125,8 +129,12 @@ def item_paths() -> dict[str, JSON]:
             "Create and queue up to 1,000 items in one transaction", "202", "ItemsAccepted", tag="items",
             errors="400 409 413", description=QUEUED_NOTE,
             body=obj(["items"], items={"type": "array", "items": ref("NewItem"), "minItems": 1, "maxItems": 1000}))},
-        "/items/{item_id}": {"get": op("One item with its timeline, frames, transcript and artifacts", "200",
-                                       "ItemDetail", tag="items", errors="404", params=[ITEM])},
+        "/items/{item_id}": {
+            "get": op("One item with its timeline, frames, transcript and artifacts", "200", "ItemDetail",
+                      tag="items", errors="404", params=[ITEM]),
+            "delete": op("Delete the item", "200", None, tag="items", errors="404", params=[ITEM], description=(
+                "Cancels it (a running step stops at its next safe point), then deletes its row, timeline, "
+                "results and artifact files. The timeline goes with it, so the id can be ingested again."))},
         "/items/{item_id}/prompt": {"post": op(
             "Give a waiting item its prompt and resume it", "202", accepted, tag="items", errors="400 404 409",
             params=[ITEM], body=obj(["prompt"], prompt={"type": "string", "minLength": 1}))},
@@ -134,8 +142,15 @@ def item_paths() -> dict[str, JSON]:
                                                tag="items", errors="404 409", params=[ITEM])},
         "/items/{item_id}/retry": {"post": op("Queue again the step the item stopped at", "202", accepted,
                                               tag="items", errors="404 409", params=[ITEM])},
-        "/items/{item_id}/cancel": {"post": op("Cancel the item", "200", None, tag="items", errors="404",
-                                               params=[ITEM])},
+        "/items/{item_id}/cancel": {"post": op(
+            "Cancel the item", "200", None, tag="items", errors="404", params=[ITEM],
+            description="Queued steps skip it; a running step stops at its next safe point, its subprocess killed.")},
+        "/items/{item_id}/uncancel": {"post": op("Undo a cancel and queue the item from where it stopped", "202",
+                                                 accepted, tag="items", errors="404 409", params=[ITEM])},
+        "/items/{item_id}/rerun": {"post": op(
+            "Re-log the item from a chosen step", "202", accepted, tag="items", errors="400 404 409",
+            params=[ITEM, query("from", {"type": "string", "example": "assess"}, required=True,
+                                description="The step: its name, number, queue or seed name (step3_assess).")])},
         "/items/{item_id}/progress": {"get": progress_operation()},
         "/items/{item_id}/artifacts/{kind}/{position}": {"get": {
             **op("An artifact as a file", "200", None, tag="items", errors="404",
@@ -220,7 +235,7 @@ def operations_paths() -> dict[str, JSON]:
     """Jobs, queues, dead letters, workers and discovery."""
     return {
         "/jobs": {"get": op("List jobs", "200", "JobList", tag="jobs", errors="400", params=[
-            query("status", {"type": "string", "enum": ["all", "queued", "started", "finished", "failed", "skipped"]}),
+            query("status", {"type": "string", "enum": ["all", *JOB_STATUSES]}),
             query("limit", {"type": "integer", "minimum": 1, "maximum": 100})])},
         "/jobs/{job_id}": {"get": op("One job", "200", "Job", tag="jobs", errors="404", params=[path("job_id")])},
         "/queues": {"get": op("Every queue's counts", "200", "QueueList", tag="queues")},
@@ -230,7 +245,8 @@ def operations_paths() -> dict[str, JSON]:
                                             params=[QUEUE])},
         "/queues/{name}/resume": {"post": op("Resume a queue", "200", "Queue", tag="queues", errors="404",
                                              params=[QUEUE])},
-        "/queues/{name}/purge": {"post": op("Drop a queue's waiting messages", "200", None, tag="queues",
+        "/queues/{name}/purge": {"post": op("Drop a queue's queued, delayed and held messages", "200", "QueuePurged",
+                                            tag="queues",
                                             errors="404", params=[QUEUE])},
         "/dead-letters": {"get": op("Dead letters with their errors", "200", "DeadLetterList", tag="queues",
                                     errors="400 404", params=[QUEUE_FILTER, query(

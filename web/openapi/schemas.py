@@ -44,6 +44,7 @@ SCHEMAS: dict[str, JSON] = {
         status={"type": "string", "enum": [status.value for status in Status]},
         force_resume=BOOLEAN, prompt=nullable(STRING), probe=nullable(ref("Probe")), has_audio=nullable(BOOLEAN),
         error=nullable(OBJECT), dead_lettered=BOOLEAN, cancelled=BOOLEAN, version=INTEGER,
+        purged={**BOOLEAN, "description": "Its messages were purged; discovery leaves it until it is queued again."},
         created_at=DATETIME, updated_at=DATETIME,
         media_kind=nullable({"type": "string", "enum": ["video", "audio"]}),
         start_timecode=nullable({**STRING, "description": "SMPTE start timecode; ';' before the frames for "
@@ -81,10 +82,13 @@ SCHEMAS: dict[str, JSON] = {
         analysis=nullable(OBJECT),
         artifacts={"type": "array", "items": obj(["kind", "position", "path", "url"], kind=STRING,
                                                     position=INTEGER, path=STRING, url=STRING)})]},
-    "ItemAccepted": obj(["item", "queued"], item=ref("Item"), queued={
-        "type": "boolean", "description": "False when Redis was down: the item is stored and discovery queues it."}),
+    "ItemAccepted": obj(["item", "queued", "job_id", "already_queued"], item=ref("Item"), queued={
+        "type": "boolean", "description": "False when Redis was down: the item is stored and discovery queues it."},
+        job_id=nullable({**STRING, "description": "The id of the item's first message (GET /jobs/{job_id})."}),
+        already_queued={**BOOLEAN, "description": "A message already carried the item; job_id is that message's."},
+        created=BOOLEAN, reason=STRING),
     "ItemsAccepted": obj(["items", "count", "queued"], items={"type": "array", "items": ref("Item")},
-                         count=INTEGER, queued=BOOLEAN),
+                         count=INTEGER, queued=BOOLEAN, job_ids={"type": "array", "items": nullable(STRING)}),
     "ItemPage": obj(["items", "count", "next_cursor"], items={"type": "array", "items": ref("Item")},
                     count=INTEGER, next_cursor=nullable(STRING)),
     "SearchHit": obj(
@@ -106,7 +110,9 @@ SCHEMAS: dict[str, JSON] = {
                       hits={"type": "array", "items": ref("SearchHit")}),
     "ItemListing": {"oneOf": [ref("ItemPage"), ref("SearchPage")]},
     "FootageQueued": obj(["footage_id", "status", "queued", "created"], footage_id=ITEM_ID, status=STRING,
-                         queued=BOOLEAN, created=BOOLEAN, job_id=nullable(STRING), reason=STRING),
+                         queued=BOOLEAN, created=BOOLEAN, job_id=nullable(STRING), reason=STRING,
+                         already_queued={**BOOLEAN, "description": "The item was already in flight: job_id is "
+                                                                   "the message carrying it, no second run."}),
     "FootageBatch": obj(["items", "total_queued", "queued"],
                         items={"type": "array", "items": ref("FootageQueued")}, total_queued=INTEGER, queued=BOOLEAN),
     "Job": obj(
@@ -115,9 +121,12 @@ SCHEMAS: dict[str, JSON] = {
         attempts=INTEGER, created_at=nullable(DATETIME), started_at=nullable(DATETIME), ended_at=nullable(DATETIME),
         result=nullable(OBJECT), error=nullable(OBJECT), meta=OBJECT),
     "JobList": obj(["count", "jobs"], count=INTEGER, jobs={"type": "array", "items": ref("Job")}),
-    "Queue": obj(["name", "queued", "delayed", "in_progress", "dead_lettered", "paused"], name=STRING,
-                 step=nullable(STRING), queued=INTEGER, delayed=INTEGER, in_progress=INTEGER,
-                 dead_lettered=INTEGER, paused=BOOLEAN),
+    "Queue": obj(["name", "queued", "delayed", "held", "in_progress", "dead_lettered", "paused"], name=STRING,
+                 step=nullable(STRING), queued=INTEGER, delayed=INTEGER,
+                 held={**INTEGER, "description": "Messages a pause holds; released in order on resume."},
+                 in_progress=INTEGER, dead_lettered=INTEGER, paused=BOOLEAN),
+    "QueuePurged": obj(["queue", "purged", "items"], queue=STRING, purged=INTEGER,
+                       items={"type": "array", "items": ITEM_ID, "description": "Items marked purged."}),
     "QueueList": obj(["queues"], queues={"type": "array", "items": ref("Queue")}),
     "QueueStatus": obj(
         ["queues", "total_queued", "total_failed"],
@@ -147,9 +156,16 @@ SCHEMAS: dict[str, JSON] = {
                            queued={"type": "array", "items": STRING}, requeued={"type": "array", "items": STRING},
                            in_flight=INTEGER),
     "Health": obj(["status", "redis_connected", "database_connected"],
-                  status={"type": "string", "enum": ["healthy", "unhealthy"]}, redis_connected=BOOLEAN,
-                  database_connected=BOOLEAN, queue_available=BOOLEAN, queue_length=nullable(INTEGER),
-                  workers_count=nullable(INTEGER), errors={"type": "array", "items": STRING}),
+                  status={"type": "string", "enum": ["healthy", "degraded", "unhealthy"],
+                          "description": "unhealthy (503): Redis or the database does not answer; degraded: a pool "
+                                         "is down, short of worker processes or crash-looping."},
+                  redis_connected=BOOLEAN, database_connected=BOOLEAN, queue_available=BOOLEAN,
+                  queue_length=nullable(INTEGER), workers_count=nullable(INTEGER),
+                  pools={"type": "object", "additionalProperties": obj(
+                      ["expected_processes", "live_processes", "state"], expected_processes=INTEGER,
+                      live_processes=INTEGER, state={"type": "string", "enum": ["ok", "short", "down", "crash_loop"]},
+                      crash_loop=nullable(STRING))},
+                  errors={"type": "array", "items": STRING}),
     "MinioEvent": obj(["Records"], EventName=STRING, Key=STRING, Records={"type": "array", "items": obj(
         ["eventName", "s3"], eventName={"type": "string", "example": "s3:ObjectCreated:Put"},
         s3=obj(["bucket", "object"], bucket=obj(["name"], name=STRING),

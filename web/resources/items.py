@@ -11,8 +11,7 @@ import falcon
 from autolog.progress import sse_stream, stream_progress
 from autolog.statuses import Status
 from pipelines import actions
-from web.control import items as item_actions
-from web.control.intake import accept
+from web.documents import accepted_document, artifact_file, item_document
 from web.services import ApiServices
 from web.validation import invalid, json_object, new_item, new_items, optional_text
 
@@ -97,9 +96,9 @@ class Items:
         resp.media = self._services.store.search.search(query, status=status, limit=limit, offset=offset).to_dict()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        accepted = accept(self._services.context, [new_item(json_object(req))])
-        resp.media = {"item": accepted.items[0].to_dict(), "queued": accepted.queued}
-        resp.location = f"/items/{accepted.items[0].id}"
+        [answer] = actions.submit(self._services.context, [new_item(json_object(req))])
+        resp.media = answer.to_dict()
+        resp.location = f"/items/{answer.item.id}"
         resp.status = falcon.HTTP_202
 
 
@@ -110,18 +109,22 @@ class ItemBatch:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = accept(self._services.context, new_items(json_object(req))).to_dict()
+        resp.media = accepted_document(actions.submit(self._services.context, new_items(json_object(req))))
         resp.status = falcon.HTTP_202
 
 
 class ItemResource:
-    """``GET /items/{item_id}``: the item with its timeline, scenes, frames, transcript and artifacts."""
+    """``GET /items/{item_id}``: the item in full; ``DELETE``: the item, its timeline, results and artifact files."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        resp.media = item_actions.item_document(self._services.context, item_id)
+        resp.media = item_document(self._services.context, item_id)
+
+    def on_delete(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        removed = actions.delete(self._services.context, item_id)
+        resp.media = {"deleted": item_id, "artifacts_removed": len(removed)}
 
 
 class ItemPrompt:
@@ -134,8 +137,7 @@ class ItemPrompt:
         text = optional_text(json_object(req), "prompt", max_length=20_000)
         if not text:
             raise invalid("prompt", "is required and must not be empty")
-        item, queued = item_actions.prompt(self._services.context, item_id, text)
-        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.media = actions.prompt(self._services.context, item_id, text).to_dict()
         resp.status = falcon.HTTP_202
 
 
@@ -146,8 +148,7 @@ class ItemResume:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        item, queued = item_actions.prompt(self._services.context, item_id, None)
-        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.media = actions.prompt(self._services.context, item_id, None).to_dict()
         resp.status = falcon.HTTP_202
 
 
@@ -158,19 +159,41 @@ class ItemRetry:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        item, queued = item_actions.retry(self._services.context, item_id)
-        resp.media = {"item": item.to_dict(), "queued": queued}
+        resp.media = actions.retry(self._services.context, item_id).to_dict()
         resp.status = falcon.HTTP_202
 
 
 class ItemCancel:
-    """``POST /items/{item_id}/cancel``: stop the item; queued and future steps skip it."""
+    """``POST /items/{item_id}/cancel``: stop the item; queued steps skip it, a running one stops."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
         resp.media = {"item": actions.cancel(self._services.context, item_id).to_dict()}
+
+
+class ItemUncancel:
+    """``POST /items/{item_id}/uncancel``: undo a cancel and queue the item from where it stopped."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        resp.media = actions.uncancel(self._services.context, item_id).to_dict()
+        resp.status = falcon.HTTP_202
+
+
+class ItemRerun:
+    """``POST /items/{item_id}/rerun?from=STEP``: re-log a finished or failed item from a chosen step."""
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
+        from_step = req.get_param("from", required=True)
+        resp.media = actions.rerun(self._services.context, item_id, from_step).to_dict()
+        resp.status = falcon.HTTP_202
 
 
 class ItemArtifact:
@@ -180,7 +203,7 @@ class ItemArtifact:
         self._services = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, item_id: str, kind: str, position: int) -> None:
-        path = item_actions.artifact_file(self._services.context, item_id, kind, position)
+        path = artifact_file(self._services.context, item_id, kind, position)
         resp.content_type = mimetypes.guess_type(path.name)[0] or "application/octet-stream"
         resp.set_stream(path.open("rb"), path.stat().st_size)
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from autolog.store.jobs import JOB_STATUSES
-from web.control.jobs import job_document, result_backend
+from web.documents import job_document, result_backend
 from web.services import ApiServices
 
 #: ``GET /jobs`` page size when ``limit`` is not given, and its ceiling (seed 003's).

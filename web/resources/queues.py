@@ -28,7 +28,7 @@ class QueueItem:
 
 
 class QueuePause:
-    """``POST /queues/{name}/pause``: flag the queue paused; workers hold its messages back."""
+    """``POST /queues/{name}/pause``: pause the queue; its messages are held, counted, until it resumes."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
@@ -38,7 +38,7 @@ class QueuePause:
 
 
 class QueueResume:
-    """``POST /queues/{name}/resume``: clear the queue's pause flag."""
+    """``POST /queues/{name}/resume``: resume the queue; its held messages go back on it in order."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
@@ -48,13 +48,13 @@ class QueueResume:
 
 
 class QueuePurge:
-    """``POST /queues/{name}/purge``: drop the messages waiting in the queue and its delay queue."""
+    """``POST /queues/{name}/purge``: drop the queue's queued, delayed and held messages; mark their items."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, name: str) -> None:
-        resp.media = {"queue": name, "purged": self._services.queues.purge(name)}
+        resp.media = self._services.queues.purge(self._services.context, name).to_dict()
 
 
 def _queue(req: falcon.Request, services: ApiServices) -> str | None:

@@ -2,14 +2,46 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 import falcon
 
-from autolog.errors import TransitionRefused
+from autolog.statuses import step_named
+from ops.pools import PoolStatus
 from pipelines import actions
-from web.control.intake import queue_footage, with_job_id
-from web.control.workers import pools_document
+from pipelines.intake import queue_footage, refuse_unqueued
+from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
+
+
+def _pools(req: falcon.Request) -> list[str] | None:
+    """Return the pools named by ``pool``: a pool's name, or its step's queue, seed name or number; None for all."""
+    names = req.get_param_as_list("pool") or None
+    if names is None:
+        return None
+    resolved = []
+    for name in names:
+        try:
+            resolved.append(step_named(name).name)
+        except KeyError:
+            resolved.append(name)
+    return resolved
+
+
+def pools_document(pools: list[PoolStatus]) -> dict[str, Any]:
+    """Return seed 000's ``/workers/status`` document: the pools by step, and the running worker threads."""
+    running = [pool for pool in pools if pool.alive]
+    return {
+        "workers": {
+            pool.name: {"queue": pool.queue, "running": pool.alive, "pid": pool.pid, "processes": pool.processes,
+                        "threads": pool.threads, "workers": pool.processes * pool.threads if pool.alive else 0,
+                        "crash_loop": pool.crash_loop}
+            for pool in pools
+        },
+        "total_workers": sum(pool.processes * pool.threads for pool in running),
+        "running_pools": len(running),
+    }
 
 
 class RunQueue:
@@ -20,10 +52,8 @@ class RunQueue:
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         footage_id = req.get_param("footage_id", required=True)
-        [outcome] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
-        if outcome.reason and not outcome.created:
-            raise TransitionRefused(footage_id, "a status a step runs from", outcome.item.status.value)
-        resp.media = with_job_id(self._services.context, outcome).to_dict()
+        [answer] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
+        resp.media = seed_queued(refuse_unqueued(answer))
         resp.status = falcon.HTTP_202
 
 
@@ -36,8 +66,8 @@ class RunQueueBatch:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         ids = unique_ids(bounded_list(json_object(req), "footage_ids"), "footage_ids")
         outcomes = queue_footage(self._services.context, ids)
-        resp.media = {"items": [outcome.to_dict() for outcome in outcomes],
-                      "total_queued": sum(outcome.queued for outcome in outcomes),
+        resp.media = {"items": [seed_queued(outcome) for outcome in outcomes],
+                      "total_queued": sum(outcome.queued and not outcome.already_queued for outcome in outcomes),
                       "queued": all(outcome.queued for outcome in outcomes)}
         resp.status = falcon.HTTP_202
 
@@ -81,8 +111,7 @@ class WorkersStart:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        names = req.get_param_as_list("pool") or None
-        resp.media = {"status": "started", **pools_document(self._services.pools.start(names))}
+        resp.media = {"status": "started", **pools_document(self._services.pools.start(_pools(req)))}
 
 
 class WorkersStop:
@@ -92,7 +121,7 @@ class WorkersStop:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        names = req.get_param_as_list("pool") or None
+        names = _pools(req)
         # By default, the workers' grace period (AUTOLOG_STOP_GRACE_S) plus time to exit.
         timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600)
         stops = self._services.pools.drain(names, timeout_s=timeout)

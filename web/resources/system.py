@@ -8,9 +8,9 @@ import falcon
 from prometheus_client import CollectorRegistry
 
 from autolog.metrics_exposition import render_metrics
+from autolog.worker_presence import read_heartbeats
+from ops.health import check_health
 from pipelines.discovery import scan
-from web.control.health import check_health
-from web.control.workers import read_heartbeats
 from web.services import ApiServices
 
 
@@ -53,7 +53,11 @@ class DiscoveryScan:
 
 
 class Health:
-    """``GET /health``: Redis, database, queue length and live workers; 503 when Redis or the database is down."""
+    """``GET /health``: Redis, database, queue length, live workers and pools.
+
+    503 when Redis or the database is down; 200 with ``"status": "degraded"`` when a pool is down,
+    short of worker processes or crash-looping.
+    """
 
     auth = "open"
 
@@ -61,9 +65,8 @@ class Health:
         self._services = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        health = check_health(self._services.redis_client, self._services.store, self._services.queues,
-                              namespace=self._services.broker.namespace,
-                              heartbeat_ms=self._services.settings.heartbeat_timeout_ms)
+        health = check_health(self._services.redis_client, self._services.store, settings=self._services.settings,
+                              queues=self._services.queues.names, local_pools=self._services.pools.status())
         resp.media = health.to_dict()
         resp.status = falcon.HTTP_200 if health.healthy else falcon.HTTP_503
 

@@ -6,7 +6,8 @@ import json
 
 import falcon
 
-from web.control.webhooks import apply_minio, ingest, parse_minio, verify_bearer, verify_signature
+from pipelines.intake import accept_delivery, apply_minio
+from web.ingress import INGEST_EVENTS, parse_minio, verify_bearer, verify_signature
 from web.services import ApiServices
 from web.validation import invalid, new_items
 
@@ -36,7 +37,11 @@ class MinioWebhook:
 
 
 class IngestWebhook:
-    """``POST /webhooks/ingest``: a signed JSON list of items, stored once per delivery id."""
+    """``POST /webhooks/ingest``: a signed JSON list of items, stored once per delivery id.
+
+    The signature is checked first. GitHub's ``ping`` (sent when a hook is created) answers
+    200; an ``X-GitHub-Event`` other than ``ingest`` answers 202 saying it was not acted on.
+    """
 
     auth = "webhook"
 
@@ -46,10 +51,21 @@ class IngestWebhook:
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
         body = req.bounded_stream.read()
         verify_signature(self._services.settings.ingest_webhook_secret, body, req.get_header("X-Hub-Signature-256"))
+        event = req.get_header("X-GitHub-Event") or "ingest"
+        if event == "ping":
+            resp.media = {"event": "ping", "ok": True}
+            return
+        if event not in INGEST_EVENTS:
+            resp.media = {"event": event, "acted": False,
+                          "reason": f"autolog acts on {', '.join(sorted(INGEST_EVENTS))} events only"}
+            resp.status = falcon.HTTP_202
+            return
         delivery_id = req.get_header("X-GitHub-Delivery", required=True)
         if len(delivery_id) > 100:
             raise invalid("X-GitHub-Delivery", "longer than 100 characters")
         items = new_items({"items": _raw_json(body)})
-        delivery, queued = ingest(self._services.context, self._services.deliveries, delivery_id, body, items)
-        resp.media = {**delivery.to_dict(), "queued": queued}
+        delivery, answers = accept_delivery(self._services.context, self._services.deliveries, delivery_id, body,
+                                            items)
+        resp.media = {**delivery.to_dict(), "queued": all(answer.queued for answer in answers),
+                      "job_ids": [answer.job_id for answer in answers]}
         resp.status = falcon.HTTP_200 if delivery.duplicate else falcon.HTTP_202

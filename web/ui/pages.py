@@ -6,7 +6,7 @@ import falcon
 
 from autolog.errors import ItemNotFound
 from autolog.statuses import Status
-from web.control.items import artifact_url
+from web.documents import artifact_url
 from web.services import ApiServices
 from web.ui import views
 from web.ui.render import Pages

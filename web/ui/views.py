@@ -11,7 +11,7 @@ from typing import Any
 from autolog.media.timecode import frame_timecode
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SegmentView
-from web.control.items import artifact_url
+from web.documents import artifact_url
 
 #: Each status's tone on the page: the colour family of its badge.
 STATUS_TONES: dict[str, str] = {

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from autolog.errors import InvalidItemId, InvalidSource, MediaMissing
+from autolog.errors import InvalidItemId, InvalidSource
 from autolog.item_ids import candidate_ids, choose_id, hashed_id, stem_id
 from autolog.store import ItemView
 from ops.errors import UsageError
@@ -149,7 +149,7 @@ def test_path_outside_the_media_roots_is_refused(root: Path, tmp_path: Path) -> 
 
 
 def test_missing_file_is_refused(root: Path) -> None:
-    with pytest.raises(MediaMissing, match="no such file"):
+    with pytest.raises(InvalidSource, match="no such file"):
         check_paths([str(root / "gone.mp4")], [root])
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from autolog.queue_stats import QueueStats
+from autolog.broker_state import QueueStats
 from autolog.statuses import Status
 from autolog.store import EventView, FrameView, ItemView, SegmentView
 from ops.pools import PoolStatus

@@ -49,12 +49,25 @@ window.autolog = (function () {
       (event.attempt > 1 ? " (attempt " + event.attempt + ")" : "");
   }
 
-  /** Follow Server-Sent progress events from url; call onEvent with each decoded event. */
+  /**
+   * Follow Server-Sent progress events from url; call onEvent with each decoded event.
+   * A hidden tab lets its stream go (each open stream holds an API thread) and opens it again
+   * when shown: a stream starts with the latest state, so the page catches up at once.
+   */
   function follow(url, onEvent) {
-    const source = new EventSource(url, { withCredentials: true });
-    source.addEventListener("progress", (message) => onEvent(JSON.parse(message.data)));
-    window.addEventListener("pagehide", () => source.close());
-    return source;
+    let source = null;
+    function open() {
+      if (source) return;
+      source = new EventSource(url, { withCredentials: true });
+      source.addEventListener("progress", (message) => onEvent(JSON.parse(message.data)));
+    }
+    function close() {
+      if (source) source.close();
+      source = null;
+    }
+    document.addEventListener("visibilitychange", () => (document.hidden ? close() : open()));
+    window.addEventListener("pagehide", close);
+    if (!document.hidden) open();
   }
 
   return { api, itemTone, eventTone, setBadge, activity, follow };

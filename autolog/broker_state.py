@@ -1,0 +1,361 @@
+"""The one module that knows dramatiq's and autolog's Redis keys: depths, pauses, purges, dead letters.
+
+Key names follow ``dramatiq/brokers/redis/dispatch.lua``: the list ``ns:q`` holds ready
+message ids (``rpush`` to enqueue, ``lpop`` to fetch), the hash ``ns:q.msgs`` every unacked
+message (ready, or fetched by a worker) by its ``redis_message_id``, ``ns:q.DQ`` and
+``ns:q.DQ.msgs`` the delayed ones, and the sorted set ``ns:q.XQ`` with the hash
+``ns:q.XQ.msgs`` the dead letters. autolog adds the set ``ns:__paused__`` of paused queues and,
+per queue, the list ``ns:q.HQ`` of held messages (whole encoded messages, oldest first) that a
+pause keeps out of the ready list, so no worker fetches them until the queue resumes.
+
+Messages are JSON under dramatiq's default encoder, so nothing here imports dramatiq.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import redis
+
+#: The set of paused queue names, under the broker's namespace.
+PAUSED_KEY = "__paused__"
+
+#: The suffix of a queue's list of held messages.
+HELD_SUFFIX = ".HQ"
+
+#: Per queue: ready, unacked, delayed, dead-lettered, held, and the message at the head of the queue.
+_QUEUES_SCRIPT = """
+local out = {}
+for i = 2, #ARGV do
+  local key = ARGV[1] .. ':' .. ARGV[i]
+  local head = redis.call('LINDEX', key, 0)
+  local data = false
+  if head then data = redis.call('HGET', key .. '.msgs', head) end
+  out[#out + 1] = redis.call('LLEN', key)
+  out[#out + 1] = redis.call('HLEN', key .. '.msgs')
+  out[#out + 1] = redis.call('HLEN', key .. '.DQ.msgs')
+  out[#out + 1] = redis.call('ZCARD', key .. '.XQ')
+  out[#out + 1] = redis.call('LLEN', key .. '.HQ')
+  out[#out + 1] = data or ''
+end
+return out
+"""
+
+#: Pause: flag the queue, then move its ready messages, in order, from the list to the held list.
+#: KEYS: paused set, queue list, queue hash, held list. ARGV: queue name. Returns how many moved.
+_PAUSE_SCRIPT = """
+redis.call('SADD', KEYS[1], ARGV[1])
+local ids = redis.call('LRANGE', KEYS[2], 0, -1)
+local moved = 0
+for _, id in ipairs(ids) do
+  local data = redis.call('HGET', KEYS[3], id)
+  if data then
+    redis.call('RPUSH', KEYS[4], data)
+    redis.call('HDEL', KEYS[3], id)
+    moved = moved + 1
+  end
+end
+redis.call('DEL', KEYS[2])
+return moved
+"""
+
+#: Resume: clear the flag, then put every held message back at the tail of the ready list, oldest first.
+#: KEYS: paused set, queue list, queue hash, held list. ARGV: queue name. Returns how many were released.
+_RESUME_SCRIPT = """
+redis.call('SREM', KEYS[1], ARGV[1])
+local released = 0
+while true do
+  local data = redis.call('LPOP', KEYS[4])
+  if not data then break end
+  local id = cjson.decode(data)['options']['redis_message_id']
+  redis.call('HSET', KEYS[3], id, data)
+  redis.call('RPUSH', KEYS[2], id)
+  released = released + 1
+end
+return released
+"""
+
+#: Hold one fetched message if its queue is (still) paused and it was not purged meanwhile.
+#: KEYS: paused set, queue hash, held list, purge time. ARGV: queue, redis id, data, message timestamp.
+#: Returns 1 held, 0 not paused (run it), -1 purged (drop it).
+_HOLD_SCRIPT = """
+if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+local purged_at = tonumber(redis.call('GET', KEYS[4]) or '0')
+if tonumber(ARGV[4]) <= purged_at then
+  redis.call('HDEL', KEYS[2], ARGV[2])
+  return -1
+end
+redis.call('RPUSH', KEYS[3], ARGV[3])
+redis.call('HDEL', KEYS[2], ARGV[2])
+return 1
+"""
+
+#: Purge: drop the ready, delayed and held messages, note the time, and return every dropped message.
+#: KEYS: queue list, queue hash, delay list, delay hash, held list, purge time. ARGV: now (ms).
+#: Returns the dropped messages' data, then a marker '', then the data of messages workers still hold.
+_PURGE_SCRIPT = """
+local out = {}
+local ids = redis.call('LRANGE', KEYS[1], 0, -1)
+for _, id in ipairs(ids) do
+  local data = redis.call('HGET', KEYS[2], id)
+  if data then out[#out + 1] = data; redis.call('HDEL', KEYS[2], id) end
+end
+redis.call('DEL', KEYS[1])
+for _, data in ipairs(redis.call('HVALS', KEYS[4])) do out[#out + 1] = data end
+redis.call('DEL', KEYS[3], KEYS[4])
+for _, data in ipairs(redis.call('LRANGE', KEYS[5], 0, -1)) do out[#out + 1] = data end
+redis.call('DEL', KEYS[5])
+redis.call('SET', KEYS[6], ARGV[1])
+out[#out + 1] = ''
+for _, data in ipairs(redis.call('HVALS', KEYS[2])) do out[#out + 1] = data end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    """One queue's messages by state, and how long its next message has waited."""
+
+    ready: int
+    delayed: int
+    in_flight: int
+    dead: int
+    #: Seconds since the message at the head of the queue became due; 0 when it is empty.
+    oldest_age_s: float
+    #: Messages a pause holds back.
+    held: int = 0
+
+    def to_dict(self) -> dict[str, float]:
+        """Return a JSON-ready dict."""
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class StoredMessage:
+    """A message as Redis holds it: enough to tell which item and step it is for."""
+
+    message_id: str
+    queue: str
+    actor: str
+    args: tuple[Any, ...]
+    options: dict[str, Any]
+    timestamp_ms: int
+
+    @property
+    def item_id(self) -> str | None:
+        """The item the message works on: a step's first argument, or a callback's result's ``item_id``."""
+        if self.args and isinstance(self.args[0], str):
+            return self.args[0]
+        if len(self.args) > 1 and isinstance(self.args[1], dict) and isinstance(self.args[1].get("item_id"), str):
+            item: str = self.args[1]["item_id"]
+            return item
+        return None
+
+
+def decode_message(data: str | bytes) -> StoredMessage | None:
+    """Return a stored message's facts, or None when the data is not a dramatiq message."""
+    try:
+        message = json.loads(data)
+        return StoredMessage(message_id=str(message["message_id"]), queue=str(message["queue_name"]),
+                             actor=str(message["actor_name"]), args=tuple(message.get("args") or ()),
+                             options=dict(message.get("options") or {}),
+                             timestamp_ms=int(message.get("message_timestamp") or 0))
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
+
+
+def _due_ms(payload: str | bytes) -> int | None:
+    message = decode_message(payload)
+    if message is None:
+        return None
+    return int(message.options.get("eta") or message.timestamp_ms)
+
+
+def _key(namespace: str, queue: str, suffix: str = "") -> str:
+    return f"{namespace}:{queue}{suffix}"
+
+
+def read_queue_stats(
+    client: redis.Redis, namespace: str, queues: Sequence[str], *, now_ms: int | None = None,
+) -> dict[str, QueueStats]:
+    """Read each queue's depth and the age of its oldest ready message, in one atomic call.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    if not queues:
+        return {}
+    now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+    raw = client.eval(_QUEUES_SCRIPT, 0, namespace, *queues)
+    stats = {}
+    for index, queue in enumerate(queues):
+        ready, unacked, delayed, dead, held, head = raw[index * 6:index * 6 + 6]
+        due = _due_ms(head) if head else None
+        stats[queue] = QueueStats(
+            ready=int(ready), delayed=int(delayed), in_flight=max(0, int(unacked) - int(ready)), dead=int(dead),
+            oldest_age_s=max(0.0, (now_ms - due) / 1000) if due is not None else 0.0, held=int(held),
+        )
+    return stats
+
+
+def paused_queues(client: redis.Redis, namespace: str) -> frozenset[str]:
+    """Return the names of the paused queues.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    members: set[bytes] = client.smembers(_key(namespace, PAUSED_KEY))  # type: ignore[assignment]
+    return frozenset(member.decode() for member in members)
+
+
+def pause(client: redis.Redis, namespace: str, queue: str) -> int:
+    """Flag ``queue`` paused and hold its ready messages, in order; return how many were held."""
+    keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue), _key(namespace, queue, ".msgs"),
+            _key(namespace, queue, HELD_SUFFIX))
+    return int(client.eval(_PAUSE_SCRIPT, len(keys), *keys, queue))  # type: ignore[arg-type]
+
+
+def resume(client: redis.Redis, namespace: str, queue: str) -> int:
+    """Clear ``queue``'s pause and put its held messages back on it, oldest first; return how many."""
+    keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue), _key(namespace, queue, ".msgs"),
+            _key(namespace, queue, HELD_SUFFIX))
+    return int(client.eval(_RESUME_SCRIPT, len(keys), *keys, queue))  # type: ignore[arg-type]
+
+
+def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str, data: bytes,
+         timestamp_ms: int) -> int:
+    """Hold a message a worker fetched from a paused queue.
+
+    Returns:
+        1 when it is held (the worker acknowledges and skips it), 0 when the queue is no
+        longer paused (the worker runs it), -1 when a purge since its enqueue dropped it.
+    """
+    keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue, ".msgs"), _key(namespace, queue, HELD_SUFFIX),
+            _key(namespace, queue, ".PT"))
+    return int(client.eval(_HOLD_SCRIPT, len(keys), *keys, queue, redis_message_id, data,  # type: ignore[arg-type]
+                           timestamp_ms))
+
+
+@dataclass(frozen=True)
+class Purge:
+    """What a purge dropped, and the messages of that queue workers still hold (running or prefetched)."""
+
+    dropped: tuple[StoredMessage, ...]
+    held_by_workers: tuple[StoredMessage, ...]
+
+
+def purge(client: redis.Redis, namespace: str, queue: str) -> Purge:
+    """Drop ``queue``'s ready, delayed and held messages in one atomic call.
+
+    Messages a worker already fetched are not dropped here; one it fetched but has not run
+    is dropped when it reaches ``hold`` while the queue is paused.
+    """
+    keys = (_key(namespace, queue), _key(namespace, queue, ".msgs"), _key(namespace, queue, ".DQ"),
+            _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX), _key(namespace, queue, ".PT"))
+    raw: list[bytes] = client.eval(_PURGE_SCRIPT, len(keys), *keys, int(time.time() * 1000))  # type: ignore[arg-type]
+    marker = raw.index(b"")
+    return Purge(dropped=tuple(m for m in map(decode_message, raw[:marker]) if m is not None),
+                 held_by_workers=tuple(m for m in map(decode_message, raw[marker + 1:]) if m is not None))
+
+
+def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> Iterator[StoredMessage]:
+    """Yield every message queued, delayed, held by a pause or being processed, queue by queue.
+
+    Every message the Redis broker has not acknowledged is in its queue's ``.msgs`` hash,
+    whether it waits in the list or a worker holds it; delayed ones are in the delay queue's.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    for queue in queues:
+        for name in (queue, f"{queue}.DQ"):
+            for _, data in client.hscan_iter(_key(namespace, name, ".msgs"), count=1000):
+                message = decode_message(data)
+                if message is not None:
+                    yield message
+        for data in client.lrange(_key(namespace, queue, HELD_SUFFIX), 0, -1):  # type: ignore[union-attr]
+            message = decode_message(data)
+            if message is not None:
+                yield message
+
+
+def enqueue_many(broker: Any, messages: Sequence[tuple[str, str, bytes]]) -> None:
+    """Put encoded messages on their queues in one Redis round trip, as ``RedisBroker.enqueue`` would one by one.
+
+    Each entry is ``(queue_name, redis_message_id, encoded message)``. The broker's own
+    ``dispatch`` script does the work (``enqueue`` command), so the keys are the broker's;
+    its hooks are the caller's to emit. The arguments follow ``RedisBroker._dispatch`` of
+    dramatiq 2.x: command, timestamp, queue, broker id, heartbeat timeout, dead-letter TTL,
+    maintenance flag (never here), largest unpack size, then the command's own.
+
+    Raises:
+        redis.RedisError: Redis could not be reached; none or some of the messages were put.
+    """
+    dispatch = broker.scripts["dispatch"]
+    now_ms = int(time.time() * 1000)
+    with broker.client.pipeline(transaction=False) as pipe:
+        for queue_name, redis_message_id, data in messages:
+            dispatch(keys=[broker.namespace],
+                     args=["enqueue", now_ms, queue_name, broker.broker_id, broker.heartbeat_timeout,
+                           broker.dead_message_ttl, "0", broker._max_unpack_size(), redis_message_id, data],
+                     client=pipe)
+        pipe.execute()
+
+
+@dataclass(frozen=True)
+class DeadLetterEntry:
+    """One dead letter as Redis keeps it: its Redis id, when it died (ms) and the message."""
+
+    queue: str
+    redis_id: str
+    dead_at_ms: float
+    data: bytes
+
+
+def dead_letters(client: redis.Redis, namespace: str, queue: str, *, limit: int) -> list[DeadLetterEntry]:
+    """Return up to ``limit`` of ``queue``'s dead letters, newest first."""
+    key = _key(namespace, queue, ".XQ")
+    entries: list[tuple[bytes, float]] = client.zrevrange(key, 0, limit - 1, withscores=True)  # type: ignore[assignment]
+    if not entries:
+        return []
+    datas: list[bytes | None] = client.hmget(f"{key}.msgs", [redis_id for redis_id, _ in entries])  # type: ignore[assignment]
+    return [DeadLetterEntry(queue=queue, redis_id=redis_id.decode(), dead_at_ms=score, data=data)
+            for (redis_id, score), data in zip(entries, datas, strict=True) if data is not None]
+
+
+def find_dead_letter(client: redis.Redis, namespace: str, queues: Iterable[str],
+                     message_id: str) -> DeadLetterEntry | None:
+    """Find a dead letter by its Redis id or its dramatiq message id (the job id)."""
+    for queue in queues:
+        key = _key(namespace, queue, ".XQ.msgs")
+        data: bytes | None = client.hget(key, message_id)  # type: ignore[assignment]
+        if data is not None:
+            return DeadLetterEntry(queue=queue, redis_id=message_id, dead_at_ms=0.0, data=data)
+        for redis_id, raw in client.hscan_iter(key, count=500):
+            message = decode_message(raw)
+            if message is not None and message.message_id == message_id:
+                return DeadLetterEntry(queue=queue, redis_id=redis_id.decode(), dead_at_ms=0.0, data=raw)
+    return None
+
+
+def drop_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: str) -> None:
+    """Remove one dead letter."""
+    key = _key(namespace, queue, ".XQ")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.zrem(key, redis_id)
+        pipe.hdel(f"{key}.msgs", redis_id)
+        pipe.execute()
+
+
+def purge_dead_letters(client: redis.Redis, namespace: str, queue: str) -> int:
+    """Delete ``queue``'s dead letters; return how many there were."""
+    key = _key(namespace, queue, ".XQ")
+    with client.pipeline(transaction=True) as pipe:
+        pipe.zcard(key)
+        pipe.delete(key, f"{key}.msgs")
+        count, _ = pipe.execute()
+    return int(count)

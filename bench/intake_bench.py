@@ -1,0 +1,252 @@
+"""Batch intake and reads at scale, each as a ratio to a bare baseline measured in the same run.
+
+Usage: .venv/bin/python bench/intake_bench.py [--batch 1000] [--batches 10] [--sizes 1000,100000]
+                                              [--postgres URL] [--skip-reads] [--skip-intake]
+
+Intake: the API in-process (Falcon's test client, no HTTP), on a private Redis and a scratch
+SQLite store, no worker consuming. ``POST /run/lf_queue_batch`` with ``--batch`` new ids
+(each a file under the media root, as seed 000 finds them), then ``--batches`` of them in a
+row (10,000 ids by default), then the same ids again (every one already queued). The
+baseline is a bare SQLAlchemy insert of the same number of item rows in one transaction
+into a fresh database, plus one pipelined Redis ``RPUSH`` of as many message-sized payloads.
+
+Reads: ``GET /items`` (a page), ``GET /items?status=`` (a page), ``GET /queue/status``,
+``GET /jobs`` and ``autolog status``'s query (a page and the counts) with each store holding
+the smallest and the largest of ``--sizes`` items (a timeline event per item and a job every
+tenth item); each read's time at the largest size is printed as a ratio to the smallest.
+Both on SQLite, and on PostgreSQL with ``--postgres``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+KEY = "bench-key-0123456789"
+
+
+def timed(action: Callable[[], Any], *, repeat: int = 1) -> float:
+    """Return the median seconds ``action`` takes over ``repeat`` runs."""
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        action()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+def bare_insert(url: str, count: int) -> float:
+    """Seconds for one transaction inserting ``count`` item rows, the intake's floor."""
+    from sqlalchemy import insert
+
+    from autolog.store import Store
+    from autolog.store.models import Item
+
+    store = Store.open(url)
+    now = datetime.now(UTC)
+    rows = [{"id": f"BARE{index:06d}", "source": f"/m/BARE{index:06d}.mov", "status": "0 - Pending File Info",
+             "force_resume": False, "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
+             "created_at": now, "updated_at": now} for index in range(count)]
+    try:
+        with store.engine.begin() as connection:
+            started = time.perf_counter()
+            connection.execute(insert(Item), rows)
+        return time.perf_counter() - started
+    finally:
+        store.close()
+
+
+def bare_push(client: Any, count: int) -> float:
+    """Seconds for one pipelined ``RPUSH`` of ``count`` message-sized payloads."""
+    payload = b"x" * 400
+    started = time.perf_counter()
+    with client.pipeline(transaction=False) as pipe:
+        for _ in range(count):
+            pipe.rpush("bench:bare", payload)
+        pipe.execute()
+    elapsed = time.perf_counter() - started
+    client.delete("bench:bare")
+    return elapsed
+
+
+def intake(args: argparse.Namespace, scratch: Path, settings: Any) -> None:
+    from falcon.testing import TestClient
+
+    from actors import broker
+    from autolog.store import Store
+    from web.app import create_app
+
+    media = settings.resolved_media_roots[0]
+    total = args.batch * args.batches
+    for index in range(total):
+        (media / f"LF{index:06d}.mov").write_bytes(b"")
+    store = Store.open(settings.sqlalchemy_url)
+    app = create_app(settings, store=store)
+    client = TestClient(app, headers={"X-API-Key": KEY})
+    try:
+        floor = bare_insert(f"sqlite:///{scratch / 'bare.db'}", args.batch) + bare_push(broker.client, args.batch)
+        floor_all = bare_insert(f"sqlite:///{scratch / 'bare-all.db'}", total) + bare_push(broker.client, total)
+
+        def batch(start: int) -> None:
+            ids = [f"LF{index:06d}" for index in range(start, start + args.batch)]
+            response = client.simulate_post("/run/lf_queue_batch", json={"footage_ids": ids})
+            assert response.status_code == 202, response.text
+
+        first = timed(lambda: batch(0))
+        rest = timed(lambda: [batch(start) for start in range(args.batch, total, args.batch)])
+        again = timed(lambda: batch(0))
+        queued = client.simulate_get("/queue/status").json["total_queued"]
+        assert queued == total, f"{queued} queued, expected {total}"
+        print(f"intake  {args.batch:>6} new ids, one request    {first:8.3f} s   {first / floor:7.1f} x bare "
+              f"({floor:.3f} s)")
+        print(f"intake  {total:>6} new ids, {args.batches} requests     {first + rest:8.3f} s   "
+              f"{(first + rest) / floor_all:7.1f} x bare ({floor_all:.3f} s)")
+        print(f"intake  {args.batch:>6} ids already queued      {again:8.3f} s   {again / floor:7.1f} x bare")
+    finally:
+        app.close()
+
+
+def seed(url: str, count: int) -> None:
+    """Store ``count`` items spread over the statuses, a created event each and a job every tenth."""
+    from sqlalchemy import insert, text
+
+    from autolog.statuses import Status
+    from autolog.store import Store
+    from autolog.store.models import Item, TimelineEvent
+
+    statuses = list(Status)
+    store = Store.open(url)
+    now = datetime.now(UTC)
+    try:
+        with store.engine.begin() as connection:
+            for start in range(0, count, 10_000):
+                chunk = range(start, min(count, start + 10_000))
+                connection.execute(insert(Item), [
+                    {"id": f"R{index:07d}", "source": f"/m/R{index:07d}.mov",
+                     "status": statuses[index % len(statuses)].value, "force_resume": False,
+                     "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
+                     "created_at": now, "updated_at": now} for index in chunk])
+                # One shape for every row: an executemany takes its columns from the first.
+                events = [{"item_id": f"R{index:07d}", "event": "created", "step": None, "at": now,
+                           "message_id": None} for index in chunk]
+                events += [{"item_id": f"R{index:07d}", "event": kind, "step": "file_info", "at": now,
+                            "message_id": f"m{index:07d}"}
+                           for index in chunk if index % 10 == 0 for kind in ("queued", "started", "succeeded")]
+                connection.execute(insert(TimelineEvent), events)
+        # As autovacuum (PostgreSQL) would after a bulk load: the planner needs the tables' statistics.
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
+    finally:
+        store.close()
+
+
+def read_times(settings: Any, url: str) -> dict[str, float]:
+    """Return the median seconds of each read against the store at ``url``."""
+    from falcon.testing import TestClient
+
+    from autolog.statuses import Status
+    from autolog.store import Store
+    from web.app import create_app
+
+    store = Store.open(url)
+    app = create_app(settings, store=store)
+    client = TestClient(app, headers={"X-API-Key": KEY})
+
+    def cli_status() -> None:
+        store.items.list(limit=100)
+        store.items.count_by_status()
+
+    def get(path: str, **params: Any) -> Callable[[], None]:
+        def run() -> None:
+            response = client.simulate_get(path, params=params)
+            assert response.status_code == 200, response.text
+        return run
+
+    try:
+        return {
+            "GET /items": timed(get("/items", limit=100), repeat=15),
+            "GET /items?status=": timed(get("/items", status=Status.AVID_DESCRIPTION.value, limit=100), repeat=15),
+            "GET /queue/status": timed(get("/queue/status"), repeat=15),
+            "GET /jobs": timed(get("/jobs", limit=50), repeat=15),
+            "GET /jobs?status=finished": timed(get("/jobs", status="finished", limit=50), repeat=15),
+            "autolog status": timed(cli_status, repeat=15),
+        }
+    finally:
+        app.close()
+
+
+def reads(args: argparse.Namespace, settings: Any, label: str, url_for: Callable[[int], str]) -> None:
+    sizes = [int(size) for size in args.sizes.split(",")]
+    figures: dict[int, dict[str, float]] = {}
+    for size in (sizes[0], sizes[-1]):
+        url = url_for(size)
+        seed(url, size)
+        figures[size] = read_times(settings, url)
+    small, large = figures[sizes[0]], figures[sizes[-1]]
+    for name in small:
+        print(f"reads   {label:<10} {name:<26} {small[name] * 1000:8.1f} ms at {sizes[0]:>7,}  "
+              f"{large[name] * 1000:8.1f} ms at {sizes[-1]:>7,}  {large[name] / small[name]:6.2f} x")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batches", type=int, default=10)
+    parser.add_argument("--sizes", default="1000,100000")
+    parser.add_argument("--postgres", help="a PostgreSQL server URL; a scratch database per size is made on it")
+    parser.add_argument("--skip-reads", action="store_true")
+    parser.add_argument("--skip-intake", action="store_true")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="autolog-intake-bench-"))
+    (scratch / "media").mkdir()
+    sys.path.insert(0, str(REPO))
+    from autolog.local_redis import LocalRedis
+
+    server = LocalRedis(scratch / "redis", persist=False)
+    # Entry point: configure before ``actors`` is imported (it builds the broker from env).
+    os.environ.update({"REDIS_URL": server.start(), "AUTOLOG_VAR_DIR": str(scratch / "var"),
+                       "AUTOLOG_MEDIA_ROOTS": str(scratch / "media"), "AUTOLOG_NAMESPACE": "autolog-intake-bench",
+                       "AUTOLOG_API_KEYS": KEY, "AUTOLOG_LOG_LEVEL": "WARNING"})
+    os.environ.pop("DATABASE_URL", None)
+    try:
+        from actors import settings
+
+        if not args.skip_intake:
+            intake(args, scratch, settings)
+        if not args.skip_reads:
+            reads(args, settings, "sqlite", lambda size: f"sqlite:///{scratch / f'reads-{size}.db'}")
+            if args.postgres:
+                reads(args, settings, "postgresql", lambda size: postgres_database(args.postgres, size))
+    finally:
+        server.stop()
+
+
+def postgres_database(server_url: str, size: int) -> str:
+    """Make a fresh scratch database on ``server_url`` for ``size`` items; return its URL."""
+    from sqlalchemy import create_engine, text
+    from sqlalchemy.engine import make_url
+
+    from autolog.settings import normalise_database_url
+
+    server_url = normalise_database_url(server_url)
+    name = f"autolog_reads_bench_{size}_{os.getpid()}"
+    admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as connection:
+        connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
+        connection.execute(text(f'CREATE DATABASE "{name}"'))
+    admin.dispose()
+    return make_url(server_url).set(database=name).render_as_string(hide_password=False)
+
+
+if __name__ == "__main__":
+    main()

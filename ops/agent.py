@@ -1,0 +1,64 @@
+"""This machine's background process, started with the stack: the sweep and the pool supervisor.
+
+Every ``discovery_interval_s`` it restarts this machine's pools that died (``PoolSupervisor``,
+whether or not this machine holds the sweep's lease) and runs the sweep (``pipelines.discovery``,
+which acts only while it holds the cluster-wide lease). ``autolog up`` starts it, ``autolog
+down`` stops it, and so do ``POST /run/lf_discovery`` and ``POST /stop/lf_discovery``.
+"""
+
+from __future__ import annotations
+
+import logging
+import logging.config
+import os
+import signal
+import socket
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import actors
+from autolog.context import Context
+from autolog.lease import Lease
+from autolog.logs import build_log_config, secret_values
+from autolog.settings import Settings
+from ops.pools import PoolManager
+from ops.supervisor import PoolSupervisor
+from pipelines.discovery import LEASE_KEY, DiscoveryLoop, DiscoveryReport, Sweep, lease_ttl_ms
+
+logger = logging.getLogger(__name__)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run until SIGTERM; ``argv`` may hold ``--pid-file PATH``, removed on a clean exit."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    pid_file = Path(args[args.index("--pid-file") + 1]) if "--pid-file" in args else None
+    settings = Settings.from_env()
+    logging.config.dictConfig(build_log_config(level=settings.log_level, fmt=settings.log_format,
+                                               secrets=secret_values(settings)))
+    context = Context.build(settings)
+    actors.services().install(context)
+    lease = Lease(actors.broker.client, f"{settings.namespace}:{LEASE_KEY}",
+                  ttl_ms=lease_ttl_ms(settings.discovery_interval_s), owner=f"{socket.gethostname()}:{os.getpid()}")
+    sweep = Sweep(context=context, broker=actors.broker, lease=lease)
+    pools = PoolManager(settings)
+    supervisor = PoolSupervisor(pools)
+
+    def tick() -> DiscoveryReport:
+        supervisor.check()
+        return sweep.run_once()
+
+    loop = DiscoveryLoop(scan=tick, interval_s=settings.discovery_interval_s)
+    signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
+    signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
+    logger.info("Sweep and pool supervisor started (pid %d, every %g s).", os.getpid(), settings.discovery_interval_s)
+    started = time.monotonic()
+    loop.run()
+    lease.release()
+    logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
+    pools.close()
+    context.close()
+    if pid_file is not None and pid_file.is_file() and pid_file.read_text().strip() == str(os.getpid()):
+        pid_file.unlink()
+    return 0

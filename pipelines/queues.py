@@ -1,0 +1,163 @@
+"""Queues as operators see them: per step, counts; pause, resume, purge.
+
+Pausing holds a queue's messages in Redis (``autolog.broker_state``; workers hold late
+arrivals through ``middleware.QueuePauses``), counted as ``held`` and released in order on
+resume. Purging drops the queue's ready, delayed and held messages in one call, records
+``purged`` on each item's timeline and marks the item, so discovery leaves it alone until
+someone queues it again (retry, ``lf_queue``, rerun).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import redis
+
+from autolog import broker_state
+from autolog.context import Context
+from autolog.errors import QueueNotFound
+from autolog.statuses import STEPS, step_named
+from autolog.store import NewEvent
+
+
+@dataclass(frozen=True)
+class QueueView:
+    """One queue's counts and whether it is paused."""
+
+    name: str
+    step: str | None
+    queued: int
+    delayed: int
+    held: int
+    in_progress: int
+    dead_lettered: int
+    paused: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"name": self.name, "step": self.step, "queued": self.queued, "delayed": self.delayed,
+                "held": self.held, "in_progress": self.in_progress, "dead_lettered": self.dead_lettered,
+                "paused": self.paused}
+
+
+@dataclass(frozen=True)
+class PurgeOutcome:
+    """What one purge dropped, and the items it marked."""
+
+    queue: str
+    purged: int
+    items: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"queue": self.queue, "purged": self.purged, "items": list(self.items)}
+
+
+def queue_names(declared: Sequence[str]) -> list[str]:
+    """Return the step queues in pipeline order, then any other declared queue by name."""
+    steps = [step.queue_name for step in STEPS]
+    return steps + sorted(set(declared) - set(steps))
+
+
+def _step_of(queue: str) -> str | None:
+    return next((step.name for step in STEPS if step.queue_name == queue), None)
+
+
+class Queues:
+    """Reads and controls the broker's queues through its Redis client."""
+
+    def __init__(self, client: redis.Redis, *, namespace: str, declared: Sequence[str]) -> None:
+        self._client = client
+        self._namespace = namespace
+        self.names = queue_names(declared)
+
+    def check(self, name: str) -> str:
+        """Return the queue ``name`` means: a queue name, or a step's name, seed name or number.
+
+        Raises:
+            QueueNotFound: it names no queue.
+        """
+        if name in self.names:
+            return name
+        try:
+            return step_named(name).queue_name
+        except KeyError as ex:
+            raise QueueNotFound(name) from ex
+
+    def list(self) -> list[QueueView]:
+        """Return every queue's counts."""
+        depths = broker_state.read_queue_stats(self._client, self._namespace, self.names)
+        paused = broker_state.paused_queues(self._client, self._namespace)
+        return [
+            QueueView(name=name, step=_step_of(name), queued=depths[name].ready, delayed=depths[name].delayed,
+                      held=depths[name].held, in_progress=depths[name].in_flight,
+                      dead_lettered=depths[name].dead, paused=name in paused)
+            for name in self.names
+        ]
+
+    def get(self, name: str) -> QueueView:
+        """Return one queue's counts.
+
+        Raises:
+            QueueNotFound: no such queue.
+        """
+        queue = self.check(name)
+        return next(view for view in self.list() if view.name == queue)
+
+    def pause(self, name: str) -> QueueView:
+        """Pause a queue: its waiting messages are held, and workers hold any that reach them.
+
+        Raises:
+            QueueNotFound: no such queue.
+        """
+        queue = self.check(name)
+        broker_state.pause(self._client, self._namespace, queue)
+        return self.get(queue)
+
+    def resume(self, name: str) -> QueueView:
+        """Resume a queue: its held messages go back on it, oldest first.
+
+        Raises:
+            QueueNotFound: no such queue.
+        """
+        queue = self.check(name)
+        broker_state.resume(self._client, self._namespace, queue)
+        return self.get(queue)
+
+    def purge(self, context: Context, name: str) -> PurgeOutcome:
+        """Drop the queue's ready, delayed and held messages; mark their items purged.
+
+        When the queue is paused, the items of messages workers fetched before the pause are
+        marked too: such a message is dropped when it reaches the worker's pause check.
+
+        Raises:
+            QueueNotFound: no such queue.
+        """
+        queue = self.check(name)
+        paused = queue in broker_state.paused_queues(self._client, self._namespace)
+        result = broker_state.purge(self._client, self._namespace, queue)
+        touched = result.dropped + (result.held_by_workers if paused else ())
+        events = []
+        for message in touched:
+            item_id = message.item_id
+            if item_id is None:
+                continue
+            step = _step_of(message.queue.removesuffix(".DQ"))
+            events.append(NewEvent(item_id=item_id, event="purged", step=step, message_id=message.message_id,
+                                   detail={"queue": queue}))
+        context.store.items.mark_purged(events)
+        return PurgeOutcome(queue=queue, purged=len(result.dropped),
+                            items=tuple(sorted({event.item_id for event in events})))
+
+    def seed_status(self) -> dict[str, Any]:
+        """Return seed 000's ``/queue/status`` document: queued and failed per step."""
+        queues: dict[str, dict[str, int]] = {}
+        for view in self.list():
+            if view.step is None:
+                continue
+            queues[step_named(view.step).seed_name] = {"queued": view.queued + view.delayed + view.held,
+                                                       "failed": view.dead_lettered}
+        return {"queues": queues, "total_queued": sum(queue["queued"] for queue in queues.values()),
+                "total_failed": sum(queue["failed"] for queue in queues.values())}

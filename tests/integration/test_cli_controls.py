@@ -1,0 +1,76 @@
+"""The operator's controls on the command line: ingest with Redis down, status filters, uncancel, rerun, delete."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from autolog.local_redis import free_port
+from autolog.statuses import Status
+from autolog.store import NewItem, Store
+from ops.cli import main
+from tests.conftest import SampleClips, one_line_error
+
+
+def test_ingest_with_redis_down_stores_defers_and_exits_0_with_a_warning(
+    test_media: SampleClips, cli_store: Store,
+) -> None:
+    clip = test_media.path("cuts_noaudio.mp4")
+    # A fresh process: the broker is built from REDIS_URL when ``actors`` is first imported.
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+
+    done = subprocess.run([sys.executable, "-m", "ops", "ingest", str(clip)], env=env, capture_output=True,
+                          text=True, timeout=60, check=False)
+
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == f"stored cuts_noaudio {clip}\n"
+    assert "Redis is down, discovery will queue them" in done.stderr
+    events = [event.event for event in cli_store.timeline.for_item("cuts_noaudio")]
+    assert events == ["created", "queue_deferred"]
+
+
+def test_status_filters_by_status_and_id_pattern_and_pages(
+    cli_store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli_store.items.create([NewItem(id=f"LF{number}", source=f"/m/{number}.mp4") for number in range(1, 6)]
+                           + [NewItem(id="OTHER_1", source="/m/o.mp4")])
+    assert cli_store.items.transition("LF2", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    assert main(["status", "--json", "--match", "LF*", "--status", "0", "--limit", "2"]) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert main(["status", "--json", "--match", "LF*", "--status", "0", "--limit", "2",
+                 "--after", first["next_after"]]) == 0
+    second = json.loads(capsys.readouterr().out)
+
+    assert [item["id"] for item in first["items"]] == ["LF1", "LF3"]
+    assert [item["id"] for item in second["items"]] == ["LF4", "LF5"]
+    assert first["counts"] == {"0 - Pending File Info": 4, "1 - File Info Complete": 1}
+    assert main(["status", "--match", "OTHER_?"]) == 0
+    assert "OTHER_1" in capsys.readouterr().out
+    assert main(["status", "--status", "9"]) == 2
+    assert "--status: expected one of" in one_line_error(capsys)
+
+
+def test_cancel_uncancel_rerun_and_delete_on_the_command_line(
+    cli_store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+) -> None:
+    cli_store.items.create([NewItem(id="LFX", source="/m/x.mp4")])
+    for before, after in ((Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE),
+                          (Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)):
+        assert cli_store.items.transition("LFX", before, after)
+
+    assert main(["cancel", "LFX"]) == 0
+    assert main(["retry", "LFX"]) == 2
+    assert "cancelled; uncancel it first" in one_line_error(capsys)
+    assert main(["uncancel", "LFX"]) == 0
+    assert "queued as job " in capsys.readouterr().out
+    assert main(["rerun", "LFX", "--from", "file_info"]) == 2
+    assert "in flight" in one_line_error(capsys)
+    assert main(["delete", "LFX"]) == 0
+    assert capsys.readouterr().out == "deleted LFX (0 artifact file(s) removed)\n"
+    assert cli_store.items.list() == []

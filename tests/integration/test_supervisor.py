@@ -1,0 +1,75 @@
+"""The pool supervisor: a pool that died is started again with backoff; one that keeps dying is left marked."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from autolog.settings import Settings
+from ops.pools import PoolManager
+from ops.supervisor import PoolSupervisor
+from tests.conftest import wait_for
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+def crashing(tmp_path: Path) -> PoolManager:
+    """Pools whose ``dramatiq`` dies at once, as a pool with a broken deployment does."""
+    binary = tmp_path / "dramatiq"
+    binary.write_text("#!/bin/sh\nexit 3\n")
+    binary.chmod(0o755)
+    return PoolManager(Settings(var_dir=tmp_path / "var"), dramatiq_bin=binary)
+
+
+def test_a_dead_pool_is_restarted_with_doubling_backoff_then_marked_as_crash_looping(crashing: PoolManager) -> None:
+    clock = Clock()
+    supervisor = PoolSupervisor(crashing, max_restarts=3, window_s=600, base_backoff_s=1, clock=clock)
+    spec = crashing.select(["assess"])[0]
+    process = crashing.processes["assess"]
+    crashing.start_pool(spec)
+
+    def died() -> bool:
+        return process.pid() is None
+
+    restarts = []
+    for wait_s in (0, 1, 2):
+        wait_for(died, what="the pool to die")
+        clock.now += wait_s - 0.01
+        assert supervisor.check() == ([] if wait_s else ["assess"])
+        if wait_s:
+            clock.now += 0.01
+            assert supervisor.check() == ["assess"]
+        restarts.append(process.recorded_pid())
+
+    # A fourth death within the window: not restarted, marked, and shown in its status
+    wait_for(died, what="the pool to die")
+    clock.now += 60
+    assert supervisor.check() == []
+    (status,) = crashing.status(["assess"])
+    assert not status.alive and status.crash_loop and "died 4 times" in status.crash_loop
+    assert len(set(restarts)) == 3
+
+    # A start by hand clears the mark, and supervision resumes
+    crashing.start_pool(spec)
+    assert crashing.status(["assess"])[0].crash_loop is None
+
+
+def test_a_pool_stopped_on_purpose_or_never_started_is_left_alone(crashing: PoolManager) -> None:
+    supervisor = PoolSupervisor(crashing, clock=Clock())
+    spec = crashing.select(["frames"])[0]
+    crashing.start_pool(spec)
+    wait_for(lambda: crashing.processes["frames"].pid() is None, what="the pool to die")
+    crashing.stop(["frames"], timeout_s=1)
+
+    assert supervisor.check() == []
+    assert not crashing.processes["frames"].wanted and crashing.processes["frames"].recorded_pid() is None
