@@ -209,8 +209,8 @@ class Settings:
                 time_limit_s=env.integer(f"AUTOLOG_POOL_{key}_TIME_LIMIT_S", base.time_limit_s, minimum=1),
                 processes=env.integer(f"AUTOLOG_POOL_{key}_PROCESSES", base.processes, minimum=1),
             )
-        keys = env.text("AUTOLOG_API_KEYS")
-        watch = env.text("AUTOLOG_WATCH_FOLDERS") or read_key_file(api_key_file(var_dir))
+        keys = env.text("AUTOLOG_API_KEYS") or read_key_file(api_key_file(var_dir))
+        watch = env.text("AUTOLOG_WATCH_FOLDERS")
         artifacts = env.text("AUTOLOG_ARTIFACTS_DIR")
         return cls(
             redis_url=env.text("REDIS_URL") or env.text("AUTOLOG_REDIS_URL"),
