@@ -117,7 +117,7 @@ def intake(args: argparse.Namespace, scratch: Path, settings: Any) -> None:
 
 def seed(url: str, count: int) -> None:
     """Store ``count`` items spread over the statuses, a created event each and a job every tenth."""
-    from sqlalchemy import insert
+    from sqlalchemy import insert, text
 
     from autolog.statuses import Status
     from autolog.store import Store
@@ -135,11 +135,16 @@ def seed(url: str, count: int) -> None:
                      "status": statuses[index % len(statuses)].value, "force_resume": False,
                      "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
                      "created_at": now, "updated_at": now} for index in chunk])
-                events = [{"item_id": f"R{index:07d}", "event": "created", "at": now} for index in chunk]
+                # One shape for every row: an executemany takes its columns from the first.
+                events = [{"item_id": f"R{index:07d}", "event": "created", "step": None, "at": now,
+                           "message_id": None} for index in chunk]
                 events += [{"item_id": f"R{index:07d}", "event": kind, "step": "file_info", "at": now,
                             "message_id": f"m{index:07d}"}
                            for index in chunk if index % 10 == 0 for kind in ("queued", "started", "succeeded")]
                 connection.execute(insert(TimelineEvent), events)
+        # As autovacuum (PostgreSQL) would after a bulk load: the planner needs the tables' statistics.
+        with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(text("ANALYZE"))
     finally:
         store.close()
 
@@ -231,6 +236,9 @@ def postgres_database(server_url: str, size: int) -> str:
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
+    from autolog.settings import normalise_database_url
+
+    server_url = normalise_database_url(server_url)
     name = f"autolog_reads_bench_{size}_{os.getpid()}"
     admin = create_engine(server_url, isolation_level="AUTOCOMMIT")
     with admin.connect() as connection:

@@ -183,3 +183,11 @@ def test_rerun_needs_a_known_step_and_an_item_that_reached_it(client: TestClient
 
     assert unknown.status_code == 400
     assert ahead.status_code == 409
+
+
+def test_pool_routes_accept_the_seed_and_queue_names(client: TestClient) -> None:
+    started = client.simulate_post("/workers/start", params={"pool": "step1_file_info"})
+    stopped = client.simulate_post("/workers/stop", params={"pool": "probe", "timeout_s": "20"})
+
+    assert started.status_code == 200 and started.json["workers"]["file_info"]["running"] is True
+    assert stopped.status_code == 200 and stopped.json["workers"]["file_info"]["running"] is False

@@ -65,7 +65,9 @@ def path(name: str, schema: JSON | None = None) -> JSON:
 ITEM = path("item_id", ITEM_ID)
 QUEUE = {**path("name"), "description": "A queue's name (probe), its step's name (file_info) or seed name "
                                         "(step1_file_info)."}
-POOLS = query("pool", {"type": "array", "items": {"type": "string"}}, description="Pools to act on; default all.")
+POOLS = query("pool", {"type": "array", "items": {"type": "string"}},
+              description="Pools to act on, by pool name (file_info), queue (probe) or seed name "
+                          "(step1_file_info); default all.")
 QUEUE_FILTER = query("queue", {"type": "string"}, description="Only this queue.")
 QUEUED_NOTE = ("Items are stored before they are queued. If Redis is down the item stays stored, the answer is "
                "still 202 with `\"queued\": false`, and discovery queues it once Redis is back.")

@@ -6,12 +6,27 @@ from typing import Any
 
 import falcon
 
+from autolog.statuses import step_named
 from ops.pools import PoolStatus
 from pipelines import actions
 from pipelines.intake import queue_footage, refuse_unqueued
 from web.documents import seed_queued
 from web.services import ApiServices
 from web.validation import bounded_list, json_object, unique_ids
+
+
+def _pools(req: falcon.Request) -> list[str] | None:
+    """Return the pools named by ``pool``: a pool's name, or its step's queue, seed name or number; None for all."""
+    names = req.get_param_as_list("pool") or None
+    if names is None:
+        return None
+    resolved = []
+    for name in names:
+        try:
+            resolved.append(step_named(name).name)
+        except KeyError:
+            resolved.append(name)
+    return resolved
 
 
 def pools_document(pools: list[PoolStatus]) -> dict[str, Any]:
@@ -96,8 +111,7 @@ class WorkersStart:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        names = req.get_param_as_list("pool") or None
-        resp.media = {"status": "started", **pools_document(self._services.pools.start(names))}
+        resp.media = {"status": "started", **pools_document(self._services.pools.start(_pools(req)))}
 
 
 class WorkersStop:
@@ -107,7 +121,7 @@ class WorkersStop:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        names = req.get_param_as_list("pool") or None
+        names = _pools(req)
         # By default, the workers' grace period (AUTOLOG_STOP_GRACE_S) plus time to exit.
         timeout = req.get_param_as_int("timeout_s", min_value=0, max_value=3600)
         stops = self._services.pools.drain(names, timeout_s=timeout)

@@ -1,3 +1,0 @@
-"""What the API does, behind the responders: each function is one use case."""
-
-from __future__ import annotations
