@@ -21,6 +21,7 @@ from dramatiq.middleware import (
 from dramatiq.results import Results
 from dramatiq.results.backends.redis import RedisBackend
 
+from actors._waking_broker import WakingRedisBroker
 from autolog.logs import build_log_config, secret_values
 from autolog.progress import ProgressChannel
 from autolog.settings import Settings
@@ -53,7 +54,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     enqueued. ``LifecycleLogs`` is first, so its log context spans every other hook.
     """
     services = Services(settings=settings)
-    broker = RedisBroker(
+    broker = WakingRedisBroker(
         url=url or settings.broker_url,
         namespace=settings.namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,

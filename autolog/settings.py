@@ -116,6 +116,11 @@ class Settings:
     #: A message is in flight from its enqueue to its ack, so only a lost one leaves an item
     #: like this for more than the moment between a status write and the next enqueue.
     discovery_stuck_after_s: float = 15.0
+    #: Folders whose new files are ingested once settled (inside the media roots); None means the
+    #: demo's folder (``<first media root>/demo``), empty turns watching off.
+    watch_folders: tuple[Path, ...] | None = None
+    #: How often the watch folders are walked in full, as a safety net for missed events, in seconds.
+    watch_scan_interval_s: float = 30.0
     #: How long a stopping worker lets its running steps finish before putting them back, in seconds.
     stop_grace_s: float = 30.0
     log_level: str = "INFO"
@@ -145,6 +150,13 @@ class Settings:
             ConfigError: the socket's path is too long for a Unix socket.
         """
         return self.redis_url or redis_socket_url(self.redis_dir / "redis.sock")
+
+    @property
+    def resolved_watch_folders(self) -> tuple[Path, ...]:
+        """The watch folders as absolute paths (default: the demo's folder under the first media root)."""
+        if self.watch_folders is None:
+            return (self.resolved_media_roots[0] / "demo",)
+        return tuple(folder.resolve() for folder in self.watch_folders)
 
     @property
     def metrics_root(self) -> Path:
@@ -198,6 +210,7 @@ class Settings:
                 processes=env.integer(f"AUTOLOG_POOL_{key}_PROCESSES", base.processes, minimum=1),
             )
         keys = env.text("AUTOLOG_API_KEYS") or read_key_file(api_key_file(var_dir))
+        watch = env.text("AUTOLOG_WATCH_FOLDERS")
         artifacts = env.text("AUTOLOG_ARTIFACTS_DIR")
         return cls(
             redis_url=env.text("REDIS_URL") or env.text("AUTOLOG_REDIS_URL"),
@@ -243,6 +256,9 @@ class Settings:
             discovery_interval_s=env.number("AUTOLOG_DISCOVERY_INTERVAL_S", 5.0),
             discovery_stuck_after_s=env.number("AUTOLOG_DISCOVERY_STUCK_AFTER_S", 15.0),
             stop_grace_s=env.number("AUTOLOG_STOP_GRACE_S", 30.0),
+            watch_folders=(() if watch.lower() == "off" else tuple(Path(part) for part in watch.split(os.pathsep)
+                                                                    if part)) if watch else None,
+            watch_scan_interval_s=env.number("AUTOLOG_WATCH_SCAN_INTERVAL_S", 30.0),
             log_level=(env.text("AUTOLOG_LOG_LEVEL") or "INFO").upper(),
             log_format=env.choice("AUTOLOG_LOG_FORMAT", "json", ("json", "text")),
             worker_pool=env.text("AUTOLOG_WORKER_POOL"),

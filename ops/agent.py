@@ -1,9 +1,11 @@
-"""This machine's background process, started with the stack: the sweep and the pool supervisor.
+"""This machine's background process, started with the stack: the sweep, the pool supervisor, the watch folders.
 
 Every ``discovery_interval_s`` it restarts this machine's pools that died (``PoolSupervisor``,
 whether or not this machine holds the sweep's lease) and runs the sweep (``pipelines.discovery``,
-which acts only while it holds the cluster-wide lease). ``autolog up`` starts it, ``autolog
-down`` stops it, and so do ``POST /run/lf_discovery`` and ``POST /stop/lf_discovery``.
+which acts only while it holds the cluster-wide lease). On its own thread it watches the watch
+folders (``pipelines.watch``) and ingests their settled files while it holds the lease.
+``autolog up`` starts it, ``autolog down`` stops it, and so do ``POST /run/lf_discovery`` and
+``POST /stop/lf_discovery``.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ from autolog.settings import Settings
 from ops.pools import PoolManager
 from ops.supervisor import PoolSupervisor
 from pipelines.discovery import LEASE_KEY, DiscoveryLoop, DiscoveryReport, Sweep, lease_ttl_ms
+from pipelines.watch import FolderWatch, ingest_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +48,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     pools = PoolManager(settings)
     supervisor = PoolSupervisor(pools)
 
+    # Every host watches; only the sweep holding the lease ingests, so a shared folder gives one item per file.
+    watch = FolderWatch(settings.resolved_watch_folders, settle_s=settings.source_settle_s,
+                        ingest=lambda path: ingest_file(context, path), active=lambda: lease.held,
+                        scan_interval_s=settings.watch_scan_interval_s)
+
     def tick() -> DiscoveryReport:
-        supervisor.check()
+        try:
+            supervisor.check()
+        except OSError:
+            logger.exception("The pool supervisor could not start a pool; trying again next sweep.")
         return sweep.run_once()
 
     loop = DiscoveryLoop(scan=tick, interval_s=settings.discovery_interval_s)
@@ -54,7 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
     logger.info("Sweep and pool supervisor started (pid %d, every %g s).", os.getpid(), settings.discovery_interval_s)
     started = time.monotonic()
+    watch.start()
     loop.run()
+    watch.stop()
     lease.release()
     logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
     pools.close()

@@ -1,8 +1,9 @@
 """Health: whether Redis and the database answer, and whether every pool has its worker processes.
 
 ``unhealthy`` when Redis or the database does not answer; ``degraded`` when they do but a pool
-is down (no live worker process anywhere), short (fewer live processes than configured) or
-crash-looping (its supervisor gave up restarting it); else ``healthy``.
+is down (no live worker process anywhere, or its master here died and is not back yet), short
+(fewer live processes than configured) or crash-looping (its supervisor gave up restarting it);
+else ``healthy``.
 """
 
 from __future__ import annotations
@@ -35,13 +36,15 @@ class PoolHealth:
     live: int
     #: Why the supervisor gave up restarting the pool on this machine, if it did.
     crash_loop: str | None = None
+    #: Its master on this machine died and the supervisor has not started it again yet.
+    died_here: bool = False
 
     @property
     def state(self) -> str:
         """``ok``, ``short``, ``down`` or ``crash_loop``."""
         if self.crash_loop:
             return "crash_loop"
-        if self.live == 0:
+        if self.live == 0 or self.died_here:
             return "down"
         return "short" if self.live < self.expected else "ok"
 
@@ -94,8 +97,9 @@ def pool_health(client: redis.Redis, settings: Settings, local: Sequence[PoolSta
                            now_ms=int(time.time() * 1000))
     live = live_by_pool(entries, [spec.name for spec in specs])
     crash_loops = {pool.name: pool.crash_loop for pool in local}
+    died = {pool.name for pool in local if pool.wanted and not pool.alive}
     return tuple(PoolHealth(name=spec.name, expected=spec.processes, live=live[spec.name].processes,
-                            crash_loop=crash_loops.get(spec.name)) for spec in specs)
+                            crash_loop=crash_loops.get(spec.name), died_here=spec.name in died) for spec in specs)
 
 
 def check_health(client: redis.Redis, store: Store, *, settings: Settings, queues: Sequence[str],

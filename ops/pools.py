@@ -67,6 +67,8 @@ class PoolStatus:
     depth: QueueStats | None
     #: Why the supervisor gave up restarting the pool (it kept dying); None while supervised.
     crash_loop: str | None = None
+    #: Started here and not stopped since: a wanted pool that is not alive has died.
+    wanted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -293,6 +295,7 @@ class PoolManager:
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
                 pid=pid if pid is not None else process.recorded_pid(), alive=pid is not None,
                 depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
+                wanted=process.wanted,
             ))
         return statuses
 

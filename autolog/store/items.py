@@ -192,6 +192,12 @@ class Items:
                 found.update((row.id, to_view(row)) for row in session.scalars(select(Item).where(Item.id.in_(chunk))))
         return found
 
+    def with_source(self, source: str) -> list[ItemView]:
+        """Return the items made from ``source`` (exactly that string), by id."""
+        with self._sessions() as session:
+            rows = session.scalars(select(Item).where(Item.source == source).order_by(Item.id)).all()
+            return [to_view(row) for row in rows]
+
     def list(
         self,
         *,

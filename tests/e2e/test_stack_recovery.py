@@ -8,6 +8,7 @@ finishes by itself within the recovery target after the fault cleared.
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import time
 from collections.abc import Callable, Iterator
@@ -44,6 +45,7 @@ class RunningStack:
     store: Store
     api_url: str
     redis: redis.Redis
+    watch_folder: Path
 
     def submit(self, item_id: str, source: Path) -> None:
         status, body = http("POST", f"{self.api_url}/items", headers={"X-API-Key": KEY},
@@ -82,6 +84,9 @@ def running(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips) -
         patch.setenv("AUTOLOG_NAMESPACE", "autolog-stack")
         patch.setenv("AUTOLOG_API_KEYS", KEY)
         patch.setenv("AUTOLOG_API_WORKERS", "1")
+        watch_folder = test_media.root.parent / f"watch-{tmp.name}"
+        watch_folder.mkdir()
+        patch.setenv("AUTOLOG_WATCH_FOLDERS", str(watch_folder))
         base = free_port_block(len(STEPS) + 2)
         patch.setenv("AUTOLOG_API_PORT", str(base))
         patch.setenv("AUTOLOG_METRICS_PORT_BASE", str(base + 1))
@@ -94,7 +99,8 @@ def running(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips) -
         client = redis.Redis.from_url(settings.broker_url)
         try:
             assert status.running, status
-            yield RunningStack(stack=stack, settings=settings, store=store, api_url=status.api.url, redis=client)
+            yield RunningStack(stack=stack, settings=settings, store=store, api_url=status.api.url, redis=client,
+                               watch_folder=watch_folder)
         finally:
             stack.down(timeout_s=30)
             stack.pools.close()
@@ -173,3 +179,16 @@ def test_one_worker_process_killed_brings_its_pool_back_and_health_says_degraded
     item_id = unique_id("after-oom")
     running.submit(item_id, clip(item_id))
     wait_for(lambda: running.status(item_id) is Status.AVID_DESCRIPTION, timeout_s=FINISH_S, what="the item to finish")
+
+
+def test_a_file_copied_into_the_watch_folder_becomes_one_item_that_runs_to_the_end(
+    running: RunningStack, test_media: SampleClips,
+) -> None:
+    target = running.watch_folder / "W001.mp4"
+    shutil.copyfile(test_media.path("cuts_noaudio.mp4"), target)
+
+    (item,) = wait_for(lambda: running.store.items.with_source(str(target)), timeout_s=RECOVERY_S,
+                       what="the sweep process to ingest the file")
+    wait_for(lambda: running.status(item.id) in (Status.AWAITING_USER_INPUT, Status.AVID_DESCRIPTION),
+             timeout_s=FINISH_S, what="the item to run")
+    assert len(running.store.items.with_source(str(target))) == 1

@@ -45,3 +45,13 @@ def test_bad_values_name_the_variable(name: str, value: str) -> None:
 
 def test_api_keys_are_split_on_commas() -> None:
     assert Settings.from_env({"AUTOLOG_API_KEYS": "a, ,b"}).api_keys == ("a", "b")
+
+
+def test_watch_folders_default_to_the_demo_folder_and_can_be_listed_or_turned_off(tmp_path: Path) -> None:
+    media = tmp_path / "media"
+    default = Settings.from_env({"AUTOLOG_MEDIA_ROOTS": str(media)})
+    listed = Settings.from_env({"AUTOLOG_WATCH_FOLDERS": f"{tmp_path / 'a'}:{tmp_path / 'b'}"})
+
+    assert default.resolved_watch_folders == ((media / "demo").resolve(),)
+    assert listed.resolved_watch_folders == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
+    assert Settings.from_env({"AUTOLOG_WATCH_FOLDERS": "off"}).resolved_watch_folders == ()

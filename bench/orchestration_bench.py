@@ -1,0 +1,287 @@
+"""What autolog adds around each message, as ratios against bare dramatiq in the same run.
+
+Usage: .venv/bin/python bench/orchestration_bench.py [--messages N] [--hops H] [--threads T]
+       [--postgres URL | --no-postgres]
+
+One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
+
+- **drain**: N no-op messages drained by autolog's broker (the full middleware stack, a
+  status-tracked step: guard, start, status write with the outbox, timeline) on SQLite and on
+  PostgreSQL, against the same no-op on a ``RedisBroker`` with dramatiq's default middleware.
+- **hop**: one item at a time, the time from a step's return to the next step's start
+  (p50, p90), for a fixed link (a pipeline) and a branch point (an ``on_success`` callback
+  with a ``follow_up``, as ``autolog.route``), each step on its own queue as autolog's are,
+  with the ``dramatiq`` CLI's worker settings; against a raw dramatiq pipeline of two no-ops
+  on one busy queue: the broker's own latency.
+
+PostgreSQL: a fresh database is made on ``--postgres`` (default: the machine's server) and
+dropped after.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import os
+import statistics
+import sys
+import tempfile
+import threading
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+#: The ids of steps' starts and returns, for hop latencies: item id → (returned_at, started_at).
+_HOPS: dict[str, list[float]] = {}
+_HOP_DONE: dict[str, threading.Event] = {}
+
+
+def _mark_return(item_id: str) -> None:
+    _HOPS.setdefault(item_id, [0.0, 0.0])[0] = time.perf_counter()
+
+
+def _mark_start(item_id: str) -> None:
+    _HOPS.setdefault(item_id, [0.0, 0.0])[1] = time.perf_counter()
+    _HOP_DONE.setdefault(item_id, threading.Event()).set()
+
+
+def drain(broker: Any, queues: set[str], threads: int, send: Callable[[], int]) -> float:
+    """Send messages with ``send`` (untimed), then time a fresh worker draining ``queues``; return msg/s."""
+    import dramatiq
+
+    count = send()
+    worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads)
+    started = time.perf_counter()
+    worker.start()
+    for queue in queues:
+        broker.join(queue, timeout=600_000)
+    worker.join()
+    elapsed = time.perf_counter() - started
+    worker.stop()
+    return count / elapsed
+
+
+def hops(broker: Any, queues: set[str], threads: int, count: int, send: Callable[[str], None]) -> list[float]:
+    """Send ``count`` two-step chains one at a time; return each hop (return → next start) in ms.
+
+    The worker has the ``dramatiq`` CLI's settings (its 1 s idle timeout), as autolog's pools do.
+    """
+    import dramatiq
+
+    worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads)
+    worker.start()
+    found: list[float] = []
+    try:
+        for index in range(count + 3):
+            item_id = f"hop-{uuid.uuid4().hex[:10]}"
+            _HOP_DONE[item_id] = threading.Event()
+            send(item_id)
+            if not _HOP_DONE[item_id].wait(30):
+                sys.exit(f"hop of {item_id} did not happen within 30 s")
+            # Light load: consumers go idle between two items, as between two clips in production.
+            time.sleep(0.3)
+            if index >= 3:  # the first few warm up connections and caches
+                returned, started = _HOPS[item_id]
+                found.append((started - returned) * 1000)
+    finally:
+        worker.stop()
+    return found
+
+
+def percentiles(found: list[float]) -> tuple[float, float]:
+    """Return the p50 and p90 of ``found``."""
+    return statistics.median(found), statistics.quantiles(found, n=10)[-1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--messages", type=int, default=1500)
+    parser.add_argument("--hops", type=int, default=30)
+    parser.add_argument("--threads", type=int, default=8)
+    parser.add_argument("--postgres", default=os.environ.get("AUTOLOG_TEST_POSTGRES",
+                                                             "postgresql://postgres@127.0.0.1:5432/postgres"))
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+
+    scratch = Path(tempfile.mkdtemp(prefix="autolog-orch-bench-"))
+    from autolog.local_redis import LocalRedis
+
+    server = LocalRedis(scratch / "redis", persist=False)
+    url = server.start()
+    # Entry point: configure before ``actors`` is imported (it builds the broker from env).
+    os.environ.update({"REDIS_URL": url, "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_NAMESPACE": "orch-bench",
+                       "AUTOLOG_LOG_LEVEL": "ERROR"})
+    os.environ.pop("DATABASE_URL", None)
+    try:
+        run(args, scratch, url)
+    finally:
+        server.stop()
+
+
+def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
+    import logging
+
+    import pipelines  # noqa: F401  (the route callback, as a worker imports it)
+    from autolog.settings import Settings
+
+    logging.disable(logging.WARNING)
+    settings = Settings.from_env()
+    bench = BenchActors(url)
+    rows: list[tuple[str, str, str, str]] = []
+    plain_rate = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
+    raw = hops(bench.plain, {"plain_hot"}, args.threads, args.hops, bench.send_raw_pipeline)
+    raw_p50, raw_p90 = percentiles(raw)
+    for name, store_url, drop in databases(args, scratch):
+        try:
+            with bench.store(settings, store_url) as store:
+                rate = drain(bench.broker, {"bench_first"}, args.threads,
+                             lambda store=store, name=name: bench.send_steps(store, args.messages, name))
+                rows.append((f"no-op drain, full stack, {name}", f"{rate:,.0f} msg/s",
+                             f"dramatiq default middleware: {plain_rate:,.0f} msg/s", f"{rate / plain_rate:.2f}×"))
+                if name != "SQLite":
+                    continue
+                linked = hops(bench.broker, {"bench_first", "bench_second"}, args.threads, args.hops,
+                              lambda item_id, store=store: bench.send_pipeline(store, item_id))
+                branched = hops(bench.broker, {"bench_first", "bench_second", "bench_control"}, args.threads,
+                                args.hops, lambda item_id, store=store: bench.send_branch(store, item_id))
+                for label, found in (("hop p50, pipeline link", linked), ("hop p50, branch point", branched)):
+                    p50, p90 = percentiles(found)
+                    rows.append((label, f"{p50:.1f} ms (p90 {p90:.1f})",
+                                 f"raw dramatiq hop: {raw_p50:.1f} ms (p90 {raw_p90:.1f})", f"{p50 / raw_p50:.2f}×"))
+        finally:
+            drop()
+    bench.plain.close()
+    width = max(len(row[0]) for row in rows)
+    print(f"{'what':<{width}}  {'autolog':<24}  {'baseline (same run)':<46}  ratio")
+    for what, ours, baseline, ratio in rows:
+        print(f"{what:<{width}}  {ours:<24}  {baseline:<46}  {ratio}")
+
+
+def databases(args: argparse.Namespace, scratch: Path) -> list[tuple[str, str, Callable[[], None]]]:
+    """Return the stores to measure: name, SQLAlchemy URL, and how to drop it after."""
+    import psycopg
+
+    found: list[tuple[str, str, Callable[[], None]]] = [("SQLite", f"sqlite:///{scratch / 'bench.db'}", lambda: None)]
+    if args.no_postgres:
+        return found
+    database = f"autolog_bench_{uuid.uuid4().hex[:10]}"
+    with psycopg.connect(args.postgres, autocommit=True) as admin:
+        admin.execute(f'CREATE DATABASE "{database}"')
+
+    def drop() -> None:
+        with psycopg.connect(args.postgres, autocommit=True) as admin:
+            admin.execute(f'DROP DATABASE IF EXISTS "{database}" WITH (FORCE)')
+
+    base = args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
+    found.append(("PostgreSQL", f"{base}/{database}", drop))
+    return found
+
+
+class BenchActors:
+    """No-op actors on autolog's broker (status-tracked steps) and on a plain dramatiq broker."""
+
+    def __init__(self, url: str) -> None:
+        import dramatiq
+        from dramatiq.brokers.redis import RedisBroker
+
+        from actors import broker
+        from autolog.statuses import Status
+        from middleware import FOLLOW_UP_OPTION
+
+        self.broker = broker
+        self.plain = RedisBroker(url=url, namespace="orch-bench-plain")
+
+        def first(item_id: str) -> dict[str, Any]:
+            _mark_return(item_id)
+            return {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}
+
+        def second(item_id: str) -> dict[str, Any]:
+            _mark_start(item_id)
+            return {"item_id": item_id, "status": Status.THUMBNAILS_COMPLETE.value}
+
+        self.first = dramatiq.actor(first, actor_name="bench.first", queue_name="bench_first", step="file_info",
+                                    pipe_ignore=True, broker=broker)
+        self.second = dramatiq.actor(second, actor_name="bench.second", queue_name="bench_second",
+                                     step="thumbnails", pipe_ignore=True, broker=broker)
+
+        def follow_up(message_data: dict[str, Any], result: dict[str, Any]) -> list[dramatiq.Message[Any]]:
+            return [self.second.message(result["item_id"])]
+
+        def route(message_data: dict[str, Any], result: dict[str, Any]) -> None:
+            for message in follow_up(message_data, result):
+                broker.enqueue(message)
+
+        dramatiq.actor(route, actor_name="bench.route", queue_name="bench_control", broker=broker,
+                       **{FOLLOW_UP_OPTION: follow_up})
+
+        def plain_first(item_id: str) -> None:
+            _mark_return(item_id)
+
+        def plain_second(item_id: str) -> None:
+            _mark_start(item_id)
+
+        self.plain_first = dramatiq.actor(plain_first, actor_name="plain.first", queue_name="plain_first",
+                                          pipe_ignore=True, broker=self.plain)
+        # The raw hop: both steps on one queue, whose consumer is busy, not idle: the broker's own latency.
+        self.hot_first = dramatiq.actor(plain_first, actor_name="plain.hot_first", queue_name="plain_hot",
+                                        pipe_ignore=True, broker=self.plain)
+        self.hot_second = dramatiq.actor(plain_second, actor_name="plain.hot_second", queue_name="plain_hot",
+                                         broker=self.plain)
+
+    @contextlib.contextmanager
+    def store(self, settings: Any, url: str) -> Iterator[Any]:
+        """Open a store at ``url`` and install it as the workers' (in this process)."""
+        from actors import services
+        from autolog.context import Context
+        from autolog.store import Store
+
+        store = Store.open(url)
+        services().install(Context.build(settings, store=store))
+        try:
+            yield store
+        finally:
+            services().uninstall()
+            store.close()
+
+    def send_plain(self, count: int) -> int:
+        for index in range(count):
+            self.plain.enqueue(self.plain_first.message(f"plain-{index}"))
+        return count
+
+    def send_raw_pipeline(self, item_id: str) -> None:
+        import dramatiq
+
+        dramatiq.pipeline([self.hot_first.message(item_id), self.hot_second.message(item_id)], broker=self.plain).run()
+
+    def send_steps(self, store: Any, count: int, prefix: str) -> int:
+        from autolog.store import NewItem
+
+        ids = [f"{prefix}-{index}" for index in range(count)]
+        for start in range(0, len(ids), 500):
+            store.items.create([NewItem(item_id, "/bench") for item_id in ids[start:start + 500]])
+        for item_id in ids:
+            self.broker.enqueue(self.first.message(item_id))
+        return len(ids)
+
+    def send_pipeline(self, store: Any, item_id: str) -> None:
+        import dramatiq
+
+        from autolog.store import NewItem
+
+        store.items.create([NewItem(item_id, "/bench")])
+        dramatiq.pipeline([self.first.message(item_id), self.second.message(item_id)]).run()
+
+    def send_branch(self, store: Any, item_id: str) -> None:
+        from autolog.store import NewItem
+
+        store.items.create([NewItem(item_id, "/bench")])
+        self.broker.enqueue(self.first.message_with_options(args=(item_id,), on_success="bench.route"))
+
+
+if __name__ == "__main__":
+    main()
