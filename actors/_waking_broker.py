@@ -21,17 +21,10 @@ from dramatiq.common import compute_backoff, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
+from autolog.broker_state import WAKE_TOKENS, wake_key
+
 #: How long a consumer that holds all it may prefetch naps before looking again, in s.
 SATURATED_NAP_S = 0.005
-
-#: Wake tokens kept per queue: enough to wake every idle consumer of a burst, never a backlog.
-WAKE_TOKENS = 16
-
-
-def wake_key(namespace: str, queue_name: str) -> str:
-    """Return the Redis list an idle consumer of ``queue_name`` blocks on."""
-    return f"{namespace}:{queue_name}.wake"
-
 
 class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     """dramatiq's Redis consumer, blocking on the queue's wake list when the queue is empty."""

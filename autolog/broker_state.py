@@ -6,7 +6,8 @@ message (ready, or fetched by a worker) by its ``redis_message_id``, ``ns:q.DQ``
 ``ns:q.DQ.msgs`` the delayed ones, and the sorted set ``ns:q.XQ`` with the hash
 ``ns:q.XQ.msgs`` the dead letters. autolog adds the set ``ns:__paused__`` of paused queues and,
 per queue, the list ``ns:q.HQ`` of held messages (whole encoded messages, oldest first) that a
-pause keeps out of the ready list, so no worker fetches them until the queue resumes.
+pause keeps out of the ready list, so no worker fetches them until the queue resumes, and the
+list ``ns:q.wake`` of wake tokens an idle consumer blocks on (``actors._waking_broker``).
 
 Messages are JSON under dramatiq's default encoder, so nothing here imports dramatiq.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
@@ -26,6 +28,15 @@ PAUSED_KEY = "__paused__"
 
 #: The suffix of a queue's list of held messages.
 HELD_SUFFIX = ".HQ"
+
+#: Wake tokens kept per queue (``actors._waking_broker``): enough to wake every idle consumer
+#: of a burst, never a backlog.
+WAKE_TOKENS = 16
+
+
+def wake_key(namespace: str, queue_name: str) -> str:
+    """Return the Redis list an idle consumer of ``queue_name`` blocks on, and every enqueue pushes to."""
+    return f"{namespace}:{queue_name}.wake"
 
 #: Per queue: ready, unacked, delayed, dead-lettered, held, and the message at the head of the queue.
 _QUEUES_SCRIPT = """
@@ -63,8 +74,10 @@ redis.call('DEL', KEYS[2])
 return moved
 """
 
-#: Resume: clear the flag, then put every held message back at the tail of the ready list, oldest first.
-#: KEYS: paused set, queue list, queue hash, held list. ARGV: queue name. Returns how many were released.
+#: Resume: clear the flag, put every held message back at the tail of the ready list, oldest
+#: first, and wake the queue's idle consumers.
+#: KEYS: paused set, queue list, queue hash, held list, wake list. ARGV: queue name, wake tokens.
+#: Returns how many were released.
 _RESUME_SCRIPT = """
 redis.call('SREM', KEYS[1], ARGV[1])
 local released = 0
@@ -75,6 +88,10 @@ while true do
   redis.call('HSET', KEYS[3], id, data)
   redis.call('RPUSH', KEYS[2], id)
   released = released + 1
+end
+if released > 0 then
+  for i = 1, math.min(released, tonumber(ARGV[2])) do redis.call('LPUSH', KEYS[5], '1') end
+  redis.call('LTRIM', KEYS[5], 0, tonumber(ARGV[2]) - 1)
 end
 return released
 """
@@ -222,8 +239,8 @@ def pause(client: redis.Redis, namespace: str, queue: str) -> int:
 def resume(client: redis.Redis, namespace: str, queue: str) -> int:
     """Clear ``queue``'s pause and put its held messages back on it, oldest first; return how many."""
     keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue), _key(namespace, queue, ".msgs"),
-            _key(namespace, queue, HELD_SUFFIX))
-    return int(client.eval(_RESUME_SCRIPT, len(keys), *keys, queue))  # type: ignore[arg-type]
+            _key(namespace, queue, HELD_SUFFIX), wake_key(namespace, queue))
+    return int(client.eval(_RESUME_SCRIPT, len(keys), *keys, queue, WAKE_TOKENS))  # type: ignore[arg-type]
 
 
 def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str, data: bytes,
@@ -284,7 +301,7 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
 
 
 def enqueue_many(broker: Any, messages: Sequence[tuple[str, str, bytes]]) -> None:
-    """Put encoded messages on their queues in one Redis round trip, as ``RedisBroker.enqueue`` would one by one.
+    """Put encoded messages on their queues in one Redis round trip, as the broker's ``enqueue`` would one by one.
 
     Each entry is ``(queue_name, redis_message_id, encoded message)``. The broker's own
     ``dispatch`` script does the work (``enqueue`` command), so the keys are the broker's;
@@ -303,6 +320,10 @@ def enqueue_many(broker: Any, messages: Sequence[tuple[str, str, bytes]]) -> Non
                      args=["enqueue", now_ms, queue_name, broker.broker_id, broker.heartbeat_timeout,
                            broker.dead_message_ttl, "0", broker._max_unpack_size(), redis_message_id, data],
                      client=pipe)
+        # Wake the queues' idle consumers, as each ``WakingRedisBroker.enqueue`` does.
+        for queue_name, count in Counter(queue_name for queue_name, _, _ in messages).items():
+            pipe.lpush(wake_key(broker.namespace, queue_name), *[b"1"] * min(count, WAKE_TOKENS))
+            pipe.ltrim(wake_key(broker.namespace, queue_name), 0, WAKE_TOKENS - 1)
         pipe.execute()
 
 

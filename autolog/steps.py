@@ -65,8 +65,14 @@ def _output_dir(context: Context, item_id: str, step_name: str) -> Path:
     Outside a fenced run (a direct call), the item's folder itself.
     """
     fence = context.store.items.fence
-    root = context.settings.artifacts_root / item_id
-    return root / f"{step_name}-{fence.token}" if fence is not None and fence.item_id == item_id else root
+    if fence is not None and fence.item_id == item_id:
+        return run_folder(context.settings.artifacts_root, item_id, step_name, fence.token)
+    return context.settings.artifacts_root / item_id
+
+
+def run_folder(artifacts_root: Path, item_id: str, step_name: str, token: str) -> Path:
+    """Return the folder of one run of a step (``<artifacts>/<item>/<step>-<token>``)."""
+    return artifacts_root / item_id / f"{step_name}-{token}"
 
 
 def _prune_runs(context: Context, item_id: str, step_name: str) -> None:

@@ -47,6 +47,10 @@ RUN_OPTION = "autolog_run"
 #: moved on): ``Retries`` acknowledges it instead of retrying or dead-lettering it.
 SUPERSEDED_OPTION = "autolog_superseded"
 
+#: Set on a step message whose "queued" event was committed with the status write that sent
+#: it (one transaction fewer per hop); its enqueue then records nothing more.
+QUEUED_RECORDED_OPTION = "autolog_queued_recorded"
+
 #: ``WAIT_OPTION`` reason of a message put back to wait for the store (``middleware.retries``).
 STORE_OUTAGE_REASON = "store"
 
@@ -91,6 +95,16 @@ def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseExce
         "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
     broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}}),
                    delay=delay_ms)
+
+
+def queued_event(step: Step, message: dramatiq.Message[Any], *, retries: int = 0, delay: int | None = None) -> NewEvent:
+    """Return the timeline's "queued" (or, for a retry, "retried") event of a step message."""
+    return NewEvent(
+        item_id=message.args[0], event="retried" if retries else "queued", step=step.name,
+        message_id=message.message_id, attempt=retries + 1,
+        detail={"queue": message.queue_name, **({"delay_ms": delay} if delay else {})},
+        at=None if retries else datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
+    )
 
 
 class StatusWrites(dramatiq.Middleware):
@@ -150,12 +164,10 @@ class StatusWrites(dramatiq.Middleware):
                                   message_id=message.message_id, attempt=retries + 1,
                                   detail={"queue": message.queue_name, **wait}))
             return
-        self._record(NewEvent(
-            item_id=message.args[0], event="retried" if retries else "queued", step=step.name,
-            message_id=message.message_id, attempt=retries + 1,
-            detail={"queue": message.queue_name, **({"delay_ms": delay} if delay else {})},
-            at=None if retries else datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
-        ))
+        if not retries and message.options.get(QUEUED_RECORDED_OPTION):
+            # Its "queued" event was committed with the status write that sent it.
+            return
+        self._record(queued_event(step, message, retries=retries, delay=delay))
 
     def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._delayed.add(message.message_id)
@@ -236,12 +248,12 @@ class StatusWrites(dramatiq.Middleware):
             else:
                 message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value,
                                                       "applied": True}
-                follow_ups = self._follow_ups(broker, message, result)
+                follow_ups, queued = self._follow_ups(broker, message, result)
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
                                     "to_status": target.value})
                 store = self._store(message, step)
                 applied = self._until_stored(lambda: store.items.transition(
-                    base.item_id, step.from_status, target, event=event, messages=follow_ups))
+                    base.item_id, step.from_status, target, event=event, messages=follow_ups, events=queued))
                 if applied:
                     send_committed(broker, store.outbox, follow_ups)
         except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
@@ -257,9 +269,15 @@ class StatusWrites(dramatiq.Middleware):
         if not applied:
             self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
 
-    def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy, result: Any) -> list[PendingMessage]:
-        """Build what dramatiq's ``Pipelines`` and ``Callbacks`` would send after ``message``, encoded."""
-        follow_ups: list[PendingMessage] = []
+    def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy,
+                    result: Any) -> tuple[list[PendingMessage], list[NewEvent]]:
+        """Build what dramatiq's ``Pipelines`` and ``Callbacks`` would send after ``message``.
+
+        Returns the messages encoded for the outbox, and the "queued" events of those that
+        are steps: both commit with the status (each message is marked, so its enqueue
+        records nothing more).
+        """
+        built: list[tuple[dramatiq.Message[Any], int | None]] = []
         actor = broker.get_actor(message.actor_name)
         target_data = message.options.get("pipe_target")
         if target_data is not None:
@@ -267,18 +285,26 @@ class StatusWrites(dramatiq.Middleware):
             next_message: dramatiq.Message[Any] = dramatiq.Message(**target_data)
             if not (next_message.options.get("pipe_ignore") or actor.options.get("pipe_ignore")):
                 next_message = next_message.copy(args=(*next_message.args, result))
-            follow_ups.append(pending(next_message, delay_ms=next_message.options.get("delay")))
+            built.append((next_message, next_message.options.get("delay")))
         callback_name = message.options.get("on_success")
         if callback_name is not None:
             callback = broker.get_actor(callback_name)
             follow_up = callback.options.get(FOLLOW_UP_OPTION)
             message_data = message.asdict()
             if follow_up is not None:
-                follow_ups.extend(pending(built) for built in follow_up(message_data, result))
+                built.extend((follow, None) for follow in follow_up(message_data, result))
             else:
                 # As dramatiq's Callbacks middleware sends an on_success callback.
-                follow_ups.append(pending(callback.message(message_data, result)))
-        return follow_ups
+                built.append((callback.message(message_data, result), None))
+        follow_ups: list[PendingMessage] = []
+        queued: list[NewEvent] = []
+        for follow, delay in built:
+            step = message_step(broker, follow)
+            if step is not None and delay is None:
+                follow = follow.copy(options={QUEUED_RECORDED_OPTION: True})
+                queued.append(queued_event(step, follow))
+            follow_ups.append(pending(follow, delay_ms=delay))
+        return follow_ups, queued
 
     def _until_stored(self, write: Callable[[], bool]) -> bool:
         """Run a status write, again and again with backoff while the store is unreachable.

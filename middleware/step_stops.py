@@ -5,12 +5,14 @@ thread (``autolog.stops``): the item is read at most every ``every_s`` seconds w
 step's subprocesses run or its transcriber moves between speech windows. When the check
 fires, the subprocess is killed and the actor raises ``StepCancelled``, which the actor's
 ``stoppable`` wrapper turns into a skip, so nothing is stored, retried or dead-lettered; this
-middleware records a ``stopped`` event on the item's timeline.
+middleware removes the files the stopped run wrote (its own run folder, which the store never
+pointed at) and records a ``stopped`` event on the item's timeline.
 """
 
 from __future__ import annotations
 
 import logging
+import shutil
 import threading
 from contextvars import Token
 from typing import Any
@@ -19,10 +21,11 @@ import dramatiq
 from dramatiq.broker import MessageProxy
 
 from autolog.errors import ItemNotFound
+from autolog.steps import run_folder
 from autolog.stops import install_check, remove_check, throttled
 from autolog.store import NewEvent
 from middleware.services import Services
-from middleware.status_writes import message_step
+from middleware.status_writes import RUN_OPTION, message_step
 
 
 class StepStops(dramatiq.Middleware):
@@ -81,8 +84,13 @@ class StepStops(dramatiq.Middleware):
         if not self._end(message):
             return
         step = message_step(broker, message)
+        context = self._services.current()
+        token = message.options.get(RUN_OPTION)
+        if step is not None and token:
+            shutil.rmtree(run_folder(context.settings.artifacts_root, message.args[0], step.name, str(token)),
+                          ignore_errors=True)
         try:
-            self._services.current().store.timeline.record(NewEvent(
+            context.store.timeline.record(NewEvent(
                 item_id=message.args[0], event="stopped", step=step.name if step else None,
                 message_id=message.message_id, attempt=message.options.get("retries", 0) + 1,
                 detail={"reason": "the item was cancelled while the step ran"}))

@@ -7,14 +7,17 @@ import threading
 from collections.abc import Callable, Sequence
 
 import pytest
+from dramatiq.broker import MessageProxy
 
-from actors import services
+from actors import analyze, broker, services
 from autolog.context import Context
 from autolog.media._run import run_process
 from autolog.media.analysis import AnalysisResult, FrameInput
 from autolog.statuses import Status
-from autolog.stops import StepCancelled, stop_when
+from autolog.steps import run_folder
+from autolog.stops import StepCancelled, stop_requested, stop_when
 from autolog.store import NewItem
+from middleware import RUN_OPTION, StepStops
 from pipelines import actions
 from tests.conftest import SampleClips
 
@@ -94,3 +97,22 @@ def test_rerun_from_step_3_relogs_a_finished_item(
     assert kinds.count(("started", "assess")) == 2 and kinds.count(("started", "file_info")) == 1
     assert ("rerun_requested", "assess") in kinds
     assert len(context.store.results.frames(item_id)) == frames_before
+
+
+def test_a_stopped_run_keeps_none_of_the_files_it_wrote(context: Context, unique_id: Callable[[str], str]) -> None:
+    item_id = unique_id("partial")
+    context.store.items.create([NewItem(item_id, "/m/partial.mp4")])
+    message = MessageProxy(analyze.message_with_options(args=(item_id,), **{RUN_OPTION: "run-1"}))
+    folder = run_folder(context.settings.artifacts_root, item_id, "analysis", "run-1")
+    folder.mkdir(parents=True)
+    (folder / "frame_0001.jpg").write_bytes(b"half a jpeg")
+    stops = StepStops(services=services())
+    stops.before_process_message(broker, message)
+
+    actions.cancel(context, item_id)
+    stopped = stop_requested()
+    stops.after_skip_message(broker, message)
+
+    assert stopped and not stop_requested()
+    assert not folder.exists()
+    assert [event.event for event in context.store.timeline.for_item(item_id)][-1] == "stopped"

@@ -5,10 +5,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
+import pytest
 import redis
 from sqlalchemy.orm import sessionmaker
 
 from actors import broker, probe
+from autolog.broker_state import enqueue_many, wake_key
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewItem
@@ -102,3 +104,24 @@ def test_purged_jobs_read_as_purged(context: Context) -> None:
 
     job = Jobs(sessionmaker(context.store.engine)).get(str(answer.job_id))
     assert (job.status, job.step) == ("purged", "file_info")
+
+
+@pytest.mark.parametrize("how", ["resume", "batch"])
+def test_a_resume_and_a_batch_enqueue_wake_the_queues_idle_consumers(
+    context: Context, redis_client: redis.Redis, how: str,
+) -> None:
+    """Idle consumers block on the queue's wake list (``actors._waking_broker``): both must fill it."""
+    wake = wake_key(broker.namespace, "probe")
+    if how == "resume":
+        messages = [broker.enqueue(probe.message(f"WAKE{index}")) for index in range(3)]
+        queues().pause("probe")
+        redis_client.delete(wake)
+        queues().resume("probe")
+    else:
+        messages = [probe.message(f"WAKE{index}").copy(options={"redis_message_id": f"wake-{index}"})
+                    for index in range(3)]
+        enqueue_many(broker, [("probe", str(message.options["redis_message_id"]), message.encode())
+                              for message in messages])
+
+    assert redis_client.llen(wake) == 3
+    assert ready_ids("probe") == [str(message.options["redis_message_id"]) for message in messages]

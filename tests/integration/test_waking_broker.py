@@ -10,7 +10,7 @@ import dramatiq
 import pytest
 import redis
 
-from actors._waking_broker import wake_key
+from autolog.broker_state import wake_key
 from tests.conftest import wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
