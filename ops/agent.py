@@ -1,9 +1,11 @@
-"""This machine's background process, started with the stack: the sweep, the pool supervisor, the watch folders.
+"""This machine's background process, started with the stack: sweep, pool supervisor, watch folders, metrics.
 
 Every ``discovery_interval_s`` it restarts this machine's pools that died (``PoolSupervisor``,
 whether or not this machine holds the sweep's lease) and runs the sweep (``pipelines.discovery``,
 which acts only while it holds the cluster-wide lease). On its own thread it watches the watch
-folders (``pipelines.watch``) and ingests their settled files while it holds the lease.
+folders (``pipelines.watch``) and ingests their settled files while it holds the lease. It is
+also the machine's one metrics exporter (on ``AUTOLOG_METRICS_PORT_BASE``): the sum of every
+pool's worker processes, from their shared multiprocess folder, and the cluster gauges.
 ``autolog up`` starts it, ``autolog down`` stops it, and so do ``POST /run/lf_discovery`` and
 ``POST /stop/lf_discovery``.
 """
@@ -20,11 +22,14 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+from prometheus_client import start_http_server
+
 import actors
 from autolog.context import Context
 from autolog.lease import Lease
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
+from middleware import api_metrics_registry
 from ops.pools import PoolManager
 from ops.supervisor import PoolSupervisor
 from pipelines.discovery import LEASE_KEY, DiscoveryLoop, DiscoveryReport, Sweep, lease_ttl_ms
@@ -60,6 +65,16 @@ def main(argv: Sequence[str] | None = None) -> int:
             logger.exception("The pool supervisor could not start a pool; trying again next sweep.")
         return sweep.run_once()
 
+    # This machine's one metrics exporter: every pool's worker processes write to one folder.
+    registry = api_metrics_registry(settings, broker=actors.broker, client=actors.broker.client, store=context.store,
+                                    expected={spec.name: spec.processes for spec in pools.specs},
+                                    multiprocess_dir=pools.metrics_dir)
+    try:
+        exporter, exporter_thread = start_http_server(settings.metrics_port_base, addr=settings.metrics_host,
+                                                      registry=registry)
+    except OSError as ex:
+        logger.error("Cannot serve metrics on %s:%d: %s", settings.metrics_host, settings.metrics_port_base, ex)
+        exporter = None
     loop = DiscoveryLoop(scan=tick, interval_s=settings.discovery_interval_s)
     signal.signal(signal.SIGTERM, lambda *_: loop.stop(timeout_s=0))
     signal.signal(signal.SIGINT, lambda *_: loop.stop(timeout_s=0))
@@ -68,6 +83,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     watch.start()
     loop.run()
     watch.stop()
+    if exporter is not None:
+        exporter.shutdown()
+        exporter_thread.join(timeout=5)
     lease.release()
     logger.info("Sweep stopped after %.0f s.", time.monotonic() - started)
     pools.close()

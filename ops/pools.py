@@ -8,7 +8,6 @@ HTTP API reuses this class, so it returns frozen dataclasses and never prints.
 from __future__ import annotations
 
 import logging
-import shutil
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass
@@ -49,8 +48,6 @@ class PoolSpec:
     processes: int
     threads: int
     time_limit_s: int
-    #: Where the pool's metrics exporter listens: ``metrics_port_base`` plus the pool's index.
-    metrics_port: int | None = None
 
 
 @dataclass(frozen=True)
@@ -90,15 +87,13 @@ class PoolStop:
 
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
     """Return the pools settings ask for: one per step, in pipeline order, then ``control``."""
-    base = settings.metrics_port_base
     specs = [
         PoolSpec(name=step.name, queue=step.queue_name, processes=settings.pools[step.name].processes,
-                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s,
-                 metrics_port=base + index)
-        for index, step in enumerate(STEPS)
+                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s)
+        for step in STEPS
     ]
     specs.append(PoolSpec(name=CONTROL_QUEUE, queue=CONTROL_QUEUE, processes=CONTROL_PROCESSES,
-                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S, metrics_port=base + len(STEPS)))
+                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S))
     return tuple(specs)
 
 
@@ -181,36 +176,37 @@ class PoolManager:
         A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
         """
         self.crash_loop_file(spec).unlink(missing_ok=True)
-        started = self.processes[spec.name].start(prepare=lambda: self._fresh_metrics(spec))[1]
+        self.metrics_dir.mkdir(parents=True, exist_ok=True)
+        started = self.processes[spec.name].start()[1]
         if not started:
             self.logger.info("Pool %r is already running.", spec.name)
         return started
 
     def revive_pool(self, spec: PoolSpec) -> int | None:
         """Start a pool again if its master died without being stopped; return the new master's pid."""
-        return self.processes[spec.name].revive(prepare=lambda: self._fresh_metrics(spec))
+        return self.processes[spec.name].revive()
 
     def crash_loop_file(self, spec: PoolSpec) -> Path:
         """Where the supervisor marks a pool it gave up restarting (it holds the reason)."""
         return self.run_dir / f"{spec.name}.crash-loop"
 
-    def _fresh_metrics(self, spec: PoolSpec) -> None:
-        # A new group starts with an empty metrics folder: the files of the last run are stale.
-        shutil.rmtree(self.metrics_dir(spec), ignore_errors=True)
-        self.metrics_dir(spec).mkdir(parents=True)
+    @property
+    def metrics_dir(self) -> Path:
+        """The prometheus multiprocess folder every pool of this machine writes to; its one exporter reads it.
 
-    def metrics_dir(self, spec: PoolSpec) -> Path:
-        """Return the pool's prometheus multiprocess folder."""
-        return ((self.settings.metrics_dir or Path(self.settings.var_dir) / "metrics") / spec.name).resolve()
+        Each worker process removes the files of processes that are gone when it boots.
+        """
+        return (self.settings.metrics_dir or Path(self.settings.var_dir) / "metrics" / "pools").resolve()
 
     def environment(self, spec: PoolSpec) -> dict[str, str]:
-        """Return what the pool's environment adds to this one: its pool name, metrics port and folder."""
-        folder = str(self.metrics_dir(spec))
-        pool = {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder,
-                "AUTOLOG_VAR_DIR": str(Path(self.settings.var_dir).resolve())}
-        if spec.metrics_port is not None:
-            pool["AUTOLOG_METRICS_PORT"] = str(spec.metrics_port)
-        return pool
+        """Return what the pool's environment adds to this one: its pool name and the shared metrics folder.
+
+        No ``AUTOLOG_METRICS_PORT``: the pools run no exporter of their own; this machine's sweep
+        process serves them all (``ops.agent``).
+        """
+        folder = str(self.metrics_dir)
+        return {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder,
+                "AUTOLOG_METRICS_PORT": "", "AUTOLOG_VAR_DIR": str(Path(self.settings.var_dir).resolve())}
 
     def _process(self, spec: PoolSpec) -> PidFileProcess:
         return PidFileProcess(spec.name, lambda pid_file: self.command(spec, pid_file), run_dir=self.run_dir,

@@ -11,12 +11,15 @@ import os
 import shutil
 import signal
 import time
+import urllib.error
+import urllib.request
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import redis
+from prometheus_client.parser import text_string_to_metric_families
 
 from autolog.local_redis import private_redis
 from autolog.processes import pid_alive
@@ -192,3 +195,30 @@ def test_a_file_copied_into_the_watch_folder_becomes_one_item_that_runs_to_the_e
     wait_for(lambda: running.status(item.id) in (Status.AWAITING_USER_INPUT, Status.AVID_DESCRIPTION),
              timeout_s=FINISH_S, what="the item to run")
     assert len(running.store.items.with_source(str(target))) == 1
+
+
+def test_one_exporter_on_the_host_sums_every_pool_and_no_pool_runs_its_own(running: RunningStack) -> None:
+    settings = running.settings
+    url = f"http://{settings.metrics_host}:{settings.metrics_port_base}/metrics"
+
+    status, text = http("GET", url)
+
+    assert status == 200
+    succeeded = {sample.labels["queue_name"] for family in text_string_to_metric_families(text)
+                 for sample in family.samples
+                 if sample.name == "autolog_messages_total" and sample.labels.get("outcome") == "succeeded"
+                 and sample.value > 0}
+    # Counts written by the worker processes of several pools, summed by the one exporter
+    assert {"probe", "thumbnails", "assess"} <= succeeded
+    assert 'autolog_pool_degraded{pool="frames"} 0.0' in text
+    for port in range(settings.metrics_port_base + 1, settings.metrics_port_base + len(STEPS) + 1):
+        assert http_refused(f"http://{settings.metrics_host}:{port}/metrics"), port
+
+
+def http_refused(url: str) -> bool:
+    """True when nothing listens at ``url``."""
+    try:
+        urllib.request.urlopen(url, timeout=2).close()
+    except urllib.error.URLError as ex:
+        return isinstance(ex.reason, ConnectionRefusedError)
+    return False

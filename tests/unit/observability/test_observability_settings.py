@@ -8,7 +8,7 @@ import pytest
 
 from autolog.errors import ConfigError
 from autolog.settings import Settings
-from ops.pools import PoolManager, pool_specs
+from ops.pools import PoolManager
 
 
 def test_logs_default_to_json_and_accept_text() -> None:
@@ -36,21 +36,13 @@ def test_the_default_metrics_folder_is_per_pool_under_the_var_dir(tmp_path: Path
     assert settings.metrics_root == (tmp_path / "metrics" / "frames").resolve()
 
 
-def test_each_pool_gets_its_own_metrics_port_in_pipeline_order() -> None:
-    specs = pool_specs(Settings(metrics_port_base=9500))
+def test_every_pool_writes_to_one_metrics_folder_and_runs_no_exporter_of_its_own(tmp_path: Path) -> None:
+    manager = PoolManager(Settings(var_dir=tmp_path, metrics_port=9300))
 
-    assert [(spec.name, spec.metrics_port) for spec in specs] == [
-        ("file_info", 9500), ("thumbnails", 9501), ("assess", 9502), ("analysis", 9503), ("frames", 9504),
-        ("transcription", 9505), ("control", 9506)]
+    envs = [manager.environment(spec) for spec in manager.specs]
 
-
-def test_a_pool_is_started_with_its_name_port_and_metrics_folder(tmp_path: Path) -> None:
-    manager = PoolManager(Settings(var_dir=tmp_path))
-
-    env = manager.environment(manager.select(["assess"])[0])
-
-    folder = str((tmp_path / "metrics" / "assess").resolve())
-    assert {key: env[key] for key in ("AUTOLOG_WORKER_POOL", "AUTOLOG_METRICS_PORT", "AUTOLOG_METRICS_DIR",
-                                      "PROMETHEUS_MULTIPROC_DIR")} == {
-        "AUTOLOG_WORKER_POOL": "assess", "AUTOLOG_METRICS_PORT": "9193", "AUTOLOG_METRICS_DIR": folder,
-        "PROMETHEUS_MULTIPROC_DIR": folder}
+    folder = str((tmp_path / "metrics" / "pools").resolve())
+    assert [env["AUTOLOG_WORKER_POOL"] for env in envs] == [spec.name for spec in manager.specs]
+    assert {(env["AUTOLOG_METRICS_DIR"], env["PROMETHEUS_MULTIPROC_DIR"]) for env in envs} == {(folder, folder)}
+    # An empty port overrides one inherited from the environment: the sweep process is the exporter.
+    assert {Settings.from_env(env).metrics_port for env in envs} == {None}
