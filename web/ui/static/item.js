@@ -8,7 +8,7 @@
   const itemUrl = "/items/" + encodeURIComponent(itemId);
   const badge = document.getElementById("item-status");
   const message = document.getElementById("action-message");
-  const frameCount = document.querySelectorAll(".frame").length;
+  const renderedStatus = root.dataset.status;
 
   function say(text, isError) {
     message.textContent = text;
@@ -35,7 +35,8 @@
     document.getElementById("uncancel-button").hidden = !item.cancelled;
     document.getElementById("rerun-form").hidden = item.cancelled || rerunSelect.options.length === 0;
     document.getElementById("exports").hidden = !logged || queuedNow;
-    if (logged && frameCount === 0) document.getElementById("reload-note").hidden = false;
+    // The contact sheet, frames, facts and timeline are as rendered: say when a reload shows more.
+    if (item.status !== renderedStatus) document.getElementById("reload-note").hidden = false;
   }
 
   const rerunSelect = document.getElementById("rerun-step");

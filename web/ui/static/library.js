@@ -107,7 +107,6 @@
   /** Show the page the URL asks for: the results of its ``q`` in place of the library, or the library. */
   function show() {
     query = (new URLSearchParams(window.location.search).get("q") || "").trim();
-    input.value = query;
     section.hidden = !query;
     body.hidden = Boolean(query);
     count.hidden = Boolean(query);
@@ -134,9 +133,11 @@
   more.addEventListener("click", () => { if (nextOffset !== null) search(nextOffset); });
   document.getElementById("search-clear").addEventListener("click", (event) => {
     event.preventDefault();
+    input.value = "";
     go("");
     input.focus();
   });
-  window.addEventListener("popstate", show);
+  // The server filled the box from the URL; only Back and Forward change it, so typing before this runs is kept.
+  window.addEventListener("popstate", () => { show(); input.value = query; });
   show();
 })();
