@@ -1,7 +1,7 @@
 """What autolog adds around each message, as ratios against bare dramatiq in the same run.
 
 Usage: .venv/bin/python bench/orchestration_bench.py [--messages N] [--hops H] [--threads T]
-       [--postgres URL | --no-postgres]
+       [--clips C] [--postgres URL | --no-postgres]
 
 One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 
@@ -14,6 +14,12 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
   with the ``dramatiq`` CLI's worker settings; against a raw dramatiq pipeline of two no-ops
   on one busy queue: the broker's own latency.
 
+- **CPU per item**: ``--clips`` tiny clips (2 s, 320x240, no audio) through steps 1-5 with
+  the real actors in an in-process worker (SQLite), against the same media work called bare
+  (probe, poster, contact sheet, scene pass, frames, local analysis): CPU of this process
+  (every thread) plus its ffmpeg/ffprobe children. Process starts, the Redis server's CPU
+  and model loads are not in it.
+
 PostgreSQL: a fresh database is made on ``--postgres`` (default: the machine's server) and
 dropped after.
 """
@@ -23,7 +29,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import os
+import resource
+import shutil
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -106,6 +115,7 @@ def main() -> None:
     parser.add_argument("--postgres", default=os.environ.get("AUTOLOG_TEST_POSTGRES",
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--clips", type=int, default=20, help="tiny clips for the CPU row (0: skip)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="autolog-orch-bench-"))
@@ -114,8 +124,10 @@ def main() -> None:
     server = LocalRedis(scratch / "redis", persist=False)
     url = server.start()
     # Entry point: configure before ``actors`` is imported (it builds the broker from env).
+    (scratch / "media").mkdir()
     os.environ.update({"REDIS_URL": url, "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_NAMESPACE": "orch-bench",
-                       "AUTOLOG_LOG_LEVEL": "ERROR"})
+                       "AUTOLOG_LOG_LEVEL": "ERROR", "AUTOLOG_MEDIA_ROOTS": str(scratch / "media"),
+                       "AUTOLOG_SOURCE_SETTLE_S": "0"})
     os.environ.pop("DATABASE_URL", None)
     try:
         run(args, scratch, url)
@@ -138,7 +150,7 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
     raw_p50, raw_p90 = percentiles(raw)
     for name, store_url, drop in databases(args, scratch):
         try:
-            with bench.store(settings, store_url) as store:
+            with installed_store(settings, store_url) as store:
                 rate = drain(bench.broker, {"bench_first"}, args.threads,
                              lambda store=store, name=name: bench.send_steps(store, args.messages, name))
                 rows.append((f"no-op drain, full stack, {name}", f"{rate:,.0f} msg/s",
@@ -156,10 +168,102 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
         finally:
             drop()
     bench.plain.close()
+    if args.clips:
+        rows.append(cpu_per_item(settings, scratch, args.clips))
     width = max(len(row[0]) for row in rows)
     print(f"{'what':<{width}}  {'autolog':<24}  {'baseline (same run)':<46}  ratio")
     for what, ours, baseline, ratio in rows:
         print(f"{what:<{width}}  {ours:<24}  {baseline:<46}  {ratio}")
+
+
+def cpu_s() -> float:
+    """Return the CPU seconds this process (every thread) and its waited-for children have used."""
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    children = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + children.ru_utime + children.ru_stime
+
+
+def tiny_clips(root: Path, count: int) -> list[Path]:
+    """Make one 2 s, 320x240 clip without audio, copied to ``count`` files."""
+    first = root / "tiny_000.mp4"
+    subprocess.run(["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi", "-i",
+                    "testsrc2=size=320x240:rate=25,trim=duration=2", "-c:v", "libx264", "-preset", "ultrafast",
+                    str(first)], check=True)
+    paths = [first]
+    for index in range(1, count):
+        paths.append(root / f"tiny_{index:03d}.mp4")
+        shutil.copy(first, paths[-1])
+    return paths
+
+
+def bare_media_work(path: Path, out: Path) -> None:
+    """Do steps 1-5's media work for one clip, as the steps do, with no queue or store."""
+    from autolog.media import (
+        FrameInput,
+        LocalAnalyzer,
+        detect_scenes,
+        extract_frames,
+        make_contact_sheet,
+        make_poster,
+        poster_time_s,
+        probe_media,
+    )
+
+    probe = probe_media(path)
+    make_poster(path, probe, out / "poster.jpg", at_s=poster_time_s(probe))
+    make_contact_sheet(path, probe, out / "contact_sheet.jpg")
+    scenes = detect_scenes(path, probe)
+    images = extract_frames(path, probe, scenes, out / "samples")
+    LocalAnalyzer().analyze([FrameInput(index=scene.index, time_s=scene.sample_s, image=image)
+                             for scene, image in zip(scenes, images, strict=True)], None)
+
+
+def cpu_per_item(settings: Any, scratch: Path, count: int) -> tuple[str, str, str, str]:
+    """Return the CPU-per-item row: the pipeline's CPU per clip against the bare media work's."""
+    import dramatiq
+
+    from actors import broker
+    from autolog.statuses import Status
+    from autolog.store import NewItem
+    from pipelines import actions
+
+    clips = tiny_clips(scratch / "media", count + 2)
+    warm, clips = clips[:2], clips[2:]
+    for path in warm:
+        bare_media_work(path, scratch / "bare" / path.stem)
+    started = cpu_s()
+    for path in clips:
+        bare_media_work(path, scratch / "bare" / path.stem)
+    bare_ms = (cpu_s() - started) * 1000 / len(clips)
+
+    with installed_store(settings, f"sqlite:///{scratch / 'cpu.db'}") as store:
+        from actors import services
+
+        context = services().current()
+        worker = dramatiq.Worker(broker, queues={"probe", "thumbnails", "assess", "analysis", "frames", "control"},
+                                 worker_threads=2)
+        worker.start()
+        try:
+            def run(paths: list[Path], done: int) -> None:
+                ids = [f"cpu-{path.stem}-{uuid.uuid4().hex[:6]}" for path in paths]
+                actions.submit(context, [NewItem(item_id, str(path), force_resume=True)
+                                         for item_id, path in zip(ids, paths, strict=True)])
+                deadline = time.monotonic() + 600
+                # One cheap query a second: this loop's CPU counts against the pipeline.
+                while store.items.count_by_status().get(Status.AVID_DESCRIPTION.value, 0) < done + len(ids):
+                    if time.monotonic() > deadline:
+                        sys.exit("the CPU run's items did not finish")
+                    time.sleep(1.0)
+
+            run(warm, 0)
+            started = cpu_s()
+            run(clips, len(warm))
+            pipeline_ms = (cpu_s() - started) * 1000 / len(clips)
+        finally:
+            worker.stop()
+    extra = pipeline_ms - bare_ms
+    return (f"CPU per item, {count} tiny clips, steps 1-5", f"{pipeline_ms:.0f} ms (+{extra:.0f} ms)",
+            f"the same media work bare: {bare_ms:.0f} ms", f"+{100 * extra / bare_ms:.1f} %")
 
 
 def databases(args: argparse.Namespace, scratch: Path) -> list[tuple[str, str, Callable[[], None]]]:
@@ -180,6 +284,22 @@ def databases(args: argparse.Namespace, scratch: Path) -> list[tuple[str, str, C
     base = args.postgres.rsplit("/", 1)[0].replace("postgresql://", "postgresql+psycopg://")
     found.append(("PostgreSQL", f"{base}/{database}", drop))
     return found
+
+
+@contextlib.contextmanager
+def installed_store(settings: Any, url: str) -> Iterator[Any]:
+    """Open a store at ``url`` and install it as the workers' (in this process)."""
+    from actors import services
+    from autolog.context import Context
+    from autolog.store import Store
+
+    store = Store.open(url)
+    services().install(Context.build(settings, store=store))
+    try:
+        yield store
+    finally:
+        services().uninstall()
+        store.close()
 
 
 class BenchActors:
@@ -232,21 +352,6 @@ class BenchActors:
                                         pipe_ignore=True, broker=self.plain)
         self.hot_second = dramatiq.actor(plain_second, actor_name="plain.hot_second", queue_name="plain_hot",
                                          broker=self.plain)
-
-    @contextlib.contextmanager
-    def store(self, settings: Any, url: str) -> Iterator[Any]:
-        """Open a store at ``url`` and install it as the workers' (in this process)."""
-        from actors import services
-        from autolog.context import Context
-        from autolog.store import Store
-
-        store = Store.open(url)
-        services().install(Context.build(settings, store=store))
-        try:
-            yield store
-        finally:
-            services().uninstall()
-            store.close()
 
     def send_plain(self, count: int) -> int:
         for index in range(count):

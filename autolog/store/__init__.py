@@ -9,7 +9,7 @@ from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import StoreUnavailable
-from autolog.store.engine import create_store_engine, migrate
+from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
 from autolog.store.items import Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
@@ -78,7 +78,7 @@ class Store:
         engine = create_store_engine(url)
         if upgrade:
             migrate(engine)
-        sessions = sessionmaker(engine, expire_on_commit=False)
+        sessions = session_factory(engine)
         return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
                    outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name),
                    sessions=sessions)

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.orm import Session, sessionmaker
 
 #: How long SQLite waits on a locked database before giving up, in ms. Steps write small
 #: rows; 30 s covers any burst of 30+ worker threads without surfacing "database is locked".
@@ -50,3 +54,28 @@ def migrate(engine: Engine) -> None:
     with engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "head")
+
+
+class SerialWrites(sessionmaker[Session]):
+    """A session factory whose write transactions (``begin()``) take turns within the process.
+
+    For SQLite, which has one writer at a time: threads of one process that wait on each
+    other's write lock in SQLite sleep in its busy handler (1 to 100 ms steps), where a
+    Python lock hands over at once. Reads (``sessions()``) do not take the lock.
+    """
+
+    def __init__(self, engine: Engine, **options: Any) -> None:
+        super().__init__(engine, **options)
+        self._write_turn = threading.RLock()
+
+    @contextmanager
+    def begin(self) -> Iterator[Session]:  # type: ignore[override]
+        with self._write_turn, super().begin() as session:
+            yield session
+
+
+def session_factory(engine: Engine) -> sessionmaker[Session]:
+    """Return the store's session factory: writes take turns within the process on SQLite."""
+    if engine.dialect.name == "sqlite":
+        return SerialWrites(engine, expire_on_commit=False)
+    return sessionmaker(engine, expire_on_commit=False)
