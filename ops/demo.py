@@ -86,12 +86,15 @@ def _ingest_and_report(clips: Sequence[Path], settings: Settings, *, timeout_s: 
         from pipelines import actions
 
         sources = check_paths([str(clip) for clip in clips], settings.resolved_media_roots)
-        plan = plan_items(sources, stored_items(context.store.items), force_resume=True, prefix=ID_PREFIX)
-        for existing in plan.existing:
-            print(f"{existing.id} exists from an earlier demo ({existing.status.value}); reusing it",
-                  file=sys.stderr)
+        # The demo's folder is a watch folder by default: a clip the sweep ingested already is reused.
+        watched = {source: found[0] for source in sources if (found := context.store.items.with_source(source))}
+        plan = plan_items([source for source in sources if source not in watched], stored_items(context.store.items),
+                          force_resume=True, prefix=ID_PREFIX)
+        for existing in [*plan.existing, *watched.values()]:
+            print(f"{existing.id} exists from an earlier demo or the watch folder ({existing.status.value}); "
+                  "reusing it", file=sys.stderr)
         actions.submit(context, plan.new)
-        ids = list(plan.ids)
+        ids = [*plan.ids, *(item.id for item in watched.values())]
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=timeout_s, out=sys.stderr)
         print(format_report(context.store, outcome.items))
