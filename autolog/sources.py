@@ -10,10 +10,6 @@ from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-import boto3
-from botocore.config import Config as BotoConfig
-from botocore.exceptions import BotoCoreError, ClientError
-
 from autolog.errors import InvalidSource, MediaMissing, SourceFetchFailed
 from autolog.settings import Settings
 
@@ -111,6 +107,10 @@ class S3Config:
 
 def make_s3_client(config: S3Config) -> Any:
     """Return a boto3 S3 client for ``config``, with path-style addressing for MinIO."""
+    # Imported here: boto3 costs about 30 MiB, and only a process fetching an s3:// source needs it.
+    import boto3
+    from botocore.config import Config as BotoConfig
+
     return boto3.client(
         "s3", endpoint_url=config.endpoint_url, aws_access_key_id=config.access_key_id,
         aws_secret_access_key=config.secret_access_key, region_name=config.region,
@@ -158,6 +158,9 @@ def materialise(
     if not source.startswith(REMOTE_SCHEMES):
         yield local_path(source, roots)
         return
+    # Imported here, as in ``make_s3_client``: only an s3:// source needs botocore.
+    from botocore.exceptions import BotoCoreError, ClientError
+
     bucket, key = split_s3(source)
     client = client_factory(s3 or S3Config())
     with tempfile.TemporaryDirectory(prefix="autolog-s3-", dir=scratch_dir) as scratch:

@@ -15,7 +15,7 @@ from ops.errors import DemoMediaFailed
 from ops.ingest import check_paths, plan_items
 from ops.progress import error_summary, is_failed, wait_for_items
 from ops.runtime import pipeline_context
-from ops.stack import Stack
+from ops.stack import Stack, autolog_command, report_up
 
 #: The clips the demo ingests: three valid ones and two broken ones that show failure handling.
 DEMO_CLIPS = ("cuts_noaudio.mp4", "cuts_audio.mp4", "speech.mp4", "not_media.mp4", "truncated_partial.mp4")
@@ -69,14 +69,14 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     print("starting Redis and the worker pools ...", file=sys.stderr)
     try:
-        stack.up()
+        report_up(stack.up(), stack.settings)
         timed_out = _ingest_and_report(clips, settings, timeout_s=args.timeout)
         if args.down:
             stack.down()
     finally:
         stack.pools.close()
     if not args.down:
-        print("\nThe stack is still running; stop it with `autolog down`.")
+        print(f"\nThe stack is still running; stop it with `{autolog_command()} down`.")
     return 1 if timed_out else 0
 
 
@@ -86,12 +86,15 @@ def _ingest_and_report(clips: Sequence[Path], settings: Settings, *, timeout_s: 
         from pipelines import actions
 
         sources = check_paths([str(clip) for clip in clips], settings.resolved_media_roots)
-        plan = plan_items(sources, stored_items(context.store.items), force_resume=True, prefix=ID_PREFIX)
-        for existing in plan.existing:
-            print(f"{existing.id} exists from an earlier demo ({existing.status.value}); reusing it",
-                  file=sys.stderr)
+        # The demo's folder is a watch folder by default: a clip the sweep ingested already is reused.
+        watched = {source: found[0] for source in sources if (found := context.store.items.with_source(source))}
+        plan = plan_items([source for source in sources if source not in watched], stored_items(context.store.items),
+                          force_resume=True, prefix=ID_PREFIX)
+        for existing in [*plan.existing, *watched.values()]:
+            print(f"{existing.id} exists from an earlier demo or the watch folder ({existing.status.value}); "
+                  "reusing it", file=sys.stderr)
         actions.submit(context, plan.new)
-        ids = list(plan.ids)
+        ids = [*plan.ids, *(item.id for item in watched.values())]
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=timeout_s, out=sys.stderr)
         print(format_report(context.store, outcome.items))

@@ -126,8 +126,10 @@ def format_pools(statuses: Sequence[PoolStatus]) -> str:
         depth = pool.depth
         rows.append((pool.name, pool.queue, pool.processes, pool.threads, pool.pid, pool.alive,
                      *((depth.ready, depth.delayed, depth.in_flight, depth.dead) if depth else ("?",) * 4)))
-    return format_table(("POOL", "QUEUE", "PROCESSES", "THREADS", "PID", "ALIVE", "READY", "DELAYED",
-                         "IN_FLIGHT", "DEAD"), rows)
+    table = format_table(("POOL", "QUEUE", "PROCESSES", "THREADS", "PID", "ALIVE", "READY", "DELAYED",
+                          "IN_FLIGHT", "DEAD"), rows)
+    notes = [f"{pool.name}: crash-looping: {pool.crash_loop}" for pool in statuses if pool.crash_loop]
+    return "\n".join([table, *notes])
 
 
 def format_search_page(page: SearchPage) -> str:

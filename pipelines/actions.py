@@ -16,9 +16,10 @@ import itertools
 import json
 import logging
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +47,9 @@ REPROCESSABLE = frozenset({
 
 #: How long one request may hold an item's queueing lock, in milliseconds.
 QUEUE_LOCK_MS = 10_000
+
+#: How often a request waiting for another request's queueing lock looks again, in seconds.
+LOCK_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,28 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
 
     Items nothing runs from (waiting for a prompt, done) are answered with a reason and not
     queued. The messages go to the outbox in one transaction, then to Redis; the answers
-    keep the order of ``items``.
+    keep the order of ``items``. An item another request is queueing at this moment (its
+    queueing lock is taken) is looked at again once that request lets go, so its answer
+    names the message that request sent, or queues it if that request sent none.
+    """
+    answers, lost = _queue_once(context, items, created=created)
+    deadline = time.monotonic() + 2 * QUEUE_LOCK_MS / 1000
+    while lost and time.monotonic() < deadline:
+        _wait_for_locks(lost, deadline)
+        fresh = context.store.items.get_many(lost)
+        for item_id in [item_id for item_id in lost if item_id not in fresh]:
+            answers[item_id] = replace(answers[item_id], reason="deleted while it was being queued")
+        retried, lost = _queue_once(context, [fresh[item_id] for item_id in lost if item_id in fresh],
+                                    created=created)
+        answers.update(retried)
+    return [answers[item.id] for item in items]
+
+
+def _queue_once(context: Context, items: Sequence[ItemView], *, created: bool) -> tuple[dict[str, Queued], list[str]]:
+    """Queue the items no message carries and whose queueing lock is free; return the answers and the others' ids.
+
+    The ids returned are of items another request holds the lock of; their answers say so
+    (not queued, with a reason) until they are looked at again.
     """
     answers: dict[str, Queued] = {}
     runnable = []
@@ -177,22 +202,29 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
             runnable.append(item)
     try:
         busy = in_flight(context, runnable)
+        candidates = [item for item in runnable if item.id not in busy]
         with broker.client.pipeline(transaction=False) as pipe:
-            for item in runnable:
+            for item in candidates:
                 pipe.set(_lock_key(item.id), "1", nx=True, px=QUEUE_LOCK_MS)
             locked = [bool(got) for got in pipe.execute()]
     except redis.RedisError:
         # Nothing can be in Redis's flight now; the outbox (read above or not) is checked by
         # its relay's ids: a message sent twice keeps its id and runs once.
-        busy, locked = {}, [True] * len(runnable)
-    free = []
-    for item, got_lock in zip(runnable, locked, strict=True):
-        if item.id in busy or not got_lock:
-            # Another message, or another request queueing it right now, carries the item.
-            answers[item.id] = Queued(item=item, job_id=busy.get(item.id), queued=True, already_queued=True,
+        busy, candidates, locked = {}, runnable, [True] * len(runnable)
+    for item in runnable:
+        if item.id in busy:
+            answers[item.id] = Queued(item=item, job_id=busy[item.id], queued=True, already_queued=True,
                                       created=created)
-        else:
+    free, lost = [], []
+    for item, got_lock in zip(candidates, locked, strict=True):
+        if got_lock:
             free.append(item)
+        else:
+            # Another request is queueing the item right now.
+            lost.append(item.id)
+            answers[item.id] = Queued(item=item, job_id=None, queued=False, created=created,
+                                      reason=f"another request kept item {item.id!r} locked while queueing it; "
+                                             "ask again")
     messages = [message for item in free for message in outbox_messages([item.id], item.status)]
     try:
         context.store.outbox.add(messages)
@@ -201,7 +233,17 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
         for item in free:
             _unlock(item.id)
     answers.update((answer.item.id, answer) for answer in _answers(free, messages, sent, created=created))
-    return [answers[item.id] for item in items]
+    return answers, lost
+
+
+def _wait_for_locks(item_ids: Sequence[str], deadline: float) -> None:
+    """Return once no request holds the queueing lock of any of ``item_ids`` (they expire), or at ``deadline``."""
+    keys = [_lock_key(item_id) for item_id in item_ids]
+    try:
+        while broker.client.exists(*keys) and time.monotonic() < deadline:
+            time.sleep(LOCK_POLL_S)
+    except redis.RedisError:
+        return
 
 
 def _unlock(item_id: str) -> None:

@@ -5,9 +5,8 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
-from autolog.media import _pixels
 from autolog.media._fields import (
     read_float,
     read_int,
@@ -16,6 +15,9 @@ from autolog.media._fields import (
     read_str,
     read_str_tuple,
 )
+
+if TYPE_CHECKING:
+    from autolog.media import _pixels
 
 
 @dataclass(frozen=True)
@@ -139,6 +141,9 @@ class LocalAnalyzer:
         Raises:
             CorruptMedia: A frame image is missing or cannot be decoded.
         """
+        # Imported here: numpy and Pillow cost about 25 MiB, and only the analysis step measures pixels.
+        from autolog.media import _pixels
+
         results: list[FrameAnalysis] = []
         previous: _pixels.FloatImage | None = None
         for frame in frames:

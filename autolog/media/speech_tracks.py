@@ -14,8 +14,6 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import numpy as np
-
 from autolog.errors import CorruptMedia
 from autolog.media._run import Runner, first_error_line, run_process, run_tool
 from autolog.media.probe import AudioTrack
@@ -174,6 +172,9 @@ def speech_spans(audio: wave.Wave_read) -> Iterator[tuple[float, float]]:
 
 
 def _level_spread_db(wav_path: Path) -> float:
+    # Imported here (and in ``mix_wavs``): numpy costs about 20 MiB, and only the transcription step needs it.
+    import numpy as np
+
     levels: list[np.ndarray] = []
     with wave.open(str(wav_path), "rb") as audio:
         while chunk := audio.readframes(_CHUNK):
@@ -197,6 +198,8 @@ def mix_wavs(wav_paths: Sequence[Path], out_path: Path) -> Path:
     All inputs start at clip time 0; the mix is as long as the longest, the shorter ones
     counting as silence past their end. Averaging (not summing) cannot clip.
     """
+    import numpy as np
+
     readers = [wave.open(str(wav_path), "rb") for wav_path in wav_paths]
     try:
         total = max(reader.getnframes() for reader in readers)

@@ -1,4 +1,4 @@
-"""Store outages wait, not fail: PostgreSQL stopped mid-run, and every item finishes by itself.
+"""Store outages wait, not fail: PostgreSQL stopped, SQLite locked, and every item finishes by itself.
 
 A private PostgreSQL cluster (``initdb``/``pg_ctl`` in a temporary folder, on a free port)
 that the test stops and starts; never the machine's shared server. Real ``dramatiq``
@@ -169,4 +169,47 @@ def test_status_write_after_the_work_is_retried_until_the_store_answers(
         assert store.outbox.count() == 0
         assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
     finally:
+        store.close()
+
+
+def test_sqlite_locked_past_its_busy_timeout_spends_no_retry_and_the_item_finishes_by_itself(
+    processes: Start, test_media: SampleClips, tmp_path: Path, settings: Settings, redis_client: redis.Redis,
+    unique_id: Callable[[str], str],
+) -> None:
+    import sqlite3
+
+    from actors import broker, services
+
+    # Given an item stored and queued on a SQLite store
+    database = tmp_path / "locked.db"
+    store = Store.open(f"sqlite:///{database}")
+    broker.flush_all()
+    services().install(Context.build(settings, store=store))
+    item_id = unique_id("locked")
+    try:
+        actions.submit(services().current(), [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")),
+                                                      force_resume=True)])
+
+        # When another process holds the database's write lock past the workers' 30 s busy
+        # timeout, until a worker has put the message back to wait for the store
+        holder = sqlite3.connect(database, isolation_level=None, timeout=1)
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            processes(WORKERS, {**os.environ, "DATABASE_URL": f"sqlite:///{database}"})
+            wait_for(lambda: "for the store without spending a retry" in (tmp_path / "workers.log").read_text(
+                errors="replace"), timeout_s=120, what="a worker to wait for the locked store")
+        finally:
+            holder.execute("COMMIT")
+            holder.close()
+
+        # Then the item finishes by itself, with no retry spent and nothing failed
+        wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=120,
+                 what="the item to finish")
+        item = store.items.get(item_id)
+        assert (item.error, item.dead_lettered) == (None, False)
+        timeline = store.timeline.for_item(item_id)
+        assert {event.attempt for event in timeline if event.event == "started"} == {1}
+        assert not [event for event in timeline if event.event in {"failed", "retried", "dead_lettered"}]
+    finally:
+        services().uninstall()
         store.close()

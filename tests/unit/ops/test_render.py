@@ -82,3 +82,12 @@ def test_pool_table_shows_depth_or_a_question_mark() -> None:
 
     assert lines[1].split() == ["file_info", "probe", "1", "8", "42", "yes", "3", "1", "2", "0"]
     assert lines[2].split() == ["control", "control", "1", "2", "no", "?", "?", "?", "?"]
+
+
+def test_pool_table_says_why_a_pool_is_left_stopped() -> None:
+    pools = [PoolStatus(name="frames", queue="frames", processes=1, threads=4, pid=7, alive=False, depth=None,
+                        crash_loop="died 6 times within 600 s; not restarted", wanted=True)]
+
+    lines = format_pools(pools).splitlines()
+
+    assert lines[-1] == "frames: crash-looping: died 6 times within 600 s; not restarted"
