@@ -15,7 +15,7 @@ from ops.errors import DemoMediaFailed
 from ops.ingest import check_paths, plan_items
 from ops.progress import error_summary, is_failed, wait_for_items
 from ops.runtime import pipeline_context
-from ops.stack import Stack
+from ops.stack import Stack, autolog_command, report_up
 
 #: The clips the demo ingests: three valid ones and two broken ones that show failure handling.
 DEMO_CLIPS = ("cuts_noaudio.mp4", "cuts_audio.mp4", "speech.mp4", "not_media.mp4", "truncated_partial.mp4")
@@ -69,14 +69,14 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     print("starting Redis and the worker pools ...", file=sys.stderr)
     try:
-        stack.up()
+        report_up(stack.up(), stack.settings)
         timed_out = _ingest_and_report(clips, settings, timeout_s=args.timeout)
         if args.down:
             stack.down()
     finally:
         stack.pools.close()
     if not args.down:
-        print("\nThe stack is still running; stop it with `autolog down`.")
+        print(f"\nThe stack is still running; stop it with `{autolog_command()} down`.")
     return 1 if timed_out else 0
 
 

@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 import json
+import shutil
+import sys
 from dataclasses import dataclass
+from pathlib import Path
 
 from autolog.local_redis import is_alive, private_redis
 from autolog.settings import Settings
@@ -31,6 +34,10 @@ class StackStatus:
     pools: tuple[PoolStatus, ...]
     api: ApiStatus
     sweep: DiscoveryStatus
+    #: The API key ``up`` made because none was configured (shown once), else None.
+    new_api_key: str | None = None
+    #: True when the API was running without that key and was restarted to serve it.
+    api_restarted: bool = False
 
     @property
     def running(self) -> bool:
@@ -44,6 +51,9 @@ class Teardown:
 
     pools: tuple[PoolStop, ...]
     stopped_private_redis: bool
+    #: Whether the API (gunicorn) and the sweep were running when ``down`` stopped them.
+    stopped_api: bool = False
+    stopped_sweep: bool = False
 
 
 class Stack:
@@ -61,26 +71,41 @@ class Stack:
         return not self.settings.redis_url
 
     def up(self) -> StackStatus:
-        """Ensure Redis, then start what is not running: the pools (which migrate first), the API, the sweep.
+        """Make the first-run API key if none is configured, ensure Redis, then start what is not running.
+
+        The key is made before gunicorn starts, so the API reads it from ``var/api_key`` at start.
+        An API already running when the key is made (a stack started before any key existed)
+        has no key, so it is restarted to serve the new one. Then the pools (which migrate
+        first), the API and the sweep are started unless they run.
 
         Raises:
             RedisServerError: the private redis-server did not start.
             ApiServerError: gunicorn did not start.
         """
+        new_key = ensure_api_key(self.settings)
+        restarted = False
+        if new_key is not None:
+            self.settings = self.settings.replace(api_keys=(new_key,))
+            if self.api.status().running:
+                self.api.stop()
+                restarted = True
         ensure_redis(self.settings)
         pools = self.pools.start()
         self.api.start()
         self.sweep.start()
         return StackStatus(redis_url=self.settings.broker_url, redis_alive=is_alive(self.settings.broker_url),
-                           pools=tuple(pools), api=self.api.status(), sweep=self.sweep.status())
+                           pools=tuple(pools), api=self.api.status(), sweep=self.sweep.status(),
+                           new_api_key=new_key, api_restarted=restarted)
 
     def down(self, *, timeout_s: float | None = None) -> Teardown:
         """Stop the sweep, the API and every worker pool, then the private Redis if it is ours."""
+        sweep_ran, api_ran = self.sweep.status().running, self.api.status().running
         self.sweep.stop()
         self.api.stop()
         stops = self.pools.drain(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
-        return Teardown(pools=tuple(stops), stopped_private_redis=stopped)
+        return Teardown(pools=tuple(stops), stopped_private_redis=stopped, stopped_api=api_ran,
+                        stopped_sweep=sweep_ran)
 
 
 def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
@@ -119,38 +144,58 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def autolog_command() -> str:
+    """How to tell the user to run autolog: ``autolog`` if that on PATH is this program, else the path run."""
+    run_as = sys.argv[0]
+    if Path(run_as).name != "autolog":
+        return "autolog"
+    on_path = shutil.which("autolog")
+    return "autolog" if on_path and Path(on_path).resolve() == Path(run_as).resolve() else run_as
+
+
+def report_up(status: StackStatus, settings: Settings) -> bool:
+    """Print what ``up`` left running and, on first run, the API key it made (the only time it is shown).
+
+    Shared by ``autolog up`` and ``autolog demo``. Returns ``status.running``.
+    """
+    _print_pools(list(status.pools), as_json=False)
+    print(f"\nRedis: {status.redis_url} ({'answering' if status.redis_alive else 'NOT ANSWERING'})")
+    restarted = "; restarted to serve the new API key" if status.api_restarted else ""
+    print(f"API: {status.api.url} ({'running' if status.api.running else 'NOT RUNNING'}{restarted})")
+    print(f"sweep: {'running' if status.sweep.running else 'NOT RUNNING'} (every {status.sweep.interval_s:g} s)")
+    if status.new_api_key is not None:
+        print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "
+              f"readable only by you; shown this once): {status.new_api_key}")
+    if not status.running:
+        print("The stack is NOT fully running; see the lines above and the logs under var/log.")
+    return status.running
+
+
 def up(args: argparse.Namespace, settings: Settings) -> int:
     """Start Redis (if private), migrate, start the pools, the API and the sweep; report what runs.
 
     On first run, with no API key configured, make one, keep it owner-only and print it once.
     """
-    new_key = ensure_api_key(settings)
-    if new_key is not None:
-        settings = settings.replace(api_keys=(new_key,))
     stack = Stack(settings)
     try:
         status = stack.up()
     finally:
         stack.pools.close()
-    _print_pools(list(status.pools), as_json=False)
-    print(f"\nRedis: {status.redis_url} ({'answering' if status.redis_alive else 'NOT ANSWERING'})")
-    print(f"API: {status.api.url} ({'running' if status.api.running else 'NOT RUNNING'})")
-    print(f"sweep: {'running' if status.sweep.running else 'NOT RUNNING'} (every {status.sweep.interval_s:g} s)")
-    if new_key is not None:
-        print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "
-              f"readable only by you; shown this once): {new_key}")
-    if status.running:
-        print("The stack is running; stop it with `autolog down`.")
+    if report_up(status, stack.settings):
+        print(f"The stack is running; stop it with `{autolog_command()} down`.")
         return 0
-    print("The stack is NOT fully running; see the lines above and the logs under var/log.")
     return 1
 
 
 def down(args: argparse.Namespace, settings: Settings) -> int:
-    """Stop the sweep, the API and the pools, then the private Redis."""
+    """Stop the sweep, the API and the pools, then the private Redis; say what was stopped."""
     stack = Stack(settings)
     teardown = stack.down(timeout_s=args.timeout)
     stack.pools.close()
+    if teardown.stopped_sweep:
+        print("sweep: stopped")
+    if teardown.stopped_api:
+        print(f"API: stopped ({stack.api.url})")
     for stop in teardown.pools:
         print(f"{stop.pool.name}: {'still running' if stop.pool.alive else 'stopped'}{_drain_note(stop)}")
     if teardown.stopped_private_redis:

@@ -16,9 +16,10 @@ import itertools
 import json
 import logging
 import shutil
+import time
 import uuid
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +31,7 @@ from autolog.broker_state import decode_message, enqueue_many, messages_in_fligh
 from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.sources import check_source
-from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, step_for_status, step_named
+from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from middleware import Progress
 from pipelines.decisions import has_picture_steps
@@ -46,6 +47,9 @@ REPROCESSABLE = frozenset({
 
 #: How long one request may hold an item's queueing lock, in milliseconds.
 QUEUE_LOCK_MS = 10_000
+
+#: How often a request waiting for another request's queueing lock looks again, in seconds.
+LOCK_POLL_S = 0.02
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,28 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
 
     Items nothing runs from (waiting for a prompt, done) are answered with a reason and not
     queued. The messages go to the outbox in one transaction, then to Redis; the answers
-    keep the order of ``items``.
+    keep the order of ``items``. An item another request is queueing at this moment (its
+    queueing lock is taken) is looked at again once that request lets go, so its answer
+    names the message that request sent, or queues it if that request sent none.
+    """
+    answers, lost = _queue_once(context, items, created=created)
+    deadline = time.monotonic() + 2 * QUEUE_LOCK_MS / 1000
+    while lost and time.monotonic() < deadline:
+        _wait_for_locks(lost, deadline)
+        fresh = context.store.items.get_many(lost)
+        for item_id in [item_id for item_id in lost if item_id not in fresh]:
+            answers[item_id] = replace(answers[item_id], reason="deleted while it was being queued")
+        retried, lost = _queue_once(context, [fresh[item_id] for item_id in lost if item_id in fresh],
+                                    created=created)
+        answers.update(retried)
+    return [answers[item.id] for item in items]
+
+
+def _queue_once(context: Context, items: Sequence[ItemView], *, created: bool) -> tuple[dict[str, Queued], list[str]]:
+    """Queue the items no message carries and whose queueing lock is free; return the answers and the others' ids.
+
+    The ids returned are of items another request holds the lock of; their answers say so
+    (not queued, with a reason) until they are looked at again.
     """
     answers: dict[str, Queued] = {}
     runnable = []
@@ -177,22 +202,29 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
             runnable.append(item)
     try:
         busy = in_flight(context, runnable)
+        candidates = [item for item in runnable if item.id not in busy]
         with broker.client.pipeline(transaction=False) as pipe:
-            for item in runnable:
+            for item in candidates:
                 pipe.set(_lock_key(item.id), "1", nx=True, px=QUEUE_LOCK_MS)
             locked = [bool(got) for got in pipe.execute()]
     except redis.RedisError:
         # Nothing can be in Redis's flight now; the outbox (read above or not) is checked by
         # its relay's ids: a message sent twice keeps its id and runs once.
-        busy, locked = {}, [True] * len(runnable)
-    free = []
-    for item, got_lock in zip(runnable, locked, strict=True):
-        if item.id in busy or not got_lock:
-            # Another message, or another request queueing it right now, carries the item.
-            answers[item.id] = Queued(item=item, job_id=busy.get(item.id), queued=True, already_queued=True,
+        busy, candidates, locked = {}, runnable, [True] * len(runnable)
+    for item in runnable:
+        if item.id in busy:
+            answers[item.id] = Queued(item=item, job_id=busy[item.id], queued=True, already_queued=True,
                                       created=created)
-        else:
+    free, lost = [], []
+    for item, got_lock in zip(candidates, locked, strict=True):
+        if got_lock:
             free.append(item)
+        else:
+            # Another request is queueing the item right now.
+            lost.append(item.id)
+            answers[item.id] = Queued(item=item, job_id=None, queued=False, created=created,
+                                      reason=f"another request kept item {item.id!r} locked while queueing it; "
+                                             "ask again")
     messages = [message for item in free for message in outbox_messages([item.id], item.status)]
     try:
         context.store.outbox.add(messages)
@@ -201,7 +233,17 @@ def queue_items(context: Context, items: Sequence[ItemView], *, created: bool = 
         for item in free:
             _unlock(item.id)
     answers.update((answer.item.id, answer) for answer in _answers(free, messages, sent, created=created))
-    return [answers[item.id] for item in items]
+    return answers, lost
+
+
+def _wait_for_locks(item_ids: Sequence[str], deadline: float) -> None:
+    """Return once no request holds the queueing lock of any of ``item_ids`` (they expire), or at ``deadline``."""
+    keys = [_lock_key(item_id) for item_id in item_ids]
+    try:
+        while broker.client.exists(*keys) and time.monotonic() < deadline:
+            time.sleep(LOCK_POLL_S)
+    except redis.RedisError:
+        return
 
 
 def _unlock(item_id: str) -> None:
@@ -333,6 +375,26 @@ def uncancel(context: Context, item_id: str) -> Queued:
     return queue_item(context, item_id)
 
 
+def _reached(item: ItemView) -> int:
+    """Return the number of the step the item has got to: the one it runs next, or past the last when logged."""
+    if item.status is Status.AWAITING_USER_INPUT:
+        return ASSESS.number + 1
+    current = step_for_status(item.status)
+    return current.number if current else len(STEPS) + 1
+
+
+def rerun_steps(item: ItemView) -> list[Step]:
+    """Return the steps ``rerun`` may start the item from now, in order (none while it is cancelled).
+
+    A step qualifies when the item has reached it and it applies (audio-only items have no
+    picture steps). Whether a message is still in flight is left to ``rerun``, which asks Redis.
+    """
+    if item.cancelled:
+        return []
+    return [step for step in STEPS
+            if step.number <= _reached(item) and not (step.picture and not has_picture_steps(item))]
+
+
 def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     """Re-log an item from ``from_step`` (a step's name, number, queue or seed name) onwards.
 
@@ -354,11 +416,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     item = context.store.items.get(item_id)
     if item.cancelled:
         raise ItemCancelled(item_id)
-    current = step_for_status(item.status)
-    reached = current.number if current else (0 if item.status is Status.AWAITING_USER_INPUT else len(STEPS) + 1)
-    if item.status is Status.AWAITING_USER_INPUT:
-        reached = ASSESS.number + 1
-    if step.number > reached:
+    if step.number > _reached(item):
         raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value)
     if step.picture and not has_picture_steps(item):
         raise TransitionRefused(item_id, "an item with a picture", f"audio-only, so step {step.name} never runs")

@@ -16,6 +16,7 @@ from autolog.statuses import Status
 from autolog.store import NewItem
 from autolog.store.jobs import Jobs
 from pipelines import actions, scan
+from pipelines.intake import queue_footage
 from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
 
@@ -125,3 +126,35 @@ def test_a_resume_and_a_batch_enqueue_wake_the_queues_idle_consumers(
 
     assert redis_client.llen(wake) == 3
     assert ready_ids("probe") == [str(message.options["redis_message_id"]) for message in messages]
+
+
+def test_lf_queue_of_a_purged_item_queues_it_with_the_real_job_id(context: Context) -> None:
+    # Given an item queued twice on a paused queue (the second answer names the first message)
+    _pending(context, "PURGED")
+    queues().pause("probe")
+    [first] = actions.queue_items(context, [context.store.items.get("PURGED")])
+    [twice] = actions.queue_items(context, [context.store.items.get("PURGED")])
+    assert (twice.already_queued, twice.job_id) == (True, first.job_id)
+    # and then purged
+    assert queues().purge(context, "probe").items == ("PURGED",)
+
+    # When it is queued again with lf_queue
+    [answer] = queue_footage(context, ["PURGED"])
+
+    # Then one new message waits for it on the paused queue, and the answer names that message
+    assert (answer.queued, answer.already_queued, answer.item.purged) == (True, False, False)
+    assert answer.job_id is not None and answer.job_id != first.job_id
+    view = queues().get("probe")
+    assert view.queued + view.held == 1
+    assert actions.in_flight(context, [context.store.items.get("PURGED")]) == {"PURGED": answer.job_id}
+
+
+def test_a_request_that_finds_an_item_locked_by_another_that_sent_nothing_queues_it_itself(context: Context) -> None:
+    _pending(context, "RACED")
+    # Another request took the queueing lock and let it expire without sending anything
+    broker.client.set(actions._lock_key("RACED"), "1", px=300)
+
+    [answer] = actions.queue_items(context, [context.store.items.get("RACED")])
+
+    assert (answer.queued, answer.already_queued, answer.reason) == (True, False, None)
+    assert actions.in_flight(context, [context.store.items.get("RACED")]) == {"RACED": answer.job_id}
