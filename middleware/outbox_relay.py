@@ -1,8 +1,11 @@
 """The outbox relay: sends the messages the store committed with a status, in every worker.
 
 A status write and the message(s) that follow it commit together in the store's outbox
-(``autolog.store.outbox``). The writer sends them at once (``send_committed``); this
-middleware's thread, started at worker boot, sends every few seconds whatever a crash or a
+(``autolog.store.outbox``). The writer hands them to this middleware (``send_after_hooks``),
+whose ``after_process_message`` runs after every other autolog middleware's (it is added
+early; ``after_*`` hooks run in reverse), so progress and metrics report the step's
+success before its next step is announced; then it sends them at once. Its thread,
+started at worker boot, sends every few seconds whatever a crash or a
 broker outage left behind once its writer's lease has run out (``relay_outbox``), so an
 item is never stuck between its status and its next step with nobody acting. The
 always-on sweep calls ``relay_outbox`` too.
@@ -10,6 +13,7 @@ always-on sweep calls ``relay_outbox`` too.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -17,12 +21,16 @@ from typing import Any
 
 import dramatiq
 import redis
+from dramatiq.broker import MessageProxy
 from dramatiq.errors import BrokerConnectionError
 
 from autolog.store import Outbox, PendingMessage
 from middleware.services import Services
 
 logger = logging.getLogger(__name__)
+
+#: Message option holding the committed follow-ups ``OutboxRelay.after_process_message`` sends.
+COMMITTED_OPTION = "autolog_committed"
 
 
 def pending(message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> PendingMessage:
@@ -52,6 +60,15 @@ def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[P
     except Exception:  # The rows stay; the relay sends them again, which is harmless (same ids).
         logger.exception("Could not clear %d sent message(s) from the outbox.", len(sent))
     return len(sent)
+
+
+def send_after_hooks(message: dramatiq.Message[Any] | MessageProxy, messages: Sequence[PendingMessage]) -> None:
+    """Leave ``messages`` (committed to the outbox with ``message``'s status) for ``OutboxRelay`` to send.
+
+    They go once the other middlewares' ``after_process_message`` hooks have run; if the
+    process dies first, the relay sends them when the writer's lease runs out.
+    """
+    message.options[COMMITTED_OPTION] = [dataclasses.asdict(pending_message) for pending_message in messages]
 
 
 def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
@@ -89,6 +106,15 @@ class OutboxRelay(dramatiq.Middleware):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+
+    def after_process_message(
+        self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+        exception: BaseException | None = None,
+    ) -> None:
+        committed = message.options.pop(COMMITTED_OPTION, None)
+        if committed:
+            send_committed(broker, self._services.current().store.outbox,
+                           [PendingMessage(**pending_message) for pending_message in committed])
 
     def _run(self, broker: dramatiq.Broker) -> None:
         while not self._stop.wait(self.interval_s):

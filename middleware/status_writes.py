@@ -3,7 +3,8 @@
 The status changes here, after the actor has stored its work, as a compare-and-set from
 the step's expected status. What follows the step (its ``pipe_target``, and for an
 ``on_success`` callback that declares a ``follow_up``, the messages it would send) is
-committed to the store's outbox in the same transaction as the status, then sent at once;
+committed to the store's outbox in the same transaction as the status, then sent once the
+other middlewares have reported the step's success (``OutboxRelay.after_process_message``);
 a crash or a broker outage between the two leaves the message in the outbox, where the
 relay (``middleware.outbox_relay``) finds it. The message's ``pipe_target`` and
 ``on_success`` are then removed, so dramatiq's ``Pipelines`` and ``Callbacks`` (whose
@@ -31,7 +32,7 @@ from dramatiq.middleware import SkipMessage
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
 from autolog.statuses import Status, Step, is_allowed, step_named
 from autolog.store import NewEvent, PendingMessage, RunFence, Store, is_store_outage
-from middleware.outbox_relay import pending, send_committed
+from middleware.outbox_relay import pending, send_after_hooks
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
 
@@ -255,7 +256,7 @@ class StatusWrites(dramatiq.Middleware):
                 applied = self._until_stored(lambda: store.items.transition(
                     base.item_id, step.from_status, target, event=event, messages=follow_ups, events=queued))
                 if applied:
-                    send_committed(broker, store.outbox, follow_ups)
+                    send_after_hooks(message, follow_ups)
         except Exception:  # Logged and counted; the item stays put and discovery re-queues it.
             self._count_failed_write()
             self.logger.exception("Could not move item %r after step %r.", base.item_id, step.name)

@@ -31,7 +31,7 @@ from autolog.broker_state import decode_message, enqueue_many, messages_in_fligh
 from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.sources import check_source
-from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, step_for_status, step_named
+from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from middleware import Progress
 from pipelines.decisions import has_picture_steps
@@ -387,6 +387,26 @@ def uncancel(context: Context, item_id: str) -> Queued:
     return queue_item(context, item_id)
 
 
+def _reached(item: ItemView) -> int:
+    """Return the number of the step the item has got to: the one it runs next, or past the last when logged."""
+    if item.status is Status.AWAITING_USER_INPUT:
+        return ASSESS.number + 1
+    current = step_for_status(item.status)
+    return current.number if current else len(STEPS) + 1
+
+
+def rerun_steps(item: ItemView) -> list[Step]:
+    """Return the steps ``rerun`` may start the item from now, in order (none while it is cancelled).
+
+    A step qualifies when the item has reached it and it applies (audio-only items have no
+    picture steps). Whether a message is still in flight is left to ``rerun``, which asks Redis.
+    """
+    if item.cancelled:
+        return []
+    return [step for step in STEPS
+            if step.number <= _reached(item) and not (step.picture and not has_picture_steps(item))]
+
+
 def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     """Re-log an item from ``from_step`` (a step's name, number, queue or seed name) onwards.
 
@@ -408,11 +428,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     item = context.store.items.get(item_id)
     if item.cancelled:
         raise ItemCancelled(item_id)
-    current = step_for_status(item.status)
-    reached = current.number if current else (0 if item.status is Status.AWAITING_USER_INPUT else len(STEPS) + 1)
-    if item.status is Status.AWAITING_USER_INPUT:
-        reached = ASSESS.number + 1
-    if step.number > reached:
+    if step.number > _reached(item):
         raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value,
                                 reason=f"item {item_id!r} has not reached step {step.number} ({step.name}): "
                                        f"it is at {item.status.value!r}")

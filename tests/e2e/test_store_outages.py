@@ -136,7 +136,7 @@ def test_status_write_after_the_work_is_retried_until_the_store_answers(
     from dramatiq.broker import MessageProxy
 
     from actors import broker
-    from middleware import Services, StatusWrites
+    from middleware import OutboxRelay, Services, StatusWrites
     from pipelines.footage import first_message
 
     # Given a step 1 message whose work is done, on a PostgreSQL store
@@ -144,6 +144,8 @@ def test_status_write_after_the_work_is_retried_until_the_store_answers(
     services = Services(settings=settings)
     services.install(Context.build(settings, store=store))
     status_writes = StatusWrites(services=services)
+    # The relay's after hook sends what the status write committed, as it runs after StatusWrites' in a worker.
+    relay = OutboxRelay(services=services)
     item_id = unique_id("late")
     store.items.create([NewItem(item_id, "/media/late.mp4")])
     first = first_message(item_id, Status.PENDING_FILE_INFO)
@@ -153,8 +155,13 @@ def test_status_write_after_the_work_is_retried_until_the_store_answers(
     try:
         # When the store stops just as the status is written, and starts again later
         private_postgres.stop()
-        writing = threading.Thread(target=status_writes.after_process_message, args=(broker, message),
-                                   kwargs={"result": {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}})
+        result = {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}
+
+        def finish_message() -> None:
+            status_writes.after_process_message(broker, message, result=result)
+            relay.after_process_message(broker, message, result=result)
+
+        writing = threading.Thread(target=finish_message)
         with caplog.at_level(logging.WARNING, logger="middleware.status_writes"):
             writing.start()
             wait_for(lambda: "Store unavailable for a status write" in caplog.text, timeout_s=30,

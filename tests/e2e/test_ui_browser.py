@@ -19,9 +19,9 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
-from autolog.statuses import Status
+from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import NewItem
-from tests.conftest import REPO, SampleClips, log_through_pipeline
+from tests.conftest import REPO, SampleClips, log_through_pipeline, wait_for
 from tests.web.conftest import KEY, serve_api  # noqa: F401  (serve_api is a fixture)
 from web.auth import SESSION_COOKIE
 
@@ -179,3 +179,107 @@ def test_a_signed_out_browser_gets_neither_pages_nor_images(footage: Footage, ch
     expect(page.locator(".frame")).to_have_count(0)
     assert page.request.get(poster).status == 401
     assert chromium.new_context().request.get(poster).status == 401
+
+
+def test_search_takes_the_library_s_place_and_actions_show_their_result_without_a_reload(
+        footage: Footage, chromium: Browser, context: Any, test_media: SampleClips,
+        unique_id: Callable[[str], str]) -> None:
+    from pipelines import actions  # imports ``actors``, which must wait for pytest_configure's environment
+
+    broken = unique_id("BROKEN")
+    source = context.settings.resolved_media_roots[0] / f"{broken}.mp4"
+    source.write_bytes(b"not a movie, a half-copied card" * 100)
+    actions.submit(context, [NewItem(broken, str(source))])
+    wait_for(lambda: context.store.items.get(broken).error, timeout_s=60, what="step 1 to fail on a non-media file")
+
+    page = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    problems: list[str] = []
+    page.on("console", lambda message: problems.append(message.text) if message.type == "error" else None)
+    page.on("response", lambda response: problems.append(f"{response.status} {response.url}")
+            if response.status == 404 else None)
+    sign_in(page, footage.base, "/ui/")
+    expect(page.locator("link[rel=icon]")).to_have_attribute("href", "/ui/static/favicon.svg")
+
+    # A search shows its results, with their count, instead of the whole library; Back and Forward follow it.
+    searchbox = page.get_by_role("searchbox", name="Search clips, descriptions, keywords and transcripts")
+    searchbox.fill(footage.spoken)
+    page.get_by_role("button", name="Search", exact=True).click()
+    expect(page.locator("#search-title")).to_have_text(f"1 item matches “{footage.spoken}”")
+    expect(page.locator("#search-hits .hit")).to_have_count(1)
+    expect(page.locator(".card").first).to_be_hidden()
+    expect(page.locator(".filters")).to_be_hidden()
+    expect(page).to_have_url(re.compile(r"[?&]q=" + re.escape(footage.spoken) + "$"))
+    page.screenshot(path=SCREENSHOTS / "ui-search-only.png", full_page=True)
+    page.go_back()
+    expect(page).to_have_url(re.compile(r"/ui/?$"))
+    expect(page.locator(".card")).to_have_count(3)
+    expect(searchbox).to_have_value("")
+    expect(page.locator("#search-results")).to_be_hidden()
+    page.go_forward()
+    expect(page.locator("#search-hits .hit")).to_have_count(1)
+    expect(searchbox).to_have_value(footage.spoken)
+    expect(page.locator(".card").first).to_be_hidden()
+    page.get_by_role("link", name="← Back to the library").click()
+    expect(page.locator(".card")).to_have_count(3)
+    expect(page).to_have_url(re.compile(r"/ui/?$"))
+    expect(searchbox).to_have_value("")
+    page.goto(f"{footage.base}/ui/?q={footage.spoken}")  # a shared link opens on the results
+    expect(page.locator("#search-hits .hit")).to_have_count(1)
+    expect(page.locator(".card").first).to_be_hidden()
+
+    # An audio-only item's card says so (after the search: its speech would match too).
+    sound = unique_id("SOUND")
+    actions.submit(context, [NewItem(sound, str(test_media.path("speech.wav")))])
+    wait_for(lambda: context.store.items.get(sound).media_kind == AUDIO_ONLY, timeout_s=60, what="step 1 of a wav")
+    page.goto(f"{footage.base}/ui/")
+    sound_card = page.locator(f'.card[data-item-id="{sound}"]')
+    expect(sound_card.locator(".poster")).to_contain_text("audio only")
+    expect(sound_card.locator(".sound-icon")).to_be_visible()
+    expect(sound_card.locator(".duration")).to_have_text(re.compile(r"^0:\d\d\.\d$"))
+    page.screenshot(path=SCREENSHOTS / "ui-library-audio-only.png", full_page=True)
+
+    # Retry after the cause is fixed: the banner and the buttons follow the item with no reload.
+    page.goto(f"{footage.base}/ui/items/{broken}")
+    page.evaluate("window.notReloaded = true")
+    error, retry = page.locator("#item-error"), page.get_by_role("button", name="Retry failed step")
+    expect(error).to_contain_text("NotMedia")
+    expect(retry).to_be_visible()
+    shutil.copyfile(test_media.path("cuts_noaudio.mp4"), source)
+    retry.click()
+    expect(page.locator("#action-message")).to_have_text("Queued again.")
+    expect(retry).to_be_hidden()
+    expect(page.locator("#item-status")).to_have_text(Status.AWAITING_USER_INPUT.value, timeout=PIPELINE_MS)
+    expect(error).to_be_hidden()
+    expect(retry).to_be_hidden()
+    expect(page.get_by_label("Prompt for the frame analysis")).to_be_visible()
+    expect(page.locator("#reload-note")).to_be_visible()
+    page.screenshot(path=SCREENSHOTS / "ui-item-after-retry.png", full_page=True)
+
+    # Cancel and uncancel swap their buttons; a rerun from step 1 runs again up to the prompt.
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Cancel item").click()
+    expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-cancelled\b"))
+    expect(page.get_by_role("button", name="Cancel item")).to_be_hidden()
+    expect(page.locator("#rerun-form")).to_be_hidden()
+    page.get_by_role("button", name="Undo cancel and continue").click()
+    expect(page.get_by_role("button", name="Cancel item")).to_be_visible()
+    expect(page.get_by_role("button", name="Undo cancel and continue")).to_be_hidden()
+    page.get_by_label("Log again from a step (later results are replaced)").select_option("file_info")
+    page.get_by_role("button", name="Rerun from this step").click()
+    expect(page.locator("#action-message")).to_have_text("Queued again from step 1 · file info.")
+    wait_for(lambda: any(event.event == "rerun_requested" for event in context.store.timeline.for_item(broken)),
+             what="the rerun on the timeline")
+    expect(page.locator("#item-status")).to_have_text(Status.AWAITING_USER_INPUT.value, timeout=PIPELINE_MS)
+    assert page.evaluate("window.notReloaded") is True
+
+    # Delete asks first; a dismissed dialog keeps the item.
+    page.once("dialog", lambda dialog: dialog.dismiss())
+    page.get_by_role("button", name="Delete item…").click()
+    assert context.store.items.get(broken).id == broken
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Delete item…").click()
+    expect(page).to_have_url(re.compile(r"/ui\?deleted=" + broken + "$"))
+    expect(page.get_by_role("status").filter(has_text=f"Deleted {broken}.")).to_be_visible()
+    expect(page.locator(f'.card[data-item-id="{broken}"]')).to_have_count(0)
+    assert problems == []
+    source.unlink()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable
 from pathlib import Path
 
@@ -10,10 +11,11 @@ import pytest
 from falcon.testing import TestClient
 
 from autolog.progress import ProgressChannel, ProgressEvent
-from autolog.statuses import Status
-from autolog.store import FrameView, NewEvent, NewItem, SegmentView, Store
+from autolog.statuses import STEPS, Status
+from autolog.store import FrameView, NewEvent, NewItem, SceneView, SegmentView, Store
 from tests.web.test_progress_route import sse_events
 from web.app import AutologApi
+from web.ui import views
 from web.ui.pages import PAGE_SIZE
 
 Ids = Callable[[str], str]
@@ -43,6 +45,9 @@ def logged(api: AutologApi, unique_id: Ids) -> str:
                        drop_frame=True, nominal_fps="30000/1001", media_kind="video")
     store.results.save_artifacts(item_id, "poster", [artifact(api, item_id, "poster.jpg")])
     store.results.save_artifacts(item_id, "contact_sheet", [artifact(api, item_id, "sheet.jpg")])
+    store.results.save_scenes(item_id, [
+        SceneView(position=0, start_s=0.0, end_s=65.0, sample_s=1.0, image_path=artifact(api, item_id, "s0.jpg")),
+        SceneView(position=1, start_s=65.0, end_s=65.5, sample_s=65.032, image_path=artifact(api, item_id, "s1.jpg"))])
     store.results.save_frames(item_id, [
         FrameView(position=0, time_s=1.0, timecode="01:00:01;00", image_path=artifact(api, item_id, "f0.jpg"),
                   description="Wide shot of a <harbour> at dawn", keywords=["harbour", "boats"], analysis={},
@@ -50,9 +55,11 @@ def logged(api: AutologApi, unique_id: Ids) -> str:
         FrameView(position=1, time_s=65.032, timecode="01:01:05;01", image_path=artifact(api, item_id, "f1.jpg"),
                   description="Close-up of a rope", keywords=["rope"], analysis={}, transcript=None),
     ])
+    # "steady now" is said across the cut at 65 s: step 6 stores it under both frames it overlaps.
     store.results.save_transcript(item_id, [SegmentView(position=0, start_s=1.0, end_s=2.0, text="the tide is turning"),
-                                            SegmentView(position=1, start_s=65.032, end_s=66.0, text="hold it there")],
-                                  {0: "the tide is turning", 1: "hold it there"})
+                                            SegmentView(position=1, start_s=64.6, end_s=65.3, text="steady now"),
+                                            SegmentView(position=2, start_s=65.032, end_s=66.0, text="hold it there")],
+                                  {0: "the tide is turning steady now", 1: "steady now hold it there"})
     store.timeline.record(NewEvent(item_id=item_id, event="failed", step="analysis", attempt=1, worker="host:1:2",
                                    wait_ms=40, run_ms=2500, error_type="UpstreamUnavailable",
                                    error_message="Gemini answered 503"))
@@ -97,6 +104,7 @@ def test_item_page_shows_frames_transcript_timeline_facts_and_downloads(client: 
     assert "UpstreamUnavailable: Gemini answered 503" in page and "2.5 s" in page and "host:1:2" in page
     assert "29.97 fps (30000/1001)" in page and "<dt>Drop-frame</dt><dd>yes</dd>" in page
     assert "1920 × 1080" in page and "#2 pcm_s24le 1 ch 48000 Hz from 0:00.5" in page
+    assert "<dt>Container</dt><dd>QuickTime (MOV)</dd>" in page and "mov,mp4" not in page
     assert f'href="/items/{logged}/exports/edl"' in page and f'href="/items/{logged}/exports/srt"' in page
 
 
@@ -206,3 +214,98 @@ def test_pages_are_not_cached_framed_or_allowed_inline_scripts(client: TestClien
         assert headers["cache-control"] == "no-store" and headers["x-frame-options"] == "DENY"
         assert "default-src 'self'" in headers["content-security-policy"]
         assert "unsafe-inline" not in headers["content-security-policy"]
+
+
+def test_a_segment_spoken_across_a_cut_is_listed_once_under_the_frame_search_links_to(
+        client: TestClient, api: AutologApi, logged: str) -> None:
+    page = client.simulate_get(f"/ui/items/{logged}").text
+    frames = page.split('<ol class="frames">')[1].split("</ol>")[0].split('<li class="frame"')[1:]
+
+    under = [index for index, frame in enumerate(frames) if "steady now" in frame]
+    hit = api.services.store.search.search("steady").hits[0]
+
+    assert under == [0] and hit.item_id == logged and hit.frame == 0
+    assert '<blockquote class="frame-transcript">the tide is turning steady now</blockquote>' in frames[0]
+    assert '<blockquote class="frame-transcript">hold it there</blockquote>' in frames[1]
+    assert api.services.store.search.search("hold").hits[0].frame == 1
+
+
+def test_an_audio_only_card_says_so_and_a_one_frame_clip_counts_its_frame(
+        client: TestClient, api: AutologApi, unique_id: Ids) -> None:
+    store: Store = api.services.store
+    audio, still = unique_id("WAV"), unique_id("ONE")
+    store.items.create([NewItem(audio, f"/media/{audio}.wav"), NewItem(still, f"/media/{still}.mp4")])
+    store.items.update(audio, probe={"container": "wav", "duration_s": 6.9, "fps": 0, "media_kind": "audio"},
+                       media_kind="audio")
+    store.items.update(still, probe={**PROBE, "duration_s": 0.04, "fps": 25.0, "nominal_fps": "25/1"},
+                       media_kind="video")
+
+    library = client.simulate_get("/ui").text
+    audio_card = library.split(f'data-item-id="{audio}"')[1].split("</li>")[0]
+    still_card = library.split(f'data-item-id="{still}"')[1].split("</li>")[0]
+    item = client.simulate_get(f"/ui/items/{still}").text
+
+    assert "audio only" in audio_card and "sound-icon" in audio_card and "no picture yet" not in audio_card
+    assert "0:06.9" in audio_card
+    assert "no picture yet" in still_card and '<span class="duration" title="Duration">1 frame</span>' in still_card
+    assert "<dt>Duration</dt><dd>1 frame (0:00.0)</dd>" in item and "<dd>MP4</dd>" in item
+
+
+@pytest.mark.parametrize(("format_name", "source", "shown"), [
+    ("mov,mp4,m4a,3gp,3g2,mj2", "/m/A001.MOV", "QuickTime (MOV)"),
+    ("mov,mp4,m4a,3gp,3g2,mj2", "/m/clip.mp4", "MP4"),
+    ("mov,mp4,m4a,3gp,3g2,mj2", "/m/voice.m4a", "MPEG-4 audio (M4A)"),
+    ("mov,mp4,m4a,3gp,3g2,mj2", "/m/no_extension", "QuickTime / MP4"),
+    ("matroska,webm", "/m/live.webm", "WebM"),
+    ("matroska,webm", "/m/live.mkv", "Matroska (MKV)"),
+    ("mpegts", "/m/gop.ts", "MPEG transport stream"),
+    ("some_new_demuxer", "/m/x.bin", "some_new_demuxer"),
+    (None, "/m/x.mov", "—"),
+])
+def test_containers_have_the_names_people_know(format_name: str | None, source: str, shown: str) -> None:
+    assert views.container_name(format_name, source) == shown
+
+
+def test_the_item_page_offers_the_steps_it_can_rerun_from_uncancel_and_delete(
+        client: TestClient, api: AutologApi, logged: str, unique_id: Ids) -> None:
+    store: Store = api.services.store
+    audio = unique_id("WAV")
+    store.items.create([NewItem(audio, f"/media/{audio}.wav")])
+    store.items.update(audio, status=Status.AVID_DESCRIPTION.value, media_kind="audio", cancelled=True)
+
+    page = client.simulate_get(f"/ui/items/{logged}").text
+    cancelled = client.simulate_get(f"/ui/items/{audio}").text
+    store.items.update(audio, cancelled=False)
+    audio_page = client.simulate_get(f"/ui/items/{audio}").text
+
+    assert re.findall(r'<option value="(\w+)">', page) == [step.name for step in STEPS]
+    assert re.search(r'id="uncancel-button"\s+hidden', page) and 'id="delete-button"' in page
+    assert not re.search(r'id="uncancel-button"\s+hidden', cancelled)
+    assert re.search(r'<form id="rerun-form" class="action-group"\s+hidden', cancelled)
+    assert re.findall(r'<option value="(\w+)">', audio_page) == ["file_info", "transcription"]
+
+
+def test_a_start_with_no_end_before_the_next_start_of_its_message_is_noted_as_redelivered(
+        client: TestClient, api: AutologApi, logged: str) -> None:
+    timeline = api.services.store.timeline
+    for event in ("started", "started", "succeeded", "started"):
+        timeline.record(NewEvent(item_id=logged, event=event, step="transcription", message_id="m-1", attempt=1))
+    timeline.record(NewEvent(item_id=logged, event="stopped", step="transcription", message_id="m-2", attempt=1,
+                             detail={"reason": "the item was cancelled while the step ran"}))
+
+    page = client.simulate_get(f"/ui/items/{logged}").text
+
+    assert page.count(f'<span class="event-note">{views.REDELIVERED_NOTE}</span>') == 1
+    rows = page.split('<tr class="event-')[1:]
+    assert views.REDELIVERED_NOTE in rows[-4] and views.REDELIVERED_NOTE not in rows[-2]
+    assert "the item was cancelled while the step ran" in rows[-1]
+
+
+def test_every_page_links_the_favicon_and_it_is_served(client: TestClient, anonymous: TestClient,
+                                                        logged: str) -> None:
+    icon = anonymous.simulate_get("/ui/static/favicon.svg")
+
+    assert icon.status_code == 200 and icon.headers["content-type"] == "image/svg+xml" and b"<svg" in icon.content
+    for page in (client.simulate_get("/ui").text, client.simulate_get(f"/ui/items/{logged}").text,
+                 anonymous.simulate_get("/ui/login").text):
+        assert '<link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml">' in page

@@ -6,6 +6,7 @@ import falcon
 
 from autolog.errors import ItemNotFound
 from autolog.statuses import Status
+from pipelines.actions import rerun_steps
 from web.documents import artifact_url
 from web.services import ApiServices
 from web.ui import views
@@ -26,7 +27,11 @@ def _status(req: falcon.Request) -> Status | None:
 
 
 class Library:
-    """``GET /ui``: every item as a card, filtered by status, ``PAGE_SIZE`` at a time by id."""
+    """``GET /ui``: every item as a card, filtered by status, ``PAGE_SIZE`` at a time by id.
+
+    With ``q`` the page opens on its search results in place of the cards (its script asks
+    ``GET /items?q=``); ``deleted`` names the item the item page just deleted, for a notice.
+    """
 
     auth = "page"
 
@@ -44,7 +49,8 @@ class Library:
         self._pages.render(
             req, resp, "library.html", cards=[views.card(item, has_poster=item.id in posters) for item in items],
             status=status.value if status else "", statuses=[(s.value, counts.get(s.value, 0)) for s in Status],
-            total=sum(counts.values()), cursor=cursor or "",
+            total=sum(counts.values()), cursor=cursor or "", query=req.get_param("q") or "",
+            deleted=req.get_param("deleted") or "",
             next_cursor=items[-1].id if len(items) == PAGE_SIZE else "")
 
 
@@ -65,14 +71,16 @@ class ItemPage:
             resp.status = falcon.HTTP_404
             self._pages.render(req, resp, "missing.html", item_id=item_id)
             return
+        segments = store.results.transcript(item_id)
         kinds = {(artifact.kind, artifact.position) for artifact in store.results.artifacts(item_id)}
         self._pages.render(
             req, resp, "item.html", item=item, tone=views.tone(item), name=views.file_name(item.source),
             contact_sheet_url=artifact_url(item_id, "contact_sheet", 0) if ("contact_sheet", 0) in kinds else None,
             poster_url=artifact_url(item_id, "poster", 0) if ("poster", 0) in kinds else None,
-            frames=views.frame_rows(item_id, store.results.frames(item_id)),
-            transcript=views.transcript_lines(item, store.results.transcript(item_id)),
+            frames=views.frame_rows(item_id, store.results.frames(item_id), store.results.scenes(item_id), segments),
+            transcript=views.transcript_lines(item, segments),
             attempts=views.attempt_rows(item, store.timeline.for_item(item_id)),
             facts=views.file_facts(item), exports=item.status.is_terminal, export_links=views.export_links(item),
             awaiting=item.status is Status.AWAITING_USER_INPUT, retryable=bool(item.error or item.dead_lettered),
-            cancellable=not item.cancelled and not item.status.is_terminal)
+            cancellable=not item.cancelled and not item.status.is_terminal,
+            rerun_steps=[(step.name, f"{step.number} · {step.name.replace('_', ' ')}") for step in rerun_steps(item)])

@@ -10,7 +10,7 @@ from typing import Any
 
 from autolog.media.timecode import frame_timecode
 from autolog.statuses import AUDIO_ONLY, Status
-from autolog.store import EventView, FrameView, ItemView, SegmentView
+from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
 from web.documents import artifact_url
 
 #: Each status's tone on the page: the colour family of its badge.
@@ -54,6 +54,52 @@ def clock(seconds: float | None) -> str:
     return f"{hours}:{minutes:02d}:{rest:04.1f}" if hours else f"{minutes}:{rest:04.1f}"
 
 
+def duration(probe: dict[str, Any]) -> str:
+    """Return a clip's length for people: ``M:SS.s``, or ``1 frame`` / ``12 frames`` under a second of picture.
+
+    A clip shorter than a second would read ``0:00.0``; counting its frames at the probed rate
+    says what it is. Audio and unknown rates keep the clock; an unknown duration is an em dash.
+    """
+    seconds, fps = probe.get("duration_s"), probe.get("fps") or 0
+    if seconds is not None and probe.get("media_kind", "video") != AUDIO_ONLY and fps > 0 and seconds * fps < fps:
+        frames = max(1, round(seconds * fps))
+        return f"{frames} frame" if frames == 1 else f"{frames} frames"
+    return clock(seconds)
+
+
+#: ffprobe's format names (its demuxer's list of names) as people know them; the ISO family is told apart by extension.
+CONTAINERS: dict[str, str] = {
+    "matroska,webm": "Matroska (MKV)", "mpegts": "MPEG transport stream", "mpeg": "MPEG program stream",
+    "mxf": "MXF", "avi": "AVI", "wav": "WAV", "aiff": "AIFF", "mp3": "MP3", "flac": "FLAC", "ogg": "Ogg",
+    "gxf": "GXF", "image2": "Image sequence", "dv": "DV",
+}
+
+#: The ISO base media family (``mov,mp4,m4a,3gp,3g2,mj2``) and Matroska's WebM, by file extension.
+CONTAINERS_BY_EXTENSION: dict[str, str] = {
+    "mov": "QuickTime (MOV)", "qt": "QuickTime (MOV)", "mp4": "MP4", "m4v": "MP4", "m4a": "MPEG-4 audio (M4A)",
+    "3gp": "3GP", "3g2": "3G2", "mj2": "Motion JPEG 2000", "webm": "WebM",
+}
+
+
+def container_name(format_name: str | None, source: str) -> str:
+    """Return a container's friendly name from ffprobe's format name and the file's extension.
+
+    ``mov,mp4,m4a,3gp,3g2,mj2`` is one demuxer for the whole ISO family, so the extension
+    decides (``.mov`` is QuickTime, ``.mp4`` MP4); an ISO file with another extension reads
+    ``QuickTime / MP4``. A format this table does not know is shown as ffprobe names it.
+    """
+    if not format_name:
+        return "—"
+    extension = file_name(source).rpartition(".")[2].lower() if "." in file_name(source) else ""
+    if format_name.startswith("mov,mp4") or format_name == "matroska,webm":
+        by_extension = CONTAINERS_BY_EXTENSION.get(extension)
+        if by_extension:
+            return by_extension
+        if format_name.startswith("mov,mp4"):
+            return "QuickTime / MP4"
+    return CONTAINERS.get(format_name, format_name)
+
+
 def milliseconds(value: int | None) -> str:
     """Return a wait or run time in ms as ``850 ms`` or ``12.4 s``; an em dash when unknown."""
     if value is None:
@@ -88,6 +134,7 @@ class Card:
     start_timecode: str | None
     poster_url: str | None
     error: str | None
+    audio_only: bool
 
 
 def card(item: ItemView, *, has_poster: bool) -> Card:
@@ -95,8 +142,9 @@ def card(item: ItemView, *, has_poster: bool) -> Card:
     probe = item.probe or {}
     error = f"{item.error.get('type', 'Error')}: {item.error.get('message', '')}" if item.error else None
     return Card(id=item.id, name=file_name(item.source), status=item.status.value, tone=tone(item),
-                duration=clock(probe.get("duration_s")), start_timecode=item.start_timecode,
-                poster_url=artifact_url(item.id, "poster", 0) if has_poster else None, error=error)
+                duration=duration(probe), start_timecode=item.start_timecode,
+                poster_url=artifact_url(item.id, "poster", 0) if has_poster else None, error=error,
+                audio_only=item.media_kind == AUDIO_ONLY)
 
 
 @dataclass(frozen=True)
@@ -112,11 +160,37 @@ class FrameRow:
     transcript: str | None
 
 
-def frame_rows(item_id: str, frames: list[FrameView]) -> list[FrameRow]:
-    """Return the item's frame records as rows; each image is its sampled frame's artifact."""
+def frame_speech(frames: list[FrameView], scenes: list[SceneView], segments: list[SegmentView]) -> dict[int, str]:
+    """Return each frame record's speech: every segment under the one frame whose shot it starts in.
+
+    The rule is the search's (``autolog.store.search``): a segment belongs to the frame of the
+    latest shot starting at or before the segment's start, or to the first frame when it starts
+    before every shot. So a phrase spoken across a cut is listed once, where it begins.
+    Shapes: ``{frame position: "text of its segments joined by spaces"}``, frames with no speech left out.
+    """
+    positions = {frame.position for frame in frames}
+    starts = sorted((scene.start_s, scene.position) for scene in scenes if scene.position in positions)
+    if not positions:
+        return {}
+    spoken: dict[int, list[str]] = {}
+    for segment in segments:
+        owner = min(positions)
+        for start_s, position in starts:
+            if start_s > segment.start_s:
+                break
+            owner = position
+        if segment.text:
+            spoken.setdefault(owner, []).append(segment.text)
+    return {position: " ".join(texts) for position, texts in spoken.items()}
+
+
+def frame_rows(item_id: str, frames: list[FrameView], scenes: list[SceneView],
+               segments: list[SegmentView]) -> list[FrameRow]:
+    """Return the item's frame records as rows, each with its speech (see ``frame_speech``) and sampled image."""
+    speech = frame_speech(frames, scenes, segments)
     return [FrameRow(position=frame.position, timecode=frame.timecode, time=clock(frame.time_s),
                      image_url=artifact_url(item_id, "sample", frame.position), description=frame.description,
-                     keywords=list(frame.keywords), transcript=frame.transcript) for frame in frames]
+                     keywords=list(frame.keywords), transcript=speech.get(frame.position)) for frame in frames]
 
 
 @dataclass(frozen=True)
@@ -147,12 +221,40 @@ class AttemptRow:
     change: str
     error: str | None
     traceback: str | None
+    note: str | None = None
+
+
+#: The note on a ``started`` row whose message had started before and recorded no end since.
+REDELIVERED_NOTE = ("started again with no end recorded for the run before: the message was delivered again "
+                    "(put back at a graceful stop, redelivered after its worker was lost, "
+                    "or after a wait for the store)")
+
+
+def _note(event: EventView, last_of_message: dict[str, str]) -> str | None:
+    """Return what a timeline row needs said beside its event name, from the store's own records.
+
+    A redelivery leaves no event of its own: the store sees only a second ``started`` of the
+    same message with nothing between (no success, failure, skip or stop). That pattern is
+    named here. Otherwise the event's recorded ``detail.reason`` (a stop's, a deferral's) is shown.
+    """
+    previous = last_of_message.get(event.message_id) if event.message_id else None
+    if event.message_id:
+        last_of_message[event.message_id] = event.event
+    if event.event == "started" and previous == "started":
+        return REDELIVERED_NOTE
+    reason = (event.detail or {}).get("reason")
+    return str(reason) if reason else None
 
 
 def attempt_rows(item: ItemView, events: list[EventView]) -> list[AttemptRow]:
-    """Return the timeline, oldest first; the item's last error's traceback goes with its failed event."""
+    """Return the timeline, oldest first; the item's last error's traceback goes with its failed event.
+
+    A ``started`` row of a message already started with no end recorded since carries
+    ``REDELIVERED_NOTE``; rows whose event recorded a reason carry it as their note.
+    """
     error = item.error or {}
     rows = []
+    last_of_message: dict[str, str] = {}
     for event in events:
         traceback = None
         if (event.event == "failed" and error.get("traceback") and event.step == error.get("step")
@@ -163,7 +265,8 @@ def attempt_rows(item: ItemView, events: list[EventView]) -> list[AttemptRow]:
             event.to_status or "")
         rows.append(AttemptRow(at=event.at.strftime("%Y-%m-%d %H:%M:%S"), event=event.event, step=event.step or "",
                                attempt=event.attempt, worker=event.worker or "", wait=milliseconds(event.wait_ms),
-                               run=milliseconds(event.run_ms), change=change, error=message, traceback=traceback))
+                               run=milliseconds(event.run_ms), change=change, error=message, traceback=traceback,
+                               note=_note(event, last_of_message)))
     return rows
 
 
@@ -180,9 +283,10 @@ def file_facts(item: ItemView) -> list[tuple[str, str]]:
         for track in tracks) or "none"
     display = (f"{probe.get('display_width')} × {probe.get('display_height')}"
                if probe.get("display_width") else "—")
+    length, clock_length = duration(probe), clock(probe.get("duration_s"))
     facts = [
-        ("Container", str(probe.get("container", "—"))),
-        ("Duration", clock(probe.get("duration_s"))),
+        ("Container", container_name(probe.get("container"), item.source)),
+        ("Duration", length if length == clock_length else f"{length} ({clock_length})"),
         ("Rate", f"{probe.get('fps', 0):g} fps ({probe.get('nominal_fps', '—')})"
                  + (", variable" if probe.get("variable_frame_rate") else "")),
         ("Drop-frame", "yes" if item.drop_frame else "no"),

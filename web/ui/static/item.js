@@ -8,32 +8,44 @@
   const itemUrl = "/items/" + encodeURIComponent(itemId);
   const badge = document.getElementById("item-status");
   const message = document.getElementById("action-message");
-  const frameCount = document.querySelectorAll(".frame").length;
+  const renderedStatus = root.dataset.status;
 
   function say(text, isError) {
     message.textContent = text;
     message.classList.toggle("is-error", Boolean(isError));
   }
 
-  /** Show an item document: status, error, and which actions apply now. */
-  function showItem(item) {
-    setBadge(badge, item.status, itemTone(item));
+  /**
+   * Show an item document: status, error, and which actions apply now.
+   * ``queuedNow`` is true right after an action queued the item: its recorded error is then the
+   * last attempt's, kept (dimmed) until the step ends, and Retry waits for that end too.
+   */
+  function showItem(item, queuedNow) {
+    setBadge(badge, item.status, queuedNow && !item.cancelled ? "working" : itemTone(item));
     const error = document.getElementById("item-error");
-    error.textContent = item.error ? item.error.type + " in " + item.error.step + ": " + item.error.message : "";
+    const stale = Boolean(queuedNow && item.error);
+    error.textContent = item.error ? (stale ? "Queued again; the last attempt failed with " : "") +
+      item.error.type + " in " + item.error.step + ": " + item.error.message : "";
     error.hidden = !item.error;
+    error.classList.toggle("is-stale", stale);
     const logged = item.status === "7 - Avid Description";
-    document.getElementById("prompt-form").hidden = item.status !== "Awaiting User Input" || item.cancelled;
-    document.getElementById("retry-button").hidden = !(item.error || item.dead_lettered);
-    document.getElementById("cancel-button").hidden = item.cancelled || logged;
-    document.getElementById("exports").hidden = !logged;
-    if (logged && frameCount === 0) document.getElementById("reload-note").hidden = false;
+    document.getElementById("prompt-form").hidden = item.status !== "Awaiting User Input" || item.cancelled || queuedNow;
+    document.getElementById("retry-button").hidden = queuedNow || item.cancelled || !(item.error || item.dead_lettered);
+    document.getElementById("cancel-button").hidden = item.cancelled || (logged && !queuedNow);
+    document.getElementById("uncancel-button").hidden = !item.cancelled;
+    document.getElementById("rerun-form").hidden = item.cancelled || rerunSelect.options.length === 0;
+    document.getElementById("exports").hidden = !logged || queuedNow;
+    // The contact sheet, frames, facts and timeline are as rendered: say when a reload shows more.
+    if (item.status !== renderedStatus) document.getElementById("reload-note").hidden = false;
   }
+
+  const rerunSelect = document.getElementById("rerun-step");
 
   async function act(button, method, url, body, done) {
     button.disabled = true;
     try {
       const answer = await api(method, url, body);
-      showItem(answer.item);
+      showItem(answer.item, answer.job_id !== undefined);
       say(done + (answer.queued === false ? " Redis is down: it will be queued when it is back." : ""));
     } catch (error) {
       say(error.message, true);
@@ -58,6 +70,28 @@
   document.getElementById("cancel-button").addEventListener("click", (event) => {
     if (!window.confirm("Cancel " + itemId + "? Queued and later steps will skip it.")) return;
     act(event.currentTarget, "POST", itemUrl + "/cancel", undefined, "Cancelled.");
+  });
+  document.getElementById("uncancel-button").addEventListener("click", (event) => {
+    act(event.currentTarget, "POST", itemUrl + "/uncancel", undefined, "Cancel undone: queued again from where it stopped.");
+  });
+  document.getElementById("rerun-form").addEventListener("submit", (event) => {
+    event.preventDefault();
+    const step = rerunSelect.value;
+    const label = rerunSelect.options[rerunSelect.selectedIndex].text;
+    act(document.getElementById("rerun-button"), "POST", itemUrl + "/rerun?from=" + encodeURIComponent(step), undefined,
+      "Queued again from step " + label + ".");
+  });
+  document.getElementById("delete-button").addEventListener("click", async (event) => {
+    if (!window.confirm("Delete " + itemId + "? Its log, timeline and artifact files are removed; this cannot be undone.")) return;
+    const button = event.currentTarget;
+    button.disabled = true;
+    try {
+      await api("DELETE", itemUrl);
+      window.location.assign("/ui?deleted=" + encodeURIComponent(itemId));
+    } catch (error) {
+      say(error.message, true);
+      button.disabled = false;
+    }
   });
 
   follow(itemUrl + "/progress", (event) => {

@@ -82,11 +82,13 @@
     return item;
   }
 
+  const body = document.getElementById("library-body");
+  const count = document.getElementById("library-count");
+
   async function search(offset) {
     const params = new URLSearchParams({ q: query, limit: "20", offset: String(offset) });
     const status = new URLSearchParams(window.location.search).get("status");
     if (status) params.set("status", status);
-    section.hidden = false;
     try {
       const page = await api("GET", "/items?" + params.toString());
       if (offset === 0) list.replaceChildren();
@@ -102,18 +104,40 @@
     }
   }
 
-  function start(text) {
-    query = text.trim();
-    const url = new URL(window.location.href);
-    if (query) url.searchParams.set("q", query); else url.searchParams.delete("q");
-    window.history.replaceState(null, "", url);
-    if (!query) { section.hidden = true; return; }
-    search(0);
+  /** Show the page the URL asks for: the results of its ``q`` in place of the library, or the library. */
+  function show() {
+    query = (new URLSearchParams(window.location.search).get("q") || "").trim();
+    section.hidden = !query;
+    body.hidden = Boolean(query);
+    count.hidden = Boolean(query);
+    list.replaceChildren();
+    more.hidden = true;
+    if (query) {
+      title.textContent = "Searching for “" + query + "”…";
+      search(0);
+    }
   }
 
-  form.addEventListener("submit", (event) => { event.preventDefault(); start(input.value); });
+  /** Go to the results of text (the library when empty) as a new history entry, so Back returns. */
+  function go(text) {
+    const url = new URL(window.location.href);
+    const wanted = text.trim();
+    if (wanted) url.searchParams.set("q", wanted); else url.searchParams.delete("q");
+    url.searchParams.delete("cursor");
+    url.searchParams.delete("deleted");
+    if (url.href !== window.location.href) window.history.pushState(null, "", url);
+    show();
+  }
+
+  form.addEventListener("submit", (event) => { event.preventDefault(); go(input.value); });
   more.addEventListener("click", () => { if (nextOffset !== null) search(nextOffset); });
-  document.getElementById("search-clear").addEventListener("click", () => { input.value = ""; start(""); input.focus(); });
-  const initial = new URLSearchParams(window.location.search).get("q");
-  if (initial) { input.value = initial; start(initial); }
+  document.getElementById("search-clear").addEventListener("click", (event) => {
+    event.preventDefault();
+    input.value = "";
+    go("");
+    input.focus();
+  });
+  // The server filled the box from the URL; only Back and Forward change it, so typing before this runs is kept.
+  window.addEventListener("popstate", () => { show(); input.value = query; });
+  show();
 })();
