@@ -99,10 +99,16 @@ class ItemExists(AutologError):
 
 
 class TransitionRefused(AutologError):
-    """Raised when an item is not at the status an action expects."""
+    """Raised when an item is not in the state an action needs (a conflict: HTTP 409, CLI exit code 3).
 
-    def __init__(self, item_id: str, expected: str, actual: str | None) -> None:
-        super().__init__(f"item {item_id!r} is at {actual!r}, not {expected!r}")
+    Args:
+        expected: the state the action needs; actual: the state the item is in.
+        reason: the whole message, when the generic "is at ACTUAL; this needs EXPECTED" would
+            not say what to do instead.
+    """
+
+    def __init__(self, item_id: str, expected: str, actual: str | None, *, reason: str | None = None) -> None:
+        super().__init__(reason or f"item {item_id!r} is at {actual!r}; this needs {expected!r}")
         self.item_id = item_id
         self.expected = expected
         self.actual = actual

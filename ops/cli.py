@@ -29,6 +29,7 @@ from autolog.errors import (
     UnknownStep,
 )
 from autolog.exports import ExportError
+from autolog.exports.errors import ItemsNotLogged, MixedFrameRates, NotExportable
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from autolog.statuses import Status
@@ -39,14 +40,17 @@ from ops.exports import add_export_command
 #: A command: parsed arguments and settings in, exit code out.
 Command = Callable[[argparse.Namespace, Settings], int]
 
+#: Errors that mean the item is not in a state the action needs (HTTP 409): exit code 3.
+CONFLICT_ERRORS = (ItemExists, ItemsNotLogged, MixedFrameRates, NotExportable, TransitionRefused)
+
 #: Errors that mean the operator asked for something that cannot be: exit code 2.
-INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSearchQuery, InvalidSource, ItemExists, ItemNotFound,
-                MediaMissing, PoolError, TransitionRefused, UnknownStep, UsageError)
+INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSearchQuery, InvalidSource, ItemNotFound,
+                MediaMissing, PoolError, UnknownStep, UsageError)
 
 #: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
 
-EXIT_OK, EXIT_FAILED, EXIT_USAGE = 0, 1, 2
+EXIT_OK, EXIT_FAILED, EXIT_USAGE, EXIT_CONFLICT = 0, 1, 2, 3
 
 #: Items ``status`` lists per page by default, and at most.
 DEFAULT_PAGE, MAX_PAGE = 100, 10_000
@@ -231,6 +235,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         settings = Settings.from_env()
         configure_logging(args.verbose, settings)
         return handler(args, settings)
+    except CONFLICT_ERRORS as ex:
+        return fail(ex, EXIT_CONFLICT)
     except INPUT_ERRORS as ex:
         return fail(ex, EXIT_USAGE)
     except redis.RedisError as ex:

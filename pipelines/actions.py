@@ -338,7 +338,7 @@ def retry(context: Context, item_id: str) -> Queued:
     if item.cancelled:
         raise ItemCancelled(item_id)
     if step is None:
-        raise TransitionRefused(item_id, "a status a step runs from", item.status.value)
+        raise nothing_runs_from(item)
     try:
         busy = in_flight(context, [item]).get(item_id)
     except redis.RedisError:
@@ -348,6 +348,18 @@ def retry(context: Context, item_id: str) -> Queued:
     context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value))
     return queue_item(context, item_id)
+
+
+def nothing_runs_from(item: ItemView) -> TransitionRefused:
+    """The conflict of queueing an item no step runs from: say why, and what to do instead."""
+    if item.status is Status.AWAITING_USER_INPUT:
+        reason = (f"item {item.id!r} is awaiting a prompt: send one with `autolog prompt {item.id} TEXT` "
+                  f"(POST /items/{item.id}/prompt), resume it without one (POST /items/{item.id}/resume), "
+                  f"or rerun it from a step (`autolog rerun {item.id} --from STEP`)")
+    else:
+        reason = (f"item {item.id!r} is at {item.status.value!r}, where no step runs: "
+                  f"rerun it from a step to log it again (`autolog rerun {item.id} --from STEP`)")
+    return TransitionRefused(item.id, "a status a step runs from", item.status.value, reason=reason)
 
 
 def cancel(context: Context, item_id: str) -> ItemView:
@@ -369,7 +381,7 @@ def uncancel(context: Context, item_id: str) -> Queued:
     """
     item = context.store.items.get(item_id)
     if not item.cancelled:
-        raise TransitionRefused(item_id, "cancelled", "not cancelled")
+        raise TransitionRefused(item_id, "cancelled", "not cancelled", reason=f"item {item_id!r} is not cancelled")
     context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
                                event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
     return queue_item(context, item_id)
@@ -417,12 +429,17 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     if item.cancelled:
         raise ItemCancelled(item_id)
     if step.number > _reached(item):
-        raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value)
+        raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value,
+                                reason=f"item {item_id!r} has not reached step {step.number} ({step.name}): "
+                                       f"it is at {item.status.value!r}")
     if step.picture and not has_picture_steps(item):
-        raise TransitionRefused(item_id, "an item with a picture", f"audio-only, so step {step.name} never runs")
+        raise TransitionRefused(item_id, "an item with a picture", "audio-only",
+                                reason=f"item {item_id!r} is audio-only: step {step.name} never runs")
     busy = in_flight(context, [item]).get(item_id)
     if busy is not None:
-        raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight")
+        raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight",
+                                reason=f"a message for item {item_id!r} is already in flight (job {busy}); "
+                                       "rerun it once that step ends, or cancel the item first")
     past_prompt = item.status not in (Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
                                       Status.THUMBNAILS_COMPLETE, Status.AWAITING_USER_INPUT)
     changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}

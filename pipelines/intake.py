@@ -16,6 +16,7 @@ from typing import Any
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemCancelled, ItemNotFound, TransitionRefused
 from autolog.item_ids import choose_id, stored_items
+from autolog.statuses import step_for_status
 from autolog.store import ItemView, NewEvent, NewItem, validate_item_id
 from autolog.store.deliveries import Deliveries, DeliveryView
 from pipelines import actions
@@ -109,12 +110,14 @@ def refuse_unqueued(answer: Queued) -> Queued:
 
     Raises:
         ItemCancelled: the item is cancelled.
-        TransitionRefused: nothing runs from its status.
+        TransitionRefused: nothing runs from its status, or another request kept it locked.
     """
     if answer.reason and answer.item.cancelled:
         raise ItemCancelled(answer.item.id)
+    if answer.reason and step_for_status(answer.item.status) is None:
+        raise actions.nothing_runs_from(answer.item)
     if answer.reason:
-        raise TransitionRefused(answer.item.id, "a status a step runs from", answer.item.status.value)
+        raise TransitionRefused(answer.item.id, "no other request queueing it", "locked", reason=answer.reason)
     return answer
 
 

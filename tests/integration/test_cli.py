@@ -43,7 +43,7 @@ def test_ingest_of_a_missing_file_exits_2_and_stores_nothing(
     assert cli_store.items.list() == []
 
 
-def test_ingest_of_a_taken_id_exits_2_and_stores_nothing_more(
+def test_ingest_of_a_taken_id_exits_3_a_conflict_and_stores_nothing_more(
     test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     clip = str(test_media.path("cuts_noaudio.mp4"))
@@ -51,7 +51,7 @@ def test_ingest_of_a_taken_id_exits_2_and_stores_nothing_more(
 
     code = main(["ingest", "--id", "LF1409", clip])
 
-    assert code == 2
+    assert code == 3
     assert "item 'LF1409' already exists" in one_line_error(capsys)
     assert [item.id for item in cli_store.items.list()] == ["LF1409"]
 
@@ -79,16 +79,16 @@ def test_unknown_id_exits_2(argv: list[str], cli_store: Store, capsys: pytest.Ca
     assert one_line_error(capsys) == "autolog: error: no item 'nope'\n"
 
 
-def test_prompt_for_an_item_not_waiting_exits_2_with_the_reason(
+def test_prompt_for_an_item_not_waiting_exits_3_a_conflict_with_the_reason(
     test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str]
 ) -> None:
     cli_store.items.create([NewItem(id="LF1409", source=str(test_media.path("cuts_noaudio.mp4")))])
 
     code = main(["prompt", "LF1409", "describe it"])
 
-    assert code == 2
+    assert code == 3
     reason = one_line_error(capsys)
-    assert "item 'LF1409' is at " in reason
+    assert "item 'LF1409' is at '0 - Pending File Info'; this needs 'Awaiting User Input'" in reason
     assert "0 - Pending File Info" in reason and "Awaiting User Input" in reason
     assert cli_store.items.get("LF1409").status is Status.PENDING_FILE_INFO
 

@@ -65,12 +65,14 @@ def test_cancel_uncancel_rerun_and_delete_on_the_command_line(
         assert cli_store.items.transition("LFX", before, after)
 
     assert main(["cancel", "LFX"]) == 0
-    assert main(["retry", "LFX"]) == 2
+    assert main(["retry", "LFX"]) == 3
     assert "cancelled; uncancel it first" in one_line_error(capsys)
     assert main(["uncancel", "LFX"]) == 0
     assert "queued as job " in capsys.readouterr().out
-    assert main(["rerun", "LFX", "--from", "file_info"]) == 2
-    assert "in flight" in one_line_error(capsys)
+    assert main(["uncancel", "LFX"]) == 3
+    assert one_line_error(capsys) == "autolog: error: item 'LFX' is not cancelled\n"
+    assert main(["rerun", "LFX", "--from", "file_info"]) == 3
+    assert "a message for item 'LFX' is already in flight (job " in one_line_error(capsys)
     assert main(["delete", "LFX"]) == 0
     assert capsys.readouterr().out == "deleted LFX (0 artifact file(s) removed)\n"
     assert cli_store.items.list() == []

@@ -191,3 +191,30 @@ def test_pool_routes_accept_the_seed_and_queue_names(client: TestClient) -> None
 
     assert started.status_code == 200 and started.json["workers"]["file_info"]["running"] is True
     assert stopped.status_code == 200 and stopped.json["workers"]["file_info"]["running"] is False
+
+
+def test_conflicts_say_what_the_item_is_and_what_to_do_instead(client: TestClient, api: AutologApi) -> None:
+    items = api.services.store.items
+    items.create([NewItem("LFW", "/m/lfw.mp4"), NewItem("LFA", "/m/lfa.mp4"), NewItem("LFN", "/m/lfn.mp4")])
+    park(api, "LFW", Status.AWAITING_USER_INPUT)
+    park(api, "LFA", Status.AWAITING_USER_INPUT)
+    items.update("LFA", media_kind="audio")
+
+    queued = client.simulate_post("/run/lf_queue", params={"footage_id": "LFW"})
+    retried = client.simulate_post("/items/LFW/retry")
+    not_cancelled = client.simulate_post("/items/LFN/uncancel")
+    audio_only = client.simulate_post("/items/LFA/rerun", params={"from": "assess"})
+    first = client.simulate_post("/items/LFN/rerun", params={"from": "file_info"})
+    busy = client.simulate_post("/items/LFN/rerun", params={"from": "file_info"})
+
+    awaiting = "item 'LFW' is awaiting a prompt: send one with `autolog prompt LFW TEXT` (POST /items/LFW/prompt)"
+    assert queued.status_code == retried.status_code == 409
+    assert queued.json["description"].startswith(awaiting)
+    assert retried.json["description"].startswith(awaiting)
+    assert (not_cancelled.status_code, not_cancelled.json["description"]) == (409, "item 'LFN' is not cancelled")
+    assert (audio_only.status_code, audio_only.json["description"]) == (
+        409, "item 'LFA' is audio-only: step assess never runs")
+    assert first.status_code == 202
+    assert busy.status_code == 409
+    assert busy.json["description"].startswith(
+        f"a message for item 'LFN' is already in flight (job {first.json['job_id']})")
