@@ -19,6 +19,7 @@ from ops.pools import PoolManager
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 from tests.gemini_standin import GeminiStandIn
+from web.ui import views
 
 pytestmark = pytest.mark.slow
 
@@ -103,3 +104,7 @@ def test_a_step_still_running_at_the_end_of_the_grace_period_is_put_back_without
     wait_for(lambda: events(pool_context, "GRACE2", "succeeded"), timeout_s=120, what="step 4 to finish")
     assert events(pool_context, "GRACE2", "started") == 2
     assert events(pool_context, "GRACE2", "failed") == 0 and events(pool_context, "GRACE2", "retried") == 0
+    # The review page's timeline marks the second start as the put-back message delivered again
+    rows = views.attempt_rows(pool_context.store.items.get("GRACE2"), pool_context.store.timeline.for_item("GRACE2"))
+    assert [row.note for row in rows if row.event == "started" and row.step == "analysis"] == [
+        None, views.REDELIVERED_NOTE]

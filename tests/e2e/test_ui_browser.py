@@ -245,9 +245,19 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
     expect(error).to_contain_text("NotMedia")
     expect(retry).to_be_visible()
     shutil.copyfile(test_media.path("cuts_noaudio.mp4"), source)
-    retry.click()
-    expect(page.locator("#action-message")).to_have_text("Queued again.")
-    expect(retry).to_be_hidden()
+    # Step 1's queue is paused, so the page is seen between the retry and the step's end.
+    key = {"X-API-Key": KEY}
+    assert page.request.post(f"{footage.base}/queues/file_info/pause", headers=key).ok
+    try:
+        retry.click()
+        expect(page.locator("#action-message")).to_have_text("Queued again.")
+        expect(retry).to_be_hidden()
+        expect(error).to_have_class(re.compile(r"\bis-stale\b"))
+        expect(error).to_have_text(re.compile(r"^Queued again; the last attempt failed with NotMedia in file_info: "))
+        expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-working\b"))
+        page.screenshot(path=SCREENSHOTS / "ui-item-retry-queued.png")
+    finally:
+        assert page.request.post(f"{footage.base}/queues/file_info/resume", headers=key).ok
     expect(page.locator("#item-status")).to_have_text(Status.AWAITING_USER_INPUT.value, timeout=PIPELINE_MS)
     expect(error).to_be_hidden()
     expect(retry).to_be_hidden()

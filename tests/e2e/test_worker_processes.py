@@ -18,6 +18,7 @@ from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from pipelines import actions
 from tests.conftest import REPO, SampleClips, wait_for
+from web.ui import views
 
 pytestmark = pytest.mark.slow
 
@@ -150,5 +151,8 @@ def test_killed_workers_message_is_redelivered_within_30_s_and_the_item_finishes
     assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]
     starts = [event for event in timeline.for_item(item_id) if event.event == "started" and event.step == "assess"]
     assert len(starts) == 2 and starts[0].message_id == starts[1].message_id
+    rows = views.attempt_rows(processes_context.store.items.get(item_id), timeline.for_item(item_id))
+    assert [row.note for row in rows if row.event == "started" and row.step == "assess"] == [
+        None, views.REDELIVERED_NOTE], "the review page marks the redelivered start"
     assert starts[1].at.timestamp() - killed_at < 30
     assert processes_context.store.results.counts(item_id)["frames"] == 1

@@ -27,7 +27,13 @@ def ui_paths() -> dict[str, JSON]:
     return {
         "/ui": {"get": _html(op("The library: every item as a card", "200", None, tag="ui", errors="400",
                                 params=[STATUS, query("cursor", {"type": "string"},
-                                                      description="The last item id of the previous page.")],
+                                                      description="The last item id of the previous page."),
+                                        query("q", {"type": "string"},
+                                              description="A search: the page opens on its results (from "
+                                                          "`GET /items?q=`) in place of the cards."),
+                                        query("deleted", {"type": "string"},
+                                              description="The id of an item just deleted from its page, "
+                                                          "named in a notice.")],
                                 description=session), "The library page")},
         "/ui/items/{item_id}": {"get": _html(op("One item's review page", "200", None, tag="ui", errors="404",
                                                 params=[ITEM], description=session), "The item page")},
@@ -45,7 +51,7 @@ def ui_paths() -> dict[str, JSON]:
                                   description="Needs the session's CSRF token (`csrf_token` field or "
                                               "`X-CSRF-Token` header), as every unsafe request with the cookie.")},
         "/ui/progress": {"get": _progress()},
-        "/ui/static/{name}": {"get": {**op("A stylesheet or script of the review pages", "200", None, tag="ui",
+        "/ui/static/{name}": {"get": {**op("A stylesheet, script or icon of the review pages", "200", None, tag="ui",
                                            errors="404", secure=False, params=[path("name")])}},
     }
 
