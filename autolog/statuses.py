@@ -26,6 +26,37 @@ class Status(enum.StrEnum):
         """True when no step runs from this status."""
         return self is Status.AVID_DESCRIPTION
 
+    @property
+    def label(self) -> str:
+        """The status without its leading number: ``Avid Description``, ``Awaiting User Input``."""
+        return self.value.split(" - ", 1)[-1]
+
+
+def parse_status(text: str) -> Status:
+    """Return the status ``text`` names, as the CLI's ``--status`` and the API's ``?status=`` read it.
+
+    Accepted, case and surrounding spaces aside: the full value (``7 - Avid Description``), its
+    leading number (``7``), its label (``Avid Description``) or a prefix of the value or label
+    that names one status only (``avid``, ``Await``).
+
+    Raises:
+        ValueError: it names no status, or (a prefix) several; the message lists the statuses.
+    """
+    wanted = text.strip().lower()
+    for status in Status:
+        if wanted and wanted in (status.value.lower(), status.label.lower(), status.value.split(" - ")[0]):
+            return status
+    matches = [status for status in Status
+               if wanted and not wanted.isdigit()
+               and (status.value.lower().startswith(wanted) or status.label.lower().startswith(wanted))]
+    if len(matches) == 1:
+        return matches[0]
+    named = " or ".join(repr(status.value) for status in matches)
+    choices = ", ".join(repr(status.value) for status in Status)
+    if matches:
+        raise ValueError(f"{text!r} could be {named}; give more of it")
+    raise ValueError(f"expected a status's value, number or label (or a prefix naming one): {choices}; got {text!r}")
+
 
 @dataclass(frozen=True)
 class Step:

@@ -32,7 +32,7 @@ from autolog.exports import ExportError
 from autolog.exports.errors import ItemsNotLogged, MixedFrameRates, NotExportable
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
-from autolog.statuses import Status
+from autolog.statuses import Status, parse_status
 from ops import commands, demo, stack
 from ops.errors import PoolError, UsageError
 from ops.exports import add_export_command
@@ -75,9 +75,9 @@ def _status_page_size(text: str) -> int:
 
 def _status(text: str) -> Status:
     try:
-        return Status(text)
+        return parse_status(text)
     except ValueError as ex:
-        raise argparse.ArgumentTypeError(f"expected one of {', '.join(repr(s.value) for s in Status)}") from ex
+        raise argparse.ArgumentTypeError(str(ex)) from ex
 
 
 def _page_size(text: str) -> int:
@@ -111,8 +111,12 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
                                   description="Without ID, list items (a page at a time, by id) and counts per "
                                               "status; with ID, show its fields, frames, transcript and timeline.")
     status.add_argument("id", nargs="?", metavar="ID")
-    status.add_argument("--status", help="only items at this status (its full name or leading number: 7)")
+    status.add_argument("--status", help="only items at this status: its full name, its leading number (7), "
+                                         "its label or a prefix naming one status (awaiting)")
     status.add_argument("--match", metavar="PATTERN", help="only ids matching this pattern (LF14*, C000?)")
+    status.add_argument("--failed", action="store_true",
+                        help="only failed items: dead-lettered, or stopped by an error no retry can fix")
+    status.add_argument("--dead-lettered", action="store_true", help="only dead-lettered items")
     status.add_argument("--limit", type=_status_page_size, default=DEFAULT_PAGE,
                         help="items per page (default: %(default)s)")
     status.add_argument("--after", metavar="ID", help="the page after this id (printed at the end of a page)")

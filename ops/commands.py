@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from autolog.item_ids import stored_items
 from autolog.settings import Settings
-from autolog.statuses import Status
+from autolog.statuses import Status, parse_status
 from autolog.store import ItemView
 from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
@@ -49,16 +49,16 @@ def print_queued(answer: Queued) -> None:
         print("autolog: warning: stored; Redis is down, discovery will queue it", file=sys.stderr)
 
 
-def parse_status(text: str) -> Status:
-    """Return the status ``text`` names: its full value, or its leading number (``7``, ``0``).
+def status_option(text: str) -> Status:
+    """Return the status ``--status`` names (see ``autolog.statuses.parse_status``).
 
     Raises:
-        UsageError: it names no status.
+        UsageError: it names no status, or several.
     """
-    for status in Status:
-        if text in (status.value, status.value.split(" - ")[0]) or text.lower() == status.value.lower():
-            return status
-    raise UsageError(f"--status: expected one of {', '.join(repr(s.value) for s in Status)}")
+    try:
+        return parse_status(text)
+    except ValueError as ex:
+        raise UsageError(f"--status: {ex}") from ex
 
 
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
@@ -90,8 +90,9 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
     """Show items (by status and id pattern, a page at a time) with counts per status, or one item in full."""
     with open_store(settings) as store:
         if args.id is None:
-            status_ = parse_status(args.status) if args.status else None
-            page = store.items.list(status=status_, id_pattern=args.match, after_id=args.after, limit=args.limit)
+            status_ = status_option(args.status) if args.status else None
+            page = store.items.list(status=status_, id_pattern=args.match, after_id=args.after, limit=args.limit,
+                                    failed=args.failed, dead_lettered=args.dead_lettered)
             counts = store.items.count_by_status(id_pattern=args.match)
             next_after = page[-1].id if len(page) == args.limit else None
             if args.json:
@@ -99,9 +100,7 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             else:
                 print(format_item_list(page, counts))
                 if next_after:
-                    print(f"\nmore: autolog status --after {next_after}"
-                          + (f" --status {shlex.quote(args.status)}" if args.status else "")
-                          + (f" --match {shlex.quote(args.match)}" if args.match else ""))
+                    print(f"\nmore: {shlex.join(_next_page(args, next_after))}")
             return 0
         if args.json:
             print_json(item_document(store, args.id))
@@ -110,6 +109,16 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
         print(format_item(item, store.results.frames(item.id), store.results.transcript(item.id),
                           store.timeline.for_item(item.id)))
         return 0
+
+
+def _next_page(args: argparse.Namespace, after: str) -> list[str]:
+    """The ``autolog status`` command line of the page after ``after``, with this page's filters and size."""
+    command = ["autolog", "status", "--after", after]
+    for flag, value in (("--status", args.status), ("--match", args.match)):
+        if value:
+            command += [flag, value]
+    command += [flag for flag, on in (("--failed", args.failed), ("--dead-lettered", args.dead_lettered)) if on]
+    return [*command, "--limit", str(args.limit)]
 
 
 def search(args: argparse.Namespace, settings: Settings) -> int:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, insert, select, update
+from sqlalchemy import CursorResult, Result, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -209,13 +209,21 @@ class Items:
         updated_after: datetime | None = None,
         after_id: str | None = None,
         id_pattern: str | None = None,
+        failed: bool = False,
+        dead_lettered: bool = False,
         limit: int = 100,
     ) -> list[ItemView]:
         """List items ordered by id, filtered by status, update time and id pattern, paged by ``after_id``.
 
         ``id_pattern`` is a shell-style pattern: ``*`` any run of characters, ``?`` one.
+        ``failed`` keeps the items whose last error will not be retried (dead-lettered, or a
+        permanent error); ``dead_lettered`` keeps the dead-lettered ones.
         """
         query = select(Item).order_by(Item.id).limit(limit)
+        if failed:
+            query = query.where(or_(Item.dead_lettered.is_(True), Item.error["permanent"].as_boolean().is_(True)))
+        if dead_lettered:
+            query = query.where(Item.dead_lettered.is_(True))
         if id_pattern is not None:
             query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
         if status is not None:

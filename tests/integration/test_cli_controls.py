@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import subprocess
 import sys
 from pathlib import Path
@@ -53,7 +54,27 @@ def test_status_filters_by_status_and_id_pattern_and_pages(
     assert main(["status", "--match", "OTHER_?"]) == 0
     assert "OTHER_1" in capsys.readouterr().out
     assert main(["status", "--status", "9"]) == 2
-    assert "--status: expected one of" in one_line_error(capsys)
+    assert "--status: expected a status's value, number or label" in one_line_error(capsys)
+
+
+def test_status_lists_failed_items_reads_status_prefixes_and_its_next_page_keeps_the_filters(
+    cli_store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    cli_store.items.create([NewItem(f"FX{number}", f"/m/{number}.mp4") for number in range(1, 5)])
+    for number in (1, 2, 3):
+        cli_store.items.update(f"FX{number}", dead_lettered=True, error={"step": "probe", "permanent": False})
+
+    assert main(["status", "--failed", "--status", "pend", "--match", "FX*", "--limit", "2"]) == 0
+    out = capsys.readouterr().out
+
+    assert "FX1" in out and "FX2" in out and "FX3" not in out and "FX4" not in out
+    more = out.rstrip().splitlines()[-1]
+    assert more == "more: autolog status --after FX2 --status pend --match 'FX*' --failed --limit 2"
+    assert main(shlex.split(more.removeprefix("more: autolog "))) == 0
+    second = capsys.readouterr().out
+    assert "FX3" in second and "FX2" not in second and "FX4" not in second
+    assert main(["status", "--dead-lettered", "--json"]) == 0
+    assert [item["id"] for item in json.loads(capsys.readouterr().out)["items"]] == ["FX1", "FX2", "FX3"]
 
 
 def test_cancel_uncancel_rerun_and_delete_on_the_command_line(

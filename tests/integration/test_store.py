@@ -106,6 +106,17 @@ def test_list_filters_by_status_and_pages_by_id(store: Store) -> None:
     assert store.items.count_by_status() == {Status.PENDING_FILE_INFO.value: 4, Status.FILE_INFO_COMPLETE.value: 1}
 
 
+def test_list_keeps_only_failed_or_dead_lettered_items_when_asked(store: Store) -> None:
+    store.items.create([NewItem(name, "/a") for name in ("DEAD", "PERM", "RETRYING", "FINE")])
+    store.items.update("DEAD", dead_lettered=True, error={"step": "probe", "permanent": False})
+    store.items.update("PERM", error={"step": "probe", "permanent": True})
+    store.items.update("RETRYING", error={"step": "probe", "permanent": False})
+
+    assert [item.id for item in store.items.list(failed=True)] == ["DEAD", "PERM"]
+    assert [item.id for item in store.items.list(dead_lettered=True)] == ["DEAD"]
+    assert [item.id for item in store.items.list(failed=True, after_id="DEAD", limit=1)] == ["PERM"]
+
+
 def test_saving_frames_twice_keeps_one_copy(store: Store) -> None:
     store.items.create([NewItem("LF1", "/a")])
     frames = [FrameView(position=n, time_s=n, timecode="00:00:00:00", image_path=f"/f{n}.jpg",

@@ -160,6 +160,27 @@ def test_listing_filters_by_status_and_pages_by_cursor(client: TestClient, api: 
     assert pending["next_cursor"] is None
 
 
+def test_listing_reads_status_as_the_cli_does_and_lists_failed_items(client: TestClient, api: AutologApi) -> None:
+    items = api.services.store.items
+    items.create([NewItem(name, f"/m/{name}.mp4") for name in ("SW", "SD", "SP", "S0")])
+    park(api, "SW", Status.AWAITING_USER_INPUT)
+    items.update("SD", dead_lettered=True, error={"step": "probe", "permanent": False})
+    items.update("SP", error={"step": "probe", "permanent": True})
+
+    def ids(**params: str) -> list[str]:
+        answer = client.simulate_get("/items", params=params)
+        assert answer.status_code == 200, answer.json
+        return [item["id"] for item in answer.json["items"]]
+
+    assert ids(status="0") == ids(status="0 - pending file info") == ids(status="pending") == ["S0", "SD", "SP"]
+    assert ids(status="Awaiting") == ids(status="awaiting user input") == ["SW"]
+    assert ids(failed="true") == ["SD", "SP"]
+    assert ids(dead_lettered="true") == ["SD"]
+    ambiguous = client.simulate_get("/items", params={"status": "a"})
+    assert ambiguous.status_code == 400
+    assert "'a' could be 'Awaiting User Input' or '7 - Avid Description'" in ambiguous.json["description"]
+
+
 @pytest.mark.parametrize("params", [{"status": "nope"}, {"limit": "0"}, {"updated_after": "yesterday"}])
 def test_listing_with_bad_filters_is_400_naming_the_parameter(client: TestClient, params: dict[str, str]) -> None:
     response = client.simulate_get("/items", params=params)

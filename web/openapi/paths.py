@@ -107,6 +107,12 @@ SEARCH_NOTE = (
 )
 
 
+#: How ``?status=`` is read, as ``autolog status --status`` reads it.
+STATUS_NOTE = ("A status: its full value (`7 - Avid Description`), its leading number (`7`), its label "
+               "(`Avid Description`) or a prefix naming one status only (`awaiting`); case does not matter. "
+               "400 when it names none or several.")
+
+
 def item_paths() -> dict[str, JSON]:
     """Items and their actions."""
     accepted = "ItemAccepted"
@@ -114,7 +120,10 @@ def item_paths() -> dict[str, JSON]:
         "/items": {
             "get": op("List items, or search them", "200", "ItemListing", tag="items", errors="400", params=[
                 query("q", {"type": "string", "maxLength": MAX_QUERY_CHARS}, description=SEARCH_NOTE),
-                query("status", SCHEMAS["Item"]["properties"]["status"]),
+                query("status", {"type": "string"}, description=STATUS_NOTE),
+                query("failed", {"type": "boolean"}, description="Listing only: only failed items (dead-lettered, "
+                      "or stopped by an error no retry can fix)."),
+                query("dead_lettered", {"type": "boolean"}, description="Listing only: only dead-lettered items."),
                 query("updated_after", {"type": "string", "format": "date-time"}, description="Listing only."),
                 query("updated_before", {"type": "string", "format": "date-time"}, description="Listing only."),
                 query("limit", {"type": "integer", "minimum": 1, "maximum": 1000},

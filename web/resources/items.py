@@ -9,7 +9,7 @@ from datetime import datetime
 import falcon
 
 from autolog.progress import sse_stream, stream_progress
-from autolog.statuses import Status
+from autolog.statuses import Status, parse_status
 from pipelines import actions
 from web.documents import accepted_document, artifact_file, item_document
 from web.services import ApiServices
@@ -70,9 +70,9 @@ class Items:
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         raw_status = req.get_param("status")
         try:
-            status = Status(raw_status) if raw_status else None
+            status = parse_status(raw_status) if raw_status else None
         except ValueError as ex:
-            raise falcon.HTTPInvalidParam(f"expected one of {[s.value for s in Status]}", "status") from ex
+            raise falcon.HTTPInvalidParam(str(ex), "status") from ex
         query = _search_query(req)
         if query is not None:
             self._search(req, resp, query, status)
@@ -82,13 +82,14 @@ class Items:
             raise invalid("offset", "pages search results (with q); the listing pages by cursor")
         page = self._services.store.items.list(
             status=status, updated_after=_moment(req, "updated_after"), updated_before=_moment(req, "updated_before"),
-            after_id=req.get_param("cursor"), limit=limit)
+            after_id=req.get_param("cursor"), limit=limit, failed=req.get_param_as_bool("failed", default=False),
+            dead_lettered=req.get_param_as_bool("dead_lettered", default=False))
         resp.media = {"items": [item.to_dict() for item in page], "count": len(page),
                       "next_cursor": page[-1].id if len(page) == limit else None}
 
     def _search(self, req: falcon.Request, resp: falcon.Response, query: str, status: Status | None) -> None:
         """Answer ``GET /items?q=``: the matching items, best first, paged by ``limit`` and ``offset``."""
-        for name in ("cursor", "updated_after", "updated_before"):
+        for name in ("cursor", "updated_after", "updated_before", "failed", "dead_lettered"):
             if req.get_param(name) is not None:
                 raise invalid(name, "pages or filters the listing; a search (q) takes status, limit and offset")
         limit = req.get_param_as_int("limit", min_value=1, max_value=MAX_LIMIT, default=DEFAULT_SEARCH_LIMIT)
