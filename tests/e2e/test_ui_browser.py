@@ -272,8 +272,11 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
     expect(page.get_by_role("button", name="Cancel item")).to_be_hidden()
     expect(page.locator("#rerun-form")).to_be_hidden()
     page.get_by_role("button", name="Undo cancel and continue").click()
+    expect(page.locator("#action-message")).to_have_text(
+        f"Cancel undone. Nothing was queued: nothing runs from '{Status.AWAITING_USER_INPUT.value}'.")
     expect(page.get_by_role("button", name="Cancel item")).to_be_visible()
     expect(page.get_by_role("button", name="Undo cancel and continue")).to_be_hidden()
+    expect(page.get_by_label("Prompt for the frame analysis")).to_be_visible()
     page.get_by_label("Log again from a step (later results are replaced)").select_option("file_info")
     page.get_by_role("button", name="Rerun from this step").click()
     expect(page.locator("#action-message")).to_have_text("Queued again from step 1 · file info.")

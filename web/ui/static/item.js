@@ -45,8 +45,10 @@
     button.disabled = true;
     try {
       const answer = await api(method, url, body);
-      showItem(answer.item, answer.job_id !== undefined);
-      say(done + (answer.queued === false ? " Redis is down: it will be queued when it is back." : ""));
+      // A job id means a message carries the item now; none (with a reason) means nothing runs from its status.
+      showItem(answer.item, Boolean(answer.job_id));
+      if (answer.reason) say(done.split(":")[0].replace(/\.$/, "") + ". Nothing was queued: " + answer.reason + ".");
+      else say(done + (answer.queued === false ? " Redis is down: it will be queued when it is back." : ""));
     } catch (error) {
       say(error.message, true);
     } finally {
