@@ -210,14 +210,17 @@ def parse_args(argv: Sequence[str] | None = None) -> argparse.Namespace:
 
 
 def configure_logging(verbosity: int, settings: Settings) -> None:
-    """Send log records to stderr, as JSON or text per settings: warnings, more with ``-v``.
+    """Send log records to stderr: warnings, more with ``-v``; as text to a terminal, else as settings say.
 
-    Like ``logging.basicConfig``, it leaves alone a process whose root logger has handlers.
+    A person at a terminal reads lines, not JSON; a log collector reading a pipe gets the
+    configured format (JSON by default). Like ``logging.basicConfig``, it leaves alone a
+    process whose root logger has handlers.
     """
     level = logging.WARNING if verbosity <= 0 else logging.INFO if verbosity == 1 else logging.DEBUG
     if logging.getLogger().handlers:
         return
-    logging.config.dictConfig(build_log_config(level=logging.getLevelName(level), fmt=settings.log_format,
+    fmt = "text" if sys.stderr.isatty() else settings.log_format
+    logging.config.dictConfig(build_log_config(level=logging.getLevelName(level), fmt=fmt,
                                                secrets=secret_values(settings)))
 
 

@@ -80,6 +80,8 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
                   file=sys.stderr)
         if not args.wait:
             return 0
+        # What went to stdout comes before the progress on stderr, also when both are piped.
+        sys.stdout.flush()
         ids = list(plan.ids)
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=args.timeout, out=sys.stderr)

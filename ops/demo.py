@@ -70,6 +70,7 @@ def demo(args: argparse.Namespace, settings: Settings) -> int:
     print("starting Redis and the worker pools ...", file=sys.stderr)
     try:
         report_up(stack.up(), stack.settings)
+        sys.stdout.flush()  # the key and the stack before the progress on stderr, also when piped
         timed_out = _ingest_and_report(clips, settings, timeout_s=args.timeout)
         if args.down:
             stack.down()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import pty
 import shlex
 import subprocess
 import sys
@@ -33,6 +34,56 @@ def test_ingest_with_redis_down_stores_defers_and_exits_0_with_a_warning(
     assert "Redis is down, discovery will queue them" in done.stderr
     events = [event.event for event in cli_store.timeline.for_item("cuts_noaudio")]
     assert events == ["created", "queue_deferred"]
+
+
+def test_ingest_with_redis_down_on_a_terminal_prints_no_json_log_line(
+    test_media: SampleClips, cli_store: Store,
+) -> None:
+    clip = test_media.path("cuts_audio.mp4")
+    env = {**os.environ, "REDIS_URL": f"redis://127.0.0.1:{free_port()}/0"}
+    env.pop("AUTOLOG_LOG_FORMAT", None)
+    leader, terminal = pty.openpty()
+    try:
+        done = subprocess.run([sys.executable, "-m", "ops", "ingest", str(clip)], env=env, stdout=subprocess.PIPE,
+                              stderr=terminal, text=True, timeout=60, check=False)
+        os.close(terminal)
+        shown = _read_all(leader)
+    finally:
+        os.close(leader)
+
+    assert done.returncode == 0, shown
+    lines = shown.splitlines()
+    assert lines[-1] == "autolog: warning: 1 item(s) stored; Redis is down, discovery will queue them"
+    assert not any(line.lstrip().startswith("{") for line in lines), shown
+
+
+def _read_all(leader: int) -> str:
+    """Everything written to a pseudo-terminal whose other end is closed."""
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 4096)
+        except OSError:  # EIO: the other end is closed and nothing is left
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    return b"".join(chunks).decode().replace("\r\n", "\n")
+
+
+def test_ingest_wait_piped_prints_the_queued_line_on_its_own_line_before_the_progress(
+    test_media: SampleClips, cli_store: Store,
+) -> None:
+    clip = test_media.path("speech.mp4")
+
+    # stdout and stderr into one pipe, as `autolog ingest X --wait 2>&1 | tail` has them (Python buffering a pipe)
+    env = {name: value for name, value in os.environ.items() if name != "PYTHONUNBUFFERED"}
+    done = subprocess.run([sys.executable, "-m", "ops", "ingest", str(clip), "--wait", "--timeout", "0.2"], env=env,
+                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=60, check=False)
+
+    lines = done.stdout.splitlines()
+    assert lines[0] == f"queued speech {clip}", done.stdout
+    assert lines[1].startswith("[") and lines[1].endswith("speech 0 - Pending File Info"), done.stdout
 
 
 def test_status_filters_by_status_and_id_pattern_and_pages(
