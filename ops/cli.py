@@ -99,7 +99,9 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
                                   description="Submit files as items. Ids default to the file stem, or the stem "
                                               "and a hash of the path when another file has that stem; "
                                               "a path ingested again is the item it already is.")
-    ingest.add_argument("paths", nargs="+", metavar="PATH", help="a file under a media root, or s3://bucket/key")
+    ingest.add_argument("paths", nargs="+", metavar="PATH",
+                        help="a file under a media root, a folder there (a camera card: the footage files under it), "
+                             "or s3://bucket/key")
     ingest.add_argument("--id", help="the item id (only with one PATH)")
     ingest.add_argument("--force-resume", action="store_true", help="run step 4 without waiting for a prompt")
     ingest.add_argument("--wait", action="store_true", help="show progress until every item rests")

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from autolog.errors import InvalidSource
 from autolog.item_ids import Lookup, choose_id
-from autolog.sources import check_source
+from autolog.sources import check_source, is_remote, validate_source
 from autolog.store import ItemView, NewItem, validate_item_id
 from ops.errors import UsageError
 
@@ -21,19 +23,53 @@ class IngestPlan:
     ids: tuple[str, ...]
 
 
+#: The file names a folder walk takes as footage (lower case): containers and sound files ffmpeg
+#: reads. A card's sidecars (XML, THM, BIM, LRV...) and raw formats ffmpeg cannot decode are left.
+MEDIA_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".mxf", ".mts", ".m2ts", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".dv", ".3gp",
+    ".wav", ".bwf", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".ogg",
+})
+
+
+def media_files(folder: Path) -> list[Path]:
+    """Every footage file under ``folder`` (a camera card, say), in path order; hidden files and folders skipped."""
+    found = []
+    for parent, folders, files in os.walk(folder):
+        folders[:] = sorted(name for name in folders if not name.startswith("."))
+        found += [Path(parent) / name for name in sorted(files)
+                  if not name.startswith(".") and Path(name).suffix.lower() in MEDIA_SUFFIXES]
+    return found
+
+
 def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | None = None) -> list[str]:
     """Return each path's canonical source, before anything is stored or connected.
 
+    A folder under the media roots (a camera card) stands for the footage files under it
+    (``media_files``); they take ids as any file does (``plan_items``).
+
     Raises:
-        UsageError: ``item_id`` was given with more than one path.
+        UsageError: ``item_id`` was given with more than one path, or with a folder.
         InvalidItemId: ``item_id`` is malformed.
-        InvalidSource: a path is outside the media roots, missing or a folder.
+        InvalidSource: a path is outside the media roots or missing, a folder holds no footage
+            file, or a file in it is outside the roots (a symlink); nothing is stored.
     """
     if item_id is not None:
         if len(paths) != 1:
             raise UsageError("--id needs exactly one PATH")
         validate_item_id(item_id)
-    return [check_source(path, roots) for path in paths]
+    sources = []
+    for path in paths:
+        checked = validate_source(path, roots)
+        if is_remote(checked) or not Path(checked).is_dir():
+            sources.append(check_source(path, roots))
+            continue
+        if item_id is not None:
+            raise UsageError("--id names one file, and PATH is a folder")
+        found = media_files(Path(checked))
+        if not found:
+            raise InvalidSource(path, f"a folder with no footage files ({', '.join(sorted(MEDIA_SUFFIXES))})")
+        sources += [check_source(str(file), roots) for file in found]
+    return sources
 
 
 def plan_items(

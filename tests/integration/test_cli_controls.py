@@ -8,6 +8,7 @@ import pty
 import shlex
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -148,3 +149,17 @@ def test_cancel_uncancel_rerun_and_delete_on_the_command_line(
     assert main(["delete", "LFX"]) == 0
     assert capsys.readouterr().out == "deleted LFX (0 artifact file(s) removed)\n"
     assert cli_store.items.list() == []
+
+
+def test_ingest_of_a_folder_queues_each_footage_file_under_it(
+    test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str], unique_id: Callable[[str], str],
+) -> None:
+    card = test_media.root / unique_id("card") / "CLIP"
+    card.mkdir(parents=True)
+    os.link(test_media.path("cuts_audio.mp4"), card / "C0001.MP4")
+    (card / "C0001M01.XML").write_text("<sidecar/>")
+
+    assert main(["ingest", str(card.parent)]) == 0
+
+    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\n"
+    assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4")]

@@ -157,3 +157,44 @@ def test_s3_sources_are_not_checked_on_disk(root: Path) -> None:
     plan = plan_items(check_paths(["s3://bucket/key/LF1.mov"], [root]), nothing_stored)
 
     assert plan.new[0].id == "LF1"
+
+
+def test_a_folder_is_walked_for_its_footage_files_and_two_cards_clips_become_two_items(root: Path) -> None:
+    cards = root / "cards"
+    for card in ("A", "B"):
+        clips = cards / card / "PRIVATE" / "M4ROOT" / "CLIP"
+        clips.mkdir(parents=True)
+        (clips / "C0001.MP4").write_bytes(b"x")
+        (clips / "C0001M01.XML").write_text("<sidecar/>")
+        (clips / "._C0001.MP4").write_bytes(b"resource fork")
+    (cards / "A" / "SOUND.wav").write_bytes(b"x")
+    (cards / ".Trashes").mkdir()
+    (cards / ".Trashes" / "old.mp4").write_bytes(b"x")
+
+    sources = check_paths([str(cards)], [root])
+    plan = plan_items(sources, nothing_stored)
+
+    a, b = (str(cards / card / "PRIVATE" / "M4ROOT" / "CLIP" / "C0001.MP4") for card in ("A", "B"))
+    assert sources == [str(cards / "A" / "SOUND.wav"), a, b]
+    assert [item.id for item in plan.new] == ["SOUND", "C0001", hashed_id(b)]
+
+
+def test_a_folder_without_footage_is_refused_and_so_is_an_id_for_a_folder(root: Path) -> None:
+    (root / "empty" / "sub").mkdir(parents=True)
+    (root / "empty" / "notes.txt").write_text("x")
+
+    with pytest.raises(InvalidSource, match="a folder with no footage files"):
+        check_paths([str(root / "empty")], [root])
+    with pytest.raises(UsageError, match="--id names one file"):
+        check_paths([str(root / "sub")], [root], item_id="LF1")
+
+
+def test_a_file_linked_into_a_folder_from_outside_the_roots_refuses_the_whole_folder(
+    root: Path, tmp_path: Path,
+) -> None:
+    outside = tmp_path / "outside.mp4"
+    outside.write_bytes(b"x")
+    (root / "sub" / "link.mp4").symlink_to(outside)
+
+    with pytest.raises(InvalidSource, match="outside the media roots"):
+        check_paths([str(root / "sub")], [root])
