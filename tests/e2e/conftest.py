@@ -4,12 +4,45 @@ from __future__ import annotations
 
 import subprocess
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
+from autolog.context import Context
+from autolog.settings import Settings
+from autolog.store import Store
 from tests.conftest import REPO
 from tests.e2e.workers import Start, stop_process
+
+
+@contextmanager
+def installed(settings: Settings, database_url: str) -> Iterator[Context]:
+    """A context on ``database_url``, installed so this process's enqueues are recorded; closed after."""
+    from actors import broker, services
+
+    store = Store.open(database_url)
+    built = Context.build(settings, store=store)
+    broker.flush_all()
+    services().install(built)
+    try:
+        yield built
+    finally:
+        services().uninstall()
+        store.close()
+
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """The SQLite database the test's worker processes and the test share."""
+    return f"sqlite:///{tmp_path / 'autolog.db'}"
+
+
+@pytest.fixture
+def processes_context(settings: Settings, database_url: str, redis_client: object) -> Iterator[Context]:
+    """A context on the test's database, installed so this process's enqueues are recorded."""
+    with installed(settings, database_url) as context:
+        yield context
 
 
 @pytest.fixture

@@ -10,16 +10,14 @@ from __future__ import annotations
 
 import os
 import signal
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-import redis
 
 from autolog.context import Context
-from autolog.settings import Settings
 from autolog.statuses import Status
-from autolog.store import NewItem, Store
+from autolog.store import NewItem
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 from tests.e2e.workers import WORKERS, Start, first_event, long_clip
@@ -27,22 +25,6 @@ from tests.e2e.workers import WORKERS, Start, first_event, long_clip
 pytestmark = pytest.mark.slow
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'autolog.db'}"
-
-
-@pytest.fixture
-def processes_context(settings: Settings, database_url: str, redis_client: redis.Redis) -> Iterator[Context]:
-    from actors import broker, services
-
-    store = Store.open(database_url)
-    built = Context.build(settings, store=store)
-    broker.flush_all()
-    services().install(built)
-    yield built
-    services().uninstall()
-    store.close()
 
 
 def test_frozen_then_resumed_worker_changes_nothing(

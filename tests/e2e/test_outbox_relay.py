@@ -21,7 +21,6 @@ import redis
 
 from autolog.context import Context
 from autolog.local_redis import find_redis_server, free_port
-from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from middleware import pending
@@ -36,22 +35,6 @@ pytestmark = pytest.mark.slow
 LATER_QUEUES = ["thumbnails", "assess", "analysis", "frames", "transcription", "control"]
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'autolog.db'}"
-
-
-@pytest.fixture
-def processes_context(settings: Settings, database_url: str, redis_client: redis.Redis) -> Iterator[Context]:
-    from actors import broker, services
-
-    store = Store.open(database_url)
-    built = Context.build(settings, store=store)
-    broker.flush_all()
-    services().install(built)
-    yield built
-    services().uninstall()
-    store.close()
 
 
 def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_30_s(

@@ -28,6 +28,7 @@ from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
+from tests.e2e.conftest import installed
 from tests.e2e.workers import WORKERS, Start, first_event
 
 pytestmark = pytest.mark.slow
@@ -80,15 +81,8 @@ def private_postgres() -> Iterator[PrivatePostgres]:
 @pytest.fixture
 def postgres_context(settings: Settings, private_postgres: PrivatePostgres,
                      redis_client: redis.Redis) -> Iterator[Context]:
-    from actors import broker, services
-
-    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
-    built = Context.build(settings, store=store)
-    broker.flush_all()
-    services().install(built)
-    yield built
-    services().uninstall()
-    store.close()
+    with installed(settings, private_postgres.url.replace("postgresql://", "postgresql+psycopg://")) as context:
+        yield context
 
 
 def waited_three_times(log: Path) -> bool:

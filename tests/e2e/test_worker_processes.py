@@ -13,9 +13,8 @@ from pathlib import Path
 import pytest
 
 from autolog.context import Context
-from autolog.settings import Settings
 from autolog.statuses import Status
-from autolog.store import NewItem, Store
+from autolog.store import NewItem
 from pipelines import actions
 from tests.conftest import REPO, SampleClips, wait_for
 from web.ui import views
@@ -53,23 +52,6 @@ class WorkerGroup:
         self.log.close()
 
 
-@pytest.fixture
-def database_url(tmp_path: Path) -> str:
-    return f"sqlite:///{tmp_path / 'autolog.db'}"
-
-
-@pytest.fixture
-def processes_context(settings: Settings, database_url: str, redis_client: object) -> Iterator[Context]:
-    """A context on the test's database, installed so this process's enqueues are recorded."""
-    from actors import broker, services
-
-    store = Store.open(database_url)
-    built = Context.build(settings, store=store)
-    broker.flush_all()
-    services().install(built)
-    yield built
-    services().uninstall()
-    store.close()
 
 
 @pytest.fixture
