@@ -1,6 +1,6 @@
 """Recovery time after each fault, with nobody acting: from the fault clearing to the item's next step starting.
 
-Usage: .venv/bin/python bench/recovery_bench.py [--outage S]
+Usage: .venv/bin/python bench/recovery_bench.py [--outage S] [--pg-outage S] [--no-postgres]
 
 It brings a whole stack up as ``autolog up`` does (private Redis on its socket, one-thread pools,
 gunicorn, the sweep) under a scratch folder, with the shipped timings (sweep every 5 s, stuck
@@ -13,6 +13,21 @@ after 15 s, 10 s heartbeats), and injects one fault per item:
 - ``worker_process_killed``: the worker process running step 3 is killed (-9), as by the OOM
   killer; its pool's master stops the group, the supervisor starts it again, and the message
   comes back once the dead worker's heartbeat expires; cleared at the kill.
+- ``killed_after_status_write``: step 1 runs in a worker (``tests/e2e/dying_worker.py``, the
+  step 1 pool stopped meanwhile) that kills itself (-9) once its status write has committed,
+  just before it sends step 2's message; the outbox relay sends it once the writer's lease
+  runs out; cleared at the kill, timed to step 2's start.
+- ``artifacts_disk_full``: the artifacts folder is a 64 MiB tmpfs (mounting it needs root),
+  filled to the last byte before an item reaches step 2, which waits for space (no retry
+  spent); cleared when the filler file is deleted, timed to step 2's next start.
+- ``worker_frozen``: the worker process running step 3 of a 40 s clip is frozen (SIGSTOP, as a
+  VM pause), its message is redelivered to the pool's other process once the frozen worker's
+  heartbeat expires, then the frozen one is resumed (its stale run is refused); cleared at the
+  freeze (the item does not wait for the resume), timed to step 3's second start.
+- ``postgres_stopped``: after the rows above, the stack is brought down and up again on a
+  private PostgreSQL cluster (``initdb``/``pg_ctl`` in a scratch folder, a free port), stopped
+  for ``--pg-outage`` seconds while step 3 runs, then started; cleared when it answers again,
+  timed to the item's next step start.
 
 Each line gives the recovery time, its ratio to the 30 s target, and its ratio to a step-to-step
 hop of an item with no fault in the same run (the baseline).
@@ -21,6 +36,8 @@ hop of an item with no fault in the same run (the baseline).
 from __future__ import annotations
 
 import argparse
+import errno
+import glob
 import os
 import shutil
 import signal
@@ -34,21 +51,102 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 TARGET_S = 30.0
 WAIT_S = 180.0
+#: The artifacts tmpfs: room for every item of the run, filled to the last byte for the disk row.
+ARTIFACTS_TMPFS = "64m"
+
+
+class PrivatePostgres:
+    """A PostgreSQL cluster of the bench's own (as ``tests/e2e/test_store_outages.py`` runs one).
+
+    Run as the ``postgres`` user when the bench runs as root; never the machine's shared server.
+    """
+
+    def __init__(self, bin_dir: Path, port: int) -> None:
+        self.bin = bin_dir
+        self.root = Path(tempfile.mkdtemp(prefix="autolog-recovery-pg-"))
+        self.data = self.root / "data"
+        self.port = port
+        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
+        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+        if self._as_postgres:
+            shutil.chown(self.root, "postgres")
+
+    @staticmethod
+    def find_bin() -> Path | None:
+        """Return the newest installed PostgreSQL's server programs folder, or None."""
+        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
+        return Path(found[-1]).parent if found else None
+
+    def _run(self, *args: str) -> None:
+        done = subprocess.run([*self._as_postgres, *args], capture_output=True, text=True)
+        if done.returncode != 0:
+            sys.exit(f"{Path(args[0]).name} failed: {done.stderr.strip() or done.stdout.strip()}")
+
+    def init(self) -> None:
+        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
+
+    def start(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
+                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
+
+    def stop(self) -> None:
+        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
+
+    def remove(self) -> None:
+        if (self.data / "postmaster.pid").exists():
+            self.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def mount_tmpfs(folder: Path) -> str | None:
+    """Mount a tmpfs of ``ARTIFACTS_TMPFS`` on ``folder``; return None, or why it could not be."""
+    folder.mkdir(parents=True)
+    mounted = subprocess.run(["mount", "-t", "tmpfs", "-o", f"size={ARTIFACTS_TMPFS}", "tmpfs", str(folder)],
+                             capture_output=True, text=True)
+    return None if mounted.returncode == 0 else f"cannot mount a tmpfs (needs root): {mounted.stderr.strip()}"
+
+
+def fill(path: Path) -> None:
+    """Write zeros to ``path`` until its disk has no byte free."""
+    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT)
+    try:
+        while True:
+            os.write(descriptor, b"\0" * 65536)
+    except OSError as ex:
+        if ex.errno != errno.ENOSPC:
+            raise
+    finally:
+        os.close(descriptor)
+
+
+def long_clip(path: Path, duration_s: int) -> None:
+    """Make a clip of ``duration_s`` whose step 3 (scene detection) takes a few seconds (``tests/e2e/workers.py``)."""
+    subprocess.run(
+        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
+         "-i", f"testsrc2=size=640x360:rate=25,trim=duration={duration_s}", "-c:v", "libx264",
+         "-preset", "ultrafast", "-crf", "35", "-g", "50", str(path)],
+        check=True,
+    )
 
 
 def main() -> int:  # noqa: C901 - one scenario after another, each needing the stack's closures
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outage", type=float, default=3.0, help="seconds Redis stays down (default 3)")
+    parser.add_argument("--pg-outage", type=float, default=10.0, help="seconds PostgreSQL stays down (default 10)")
+    parser.add_argument("--no-postgres", action="store_true", help="leave out the PostgreSQL row")
     args = parser.parse_args()
     scratch = Path(tempfile.mkdtemp(prefix="autolog-recovery-"))
     media = scratch / "media"
     subprocess.run(["bash", str(REPO / "ops" / "make_test_media.sh"), str(media / "source")], check=True,
                    capture_output=True)
+    long_clip(media / "source" / "long40.mp4", 40)
     sys.path.insert(0, str(REPO))
     from autolog.local_redis import free_port
 
     for name in ("REDIS_URL", "AUTOLOG_REDIS_URL", "DATABASE_URL", "AUTOLOG_DATABASE_URL"):
         os.environ.pop(name, None)
+    artifacts = scratch / "artifacts"
+    no_tmpfs = mount_tmpfs(artifacts)
     base = free_port()
     os.environ.update({
         "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_MEDIA_ROOTS": str(media),
@@ -56,9 +154,12 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
         "AUTOLOG_API_KEYS": "recovery-bench-key", "AUTOLOG_METRICS_PORT_BASE": str(free_port()),
         # A fresh copy of a clip waits 4 s in a delay queue before step 1, long enough to kill Redis then.
         "AUTOLOG_SOURCE_SETTLE_S": "4", "AUTOLOG_LOG_LEVEL": "WARNING",
+        "AUTOLOG_ARTIFACTS_DIR": str(artifacts),
     })
     for step in ("FILE_INFO", "THUMBNAILS", "ASSESS", "ANALYSIS", "FRAMES", "TRANSCRIPTION"):
         os.environ[f"AUTOLOG_POOL_{step}_THREADS"] = "1"
+    # Two step 3 processes: the frozen one's message is redelivered to the other.
+    os.environ["AUTOLOG_POOL_ASSESS_PROCESSES"] = "2"
 
     import redis
 
@@ -78,11 +179,12 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
     store = Store.open(settings.sqlalchemy_url)
     client = redis.Redis.from_url(settings.broker_url)
     counter = iter(range(1000))
+    postgres: PrivatePostgres | None = None
 
-    def clip(fresh: bool = False) -> Path:
-        """A new copy of the sample clip (``fresh``: new times, so step 1 waits for it to settle)."""
+    def clip(fresh: bool = False, source: str = "cuts_audio.mp4") -> Path:
+        """A new copy of a sample clip (``fresh``: new times, so step 1 waits for it to settle)."""
         path = media / f"clip{next(counter)}.mp4"
-        shutil.copy2(media / "source" / "cuts_audio.mp4", path)
+        shutil.copy2(media / "source" / source, path)
         if not fresh:
             os.utime(path, (time.time() - 3600, time.time() - 3600))
         return path
@@ -120,7 +222,14 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
         stack.up()
         return time.time()
 
+    def step_worker_pid(item_id: str, step: str) -> int:
+        worker = next(entry.worker for entry in store.timeline.for_item(item_id)
+                      if entry.event == "started" and entry.step == step)
+        assert worker is not None
+        return int(worker.split(":")[1])
+
     results: dict[str, float | None] = {}
+    skipped: dict[str, str] = {}
     try:
         # Baseline: the hops of an item with no fault (a step's success to the next step's start)
         baseline = submit(clip())
@@ -129,39 +238,106 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
             (events(baseline, "succeeded", "file_info"), events(baseline, "started", "thumbnails")),
             (events(baseline, "succeeded", "thumbnails"), events(baseline, "started", "assess")))]
         hop_s = sum(hops) / len(hops)
+        print(f"baseline: a step-to-step hop with no fault takes {hop_s:.3f} s")
+        print(f"{'fault':<26} {'recovery_s':>10} {'vs 30 s target':>15} {'vs baseline hop':>16}", flush=True)
+
+        def record(fault: str, recovery: float | None) -> None:
+            """Keep and print one row as soon as it is measured (a later fault may stop the run)."""
+            results[fault] = recovery
+            if recovery is None:
+                print(f"{fault:<26} {'not recovered':>10}", flush=True)
+            else:
+                print(f"{fault:<26} {recovery:>10.2f} {recovery / TARGET_S:>14.2f}x {recovery / hop_s:>15.1f}x",
+                      flush=True)
 
         item = submit(clip())
         wait(lambda: events(item, "started", "thumbnails"), "step 2 to start")
         cleared = kill_redis_and_up()
-        results["redis_kill_mid_run"] = next_start(item, cleared)
+        record("redis_kill_mid_run", next_start(item, cleared))
 
         item = submit(clip(fresh=True))
         # Held in memory by the step 1 pool's delay-queue consumer, its id in that worker's ack set
         wait(lambda: any(client.scard(key) for key in client.scan_iter(
             match=f"{settings.namespace}:__acks__.*.probe.DQ")), "step 1 to wait in a worker's delay queue")
         cleared = kill_redis_and_up()
-        results["redis_kill_mid_backoff"] = next_start(item, cleared, "file_info")
+        record("redis_kill_mid_backoff", next_start(item, cleared, "file_info"))
 
         item = submit(clip())
         wait(lambda: events(item, "started", "assess"), "step 3 to start")
-        worker = next(entry.worker for entry in store.timeline.for_item(item)
-                      if entry.event == "started" and entry.step == "assess")
-        assert worker is not None
-        os.kill(int(worker.split(":")[1]), signal.SIGKILL)
-        results["worker_process_killed"] = next_start(item, time.time(), "assess")
+        os.kill(step_worker_pid(item, "assess"), signal.SIGKILL)
+        record("worker_process_killed", next_start(item, time.time(), "assess"))
+
+        # Step 1 in a worker that dies between its status write and step 2's enqueue, its pool stopped meanwhile
+        stack.pools.drain(["file_info"], timeout_s=30)
+        with (scratch / "dying_worker.log").open("ab") as log:
+            dying = subprocess.Popen([sys.executable, "-m", "tests.e2e.dying_worker", "autolog.make_thumbnails",
+                                      "probe"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
+                                     stderr=subprocess.STDOUT, start_new_session=True)
+        item = submit(clip())
+        dying.wait(timeout=WAIT_S)
+        killed_at = time.time()
+        if dying.returncode != -signal.SIGKILL:
+            sys.exit(f"the dying worker exited with {dying.returncode}, see {scratch / 'dying_worker.log'}")
+        record("killed_after_status_write", next_start(item, killed_at, "thumbnails"))
+        stack.pools.start(["file_info"])
+
+        if no_tmpfs is None:
+            fill(artifacts / "filler")
+            item = submit(clip())
+            wait(lambda: events(item, "deferred"), "a step to wait for space")
+            waiting = next(entry.step for entry in store.timeline.for_item(item) if entry.event == "deferred")
+            (artifacts / "filler").unlink()
+            record("artifacts_disk_full", next_start(item, time.time(), waiting))
+        else:
+            skipped["artifacts_disk_full"] = no_tmpfs
+
+        item = submit(clip(source="long40.mp4"))
+        wait(lambda: events(item, "started", "assess"), "step 3 of the 40 s clip to start")
+        frozen_pid = step_worker_pid(item, "assess")
+        os.kill(frozen_pid, signal.SIGSTOP)
+        frozen_at = time.time()
+        try:
+            record("worker_frozen", next_start(item, frozen_at, "assess"))
+        finally:
+            os.kill(frozen_pid, signal.SIGCONT)
+        wait(lambda: events(item, "superseded", "assess"), "the resumed stale run to be refused")
+
+        bin_dir = PrivatePostgres.find_bin()
+        if args.no_postgres or bin_dir is None:
+            skipped["postgres_stopped"] = "--no-postgres" if args.no_postgres else "pg_ctl is not installed"
+        else:
+            # The same stack, brought down and up again on a private PostgreSQL cluster
+            stack.down(timeout_s=30)
+            stack.pools.close()
+            store.close()
+            postgres = PrivatePostgres(bin_dir, free_port())
+            postgres.init()
+            postgres.start()
+            os.environ["DATABASE_URL"] = postgres.url
+            settings = Settings.from_env()
+            stack = Stack(settings)
+            status = stack.up()
+            if not status.running:
+                sys.exit(f"the stack did not start on PostgreSQL: {status}")
+            store = Store.open(settings.sqlalchemy_url)
+            item = submit(clip(source="long40.mp4"))
+            wait(lambda: events(item, "started", "assess"), "step 3 to start on PostgreSQL")
+            postgres.stop()
+            time.sleep(args.pg_outage)
+            postgres.start()
+            record("postgres_stopped", next_start(item, time.time()))
     finally:
         stack.down(timeout_s=30)
         client.close()
         store.close()
+        if postgres is not None:
+            postgres.remove()
+        if no_tmpfs is None:
+            subprocess.run(["umount", "--lazy", str(artifacts)], check=False)
         shutil.rmtree(scratch, ignore_errors=True)
 
-    print(f"baseline: a step-to-step hop with no fault takes {hop_s:.3f} s")
-    print(f"{'fault':<26} {'recovery_s':>10} {'vs 30 s target':>15} {'vs baseline hop':>16}")
-    for fault, recovery in results.items():
-        if recovery is None:
-            print(f"{fault:<26} {'not recovered':>10}")
-        else:
-            print(f"{fault:<26} {recovery:>10.2f} {recovery / TARGET_S:>14.2f}x {recovery / hop_s:>15.1f}x")
+    for fault, why in skipped.items():
+        print(f"{fault:<26} skipped: {why}")
     return 0 if all(value is not None and value <= TARGET_S for value in results.values()) else 1
 
 
