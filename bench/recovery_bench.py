@@ -274,10 +274,15 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
                                       "probe"], cwd=REPO, stdin=subprocess.DEVNULL, stdout=log,
                                      stderr=subprocess.STDOUT, start_new_session=True)
         item = submit(clip())
-        dying.wait(timeout=WAIT_S)
+        try:
+            dying.wait(timeout=WAIT_S)
+        except subprocess.TimeoutExpired:
+            os.killpg(dying.pid, signal.SIGKILL)
+            sys.exit(f"the dying worker never ran step 1:\n{(scratch / 'dying_worker.log').read_text()[-2000:]}")
         killed_at = time.time()
         if dying.returncode != -signal.SIGKILL:
-            sys.exit(f"the dying worker exited with {dying.returncode}, see {scratch / 'dying_worker.log'}")
+            sys.exit(f"the dying worker exited with {dying.returncode}:\n"
+                     f"{(scratch / 'dying_worker.log').read_text()[-2000:]}")
         record("killed_after_status_write", next_start(item, killed_at, "thumbnails"))
         stack.pools.start(["file_info"])
 
