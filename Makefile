@@ -5,46 +5,63 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.autolog-installed
+TEST_STAMP := $(VENV)/.autolog-test-installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: demo test lint types pytest system-deps install clean
+.PHONY: demo test lint types pytest system-deps test-system-deps install test-install clean
 
 demo: install
 	$(BIN)/autolog demo
 
-test: install lint types pytest
+test: test-install lint types pytest
 
-lint: install
+lint: test-install
 	$(BIN)/ruff check .
 
-types: install
+types: test-install
 	$(BIN)/mypy
 
-pytest: install
+pytest: test-install
 	$(BIN)/pytest -q
 
+# What the demo and a production host need: the package and its runtime dependencies.
 install: system-deps $(STAMP)
 
-# ffmpeg/ffprobe do the media work; espeak-ng speaks the sample clips' dialogue; prometheus
-# and promtool check the scrape config, the alert rules and a real scrape in the tests; chromium
-# loads the dashboard as a browser does.
-system-deps:
+# What the tests need on top: the test tools, and the programs the tests drive.
+test-install: install test-system-deps $(TEST_STAMP)
+
+# apt packages, given as command:package pairs, installed only when a command is missing.
+define apt_missing
 	@missing=""; \
-	for tool in ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng prometheus:prometheus promtool:prometheus chromium:chromium; do \
+	for tool in $(1); do \
 	  command -v $${tool%%:*} >/dev/null || missing="$$missing $${tool##*:}"; \
 	done; \
 	if [ -n "$$missing" ]; then \
 	  echo "installing:$$missing"; \
 	  $(SUDO) apt-get update -q && $(SUDO) DEBIAN_FRONTEND=noninteractive apt-get install -y -q $$missing; \
 	fi
+endef
+
+# ffmpeg/ffprobe do the media work; espeak-ng speaks the sample clips' dialogue.
+system-deps:
+	$(call apt_missing,ffmpeg:ffmpeg ffprobe:ffmpeg espeak-ng:espeak-ng)
+
+# prometheus and promtool check the scrape config, the alert rules and a real scrape; chromium
+# loads the dashboard and the review pages as a browser does.
+test-system-deps:
+	$(call apt_missing,prometheus:prometheus promtool:prometheus chromium:chromium)
 
 $(STAMP): setup.cfg pyproject.toml
 	[ -x $(BIN)/python ] || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
-	$(BIN)/pip install -q -e '.[test]'
+	$(BIN)/pip install -q -e .
 	# dramatiq-dashboard 0.4.0 pins dramatiq<2 and redis<5 but runs on dramatiq 2.2.
 	$(BIN)/pip install -q --no-deps 'dramatiq-dashboard==0.4.0'
 	touch $(STAMP)
+
+$(TEST_STAMP): $(STAMP)
+	$(BIN)/pip install -q -e '.[test]'
+	touch $(TEST_STAMP)
 
 clean:
 	rm -rf $(VENV) var build *.egg-info

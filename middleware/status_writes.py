@@ -14,6 +14,7 @@ a refused write removes them too, and the chain stops there.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import os
 import socket
@@ -250,8 +251,12 @@ class StatusWrites(dramatiq.Middleware):
                 message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value,
                                                       "applied": True}
                 follow_ups, queued = self._follow_ups(broker, message, result)
+                # One time for the success and the "queued" of what follows it, so the timeline
+                # (ordered by time, then by insertion) reads success first.
+                at = datetime.now(UTC)
+                queued = [dataclasses.replace(queued_step, at=at) for queued_step in queued]
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
-                                    "to_status": target.value})
+                                    "to_status": target.value, "at": at})
                 store = self._store(message, step)
                 applied = self._until_stored(lambda: store.items.transition(
                     base.item_id, step.from_status, target, event=event, messages=follow_ups, events=queued))

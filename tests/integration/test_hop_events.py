@@ -30,3 +30,8 @@ def test_every_step_is_queued_once_before_it_starts(
         {"file_info": 1, "thumbnails": 1, "assess": 1, "analysis": 1, "frames": 1, "transcription": 1})
     assert set(queued) == set(started)
     assert all(queued[message_id].at <= started[message_id].at for message_id in queued)
+    # And the timeline reads each step's success before the "queued" of the step it sent
+    order = [(event.event, event.step) for event in timeline if event.event in ("queued", "succeeded")]
+    for earlier, later in (("file_info", "thumbnails"), ("thumbnails", "assess"), ("assess", "analysis"),
+                           ("analysis", "frames"), ("frames", "transcription")):
+        assert order.index(("succeeded", earlier)) < order.index(("queued", later)), order
