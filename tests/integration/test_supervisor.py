@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -23,12 +24,15 @@ class Clock:
 
 
 @pytest.fixture
-def crashing(tmp_path: Path) -> PoolManager:
-    """Pools whose ``dramatiq`` dies at once, as a pool with a broken deployment does."""
+def crashing(tmp_path: Path) -> Iterator[PoolManager]:
+    """Pools whose ``dramatiq`` dies at once, as a pool with a broken deployment does; stopped and reaped after."""
     binary = tmp_path / "dramatiq"
     binary.write_text("#!/bin/sh\nexit 3\n")
     binary.chmod(0o755)
-    return PoolManager(Settings(var_dir=tmp_path / "var"), dramatiq_bin=binary)
+    manager = PoolManager(Settings(var_dir=tmp_path / "var"), dramatiq_bin=binary)
+    yield manager
+    # A pool started last may not have exited yet: reap it here, not in a later test's garbage collection.
+    manager.stop(timeout_s=5)
 
 
 def test_a_dead_pool_is_restarted_with_doubling_backoff_then_marked_as_crash_looping(crashing: PoolManager) -> None:
