@@ -37,7 +37,6 @@ from __future__ import annotations
 
 import argparse
 import errno
-import glob
 import os
 import shutil
 import signal
@@ -53,49 +52,6 @@ TARGET_S = 30.0
 WAIT_S = 180.0
 #: The artifacts tmpfs: room for every item of the run, filled to the last byte for the disk row.
 ARTIFACTS_TMPFS = "64m"
-
-
-class PrivatePostgres:
-    """A PostgreSQL cluster of the bench's own (as ``tests/e2e/test_store_outages.py`` runs one).
-
-    Run as the ``postgres`` user when the bench runs as root; never the machine's shared server.
-    """
-
-    def __init__(self, bin_dir: Path, port: int) -> None:
-        self.bin = bin_dir
-        self.root = Path(tempfile.mkdtemp(prefix="autolog-recovery-pg-"))
-        self.data = self.root / "data"
-        self.port = port
-        self.url = f"postgresql://postgres@127.0.0.1:{port}/postgres"
-        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres")
-
-    @staticmethod
-    def find_bin() -> Path | None:
-        """Return the newest installed PostgreSQL's server programs folder, or None."""
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        return Path(found[-1]).parent if found else None
-
-    def _run(self, *args: str) -> None:
-        done = subprocess.run([*self._as_postgres, *args], capture_output=True, text=True)
-        if done.returncode != 0:
-            sys.exit(f"{Path(args[0]).name} failed: {done.stderr.strip() or done.stdout.strip()}")
-
-    def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-
-    def start(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
-                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
-
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
 
 
 def mount_tmpfs(folder: Path) -> str | None:
@@ -142,6 +98,7 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
     long_clip(media / "source" / "long40.mp4", 40)
     sys.path.insert(0, str(REPO))
     from autolog.local_redis import free_port
+    from tests.private_postgres import PostgresCommandFailed, PrivatePostgres, find_postgres_bin
 
     for name in ("REDIS_URL", "AUTOLOG_REDIS_URL", "DATABASE_URL", "AUTOLOG_DATABASE_URL"):
         os.environ.pop(name, None)
@@ -307,7 +264,7 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
             os.kill(frozen_pid, signal.SIGCONT)
         wait(lambda: events(item, "superseded", "assess"), "the resumed stale run to be refused")
 
-        bin_dir = PrivatePostgres.find_bin()
+        bin_dir = find_postgres_bin()
         if args.no_postgres or bin_dir is None:
             skipped["postgres_stopped"] = "--no-postgres" if args.no_postgres else "pg_ctl is not installed"
         else:
@@ -316,8 +273,11 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
             stack.pools.close()
             store.close()
             postgres = PrivatePostgres(bin_dir, free_port())
-            postgres.init()
-            postgres.start()
+            try:
+                postgres.init()
+                postgres.start()
+            except PostgresCommandFailed as ex:
+                sys.exit(str(ex))
             os.environ["DATABASE_URL"] = postgres.url
             settings = Settings.from_env()
             stack = Stack(settings)

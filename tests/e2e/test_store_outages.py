@@ -8,12 +8,8 @@ outage used to burn in well under a second.
 
 from __future__ import annotations
 
-import glob
 import logging
 import os
-import shutil
-import subprocess
-import tempfile
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -30,48 +26,17 @@ from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 from tests.e2e.conftest import installed
 from tests.e2e.workers import WORKERS, Start, first_event
+from tests.private_postgres import PrivatePostgres, find_postgres_bin
 
 pytestmark = pytest.mark.slow
 
 
-class PrivatePostgres:
-    """A PostgreSQL cluster of the test's own, run as the ``postgres`` user when the test runs as root."""
-
-    def __init__(self) -> None:
-        found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl"))
-        if not found:
-            pytest.fail("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
-        self.bin = Path(found[-1]).parent
-        self.root = Path(tempfile.mkdtemp(prefix="autolog-pg-"))
-        self.data = self.root / "data"
-        self.port = free_port()
-        self.url = f"postgresql://postgres@127.0.0.1:{self.port}/postgres"
-        self._as_postgres = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
-        if self._as_postgres:
-            shutil.chown(self.root, "postgres")
-
-    def _run(self, *args: str) -> None:
-        subprocess.run([*self._as_postgres, *args], check=True, capture_output=True)
-
-    def init(self) -> None:
-        self._run(str(self.bin / "initdb"), "-D", str(self.data), "-U", "postgres", "--auth=trust", "-E", "UTF8")
-
-    def start(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-l", str(self.root / "server.log"), "-w",
-                  "-o", f"-p {self.port} -k {self.root} -c listen_addresses=127.0.0.1", "start")
-
-    def stop(self) -> None:
-        self._run(str(self.bin / "pg_ctl"), "-D", str(self.data), "-m", "fast", "-w", "stop")
-
-    def remove(self) -> None:
-        if (self.data / "postmaster.pid").exists():
-            self.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
 @pytest.fixture
 def private_postgres() -> Iterator[PrivatePostgres]:
-    server = PrivatePostgres()
+    bin_dir = find_postgres_bin()
+    if bin_dir is None:
+        pytest.fail("PostgreSQL's server programs (pg_ctl, initdb) are not installed")
+    server = PrivatePostgres(bin_dir, free_port())
     server.init()
     server.start()
     yield server
