@@ -5,8 +5,9 @@ Usage: .venv/bin/python bench/stack_memory_bench.py [--before PATH] [--settle S]
 For each checkout it runs ``autolog up`` with the default pools under a scratch folder (no
 REDIS_URL: a private Redis), waits until every pool has its worker processes and ``--settle``
 seconds more, sums the proportional set size (``Pss`` in ``/proc/<pid>/smaps_rollup``) of every
-process of the stack by kind (Redis, gunicorn master and workers, each pool's dramatiq master,
-worker processes and fork processes, the sweep), prints the table, and runs ``autolog down``.
+process of the stack by kind (Redis, gunicorn master and workers, the dramatiq masters of the
+pools or worker groups and their worker processes, the sweep), prints the table, and runs
+``autolog down``.
 ``--before`` names another checkout (such as a worktree of an older commit) run with this
 checkout's virtualenv, so the two tables are measured in the same run, on the same machine.
 """
@@ -25,7 +26,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
-#: The pools ``autolog up`` starts and the processes each runs by default (one worker process, one fork).
+#: The pools ``autolog up`` starts (each was its own dramatiq group before worker groups).
 POOLS = ("file_info", "thumbnails", "assess", "analysis", "frames", "transcription", "control")
 
 
@@ -68,17 +69,22 @@ def kind_of(pid: int, processes: dict[int, tuple[int, str]]) -> str:
         return "api (gunicorn master)" if ppid not in processes else "api (gunicorn worker)"
     if "discovery" in command or "ops.agent" in command:
         return "sweep"
-    for pool in POOLS:
-        marker = f"{pool}.pid"
-        if marker in command and ppid not in processes:
-            return "pool masters"
+    # A pool's (before worker groups) or a worker group's dramatiq master, then the processes it forked.
+    master = any(f"{name}.pid" in command for name in POOLS) or "/pools-" in command
+    if master and ppid not in processes:
+        return "pool masters"
     parent = processes.get(ppid)
-    if parent is not None and "dramatiq" in parent[1]:
-        # Forks run the metrics exporter; workers were started first.
-        siblings = sorted(child for child, (parent_pid, _) in processes.items() if parent_pid == ppid)
-        workers = 1
-        return "pool worker processes" if siblings.index(pid) < workers else "pool fork processes (exporters)"
+    if parent is not None and ("dramatiq" in parent[1] or "actors.lanes" in parent[1]):
+        return "pool worker processes"
     return "other"
+
+
+def pools_up(processes: dict[int, tuple[int, str]]) -> bool:
+    """True once every pool master has forked its worker process, and the sweep and the API run."""
+    kinds = [kind_of(pid, processes) for pid in processes]
+    masters = kinds.count("pool masters")
+    return masters > 0 and kinds.count("pool worker processes") >= masters and "sweep" in kinds \
+        and "api (gunicorn worker)" in kinds
 
 
 def measure(checkout: Path, settle_s: float) -> dict[str, tuple[int, int]]:
@@ -100,7 +106,7 @@ def measure(checkout: Path, settle_s: float) -> dict[str, tuple[int, int]]:
         if up.returncode != 0:
             sys.exit(f"autolog up failed in {checkout}: {up.stdout}{up.stderr}")
         deadline = time.monotonic() + 120
-        while len([p for p in processes_under(var).values() if "dramatiq" in p[1]]) < 3 * len(POOLS):
+        while not pools_up(processes_under(var)):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
