@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -32,6 +32,39 @@ class NewItem:
     source: str
     force_resume: bool = False
     prompt: str | None = None
+
+
+#: The statements every step message runs, built once so SQLAlchemy compiles each once
+#: (a statement with literal ``values()`` is compiled anew per call: ~0.3 ms of CPU).
+#: Bound parameters are ``b_``-prefixed: a column's own name is reserved in a SET clause.
+_START_RUN = (update(Item)
+              .where(Item.id == bindparam("b_id"), Item.status == bindparam("b_status"), Item.cancelled.is_(False))
+              .values(run_token=bindparam("b_token")))
+_INSERT_EVENTS = insert(TimelineEvent)
+_GUARD = select(Item.status, Item.cancelled, Item.source, Item.source_fingerprint).where(Item.id == bindparam("b_id"))
+
+
+def _transition_statement(*, fenced: bool) -> Any:
+    conditions = [Item.id == bindparam("b_id"), Item.status == bindparam("b_expected"), Item.cancelled.is_(False)]
+    if fenced:
+        conditions.append(Item.run_token == bindparam("b_token"))
+    return update(Item).where(*conditions).values(
+        status=bindparam("b_target"), version=Item.version + 1, updated_at=bindparam("b_now"),
+        error=None, dead_lettered=False, purged=False)
+
+
+_TRANSITION = _transition_statement(fenced=False)
+_FENCED_TRANSITION = _transition_statement(fenced=True)
+
+
+@dataclass(frozen=True)
+class ItemGuard:
+    """What a step message's checks need of its item: a read of four columns, not the row."""
+
+    status: Status
+    cancelled: bool
+    source: str
+    source_fingerprint: dict[str, Any] | None
 
 
 def validate_item_id(item_id: str) -> str:
@@ -149,11 +182,9 @@ class Items:
         with self._sessions.begin() as session:
             connection = session.connection()
             moved = _rowcount(connection.execute(
-                update(Item).where(Item.id == item_id, Item.status == status.value, Item.cancelled.is_(False))
-                .values(run_token=token)
-            ))
+                _START_RUN, {"b_id": item_id, "b_status": status.value, "b_token": token}))
             if moved:
-                connection.execute(insert(TimelineEvent).values(**event_values(event)))
+                connection.execute(_INSERT_EVENTS, [event_values(event)])
             return bool(moved)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
@@ -184,6 +215,19 @@ class Items:
             if row is None:
                 raise ItemNotFound(item_id)
             return to_view(row)
+
+    def guard(self, item_id: str) -> ItemGuard:
+        """Return the item's status, cancel mark, source and source fingerprint (one cheap read).
+
+        Raises:
+            ItemNotFound: no item has that id.
+        """
+        with self._sessions() as session:
+            row = session.connection().execute(_GUARD, {"b_id": item_id}).first()
+        if row is None:
+            raise ItemNotFound(item_id)
+        return ItemGuard(status=Status(row.status), cancelled=bool(row.cancelled), source=row.source,
+                         source_fingerprint=row.source_fingerprint)
 
     def get_many(self, item_ids: Sequence[str]) -> dict[str, ItemView]:
         """Return the items that exist among ``item_ids``, by id, in one query per 500 ids."""
@@ -265,22 +309,23 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        values: dict[str, Any] = {
-            "status": target.value, "version": Item.version + 1, "updated_at": utcnow(),
-            "error": None, "dead_lettered": False, "purged": False, **(changes or {}),
-        }
-        conditions = [Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False)]
-        if self.fence is not None and self.fence.item_id == item_id:
-            conditions.append(Item.run_token == self.fence.token)
+        fenced = self.fence is not None and self.fence.item_id == item_id
+        parameters: dict[str, Any] = {"b_id": item_id, "b_expected": expected.value, "b_target": target.value,
+                                      "b_now": utcnow()}
+        if self.fence is not None and fenced:
+            parameters["b_token"] = self.fence.token
+        statement = _FENCED_TRANSITION if fenced else _TRANSITION
+        if changes:
+            statement = statement.values(**changes)
         with self._sessions.begin() as session:
             # PERF(corerec): Core statements, as in ``start_run``: every step's status goes through here.
             connection = session.connection()
-            moved = _rowcount(connection.execute(update(Item).where(*conditions).values(**values)))
+            moved = _rowcount(connection.execute(statement, parameters))
             if not moved:
                 if session.get(Item, item_id) is None:
                     raise ItemNotFound(item_id)
                 return False
-            connection.execute(insert(TimelineEvent), [
+            connection.execute(_INSERT_EVENTS, [
                 event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)])
             add_messages(session, messages)
             return True
