@@ -152,6 +152,8 @@ def seed(url: str, count: int) -> None:
                             "message_id": f"m{index:07d}"}
                            for index in chunk if index % 10 == 0 for kind in ("queued", "started", "succeeded")]
                 connection.execute(insert(TimelineEvent), events)
+        # As the sweep does every few seconds: fold the status count changes the load wrote.
+        store.items.fold_status_counts()
         # As autovacuum (PostgreSQL) would after a bulk load: the planner needs the tables' statistics.
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
