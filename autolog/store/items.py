@@ -17,7 +17,17 @@ from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store.fencing import RunFence, hold_fence
 from autolog.store.group_commit import GroupCommit
-from autolog.store.models import Analysis, Artifact, Frame, Item, Scene, TimelineEvent, TranscriptSegment, utcnow
+from autolog.store.models import (
+    Analysis,
+    Artifact,
+    Frame,
+    Item,
+    Scene,
+    StatusCountChange,
+    TimelineEvent,
+    TranscriptSegment,
+    utcnow,
+)
 from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.views import ItemView, NewEvent, aware
 
@@ -290,13 +300,37 @@ class Items:
             return [to_view(row) for row in session.scalars(query)]
 
     def count_by_status(self, *, id_pattern: str | None = None) -> dict[str, int]:
-        """Count items per status (of the items whose id matches ``id_pattern``)."""
-        query = select(Item.status, func.count()).group_by(Item.status)
+        """Count items per status (of the items whose id matches ``id_pattern``); statuses with none are left out.
+
+        Without a pattern the counts are the sums of ``status_count_changes`` (migration 0008),
+        which the sweep keeps to about one row per status (:meth:`fold_status_counts`): the
+        same time at 100,000 items as at 1,000. With one, the matching items are counted.
+        """
         if id_pattern is not None:
-            query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
+            query = (select(Item.status, func.count()).group_by(Item.status)
+                     .where(Item.id.like(like_pattern(id_pattern), escape="\\")))
+        else:
+            query = (select(StatusCountChange.status, func.sum(StatusCountChange.change))
+                     .group_by(StatusCountChange.status))
         with self._sessions() as session:
-            rows = session.execute(query)
-            return {status: count for status, count in rows}
+            return {status: int(count) for status, count in session.execute(query) if count}
+
+    def fold_status_counts(self) -> int:
+        """Fold the status count changes into one row per status; return how many rows it removed.
+
+        One transaction: the rows deleted are exactly the rows summed (``DELETE ... RETURNING``),
+        so a change committed meanwhile is either folded or left for the next fold, never lost.
+        """
+        with self._sessions.begin() as session:
+            folded = session.execute(delete(StatusCountChange).returning(
+                StatusCountChange.status, StatusCountChange.change)).all()
+            sums: dict[str, int] = {}
+            for status, change in folded:
+                sums[status] = sums.get(status, 0) + change
+            rows = [{"status": status, "change": total} for status, total in sums.items() if total]
+            if rows:
+                session.execute(insert(StatusCountChange), rows)
+            return len(folded) - len(rows)
 
     def transition(
         self, item_id: str, expected: Status, target: Status, *, event: NewEvent | None = None,
