@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from actors._broker import broker, build_broker, services, settings
+from actors._broker import broker, build_broker, metrics, services, settings
 from actors.analysis import analyze
 from actors.assess import assess
 from actors.file_info import probe
@@ -14,6 +14,7 @@ __all__ = [
     # The broker
     "broker",
     "build_broker",
+    "metrics",
     "services",
     "settings",
     # Steps, in pipeline order

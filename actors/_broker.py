@@ -119,3 +119,11 @@ def rate_limits() -> RateLimits:
         if isinstance(middleware, RateLimits):
             return middleware
     raise LookupError("the broker has no RateLimits middleware")
+
+
+def metrics() -> Metrics:
+    """Return the broker's ``Metrics`` middleware."""
+    for middleware in broker.middleware:
+        if isinstance(middleware, Metrics):
+            return middleware
+    raise LookupError("the broker has no Metrics middleware")

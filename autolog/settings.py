@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,14 +16,22 @@ from pathlib import Path
 from autolog.errors import ConfigError
 from autolog.statuses import STEPS
 
+#: The worker group every pool is in unless ``AUTOLOG_POOL_<STEP>_GROUP`` names another (``ops.pools``).
+DEFAULT_GROUP = "workers"
+
 
 @dataclass(frozen=True)
 class Pool:
-    """One step's worker pool: threads in one ``dramatiq`` process, and its time limit."""
+    """One step's worker pool: its threads in each worker process of its group, and its time limit.
+
+    ``group`` names the worker group (a ``dramatiq`` process group) that runs it with the other
+    pools of that group; ``processes`` asks that group for at least that many worker processes.
+    """
 
     threads: int
     time_limit_s: int
     processes: int = 1
+    group: str = DEFAULT_GROUP
 
 
 #: Seed 000's pool sizes and time limits, by step name.
@@ -56,6 +65,8 @@ class Settings:
     #: Prefix of every Redis key autolog and its broker write.
     namespace: str = "autolog"
     pools: dict[str, Pool] = field(default_factory=_default_pools)
+    #: The worker group of the ``control`` pool (the routing callback).
+    control_group: str = DEFAULT_GROUP
     max_retries: int = 3
     min_backoff_ms: int = 1_000
     max_backoff_ms: int = 60_000
@@ -208,6 +219,7 @@ class Settings:
                 threads=env.integer(f"AUTOLOG_POOL_{key}_THREADS", base.threads, minimum=1),
                 time_limit_s=env.integer(f"AUTOLOG_POOL_{key}_TIME_LIMIT_S", base.time_limit_s, minimum=1),
                 processes=env.integer(f"AUTOLOG_POOL_{key}_PROCESSES", base.processes, minimum=1),
+                group=env.name(f"AUTOLOG_POOL_{key}_GROUP") or DEFAULT_GROUP,
             )
         keys = env.text("AUTOLOG_API_KEYS") or read_key_file(api_key_file(var_dir))
         watch = env.text("AUTOLOG_WATCH_FOLDERS")
@@ -220,6 +232,7 @@ class Settings:
             artifacts_dir=Path(artifacts) if artifacts else None,
             namespace=env.text("AUTOLOG_NAMESPACE") or "autolog",
             pools=pools,
+            control_group=env.name("AUTOLOG_POOL_CONTROL_GROUP") or DEFAULT_GROUP,
             max_retries=env.integer("AUTOLOG_MAX_RETRIES", 3, minimum=0),
             min_backoff_ms=env.integer("AUTOLOG_MIN_BACKOFF_MS", 1_000, minimum=1),
             max_backoff_ms=env.integer("AUTOLOG_MAX_BACKOFF_MS", 60_000, minimum=1),
@@ -311,6 +324,13 @@ class _Env:
     def text(self, name: str) -> str | None:
         value = self._environ.get(name, "").strip()
         return value or None
+
+    def name(self, name: str) -> str | None:
+        """A name used in file names: lower-case letters, digits, ``_`` and ``-``."""
+        value = self.text(name)
+        if value is not None and not re.fullmatch(r"[a-z0-9_-]+", value):
+            raise ConfigError(name, f"expected lower-case letters, digits, _ or -, got {value!r}")
+        return value
 
     def integer(self, name: str, default: int, *, minimum: int) -> int:
         raw = self.text(name)

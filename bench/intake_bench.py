@@ -1,7 +1,7 @@
 """Batch intake and reads at scale, each as a ratio to a bare baseline measured in the same run.
 
 Usage: .venv/bin/python bench/intake_bench.py [--batch 1000] [--batches 10] [--sizes 1000,100000]
-                                              [--postgres URL] [--skip-reads] [--skip-intake]
+                                              [--postgres URL] [--skip-reads] [--skip-intake] [--json PATH]
 
 Intake: the API in-process (Falcon's test client, no HTTP), on a private Redis and a scratch
 SQLite store, no worker consuming. ``POST /run/lf_queue_batch`` with ``--batch`` new ids
@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -31,6 +32,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench._rows import Row, print_rows, save_rows  # noqa: E402  (after the path is set)
+
 KEY = "bench-key-0123456789"
 
 
@@ -78,7 +83,7 @@ def bare_push(client: Any, count: int) -> float:
     return elapsed
 
 
-def intake(args: argparse.Namespace, scratch: Path, settings: Any) -> None:
+def intake(args: argparse.Namespace, scratch: Path, settings: Any) -> list[Row]:
     from falcon.testing import TestClient
 
     from actors import broker
@@ -106,11 +111,16 @@ def intake(args: argparse.Namespace, scratch: Path, settings: Any) -> None:
         again = timed(lambda: batch(0))
         queued = client.simulate_get("/queue/status").json["total_queued"]
         assert queued == total, f"{queued} queued, expected {total}"
-        print(f"intake  {args.batch:>6} new ids, one request    {first:8.3f} s   {first / floor:7.1f} x bare "
-              f"({floor:.3f} s)")
-        print(f"intake  {total:>6} new ids, {args.batches} requests     {first + rest:8.3f} s   "
-              f"{(first + rest) / floor_all:7.1f} x bare ({floor_all:.3f} s)")
-        print(f"intake  {args.batch:>6} ids already queued      {again:8.3f} s   {again / floor:7.1f} x bare")
+        bare = "bare insert + pipelined push"
+        return [
+            Row("intake_batch", f"batch intake, {args.batch:,} new ids, one request", f"{first:.3f} s",
+                f"{bare}: {floor:.3f} s", first / floor, f"{first / floor:.1f}×", first),
+            Row("intake_all", f"batch intake, {total:,} new ids, {args.batches} requests", f"{first + rest:.3f} s",
+                f"{bare}: {floor_all:.3f} s", (first + rest) / floor_all, f"{(first + rest) / floor_all:.1f}×",
+                first + rest),
+            Row("intake_again", f"batch intake, {args.batch:,} ids already queued", f"{again:.3f} s",
+                f"{bare}: {floor:.3f} s", again / floor, f"{again / floor:.1f}×", again),
+        ]
     finally:
         app.close()
 
@@ -142,6 +152,8 @@ def seed(url: str, count: int) -> None:
                             "message_id": f"m{index:07d}"}
                            for index in chunk if index % 10 == 0 for kind in ("queued", "started", "succeeded")]
                 connection.execute(insert(TimelineEvent), events)
+        # As the sweep does every few seconds: fold the status count changes the load wrote.
+        store.items.fold_status_counts()
         # As autovacuum (PostgreSQL) would after a bulk load: the planner needs the tables' statistics.
         with store.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
             connection.execute(text("ANALYZE"))
@@ -184,7 +196,7 @@ def read_times(settings: Any, url: str) -> dict[str, float]:
         app.close()
 
 
-def reads(args: argparse.Namespace, settings: Any, label: str, url_for: Callable[[int], str]) -> None:
+def reads(args: argparse.Namespace, settings: Any, label: str, url_for: Callable[[int], str]) -> list[Row]:
     sizes = [int(size) for size in args.sizes.split(",")]
     figures: dict[int, dict[str, float]] = {}
     for size in (sizes[0], sizes[-1]):
@@ -192,9 +204,10 @@ def reads(args: argparse.Namespace, settings: Any, label: str, url_for: Callable
         seed(url, size)
         figures[size] = read_times(settings, url)
     small, large = figures[sizes[0]], figures[sizes[-1]]
-    for name in small:
-        print(f"reads   {label:<10} {name:<26} {small[name] * 1000:8.1f} ms at {sizes[0]:>7,}  "
-              f"{large[name] * 1000:8.1f} ms at {sizes[-1]:>7,}  {large[name] / small[name]:6.2f} x")
+    return [Row(f"reads_{label}_{'_'.join(re.findall('[a-z]+', name.lower()))}",
+                f"{name}, {label}, {sizes[-1]:,} items", f"{large[name] * 1000:.1f} ms",
+                f"the same at {sizes[0]:,} items: {small[name] * 1000:.1f} ms", large[name] / small[name],
+                f"{large[name] / small[name]:.2f}×", large[name] * 1000) for name in small]
 
 
 def main() -> None:
@@ -205,11 +218,11 @@ def main() -> None:
     parser.add_argument("--postgres", help="a PostgreSQL server URL; a scratch database per size is made on it")
     parser.add_argument("--skip-reads", action="store_true")
     parser.add_argument("--skip-intake", action="store_true")
+    parser.add_argument("--json", type=Path, help="also save the rows here (for bench/orchestration_table.py)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="autolog-intake-bench-"))
     (scratch / "media").mkdir()
-    sys.path.insert(0, str(REPO))
     from autolog.local_redis import LocalRedis
 
     server = LocalRedis(scratch / "redis", persist=False)
@@ -221,12 +234,15 @@ def main() -> None:
     try:
         from actors import settings
 
+        rows: list[Row] = []
         if not args.skip_intake:
-            intake(args, scratch, settings)
+            rows += intake(args, scratch, settings)
         if not args.skip_reads:
-            reads(args, settings, "sqlite", lambda size: f"sqlite:///{scratch / f'reads-{size}.db'}")
+            rows += reads(args, settings, "sqlite", lambda size: f"sqlite:///{scratch / f'reads-{size}.db'}")
             if args.postgres:
-                reads(args, settings, "postgresql", lambda size: postgres_database(args.postgres, size))
+                rows += reads(args, settings, "postgresql", lambda size: postgres_database(args.postgres, size))
+        print_rows(rows)
+        save_rows(rows, args.json)
     finally:
         server.stop()
 

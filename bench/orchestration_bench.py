@@ -1,7 +1,7 @@
 """What autolog adds around each message, as ratios against bare dramatiq in the same run.
 
 Usage: .venv/bin/python bench/orchestration_bench.py [--messages N] [--hops H] [--threads T]
-       [--clips C] [--postgres URL | --no-postgres]
+       [--clips C] [--postgres URL | --no-postgres] [--json PATH]
 
 One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 
@@ -44,6 +44,8 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
+
+from bench._rows import Row, print_rows, save_rows  # noqa: E402  (after the path is set)
 
 #: The ids of steps' starts and returns, for hop latencies: item id → (returned_at, started_at).
 _HOPS: dict[str, list[float]] = {}
@@ -116,6 +118,7 @@ def main() -> None:
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--clips", type=int, default=20, help="tiny clips for the CPU row (0: skip)")
+    parser.add_argument("--json", type=Path, help="also save the rows here (for bench/orchestration_table.py)")
     args = parser.parse_args()
 
     scratch = Path(tempfile.mkdtemp(prefix="autolog-orch-bench-"))
@@ -144,7 +147,7 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
     logging.disable(logging.WARNING)
     settings = Settings.from_env()
     bench = BenchActors(url)
-    rows: list[tuple[str, str, str, str]] = []
+    rows: list[Row] = []
     plain_rate = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
     raw = hops(bench.plain, {"plain_hot"}, args.threads, args.hops, bench.send_raw_pipeline)
     raw_p50, raw_p90 = percentiles(raw)
@@ -153,27 +156,28 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
             with installed_store(settings, store_url) as store:
                 rate = drain(bench.broker, {"bench_first"}, args.threads,
                              lambda store=store, name=name: bench.send_steps(store, args.messages, name))
-                rows.append((f"no-op drain, full stack, {name}", f"{rate:,.0f} msg/s",
-                             f"dramatiq default middleware: {plain_rate:,.0f} msg/s", f"{rate / plain_rate:.2f}×"))
+                rows.append(Row(f"drain_{name.lower()}", f"no-op drain, full stack, {name}", f"{rate:,.0f} msg/s",
+                                f"dramatiq default middleware: {plain_rate:,.0f} msg/s", rate / plain_rate,
+                                f"{rate / plain_rate:.2f}×", rate))
                 if name != "SQLite":
                     continue
                 linked = hops(bench.broker, {"bench_first", "bench_second"}, args.threads, args.hops,
                               lambda item_id, store=store: bench.send_pipeline(store, item_id))
                 branched = hops(bench.broker, {"bench_first", "bench_second", "bench_control"}, args.threads,
                                 args.hops, lambda item_id, store=store: bench.send_branch(store, item_id))
-                for label, found in (("hop p50, pipeline link", linked), ("hop p50, branch point", branched)):
+                for key, label, found in (("hop_link", "hop p50, pipeline link", linked),
+                                          ("hop_branch", "hop p50, branch point", branched)):
                     p50, p90 = percentiles(found)
-                    rows.append((label, f"{p50:.1f} ms (p90 {p90:.1f})",
-                                 f"raw dramatiq hop: {raw_p50:.1f} ms (p90 {raw_p90:.1f})", f"{p50 / raw_p50:.2f}×"))
+                    rows.append(Row(key, label, f"{p50:.1f} ms (p90 {p90:.1f})",
+                                    f"raw dramatiq hop: {raw_p50:.1f} ms (p90 {raw_p90:.1f})", p50 / raw_p50,
+                                    f"{p50 / raw_p50:.2f}×", p50))
         finally:
             drop()
     bench.plain.close()
     if args.clips:
         rows.append(cpu_per_item(settings, scratch, args.clips))
-    width = max(len(row[0]) for row in rows)
-    print(f"{'what':<{width}}  {'autolog':<24}  {'baseline (same run)':<46}  ratio")
-    for what, ours, baseline, ratio in rows:
-        print(f"{what:<{width}}  {ours:<24}  {baseline:<46}  {ratio}")
+    print_rows(rows)
+    save_rows(rows, args.json)
 
 
 def cpu_s() -> float:
@@ -218,7 +222,7 @@ def bare_media_work(path: Path, out: Path) -> None:
                              for scene, image in zip(scenes, images, strict=True)], None)
 
 
-def cpu_per_item(settings: Any, scratch: Path, count: int) -> tuple[str, str, str, str]:
+def cpu_per_item(settings: Any, scratch: Path, count: int) -> Row:
     """Return the CPU-per-item row: the pipeline's CPU per clip against the bare media work's."""
     import dramatiq
 
@@ -262,8 +266,9 @@ def cpu_per_item(settings: Any, scratch: Path, count: int) -> tuple[str, str, st
         finally:
             worker.stop()
     extra = pipeline_ms - bare_ms
-    return (f"CPU per item, {count} tiny clips, steps 1-5", f"{pipeline_ms:.0f} ms (+{extra:.0f} ms)",
-            f"the same media work bare: {bare_ms:.0f} ms", f"+{100 * extra / bare_ms:.1f} %")
+    return Row("cpu_per_item", f"CPU per item, {count} tiny clips, steps 1-5",
+               f"{pipeline_ms:.0f} ms (+{extra:.0f} ms)", f"the same media work bare: {bare_ms:.0f} ms",
+               pipeline_ms / bare_ms, f"+{100 * extra / bare_ms:.1f} %", pipeline_ms)
 
 
 def databases(args: argparse.Namespace, scratch: Path) -> list[tuple[str, str, Callable[[], None]]]:

@@ -206,7 +206,7 @@ def main() -> None:
             actions.submit(context, [NewItem(item_id, str(path)) for item_id, path in zip(ids, paths, strict=True)])
             wait(ids)
             pipeline_s = time.perf_counter() - started
-        masters = [status.pid for status in pools.status(STEP_POOLS) if status.pid]
+        masters = sorted({status.pid for status in pools.status(STEP_POOLS) if status.pid})
         peaks = peak_rss_kib(masters)
     finally:
         pools.stop(STEP_POOLS, timeout_s=30)

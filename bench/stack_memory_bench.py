@@ -1,14 +1,19 @@
 """Memory of an idle stack: PSS per process kind, for this checkout and (optionally) another one.
 
-Usage: .venv/bin/python bench/stack_memory_bench.py [--before PATH] [--settle S]
+Usage: .venv/bin/python bench/stack_memory_bench.py [--before PATH] [--settle S] [--peak-clips N]
+       [--json PATH]
 
 For each checkout it runs ``autolog up`` with the default pools under a scratch folder (no
 REDIS_URL: a private Redis), waits until every pool has its worker processes and ``--settle``
 seconds more, sums the proportional set size (``Pss`` in ``/proc/<pid>/smaps_rollup``) of every
-process of the stack by kind (Redis, gunicorn master and workers, each pool's dramatiq master,
-worker processes and fork processes, the sweep), prints the table, and runs ``autolog down``.
+process of the stack by kind (Redis, gunicorn master and workers, the dramatiq masters of the
+pools or worker groups and their worker processes, the sweep), prints the table, and runs
+``autolog down``.
 ``--before`` names another checkout (such as a worktree of an older commit) run with this
 checkout's virtualenv, so the two tables are measured in the same run, on the same machine.
+
+``--peak-clips N`` then puts N tiny clips (2 s, 320x240) through this checkout's stack with
+``autolog ingest --wait`` and prints the largest total PSS sampled every 0.2 s meanwhile.
 """
 
 from __future__ import annotations
@@ -25,7 +30,11 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 PYTHON = Path(sys.executable)
-#: The pools ``autolog up`` starts and the processes each runs by default (one worker process, one fork).
+sys.path.insert(0, str(REPO))
+
+from bench._rows import Row, print_rows, save_rows  # noqa: E402  (after the path is set)
+
+#: The pools ``autolog up`` starts (each was its own dramatiq group before worker groups).
 POOLS = ("file_info", "thumbnails", "assess", "analysis", "frames", "transcription", "control")
 
 
@@ -68,26 +77,33 @@ def kind_of(pid: int, processes: dict[int, tuple[int, str]]) -> str:
         return "api (gunicorn master)" if ppid not in processes else "api (gunicorn worker)"
     if "discovery" in command or "ops.agent" in command:
         return "sweep"
-    for pool in POOLS:
-        marker = f"{pool}.pid"
-        if marker in command and ppid not in processes:
-            return "pool masters"
+    # A pool's (before worker groups) or a worker group's dramatiq master, then the processes it forked.
+    master = any(f"{name}.pid" in command for name in POOLS) or "/pools-" in command
+    if master and ppid not in processes:
+        return "pool masters"
     parent = processes.get(ppid)
-    if parent is not None and "dramatiq" in parent[1]:
-        # Forks run the metrics exporter; workers were started first.
-        siblings = sorted(child for child, (parent_pid, _) in processes.items() if parent_pid == ppid)
-        workers = 1
-        return "pool worker processes" if siblings.index(pid) < workers else "pool fork processes (exporters)"
+    if parent is not None and ("dramatiq" in parent[1] or "actors.lanes" in parent[1]):
+        return "pool worker processes"
     return "other"
 
 
-def measure(checkout: Path, settle_s: float) -> dict[str, tuple[int, int]]:
-    """Bring a stack of ``checkout`` up, and return kind -> (processes, PSS KiB) once idle."""
+def pools_up(processes: dict[int, tuple[int, str]]) -> bool:
+    """True once every pool master has forked its worker process, and the sweep and the API run."""
+    kinds = [kind_of(pid, processes) for pid in processes]
+    masters = kinds.count("pool masters")
+    return masters > 0 and kinds.count("pool worker processes") >= masters and "sweep" in kinds \
+        and "api (gunicorn worker)" in kinds
+
+
+def measure(checkout: Path, settle_s: float, peak_clips: int = 0) -> tuple[dict[str, tuple[int, int]], int]:
+    """Bring a stack of ``checkout`` up; return kind -> (processes, PSS KiB) once idle, and the peak KiB.
+
+    The peak is the largest total PSS while ``peak_clips`` tiny clips go through the stack (0: not run).
+    """
     scratch = Path(tempfile.mkdtemp(prefix="autolog-mem-"))
     var = scratch / "var"
     env = {key: value for key, value in os.environ.items()
            if key not in ("REDIS_URL", "AUTOLOG_REDIS_URL", "DATABASE_URL", "AUTOLOG_DATABASE_URL")}
-    sys.path.insert(0, str(REPO))
     from autolog.local_redis import free_port
 
     env.update({"AUTOLOG_VAR_DIR": str(var), "AUTOLOG_MEDIA_ROOTS": str(scratch / "media"),
@@ -100,7 +116,7 @@ def measure(checkout: Path, settle_s: float) -> dict[str, tuple[int, int]]:
         if up.returncode != 0:
             sys.exit(f"autolog up failed in {checkout}: {up.stdout}{up.stderr}")
         deadline = time.monotonic() + 120
-        while len([p for p in processes_under(var).values() if "dramatiq" in p[1]]) < 3 * len(POOLS):
+        while not pools_up(processes_under(var)):
             if time.monotonic() > deadline:
                 break
             time.sleep(0.5)
@@ -111,11 +127,31 @@ def measure(checkout: Path, settle_s: float) -> dict[str, tuple[int, int]]:
             row = table[kind_of(pid, processes)]
             row[0] += 1
             row[1] += pss_kib(pid)
-        return {kind: (count, kib) for kind, (count, kib) in sorted(table.items())}
+        idle = {kind: (count, kib) for kind, (count, kib) in sorted(table.items())}
+        return idle, peak_kib(autolog, checkout, env, var, scratch / "media" / "peak", peak_clips)
     finally:
         subprocess.run([*autolog, "down", "--timeout", "30"], cwd=checkout, env=env, capture_output=True,
                        check=False)
         shutil.rmtree(scratch, ignore_errors=True)
+
+
+def peak_kib(autolog: list[str], checkout: Path, env: dict[str, str], var: Path, clips: Path, count: int) -> int:
+    """Return the largest total PSS (KiB) of the stack under ``var`` while ``count`` tiny clips run through it."""
+    if not count:
+        return 0
+    from bench.orchestration_bench import tiny_clips
+
+    clips.mkdir(parents=True)
+    tiny_clips(clips, count)
+    ingest = subprocess.Popen([*autolog, "ingest", "--wait", "--force-resume", str(clips)], cwd=checkout, env=env,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    peak = 0
+    while ingest.poll() is None:
+        peak = max(peak, sum(pss_kib(pid) for pid in processes_under(var)))
+        time.sleep(0.2)
+    if ingest.returncode != 0:
+        sys.exit(f"autolog ingest --wait failed: {ingest.stderr.read().decode() if ingest.stderr else ''}")
+    return peak
 
 
 def print_table(title: str, table: dict[str, tuple[int, int]]) -> None:
@@ -129,17 +165,27 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--before", type=Path, help="another checkout to measure first, for comparison")
     parser.add_argument("--settle", type=float, default=5.0, help="seconds to wait once the pools are up")
+    parser.add_argument("--peak-clips", type=int, default=0, help="tiny clips for the peak row (0: skip)")
+    parser.add_argument("--json", type=Path, help="also save the rows here (for bench/orchestration_table.py)")
     args = parser.parse_args()
-    tables = {}
+    before: dict[str, tuple[int, int]] = {}
     if args.before:
-        tables["before"] = measure(args.before.resolve(), args.settle)
-        print_table(f"before ({args.before})", tables["before"])
-    tables["after"] = measure(REPO, args.settle)
-    print_table("this checkout", tables["after"])
-    if "before" in tables:
-        before = sum(kib for _, kib in tables["before"].values())
-        after = sum(kib for _, kib in tables["after"].values())
-        print(f"\nidle stack PSS: {after / 1024:.0f} MiB vs {before / 1024:.0f} MiB before ({after / before:.2f}x)")
+        before, _ = measure(args.before.resolve(), args.settle)
+        print_table(f"before ({args.before})", before)
+    after, peak = measure(REPO, args.settle, args.peak_clips)
+    print_table("this checkout", after)
+    after_kib, after_count = sum(kib for _, kib in after.values()), sum(count for count, _ in after.values())
+    before_kib = sum(kib for _, kib in before.values())
+    rows = [Row("stack_idle", "idle stack, fresh `autolog up`, PSS", f"{after_kib / 1024:.0f} MiB, {after_count} proc.",
+                f"before ({args.before}): {before_kib / 1024:.0f} MiB" if before else "(no --before)",
+                after_kib / before_kib if before else None,
+                f"{after_kib / before_kib:.2f}×" if before else "-", after_kib / 1024)]
+    if peak:
+        rows.append(Row("stack_peak", f"stack at peak, {args.peak_clips} tiny clips, PSS", f"{peak / 1024:.0f} MiB",
+                        "seed 000's 31 RQ workers: 3-4 GB (not run)", None, "-", peak / 1024))
+    print()
+    print_rows(rows)
+    save_rows(rows, args.json)
     return 0
 
 

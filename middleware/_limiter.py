@@ -124,6 +124,15 @@ class SharedLimiter:
         ])
         return int(until_us) / 1e6
 
+    def paused_ms(self, limit: RateLimit) -> float:
+        """Return how long the shared pause of ``limit`` still holds callers back (ms; 0 if none)."""
+        state = self.keys(limit.key)[4]
+        with self._client.pipeline(transaction=True) as pipe:
+            pipe.time()
+            pipe.hget(state, "pause_until")
+            (seconds, micros), pause_until = pipe.execute()
+        return max(0.0, (int(pause_until or 0) - (int(seconds) * 1_000_000 + int(micros))) / 1000)
+
     def counters(self, key: str) -> LimiterCounters:
         """Return the running totals of limit ``key``."""
         raw = self._client.hgetall(self.keys(key)[5])

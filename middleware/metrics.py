@@ -17,7 +17,7 @@ import os
 import socket
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime
 from pathlib import Path
@@ -30,6 +30,7 @@ from dramatiq.common import q_name
 from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.errors import ItemNotFound
+from autolog.lanes import Lane
 from autolog.metrics_instruments import Instruments
 from autolog.metrics_multiproc import enable_multiprocess, mark_process_dead, prune_stale_files
 from autolog.statuses import Status, step_named
@@ -69,7 +70,9 @@ class Metrics(dramatiq.Middleware):
         self._heartbeat_timeout_ms = heartbeat_timeout_ms
         self._status_writes = status_writes
         self._instruments: Instruments | None = None
-        self._presence: WorkerPresence | None = None
+        self._presences: list[WorkerPresence] = []
+        #: The pools a worker group's processes serve (``actors.lanes``); empty for a one-pool worker.
+        self.lanes: Sequence[Lane] = ()
         self._started: dict[str, float] = {}
         #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
         self._failed: set[str] = set()
@@ -98,25 +101,37 @@ class Metrics(dramatiq.Middleware):
         # An in-process worker (tests, benchmarks) has no process boot.
         instruments = self._instruments or self._boot(fresh_process=False)
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
-        limits = []
+        limits: dict[str, list[dict[str, Any]]] = {queue: [] for queue in queues}
+        ordered = []
         for actor_name in sorted(broker.get_declared_actors()):
             actor = broker.get_actor(actor_name)
             if actor.queue_name not in queues:
                 continue
             instruments.prepare(actor.queue_name, actor_name, **_step_series(actor_name))
             if isinstance(limit := actor.options.get("rate_limit"), RateLimit):
-                limits.append(asdict(limit))
-        pool = self._pool or (",".join(queues) if worker.consumer_whitelist else "all")
-        info = WorkerInfo(pool=pool, queues=tuple(queues), threads=worker.worker_threads,
-                          host=socket.gethostname(), pid=os.getpid(), rate_limits=tuple(limits))
-        self._presence = WorkerPresence(self._client, namespace=self._namespace, member=f"{info.host}:{info.pid}",
-                                        info=info, interval_s=self._heartbeat_timeout_ms / 3000)
-        self._presence.start()
+                limits[actor.queue_name].append(asdict(limit))
+                ordered.append(asdict(limit))
+        host, pid = socket.gethostname(), os.getpid()
+        lanes = [lane for lane in self.lanes if lane.queue in queues]
+        if lanes:
+            # One entry per pool this worker group serves, so each pool counts its live processes.
+            infos = [WorkerInfo(pool=lane.pool, queues=(lane.queue,), threads=lane.threads, host=host, pid=pid,
+                                rate_limits=tuple(limits[lane.queue])) for lane in lanes]
+        else:
+            pool = self._pool or (",".join(queues) if worker.consumer_whitelist else "all")
+            infos = [WorkerInfo(pool=pool, queues=tuple(queues), threads=worker.worker_threads, host=host, pid=pid,
+                                rate_limits=tuple(ordered))]
+        for info in infos:
+            member = f"{host}:{pid}:{info.pool}" if lanes else f"{host}:{pid}"
+            presence = WorkerPresence(self._client, namespace=self._namespace, member=member, info=info,
+                                      interval_s=self._heartbeat_timeout_ms / 3000)
+            presence.start()
+            self._presences.append(presence)
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
-        if self._presence is not None:
-            self._presence.stop()
-            self._presence = None
+        for presence in self._presences:
+            presence.stop()
+        self._presences = []
         if self._instruments is not None:
             mark_process_dead(self.directory)
             self._instruments = None

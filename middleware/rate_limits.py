@@ -15,6 +15,10 @@ Redis, so every worker holds off, the limit in force is halved and then restored
 message is re-enqueued for after the pause, its retry budget intact. The attempt that got
 the 429 keeps its "started" event and records no failure. (Letting the exception leave the
 actor would not do: ``Retries`` counts every exception, ``dramatiq.Retry`` included.)
+
+A call admitted just before another worker's 429 is held back as well: :meth:`RateLimits.run`
+installs a check (``autolog.upstream_gate``) that the client runs right before each request,
+and a pause in force then re-enqueues the message for after it, the same way.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, NoReturn, ParamSpec, TypeVar
 
 import dramatiq
@@ -34,6 +39,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from autolog.errors import UpstreamRateLimited
+from autolog.upstream_gate import gated
 from middleware._limiter import Decision, LimiterCounters, LimiterState, RateLimit, SharedLimiter
 
 #: Message option set on a message re-enqueued to wait for its limit: how many times it
@@ -156,13 +162,27 @@ class RateLimits(dramatiq.Middleware):
         replaces the token estimate. An ``UpstreamRateLimited`` from ``work`` becomes a
         shared pause and a free retry (see :meth:`pausing_on_upstream_limits`).
         """
-        with self.pausing_on_upstream_limits():
+        held: _Held | None = getattr(self._local, "held", None)
+        with self.pausing_on_upstream_limits(), gated(partial(self._hold_back_if_paused, held)):
             result = work(*args, **kwargs)
         tokens = result.get(TOKENS_RESULT_KEY) if isinstance(result, dict) else None
-        held: _Held | None = getattr(self._local, "held", None)
         if held is not None:
             self._release(held.message, tokens if isinstance(tokens, int) else None)
         return result
+
+    def _hold_back_if_paused(self, held: _Held | None) -> None:
+        """Before a request leaves: if a shared pause began since admission, wait it out by re-enqueueing."""
+        if held is None:
+            return
+        try:
+            if self.limiter.paused_ms(held.limit) <= 0:
+                return
+            decision = self.limiter.reserve(held.limit, ticket=held.message.message_id)
+        except redis.RedisError:  # Fail open, as at admission; a 429 still pauses the step.
+            self.logger.exception("Rate limiter unavailable; %r calls without checking the pause.",
+                                  held.message.message_id)
+            return
+        self._defer(held.broker, held.message, held.limit, decision)
 
     @contextmanager
     def pausing_on_upstream_limits(self) -> Iterator[None]:

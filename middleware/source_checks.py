@@ -33,7 +33,7 @@ from autolog.errors import AutologError
 from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
 from autolog.sources import is_remote, local_path
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
-from autolog.store import ItemView, NewEvent
+from autolog.store import ItemGuard, NewEvent
 from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
@@ -62,8 +62,10 @@ class SourceChecks(dramatiq.Middleware):
         step = message_step(broker, message)
         if step is None or not self._services.is_ready:
             return
+        item_id = message.args[0]
         try:
-            item = self._services.current().store.items.get(message.args[0])
+            # Four columns, not the row: this runs before every step message.
+            item = self._services.current().store.items.guard(item_id)
         except (AutologError, SQLAlchemyError):
             # Left to StatusWrites, which skips a message for a missing item or fails it.
             return
@@ -71,14 +73,15 @@ class SourceChecks(dramatiq.Middleware):
             return
         try:
             if step is FILE_INFO:
-                self._hold_until_settled(broker, message, item)
+                self._hold_until_settled(broker, message, item_id, item)
             elif item.source_fingerprint:
-                self._restart_if_changed(broker, message, step, item, item.source_fingerprint)
+                self._restart_if_changed(broker, message, step, item_id, item, item.source_fingerprint)
         except (AutologError, OSError, SQLAlchemyError):
             # The step reads the source itself and reports what is wrong with it.
-            self.logger.debug("Source check of item %r skipped.", item.id, exc_info=True)
+            self.logger.debug("Source check of item %r skipped.", item_id, exc_info=True)
 
-    def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item: ItemView) -> None:
+    def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str,
+                            item: ItemGuard) -> None:
         settings = self._services.current().settings
         stat = SourceStat.of(local_path(item.source, settings.resolved_media_roots))
         previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
@@ -95,26 +98,26 @@ class SourceChecks(dramatiq.Middleware):
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
         wait = {"waits": int(previous.get("waits", 0)) + 1 if ours else 1, "reason": SETTLE_REASON,
                 "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict()}
-        reason = f"source of {item.id!r} is still changing ({stat.size_bytes} bytes)"
+        reason = f"source of {item_id!r} is still changing ({stat.size_bytes} bytes)"
         self.logger.debug("Message %r waits %d ms: %s.", message.message_id, delay_ms, reason)
         wait_again(broker, message, wait, delay_ms=delay_ms, reason=reason)
 
-    def _restart_if_changed(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemView,
-                            stored: dict[str, Any]) -> None:
+    def _restart_if_changed(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item_id: str,
+                            item: ItemGuard, stored: dict[str, Any]) -> None:
         context = self._services.current()
         found = source_changed(SourceFingerprint.from_dict(stored),
                                local_path(item.source, context.settings.resolved_media_roots))
         if found is None:
             return
-        event = NewEvent(item_id=item.id, event="source_changed", step=step.name, message_id=message.message_id,
+        event = NewEvent(item_id=item_id, event="source_changed", step=step.name, message_id=message.message_id,
                          from_status=step.from_status.value, to_status=Status.PENDING_FILE_INFO.value,
                          detail={"stored": stored, "found": found.asdict()})
         transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
         restart = [pending(broker.get_actor(self.route_actor).message(
-            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item.id}))]
+            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id}))]
         # The restart's message commits with the status (the outbox), so a crash cannot strand the item.
-        if context.store.items.transition(item.id, step.from_status, Status.PENDING_FILE_INFO, event=event,
+        if context.store.items.transition(item_id, step.from_status, Status.PENDING_FILE_INFO, event=event,
                                           messages=restart):
-            self.logger.info("Source of item %r changed since step 1; starting again at step 1.", item.id)
+            self.logger.info("Source of item %r changed since step 1; starting again at step 1.", item_id)
             send_committed(broker, context.store.outbox, restart)
-        raise SkipMessage(f"source of {item.id!r} changed since step 1")
+        raise SkipMessage(f"source of {item_id!r} changed since step 1")

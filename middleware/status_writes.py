@@ -15,6 +15,7 @@ a refused write removes them too, and the chain stops there.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import os
 import socket
@@ -74,9 +75,15 @@ def _now_ms() -> int:
     return int(time.time() * 1000)
 
 
+@functools.cache
+def _host_pid(pid: int) -> str:
+    # Once per process (a fork asks again): the host name is a system call.
+    return f"{socket.gethostname()}:{pid}"
+
+
 def worker_name() -> str:
     """Name the current thread as ``host:pid:thread`` for the timeline."""
-    return f"{socket.gethostname()}:{os.getpid()}:{threading.current_thread().name}"
+    return f"{_host_pid(os.getpid())}:{threading.current_thread().name}"
 
 
 def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> Step | None:

@@ -165,7 +165,7 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
 
 def _add_stack_commands(commands_: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     workers = commands_.add_parser("workers", help="start, stop or list the worker pools",
-                                   description="Manage one dramatiq process group per step queue, plus control.")
+                                   description="Manage the worker pools (one per step queue, plus control).")
     workers.add_argument("action", choices=("start", "stop", "status"))
     workers.add_argument("pools", nargs="*", metavar="POOL",
                          help="pool names (file_info ... transcription, control); default: all")

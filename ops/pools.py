@@ -1,16 +1,27 @@
-"""The worker-pool manager: one ``dramatiq`` process group per step queue, plus ``control``.
+"""The worker-pool manager: one pool per step queue, plus ``control``, run by worker groups.
 
-Each pool is a ``dramatiq`` CLI master started in its own session (so its process group
-id is its pid), with a pid file under ``run_dir`` and a log file under ``log_dir``. The
-HTTP API reuses this class, so it returns frozen dataclasses and never prints.
+A pool is what operators name, start, stop and watch: one queue and its threads. A worker
+group is the process that runs pools: a ``dramatiq`` master (``actors.lanes``) started in its
+own session (so its process group id is its pid), with a pid file ``pools-<group>.pid`` under
+``run_dir`` and a log file under ``log_dir``, whose worker processes serve every pool of the
+group that is wanted, each pool's queue on its own threads (a lane). By default every pool is
+in one group (``AUTOLOG_POOL_<STEP>_GROUP`` and ``AUTOLOG_POOL_CONTROL_GROUP`` move them), so
+an idle machine runs two processes for all seven pools instead of fourteen.
+
+A pool is wanted from a start until a stop (``<pool>.wanted`` under ``run_dir``). Starting or
+stopping a pool of a running group restarts the group with the pools then wanted: the group
+drains as a stop does (running steps finish within the grace period or are put back), and the
+group's other pools go on once it is back. The HTTP API reuses this class, so it returns
+frozen dataclasses and never prints.
 """
 
 from __future__ import annotations
 
+import functools
 import logging
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +29,8 @@ import redis
 
 from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
-from autolog.settings import Settings
+from autolog.lanes import Lane, format_lanes
+from autolog.settings import DEFAULT_GROUP, Settings
 from autolog.statuses import STEPS
 from ops.errors import PoolError
 from ops.processes import PidFileProcess
@@ -27,6 +39,9 @@ from ops.runtime import migrate_store
 #: The folder holding the top-level packages, given to ``dramatiq --path`` so workers
 #: import this checkout whether or not the distribution is installed.
 PROJECT_DIR = Path(__file__).resolve().parent.parent
+
+#: How a worker group is launched: ``actors.lanes`` (dramatiq's master, one lane per pool); arguments follow.
+ENTRY = f"import sys; sys.path.insert(0, {str(PROJECT_DIR)!r}); from actors.lanes import main; sys.exit(main())"
 
 #: The queue of the callback actor ``autolog.route`` and its pool's size.
 CONTROL_QUEUE = "control"
@@ -41,13 +56,17 @@ STOP_MARGIN_S = 15
 
 @dataclass(frozen=True)
 class PoolSpec:
-    """What one pool runs: its queue and its size."""
+    """What one pool runs: its queue, its threads, and the worker group whose processes run it.
+
+    ``processes`` is its group's: each of the group's worker processes serves every pool of it.
+    """
 
     name: str
     queue: str
     processes: int
     threads: int
     time_limit_s: int
+    group: str = DEFAULT_GROUP
 
 
 @dataclass(frozen=True)
@@ -66,6 +85,8 @@ class PoolStatus:
     crash_loop: str | None = None
     #: Started here and not stopped since: a wanted pool that is not alive has died.
     wanted: bool = False
+    #: The worker group whose processes run the pool (``pid`` is the group's master).
+    group: str = DEFAULT_GROUP
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -86,24 +107,30 @@ class PoolStop:
 
 
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
-    """Return the pools settings ask for: one per step, in pipeline order, then ``control``."""
+    """Return the pools settings ask for: one per step, in pipeline order, then ``control``.
+
+    A group runs as many worker processes as the largest of its pools asks for.
+    """
     specs = [
         PoolSpec(name=step.name, queue=step.queue_name, processes=settings.pools[step.name].processes,
-                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s)
+                 threads=settings.pools[step.name].threads, time_limit_s=settings.pools[step.name].time_limit_s,
+                 group=settings.pools[step.name].group)
         for step in STEPS
     ]
     specs.append(PoolSpec(name=CONTROL_QUEUE, queue=CONTROL_QUEUE, processes=CONTROL_PROCESSES,
-                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S))
-    return tuple(specs)
-
-
-def default_dramatiq_bin() -> Path:
-    """Return the ``dramatiq`` script next to this interpreter (the venv's)."""
-    return Path(sys.executable).parent / "dramatiq"
+                          threads=CONTROL_THREADS, time_limit_s=CONTROL_TIME_LIMIT_S, group=settings.control_group))
+    sizes: dict[str, int] = {}
+    for spec in specs:
+        sizes[spec.group] = max(sizes.get(spec.group, 1), spec.processes)
+    return tuple(replace(spec, processes=sizes[spec.group]) for spec in specs)
 
 
 class PoolManager:
-    """Starts, stops and reports the worker pools of one machine."""
+    """Starts, stops and reports the worker pools of one machine.
+
+    Args:
+        program: what runs a worker group, before its arguments; default ``python -c ENTRY``.
+    """
 
     def __init__(
         self,
@@ -111,18 +138,24 @@ class PoolManager:
         *,
         run_dir: Path | None = None,
         log_dir: Path | None = None,
-        dramatiq_bin: Path | None = None,
+        program: Sequence[str] | None = None,
         redis_client: redis.Redis | None = None,
     ) -> None:
         self.logger = logging.getLogger(__name__)
         self.settings = settings
         self.run_dir = (run_dir or Path(settings.var_dir) / "run").resolve()
         self.log_dir = (log_dir or Path(settings.var_dir) / "log").resolve()
-        self.dramatiq_bin = dramatiq_bin or default_dramatiq_bin()
+        self.program = list(program or [sys.executable, "-c", ENTRY])
         self.specs = pool_specs(settings)
         self._redis = redis_client
-        #: One pid-file process per pool, each a dramatiq master and its worker processes.
-        self.processes = {spec.name: self._process(spec) for spec in self.specs}
+        #: The worker groups, in the order of their first pool, each with its pools.
+        self.groups: dict[str, tuple[PoolSpec, ...]] = {}
+        for spec in self.specs:
+            self.groups[spec.group] = (*self.groups.get(spec.group, ()), spec)
+        #: One pid-file process per group: a dramatiq master and its worker processes.
+        self.group_processes = {group: self._process(group) for group in self.groups}
+        #: Each pool's group process, by pool name.
+        self.processes = {spec.name: self.group_processes[spec.group] for spec in self.specs}
 
     @property
     def default_stop_timeout_s(self) -> float:
@@ -144,21 +177,50 @@ class PoolManager:
             raise PoolError(f"unknown pool {sorted(unknown)[0]!r}; pools are {known}")
         return [spec for spec in self.specs if spec.name in wanted]
 
-    def command(self, spec: PoolSpec, pid_file: Path | None = None) -> list[str]:
-        """Return the ``dramatiq`` command line that runs ``spec``."""
+    def wanted_file(self, spec: PoolSpec) -> Path:
+        """Present from a start of the pool until a stop: its group serves it whenever it runs."""
+        return self.run_dir / f"{spec.name}.wanted"
+
+    def wanted_pools(self, group: str) -> tuple[PoolSpec, ...]:
+        """The pools of ``group`` that are wanted, in pipeline order."""
+        return tuple(spec for spec in self.groups[group] if self.wanted_file(spec).is_file())
+
+    def serving_file(self, group: str) -> Path:
+        """Names the pools the group's running processes serve (written when it is started)."""
+        return self.run_dir / f"pools-{group}.serving"
+
+    def serving(self, group: str) -> tuple[str, ...]:
+        """The pools the group serves while it runs; empty when it does not."""
+        if self.group_processes[group].pid() is None:
+            return ()
+        try:
+            return tuple(self.serving_file(group).read_text().split())
+        except FileNotFoundError:
+            return ()
+
+    def lanes(self, group: str) -> tuple[Lane, ...]:
+        """The lanes the group is started with: its wanted pools, each queue with its threads."""
+        return tuple(Lane(pool=spec.name, queue=spec.queue, threads=spec.threads) for spec in self.wanted_pools(group))
+
+    def command(self, group: str, pid_file: Path | None = None) -> list[str]:
+        """Return the command line that runs ``group`` serving its wanted pools."""
+        specs = self.wanted_pools(group)
         return [
-            str(self.dramatiq_bin), "actors", "pipelines", "--path", str(PROJECT_DIR),
-            "--queues", spec.queue, "--processes", str(spec.processes), "--threads", str(spec.threads),
-            "--pid-file", str(pid_file or self.run_dir / f"{spec.name}.pid"),
-            "--log-file", str(self.log_dir / f"{spec.name}.log"),
+            *self.program, "--lanes", format_lanes(self.lanes(group)), "actors", "pipelines",
+            "--path", str(PROJECT_DIR), "--queues", *(spec.queue for spec in specs),
+            "--processes", str(max((spec.processes for spec in specs), default=1)),
+            "--threads", str(sum(spec.threads for spec in specs)),
+            "--pid-file", str(pid_file or self.run_dir / f"pools-{group}.pid"),
+            "--log-file", str(self.log_dir / f"pools-{group}.log"),
             # When stopped, running steps get the grace period; then ShutdownRequeue puts them back.
             "--worker-shutdown-timeout", str(int(self.settings.stop_grace_s * 1000)),
         ]
 
     def start(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
-        """Start the pools that are not running; a pool whose master is alive is left alone.
+        """Start the pools that are not running; a pool whose group serves it is left alone.
 
-        The database is migrated first so workers open it without migrating.
+        The database is migrated first so workers open it without migrating. A group that runs
+        without one of the pools is restarted to serve it (see the module's docstring).
 
         Raises:
             PoolError: a name is not a pool.
@@ -166,29 +228,51 @@ class PoolManager:
         chosen = self.select(names)
         migrate_store(self.settings)
         self.log_dir.mkdir(parents=True, exist_ok=True)
-        for spec in chosen:
-            self.start_pool(spec)
+        for group in dict.fromkeys(spec.group for spec in chosen):
+            self._start_group(group, [spec for spec in chosen if spec.group == group])
         return self.status(spec.name for spec in chosen)
 
     def start_pool(self, spec: PoolSpec) -> bool:
-        """Start one pool unless it runs; return whether this call started it.
+        """Start one pool unless its group serves it; return whether its group was started."""
+        return self._start_group(spec.group, [spec])
+
+    def _start_group(self, group: str, specs: Sequence[PoolSpec]) -> bool:
+        """Mark ``specs`` wanted and make their group run with every wanted pool; return whether it was started.
 
         A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
         """
-        self.crash_loop_file(spec).unlink(missing_ok=True)
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        started = self.processes[spec.name].start()[1]
+        self.crash_loop_file(specs[0]).unlink(missing_ok=True)
+        for spec in specs:
+            self.wanted_file(spec).touch()
+        process = self.group_processes[group]
+        wanted = tuple(spec.name for spec in self.wanted_pools(group))
+        if process.pid() is not None and self.serving(group) != wanted:
+            self.logger.info("Restarting worker group %r to serve %s.", group, ", ".join(wanted))
+            process.stop(timeout_s=self.default_stop_timeout_s, group=True, term_leader_only=True)
+        started = process.start(prepare=lambda: self._prepare(group))[1]
         if not started:
-            self.logger.info("Pool %r is already running.", spec.name)
+            self.logger.info("Worker group %r already serves %s.", group, ", ".join(spec.name for spec in specs))
         return started
 
-    def revive_pool(self, spec: PoolSpec) -> int | None:
-        """Start a pool again if its master died without being stopped; return the new master's pid."""
-        return self.processes[spec.name].revive()
+    def _prepare(self, group: str) -> None:
+        """Record which pools the group is about to serve (called under its start lock)."""
+        self.serving_file(group).write_text("\n".join(spec.name for spec in self.wanted_pools(group)) + "\n")
+
+    def revive_group(self, group: str) -> int | None:
+        """Start a group again if its master died without being stopped and a pool of it is wanted."""
+        if not self.wanted_pools(group):
+            return None
+        return self.group_processes[group].revive(prepare=lambda: self._prepare(group))
 
     def crash_loop_file(self, spec: PoolSpec) -> Path:
-        """Where the supervisor marks a pool it gave up restarting (it holds the reason)."""
-        return self.run_dir / f"{spec.name}.crash-loop"
+        """Where the supervisor marks the group of a pool it gave up restarting (it holds the reason)."""
+        return self.group_crash_loop_file(spec.group)
+
+    def group_crash_loop_file(self, group: str) -> Path:
+        """Where the supervisor marks a group it gave up restarting (it holds the reason)."""
+        return self.run_dir / f"pools-{group}.crash-loop"
 
     @property
     def metrics_dir(self) -> Path:
@@ -198,19 +282,19 @@ class PoolManager:
         """
         return (self.settings.metrics_dir or Path(self.settings.var_dir) / "metrics" / "pools").resolve()
 
-    def environment(self, spec: PoolSpec) -> dict[str, str]:
-        """Return what the pool's environment adds to this one: its pool name and the shared metrics folder.
+    def environment(self) -> dict[str, str]:
+        """Return what a group's environment adds to this one: the shared metrics folder and the var folder.
 
-        No ``AUTOLOG_METRICS_PORT``: the pools run no exporter of their own; this machine's sweep
+        No ``AUTOLOG_METRICS_PORT``: the groups run no exporter of their own; this machine's sweep
         process serves them all (``ops.agent``).
         """
         folder = str(self.metrics_dir)
-        return {"AUTOLOG_WORKER_POOL": spec.name, "AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder,
-                "AUTOLOG_METRICS_PORT": "", "AUTOLOG_VAR_DIR": str(Path(self.settings.var_dir).resolve())}
+        return {"AUTOLOG_METRICS_DIR": folder, "PROMETHEUS_MULTIPROC_DIR": folder, "AUTOLOG_METRICS_PORT": "",
+                "AUTOLOG_VAR_DIR": str(Path(self.settings.var_dir).resolve())}
 
-    def _process(self, spec: PoolSpec) -> PidFileProcess:
-        return PidFileProcess(spec.name, lambda pid_file: self.command(spec, pid_file), run_dir=self.run_dir,
-                              log_file=self.log_dir / f"{spec.name}.out", env=self.environment(spec))
+    def _process(self, group: str) -> PidFileProcess:
+        return PidFileProcess(f"pools-{group}", lambda pid_file: self.command(group, pid_file), run_dir=self.run_dir,
+                              log_file=self.log_dir / f"pools-{group}.out", env=self.environment())
 
     def stop(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStatus]:
         """Stop each running pool (see ``drain``) and report it.
@@ -223,9 +307,10 @@ class PoolManager:
     def drain(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStop]:
         """Stop each running pool and say which of its running messages finished and which were put back.
 
-        Each master gets one SIGTERM, which it passes on to each worker process once; the
-        workers let their running steps finish for ``stop_grace_s``, put back the rest
-        (``ShutdownRequeue``), and exit. A group still up at ``timeout_s`` is killed.
+        Each group master serving one of them gets one SIGTERM, which it passes on to each worker
+        process once; the workers let their running steps finish for ``stop_grace_s``, put back
+        the rest (``ShutdownRequeue``), and exit. A group still up at ``timeout_s`` is killed. A
+        group with other pools still wanted is started again for them.
 
         Raises:
             PoolError: a name is not a pool.
@@ -234,10 +319,18 @@ class PoolManager:
         deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
         held = {spec.name: self._held(spec.queue) for spec in chosen}
         for spec in chosen:
-            process = self.processes[spec.name]
+            self.wanted_file(spec).unlink(missing_ok=True)
+        for group in dict.fromkeys(spec.group for spec in chosen):
+            process = self.group_processes[group]
+            remaining = self.wanted_pools(group)
             if process.pid() is not None:
-                self.logger.info("Stopping pool %r (pid %s).", spec.name, process.pid())
+                self.logger.info("Stopping worker group %r (pid %s).", group, process.pid())
+            elif remaining:
+                continue
             process.stop(timeout_s=deadline, group=True, term_leader_only=True)
+            if remaining:
+                self.logger.info("Starting worker group %r again for %s.", group, ", ".join(s.name for s in remaining))
+                process.start(prepare=functools.partial(self._prepare, group))
         statuses = self.status(spec.name for spec in chosen)
         stops = []
         for spec, status in zip(chosen, statuses, strict=True):
@@ -283,15 +376,17 @@ class PoolManager:
         chosen = self.select(names)
         depths = self.queue_depths([spec.queue for spec in chosen])
         statuses = []
+        serving = {group: self.serving(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         for spec in chosen:
-            process = self.processes[spec.name]
-            pid = process.pid()
+            process = self.group_processes[spec.group]
+            alive = spec.name in serving[spec.group]
             marker = self.crash_loop_file(spec)
+            wanted = self.wanted_file(spec).is_file()
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
-                pid=pid if pid is not None else process.recorded_pid(), alive=pid is not None,
+                pid=process.pid() if alive else (process.recorded_pid() if wanted else None), alive=alive,
                 depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
-                wanted=process.wanted,
+                wanted=wanted, group=spec.group,
             ))
         return statuses
 

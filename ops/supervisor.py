@@ -1,12 +1,13 @@
-"""The pool supervisor: a pool whose master died without being stopped is started again, with backoff.
+"""The pool supervisor: a worker group whose master died without being stopped is started again, with backoff.
 
 dramatiq's master stops its whole group when one worker process dies (an OOM kill, a crash),
 and nothing else would start it again. The supervisor, run by this machine's sweep process
-every few seconds, starts such a pool again after a backoff that doubles with each restart
-(1 s, 2 s, 4 s … up to a minute). A pool restarted ``max_restarts`` times within ``window_s``
-is crash-looping: the supervisor stops trying, writes the reason beside its pid file (pool
-status, ``/health`` and ``autolog workers status`` show it), and a start by hand resumes it.
-A pool stopped on purpose (``stop`` withdraws its ``.wanted`` mark) is never started again.
+every few seconds, starts such a group again, serving its wanted pools, after a backoff that
+doubles with each restart (1 s, 2 s, 4 s … up to a minute). A group restarted ``max_restarts``
+times within ``window_s`` is crash-looping: the supervisor stops trying, writes the reason
+beside its pid file (the status of each of its pools, ``/health`` and ``autolog workers
+status`` show it), and a start by hand of one of its pools resumes it. A pool stopped on
+purpose (``stop`` withdraws its ``.wanted`` mark) is never started again.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from ops.pools import PoolManager, PoolSpec
+from ops.pools import PoolManager
 
 
 @dataclass
@@ -29,7 +30,7 @@ class _History:
 
 
 class PoolSupervisor:
-    """Restarts this machine's pools that died, with backoff and a crash-loop limit.
+    """Restarts this machine's worker groups that died, with backoff and a crash-loop limit.
 
     Args:
         manager: the pools.
@@ -52,38 +53,38 @@ class PoolSupervisor:
         self._history: dict[str, _History] = {}
 
     def check(self) -> list[str]:
-        """Restart every pool that died and is due; return the names of those restarted."""
+        """Restart every group that died and is due; return the names of the pools it serves again."""
         restarted = []
-        for spec in self.manager.specs:
-            if self._restart_if_dead(spec):
-                restarted.append(spec.name)
+        for group in self.manager.groups:
+            restarted.extend(self._restart_if_dead(group))
         return restarted
 
-    def _restart_if_dead(self, spec: PoolSpec) -> bool:
-        process = self.manager.processes[spec.name]
-        if not process.wanted or process.pid() is not None:
-            return False
-        marker = self.manager.crash_loop_file(spec)
+    def _restart_if_dead(self, group: str) -> list[str]:
+        process = self.manager.group_processes[group]
+        pools = [spec.name for spec in self.manager.wanted_pools(group)]
+        if not process.wanted or not pools or process.pid() is not None:
+            return []
+        marker = self.manager.group_crash_loop_file(group)
         if marker.is_file():
-            return False
+            return []
         now = self._clock()
-        history = self._history.setdefault(spec.name, _History())
+        history = self._history.setdefault(group, _History())
         while history.restarts and history.restarts[0] < now - self.window_s:
             history.restarts.popleft()
         if len(history.restarts) >= self.max_restarts:
             reason = (f"died {len(history.restarts) + 1} times within {self.window_s:g} s; "
                       f"not restarted (start it by hand once fixed; see {process.log_file})")
             marker.write_text(reason + "\n")
-            self.logger.error("Pool %r is crash-looping: %s", spec.name, reason)
-            return False
+            self.logger.error("Worker group %r (pools %s) is crash-looping: %s", group, ", ".join(pools), reason)
+            return []
         if now < history.not_before:
-            return False
-        pid = self.manager.revive_pool(spec)
+            return []
+        pid = self.manager.revive_group(group)
         if pid is None:
-            return False
+            return []
         history.restarts.append(now)
         backoff = min(self.base_backoff_s * 2 ** (len(history.restarts) - 1), self.max_backoff_s)
         history.not_before = now + backoff
-        self.logger.warning("Pool %r had died; started it again (pid %d, restart %d within %g s).",
-                            spec.name, pid, len(history.restarts), self.window_s)
-        return True
+        self.logger.warning("Worker group %r (pools %s) had died; started it again (pid %d, restart %d within %g s).",
+                            group, ", ".join(pools), pid, len(history.restarts), self.window_s)
+        return pools

@@ -4,7 +4,8 @@ Every ``discovery_interval_s`` the one sweep holding the cluster-wide lease rela
 outbox (what a crash or outage left there), gives back the messages of workers whose
 heartbeat expired (lost or frozen), puts back delayed messages stranded by a Redis
 reconnect, queues pending items and re-queues items stuck with no message in flight (lost to a
-crash, a Redis restart or a failed enqueue).
+crash, a Redis restart or a failed enqueue). It also folds the status count changes, so
+counting items per status stays as quick at 100,000 items as at 1,000.
 
 A scan reads the items first and the broker second, so an item enqueued or advanced
 between the two reads is seen in flight and left alone. Queuing an item twice is harmless
@@ -261,7 +262,7 @@ class DiscoveryLoop:
 
 @dataclass
 class Sweep:
-    """One sweep: the outbox relayed, lost and stranded messages put back, pending and stuck items queued.
+    """One sweep: outbox relayed, lost and stranded messages put back, pending and stuck items queued, counts folded.
 
     Only the holder of the cluster-wide lease acts; every other sweep (another host's, or a
     spare) renews nothing and does nothing until the lease expires.
@@ -286,6 +287,7 @@ class Sweep:
         now_ms = int(now.timestamp() * 1000)
         redelivered = redeliver_lost(self.context, self.broker, queues, now_ms=now_ms)
         stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues, now_ms=now_ms)
+        self.context.store.items.fold_status_counts()
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
                                    redelivered=tuple(redelivered))
 

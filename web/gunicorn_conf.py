@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import Any
 
+# Imported here, in the master, so the forked workers share these pages instead of each importing them.
+import web.app  # noqa: F401
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from autolog.store import Store

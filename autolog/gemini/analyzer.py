@@ -31,6 +31,7 @@ from autolog.gemini.pricing import estimate_cost_usd
 from autolog.gemini.schema import RESPONSE_SCHEMA, parse_frames
 from autolog.media.analysis import AnalysisResult, FrameInput
 from autolog.settings import Settings
+from autolog.upstream_gate import check_before_call
 
 logger = logging.getLogger(__name__)
 
@@ -144,7 +145,10 @@ def generate_content(
         UpstreamUnavailable: Gemini failed with a 5xx, timed out, could not be reached, or
             answered with a body that is not JSON.
         UpstreamRejected: Gemini refused the request (any other 4xx).
+        Exception: whatever the check installed by ``autolog.upstream_gate.gated`` raises to
+            hold the request back (a shared rate-limit pause).
     """
+    check_before_call()
     try:
         return client.models.generate_content(model=model, contents=contents, config=config)
     except genai_errors.ClientError as ex:

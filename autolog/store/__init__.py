@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
-from autolog.store.items import Items, NewItem, validate_item_id
+from autolog.store.items import ItemGuard, Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
 from autolog.store.results import Results
@@ -54,6 +54,7 @@ __all__ = [
     "ArtifactView",
     "EventView",
     "FrameView",
+    "ItemGuard",
     "ItemView",
     "SceneView",
     "SegmentView",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -11,11 +12,24 @@ from typing import Any
 from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
 #: How long SQLite waits on a locked database before giving up, in ms. Steps write small
 #: rows; 30 s covers any burst of 30+ worker threads without surfacing "database is locked".
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+#: A pooled PostgreSQL connection that sat unused longer than this is pinged before its
+#: next use, in s. One in steady use is not: a ping per checkout was a round trip per
+#: store call, a third of a status write. A connection the server dropped within this
+#: window fails its statement, which callers treat as a store outage and retry
+#: (``autolog.store.outages``); the pool then replaces every connection older than it.
+PING_AFTER_IDLE_S = 2.0
+
+#: Connections a process keeps open to PostgreSQL, at most: worker threads, the outbox
+#: relay and the API's threads each hold one at a time. All are kept once opened, so a
+#: burst does not open and close connections per call.
+POSTGRES_POOL_SIZE = 15
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
@@ -29,7 +43,29 @@ def create_store_engine(url: str) -> Engine:
         engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
         event.listen(engine, "connect", _configure_sqlite)
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=5, max_overflow=10)
+    engine = create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0)
+    event.listen(engine, "connect", _stamp_use)
+    event.listen(engine, "checkin", _stamp_use)
+    event.listen(engine, "checkout", lambda connection, record, _proxy: _ping_if_idle(engine, connection, record))
+    return engine
+
+
+def _stamp_use(_dbapi_connection: Any, record: Any) -> None:
+    record.info["used_at_s"] = time.monotonic()
+
+
+def _ping_if_idle(engine: Engine, dbapi_connection: Any, record: Any) -> None:
+    """Ping a connection idle past ``PING_AFTER_IDLE_S``; a dead one makes the pool take another.
+
+    Raises:
+        DisconnectionError: the ping failed (the pool retries the checkout with a new connection).
+    """
+    if time.monotonic() - record.info.get("used_at_s", 0.0) < PING_AFTER_IDLE_S:
+        return
+    try:
+        engine.dialect.do_ping(dbapi_connection)
+    except Exception as ex:
+        raise DisconnectionError(f"pooled connection failed its ping: {ex}") from ex
 
 
 def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:

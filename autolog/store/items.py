@@ -9,14 +9,24 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, delete, func, insert, or_, select, update
+from sqlalchemy import CursorResult, Result, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store.fencing import RunFence, hold_fence
-from autolog.store.models import Analysis, Artifact, Frame, Item, Scene, TimelineEvent, TranscriptSegment, utcnow
+from autolog.store.models import (
+    Analysis,
+    Artifact,
+    Frame,
+    Item,
+    Scene,
+    StatusCountChange,
+    TimelineEvent,
+    TranscriptSegment,
+    utcnow,
+)
 from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.views import ItemView, NewEvent, aware
 
@@ -32,6 +42,39 @@ class NewItem:
     source: str
     force_resume: bool = False
     prompt: str | None = None
+
+
+#: The statements every step message runs, built once so SQLAlchemy compiles each once
+#: (a statement with literal ``values()`` is compiled anew per call: ~0.3 ms of CPU).
+#: Bound parameters are ``b_``-prefixed: a column's own name is reserved in a SET clause.
+_START_RUN = (update(Item)
+              .where(Item.id == bindparam("b_id"), Item.status == bindparam("b_status"), Item.cancelled.is_(False))
+              .values(run_token=bindparam("b_token")))
+_INSERT_EVENTS = insert(TimelineEvent)
+_GUARD = select(Item.status, Item.cancelled, Item.source, Item.source_fingerprint).where(Item.id == bindparam("b_id"))
+
+
+def _transition_statement(*, fenced: bool) -> Any:
+    conditions = [Item.id == bindparam("b_id"), Item.status == bindparam("b_expected"), Item.cancelled.is_(False)]
+    if fenced:
+        conditions.append(Item.run_token == bindparam("b_token"))
+    return update(Item).where(*conditions).values(
+        status=bindparam("b_target"), version=Item.version + 1, updated_at=bindparam("b_now"),
+        error=None, dead_lettered=False, purged=False)
+
+
+_TRANSITION = _transition_statement(fenced=False)
+_FENCED_TRANSITION = _transition_statement(fenced=True)
+
+
+@dataclass(frozen=True)
+class ItemGuard:
+    """What a step message's checks need of its item: a read of four columns, not the row."""
+
+    status: Status
+    cancelled: bool
+    source: str
+    source_fingerprint: dict[str, Any] | None
 
 
 def validate_item_id(item_id: str) -> str:
@@ -149,11 +192,9 @@ class Items:
         with self._sessions.begin() as session:
             connection = session.connection()
             moved = _rowcount(connection.execute(
-                update(Item).where(Item.id == item_id, Item.status == status.value, Item.cancelled.is_(False))
-                .values(run_token=token)
-            ))
+                _START_RUN, {"b_id": item_id, "b_status": status.value, "b_token": token}))
             if moved:
-                connection.execute(insert(TimelineEvent).values(**event_values(event)))
+                connection.execute(_INSERT_EVENTS, [event_values(event)])
             return bool(moved)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
@@ -184,6 +225,19 @@ class Items:
             if row is None:
                 raise ItemNotFound(item_id)
             return to_view(row)
+
+    def guard(self, item_id: str) -> ItemGuard:
+        """Return the item's status, cancel mark, source and source fingerprint (one cheap read).
+
+        Raises:
+            ItemNotFound: no item has that id.
+        """
+        with self._sessions() as session:
+            row = session.connection().execute(_GUARD, {"b_id": item_id}).first()
+        if row is None:
+            raise ItemNotFound(item_id)
+        return ItemGuard(status=Status(row.status), cancelled=bool(row.cancelled), source=row.source,
+                         source_fingerprint=row.source_fingerprint)
 
     def get_many(self, item_ids: Sequence[str]) -> dict[str, ItemView]:
         """Return the items that exist among ``item_ids``, by id, in one query per 500 ids."""
@@ -238,13 +292,37 @@ class Items:
             return [to_view(row) for row in session.scalars(query)]
 
     def count_by_status(self, *, id_pattern: str | None = None) -> dict[str, int]:
-        """Count items per status (of the items whose id matches ``id_pattern``)."""
-        query = select(Item.status, func.count()).group_by(Item.status)
+        """Count items per status (of the items whose id matches ``id_pattern``); statuses with none are left out.
+
+        Without a pattern the counts are the sums of ``status_count_changes`` (migration 0008),
+        which the sweep keeps to about one row per status (:meth:`fold_status_counts`): the
+        same time at 100,000 items as at 1,000. With one, the matching items are counted.
+        """
         if id_pattern is not None:
-            query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
+            query = (select(Item.status, func.count()).group_by(Item.status)
+                     .where(Item.id.like(like_pattern(id_pattern), escape="\\")))
+        else:
+            query = (select(StatusCountChange.status, func.sum(StatusCountChange.change))
+                     .group_by(StatusCountChange.status))
         with self._sessions() as session:
-            rows = session.execute(query)
-            return {status: count for status, count in rows}
+            return {status: int(count) for status, count in session.execute(query) if count}
+
+    def fold_status_counts(self) -> int:
+        """Fold the status count changes into one row per status; return how many rows it removed.
+
+        One transaction: the rows deleted are exactly the rows summed (``DELETE ... RETURNING``),
+        so a change committed meanwhile is either folded or left for the next fold, never lost.
+        """
+        with self._sessions.begin() as session:
+            folded = session.execute(delete(StatusCountChange).returning(
+                StatusCountChange.status, StatusCountChange.change)).all()
+            sums: dict[str, int] = {}
+            for status, change in folded:
+                sums[status] = sums.get(status, 0) + change
+            rows = [{"status": status, "change": total} for status, total in sums.items() if total]
+            if rows:
+                session.execute(insert(StatusCountChange), rows)
+            return len(folded) - len(rows)
 
     def transition(
         self, item_id: str, expected: Status, target: Status, *, event: NewEvent | None = None,
@@ -265,22 +343,23 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        values: dict[str, Any] = {
-            "status": target.value, "version": Item.version + 1, "updated_at": utcnow(),
-            "error": None, "dead_lettered": False, "purged": False, **(changes or {}),
-        }
-        conditions = [Item.id == item_id, Item.status == expected.value, Item.cancelled.is_(False)]
-        if self.fence is not None and self.fence.item_id == item_id:
-            conditions.append(Item.run_token == self.fence.token)
+        fenced = self.fence is not None and self.fence.item_id == item_id
+        parameters: dict[str, Any] = {"b_id": item_id, "b_expected": expected.value, "b_target": target.value,
+                                      "b_now": utcnow()}
+        if self.fence is not None and fenced:
+            parameters["b_token"] = self.fence.token
+        statement = _FENCED_TRANSITION if fenced else _TRANSITION
+        if changes:
+            statement = statement.values(**changes)
         with self._sessions.begin() as session:
             # PERF(corerec): Core statements, as in ``start_run``: every step's status goes through here.
             connection = session.connection()
-            moved = _rowcount(connection.execute(update(Item).where(*conditions).values(**values)))
+            moved = _rowcount(connection.execute(statement, parameters))
             if not moved:
                 if session.get(Item, item_id) is None:
                     raise ItemNotFound(item_id)
                 return False
-            connection.execute(insert(TimelineEvent), [
+            connection.execute(_INSERT_EVENTS, [
                 event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)])
             add_messages(session, messages)
             return True

@@ -168,6 +168,20 @@ class TranscriptSegment(Base):
     text: Mapped[str] = mapped_column(Text)
 
 
+class StatusCountChange(Base):
+    """A change to the number of items at one status: ``+1`` as an item enters it, ``-1`` as it leaves.
+
+    Written only by the triggers of migration 0008, in the writer's transaction; the counts
+    are the sums per status, folded into one row per status by ``Items.fold_status_counts``.
+    """
+
+    __tablename__ = "status_count_changes"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    status: Mapped[str] = mapped_column(String(64))
+    change: Mapped[int] = mapped_column(Integer)
+
+
 class OutboxMessage(Base):
     """A message committed with the change that calls for it, waiting to be sent to the broker.
 

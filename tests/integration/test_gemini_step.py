@@ -12,12 +12,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from dramatiq.broker import MessageProxy
+from dramatiq.middleware import SkipMessage
 from google import genai
 
-from actors import analyze, services
+from actors import analyze, broker, services
 from actors._broker import rate_limits
 from autolog.context import Context
 from autolog.gemini import GeminiAnalyzer
+from autolog.media.analysis import FrameInput
 from autolog.statuses import Status
 from middleware import RateLimit
 from tests.gemini_standin import GeminiStandIn, add_analysis_item
@@ -139,3 +142,30 @@ def test_a_429_pauses_then_retries_the_same_message_without_spending_a_retry(
     assert events(gemini, item_id, "failed") == []
     assert [event.detail["reason"] for event in events(gemini, item_id, "deferred")] == ["paused"]
     assert rate_limits().counters(LIMIT.key).upstream_limited == 1
+
+
+def test_a_call_admitted_before_another_workers_429_waits_out_the_pause_before_its_request(
+    gemini: Context, standin: GeminiStandIn, drain: Drain, tmp_path: Path, unique_id: Callable[[str], str]
+) -> None:
+    """The window between admission and the request: frames are read and encoded in it."""
+    item_id = unique_id("held-back")
+    add_analysis_item(gemini.store, item_id, tmp_path)
+    message = MessageProxy(analyze.message_with_options(args=(item_id,), rate_limit=dataclasses.asdict(LIMIT)))
+    middleware = rate_limits()
+    middleware.before_process_message(broker, message)
+    assert middleware.state(LIMIT).in_flight == 1, "admitted: the call holds a slot"
+    pause_ends_s = middleware.limiter.pause(LIMIT, retry_after_ms=1_000)  # another worker met a 429
+
+    frames = [FrameInput(index=scene.position, time_s=scene.sample_s, image=Path(scene.image_path))
+              for scene in gemini.store.results.scenes(item_id)]
+    with pytest.raises(SkipMessage):
+        middleware.run(gemini.analyzer.analyze, frames, None)
+    middleware.after_skip_message(broker, message)
+
+    assert standin.calls == [], "no request reached the server during the pause"
+    assert middleware.state(LIMIT).in_flight == 0, "the held-back call freed its slot"
+    drain()
+    (call,) = standin.calls
+    assert call.status == 200 and call.arrived_s >= pause_ends_s, "the call went once, after the pause"
+    assert gemini.store.items.get(item_id).status is Status.PROCESSING_FRAME_INFO
+    assert [event.attempt for event in events(gemini, item_id, "started")] == [1]

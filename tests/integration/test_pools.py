@@ -83,3 +83,20 @@ def test_status_reports_queue_depth_from_redis(manager: PoolManager) -> None:
     assert (pool.alive, pool.pid) == (False, None)
     assert pool.depth is not None
     assert (pool.depth.ready, pool.depth.delayed, pool.depth.in_flight, pool.depth.dead) == (2, 1, 0, 0)
+
+
+@pytest.mark.slow
+def test_stopping_or_starting_one_pool_of_a_running_group_restarts_the_group_for_the_pools_then_wanted(
+    manager: PoolManager,
+) -> None:
+    first = manager.start(["file_info", "control"])[0].pid
+
+    stopped, control = manager.stop(["file_info"], timeout_s=STOP_TIMEOUT_S) + manager.status(["control"])
+
+    assert (stopped.alive, stopped.wanted, control.alive, control.wanted) == (False, False, True, True)
+    assert control.pid not in (None, first) and group_members(first) == []
+    assert manager.serving("workers") == ("control",)
+
+    started = manager.start(["file_info"])[0]
+    assert started.alive and started.pid not in (None, control.pid)
+    assert manager.serving("workers") == ("file_info", "control")

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import threading
 
+import psycopg
 import pytest
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store import FrameView, NewEvent, NewItem, SegmentView, Store
+from autolog.store import engine as engine_module
 from autolog.store.engine import migrate
+from tests.conftest import POSTGRES_ADMIN_URL
 
 
 def test_created_item_starts_pending_with_a_created_event(store: Store) -> None:
@@ -147,3 +150,43 @@ def test_migrating_again_changes_nothing(store: Store) -> None:
     migrate(store.engine)
 
     assert store.items.get("LF1").id == "LF1"
+
+
+def test_guard_reads_status_cancel_mark_and_source(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/media/a.mp4")])
+    store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                           changes={"source_fingerprint": {"size_bytes": 3}})
+
+    guard = store.items.guard("LF1")
+
+    assert (guard.status, guard.cancelled, guard.source, guard.source_fingerprint) == (
+        Status.FILE_INFO_COMPLETE, False, "/media/a.mp4", {"size_bytes": 3})
+    with pytest.raises(ItemNotFound):
+        store.items.guard("nope")
+
+
+def test_transition_with_changes_clears_the_error_unless_the_changes_set_it(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.items.update("LF1", error={"step": "file_info"})
+
+    store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE, changes={"prompt": "p"})
+    store.items.transition("LF1", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE,
+                           changes={"error": {"step": "kept"}})
+
+    item = store.items.get("LF1")
+    assert (item.status, item.prompt, item.error, item.version) == (
+        Status.THUMBNAILS_COMPLETE, "p", {"step": "kept"}, 2)
+
+
+def test_postgres_connection_dropped_while_idle_is_replaced_before_use(
+    postgres_store: Store, postgres_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    postgres_store.items.create([NewItem("LF1", "/a")])
+    database = postgres_url.rsplit("/", 1)[-1]
+    # The server drops every connection of the store's pool (as a restart does).
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+    # Every pooled connection counts as idle long enough to be pinged first.
+    monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
+
+    assert postgres_store.items.get("LF1").status is Status.PENDING_FILE_INFO

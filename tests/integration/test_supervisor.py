@@ -29,7 +29,7 @@ def crashing(tmp_path: Path) -> Iterator[PoolManager]:
     binary = tmp_path / "dramatiq"
     binary.write_text("#!/bin/sh\nexit 3\n")
     binary.chmod(0o755)
-    manager = PoolManager(Settings(var_dir=tmp_path / "var"), dramatiq_bin=binary)
+    manager = PoolManager(Settings(var_dir=tmp_path / "var"), program=[str(binary)])
     yield manager
     # A pool started last may not have exited yet: reap it here, not in a later test's garbage collection.
     manager.stop(timeout_s=5)

@@ -39,10 +39,9 @@ def test_the_default_metrics_folder_is_per_pool_under_the_var_dir(tmp_path: Path
 def test_every_pool_writes_to_one_metrics_folder_and_runs_no_exporter_of_its_own(tmp_path: Path) -> None:
     manager = PoolManager(Settings(var_dir=tmp_path, metrics_port=9300))
 
-    envs = [manager.environment(spec) for spec in manager.specs]
+    envs = [manager.environment()]
 
     folder = str((tmp_path / "metrics" / "pools").resolve())
-    assert [env["AUTOLOG_WORKER_POOL"] for env in envs] == [spec.name for spec in manager.specs]
     assert {(env["AUTOLOG_METRICS_DIR"], env["PROMETHEUS_MULTIPROC_DIR"]) for env in envs} == {(folder, folder)}
     # An empty port overrides one inherited from the environment: the sweep process is the exporter.
     assert {Settings.from_env(env).metrics_port for env in envs} == {None}

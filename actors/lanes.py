@@ -1,0 +1,145 @@
+"""A worker group: one ``dramatiq`` process group serving several pools, each queue with its own threads.
+
+``python -m actors.lanes --lanes POOL:QUEUE:THREADS[,...] [dramatiq's arguments]`` runs
+dramatiq's own master (its pid file, log file, signal handling, graceful stop, and exit of
+the whole group when one worker process dies), with two changes:
+
+- The master imports the actors and the step graph before it forks, so its worker processes
+  share those pages with it (copy-on-write) instead of each importing them again.
+- Each worker process runs a ``LaneWorker``: every lane (one pool's queue) has its own work
+  queue and its own threads, so a pool keeps its concurrency limit and its prefetch in a
+  process that serves other pools too: eight probes waiting on ``ffprobe`` never take the
+  threads of a transcription, and a full lane never holds another's messages.
+
+Each worker process announces one live entry per lane (``middleware.Metrics``), so ``/health``
+and the pool gauges count every pool on its own.
+"""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from queue import PriorityQueue
+from typing import Any
+
+import dramatiq
+import dramatiq.cli
+from dramatiq.common import iter_queue, join_all, q_name
+from dramatiq.errors import BrokerConnectionError
+from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _WorkQueueItem
+
+from autolog.lanes import parse_lanes
+
+
+class LaneWorker(dramatiq.Worker):
+    """A dramatiq ``Worker`` whose every queue has its own work queue and threads.
+
+    dramatiq's worker feeds one work queue from every consumer to one set of threads; here
+    each canonical queue (its delay queue feeds it too) gets ``lanes[queue]`` threads and a
+    prefetch of twice that, as dramatiq's own worker would with that many threads.
+
+    Args:
+        broker, queues, worker_timeout: as ``dramatiq.Worker``; ``queues`` must all be lanes.
+        lanes: threads per canonical queue name.
+        worker_threads: ignored (dramatiq's CLI passes ``--threads``); the lanes' sum is used.
+    """
+
+    def __init__(self, broker: dramatiq.Broker, *, queues: set[str] | None = None, worker_timeout: int = 1000,
+                 worker_threads: int = 0, lanes: Mapping[str, int]) -> None:
+        chosen = set(queues) if queues else set(lanes)
+        unknown = chosen - set(lanes)
+        if unknown:
+            raise ValueError(f"queues with no lane: {sorted(unknown)}")
+        super().__init__(broker, queues=chosen, worker_timeout=worker_timeout,
+                         worker_threads=sum(lanes[queue] for queue in chosen))
+        self.lanes = {queue: lanes[queue] for queue in sorted(chosen)}
+        self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self.lanes}
+
+    def start(self) -> None:
+        """Boot as dramatiq's worker does, with each lane's threads on its own work queue."""
+        self.broker.emit_before("worker_boot", self)
+        self.broker.add_middleware(_WorkerMiddleware(self))
+        for queue, threads in self.lanes.items():
+            for _ in range(threads):
+                thread = WorkerThread(broker=self.broker, consumers=self.consumers,
+                                      work_queue=self.lane_queues[queue], worker_timeout=self.worker_timeout)
+                thread.start()
+                self.workers.append(thread)
+        self.broker.emit_after("worker_boot", self)
+
+    def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
+        canonical = q_name(queue_name)
+        if queue_name in self.consumers or canonical not in self.lanes:
+            return
+        threads = self.lanes[canonical]
+        consumer = self.consumers[queue_name] = ConsumerThread(
+            broker=self.broker, queue_name=queue_name, prefetch=min(threads * (1000 if delay else 2), 65535),
+            work_queue=self.lane_queues[canonical], worker_timeout=self.worker_timeout)
+        consumer.start()
+
+    def stop(self, timeout: int = 600000) -> None:
+        """Stop as dramatiq's worker does: threads finish their messages, then every lane's prefetched ones go back."""
+        self.broker.emit_before("worker_shutdown", self)
+        self.logger.info("Shutting down...")
+        for worker in self.workers:
+            worker.stop()
+        join_all(self.workers, timeout)
+        for consumer in self.consumers.values():
+            consumer.stop()
+        join_all(self.consumers.values(), timeout)
+        waiting: dict[str, list[Any]] = defaultdict(list)
+        for lane in self.lane_queues.values():
+            for item in iter_queue(lane):
+                waiting[item.message.queue_name].append(item.message)
+        for queue_name, messages in waiting.items():
+            try:
+                self.consumers[queue_name].requeue_messages(messages)
+            except BrokerConnectionError:
+                self.logger.warning("Failed to requeue messages on queue %r.", queue_name, exc_info=True)
+        for consumer in self.consumers.values():
+            consumer.close()
+        self.broker.emit_after("worker_shutdown", self)
+        self.logger.info("Worker has been shut down.")
+
+    def join(self) -> None:
+        """Wait until every lane and delay queue is empty (for tests)."""
+        while True:
+            for consumer in self.consumers.values():
+                consumer.delay_queue.join()
+            for lane in self.lane_queues.values():
+                lane.join()
+            if any(consumer.delay_queue.unfinished_tasks for consumer in self.consumers.values()):
+                continue
+            if not any(lane.unfinished_tasks for lane in self.lane_queues.values()):
+                return
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run dramatiq's CLI with ``--lanes`` taken out: actors imported before the fork, a ``LaneWorker`` per process.
+
+    Raises:
+        SystemExit: ``--lanes`` is missing or malformed (exit code 2).
+    """
+    args = list(sys.argv[1:] if argv is None else argv)
+    try:
+        at = args.index("--lanes")
+        lanes = parse_lanes(args[at + 1])
+    except (ValueError, IndexError) as ex:
+        print(f"actors.lanes: --lanes POOL:QUEUE:THREADS[,...] is required: {ex}", file=sys.stderr)
+        return 2
+    del args[at:at + 2]
+    # Imported here, in the master, so the worker processes dramatiq forks share these pages.
+    import actors
+    import pipelines  # noqa: F401
+
+    actors.metrics().lanes = lanes
+    dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
+        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes})
+    code: int = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(args))
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
