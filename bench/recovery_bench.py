@@ -12,8 +12,8 @@ after 15 s, 10 s heartbeats), and injects one fault per item:
 - ``redis_kill_mid_backoff``: the same while the item's step 1 waits in a worker's delay queue
   (its source still settling), the case dramatiq#527 strands; cleared when ``up`` returns.
 - ``worker_process_killed``: the worker process running step 3 is killed (-9), as by the OOM
-  killer; its pool's master stops the group, the supervisor starts it again, and the message
-  comes back once the dead worker's heartbeat expires; cleared at the kill.
+  killer; its group's master stops the group, the supervisor starts it again, and the sweep
+  gives the message back once the dead worker's heartbeat expires; cleared at the kill.
 - ``killed_after_status_write``: step 1 runs in a worker (``tests/e2e/dying_worker.py``, the
   step 1 pool stopped meanwhile) that kills itself (-9) once its status write has committed,
   just before it sends step 2's message; the outbox relay sends it once the writer's lease
@@ -23,8 +23,8 @@ after 15 s, 10 s heartbeats), and injects one fault per item:
   spent, backing off 1, 2, 4 … 10 s); the disk stays full ``--disk-outage`` seconds after the
   step's first wait; cleared when the filler file is deleted, timed to step 2's next start.
 - ``worker_frozen``: the worker process running step 3 of a 40 s clip is frozen (SIGSTOP, as a
-  VM pause), its message is redelivered to the pool's other process once the frozen worker's
-  heartbeat expires, then the frozen one is resumed (its stale run is refused); cleared at the
+  VM pause), the sweep gives its message back, to the group's other process, once the frozen
+  worker's heartbeat expires, then the frozen one is resumed (its stale run is refused); cleared at the
   freeze (the item does not wait for the resume), timed to step 3's second start.
 - ``postgres_stopped``: after the rows above, the stack is brought down and up again on a
   private PostgreSQL cluster (``initdb``/``pg_ctl`` in a scratch folder, a free port), stopped
