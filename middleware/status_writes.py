@@ -270,8 +270,9 @@ class StatusWrites(dramatiq.Middleware):
                 # (ordered by time, then by insertion) reads success first.
                 at = datetime.now(UTC)
                 queued = [dataclasses.replace(queued_step, at=at) for queued_step in queued]
+                # The step's result goes with its success, for the jobs API (no separate results store).
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
-                                    "to_status": target.value, "at": at})
+                                    "to_status": target.value, "at": at, "detail": {"result": result}})
                 store = self._store(message, step)
                 applied = self._until_stored(lambda: store.items.transition(
                     base.item_id, step.from_status, target, event=event, messages=follow_ups, events=queued))
