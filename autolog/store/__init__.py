@@ -11,6 +11,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
+from autolog.store.group_commit import GroupCommit
 from autolog.store.items import ItemGuard, Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
@@ -80,13 +81,16 @@ class Store:
         if upgrade:
             migrate(engine)
         sessions = session_factory(engine)
-        return cls(engine=engine, items=Items(sessions), results=Results(sessions), timeline=Timeline(sessions),
-                   outbox=Outbox(sessions), search=Search(sessions, dialect=engine.dialect.name),
+        group = GroupCommit(sessions, shared=engine.dialect.name == "sqlite")
+        return cls(engine=engine, items=Items(sessions, group=group), results=Results(sessions),
+                   timeline=Timeline(sessions), outbox=Outbox(sessions),
+                   search=Search(sessions, dialect=engine.dialect.name),
                    sessions=sessions)
 
     def fenced(self, fence: RunFence) -> Store:
         """Return this store with writes to ``fence``'s item refused once its run is superseded."""
-        return replace(self, items=Items(self.sessions, fence=fence), results=Results(self.sessions, fence=fence))
+        return replace(self, items=Items(self.sessions, fence=fence, group=self.items.group),
+                       results=Results(self.sessions, fence=fence))
 
     def ping(self) -> None:
         """Check the database answers.

@@ -9,13 +9,14 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Result, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Result, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store.fencing import RunFence, hold_fence
+from autolog.store.group_commit import GroupCommit
 from autolog.store.models import (
     Analysis,
     Artifact,
@@ -51,6 +52,7 @@ _START_RUN = (update(Item)
               .where(Item.id == bindparam("b_id"), Item.status == bindparam("b_status"), Item.cancelled.is_(False))
               .values(run_token=bindparam("b_token")))
 _INSERT_EVENTS = insert(TimelineEvent)
+_EXISTS = select(Item.id).where(Item.id == bindparam("b_id"))
 _GUARD = select(Item.status, Item.cancelled, Item.source, Item.source_fingerprint).where(Item.id == bindparam("b_id"))
 
 
@@ -171,11 +173,16 @@ class Items:
         sessions: the store's session factory.
         fence: the step run these writes belong to; writes to its item are refused with
             ``StaleRun`` once the run is no longer current (``Store.fenced``).
+        group: where the per-message writes (``start_run``, ``transition``) share transactions
+            with other threads' (``autolog.store.group_commit``); one per store.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None,
+                 group: GroupCommit | None = None) -> None:
         self._sessions = sessions
         self.fence = fence
+        #: Shared by every ``Items`` of one store (``Store.fenced`` passes it on).
+        self.group = group or GroupCommit(sessions)
 
     def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> bool:
         """Give the item to a new run of the step that runs from ``status``, with its started event.
@@ -187,15 +194,16 @@ class Items:
         Returns:
             True when the run holds the item; False when it is elsewhere, cancelled or gone.
         """
-        # PERF(corerec): Core statements on the session's connection, not ORM ones: this runs for
-        # every step message, and the ORM's update synchronisation and flush cost more than the write.
-        with self._sessions.begin() as session:
-            connection = session.connection()
+        # PERF(corerec): Core statements, not ORM ones, in a transaction shared with other threads'
+        # writes (group commit): this runs for every step message.
+        def write(connection: Connection) -> bool:
             moved = _rowcount(connection.execute(
                 _START_RUN, {"b_id": item_id, "b_status": status.value, "b_token": token}))
             if moved:
                 connection.execute(_INSERT_EVENTS, [event_values(event)])
             return bool(moved)
+
+        return self.group.run(write)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.
@@ -351,18 +359,20 @@ class Items:
         statement = _FENCED_TRANSITION if fenced else _TRANSITION
         if changes:
             statement = statement.values(**changes)
-        with self._sessions.begin() as session:
-            # PERF(corerec): Core statements, as in ``start_run``: every step's status goes through here.
-            connection = session.connection()
+        entries = [event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)]
+
+        # PERF(corerec): Core statements in a shared transaction, as in ``start_run``: every step's status goes here.
+        def write(connection: Connection) -> bool:
             moved = _rowcount(connection.execute(statement, parameters))
             if not moved:
-                if session.get(Item, item_id) is None:
+                if connection.execute(_EXISTS, {"b_id": item_id}).first() is None:
                     raise ItemNotFound(item_id)
                 return False
-            connection.execute(_INSERT_EVENTS, [
-                event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)])
-            add_messages(session, messages)
+            connection.execute(_INSERT_EVENTS, entries)
+            add_messages(connection, messages)
             return True
+
+        return self.group.run(write)
 
     def update(self, item_id: str, *, event: NewEvent | None = None, **changes: Any) -> None:
         """Change fields other than the status, with an optional timeline entry.

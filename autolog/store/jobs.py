@@ -51,6 +51,8 @@ class JobView:
     ended_at: datetime | None
     error: dict[str, Any] | None
     meta: dict[str, Any]
+    #: What the step returned (``{"item_id", "status", ...facts}``) when it finished; else None.
+    result: Any = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict in seed 003's shape, with ``result`` left to the caller."""
@@ -71,6 +73,7 @@ def job_from_events(job_id: str, events: Sequence[TimelineEvent]) -> JobView:
     error: dict[str, Any] | None = None
     attempts = 0
     meta: dict[str, Any] = {}
+    result: Any = None
     for event in events:
         status = _STATUS_AFTER.get(event.event, status)
         if event.event in ("queued", "retried") and created is None:
@@ -80,6 +83,8 @@ def job_from_events(job_id: str, events: Sequence[TimelineEvent]) -> JobView:
             attempts = max(attempts, event.attempt or 1)
         if event.event in _ENDINGS:
             ended = aware(event.at)
+        if event.event == "succeeded":
+            result = (event.detail or {}).get("result")
         if event.event == "failed":
             error = {"type": event.error_type, "message": event.error_message, "attempt": event.attempt}
         if event.event in ("skipped", "refused"):
@@ -95,7 +100,8 @@ def job_from_events(job_id: str, events: Sequence[TimelineEvent]) -> JobView:
     first = events[0]
     return JobView(job_id=job_id, status=status, item_id=first.item_id, step=first.step, attempts=attempts,
                    created_at=created or aware(first.at), started_at=started, ended_at=ended,
-                   error=error if status in ("failed", "queued") else None, meta=meta)
+                   error=error if status in ("failed", "queued") else None, meta=meta,
+                   result=result if status == "finished" else None)
 
 
 class Jobs:

@@ -17,7 +17,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, delete, func, select, update
+from sqlalchemy import Connection, CursorResult, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.store.models import OutboxMessage
@@ -39,17 +39,20 @@ class PendingMessage:
     delay_ms: int | None = None
 
 
-def add_messages(session: Session, messages: Iterable[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> None:
-    """Add ``messages`` to ``session``'s transaction, leased to the writer for ``lease_s``.
+_INSERT = insert(OutboxMessage)
+
+
+def add_messages(transaction: Session | Connection, messages: Iterable[PendingMessage], *,
+                 lease_s: float = DEFAULT_LEASE_S) -> None:
+    """Add ``messages`` to ``transaction`` (a session's or a connection's), leased to the writer for ``lease_s``.
 
     Other repositories call this so the messages commit (or roll back) with their change.
     """
     until = time.time() + lease_s
-    session.add_all(
-        OutboxMessage(message_id=pending.message_id, queue_name=pending.queue_name, message=pending.message,
-                      delay_ms=pending.delay_ms, lease_until_s=until)
-        for pending in messages
-    )
+    rows = [{"message_id": pending.message_id, "queue_name": pending.queue_name, "message": pending.message,
+             "delay_ms": pending.delay_ms, "lease_until_s": until} for pending in messages]
+    if rows:
+        transaction.execute(_INSERT, rows)
 
 
 class Outbox:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from autolog.store.jobs import JOB_STATUSES
-from web.documents import job_document, result_backend
+from web.documents import job_document
 from web.services import ApiServices
 
 #: ``GET /jobs`` page size when ``limit`` is not given, and its ceiling (seed 003's).
@@ -35,4 +35,4 @@ class JobItem:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response, job_id: str) -> None:
         job = self._services.jobs.get(job_id)
-        resp.media = job_document(job, result_backend(self._services.broker))
+        resp.media = job_document(job)

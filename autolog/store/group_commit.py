@@ -1,0 +1,173 @@
+"""Group commit: the status writes of many worker threads share one transaction.
+
+Every step message makes two writes (its run's start, then its status with the timeline
+and the outbox), each a short transaction. Committed one by one, their cost is the
+transaction's, not the statements': on SQLite one writer at a time with a commit each, on
+PostgreSQL a commit each waits for its WAL flush. So a thread's write joins a queue; the
+first thread to find no batch under way leads one: it runs every queued write, in order,
+in one transaction and commits once; then it hands each writer its outcome and the lead
+to the first write queued meanwhile. A thread alone runs its write at once, so a write
+waits only while a batch it could not join commits.
+
+Nothing is weakened: a caller returns only once its write committed (so a status is stored
+before the step it sends is), each write's compare-and-set sees every write before it, and
+a crash before the commit loses the whole batch, none of it acknowledged to anyone. When
+anything in a batch fails (a write raises, the commit fails), the batch rolls back and each
+of its writes runs again in a transaction of its own, so every caller gets its own outcome
+or exception and no write is undone by another's.
+
+On PostgreSQL writes are not batched: each runs in its own transaction on its own pooled
+connection, concurrently with the others (the server already flushes concurrent commits
+together). One leader running a batch's statements one round trip after another made the
+no-op drain slower there, not faster (measured with ``bench/orchestration_bench.py``).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Generic, TypeVar
+
+from sqlalchemy import Connection
+from sqlalchemy.orm import Session, sessionmaker
+
+from autolog.errors import StoreUnavailable
+
+T = TypeVar("T")
+
+#: How many writes one transaction takes at most; the rest form the next batch.
+MAX_BATCH = 64
+
+
+class _Write(Generic[T]):
+    """One caller's write, waiting for its batch."""
+
+    __slots__ = ("write", "done", "leads", "finished", "result", "error")
+
+    def __init__(self, write: Callable[[Connection], T]) -> None:
+        self.write = write
+        self.done = threading.Event()
+        #: Set (before ``done``) when this caller is handed the lead of the next batch.
+        self.leads = False
+        #: Set once ``result`` or ``error`` holds the write's outcome.
+        self.finished = False
+        self.result: T | None = None
+        self.error: BaseException | None = None
+
+    def outcome(self) -> T:
+        if self.error is not None:
+            raise self.error
+        return self.result  # type: ignore[return-value]
+
+
+class GroupCommit:
+    """Runs writes from many threads in shared transactions (see the module's docstring).
+
+    Args:
+        sessions: the store's session factory; a batch's transaction is ``sessions.begin()``
+            (on SQLite it takes the process's write turn, as every write does).
+        shared: batch writes (SQLite); False runs each in a transaction of its own (PostgreSQL).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], *, shared: bool = True) -> None:
+        self._sessions = sessions
+        self.shared = shared
+        self._lock = threading.Lock()
+        self._queue: list[_Write[object]] = []
+        self._leading = False
+
+    @property
+    def queued(self) -> int:
+        """How many writes wait for a batch (not counting those of the batch under way)."""
+        with self._lock:
+            return len(self._queue)
+
+    @property
+    def leading(self) -> bool:
+        """Whether a batch is under way or its next leader has been handed the lead."""
+        return self._leading
+
+    def run(self, write: Callable[[Connection], T]) -> T:
+        """Run ``write`` on a transaction's connection, with others' writes; return its result once committed.
+
+        ``write`` must only use the connection (it may run twice: in a batch rolled back,
+        then alone), and may raise to refuse its change.
+
+        Raises:
+            whatever ``write`` raises, or the commit's error (a store outage), alone in its transaction.
+        """
+        if not self.shared:
+            with self._transaction() as connection:
+                return write(connection)
+        mine: _Write[T] = _Write(write)
+        with self._lock:
+            self._queue.append(mine)  # type: ignore[arg-type]
+            leads = not self._leading
+            self._leading = True
+        if not leads:
+            try:
+                mine.done.wait()
+            except BaseException:  # An async exception (a time limit) while waiting: never strand the lead.
+                self._withdraw(mine)  # type: ignore[arg-type]
+                raise
+            if not mine.leads:
+                return mine.outcome()
+        with self._lock:
+            batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
+        try:
+            self._run_batch(batch)
+        finally:
+            self._hand_over(batch)
+        return mine.outcome()
+
+    def _withdraw(self, write: _Write[object]) -> None:
+        """Take back a write whose caller stopped waiting: unrun, it never runs; handed the lead, it passes it on."""
+        with self._lock:
+            if write in self._queue:
+                self._queue.remove(write)
+                if not write.leads:
+                    return
+            elif not write.leads:
+                return  # Inside a running batch, whose leader finishes it.
+        self._hand_over([])
+
+    def _hand_over(self, batch: list[_Write[object]]) -> None:
+        """Wake the batch's writers, giving the lead to the first write queued meanwhile (if any)."""
+        for write in batch:
+            if not write.finished:
+                # The leader was interrupted mid-batch (a time limit's async exception): no outcome is
+                # known, and callers treat an unreachable store by waiting and writing again.
+                write.error = StoreUnavailable("the write's batch was interrupted before it committed")
+        with self._lock:
+            if self._queue:
+                self._queue[0].leads = True
+                self._queue[0].done.set()
+            else:
+                self._leading = False
+        for write in batch:
+            write.done.set()
+
+    def _run_batch(self, batch: list[_Write[object]]) -> None:
+        if len(batch) > 1:
+            try:
+                with self._transaction() as connection:
+                    results = [write.write(connection) for write in batch]
+            except Exception:  # Rolled back: each write runs alone below, for its own outcome.
+                pass
+            else:
+                for write, result in zip(batch, results, strict=True):
+                    write.result, write.finished = result, True
+                return
+        for write in batch:
+            try:
+                with self._transaction() as connection:
+                    write.result = write.write(connection)
+            except Exception as ex:  # Handed to its caller, raised in its thread.
+                write.error = ex
+            write.finished = True
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Connection]:
+        with self._sessions.begin() as session:
+            yield session.connection()
