@@ -57,8 +57,6 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         middleware=[
             LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,
                                                       secrets=secret_values(settings))),
-            # Early, so its after_worker_shutdown runs last: what is still held once all else stopped.
-            ShutdownRequeue(),
             AgeLimit(),
             TimeLimit(),
             ShutdownNotifications(),
@@ -73,6 +71,9 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     # "succeeded" event (``StatusWrites``), where the jobs API reads it; a Redis write per
     # message cost about a third of the no-op drain rate.
     broker.add_middleware(services)
+    # Right after Services: its after_worker_shutdown (what is still held once the threads had
+    # their grace period) runs just before Services closes the store its requeued events go to.
+    broker.add_middleware(ShutdownRequeue(services=services))
     # After Services: its relay thread, started at worker boot, reads the store Services opened.
     broker.add_middleware(OutboxRelay(services=services))
     # Before StatusWrites: a message that must wait for its rate limit is skipped before a

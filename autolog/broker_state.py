@@ -300,6 +300,86 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
                 yield message
 
 
+#: Gives back what dead workers fetched and never acknowledged: dramatiq's maintenance
+#: (``dispatch.lua``, ``do_maintenance``) on the given queues, returning what it moved.
+#: ARGV: namespace, cutoff (ms: a worker whose last heartbeat is older is dead), wake tokens,
+#: then the queue names (work and delay queues). Returns worker, last beat, queue, data per message.
+_REDELIVER_SCRIPT = """
+local ns = ARGV[1]
+local dead = redis.call('ZRANGEBYSCORE', ns .. ':__heartbeats__', 0, tonumber(ARGV[2]), 'WITHSCORES')
+local out = {}
+for d = 1, #dead, 2 do
+  local worker, beat = dead[d], dead[d + 1]
+  for i = 4, #ARGV do
+    local queue = ARGV[i]
+    local acks = ns .. ':__acks__.' .. worker .. '.' .. queue
+    local ids = redis.call('SMEMBERS', acks)
+    local moved = 0
+    for _, id in ipairs(ids) do
+      local data = redis.call('HGET', ns .. ':' .. queue .. '.msgs', id)
+      if data then
+        redis.call('RPUSH', ns .. ':' .. queue, id)
+        out[#out + 1] = worker; out[#out + 1] = beat; out[#out + 1] = queue; out[#out + 1] = data
+        moved = moved + 1
+      end
+    end
+    if #ids > 0 then redis.call('DEL', acks) end
+    if moved > 0 and string.sub(queue, -3) ~= '.DQ' then
+      local wake = ns .. ':' .. queue .. '.wake'
+      for w = 1, math.min(moved, tonumber(ARGV[3])) do redis.call('LPUSH', wake, '1') end
+      redis.call('LTRIM', wake, 0, tonumber(ARGV[3]) - 1)
+    end
+  end
+end
+return out
+"""
+
+
+@dataclass(frozen=True)
+class Redelivery:
+    """A message a dead worker had fetched, put back on its queue."""
+
+    #: The dead worker's dramatiq broker id.
+    worker_id: str
+    #: Its last heartbeat, in ms since the epoch.
+    last_beat_ms: int
+    message: StoredMessage
+
+
+def redeliver_from_dead_workers(client: redis.Redis, namespace: str, queues: Iterable[str], *, now_ms: int,
+                                heartbeat_timeout_ms: int) -> list[Redelivery]:
+    """Put back on their queues the messages of workers whose heartbeat is older than ``heartbeat_timeout_ms``.
+
+    This is dramatiq's own maintenance (``dispatch.lua``: a dead worker's ack set is moved
+    back to its queue), which dramatiq runs only on one broker command in
+    ``maintenance_chance`` and only for that command's queue, so a lost or frozen worker's
+    messages came back anywhere from the timeout to many seconds after it. ``queues`` names
+    work queues; their delay queues are included. A worker that was only frozen and
+    resumes finds its ack set gone: its late acknowledgement removes nothing, and its run
+    is refused by the fenced writes (``autolog.store.fencing``).
+
+    Nothing is moved while Redis has been up for less than the timeout: after a Redis
+    restart every heartbeat is as old as the outage until the live workers reconnect (a
+    dramatiq consumer retries every 3 s), and their running steps are not lost.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    names = [name for queue in queues for name in (queue, f"{queue}.DQ")]
+    uptime_s = int(client.info("server")["uptime_in_seconds"])  # type: ignore[index]
+    if not names or uptime_s * 1000 < heartbeat_timeout_ms:
+        return []
+    raw = client.eval(_REDELIVER_SCRIPT, 0, namespace, now_ms - heartbeat_timeout_ms,  # type: ignore[arg-type]
+                      WAKE_TOKENS, *names)
+    moved = []
+    for index in range(0, len(raw), 4):  # type: ignore[arg-type]
+        worker, beat, _queue, data = raw[index:index + 4]  # type: ignore[index]
+        message = decode_message(data)
+        if message is not None:
+            moved.append(Redelivery(worker_id=worker.decode(), last_beat_ms=int(float(beat)), message=message))
+    return moved
+
+
 def enqueue_many(broker: Any, messages: Sequence[tuple[str, str, bytes]]) -> None:
     """Put encoded messages on their queues in one Redis round trip, as the broker's ``enqueue`` would one by one.
 

@@ -4,10 +4,11 @@
   item over, or the item moved on) is acknowledged: neither retried (a retry would take
   the item back from the current run) nor dead-lettered (the item did not fail).
 - A **store outage** (the database unreachable or locked) or a **full disk** (``DiskFull``)
-  spends no retry: the message is put back with the same id and ``retries``, with a
-  backoff up to 10 s, as a wait (``WAIT_OPTION``, reason ``store`` or ``disk full``), until
-  the fault clears. An item resumes by itself afterwards. A tool killed by a signal is an
-  ordinary transient ``ToolFailed``: retried with backoff, then dead-lettered.
+  spends no retry: the message is put back with the same id and ``retries``, after a wait
+  that doubles from 1 s up to 10 s across consecutive waits (``WAIT_OPTION``, reason
+  ``store`` or ``disk full``), until the fault clears. An item resumes by itself afterwards.
+  A tool killed by a signal is an ordinary transient ``ToolFailed``: retried with backoff,
+  then dead-lettered.
 
 Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
 """
@@ -23,7 +24,13 @@ from dramatiq.middleware import Retries as DramatiqRetries
 
 from autolog.errors import DiskFull
 from autolog.store import is_store_outage
-from middleware.status_writes import DISK_FULL_REASON, STORE_OUTAGE_REASON, SUPERSEDED_OPTION, wait_out
+from middleware.status_writes import (
+    DISK_FULL_REASON,
+    ENDED_WAIT_OPTION,
+    STORE_OUTAGE_REASON,
+    SUPERSEDED_OPTION,
+    wait_out,
+)
 
 
 class Retries(DramatiqRetries):
@@ -54,4 +61,6 @@ class Retries(DramatiqRetries):
                      reason=DISK_FULL_REASON if isinstance(exception, DiskFull) else STORE_OUTAGE_REASON,
                      min_delay_ms=self.outage_min_delay_ms, max_delay_ms=self.outage_max_delay_ms)
             return
+        # An ordinary failure ends a run of waits: its retry, and any wait after it, counts afresh.
+        message.options.pop(ENDED_WAIT_OPTION, None)
         super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]

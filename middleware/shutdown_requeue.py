@@ -5,25 +5,40 @@ and putting back the messages no thread had started; the messages still running 
 period ends stay in the worker's ack sets, and the process then exits. Left there, they would
 wait for the worker's heartbeat to expire before dramatiq's maintenance gave them to another
 worker. This middleware puts them back on their queues at once, as they are: a requeue is not a
-failure, so no retry is spent. A run that finishes in the moment before the process exits is
-harmless: the redelivered message is refused by the step guard, the item having moved on.
+failure, so no retry is spent. Each step put back gets a ``requeued`` event on its item's
+timeline. A run that finishes in the moment before the process exits is harmless: the
+redelivered message is refused by the step guard, the item having moved on.
 """
 
 from __future__ import annotations
 
 import logging
+import os
+import socket
 from typing import Any
 
 import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
+from autolog.broker_state import decode_message
+from autolog.statuses import step_named
+from autolog.store import NewEvent
+from middleware.services import Services
+
 
 class ShutdownRequeue(dramatiq.Middleware):
-    """Puts back every message this worker process still holds when it has shut down."""
+    """Puts back every message this worker process still holds when it has shut down.
 
-    def __init__(self) -> None:
+    Args:
+        services: where the store comes from, for the ``requeued`` events; it must be
+            added before this middleware, so that its context is still open here
+            (``after_*`` hooks run in reverse).
+    """
+
+    def __init__(self, *, services: Services) -> None:
         self.logger = logging.getLogger(__name__)
+        self._services = services
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         if not isinstance(broker, RedisBroker):
@@ -31,15 +46,47 @@ class ShutdownRequeue(dramatiq.Middleware):
         # dramatiq's Redis layout (dramatiq/brokers/redis/dispatch.lua): ``__acks__.<worker>.<queue>``
         # holds what this broker id fetched and has not acknowledged.
         prefix = f"{broker.namespace}:__acks__.{broker.broker_id}."
+        events: list[NewEvent] = []
         try:
             for key in broker.client.scan_iter(match=f"{prefix}*", count=500):
                 queue = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix):]
                 held = [member.decode() if isinstance(member, bytes) else str(member)
                         for member in broker.client.smembers(key)]
-                if held:
-                    broker.do_requeue(queue, *held)  # type: ignore[attr-defined]
-                    self.logger.warning("Requeued %d message(s) of %r still running at the end of the grace period.",
-                                        len(held), queue)
+                if not held:
+                    continue
+                if not queue.endswith(".DQ"):
+                    # Read before the requeue: a message another worker fetches and finishes at once
+                    # would be gone from the hash afterwards.
+                    events += self._requeued_events(broker, queue, held)
+                broker.do_requeue(queue, *held)  # type: ignore[attr-defined]
+                self.logger.warning("Requeued %d message(s) of %r still running at the end of the grace period.",
+                                    len(held), queue)
         except redis.RedisError as ex:
             self.logger.warning("Could not requeue running messages at shutdown (dramatiq's maintenance will, "
                                 "once this worker's heartbeat expires): %s", ex)
+            return
+        if events and self._services.is_ready:
+            try:
+                self._services.current().store.timeline.record_many(events)
+            except Exception:  # The messages are back on their queues; only their events are missing.
+                self.logger.exception("Could not record %d requeued event(s).", len(events))
+
+    def _requeued_events(self, broker: RedisBroker, queue: str, held: list[str]) -> list[NewEvent]:
+        """Return a ``requeued`` event for each step message among ``held`` (Redis ids of ``queue``)."""
+        grace_s = self._services.current().settings.stop_grace_s if self._services.is_ready else None
+        reason = ("put back on its queue as it was, no retry spent: still running when its worker stopped"
+                  + (f" (after the {grace_s:g} s grace period)" if grace_s is not None else ""))
+        events = []
+        for data in broker.client.hmget(f"{broker.namespace}:{queue}.msgs", held):
+            message = decode_message(data) if data is not None else None
+            if message is None or message.item_id is None:
+                continue
+            try:
+                step = step_named(message.actor)
+            except KeyError:  # A callback, not a step.
+                continue
+            events.append(NewEvent(item_id=message.item_id, event="requeued", step=step.name,
+                                   message_id=message.message_id, attempt=int(message.options.get("retries", 0)) + 1,
+                                   worker=f"{socket.gethostname()}:{os.getpid()}",
+                                   detail={"queue": queue, "reason": reason}))
+        return events

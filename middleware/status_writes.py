@@ -60,6 +60,11 @@ STORE_OUTAGE_REASON = "store"
 #: ``WAIT_OPTION`` reason of a message put back to wait for disk space (``middleware.retries``).
 DISK_FULL_REASON = "disk full"
 
+#: The wait marker of a store or disk wait that ended with this delivery, set aside (it is not a
+#: wait any more: a retry must not read as one) so that meeting the same fault again waits
+#: longer, not the first wait over again (``wait_out``).
+ENDED_WAIT_OPTION = "autolog_ended_wait"
+
 #: Actor option of a callback actor: ``follow_up(message_data, result) -> list[Message]``
 #: returns what the callback would send. A step whose ``on_success`` names such an actor
 #: has those messages committed with its status instead of a hop through the callback.
@@ -93,17 +98,19 @@ def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseExce
 
     Same message id and ``retries``: no retry is spent. The wait doubles from
     ``min_delay_ms`` up to ``max_delay_ms`` per consecutive wait, counted in the
-    ``WAIT_OPTION`` marker. Always delayed: the copy goes to the delay queue, so
-    acknowledging this delivery (same id, work queue) cannot remove it.
+    ``WAIT_OPTION`` marker, or in ``ENDED_WAIT_OPTION`` when the fault is met again by the
+    delivery that ended the previous wait. Always delayed: the copy goes to the delay
+    queue, so acknowledging this delivery (same id, work queue) cannot remove it.
     """
-    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or message.options.get(ENDED_WAIT_OPTION) or {}
     waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == reason else 1
     delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
     logging.getLogger(__name__).warning(
         "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
         "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
-    broker.enqueue(message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}}),
-                   delay=delay_ms)
+    waiting = message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}})
+    waiting.options.pop(ENDED_WAIT_OPTION, None)
+    broker.enqueue(waiting, delay=delay_ms)
 
 
 def queued_event(step: Step, message: dramatiq.Message[Any], *, retries: int = 0, delay: int | None = None) -> NewEvent:
@@ -216,8 +223,9 @@ class StatusWrites(dramatiq.Middleware):
             raise SkipMessage(reason)
         message.options[RUN_OPTION] = token
         if (message.options.get(WAIT_OPTION) or {}).get("reason") in (STORE_OUTAGE_REASON, DISK_FULL_REASON):
-            # The wait is over: a later retry of this message must not read as a wait.
-            message.options.pop(WAIT_OPTION)
+            # The wait is over: a later retry of this message must not read as a wait. Set aside,
+            # the marker makes a second meeting with the same fault wait longer (``wait_out``).
+            message.options[ENDED_WAIT_OPTION] = message.options.pop(WAIT_OPTION)
         self._started_ms[message.message_id] = now
 
     def after_process_message(

@@ -1,7 +1,8 @@
 """Discovery, the always-on sweep: the recovery that runs with the stack, nobody acting.
 
 Every ``discovery_interval_s`` the one sweep holding the cluster-wide lease relays the
-outbox (what a crash or outage left there), puts back delayed messages stranded by a Redis
+outbox (what a crash or outage left there), gives back the messages of workers whose
+heartbeat expired (lost or frozen), puts back delayed messages stranded by a Redis
 reconnect, queues pending items and re-queues items stuck with no message in flight (lost to a
 crash, a Redis restart or a failed enqueue). It also folds the status count changes, so
 counting items per status stays as quick at 100,000 items as at 1,000.
@@ -28,11 +29,11 @@ import redis
 from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.broker_state import messages_in_flight
+from autolog.broker_state import Redelivery, messages_in_flight, redeliver_from_dead_workers
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
-from autolog.statuses import STEPS, Status
+from autolog.statuses import STEPS, Status, step_named
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
 from pipelines.footage import enqueue_from
@@ -63,11 +64,14 @@ class DiscoveryReport:
     #: Delayed messages found stranded in a live worker's ack set and put back on their delay queue.
     stranded: tuple[str, ...] = ()
     leader: bool = True
+    #: Messages a dead (lost or frozen) worker held, put back on their queues.
+    redelivered: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"at": self.at.isoformat(), "queued": list(self.queued), "requeued": list(self.requeued),
-                "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader}
+                "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader,
+                "redelivered": list(self.redelivered)}
 
 
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
@@ -122,6 +126,46 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
         logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
                        len(moved), ", ".join(moved))
     return moved
+
+
+def redeliver_lost(context: Context, broker: Any, queues: Iterable[str], *, now_ms: int) -> list[str]:
+    """Give back the messages of workers whose heartbeat expired; return their (dramatiq) message ids.
+
+    A step message put back gets a ``redelivered`` event on its item's timeline, naming the
+    worker and how long ago it last beat. The rule is dramatiq's (``broker.heartbeat_timeout``,
+    see ``autolog.broker_state.redeliver_from_dead_workers``), applied on every sweep.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    moved = redeliver_from_dead_workers(broker.client, broker.namespace, queues, now_ms=now_ms,
+                                        heartbeat_timeout_ms=int(broker.heartbeat_timeout))
+    if not moved:
+        return []
+    logger.warning("Put back %d message(s) of worker(s) whose heartbeat expired: %s", len(moved),
+                   ", ".join(sorted({redelivery.worker_id for redelivery in moved})))
+    try:
+        context.store.timeline.record_many([event for redelivery in moved
+                                            if (event := _redelivered_event(redelivery, now_ms)) is not None])
+    except SQLAlchemyError:  # The messages are back on their queues; only their events are missing.
+        logger.warning("Could not record %d redelivery event(s).", len(moved), exc_info=True)
+    return [redelivery.message.message_id for redelivery in moved]
+
+
+def _redelivered_event(redelivery: Redelivery, now_ms: int) -> NewEvent | None:
+    message = redelivery.message
+    try:
+        step = step_named(message.actor)
+    except KeyError:  # A callback, not a step: nothing to tell on a timeline.
+        return None
+    if message.queue.endswith(".DQ") or message.item_id is None:
+        return None
+    silent_s = round((now_ms - redelivery.last_beat_ms) / 1000, 1)
+    return NewEvent(item_id=message.item_id, event="redelivered", step=step.name, message_id=message.message_id,
+                    attempt=int(message.options.get("retries", 0)) + 1,
+                    detail={"queue": message.queue, "worker_id": redelivery.worker_id, "silent_s": silent_s,
+                            "reason": f"put back on its queue: its worker stopped beating {silent_s:g} s ago "
+                                      "(lost or frozen)"})
 
 
 def _resting(item: ItemView) -> bool:
@@ -218,7 +262,7 @@ class DiscoveryLoop:
 
 @dataclass
 class Sweep:
-    """One sweep: outbox relayed, stranded messages put back, pending and stuck items queued, counts folded.
+    """One sweep: outbox relayed, lost and stranded messages put back, pending and stuck items queued, counts folded.
 
     Only the holder of the cluster-wide lease acts; every other sweep (another host's, or a
     spare) renews nothing and does nothing until the lease expires.
@@ -240,10 +284,12 @@ class Sweep:
         # What a crash or an outage left in the outbox goes first, so its items are in flight for the scan.
         relay_outbox(self.broker, self.context.store.outbox, now=now.timestamp())
         queues = sorted(self.broker.get_declared_queues())
-        stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues,
-                                    now_ms=int(now.timestamp() * 1000))
+        now_ms = int(now.timestamp() * 1000)
+        redelivered = redeliver_lost(self.context, self.broker, queues, now_ms=now_ms)
+        stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues, now_ms=now_ms)
         self.context.store.items.fold_status_counts()
-        return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded))
+        return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
+                                   redelivered=tuple(redelivered))
 
 
 def lease_ttl_ms(interval_s: float) -> int:

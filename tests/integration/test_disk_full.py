@@ -12,13 +12,16 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
+from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import DiskFull
 from autolog.media import make_poster, probe_media
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem
+from middleware.rate_limits import WAIT_OPTION
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 
@@ -65,7 +68,7 @@ def test_poster_on_a_full_disk_names_the_disk_and_its_free_space(full_disk: Path
 
 def test_full_artifacts_disk_waits_without_spending_retries_and_the_item_finishes_once_space_returns(
     context: Context, drain: Callable[..., None], full_disk: Path, test_media: SampleClips,
-    unique_id: Callable[[str], str],
+    unique_id: Callable[[str], str], redis_client: redis.Redis,
 ) -> None:
     # Given a full artifacts disk, When an item reaches step 2
     item_id = unique_id("full")
@@ -80,6 +83,16 @@ def test_full_artifacts_disk_waits_without_spending_retries_and_the_item_finishe
     assert failed.error["permanent"] is False
     wait_for(lambda: "deferred" in [event.event for event in store.timeline.for_item(item_id)],
              what="the step to wait for space")
+
+    # And meeting the full disk again, the step waits longer: the second wait's marker counts on
+    # (the delivery that ended the first wait had set it aside), and one "deferred" marks the stretch
+    def second_wait() -> dict[str, object] | None:
+        return next((message.options[WAIT_OPTION] for message in messages_in_flight(
+            redis_client, context.settings.namespace, ["thumbnails"])
+            if message.item_id == item_id and (message.options.get(WAIT_OPTION) or {}).get("waits") == 2), None)
+    wait = wait_for(second_wait, what="the step's second wait for space")
+    assert (wait["reason"], wait["wait_ms"]) == ("disk full", 2000)
+    assert [event.event for event in store.timeline.for_item(item_id)].count("deferred") == 1
 
     # When space returns, Then the item finishes by itself, with no retry spent
     (full_disk / "filler").unlink()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +13,7 @@ import redis
 
 from actors import broker
 from actors.file_info import probe
+from autolog.broker_state import redeliver_from_dead_workers
 from autolog.context import Context
 from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
@@ -87,6 +89,11 @@ def test_a_delayed_message_stranded_by_a_dropped_connection_is_put_back_and_runs
     session_redis.start()
     assert held in delayed_acks(redis_client)
     assert redis_client.llen(f"{broker.namespace}:probe.DQ") == 0
+    # (and Redis, just started, has every heartbeat as old as its outage: no worker counts as dead
+    # until it has been up a heartbeat timeout, however old the beats look)
+    assert redeliver_from_dead_workers(redis_client, broker.namespace, ["probe"], now_ms=eta + 3_600_000,
+                                       heartbeat_timeout_ms=60_000) == []
+    assert held in delayed_acks(redis_client)
 
     # Then a message not yet overdue is left alone, an overdue one is put back and runs
     assert requeue_stranded(redis_client, broker.namespace, ["probe"], now_ms=eta) == []
@@ -94,3 +101,41 @@ def test_a_delayed_message_stranded_by_a_dropped_connection_is_put_back_and_runs
     assert moved == [message.message_id]
     drain()
     assert context.store.items.get("SW2").status is Status.FILE_INFO_COMPLETE
+
+
+def fetch_as(worker_id: str, queue: str, *, beat_ms: int) -> None:
+    """Fetch one message of ``queue`` as the dramatiq worker ``worker_id`` whose last heartbeat is ``beat_ms``."""
+    broker.scripts["dispatch"](keys=[broker.namespace], args=[
+        "fetch", beat_ms, queue, worker_id, broker.heartbeat_timeout, broker.dead_message_ttl, "0",
+        broker._max_unpack_size(), 1])
+
+
+def test_the_messages_of_a_worker_that_stopped_beating_go_back_at_the_next_sweep_with_an_event(
+    context: Context, redis_client: redis.Redis,
+) -> None:
+    # Given two messages fetched by two workers: one lost (or frozen) past the heartbeat timeout, one beating
+    context.store.items.create([NewItem("SW3", "/m/sw3.mp4"), NewItem("SW4", "/m/sw4.mp4")])
+    wait_for(lambda: int(redis_client.info("server")["uptime_in_seconds"]) * 1000 >= broker.heartbeat_timeout,
+             what="Redis to have been up a heartbeat timeout")
+    lost = broker.enqueue(probe.message("SW3"))
+    broker.enqueue(probe.message("SW4"))
+    # (no broker command after these fetches: the tests' brokers run dramatiq's maintenance on every one)
+    now_ms = int(time.time() * 1000)
+    fetch_as("lost-worker", "probe", beat_ms=now_ms - broker.heartbeat_timeout - 1_000)
+    fetch_as("live-worker", "probe", beat_ms=now_ms)
+    acks = f"{broker.namespace}:__acks__.%s.probe"
+    assert redis_client.llen(f"{broker.namespace}:probe") == 0
+
+    # When the sweep runs
+    report = Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once()
+
+    # Then the lost worker's message is back on its queue, the live one's stays with it
+    assert report.redelivered == (lost.message_id,)
+    assert redis_client.lrange(f"{broker.namespace}:probe", 0, -1) == [lost.options["redis_message_id"].encode()]
+    assert not redis_client.exists(acks % "lost-worker") and redis_client.scard(acks % "live-worker") == 1
+    # And the item's timeline says so, naming the worker
+    (event,) = [event for event in context.store.timeline.for_item("SW3") if event.event == "redelivered"]
+    assert (event.step, event.message_id) == ("file_info", lost.message_id)
+    assert event.detail is not None and event.detail["worker_id"] == "lost-worker"
+    assert "stopped beating" in event.detail["reason"]
+    assert not [event for event in context.store.timeline.for_item("SW4") if event.event == "redelivered"]

@@ -226,16 +226,18 @@ class AttemptRow:
 
 #: The note on a ``started`` row whose message had started before and recorded no end since.
 REDELIVERED_NOTE = ("started again with no end recorded for the run before: the message was delivered again "
-                    "(put back at a graceful stop, redelivered after its worker was lost, "
-                    "or after a wait for the store)")
+                    "(by dramatiq after its worker was lost, or after a wait for the store)")
 
 
 def _note(event: EventView, last_of_message: dict[str, str]) -> str | None:
     """Return what a timeline row needs said beside its event name, from the store's own records.
 
-    A redelivery leaves no event of its own: the store sees only a second ``started`` of the
-    same message with nothing between (no success, failure, skip or stop). That pattern is
-    named here. Otherwise the event's recorded ``detail.reason`` (a stop's, a deferral's) is shown.
+    A message put back at a graceful stop (``requeued``) or by the sweep after its worker
+    stopped beating (``redelivered``) has its own event, whose reason is shown. A redelivery
+    by dramatiq's own maintenance leaves none: the store sees only a second ``started`` of the
+    same message with nothing between (no success, failure, skip, stop or requeue). That
+    pattern is named here. Otherwise the event's recorded ``detail.reason`` (a stop's, a
+    deferral's) is shown.
     """
     previous = last_of_message.get(event.message_id) if event.message_id else None
     if event.message_id:
