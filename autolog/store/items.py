@@ -183,6 +183,9 @@ class Items:
         self.fence = fence
         #: Shared by every ``Items`` of one store (``Store.fenced`` passes it on).
         self.group = group or GroupCommit(sessions)
+        #: Single-statement reads without a transaction: on PostgreSQL no BEGIN and ROLLBACK
+        #: round trips around the statement.
+        self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
 
     def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> bool:
         """Give the item to a new run of the step that runs from ``status``, with its started event.
@@ -240,8 +243,8 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        with self._sessions() as session:
-            row = session.connection().execute(_GUARD, {"b_id": item_id}).first()
+        with self._autocommit.connect() as connection:
+            row = connection.execute(_GUARD, {"b_id": item_id}).first()
         if row is None:
             raise ItemNotFound(item_id)
         return ItemGuard(status=Status(row.status), cancelled=bool(row.cancelled), source=row.source,
