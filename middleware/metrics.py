@@ -1,8 +1,9 @@
 """Metrics: Prometheus counters and histograms of every message, summed across processes.
 
-Each worker process keeps its values in files under its pool's multiprocess folder
-(``autolog.metrics_multiproc``); the pool's exporter, a dramatiq fork process listening on
-the pool's own port, sums them and adds the scrape-time gauges of ``ClusterCollector``.
+Each worker process keeps its values in files under the host's multiprocess folder
+(``autolog.metrics_multiproc``); the host's one exporter (``ops.agent``) sums them and adds the
+scrape-time gauges of ``ClusterCollector``. A worker process announces itself as live once per
+pool it serves (one entry per lane of a worker group, ``actors.lanes``).
 Nothing is created before process boot, so in gunicorn (which never boots a dramatiq
 worker) every hook does nothing.
 

@@ -166,7 +166,8 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
 def _add_stack_commands(commands_: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     workers = commands_.add_parser("workers", help="start, stop or list the worker pools",
                                    description="Manage the worker pools (one per step queue, plus control).")
-    workers.add_argument("action", choices=("start", "stop", "status"))
+    workers.add_argument("action", nargs="?", choices=("start", "stop", "status"), default="status",
+                         help="default: status")
     workers.add_argument("pools", nargs="*", metavar="POOL",
                          help="pool names (file_info ... transcription, control); default: all")
     workers.add_argument("--timeout", type=_positive, default=None,

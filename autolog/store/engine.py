@@ -102,11 +102,12 @@ class SerialWrites(sessionmaker[Session]):
 
     def __init__(self, engine: Engine, **options: Any) -> None:
         super().__init__(engine, **options)
-        self._write_turn = threading.RLock()
+        #: Held by each write transaction of this process; reentrant.
+        self.write_turn = threading.RLock()
 
     @contextmanager
     def begin(self) -> Iterator[Session]:  # type: ignore[override]
-        with self._write_turn, super().begin() as session:
+        with self.write_turn, super().begin() as session:
             yield session
 
 

@@ -26,13 +26,14 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from typing import Generic, TypeVar
+from contextlib import AbstractContextManager, contextmanager, nullcontext
+from typing import Any, Generic, TypeVar
 
-from sqlalchemy import Connection
+from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import StoreUnavailable
+from autolog.store.engine import SerialWrites
 
 T = TypeVar("T")
 
@@ -47,7 +48,10 @@ class _Write(Generic[T]):
 
     def __init__(self, write: Callable[[Connection], T]) -> None:
         self.write = write
-        self.done = threading.Event()
+        #: Held until the caller may go on (its outcome is in, or it leads): a bare lock, not an
+        #: ``Event``, whose Python-level condition cost more than the statements of a batch.
+        self.done = threading.Lock()
+        self.done.acquire()
         #: Set (before ``done``) when this caller is handed the lead of the next batch.
         self.leads = False
         #: Set once ``result`` or ``error`` holds the write's outcome.
@@ -65,13 +69,15 @@ class GroupCommit:
     """Runs writes from many threads in shared transactions (see the module's docstring).
 
     Args:
-        sessions: the store's session factory; a batch's transaction is ``sessions.begin()``
-            (on SQLite it takes the process's write turn, as every write does).
+        sessions: the store's session factory: its engine, and on SQLite its write turn, which a
+            batch's transaction holds, as every write of the process does.
         shared: batch writes (SQLite); False runs each in a transaction of its own (PostgreSQL).
     """
 
     def __init__(self, sessions: sessionmaker[Session], *, shared: bool = True) -> None:
-        self._sessions = sessions
+        self._engine: Engine = sessions.kw["bind"]
+        self._write_turn: AbstractContextManager[Any] = (
+            sessions.write_turn if isinstance(sessions, SerialWrites) else nullcontext())
         self.shared = shared
         self._lock = threading.Lock()
         self._queue: list[_Write[object]] = []
@@ -107,7 +113,7 @@ class GroupCommit:
             self._leading = True
         if not leads:
             try:
-                mine.done.wait()
+                mine.done.acquire()
             except BaseException:  # An async exception (a time limit) while waiting: never strand the lead.
                 self._withdraw(mine)  # type: ignore[arg-type]
                 raise
@@ -142,11 +148,12 @@ class GroupCommit:
         with self._lock:
             if self._queue:
                 self._queue[0].leads = True
-                self._queue[0].done.set()
+                self._queue[0].done.release()
             else:
                 self._leading = False
         for write in batch:
-            write.done.set()
+            if not write.leads:  # A leader handed the lead was released then.
+                write.done.release()
 
     def _run_batch(self, batch: list[_Write[object]]) -> None:
         if len(batch) > 1:
@@ -169,5 +176,7 @@ class GroupCommit:
 
     @contextmanager
     def _transaction(self) -> Iterator[Connection]:
-        with self._sessions.begin() as session:
-            yield session.connection()
+        # A connection's transaction, not a session's: no ORM is involved. On SQLite it takes
+        # the process's write turn, as the session factory's writes do.
+        with self._write_turn, self._engine.begin() as connection:
+            yield connection

@@ -28,6 +28,14 @@ def test_status_id_and_json_are_optional() -> None:
         "LF1409", True)
 
 
+def test_workers_alone_lists_the_pools() -> None:
+    args = parse_args(["workers"])
+
+    assert (args.action, args.pools, args.handler) == ("status", [], stack.workers)
+    assert (parse_args(["workers", "stop", "analysis"]).action, parse_args(["workers", "stop", "analysis"]).pools) == (
+        "stop", ["analysis"])
+
+
 @pytest.mark.parametrize(("argv", "handler"), [
     (["prompt", "LF1", "describe it"], commands.prompt),
     (["resume", "LF1"], commands.resume),
