@@ -10,6 +10,8 @@ the whole group when one worker process dies), with two changes:
   queue and its own threads, so a pool keeps its concurrency limit and its prefetch in a
   process that serves other pools too: eight probes waiting on ``ffprobe`` never take the
   threads of a transcription, and a full lane never holds another's messages.
+- Each ``LaneWorker`` gives the broker it inherited from the master a fresh broker id, so
+  each worker process has its own heartbeat and ack sets, as under dramatiq's own CLI.
 
 Each worker process announces one live entry per lane (``middleware.Metrics``), so ``/health``
 and the pool gauges count every pool on its own.
@@ -19,6 +21,7 @@ from __future__ import annotations
 
 import functools
 import sys
+import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
 from queue import PriorityQueue
@@ -26,6 +29,7 @@ from typing import Any
 
 import dramatiq
 import dramatiq.cli
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.common import iter_queue, join_all, q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _WorkQueueItem
@@ -58,7 +62,16 @@ class LaneWorker(dramatiq.Worker):
         self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self.lanes}
 
     def start(self) -> None:
-        """Boot as dramatiq's worker does, with each lane's threads on its own work queue."""
+        """Boot as dramatiq's worker does, with each lane's threads on its own work queue.
+
+        The broker was built in the master, before the fork, so every worker process would
+        share its ``broker_id``: one heartbeat for all, which a frozen or killed process's
+        live siblings keep fresh, and one ack set per queue, which any of them emptied at
+        shutdown. dramatiq's Redis broker names its heartbeat and ack sets by that id
+        (``dispatch.lua``); each process takes its own here, before any consumer runs.
+        """
+        if isinstance(self.broker, RedisBroker):
+            self.broker.broker_id = str(uuid.uuid4())
         self.broker.emit_before("worker_boot", self)
         self.broker.add_middleware(_WorkerMiddleware(self))
         for queue, threads in self.lanes.items():

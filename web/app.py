@@ -26,6 +26,7 @@ from web.error_handlers import add_error_handlers
 from web.openapi import build_document
 from web.resources import exports, items, jobs, queues, seed, system, webhooks
 from web.services import ApiServices
+from web.sign_ins import SignIns
 from web.ui import add_ui_routes
 from web.validation import BodyLimit
 
@@ -93,7 +94,8 @@ def build_api(services: ApiServices, metrics: CollectorRegistry) -> falcon.App[f
     ``metrics`` is the registry ``/metrics`` renders.
     """
     settings = services.settings
-    sessions = SessionCookies(settings.api_keys, secret=settings.session_secret, ttl_s=settings.session_ttl_s)
+    sessions = SessionCookies(settings.api_keys, secret=settings.session_secret, ttl_s=settings.session_ttl_s,
+                              sign_ins=SignIns(services.redis_client, namespace=settings.namespace))
     middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True

@@ -6,7 +6,8 @@ basic auth with the key as the password, so a browser can open the dashboard.
 A browser signs in once on ``/ui/login`` with a key and gets a session cookie instead:
 signed with itsdangerous, expiring, HttpOnly, Secure, SameSite=Lax. The cookie names the key
 by an HMAC fingerprint (never the key), so removing a key from ``AUTOLOG_API_KEYS`` ends its
-sessions. A request authenticated by the cookie that could change something (any method but
+sessions, and signing out refuses the session from then on, even a copy of its cookie
+(``web.sign_ins``). A request authenticated by the cookie that could change something (any method but
 GET, HEAD and OPTIONS) must also carry the session's CSRF token, which only the session's own
 pages hold, in the ``X-CSRF-Token`` header or a ``csrf_token`` form field. Requests with a key
 are unaffected.
@@ -30,6 +31,7 @@ import falcon
 from itsdangerous import BadData, URLSafeSerializer
 
 from autolog.errors import AuthenticationFailed
+from web.sign_ins import SignIns
 
 #: The challenge sent with every 401, so browsers offer a login for the dashboard.
 CHALLENGE = 'Basic realm="autolog", charset="UTF-8"'
@@ -109,13 +111,16 @@ class SessionCookies:
         keys: the API keys a browser may sign in with.
         secret: signs the cookie; None derives one from ``keys``.
         ttl_s: how long a session lasts, in seconds.
+        sign_ins: where sessions signed out early, and failed sign-ins, are kept; None keeps
+            neither (a signed-out cookie then stays valid until it expires).
         clock: the current Unix time, in seconds.
     """
 
-    def __init__(self, keys: Sequence[str], *, secret: str | None, ttl_s: int,
+    def __init__(self, keys: Sequence[str], *, secret: str | None, ttl_s: int, sign_ins: SignIns | None = None,
                  clock: Callable[[], float] = time.time) -> None:
         self._keys = tuple(keys)
         self.ttl_s = ttl_s
+        self.sign_ins = sign_ins
         self._clock = clock
         if secret is None:
             secret = hmac.new(b"autolog session secret", "\n".join(sorted(self._keys)).encode(),
@@ -142,8 +147,8 @@ class SessionCookies:
         """Return the session a cookie holds.
 
         Raises:
-            AuthenticationFailed: the cookie was not signed here, was altered, has expired, or
-                names a key that is no longer configured.
+            AuthenticationFailed: the cookie was not signed here, was altered, has expired,
+                names a key that is no longer configured, or its session was signed out.
         """
         try:
             data = self._serializer.loads(value)
@@ -157,7 +162,14 @@ class SessionCookies:
             raise AuthenticationFailed("the session has expired: sign in again")
         if not any(hmac.compare_digest(session.key_id.encode(), self._key_id(key).encode()) for key in self._keys):
             raise AuthenticationFailed("the key this session signed in with is no longer accepted")
+        if self.sign_ins is not None and self.sign_ins.is_signed_out(session.csrf_token):
+            raise AuthenticationFailed("this session was signed out: sign in again")
         return session
+
+    def sign_out(self, session: Session) -> None:
+        """Refuse ``session`` from now on, until it would have expired."""
+        if self.sign_ins is not None:
+            self.sign_ins.sign_out(session.csrf_token, expires_at=session.expires_at)
 
     def set_cookie(self, resp: falcon.Response, value: str) -> None:
         """Set the session cookie: HttpOnly, Secure, SameSite=Lax, for the whole site, expiring with the session."""

@@ -7,6 +7,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+import redis
 
 from actors import probe
 from autolog.processes import group_members
@@ -41,18 +42,32 @@ def pool_groups(manager: PoolManager) -> set[int]:
 
 
 @pytest.mark.slow
-def test_started_pools_run_dramatiq_processes_and_stop_terminates_them(manager: PoolManager) -> None:
-    started = manager.start(["file_info", "control"])
+def test_started_pools_run_dramatiq_processes_and_stop_terminates_them(
+    pool_settings: Settings, monkeypatch: pytest.MonkeyPatch, redis_client: redis.Redis,
+) -> None:
+    monkeypatch.setenv("AUTOLOG_POOL_FILE_INFO_PROCESSES", "2")
+    manager = PoolManager(Settings.from_env())
+    heartbeats = f"{pool_settings.namespace}:__heartbeats__"
+    before = set(redis_client.zrange(heartbeats, 0, -1))
+    try:
+        started = manager.start(["file_info", "control"])
 
-    assert [(pool.name, pool.queue, pool.processes, pool.threads, pool.alive) for pool in started] == [
-        ("file_info", "probe", 1, 1, True), ("control", "control", 1, 2, True)]
-    pids = {pool.name: pool.pid for pool in started}
-    assert all(pid is not None for pid in pids.values())
-    # The master forks one worker process per pool: two live processes in each group.
-    wait_for(lambda: all(len(group_members(pid)) >= 2 for pid in pids.values() if pid), what="workers forked")
-    assert [pool.alive for pool in manager.status(["thumbnails"])] == [False]
+        assert [(pool.name, pool.queue, pool.processes, pool.threads, pool.alive) for pool in started] == [
+            ("file_info", "probe", 2, 1, True), ("control", "control", 2, 2, True)]
+        pids = {pool.name: pool.pid for pool in started}
+        assert all(pid is not None for pid in pids.values())
+        # The master forks the group's two worker processes
+        wait_for(lambda: all(len(group_members(pid)) >= 3 for pid in pids.values() if pid), what="workers forked")
+        assert [pool.alive for pool in manager.status(["thumbnails"])] == [False]
+        # each with a broker id of its own (forked from one broker), so a frozen or killed one's
+        # heartbeat expires while its sibling beats
+        wait_for(lambda: len(set(redis_client.zrange(heartbeats, 0, -1)) - before) >= 2,
+                 what="two worker processes beating under two ids")
 
-    stopped = manager.stop(["file_info", "control"], timeout_s=STOP_TIMEOUT_S)
+        stopped = manager.stop(["file_info", "control"], timeout_s=STOP_TIMEOUT_S)
+    finally:
+        manager.stop(timeout_s=STOP_TIMEOUT_S)
+        manager.close()
 
     assert [pool.alive for pool in stopped] == [False, False]
     assert all(group_members(pid) == [] for pid in pids.values() if pid)

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from typing import Any
 
 import pytest
+import redis
 from falcon.testing import Result, TestClient
 
 from autolog.errors import AuthenticationFailed
@@ -16,6 +17,7 @@ from autolog.store import NewItem
 from tests.web.conftest import KEY, OTHER_KEY
 from web.app import AutologApi
 from web.auth import CSRF_HEADER, SESSION_COOKIE, SessionCookies
+from web.sign_ins import SignIns
 
 FORM = {"Content-Type": "application/x-www-form-urlencoded"}
 
@@ -191,3 +193,44 @@ def test_logout_needs_the_csrf_token_and_clears_the_cookie(browser: Browser) -> 
     assert refused.status_code == 403
     assert (done.status_code, done.headers["location"]) == (303, "/ui/login")
     assert done.cookies[SESSION_COOKIE].value == "" and done.cookies[SESSION_COOKIE].max_age in (0, None)
+
+
+def test_a_signed_out_session_is_refused_even_with_a_copy_of_its_cookie(browser: Browser, item_id: str) -> None:
+    copied = TestClient(browser.client.app, headers={"Cookie": f"{SESSION_COOKIE}={browser.cookie}"})
+    assert copied.simulate_get(f"/items/{item_id}").status_code == 200
+
+    browser.client.simulate_post("/ui/logout", body=f"csrf_token={browser.csrf}", headers=FORM)
+
+    assert copied.simulate_get(f"/items/{item_id}").status_code == 401
+    page = copied.simulate_get("/ui")
+    assert (page.status_code, page.headers["location"].split("?")[0]) == (303, "/ui/login")
+
+
+def test_failed_sign_ins_from_one_address_are_throttled_then_allowed_again(api: AutologApi) -> None:
+    client = TestClient(api)
+    address = "192.0.2.10"
+
+    def sign_in(key: str, remote_addr: str = address) -> Result:
+        return client.simulate_post("/ui/login", body=f"key={key}", headers=FORM, remote_addr=remote_addr)
+
+    assert [sign_in("wrong").status_code for _ in range(10)] == [401] * 10
+    throttled = sign_in(KEY)
+    assert throttled.status_code == 429 and 0 < int(throttled.headers["retry-after"]) <= 300
+    assert "too many failed sign-ins" in throttled.text and SESSION_COOKIE not in throttled.cookies
+    assert sign_in(KEY, remote_addr="192.0.2.11").status_code == 303, "another address is not held back"
+
+    # When the window has passed (its key expires), the address may sign in, and success clears its count
+    api.services.redis_client.delete(f"{api.services.settings.namespace}:ui:failed-sign-ins:{address}")
+    assert sign_in("wrong").status_code == 401
+    assert sign_in(KEY).status_code == 303
+    assert [sign_in("wrong").status_code for _ in range(10)] == [401] * 10
+
+
+def test_with_redis_unreachable_sign_ins_are_neither_throttled_nor_signed_out() -> None:
+    unreachable = SignIns(redis.Redis(unix_socket_path="/nonexistent/redis.sock"), namespace="n")
+
+    unreachable.failed("192.0.2.1")
+    unreachable.sign_out("token", expires_at=time.time() + 60)
+
+    assert unreachable.wait_s("192.0.2.1") == 0
+    assert not unreachable.is_signed_out("token")

@@ -26,6 +26,6 @@ def add_ui_routes(app: falcon.App[falcon.Request, falcon.Response], services: Ap
     app.add_route("/ui", Library(services, pages))
     app.add_route("/ui/items/{item_id}", ItemPage(services, pages))
     app.add_route("/ui/login", Login(pages, sessions))
-    app.add_route("/ui/logout", Logout())
+    app.add_route("/ui/logout", Logout(sessions))
     app.add_route("/ui/progress", LibraryProgress(services))
     app.add_route("/ui/static/{name}", StaticFile())

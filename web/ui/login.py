@@ -36,7 +36,11 @@ def _same_origin(req: falcon.Request) -> bool:
 
 
 class Login:
-    """``GET /ui/login`` shows the form; ``POST /ui/login`` checks the key and sets the session cookie."""
+    """``GET /ui/login`` shows the form; ``POST /ui/login`` checks the key and sets the session cookie.
+
+    Failed sign-ins are counted per client address (``web.sign_ins``); past the limit the form
+    answers 429 with ``Retry-After`` until the window ends, whatever key is offered.
+    """
 
     auth = "open"
 
@@ -56,22 +60,41 @@ class Login:
         if not _same_origin(req):
             raise falcon.HTTPForbidden(description="the login form was posted from another site")
         key = form.get("key")
+        sign_ins, address = self._sessions.sign_ins, req.remote_addr or "unknown"
+        wait_s = sign_ins.wait_s(address) if sign_ins is not None else 0
+        if wait_s:
+            resp.status = falcon.HTTP_429
+            resp.set_header("Retry-After", str(wait_s))
+            self._pages.render(req, resp, "login.html", next=target,
+                               session_length=session_length(self._sessions.ttl_s),
+                               error=f"too many failed sign-ins from this address: try again in {wait_s} s")
+            return
         try:
             value, _ = self._sessions.issue(key if isinstance(key, str) else "")
         except AuthenticationFailed as ex:
+            if sign_ins is not None:
+                sign_ins.failed(address)
             resp.status = falcon.HTTP_401
             self._pages.render(req, resp, "login.html", next=target, error=ex.reason,
                                session_length=session_length(self._sessions.ttl_s))
             return
+        if sign_ins is not None:
+            sign_ins.succeeded(address)
         self._sessions.set_cookie(resp, value)
         resp.status, resp.location = falcon.HTTP_303, target
 
 
 class Logout:
-    """``POST /ui/logout``: forget the session cookie and go back to the login page."""
+    """``POST /ui/logout``: end the session (refused from now on), forget its cookie, go back to the login page."""
 
     auth = "page"
 
+    def __init__(self, sessions: SessionCookies) -> None:
+        self._sessions = sessions
+
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
+        session = getattr(req.context, "session", None)
+        if session is not None:
+            self._sessions.sign_out(session)
         SessionCookies.clear_cookie(resp)
         resp.status, resp.location = falcon.HTTP_303, LOGIN_PATH
