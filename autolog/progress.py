@@ -188,7 +188,10 @@ class ProgressChannel:
         self, item_ids: Sequence[str], *, seen: dict[str, int], idle_s: float, stop_at_final: bool,
         max_duration_s: float | None,
     ) -> Generator[ProgressEvent | None, None, None]:
-        """Subscribe, yield the latest states not yet ``seen`` (item id to sequence), then live events."""
+        """Subscribe, yield the latest states not yet ``seen`` (item id to sequence), then live events.
+
+        Ends at the deadline, at a final event when ``stop_at_final``, or once :func:`close_streams` is called.
+        """
         channels = [progress_keys(self._namespace, item_id)[2] for item_id in item_ids]
         deadline = None if max_duration_s is None else time.monotonic() + max_duration_s
         pubsub = self._client.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
@@ -203,8 +206,8 @@ class ProgressChannel:
                     if current.final and stop_at_final:
                         return
             quiet_since = time.monotonic()
-            while deadline is None or time.monotonic() < deadline:
-                wait_s = idle_s - (time.monotonic() - quiet_since)
+            while (deadline is None or time.monotonic() < deadline) and not _closing.is_set():
+                wait_s = min(idle_s - (time.monotonic() - quiet_since), _CLOSING_CHECK_S)
                 if deadline is not None:
                     wait_s = min(wait_s, deadline - time.monotonic())
                 message = pubsub.get_message(timeout=max(0.0, wait_s))
@@ -223,6 +226,19 @@ class ProgressChannel:
                     return
         finally:
             pubsub.close()
+
+
+#: Set once this process is stopping (gunicorn's worker got SIGTERM): every open stream ends
+#: within ``_CLOSING_CHECK_S``, so a stop never waits out the graceful timeout for a page left open.
+_closing = threading.Event()
+
+#: How often a quiet stream looks whether the process is stopping, in seconds.
+_CLOSING_CHECK_S = 1.0
+
+
+def close_streams() -> None:
+    """End every progress stream of this process, now and from now on (called as the process stops)."""
+    _closing.set()
 
 
 def stream_progress(

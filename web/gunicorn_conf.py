@@ -8,11 +8,14 @@ log) go through the project's logging configuration, so they are JSON lines like
 
 from __future__ import annotations
 
+import signal
+from types import FrameType
 from typing import Any
 
 # Imported here, in the master, so the forked workers share these pages instead of each importing them.
 import web.app  # noqa: F401
 from autolog.logs import build_log_config, secret_values
+from autolog.progress import close_streams
 from autolog.settings import Settings
 from autolog.store import Store
 
@@ -56,3 +59,20 @@ logconfig_dict = _log_config(_settings)
 def on_starting(server: Any) -> None:
     """Migrate the database once, before the workers start."""
     Store.open(_settings.sqlalchemy_url).close()
+
+
+def post_worker_init(worker: Any) -> None:
+    """End this worker's progress streams as soon as it is told to stop.
+
+    A review page keeps a stream open; gunicorn would otherwise wait its whole graceful
+    timeout for it and then kill the worker, cutting the stream mid-body. The worker's own
+    SIGTERM handler still runs after, so it stops taking requests and drains as before.
+    """
+    previous = signal.getsignal(signal.SIGTERM)
+
+    def on_term(signum: int, frame: FrameType | None) -> None:
+        close_streams()
+        if callable(previous):
+            previous(signum, frame)
+
+    signal.signal(signal.SIGTERM, on_term)

@@ -9,7 +9,7 @@ import pytest
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
-from autolog.store import FrameView, NewEvent, NewItem, SegmentView, Store
+from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store
 from autolog.store import engine as engine_module
 from autolog.store.engine import migrate
 from tests.conftest import POSTGRES_ADMIN_URL
@@ -190,3 +190,38 @@ def test_postgres_connection_dropped_while_idle_is_replaced_before_use(
     monkeypatch.setattr(engine_module, "PING_AFTER_IDLE_S", 0.0)
 
     assert postgres_store.items.get("LF1").status is Status.PENDING_FILE_INFO
+
+
+def test_a_run_start_and_a_status_write_store_their_events_and_messages_alike_on_both_stores(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    started = NewEvent(item_id="LF1", event="started", step="file_info", message_id="m0", attempt=1, worker="w:1:t",
+                       wait_ms=3, from_status=Status.PENDING_FILE_INFO.value, detail={"run": "token"})
+    succeeded = NewEvent(item_id="LF1", event="succeeded", step="file_info", message_id="m0", attempt=1, run_ms=7,
+                         from_status=Status.PENDING_FILE_INFO.value, to_status=Status.FILE_INFO_COMPLETE.value,
+                         detail={"result": {"status": "x", "nested": {"b": 1, "a": [1, 2]}}})
+    queued = NewEvent(item_id="LF1", event="queued", step="thumbnails", message_id="m1", attempt=1)
+    message = PendingMessage("m1", "thumbnails", {"actor_name": "a", "options": {"z": 1, "y": None}}, delay_ms=5)
+
+    assert store.items.start_run("LF1", Status.PENDING_FILE_INFO, "token", event=started)
+    fenced = store.fenced(RunFence("LF1", "token", Status.PENDING_FILE_INFO))
+    assert fenced.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE, event=succeeded,
+                                   events=[queued], messages=[message])
+
+    events = [event.to_dict() for event in store.timeline.for_item("LF1")]
+    assert [{key: value for key, value in event.items() if key not in ("id", "at")} for event in events] == [
+        {"item_id": "LF1", "event": "created", "to_status": Status.PENDING_FILE_INFO.value, "detail": {"source": "/a"}},
+        {"item_id": "LF1", "event": "started", "step": "file_info", "message_id": "m0", "attempt": 1,
+         "worker": "w:1:t", "wait_ms": 3, "from_status": Status.PENDING_FILE_INFO.value, "detail": {"run": "token"}},
+        {"item_id": "LF1", "event": "succeeded", "step": "file_info", "message_id": "m0", "attempt": 1, "run_ms": 7,
+         "from_status": Status.PENDING_FILE_INFO.value, "to_status": Status.FILE_INFO_COMPLETE.value,
+         "detail": {"result": {"status": "x", "nested": {"b": 1, "a": [1, 2]}}}},
+        {"item_id": "LF1", "event": "queued", "step": "thumbnails", "message_id": "m1", "attempt": 1},
+    ]
+    assert list(events[2]["detail"]["result"]["nested"]) == ["b", "a"]
+    assert store.outbox.unsent() == [message]
+    item = store.items.get("LF1")
+    assert (item.status, item.version, item.error, item.dead_lettered) == (Status.FILE_INFO_COMPLETE, 1, None, False)
+    stale = store.fenced(RunFence("LF1", "other", Status.FILE_INFO_COMPLETE))
+    assert not stale.items.transition("LF1", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
+    with pytest.raises(ItemNotFound):
+        stale.items.transition("nope", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
