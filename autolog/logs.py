@@ -152,6 +152,20 @@ class RedactingFilter(logging.Filter):
         return True
 
 
+class DiscardedResultNotice(logging.Filter):
+    """Drops dramatiq's warning that a step's return value was discarded for want of its Results middleware.
+
+    autolog's steps return their result to ``StatusWrites``, which stores it with the step's
+    status write (``after_process_message`` receives it), so nothing is discarded; dramatiq's
+    worker would still warn on every message of a step that is not piped into another actor.
+    Only that warning is dropped.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not (record.name.startswith("dramatiq.worker")
+                    and "haven't added the Results middleware" in str(record.msg))
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     """Return the context and ``extra=`` fields of a record."""
     fields = dict(_CONTEXT.get() or {})
@@ -207,9 +221,10 @@ def build_log_config(
         "version": 1,
         # Loggers created before configuration (dramatiq's, gunicorn's) must keep working.
         "disable_existing_loggers": False,
-        "filters": {"redact": {"()": RedactingFilter, "secrets": list(secrets)}},
+        "filters": {"redact": {"()": RedactingFilter, "secrets": list(secrets)},
+                    "discarded_result": {"()": DiscardedResultNotice}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {"default": {"class": "logging.StreamHandler", "stream": stream, "formatter": "default",
-                                 "filters": ["redact"]}},
+                                 "filters": ["discarded_result", "redact"]}},
         "root": {"level": level, "handlers": ["default"]},
     }

@@ -125,6 +125,28 @@ def test_the_dict_config_installs_one_filtered_json_handler_on_the_root() -> Non
         root.setLevel(saved[1])
 
 
+def test_dramatiqs_notice_of_a_discarded_result_is_dropped_and_other_warnings_kept() -> None:
+    config = build_log_config(stream="ext://sys.stdout")
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    notice = ("Actor 'autolog.transcribe' returned a value that is not None, and you haven't added the Results "
+              "middleware to the broker, so the value has been discarded.")
+    try:
+        logging.config.dictConfig(config)
+        [handler] = root.handlers
+
+        def kept(name: str, message: str) -> bool:
+            return bool(handler.filter(logging.makeLogRecord({"name": name, "msg": message,
+                                                              "levelno": logging.WARNING})))
+
+        assert not kept("dramatiq.worker._WorkerThread", notice)
+        assert kept("dramatiq.worker._WorkerThread", "Failed to process message autolog.probe('LF1').")
+        assert kept("autolog.steps", notice), "only dramatiq's worker notice is dropped"
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+
 def test_text_format_appends_the_context_as_key_values() -> None:
     config = build_log_config(fmt="text")
     formatter = config["formatters"]["default"]["()"]()
