@@ -12,6 +12,9 @@ the whole group when one worker process dies), with two changes:
   threads of a transcription, and a full lane never holds another's messages.
 - Each ``LaneWorker`` gives the broker it inherited from the master a fresh broker id, so
   each worker process has its own heartbeat and ack sets, as under dramatiq's own CLI.
+- Each worker process asks the kernel for a SIGTERM when its master dies (``PR_SET_PDEATHSIG``,
+  Linux), so a master killed with SIGKILL leaves no orphan that keeps consuming: the worker
+  stops as on a normal stop (its running steps get the grace period, then are put back).
 
 Each worker process announces one live entry per lane (``middleware.Metrics``), so ``/health``
 and the pool gauges count every pool on its own.
@@ -19,7 +22,11 @@ and the pool gauges count every pool on its own.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import functools
+import os
+import signal
 import sys
 import uuid
 from collections import defaultdict
@@ -36,6 +43,28 @@ from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _Wo
 
 from autolog.lanes import parse_lanes
 
+#: ``prctl`` option that sets the signal a process gets when its parent dies (``<linux/prctl.h>``).
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_parent(parent_pid: int) -> None:
+    """Have this process get SIGTERM when ``parent_pid``, its parent, dies.
+
+    Linux only (``prctl(PR_SET_PDEATHSIG)``, see prctl(2)); elsewhere nothing is done. The
+    signal is tied to the thread that calls this, so call it from the process's main thread.
+    A parent that died before the call is caught too: this process then sends itself SIGTERM.
+
+    Raises:
+        OSError: ``prctl`` refused.
+    """
+    if not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+    if libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != parent_pid:
+        os.kill(os.getpid(), signal.SIGTERM)
+
 
 class LaneWorker(dramatiq.Worker):
     """A dramatiq ``Worker`` whose every queue has its own work queue and threads.
@@ -48,10 +77,13 @@ class LaneWorker(dramatiq.Worker):
         broker, queues, worker_timeout: as ``dramatiq.Worker``; ``queues`` must all be lanes.
         lanes: threads per canonical queue name.
         worker_threads: ignored (dramatiq's CLI passes ``--threads``); the lanes' sum is used.
+        master_pid: the dramatiq master that forked this worker process; when given, the process
+            gets SIGTERM when the master dies (``stop_with_parent``). None in tests that run a
+            worker in their own process.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, queues: set[str] | None = None, worker_timeout: int = 1000,
-                 worker_threads: int = 0, lanes: Mapping[str, int]) -> None:
+                 worker_threads: int = 0, lanes: Mapping[str, int], master_pid: int | None = None) -> None:
         chosen = set(queues) if queues else set(lanes)
         unknown = chosen - set(lanes)
         if unknown:
@@ -60,6 +92,7 @@ class LaneWorker(dramatiq.Worker):
                          worker_threads=sum(lanes[queue] for queue in chosen))
         self.lanes = {queue: lanes[queue] for queue in sorted(chosen)}
         self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self.lanes}
+        self.master_pid = master_pid
 
     def start(self) -> None:
         """Boot as dramatiq's worker does, with each lane's threads on its own work queue.
@@ -69,7 +102,12 @@ class LaneWorker(dramatiq.Worker):
         live siblings keep fresh, and one ack set per queue, which any of them emptied at
         shutdown. dramatiq's Redis broker names its heartbeat and ack sets by that id
         (``dispatch.lua``); each process takes its own here, before any consumer runs.
+
+        dramatiq's CLI calls this from the worker process's main thread, which lives as long as
+        the process: the thread the death signal of ``master_pid`` is tied to.
         """
+        if self.master_pid is not None:
+            stop_with_parent(self.master_pid)
         if isinstance(self.broker, RedisBroker):
             self.broker.broker_id = str(uuid.uuid4())
         self.broker.emit_before("worker_boot", self)
@@ -149,7 +187,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     actors.metrics().lanes = lanes
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes})
+        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes}, master_pid=os.getpid())
     code: int = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(args))
     return code
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import pytest
 import redis
 
 from actors import probe
-from autolog.processes import group_members
+from autolog.processes import group_members, pid_alive
 from autolog.settings import Settings
 from ops.pools import PoolManager
 from tests.conftest import wait_for
@@ -115,3 +116,39 @@ def test_stopping_or_starting_one_pool_of_a_running_group_restarts_the_group_for
     started = manager.start(["file_info"])[0]
     assert started.alive and started.pid not in (None, control.pid)
     assert manager.serving("workers") == ("file_info", "control")
+
+
+def children(pid: int) -> list[int]:
+    """The live processes whose parent is ``pid``."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (FileNotFoundError, ProcessLookupError):
+            continue
+        if int(fields[1]) == pid and pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.mark.slow
+def test_a_worker_process_whose_master_is_killed_stops_instead_of_running_on_as_an_orphan(
+    manager: PoolManager,
+) -> None:
+    master = manager.start(["file_info", "control"])[0].pid
+    assert master is not None
+    [worker] = wait_for(lambda: children(master), what="the worker process forked")
+    log = manager.log_dir / "pools-workers.log"
+    # Booted: killed before, a worker can hang in dramatiq's boot handshake (a lock the master held), not here.
+    wait_for(lambda: log.is_file() and "is ready for action" in log.read_text(), what="the worker booted")
+
+    os.kill(master, signal.SIGKILL)
+
+    # The kernel sends the worker SIGTERM (PR_SET_PDEATHSIG): it stops as on a normal stop, within the grace
+    # period, instead of consuming on with parent 1 where no pid file, `workers stop` or `down` finds it.
+    wait_for(lambda: not pid_alive(worker), timeout_s=manager.default_stop_timeout_s, what="the orphan to stop")
+    probe.send("LF1")
+    [pool] = manager.status(["file_info"])
+    assert pool.depth is not None and (pool.depth.ready, pool.depth.in_flight) == (1, 0)

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import sys
 import time
+from pathlib import Path
 
 from autolog.processes import group_alive, group_members, pid_alive, runs_command_with
 
@@ -48,3 +51,13 @@ def test_a_pid_is_matched_against_its_command_line() -> None:
     finally:
         child.kill()
         child.wait()
+
+
+def test_a_worker_process_whose_master_died_before_it_asked_to_stop_with_it_gets_sigterm_at_once() -> None:
+    # The death signal covers a master that dies later; one already gone (here: "pid 1 is not my parent") is
+    # caught by the check after prctl.
+    code = "from actors.lanes import stop_with_parent; stop_with_parent(1); print('not stopped')"
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                         cwd=Path(__file__).resolve().parents[2])
+
+    assert (run.returncode, run.stdout) == (-signal.SIGTERM, "")
