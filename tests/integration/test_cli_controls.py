@@ -157,9 +157,10 @@ def test_ingest_of_a_folder_queues_each_footage_file_under_it(
     card = test_media.root / unique_id("card") / "CLIP"
     card.mkdir(parents=True)
     os.link(test_media.path("cuts_audio.mp4"), card / "C0001.MP4")
+    os.link(test_media.path("cuts_audio.mp4"), card / "C0002.ts")  # a transport stream, by name only here
     (card / "C0001M01.XML").write_text("<sidecar/>")
 
     assert main(["ingest", str(card.parent)]) == 0
 
-    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\n"
-    assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4")]
+    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\nqueued C0002 {card / 'C0002.ts'}\n"
+    assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4"), str(card / "C0002.ts")]
