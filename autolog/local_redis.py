@@ -183,6 +183,21 @@ class LocalRedis:
             self._binary_file.write_text(found + "\n")
         return found
 
+    def revive(self) -> bool:
+        """Start the server again on its data if its process is gone (killed, crashed); return whether it did.
+
+        Run by this machine's sweep process every few seconds, so a dead private Redis comes
+        back with nobody acting. A server whose process lives but does not answer (busy,
+        stopped) is left alone: killing it is ``autolog up``'s call, made by a person.
+
+        Raises:
+            RedisServerError: it could not be started (see ``start``).
+        """
+        if not self._pid_file.exists() or self.pid() is not None or self.is_running:
+            return False
+        self.start()
+        return True
+
     def stop(self, *, timeout_s: float = 10.0) -> bool:
         """Stop the server if it runs; return whether one was stopped."""
         pid = self.pid()

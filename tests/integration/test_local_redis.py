@@ -146,3 +146,33 @@ def test_an_older_server_is_refused_on_a_redis_7_aof_it_cannot_read(
 
     with pytest.raises(RedisServerError, match="older than Redis 7 and cannot read"):
         private_redis(var_settings).start()
+
+
+def test_revive_starts_a_dead_server_on_its_data_and_leaves_a_live_or_stopped_one(var_settings: Settings) -> None:
+    server = private_redis(var_settings)
+    client = redis.Redis.from_url(server.start())
+    client.set("kept", "yes")
+    wait_for(lambda: any(b"kept" in path.read_bytes() for path in server.root.rglob("*.aof*")),
+             what="the AOF to hold the key")
+    assert not server.revive(), "a live server is left alone"
+
+    # A killed server is started again on its data, once
+    killed = server.pid()
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(killed), what="redis-server to die")
+    assert server.revive()
+    assert not server.revive()
+    assert client.get("kept") == b"yes"
+
+    # A frozen one is not killed (that is `autolog up`'s call), and one stopped on purpose stays stopped
+    frozen = server.pid()
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        assert not server.revive() and server.pid() == frozen
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    server.stop()
+    assert not server.revive() and server.pid() is None
+    client.close()
