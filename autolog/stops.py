@@ -1,9 +1,9 @@
 """Stopping a running step at its next safe point when its item is cancelled.
 
-A worker installs a check for the message it runs (``stop_when``); the media work calls
-``raise_if_stopped`` at its safe points: between polls of an ffmpeg or ffprobe subprocess
-(which is then killed) and between the transcriber's speech windows. Nothing is stored
-after a stop: the step raises ``StepCancelled`` before its results are saved.
+A worker installs a check for the message it runs (``stop_when``); the media work asks
+``stop_requested`` at its safe points: between polls of a tool's subprocess (ffmpeg, ffprobe,
+the speech recogniser), which is then killed. Nothing is stored after a stop: the step raises
+``StepCancelled`` before its results are saved.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class StepCancelled(AutologError):
 
 
 def install_check(check: Callable[[], bool]) -> Token[Callable[[], bool] | None]:
-    """Make ``raise_if_stopped`` in this thread consult ``check``; ``remove_check`` with the token undoes it."""
+    """Make ``stop_requested`` in this thread consult ``check``; ``remove_check`` with the token undoes it."""
     return _CHECK.set(check)
 
 
@@ -40,7 +40,7 @@ def remove_check(token: Token[Callable[[], bool] | None]) -> None:
 
 @contextmanager
 def stop_when(check: Callable[[], bool]) -> Iterator[None]:
-    """Make ``raise_if_stopped`` in this thread consult ``check`` until the block ends."""
+    """Make ``stop_requested`` in this thread consult ``check`` until the block ends."""
     token = install_check(check)
     try:
         yield
@@ -52,16 +52,6 @@ def stop_requested() -> bool:
     """Tell whether the running step should stop; False when no check is installed."""
     check = _CHECK.get()
     return check is not None and check()
-
-
-def raise_if_stopped() -> None:
-    """Stop here if the running step's item was cancelled.
-
-    Raises:
-        StepCancelled: it was.
-    """
-    if stop_requested():
-        raise StepCancelled()
 
 
 def throttled(check: Callable[[], bool], *, every_s: float) -> Callable[[], bool]:

@@ -1,6 +1,8 @@
 """This machine's background process, started with the stack: sweep, pool supervisor, watch folders, metrics.
 
-Every ``discovery_interval_s`` it restarts this machine's pools that died (``PoolSupervisor``,
+Every ``discovery_interval_s`` it starts the private Redis again if its process died
+(``LocalRedis.revive``; not one that is hung, which is ``autolog up``'s call), restarts this
+machine's pools that died (``PoolSupervisor``,
 whether or not this machine holds the sweep's lease) and runs the sweep (``pipelines.discovery``,
 which acts only while it holds the cluster-wide lease). On its own thread it watches the watch
 folders (``pipelines.watch``) and ingests their settled files while it holds the lease. It is
@@ -27,6 +29,7 @@ from prometheus_client import start_http_server
 import actors
 from autolog.context import Context
 from autolog.lease import Lease
+from autolog.local_redis import RedisServerError, private_redis
 from autolog.logs import build_log_config, secret_values
 from autolog.settings import Settings
 from middleware import api_metrics_registry
@@ -58,7 +61,14 @@ def main(argv: Sequence[str] | None = None) -> int:
                         ingest=lambda path: ingest_file(context, path), active=lambda: lease.held,
                         scan_interval_s=settings.watch_scan_interval_s)
 
+    private = None if settings.redis_url else private_redis(settings)
+
     def tick() -> DiscoveryReport:
+        try:
+            if private is not None and private.revive():
+                logger.warning("The private Redis had died; started it again on its data at %s.", private.url)
+        except RedisServerError:
+            logger.exception("The private Redis is down and could not be started; trying again next sweep.")
         try:
             supervisor.check()
         except OSError:

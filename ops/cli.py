@@ -25,6 +25,7 @@ from autolog.errors import (
     ItemExists,
     ItemNotFound,
     MediaMissing,
+    QueueNotFound,
     TransitionRefused,
     UnknownStep,
 )
@@ -45,7 +46,7 @@ CONFLICT_ERRORS = (ItemExists, ItemsNotLogged, MixedFrameRates, NotExportable, T
 
 #: Errors that mean the operator asked for something that cannot be: exit code 2.
 INPUT_ERRORS = (ConfigError, ExportError, InvalidItemId, InvalidSearchQuery, InvalidSource, ItemNotFound,
-                MediaMissing, PoolError, UnknownStep, UsageError)
+                MediaMissing, PoolError, QueueNotFound, UnknownStep, UsageError)
 
 #: How long ``ingest --wait`` and ``demo`` wait by default, in seconds.
 DEFAULT_WAIT_TIMEOUT_S = 600.0
@@ -161,6 +162,16 @@ def _add_item_commands(commands_: argparse._SubParsersAction[argparse.ArgumentPa
 
     commands_.add_parser("force-resume-all", help="reprocess from step 3 every item step 3 has run for") \
         .set_defaults(handler=commands.force_resume_all)
+
+    queues = commands_.add_parser("queues", help="list the queues, or pause, resume or purge one",
+                                  description="A queue is named by its queue, step or seed name (probe, "
+                                              "file_info, step1_file_info). Purge drops its queued, delayed and "
+                                              "held messages and marks their items purged.")
+    queues.add_argument("action", nargs="?", choices=("list", "pause", "resume", "purge"), default="list",
+                        help="default: list")
+    queues.add_argument("queue", nargs="?", help="the queue (all, for list)")
+    queues.add_argument("--json", action="store_true", help="print JSON")
+    queues.set_defaults(handler=commands.queues)
 
 
 def _add_stack_commands(commands_: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

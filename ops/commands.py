@@ -208,3 +208,36 @@ def force_resume_all(args: argparse.Namespace, settings: Settings) -> int:
         print(f"requeued {item_id}")
     print(f"{len(moved)} item(s) sent back to step 3")
     return 0
+
+
+def queues(args: argparse.Namespace, settings: Settings) -> int:
+    """List the queues with their counts, or pause, resume or purge one (as ``/queues`` does)."""
+    if args.action != "list" and not args.queue:
+        raise UsageError(f"queues {args.action} needs a queue name (see `autolog queues`)")
+    with pipeline_context(settings) as context:
+        from actors import broker
+        from pipelines.queues import Queues
+
+        control = Queues(broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+        if args.action == "purge":
+            outcome = control.purge(context, args.queue)
+            if args.json:
+                print_json(outcome.to_dict())
+            else:
+                print(f"purged {outcome.purged} message(s) from {outcome.queue}; items marked purged: "
+                      f"{', '.join(outcome.items) or 'none'}")
+            return 0
+        if args.action == "pause":
+            views = [control.pause(args.queue)]
+        elif args.action == "resume":
+            views = [control.resume(args.queue)]
+        else:
+            views = [control.get(args.queue)] if args.queue else control.list()
+    if args.json:
+        print_json([view.to_dict() for view in views])
+        return 0
+    print(f"{'QUEUE':<15}{'STEP':<15}{'QUEUED':>8}{'DELAYED':>9}{'HELD':>7}{'RUNNING':>9}{'DEAD':>6}  PAUSED")
+    for view in views:
+        print(f"{view.name:<15}{view.step or '-':<15}{view.queued:>8}{view.delayed:>9}{view.held:>7}"
+              f"{view.in_progress:>9}{view.dead_lettered:>6}  {'yes' if view.paused else 'no'}")
+    return 0

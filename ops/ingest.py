@@ -9,7 +9,7 @@ from pathlib import Path
 
 from autolog.errors import InvalidSource
 from autolog.item_ids import Lookup, choose_id
-from autolog.sources import check_source, is_remote, validate_source
+from autolog.sources import MEDIA_SUFFIXES, check_source, is_media_name, is_remote, validate_source
 from autolog.store import ItemView, NewItem, validate_item_id
 from ops.errors import UsageError
 
@@ -23,12 +23,6 @@ class IngestPlan:
     ids: tuple[str, ...]
 
 
-#: The file names a folder walk takes as footage (lower case): containers and sound files ffmpeg
-#: reads. A card's sidecars (XML, THM, BIM, LRV...) and raw formats ffmpeg cannot decode are left.
-MEDIA_SUFFIXES = frozenset({
-    ".mp4", ".m4v", ".mov", ".mxf", ".mts", ".m2ts", ".avi", ".mkv", ".webm", ".mpg", ".mpeg", ".dv", ".3gp",
-    ".wav", ".bwf", ".aif", ".aiff", ".flac", ".mp3", ".m4a", ".ogg",
-})
 
 
 def media_files(folder: Path) -> list[Path]:
@@ -37,7 +31,7 @@ def media_files(folder: Path) -> list[Path]:
     for parent, folders, files in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
         found += [Path(parent) / name for name in sorted(files)
-                  if not name.startswith(".") and Path(name).suffix.lower() in MEDIA_SUFFIXES]
+                  if not name.startswith(".") and is_media_name(Path(name))]
     return found
 
 

@@ -129,6 +129,9 @@ class Queues:
     def purge(self, context: Context, name: str) -> PurgeOutcome:
         """Drop the queue's ready, delayed and held messages; mark their items purged.
 
+        Only items still at the queue's step are marked (and listed): a dropped message of an
+        item that has moved on was a stale duplicate.
+
         When the queue is paused, the items of messages workers fetched before the pause are
         marked too: such a message is dropped when it reaches the worker's pause check.
 
@@ -147,9 +150,8 @@ class Queues:
             step = _step_of(message.queue.removesuffix(".DQ"))
             events.append(NewEvent(item_id=item_id, event="purged", step=step, message_id=message.message_id,
                                    detail={"queue": queue}))
-        context.store.items.mark_purged(events)
-        return PurgeOutcome(queue=queue, purged=len(result.dropped),
-                            items=tuple(sorted({event.item_id for event in events})))
+        marked = context.store.items.mark_purged(events)
+        return PurgeOutcome(queue=queue, purged=len(result.dropped), items=tuple(marked))
 
     def seed_status(self) -> dict[str, Any]:
         """Return seed 000's ``/queue/status`` document: queued and failed per step."""

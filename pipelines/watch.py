@@ -25,6 +25,7 @@ from autolog.context import Context
 from autolog.errors import AutologError, InvalidSource, ItemExists, MediaMissing, StoreUnavailable
 from autolog.item_ids import choose_id, stored_items
 from autolog.source_state import Sighting, SourceStat, settle_remaining_s
+from autolog.sources import is_media_name
 from autolog.store import NewItem
 from pipelines import actions
 
@@ -35,8 +36,8 @@ PARTIAL_SUFFIXES = (".part", ".partial", ".tmp", ".crdownload", "~")
 
 
 def is_candidate(path: Path) -> bool:
-    """True for a name that may be footage: not hidden, not a copy tool's partial file."""
-    return not path.name.startswith(".") and not path.name.endswith(PARTIAL_SUFFIXES)
+    """True for a name that may be footage: a footage or sound file's ending, not hidden, not a partial file."""
+    return not path.name.startswith(".") and not path.name.endswith(PARTIAL_SUFFIXES) and is_media_name(path)
 
 
 def ingest_file(context: Context, path: Path) -> str | None:

@@ -78,8 +78,12 @@ def run_process(
     return completed
 
 
-def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subprocess.CompletedProcess[bytes]:
+def run_tool(
+    args: Sequence[str], *, run: Runner, timeout_s: float, tool: str | None = None,
+) -> subprocess.CompletedProcess[bytes]:
     """Run a command, capturing its output, within ``timeout_s`` seconds.
+
+    Errors name ``tool``, by default the executable (``args[0]``).
 
     A non-zero exit status is returned, not raised: only the caller knows whether it
     means bad input or a broken tool.
@@ -88,7 +92,7 @@ def run_tool(args: Sequence[str], *, run: Runner, timeout_s: float) -> subproces
         ToolFailed: The command timed out, was killed by a signal, or its executable is not installed.
         DiskFull: The command failed because the disk it writes to (its last argument) is full.
     """
-    tool = args[0]
+    tool = tool or args[0]
     try:
         completed = run(args, capture_output=True, timeout=timeout_s, check=False)
     except subprocess.TimeoutExpired as ex:

@@ -8,25 +8,30 @@ words at the right time and on the right frames.
 
 from __future__ import annotations
 
+import json
 import math
 import re
+import sys
 import tempfile
-import threading
 import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
+from autolog.errors import ToolFailed
 from autolog.media._fields import read_float, read_str
-from autolog.media._run import Runner, run_process
+from autolog.media._run import Runner, run_process, run_tool
 from autolog.media.probe import AudioTrack
-from autolog.media.speech_tracks import SAMPLE_RATE, extract_speech_audio, speech_spans
-from autolog.stops import raise_if_stopped
+from autolog.media.speech_tracks import SAMPLE_RATE, extract_speech_audio
 
 #: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
 #: one utterance never holds more than this much audio in the decoder.
 MAX_WINDOW_S = 30.0
+
+#: Time allowed for recognition per second of audio, on top of ``timeout_s``: pocketsphinx
+#: decodes about 0.3 s per second of noisy audio on one core, so 2 leaves room for a busy machine.
+RECOGNITION_S_PER_AUDIO_S = 2.0
 
 #: Recogniser tokens that are not words: <s>, </s>, <sil>, [NOISE], ++BREATH++.
 _NON_WORD = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
@@ -95,8 +100,9 @@ class PocketsphinxTranscriber:
 
     Voice-activity detection finds the stretches of speech; each is decoded with a
     little padding (so word onsets are not clipped) and split into phrases wherever
-    the words pause for longer than ``pause_s``. One decoder is loaded on first use
-    and shared behind a lock, since pocketsphinx decoders are not thread-safe.
+    the words pause for longer than ``pause_s``. Recognition runs in a child process
+    (``python -m autolog.media.recognise``) with its own decoder, since pocketsphinx holds
+    the GIL while it decodes; the model loads in each child, about 0.5 s more per transcribed clip.
     """
 
     name = "pocketsphinx"
@@ -109,22 +115,21 @@ class PocketsphinxTranscriber:
         pause_s: float = 0.25,
         pad_s: float = 0.3,
     ) -> None:
-        """Configure the transcriber; the model loads on the first ``transcribe``."""
+        """Configure the transcriber; ``timeout_s`` bounds each ffmpeg run and, with the audio's length, recognition."""
         self._run = run
         self._timeout_s = timeout_s
         self._pause_s = pause_s
         # PERF(media): 0.3 s of padding recovered "welcome" and "quick" on the test
         # speech clip, where the bare VAD spans clipped their onsets; 0.5 s added noise.
         self._pad_s = pad_s
-        self._lock = threading.Lock()
-        self._decoder: Any = None
 
     def transcribe(self, path: Path, tracks: Sequence[AudioTrack]) -> Transcript:
         """Return the phrases spoken on the tracks that carry speech, in clip time.
 
         Raises:
             CorruptMedia: ffmpeg cannot decode an audio track.
-            ToolFailed: ffmpeg is missing or timed out.
+            ToolFailed: ffmpeg is missing or timed out, or the recogniser crashed, was killed or timed out.
+            StepCancelled: the item was cancelled meanwhile; the running tool was killed.
         """
         with tempfile.TemporaryDirectory(prefix="autolog-asr-") as temp_dir:
             speech = extract_speech_audio(path, tracks, Path(temp_dir), run=self._run, timeout_s=self._timeout_s)
@@ -135,39 +140,30 @@ class PocketsphinxTranscriber:
                           track_indexes=speech.track_indexes)
 
     def _recognise(self, wav_path: Path) -> list[_Word]:
-        with wave.open(str(wav_path), "rb") as audio, self._lock:
-            decoder = self._loaded_decoder()
-            frames_per_s = float(decoder.config["frate"])
-            total_s = audio.getnframes() / SAMPLE_RATE
-            spans = list(speech_spans(audio))
-            words: list[_Word] = []
-            for start_s, end_s in _padded_windows(spans, pad_s=self._pad_s, total_s=total_s):
-                # A safe point: a cancelled item's transcription stops between speech windows.
-                raise_if_stopped()
-                audio.setpos(round(start_s * SAMPLE_RATE))
-                pcm = audio.readframes(round((end_s - start_s) * SAMPLE_RATE))
-                decoder.start_utt()
-                decoder.process_raw(pcm, full_utt=True)
-                decoder.end_utt()
-                for token in decoder.seg():
-                    text = _clean_word(str(token.word))
-                    if text:
-                        word_start_s = start_s + int(token.start_frame) / frames_per_s
-                        word_end_s = start_s + (int(token.end_frame) + 1) / frames_per_s
-                        words.append(_Word(text, round(word_start_s, 3), round(word_end_s, 3)))
-        return words
+        """Run ``autolog.media.recognise`` on ``wav_path`` in a child process and return its words.
 
-    def _loaded_decoder(self) -> Any:
-        if self._decoder is None:
-            # NOTE(media): imported here so that importing autolog.media (e.g. in the
-            # web process) does not load the native recogniser.
-            from pocketsphinx import Decoder
+        The worker only waits on the child, so its other threads keep running (breaker
+        report D1); a cancelled item's child is killed at once (``run_process``).
+        """
+        with wave.open(str(wav_path), "rb") as audio:
+            audio_s = audio.getnframes() / SAMPLE_RATE
+        args = [sys.executable, "-m", "autolog.media.recognise", "--pad-s", repr(self._pad_s), str(wav_path)]
+        timeout_s = self._timeout_s + RECOGNITION_S_PER_AUDIO_S * audio_s
+        completed = run_tool(args, run=self._run, timeout_s=timeout_s, tool="pocketsphinx")
+        if completed.returncode != 0:
+            raise ToolFailed("pocketsphinx", f"recogniser exited with status {completed.returncode}: "
+                                             f"{_last_line(completed.stderr)}")
+        try:
+            return [_Word(str(text), float(start_s), float(end_s))
+                    for text, start_s, end_s in json.loads(completed.stdout)]
+        except (ValueError, TypeError) as ex:
+            raise ToolFailed("pocketsphinx", f"recogniser printed no word list ({ex})") from ex
 
-            # PERF(media): skipping the flat-lexicon second pass and capping active
-            # HMMs per frame at 3000 (default 30000) cut decoding of the 9 s test clip
-            # from 2.0 s to 1.1 s, with the same key words recognised.
-            self._decoder = Decoder(loglevel="FATAL", fwdflat=False, maxhmmpf=3000)
-        return self._decoder
+
+def _last_line(stderr: bytes) -> str:
+    """Return the last non-blank line of a child's stderr: a Python traceback ends with its error."""
+    lines = [line.strip() for line in stderr.decode("utf-8", errors="replace").splitlines() if line.strip()]
+    return lines[-1] if lines else "no error message"
 
 
 def _padded_windows(spans: Sequence[tuple[float, float]], *, pad_s: float, total_s: float) -> list[tuple[float, float]]:

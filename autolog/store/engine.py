@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -15,9 +16,28 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.exc import DisconnectionError
 from sqlalchemy.orm import Session, sessionmaker
 
+from autolog.errors import ConfigError
+
 #: How long SQLite waits on a locked database before giving up, in ms. Steps write small
 #: rows; 30 s covers any burst of 30+ worker threads without surfacing "database is locked".
+#: ``AUTOLOG_SQLITE_BUSY_TIMEOUT_MS`` overrides it for every store this process opens.
 SQLITE_BUSY_TIMEOUT_MS = 30_000
+
+
+def sqlite_busy_timeout_ms(environ: Mapping[str, str] = os.environ) -> int:
+    """Return the SQLite busy timeout in ms: ``AUTOLOG_SQLITE_BUSY_TIMEOUT_MS``, else ``SQLITE_BUSY_TIMEOUT_MS``.
+
+    Read from the environment, not ``Settings``: a store is opened from its URL alone.
+
+    Raises:
+        ConfigError: the variable is set but is not a whole number of ms above 0.
+    """
+    text = environ.get("AUTOLOG_SQLITE_BUSY_TIMEOUT_MS", "").strip()
+    if not text:
+        return SQLITE_BUSY_TIMEOUT_MS
+    if not text.isdigit() or int(text) <= 0:
+        raise ConfigError("AUTOLOG_SQLITE_BUSY_TIMEOUT_MS", f"expected a whole number of ms above 0, got {text!r}")
+    return int(text)
 
 #: A pooled PostgreSQL connection that sat unused longer than this is pinged before its
 #: next use, in s. One in steady use is not: a ping per checkout was a round trip per
@@ -40,8 +60,9 @@ def create_store_engine(url: str) -> Engine:
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
-        event.listen(engine, "connect", _configure_sqlite)
+        busy_timeout_ms = sqlite_busy_timeout_ms()
+        engine = create_engine(url, connect_args={"timeout": busy_timeout_ms / 1000})
+        event.listen(engine, "connect", lambda connection, _record: _configure_sqlite(connection, busy_timeout_ms))
         return engine
     engine = create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=0)
     event.listen(engine, "connect", _stamp_use)
@@ -68,10 +89,10 @@ def _ping_if_idle(engine: Engine, dbapi_connection: Any, record: Any) -> None:
         raise DisconnectionError(f"pooled connection failed its ping: {ex}") from ex
 
 
-def _configure_sqlite(dbapi_connection: Any, _record: Any) -> None:
+def _configure_sqlite(dbapi_connection: Any, busy_timeout_ms: int) -> None:
     cursor = dbapi_connection.cursor()
     cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
     cursor.execute("PRAGMA foreign_keys=ON")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()

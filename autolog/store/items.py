@@ -16,7 +16,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
-from autolog.statuses import Status
+from autolog.statuses import Status, step_named
 from autolog.store.fencing import RunFence, hold_fence
 from autolog.store.group_commit import GroupCommit
 from autolog.store.models import (
@@ -464,19 +464,26 @@ class Items:
             if event is not None:
                 session.add(event_row(event))
 
-    def mark_purged(self, events: Sequence[NewEvent]) -> int:
-        """Mark each event's item purged and record the event, in one transaction; return items marked.
+    def mark_purged(self, events: Sequence[NewEvent]) -> builtins.list[str]:
+        """Mark each event's item purged and record the event, in one transaction; return the ids marked.
 
-        Events whose item no longer exists are dropped.
+        An event naming a step marks its item only while the item is still at that step's
+        status: a message dropped for an item that has moved on (a stale duplicate) would
+        otherwise mark it, and discovery would then leave it alone. Events whose item no
+        longer exists are dropped.
         """
         ids = sorted({event.item_id for event in events})
         if not ids:
-            return 0
+            return []
         with self._sessions.begin() as session:
-            existing = set(session.scalars(select(Item.id).where(Item.id.in_(ids))))
-            session.execute(update(Item).where(Item.id.in_(existing)).values(purged=True, updated_at=utcnow()))
-            session.add_all(event_row(event) for event in events if event.item_id in existing)
-            return len(existing)
+            statuses = dict(session.execute(select(Item.id, Item.status).where(Item.id.in_(ids))).all())
+            kept = [event for event in events if event.item_id in statuses
+                    and (event.step is None or statuses[event.item_id] == step_named(event.step).from_status.value)]
+            marked = sorted({event.item_id for event in kept})
+            if marked:
+                session.execute(update(Item).where(Item.id.in_(marked)).values(purged=True, updated_at=utcnow()))
+                session.add_all(event_row(event) for event in kept)
+            return marked
 
     def delete(self, item_id: str) -> builtins.list[str]:
         """Delete an item with its timeline, results and artifact rows; return the artifact paths it had.

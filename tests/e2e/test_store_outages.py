@@ -156,12 +156,13 @@ def test_sqlite_locked_past_its_busy_timeout_spends_no_retry_and_the_item_finish
         actions.submit(services().current(), [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")),
                                                       force_resume=True)])
 
-        # When another process holds the database's write lock past the workers' 30 s busy
-        # timeout, until a worker has put the message back to wait for the store
+        # When another process holds the database's write lock past the workers' busy timeout
+        # (2 s here, 30 s by default), until a worker has put the message back to wait for the store
         holder = sqlite3.connect(database, isolation_level=None, timeout=1)
         holder.execute("BEGIN EXCLUSIVE")
         try:
-            processes(WORKERS, {**os.environ, "DATABASE_URL": f"sqlite:///{database}"})
+            processes(WORKERS, {**os.environ, "DATABASE_URL": f"sqlite:///{database}",
+                                "AUTOLOG_SQLITE_BUSY_TIMEOUT_MS": "2000"})
             wait_for(lambda: "for the store without spending a retry" in (tmp_path / "workers.log").read_text(
                 errors="replace"), timeout_s=120, what="a worker to wait for the locked store")
         finally:

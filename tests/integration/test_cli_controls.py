@@ -157,9 +157,38 @@ def test_ingest_of_a_folder_queues_each_footage_file_under_it(
     card = test_media.root / unique_id("card") / "CLIP"
     card.mkdir(parents=True)
     os.link(test_media.path("cuts_audio.mp4"), card / "C0001.MP4")
+    os.link(test_media.path("cuts_audio.mp4"), card / "C0002.ts")  # a transport stream, by name only here
     (card / "C0001M01.XML").write_text("<sidecar/>")
 
     assert main(["ingest", str(card.parent)]) == 0
 
-    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\n"
-    assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4")]
+    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\nqueued C0002 {card / 'C0002.ts'}\n"
+    assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4"), str(card / "C0002.ts")]
+
+
+def test_queues_are_listed_paused_resumed_and_purged_on_the_command_line(
+    cli_store: Store, capsys: pytest.CaptureFixture[str],
+) -> None:
+    from actors import broker, probe
+
+    cli_store.items.create([NewItem(id="QA", source="/m/qa.mp4"), NewItem(id="QB", source="/m/qb.mp4")])
+    for item_id in ("QA", "QB"):
+        broker.enqueue(probe.message(item_id))
+    capsys.readouterr()
+
+    assert main(["queues", "pause", "step1_file_info", "--json"]) == 0
+    [paused] = json.loads(capsys.readouterr().out)
+    assert (paused["name"], paused["paused"], paused["held"], paused["queued"]) == ("probe", True, 2, 0)
+    assert main(["queues", "resume", "probe"]) == 0
+    assert capsys.readouterr().out.splitlines()[1].split() == ["probe", "file_info", "2", "0", "0", "0", "0", "no"]
+    assert main(["queues"]) == 0
+    assert {line.split()[0] for line in capsys.readouterr().out.splitlines()[1:]} >= {"probe", "analysis", "control"}
+
+    assert main(["queues", "purge", "probe"]) == 0
+    assert capsys.readouterr().out == "purged 2 message(s) from probe; items marked purged: QA, QB\n"
+    assert cli_store.items.get("QA").purged
+
+    assert main(["queues", "purge"]) == 2
+    assert "needs a queue name" in one_line_error(capsys)
+    assert main(["queues", "pause", "nosuchqueue"]) == 2
+    assert "nosuchqueue" in one_line_error(capsys)

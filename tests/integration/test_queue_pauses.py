@@ -97,6 +97,24 @@ def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their
     assert not context.store.items.get("READY").purged
 
 
+def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:
+    # Given a stale duplicate step 1 message of an item already at step 3
+    _pending(context, "MOVED", "WAITING")
+    context.store.items.transition("MOVED", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+    context.store.items.transition("MOVED", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
+    broker.enqueue(probe.message("MOVED"))
+    broker.enqueue(probe.message("WAITING"))
+
+    outcome = queues().purge(context, "probe")
+
+    # Then both messages are gone, but only the item still at step 1 is marked purged
+    assert (outcome.purged, outcome.items) == (2, ("WAITING",))
+    moved = context.store.items.get("MOVED")
+    assert (moved.purged, moved.status) == (False, Status.THUMBNAILS_COMPLETE)
+    assert "purged" not in [event.event for event in context.store.timeline.for_item("MOVED")]
+    assert context.store.items.get("WAITING").purged
+
+
 def test_purged_jobs_read_as_purged(context: Context) -> None:
     _pending(context, "GONE")
     [answer] = actions.queue_items(context, [context.store.items.get("GONE")])

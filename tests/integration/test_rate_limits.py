@@ -104,7 +104,7 @@ def test_two_processes_never_exceed_the_limit_in_any_window_and_keep_to_the_idea
 ) -> None:
     requests, messages = 5, 30
     # Calls are exact from when they finish (see middleware._limiter_scripts), so each of the
-    # five waits costs a window plus one call; a short call keeps that within the 10%.
+    # five waits costs a window plus one call; a short call keeps that small.
     cluster = cluster_factory(requests=requests, latency_s=0.02)
 
     item_ids = send_items(cluster, messages, "paced")
@@ -117,7 +117,8 @@ def test_two_processes_never_exceed_the_limit_in_any_window_and_keep_to_the_idea
     ideal_s = (math.ceil(messages / requests) - 1) * WINDOW_S
     span_s = max(arrivals) - min(arrivals)
     print(f"\n{messages} calls at {requests} per {WINDOW_S} s: span {span_s:.2f} s, ideal {ideal_s:.2f} s")
-    assert span_s <= 1.1 * ideal_s, f"calls took {span_s:.2f} s against an ideal of {ideal_s:.2f} s"
+    # 15 %: the waits' own cost (a call each, see above) and a busy 2-core machine's scheduling.
+    assert span_s <= 1.15 * ideal_s, f"calls took {span_s:.2f} s against an ideal of {ideal_s:.2f} s"
     assert not any(item.dead_lettered or item.error for item in cluster.store.items.list(limit=messages))
     counters = cluster.limiter.counters(cluster.key)
     assert counters.calls == messages and counters.waits >= messages - requests

@@ -70,10 +70,10 @@ def test_a_file_dropped_while_growing_is_ingested_once_after_it_settles(
     assert len(context.store.items.with_source(str(target))) == 1
 
 
-def test_hidden_and_partial_files_are_not_ingested_and_the_walk_finds_what_events_missed(
+def test_hidden_partial_and_sidecar_files_are_not_ingested_and_the_walk_finds_what_events_missed(
     context: Context, folder: Path, test_media: SampleClips,
 ) -> None:
-    for name in (".A001.mp4", "A002.mp4.part", "A003.mp4~"):
+    for name in (".A001.mp4", "A002.mp4.part", "A003.mp4~", "manifest.json", "A001.XML"):
         (folder / name).write_bytes(b"partial")
     late = folder / "card" / "A004.mp4"
     late.parent.mkdir()

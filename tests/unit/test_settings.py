@@ -55,3 +55,13 @@ def test_watch_folders_default_to_the_demo_folder_and_can_be_listed_or_turned_of
     assert default.resolved_watch_folders == ((media / "demo").resolve(),)
     assert listed.resolved_watch_folders == ((tmp_path / "a").resolve(), (tmp_path / "b").resolve())
     assert Settings.from_env({"AUTOLOG_WATCH_FOLDERS": "off"}).resolved_watch_folders == ()
+
+
+def test_the_sqlite_busy_timeout_is_30_s_unless_the_environment_says_otherwise() -> None:
+    from autolog.store.engine import sqlite_busy_timeout_ms
+
+    assert sqlite_busy_timeout_ms({}) == 30_000
+    assert sqlite_busy_timeout_ms({"AUTOLOG_SQLITE_BUSY_TIMEOUT_MS": "2000"}) == 2_000
+    for bad in ("0", "-5", "2.5", "soon"):
+        with pytest.raises(ConfigError, match="AUTOLOG_SQLITE_BUSY_TIMEOUT_MS"):
+            sqlite_busy_timeout_ms({"AUTOLOG_SQLITE_BUSY_TIMEOUT_MS": bad})
