@@ -43,6 +43,10 @@ from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _Wo
 
 from autolog.lanes import parse_lanes
 
+#: How long a stopping worker waits for its consumers after the grace period, in milliseconds: each
+#: ends within one fetch timeout (``worker_timeout``, 1 s) once told to stop.
+CONSUMER_STOP_MS = 3000
+
 #: ``prctl`` option that sets the signal a process gets when its parent dies (``<linux/prctl.h>``).
 PR_SET_PDEATHSIG = 1
 
@@ -131,15 +135,23 @@ class LaneWorker(dramatiq.Worker):
         consumer.start()
 
     def stop(self, timeout: int = 600000) -> None:
-        """Stop as dramatiq's worker does: threads finish their messages, then every lane's prefetched ones go back."""
+        """Stop as dramatiq's worker does: threads finish their messages, then every lane's prefetched ones go back.
+
+        ``timeout`` (milliseconds, the grace period) bounds the wait for the running steps; the
+        consumers then get at most ``CONSUMER_STOP_MS`` more, so the whole stop, and
+        ``ShutdownRequeue`` putting back what still runs, ends well within the grace period plus
+        ``ops.pools.STOP_MARGIN_S``, before the group is killed. (dramatiq's own ``stop`` waits
+        up to ``timeout`` for the threads and then up to ``timeout`` again for the consumers.)
+        """
         self.broker.emit_before("worker_shutdown", self)
         self.logger.info("Shutting down...")
         for worker in self.workers:
             worker.stop()
         join_all(self.workers, timeout)
+        # Kept running until now, as in dramatiq, so the heartbeat goes on while the steps finish.
         for consumer in self.consumers.values():
             consumer.stop()
-        join_all(self.consumers.values(), timeout)
+        join_all(self.consumers.values(), CONSUMER_STOP_MS)
         waiting: dict[str, list[Any]] = defaultdict(list)
         for lane in self.lane_queues.values():
             for item in iter_queue(lane):

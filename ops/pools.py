@@ -22,16 +22,19 @@ import logging
 import sys
 from collections.abc import Iterable, Sequence
 from dataclasses import asdict, dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import redis
+from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.broker_state import QueueStats, decode_message, read_queue_stats
 from autolog.errors import ConfigError
 from autolog.lanes import Lane, format_lanes
 from autolog.settings import DEFAULT_GROUP, Settings
 from autolog.statuses import STEPS
+from autolog.store import Store
 from ops.errors import PoolError
 from ops.processes import PidFileProcess
 from ops.runtime import migrate_store
@@ -95,7 +98,12 @@ class PoolStatus:
 
 @dataclass(frozen=True)
 class PoolStop:
-    """A pool after a stop, and the items whose running step finished (drained) or was put back (requeued)."""
+    """A pool after a stop, and the items whose running step finished (drained) or was put back (requeued).
+
+    Each item is named once. ``requeued`` comes from the ``requeued`` events the stopping
+    worker recorded (``ShutdownRequeue``), so it names only what was put back; ``drained``
+    names the items whose running message was acknowledged during the stop and that still exist.
+    """
 
     pool: PoolStatus
     drained: tuple[str, ...]
@@ -148,6 +156,7 @@ class PoolManager:
         self.program = list(program or [sys.executable, "-c", ENTRY])
         self.specs = pool_specs(settings)
         self._redis = redis_client
+        self._opened_store: Store | None = None
         #: The worker groups, in the order of their first pool, each with its pools.
         self.groups: dict[str, tuple[PoolSpec, ...]] = {}
         for spec in self.specs:
@@ -317,6 +326,7 @@ class PoolManager:
         """
         chosen = self.select(names)
         deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
+        since = datetime.now(UTC)
         held = {spec.name: self._held(spec.queue) for spec in chosen}
         for spec in chosen:
             self.wanted_file(spec).unlink(missing_ok=True)
@@ -334,11 +344,35 @@ class PoolManager:
         statuses = self.status(spec.name for spec in chosen)
         stops = []
         for spec, status in zip(chosen, statuses, strict=True):
-            pending = self._pending(spec.queue, held[spec.name])
-            stops.append(PoolStop(
-                pool=status, drained=tuple(item for key, item in held[spec.name].items() if key not in pending),
-                requeued=tuple(item for key, item in held[spec.name].items() if key in pending)))
+            drained, requeued = self._outcomes(spec, held[spec.name], since)
+            stops.append(PoolStop(pool=status, drained=drained, requeued=requeued))
         return stops
+
+    def _outcomes(self, spec: PoolSpec, held: dict[str, str],
+                  since: datetime) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """Which items of ``held`` (the pool's running messages when the stop began) finished, which were put back.
+
+        Empty when Redis or the database cannot be read (the stop itself has happened; only its
+        summary is missing).
+        """
+        items = tuple(dict.fromkeys(item for item in held.values() if item != "?"))
+        pending = self._pending(spec.queue, held)
+        if not items or pending is None:
+            return (), ()
+        acknowledged = set(held) - pending
+        try:
+            store = self._store()
+            requeued = tuple(dict.fromkeys(
+                event.item_id for event in store.timeline.for_items_since(items, since, event="requeued")
+                if event.step == spec.name))
+            existing = set(store.items.get_many(items))
+        except SQLAlchemyError as ex:
+            self.logger.warning("Could not tell which running steps of %r finished or were put back: %s", spec.name, ex)
+            return (), ()
+        drained = tuple(dict.fromkeys(
+            item for key, item in held.items()
+            if key in acknowledged and item in existing and item not in requeued))
+        return drained, requeued
 
     def _held(self, queue: str) -> dict[str, str]:
         """The messages workers hold on ``queue`` now (fetched, not acknowledged), by Redis id, with their items."""
@@ -360,15 +394,15 @@ class PoolManager:
             self.logger.warning("Could not read the running messages of %r: %s", queue, ex)
             return {}
 
-    def _pending(self, queue: str, held: dict[str, str]) -> set[str]:
-        """Which of ``held`` are still waiting to be processed (put back) rather than acknowledged (finished)."""
+    def _pending(self, queue: str, held: dict[str, str]) -> set[str] | None:
+        """Which of ``held`` are not acknowledged (put back, or still held); None when Redis cannot be asked."""
         if not held:
             return set()
         try:
             present = self._client().hmget(f"{self.settings.namespace}:{queue}.msgs", list(held))
         except redis.RedisError as ex:
             self.logger.warning("Could not tell what %r finished: %s", queue, ex)
-            return set()
+            return None
         return {key for key, data in zip(held, present, strict=True) if data is not None}
 
     def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
@@ -399,10 +433,18 @@ class PoolManager:
             return {}
 
     def close(self) -> None:
-        """Close the Redis client this manager opened, if any."""
+        """Close the Redis client and the store this manager opened, if any."""
         if self._redis is not None:
             self._redis.close()
             self._redis = None
+        if self._opened_store is not None:
+            self._opened_store.close()
+            self._opened_store = None
+
+    def _store(self) -> Store:
+        if self._opened_store is None:
+            self._opened_store = Store.open(self.settings.sqlalchemy_url, upgrade=False)
+        return self._opened_store
 
     def _client(self) -> redis.Redis:
         if self._redis is None:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
+from datetime import datetime
 
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -60,6 +61,16 @@ class Timeline:
             TimelineEvent.at, TimelineEvent.id)
         with self._sessions() as session:
             return [_view(row) for row in session.scalars(query.limit(limit))]
+
+    def for_items_since(self, item_ids: Collection[str], after: datetime, *, event: str) -> list[EventView]:
+        """Return the ``event`` events of ``item_ids`` recorded at or after ``after`` (aware), oldest first."""
+        if not item_ids:
+            return []
+        query = select(TimelineEvent).where(
+            TimelineEvent.item_id.in_(sorted(item_ids)), TimelineEvent.event == event,
+            TimelineEvent.at >= after).order_by(TimelineEvent.at, TimelineEvent.id)
+        with self._sessions() as session:
+            return [_view(row) for row in session.scalars(query)]
 
 
 def _view(row: TimelineEvent) -> EventView:

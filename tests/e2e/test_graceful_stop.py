@@ -6,11 +6,14 @@ without spending a retry; either way the stop says which.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator
 
+import dramatiq
 import pytest
 import redis
 
+from actors.analysis import analyze
 from autolog.context import Context
 from autolog.settings import Settings
 from autolog.statuses import Status
@@ -86,15 +89,28 @@ def test_a_step_running_when_its_pool_is_stopped_finishes_once_within_the_grace_
 
 def test_a_step_still_running_at_the_end_of_the_grace_period_is_put_back_without_spending_a_retry(
     pools: Callable[[float], PoolManager], pool_context: Context, test_media: SampleClips, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     manager = pools(0.5)
     actions.submit(pool_context, [NewItem("GRACE2", str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
     wait_for(lambda: events(pool_context, "GRACE2", "started"), timeout_s=90, what="step 4 to start")
+    # A worker that died left its ack set behind: a message of an item deleted since, and a stale copy of
+    # GRACE2's. Neither runs anywhere, so the stop must not report them.
+    namespace = pool_context.settings.namespace
+    stale = {message.message_id: message for message in (
+        dramatiq.Message(queue_name="analysis", actor_name=analyze.actor_name, args=(item,), kwargs={}, options={})
+        for item in ("GONE1", "GRACE2"))}
+    redis_client.hset(f"{namespace}:analysis.msgs", mapping={key: m.encode() for key, m in stale.items()})
+    redis_client.sadd(f"{namespace}:__acks__.dead-worker.analysis", *stale)
 
-    (stop,) = manager.drain(["analysis"])
+    with caplog.at_level(logging.WARNING, logger="ops.processes"):
+        (stop,) = manager.drain(["analysis"])
 
-    assert not stop.pool.alive
+    # The group of five pools stopped by itself (not killed), having put back the step it still ran
+    assert not stop.pool.alive and "killed it" not in caplog.text
     assert (stop.drained, stop.requeued) == ((), ("GRACE2",))
+    redis_client.delete(f"{namespace}:__acks__.dead-worker.analysis")
+    redis_client.hdel(f"{namespace}:analysis.msgs", *stale)
     assert events(pool_context, "GRACE2", "succeeded") == 0
     # Put back on its queue at once, not left in the stopped worker's ack set for its heartbeat to expire
     assert redis_client.llen(f"{pool_context.settings.namespace}:analysis") == 1

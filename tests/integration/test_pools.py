@@ -5,8 +5,10 @@ from __future__ import annotations
 import os
 import signal
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import dramatiq
 import pytest
 import redis
 
@@ -152,3 +154,20 @@ def test_a_worker_process_whose_master_is_killed_stops_instead_of_running_on_as_
     probe.send("LF1")
     [pool] = manager.status(["file_info"])
     assert pool.depth is not None and (pool.depth.ready, pool.depth.in_flight) == (1, 0)
+
+
+def test_a_stop_whose_summary_cannot_be_read_from_the_database_still_stops_and_names_nothing(
+    pool_settings: Settings, redis_client: redis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    unreadable = replace(pool_settings, database_url=f"sqlite:///{tmp_path / 'missing' / 'autolog.db'}")
+    manager = PoolManager(unreadable)
+    message = dramatiq.Message(queue_name="probe", actor_name=probe.actor_name, args=("HELD1",), kwargs={}, options={})
+    redis_client.hset(f"{unreadable.namespace}:probe.msgs", message.message_id, message.encode())
+    redis_client.sadd(f"{unreadable.namespace}:__acks__.some-worker.probe", message.message_id)
+    try:
+        (stop,) = manager.drain(["file_info"], timeout_s=STOP_TIMEOUT_S)
+    finally:
+        manager.close()
+
+    assert (stop.pool.alive, stop.drained, stop.requeued) == (False, (), ())
+    assert "Could not tell which running steps of 'file_info' finished or were put back" in caplog.text
