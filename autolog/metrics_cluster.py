@@ -65,7 +65,7 @@ class ClusterCollector(Collector):
         self._namespace = namespace
         self._timeout_ms = heartbeat_timeout_ms
         self._queues = tuple(queues)
-        self._expected = dict(expected or {})
+        self._expected: Mapping[str, int] = expected or {}
         self._pools = tuple(dict.fromkeys([*pools, *self._expected]))
         self._items = items
         self._rate_limits = rate_limits

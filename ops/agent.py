@@ -77,7 +77,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     # This machine's one metrics exporter: every pool's worker processes write to one folder.
     registry = api_metrics_registry(settings, broker=actors.broker, client=actors.broker.client, store=context.store,
-                                    expected={spec.name: spec.processes for spec in pools.specs},
+                                    expected=pools.expected_processes(),
                                     multiprocess_dir=pools.metrics_dir)
     try:
         exporter, exporter_thread = start_http_server(settings.metrics_port_base, addr=settings.metrics_host,

@@ -3,7 +3,8 @@
 ``unhealthy`` when Redis or the database does not answer; ``degraded`` when they do but a pool
 is down (no live worker process anywhere, or its master here died and is not back yet), short
 (fewer live processes than configured) or crash-looping (its supervisor gave up restarting it);
-else ``healthy``.
+else ``healthy``. A pool stopped on purpose on this machine (``autolog workers stop``) is expected
+to have no process here: ``stopped``, not ``down``.
 """
 
 from __future__ import annotations
@@ -41,9 +42,11 @@ class PoolHealth:
 
     @property
     def state(self) -> str:
-        """``ok``, ``short``, ``down`` or ``crash_loop``."""
+        """``ok``, ``short``, ``down``, ``crash_loop`` or ``stopped`` (none expected, none live)."""
         if self.crash_loop:
             return "crash_loop"
+        if self.expected == 0 and self.live == 0:
+            return "stopped"
         if self.live == 0 or self.died_here:
             return "down"
         return "short" if self.live < self.expected else "ok"
@@ -76,7 +79,7 @@ class Health:
         """``healthy``, ``degraded`` (a pool is down, short or crash-looping) or ``unhealthy``."""
         if not self.healthy:
             return "unhealthy"
-        return "degraded" if any(pool.state != "ok" for pool in self.pools) else "healthy"
+        return "degraded" if any(pool.state not in ("ok", "stopped") for pool in self.pools) else "healthy"
 
     def to_dict(self) -> dict[str, Any]:
         """Return seed 003's health document, plus the database, the pools and any errors."""
@@ -98,8 +101,10 @@ def pool_health(client: redis.Redis, settings: Settings, local: Sequence[PoolSta
     live = live_by_pool(entries, [spec.name for spec in specs])
     crash_loops = {pool.name: pool.crash_loop for pool in local}
     died = {pool.name for pool in local if pool.wanted and not pool.alive}
-    return tuple(PoolHealth(name=spec.name, expected=spec.processes, live=live[spec.name].processes,
-                            crash_loop=crash_loops.get(spec.name), died_here=spec.name in died) for spec in specs)
+    stopped = {pool.name for pool in local if pool.stopped}
+    return tuple(PoolHealth(name=spec.name, expected=0 if spec.name in stopped else spec.processes,
+                            live=live[spec.name].processes, crash_loop=crash_loops.get(spec.name),
+                            died_here=spec.name in died) for spec in specs)
 
 
 def check_health(client: redis.Redis, store: Store, *, settings: Settings, queues: Sequence[str],

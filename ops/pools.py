@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -90,6 +90,8 @@ class PoolStatus:
     wanted: bool = False
     #: The worker group whose processes run the pool (``pid`` is the group's master).
     group: str = DEFAULT_GROUP
+    #: Stopped on purpose here (``stop``, ``down``) and not started since: not expected to run.
+    stopped: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -190,6 +192,14 @@ class PoolManager:
         """Present from a start of the pool until a stop: its group serves it whenever it runs."""
         return self.run_dir / f"{spec.name}.wanted"
 
+    def stopped_file(self, spec: PoolSpec) -> Path:
+        """Present from a stop of the pool until a start: it is not expected to run here (health, gauges)."""
+        return self.run_dir / f"{spec.name}.stopped"
+
+    def expected_processes(self) -> Mapping[str, int]:
+        """Each pool's configured worker processes, 0 for one stopped on purpose (read at each lookup)."""
+        return ExpectedProcesses(self)
+
     def wanted_pools(self, group: str) -> tuple[PoolSpec, ...]:
         """The pools of ``group`` that are wanted, in pipeline order."""
         return tuple(spec for spec in self.groups[group] if self.wanted_file(spec).is_file())
@@ -255,6 +265,7 @@ class PoolManager:
         self.crash_loop_file(specs[0]).unlink(missing_ok=True)
         for spec in specs:
             self.wanted_file(spec).touch()
+            self.stopped_file(spec).unlink(missing_ok=True)
         process = self.group_processes[group]
         wanted = tuple(spec.name for spec in self.wanted_pools(group))
         if process.pid() is not None and self.serving(group) != wanted:
@@ -328,8 +339,10 @@ class PoolManager:
         deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
         since = datetime.now(UTC)
         held = {spec.name: self._held(spec.queue) for spec in chosen}
+        self.run_dir.mkdir(parents=True, exist_ok=True)
         for spec in chosen:
             self.wanted_file(spec).unlink(missing_ok=True)
+            self.stopped_file(spec).touch()
         for group in dict.fromkeys(spec.group for spec in chosen):
             process = self.group_processes[group]
             remaining = self.wanted_pools(group)
@@ -420,7 +433,7 @@ class PoolManager:
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
                 pid=process.pid() if alive else (process.recorded_pid() if wanted else None), alive=alive,
                 depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
-                wanted=wanted, group=spec.group,
+                wanted=wanted, group=spec.group, stopped=self.stopped_file(spec).is_file(),
             ))
         return statuses
 
@@ -450,3 +463,25 @@ class PoolManager:
         if self._redis is None:
             self._redis = redis.Redis.from_url(self.settings.broker_url, socket_connect_timeout=2, socket_timeout=5)
         return self._redis
+
+
+class ExpectedProcesses(Mapping[str, int]):
+    """Each pool's configured worker processes, by name; 0 for a pool stopped on purpose here.
+
+    Read from the pools' ``.stopped`` marks at each lookup, so a long-lived exporter follows
+    ``autolog workers stop`` and ``start`` (a pool stopped on purpose is not degraded).
+    """
+
+    def __init__(self, manager: PoolManager) -> None:
+        self._manager = manager
+        self._specs = {spec.name: spec for spec in manager.specs}
+
+    def __getitem__(self, name: str) -> int:
+        spec = self._specs[name]
+        return 0 if self._manager.stopped_file(spec).is_file() else spec.processes
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._specs)
+
+    def __len__(self) -> int:
+        return len(self._specs)

@@ -362,12 +362,24 @@ def nothing_runs_from(item: ItemView) -> TransitionRefused:
     return TransitionRefused(item.id, "a status a step runs from", item.status.value, reason=reason)
 
 
-def cancel(context: Context, item_id: str) -> ItemView:
+def cancel(context: Context, item_id: str, *, refuse_finished: bool = True) -> ItemView:
     """Stop an item: queued and future steps skip it, and a running step stops at its next safe point.
+
+    Args:
+        refuse_finished: refuse an item that has been logged to the end (nothing runs or will
+            run to stop); False marks it cancelled anyway (its source was removed).
 
     Raises:
         ItemNotFound: no such item.
+        TransitionRefused: ``refuse_finished`` and the item is finished.
     """
+    if refuse_finished:
+        item = context.store.items.get(item_id)
+        if item.status.is_terminal:
+            raise TransitionRefused(
+                item_id, "a status a step runs from", item.status.value,
+                reason=f"item {item_id!r} is finished ({item.status.value}): no step runs or will run to cancel; "
+                       f"`autolog delete {item_id}` removes it")
     context.store.items.update(item_id, cancelled=True, event=NewEvent(item_id=item_id, event="cancelled"))
     return context.store.items.get(item_id)
 
@@ -458,7 +470,7 @@ def delete(context: Context, item_id: str) -> list[str]:
     Raises:
         ItemNotFound: no such item.
     """
-    cancel(context, item_id)
+    cancel(context, item_id, refuse_finished=False)
     root = context.settings.artifacts_root.resolve()
     removed: list[str] = []
     for path in context.store.items.delete(item_id):

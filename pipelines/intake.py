@@ -170,7 +170,7 @@ def apply_minio(context: Context, events: Sequence[ObjectEvent], *, ignored: int
             else:
                 new[item_id] = NewItem(id=item_id, source=event.source)
         elif item is not None and not item.cancelled:
-            actions.cancel(context, item_id)
+            actions.cancel(context, item_id, refuse_finished=False)
             context.store.timeline.record(NewEvent(item_id=item_id, event="source_removed",
                                                    detail={"source": event.source}))
             outcome.removed.append(item_id)

@@ -20,7 +20,7 @@ from autolog.settings import Settings
 from autolog.store import Store
 from middleware import api_metrics_registry
 from ops.discovery import DiscoveryProcess
-from ops.pools import PoolManager, pool_specs
+from ops.pools import PoolManager
 from web.auth import ApiKeyAuth, DashboardGuard, SessionCookies
 from web.error_handlers import add_error_handlers
 from web.openapi import build_document
@@ -144,5 +144,5 @@ def create_app(
     actors.services().install(services.context)
     metrics = api_metrics_registry(settings, broker=services.broker, client=services.redis_client,
                                    store=services.store,
-                                   expected={spec.name: spec.processes for spec in pool_specs(settings)})
+                                   expected=services.pools.expected_processes())
     return AutologApi(services, metrics)

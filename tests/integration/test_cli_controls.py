@@ -150,6 +150,15 @@ def test_cancel_uncancel_rerun_and_delete_on_the_command_line(
     assert capsys.readouterr().out == "deleted LFX (0 artifact file(s) removed)\n"
     assert cli_store.items.list() == []
 
+    # A finished item has nothing to cancel: said so, not pretended
+    cli_store.items.create([NewItem(id="LFD", source="/m/d.mp4")])
+    cli_store.items.update("LFD", status=Status.AVID_DESCRIPTION.value)
+    assert main(["cancel", "LFD"]) == 3
+    assert "item 'LFD' is finished (7 - Avid Description)" in one_line_error(capsys)
+    assert cli_store.items.get("LFD").cancelled is False
+    assert main(["delete", "LFD"]) == 0
+    assert capsys.readouterr().out == "deleted LFD (0 artifact file(s) removed)\n"
+
 
 def test_ingest_of_a_folder_queues_each_footage_file_under_it(
     test_media: SampleClips, cli_store: Store, capsys: pytest.CaptureFixture[str], unique_id: Callable[[str], str],

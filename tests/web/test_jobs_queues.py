@@ -143,6 +143,16 @@ def test_health_is_healthy_once_every_pool_has_its_processes_and_degraded_when_o
     assert 'autolog_pool_degraded{pool="assess"} 1.0' in metrics
     assert 'autolog_pool_degraded{pool="file_info"} 0.0' in metrics
 
+    # Stopped on purpose, the pool is not expected to run: no longer an outage
+    assert client.simulate_post("/workers/stop", params={"pool": "assess"}).status_code == 200
+    response = client.simulate_get("/health")
+    assert (response.status_code, response.json["status"]) == (200, "healthy")
+    assert response.json["pools"]["assess"] == {"expected_processes": 0, "live_processes": 0, "state": "stopped",
+                                                "crash_loop": None}
+    metrics = client.simulate_get("/metrics").text
+    assert 'autolog_pool_degraded{pool="assess"} 0.0' in metrics
+    assert 'autolog_pool_expected_processes{pool="assess"} 0.0' in metrics
+
 
 @pytest.fixture
 def stopped_redis(tmp_path: Path) -> Iterator[redis.Redis]:

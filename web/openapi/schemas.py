@@ -158,12 +158,14 @@ SCHEMAS: dict[str, JSON] = {
     "Health": obj(["status", "redis_connected", "database_connected"],
                   status={"type": "string", "enum": ["healthy", "degraded", "unhealthy"],
                           "description": "unhealthy (503): Redis or the database does not answer; degraded: a pool "
-                                         "is down, short of worker processes or crash-looping."},
+                                         "is down, short of worker processes or crash-looping (one stopped on "
+                                         "purpose is not: its state is stopped)."},
                   redis_connected=BOOLEAN, database_connected=BOOLEAN, queue_available=BOOLEAN,
                   queue_length=nullable(INTEGER), workers_count=nullable(INTEGER),
                   pools={"type": "object", "additionalProperties": obj(
                       ["expected_processes", "live_processes", "state"], expected_processes=INTEGER,
-                      live_processes=INTEGER, state={"type": "string", "enum": ["ok", "short", "down", "crash_loop"]},
+                      live_processes=INTEGER,
+                      state={"type": "string", "enum": ["ok", "short", "down", "crash_loop", "stopped"]},
                       crash_loop=nullable(STRING))},
                   errors={"type": "array", "items": STRING}),
     "MinioEvent": obj(["Records"], EventName=STRING, Key=STRING, Records={"type": "array", "items": obj(
