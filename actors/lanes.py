@@ -28,6 +28,8 @@ import functools
 import os
 import signal
 import sys
+import threading
+import time
 import uuid
 from collections import defaultdict
 from collections.abc import Mapping, Sequence
@@ -46,6 +48,12 @@ from autolog.lanes import parse_lanes
 #: How long a stopping worker waits for its consumers after the grace period, in milliseconds: each
 #: ends within one fetch timeout (``worker_timeout``, 1 s) once told to stop.
 CONSUMER_STOP_MS = 3000
+
+#: How often a worker process looks whether its master is still its parent, in seconds.
+ORPHAN_POLL_S = 1.0
+
+#: What a worker process whose master died is given beyond its own stop to exit, in seconds.
+ORPHAN_EXIT_MARGIN_S = 5.0
 
 #: ``prctl`` option that sets the signal a process gets when its parent dies (``<linux/prctl.h>``).
 PR_SET_PDEATHSIG = 1
@@ -84,10 +92,16 @@ class LaneWorker(dramatiq.Worker):
         master_pid: the dramatiq master that forked this worker process; when given, the process
             gets SIGTERM when the master dies (``stop_with_parent``). None in tests that run a
             worker in their own process.
+        orphan_exit_s: with ``master_pid``, a process still alive this long after its master
+            died exits at once (``os._exit``). The SIGTERM stop normally ends it first; this
+            covers a main thread that cannot stop, such as one blocked for good in dramatiq's
+            boot handshake on a lock the dead master held. Its messages then come back when its
+            heartbeat expires.
     """
 
     def __init__(self, broker: dramatiq.Broker, *, queues: set[str] | None = None, worker_timeout: int = 1000,
-                 worker_threads: int = 0, lanes: Mapping[str, int], master_pid: int | None = None) -> None:
+                 worker_threads: int = 0, lanes: Mapping[str, int], master_pid: int | None = None,
+                 orphan_exit_s: float | None = None) -> None:
         chosen = set(queues) if queues else set(lanes)
         unknown = chosen - set(lanes)
         if unknown:
@@ -97,6 +111,7 @@ class LaneWorker(dramatiq.Worker):
         self.lanes = {queue: lanes[queue] for queue in sorted(chosen)}
         self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self.lanes}
         self.master_pid = master_pid
+        self.orphan_exit_s = orphan_exit_s
 
     def start(self) -> None:
         """Boot as dramatiq's worker does, with each lane's threads on its own work queue.
@@ -112,6 +127,9 @@ class LaneWorker(dramatiq.Worker):
         """
         if self.master_pid is not None:
             stop_with_parent(self.master_pid)
+            if self.orphan_exit_s is not None:
+                threading.Thread(target=self._exit_when_orphaned, args=(self.master_pid, self.orphan_exit_s),
+                                 name="orphan-watch", daemon=True).start()
         if isinstance(self.broker, RedisBroker):
             self.broker.broker_id = str(uuid.uuid4())
         self.broker.emit_before("worker_boot", self)
@@ -123,6 +141,15 @@ class LaneWorker(dramatiq.Worker):
                 thread.start()
                 self.workers.append(thread)
         self.broker.emit_after("worker_boot", self)
+
+    def _exit_when_orphaned(self, master_pid: int, after_s: float) -> None:
+        """Once ``master_pid`` is no longer this process's parent, wait ``after_s``, then exit if still here."""
+        while os.getppid() == master_pid:
+            time.sleep(ORPHAN_POLL_S)
+        time.sleep(after_s)
+        self.logger.error("The master (pid %d) died %.0f s ago and this worker process has not stopped; exiting.",
+                          master_pid, after_s)
+        os._exit(1)
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         canonical = q_name(queue_name)
@@ -198,9 +225,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     import pipelines  # noqa: F401
 
     actors.metrics().lanes = lanes
+    parsed = dramatiq.cli.make_argument_parser().parse_args(args)
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes}, master_pid=os.getpid())
-    code: int = dramatiq.cli.main(dramatiq.cli.make_argument_parser().parse_args(args))
+        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes}, master_pid=os.getpid(),
+        orphan_exit_s=(parsed.worker_shutdown_timeout + CONSUMER_STOP_MS) / 1000 + ORPHAN_EXIT_MARGIN_S)
+    code: int = dramatiq.cli.main(parsed)
     return code
 
 

@@ -171,3 +171,24 @@ def test_a_stop_whose_summary_cannot_be_read_from_the_database_still_stops_and_n
 
     assert (stop.pool.alive, stop.drained, stop.requeued) == (False, (), ())
     assert "Could not tell which running steps of 'file_info' finished or were put back" in caplog.text
+
+
+@pytest.mark.slow
+def test_a_worker_process_whose_master_is_killed_while_it_boots_exits_too(
+    pool_settings: Settings, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("AUTOLOG_STOP_GRACE_S", "1")
+    manager = PoolManager(Settings.from_env())
+    try:
+        master = manager.start(["control"])[0].pid
+        assert master is not None
+        [worker] = wait_for(lambda: children(master), interval_s=0.001, what="the worker process forked")
+        # Killed this early, the master may hold a lock of dramatiq's boot handshake for good: the
+        # worker's main thread then never gets to stop, and its orphan watch ends it after its stop time.
+        os.kill(master, signal.SIGKILL)
+
+        wait_for(lambda: not pid_alive(worker), timeout_s=manager.default_stop_timeout_s + 10,
+                 what="the orphan to exit")
+    finally:
+        manager.stop(timeout_s=STOP_TIMEOUT_S)
+        manager.close()
