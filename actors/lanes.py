@@ -32,14 +32,14 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from queue import PriorityQueue
 from typing import Any
 
 import dramatiq
 import dramatiq.cli
 from dramatiq.brokers.redis import RedisBroker
-from dramatiq.common import iter_queue, join_all, q_name
+from dramatiq.common import iter_queue, q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _WorkQueueItem
 
@@ -76,6 +76,18 @@ def stop_with_parent(parent_pid: int) -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != parent_pid:
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def join_by_deadline(threads: Iterable[Any], timeout_s: float) -> None:
+    """Join every thread within ``timeout_s`` seconds in all, all against one deadline.
+
+    Not dramatiq's ``join_all``: it takes the total time spent so far from a budget it has
+    already reduced, so in a group of 30 idle threads and 3 busy ones the budget ran out on
+    the idle ones in seconds and the busy steps were put back long before their grace period.
+    """
+    deadline = time.monotonic() + timeout_s
+    for thread in threads:
+        thread.join(timeout=max(0.0, deadline - time.monotonic()))
 
 
 class LaneWorker(dramatiq.Worker):
@@ -174,11 +186,11 @@ class LaneWorker(dramatiq.Worker):
         self.logger.info("Shutting down...")
         for worker in self.workers:
             worker.stop()
-        join_all(self.workers, timeout)
+        join_by_deadline(self.workers, timeout / 1000)
         # Kept running until now, as in dramatiq, so the heartbeat goes on while the steps finish.
         for consumer in self.consumers.values():
             consumer.stop()
-        join_all(self.consumers.values(), CONSUMER_STOP_MS)
+        join_by_deadline(self.consumers.values(), CONSUMER_STOP_MS / 1000)
         waiting: dict[str, list[Any]] = defaultdict(list)
         for lane in self.lane_queues.values():
             for item in iter_queue(lane):

@@ -11,7 +11,7 @@ import dramatiq
 import pytest
 
 from actors import broker, metrics
-from actors.lanes import LaneWorker, main
+from actors.lanes import LaneWorker, join_by_deadline, main
 from autolog.lanes import Lane, format_lanes, parse_lanes
 from autolog.settings import Settings
 from autolog.worker_presence import read_workers
@@ -98,3 +98,18 @@ def test_a_worker_group_without_lanes_does_not_start(capsys: pytest.CaptureFixtu
     assert main(["actors", "--queues", "probe"]) == 2
     assert main(["--lanes", "file_info:probe"]) == 2
     assert "--lanes POOL:QUEUE:THREADS" in capsys.readouterr().err
+
+
+def test_a_stop_waits_for_busy_threads_behind_many_idle_ones_until_the_deadline() -> None:
+    # Given 30 threads that end after 0.5 s and 3 still busy for 1.5 s (a group's idle lanes and its running steps)
+    release_idle, release_busy = threading.Event(), threading.Event()
+    idle = [threading.Thread(target=release_idle.wait, args=(0.5,)) for _ in range(30)]
+    busy = [threading.Thread(target=release_busy.wait, args=(1.5,)) for _ in range(3)]
+    for thread in idle + busy:
+        thread.start()
+
+    # When they are joined with a 10 s grace period (dramatiq's join_all spent its budget on the idle ones)
+    join_by_deadline(idle + busy, 10.0)
+
+    # Then the busy ones were waited for
+    assert not any(thread.is_alive() for thread in idle + busy)
