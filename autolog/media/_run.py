@@ -13,6 +13,7 @@ import re
 import shutil
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -27,6 +28,24 @@ _NO_SPACE = b"No space left on device"
 
 #: How often a running tool's step is asked whether it should stop, in seconds.
 STOP_POLL_S = 0.25
+
+#: util-linux's ``setpriv``, which sets a tool's parent-death signal and then runs it (Linux).
+_SETPRIV = shutil.which("setpriv") if sys.platform.startswith("linux") else None
+
+
+def dying_with_caller(args: Sequence[str]) -> list[str]:
+    """Return ``args`` run so that the tool is killed (SIGKILL) if the thread that started it dies.
+
+    A worker killed (kill -9, the OOM killer) or stopped while ffmpeg or the speech recogniser
+    runs would otherwise leave the tool running on, an orphan still in the worker group's
+    process group, which a stop then waits for until it kills the group. The signal is the
+    kernel's ``PR_SET_PDEATHSIG``, set by ``setpriv --pdeathsig`` (see prctl(2)); without
+    ``setpriv`` the tool runs as given, and so does a program not found (so starting it fails
+    as before, with ``FileNotFoundError``).
+    """
+    if _SETPRIV is None or shutil.which(args[0]) is None:
+        return list(args)
+    return [_SETPRIV, "--pdeathsig", "KILL", "--", *args]
 
 #: ffmpeg prefixes many log lines with the component that wrote them, e.g.
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] ``; it says nothing to a reader.
@@ -53,13 +72,15 @@ def run_process(
 ) -> subprocess.CompletedProcess[bytes]:
     """Run a command like ``subprocess.run``, killing it at once if its step is cancelled meanwhile.
 
+    The command dies with the thread that runs it (``dying_with_caller``): no tool outlives its worker.
+
     Raises:
         StepCancelled: the running step's item was cancelled; the process was killed.
         subprocess.TimeoutExpired: it ran longer than ``timeout`` seconds; it was killed.
     """
     pipe = subprocess.PIPE if capture_output else None
     deadline = time.monotonic() + timeout if timeout is not None else None
-    with subprocess.Popen(args, stdout=pipe, stderr=pipe) as process:
+    with subprocess.Popen(dying_with_caller(args), stdout=pipe, stderr=pipe) as process:
         while True:
             try:
                 stdout, stderr = process.communicate(timeout=STOP_POLL_S)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import subprocess
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -12,6 +13,8 @@ import pytest
 from autolog.errors import PermanentError, ToolFailed, TransientError
 from autolog.media import detect_scenes, make_poster, probe_media
 from autolog.media._run import first_error_line
+from autolog.processes import pid_alive
+from tests.conftest import wait_for
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -101,3 +104,29 @@ def test_killed_poster_render_is_a_tool_failure_and_leaves_no_file(test_media: S
         make_poster(clip, probe_media(clip), tmp_path / "poster.jpg", at_s=1.0, run=killed_run)
 
     assert list(tmp_path.iterdir()) == []
+
+
+REPO = Path(__file__).resolve().parents[3]
+
+
+def test_a_tool_dies_with_the_worker_that_started_it(tmp_path: Path) -> None:
+    # Given a worker process running a long tool through run_process
+    pid_file = tmp_path / "tool.pid"
+    worker = subprocess.Popen([sys.executable, "-c", (
+        "import sys; from autolog.media._run import run_process; "
+        "run_process(['sh', '-c', 'echo $$ > \"$0\"; exec sleep 60', sys.argv[1]], "
+        "capture_output=True, timeout=120, check=False)"), str(pid_file)], cwd=REPO)
+    try:
+        wait_for(lambda: pid_file.is_file() and pid_file.read_text().strip().isdigit(), what="the tool to start")
+        tool = int(pid_file.read_text())
+        assert pid_alive(tool)
+
+        # When the worker is killed outright (kill -9, the OOM killer)
+        worker.kill()
+        worker.wait(timeout=30)
+
+        # Then the tool does not run on as an orphan
+        wait_for(lambda: not pid_alive(tool), timeout_s=10, what="the orphaned tool to be killed")
+    finally:
+        worker.kill()
+        worker.wait(timeout=30)
