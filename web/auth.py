@@ -24,6 +24,7 @@ import secrets
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
@@ -178,8 +179,9 @@ class SessionCookies:
 
     @staticmethod
     def clear_cookie(resp: falcon.Response) -> None:
-        """Tell the browser to forget the session cookie."""
-        resp.unset_cookie(SESSION_COOKIE, path="/", same_site="Lax")
+        """Tell the browser to forget the session cookie: empty, expired, with the same attributes it was set with."""
+        resp.set_cookie(SESSION_COOKIE, "", max_age=0, expires=datetime.fromtimestamp(0, UTC), path="/",
+                        secure=True, http_only=True, same_site="Lax")
 
 
 def _csrf_token(req: falcon.Request) -> str:

@@ -194,7 +194,9 @@ def test_logout_needs_the_csrf_token_and_clears_the_cookie(browser: Browser) -> 
 
     assert refused.status_code == 403
     assert (done.status_code, done.headers["location"]) == (303, "/ui/login")
-    assert done.cookies[SESSION_COOKIE].value == "" and done.cookies[SESSION_COOKIE].max_age in (0, None)
+    cleared = done.cookies[SESSION_COOKIE]
+    assert cleared.value == "" and cleared.max_age in (0, None)
+    assert (cleared.secure, cleared.http_only, cleared.same_site) == (True, True, "Lax")
 
 
 def test_a_signed_out_session_is_refused_even_with_a_copy_of_its_cookie(browser: Browser, item_id: str) -> None:
