@@ -16,8 +16,9 @@ from sqlalchemy import Connection, text
 from autolog.errors import InvalidSearchQuery
 from autolog.statuses import Status
 from autolog.store import FrameView, SearchField, SegmentView, Store
-from autolog.store.engine import alembic_config, create_store_engine
+from autolog.store.engine import alembic_config
 from tests.conftest import POSTGRES_ADMIN_URL
+from tests.old_schema import store_at_revision
 from tests.search_items import FILLER, log_item
 
 
@@ -265,16 +266,9 @@ def insert_old_rows(connection: Connection, item_id: str, *, description: str, k
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_the_migration_indexes_rows_written_before_it(request: pytest.FixtureRequest, tmp_path: Path,
                                                       database: str) -> None:
-    url = (f"sqlite:///{tmp_path / 'old.db'}" if database == "sqlite" else
-           request.getfixturevalue("postgres_url").replace("postgresql://", "postgresql+psycopg://"))
-    engine = create_store_engine(url)
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0003")
+    with store_at_revision(request, tmp_path, database, "0003") as (url, connection):
         insert_old_rows(connection, "OLD1", description="a windmill turning", keywords='["mill"]',
                         speech="the sails creak")
-    engine.dispose()
 
     store = Store.open(url)
     try:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 import pytest
 import redis
-from alembic import command
 from sqlalchemy import func, select, text
 
 from actors import broker
@@ -20,9 +19,9 @@ from autolog.context import Context
 from autolog.lease import Lease
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
-from autolog.store.engine import alembic_config, create_store_engine
 from autolog.store.models import Item, StatusCountChange
 from pipelines.discovery import LEASE_KEY, Sweep
+from tests.old_schema import store_at_revision
 
 STEPS = [Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE, Status.CREATING_FRAMES]
 
@@ -99,20 +98,12 @@ def test_writers_and_folds_at_once_lose_and_double_no_change(store: Store) -> No
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
 def test_the_migration_counts_the_items_stored_before_it(request: pytest.FixtureRequest, tmp_path: Path,
                                                         database: str) -> None:
-    url = (f"sqlite:///{tmp_path}/old.db" if database == "sqlite" else
-           request.getfixturevalue("postgres_url").replace("postgresql://", "postgresql+psycopg://"))
-    engine = create_store_engine(url)
-    config = alembic_config()
-    with engine.begin() as connection:
-        config.attributes["connection"] = connection
-        command.upgrade(config, "0007")
+    with store_at_revision(request, tmp_path, database, "0007") as (url, connection):
         for number, status in enumerate([Status.PENDING_FILE_INFO] * 2 + [Status.AVID_DESCRIPTION]):
             connection.execute(text(
                 "INSERT INTO items (id, source, status, force_resume, dead_lettered, cancelled, purged, version,"
                 " created_at, updated_at) VALUES (:id, '/m/x.mov', :status, false, false, false, false, 0,"
                 " CURRENT_TIMESTAMP, CURRENT_TIMESTAMP)"), {"id": f"OLD{number}", "status": status.value})
-        command.upgrade(config, "head")
-    engine.dispose()
 
     store = Store.open(url)
     try:
