@@ -1,10 +1,11 @@
-"""The one module that knows dramatiq's and autolog's Redis keys: depths, pauses, purges, dead letters.
+"""The one module that knows dramatiq's and autolog's Redis keys: depths, pauses, purges, dead letters, ack sets.
 
 Key names follow ``dramatiq/brokers/redis/dispatch.lua``: the list ``ns:q`` holds ready
 message ids (``rpush`` to enqueue, ``lpop`` to fetch), the hash ``ns:q.msgs`` every unacked
 message (ready, or fetched by a worker) by its ``redis_message_id``, ``ns:q.DQ`` and
 ``ns:q.DQ.msgs`` the delayed ones, and the sorted set ``ns:q.XQ`` with the hash
-``ns:q.XQ.msgs`` the dead letters. autolog adds the set ``ns:__paused__`` of paused queues and,
+``ns:q.XQ.msgs`` the dead letters; the set ``ns:__acks__.<worker>.<q>`` what a worker fetched and
+has not acknowledged, and the sorted set ``ns:__heartbeats__`` each worker's last fetch. autolog adds the set ``ns:__paused__`` of paused queues and,
 per queue, the list ``ns:q.HQ`` of held messages (whole encoded messages, oldest first) that a
 pause keeps out of the ready list, so no worker fetches them until the queue resumes, and the
 list ``ns:q.wake`` of wake tokens an idle consumer blocks on (``actors._waking_broker``).
@@ -19,7 +20,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import Any, cast
 
 import redis
 
@@ -460,3 +461,118 @@ def purge_dead_letters(client: redis.Redis, namespace: str, queue: str) -> int:
         pipe.delete(key, f"{key}.msgs")
         count, _ = pipe.execute()
     return int(count)
+
+
+#: A delayed message still held this long after its eta is stranded, in ms (see ``requeue_stranded``).
+STRANDED_AFTER_MS = 10_000
+
+
+#: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
+_REQUEUE_STRANDED = """
+if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
+  redis.call('RPUSH', KEYS[3], ARGV[1])
+  return 1
+end
+return 0
+"""
+
+
+def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str], *, now_ms: int,
+                     overdue_ms: int = STRANDED_AFTER_MS) -> list[str]:
+    """Put back delayed messages a worker fetched but no longer holds; return their (dramatiq) message ids.
+
+    A dramatiq consumer keeps the delayed messages it fetched in memory until they are due,
+    with their ids in its ack set (``__acks__.<worker>.<queue>.DQ``). When its Redis
+    connection drops, the consumer starts afresh with an empty delay queue, but its ack set
+    stays and its heartbeats go on, so dramatiq's maintenance never gives the messages back
+    (dramatiq#527). A delayed message still in an ack set ``overdue_ms`` after its eta is one
+    of those: a consumer that holds it moves it to its queue within a second of the eta.
+    Redelivering one a slow consumer still holds is harmless: the step guard refuses the
+    second run of a step whose item has moved on.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    moved: list[str] = []
+    for queue in queues:
+        delayed = f"{queue}.DQ"
+        messages = f"{namespace}:{delayed}.msgs"
+        for key in client.scan_iter(match=f"{namespace}:__acks__.*.{delayed}", count=500):
+            for raw_id in client.smembers(key):  # type: ignore[union-attr]
+                redis_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
+                data = client.hget(messages, redis_id)
+                if data is None:
+                    continue
+                message = decode_message(data)  # type: ignore[arg-type]
+                eta = message.options.get("eta") if message is not None else None
+                if not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
+                    continue
+                if message is not None and client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}",
+                                                       redis_id):
+                    moved.append(message.message_id)
+    return moved
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def held_by_worker(client: redis.Redis, namespace: str, worker_id: str) -> dict[str, list[str]]:
+    """Return the Redis ids of what broker ``worker_id`` fetched and has not acknowledged, by queue.
+
+    dramatiq keeps them in ``__acks__.<worker>.<queue>``; a delay queue's name ends in ``.DQ``.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    prefix = f"{namespace}:__acks__.{worker_id}."
+    held: dict[str, list[str]] = {}
+    for key in client.scan_iter(match=f"{prefix}*", count=500):
+        redis_ids = [_text(member) for member in client.smembers(key)]  # type: ignore[union-attr]
+        if redis_ids:
+            held[_text(key)[len(prefix):]] = redis_ids
+    return held
+
+
+def held_by_workers(client: redis.Redis, namespace: str, queue: str) -> dict[str, bytes]:
+    """Return what any worker holds on ``queue`` now (fetched, not acknowledged): Redis id -> stored message.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    held: dict[str, bytes] = {}
+    for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
+        for member in client.smembers(key):  # type: ignore[union-attr]
+            data = client.hget(_key(namespace, queue, ".msgs"), member)
+            if data is not None:
+                held[_text(member)] = data  # type: ignore[assignment]
+    return held
+
+
+def stored_messages(client: redis.Redis, namespace: str, queue: str, redis_ids: Sequence[str]) -> list[bytes | None]:
+    """Return the stored message of each of ``redis_ids`` on ``queue``, None for one acknowledged since.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    if not redis_ids:
+        return []
+    return client.hmget(_key(namespace, queue, ".msgs"), list(redis_ids))  # type: ignore[return-value]
+
+
+def worker_heartbeats(client: redis.Redis, namespace: str) -> list[tuple[str, float, int]]:
+    """Return each broker's id, its last heartbeat (Unix ms) and how many messages it holds unacknowledged.
+
+    dramatiq scores worker ids by their last fetch in ``__heartbeats__``.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    beats = []
+    entries = cast(list[tuple[bytes, float]], client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
+    for worker_id, score in entries:
+        name = _text(worker_id)
+        in_flight = sum(int(client.scard(key)) for key in client.scan_iter(  # type: ignore[arg-type]
+            match=f"{namespace}:__acks__.{name}.*", count=500))
+        beats.append((name, float(score), in_flight))
+    return beats

@@ -16,9 +16,11 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import Any
 
 import redis
+
+from autolog.broker_state import worker_heartbeats
 
 #: How long the entry of a process that stopped beating is kept, in ms.
 RETENTION_MS = 24 * 3_600_000
@@ -202,19 +204,14 @@ class Heartbeat:
 def read_heartbeats(client: redis.Redis, namespace: str, *, timeout_ms: int) -> list[Heartbeat]:
     """Read the broker's heartbeat set and each worker's unacknowledged messages.
 
-    Key names follow ``dramatiq/brokers/redis/dispatch.lua``: ``__heartbeats__`` scores
-    worker ids by their last fetch, and ``__acks__.<worker>.<queue>`` holds what each has fetched.
+    The keys are read by ``autolog.broker_state.worker_heartbeats``.
 
     Raises:
         redis.RedisError: Redis could not be reached.
     """
     now_ms = time.time() * 1000
     beats = []
-    entries = cast(list[tuple[bytes, float]], client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
-    for worker_id, score in entries:
-        name = worker_id.decode()
-        in_flight = sum(int(client.scard(key)) for key in client.scan_iter(  # type: ignore[arg-type]
-            match=f"{namespace}:__acks__.{name}.*", count=500))
+    for name, score, in_flight in worker_heartbeats(client, namespace):
         beats.append(Heartbeat(worker_id=name, last_seen=datetime.fromtimestamp(score / 1000, UTC),
                                in_flight=in_flight, alive=now_ms - score < timeout_ms))
     return beats

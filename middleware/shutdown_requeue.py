@@ -21,7 +21,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from autolog.broker_state import decode_message
+from autolog.broker_state import decode_message, held_by_worker, stored_messages
 from autolog.statuses import step_named
 from autolog.store import NewEvent
 from middleware.services import Services
@@ -43,17 +43,9 @@ class ShutdownRequeue(dramatiq.Middleware):
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         if not isinstance(broker, RedisBroker):
             return
-        # dramatiq's Redis layout (dramatiq/brokers/redis/dispatch.lua): ``__acks__.<worker>.<queue>``
-        # holds what this broker id fetched and has not acknowledged.
-        prefix = f"{broker.namespace}:__acks__.{broker.broker_id}."
         events: list[NewEvent] = []
         try:
-            for key in broker.client.scan_iter(match=f"{prefix}*", count=500):
-                queue = (key.decode() if isinstance(key, bytes) else str(key))[len(prefix):]
-                held = [member.decode() if isinstance(member, bytes) else str(member)
-                        for member in broker.client.smembers(key)]
-                if not held:
-                    continue
+            for queue, held in held_by_worker(broker.client, broker.namespace, broker.broker_id).items():
                 if not queue.endswith(".DQ"):
                     # Read before the requeue: a message another worker fetches and finishes at once
                     # would be gone from the hash afterwards.
@@ -77,7 +69,7 @@ class ShutdownRequeue(dramatiq.Middleware):
         reason = ("put back on its queue as it was, no retry spent: still running when its worker stopped"
                   + (f" (after the {grace_s:g} s grace period)" if grace_s is not None else ""))
         events = []
-        for data in broker.client.hmget(f"{broker.namespace}:{queue}.msgs", held):
+        for data in stored_messages(broker.client, broker.namespace, queue, held):
             message = decode_message(data) if data is not None else None
             if message is None or message.item_id is None:
                 continue

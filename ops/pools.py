@@ -29,7 +29,7 @@ from typing import Any
 import redis
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.broker_state import QueueStats, decode_message, read_queue_stats
+from autolog.broker_state import QueueStats, decode_message, held_by_workers, read_queue_stats, stored_messages
 from autolog.errors import ConfigError
 from autolog.lanes import Lane, format_lanes
 from autolog.settings import DEFAULT_GROUP, Settings
@@ -389,19 +389,11 @@ class PoolManager:
 
     def _held(self, queue: str) -> dict[str, str]:
         """The messages workers hold on ``queue`` now (fetched, not acknowledged), by Redis id, with their items."""
-        # dramatiq's Redis layout (dramatiq/brokers/redis/dispatch.lua): ``__acks__.<worker>.<queue>``
-        # holds what each worker fetched; ``<queue>.msgs`` the messages not yet acknowledged.
-        namespace = self.settings.namespace
         try:
-            client = self._client()
             held: dict[str, str] = {}
-            for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
-                for member in client.smembers(key):  # type: ignore[union-attr]
-                    data = client.hget(f"{namespace}:{queue}.msgs", member)
-                    if data is not None:
-                        message = decode_message(data)  # type: ignore[arg-type]
-                        item = message.item_id if message else None
-                        held[member.decode() if isinstance(member, bytes) else str(member)] = item or "?"
+            for redis_id, data in held_by_workers(self._client(), self.settings.namespace, queue).items():
+                message = decode_message(data)
+                held[redis_id] = (message.item_id if message else None) or "?"
             return held
         except redis.RedisError as ex:
             self.logger.warning("Could not read the running messages of %r: %s", queue, ex)
@@ -412,7 +404,7 @@ class PoolManager:
         if not held:
             return set()
         try:
-            present = self._client().hmget(f"{self.settings.namespace}:{queue}.msgs", list(held))
+            present = stored_messages(self._client(), self.settings.namespace, queue, list(held))
         except redis.RedisError as ex:
             self.logger.warning("Could not tell what %r finished: %s", queue, ex)
             return None

@@ -24,12 +24,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-import dramatiq
 import redis
-from dramatiq.common import dq_name
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.broker_state import Redelivery, messages_in_flight, redeliver_from_dead_workers
+from autolog.broker_state import (
+    Redelivery,
+    messages_in_flight,
+    redeliver_from_dead_workers,
+    requeue_stranded,
+)
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
@@ -46,8 +49,6 @@ PENDING_GRACE_S = 5.0
 #: Items read per query while scanning one status.
 PAGE_SIZE = 500
 
-#: A delayed message still held this long after its eta is stranded, in ms (see ``requeue_stranded``).
-STRANDED_AFTER_MS = 10_000
 
 #: The lease that makes one sweep cluster-wide act, under the broker's namespace.
 LEASE_KEY = "__autolog_sweep__"
@@ -78,54 +79,6 @@ def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) 
     """Return the ids of items with a message queued, delayed, held by a pause or being processed."""
     return {item for message in messages_in_flight(client, namespace, queues)
             if (item := message.item_id) is not None}
-
-
-#: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
-_REQUEUE_STRANDED = """
-if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
-  redis.call('RPUSH', KEYS[3], ARGV[1])
-  return 1
-end
-return 0
-"""
-
-
-def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str], *, now_ms: int,
-                     overdue_ms: int = STRANDED_AFTER_MS) -> list[str]:
-    """Put back delayed messages a worker fetched but no longer holds; return their (dramatiq) message ids.
-
-    A dramatiq consumer keeps the delayed messages it fetched in memory until they are due,
-    with their ids in its ack set (``__acks__.<worker>.<queue>.DQ``). When its Redis
-    connection drops, the consumer starts afresh with an empty delay queue, but its ack set
-    stays and its heartbeats go on, so dramatiq's maintenance never gives the messages back
-    (dramatiq#527). A delayed message still in an ack set ``overdue_ms`` after its eta is one
-    of those: a consumer that holds it moves it to its queue within a second of the eta.
-    Redelivering one a slow consumer still holds is harmless: the step guard refuses the
-    second run of a step whose item has moved on.
-
-    Raises:
-        redis.RedisError: Redis could not be reached.
-    """
-    moved: list[str] = []
-    for queue in queues:
-        delayed = dq_name(queue)
-        messages = f"{namespace}:{delayed}.msgs"
-        for key in client.scan_iter(match=f"{namespace}:__acks__.*.{delayed}", count=500):
-            for raw_id in client.smembers(key):  # type: ignore[union-attr]
-                redis_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                data = client.hget(messages, redis_id)
-                if data is None:
-                    continue
-                message = dramatiq.Message.decode(data)  # type: ignore[arg-type]
-                eta = message.options.get("eta")
-                if not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
-                    continue
-                if client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}", redis_id):
-                    moved.append(message.message_id)
-    if moved:
-        logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
-                       len(moved), ", ".join(moved))
-    return moved
 
 
 def redeliver_lost(context: Context, broker: Any, queues: Iterable[str], *, now_ms: int) -> list[str]:
@@ -287,6 +240,9 @@ class Sweep:
         now_ms = int(now.timestamp() * 1000)
         redelivered = redeliver_lost(self.context, self.broker, queues, now_ms=now_ms)
         stranded = requeue_stranded(self.broker.client, self.broker.namespace, queues, now_ms=now_ms)
+        if stranded:
+            logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
+                           len(stranded), ", ".join(stranded))
         self.context.store.items.fold_status_counts()
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
                                    redelivered=tuple(redelivered))

@@ -13,13 +13,13 @@ import redis
 
 from actors import broker
 from actors.file_info import probe
-from autolog.broker_state import redeliver_from_dead_workers
+from autolog.broker_state import STRANDED_AFTER_MS, redeliver_from_dead_workers, requeue_stranded
 from autolog.context import Context
 from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
 from autolog.statuses import Status
 from autolog.store import NewItem
-from pipelines.discovery import LEASE_KEY, STRANDED_AFTER_MS, Sweep, requeue_stranded
+from pipelines.discovery import LEASE_KEY, Sweep
 from tests.conftest import SampleClips, wait_for
 
 
