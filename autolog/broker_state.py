@@ -5,10 +5,11 @@ message ids (``rpush`` to enqueue, ``lpop`` to fetch), the hash ``ns:q.msgs`` ev
 message (ready, or fetched by a worker) by its ``redis_message_id``, ``ns:q.DQ`` and
 ``ns:q.DQ.msgs`` the delayed ones, and the sorted set ``ns:q.XQ`` with the hash
 ``ns:q.XQ.msgs`` the dead letters; the set ``ns:__acks__.<worker>.<q>`` what a worker fetched and
-has not acknowledged, and the sorted set ``ns:__heartbeats__`` each worker's last fetch. autolog adds the set ``ns:__paused__`` of paused queues and,
-per queue, the list ``ns:q.HQ`` of held messages (whole encoded messages, oldest first) that a
-pause keeps out of the ready list, so no worker fetches them until the queue resumes, and the
-list ``ns:q.wake`` of wake tokens an idle consumer blocks on (``actors._waking_broker``).
+has not acknowledged, and the sorted set ``ns:__heartbeats__`` each worker's last fetch. autolog
+adds the set ``ns:__paused__`` of paused queues and, per queue, the list ``ns:q.HQ`` of held
+messages (whole encoded messages, oldest first) that a pause keeps out of the ready list, so no
+worker fetches them until the queue resumes, and the list ``ns:q.wake`` of wake tokens an idle
+consumer blocks on (``actors._waking_broker``).
 
 Messages are JSON under dramatiq's default encoder, so nothing here imports dramatiq.
 """
