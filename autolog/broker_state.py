@@ -497,21 +497,27 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
     moved: list[str] = []
     for queue in queues:
         delayed = f"{queue}.DQ"
-        messages = f"{namespace}:{delayed}.msgs"
-        for key in client.scan_iter(match=f"{namespace}:__acks__.*.{delayed}", count=500):
-            for raw_id in client.smembers(key):  # type: ignore[union-attr]
-                redis_id = raw_id.decode() if isinstance(raw_id, bytes) else str(raw_id)
-                data = client.hget(messages, redis_id)
-                if data is None:
-                    continue
-                message = decode_message(data)  # type: ignore[arg-type]
-                eta = message.options.get("eta") if message is not None else None
-                if not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
-                    continue
-                if message is not None and client.eval(_REQUEUE_STRANDED, 3, key, messages, f"{namespace}:{delayed}",
-                                                       redis_id):
-                    moved.append(message.message_id)
+        for key, redis_id, data in _held_in_ack_sets(client, namespace, delayed):
+            message = decode_message(data)
+            eta = message.options.get("eta") if message is not None else None
+            if message is None or not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
+                continue
+            if client.eval(_REQUEUE_STRANDED, 3, key, _key(namespace, delayed, ".msgs"), _key(namespace, delayed),
+                           redis_id):
+                moved.append(message.message_id)
     return moved
+
+
+def _held_in_ack_sets(client: redis.Redis, namespace: str, queue: str) -> Iterator[tuple[str, str, bytes]]:
+    """Yield (ack set key, Redis id, stored message) of every message a worker holds on ``queue``.
+
+    One ``SMEMBERS`` and one ``HMGET`` per worker's ack set; ids no longer stored are skipped.
+    """
+    for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
+        redis_ids = [_text(member) for member in client.smembers(key)]  # type: ignore[union-attr]
+        for redis_id, data in zip(redis_ids, stored_messages(client, namespace, queue, redis_ids), strict=True):
+            if data is not None:
+                yield _text(key), redis_id, data
 
 
 def _text(value: str | bytes) -> str:
@@ -541,13 +547,7 @@ def held_by_workers(client: redis.Redis, namespace: str, queue: str) -> dict[str
     Raises:
         redis.RedisError: Redis could not be reached.
     """
-    held: dict[str, bytes] = {}
-    for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}", count=500):
-        for member in client.smembers(key):  # type: ignore[union-attr]
-            data = client.hget(_key(namespace, queue, ".msgs"), member)
-            if data is not None:
-                held[_text(member)] = data  # type: ignore[assignment]
-    return held
+    return {redis_id: data for _, redis_id, data in _held_in_ack_sets(client, namespace, queue)}
 
 
 def stored_messages(client: redis.Redis, namespace: str, queue: str, redis_ids: Sequence[str]) -> list[bytes | None]:
@@ -569,11 +569,16 @@ def worker_heartbeats(client: redis.Redis, namespace: str) -> list[tuple[str, fl
     Raises:
         redis.RedisError: Redis could not be reached.
     """
-    beats = []
     entries = cast(list[tuple[bytes, float]], client.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True))
-    for worker_id, score in entries:
-        name = _text(worker_id)
-        in_flight = sum(int(client.scard(key)) for key in client.scan_iter(  # type: ignore[arg-type]
-            match=f"{namespace}:__acks__.{name}.*", count=500))
-        beats.append((name, float(score), in_flight))
+    prefix = f"{namespace}:__acks__."
+    ack_sets = [_text(key) for key in client.scan_iter(match=f"{prefix}*", count=500)]
+    with client.pipeline(transaction=False) as pipe:
+        for key in ack_sets:
+            pipe.scard(key)
+        sizes = pipe.execute()
+    held: Counter[str] = Counter()
+    for key, size in zip(ack_sets, sizes, strict=True):
+        # ``__acks__.<worker>.<queue>``: a worker id (a UUID) has no dot; a queue name may.
+        held[key[len(prefix):].split(".", 1)[0]] += int(size)
+    beats = [(_text(worker_id), float(score), held[_text(worker_id)]) for worker_id, score in entries]
     return beats

@@ -218,7 +218,7 @@ def queues(args: argparse.Namespace, settings: Settings) -> int:
         from actors import broker
         from pipelines.queues import Queues
 
-        control = Queues(broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+        control = Queues.of_broker(broker)
         if args.action == "purge":
             outcome = control.purge(context, args.queue)
             if args.json:

@@ -73,6 +73,11 @@ class Queues:
         self._namespace = namespace
         self.names = queue_names(declared)
 
+    @classmethod
+    def of_broker(cls, broker: Any, *, client: redis.Redis | None = None) -> Queues:
+        """Return the queues ``broker`` declares, read through ``client`` (default: the broker's own)."""
+        return cls(client or broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+
     def check(self, name: str) -> str:
         """Return the queue ``name`` means: a queue name, or a step's name, seed name or number.
 

@@ -59,7 +59,7 @@ class ApiServices:
         client = redis_client or broker.client
         sessions = sessionmaker(store.engine, expire_on_commit=False)
         jobs = Jobs(sessions)
-        queues = Queues(client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+        queues = Queues.of_broker(broker, client=client)
         database_url = store.engine.url.render_as_string(hide_password=False)
         return cls(
             settings=settings, context=context, broker=broker, redis_client=client,

@@ -22,7 +22,7 @@ from tests.conftest import SampleClips, wait_for
 
 
 def queues() -> Queues:
-    return Queues(broker.client, namespace=broker.namespace, declared=sorted(broker.get_declared_queues()))
+    return Queues.of_broker(broker)
 
 
 def ready_ids(queue: str) -> list[str]:
