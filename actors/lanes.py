@@ -205,18 +205,6 @@ class LaneWorker(dramatiq.Worker):
         self.broker.emit_after("worker_shutdown", self)
         self.logger.info("Worker has been shut down.")
 
-    def join(self) -> None:
-        """Wait until every lane and delay queue is empty (for tests)."""
-        while True:
-            for consumer in self.consumers.values():
-                consumer.delay_queue.join()
-            for lane in self.lane_queues.values():
-                lane.join()
-            if any(consumer.delay_queue.unfinished_tasks for consumer in self.consumers.values()):
-                continue
-            if not any(lane.unfinished_tasks for lane in self.lane_queues.values()):
-                return
-
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run dramatiq's CLI with ``--lanes`` taken out: actors imported before the fork, a ``LaneWorker`` per process.

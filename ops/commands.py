@@ -21,7 +21,14 @@ from autolog.store import ItemView
 from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
 from ops.progress import wait_for_items
-from ops.render import format_item, format_item_list, format_search_page, item_document, item_list_document
+from ops.render import (
+    format_item,
+    format_item_list,
+    format_search_page,
+    format_table,
+    item_document,
+    item_list_document,
+)
 from ops.runtime import open_store, pipeline_context
 
 if TYPE_CHECKING:
@@ -236,8 +243,7 @@ def queues(args: argparse.Namespace, settings: Settings) -> int:
     if args.json:
         print_json([view.to_dict() for view in views])
         return 0
-    print(f"{'QUEUE':<15}{'STEP':<15}{'QUEUED':>8}{'DELAYED':>9}{'HELD':>7}{'RUNNING':>9}{'DEAD':>6}  PAUSED")
-    for view in views:
-        print(f"{view.name:<15}{view.step or '-':<15}{view.queued:>8}{view.delayed:>9}{view.held:>7}"
-              f"{view.in_progress:>9}{view.dead_lettered:>6}  {'yes' if view.paused else 'no'}")
+    print(format_table(("QUEUE", "STEP", "QUEUED", "DELAYED", "HELD", "RUNNING", "DEAD", "PAUSED"),
+                       [(view.name, view.step, view.queued, view.delayed, view.held, view.in_progress,
+                         view.dead_lettered, view.paused) for view in views]))
     return 0

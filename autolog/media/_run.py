@@ -43,9 +43,20 @@ def dying_with_caller(args: Sequence[str]) -> list[str]:
     ``setpriv`` the tool runs as given, and so does a program not found (so starting it fails
     as before, with ``FileNotFoundError``).
     """
-    if _SETPRIV is None or shutil.which(args[0]) is None:
+    if _SETPRIV is None or not _on_path(args[0]):
         return list(args)
     return [_SETPRIV, "--pdeathsig", "KILL", "--", *args]
+
+
+#: Programs already found on PATH: every tool call asks, and a PATH walk is a stat per folder.
+_FOUND: set[str] = set()
+
+
+def _on_path(program: str) -> bool:
+    """True when ``program`` is found on PATH (remembered once found; a missing one is looked for again)."""
+    if program not in _FOUND and shutil.which(program) is not None:
+        _FOUND.add(program)
+    return program in _FOUND
 
 #: ffmpeg prefixes many log lines with the component that wrote them, e.g.
 #: ``[mov,mp4,m4a,3gp,3g2,mj2 @ 0x55c768a721c0] ``; it says nothing to a reader.

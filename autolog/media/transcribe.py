@@ -13,7 +13,6 @@ import math
 import re
 import sys
 import tempfile
-import wave
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -23,7 +22,7 @@ from autolog.errors import ToolFailed
 from autolog.media._fields import read_float, read_str
 from autolog.media._run import Runner, run_process, run_tool
 from autolog.media.probe import AudioTrack
-from autolog.media.speech_tracks import SAMPLE_RATE, extract_speech_audio
+from autolog.media.speech_tracks import extract_speech_audio
 
 #: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
 #: one utterance never holds more than this much audio in the decoder.
@@ -135,18 +134,16 @@ class PocketsphinxTranscriber:
             speech = extract_speech_audio(path, tracks, Path(temp_dir), run=self._run, timeout_s=self._timeout_s)
             if speech is None:
                 return Transcript(segments=(), track_indexes=())
-            words = self._recognise(speech.wav_path)
+            words = self._recognise(speech.wav_path, speech.duration_s)
         return Transcript(segments=tuple(_group_words(words, pause_s=self._pause_s)),
                           track_indexes=speech.track_indexes)
 
-    def _recognise(self, wav_path: Path) -> list[_Word]:
-        """Run ``autolog.media.recognise`` on ``wav_path`` in a child process and return its words.
+    def _recognise(self, wav_path: Path, audio_s: float) -> list[_Word]:
+        """Run ``autolog.media.recognise`` on ``wav_path`` (``audio_s`` long) in a child process; return its words.
 
         The worker only waits on the child, so its other threads keep running (breaker
         report D1); a cancelled item's child is killed at once (``run_process``).
         """
-        with wave.open(str(wav_path), "rb") as audio:
-            audio_s = audio.getnframes() / SAMPLE_RATE
         args = [sys.executable, "-m", "autolog.media.recognise", "--pad-s", repr(self._pad_s), str(wav_path)]
         timeout_s = self._timeout_s + RECOGNITION_S_PER_AUDIO_S * audio_s
         completed = run_tool(args, run=self._run, timeout_s=timeout_s, tool="pocketsphinx")

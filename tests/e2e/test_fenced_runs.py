@@ -25,8 +25,6 @@ from tests.e2e.workers import WORKERS, Start, first_event, long_clip
 pytestmark = pytest.mark.slow
 
 
-
-
 def test_frozen_then_resumed_worker_changes_nothing(
     processes_context: Context, processes: Start, database_url: str, test_media: SampleClips,
     unique_id: Callable[[str], str],

@@ -35,8 +35,6 @@ pytestmark = pytest.mark.slow
 LATER_QUEUES = ["thumbnails", "assess", "analysis", "frames", "transcription", "control"]
 
 
-
-
 def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_30_s(
     processes_context: Context, processes: Start, database_url: str,
     test_media: SampleClips, unique_id: Callable[[str], str],

@@ -55,8 +55,6 @@ class WorkerGroup:
         self.log.close()
 
 
-
-
 @pytest.fixture
 def start_workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerGroup]]:
     groups: list[WorkerGroup] = []
