@@ -6,6 +6,7 @@ import threading
 
 import psycopg
 import pytest
+from sqlalchemy import QueuePool
 from sqlalchemy.exc import IntegrityError
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
@@ -285,7 +286,9 @@ def test_connections_lent_to_the_step_writes_go_back_to_the_pool_in_transaction_
     with pytest.raises(IntegrityError):  # the same message id twice: refused, on a lent connection
         postgres_store.items.transition("LF3", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
                                         messages=[message])
-    lent = [postgres_store.engine.raw_connection() for _ in range(postgres_store.engine.pool.checkedin())]
+    pool = postgres_store.engine.pool
+    assert isinstance(pool, QueuePool)
+    lent = [postgres_store.engine.raw_connection() for _ in range(pool.checkedin())]
     try:
         assert lent and all(connection.driver_connection.autocommit is False for connection in lent)  # type: ignore[union-attr]
     finally:
