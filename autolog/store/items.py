@@ -195,7 +195,7 @@ class Items:
         fenced.fence = fence
         return fenced
 
-    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> bool:
+    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> ItemGuard | None:
         """Give the item to a new run of the step that runs from ``status``, with its started event.
 
         One transaction: the guard (the item is at ``status`` and not cancelled) is the
@@ -203,13 +203,20 @@ class Items:
         fail from now on.
 
         Returns:
-            True when the run holds the item; False when it is elsewhere, cancelled or gone.
+            The item's guard (its source and source fingerprint, read by the same statement)
+            when the run holds it; None when it is elsewhere, cancelled or gone.
         """
         events = [event_values(event)]
         if self._sql.postgres:
-            return self._sql.start_run(item_id, status.value, token, events)
-        # On SQLite in a transaction shared with other threads' writes (group commit).
-        return self.group.run(lambda connection: self._sql.start_run(item_id, status.value, token, events, connection))
+            held = self._sql.start_run(item_id, status.value, token, events)
+        else:
+            # On SQLite in a transaction shared with other threads' writes (group commit).
+            held = self.group.run(lambda connection: self._sql.start_run(item_id, status.value, token, events,
+                                                                         connection))
+        if held is None:
+            return None
+        source, fingerprint = held
+        return ItemGuard(status=status, cancelled=False, source=source, source_fingerprint=fingerprint)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.

@@ -86,14 +86,16 @@ class StepSql:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = %(id)s"
             self._exists_sql = "SELECT 1 FROM items WHERE id = %(id)s"
             self._start_sql = f"""WITH moved AS (
-    UPDATE items SET run_token = %(token)s WHERE id = %(id)s AND status = %(status)s AND NOT cancelled RETURNING id
+    UPDATE items SET run_token = %(token)s WHERE id = %(id)s AND status = %(status)s AND NOT cancelled
+    RETURNING id, source, source_fingerprint
 ), events AS ({_PG_EVENTS})
-SELECT count(*) FROM moved"""
+SELECT source, source_fingerprint FROM moved"""
             self._transition_sql = {fenced: _pg_transition(fenced) for fenced in (False, True)}
         else:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = ?"
             self._exists_sql = "SELECT 1 FROM items WHERE id = ?"
-            self._start_sql = "UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
+            self._start_sql = ("UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
+                               " RETURNING source, source_fingerprint")
             self._transition_sql = {
                 fenced: ("UPDATE items SET status = ?, version = version + 1, updated_at = ?, error = 'null',"
                          " dead_lettered = 0, purged = 0 WHERE id = ? AND status = ? AND cancelled = 0"
@@ -153,21 +155,25 @@ SELECT count(*) FROM moved"""
         return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
 
     def start_run(self, item_id: str, status: str, token: str, events: Sequence[dict[str, Any]],
-                  connection: Connection | None = None) -> bool:
-        """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``; True if it moved.
+                  connection: Connection | None = None) -> tuple[str, dict[str, Any] | None] | None:
+        """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``.
 
         On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
+
+        Returns:
+            The item's source and source fingerprint when the run now holds it (what the checks
+            of a step's source need: no read of their own); None when it did not move.
         """
         if self.postgres:
             with self._borrowed() as cursor:
-                return bool(self._run(cursor, self._start_sql, {
-                    "id": item_id, "status": status, "token": token,
-                    "events": _events_json(events)}).fetchone()[0])
-        cursor = _cursor(connection)
-        if not self._run(cursor, self._start_sql, (token, item_id, status)).rowcount:
-            return False
-        self._insert_events(cursor, events)
-        return True
+                row = self._run(cursor, self._start_sql, {
+                    "id": item_id, "status": status, "token": token, "events": _events_json(events)}).fetchone()
+        else:
+            cursor = _cursor(connection)
+            row = self._run(cursor, self._start_sql, (token, item_id, status)).fetchone()
+            if row is not None:
+                self._insert_events(cursor, events)
+        return None if row is None else (row[0], self._fingerprint(row[1]))
 
     def transition(self, item_id: str, expected: str, target: str, token: str | None,
                    events: Sequence[dict[str, Any]], messages: Sequence[PendingMessage],
