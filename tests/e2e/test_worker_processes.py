@@ -20,6 +20,7 @@ from autolog.store import NewItem
 from pipelines import actions
 from pipelines.discovery import LEASE_KEY, DiscoveryLoop, Sweep
 from tests.conftest import REPO, SampleClips, wait_for
+from tests.e2e import workers
 from web.ui import views
 
 pytestmark = pytest.mark.slow
@@ -96,15 +97,7 @@ def test_worker_processes_run_both_branches_to_the_end(
 @pytest.fixture(scope="module")
 def long_clip(test_media: SampleClips) -> Path:
     """A 90 s clip whose scene detection takes long enough to be killed in the middle."""
-    path = test_media.root / "long_noaudio.mp4"
-    if not path.exists():
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-             "-i", "testsrc2=size=640x360:rate=25,trim=duration=90", "-c:v", "libx264", "-preset", "ultrafast",
-             "-crf", "35", "-g", "50", str(path)],
-            check=True,
-        )
-    return path
+    return workers.long_clip(test_media, 90)
 
 
 @pytest.fixture
