@@ -411,6 +411,28 @@ class Items:
             if event is not None:
                 session.add(event_row(event))
 
+    def cancel(self, item_id: str, *, event: NewEvent, unless_finished: bool) -> ItemView:
+        """Mark an item cancelled and record ``event``, in one transaction; return the item as it now is.
+
+        With ``unless_finished``, a finished item (``Status.is_terminal``) is left as it is, with
+        no event, and returned as it is: its status tells the caller it was not cancelled.
+
+        Raises:
+            ItemNotFound: no item has that id.
+            StaleRun: through a fenced store, the fence's run no longer holds the item.
+        """
+        statement = update(Item).where(Item.id == item_id)
+        if unless_finished:
+            statement = statement.where(Item.status.not_in([status.value for status in Status if status.is_terminal]))
+        with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
+            row = session.scalars(statement.values(cancelled=True, updated_at=utcnow()).returning(Item)).one_or_none()
+            if row is not None:
+                session.add(event_row(event))
+            elif (row := session.get(Item, item_id)) is None:
+                raise ItemNotFound(item_id)
+            return to_view(row)
+
     def mark_purged(self, events: Sequence[NewEvent]) -> builtins.list[str]:
         """Mark each event's item purged and record the event, in one transaction; return the ids marked.
 

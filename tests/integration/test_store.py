@@ -102,6 +102,24 @@ def test_cancelled_item_refuses_transitions(store: Store) -> None:
     assert not store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
 
 
+def test_cancel_marks_the_item_with_its_event_and_unless_finished_leaves_a_finished_one(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a"), NewItem("LFD", "/d")])
+    store.items.update("LFD", status=Status.AVID_DESCRIPTION.value)
+
+    cancelled = store.items.cancel("LF1", event=NewEvent(item_id="LF1", event="cancelled"), unless_finished=True)
+    finished = store.items.cancel("LFD", event=NewEvent(item_id="LFD", event="cancelled"), unless_finished=True)
+
+    assert (cancelled.cancelled, cancelled.status) == (True, Status.PENDING_FILE_INFO)
+    assert cancelled == store.items.get("LF1")
+    assert (finished.cancelled, finished.status) == (False, Status.AVID_DESCRIPTION)
+    assert finished == store.items.get("LFD")
+    assert [[event.event for event in store.timeline.for_item(item)] for item in ("LF1", "LFD")] == [
+        ["created", "cancelled"], ["created"]]
+    assert store.items.cancel("LFD", event=NewEvent(item_id="LFD", event="cancelled"), unless_finished=False).cancelled
+    with pytest.raises(ItemNotFound):
+        store.items.cancel("LF9", event=NewEvent(item_id="LF9", event="cancelled"), unless_finished=True)
+
+
 def test_list_filters_by_status_and_pages_by_id(store: Store) -> None:
     store.items.create([NewItem(f"LF{n}", "/a") for n in range(5)])
     store.items.transition("LF3", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
