@@ -54,8 +54,7 @@ def _value_below(limit: float) -> Callable[[Row], bool]:
 
 #: Targets of issue #13, by row key (reads rows share the "flat" target, by prefix).
 TARGETS: dict[str, Target] = {
-    "drain_sqlite": Target(">= 0.5×", lambda row: row.ratio is not None and row.ratio >= 0.5),
-    "drain_postgresql": Target(">= 0.5×", lambda row: row.ratio is not None and row.ratio >= 0.5),
+    "drain_": Target(">= 0.5×", lambda row: row.ratio is not None and row.ratio >= 0.5),
     "hop_link": Target("<= 2×", _ratio_at_most(2.0)),
     "hop_branch": Target("<= 2×", _ratio_at_most(2.0)),
     "cpu_per_item": Target("<= +5 %", _ratio_at_most(1.05)),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
 import time
@@ -12,10 +13,11 @@ import redis
 
 from actors import broker
 from autolog.context import Context
-from autolog.progress import ProgressChannel, ProgressEvent, format_sse, stream_progress
+from autolog.local_redis import free_port
+from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, format_sse, stream_progress
 from autolog.store import NewItem
 from pipelines import actions
-from tests.conftest import SampleClips
+from tests.conftest import SampleClips, wait_for
 
 Drain = Callable[..., None]
 
@@ -81,6 +83,10 @@ def test_a_late_subscriber_gets_the_latest_state_first(
     item_id = unique_id("late")
     actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_audio.mp4")), force_resume=False)])
     drain()
+    # The worker's publisher sends events a few ms after the step (BackgroundPublisher).
+    channel = ProgressChannel(broker.client, namespace=broker.namespace)
+    wait_for(lambda: (latest := channel.latest(item_id)) is not None and latest.state == "succeeded",
+             what="the last event published")
 
     first = next(stream_progress(broker.client, broker.namespace, item_id, idle_s=0.05, max_duration_s=5))
 
@@ -132,3 +138,58 @@ def test_quiet_streams_yield_keep_alives_until_their_deadline(channel: ProgressC
 
     assert chunks and set(chunks) == {b": keep-alive\n\n"}
     assert time.monotonic() - started < 5
+
+
+def test_the_background_publisher_sends_an_items_events_in_order_and_what_is_queued_at_close(
+    channel: ProgressChannel,
+) -> None:
+    subscriber = Subscriber("many")
+    assert subscriber.subscribed.wait(10), "the subscriber did not start"
+    publisher = BackgroundPublisher(channel)
+    events = [ProgressEvent(item_id="many", stage="assess", state="running", percent=index % 100, message_id="m",
+                            final=index == 299) for index in range(300)]
+
+    for event in events:
+        publisher.publish(event, guard_message_id=None)
+    publisher.close()
+
+    seen = subscriber.collect(timeout_s=30)
+    assert [event.percent for event in seen] == [event.percent for event in events]
+    assert [event.seq for event in seen] == list(range(1, 301))
+    latest = channel.latest("many")
+    assert latest is not None and latest.final
+
+
+def test_a_batch_redis_refuses_is_logged_and_dropped_and_the_publisher_goes_on(
+    channel: ProgressChannel, caplog: pytest.LogCaptureFixture,
+) -> None:
+    unreachable = ProgressChannel(redis.Redis(port=free_port(), socket_connect_timeout=0.2),
+                                  namespace=broker.namespace)
+    publisher = BackgroundPublisher(unreachable)
+
+    publisher.publish(ProgressEvent(item_id="lost", stage="assess", state="running", percent=33))
+    wait_for(lambda: "Could not publish 1 progress events" in caplog.text, what="the warning")
+    publisher.publish(ProgressEvent(item_id="lost", stage="assess", state="succeeded", percent=50))
+    wait_for(lambda: caplog.text.count("Could not publish") == 2, what="a second batch tried")
+    publisher.close()
+
+    assert channel.latest("lost") is None
+
+
+def test_a_forked_process_publishes_through_a_thread_of_its_own(channel: ProgressChannel) -> None:
+    publisher = BackgroundPublisher(channel)
+    pid = os.fork()
+    if pid == 0:  # The child: the parent's publisher thread did not survive the fork.
+        code = 1
+        try:
+            publisher.publish(ProgressEvent(item_id="forked", stage="assess", state="running", percent=33))
+            publisher.close()
+            code = 0
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+    publisher.close()
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    latest = channel.latest("forked")
+    assert latest is not None and latest.state == "running"
