@@ -165,8 +165,6 @@ class PoolManager:
             self.groups[spec.group] = (*self.groups.get(spec.group, ()), spec)
         #: One pid-file process per group: a dramatiq master and its worker processes.
         self.group_processes = {group: self._process(group) for group in self.groups}
-        #: Each pool's group process, by pool name.
-        self.processes = {spec.name: self.group_processes[spec.group] for spec in self.specs}
 
     @property
     def default_stop_timeout_s(self) -> float:
@@ -251,18 +249,14 @@ class PoolManager:
             self._start_group(group, [spec for spec in chosen if spec.group == group])
         return self.status(spec.name for spec in chosen)
 
-    def start_pool(self, spec: PoolSpec) -> bool:
-        """Start one pool unless its group serves it; return whether its group was started."""
-        return self._start_group(spec.group, [spec])
-
-    def _start_group(self, group: str, specs: Sequence[PoolSpec]) -> bool:
-        """Mark ``specs`` wanted and make their group run with every wanted pool; return whether it was started.
+    def _start_group(self, group: str, specs: Sequence[PoolSpec]) -> None:
+        """Mark ``specs`` wanted and make their group run with every wanted pool.
 
         A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        self.crash_loop_file(specs[0]).unlink(missing_ok=True)
+        self.group_crash_loop_file(group).unlink(missing_ok=True)
         for spec in specs:
             self.wanted_file(spec).touch()
             self.stopped_file(spec).unlink(missing_ok=True)
@@ -271,10 +265,8 @@ class PoolManager:
         if process.pid() is not None and self.serving(group) != wanted:
             self.logger.info("Restarting worker group %r to serve %s.", group, ", ".join(wanted))
             process.stop(timeout_s=self.default_stop_timeout_s, group=True, term_leader_only=True)
-        started = process.start(prepare=lambda: self._prepare(group))[1]
-        if not started:
+        if not process.start(prepare=lambda: self._prepare(group))[1]:
             self.logger.info("Worker group %r already serves %s.", group, ", ".join(spec.name for spec in specs))
-        return started
 
     def _prepare(self, group: str) -> None:
         """Record which pools the group is about to serve (called under its start lock)."""
@@ -285,10 +277,6 @@ class PoolManager:
         if not self.wanted_pools(group):
             return None
         return self.group_processes[group].revive(prepare=lambda: self._prepare(group))
-
-    def crash_loop_file(self, spec: PoolSpec) -> Path:
-        """Where the supervisor marks the group of a pool it gave up restarting (it holds the reason)."""
-        return self.group_crash_loop_file(spec.group)
 
     def group_crash_loop_file(self, group: str) -> Path:
         """Where the supervisor marks a group it gave up restarting (it holds the reason)."""
@@ -419,7 +407,7 @@ class PoolManager:
         for spec in chosen:
             process = self.group_processes[spec.group]
             alive = spec.name in serving[spec.group]
-            marker = self.crash_loop_file(spec)
+            marker = self.group_crash_loop_file(spec.group)
             wanted = self.wanted_file(spec).is_file()
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
