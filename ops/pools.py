@@ -264,9 +264,17 @@ class PoolManager:
         wanted = tuple(spec.name for spec in self.wanted_pools(group))
         if process.pid() is not None and self.serving(group) != wanted:
             self.logger.info("Restarting worker group %r to serve %s.", group, ", ".join(wanted))
-            process.stop(timeout_s=self.default_stop_timeout_s, group=True, term_leader_only=True)
-        if not process.start(prepare=lambda: self._prepare(group))[1]:
+            self._stop_group(group, timeout_s=self.default_stop_timeout_s)
+        elif not process.start(prepare=functools.partial(self._prepare, group))[1]:
             self.logger.info("Worker group %r already serves %s.", group, ", ".join(spec.name for spec in specs))
+
+    def _stop_group(self, group: str, *, timeout_s: float) -> None:
+        """Stop the group as ``drain`` says, then start it again serving the pools of it still wanted, if any."""
+        process = self.group_processes[group]
+        process.stop(timeout_s=timeout_s, group=True, term_leader_only=True)
+        if remaining := self.wanted_pools(group):
+            self.logger.info("Starting worker group %r again for %s.", group, ", ".join(s.name for s in remaining))
+            process.start(prepare=functools.partial(self._prepare, group))
 
     def _prepare(self, group: str) -> None:
         """Record which pools the group is about to serve (called under its start lock)."""
@@ -333,15 +341,11 @@ class PoolManager:
             self.stopped_file(spec).touch()
         for group in dict.fromkeys(spec.group for spec in chosen):
             process = self.group_processes[group]
-            remaining = self.wanted_pools(group)
-            if process.pid() is not None:
-                self.logger.info("Stopping worker group %r (pid %s).", group, process.pid())
-            elif remaining:
+            if (pid := process.pid()) is not None:
+                self.logger.info("Stopping worker group %r (pid %s).", group, pid)
+            elif self.wanted_pools(group):
                 continue
-            process.stop(timeout_s=deadline, group=True, term_leader_only=True)
-            if remaining:
-                self.logger.info("Starting worker group %r again for %s.", group, ", ".join(s.name for s in remaining))
-                process.start(prepare=functools.partial(self._prepare, group))
+            self._stop_group(group, timeout_s=deadline)
         statuses = self.status(spec.name for spec in chosen)
         stops = []
         for spec, status in zip(chosen, statuses, strict=True):
