@@ -116,6 +116,20 @@ class PoolStop:
         return {**self.pool.to_dict(), "drained": list(self.drained), "requeued": list(self.requeued)}
 
 
+@dataclass(frozen=True)
+class _GroupState:
+    """A worker group as ``status`` reads it, once for all its pools."""
+
+    #: The master's pid while it runs, else None.
+    pid: int | None
+    #: The pid its pid file holds, alive or not.
+    recorded_pid: int | None
+    #: The pools its running processes serve.
+    serving: tuple[str, ...]
+    #: The supervisor's crash-loop reason, if it gave up on the group.
+    crash_loop: str | None
+
+
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
     """Return the pools settings ask for: one per step, in pipeline order, then ``control``.
 
@@ -208,7 +222,11 @@ class PoolManager:
 
     def serving(self, group: str) -> tuple[str, ...]:
         """The pools the group serves while it runs; empty when it does not."""
-        if self.group_processes[group].pid() is None:
+        return self._serving(group, self.group_processes[group].pid())
+
+    def _serving(self, group: str, pid: int | None) -> tuple[str, ...]:
+        """The pools the group serves, its master's pid (None: not running) being known."""
+        if pid is None:
             return ()
         try:
             return tuple(self.serving_file(group).read_text().split())
@@ -403,23 +421,36 @@ class PoolManager:
         return {key for key, data in zip(held, present, strict=True) if data is not None}
 
     def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
-        """Report each pool: size, master pid, whether it is alive, and its queue depth."""
+        """Report each pool: size, master pid, whether it is alive, and its queue depth.
+
+        Each group's pid file, served pools and crash-loop mark are read once, however many of its pools are named.
+        """
         chosen = self.select(names)
         depths = self.queue_depths([spec.queue for spec in chosen])
+        groups = {group: self._group_state(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         statuses = []
-        serving = {group: self.serving(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         for spec in chosen:
-            process = self.group_processes[spec.group]
-            alive = spec.name in serving[spec.group]
-            marker = self.group_crash_loop_file(spec.group)
+            state = groups[spec.group]
+            alive = spec.name in state.serving
             wanted = self.wanted_file(spec).is_file()
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
-                pid=process.pid() if alive else (process.recorded_pid() if wanted else None), alive=alive,
-                depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
-                wanted=wanted, group=spec.group, stopped=self.stopped_file(spec).is_file(),
+                pid=state.pid if alive else (state.recorded_pid if wanted else None), alive=alive,
+                depth=depths.get(spec.queue), crash_loop=state.crash_loop, wanted=wanted, group=spec.group,
+                stopped=self.stopped_file(spec).is_file(),
             ))
         return statuses
+
+    def _group_state(self, group: str) -> _GroupState:
+        process = self.group_processes[group]
+        pid = process.pid()
+        marker = self.group_crash_loop_file(group)
+        try:
+            crash_loop: str | None = marker.read_text().strip()
+        except FileNotFoundError:
+            crash_loop = None
+        return _GroupState(pid=pid, recorded_pid=pid if pid is not None else process.recorded_pid(),
+                           serving=self._serving(group, pid), crash_loop=crash_loop)
 
     def queue_depths(self, queues: Sequence[str]) -> dict[str, QueueStats]:
         """Read the depth of each queue; empty when Redis cannot be reached."""
