@@ -299,10 +299,8 @@ class PoolManager:
         self.serving_file(group).write_text("\n".join(spec.name for spec in self.wanted_pools(group)) + "\n")
 
     def revive_group(self, group: str) -> int | None:
-        """Start a group again if its master died without being stopped and a pool of it is wanted."""
-        if not self.wanted_pools(group):
-            return None
-        return self.group_processes[group].revive(prepare=lambda: self._prepare(group))
+        """Start a group again if its master died while a pool of it is wanted; return the new pid, else None."""
+        return self.group_processes[group].revive(prepare=functools.partial(self._prepare, group))
 
     def group_crash_loop_file(self, group: str) -> Path:
         """Where the supervisor marks a group it gave up restarting (it holds the reason)."""
@@ -328,7 +326,8 @@ class PoolManager:
 
     def _process(self, group: str) -> PidFileProcess:
         return PidFileProcess(f"pools-{group}", lambda pid_file: self.command(group, pid_file), run_dir=self.run_dir,
-                              log_file=self.log_dir / f"pools-{group}.out", env=self.environment())
+                              log_file=self.log_dir / f"pools-{group}.out", env=self.environment(),
+                              wanted=lambda: bool(self.wanted_pools(group)))
 
     def stop(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStatus]:
         """Stop each running pool (see ``drain``) and report it.

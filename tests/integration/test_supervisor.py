@@ -72,6 +72,8 @@ def test_a_pool_stopped_on_purpose_or_never_started_is_left_alone(crashing: Pool
     process = crashing.group_processes[crashing.select(["frames"])[0].group]
     crashing.start(["frames"])
     wait_for(lambda: process.pid() is None, what="the pool to die")
+    # (a group is wanted while one of its pools is: it keeps no mark of its own)
+    assert process.wanted and sorted(path.name for path in crashing.run_dir.glob("*.wanted")) == ["frames.wanted"]
     crashing.stop(["frames"], timeout_s=1)
 
     assert supervisor.check() == []
