@@ -81,10 +81,11 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     # First of ours: a paused queue's messages go back to Redis before anything counts them.
     broker.add_middleware(QueuePauses(client=broker.client, namespace=settings.namespace))
     # Before RateLimits: a source still being copied takes no slot while it waits.
-    broker.add_middleware(SourceChecks(services=services))
+    source_checks = SourceChecks(services=services)
+    broker.add_middleware(source_checks)
     broker.add_middleware(RateLimits(client=broker.client, namespace=settings.namespace))
     # After RateLimits (they see only admitted messages), before StatusWrites (see above).
-    status_writes = StatusWrites(services=services)
+    status_writes = StatusWrites(services=services, after_start=source_checks.check_started)
     broker.add_middleware(Metrics(services=services, client=broker.client, namespace=settings.namespace,
                                   directory=settings.metrics_root, pool=settings.worker_pool,
                                   exporter_port=settings.metrics_port,

@@ -25,6 +25,9 @@ from typing import Any, cast
 
 import redis
 
+from autolog.statuses import step_named
+from autolog.store import NewEvent
+
 #: The set of paused queue names, under the broker's namespace.
 PAUSED_KEY = "__paused__"
 
@@ -185,6 +188,26 @@ def decode_message(data: str | bytes) -> StoredMessage | None:
                              timestamp_ms=int(message.get("message_timestamp") or 0))
     except (ValueError, KeyError, TypeError, AttributeError):
         return None
+
+
+def put_back_event(message: StoredMessage | None, event: str, *, detail: dict[str, Any],
+                   worker: str | None = None) -> NewEvent | None:
+    """Return the timeline ``event`` (``requeued``, ``redelivered``) of a step message put back on its queue.
+
+    The event names the message's step, id and attempt; its detail is the message's queue,
+    then ``detail``. None when a timeline has nothing to tell: no message (gone, or not
+    dramatiq's), a message of a delay queue (its step has not started), one naming no item, or
+    a callback's rather than a step's.
+    """
+    if message is None or message.item_id is None or message.queue.endswith(".DQ"):
+        return None
+    try:
+        step = step_named(message.actor)
+    except KeyError:  # A callback, not a step.
+        return None
+    return NewEvent(item_id=message.item_id, event=event, step=step.name, message_id=message.message_id,
+                    attempt=int(message.options.get("retries", 0)) + 1, worker=worker,
+                    detail={"queue": message.queue, **detail})
 
 
 def _due_ms(payload: str | bytes) -> int | None:

@@ -81,16 +81,6 @@ def fill(path: Path) -> None:
         os.close(descriptor)
 
 
-def long_clip(path: Path, duration_s: int) -> None:
-    """Make a clip of ``duration_s`` whose step 3 (scene detection) takes a few seconds (``tests/e2e/workers.py``)."""
-    subprocess.run(
-        ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-         "-i", f"testsrc2=size=640x360:rate=25,trim=duration={duration_s}", "-c:v", "libx264",
-         "-preset", "ultrafast", "-crf", "35", "-g", "50", str(path)],
-        check=True,
-    )
-
-
 def main() -> int:  # noqa: C901 - one scenario after another, each needing the stack's closures
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--outage", type=float, default=3.0, help="seconds Redis stays down (default 3)")
@@ -110,11 +100,13 @@ def main() -> int:  # noqa: C901 - one scenario after another, each needing the 
     media = scratch / "media"
     subprocess.run(["bash", str(REPO / "ops" / "make_test_media.sh"), str(media / "source")], check=True,
                    capture_output=True)
-    long_clip(media / "source" / "long40.mp4", 40)
     sys.path.insert(0, str(REPO))
     from autolog.broker_state import messages_in_flight
     from autolog.local_redis import free_port
+    from tests.ffmpeg_runs import make_long_clip
     from tests.private_postgres import PostgresCommandFailed, PrivatePostgres, find_postgres_bin
+
+    make_long_clip(media / "source" / "long40.mp4", 40)
 
     for name in ("REDIS_URL", "AUTOLOG_REDIS_URL", "DATABASE_URL", "AUTOLOG_DATABASE_URL"):
         os.environ.pop(name, None)

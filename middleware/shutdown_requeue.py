@@ -21,8 +21,7 @@ import dramatiq
 import redis
 from dramatiq.brokers.redis import RedisBroker
 
-from autolog.broker_state import decode_message, held_by_worker, stored_messages
-from autolog.statuses import step_named
+from autolog.broker_state import decode_message, held_by_worker, put_back_event, stored_messages
 from autolog.store import NewEvent
 from middleware.services import Services
 
@@ -68,17 +67,7 @@ class ShutdownRequeue(dramatiq.Middleware):
         grace_s = self._services.current().settings.stop_grace_s if self._services.is_ready else None
         reason = ("put back on its queue as it was, no retry spent: still running when its worker stopped"
                   + (f" (after the {grace_s:g} s grace period)" if grace_s is not None else ""))
-        events = []
-        for data in stored_messages(broker.client, broker.namespace, queue, held):
-            message = decode_message(data) if data is not None else None
-            if message is None or message.item_id is None:
-                continue
-            try:
-                step = step_named(message.actor)
-            except KeyError:  # A callback, not a step.
-                continue
-            events.append(NewEvent(item_id=message.item_id, event="requeued", step=step.name,
-                                   message_id=message.message_id, attempt=int(message.options.get("retries", 0)) + 1,
-                                   worker=f"{socket.gethostname()}:{os.getpid()}",
-                                   detail={"queue": queue, "reason": reason}))
-        return events
+        worker = f"{socket.gethostname()}:{os.getpid()}"
+        return [event for data in stored_messages(broker.client, broker.namespace, queue, held)
+                if (event := put_back_event(decode_message(data) if data is not None else None, "requeued",
+                                            detail={"reason": reason}, worker=worker)) is not None]

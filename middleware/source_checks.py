@@ -11,7 +11,9 @@ probed, let alone dead-lettered as "not media".
 Before steps 2 to 6 run, the source is compared with the fingerprint step 1 stored. When it
 has changed (a copy that went on after step 1, a file replaced before a retry or a resume),
 the item is moved back to ``0 - Pending File Info`` and routed from there, so no finished log
-describes an older file.
+describes an older file. That check runs once the run holds the item (``StatusWrites`` calls
+``check_started`` with the source and fingerprint its start write returned): no read of its
+own per step message, and a ``started`` event comes before its ``source_changed``.
 
 ``s3://`` sources are skipped: an object appears whole and is fetched anew by each step.
 Whatever the check cannot read (a missing file, a database hiccup) is left to the step, which
@@ -60,11 +62,11 @@ class SourceChecks(dramatiq.Middleware):
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = message_step(broker, message)
-        if step is None or not self._services.is_ready:
+        if step is not FILE_INFO or not self._services.is_ready:
             return
         item_id = message.args[0]
         try:
-            # Four columns, not the row: this runs before every step message.
+            # Four columns, not the row: before a start is recorded, so a settling source records none.
             item = self._services.current().store.items.guard(item_id)
         except (AutologError, SQLAlchemyError):
             # Left to StatusWrites, which skips a message for a missing item or fails it.
@@ -72,13 +74,27 @@ class SourceChecks(dramatiq.Middleware):
         if item.status is not step.from_status or item.cancelled or is_remote(item.source):
             return
         try:
-            if step is FILE_INFO:
-                self._hold_until_settled(broker, message, item_id, item)
-            elif item.source_fingerprint:
-                self._restart_if_changed(broker, message, step, item_id, item, item.source_fingerprint)
+            self._hold_until_settled(broker, message, item_id, item)
         except (AutologError, OSError, SQLAlchemyError):
             # The step reads the source itself and reports what is wrong with it.
             self.logger.debug("Source check of item %r skipped.", item_id, exc_info=True)
+
+    def check_started(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemGuard) -> None:
+        """Send the item back to step 1 if its source changed since step 1 (steps 2 to 6).
+
+        Called by ``StatusWrites`` once this delivery's run holds the item, with the guard its
+        start write returned.
+
+        Raises:
+            SkipMessage: the source changed; the item was moved back (or had moved on meanwhile).
+        """
+        if step is FILE_INFO or not item.source_fingerprint or is_remote(item.source):
+            return
+        try:
+            self._restart_if_changed(broker, message, step, message.args[0], item, item.source_fingerprint)
+        except (AutologError, OSError, SQLAlchemyError):
+            # The step reads the source itself and reports what is wrong with it.
+            self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
 
     def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str,
                             item: ItemGuard) -> None:

@@ -33,7 +33,7 @@ from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
 from autolog.statuses import Status, Step, is_allowed, step_named
-from autolog.store import NewEvent, PendingMessage, RunFence, Store, is_store_outage
+from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage
 from middleware.outbox_relay import pending, send_after_hooks
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
@@ -130,11 +130,16 @@ class StatusWrites(dramatiq.Middleware):
         services: where the store comes from in this process.
         outage_wait_s: how long a finished step's status write is retried while the store
             is unreachable (a PostgreSQL restart, a locked SQLite file).
+        after_start: called once a delivery's run holds its item, with the item's guard as
+            the start write returned it (``SourceChecks.check_started``); may raise
+            ``SkipMessage`` to skip the step.
     """
 
-    def __init__(self, *, services: Services, outage_wait_s: float = 600.0) -> None:
+    def __init__(self, *, services: Services, outage_wait_s: float = 600.0,
+                 after_start: Callable[[dramatiq.Broker, MessageProxy, Step, ItemGuard], None] | None = None) -> None:
         self.logger = logging.getLogger(__name__)
         self._services = services
+        self._after_start = after_start
         #: How long a finished step's status write is retried while the store is unreachable, in s.
         self.outage_wait_s = outage_wait_s
         self._started_ms: dict[str, int] = {}
@@ -205,13 +210,13 @@ class StatusWrites(dramatiq.Middleware):
         # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
         store = self._services.current().store
         try:
-            holds = store.items.start_run(item_id, step.from_status, token, event=started)
+            held = store.items.start_run(item_id, step.from_status, token, event=started)
         except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
             self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
                                 exc_info=not is_store_outage(ex))
             wait_out(broker, message, ex)
             raise SkipMessage(f"store unavailable: {ex}") from ex
-        if not holds:
+        if held is None:
             try:
                 item = store.items.get(item_id)
             except ItemNotFound as ex:
@@ -227,6 +232,8 @@ class StatusWrites(dramatiq.Middleware):
             # the marker makes a second meeting with the same fault wait longer (``wait_out``).
             message.options[ENDED_WAIT_OPTION] = message.options.pop(WAIT_OPTION)
         self._started_ms[message.message_id] = now
+        if self._after_start is not None:
+            self._after_start(broker, message, step, held)
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,

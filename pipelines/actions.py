@@ -373,15 +373,14 @@ def cancel(context: Context, item_id: str, *, refuse_finished: bool = True) -> I
         ItemNotFound: no such item.
         TransitionRefused: ``refuse_finished`` and the item is finished.
     """
-    if refuse_finished:
-        item = context.store.items.get(item_id)
-        if item.status.is_terminal:
-            raise TransitionRefused(
-                item_id, "a status a step runs from", item.status.value,
-                reason=f"item {item_id!r} is finished ({item.status.value}): no step runs or will run to cancel; "
-                       f"`autolog delete {item_id}` removes it")
-    context.store.items.update(item_id, cancelled=True, event=NewEvent(item_id=item_id, event="cancelled"))
-    return context.store.items.get(item_id)
+    item = context.store.items.cancel(item_id, event=NewEvent(item_id=item_id, event="cancelled"),
+                                      unless_finished=refuse_finished)
+    if refuse_finished and item.status.is_terminal:
+        raise TransitionRefused(
+            item_id, "a status a step runs from", item.status.value,
+            reason=f"item {item_id!r} is finished ({item.status.value}): no step runs or will run to cancel; "
+                   f"`autolog delete {item_id}` removes it")
+    return item
 
 
 def uncancel(context: Context, item_id: str) -> Queued:

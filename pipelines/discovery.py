@@ -30,13 +30,14 @@ from sqlalchemy.exc import SQLAlchemyError
 from autolog.broker_state import (
     Redelivery,
     messages_in_flight,
+    put_back_event,
     redeliver_from_dead_workers,
     requeue_stranded,
 )
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
-from autolog.statuses import STEPS, Status, step_named
+from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
 from pipelines.footage import enqueue_from
@@ -106,19 +107,10 @@ def redeliver_lost(context: Context, broker: Any, queues: Iterable[str], *, now_
 
 
 def _redelivered_event(redelivery: Redelivery, now_ms: int) -> NewEvent | None:
-    message = redelivery.message
-    try:
-        step = step_named(message.actor)
-    except KeyError:  # A callback, not a step: nothing to tell on a timeline.
-        return None
-    if message.queue.endswith(".DQ") or message.item_id is None:
-        return None
     silent_s = round((now_ms - redelivery.last_beat_ms) / 1000, 1)
-    return NewEvent(item_id=message.item_id, event="redelivered", step=step.name, message_id=message.message_id,
-                    attempt=int(message.options.get("retries", 0)) + 1,
-                    detail={"queue": message.queue, "worker_id": redelivery.worker_id, "silent_s": silent_s,
-                            "reason": f"put back on its queue: its worker stopped beating {silent_s:g} s ago "
-                                      "(lost or frozen)"})
+    return put_back_event(redelivery.message, "redelivered", detail={
+        "worker_id": redelivery.worker_id, "silent_s": silent_s,
+        "reason": f"put back on its queue: its worker stopped beating {silent_s:g} s ago (lost or frozen)"})
 
 
 def _resting(item: ItemView) -> bool:

@@ -20,6 +20,16 @@ def make_clip(path: Path, *args: str) -> Path:
     return path
 
 
+def make_long_clip(path: Path, duration_s: int) -> Path:
+    """Write a silent ``duration_s``-second 640x360 test pattern to ``path``, and return ``path``.
+
+    Small on disk, but its scene detection (step 3) takes a few seconds: long enough to
+    kill, freeze or stop a worker in the middle of it.
+    """
+    return make_clip(path, "-f", "lavfi", "-i", f"testsrc2=size=640x360:rate=25,trim=duration={duration_s}",
+                     "-c:v", "libx264", "-preset", "ultrafast", "-crf", "35", "-g", "50")
+
+
 def recording_runner(commands: list[list[str]]) -> Callable[..., subprocess.CompletedProcess[bytes]]:
     """Return a runner that runs each command for real and appends its arguments to ``commands``."""
     def run(args: Sequence[str], **kwargs: Any) -> subprocess.CompletedProcess[bytes]:

@@ -16,20 +16,31 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
+import re
 import sys
 import wave
 from collections.abc import Sequence
 from pathlib import Path
 
 from autolog.media.speech_tracks import SAMPLE_RATE, speech_spans
-from autolog.media.transcribe import _clean_word, _padded_windows
+
+#: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
+#: one utterance never holds more than this much audio in the decoder.
+MAX_WINDOW_S = 30.0
+
+#: Recogniser tokens that are not words: <s>, </s>, <sil>, [NOISE], ++BREATH++.
+_NON_WORD = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
+
+#: Alternate pronunciations come back as "to(2)".
+_VARIANT_SUFFIX = re.compile(r"\(\d+\)$")
 
 
 def recognise(wav_path: Path, *, pad_s: float) -> list[tuple[str, float, float]]:
     """Return ``(text, start_s, end_s)`` of every word pocketsphinx hears in ``wav_path``, in WAV time.
 
     Voice-activity detection finds the stretches of speech; each is decoded with ``pad_s``
-    seconds of padding (``transcribe._padded_windows``), windows longer than ``MAX_WINDOW_S`` in pieces.
+    seconds of padding (``padded_windows``), windows longer than ``MAX_WINDOW_S`` in pieces.
     Filler tokens (silence, noise, breath) are dropped and pronunciation variants ("to(2)")
     named by their word. Times are rounded to the millisecond.
 
@@ -48,7 +59,7 @@ def recognise(wav_path: Path, *, pad_s: float) -> list[tuple[str, float, float]]
     with wave.open(str(wav_path), "rb") as audio:
         total_s = audio.getnframes() / SAMPLE_RATE
         spans = list(speech_spans(audio))
-        for start_s, end_s in _padded_windows(spans, pad_s=pad_s, total_s=total_s):
+        for start_s, end_s in padded_windows(spans, pad_s=pad_s, total_s=total_s):
             audio.setpos(round(start_s * SAMPLE_RATE))
             pcm = audio.readframes(round((end_s - start_s) * SAMPLE_RATE))
             decoder.start_utt()
@@ -61,6 +72,31 @@ def recognise(wav_path: Path, *, pad_s: float) -> list[tuple[str, float, float]]
                     word_end_s = start_s + (int(token.end_frame) + 1) / frames_per_s
                     words.append((text, round(word_start_s, 3), round(word_end_s, 3)))
     return words
+
+
+def padded_windows(spans: Sequence[tuple[float, float]], *, pad_s: float, total_s: float) -> list[tuple[float, float]]:
+    """Return the windows to decode, ``(start_s, end_s)`` in WAV time: each speech span widened by ``pad_s``.
+
+    A window never reaches past the midpoint of the gap to a neighbouring span, nor past 0 or
+    ``total_s``; one longer than ``MAX_WINDOW_S`` is cut into equal pieces.
+    """
+    windows = []
+    for position, (start_s, end_s) in enumerate(spans):
+        low = (spans[position - 1][1] + start_s) / 2 if position > 0 else 0.0
+        high = (end_s + spans[position + 1][0]) / 2 if position + 1 < len(spans) else total_s
+        window_start_s, window_end_s = max(low, start_s - pad_s), min(high, end_s + pad_s)
+        pieces = max(1, math.ceil((window_end_s - window_start_s) / MAX_WINDOW_S))
+        piece_s = (window_end_s - window_start_s) / pieces
+        windows += [
+            (window_start_s + piece * piece_s, window_start_s + (piece + 1) * piece_s) for piece in range(pieces)
+        ]
+    return windows
+
+
+def _clean_word(token: str) -> str:
+    if _NON_WORD.match(token):
+        return ""
+    return _VARIANT_SUFFIX.sub("", token)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -9,8 +9,6 @@ words at the right time and on the right frames.
 from __future__ import annotations
 
 import json
-import math
-import re
 import sys
 import tempfile
 from collections.abc import Mapping, Sequence
@@ -24,19 +22,11 @@ from autolog.media._run import Runner, run_process, run_tool
 from autolog.media.probe import AudioTrack
 from autolog.media.speech_tracks import extract_speech_audio
 
-#: Longer stretches of "speech" (music, machinery) are decoded in pieces this long, so
-#: one utterance never holds more than this much audio in the decoder.
-MAX_WINDOW_S = 30.0
-
 #: Time allowed for recognition per second of audio, on top of ``timeout_s``: pocketsphinx
 #: decodes about 0.3 s per second of noisy audio on one core, so 2 leaves room for a busy machine.
 RECOGNITION_S_PER_AUDIO_S = 2.0
 
-#: Recogniser tokens that are not words: <s>, </s>, <sil>, [NOISE], ++BREATH++.
-_NON_WORD = re.compile(r"^(<.*>|\[.*\]|\+\+.*\+\+)$")
 
-#: Alternate pronunciations come back as "to(2)".
-_VARIANT_SUFFIX = re.compile(r"\(\d+\)$")
 
 
 @dataclass(frozen=True)
@@ -161,30 +151,6 @@ def _last_line(stderr: bytes) -> str:
     """Return the last non-blank line of a child's stderr: a Python traceback ends with its error."""
     lines = [line.strip() for line in stderr.decode("utf-8", errors="replace").splitlines() if line.strip()]
     return lines[-1] if lines else "no error message"
-
-
-def _padded_windows(spans: Sequence[tuple[float, float]], *, pad_s: float, total_s: float) -> list[tuple[float, float]]:
-    """Widen each span by ``pad_s``, never past the midpoint of the gap to a neighbour.
-
-    Windows longer than ``MAX_WINDOW_S`` are cut into equal pieces.
-    """
-    windows = []
-    for position, (start_s, end_s) in enumerate(spans):
-        low = (spans[position - 1][1] + start_s) / 2 if position > 0 else 0.0
-        high = (end_s + spans[position + 1][0]) / 2 if position + 1 < len(spans) else total_s
-        window_start_s, window_end_s = max(low, start_s - pad_s), min(high, end_s + pad_s)
-        pieces = max(1, math.ceil((window_end_s - window_start_s) / MAX_WINDOW_S))
-        piece_s = (window_end_s - window_start_s) / pieces
-        windows += [
-            (window_start_s + piece * piece_s, window_start_s + (piece + 1) * piece_s) for piece in range(pieces)
-        ]
-    return windows
-
-
-def _clean_word(token: str) -> str:
-    if _NON_WORD.match(token):
-        return ""
-    return _VARIANT_SUFFIX.sub("", token)
 
 
 def _group_words(words: Sequence[_Word], *, pause_s: float) -> list[Segment]:

@@ -89,7 +89,7 @@ class Store:
 
     def fenced(self, fence: RunFence) -> Store:
         """Return this store with writes to ``fence``'s item refused once its run is superseded."""
-        return replace(self, items=Items(self.sessions, fence=fence, group=self.items.group),
+        return replace(self, items=self.items.fenced(fence),
                        results=Results(self.sessions, fence=fence))
 
     def ping(self) -> None:

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import builtins
-import json
+import copy
 import re
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Result, bindparam, delete, func, insert, or_, select, text, update
+from sqlalchemy import Connection, CursorResult, Result, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -30,7 +29,8 @@ from autolog.store.models import (
     TranscriptSegment,
     utcnow,
 )
-from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage, add_messages
+from autolog.store.outbox import PendingMessage, add_messages
+from autolog.store.step_sql import StepSql
 from autolog.store.views import ItemView, NewEvent, aware
 
 #: What an item id may look like: seed 000 uses ids such as LF1409.
@@ -47,15 +47,11 @@ class NewItem:
     prompt: str | None = None
 
 
-#: The statements every step message runs, built once so SQLAlchemy compiles each once
-#: (a statement with literal ``values()`` is compiled anew per call: ~0.3 ms of CPU).
-#: Bound parameters are ``b_``-prefixed: a column's own name is reserved in a SET clause.
-_START_RUN = (update(Item)
-              .where(Item.id == bindparam("b_id"), Item.status == bindparam("b_status"), Item.cancelled.is_(False))
-              .values(run_token=bindparam("b_token")))
+#: ``transition`` with ``changes`` (rare: not per step message) builds on these; the plain
+#: per-message statements are driver SQL (``autolog.store.step_sql``). Bound parameters are
+#: ``b_``-prefixed: a column's own name is reserved in a SET clause.
 _INSERT_EVENTS = insert(TimelineEvent)
 _EXISTS = select(Item.id).where(Item.id == bindparam("b_id"))
-_GUARD = select(Item.status, Item.cancelled, Item.source, Item.source_fingerprint).where(Item.id == bindparam("b_id"))
 
 
 def _transition_statement(*, fenced: bool) -> Any:
@@ -69,47 +65,6 @@ def _transition_statement(*, fenced: bool) -> Any:
 
 _TRANSITION = _transition_statement(fenced=False)
 _FENCED_TRANSITION = _transition_statement(fenced=True)
-
-#: The same two writes on PostgreSQL, each one statement run outside a transaction (a
-#: statement is atomic on its own): one round trip each instead of BEGIN, UPDATE, INSERT(s)
-#: and COMMIT. The timeline and outbox rows come as one JSON array each; what the generic
-#: statements store for a JSON ``None`` (``'null'``), these store too.
-_EVENT_COLUMNS = ("item_id, at, event, step, message_id, attempt, worker, wait_ms, run_ms, from_status, to_status,"
-                  " error_type, error_message, detail")
-_EVENTS_FROM_JSON = f"""INSERT INTO timeline ({_EVENT_COLUMNS})
-    SELECT moved.id, e.at, e.event, e.step, e.message_id, e.attempt, e.worker, e.wait_ms, e.run_ms, e.from_status,
-           e.to_status, e.error_type, e.error_message, COALESCE(e.detail, 'null'::json)
-    FROM moved CROSS JOIN json_to_recordset(CAST(:events AS json)) AS e(
-        at timestamptz, event varchar, step varchar, message_id varchar, attempt integer, worker varchar,
-        wait_ms integer, run_ms integer, from_status varchar, to_status varchar, error_type varchar,
-        error_message text, detail json)"""
-_PG_START_RUN = text(f"""WITH moved AS (
-    UPDATE items SET run_token = :token WHERE id = :id AND status = :status AND NOT cancelled RETURNING id
-), events AS ({_EVENTS_FROM_JSON})
-SELECT count(*) FROM moved""")
-
-
-def _pg_transition(*, fenced: bool) -> Any:
-    fence = " AND run_token = :token" if fenced else ""
-    return text(f"""WITH moved AS (
-    UPDATE items SET status = :target, version = version + 1, updated_at = :now, error = 'null'::json,
-                     dead_lettered = false, purged = false
-    WHERE id = :id AND status = :expected AND NOT cancelled{fence} RETURNING id
-), events AS ({_EVENTS_FROM_JSON}), messages AS (
-    INSERT INTO outbox (message_id, queue_name, message, delay_ms, lease_until_s, created_at)
-    SELECT m.message_id, m.queue_name, m.message, m.delay_ms, m.lease_until_s, :now
-    FROM moved CROSS JOIN json_to_recordset(CAST(:messages AS json)) AS m(
-        message_id varchar, queue_name varchar, message json, delay_ms integer, lease_until_s double precision)
-)
-SELECT count(*) FROM moved""")
-
-
-_PG_TRANSITION = _pg_transition(fenced=False)
-_PG_FENCED_TRANSITION = _pg_transition(fenced=True)
-
-
-def _events_json(entries: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([{**entry, "at": entry["at"].isoformat()} for entry in entries])
 
 
 @dataclass(frozen=True)
@@ -224,14 +179,23 @@ class Items:
                  group: GroupCommit | None = None) -> None:
         self._sessions = sessions
         self.fence = fence
-        #: Shared by every ``Items`` of one store (``Store.fenced`` passes it on).
+        #: Shared by every ``Items`` of one store (``fenced`` passes it on).
         self.group = group or GroupCommit(sessions)
         #: Single-statement reads without a transaction: on PostgreSQL no BEGIN and ROLLBACK
         #: round trips around the statement.
         self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
-        self._postgres = self._autocommit.dialect.name == "postgresql"
+        self._sql = StepSql(sessions.kw["bind"])
 
-    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> bool:
+    def fenced(self, fence: RunFence) -> Items:
+        """Return these items with writes to ``fence``'s item refused once its run is superseded.
+
+        A copy sharing the engine, statements and group commit: made per step message.
+        """
+        fenced = copy.copy(self)
+        fenced.fence = fence
+        return fenced
+
+    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> ItemGuard | None:
         """Give the item to a new run of the step that runs from ``status``, with its started event.
 
         One transaction: the guard (the item is at ``status`` and not cancelled) is the
@@ -239,24 +203,20 @@ class Items:
         fail from now on.
 
         Returns:
-            True when the run holds the item; False when it is elsewhere, cancelled or gone.
+            The item's guard (its source and source fingerprint, read by the same statement)
+            when the run holds it; None when it is elsewhere, cancelled or gone.
         """
-        if self._postgres:
-            with self._autocommit.connect() as connection:
-                return bool(connection.execute(_PG_START_RUN, {
-                    "id": item_id, "status": status.value, "token": token,
-                    "events": _events_json([event_values(event)])}).scalar())
-
-        # PERF(corerec): Core statements, not ORM ones, in a transaction shared with other threads'
-        # writes (group commit): this runs for every step message.
-        def write(connection: Connection) -> bool:
-            moved = _rowcount(connection.execute(
-                _START_RUN, {"b_id": item_id, "b_status": status.value, "b_token": token}))
-            if moved:
-                connection.execute(_INSERT_EVENTS, [event_values(event)])
-            return bool(moved)
-
-        return self.group.run(write)
+        events = [event_values(event)]
+        if self._sql.postgres:
+            held = self._sql.start_run(item_id, status.value, token, events)
+        else:
+            # On SQLite in a transaction shared with other threads' writes (group commit).
+            held = self.group.run(lambda connection: self._sql.start_run(item_id, status.value, token, events,
+                                                                         connection))
+        if held is None:
+            return None
+        source, fingerprint = held
+        return ItemGuard(status=status, cancelled=False, source=source, source_fingerprint=fingerprint)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.
@@ -293,12 +253,11 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        with self._autocommit.connect() as connection:
-            row = connection.execute(_GUARD, {"b_id": item_id}).first()
+        row = self._sql.guard(item_id)
         if row is None:
             raise ItemNotFound(item_id)
-        return ItemGuard(status=Status(row.status), cancelled=bool(row.cancelled), source=row.source,
-                         source_fingerprint=row.source_fingerprint)
+        status, cancelled, source, fingerprint = row
+        return ItemGuard(status=Status(status), cancelled=cancelled, source=source, source_fingerprint=fingerprint)
 
     def get_many(self, item_ids: Sequence[str]) -> dict[str, ItemView]:
         """Return the items that exist among ``item_ids``, by id, in one query per 500 ids."""
@@ -404,19 +363,16 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        fenced = self.fence is not None and self.fence.item_id == item_id
+        token = self.fence.token if self.fence is not None and self.fence.item_id == item_id else None
+        entries = [event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)]
+        if not changes:
+            return self._plain_transition(item_id, expected, target, token, entries, messages)
         parameters: dict[str, Any] = {"b_id": item_id, "b_expected": expected.value, "b_target": target.value,
                                       "b_now": utcnow()}
-        if self.fence is not None and fenced:
-            parameters["b_token"] = self.fence.token
-        statement = _FENCED_TRANSITION if fenced else _TRANSITION
-        if changes:
-            statement = statement.values(**changes)
-        entries = [event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)]
-        if self._postgres and not changes:
-            return self._pg_transition(parameters, entries, messages)
+        if token is not None:
+            parameters["b_token"] = token
+        statement = (_FENCED_TRANSITION if token is not None else _TRANSITION).values(**changes)
 
-        # PERF(corerec): Core statements in a shared transaction, as in ``start_run``: every step's status goes here.
         def write(connection: Connection) -> bool:
             moved = _rowcount(connection.execute(statement, parameters))
             if not moved:
@@ -429,23 +385,14 @@ class Items:
 
         return self.group.run(write)
 
-    def _pg_transition(self, parameters: dict[str, Any], entries: Sequence[dict[str, Any]],
-                       messages: Sequence[PendingMessage]) -> bool:
-        """Run ``transition``'s write as one statement on PostgreSQL (see ``_PG_START_RUN``)."""
-        until = time.time() + DEFAULT_LEASE_S
-        rows = [{"message_id": message.message_id, "queue_name": message.queue_name, "message": message.message,
-                 "delay_ms": message.delay_ms, "lease_until_s": until} for message in messages]
-        arguments = {"id": parameters["b_id"], "expected": parameters["b_expected"], "target": parameters["b_target"],
-                     "now": parameters["b_now"], "events": _events_json(entries), "messages": json.dumps(rows)}
-        statement = _PG_TRANSITION
-        if "b_token" in parameters:
-            arguments["token"], statement = parameters["b_token"], _PG_FENCED_TRANSITION
-        with self._autocommit.connect() as connection:
-            if connection.execute(statement, arguments).scalar():
-                return True
-            if connection.execute(_EXISTS, {"b_id": parameters["b_id"]}).first() is None:
-                raise ItemNotFound(parameters["b_id"])
-            return False
+    def _plain_transition(self, item_id: str, expected: Status, target: Status, token: str | None,
+                          entries: Sequence[dict[str, Any]], messages: Sequence[PendingMessage]) -> bool:
+        """Run ``transition`` without ``changes``: every step message's status write (``autolog.store.step_sql``)."""
+        if self._sql.postgres:
+            return self._sql.transition(item_id, expected.value, target.value, token, entries, messages)
+        # On SQLite in a transaction shared with other threads' writes (group commit).
+        return self.group.run(lambda connection: self._sql.transition(
+            item_id, expected.value, target.value, token, entries, messages, connection))
 
     def update(self, item_id: str, *, event: NewEvent | None = None, **changes: Any) -> None:
         """Change fields other than the status, with an optional timeline entry.
@@ -463,6 +410,28 @@ class Items:
                 raise ItemNotFound(item_id)
             if event is not None:
                 session.add(event_row(event))
+
+    def cancel(self, item_id: str, *, event: NewEvent, unless_finished: bool) -> ItemView:
+        """Mark an item cancelled and record ``event``, in one transaction; return the item as it now is.
+
+        With ``unless_finished``, a finished item (``Status.is_terminal``) is left as it is, with
+        no event, and returned as it is: its status tells the caller it was not cancelled.
+
+        Raises:
+            ItemNotFound: no item has that id.
+            StaleRun: through a fenced store, the fence's run no longer holds the item.
+        """
+        statement = update(Item).where(Item.id == item_id)
+        if unless_finished:
+            statement = statement.where(Item.status.not_in([status.value for status in Status if status.is_terminal]))
+        with self._sessions.begin() as session:
+            hold_fence(session, self.fence, item_id)
+            row = session.scalars(statement.values(cancelled=True, updated_at=utcnow()).returning(Item)).one_or_none()
+            if row is not None:
+                session.add(event_row(event))
+            elif (row := session.get(Item, item_id)) is None:
+                raise ItemNotFound(item_id)
+            return to_view(row)
 
     def mark_purged(self, events: Sequence[NewEvent]) -> builtins.list[str]:
         """Mark each event's item purged and record the event, in one transaction; return the ids marked.

@@ -20,6 +20,7 @@ from autolog.store import NewItem
 from pipelines import actions
 from pipelines.discovery import LEASE_KEY, DiscoveryLoop, Sweep
 from tests.conftest import REPO, SampleClips, wait_for
+from tests.e2e import workers
 from web.ui import views
 
 pytestmark = pytest.mark.slow
@@ -96,15 +97,7 @@ def test_worker_processes_run_both_branches_to_the_end(
 @pytest.fixture(scope="module")
 def long_clip(test_media: SampleClips) -> Path:
     """A 90 s clip whose scene detection takes long enough to be killed in the middle."""
-    path = test_media.root / "long_noaudio.mp4"
-    if not path.exists():
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-             "-i", "testsrc2=size=640x360:rate=25,trim=duration=90", "-c:v", "libx264", "-preset", "ultrafast",
-             "-crf", "35", "-g", "50", str(path)],
-            check=True,
-        )
-    return path
+    return workers.long_clip(test_media, 90)
 
 
 @pytest.fixture
@@ -148,13 +141,19 @@ def test_killed_workers_message_is_redelivered_within_30_s_and_the_item_finishes
     assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]
     starts = [event for event in timeline.for_item(item_id) if event.event == "started" and event.step == "assess"]
     assert len(starts) == 2 and starts[0].message_id == starts[1].message_id
-    # The timeline says why step 3 started again: the sweep's "redelivered" event (with its reason)
-    # just before the second start, or, when dramatiq's own maintenance came first, the page's note
-    rows = [row for row in views.attempt_rows(processes_context.store.items.get(item_id), timeline.for_item(item_id))
+    # The timeline says why step 3 started again: the sweep's "redelivered" event (with its reason,
+    # naming how long the killed worker had been silent, at least the heartbeat timeout) just before
+    # the second start, or, when dramatiq's own maintenance came first, the page's note
+    events = timeline.for_item(item_id)
+    silent_s = next((event.detail["silent_s"] for event in events if event.event == "redelivered" and event.detail),
+                    Settings().heartbeat_timeout_ms / 1000)
+    assert silent_s >= Settings().heartbeat_timeout_ms / 1000
+    rows = [row for row in views.attempt_rows(processes_context.store.items.get(item_id), events)
             if row.step == "assess" and row.event in {"started", "redelivered"}]
     assert [(row.event, row.note) for row in rows] in (
         [("started", None), ("started", views.REDELIVERED_NOTE)],
-        [("started", None), ("redelivered", rows[1].note), ("started", None)]), "the review page explains the restart"
-    assert rows[1].note is not None
+        [("started", None),
+         ("redelivered", f"put back on its queue: its worker stopped beating {silent_s:g} s ago (lost or frozen)"),
+         ("started", None)]), "the review page explains the restart"
     assert starts[1].at.timestamp() - killed_at < 30
     assert processes_context.store.results.counts(item_id)["frames"] == 1

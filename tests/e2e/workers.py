@@ -11,6 +11,7 @@ from pathlib import Path
 
 from autolog.store import EventView
 from tests.conftest import REPO, SampleClips
+from tests.ffmpeg_runs import make_long_clip
 
 DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
 
@@ -40,11 +41,4 @@ def first_event(timeline: list[EventView], event: str, step: str) -> EventView |
 def long_clip(test_media: SampleClips, duration_s: int) -> Path:
     """Make (once) a clip of ``duration_s`` whose scene detection takes a few seconds."""
     path = test_media.root / f"long{duration_s}_noaudio.mp4"
-    if not path.exists():
-        subprocess.run(
-            ["ffmpeg", "-hide_banner", "-loglevel", "error", "-nostdin", "-y", "-f", "lavfi",
-             "-i", f"testsrc2=size=640x360:rate=25,trim=duration={duration_s}", "-c:v", "libx264",
-             "-preset", "ultrafast", "-crf", "35", "-g", "50", str(path)],
-            check=True,
-        )
-    return path
+    return path if path.exists() else make_long_clip(path, duration_s)

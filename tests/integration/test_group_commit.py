@@ -78,7 +78,7 @@ def test_concurrent_compare_and_sets_each_win_once(sqlite_store: Store) -> None:
         mine = sqlite_store.items.transition(f"OWN{index}", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
                                              event=NewEvent(item_id=f"OWN{index}", event="succeeded"))
         shared = sqlite_store.items.start_run("SHARED", Status.PENDING_FILE_INFO, f"run{index}",
-                                              event=NewEvent(item_id="SHARED", event="started")) and \
+                                              event=NewEvent(item_id="SHARED", event="started")) is not None and \
             sqlite_store.items.transition("SHARED", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
         outcomes[f"OWN{index}"] = (mine, shared)
 

@@ -133,6 +133,9 @@ def test_a_resume_whose_source_changed_starts_again_at_step_1(
     assert item.status is Status.AWAITING_USER_INPUT
     assert item.prompt == "Describe the bars"
     assert events(context, item_id, "source_changed") == ["analysis"]
+    # Checked once the run held the item, with the source its start write returned.
+    analysis = [event.event for event in context.store.timeline.for_item(item_id) if event.step == "analysis"]
+    assert analysis[analysis.index("source_changed") - 1] == "started"
     assert events(context, item_id, "succeeded")[-3:] == ["file_info", "thumbnails", "assess"]
     assert probe_of(context, item_id).duration_s == pytest.approx(3.0, abs=FRAME_S)
     assert item.source_fingerprint == fingerprint_source(target).asdict()

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 import threading
 
 import psycopg
 import pytest
+from sqlalchemy import QueuePool
+from sqlalchemy.exc import IntegrityError
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
-from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store
+from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store, is_store_outage
 from autolog.store import engine as engine_module
 from autolog.store.engine import migrate
+from autolog.store.models import utcnow
 from tests.conftest import POSTGRES_ADMIN_URL
 
 
@@ -96,6 +100,24 @@ def test_cancelled_item_refuses_transitions(store: Store) -> None:
     store.items.update("LF1", cancelled=True)
 
     assert not store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+
+def test_cancel_marks_the_item_with_its_event_and_unless_finished_leaves_a_finished_one(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a"), NewItem("LFD", "/d")])
+    store.items.update("LFD", status=Status.AVID_DESCRIPTION.value)
+
+    cancelled = store.items.cancel("LF1", event=NewEvent(item_id="LF1", event="cancelled"), unless_finished=True)
+    finished = store.items.cancel("LFD", event=NewEvent(item_id="LFD", event="cancelled"), unless_finished=True)
+
+    assert (cancelled.cancelled, cancelled.status) == (True, Status.PENDING_FILE_INFO)
+    assert cancelled == store.items.get("LF1")
+    assert (finished.cancelled, finished.status) == (False, Status.AVID_DESCRIPTION)
+    assert finished == store.items.get("LFD")
+    assert [[event.event for event in store.timeline.for_item(item)] for item in ("LF1", "LFD")] == [
+        ["created", "cancelled"], ["created"]]
+    assert store.items.cancel("LFD", event=NewEvent(item_id="LFD", event="cancelled"), unless_finished=False).cancelled
+    with pytest.raises(ItemNotFound):
+        store.items.cancel("LF9", event=NewEvent(item_id="LF9", event="cancelled"), unless_finished=True)
 
 
 def test_list_filters_by_status_and_pages_by_id(store: Store) -> None:
@@ -225,3 +247,76 @@ def test_a_run_start_and_a_status_write_store_their_events_and_messages_alike_on
     assert not stale.items.transition("LF1", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
     with pytest.raises(ItemNotFound):
         stale.items.transition("nope", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
+
+
+def test_the_step_writes_store_each_column_as_the_orm_stores_it(store: Store) -> None:
+    # The per-message statements are driver SQL (autolog.store.step_sql); rows the ORM and Core
+    # write (the created event, a transition with changes) must read back the same.
+    store.items.create([NewItem("LF1", "/a"), NewItem("LF2", "/b")])
+    store.items.update("LF1", error={"step": "file_info"})
+    store.items.update("LF2", error={"step": "file_info"})
+    started = NewEvent(item_id="LF1", event="started", step="file_info", detail=None)
+    assert store.items.start_run("LF1", Status.PENDING_FILE_INFO, "token", event=started)
+    assert store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                  event=NewEvent(item_id="LF1", event="succeeded", detail=None))
+    assert store.items.transition("LF2", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                  event=NewEvent(item_id="LF2", event="succeeded", detail=None),
+                                  changes={"prompt": "p"})
+
+    with store.engine.connect() as connection:
+        kinds = connection.exec_driver_sql("SELECT event, CAST(detail AS TEXT) FROM timeline ORDER BY id").all()
+        errors = connection.exec_driver_sql("SELECT id, CAST(error AS TEXT) FROM items ORDER BY id").all()
+        times = connection.exec_driver_sql("SELECT CAST(at AS TEXT) FROM timeline").scalars().all()
+    if store.engine.dialect.name == "sqlite":  # Text there, compared as text by filters and ordering.
+        assert {re.sub(r"\d", "9", moment) for moment in times} == {"9999-99-99 99:99:99.999999"}
+    details = dict(kinds)
+    assert details["started"] == details["succeeded"] == "null"
+    # Times read back through the ORM (SQLite keeps them as text, which it must parse).
+    assert all(abs((event.at - utcnow()).total_seconds()) < 60 for event in store.timeline.for_item("LF1"))
+    assert errors[0][1] == errors[1][1] == "null"
+    assert store.items.guard("LF1").source_fingerprint is None
+    assert store.items.count_by_status() == {Status.FILE_INFO_COMPLETE.value: 2}
+
+
+def test_a_step_write_on_a_connection_the_server_dropped_is_an_outage_and_the_next_one_works(
+    postgres_store: Store, postgres_url: str,
+) -> None:
+    postgres_store.items.create([NewItem("LF1", "/a")])
+    postgres_store.items.guard("LF1")  # a pooled connection now exists and was used just now (no ping)
+    database = postgres_url.rsplit("/", 1)[-1]
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (database,))
+
+    with pytest.raises(Exception) as raised:
+        postgres_store.items.start_run("LF1", Status.PENDING_FILE_INFO, "t",
+                                       event=NewEvent(item_id="LF1", event="started"))
+
+    assert is_store_outage(raised.value)
+    assert postgres_store.items.start_run("LF1", Status.PENDING_FILE_INFO, "t",
+                                          event=NewEvent(item_id="LF1", event="started"))
+    assert postgres_store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+
+def test_connections_lent_to_the_step_writes_go_back_to_the_pool_in_transaction_mode(postgres_store: Store) -> None:
+    postgres_store.items.create([NewItem("LF1", "/a"), NewItem("LF3", "/c")])
+    postgres_store.items.guard("LF1")
+    assert postgres_store.items.start_run("LF1", Status.PENDING_FILE_INFO, "t", event=NewEvent(item_id="LF1",
+                                                                                             event="started"))
+    message = PendingMessage("m1", "thumbnails", {"actor_name": "a"})
+    assert postgres_store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                           messages=[message])
+    with pytest.raises(IntegrityError):  # the same message id twice: refused, on a lent connection
+        postgres_store.items.transition("LF3", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                                        messages=[message])
+    pool = postgres_store.engine.pool
+    assert isinstance(pool, QueuePool)
+    lent = [postgres_store.engine.raw_connection() for _ in range(pool.checkedin())]
+    try:
+        assert lent and all(connection.driver_connection.autocommit is False for connection in lent)  # type: ignore[union-attr]
+    finally:
+        for connection in lent:
+            connection.close()
+    # A transaction on them is still one: a batch with a taken id creates nothing.
+    with pytest.raises(ItemExists):
+        postgres_store.items.create([NewItem("LF2", "/b"), NewItem("LF1", "/c")])
+    assert [item.id for item in postgres_store.items.list()] == ["LF1", "LF3"]

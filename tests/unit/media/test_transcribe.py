@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING
 import pytest
 
 from autolog.media import PocketsphinxTranscriber, Segment, Transcriber, map_segments_to_frames, probe_media
-from autolog.media.transcribe import MAX_WINDOW_S, Transcript, _padded_windows
+from autolog.media.recognise import MAX_WINDOW_S, padded_windows
+from autolog.media.transcribe import Transcript
 
 if TYPE_CHECKING:
     from tests.conftest import SampleClips
@@ -109,7 +110,7 @@ def test_no_segments_map_every_frame_to_empty_text() -> None:
 
 def test_speech_windows_are_padded_without_overlapping_their_neighbours() -> None:
     # Given two stretches of speech 0.3 s apart, When they are padded by 0.3 s
-    windows = _padded_windows([(0.5, 2.7), (3.0, 8.1)], pad_s=0.3, total_s=9.0)
+    windows = padded_windows([(0.5, 2.7), (3.0, 8.1)], pad_s=0.3, total_s=9.0)
 
     # Then each grows by the pad, but they meet in the middle of the gap
     assert [bound for window in windows for bound in window] == pytest.approx([0.2, 2.85, 2.85, 8.4])
@@ -117,7 +118,7 @@ def test_speech_windows_are_padded_without_overlapping_their_neighbours() -> Non
 
 def test_a_long_stretch_of_speech_is_decoded_in_pieces() -> None:
     # Given 70 s of continuous "speech", When it is windowed, Then no piece exceeds the limit
-    windows = _padded_windows([(0.0, 70.0)], pad_s=0.3, total_s=70.0)
+    windows = padded_windows([(0.0, 70.0)], pad_s=0.3, total_s=70.0)
     assert len(windows) == 3
     assert all(end_s - start_s <= MAX_WINDOW_S for start_s, end_s in windows)
     assert (windows[0][0], windows[-1][1]) == (0.0, 70.0)

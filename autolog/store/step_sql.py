@@ -1,0 +1,261 @@
+"""The statements every step message runs, as driver SQL written once per dialect.
+
+Each step message reads its item's guard (``SourceChecks``), gives the item to its run
+(``Items.start_run``) and moves its status (``Items.transition``). Through SQLAlchemy's
+statement and connection layers each cost 50-100 µs of Python before the driver saw it
+(a SQLite guard read took 96 µs, 4 µs of it SQLite's), and under a worker's eight threads
+that Python, contending for the GIL, set the drain rate. Here they are plain SQL strings on
+the driver's cursor: connections still come from the engine's pool (``raw_connection``),
+writes on SQLite still join the group commit's transaction, and a driver error is raised
+as SQLAlchemy's (``DBAPIError.instance``), so ``autolog.store.outages`` still tells an
+outage from a fault. Values go through the columns' own bind processors
+(``TypeEngine.bind_processor`` of the dialect), so every row is stored exactly as the ORM
+stores it: a datetime as SQLite's text, a JSON ``None`` as ``'null'``, a boolean as ``0``.
+
+On PostgreSQL each write is one statement, run outside a transaction (a statement is
+atomic on its own): a data-modifying CTE that updates the item and inserts its timeline
+and outbox rows from JSON arrays, one round trip instead of BEGIN, UPDATE, INSERTs, COMMIT.
+Measured with ``bench/orchestration_bench.py`` (issue #13).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ColumnElement, Connection, Dialect, Engine
+from sqlalchemy.exc import DBAPIError
+
+from autolog.errors import ItemNotFound
+from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
+from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage
+
+#: The timeline's columns a new event fills, in insert order (``id`` is the database's).
+EVENT_COLUMNS = ("item_id", "at", "event", "step", "message_id", "attempt", "worker", "wait_ms", "run_ms",
+                 "from_status", "to_status", "error_type", "error_message", "detail")
+
+#: The outbox's columns a new message fills, in insert order.
+OUTBOX_COLUMNS = ("message_id", "queue_name", "message", "delay_ms", "lease_until_s", "created_at")
+
+_PG_EVENTS = f"""INSERT INTO timeline ({", ".join(EVENT_COLUMNS)})
+    SELECT moved.id, e.at, e.event, e.step, e.message_id, e.attempt, e.worker, e.wait_ms, e.run_ms, e.from_status,
+           e.to_status, e.error_type, e.error_message, COALESCE(e.detail, 'null'::json)
+    FROM moved CROSS JOIN json_to_recordset(CAST(%(events)s AS json)) AS e(
+        at timestamptz, event varchar, step varchar, message_id varchar, attempt integer, worker varchar,
+        wait_ms integer, run_ms integer, from_status varchar, to_status varchar, error_type varchar,
+        error_message text, detail json)"""
+
+
+def _processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """Return how ``dialect`` stores a Python value of ``column`` (identity where the driver does it)."""
+    process = column.type.dialect_impl(dialect).bind_processor(dialect)
+    return process if process is not None else (lambda value: value)
+
+
+def _result_processor(column: ColumnElement[Any], dialect: Dialect) -> Callable[[Any], Any]:
+    """Return how ``dialect`` reads a stored value of ``column`` back into Python."""
+    process = column.type.dialect_impl(dialect).result_processor(dialect, None)
+    return process if process is not None else (lambda value: value)
+
+
+class StepSql:
+    """The guard read and the two status writes of a step message, for one engine.
+
+    Args:
+        engine: the store's engine (``sqlite`` or ``postgresql``); its pool lends the connections.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        self._engine = engine
+        self._dialect = dialect
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self.postgres = dialect.name == "postgresql"
+        timeline, items, outbox = TimelineEvent.__table__.c, Item.__table__.c, OutboxMessage.__table__.c
+        self._event_at = _processor(timeline.at, dialect)
+        self._event_detail = _processor(timeline.detail, dialect)
+        self._outbox_message = _processor(outbox.message, dialect)
+        self._outbox_created = _processor(outbox.created_at, dialect)
+        self._item_now = _processor(items.updated_at, dialect)
+        self._fingerprint = _result_processor(items.source_fingerprint, dialect)
+        if self.postgres:
+            self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = %(id)s"
+            self._exists_sql = "SELECT 1 FROM items WHERE id = %(id)s"
+            self._start_sql = f"""WITH moved AS (
+    UPDATE items SET run_token = %(token)s WHERE id = %(id)s AND status = %(status)s AND NOT cancelled
+    RETURNING id, source, source_fingerprint
+), events AS ({_PG_EVENTS})
+SELECT source, source_fingerprint FROM moved"""
+            self._transition_sql = {fenced: _pg_transition(fenced) for fenced in (False, True)}
+        else:
+            self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = ?"
+            self._exists_sql = "SELECT 1 FROM items WHERE id = ?"
+            self._start_sql = ("UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
+                               " RETURNING source, source_fingerprint")
+            self._transition_sql = {
+                fenced: ("UPDATE items SET status = ?, version = version + 1, updated_at = ?, error = 'null',"
+                         " dead_lettered = 0, purged = 0 WHERE id = ? AND status = ? AND cancelled = 0"
+                         + (" AND run_token = ?" if fenced else ""))
+                for fenced in (False, True)}
+            self._events_sql = (f"INSERT INTO timeline ({', '.join(EVENT_COLUMNS)})"
+                                f" VALUES ({', '.join('?' for _ in EVENT_COLUMNS)})")
+            self._outbox_sql = (f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})"
+                                f" VALUES ({', '.join('?' for _ in OUTBOX_COLUMNS)})")
+
+    @contextmanager
+    def _borrowed(self) -> Iterator[Any]:
+        """Lend a cursor on a pooled connection that commits each statement on its own (autocommit).
+
+        The connection goes back to the pool in transaction mode, as SQLAlchemy lent it; one the
+        server dropped is invalidated, so the pool replaces it.
+        """
+        pooled = self._engine.raw_connection()
+        try:
+            if self.postgres:
+                pooled.driver_connection.autocommit = True  # type: ignore[union-attr]
+            cursor = pooled.cursor()
+            try:
+                yield cursor
+            finally:
+                cursor.close()
+        finally:
+            if self.postgres:
+                try:
+                    pooled.driver_connection.autocommit = False  # type: ignore[union-attr]
+                except self._dbapi_error as ex:  # A dropped connection: never lent again.
+                    pooled.invalidate(ex)
+            pooled.close()
+
+    def _run(self, cursor: Any, sql: str, parameters: Any, *, many: bool = False) -> Any:
+        """Run ``sql`` on ``cursor``.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: the driver's error as SQLAlchemy raises it (an
+                ``OperationalError`` for an outage, an ``IntegrityError`` for a constraint).
+        """
+        try:
+            if many:
+                cursor.executemany(sql, parameters)
+            else:
+                cursor.execute(sql, parameters)
+        except self._dbapi_error as ex:
+            raise DBAPIError.instance(sql, parameters, ex, self._dbapi_error, dialect=self._dialect) from ex
+        return cursor
+
+    def guard(self, item_id: str) -> tuple[str, bool, str, dict[str, Any] | None] | None:
+        """Read the item's status, cancel mark, source and source fingerprint; None when it does not exist."""
+        with self._borrowed() as cursor:
+            row = self._run(cursor, self._guard_sql, {"id": item_id} if self.postgres else (item_id,)).fetchone()
+        if row is None:
+            return None
+        return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
+
+    def start_run(self, item_id: str, status: str, token: str, events: Sequence[dict[str, Any]],
+                  connection: Connection | None = None) -> tuple[str, dict[str, Any] | None] | None:
+        """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``.
+
+        On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
+
+        Returns:
+            The item's source and source fingerprint when the run now holds it (what the checks
+            of a step's source need: no read of their own); None when it did not move.
+        """
+        if self.postgres:
+            with self._borrowed() as cursor:
+                row = self._run(cursor, self._start_sql, {
+                    "id": item_id, "status": status, "token": token, "events": _events_json(events)}).fetchone()
+        else:
+            cursor = _cursor(connection)
+            row = self._run(cursor, self._start_sql, (token, item_id, status)).fetchone()
+            if row is not None:
+                self._insert_events(cursor, events)
+        return None if row is None else (row[0], self._fingerprint(row[1]))
+
+    def transition(self, item_id: str, expected: str, target: str, token: str | None,
+                   events: Sequence[dict[str, Any]], messages: Sequence[PendingMessage],
+                   connection: Connection | None = None) -> bool:
+        """Move the item from ``expected`` to ``target`` (only while run ``token`` holds it, when given).
+
+        With the move, ``events`` go to the timeline and ``messages`` to the outbox, leased to
+        the caller for ``DEFAULT_LEASE_S``; nothing is written otherwise.
+        On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
+
+        Returns:
+            True if it moved.
+
+        Raises:
+            ItemNotFound: it did not move because no item has that id.
+        """
+        now = utcnow()
+        lease_until_s = time.time() + DEFAULT_LEASE_S
+        if self.postgres:
+            rows = [{"message_id": message.message_id, "queue_name": message.queue_name, "message": message.message,
+                     "delay_ms": message.delay_ms, "lease_until_s": lease_until_s} for message in messages]
+            arguments = {"id": item_id, "expected": expected, "target": target, "now": now,
+                         "events": _events_json(events), "messages": json.dumps(rows)}
+            if token is not None:
+                arguments["token"] = token
+            with self._borrowed() as cursor:
+                if self._run(cursor, self._transition_sql[token is not None], arguments).fetchone()[0]:
+                    return True
+                self._raise_if_missing(cursor, item_id)
+                return False
+        cursor = _cursor(connection)
+        parameters: tuple[Any, ...] = (target, self._item_now(now), item_id, expected)
+        if not self._run(cursor, self._transition_sql[token is not None],
+                         (*parameters, token) if token is not None else parameters).rowcount:
+            self._raise_if_missing(cursor, item_id)
+            return False
+        self._insert_events(cursor, events)
+        if messages:
+            created = self._outbox_created(now)
+            self._run(cursor, self._outbox_sql, [
+                (message.message_id, message.queue_name, self._outbox_message(message.message), message.delay_ms,
+                 lease_until_s, created) for message in messages], many=True)
+        return True
+
+    def _raise_if_missing(self, cursor: Any, item_id: str) -> None:
+        if self._run(cursor, self._exists_sql, {"id": item_id} if self.postgres else (item_id,)).fetchone() is None:
+            raise ItemNotFound(item_id)
+
+    def _insert_events(self, cursor: Any, events: Sequence[dict[str, Any]]) -> None:
+        """Insert timeline rows (SQLite), each a dict of ``EVENT_COLUMNS`` whose ``at`` is set."""
+        at, detail = self._event_at, self._event_detail
+        self._run(cursor, self._events_sql, [
+            (event["item_id"], at(event["at"]), event["event"], event["step"], event["message_id"], event["attempt"],
+             event["worker"], event["wait_ms"], event["run_ms"], event["from_status"], event["to_status"],
+             event["error_type"], event["error_message"], detail(event["detail"])) for event in events], many=True)
+
+
+def _cursor(connection: Connection | None) -> Any:
+    """Return a driver cursor in ``connection``'s transaction (SQLite's writes run in the group commit's)."""
+    if connection is None:
+        raise TypeError("a SQLite write needs the transaction's connection")
+    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+
+
+def _pg_transition(fenced: bool) -> str:
+    fence = " AND run_token = %(token)s" if fenced else ""
+    return f"""WITH moved AS (
+    UPDATE items SET status = %(target)s, version = version + 1, updated_at = %(now)s, error = 'null'::json,
+                     dead_lettered = false, purged = false
+    WHERE id = %(id)s AND status = %(expected)s AND NOT cancelled{fence} RETURNING id
+), events AS ({_PG_EVENTS}), messages AS (
+    INSERT INTO outbox ({", ".join(OUTBOX_COLUMNS)})
+    SELECT m.message_id, m.queue_name, m.message, m.delay_ms, m.lease_until_s, %(now)s
+    FROM moved CROSS JOIN json_to_recordset(CAST(%(messages)s AS json)) AS m(
+        message_id varchar, queue_name varchar, message json, delay_ms integer, lease_until_s double precision)
+)
+SELECT count(*) FROM moved"""
+
+
+def _events_json(entries: Sequence[dict[str, Any]]) -> str:
+    return json.dumps([{**entry, "at": _iso(entry["at"])} for entry in entries])
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat()
