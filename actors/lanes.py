@@ -32,7 +32,7 @@ import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from queue import PriorityQueue
 from typing import Any
 
@@ -43,7 +43,7 @@ from dramatiq.common import iter_queue, q_name
 from dramatiq.errors import BrokerConnectionError
 from dramatiq.worker import ConsumerThread, WorkerThread, _WorkerMiddleware, _WorkQueueItem
 
-from autolog.lanes import parse_lanes
+from autolog.lanes import Lane, parse_lanes
 
 #: How long a stopping worker waits for its consumers after the grace period, in milliseconds: each
 #: ends within one fetch timeout (``worker_timeout``, 1 s) once told to stop.
@@ -94,12 +94,13 @@ class LaneWorker(dramatiq.Worker):
     """A dramatiq ``Worker`` whose every queue has its own work queue and threads.
 
     dramatiq's worker feeds one work queue from every consumer to one set of threads; here
-    each canonical queue (its delay queue feeds it too) gets ``lanes[queue]`` threads and a
-    prefetch of twice that, as dramatiq's own worker would with that many threads.
+    each canonical queue (its delay queue feeds it too) gets its lane's threads and a
+    prefetch of twice that, as dramatiq's own worker would with that many threads. The lanes
+    it serves are ``lanes``, which ``middleware.Metrics`` reads at boot to announce each pool.
 
     Args:
-        broker, queues, worker_timeout: as ``dramatiq.Worker``; ``queues`` must all be lanes.
-        lanes: threads per canonical queue name.
+        broker, queues, worker_timeout: as ``dramatiq.Worker``; ``queues`` must all be lanes' queues.
+        lanes: the pools the worker group serves, each a canonical queue name with its threads.
         worker_threads: ignored (dramatiq's CLI passes ``--threads``); the lanes' sum is used.
         master_pid: the dramatiq master that forked this worker process; when given, the process
             gets SIGTERM when the master dies (``stop_with_parent``). None in tests that run a
@@ -112,16 +113,18 @@ class LaneWorker(dramatiq.Worker):
     """
 
     def __init__(self, broker: dramatiq.Broker, *, queues: set[str] | None = None, worker_timeout: int = 1000,
-                 worker_threads: int = 0, lanes: Mapping[str, int], master_pid: int | None = None,
+                 worker_threads: int = 0, lanes: Sequence[Lane], master_pid: int | None = None,
                  orphan_exit_s: float | None = None) -> None:
-        chosen = set(queues) if queues else set(lanes)
-        unknown = chosen - set(lanes)
+        chosen = set(queues) if queues else {lane.queue for lane in lanes}
+        unknown = chosen - {lane.queue for lane in lanes}
         if unknown:
             raise ValueError(f"queues with no lane: {sorted(unknown)}")
+        #: The lanes this worker serves, in queue order.
+        self.lanes = tuple(sorted((lane for lane in lanes if lane.queue in chosen), key=lambda lane: lane.queue))
         super().__init__(broker, queues=chosen, worker_timeout=worker_timeout,
-                         worker_threads=sum(lanes[queue] for queue in chosen))
-        self.lanes = {queue: lanes[queue] for queue in sorted(chosen)}
-        self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self.lanes}
+                         worker_threads=sum(lane.threads for lane in self.lanes))
+        self._threads = {lane.queue: lane.threads for lane in self.lanes}
+        self.lane_queues: dict[str, PriorityQueue[_WorkQueueItem]] = {queue: PriorityQueue() for queue in self._threads}
         self.master_pid = master_pid
         self.orphan_exit_s = orphan_exit_s
 
@@ -146,7 +149,7 @@ class LaneWorker(dramatiq.Worker):
             self.broker.broker_id = str(uuid.uuid4())
         self.broker.emit_before("worker_boot", self)
         self.broker.add_middleware(_WorkerMiddleware(self))
-        for queue, threads in self.lanes.items():
+        for queue, threads in self._threads.items():
             for _ in range(threads):
                 thread = WorkerThread(broker=self.broker, consumers=self.consumers,
                                       work_queue=self.lane_queues[queue], worker_timeout=self.worker_timeout)
@@ -165,9 +168,9 @@ class LaneWorker(dramatiq.Worker):
 
     def _add_consumer(self, queue_name: str, *, delay: bool = False) -> None:
         canonical = q_name(queue_name)
-        if queue_name in self.consumers or canonical not in self.lanes:
+        if queue_name in self.consumers or canonical not in self._threads:
             return
-        threads = self.lanes[canonical]
+        threads = self._threads[canonical]
         consumer = self.consumers[queue_name] = ConsumerThread(
             broker=self.broker, queue_name=queue_name, prefetch=min(threads * (1000 if delay else 2), 65535),
             work_queue=self.lane_queues[canonical], worker_timeout=self.worker_timeout)
@@ -221,13 +224,12 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     del args[at:at + 2]
     # Imported here, in the master, so the worker processes dramatiq forks share these pages.
-    import actors
+    import actors  # noqa: F401
     import pipelines  # noqa: F401
 
-    actors.metrics().lanes = lanes
     parsed = dramatiq.cli.make_argument_parser().parse_args(args)
     dramatiq.cli.Worker = functools.partial(  # type: ignore[attr-defined,assignment]
-        LaneWorker, lanes={lane.queue: lane.threads for lane in lanes}, master_pid=os.getpid(),
+        LaneWorker, lanes=lanes, master_pid=os.getpid(),
         orphan_exit_s=(parsed.worker_shutdown_timeout + CONSUMER_STOP_MS) / 1000 + ORPHAN_EXIT_MARGIN_S)
     code: int = dramatiq.cli.main(parsed)
     return code

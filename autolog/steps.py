@@ -123,8 +123,7 @@ def make_item_thumbnails(context: Context, item_id: str) -> StepResult:
     with _source(context, item) as source, disk_faults(out):
         poster = make_poster(source, probe, out / "poster.jpg", at_s=poster_s)
         sheet = make_contact_sheet(source, probe, out / "contact_sheet.jpg")
-    context.store.results.save_artifacts(item_id, "poster", [str(poster)])
-    context.store.results.save_artifacts(item_id, "contact_sheet", [str(sheet)])
+    context.store.results.save_artifact_kinds(item_id, {"poster": [str(poster)], "contact_sheet": [str(sheet)]})
     _prune_runs(context, item_id, "thumbnails")
     return _result(item_id, Status.THUMBNAILS_COMPLETE, poster_s=poster_s)
 

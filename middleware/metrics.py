@@ -3,7 +3,8 @@
 Each worker process keeps its values in files under the host's multiprocess folder
 (``autolog.metrics_multiproc``); the host's one exporter (``ops.agent``) sums them and adds the
 scrape-time gauges of ``ClusterCollector``. A worker process announces itself as live once per
-pool it serves (one entry per lane of a worker group, ``actors.lanes``).
+pool it serves: one entry per lane of a worker group (the ``lanes`` of its worker,
+``actors.lanes.LaneWorker``).
 Nothing is created before process boot, so in gunicorn (which never boots a dramatiq
 worker) every hook does nothing.
 
@@ -72,8 +73,6 @@ class Metrics(dramatiq.Middleware):
         self._status_writes = status_writes
         self._instruments: Instruments | None = None
         self._presences: list[WorkerPresence] = []
-        #: The pools a worker group's processes serve (``actors.lanes``); empty for a one-pool worker.
-        self.lanes: Sequence[Lane] = ()
         self._started: dict[str, float] = {}
         #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
         self._failed: set[str] = set()
@@ -113,7 +112,9 @@ class Metrics(dramatiq.Middleware):
                 limits[actor.queue_name].append(asdict(limit))
                 ordered.append(asdict(limit))
         host, pid = socket.gethostname(), os.getpid()
-        lanes = [lane for lane in self.lanes if lane.queue in queues]
+        # A worker group's worker names the pools it serves (``actors.lanes.LaneWorker``); dramatiq's has no lanes.
+        served: Sequence[Lane] = getattr(worker, "lanes", ())
+        lanes = [lane for lane in served if lane.queue in queues]
         if lanes:
             # One entry per pool this worker group serves, so each pool counts its live processes.
             infos = [WorkerInfo(pool=lane.pool, queues=(lane.queue,), threads=lane.threads, host=host, pid=pid,

@@ -116,6 +116,20 @@ class PoolStop:
         return {**self.pool.to_dict(), "drained": list(self.drained), "requeued": list(self.requeued)}
 
 
+@dataclass(frozen=True)
+class _GroupState:
+    """A worker group as ``status`` reads it, once for all its pools."""
+
+    #: The master's pid while it runs, else None.
+    pid: int | None
+    #: The pid its pid file holds, alive or not.
+    recorded_pid: int | None
+    #: The pools its running processes serve.
+    serving: tuple[str, ...]
+    #: The supervisor's crash-loop reason, if it gave up on the group.
+    crash_loop: str | None
+
+
 def pool_specs(settings: Settings) -> tuple[PoolSpec, ...]:
     """Return the pools settings ask for: one per step, in pipeline order, then ``control``.
 
@@ -165,8 +179,6 @@ class PoolManager:
             self.groups[spec.group] = (*self.groups.get(spec.group, ()), spec)
         #: One pid-file process per group: a dramatiq master and its worker processes.
         self.group_processes = {group: self._process(group) for group in self.groups}
-        #: Each pool's group process, by pool name.
-        self.processes = {spec.name: self.group_processes[spec.group] for spec in self.specs}
 
     @property
     def default_stop_timeout_s(self) -> float:
@@ -210,7 +222,11 @@ class PoolManager:
 
     def serving(self, group: str) -> tuple[str, ...]:
         """The pools the group serves while it runs; empty when it does not."""
-        if self.group_processes[group].pid() is None:
+        return self._serving(group, self.group_processes[group].pid())
+
+    def _serving(self, group: str, pid: int | None) -> tuple[str, ...]:
+        """The pools the group serves, its master's pid (None: not running) being known."""
+        if pid is None:
             return ()
         try:
             return tuple(self.serving_file(group).read_text().split())
@@ -251,18 +267,14 @@ class PoolManager:
             self._start_group(group, [spec for spec in chosen if spec.group == group])
         return self.status(spec.name for spec in chosen)
 
-    def start_pool(self, spec: PoolSpec) -> bool:
-        """Start one pool unless its group serves it; return whether its group was started."""
-        return self._start_group(spec.group, [spec])
-
-    def _start_group(self, group: str, specs: Sequence[PoolSpec]) -> bool:
-        """Mark ``specs`` wanted and make their group run with every wanted pool; return whether it was started.
+    def _start_group(self, group: str, specs: Sequence[PoolSpec]) -> None:
+        """Mark ``specs`` wanted and make their group run with every wanted pool.
 
         A start by hand clears a crash-loop mark the supervisor left, so supervision resumes.
         """
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.metrics_dir.mkdir(parents=True, exist_ok=True)
-        self.crash_loop_file(specs[0]).unlink(missing_ok=True)
+        self.group_crash_loop_file(group).unlink(missing_ok=True)
         for spec in specs:
             self.wanted_file(spec).touch()
             self.stopped_file(spec).unlink(missing_ok=True)
@@ -270,25 +282,25 @@ class PoolManager:
         wanted = tuple(spec.name for spec in self.wanted_pools(group))
         if process.pid() is not None and self.serving(group) != wanted:
             self.logger.info("Restarting worker group %r to serve %s.", group, ", ".join(wanted))
-            process.stop(timeout_s=self.default_stop_timeout_s, group=True, term_leader_only=True)
-        started = process.start(prepare=lambda: self._prepare(group))[1]
-        if not started:
+            self._stop_group(group, timeout_s=self.default_stop_timeout_s)
+        elif not process.start(prepare=functools.partial(self._prepare, group))[1]:
             self.logger.info("Worker group %r already serves %s.", group, ", ".join(spec.name for spec in specs))
-        return started
+
+    def _stop_group(self, group: str, *, timeout_s: float) -> None:
+        """Stop the group as ``drain`` says, then start it again serving the pools of it still wanted, if any."""
+        process = self.group_processes[group]
+        process.stop(timeout_s=timeout_s, group=True, term_leader_only=True)
+        if remaining := self.wanted_pools(group):
+            self.logger.info("Starting worker group %r again for %s.", group, ", ".join(s.name for s in remaining))
+            process.start(prepare=functools.partial(self._prepare, group))
 
     def _prepare(self, group: str) -> None:
         """Record which pools the group is about to serve (called under its start lock)."""
         self.serving_file(group).write_text("\n".join(spec.name for spec in self.wanted_pools(group)) + "\n")
 
     def revive_group(self, group: str) -> int | None:
-        """Start a group again if its master died without being stopped and a pool of it is wanted."""
-        if not self.wanted_pools(group):
-            return None
-        return self.group_processes[group].revive(prepare=lambda: self._prepare(group))
-
-    def crash_loop_file(self, spec: PoolSpec) -> Path:
-        """Where the supervisor marks the group of a pool it gave up restarting (it holds the reason)."""
-        return self.group_crash_loop_file(spec.group)
+        """Start a group again if its master died while a pool of it is wanted; return the new pid, else None."""
+        return self.group_processes[group].revive(prepare=functools.partial(self._prepare, group))
 
     def group_crash_loop_file(self, group: str) -> Path:
         """Where the supervisor marks a group it gave up restarting (it holds the reason)."""
@@ -314,7 +326,8 @@ class PoolManager:
 
     def _process(self, group: str) -> PidFileProcess:
         return PidFileProcess(f"pools-{group}", lambda pid_file: self.command(group, pid_file), run_dir=self.run_dir,
-                              log_file=self.log_dir / f"pools-{group}.out", env=self.environment())
+                              log_file=self.log_dir / f"pools-{group}.out", env=self.environment(),
+                              wanted=lambda: bool(self.wanted_pools(group)))
 
     def stop(self, names: Iterable[str] | None = None, *, timeout_s: float | None = None) -> list[PoolStatus]:
         """Stop each running pool (see ``drain``) and report it.
@@ -345,15 +358,11 @@ class PoolManager:
             self.stopped_file(spec).touch()
         for group in dict.fromkeys(spec.group for spec in chosen):
             process = self.group_processes[group]
-            remaining = self.wanted_pools(group)
-            if process.pid() is not None:
-                self.logger.info("Stopping worker group %r (pid %s).", group, process.pid())
-            elif remaining:
+            if (pid := process.pid()) is not None:
+                self.logger.info("Stopping worker group %r (pid %s).", group, pid)
+            elif self.wanted_pools(group):
                 continue
-            process.stop(timeout_s=deadline, group=True, term_leader_only=True)
-            if remaining:
-                self.logger.info("Starting worker group %r again for %s.", group, ", ".join(s.name for s in remaining))
-                process.start(prepare=functools.partial(self._prepare, group))
+            self._stop_group(group, timeout_s=deadline)
         statuses = self.status(spec.name for spec in chosen)
         stops = []
         for spec, status in zip(chosen, statuses, strict=True):
@@ -411,23 +420,36 @@ class PoolManager:
         return {key for key, data in zip(held, present, strict=True) if data is not None}
 
     def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
-        """Report each pool: size, master pid, whether it is alive, and its queue depth."""
+        """Report each pool: size, master pid, whether it is alive, and its queue depth.
+
+        Each group's pid file, served pools and crash-loop mark are read once, however many of its pools are named.
+        """
         chosen = self.select(names)
         depths = self.queue_depths([spec.queue for spec in chosen])
+        groups = {group: self._group_state(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         statuses = []
-        serving = {group: self.serving(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         for spec in chosen:
-            process = self.group_processes[spec.group]
-            alive = spec.name in serving[spec.group]
-            marker = self.crash_loop_file(spec)
+            state = groups[spec.group]
+            alive = spec.name in state.serving
             wanted = self.wanted_file(spec).is_file()
             statuses.append(PoolStatus(
                 name=spec.name, queue=spec.queue, processes=spec.processes, threads=spec.threads,
-                pid=process.pid() if alive else (process.recorded_pid() if wanted else None), alive=alive,
-                depth=depths.get(spec.queue), crash_loop=marker.read_text().strip() if marker.is_file() else None,
-                wanted=wanted, group=spec.group, stopped=self.stopped_file(spec).is_file(),
+                pid=state.pid if alive else (state.recorded_pid if wanted else None), alive=alive,
+                depth=depths.get(spec.queue), crash_loop=state.crash_loop, wanted=wanted, group=spec.group,
+                stopped=self.stopped_file(spec).is_file(),
             ))
         return statuses
+
+    def _group_state(self, group: str) -> _GroupState:
+        process = self.group_processes[group]
+        pid = process.pid()
+        marker = self.group_crash_loop_file(group)
+        try:
+            crash_loop: str | None = marker.read_text().strip()
+        except FileNotFoundError:
+            crash_loop = None
+        return _GroupState(pid=pid, recorded_pid=pid if pid is not None else process.recorded_pid(),
+                           serving=self._serving(group, pid), crash_loop=crash_loop)
 
     def queue_depths(self, queues: Sequence[str]) -> dict[str, QueueStats]:
         """Read the depth of each queue; empty when Redis cannot be reached."""

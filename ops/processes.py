@@ -33,16 +33,22 @@ class PidFileProcess:
         log_file: where the process's stdout and stderr go (appended).
         env: variables the process gets on top of this one's.
         cwd: the process's working folder; None keeps this one's.
+        wanted: tells whether the process is meant to run, for an owner that keeps this itself
+            (a worker group is wanted while one of its pools is); None keeps a ``<name>.wanted``
+            mark from a start until a stop.
     """
 
     def __init__(self, name: str, command: Callable[[Path], Sequence[str]], *, run_dir: Path, log_file: Path,
-                 env: Mapping[str, str] | None = None, cwd: Path | None = None) -> None:
+                 env: Mapping[str, str] | None = None, cwd: Path | None = None,
+                 wanted: Callable[[], bool] | None = None) -> None:
         self.logger = logging.getLogger(__name__)
         self.name = name
         self.run_dir = run_dir.resolve()
         self.pid_file = self.run_dir / f"{name}.pid"
-        #: Present from a start until a stop: the process is meant to run (its own exit may remove the pid file).
-        self.wanted_file = self.run_dir / f"{name}.wanted"
+        #: Present from a start until a stop: the process is meant to run (its own exit may remove the pid
+        #: file). None when the owner tells (``wanted``).
+        self.wanted_file = None if wanted is not None else self.run_dir / f"{name}.wanted"
+        self._wanted = wanted
         self.log_file = log_file.resolve()
         self._command = command
         self._env = dict(env or {})
@@ -91,14 +97,25 @@ class PidFileProcess:
         with self.locked():
             running = self.pid()
             if running is not None:
-                self.wanted_file.touch()
+                self._mark_wanted(True)
                 return running, False
             return self._spawn(prepare), True
 
     @property
     def wanted(self) -> bool:
-        """True from a start until a stop: the process is meant to be running."""
-        return self.wanted_file.is_file()
+        """True when the process is meant to be running: from a start until a stop, or as its owner tells."""
+        if self._wanted is not None:
+            return self._wanted()
+        return self.wanted_file is not None and self.wanted_file.is_file()
+
+    def _mark_wanted(self, wanted: bool) -> None:
+        """Add or remove the ``<name>.wanted`` mark, when this process keeps one."""
+        if self.wanted_file is None:
+            return
+        if wanted:
+            self.wanted_file.touch()
+        else:
+            self.wanted_file.unlink(missing_ok=True)
 
     def revive(self, *, prepare: Callable[[], None] | None = None) -> int | None:
         """Start the process again if it died without being stopped; return the new pid, else None.
@@ -115,7 +132,7 @@ class PidFileProcess:
         """Spawn the process and record its pid; the caller holds the start lock."""
         if prepare is not None:
             prepare()
-        self.wanted_file.touch()
+        self._mark_wanted(True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with open(self.log_file, "ab") as log:
             child = subprocess.Popen(self.command, env=child_environment(self._env), cwd=self._cwd,
@@ -152,7 +169,7 @@ class PidFileProcess:
                     self.logger.warning("%s (pid %d) did not stop in %.0f s; killed it.", self.name, pid, timeout_s)
             self.reap()
             self.pid_file.unlink(missing_ok=True)
-            self.wanted_file.unlink(missing_ok=True)
+            self._mark_wanted(False)
         return killed
 
     def reap(self) -> None:

@@ -62,7 +62,7 @@ class PoolSupervisor:
     def _restart_if_dead(self, group: str) -> list[str]:
         process = self.manager.group_processes[group]
         pools = [spec.name for spec in self.manager.wanted_pools(group)]
-        if not process.wanted or not pools or process.pid() is not None:
+        if not pools or process.pid() is not None:
             return []
         marker = self.manager.group_crash_loop_file(group)
         if marker.is_file():

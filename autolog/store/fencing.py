@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, update
+from sqlalchemy import CursorResult, Table, bindparam, update
 from sqlalchemy.orm import Session
 
 from autolog.errors import StaleRun
@@ -30,6 +30,17 @@ class RunFence:
     status: Status
 
 
+_ITEMS = cast("Table", Item.__table__)
+
+#: The fence check, built once: building and compiling the statement on each call cost
+#: about three times as much as running it (SQLite, ~0.3 of ~0.4 ms, five calls an item).
+#: A Core statement, not an ORM one: the sessions it runs in hold no ``Item`` to keep in step.
+_HOLD = (update(_ITEMS)
+         .where(_ITEMS.c.id == bindparam("fenced_item"), _ITEMS.c.run_token == bindparam("token"),
+                _ITEMS.c.status == bindparam("fenced_status"))
+         .values(run_token=bindparam("held_token")))
+
+
 def hold_fence(session: Session, fence: RunFence | None, item_id: str) -> None:
     """Check, in ``session``'s transaction, that ``fence``'s run still holds ``item_id``, and lock its row.
 
@@ -42,9 +53,7 @@ def hold_fence(session: Session, fence: RunFence | None, item_id: str) -> None:
         return
     # A no-op update, not a read: it takes the row's write lock (PostgreSQL) or the
     # database's (SQLite) until commit, so no newer run can take over mid-write.
-    result = session.execute(
-        update(Item).where(Item.id == item_id, Item.run_token == fence.token, Item.status == fence.status.value)
-        .values(run_token=fence.token)
-    )
+    result = session.connection().execute(_HOLD, {"fenced_item": item_id, "token": fence.token,
+                                                  "fenced_status": fence.status.value, "held_token": fence.token})
     if not cast("CursorResult[Any]", result).rowcount:
         raise StaleRun(item_id, fence.token)

@@ -10,7 +10,7 @@ from typing import Any
 import dramatiq
 import pytest
 
-from actors import broker, metrics
+from actors import broker
 from actors.lanes import LaneWorker, join_by_deadline, main
 from autolog.lanes import Lane, format_lanes, parse_lanes
 from autolog.settings import Settings
@@ -50,14 +50,11 @@ def lane_worker(context: Any) -> Iterator[LaneWorker]:
     """A running LaneWorker of one thread per lane, announcing each lane's pool; stopped after."""
     RELEASE.clear()
     RUNNING.update(now=0, most=0, fast=0)
-    metrics().lanes = LANES
-    worker = LaneWorker(broker, queues={"lane_slow", "lane_fast"}, worker_timeout=100,
-                        lanes={lane.queue: lane.threads for lane in LANES})
+    worker = LaneWorker(broker, queues={"lane_slow", "lane_fast"}, worker_timeout=100, lanes=LANES)
     worker.start()
     yield worker
     RELEASE.set()
     worker.stop()
-    metrics().lanes = ()
 
 
 def test_a_busy_lane_keeps_its_limit_and_never_takes_another_lanes_threads(
@@ -91,7 +88,7 @@ def test_lanes_are_written_and_read_back_and_bad_ones_are_refused() -> None:
         with pytest.raises(ValueError):
             parse_lanes(bad)
     with pytest.raises(ValueError, match="no lane"):
-        LaneWorker(broker, queues={"lane_slow", "elsewhere"}, lanes={"lane_slow": 1})
+        LaneWorker(broker, queues={"lane_slow", "elsewhere"}, lanes=LANES[:1])
 
 
 def test_a_worker_group_without_lanes_does_not_start(capsys: pytest.CaptureFixture[str]) -> None:

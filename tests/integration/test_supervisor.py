@@ -38,9 +38,8 @@ def crashing(tmp_path: Path) -> Iterator[PoolManager]:
 def test_a_dead_pool_is_restarted_with_doubling_backoff_then_marked_as_crash_looping(crashing: PoolManager) -> None:
     clock = Clock()
     supervisor = PoolSupervisor(crashing, max_restarts=3, window_s=600, base_backoff_s=1, clock=clock)
-    spec = crashing.select(["assess"])[0]
-    process = crashing.processes["assess"]
-    crashing.start_pool(spec)
+    process = crashing.group_processes[crashing.select(["assess"])[0].group]
+    crashing.start(["assess"])
 
     def died() -> bool:
         return process.pid() is None
@@ -64,16 +63,18 @@ def test_a_dead_pool_is_restarted_with_doubling_backoff_then_marked_as_crash_loo
     assert len(set(restarts)) == 3
 
     # A start by hand clears the mark, and supervision resumes
-    crashing.start_pool(spec)
+    crashing.start(["assess"])
     assert crashing.status(["assess"])[0].crash_loop is None
 
 
 def test_a_pool_stopped_on_purpose_or_never_started_is_left_alone(crashing: PoolManager) -> None:
     supervisor = PoolSupervisor(crashing, clock=Clock())
-    spec = crashing.select(["frames"])[0]
-    crashing.start_pool(spec)
-    wait_for(lambda: crashing.processes["frames"].pid() is None, what="the pool to die")
+    process = crashing.group_processes[crashing.select(["frames"])[0].group]
+    crashing.start(["frames"])
+    wait_for(lambda: process.pid() is None, what="the pool to die")
+    # (a group is wanted while one of its pools is: it keeps no mark of its own)
+    assert process.wanted and sorted(path.name for path in crashing.run_dir.glob("*.wanted")) == ["frames.wanted"]
     crashing.stop(["frames"], timeout_s=1)
 
     assert supervisor.check() == []
-    assert not crashing.processes["frames"].wanted and crashing.processes["frames"].recorded_pid() is None
+    assert not process.wanted and process.recorded_pid() is None

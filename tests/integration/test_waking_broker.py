@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import threading
+import time
+from typing import Any
 
 import dramatiq
+import pytest
 import redis
 
-from actors import broker
+from actors import _waking_broker, broker
+from actors._waking_broker import SATURATED_WAIT_S
 from autolog.broker_state import wake_key
 from tests.conftest import wait_for
 
@@ -42,3 +46,59 @@ def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_cl
         wait_for(RAN.is_set, timeout_s=IDLE_TIMEOUT_MS / 2000, what="the idle consumer to wake")
     finally:
         worker.stop()
+
+
+class _WatchedRoom(threading.Event):
+    """An event that tells when someone waits on it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.waiting.set()
+        return super().wait(timeout)
+
+
+def _saturated_consumer(redis_client: redis.Redis, queue_name: str) -> tuple[Any, Any]:
+    """Return a consumer of ``queue_name`` holding the one message it may prefetch, and that message."""
+    broker.declare_queue(queue_name)
+    broker.enqueue(probe.message().copy(queue_name=queue_name))
+    consumer = broker.consume(queue_name, prefetch=1, timeout=IDLE_TIMEOUT_MS)
+    held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
+    assert consumer.outstanding_message_count == consumer.prefetch
+    return consumer, held
+
+
+def test_a_saturated_consumer_waits_for_room_instead_of_polling(redis_client: redis.Redis) -> None:
+    # Given a consumer holding all it may prefetch, and no worker acking
+    consumer, held = _saturated_consumer(redis_client, "wake_saturated")
+    try:
+        # When it looks for a message, Then it waits its whole bound (a 5 ms nap spun 200 loops a second)
+        started = time.monotonic()
+        assert next(consumer) is None
+        assert time.monotonic() - started >= SATURATED_WAIT_S * 0.9
+    finally:
+        consumer.ack(held)
+        consumer.close()
+
+
+def test_a_saturated_consumer_wakes_when_a_worker_acks(redis_client: redis.Redis,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a saturated consumer waiting for room, with a bound far beyond the deadline below
+    monkeypatch.setattr(_waking_broker, "SATURATED_WAIT_S", 30.0)
+    consumer, held = _saturated_consumer(redis_client, "wake_acked")
+    consumer.room = _WatchedRoom()
+    returned = threading.Event()
+    looking = threading.Thread(target=lambda: (next(consumer), returned.set()))
+    looking.start()
+    try:
+        wait_for(consumer.room.waiting.is_set, timeout_s=10, what="the consumer to wait for room")
+
+        # When a worker acks its message, Then the consumer looks again at once
+        consumer.ack(held)
+        wait_for(returned.is_set, timeout_s=5, what="the saturated consumer to wake on the ack")
+    finally:
+        consumer.room.set()
+        looking.join(timeout=10)
+        consumer.close()
