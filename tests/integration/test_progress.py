@@ -102,6 +102,9 @@ def test_a_dead_lettered_item_ends_its_stream(
     item_id = unique_id("dead")
     actions.submit(context, [NewItem(item_id, str(test_media.path("empty.mp4")), force_resume=True)])
     drain()
+    # The worker's publisher sends events a few ms after the step (BackgroundPublisher).
+    channel = ProgressChannel(broker.client, namespace=broker.namespace)
+    wait_for(lambda: (latest := channel.latest(item_id)) is not None and latest.final, what="the final event")
 
     events = list(stream_progress(broker.client, broker.namespace, item_id, idle_s=0.05, max_duration_s=5))
 
