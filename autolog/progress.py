@@ -273,6 +273,10 @@ def sse_stream(events: Iterator[ProgressEvent | None]) -> Iterator[bytes]:
         yield format_sse(event)
 
 
+#: How long the background publisher lets events gather before it sends them, in s.
+GATHER_S = 0.005
+
+
 class BackgroundPublisher:
     """Publishes progress events from a thread of its own, all that are waiting in one round trip.
 
@@ -308,7 +312,8 @@ class BackgroundPublisher:
             self._start()
         with self._changed:
             self._waiting.append((event, guard_message_id))
-            self._changed.notify()
+            if len(self._waiting) == 1:
+                self._changed.notify()
 
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread (waiting at most ``timeout_s``)."""
@@ -322,6 +327,11 @@ class BackgroundPublisher:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
+            if not self._closed:
+                # Let a burst gather: one wake and one round trip for the events of a few ms, not
+                # for each (each wake is one more thread the step threads take turns with).
+                time.sleep(GATHER_S)
+            with self._changed:
                 batch, self._waiting = self._waiting, []
             if not batch:
                 return  # closed, and nothing left

@@ -15,6 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+from stat import S_ISREG
 from typing import Any
 
 from autolog.errors import MediaMissing
@@ -43,7 +44,7 @@ class SourceStat:
             result = path.stat()
         except FileNotFoundError as ex:
             raise MediaMissing(str(path), "no such file") from ex
-        if not path.is_file():
+        if not S_ISREG(result.st_mode):  # one system call, not a second stat
             raise MediaMissing(str(path), "not a regular file")
         return cls(size_bytes=result.st_size, mtime_ns=result.st_mtime_ns, ctime_ns=result.st_ctime_ns)
 

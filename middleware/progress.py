@@ -94,7 +94,8 @@ class Progress(dramatiq.Middleware):
         step = message_step(broker, message)
         if step is None:
             return
-        if message.message_id in self._delayed:
+        if delay is None and message.message_id in self._delayed:
+            # Its move to its queue once due (see ``StatusWrites.after_enqueue``).
             self._delayed.discard(message.message_id)
             return
         self._local.enqueued = message.message_id

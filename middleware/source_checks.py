@@ -16,6 +16,10 @@ describes an older file. That check runs once the run holds the item (``StatusWr
 own per step message, and a ``started`` event comes before its ``source_changed``.
 
 ``s3://`` sources are skipped: an object appears whole and is fetched anew by each step.
+The stored path is stat'ed and read as it is: it was checked against the media roots at
+intake, and the step checks it again before it reads the file (``autolog.sources.local_path``);
+checking it here too cost a dozen system calls per message, each a turn of the GIL for the
+worker's other threads.
 Whatever the check cannot read (a missing file, a database hiccup) is left to the step, which
 reports it readably.
 """
@@ -24,6 +28,7 @@ from __future__ import annotations
 
 import logging
 import time
+from pathlib import Path
 from typing import Any
 
 import dramatiq
@@ -33,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.errors import AutologError
 from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
-from autolog.sources import is_remote, local_path
+from autolog.sources import is_remote
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemGuard, NewEvent
 from middleware.outbox_relay import pending, send_committed
@@ -99,7 +104,7 @@ class SourceChecks(dramatiq.Middleware):
     def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str,
                             item: ItemGuard) -> None:
         settings = self._services.current().settings
-        stat = SourceStat.of(local_path(item.source, settings.resolved_media_roots))
+        stat = SourceStat.of(Path(item.source))
         previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
         ours = previous.get("reason") == SETTLE_REASON
         last = Sighting.from_dict(previous["seen"]) if ours and "seen" in previous else None
@@ -121,8 +126,7 @@ class SourceChecks(dramatiq.Middleware):
     def _restart_if_changed(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item_id: str,
                             item: ItemGuard, stored: dict[str, Any]) -> None:
         context = self._services.current()
-        found = source_changed(SourceFingerprint.from_dict(stored),
-                               local_path(item.source, context.settings.resolved_media_roots))
+        found = source_changed(SourceFingerprint.from_dict(stored), Path(item.source))
         if found is None:
             return
         event = NewEvent(item_id=item_id, event="source_changed", step=step.name, message_id=message.message_id,

@@ -18,11 +18,11 @@ import dataclasses
 import functools
 import logging
 import os
+import random
 import socket
 import threading
 import time
 import traceback
-import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -170,8 +170,10 @@ class StatusWrites(dramatiq.Middleware):
         step = message_step(broker, message)
         if step is None:
             return
-        if message.message_id in self._delayed:
-            # A delayed message moving to its queue once due: recorded when it was delayed.
+        if delay is None and message.message_id in self._delayed:
+            # A delayed message moving to its queue once due: recorded when it was delayed. Only
+            # an enqueue without a delay can be that move: the delay queue's consumer may take a
+            # message (``before_delay_message``) before its delayed enqueue's hooks have run.
             self._delayed.discard(message.message_id)
             return
         retries = message.options.get("retries", 0)
@@ -199,7 +201,9 @@ class StatusWrites(dramatiq.Middleware):
             return
         item_id = message.args[0]
         now = _now_ms()
-        token = uuid.uuid4().hex
+        # Random, not uuid4: os.urandom is a system call, and each lets the worker's other
+        # threads take the GIL first. ``random`` reseeds itself in a forked child.
+        token = f"{random.getrandbits(128):032x}"
         # The worker drops "eta" when a delayed message becomes due; a retry keeps its requeue time.
         enqueued = message.options.get("requeue_timestamp") or message.message_timestamp
         attempt = message.options.get("retries", 0) + 1

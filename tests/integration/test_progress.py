@@ -10,12 +10,14 @@ from collections.abc import Callable, Iterator
 
 import pytest
 import redis
+from dramatiq.broker import MessageProxy
 
-from actors import broker
+from actors import broker, probe
 from autolog.context import Context
 from autolog.local_redis import free_port
 from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, format_sse, stream_progress
 from autolog.store import NewItem
+from middleware import Progress
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 
@@ -196,3 +198,20 @@ def test_a_forked_process_publishes_through_a_thread_of_its_own(channel: Progres
     assert os.waitstatus_to_exitcode(status) == 0
     latest = channel.latest("forked")
     assert latest is not None and latest.state == "running"
+
+
+def test_a_delayed_enqueue_publishes_waiting_even_when_the_delay_queue_took_it_first(
+    channel: ProgressChannel,
+) -> None:
+    progress = Progress(channel=channel)
+    waiting = probe.message("delayed-first")
+    delayed = waiting.copy(queue_name=f"{waiting.queue_name}.DQ")
+
+    progress.before_delay_message(broker, MessageProxy(delayed))
+    progress.after_enqueue(broker, delayed, 1000)
+    published = channel.latest("delayed-first")
+    progress.after_enqueue(broker, waiting, None)  # due: moved to its queue, announced already
+
+    assert published is not None and published.state == "waiting"
+    latest = channel.latest("delayed-first")
+    assert latest is not None and latest.seq == published.seq

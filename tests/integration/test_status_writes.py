@@ -12,8 +12,8 @@ from actors import broker, make_frames, probe
 from autolog.context import Context
 from autolog.settings import Settings
 from autolog.statuses import Status
-from autolog.store import Store
-from middleware import TRANSITION_OPTION, Services, StatusWrites
+from autolog.store import NewItem, Store
+from middleware import TRANSITION_OPTION, WAIT_OPTION, Services, StatusWrites
 
 
 @pytest.fixture
@@ -69,3 +69,23 @@ def test_result_without_a_status_stops_the_chain_instead_of_raising(status_write
 
     assert message.options[TRANSITION_OPTION]["applied"] is False
     assert "pipe_target" not in message.options and "on_success" not in message.options
+
+
+def test_a_delayed_enqueue_is_recorded_even_when_the_delay_queue_took_it_first(settings: Settings,
+                                                                               sqlite_store: Store) -> None:
+    # The delay queue's consumer can take a delayed message (before_delay_message) before the
+    # delayed enqueue's own after_enqueue hooks have run; its "deferred" event must still be written.
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=sqlite_store))
+    writes = StatusWrites(services=services)
+    sqlite_store.items.create([NewItem("LF1", "/a")])
+    waiting = probe.message_with_options(args=("LF1",), **{WAIT_OPTION: {"waits": 1, "reason": "source settling"}})
+    delayed = waiting.copy(queue_name=f"{waiting.queue_name}.DQ")
+
+    writes.before_delay_message(broker, MessageProxy(delayed))
+    writes.after_enqueue(broker, delayed, 1000)
+    recorded = [(event.event, (event.detail or {}).get("queue")) for event in sqlite_store.timeline.for_item("LF1")]
+    writes.after_enqueue(broker, waiting, None)  # due: moved to its queue, recorded already
+
+    assert recorded == [("created", None), ("deferred", delayed.queue_name)]
+    assert [event.event for event in sqlite_store.timeline.for_item("LF1")] == ["created", "deferred"]
