@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Result, bindparam, delete, func, insert, or_, select, update
+from sqlalchemy import Connection, CursorResult, Result, Row, bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -51,6 +51,7 @@ class NewItem:
 #: per-message statements are driver SQL (``autolog.store.step_sql``). Bound parameters are
 #: ``b_``-prefixed: a column's own name is reserved in a SET clause.
 _INSERT_EVENTS = insert(TimelineEvent)
+_GET = select(Item.__table__).where(Item.__table__.c.id == bindparam("b_id"))
 _EXISTS = select(Item.id).where(Item.id == bindparam("b_id"))
 
 
@@ -111,8 +112,8 @@ def _rowcount(result: Result[Any]) -> int:
     return cast("CursorResult[Any]", result).rowcount
 
 
-def to_view(item: Item) -> ItemView:
-    """Freeze a row into an ``ItemView``."""
+def to_view(item: Item | Row[Any]) -> ItemView:
+    """Freeze a row (an ``Item``, or a Core row of the items table) into an ``ItemView``."""
     return ItemView(
         id=item.id, source=item.source, status=Status(item.status), force_resume=item.force_resume,
         prompt=item.prompt, probe=item.probe, has_audio=item.has_audio, error=item.error,
@@ -241,11 +242,14 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        with self._sessions() as session:
-            row = session.get(Item, item_id)
-            if row is None:
-                raise ItemNotFound(item_id)
-            return to_view(row)
+        # PERF: a prebuilt Core select on a pooled connection, no session: the ORM's session,
+        # identity map and object building cost more than the query (read several times per
+        # step message: 208 µs → 91 µs on SQLite).
+        with self._sessions.kw["bind"].connect() as connection:
+            row = connection.execute(_GET, {"b_id": item_id}).first()
+        if row is None:
+            raise ItemNotFound(item_id)
+        return to_view(row)
 
     def guard(self, item_id: str) -> ItemGuard:
         """Return the item's status, cancel mark, source and source fingerprint (one cheap read).
@@ -403,13 +407,14 @@ class Items:
         """
         with self._sessions.begin() as session:
             hold_fence(session, self.fence, item_id)
-            moved = _rowcount(session.execute(
+            connection = session.connection()  # Core on the session's transaction, not the ORM's unit of work
+            moved = _rowcount(connection.execute(
                 update(Item).where(Item.id == item_id).values(updated_at=utcnow(), **changes)
             ))
             if not moved:
                 raise ItemNotFound(item_id)
             if event is not None:
-                session.add(event_row(event))
+                connection.execute(_INSERT_EVENTS, [event_values(event)])
 
     def cancel(self, item_id: str, *, event: NewEvent, unless_finished: bool) -> ItemView:
         """Mark an item cancelled and record ``event``, in one transaction; return the item as it now is.

@@ -30,6 +30,11 @@ def _probe() -> None:
 # adding consumers for queues declared later, which would take this queue's message.
 probe = dramatiq.actor(_probe, actor_name="autolog_test.wake", queue_name="wake_test", broker=broker)
 
+#: The saturated-consumer tests' queues, declared at import for the same reason.
+SATURATED_QUEUES = ("wake_saturated", "wake_acked")
+for _queue in SATURATED_QUEUES:
+    broker.declare_queue(_queue)
+
 
 def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_client: redis.Redis) -> None:
     # Given a worker whose consumer has found its queue empty (and so blocks on the wake list)
@@ -61,8 +66,8 @@ class _WatchedRoom(threading.Event):
 
 
 def _saturated_consumer(redis_client: redis.Redis, queue_name: str) -> tuple[Any, Any]:
-    """Return a consumer of ``queue_name`` holding the one message it may prefetch, and that message."""
-    broker.declare_queue(queue_name)
+    """Return a consumer of ``queue_name`` (one of ``SATURATED_QUEUES``) holding the one message it may prefetch."""
+    assert queue_name in SATURATED_QUEUES
     broker.enqueue(probe.message().copy(queue_name=queue_name))
     consumer = broker.consume(queue_name, prefetch=1, timeout=IDLE_TIMEOUT_MS)
     held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
