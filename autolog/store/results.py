@@ -25,12 +25,19 @@ _FRAMES = cast("Table", Frame.__table__)
 # The saves' statements, built once and run on the session's connection: building, compiling
 # and flushing ORM objects per save cost about twice what the SQL does (SQLite, 0.9 of
 # ~1.3 ms for a poster's save; each item makes five saves). Core, not ORM, writes: the
-# search index is kept by database triggers, and nothing here reads the rows back.
+# search index is kept by database triggers, and nothing here reads the rows back. The
+# reads steps 4 and 5 make (scenes, analysis) are built once too.
 _DELETE_ARTIFACTS = delete(_ARTIFACTS).where(_ARTIFACTS.c.item_id == bindparam("owner"),
                                              _ARTIFACTS.c.kind == bindparam("of_kind"))
 _DELETE_SCENES = delete(_SCENES).where(_SCENES.c.item_id == bindparam("owner"))
 _DELETE_ANALYSIS = delete(_ANALYSES).where(_ANALYSES.c.item_id == bindparam("owner"))
 _DELETE_FRAMES = delete(_FRAMES).where(_FRAMES.c.item_id == bindparam("owner"))
+_SCENES_OF = (select(_SCENES.c.position, _SCENES.c.start_s, _SCENES.c.end_s, _SCENES.c.sample_s,
+                      _SCENES.c.image_path)
+              .where(_SCENES.c.item_id == bindparam("owner")).order_by(_SCENES.c.position))
+_ANALYSIS_OF = (select(_ANALYSES.c.provider, _ANALYSES.c.model, _ANALYSES.c.prompt, _ANALYSES.c.result,
+                       _ANALYSES.c.input_tokens, _ANALYSES.c.output_tokens, _ANALYSES.c.cost_usd)
+                .where(_ANALYSES.c.item_id == bindparam("owner")))
 _INSERT_ARTIFACTS = insert(_ARTIFACTS)
 _INSERT_SCENES = insert(_SCENES)
 _INSERT_ANALYSIS = insert(_ANALYSES)
@@ -92,11 +99,10 @@ class Results:
 
     def scenes(self, item_id: str) -> list[SceneView]:
         """Return the item's scenes in order."""
-        query = select(Scene).where(Scene.item_id == item_id).order_by(Scene.position)
         with self._sessions() as session:
             return [SceneView(position=row.position, start_s=row.start_s, end_s=row.end_s,
                               sample_s=row.sample_s, image_path=row.image_path)
-                    for row in session.scalars(query)]
+                    for row in session.connection().execute(_SCENES_OF, {"owner": item_id})]
 
     def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
         """Replace the item's analysis."""
@@ -109,7 +115,7 @@ class Results:
     def analysis(self, item_id: str) -> AnalysisView | None:
         """Return the item's analysis, if step 4 has stored one."""
         with self._sessions() as session:
-            row = session.get(Analysis, item_id)
+            row = session.connection().execute(_ANALYSIS_OF, {"owner": item_id}).first()
             if row is None:
                 return None
             return AnalysisView(provider=row.provider, model=row.model, prompt=row.prompt, result=row.result,
