@@ -8,6 +8,7 @@ is refused with ``StaleRun`` once its run no longer holds the item.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any, cast
 
 from sqlalchemy import Connection, Insert, Table, bindparam, delete, insert, select, update
@@ -42,6 +43,15 @@ _INSERT_ARTIFACTS = insert(_ARTIFACTS)
 _INSERT_SCENES = insert(_SCENES)
 _INSERT_ANALYSIS = insert(_ANALYSES)
 _INSERT_FRAMES = insert(_FRAMES)
+
+
+def _row(item_id: str, view: Any) -> dict[str, Any]:
+    """Return the columns of a view dataclass's row: its fields as they are, and ``item_id``.
+
+    Not ``to_dict``: its deep copy (``dataclasses.asdict``) of an analysis or of frames'
+    keywords cost more than the insert, and the insert only reads the values.
+    """
+    return {"item_id": item_id, **{field.name: getattr(view, field.name) for field in fields(view)}}
 
 
 def _insert(connection: Connection, statement: Insert, rows: list[dict[str, Any]]) -> None:
@@ -93,7 +103,7 @@ class Results:
             connection = session.connection()
             connection.execute(_DELETE_SCENES, {"owner": item_id})
             connection.execute(_DELETE_ARTIFACTS, {"owner": item_id, "of_kind": "sample"})
-            _insert(connection, _INSERT_SCENES, [{"item_id": item_id, **scene.to_dict()} for scene in scenes])
+            _insert(connection, _INSERT_SCENES, [_row(item_id, scene) for scene in scenes])
             _insert(connection, _INSERT_ARTIFACTS, [{"item_id": item_id, "kind": "sample", "position": scene.position,
                                               "path": scene.image_path} for scene in scenes])
 
@@ -110,7 +120,7 @@ class Results:
             hold_fence(session, self.fence, item_id)
             connection = session.connection()
             connection.execute(_DELETE_ANALYSIS, {"owner": item_id})
-            _insert(connection, _INSERT_ANALYSIS, [{"item_id": item_id, **analysis.to_dict()}])
+            _insert(connection, _INSERT_ANALYSIS, [_row(item_id, analysis)])
 
     def analysis(self, item_id: str) -> AnalysisView | None:
         """Return the item's analysis, if step 4 has stored one."""
@@ -128,7 +138,7 @@ class Results:
             hold_fence(session, self.fence, item_id)
             connection = session.connection()
             connection.execute(_DELETE_FRAMES, {"owner": item_id})
-            _insert(connection, _INSERT_FRAMES, [{"item_id": item_id, **frame.to_dict()} for frame in frames])
+            _insert(connection, _INSERT_FRAMES, [_row(item_id, frame) for frame in frames])
 
     def frames(self, item_id: str) -> list[FrameView]:
         """Return the item's frame records in order."""
