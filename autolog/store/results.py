@@ -8,6 +8,7 @@ is refused with ``StaleRun`` once its run no longer holds the item.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import fields
 from typing import Any, cast
 
 from sqlalchemy import Connection, Insert, Table, bindparam, delete, insert, select, update
@@ -25,16 +26,32 @@ _FRAMES = cast("Table", Frame.__table__)
 # The saves' statements, built once and run on the session's connection: building, compiling
 # and flushing ORM objects per save cost about twice what the SQL does (SQLite, 0.9 of
 # ~1.3 ms for a poster's save; each item makes five saves). Core, not ORM, writes: the
-# search index is kept by database triggers, and nothing here reads the rows back.
+# search index is kept by database triggers, and nothing here reads the rows back. The
+# reads steps 4 and 5 make (scenes, analysis) are built once too.
 _DELETE_ARTIFACTS = delete(_ARTIFACTS).where(_ARTIFACTS.c.item_id == bindparam("owner"),
                                              _ARTIFACTS.c.kind == bindparam("of_kind"))
 _DELETE_SCENES = delete(_SCENES).where(_SCENES.c.item_id == bindparam("owner"))
 _DELETE_ANALYSIS = delete(_ANALYSES).where(_ANALYSES.c.item_id == bindparam("owner"))
 _DELETE_FRAMES = delete(_FRAMES).where(_FRAMES.c.item_id == bindparam("owner"))
+_SCENES_OF = (select(_SCENES.c.position, _SCENES.c.start_s, _SCENES.c.end_s, _SCENES.c.sample_s,
+                      _SCENES.c.image_path)
+              .where(_SCENES.c.item_id == bindparam("owner")).order_by(_SCENES.c.position))
+_ANALYSIS_OF = (select(_ANALYSES.c.provider, _ANALYSES.c.model, _ANALYSES.c.prompt, _ANALYSES.c.result,
+                       _ANALYSES.c.input_tokens, _ANALYSES.c.output_tokens, _ANALYSES.c.cost_usd)
+                .where(_ANALYSES.c.item_id == bindparam("owner")))
 _INSERT_ARTIFACTS = insert(_ARTIFACTS)
 _INSERT_SCENES = insert(_SCENES)
 _INSERT_ANALYSIS = insert(_ANALYSES)
 _INSERT_FRAMES = insert(_FRAMES)
+
+
+def _row(item_id: str, view: Any) -> dict[str, Any]:
+    """Return the columns of a view dataclass's row: its fields as they are, and ``item_id``.
+
+    Not ``to_dict``: its deep copy (``dataclasses.asdict``) of an analysis or of frames'
+    keywords cost more than the insert, and the insert only reads the values.
+    """
+    return {"item_id": item_id, **{field.name: getattr(view, field.name) for field in fields(view)}}
 
 
 def _insert(connection: Connection, statement: Insert, rows: list[dict[str, Any]]) -> None:
@@ -86,17 +103,16 @@ class Results:
             connection = session.connection()
             connection.execute(_DELETE_SCENES, {"owner": item_id})
             connection.execute(_DELETE_ARTIFACTS, {"owner": item_id, "of_kind": "sample"})
-            _insert(connection, _INSERT_SCENES, [{"item_id": item_id, **scene.to_dict()} for scene in scenes])
+            _insert(connection, _INSERT_SCENES, [_row(item_id, scene) for scene in scenes])
             _insert(connection, _INSERT_ARTIFACTS, [{"item_id": item_id, "kind": "sample", "position": scene.position,
                                               "path": scene.image_path} for scene in scenes])
 
     def scenes(self, item_id: str) -> list[SceneView]:
         """Return the item's scenes in order."""
-        query = select(Scene).where(Scene.item_id == item_id).order_by(Scene.position)
         with self._sessions() as session:
             return [SceneView(position=row.position, start_s=row.start_s, end_s=row.end_s,
                               sample_s=row.sample_s, image_path=row.image_path)
-                    for row in session.scalars(query)]
+                    for row in session.connection().execute(_SCENES_OF, {"owner": item_id})]
 
     def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
         """Replace the item's analysis."""
@@ -104,12 +120,12 @@ class Results:
             hold_fence(session, self.fence, item_id)
             connection = session.connection()
             connection.execute(_DELETE_ANALYSIS, {"owner": item_id})
-            _insert(connection, _INSERT_ANALYSIS, [{"item_id": item_id, **analysis.to_dict()}])
+            _insert(connection, _INSERT_ANALYSIS, [_row(item_id, analysis)])
 
     def analysis(self, item_id: str) -> AnalysisView | None:
         """Return the item's analysis, if step 4 has stored one."""
         with self._sessions() as session:
-            row = session.get(Analysis, item_id)
+            row = session.connection().execute(_ANALYSIS_OF, {"owner": item_id}).first()
             if row is None:
                 return None
             return AnalysisView(provider=row.provider, model=row.model, prompt=row.prompt, result=row.result,
@@ -122,7 +138,7 @@ class Results:
             hold_fence(session, self.fence, item_id)
             connection = session.connection()
             connection.execute(_DELETE_FRAMES, {"owner": item_id})
-            _insert(connection, _INSERT_FRAMES, [{"item_id": item_id, **frame.to_dict()} for frame in frames])
+            _insert(connection, _INSERT_FRAMES, [_row(item_id, frame) for frame in frames])
 
     def frames(self, item_id: str) -> list[FrameView]:
         """Return the item's frame records in order."""
