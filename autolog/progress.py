@@ -8,6 +8,7 @@ state at once, however late it comes, and never misses or repeats an event.
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import logging
 import os
@@ -26,14 +27,18 @@ from autolog.statuses import STEPS, Status, Step, step_for_status
 PROGRESS_TTL_S = 7 * 86_400
 
 #: Stores and publishes one event. ARGV: event JSON without ``seq``, guard message id ("" for
-#: none), TTL s, channel. With a guard, the event is dropped (0 returned) unless the latest
-#: state is about that message: news of a delivery the item has moved past must not replace it.
+#: none), TTL s, channel, the event's time in ms. With a guard, the event is dropped (0
+#: returned) unless the latest state is about that message: news of a delivery the item has
+#: moved past must not replace it. Without one (a step queued), it is dropped when the latest
+#: state happened after it: a worker process sends its events a few ms late
+#: (``BackgroundPublisher``), and meanwhile another process may have run that very step.
 _PUBLISH_SCRIPT = """
-if ARGV[2] ~= '' then
-  local current = redis.call('GET', KEYS[1])
-  if current then
-    local ok, doc = pcall(cjson.decode, current)
-    if ok and doc['message_id'] ~= ARGV[2] then return 0 end
+local current = redis.call('GET', KEYS[1])
+if current then
+  local ok, doc = pcall(cjson.decode, current)
+  if ok then
+    if ARGV[2] ~= '' and doc['message_id'] ~= ARGV[2] then return 0 end
+    if ARGV[2] == '' and tonumber(doc['at_ms'] or 0) > tonumber(ARGV[5]) then return 0 end
   end
 end
 local seq = redis.call('INCR', KEYS[2])
@@ -147,7 +152,8 @@ class ProgressChannel:
         """Store ``event`` as the item's latest state and publish it; return its sequence number.
 
         Returns:
-            0 when ``guard_message_id`` is given and the latest state is about another message.
+            0 when ``guard_message_id`` is given and the latest state is about another message,
+            or when it is not and the latest state happened after ``event`` (its ``at_ms``).
 
         Raises:
             redis.RedisError: Redis could not be reached.
@@ -160,7 +166,7 @@ class ProgressChannel:
         pipe = getattr(self._local, "pipe", None)
         seq = self._publish(keys=[state_key, seq_key],
                             args=[json.dumps(document, separators=(",", ":")), guard_message_id or "",
-                                  PROGRESS_TTL_S, channel], client=pipe)
+                                  PROGRESS_TTL_S, channel, at_ms], client=pipe)
         return 0 if pipe is not None else int(seq)
 
     def latest(self, item_id: str) -> ProgressEvent | None:
@@ -310,6 +316,8 @@ class BackgroundPublisher:
         """Queue ``event`` to be published as ``ProgressChannel.publish`` would (after those queued before it)."""
         if self._pid != os.getpid():
             self._start()
+        if not event.at_ms:  # when it happened, not when it is sent
+            event = dataclasses.replace(event, at_ms=int(time.time() * 1000))
         with self._changed:
             self._waiting.append((event, guard_message_id))
             if len(self._waiting) == 1:

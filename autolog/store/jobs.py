@@ -2,7 +2,8 @@
 
 A job is one dramatiq message. Its id is the message id; its status follows seed 003's
 vocabulary (``queued``, ``started``, ``finished``, ``failed``) plus ``skipped`` for a
-message a worker dropped because its item had moved on or was cancelled, ``refused`` for
+message a worker dropped because its item had moved on or was cancelled (or, once started,
+because the item was cancelled while it ran or its source had changed since step 1), ``refused`` for
 one whose work ran but whose status write was refused (another delivery won, or the item
 was cancelled meanwhile), and ``purged`` for one an operator purged from its queue.
 """
@@ -28,10 +29,15 @@ JOB_STATUSES = ("queued", "started", "finished", "failed", "skipped", "refused",
 _STATUS_AFTER = {
     "queued": "queued", "retried": "queued", "started": "started", "succeeded": "finished",
     "refused": "refused", "failed": "failed", "dead_lettered": "failed", "skipped": "skipped", "purged": "purged",
+    "stopped": "skipped", "source_changed": "skipped",
 }
 
+#: Why a job ended skipped, for the events whose detail gives no reason.
+_SKIP_REASONS = {"source_changed": "the source changed since step 1; the item starts again at step 1"}
+
 #: Events that end a message's life (a ``failed`` one ends it only when nothing follows).
-_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed", "purged"})
+_ENDINGS = frozenset({"succeeded", "refused", "dead_lettered", "skipped", "failed", "purged", "stopped",
+                      "source_changed"})
 
 #: How many messages ``list`` examines at most to fill one filtered page.
 SCAN_LIMIT = 5_000
@@ -87,8 +93,9 @@ def job_from_events(job_id: str, events: Sequence[TimelineEvent]) -> JobView:
             result = (event.detail or {}).get("result")
         if event.event == "failed":
             error = {"type": event.error_type, "message": event.error_message, "attempt": event.attempt}
-        if event.event in ("skipped", "refused"):
-            meta["reason"] = (event.detail or {}).get("reason") or "the item's status write was refused"
+        if event.event in ("skipped", "refused", "stopped", "source_changed"):
+            meta["reason"] = ((event.detail or {}).get("reason") or _SKIP_REASONS.get(event.event)
+                              or "the item's status write was refused")
         if event.worker:
             meta["worker"] = event.worker
         if event.run_ms is not None:

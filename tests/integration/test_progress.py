@@ -215,3 +215,19 @@ def test_a_delayed_enqueue_publishes_waiting_even_when_the_delay_queue_took_it_f
     assert published is not None and published.state == "waiting"
     latest = channel.latest("delayed-first")
     assert latest is not None and latest.seq == published.seq
+
+
+def test_a_queued_event_older_than_the_latest_state_is_dropped(channel: ProgressChannel) -> None:
+    # Another worker process ran the step and published its final state before this process's
+    # publisher sent the step's (earlier) "queued" event.
+    channel.publish(ProgressEvent(item_id="late-queued", stage="frames", state="succeeded", percent=100,
+                                  message_id="m5", at_ms=2_000, final=True), guard_message_id="m5")
+
+    late = channel.publish(ProgressEvent(item_id="late-queued", stage="frames", state="queued", percent=67,
+                                         message_id="m5", at_ms=1_000))
+    latest = channel.latest("late-queued")
+    newer = channel.publish(ProgressEvent(item_id="late-queued", stage="frames", state="queued", percent=67,
+                                          message_id="m6", at_ms=3_000))
+
+    assert late == 0 and latest is not None and latest.final
+    assert newer > 0

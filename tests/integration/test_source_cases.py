@@ -19,6 +19,7 @@ from autolog.settings import Settings
 from autolog.source_state import fingerprint_source
 from autolog.statuses import Status
 from autolog.store import NewItem
+from autolog.store.jobs import Jobs
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
 from tests.conftest import FootageCases, wait_for
@@ -136,6 +137,11 @@ def test_a_resume_whose_source_changed_starts_again_at_step_1(
     # Checked once the run held the item, with the source its start write returned.
     analysis = [event.event for event in context.store.timeline.for_item(item_id) if event.step == "analysis"]
     assert analysis[analysis.index("source_changed") - 1] == "started"
+    # ... and its job ends there, skipped, not started for ever.
+    [changed] = [event for event in context.store.timeline.for_item(item_id) if event.event == "source_changed"]
+    job = Jobs(context.store.sessions).get(str(changed.message_id))
+    assert (job.status, job.meta["reason"]) == ("skipped", "the source changed since step 1; the item starts again "
+                                                           "at step 1")
     assert events(context, item_id, "succeeded")[-3:] == ["file_info", "thumbnails", "assess"]
     assert probe_of(context, item_id).duration_s == pytest.approx(3.0, abs=FRAME_S)
     assert item.source_fingerprint == fingerprint_source(target).asdict()
