@@ -286,6 +286,28 @@ class PoolManager:
         elif not process.start(prepare=functools.partial(self._prepare, group))[1]:
             self.logger.info("Worker group %r already serves %s.", group, ", ".join(spec.name for spec in specs))
 
+    def stop_other_groups(self, *, timeout_s: float | None = None) -> list[str]:
+        """Stop the worker groups running here that these settings do not name; return their names.
+
+        A group started under other settings (``AUTOLOG_POOL_<STEP>_GROUP`` set for ``up``, not
+        for ``down``) still has its pid file ``pools-<group>.pid`` in this run folder: ``down``
+        stops it as ``drain`` stops a group, instead of leaving it serving its queues.
+        """
+        deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
+        stopped = []
+        for pid_file in sorted(self.run_dir.glob("pools-*.pid")):
+            group = pid_file.name.removeprefix("pools-").removesuffix(".pid")
+            if group in self.group_processes:
+                continue
+            process = PidFileProcess(f"pools-{group}", lambda _pid_file: [], run_dir=self.run_dir,
+                                     log_file=self.log_dir / f"pools-{group}.out", wanted=lambda: False)
+            if process.pid() is None:
+                continue
+            self.logger.info("Stopping worker group %r, which these settings do not name.", group)
+            process.stop(timeout_s=deadline, group=True, term_leader_only=True)
+            stopped.append(group)
+        return stopped
+
     def _stop_group(self, group: str, *, timeout_s: float) -> None:
         """Stop the group as ``drain`` says, then start it again serving the pools of it still wanted, if any."""
         process = self.group_processes[group]

@@ -54,6 +54,8 @@ class Teardown:
     #: Whether the API (gunicorn) and the sweep were running when ``down`` stopped them.
     stopped_api: bool = False
     stopped_sweep: bool = False
+    #: Worker groups found running that the settings do not name (started under other settings).
+    stopped_other_groups: tuple[str, ...] = ()
 
 
 class Stack:
@@ -103,9 +105,10 @@ class Stack:
         self.sweep.stop()
         self.api.stop()
         stops = self.pools.drain(timeout_s=timeout_s)
+        others = self.pools.stop_other_groups(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
         return Teardown(pools=tuple(stops), stopped_private_redis=stopped, stopped_api=api_ran,
-                        stopped_sweep=sweep_ran)
+                        stopped_sweep=sweep_ran, stopped_other_groups=tuple(others))
 
 
 def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
@@ -198,6 +201,8 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
         print(f"API: stopped ({stack.api.url})")
     for stop in teardown.pools:
         print(f"{stop.pool.name}: {'still running' if stop.pool.alive else 'stopped'}{_drain_note(stop)}")
+    for group in teardown.stopped_other_groups:
+        print(f"worker group {group}: stopped (started under other pool settings)")
     if teardown.stopped_private_redis:
         print("private Redis: stopped")
     return 0 if not any(stop.pool.alive for stop in teardown.pools) else 1

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -192,3 +194,22 @@ def test_a_worker_process_whose_master_is_killed_while_it_boots_exits_too(
     finally:
         manager.stop(timeout_s=STOP_TIMEOUT_S)
         manager.close()
+
+
+def test_a_worker_group_started_under_other_settings_is_stopped_by_a_full_stop(pool_settings: Settings) -> None:
+    # Given a group running here that these settings do not name (``up`` had AUTOLOG_POOL_*_GROUP set)
+    manager = PoolManager(pool_settings)
+    manager.run_dir.mkdir(parents=True, exist_ok=True)
+    pid_file = manager.run_dir / "pools-elsewhere.pid"
+    stray = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", "--pid-file", str(pid_file)],
+                             start_new_session=True)
+    pid_file.write_text(str(stray.pid))
+    try:
+        # When everything is stopped, Then that group is stopped too, and said so
+        assert manager.stop_other_groups(timeout_s=10) == ["elsewhere"]
+        assert stray.wait(timeout=10) == -signal.SIGTERM
+        assert not pid_file.exists()
+        assert manager.stop_other_groups(timeout_s=10) == []
+    finally:
+        stray.kill()
+        stray.wait()
