@@ -28,16 +28,17 @@ PROGRESS_TTL_S = 7 * 86_400
 
 #: Stores and publishes one event. ARGV: event JSON without ``seq``, guard message id ("" for
 #: none), TTL s, channel, the event's time in ms. With a guard, the event is dropped (0
-#: returned) unless the latest state is about that message: news of a delivery the item has
-#: moved past must not replace it. Without one (a step queued), it is dropped when the latest
-#: state happened after it: a worker process sends its events a few ms late
+#: returned) unless the latest state is about that message and not final: news of a delivery
+#: the item has moved past must not replace it, nor news of a redelivered duplicate of its last
+#: step (skipped) its final state. Without a guard (a step queued), it is dropped when the
+#: latest state happened after it: a worker process sends its events a few ms late
 #: (``BackgroundPublisher``), and meanwhile another process may have run that very step.
 _PUBLISH_SCRIPT = """
 local current = redis.call('GET', KEYS[1])
 if current then
   local ok, doc = pcall(cjson.decode, current)
   if ok then
-    if ARGV[2] ~= '' and doc['message_id'] ~= ARGV[2] then return 0 end
+    if ARGV[2] ~= '' and (doc['message_id'] ~= ARGV[2] or doc['final']) then return 0 end
     if ARGV[2] == '' and tonumber(doc['at_ms'] or 0) > tonumber(ARGV[5]) then return 0 end
   end
 end

@@ -7,7 +7,7 @@ import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Result, Row, bindparam, delete, func, insert, or_, select, update
@@ -99,6 +99,11 @@ def event_values(event: NewEvent) -> dict[str, Any]:
 def event_row(event: NewEvent) -> TimelineEvent:
     """Build the timeline row for ``event``."""
     return TimelineEvent(**event_values(event))
+
+
+def as_utc(moment: datetime) -> datetime:
+    """Return ``moment`` in UTC (a naive one is taken to be UTC already, as stored times are)."""
+    return moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
 def like_pattern(pattern: str) -> str:
@@ -306,10 +311,11 @@ class Items:
             query = query.where(Item.id.like(like_pattern(id_pattern), escape="\\"))
         if status is not None:
             query = query.where(Item.status == status.value)
+        # In UTC: SQLite keeps times as text without their zone, so 10:10+01:00 must become 09:10.
         if updated_before is not None:
-            query = query.where(Item.updated_at < updated_before)
+            query = query.where(Item.updated_at < as_utc(updated_before))
         if updated_after is not None:
-            query = query.where(Item.updated_at > updated_after)
+            query = query.where(Item.updated_at > as_utc(updated_after))
         if after_id is not None:
             query = query.where(Item.id > after_id)
         with self._sessions() as session:

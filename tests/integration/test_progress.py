@@ -231,3 +231,14 @@ def test_a_queued_event_older_than_the_latest_state_is_dropped(channel: Progress
 
     assert late == 0 and latest is not None and latest.final
     assert newer > 0
+
+
+def test_news_of_a_redelivered_duplicate_does_not_replace_the_final_state(channel: ProgressChannel) -> None:
+    channel.publish(ProgressEvent(item_id="done-twice", stage="frames", state="succeeded", percent=100,
+                                  message_id="m5", final=True), guard_message_id="m5")
+
+    seq = channel.publish(ProgressEvent(item_id="done-twice", stage="frames", state="skipped", percent=67,
+                                        message_id="m5"), guard_message_id="m5")
+
+    latest = channel.latest("done-twice")
+    assert seq == 0 and latest is not None and latest.final and latest.state == "succeeded"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from datetime import timedelta, timezone
 
 import psycopg
 import pytest
@@ -320,3 +321,16 @@ def test_connections_lent_to_the_step_writes_go_back_to_the_pool_in_transaction_
     with pytest.raises(ItemExists):
         postgres_store.items.create([NewItem("LF2", "/b"), NewItem("LF1", "/c")])
     assert [item.id for item in postgres_store.items.list()] == ["LF1", "LF3"]
+
+
+def test_update_time_filters_compare_instants_whatever_their_zone(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    updated = store.items.get("LF1").updated_at
+    plus_one = timezone(timedelta(hours=1))
+
+    before_in_utc = store.items.list(updated_after=updated - timedelta(minutes=1))
+    before_elsewhere = store.items.list(updated_after=(updated - timedelta(minutes=1)).astimezone(plus_one))
+    after_elsewhere = store.items.list(updated_before=(updated - timedelta(minutes=1)).astimezone(plus_one))
+
+    assert [item.id for item in before_in_utc] == [item.id for item in before_elsewhere] == ["LF1"]
+    assert after_elsewhere == []
