@@ -36,15 +36,15 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.errors import AutologError
+from autolog.errors import AutologError, StaleRun
 from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
 from autolog.sources import is_remote
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
-from autolog.store import ItemGuard, NewEvent
+from autolog.store import ItemGuard, NewEvent, is_store_outage
 from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
-from middleware.status_writes import TRANSITION_OPTION, message_step
+from middleware.status_writes import SUPERSEDED_OPTION, TRANSITION_OPTION, message_step, wait_out
 
 #: The ``reason`` of a step-1 message's wait marker while its source settles.
 SETTLE_REASON = "source settling"
@@ -97,9 +97,42 @@ class SourceChecks(dramatiq.Middleware):
             return
         try:
             self._restart_if_changed(broker, message, step, message.args[0], item, item.source_fingerprint)
-        except (AutologError, OSError, SQLAlchemyError):
-            # The step reads the source itself and reports what is wrong with it.
+        except (AutologError, OSError):
+            # The step checks the source itself and reports what is wrong with it (a missing file
+            # is a permanent error: ``autolog.steps``).
             self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
+        except SQLAlchemyError as ex:
+            if not is_store_outage(ex):
+                self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
+                return
+            # The restart could not be written: the message waits for the store, not run unchecked.
+            wait_out(broker, message, ex)
+            raise SkipMessage(f"store unavailable: {ex}") from ex
+
+    def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        """After a failed step 2-6: if its source changed meanwhile, start the item again at step 1.
+
+        A file replaced while a step read it fails the step (a decode stopped short: a permanent
+        ``CorruptMedia``), which would dead-letter a good file. The failure is recorded; then the
+        item goes back to ``0 - Pending File Info`` and the message is acknowledged, neither retried
+        nor dead-lettered (``SUPERSEDED_OPTION``, honoured by ``Retries``, whose hooks run after these).
+        """
+        step = message_step(broker, message)
+        if (exception is None or step is None or step is FILE_INFO or isinstance(exception, StaleRun)
+                or is_store_outage(exception) or not self._services.is_ready):
+            return
+        item_id = message.args[0]
+        try:
+            item = self._services.current().store.items.guard(item_id)
+            if item.status is not step.from_status or not item.source_fingerprint or is_remote(item.source):
+                return
+            self._restart_if_changed(broker, message, step, item_id, item, item.source_fingerprint)
+        except SkipMessage:
+            message.options[SUPERSEDED_OPTION] = True
+        except (AutologError, OSError, SQLAlchemyError):
+            # The failure stands as it was recorded.
+            self.logger.debug("Source check of failed item %r skipped.", item_id, exc_info=True)
 
     def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str,
                             item: ItemGuard) -> None:

@@ -7,19 +7,26 @@ variant of its kind made here with ffmpeg: other containers, rates and card layo
 from __future__ import annotations
 
 import os
+import sqlite3
 from collections.abc import Callable
 from pathlib import Path
 
 import pytest
+from dramatiq.broker import MessageProxy
+from dramatiq.common import dq_name
+from dramatiq.middleware import SkipMessage
 
+from actors import assess, broker
 from autolog.context import Context
+from autolog.errors import CorruptMedia
 from autolog.item_ids import stored_items
 from autolog.media import ProbeResult
 from autolog.settings import Settings
 from autolog.source_state import fingerprint_source
-from autolog.statuses import Status
-from autolog.store import NewItem
+from autolog.statuses import ASSESS, Status
+from autolog.store import ItemGuard, NewItem, Store
 from autolog.store.jobs import Jobs
+from middleware import SUPERSEDED_OPTION, Services, SourceChecks
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
 from tests.conftest import FootageCases, wait_for
@@ -50,6 +57,10 @@ def media_dir(session_dir: Path, unique_id: Ids) -> Path:
     folder = session_dir / "media" / unique_id("intake")
     folder.mkdir(parents=True)
     return folder
+
+
+#: The broker's source checks, as a worker runs them.
+source_checks = next(middleware for middleware in broker.middleware if isinstance(middleware, SourceChecks))
 
 
 def events(context: Context, item_id: str, kind: str) -> list[str | None]:
@@ -297,3 +308,100 @@ def test_two_cards_clips_with_one_name_are_logged_as_two_items_and_found_again(
     again = plan_items(sources, stored_items(context.store.items))
     assert (again.new, again.ids) == ((), plan.ids)
     assert len(context.store.items.list()) == 2
+
+
+def test_a_resume_whose_source_is_gone_fails_for_good_instead_of_finishing(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
+) -> None:
+    # Given an item logged up to the prompt, whose file is then deleted
+    target = media_dir / "A001C009.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    item_id = unique_id("gone")
+    actions.submit(context, [NewItem(item_id, str(target))])
+    drain()
+    assert context.store.items.get(item_id).status is Status.AWAITING_USER_INPUT
+    target.unlink()
+
+    # When it is resumed (steps 4 and 5 never read the source themselves)
+    actions.prompt(context, item_id, "Describe the bars")
+    drain()
+
+    # Then it fails at step 4 with the missing file, instead of finishing a log of a file that is gone
+    item = context.store.items.get(item_id)
+    assert item.status is Status.CREATING_FRAMES
+    assert item.error is not None and (item.error["type"], item.error["permanent"]) == ("MediaMissing", True)
+    assert item.dead_lettered
+
+
+def test_a_step_that_failed_because_its_source_was_replaced_starts_the_item_again(
+    context: Context, footage_cases: FootageCases, media_dir: Path, unique_id: Ids,
+) -> None:
+    # Given an item at step 3 whose file is replaced while step 3 reads it, so step 3 fails
+    target = media_dir / "A001C010.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    item_id = unique_id("replaced-mid-step")
+    context.store.items.create([NewItem(item_id, str(target))])
+    context.store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.THUMBNAILS_COMPLETE,
+                                   changes={"source_fingerprint": fingerprint_source(target).asdict()})
+    target.write_bytes(footage_cases.path("21_CARD_B/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    message = MessageProxy(assess.message(item_id))
+
+    # When the failure comes back to the middleware
+    source_checks.after_process_message(broker, message, exception=CorruptMedia(str(target), "decoding stopped"))
+
+    # Then the item starts again at step 1, and the message is neither retried nor dead-lettered
+    assert context.store.items.get(item_id).status is Status.PENDING_FILE_INFO
+    assert events(context, item_id, "source_changed") == ["assess"]
+    assert message.options[SUPERSEDED_OPTION] is True
+
+
+def test_a_step_that_failed_with_its_source_unchanged_keeps_its_failure(
+    context: Context, footage_cases: FootageCases, media_dir: Path, unique_id: Ids,
+) -> None:
+    target = media_dir / "A001C011.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    item_id = unique_id("failed-same-file")
+    context.store.items.create([NewItem(item_id, str(target))])
+    context.store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.THUMBNAILS_COMPLETE,
+                                   changes={"source_fingerprint": fingerprint_source(target).asdict()})
+    message = MessageProxy(assess.message(item_id))
+
+    source_checks.after_process_message(broker, message, exception=CorruptMedia(str(target), "decoding stopped"))
+
+    assert context.store.items.get(item_id).status is Status.THUMBNAILS_COMPLETE
+    assert SUPERSEDED_OPTION not in message.options
+
+
+def test_a_changed_source_whose_restart_cannot_be_written_waits_for_the_store(
+    settings: Settings, footage_cases: FootageCases, media_dir: Path, unique_id: Ids, tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a step-3 run whose source changed since step 1, and a store locked by another writer
+    monkeypatch.setenv("AUTOLOG_SQLITE_BUSY_TIMEOUT_MS", "100")
+    store = Store.open(f"sqlite:///{tmp_path / 'locked.db'}")
+    target = media_dir / "A001C012.MP4"
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    item_id = unique_id("locked-restart")
+    store.items.create([NewItem(item_id, str(target))])
+    stored = fingerprint_source(target).asdict()
+    target.write_bytes(footage_cases.path("21_CARD_B/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=store))
+    checks = SourceChecks(services=services)
+    locker = sqlite3.connect(tmp_path / "locked.db")
+    locker.execute("BEGIN EXCLUSIVE")
+    message = MessageProxy(assess.message(item_id))
+    waiting = f"{broker.namespace}:{dq_name(assess.queue_name)}"
+    before = broker.client.zcard(waiting) if broker.client.type(waiting) == b"zset" else broker.client.llen(waiting)
+    try:
+        # When the run checks its source, Then it is put back to wait for the store, not run unchecked
+        with pytest.raises(SkipMessage, match="store unavailable"):
+            checks.check_started(broker, message, ASSESS, ItemGuard(Status.THUMBNAILS_COMPLETE, False, str(target),
+                                                                    stored))
+    finally:
+        locker.rollback()
+        locker.close()
+        services.uninstall()
+        store.close()
+    after = broker.client.zcard(waiting) if broker.client.type(waiting) == b"zset" else broker.client.llen(waiting)
+    assert after == before + 1
