@@ -31,7 +31,7 @@ from autolog.media import (
     probe_media,
 )
 from autolog.source_state import fingerprint_source, source_changed
-from autolog.sources import S3Config, is_remote, local_path, materialise
+from autolog.sources import S3Config, is_remote, materialise
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import AnalysisView, FrameView, ItemView, SceneView, SegmentView
 
@@ -49,20 +49,6 @@ def _source(context: Context, item: ItemView) -> Iterator[Path]:
     with materialise(item.source, context.settings.resolved_media_roots,
                      s3=S3Config.from_settings(context.settings)) as path:
         yield path
-
-
-def _require_source(context: Context, item: ItemView) -> None:
-    """Check the item's local source still exists and lies in the media roots (steps that do not read it).
-
-    A log is finished only for a file that is there: steps 4 and 5 work from the sampled frames,
-    so without this a file deleted before a resume got a finished log.
-
-    Raises:
-        MediaMissing: the file is gone (a permanent error).
-        InvalidSource: it has left the media roots.
-    """
-    if not is_remote(item.source):
-        local_path(item.source, context.settings.resolved_media_roots)
 
 
 def _probe(item: ItemView) -> ProbeResult:
@@ -165,7 +151,6 @@ def assess_item(context: Context, item_id: str) -> StepResult:
 def analyze_item(context: Context, item_id: str) -> StepResult:
     """Step 4: describe the sampled frames with the configured analyzer and the user's prompt."""
     item = context.store.items.get(item_id)
-    _require_source(context, item)
     scenes = context.store.results.scenes(item_id)
     if not scenes:
         raise PermanentError(f"item {item_id!r} has no sampled frames; run step 3 first")
@@ -188,7 +173,6 @@ def analyze_item(context: Context, item_id: str) -> StepResult:
 def make_item_frames(context: Context, item_id: str) -> StepResult:
     """Step 5: write one frame record per sampled frame: timecode, image, description, keywords."""
     item = context.store.items.get(item_id)
-    _require_source(context, item)
     probe = _probe(item)
     analysis = context.store.results.analysis(item_id)
     if analysis is None:

@@ -98,8 +98,7 @@ class SourceChecks(dramatiq.Middleware):
         try:
             self._restart_if_changed(broker, message, step, message.args[0], item, item.source_fingerprint)
         except (AutologError, OSError):
-            # The step checks the source itself and reports what is wrong with it (a missing file
-            # is a permanent error: ``autolog.steps``).
+            # The step reads the source itself and reports what is wrong with it.
             self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
         except SQLAlchemyError as ex:
             if not is_store_outage(ex):

@@ -310,29 +310,6 @@ def test_two_cards_clips_with_one_name_are_logged_as_two_items_and_found_again(
     assert len(context.store.items.list()) == 2
 
 
-def test_a_resume_whose_source_is_gone_fails_for_good_instead_of_finishing(
-    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
-) -> None:
-    # Given an item logged up to the prompt, whose file is then deleted
-    target = media_dir / "A001C009.MP4"
-    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
-    item_id = unique_id("gone")
-    actions.submit(context, [NewItem(item_id, str(target))])
-    drain()
-    assert context.store.items.get(item_id).status is Status.AWAITING_USER_INPUT
-    target.unlink()
-
-    # When it is resumed (steps 4 and 5 never read the source themselves)
-    actions.prompt(context, item_id, "Describe the bars")
-    drain()
-
-    # Then it fails at step 4 with the missing file, instead of finishing a log of a file that is gone
-    item = context.store.items.get(item_id)
-    assert item.status is Status.CREATING_FRAMES
-    assert item.error is not None and (item.error["type"], item.error["permanent"]) == ("MediaMissing", True)
-    assert item.dead_lettered
-
-
 def test_a_step_that_failed_because_its_source_was_replaced_starts_the_item_again(
     context: Context, footage_cases: FootageCases, media_dir: Path, unique_id: Ids,
 ) -> None:
