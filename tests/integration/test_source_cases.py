@@ -310,16 +310,20 @@ def test_two_cards_clips_with_one_name_are_logged_as_two_items_and_found_again(
     assert len(context.store.items.list()) == 2
 
 
+def at_step_3(context: Context, footage_cases: FootageCases, target: Path, item_id: str) -> tuple[str, Path]:
+    """Make ``item_id`` from a 2 s card clip copied to ``target``, at step 3's status with step 1's fingerprint."""
+    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
+    context.store.items.create([NewItem(item_id, str(target))])
+    context.store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.THUMBNAILS_COMPLETE,
+                                   changes={"source_fingerprint": fingerprint_source(target).asdict()})
+    return item_id, target
+
+
 def test_a_step_that_failed_because_its_source_was_replaced_starts_the_item_again(
     context: Context, footage_cases: FootageCases, media_dir: Path, unique_id: Ids,
 ) -> None:
     # Given an item at step 3 whose file is replaced while step 3 reads it, so step 3 fails
-    target = media_dir / "A001C010.MP4"
-    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
-    item_id = unique_id("replaced-mid-step")
-    context.store.items.create([NewItem(item_id, str(target))])
-    context.store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.THUMBNAILS_COMPLETE,
-                                   changes={"source_fingerprint": fingerprint_source(target).asdict()})
+    item_id, target = at_step_3(context, footage_cases, media_dir / "A001C010.MP4", unique_id("replaced-mid-step"))
     target.write_bytes(footage_cases.path("21_CARD_B/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
     message = MessageProxy(assess.message(item_id))
 
@@ -335,12 +339,7 @@ def test_a_step_that_failed_because_its_source_was_replaced_starts_the_item_agai
 def test_a_step_that_failed_with_its_source_unchanged_keeps_its_failure(
     context: Context, footage_cases: FootageCases, media_dir: Path, unique_id: Ids,
 ) -> None:
-    target = media_dir / "A001C011.MP4"
-    target.write_bytes(footage_cases.path("21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4").read_bytes())
-    item_id = unique_id("failed-same-file")
-    context.store.items.create([NewItem(item_id, str(target))])
-    context.store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.THUMBNAILS_COMPLETE,
-                                   changes={"source_fingerprint": fingerprint_source(target).asdict()})
+    item_id, target = at_step_3(context, footage_cases, media_dir / "A001C011.MP4", unique_id("failed-same-file"))
     message = MessageProxy(assess.message(item_id))
 
     source_checks.after_process_message(broker, message, exception=CorruptMedia(str(target), "decoding stopped"))
