@@ -11,7 +11,6 @@ from sqlalchemy.orm import Session, sessionmaker
 from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
-from autolog.store.group_commit import GroupCommit
 from autolog.store.items import ItemGuard, Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
 from autolog.store.outbox import Outbox, PendingMessage
@@ -81,8 +80,7 @@ class Store:
         if upgrade:
             migrate(engine)
         sessions = session_factory(engine)
-        group = GroupCommit(sessions, shared=engine.dialect.name == "sqlite")
-        return cls(engine=engine, items=Items(sessions, group=group), results=Results(sessions),
+        return cls(engine=engine, items=Items(sessions), results=Results(sessions),
                    timeline=Timeline(sessions), outbox=Outbox(sessions),
                    search=Search(sessions, dialect=engine.dialect.name),
                    sessions=sessions)

@@ -175,22 +175,17 @@ class Items:
 
     Args:
         sessions: the store's session factory.
-        fence: the step run these writes belong to; writes to its item are refused with
-            ``StaleRun`` once the run is no longer current (``Store.fenced``).
-        group: where the per-message writes (``start_run``, ``transition``) share transactions
-            with other threads' (``autolog.store.group_commit``); one per store.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None,
-                 group: GroupCommit | None = None) -> None:
+    def __init__(self, sessions: sessionmaker[Session]) -> None:
         self._sessions = sessions
-        self.fence = fence
-        #: Shared by every ``Items`` of one store (``fenced`` passes it on).
-        self.group = group or GroupCommit(sessions)
-        #: Single-statement reads without a transaction: on PostgreSQL no BEGIN and ROLLBACK
-        #: round trips around the statement.
-        self._autocommit = sessions.kw["bind"].execution_options(isolation_level="AUTOCOMMIT")
+        #: The step run these writes belong to: writes to its item are refused with ``StaleRun``
+        #: once the run is no longer current (set on the copies ``fenced`` makes).
+        self.fence: RunFence | None = None
         self._sql = StepSql(sessions.kw["bind"])
+        #: Where the per-message writes (``start_run``, ``transition``) share transactions with
+        #: other threads' on SQLite (``autolog.store.group_commit``); shared by ``fenced`` copies.
+        self.group = GroupCommit(sessions, shared=not self._sql.postgres)
 
     def fenced(self, fence: RunFence) -> Items:
         """Return these items with writes to ``fence``'s item refused once its run is superseded.

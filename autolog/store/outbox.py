@@ -47,15 +47,19 @@ _OUTBOX = cast("Table", OutboxMessage.__table__)
 _DELETE_SENT = delete(_OUTBOX).where(_OUTBOX.c.message_id.in_(bindparam("sent_ids", expanding=True)))
 
 
+def outbox_rows(messages: Iterable[PendingMessage], *, lease_until_s: float) -> list[dict[str, Any]]:
+    """Return the outbox's column values for ``messages``, leased to the writer until ``lease_until_s`` (epoch s)."""
+    return [{"message_id": pending.message_id, "queue_name": pending.queue_name, "message": pending.message,
+             "delay_ms": pending.delay_ms, "lease_until_s": lease_until_s} for pending in messages]
+
+
 def add_messages(transaction: Session | Connection, messages: Iterable[PendingMessage], *,
                  lease_s: float = DEFAULT_LEASE_S) -> None:
     """Add ``messages`` to ``transaction`` (a session's or a connection's), leased to the writer for ``lease_s``.
 
     Other repositories call this so the messages commit (or roll back) with their change.
     """
-    until = time.time() + lease_s
-    rows = [{"message_id": pending.message_id, "queue_name": pending.queue_name, "message": pending.message,
-             "delay_ms": pending.delay_ms, "lease_until_s": until} for pending in messages]
+    rows = outbox_rows(messages, lease_until_s=time.time() + lease_s)
     if rows:
         transaction.execute(_INSERT, rows)
 

@@ -24,7 +24,6 @@ import json
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, Connection, Dialect, Engine
@@ -32,7 +31,7 @@ from sqlalchemy.exc import DBAPIError
 
 from autolog.errors import ItemNotFound
 from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
-from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage
+from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage, outbox_rows
 
 #: The timeline's columns a new event fills, in insert order (``id`` is the database's).
 EVENT_COLUMNS = ("item_id", "at", "event", "step", "message_id", "attempt", "worker", "wait_ms", "run_ms",
@@ -193,10 +192,9 @@ SELECT source, source_fingerprint FROM moved"""
         now = utcnow()
         lease_until_s = time.time() + DEFAULT_LEASE_S
         if self.postgres:
-            rows = [{"message_id": message.message_id, "queue_name": message.queue_name, "message": message.message,
-                     "delay_ms": message.delay_ms, "lease_until_s": lease_until_s} for message in messages]
             arguments = {"id": item_id, "expected": expected, "target": target, "now": now,
-                         "events": _events_json(events), "messages": json.dumps(rows)}
+                         "events": _events_json(events),
+                         "messages": json.dumps(outbox_rows(messages, lease_until_s=lease_until_s))}
             if token is not None:
                 arguments["token"] = token
             with self._borrowed() as cursor:
@@ -254,8 +252,4 @@ SELECT count(*) FROM moved"""
 
 
 def _events_json(entries: Sequence[dict[str, Any]]) -> str:
-    return json.dumps([{**entry, "at": _iso(entry["at"])} for entry in entries])
-
-
-def _iso(moment: datetime) -> str:
-    return moment.isoformat()
+    return json.dumps([{**entry, "at": entry["at"].isoformat()} for entry in entries])

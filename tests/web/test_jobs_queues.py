@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
@@ -120,6 +121,12 @@ def test_health_is_200_when_redis_and_the_database_answer_and_degraded_with_no_p
     assert {pool["state"] for pool in response.json["pools"].values()} == {"down"}
 
 
+def health(client: TestClient) -> tuple[int, str, dict[str, Any], str]:
+    """GET /health and /metrics: the status code, the status, each pool's health, and the metrics text."""
+    response = client.simulate_get("/health")
+    return response.status_code, response.json["status"], response.json["pools"], client.simulate_get("/metrics").text
+
+
 def test_health_is_healthy_once_every_pool_has_its_processes_and_degraded_when_one_is_short(
     client: TestClient, api_settings: Settings, redis_client: redis.Redis,
 ) -> None:
@@ -134,22 +141,18 @@ def test_health_is_healthy_once_every_pool_has_its_processes_and_degraded_when_o
     WorkerPresence(redis_client, namespace=api_settings.namespace, member="assess-0",
                    info=WorkerInfo(pool="assess", queues=("assess",), threads=1, host="h", pid=0),
                    interval_s=1).stop()
-    response = client.simulate_get("/health")
+    code, status, pools, metrics = health(client)
 
-    assert (response.status_code, response.json["status"]) == (200, "degraded")
-    assert response.json["pools"]["assess"] == {"expected_processes": 1, "live_processes": 0, "state": "down",
-                                                "crash_loop": None}
-    metrics = client.simulate_get("/metrics").text
+    assert (code, status) == (200, "degraded")
+    assert pools["assess"] == {"expected_processes": 1, "live_processes": 0, "state": "down", "crash_loop": None}
     assert 'autolog_pool_degraded{pool="assess"} 1.0' in metrics
     assert 'autolog_pool_degraded{pool="file_info"} 0.0' in metrics
 
     # Stopped on purpose, the pool is not expected to run: no longer an outage
     assert client.simulate_post("/workers/stop", params={"pool": "assess"}).status_code == 200
-    response = client.simulate_get("/health")
-    assert (response.status_code, response.json["status"]) == (200, "healthy")
-    assert response.json["pools"]["assess"] == {"expected_processes": 0, "live_processes": 0, "state": "stopped",
-                                                "crash_loop": None}
-    metrics = client.simulate_get("/metrics").text
+    code, status, pools, metrics = health(client)
+    assert (code, status) == (200, "healthy")
+    assert pools["assess"] == {"expected_processes": 0, "live_processes": 0, "state": "stopped", "crash_loop": None}
     assert 'autolog_pool_degraded{pool="assess"} 0.0' in metrics
     assert 'autolog_pool_expected_processes{pool="assess"} 0.0' in metrics
 
