@@ -11,6 +11,7 @@ enqueue.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -18,7 +19,7 @@ from typing import Any
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, q_name
+from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 
@@ -27,6 +28,11 @@ from autolog.broker_state import WAKE_TOKENS, wake_key
 #: How long a consumer that holds all it may prefetch waits for room before looking again, in s.
 #: An ack or a nack ends the wait at once; the bound only keeps a stop or a pause prompt.
 SATURATED_WAIT_S = 0.1
+
+#: A consumer holding all it may prefetch fetches again once this share of its prefetch is free
+#: (at least one message): a round trip per few messages, not per message, while its workers
+#: still hold more than they can run at once (dramatiq's prefetch is twice the worker threads).
+REFILL_SHARE = 4
 
 class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     """dramatiq's Redis consumer, blocking on the queue's wake list when the queue is empty."""
@@ -40,12 +46,29 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self.wake_key = wake_key(broker.namespace, queue_name)
         #: Set by each ack and nack (a worker thread's), which make room to prefetch again.
         self.room = threading.Event()
+        self._acks_lock = threading.Lock()
+        #: Redis ids of messages the workers have acked, for the consumer's next round trip.
+        self._acks: list[str] = []
+        #: True while the consumer blocks on the wake list: an ack then goes out at once.
+        self._blocking = False
 
     def ack(self, message: MessageProxy) -> None:
+        if self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
+            try:
+                super().ack(message)
+            finally:
+                self.room.set()
+            return
         try:
-            super().ack(message)
+            with self._acks_lock:
+                if not self._blocking:
+                    self._acks.append(message.options["redis_message_id"])
+                    return
+            super().ack(message)  # The consumer waits on Redis: nothing would send it soon.
         finally:
-            self.room.set()
+            self.queued_message_ids.discard(message.message_id)
+            if self.prefetch - self.outstanding_message_count >= max(1, self.prefetch // REFILL_SHARE):
+                self.room.set()
 
     def nack(self, message: MessageProxy) -> None:
         try:
@@ -53,29 +76,87 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         finally:
             self.room.set()
 
+    def close(self) -> None:
+        try:
+            self._round_trip(fetch=0)
+        except ConnectionClosed as ex:
+            logging.getLogger(__name__).warning(
+                "Could not send %d acks of queue %r; those messages run again once this worker's heartbeat"
+                " lapses: %s", len(self._acks), self.queue_name, ex)
+        super().close()
+
+    def _dispatch(self, pipe: Any, command: str, *args: Any) -> None:
+        """Queue one command of dramatiq's dispatch script on ``pipe``, with the arguments ``do_<command>`` sends."""
+        broker = self.broker
+        broker.scripts["dispatch"](keys=[broker.namespace], client=pipe, args=[
+            command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
+            broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args])
+
+    def _round_trip(self, *, fetch: int) -> list[bytes]:
+        """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
+
+        Raises:
+            ConnectionClosed: Redis could not be reached (the acks are kept for the next round trip;
+                an ack sent twice does nothing the second time).
+        """
+        with self._acks_lock:
+            acks, self._acks = self._acks, []
+        if not acks and not fetch:
+            return []
+        pipe = self.broker.client.pipeline(transaction=False)
+        for redis_message_id in acks:
+            self._dispatch(pipe, "ack", redis_message_id)
+        if fetch:
+            self._dispatch(pipe, "fetch", fetch)
+        try:
+            replies = pipe.execute()
+        except redis.ConnectionError as ex:
+            with self._acks_lock:
+                self._acks[:0] = acks
+            raise ConnectionClosed(ex) from None
+        return list(replies[-1]) if fetch else []
+
     def __next__(self) -> MessageProxy | None:
         # Cleared before the count is read: an ack from now on ends the wait below at once.
         self.room.clear()
-        if not self.message_cache and self.outstanding_message_count >= self.prefetch:
-            # Holding all it may prefetch, the consumer waits for its workers, not for Redis (no
-            # fetch would happen): until one of them acks or nacks, where dramatiq's backoff
-            # grows to 1 s, and a fixed 5 ms nap cost a loop of this thread 200 times a second.
+        if self.is_delay_queue:
+            message: MessageProxy | None = super().__next__()
+            if message is None:
+                # Delayed messages come due by time, not by an enqueue: dramatiq's backoff.
+                self.idle_misses, backoff_ms = compute_backoff(self.idle_misses, max_backoff=self.idle_timeout_ms)
+                time.sleep(backoff_ms / 1000)
+            else:
+                self.idle_misses = 0
+            return message
+        if self.message_cache:
+            cached: MessageProxy | None = super().__next__()  # dramatiq's own path: no round trip
+            return cached
+        room = self.prefetch - self.outstanding_message_count
+        if room < max(1, self.prefetch // REFILL_SHARE):
+            # Holding (nearly) all it may prefetch, the consumer waits for its workers, not for
+            # Redis: until their acks free ``REFILL_SHARE`` of it, or a nack, where dramatiq's
+            # backoff grows to 1 s, and a fixed 5 ms nap cost a loop of this thread 200 times a second.
             self.room.wait(SATURATED_WAIT_S)
             return None
-        message: MessageProxy | None = super().__next__()
-        if message is not None:
-            self.idle_misses = 0
-        elif self.is_delay_queue:
-            # Delayed messages come due by time, not by an enqueue: dramatiq's backoff.
-            self.idle_misses, backoff_ms = compute_backoff(self.idle_misses, max_backoff=self.idle_timeout_ms)
-            time.sleep(backoff_ms / 1000)
-        else:
+        self.message_cache = self._round_trip(fetch=room)
+        if self.message_cache:
+            self.misses = 0
+            fetched: MessageProxy | None = super().__next__()
+            return fetched
+        self.misses += 1
+        with self._acks_lock:
+            if self._acks:
+                return None  # Acks came meanwhile: the next round trip sends them.
+            self._blocking = True
+        try:
             # The fetch found the queue empty: block until an enqueue wakes it, or the timeout.
-            try:
-                self.broker.client.blpop([self.wake_key], timeout=max(self.idle_timeout_ms, 10) / 1000)
-            except redis.ConnectionError as ex:
-                raise ConnectionClosed(ex) from None
-        return message
+            self.broker.client.blpop([self.wake_key], timeout=max(self.idle_timeout_ms, 10) / 1000)
+        except redis.ConnectionError as ex:
+            raise ConnectionClosed(ex) from None
+        finally:
+            with self._acks_lock:
+                self._blocking = False
+        return None
 
 
 class WakingRedisBroker(RedisBroker):

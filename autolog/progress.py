@@ -26,29 +26,45 @@ from autolog.statuses import STEPS, Status, Step, step_for_status
 #: How long an item's latest state is kept after its last event, in seconds.
 PROGRESS_TTL_S = 7 * 86_400
 
-#: Stores and publishes one event. ARGV: event JSON without ``seq``, guard message id ("" for
-#: none), TTL s, channel, the event's time in ms. With a guard, the event is dropped (0
-#: returned) unless the latest state is about that message and not final: news of a delivery
-#: the item has moved past must not replace it, nor news of a redelivered duplicate of its last
-#: step (skipped) its final state. Without a guard (a step queued), it is dropped when the
-#: latest state happened after it: a worker process sends its events a few ms late
-#: (``BackgroundPublisher``), and meanwhile another process may have run that very step.
+#: Stores and publishes events, in order, each as the publish of one event would. KEYS: per
+#: event, its latest-state key and its sequence key. ARGV: TTL s, then per event: its JSON
+#: without ``seq``, its guard message id ("" for none), its channel, its time in ms. Returns
+#: each event's sequence number, 0 for one dropped. With a guard, an event is dropped unless the
+#: latest state is about that message and not final: news of a delivery the item has moved past
+#: must not replace it, nor news of a redelivered duplicate of its last step (skipped) its final
+#: state. Without a guard (a step queued), it is dropped when the latest state happened after
+#: it: a worker process sends its events a few ms late (``BackgroundPublisher``), and meanwhile
+#: another process may have run that very step. One call for many events: a worker's batch
+#: costs one command to pack and parse, not one per event.
 _PUBLISH_SCRIPT = """
-local current = redis.call('GET', KEYS[1])
-if current then
-  local ok, doc = pcall(cjson.decode, current)
-  if ok then
-    if ARGV[2] ~= '' and (doc['message_id'] ~= ARGV[2] or doc['final']) then return 0 end
-    if ARGV[2] == '' and tonumber(doc['at_ms'] or 0) > tonumber(ARGV[5]) then return 0 end
+local ttl, sent = ARGV[1], {}
+for i = 0, #KEYS / 2 - 1 do
+  local state_key, seq_key = KEYS[2 * i + 1], KEYS[2 * i + 2]
+  local payload, guard, channel, at_ms = ARGV[4 * i + 2], ARGV[4 * i + 3], ARGV[4 * i + 4], ARGV[4 * i + 5]
+  local keep = true
+  local current = redis.call('GET', state_key)
+  if current then
+    local ok, doc = pcall(cjson.decode, current)
+    if ok then
+      if guard ~= '' and (doc['message_id'] ~= guard or doc['final']) then keep = false end
+      if guard == '' and tonumber(doc['at_ms'] or 0) > tonumber(at_ms) then keep = false end
+    end
   end
+  local seq = 0
+  if keep then
+    seq = redis.call('INCR', seq_key)
+    redis.call('EXPIRE', seq_key, ttl)
+    local stored = '{"seq":' .. seq .. ',' .. string.sub(payload, 2)
+    redis.call('SET', state_key, stored, 'EX', ttl)
+    redis.call('PUBLISH', channel, stored)
+  end
+  sent[i + 1] = seq
 end
-local seq = redis.call('INCR', KEYS[2])
-redis.call('EXPIRE', KEYS[2], ARGV[3])
-local payload = '{"seq":' .. seq .. ',' .. string.sub(ARGV[1], 2)
-redis.call('SET', KEYS[1], payload, 'EX', ARGV[3])
-redis.call('PUBLISH', ARGV[4], payload)
-return seq
+return sent
 """
+
+#: How many events one script call takes at most: Redis runs nothing else while a script runs.
+MAX_EVENTS_PER_CALL = 256
 
 
 @dataclass(frozen=True)
@@ -154,21 +170,37 @@ class ProgressChannel:
 
         Returns:
             0 when ``guard_message_id`` is given and the latest state is about another message,
-            or when it is not and the latest state happened after ``event`` (its ``at_ms``).
+            or when it is not and the latest state happened after ``event`` (its ``at_ms``);
+            0 inside ``pipelined`` (the sequence numbers come back with the batch).
 
         Raises:
             redis.RedisError: Redis could not be reached.
         """
-        state_key, seq_key, channel = progress_keys(self._namespace, event.item_id)
-        at_ms = event.at_ms or int(self._clock() * 1000)
-        # Every field is a scalar: a shallow read, where ``asdict``'s deep copy cost more than the JSON.
-        document = {name: getattr(event, name) for name in _DOCUMENT_FIELDS}
-        document["at_ms"] = at_ms
+        return self.publish_many([(event, guard_message_id)])[0]
+
+    def publish_many(self, events: Sequence[tuple[ProgressEvent, str | None]]) -> list[int]:
+        """Publish ``(event, guard_message_id)`` pairs in order, as ``publish`` would each; return their numbers.
+
+        One script call per ``MAX_EVENTS_PER_CALL`` events.
+
+        Raises:
+            redis.RedisError: Redis could not be reached (events of calls sent before stay published).
+        """
         pipe = getattr(self._local, "pipe", None)
-        seq = self._publish(keys=[state_key, seq_key],
-                            args=[json.dumps(document, separators=(",", ":")), guard_message_id or "",
-                                  PROGRESS_TTL_S, channel, at_ms], client=pipe)
-        return 0 if pipe is not None else int(seq)
+        found: list[int] = []
+        for start in range(0, len(events), MAX_EVENTS_PER_CALL):
+            keys: list[str] = []
+            args: list[str | int] = [PROGRESS_TTL_S]
+            for event, guard in events[start:start + MAX_EVENTS_PER_CALL]:
+                state_key, seq_key, channel = progress_keys(self._namespace, event.item_id)
+                # Every field is a scalar: a shallow read, where ``asdict``'s deep copy cost more than the JSON.
+                document = {name: getattr(event, name) for name in _DOCUMENT_FIELDS}
+                document["at_ms"] = at_ms = event.at_ms or int(self._clock() * 1000)
+                keys += (state_key, seq_key)
+                args += (json.dumps(document, separators=(",", ":")), guard or "", channel, at_ms)
+            sent = self._publish(keys=keys, args=args, client=pipe)
+            found += [0] * (len(keys) // 2) if pipe is not None else [int(seq) for seq in sent]
+        return found
 
     def latest(self, item_id: str) -> ProgressEvent | None:
         """Return the item's latest state, or None if it has none (or it expired)."""
@@ -291,7 +323,8 @@ class BackgroundPublisher:
     message (running, succeeded), and under a worker's threads each wait cost more in the
     GIL hand-over than the round trip itself: about 40 % of the no-op drain rate
     (``bench/orchestration_bench.py``). Here ``publish`` only queues the event; the thread
-    sends everything queued in one pipeline, in order, so an item's events keep their order.
+    sends everything queued in one script call (``publish_many``), in order, so an item's events keep
+    their order.
 
     Progress is advisory: a batch Redis refuses is logged and dropped, as a synchronous
     publish's failure was. A process that forks gets a thread of its own on first use.
@@ -345,9 +378,7 @@ class BackgroundPublisher:
             if not batch:
                 return  # closed, and nothing left
             try:
-                with self._channel.pipelined():
-                    for event, guard in batch:
-                        self._channel.publish(event, guard_message_id=guard)
+                self._channel.publish_many(batch)
             except redis.RedisError as ex:
                 # Advisory: the status and timeline in the store remain the record.
                 self.logger.warning("Could not publish %d progress events: %s", len(batch), ex)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -84,7 +85,7 @@ class Progress(dramatiq.Middleware):
             item_id=str(message.args[0]), stage=step.name, state=state,
             percent=percent_done(status) if status is not None and state == "succeeded" else percent_before(step),
             status=(status or step.from_status).value, message_id=message.message_id,
-            attempt=message.options.get("retries", 0) + 1, final=final,
+            attempt=message.options.get("retries", 0) + 1, final=final, at_ms=int(time.time() * 1000),
         )
 
     def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ctypes
+import os
 import threading
 from collections.abc import Callable
 from typing import Any
@@ -157,3 +158,39 @@ def test_a_waiter_interrupted_when_handed_the_lead_passes_it_on(
     assert writers.outcomes["follower"] == 1
     assert not writers.group.leading
     assert prompts(sqlite_store)["LF1"] is None
+
+
+def test_batches_run_on_one_kept_connection_that_close_gives_back(sqlite_store: Store) -> None:
+    sqlite_store.items.create([NewItem("KEPT", "/a")])
+    group = sqlite_store.items.group
+    pool = sqlite_store.engine.pool
+
+    for prompt in ("one", "two", "three"):
+        assert group.run(set_prompt("KEPT", prompt)) == 1
+    assert pool.checkedout() == 1  # type: ignore[attr-defined]
+
+    group.close()
+    assert pool.checkedout() == 0  # type: ignore[attr-defined]
+    assert group.run(set_prompt("KEPT", "after close")) == 1
+    assert prompts(sqlite_store) == {"KEPT": "after close"}
+
+
+def test_a_forked_child_writes_on_a_connection_of_its_own(sqlite_store: Store) -> None:
+    sqlite_store.items.create([NewItem("PARENT", "/a"), NewItem("CHILD", "/a")])
+    group = sqlite_store.items.group
+    assert group.run(set_prompt("PARENT", "before fork")) == 1
+    inherited = group._kept
+
+    pid = os.fork()
+    if pid == 0:  # The child: its parent's kept connection must not be touched.
+        code = 1
+        try:
+            wrote = group.run(set_prompt("CHILD", "from child")) == 1
+            code = 0 if wrote and group._kept is not inherited else 2
+        finally:
+            os._exit(code)
+    _, status = os.waitpid(pid, 0)
+
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert group.run(set_prompt("PARENT", "after fork")) == 1
+    assert prompts(sqlite_store) == {"PARENT": "after fork", "CHILD": "from child"}

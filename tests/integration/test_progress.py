@@ -136,6 +136,22 @@ def test_news_of_a_message_the_item_has_moved_past_is_dropped(channel: ProgressC
     assert latest is not None and (latest.stage, latest.message_id) == ("thumbnails", "new")
 
 
+def test_one_call_publishes_many_events_in_order_each_guarded_as_alone(channel: ProgressChannel) -> None:
+    def event(item_id: str, state: str, message_id: str) -> ProgressEvent:
+        return ProgressEvent(item_id=item_id, stage="assess", state=state, percent=33, message_id=message_id)
+
+    seqs = channel.publish_many([
+        (event("one", "running", "m1"), "m1"),
+        (event("one", "running", "m2"), "m2"),  # the item's latest state is about m1: dropped
+        (event("two", "running", "m3"), "m3"),
+        (event("one", "succeeded", "m1"), "m1"),
+    ])
+
+    assert seqs == [1, 0, 1, 2]
+    latest = channel.latest("one")
+    assert latest is not None and (latest.state, latest.seq) == ("succeeded", 2)
+
+
 def test_quiet_streams_yield_keep_alives_until_their_deadline(channel: ProgressChannel) -> None:
     started = time.monotonic()
 

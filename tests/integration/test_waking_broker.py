@@ -31,7 +31,7 @@ def _probe() -> None:
 probe = dramatiq.actor(_probe, actor_name="autolog_test.wake", queue_name="wake_test", broker=broker)
 
 #: The saturated-consumer tests' queues, declared at import for the same reason.
-SATURATED_QUEUES = ("wake_saturated", "wake_acked")
+SATURATED_QUEUES = ("wake_saturated", "wake_acked", "ack_deferred", "ack_blocking", "ack_closed", "ack_outage")
 for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
 
@@ -107,3 +107,74 @@ def test_a_saturated_consumer_wakes_when_a_worker_acks(redis_client: redis.Redis
         consumer.room.set()
         looking.join(timeout=10)
         consumer.close()
+
+
+def _is_acked(redis_client: redis.Redis, queue_name: str, message: Any) -> bool:
+    """Tell whether Redis has dropped ``message``: acked, so neither queued nor held by a worker."""
+    return not redis_client.hexists(f"{broker.namespace}:{queue_name}.msgs", message.options["redis_message_id"])
+
+
+def test_a_workers_ack_goes_out_with_the_consumers_next_fetch(redis_client: redis.Redis) -> None:
+    # Given a consumer that holds a message and is not blocked on Redis
+    consumer, held = _saturated_consumer(redis_client, "ack_deferred")
+    try:
+        # When a worker acks it, Then the ack waits for the consumer's next round trip, which sends it
+        consumer.ack(held)
+        assert not _is_acked(redis_client, "ack_deferred", held)
+        assert consumer.outstanding_message_count == 0
+        assert next(consumer) is None  # the fetch finds the queue empty (and blocks briefly on the wake list)
+        assert _is_acked(redis_client, "ack_deferred", held)
+    finally:
+        consumer.close()
+
+
+def test_an_ack_while_the_consumer_blocks_on_an_empty_queue_goes_out_at_once(redis_client: redis.Redis) -> None:
+    # Given a consumer that holds a message and then blocks on its empty queue's wake list
+    consumer, held = _saturated_consumer(redis_client, "ack_blocking")
+    consumer.prefetch = 2
+    redis_client.delete(wake_key(broker.namespace, "ack_blocking"))  # the enqueue's token: no wake pending
+    blocked = threading.Thread(target=lambda: next(consumer))
+    blocked.start()
+    try:
+        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
+
+        # When a worker acks its message, Then Redis has the ack though the consumer still blocks
+        consumer.ack(held)
+        assert _is_acked(redis_client, "ack_blocking", held)
+        assert blocked.is_alive()
+    finally:
+        redis_client.lpush(wake_key(broker.namespace, "ack_blocking"), b"1")
+        blocked.join(timeout=10)
+        consumer.close()
+
+
+def test_closing_a_consumer_sends_the_acks_it_holds(redis_client: redis.Redis) -> None:
+    # Given an ack waiting for the consumer's next round trip
+    consumer, held = _saturated_consumer(redis_client, "ack_closed")
+    consumer.ack(held)
+    assert not _is_acked(redis_client, "ack_closed", held)
+
+    # When the consumer closes (a graceful stop), Then the ack is sent
+    consumer.close()
+    assert _is_acked(redis_client, "ack_closed", held)
+
+
+def test_acks_a_round_trip_could_not_send_are_kept_for_the_next(redis_client: redis.Redis,
+                                                                monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given an ack waiting, and a Redis that refuses the consumer's next round trip
+    consumer, held = _saturated_consumer(redis_client, "ack_outage")
+    consumer.ack(held)
+
+    def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("Redis went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis.client.Pipeline, "execute", refused)
+        with pytest.raises(dramatiq.errors.ConnectionClosed):
+            next(consumer)
+    assert not _is_acked(redis_client, "ack_outage", held)
+
+    # When Redis is back, Then the next round trip sends the kept ack
+    assert next(consumer) is None
+    assert _is_acked(redis_client, "ack_outage", held)
+    consumer.close()
