@@ -113,16 +113,18 @@ STEPS: tuple[Step, ...] = (FILE_INFO, THUMBNAILS, ASSESS, ANALYSIS, FRAMES, TRAN
 ROUTE_ACTOR = "autolog.route"
 
 
+#: Each step by every name it answers to (``Step.names``): middleware looks a step up several
+#: times per message.
+_STEPS_BY_NAME: dict[str, Step] = {name: step for step in reversed(STEPS) for name in step.names}
+
+
 def step_named(name: str) -> Step:
     """Return the step with the given name, actor name, queue name, seed name or number.
 
     Raises:
         KeyError: no step has that name.
     """
-    for step in STEPS:
-        if name in step.names:
-            return step
-    raise KeyError(name)
+    return _STEPS_BY_NAME[name]
 
 
 def step_for_status(status: Status) -> Step | None:

@@ -257,7 +257,11 @@ class Items:
         Raises:
             ItemNotFound: no item has that id.
         """
-        row = self._sql.guard(item_id)
+        if self._sql.postgres:
+            row = self._sql.guard(item_id)
+        else:
+            # On SQLite in the group commit's turn, with other threads' writes, on its kept connection.
+            row = self.group.run(lambda connection: self._sql.guard(item_id, connection))
         if row is None:
             raise ItemNotFound(item_id)
         status, cancelled, source, fingerprint = row

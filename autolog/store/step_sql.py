@@ -145,10 +145,18 @@ SELECT source, source_fingerprint FROM moved"""
             raise DBAPIError.instance(sql, parameters, ex, self._dbapi_error, dialect=self._dialect) from ex
         return cursor
 
-    def guard(self, item_id: str) -> tuple[str, bool, str, dict[str, Any] | None] | None:
-        """Read the item's status, cancel mark, source and source fingerprint; None when it does not exist."""
-        with self._borrowed() as cursor:
-            row = self._run(cursor, self._guard_sql, {"id": item_id} if self.postgres else (item_id,)).fetchone()
+    def guard(self, item_id: str,
+              connection: Connection | None = None) -> tuple[str, bool, str, dict[str, Any] | None] | None:
+        """Read the item's status, cancel mark, source and source fingerprint; None when it does not exist.
+
+        On SQLite, in ``connection``'s transaction (the group commit's, whose kept connection spares
+        the read a pool checkout: half its cost); on PostgreSQL, on a pooled connection.
+        """
+        if self.postgres:
+            with self._borrowed() as cursor:
+                row = self._run(cursor, self._guard_sql, {"id": item_id}).fetchone()
+        else:
+            row = self._run(_cursor(connection), self._guard_sql, (item_id,)).fetchone()
         if row is None:
             return None
         return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
