@@ -104,5 +104,5 @@ class Store:
 
     def close(self) -> None:
         """Release the engine's connections."""
-        self.items.group.close()
+        self.items.close()
         self.engine.dispose()

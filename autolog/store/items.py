@@ -187,6 +187,11 @@ class Items:
         #: other threads' on SQLite (``autolog.store.group_commit``); shared by ``fenced`` copies.
         self.group = GroupCommit(sessions, shared=not self._sql.postgres)
 
+    def close(self) -> None:
+        """Give back the connections the per-message statements keep (``GroupCommit``, ``StepSql``)."""
+        self.group.close()
+        self._sql.close()
+
     def fenced(self, fence: RunFence) -> Items:
         """Return these items with writes to ``fence``'s item refused once its run is superseded.
 

@@ -5,8 +5,8 @@ Each step message reads its item's guard (``SourceChecks``), gives the item to i
 statement and connection layers each cost 50-100 µs of Python before the driver saw it
 (a SQLite guard read took 96 µs, 4 µs of it SQLite's), and under a worker's eight threads
 that Python, contending for the GIL, set the drain rate. Here they are plain SQL strings on
-the driver's cursor: connections still come from the engine's pool (``raw_connection``),
-writes on SQLite still join the group commit's transaction, and a driver error is raised
+the driver's cursor: on SQLite in the group commit's transaction (its kept connection), on
+PostgreSQL on connections of their own (``AutocommitConnections``), and a driver error is raised
 as SQLAlchemy's (``DBAPIError.instance``), so ``autolog.store.outages`` still tells an
 outage from a fault. Values go through the columns' own bind processors
 (``TypeEngine.bind_processor`` of the dialect), so every row is stored exactly as the ORM
@@ -21,6 +21,8 @@ Measured with ``bench/orchestration_bench.py`` (issue #13).
 from __future__ import annotations
 
 import json
+import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
@@ -30,6 +32,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from autolog.errors import ItemNotFound
+from autolog.store.engine import PING_AFTER_IDLE_S
 from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
 from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage, outbox_rows
 
@@ -65,7 +68,8 @@ class StepSql:
     """The guard read and the two status writes of a step message, for one engine.
 
     Args:
-        engine: the store's engine (``sqlite`` or ``postgresql``); its pool lends the connections.
+        engine: the store's engine (``sqlite`` or ``postgresql``): its dialect, and on
+            PostgreSQL where ``AutocommitConnections`` connect to.
     """
 
     def __init__(self, engine: Engine) -> None:
@@ -74,6 +78,7 @@ class StepSql:
         self._dialect = dialect
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self.postgres = dialect.name == "postgresql"
+        self._connections = AutocommitConnections(engine) if self.postgres else None
         timeline, items, outbox = TimelineEvent.__table__.c, Item.__table__.c, OutboxMessage.__table__.c
         self._event_at = _processor(timeline.at, dialect)
         self._event_detail = _processor(timeline.detail, dialect)
@@ -105,29 +110,17 @@ SELECT source, source_fingerprint FROM moved"""
             self._outbox_sql = (f"INSERT INTO outbox ({', '.join(OUTBOX_COLUMNS)})"
                                 f" VALUES ({', '.join('?' for _ in OUTBOX_COLUMNS)})")
 
+    def close(self) -> None:
+        """Close the idle connections of PostgreSQL's statements (the next statement opens one)."""
+        if self._connections is not None:
+            self._connections.close()
+
     @contextmanager
     def _borrowed(self) -> Iterator[Any]:
-        """Lend a cursor on a pooled connection that commits each statement on its own (autocommit).
-
-        The connection goes back to the pool in transaction mode, as SQLAlchemy lent it; one the
-        server dropped is invalidated, so the pool replaces it.
-        """
-        pooled = self._engine.raw_connection()
-        try:
-            if self.postgres:
-                pooled.driver_connection.autocommit = True  # type: ignore[union-attr]
-            cursor = pooled.cursor()
-            try:
-                yield cursor
-            finally:
-                cursor.close()
-        finally:
-            if self.postgres:
-                try:
-                    pooled.driver_connection.autocommit = False  # type: ignore[union-attr]
-                except self._dbapi_error as ex:  # A dropped connection: never lent again.
-                    pooled.invalidate(ex)
-            pooled.close()
+        """Lend a cursor on a PostgreSQL connection that commits each statement on its own (autocommit)."""
+        assert self._connections is not None
+        with self._connections.lend() as connection, connection.cursor() as cursor:
+            yield cursor
 
     def _run(self, cursor: Any, sql: str, parameters: Any, *, many: bool = False) -> Any:
         """Run ``sql`` on ``cursor``.
@@ -235,6 +228,81 @@ SELECT source, source_fingerprint FROM moved"""
             (event["item_id"], at(event["at"]), event["event"], event["step"], event["message_id"], event["attempt"],
              event["worker"], event["wait_ms"], event["run_ms"], event["from_status"], event["to_status"],
              event["error_type"], event["error_message"], detail(event["detail"])) for event in events], many=True)
+
+
+class AutocommitConnections:
+    """PostgreSQL connections for the step statements, each committing every statement on its own.
+
+    Kept apart from the engine's pool: a checkout there, with autocommit set on the way out and
+    unset and rolled back on the way in, cost more than the statement (about 100 of a guard
+    read's 160 µs of Python). Idle connections wait on a stack; the most recently used is lent
+    first. One unused longer than ``PING_AFTER_IDLE_S`` is pinged first, as the engine's pool
+    does. One the server dropped is closed, with every idle one here and in the engine's pool (a
+    restart drops them all: the outbox relay's next clear must not meet a dead connection), and
+    its statement's error is raised as SQLAlchemy's, as an outage. A forked child opens its own.
+
+    Args:
+        engine: where to connect, with the arguments its dialect connects with.
+    """
+
+    def __init__(self, engine: Engine) -> None:
+        dialect = engine.dialect
+        self._engine = engine
+        self._dialect = dialect
+        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
+        self._arguments, self._options = dialect.create_connect_args(engine.url)
+        self._lock = threading.Lock()
+        #: Idle connections with when each was last used (``time.monotonic``), most recent last.
+        self._idle: list[tuple[Any, float]] = []
+        self._pid = os.getpid()
+
+    @contextmanager
+    def lend(self) -> Iterator[Any]:
+        """Lend a connection.
+
+        Raises:
+            sqlalchemy.exc.DBAPIError: none could be opened (an ``OperationalError``: an outage).
+        """
+        connection = self._take()
+        try:
+            yield connection
+        finally:
+            if connection.closed or connection.broken:
+                connection.close()
+                # The server dropped it: the idle ones, here and in the engine's pool, are likely gone too.
+                self.close()
+                self._engine.dispose()
+            else:
+                with self._lock:
+                    self._idle.append((connection, time.monotonic()))
+
+    def _take(self) -> Any:
+        while True:
+            with self._lock:
+                if self._pid != os.getpid():  # A forked child must not touch its parent's connections.
+                    self._idle, self._pid = [], os.getpid()
+                connection, used_at_s = self._idle.pop() if self._idle else (None, 0.0)
+            if connection is None:
+                try:
+                    return self._dialect.loaded_dbapi.connect(*self._arguments, **self._options, autocommit=True)
+                except self._dbapi_error as ex:
+                    raise DBAPIError.instance(None, None, ex, self._dbapi_error, dialect=self._dialect) from ex
+            if time.monotonic() - used_at_s < PING_AFTER_IDLE_S:
+                return connection
+            try:
+                self._dialect.do_ping(connection)
+            except Exception:  # Dropped while idle: close it and take another.
+                connection.close()
+                continue
+            return connection
+
+    def close(self) -> None:
+        """Close the idle connections."""
+        with self._lock:
+            idle, self._idle = self._idle, []
+            mine = self._pid == os.getpid()
+        for connection, _ in idle if mine else ():
+            connection.close()
 
 
 def _cursor(connection: Connection | None) -> Any:

@@ -9,7 +9,7 @@ from datetime import timedelta, timezone
 import psycopg
 import pytest
 from sqlalchemy import QueuePool
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
@@ -334,3 +334,46 @@ def test_update_time_filters_compare_instants_whatever_their_zone(store: Store) 
 
     assert [item.id for item in before_in_utc] == [item.id for item in before_elsewhere] == ["LF1"]
     assert after_elsewhere == []
+
+
+def test_postgres_step_statements_reuse_one_connection_of_their_own(postgres_store: Store) -> None:
+    # Kept apart from the engine's pool (autolog.store.step_sql.AutocommitConnections): no checkout per statement.
+    postgres_store.items.create([NewItem("LF1", "/a")])
+    backends = set()
+    for _ in range(3):
+        assert postgres_store.items.guard("LF1").status is Status.PENDING_FILE_INFO
+        with postgres_store.items._sql._connections.lend() as connection:  # type: ignore[union-attr]
+            backends.add(connection.info.backend_pid)
+    assert len(backends) == 1
+    assert postgres_store.engine.pool.checkedout() == 0  # type: ignore[attr-defined]
+
+
+def test_postgres_step_statement_on_a_dropped_connection_is_an_outage_and_the_next_one_reconnects(
+    postgres_store: Store, postgres_url: str,
+) -> None:
+    postgres_store.items.create([NewItem("LF1", "/a")])
+    postgres_store.items.guard("LF1")
+    with postgres_store.items._sql._connections.lend() as connection:  # type: ignore[union-attr]
+        dropped = connection.info.backend_pid
+    with psycopg.connect(postgres_url, autocommit=True) as admin:
+        admin.execute("SELECT pg_terminate_backend(%s)", (dropped,))
+
+    with pytest.raises(OperationalError) as raised:
+        postgres_store.items.guard("LF1")
+    assert is_store_outage(raised.value)
+
+    assert postgres_store.items.guard("LF1").status is Status.PENDING_FILE_INFO
+    with postgres_store.items._sql._connections.lend() as connection:  # type: ignore[union-attr]
+        assert connection.info.backend_pid != dropped
+
+
+def test_postgres_step_statements_that_cannot_connect_raise_an_outage(postgres_url: str) -> None:
+    store = Store.open(postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    store.items.create([NewItem("LF1", "/a")])
+    store.close()
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        admin.execute(f'DROP DATABASE "{postgres_url.rsplit("/", 1)[1]}" WITH (FORCE)')
+
+    with pytest.raises(OperationalError) as raised:
+        store.items.guard("LF1")
+    assert is_store_outage(raised.value)
