@@ -7,6 +7,23 @@ enqueue also pushes a token onto the queue's wake list, and an idle consumer blo
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
 trip. Delay queues keep dramatiq's polling: their messages become due by time, not by an
 enqueue.
+
+A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
+its queue with its next fetch, in one pipeline (``_round_trip``). Each round trip a step's
+thread waits for lets the worker's other threads take the GIL first, and under eight threads
+the ack had cost that thread as much CPU as dramatiq's whole no-op message (measured with
+``bench/orchestration_bench.py``, issue #13). An ack waits at most ``SATURATED_WAIT_S``: a
+consumer holding all it may prefetch sends the acks waiting when its wait ends, fetch or not.
+It goes out at once, as dramatiq sends it, while the consumer blocks on the wake list (its
+queue was empty: nothing else would send it soon, and ``broker.join`` counts a message until
+its ack) and once the consumer is closed (a stop, or a restart after a Redis error: the worker
+thread then retries it until Redis answers, as dramatiq does). The acks waiting belong to the
+queue, not the consumer: a round trip that fails keeps them, and whichever consumer of the
+queue makes the next one sends them. A worker killed before that (a few milliseconds, at most
+``SATURATED_WAIT_S``) leaves those messages to be delivered again once its heartbeat lapses, as a
+kill between a step's status write and its ack does; the item's run fence skips the duplicate.
+A paused queue's hold takes the message out of the worker's ack set itself
+(``autolog.broker_state.hold``), so a late ack cannot delete the message a resume put back.
 """
 
 from __future__ import annotations
@@ -34,10 +51,21 @@ SATURATED_WAIT_S = 0.1
 #: still hold more than they can run at once (dramatiq's prefetch is twice the worker threads).
 REFILL_SHARE = 4
 
+class _WaitingAcks:
+    """The acks of one queue's messages waiting for a round trip, shared by the queue's consumers."""
+
+    __slots__ = ("lock", "ids")
+
+    def __init__(self) -> None:
+        self.lock = threading.Lock()
+        #: Redis ids of messages the workers have acked.
+        self.ids: list[str] = []
+
+
 class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     """dramatiq's Redis consumer, blocking on the queue's wake list when the queue is empty."""
 
-    def __init__(self, broker: RedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
+    def __init__(self, broker: WakingRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         # dramatiq's own idle sleep is cut to 1 ms; the idle wait happens in ``_wait``.
         super().__init__(broker, queue_name, prefetch, 1)
         self.idle_timeout_ms = timeout
@@ -46,25 +74,19 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self.wake_key = wake_key(broker.namespace, queue_name)
         #: Set by each ack and nack (a worker thread's), which make room to prefetch again.
         self.room = threading.Event()
-        self._acks_lock = threading.Lock()
-        #: Redis ids of messages the workers have acked, for the consumer's next round trip.
-        self._acks: list[str] = []
-        #: True while the consumer blocks on the wake list: an ack then goes out at once.
+        self._waiting = broker.waiting_acks(queue_name)
+        #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
+        self._closed = False
 
     def ack(self, message: MessageProxy) -> None:
-        if self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
-            try:
-                super().ack(message)
-            finally:
-                self.room.set()
-            return
         try:
-            with self._acks_lock:
-                if not self._blocking:
-                    self._acks.append(message.options["redis_message_id"])
-                    return
-            super().ack(message)  # The consumer waits on Redis: nothing would send it soon.
+            if not self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
+                with self._waiting.lock:
+                    if not (self._blocking or self._closed):
+                        self._waiting.ids.append(message.options["redis_message_id"])
+                        return
+            super().ack(message)
         finally:
             self.queued_message_ids.discard(message.message_id)
             if self.prefetch - self.outstanding_message_count >= max(1, self.prefetch // REFILL_SHARE):
@@ -77,12 +99,14 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self.room.set()
 
     def close(self) -> None:
+        with self._waiting.lock:
+            self._closed = True
         try:
             self._round_trip(fetch=0)
         except ConnectionClosed as ex:
             logging.getLogger(__name__).warning(
-                "Could not send %d acks of queue %r; those messages run again once this worker's heartbeat"
-                " lapses: %s", len(self._acks), self.queue_name, ex)
+                "Could not send the acks waiting on queue %r; the queue's next consumer sends them (or, if this"
+                " worker stops first, those messages run again once its heartbeat lapses): %s", self.queue_name, ex)
         super().close()
 
     def _dispatch(self, pipe: Any, command: str, *args: Any) -> None:
@@ -96,11 +120,11 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
 
         Raises:
-            ConnectionClosed: Redis could not be reached (the acks are kept for the next round trip;
-                an ack sent twice does nothing the second time).
+            ConnectionClosed: Redis could not be reached or failed the call (the acks are kept for
+                the next round trip; an ack sent twice does nothing the second time).
         """
-        with self._acks_lock:
-            acks, self._acks = self._acks, []
+        with self._waiting.lock:
+            acks, self._waiting.ids = self._waiting.ids, []
         if not acks and not fetch:
             return []
         pipe = self.broker.client.pipeline(transaction=False)
@@ -110,9 +134,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self._dispatch(pipe, "fetch", fetch)
         try:
             replies = pipe.execute()
-        except redis.ConnectionError as ex:
-            with self._acks_lock:
-                self._acks[:0] = acks
+        except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have been sent.
+            with self._waiting.lock:
+                self._waiting.ids[:0] = acks
             raise ConnectionClosed(ex) from None
         return list(replies[-1]) if fetch else []
 
@@ -137,6 +161,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             # Redis: until their acks free ``REFILL_SHARE`` of it, or a nack, where dramatiq's
             # backoff grows to 1 s, and a fixed 5 ms nap cost a loop of this thread 200 times a second.
             self.room.wait(SATURATED_WAIT_S)
+            if self._waiting.ids:
+                self._round_trip(fetch=0)  # No ack waits longer than the bound.
             return None
         self.message_cache = self._round_trip(fetch=room)
         if self.message_cache:
@@ -144,8 +170,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             fetched: MessageProxy | None = super().__next__()
             return fetched
         self.misses += 1
-        with self._acks_lock:
-            if self._acks:
+        with self._waiting.lock:
+            if self._waiting.ids:
                 return None  # Acks came meanwhile: the next round trip sends them.
             self._blocking = True
         try:
@@ -154,13 +180,23 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         except redis.ConnectionError as ex:
             raise ConnectionClosed(ex) from None
         finally:
-            with self._acks_lock:
+            with self._waiting.lock:
                 self._blocking = False
         return None
 
 
 class WakingRedisBroker(RedisBroker):
     """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._waiting_acks: dict[str, _WaitingAcks] = {}
+        self._waiting_acks_lock = threading.Lock()
+
+    def waiting_acks(self, queue_name: str) -> _WaitingAcks:
+        """Return the acks of ``queue_name``'s messages waiting for a consumer's round trip."""
+        with self._waiting_acks_lock:
+            return self._waiting_acks.setdefault(queue_name, _WaitingAcks())
 
     @property
     def consumer_class(self) -> type[Consumer]:

@@ -102,10 +102,14 @@ return released
 """
 
 #: Hold one fetched message if its queue is (still) paused and it was not purged meanwhile.
-#: KEYS: paused set, queue hash, held list, purge time. ARGV: queue, redis id, data, message timestamp.
-#: Returns 1 held, 0 not paused (run it), -1 purged (drop it).
+#: KEYS: paused set, queue hash, held list, purge time, the holding worker's ack set. ARGV: queue,
+#: redis id, data, message timestamp. Returns 1 held, 0 not paused (run it), -1 purged (drop it).
+#: Held or dropped, the message leaves the worker's ack set here: the worker's ack may reach Redis
+#: later (``actors._waking_broker`` sends acks with its next fetch), after a resume put the message
+#: back under the same id, and must not delete it then.
 _HOLD_SCRIPT = """
 if redis.call('SISMEMBER', KEYS[1], ARGV[1]) == 0 then return 0 end
+redis.call('SREM', KEYS[5], ARGV[2])
 local purged_at = tonumber(redis.call('GET', KEYS[4]) or '0')
 if tonumber(ARGV[4]) <= purged_at then
   redis.call('HDEL', KEYS[2], ARGV[2])
@@ -269,15 +273,15 @@ def resume(client: redis.Redis, namespace: str, queue: str) -> int:
 
 
 def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str, data: bytes,
-         timestamp_ms: int) -> int:
-    """Hold a message a worker fetched from a paused queue.
+         timestamp_ms: int, *, worker_id: str) -> int:
+    """Hold a message worker ``worker_id`` (its broker's id) fetched from a paused queue.
 
     Returns:
         1 when it is held (the worker acknowledges and skips it), 0 when the queue is no
         longer paused (the worker runs it), -1 when a purge since its enqueue dropped it.
     """
     keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue, ".msgs"), _key(namespace, queue, HELD_SUFFIX),
-            _key(namespace, queue, ".PT"))
+            _key(namespace, queue, ".PT"), f"{namespace}:__acks__.{worker_id}.{queue}")
     return int(client.eval(_HOLD_SCRIPT, len(keys), *keys, queue, redis_message_id, data,  # type: ignore[arg-type]
                            timestamp_ms))
 

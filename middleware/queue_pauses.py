@@ -13,10 +13,12 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import cast
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.middleware import SkipMessage
 
 from autolog.broker_state import hold, paused_queues
@@ -62,7 +64,8 @@ class QueuePauses(dramatiq.Middleware):
             return
         # The script checks the flag again: a resume since the cached read lets the message run.
         outcome = hold(self._client, self._namespace, queue, message.options["redis_message_id"],
-                       message.encode(), message.message_timestamp)
+                       message.encode(), message.message_timestamp,
+                       worker_id=cast(RedisBroker, broker).broker_id)
         if outcome == 1:
             raise SkipMessage(f"{PAUSE_REASON}: held until {queue!r} resumes")
         if outcome == -1:

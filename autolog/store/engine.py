@@ -46,10 +46,16 @@ def sqlite_busy_timeout_ms(environ: Mapping[str, str] = os.environ) -> int:
 #: (``autolog.store.outages``); the pool then replaces every connection older than it.
 PING_AFTER_IDLE_S = 2.0
 
-#: Connections a process keeps open to PostgreSQL, at most: worker threads, the outbox
-#: relay and the API's threads each hold one at a time. All are kept once opened, so a
+#: Connections a process keeps open to PostgreSQL in the engine's pool, at most: worker threads,
+#: the outbox relay and the API's threads each hold one at a time (the step statements have
+#: ``POSTGRES_STEP_CONNECTIONS`` more of their own). All are kept once opened, so a
 #: burst does not open and close connections per call.
 POSTGRES_POOL_SIZE = 15
+
+#: Connections a process keeps open to PostgreSQL for the step statements, at most
+#: (``autolog.store.step_sql.AutocommitConnections``), beside the engine's pool: a status write
+#: or a start is one statement, so a few connections serve many worker threads.
+POSTGRES_STEP_CONNECTIONS = 8
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 

@@ -32,7 +32,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from autolog.errors import ItemNotFound
-from autolog.store.engine import PING_AFTER_IDLE_S
+from autolog.store.engine import PING_AFTER_IDLE_S, POSTGRES_STEP_CONNECTIONS
 from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
 from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage, outbox_rows
 
@@ -235,11 +235,14 @@ class AutocommitConnections:
 
     Kept apart from the engine's pool: a checkout there, with autocommit set on the way out and
     unset and rolled back on the way in, cost more than the statement (about 100 of a guard
-    read's 160 µs of Python). Idle connections wait on a stack; the most recently used is lent
-    first. One unused longer than ``PING_AFTER_IDLE_S`` is pinged first, as the engine's pool
-    does. One the server dropped is closed, with every idle one here and in the engine's pool (a
-    restart drops them all: the outbox relay's next clear must not meet a dead connection), and
-    its statement's error is raised as SQLAlchemy's, as an outage. A forked child opens its own.
+    read's 160 µs of Python). At most ``POSTGRES_STEP_CONNECTIONS`` are open in a process (a
+    thread waits for one past that). Idle connections wait on a stack; the most recently used is
+    lent first. One unused longer than ``PING_AFTER_IDLE_S`` is pinged first, as the engine's
+    pool does. One the server dropped is closed, with every idle one here and in the engine's
+    pool (a restart drops them all: the outbox relay's next clear must not meet a dead
+    connection), and its statement's error is raised as SQLAlchemy's, as an outage. One given
+    back mid-statement (a time limit's exception) or after ``close`` is closed, not kept. A
+    forked child opens its own.
 
     Args:
         engine: where to connect, with the arguments its dialect connects with.
@@ -252,9 +255,19 @@ class AutocommitConnections:
         self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self._arguments, self._options = dialect.create_connect_args(engine.url)
         self._lock = threading.Lock()
+        self._pid = -1
+        self._open: threading.BoundedSemaphore
         #: Idle connections with when each was last used (``time.monotonic``), most recent last.
-        self._idle: list[tuple[Any, float]] = []
+        self._idle: list[tuple[Any, float]]
+        #: Bumped by ``close``: a connection lent before it is closed when given back.
+        self._generation = 0
+        self._forked()
+
+    def _forked(self) -> None:
+        """Start afresh in this process (under the lock, or before any thread can use this)."""
         self._pid = os.getpid()
+        self._open = threading.BoundedSemaphore(POSTGRES_STEP_CONNECTIONS)
+        self._idle = []
 
     @contextmanager
     def lend(self) -> Iterator[Any]:
@@ -263,24 +276,39 @@ class AutocommitConnections:
         Raises:
             sqlalchemy.exc.DBAPIError: none could be opened (an ``OperationalError``: an outage).
         """
-        connection = self._take()
+        with self._lock:
+            if self._pid != os.getpid():  # A forked child must not touch its parent's connections.
+                self._forked()
+            opened, generation = self._open, self._generation
+        opened.acquire()
+        try:
+            connection = self._take()
+        except BaseException:
+            opened.release()
+            raise
         try:
             yield connection
         finally:
-            if connection.closed or connection.broken:
-                connection.close()
-                # The server dropped it: the idle ones, here and in the engine's pool, are likely gone too.
-                self.close()
-                self._engine.dispose()
-            else:
-                with self._lock:
-                    self._idle.append((connection, time.monotonic()))
+            self._give_back(connection, generation)
+            opened.release()
+
+    def _give_back(self, connection: Any, generation: int) -> None:
+        if connection.closed or connection.broken:
+            connection.close()
+            # The server dropped it: the idle ones, here and in the engine's pool, are likely gone too.
+            self.close()
+            self._engine.dispose()
+            return
+        with self._lock:
+            keep = generation == self._generation and connection.info.transaction_status.name == "IDLE"
+            if keep:
+                self._idle.append((connection, time.monotonic()))
+        if not keep:
+            connection.close()
 
     def _take(self) -> Any:
         while True:
             with self._lock:
-                if self._pid != os.getpid():  # A forked child must not touch its parent's connections.
-                    self._idle, self._pid = [], os.getpid()
                 connection, used_at_s = self._idle.pop() if self._idle else (None, 0.0)
             if connection is None:
                 try:
@@ -297,9 +325,10 @@ class AutocommitConnections:
             return connection
 
     def close(self) -> None:
-        """Close the idle connections."""
+        """Close the idle connections; those lent now are closed when given back."""
         with self._lock:
             idle, self._idle = self._idle, []
+            self._generation += 1
             mine = self._pid == os.getpid()
         for connection, _ in idle if mine else ():
             connection.close()

@@ -15,9 +15,9 @@ from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
 from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store, is_store_outage
 from autolog.store import engine as engine_module
-from autolog.store.engine import migrate
+from autolog.store.engine import POSTGRES_STEP_CONNECTIONS, migrate
 from autolog.store.models import utcnow
-from tests.conftest import POSTGRES_ADMIN_URL
+from tests.conftest import POSTGRES_ADMIN_URL, wait_for
 
 
 def test_created_item_starts_pending_with_a_created_event(store: Store) -> None:
@@ -377,3 +377,50 @@ def test_postgres_step_statements_that_cannot_connect_raise_an_outage(postgres_u
     with pytest.raises(OperationalError) as raised:
         store.items.guard("LF1")
     assert is_store_outage(raised.value)
+
+
+def _backends(database: str) -> int:
+    """Count the client connections to ``database``, but the test's row-lock holder."""
+    with psycopg.connect(POSTGRES_ADMIN_URL, autocommit=True) as admin:
+        row = admin.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = %s AND backend_type = 'client"
+                            " backend' AND application_name <> 'row-lock-holder'", (database,)).fetchone()
+        return int(row[0]) if row else 0
+
+
+def test_postgres_step_statements_open_at_most_their_share_of_connections(
+    postgres_store: Store, postgres_url: str,
+) -> None:
+    # Given the item's row locked by another transaction, so each start write waits on the server
+    postgres_store.items.create([NewItem("LF1", "/a")])
+    engine_connections = postgres_store.engine.pool.checkedin()  # type: ignore[attr-defined]
+    database = postgres_url.rsplit("/", 1)[1]
+    holder = psycopg.connect(postgres_url, application_name="row-lock-holder")
+    holder.execute("SELECT id FROM items WHERE id = 'LF1' FOR UPDATE")
+    # When 24 threads (fewer than one worker process of the default lanes) start a run at once
+    threads = [threading.Thread(target=postgres_store.items._sql.start_run,
+                                args=("LF1", Status.PENDING_FILE_INFO.value, f"run{index}", []))
+               for index in range(24)]
+    for thread in threads:
+        thread.start()
+    try:
+        wait_for(lambda: _backends(database) >= engine_connections + POSTGRES_STEP_CONNECTIONS, timeout_s=20,
+                 what="the start writes to connect")
+        # Then the step statements hold at most their share; the others wait for one
+        assert max(_backends(database) for _ in range(20)) == engine_connections + POSTGRES_STEP_CONNECTIONS
+    finally:
+        holder.rollback()
+        holder.close()
+        for thread in threads:
+            thread.join(timeout=60)
+    assert not any(thread.is_alive() for thread in threads)
+    assert postgres_store.items.guard("LF1").status is Status.PENDING_FILE_INFO
+
+
+def test_a_postgres_step_connection_lent_when_the_store_closes_is_closed_when_given_back(
+    postgres_store: Store,
+) -> None:
+    connections = postgres_store.items._sql._connections
+    assert connections is not None
+    with connections.lend() as connection:
+        postgres_store.items.close()
+    assert connection.closed

@@ -1,0 +1,204 @@
+"""Acks sent with the consumer's next round trip (issue #13) reach Redis, soon, and delete nothing else."""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+
+from actors import broker
+from autolog.broker_state import hold, pause, resume
+from tests.conftest import wait_for
+
+#: Declared at import, before any worker of the session exists (see test_waking_broker).
+QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_timeout")
+for _queue in QUEUES:
+    broker.declare_queue(_queue)
+
+RELEASE = threading.Event()
+STARTED = threading.Semaphore(0)
+
+
+def _blocking(kind: str) -> None:
+    if kind == "quick":
+        return
+    STARTED.release()
+    RELEASE.wait(60)
+
+
+blocking = dramatiq.actor(_blocking, actor_name="autolog_test.acks_blocking", queue_name="acks_restart",
+                          broker=broker)
+
+
+def _acked(client: redis.Redis, queue: str, message: Any) -> bool:
+    """Neither queued nor in any worker's ack set: Redis dropped the message."""
+    rid = message.options["redis_message_id"]
+    in_acks = any(client.sismember(key, rid) for key in client.keys(f"{broker.namespace}:__acks__.*"))
+    return not in_acks and not client.hexists(f"{broker.namespace}:{queue}.msgs", rid)
+
+
+def test_a_held_message_survives_a_resume_that_comes_before_its_deferred_ack(redis_client: redis.Redis) -> None:
+    # Given a worker's consumer that fetched a message of a queue that is then paused; QueuePauses
+    # holds the message (hold script) and the worker acks it (the ack waits for the next round trip)
+    sent = broker.enqueue(dramatiq.Message(queue_name="acks_paused", actor_name="autolog_test.acks_blocking",
+                                           args=("quick",), kwargs={}, options={}))
+    consumer = broker.consume("acks_paused", prefetch=1, timeout=1000)
+    fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch")
+    rid = fetched.options["redis_message_id"]
+    pause(redis_client, broker.namespace, "acks_paused")
+    assert hold(redis_client, broker.namespace, "acks_paused", rid, fetched.encode(), fetched.message_timestamp,
+                worker_id=broker.broker_id) == 1
+    consumer.ack(fetched)
+
+    # When the operator resumes the queue before the consumer's next round trip
+    assert resume(redis_client, broker.namespace, "acks_paused") == 1
+    try:
+        # Then the resumed message can still be fetched and run (its data is still in Redis)
+        again = wait_for(lambda: next(consumer), timeout_s=5, what="the resumed message to be fetched")
+        assert again.message_id == sent.message_id
+    finally:
+        consumer.close()
+
+
+def test_an_ack_made_while_the_consumer_restarts_after_a_redis_error_reaches_redis(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker running a step, its consumer idle on the wake list
+    RELEASE.clear()
+    worker = dramatiq.Worker(broker, queues={"acks_restart"}, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        sent = blocking.send("block")
+        assert STARTED.acquire(timeout=10)
+        # When one BLPOP meets a Redis blip (the consumer thread restarts its consumer, 1 s later)
+        failed = threading.Event()
+        real_blpop = broker.client.blpop
+
+        def blip(*args: Any, **kwargs: Any) -> Any:
+            if not failed.is_set():
+                failed.set()
+                raise redis.ConnectionError("blip")
+            return real_blpop(*args, **kwargs)
+
+        monkeypatch.setattr(broker.client, "blpop", blip)
+        wait_for(failed.is_set, timeout_s=10, what="the blip")
+        # and the step finishes meanwhile
+        RELEASE.set()
+        # Then its ack reaches Redis (Redis is up: dramatiq acked at once before #13)
+        wait_for(lambda: _acked(redis_client, "acks_restart", sent), timeout_s=10,
+                 what="the finished step's message to be acked")
+    finally:
+        RELEASE.set()
+        worker.stop()
+
+
+def test_a_finished_message_is_acked_while_its_lanes_other_steps_run_long(redis_client: redis.Redis) -> None:
+    # Given a lane of 4 threads (prefetch 8) that fetches a quick message and 7 long ones at once
+    RELEASE.clear()
+    quick = broker.enqueue(blocking.message("quick").copy(queue_name="acks_saturated"))
+    for _ in range(7):
+        broker.enqueue(blocking.message("block").copy(queue_name="acks_saturated"))
+    worker = dramatiq.Worker(broker, queues={"acks_saturated"}, worker_threads=4, worker_timeout=100)
+    worker.start()
+    try:
+        for _ in range(4):
+            assert STARTED.acquire(timeout=10)
+        # When the quick one has finished and the 4 threads run long steps
+        # Then Redis drops the finished message (a crash now would run it again)
+        wait_for(lambda: _acked(redis_client, "acks_saturated", quick), timeout_s=5,
+                 what="the finished quick message to be acked")
+    finally:
+        RELEASE.set()
+        worker.stop()
+        while STARTED.acquire(blocking=False):
+            pass
+
+
+def test_acks_a_round_trip_timed_out_on_are_kept_for_the_next(redis_client: redis.Redis,
+                                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker's ack waiting for the consumer's next round trip
+    broker.enqueue(blocking.message("quick").copy(queue_name="acks_timeout"))
+    consumer = broker.consume("acks_timeout", prefetch=1, timeout=1000)
+    held = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch")
+    consumer.ack(held)
+
+    # When that round trip times out (a slow Redis: socket_timeout), as a dropped connection would fail it
+    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise redis.TimeoutError("Timeout reading from socket")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis.client.Pipeline, "execute", slow)
+        with pytest.raises(dramatiq.errors.ConnectionClosed):
+            next(consumer)
+    # Then the next round trip still sends the ack
+    try:
+        next(consumer)
+        assert _acked(redis_client, "acks_timeout", held)
+    finally:
+        consumer.close()
+
+
+broker.declare_queue("acks_pause_lane")
+GATES: dict[str, threading.Event] = {}
+RAN: set[str] = set()
+
+
+def _gated(name: str) -> None:
+    RAN.add(name)
+    if name != "H":
+        STARTED.release()
+        GATES.setdefault(name, threading.Event()).wait(60)
+
+
+gated = dramatiq.actor(_gated, actor_name="autolog_test.acks_gated", queue_name="acks_pause_lane", broker=broker)
+
+
+def test_a_message_held_by_a_pause_runs_once_its_queue_resumes_while_its_lane_is_busy(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    from middleware import queue_pauses
+
+    pauses = next(m for m in broker.middleware if isinstance(m, queue_pauses.QueuePauses))
+    names = [f"B{n}" for n in range(1, 9)] + ["H"] + [f"C{n}" for n in range(1, 8)]
+    GATES.clear()
+    RAN.clear()
+    for name in names:
+        GATES[name] = threading.Event()
+    for name in names:
+        gated.send(name)
+
+    # The operator resumes the queue right after the worker acknowledged H, which QueuePauses held
+    class ResumeAfterH(dramatiq.Middleware):
+        def after_ack(self, broker: Any, message: Any) -> None:
+            if message.actor_name == "autolog_test.acks_gated" and message.args == ("H",):
+                resume(redis_client, broker.namespace, "acks_pause_lane")
+
+    resumer = ResumeAfterH()
+    broker.middleware.append(resumer)
+    # Given a lane of 8 threads (prefetch 16) that fetched all 16, its threads busy with long steps B1-B8
+    worker = dramatiq.Worker(broker, queues={"acks_pause_lane"}, worker_threads=8, worker_timeout=100)
+    worker.start()
+    try:
+        for _ in range(8):
+            assert STARTED.acquire(timeout=10)
+        # When the queue is paused, B1 ends and its thread takes H, which is held (and the queue resumed)
+        pause(redis_client, broker.namespace, "acks_pause_lane")
+        wait_for(lambda: "acks_pause_lane" in pauses.paused(), timeout_s=5, what="the pause to be seen")
+        GATES["B1"].set()
+        assert STARTED.acquire(timeout=10)  # C1 took the thread after H
+        wait_for(lambda: redis_client.llen(f"{broker.namespace}:acks_pause_lane.HQ") == 0, timeout_s=5,
+                 what="the resume")
+        assert "H" not in RAN
+        # and the lane's steps then end
+        for name in names:
+            GATES[name].set()
+        # Then H, put back on its queue by the resume, runs
+        wait_for(lambda: "H" in RAN, timeout_s=10, what="H to run after the resume")
+    finally:
+        for gate in GATES.values():
+            gate.set()
+        worker.stop()
+        while STARTED.acquire(blocking=False):
+            pass
+        broker.middleware.remove(resumer)
