@@ -16,7 +16,7 @@ from autolog.broker_state import wake_key
 from tests.conftest import wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
-IDLE_TIMEOUT_MS = 8_000
+IDLE_TIMEOUT_MS = 3_000
 
 #: Set when the probe actor runs.
 RAN = threading.Event()
