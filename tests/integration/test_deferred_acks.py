@@ -14,7 +14,7 @@ from autolog.broker_state import hold, pause, resume
 from tests.conftest import wait_for
 
 #: Declared at import, before any worker of the session exists (see test_waking_broker).
-QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_timeout")
+QUEUES = ("acks_paused", "acks_restart", "acks_saturated")
 for _queue in QUEUES:
     broker.declare_queue(_queue)
 
@@ -114,30 +114,6 @@ def test_a_finished_message_is_acked_while_its_lanes_other_steps_run_long(redis_
         worker.stop()
         while STARTED.acquire(blocking=False):
             pass
-
-
-def test_acks_a_round_trip_timed_out_on_are_kept_for_the_next(redis_client: redis.Redis,
-                                                             monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a worker's ack waiting for the consumer's next round trip
-    broker.enqueue(blocking.message("quick").copy(queue_name="acks_timeout"))
-    consumer = broker.consume("acks_timeout", prefetch=1, timeout=1000)
-    held = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch")
-    consumer.ack(held)
-
-    # When that round trip times out (a slow Redis: socket_timeout), as a dropped connection would fail it
-    def slow(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise redis.TimeoutError("Timeout reading from socket")
-
-    with monkeypatch.context() as patch:
-        patch.setattr(redis.client.Pipeline, "execute", slow)
-        with pytest.raises(dramatiq.errors.ConnectionClosed):
-            next(consumer)
-    # Then the next round trip still sends the ack
-    try:
-        next(consumer)
-        assert _acked(redis_client, "acks_timeout", held)
-    finally:
-        consumer.close()
 
 
 broker.declare_queue("acks_pause_lane")

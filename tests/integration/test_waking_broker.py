@@ -159,14 +159,17 @@ def test_closing_a_consumer_sends_the_acks_it_holds(redis_client: redis.Redis) -
     assert _is_acked(redis_client, "ack_closed", held)
 
 
+@pytest.mark.parametrize("error", [redis.ConnectionError("Redis went away"),
+                                   redis.TimeoutError("Timeout reading from socket")])
 def test_acks_a_round_trip_could_not_send_are_kept_for_the_next(redis_client: redis.Redis,
-                                                                monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given an ack waiting, and a Redis that refuses the consumer's next round trip
+                                                                monkeypatch: pytest.MonkeyPatch,
+                                                                error: redis.RedisError) -> None:
+    # Given an ack waiting, and a Redis that fails the consumer's next round trip (gone, or too slow)
     consumer, held = _saturated_consumer(redis_client, "ack_outage")
     consumer.ack(held)
 
     def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
-        raise redis.ConnectionError("Redis went away")
+        raise error
 
     with monkeypatch.context() as patch:
         patch.setattr(redis.client.Pipeline, "execute", refused)
