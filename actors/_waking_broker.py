@@ -42,14 +42,16 @@ from dramatiq.message import Message
 
 from autolog.broker_state import WAKE_TOKENS, wake_key
 
-#: How long a consumer that holds all it may prefetch waits for room before looking again, in s.
-#: An ack or a nack ends the wait at once; the bound only keeps a stop or a pause prompt.
+#: How long a consumer that holds (nearly) all it may prefetch waits for room before looking again,
+#: in s. An ack that frees ``REFILL_SHARE`` of its prefetch, or a nack, ends the wait at once; the
+#: bound keeps a stop or a pause prompt, and no worker's ack waiting longer than this.
 SATURATED_WAIT_S = 0.1
 
 #: A consumer holding all it may prefetch fetches again once this share of its prefetch is free
 #: (at least one message): a round trip per few messages, not per message, while its workers
 #: still hold more than they can run at once (dramatiq's prefetch is twice the worker threads).
 REFILL_SHARE = 4
+
 
 class _WaitingAcks:
     """The acks of one queue's messages waiting for a round trip, shared by the queue's consumers."""
@@ -66,7 +68,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     """dramatiq's Redis consumer, blocking on the queue's wake list when the queue is empty."""
 
     def __init__(self, broker: WakingRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
-        # dramatiq's own idle sleep is cut to 1 ms; the idle wait happens in ``_wait``.
+        # dramatiq's own idle sleep is cut to 1 ms; the idle wait is the wake list's BLPOP (``__next__``).
         super().__init__(broker, queue_name, prefetch, 1)
         self.idle_timeout_ms = timeout
         self.idle_misses = 0
