@@ -21,8 +21,9 @@ lint: test-install
 types: test-install
 	$(BIN)/mypy
 
+# Two processes (pytest-xdist): the suite waits on services and subprocesses more than it computes.
 pytest: test-install
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n 2
 
 # What the demo and a production host need: the package and its runtime dependencies.
 install: system-deps $(STAMP)
