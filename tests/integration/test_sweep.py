@@ -138,4 +138,6 @@ def test_the_messages_of_a_worker_that_stopped_beating_go_back_at_the_next_sweep
     assert (event.step, event.message_id) == ("file_info", lost.message_id)
     assert event.detail is not None and event.detail["worker_id"] == "lost-worker"
     assert "stopped beating" in event.detail["reason"]
+    # stamped with the sweep's time, before the put back: a worker that takes the message at once starts after it
+    assert event.at == report.at.replace(microsecond=report.at.microsecond // 1000 * 1000)
     assert not [event for event in context.store.timeline.for_item("SW4") if event.event == "redelivered"]
