@@ -21,6 +21,7 @@ import time
 from collections import Counter
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
+from datetime import datetime
 from typing import Any, cast
 
 import redis
@@ -195,7 +196,7 @@ def decode_message(data: str | bytes) -> StoredMessage | None:
 
 
 def put_back_event(message: StoredMessage | None, event: str, *, detail: dict[str, Any],
-                   worker: str | None = None) -> NewEvent | None:
+                   worker: str | None = None, at: datetime | None = None) -> NewEvent | None:
     """Return the timeline ``event`` (``requeued``, ``redelivered``) of a step message put back on its queue.
 
     The event names the message's step, id and attempt; its detail is the message's queue,
@@ -211,7 +212,7 @@ def put_back_event(message: StoredMessage | None, event: str, *, detail: dict[st
         return None
     return NewEvent(item_id=message.item_id, event=event, step=step.name, message_id=message.message_id,
                     attempt=int(message.options.get("retries", 0)) + 1, worker=worker,
-                    detail={"queue": message.queue, **detail})
+                    detail={"queue": message.queue, **detail}, at=at)
 
 
 def _due_ms(payload: str | bytes) -> int | None:

@@ -108,12 +108,11 @@ def redeliver_lost(context: Context, broker: Any, queues: Iterable[str], *, now_
 
 def _redelivered_event(redelivery: Redelivery, now_ms: int) -> NewEvent | None:
     silent_s = round((now_ms - redelivery.last_beat_ms) / 1000, 1)
-    event = put_back_event(redelivery.message, "redelivered", detail={
-        "worker_id": redelivery.worker_id, "silent_s": silent_s,
-        "reason": f"put back on its queue: its worker stopped beating {silent_s:g} s ago (lost or frozen)"})
     # Stamped with the sweep's time, taken before the put back: recorded after it, the event must
     # still read before the start of the worker that took the message meanwhile (timelines order by time).
-    return None if event is None else dataclasses.replace(event, at=datetime.fromtimestamp(now_ms / 1000, UTC))
+    return put_back_event(redelivery.message, "redelivered", at=datetime.fromtimestamp(now_ms / 1000, UTC), detail={
+        "worker_id": redelivery.worker_id, "silent_s": silent_s,
+        "reason": f"put back on its queue: its worker stopped beating {silent_s:g} s ago (lost or frozen)"})
 
 
 def _resting(item: ItemView) -> bool:
