@@ -112,11 +112,16 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         super().close()
 
     def _dispatch(self, pipe: Any, command: str, *args: Any) -> None:
-        """Queue one command of dramatiq's dispatch script on ``pipe``, with the arguments ``do_<command>`` sends."""
+        """Queue one command of dramatiq's dispatch script on ``pipe``, with the arguments ``do_<command>`` sends.
+
+        By its digest (``EVALSHA``), not as a ``Script`` of the pipeline: redis-py asks Redis whether
+        a pipeline's scripts exist (``SCRIPT EXISTS``) before every execution, a round trip of its own
+        each time. A Redis that lost the script (a restart) answers ``NOSCRIPT``: ``_round_trip`` loads it.
+        """
         broker = self.broker
-        broker.scripts["dispatch"](keys=[broker.namespace], client=pipe, args=[
-            command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
-            broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args])
+        pipe.evalsha(broker.scripts["dispatch"].sha, 1, broker.namespace,
+                     command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
+                     broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args)
 
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
@@ -129,18 +134,27 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             acks, self._waiting.ids = self._waiting.ids, []
         if not acks and not fetch:
             return []
-        pipe = self.broker.client.pipeline(transaction=False)
-        for redis_message_id in acks:
-            self._dispatch(pipe, "ack", redis_message_id)
-        if fetch:
-            self._dispatch(pipe, "fetch", fetch)
         try:
-            replies = pipe.execute()
+            try:
+                replies = self._send(acks, fetch)
+            except redis.exceptions.NoScriptError:
+                # Redis lost the script (a restart): none of the commands ran. Load it and send them again.
+                self.broker.client.script_load(self.broker.scripts["dispatch"].script)
+                replies = self._send(acks, fetch)
         except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have been sent.
             with self._waiting.lock:
                 self._waiting.ids[:0] = acks
             raise ConnectionClosed(ex) from None
         return list(replies[-1]) if fetch else []
+
+    def _send(self, acks: list[str], fetch: int) -> list[Any]:
+        pipe = self.broker.client.pipeline(transaction=False)
+        for redis_message_id in acks:
+            self._dispatch(pipe, "ack", redis_message_id)
+        if fetch:
+            self._dispatch(pipe, "fetch", fetch)
+        replies: list[Any] = pipe.execute()
+        return replies
 
     def __next__(self) -> MessageProxy | None:
         # Cleared before the count is read: an ack from now on ends the wait below at once.

@@ -14,7 +14,7 @@ from autolog.broker_state import hold, pause, resume
 from tests.conftest import wait_for
 
 #: Declared at import, before any worker of the session exists (see test_waking_broker).
-QUEUES = ("acks_paused", "acks_restart", "acks_saturated")
+QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript")
 for _queue in QUEUES:
     broker.declare_queue(_queue)
 
@@ -59,6 +59,25 @@ def test_a_held_message_survives_a_resume_that_comes_before_its_deferred_ack(red
         # Then the resumed message can still be fetched and run (its data is still in Redis)
         again = wait_for(lambda: next(consumer), timeout_s=5, what="the resumed message to be fetched")
         assert again.message_id == sent.message_id
+    finally:
+        consumer.close()
+
+
+def test_a_round_trip_after_redis_lost_the_dispatch_script_loads_it_and_sends_the_acks(
+        redis_client: redis.Redis) -> None:
+    # Given a consumer that fetched one of two messages and acked it (the ack waits for its next round trip)
+    first, second = (broker.enqueue(blocking.message("quick").copy(queue_name="acks_noscript")) for _ in range(2))
+    consumer = broker.consume("acks_noscript", prefetch=1, timeout=1000)
+    try:
+        fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the first fetch")
+        assert fetched.message_id == first.message_id
+        # When Redis loses its scripts (as a restart does) before that round trip
+        redis_client.script_flush()
+        consumer.ack(fetched)
+        # Then the round trip still fetches the next message and sends the ack
+        again = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the script was lost")
+        assert again.message_id == second.message_id
+        assert _acked(redis_client, "acks_noscript", fetched)
     finally:
         consumer.close()
 
