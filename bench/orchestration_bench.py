@@ -383,12 +383,14 @@ class BenchActors:
     def send_steps(self, store: Any, count: int, prefix: str) -> int:
         """Create ``count`` items at step 1's status and send each a step-1 message."""
         from autolog.store import NewItem
+        from middleware import SOURCE_OPTION
 
         ids = [f"{prefix}-first-{index}" for index in range(count)]
         for start in range(0, len(ids), 500):
             store.items.create([NewItem(item_id, self.source) for item_id in ids[start:start + 500]])
         for item_id in ids:
-            self.broker.enqueue(self.first.message(item_id))
+            # As intake sends step 1: the message names the item's source (``pipelines.footage``).
+            self.broker.enqueue(self.first.message_with_options(args=(item_id,), **{SOURCE_OPTION: self.source}))
         return len(ids)
 
     def send_later_steps(self, store: Any, count: int, prefix: str) -> int:

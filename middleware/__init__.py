@@ -13,7 +13,7 @@ from middleware.rate_limits import WAIT_OPTION, RateLimits
 from middleware.retries import Retries
 from middleware.services import Services, ServicesNotReady
 from middleware.shutdown_requeue import ShutdownRequeue
-from middleware.source_checks import SETTLE_REASON, SourceChecks
+from middleware.source_checks import SETTLE_REASON, SOURCE_OPTION, SourceChecks
 from middleware.status_writes import (
     FOLLOW_UP_OPTION,
     RUN_OPTION,
@@ -42,6 +42,7 @@ __all__ = [
     "QueuePauses",
     # Sources still being copied, and sources changed since step 1
     "SETTLE_REASON",
+    "SOURCE_OPTION",
     "SourceChecks",
     # Item statuses and timeline; running steps of cancelled items stop
     "StatusWrites",

@@ -1,7 +1,11 @@
 """Source checks: step 1 waits for a file still being copied; a changed source starts again.
 
 Before step 1 runs, the item's local source must have settled: size and times unchanged for
-``Settings.source_settle_s`` (see ``autolog.source_state``). Until then the message is
+``Settings.source_settle_s`` (see ``autolog.source_state``). A step-1 message built for an item
+carries its source (``SOURCE_OPTION``: an item's source never changes), so a settled source costs
+a stat and no read of the store: the run's start write is the guard. Only a source still
+changing, or a message without the option (a changed source's restart), reads the item, so
+that a cancelled or moved item's message is skipped, not held. Until it has settled the message is
 re-enqueued, with the same id and the same ``retries``, to look again when the file could
 have settled, and this delivery is skipped, as ``RateLimits`` does for a wait: no retry is
 spent, and ``StatusWrites`` (added after this middleware) records one ``deferred`` event
@@ -49,6 +53,9 @@ from middleware.status_writes import SUPERSEDED_OPTION, TRANSITION_OPTION, messa
 #: The ``reason`` of a step-1 message's wait marker while its source settles.
 SETTLE_REASON = "source settling"
 
+#: Option of a step-1 message: its item's source, as stored (``pipelines.footage.first_message``).
+SOURCE_OPTION = "autolog_source"
+
 
 class SourceChecks(dramatiq.Middleware):
     """Holds step 1 until its source has settled; sends an item whose source changed back to step 1.
@@ -70,19 +77,29 @@ class SourceChecks(dramatiq.Middleware):
         if step is not FILE_INFO or not self._services.is_ready:
             return
         item_id = message.args[0]
-        try:
-            # Four columns, not the row: before a start is recorded, so a settling source records none.
-            item = self._services.current().store.items.guard(item_id)
-        except (AutologError, SQLAlchemyError):
-            # Left to StatusWrites, which skips a message for a missing item or fails it.
+        source: str | None = message.options.get(SOURCE_OPTION)
+        if source is None and (source := self._waiting_source(item_id, step)) is None:
             return
-        if item.status is not step.from_status or item.cancelled or is_remote(item.source):
+        if is_remote(source):
             return
         try:
-            self._hold_until_settled(broker, message, item_id, item)
+            self._hold_until_settled(broker, message, item_id, source, step,
+                                     from_message=SOURCE_OPTION in message.options)
         except (AutologError, OSError, SQLAlchemyError):
             # The step reads the source itself and reports what is wrong with it.
             self.logger.debug("Source check of item %r skipped.", item_id, exc_info=True)
+
+    def _waiting_source(self, item_id: str, step: Step) -> str | None:
+        """Return the item's source if it waits for ``step`` (at its status, not cancelled); else None.
+
+        Four columns, not the row, read before a start is recorded, so a settling source records none.
+        Whatever cannot be read is left to ``StatusWrites``, which skips a message for a missing item or fails it.
+        """
+        try:
+            item = self._services.current().store.items.guard(item_id)
+        except (AutologError, SQLAlchemyError):
+            return None
+        return item.source if item.status is step.from_status and not item.cancelled else None
 
     def check_started(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemGuard) -> None:
         """Send the item back to step 1 if its source changed since step 1 (steps 2 to 6).
@@ -133,10 +150,15 @@ class SourceChecks(dramatiq.Middleware):
             # The failure stands as it was recorded.
             self.logger.debug("Source check of failed item %r skipped.", item_id, exc_info=True)
 
-    def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str,
-                            item: ItemGuard) -> None:
+    def _hold_until_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str, source: str,
+                            step: Step, *, from_message: bool) -> None:
+        """Hold ``message`` until ``source`` has settled.
+
+        A source that came with the message, still changing, reads the item first: a cancelled or
+        moved item's message is left to ``StatusWrites`` to skip, not held.
+        """
         settings = self._services.current().settings
-        stat = SourceStat.of(Path(item.source))
+        stat = SourceStat.of(Path(source))
         previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
         ours = previous.get("reason") == SETTLE_REASON
         last = Sighting.from_dict(previous["seen"]) if ours and "seen" in previous else None
@@ -146,6 +168,8 @@ class SourceChecks(dramatiq.Middleware):
             if ours:
                 # The wait is over: a later retry of this message must not read as a wait.
                 message.options.pop(WAIT_OPTION, None)
+            return
+        if from_message and self._waiting_source(item_id, step) is None:
             return
         seen = last if last is not None and last.stat == stat else Sighting(stat=stat, since_s=now_s)
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))

@@ -225,7 +225,8 @@ def _queue_once(context: Context, items: Sequence[ItemView], *, created: bool) -
             answers[item.id] = Queued(item=item, job_id=None, queued=False, created=created,
                                       reason=f"another request kept item {item.id!r} locked while queueing it; "
                                              "ask again")
-    messages = [message for item in free for message in outbox_messages([item.id], item.status)]
+    messages = [message for item in free
+                for message in outbox_messages([item.id], item.status, sources={item.id: item.source})]
     try:
         context.store.outbox.add(messages)
         sent = send(context, messages)
@@ -284,7 +285,8 @@ def submit(context: Context, items: Sequence[NewItem]) -> list[Queued]:
     """
     checked = check_items(context, items)
     # Each item and its first message commit together (the outbox), then the messages are sent.
-    messages = outbox_messages([item.id for item in checked], Status.PENDING_FILE_INFO)
+    messages = outbox_messages([item.id for item in checked], Status.PENDING_FILE_INFO,
+                               sources={item.id: item.source for item in checked})
     created = context.store.items.create(checked, messages=messages)
     return _answers(created, messages, send(context, messages), created=True)
 
@@ -305,14 +307,16 @@ def prompt(context: Context, item_id: str, text: str | None) -> Queued:
 
 
 def _transition(context: Context, item_id: str, expected: Status, target: Status, *, event: NewEvent,
-                changes: dict[str, Any]) -> Queued:
+                changes: dict[str, Any], source: str | None = None) -> Queued:
     """Move an item and store the message that runs from ``target`` in one transaction, then send it.
+
+    ``source``, the item's, goes with a step-1 message (``pipelines.footage.build_footage_pipeline``).
 
     Raises:
         ItemCancelled: it is cancelled.
         TransitionRefused: it is not at ``expected``.
     """
-    messages = outbox_messages([item_id], target)
+    messages = outbox_messages([item_id], target, sources={item_id: source} if source else None)
     if not context.store.items.transition(item_id, expected, target, event=event, changes=changes,
                                           messages=messages):
         item = context.store.items.get(item_id)
@@ -456,7 +460,8 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}
     event = NewEvent(item_id=item_id, event="rerun_requested", step=step.name, from_status=item.status.value,
                      to_status=step.from_status.value)
-    return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes)
+    return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes,
+                       source=item.source)
 
 
 def delete(context: Context, item_id: str) -> list[str]:

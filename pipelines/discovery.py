@@ -162,7 +162,7 @@ def scan(
         context.store.timeline.record(NewEvent(
             item_id=item.id, event="rediscovered", from_status=item.status.value,
             detail={"reason": "pending, never queued" if pending else "stuck with no message in flight"}))
-        enqueue_from(item.id, item.status)
+        enqueue_from(item.id, item.status, source=item.source)
         (queued if pending else requeued).append(item.id)
     if queued or requeued:
         logger.info("Discovery queued %d pending and re-queued %d stuck items.", len(queued), len(requeued))

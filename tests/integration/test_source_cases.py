@@ -26,9 +26,10 @@ from autolog.source_state import fingerprint_source
 from autolog.statuses import ASSESS, Status
 from autolog.store import ItemGuard, NewItem, Store
 from autolog.store.jobs import Jobs
-from middleware import SUPERSEDED_OPTION, Services, SourceChecks
+from middleware import SOURCE_OPTION, SUPERSEDED_OPTION, Services, SourceChecks
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
+from pipelines.footage import first_message
 from tests.conftest import FootageCases, wait_for
 from tests.ffmpeg_runs import H264, make_clip
 
@@ -122,6 +123,43 @@ def test_a_file_still_being_copied_is_waited_for_then_logged_whole(
     [started] = [event for event in context.store.timeline.for_item(item_id)
                  if event.event == "started" and event.step == "file_info"]
     assert started.attempt == 1
+
+
+def test_only_a_step_1_message_carries_its_items_source() -> None:
+    step_1 = first_message("carries", Status.PENDING_FILE_INFO, source="/media/A001C001.MP4")
+    step_2 = first_message("carries", Status.FILE_INFO_COMPLETE, source="/media/A001C001.MP4")
+    assert step_1 is not None and step_2 is not None
+    assert step_1.options[SOURCE_OPTION] == "/media/A001C001.MP4"
+    assert SOURCE_OPTION not in step_2.options
+
+
+@pytest.mark.parametrize("cancelled", [False, True])
+def test_a_step_1_message_whose_source_still_changes_is_held_unless_its_item_was_cancelled(
+    context: Context, media_dir: Path, unique_id: Ids, cancelled: bool,
+) -> None:
+    # Given an item whose source a copy is still writing, and its step-1 message, which names that source
+    target = media_dir / "A001C020.MP4"
+    target.write_bytes(b"\0" * 40_000)
+    item_id = unique_id("held-or-skipped")
+    context.store.items.create([NewItem(item_id, str(target))])
+    if cancelled:
+        actions.cancel(context, item_id)
+    message = first_message(item_id, Status.PENDING_FILE_INFO, source=str(target))
+    assert message is not None
+    waiting = f"{broker.namespace}:{dq_name(message.queue_name)}"
+    before = broker.client.llen(waiting)
+
+    # When the source check runs before the step
+    if not cancelled:
+        # Then a live item's message is held for the copy (a delayed copy of it waits)
+        with pytest.raises(SkipMessage, match="still changing"):
+            source_checks.before_process_message(broker, MessageProxy(message))
+        assert broker.client.llen(waiting) == before + 1
+        actions.cancel(context, item_id)  # the held copy is skipped when it comes due
+    else:
+        # Then a cancelled item's message is not held: it goes on to be skipped by its start write
+        source_checks.before_process_message(broker, MessageProxy(message))
+        assert broker.client.llen(waiting) == before
 
 
 def test_a_resume_whose_source_changed_starts_again_at_step_1(
