@@ -39,6 +39,7 @@ from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
+from dramatiq.middleware import Middleware, MiddlewareError
 
 from autolog.broker_state import WAKE_TOKENS, wake_key
 
@@ -202,12 +203,52 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
 
 
 class WakingRedisBroker(RedisBroker):
-    """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring)."""
+    """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring).
+
+    Its hooks are emitted as dramatiq's are, in the same order with the same error handling,
+    except that a middleware that does not define a hook (it inherits ``Middleware``'s, which
+    does nothing) is not called for it: of the twenty middleware, a few define each hook, and
+    calling all twenty for each of a message's hooks cost about 5 % of a no-op drain (issue #13).
+    """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
+        #: The middleware list the hook lists were made from, and the middleware defining each hook.
+        self._hooked_from: tuple[Middleware, ...] = ()
+        self._hooked: dict[str, list[Middleware]] = {}
         super().__init__(*args, **kwargs)
         self._waiting_acks: dict[str, _WaitingAcks] = {}
         self._waiting_acks_lock = threading.Lock()
+
+    def _defining(self, hook: str) -> list[Middleware]:
+        """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
+        current = tuple(self.middleware)
+        if current != self._hooked_from:
+            self._hooked_from, self._hooked = current, {}
+        defining = self._hooked.get(hook)
+        if defining is None:
+            inherited = getattr(Middleware, hook, None)
+            defining = self._hooked[hook] = [
+                middleware for middleware in current
+                if hook in vars(middleware) or getattr(type(middleware), hook, None) is not inherited]
+        return defining
+
+    def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "before_" + signal
+        for middleware in self._defining(hook):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except MiddlewareError:
+                raise
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
+
+    def emit_after(self, signal: str, *args: Any, **kwargs: Any) -> None:
+        hook = "after_" + signal
+        for middleware in reversed(self._defining(hook)):
+            try:
+                getattr(middleware, hook)(self, *args, **kwargs)
+            except Exception:
+                self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
 
     def waiting_acks(self, queue_name: str) -> _WaitingAcks:
         """Return the acks of ``queue_name``'s messages waiting for a consumer's round trip."""

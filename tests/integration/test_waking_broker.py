@@ -181,3 +181,49 @@ def test_acks_a_round_trip_could_not_send_are_kept_for_the_next(redis_client: re
     assert next(consumer) is None
     assert _is_acked(redis_client, "ack_outage", held)
     consumer.close()
+
+
+class _Recording(dramatiq.Middleware):
+    """Records the hooks it defines; ``fails`` raises from them instead."""
+
+    def __init__(self, name: str, calls: list[str], *, fails: BaseException | None = None) -> None:
+        self.name, self.calls, self.fails = name, calls, fails
+
+    def before_process_message(self, broker: Any, message: Any) -> None:
+        self.calls.append(f"{self.name}.before")
+        if self.fails is not None:
+            raise self.fails
+
+    def after_process_message(self, broker: Any, message: Any, *, result: Any = None,
+                              exception: BaseException | None = None) -> None:
+        self.calls.append(f"{self.name}.after")
+        if self.fails is not None:
+            raise self.fails
+
+
+def test_hooks_reach_the_middleware_that_define_them_in_dramatiqs_order_as_the_list_changes() -> None:
+    calls: list[str] = []
+    # Given a broker whose middleware define some hooks, one by a class and one by an instance attribute
+    hooked = _waking_broker.WakingRedisBroker(url="redis://127.0.0.1:1", middleware=[
+        _Recording("a", calls), dramatiq.Middleware(), _Recording("b", calls, fails=ValueError("b fails"))])
+    plain = dramatiq.Middleware()
+    plain.before_process_message = lambda broker, message: calls.append("plain.before")  # type: ignore[method-assign]
+    hooked.middleware.append(plain)
+
+    # When a message's hooks are emitted
+    hooked.emit_before("process_message", None)
+    hooked.emit_after("process_message", None, result=None)
+    # Then each defining middleware is called in dramatiq's order (after_* in reverse), past one that raises
+    assert calls == ["a.before", "b.before", "plain.before", "b.after", "a.after"]
+
+    # And when the list changes (a middleware added, one removed), the next hooks follow it
+    calls.clear()
+    hooked.middleware.remove(plain)
+    hooked.middleware.insert(0, _Recording("c", calls))
+    hooked.emit_before("process_message", None)
+    assert calls == ["c.before", "a.before", "b.before"]
+
+    # And a before_* hook's MiddlewareError still stops the message, as with dramatiq's broker
+    hooked.middleware.append(_Recording("skip", calls, fails=dramatiq.middleware.SkipMessage("skip")))
+    with pytest.raises(dramatiq.middleware.SkipMessage):
+        hooked.emit_before("process_message", None)
