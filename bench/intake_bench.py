@@ -20,6 +20,7 @@ Both on SQLite, and on PostgreSQL with ``--postgres``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import statistics
@@ -161,8 +162,8 @@ def seed(url: str, count: int) -> None:
         store.close()
 
 
-def read_times(settings: Any, url: str) -> dict[str, float]:
-    """Return the median seconds of each read against the store at ``url``."""
+def read_clients(settings: Any, url: str, stack: contextlib.ExitStack) -> dict[str, Callable[[], None]]:
+    """Return each read against the store at ``url``, ready to time; ``stack`` closes the app after."""
     from falcon.testing import TestClient
 
     from autolog.statuses import Status
@@ -171,6 +172,7 @@ def read_times(settings: Any, url: str) -> dict[str, float]:
 
     store = Store.open(url)
     app = create_app(settings, store=store)
+    stack.callback(app.close)
     client = TestClient(app, headers={"X-API-Key": KEY})
 
     def cli_status() -> None:
@@ -183,30 +185,39 @@ def read_times(settings: Any, url: str) -> dict[str, float]:
             assert response.status_code == 200, response.text
         return run
 
-    try:
-        return {
-            "GET /items": timed(get("/items", limit=100), repeat=15),
-            "GET /items?status=": timed(get("/items", status=Status.AVID_DESCRIPTION.value, limit=100), repeat=15),
-            "GET /queue/status": timed(get("/queue/status"), repeat=15),
-            "GET /jobs": timed(get("/jobs", limit=50), repeat=15),
-            "GET /jobs?status=finished": timed(get("/jobs", status="finished", limit=50), repeat=15),
-            "autolog status": timed(cli_status, repeat=15),
-        }
-    finally:
-        app.close()
+    return {
+        "GET /items": get("/items", limit=100),
+        "GET /items?status=": get("/items", status=Status.AVID_DESCRIPTION.value, limit=100),
+        "GET /queue/status": get("/queue/status"),
+        "GET /jobs": get("/jobs", limit=50),
+        "GET /jobs?status=finished": get("/jobs", status="finished", limit=50),
+        "autolog status": cli_status,
+    }
 
 
-def reads(args: argparse.Namespace, settings: Any, label: str, url_for: Callable[[int], str]) -> list[Row]:
+def reads(args: argparse.Namespace, settings: Any, label: str,
+          url_for: Callable[[int, contextlib.ExitStack], str]) -> list[Row]:
+    """Time each read at the smallest and the largest size, alternating the two (a drift of the
+    machine's speed then falls on both), and return the ratios: the median of 25 runs each."""
     sizes = [int(size) for size in args.sizes.split(",")]
-    figures: dict[int, dict[str, float]] = {}
-    for size in (sizes[0], sizes[-1]):
-        url = url_for(size)
-        seed(url, size)
-        figures[size] = read_times(settings, url)
-    small, large = figures[sizes[0]], figures[sizes[-1]]
+    small_size, large_size = sizes[0], sizes[-1]
+    with contextlib.ExitStack() as stack:
+        urls = {size: url_for(size, stack) for size in (small_size, large_size)}  # each a fresh store
+        for size, url in urls.items():
+            seed(url, size)
+        small_reads = read_clients(settings, urls[small_size], stack)
+        large_reads = read_clients(settings, urls[large_size], stack)
+        small: dict[str, float] = {}
+        large: dict[str, float] = {}
+        for name in small_reads:
+            times: dict[int, list[float]] = {small_size: [], large_size: []}
+            for _ in range(25):
+                for size, read in ((small_size, small_reads[name]), (large_size, large_reads[name])):
+                    times[size].append(timed(read))
+            small[name], large[name] = statistics.median(times[small_size]), statistics.median(times[large_size])
     return [Row(f"reads_{label}_{'_'.join(re.findall('[a-z]+', name.lower()))}",
-                f"{name}, {label}, {sizes[-1]:,} items", f"{large[name] * 1000:.1f} ms",
-                f"the same at {sizes[0]:,} items: {small[name] * 1000:.1f} ms", large[name] / small[name],
+                f"{name}, {label}, {large_size:,} items", f"{large[name] * 1000:.1f} ms",
+                f"the same at {small_size:,} items: {small[name] * 1000:.1f} ms", large[name] / small[name],
                 f"{large[name] / small[name]:.2f}×", large[name] * 1000) for name in small]
 
 
@@ -238,17 +249,18 @@ def main() -> None:
         if not args.skip_intake:
             rows += intake(args, scratch, settings)
         if not args.skip_reads:
-            rows += reads(args, settings, "sqlite", lambda size: f"sqlite:///{scratch / f'reads-{size}.db'}")
+            rows += reads(args, settings, "sqlite", lambda size, _: f"sqlite:///{scratch / f'reads-{size}.db'}")
             if args.postgres:
-                rows += reads(args, settings, "postgresql", lambda size: postgres_database(args.postgres, size))
+                rows += reads(args, settings, "postgresql",
+                              lambda size, stack: postgres_database(args.postgres, size, stack))
         print_rows(rows)
         save_rows(rows, args.json)
     finally:
         server.stop()
 
 
-def postgres_database(server_url: str, size: int) -> str:
-    """Make a fresh scratch database on ``server_url`` for ``size`` items; return its URL."""
+def postgres_database(server_url: str, size: int, stack: contextlib.ExitStack) -> str:
+    """Make a fresh scratch database on ``server_url`` for ``size`` items; return its URL. ``stack`` drops it."""
     from sqlalchemy import create_engine, text
     from sqlalchemy.engine import make_url
 
@@ -260,7 +272,13 @@ def postgres_database(server_url: str, size: int) -> str:
     with admin.connect() as connection:
         connection.execute(text(f'DROP DATABASE IF EXISTS "{name}"'))
         connection.execute(text(f'CREATE DATABASE "{name}"'))
-    admin.dispose()
+
+    def drop() -> None:
+        with admin.connect() as connection:
+            connection.execute(text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+        admin.dispose()
+
+    stack.callback(drop)
     return make_url(server_url).set(database=name).render_as_string(hide_password=False)
 
 
