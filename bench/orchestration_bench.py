@@ -114,7 +114,7 @@ def percentiles(found: list[float]) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--messages", type=int, default=1500)
+    parser.add_argument("--messages", type=int, default=4000)
     parser.add_argument("--hops", type=int, default=30)
     parser.add_argument("--threads", type=int, default=8)
     parser.add_argument("--postgres", default=os.environ.get("AUTOLOG_TEST_POSTGRES",
