@@ -9,7 +9,8 @@ trip. Delay queues keep dramatiq's polling: their messages become due by time, n
 enqueue.
 
 A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
-its queue with its next fetch, in one pipeline (``_round_trip``). Each round trip a step's
+its queue with its next fetch, in one pipeline (``_round_trip``): all of them in one command
+(``autolog.broker_state.ACK_SCRIPT``, dramatiq's ack for each), then the fetch. Each round trip a step's
 thread waits for lets the worker's other threads take the GIL first, and under eight threads
 the ack had cost that thread as much CPU as dramatiq's whole no-op message (measured with
 ``bench/orchestration_bench.py``, issue #13). An ack waits at most ``SATURATED_WAIT_S``: a
@@ -41,7 +42,7 @@ from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
 
-from autolog.broker_state import WAKE_TOKENS, wake_key
+from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, wake_key
 
 #: How long a consumer that holds (nearly) all it may prefetch waits for room before looking again,
 #: in s. An ack that frees ``REFILL_SHARE`` of its prefetch, or a nack, ends the wait at once; the
@@ -78,6 +79,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         #: Set by each ack and nack (a worker thread's), which make room to prefetch again.
         self.room = threading.Event()
         self._waiting = broker.waiting_acks(queue_name)
+        self._ack_keys = ack_keys(broker.namespace, broker.broker_id, queue_name)
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
         self._closed = False
@@ -139,8 +141,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             try:
                 replies = self._send(acks, fetch)
             except redis.exceptions.NoScriptError:
-                # Redis lost the script (a restart): none of the commands ran. Load it and send them again.
-                self.broker.client.script_load(self.broker.scripts["dispatch"].script)
+                # Redis lost the scripts (a restart): none of the commands ran. Load them and send them again.
+                for script in (self.broker.scripts["dispatch"], self.broker.ack_script):
+                    self.broker.client.script_load(script.script)
                 replies = self._send(acks, fetch)
         except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have been sent.
             with self._waiting.lock:
@@ -150,8 +153,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
 
     def _send(self, acks: list[str], fetch: int) -> list[Any]:
         pipe = self.broker.client.pipeline(transaction=False)
-        for redis_message_id in acks:
-            self._dispatch(pipe, "ack", redis_message_id)
+        if acks:
+            # One command for all of them (``ACK_SCRIPT``: dramatiq's ack, each), not one dispatch call each.
+            pipe.evalsha(self.broker.ack_script.sha, 2, *self._ack_keys, *acks)
         if fetch:
             self._dispatch(pipe, "fetch", fetch)
         replies: list[Any] = pipe.execute()
@@ -218,6 +222,8 @@ class WakingRedisBroker(RedisBroker):
         super().__init__(*args, **kwargs)
         self._waiting_acks: dict[str, _WaitingAcks] = {}
         self._waiting_acks_lock = threading.Lock()
+        #: Sends a consumer's waiting acks in one command (``autolog.broker_state.ACK_SCRIPT``).
+        self.ack_script = self.client.register_script(ACK_SCRIPT)
 
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""

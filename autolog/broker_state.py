@@ -226,6 +226,28 @@ def _key(namespace: str, queue: str, suffix: str = "") -> str:
     return f"{namespace}:{queue}{suffix}"
 
 
+def ack_set_key(namespace: str, worker_id: str, queue: str) -> str:
+    """Return the key of the set of ``queue``'s messages worker ``worker_id`` (its broker's id) fetched, unacked."""
+    return f"{namespace}:__acks__.{worker_id}.{queue}"
+
+
+#: Acknowledges messages of one queue that one worker fetched, each as dramatiq's ``ack`` command
+#: does (its dispatch script): the id leaves the worker's ack set and, if it was there, its data
+#: leaves the queue's hash (a message a hold took from the set, and a resume put back, stays).
+#: KEYS: ``ack_set_key``, the queue's ``.msgs`` hash; ARGV: the messages' Redis ids.
+ACK_SCRIPT = """
+for _, id in ipairs(ARGV) do
+  if redis.call('SREM', KEYS[1], id) > 0 then redis.call('HDEL', KEYS[2], id) end
+end
+return #ARGV
+"""
+
+
+def ack_keys(namespace: str, worker_id: str, queue: str) -> tuple[str, str]:
+    """Return ``ACK_SCRIPT``'s keys for ``queue``'s messages worker ``worker_id`` fetched."""
+    return ack_set_key(namespace, worker_id, queue), _key(namespace, queue, ".msgs")
+
+
 def read_queue_stats(
     client: redis.Redis, namespace: str, queues: Sequence[str], *, now_ms: int | None = None,
 ) -> dict[str, QueueStats]:
@@ -282,7 +304,7 @@ def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str,
         longer paused (the worker runs it), -1 when a purge since its enqueue dropped it.
     """
     keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue, ".msgs"), _key(namespace, queue, HELD_SUFFIX),
-            _key(namespace, queue, ".PT"), f"{namespace}:__acks__.{worker_id}.{queue}")
+            _key(namespace, queue, ".PT"), ack_set_key(namespace, worker_id, queue))
     return int(client.eval(_HOLD_SCRIPT, len(keys), *keys, queue, redis_message_id, data,  # type: ignore[arg-type]
                            timestamp_ms))
 
