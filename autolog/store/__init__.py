@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 from sqlalchemy import Engine, text
 from sqlalchemy.exc import OperationalError
@@ -87,8 +87,9 @@ class Store:
 
     def fenced(self, fence: RunFence) -> Store:
         """Return this store with writes to ``fence``'s item refused once its run is superseded."""
-        return replace(self, items=self.items.fenced(fence),
-                       results=Results(self.sessions, fence=fence))
+        # Built field by field, not with dataclasses.replace, which looks the fields up each time (once per message).
+        return Store(engine=self.engine, items=self.items.fenced(fence), results=Results(self.sessions, fence=fence),
+                     timeline=self.timeline, outbox=self.outbox, search=self.search, sessions=self.sessions)
 
     def ping(self) -> None:
         """Check the database answers.

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import builtins
-import copy
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -197,7 +196,8 @@ class Items:
 
         A copy sharing the engine, statements and group commit: made per step message.
         """
-        fenced = copy.copy(self)
+        fenced = object.__new__(Items)  # a shallow copy, without copy.copy's reduce protocol (once per message)
+        fenced.__dict__.update(self.__dict__)
         fenced.fence = fence
         return fenced
 
