@@ -41,6 +41,7 @@ from dramatiq.common import compute_backoff, current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
+from redis.exceptions import NoScriptError
 
 from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, wake_key
 
@@ -129,6 +130,12 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
 
+        The acks and the fetch are two commands of one pipeline, each with its own outcome: a fetch
+        that ran is always returned (its messages are in this worker's ack set now), whatever
+        became of the acks. A command Redis answered ``NOSCRIPT`` (it lost the scripts: a restart)
+        did not run; the scripts are loaded and only those commands are sent again (another client
+        may load a script between two commands of the pipeline, so the other one may have run).
+
         Raises:
             ConnectionClosed: Redis could not be reached or failed the call (the acks are kept for
                 the next round trip; an ack sent twice does nothing the second time).
@@ -138,28 +145,42 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         if not acks and not fetch:
             return []
         try:
-            try:
-                replies = self._send(acks, fetch)
-            except redis.exceptions.NoScriptError:
-                # Redis lost the scripts (a restart): none of the commands ran. Load them and send them again.
+            acked, fetched = self._send(acks, fetch)
+            if isinstance(acked, NoScriptError) or isinstance(fetched, NoScriptError):
                 for script in (self.broker.scripts["dispatch"], self.broker.ack_script):
                     self.broker.client.script_load(script.script)
-                replies = self._send(acks, fetch)
+                again_acked, again_fetched = self._send(acks if isinstance(acked, NoScriptError) else [],
+                                                        fetch if isinstance(fetched, NoScriptError) else 0)
+                acked = again_acked if isinstance(acked, NoScriptError) else acked
+                fetched = again_fetched if isinstance(fetched, NoScriptError) else fetched
         except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have been sent.
+            acked = fetched = ex
+        if isinstance(acked, Exception):
             with self._waiting.lock:
                 self._waiting.ids[:0] = acks
-            raise ConnectionClosed(ex) from None
-        return list(replies[-1]) if fetch else []
+        failed = fetched if isinstance(fetched, Exception) else acked if not fetch else None
+        if isinstance(failed, Exception):
+            raise ConnectionClosed(failed) from None
+        return list(fetched) if fetch else []
 
-    def _send(self, acks: list[str], fetch: int) -> list[Any]:
+    def _send(self, acks: list[str], fetch: int) -> tuple[Any, Any]:
+        """Send ``acks`` (if any) and a fetch of ``fetch`` messages (if any) in one pipeline.
+
+        Returns:
+            The acks' reply and the fetch's (None for a command not sent), each an exception
+            instead when Redis failed that command.
+
+        Raises:
+            redis.RedisError: the pipeline itself failed (Redis unreachable, a timeout).
+        """
         pipe = self.broker.client.pipeline(transaction=False)
         if acks:
             # One command for all of them (``ACK_SCRIPT``: dramatiq's ack, each), not one dispatch call each.
             pipe.evalsha(self.broker.ack_script.sha, 2, *self._ack_keys, *acks)
         if fetch:
             self._dispatch(pipe, "fetch", fetch)
-        replies: list[Any] = pipe.execute()
-        return replies
+        replies: list[Any] = pipe.execute(raise_on_error=False)
+        return (replies[0] if acks else None), (replies[-1] if fetch else None)
 
     def __next__(self) -> MessageProxy | None:
         # Cleared before the count is read: an ack from now on ends the wait below at once.
@@ -213,12 +234,14 @@ class WakingRedisBroker(RedisBroker):
     except that a middleware that does not define a hook (it inherits ``Middleware``'s, which
     does nothing) is not called for it: of the twenty middleware, a few define each hook, and
     calling all twenty for each of a message's hooks cost about 5 % of a no-op drain (issue #13).
+    Which middleware define a hook is read when the middleware list changes: a hook must be
+    defined by the class, or set on the instance before the middleware joins the list.
     """
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        #: The middleware list the hook lists were made from, and the middleware defining each hook.
-        self._hooked_from: tuple[Middleware, ...] = ()
-        self._hooked: dict[str, list[Middleware]] = {}
+        #: The middleware list the hook lists were made from, with the middleware defining each hook: one
+        #: pair, replaced whole, so a list made from one middleware list is never kept for another.
+        self._hooked: tuple[tuple[Middleware, ...], dict[str, list[Middleware]]] = ((), {})
         super().__init__(*args, **kwargs)
         self._waiting_acks: dict[str, _WaitingAcks] = {}
         self._waiting_acks_lock = threading.Lock()
@@ -228,12 +251,14 @@ class WakingRedisBroker(RedisBroker):
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
         current = tuple(self.middleware)
-        if current != self._hooked_from:
-            self._hooked_from, self._hooked = current, {}
-        defining = self._hooked.get(hook)
+        made_from, by_hook = self._hooked
+        if current != made_from:  # Middleware compare by identity.
+            by_hook = {}
+            self._hooked = (current, by_hook)
+        defining = by_hook.get(hook)
         if defining is None:
             inherited = getattr(Middleware, hook, None)
-            defining = self._hooked[hook] = [
+            defining = by_hook[hook] = [
                 middleware for middleware in current
                 if hook in vars(middleware) or getattr(type(middleware), hook, None) is not inherited]
         return defining

@@ -14,7 +14,7 @@ from autolog.broker_state import hold, pause, resume
 from tests.conftest import wait_for
 
 #: Declared at import, before any worker of the session exists (see test_waking_broker).
-QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript")
+QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript", "acks_reload")
 for _queue in QUEUES:
     broker.declare_queue(_queue)
 
@@ -78,6 +78,35 @@ def test_a_round_trip_after_redis_lost_the_dispatch_script_loads_it_and_sends_th
         again = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the script was lost")
         assert again.message_id == second.message_id
         assert _acked(redis_client, "acks_noscript", fetched)
+    finally:
+        consumer.close()
+
+
+def test_a_fetch_that_ran_after_another_client_reloaded_the_script_is_delivered_not_stranded(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a consumer that fetched and acked one of three messages, and a Redis that lost its scripts
+    first, second, _ = (broker.enqueue(blocking.message("quick").copy(queue_name="acks_reload")) for _ in range(3))
+    consumer = broker.consume("acks_reload", prefetch=1, timeout=1000)
+    try:
+        fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the first fetch")
+        assert fetched.message_id == first.message_id
+        redis_client.script_flush()
+        consumer.ack(fetched)
+        # When another client loads the dispatch script between the round trip's ack (NOSCRIPT) and its fetch
+        real_dispatch = consumer._dispatch
+        reloaded: list[bool] = []
+
+        def reload_first(pipe: Any, command: str, *args: Any) -> None:
+            if not reloaded:
+                reloaded.append(True)
+                pipe.script_load(broker.scripts["dispatch"].script)
+            real_dispatch(pipe, command, *args)
+
+        monkeypatch.setattr(consumer, "_dispatch", reload_first)
+        again = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the scripts were lost")
+        # Then the message that fetch took is delivered (not left in the ack set, never to run), and the ack went out
+        assert reloaded and again.message_id == second.message_id
+        assert _acked(redis_client, "acks_reload", fetched)
     finally:
         consumer.close()
 

@@ -227,3 +227,40 @@ def test_hooks_reach_the_middleware_that_define_them_in_dramatiqs_order_as_the_l
     hooked.middleware.append(_Recording("skip", calls, fails=dramatiq.middleware.SkipMessage("skip")))
     with pytest.raises(dramatiq.middleware.SkipMessage):
         hooked.emit_before("process_message", None)
+
+
+def test_a_hook_list_made_from_the_old_middleware_list_is_not_kept_for_the_new_one() -> None:
+    calls: list[str] = []
+    building, go_on = threading.Event(), threading.Event()
+
+    class PausesWhileListed:
+        """A hook whose lookup on the class (made while a hook list is built) waits, in thread "old"."""
+
+        def __get__(self, instance: Any, owner: Any) -> Any:
+            if instance is None and threading.current_thread().name == "old" and not go_on.is_set():
+                building.set()
+                go_on.wait(10)
+            return lambda *args, **kwargs: None
+
+    class Early(dramatiq.Middleware):
+        after_ack = PausesWhileListed()
+
+    class Late(dramatiq.Middleware):
+        def after_ack(self, broker: Any, message: Any) -> None:
+            calls.append("late")
+
+    hooked = _waking_broker.WakingRedisBroker(url="redis://127.0.0.1:1", middleware=[Early()])
+    hooked.emit_before("process_message", None)
+    # Given a thread building after_ack's list from the middleware list [Early]
+    old = threading.Thread(target=lambda: hooked.emit_after("ack", None), name="old")
+    old.start()
+    assert building.wait(10)
+    # When the list changes meanwhile and another thread's emit sees the change
+    hooked.middleware.append(Late())
+    hooked.emit_before("process_message", None)
+    go_on.set()
+    old.join(10)
+    # Then the next emits reach the middleware added (the old thread's list is not kept for the new list)
+    for _ in range(3):
+        hooked.emit_after("ack", None)
+    assert calls == ["late"] * 3
