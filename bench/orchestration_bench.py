@@ -8,8 +8,8 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 - **drain**: N no-op messages drained by autolog's broker (the full middleware stack, a
   status-tracked step: start, status write with the outbox, timeline) on SQLite and on
   PostgreSQL, against the same no-op on a ``RedisBroker`` with dramatiq's default middleware;
-  twice per store: as step 1 (whose source must have settled before the run starts: a guard
-  read and a stat of the source, a real settled file under the media roots) and as step 2,
+  twice per store: as step 1 (whose source must have settled before the run starts: a stat
+  of the source the message names, as intake's do, a real settled file under the media roots) and as step 2,
   as steps 2 to 6 run (their source check uses what the start write returns).
 - **hop**: one item at a time, the time from a step's return to the next step's start
   (p50, p90), for a fixed link (a pipeline) and a branch point (an ``on_success`` callback

@@ -3,9 +3,10 @@
 Before step 1 runs, the item's local source must have settled: size and times unchanged for
 ``Settings.source_settle_s`` (see ``autolog.source_state``). A step-1 message built for an item
 carries its source (``SOURCE_OPTION``: an item's source never changes), so a settled source costs
-a stat and no read of the store: the run's start write is the guard. Only a source still
-changing, or a message without the option (a changed source's restart), reads the item, so
-that a cancelled or moved item's message is skipped, not held. Until it has settled the message is
+a stat and no read of the store: the run's start write is the guard (and returns the item's
+source: a message built for an earlier item of the same id is checked again once it started).
+Only a source still changing, or a message without the option, reads the item, so that a
+cancelled or moved item's message is skipped, not held. Until it has settled the message is
 re-enqueued, with the same id and the same ``retries``, to look again when the file could
 have settled, and this delivery is skipped, as ``RateLimits`` does for a wait: no retry is
 spent, and ``StatusWrites`` (added after this middleware) records one ``deferred`` event
@@ -104,13 +105,18 @@ class SourceChecks(dramatiq.Middleware):
     def check_started(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, item: ItemGuard) -> None:
         """Send the item back to step 1 if its source changed since step 1 (steps 2 to 6).
 
-        Called by ``StatusWrites`` once this delivery's run holds the item, with the guard its
-        start write returned.
+        Step 1: hold a message built for an earlier item of the same id until this item's source
+        has settled (``_recheck_other_source``). Called by ``StatusWrites`` once this delivery's run
+        holds the item, with the guard its start write returned.
 
         Raises:
             SkipMessage: the source changed; the item was moved back (or had moved on meanwhile).
+                Or, at step 1, the item's own source is still changing: the message is held.
         """
-        if step is FILE_INFO or not item.source_fingerprint or is_remote(item.source):
+        if step is FILE_INFO:
+            self._recheck_other_source(broker, message, step, item)
+            return
+        if not item.source_fingerprint or is_remote(item.source):
             return
         try:
             self._restart_if_changed(broker, message, step, message.args[0], item, item.source_fingerprint)
@@ -124,6 +130,25 @@ class SourceChecks(dramatiq.Middleware):
             # The restart could not be written: the message waits for the store, not run unchecked.
             wait_out(broker, message, ex)
             raise SkipMessage(f"store unavailable: {ex}") from ex
+
+    def _recheck_other_source(self, broker: dramatiq.Broker, message: MessageProxy, step: Step,
+                              item: ItemGuard) -> None:
+        """Hold a step-1 message whose source is not its item's until the item's own source has settled.
+
+        An item's source never changes, but its id can be freed (a delete) and taken by a new item:
+        a message built for the old one checked the old file before the start. The run holds the
+        item now (at its status, not cancelled), so no read is needed; a held copy names the right
+        source. Rare: its timeline reads ``started`` then ``deferred``.
+        """
+        carried = message.options.get(SOURCE_OPTION)
+        if carried is None or carried == item.source or is_remote(item.source):
+            return
+        message.options[SOURCE_OPTION] = item.source
+        try:
+            self._hold_until_settled(broker, message, message.args[0], item.source, step, from_message=False)
+        except (AutologError, OSError, SQLAlchemyError):
+            # The step reads the source itself and reports what is wrong with it.
+            self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
 
     def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
@@ -190,7 +215,7 @@ class SourceChecks(dramatiq.Middleware):
                          detail={"stored": stored, "found": found.asdict()})
         transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
         restart = [pending(broker.get_actor(self.route_actor).message(
-            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id}))]
+            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id, "source": item.source}))]
         # The restart's message commits with the status (the outbox), so a crash cannot strand the item.
         if context.store.items.transition(item_id, step.from_status, Status.PENDING_FILE_INFO, event=event,
                                           messages=restart):

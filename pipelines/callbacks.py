@@ -21,7 +21,8 @@ def next_messages(message_data: dict[str, Any], result: dict[str, Any]) -> list[
     status = status_after(message_data)
     if status is None:
         return []
-    message = first_message(result["item_id"], status)
+    # A restart at step 1 (a changed source's) names the item's source for its message.
+    message = first_message(result["item_id"], status, source=result.get("source"))
     return [message] if message is not None else []
 
 

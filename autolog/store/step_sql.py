@@ -1,7 +1,8 @@
 """The statements every step message runs, as driver SQL written once per dialect.
 
-Each step message reads its item's guard (``SourceChecks``), gives the item to its run
-(``Items.start_run``) and moves its status (``Items.transition``). Through SQLAlchemy's
+Each step message gives the item to its run (``Items.start_run``) and moves its status
+(``Items.transition``); a step-1 message without its source, or whose source is still
+changing, first reads the item's guard (``SourceChecks``). Through SQLAlchemy's
 statement and connection layers each cost 50-100 µs of Python before the driver saw it
 (a SQLite guard read took 96 µs, 4 µs of it SQLite's), and under a worker's eight threads
 that Python, contending for the GIL, set the drain rate. Here they are plain SQL strings on

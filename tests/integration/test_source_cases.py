@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 from dramatiq.broker import MessageProxy
 from dramatiq.common import dq_name
+from dramatiq.message import Message
 from dramatiq.middleware import SkipMessage
 
 from actors import assess, broker
@@ -23,12 +24,13 @@ from autolog.item_ids import stored_items
 from autolog.media import ProbeResult
 from autolog.settings import Settings
 from autolog.source_state import fingerprint_source
-from autolog.statuses import ASSESS, Status
+from autolog.statuses import ASSESS, FILE_INFO, Status
 from autolog.store import ItemGuard, NewItem, Store
 from autolog.store.jobs import Jobs
-from middleware import SOURCE_OPTION, SUPERSEDED_OPTION, Services, SourceChecks
+from middleware import SOURCE_OPTION, SUPERSEDED_OPTION, TRANSITION_OPTION, Services, SourceChecks
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
+from pipelines.callbacks import next_messages
 from pipelines.footage import first_message
 from tests.conftest import FootageCases, wait_for
 from tests.ffmpeg_runs import H264, make_clip
@@ -131,6 +133,11 @@ def test_only_a_step_1_message_carries_its_items_source() -> None:
     assert step_1 is not None and step_2 is not None
     assert step_1.options[SOURCE_OPTION] == "/media/A001C001.MP4"
     assert SOURCE_OPTION not in step_2.options
+    # A changed source's restart goes through the route callback, which names the source too
+    restart = {"options": {TRANSITION_OPTION: {"from": Status.THUMBNAILS_COMPLETE.value,
+                                               "to": Status.PENDING_FILE_INFO.value, "applied": True}}}
+    [routed] = next_messages(restart, {"item_id": "carries", "source": "/media/A001C001.MP4"})
+    assert routed.options[SOURCE_OPTION] == "/media/A001C001.MP4"
 
 
 @pytest.mark.parametrize("cancelled", [False, True])
@@ -160,6 +167,32 @@ def test_a_step_1_message_whose_source_still_changes_is_held_unless_its_item_was
         # Then a cancelled item's message is not held: it goes on to be skipped by its start write
         source_checks.before_process_message(broker, MessageProxy(message))
         assert broker.client.llen(waiting) == before
+
+
+def test_a_step_1_message_built_for_an_earlier_item_of_the_same_id_waits_for_the_new_items_source(
+    context: Context, media_dir: Path, unique_id: Ids,
+) -> None:
+    # Given a message that names the settled file of an item since deleted, whose id a new item
+    # took, made from a file a copy is still writing
+    old, new = media_dir / "A001C021.MP4", media_dir / "A001C022.MP4"  # the old one is gone
+    item_id = unique_id("id-taken-again")
+    message = first_message(item_id, Status.PENDING_FILE_INFO, source=str(old))
+    assert message is not None
+    new.write_bytes(b"\0" * 40_000)
+    context.store.items.create([NewItem(item_id, str(new))])
+    waiting = f"{broker.namespace}:{dq_name(message.queue_name)}"
+    before = broker.client.llen(waiting)
+
+    # When its run has started (the old file had passed the check before the start)
+    with pytest.raises(SkipMessage, match="still changing"):
+        source_checks.check_started(broker, MessageProxy(message), FILE_INFO,
+                                    ItemGuard(Status.PENDING_FILE_INFO, False, str(new), None))
+
+    # Then it is held for the new item's file, and the held copy names that file
+    assert broker.client.llen(waiting) == before + 1
+    [held] = broker.client.lrange(waiting, before, -1)
+    assert Message.decode(broker.client.hget(f"{waiting}.msgs", held)).options[SOURCE_OPTION] == str(new)
+    actions.cancel(context, item_id)  # the held copy is skipped when it comes due
 
 
 def test_a_resume_whose_source_changed_starts_again_at_step_1(
