@@ -63,50 +63,36 @@ def test_a_held_message_survives_a_resume_that_comes_before_its_deferred_ack(red
         consumer.close()
 
 
-def test_a_round_trip_after_redis_lost_the_dispatch_script_loads_it_and_sends_the_acks(
-        redis_client: redis.Redis) -> None:
-    # Given a consumer that fetched one of two messages and acked it (the ack waits for its next round trip)
-    first, second = (broker.enqueue(blocking.message("quick").copy(queue_name="acks_noscript")) for _ in range(2))
-    consumer = broker.consume("acks_noscript", prefetch=1, timeout=1000)
+@pytest.mark.parametrize(("queue", "reloaded_mid_round_trip"), [("acks_noscript", False), ("acks_reload", True)])
+def test_a_round_trip_after_redis_lost_its_scripts_delivers_what_it_fetched_and_sends_the_acks(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, queue: str, reloaded_mid_round_trip: bool) -> None:
+    # Given a consumer that fetched and acked one of three messages (the ack waits for its next round trip)
+    first, second, _ = (broker.enqueue(blocking.message("quick").copy(queue_name=queue)) for _ in range(3))
+    consumer = broker.consume(queue, prefetch=1, timeout=1000)
     try:
         fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the first fetch")
         assert fetched.message_id == first.message_id
         # When Redis loses its scripts (as a restart does) before that round trip
         redis_client.script_flush()
         consumer.ack(fetched)
-        # Then the round trip still fetches the next message and sends the ack
-        again = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the script was lost")
-        assert again.message_id == second.message_id
-        assert _acked(redis_client, "acks_noscript", fetched)
-    finally:
-        consumer.close()
-
-
-def test_a_fetch_that_ran_after_another_client_reloaded_the_script_is_delivered_not_stranded(
-        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given a consumer that fetched and acked one of three messages, and a Redis that lost its scripts
-    first, second, _ = (broker.enqueue(blocking.message("quick").copy(queue_name="acks_reload")) for _ in range(3))
-    consumer = broker.consume("acks_reload", prefetch=1, timeout=1000)
-    try:
-        fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the first fetch")
-        assert fetched.message_id == first.message_id
-        redis_client.script_flush()
-        consumer.ack(fetched)
-        # When another client loads the dispatch script between the round trip's ack (NOSCRIPT) and its fetch
-        real_dispatch = consumer._dispatch
         reloaded: list[bool] = []
+        if reloaded_mid_round_trip:
+            # and another client loads the dispatch script between the round trip's ack (NOSCRIPT) and its fetch
+            real_dispatch = consumer._dispatch
 
-        def reload_first(pipe: Any, command: str, *args: Any) -> None:
-            if not reloaded:
-                reloaded.append(True)
-                pipe.script_load(broker.scripts["dispatch"].script)
-            real_dispatch(pipe, command, *args)
+            def reload_first(pipe: Any, command: str, *args: Any) -> None:
+                if not reloaded:
+                    reloaded.append(True)
+                    pipe.script_load(broker.scripts["dispatch"].script)
+                real_dispatch(pipe, command, *args)
 
-        monkeypatch.setattr(consumer, "_dispatch", reload_first)
+            monkeypatch.setattr(consumer, "_dispatch", reload_first)
         again = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the scripts were lost")
-        # Then the message that fetch took is delivered (not left in the ack set, never to run), and the ack went out
-        assert reloaded and again.message_id == second.message_id
-        assert _acked(redis_client, "acks_reload", fetched)
+        # Then the message the round trip fetched is delivered (not left in the ack set, never to run),
+        # and the ack went out
+        assert again.message_id == second.message_id
+        assert reloaded == ([True] if reloaded_mid_round_trip else [])
+        assert _acked(redis_client, queue, fetched)
     finally:
         consumer.close()
 
