@@ -318,6 +318,9 @@ class StatusWrites(dramatiq.Middleware):
             next_message: dramatiq.Message[Any] = dramatiq.Message(**target_data)
             if not (next_message.options.get("pipe_ignore") or actor.options.get("pipe_ignore")):
                 next_message = next_message.copy(args=(*next_message.args, result))
+            # Sent now, not when its pipeline was built: its wait (the step's ``wait_ms``, the queue
+            # wait metric) must not count the steps that ran before it.
+            next_message = next_message.copy(message_timestamp=_now_ms())
             built.append((next_message, next_message.options.get("delay")))
         callback_name = message.options.get("on_success")
         if callback_name is not None:
