@@ -130,11 +130,14 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
 
-        The acks and the fetch are two commands of one pipeline, each with its own outcome: a fetch
-        that ran is always returned (its messages are in this worker's ack set now), whatever
-        became of the acks. A command Redis answered ``NOSCRIPT`` (it lost the scripts: a restart)
-        did not run; the scripts are loaded and only those commands are sent again (another client
-        may load a script between two commands of the pipeline, so the other one may have run).
+        The acks and the fetch are two commands of one pipeline, the acks first, each with its own
+        outcome: a fetch that ran is always returned (its messages are in this worker's ack set
+        now), whatever became of the acks. A command Redis answered ``NOSCRIPT`` (it lost the
+        scripts: a restart) did not run; the scripts are loaded and only those commands are sent
+        again (another client may load a script between two commands of the pipeline, so the
+        other one may have run). Acks that go out after a fetch that ran (sent again, or kept for
+        the next round trip) leave out the messages that fetch took: a message a hold put back
+        keeps its Redis id, and a late ack of its earlier delivery would delete the running one's data.
 
         Raises:
             ConnectionClosed: Redis could not be reached or failed the call (the acks are kept for
@@ -144,20 +147,28 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             acks, self._waiting.ids = self._waiting.ids, []
         if not acks and not fetch:
             return []
+        acked: Any
+        fetched: Any
         try:
             acked, fetched = self._send(acks, fetch)
-            if isinstance(acked, NoScriptError) or isinstance(fetched, NoScriptError):
+        except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have run.
+            acked = fetched = ex
+        if isinstance(acked, NoScriptError) or isinstance(fetched, NoScriptError):
+            if isinstance(acked, NoScriptError):
+                acks = _not_taken_by(acks, fetched)
+            try:
                 for script in (self.broker.scripts["dispatch"], self.broker.ack_script):
                     self.broker.client.script_load(script.script)
                 again_acked, again_fetched = self._send(acks if isinstance(acked, NoScriptError) else [],
                                                         fetch if isinstance(fetched, NoScriptError) else 0)
-                acked = again_acked if isinstance(acked, NoScriptError) else acked
-                fetched = again_fetched if isinstance(fetched, NoScriptError) else fetched
-        except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have been sent.
-            acked = fetched = ex
+            except redis.RedisError as ex:  # Only the commands sent again failed: a fetch that ran stands.
+                again_acked = again_fetched = ex
+            acked = again_acked if isinstance(acked, NoScriptError) else acked
+            fetched = again_fetched if isinstance(fetched, NoScriptError) else fetched
         if isinstance(acked, Exception):
+            kept = _not_taken_by(acks, fetched)
             with self._waiting.lock:
-                self._waiting.ids[:0] = acks
+                self._waiting.ids[:0] = kept
         failed = fetched if isinstance(fetched, Exception) else acked if not fetch else None
         if isinstance(failed, Exception):
             raise ConnectionClosed(failed) from None
@@ -225,6 +236,14 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             with self._waiting.lock:
                 self._blocking = False
         return None
+
+
+def _not_taken_by(acks: list[str], fetched: Any) -> list[str]:
+    """Return ``acks`` without the Redis ids of the messages ``fetched`` (a fetch's reply) took; all if it failed."""
+    if not acks or not isinstance(fetched, list) or not fetched:
+        return acks
+    taken = {Message.decode(data).options.get("redis_message_id") for data in fetched if data is not None}
+    return [redis_message_id for redis_message_id in acks if redis_message_id not in taken]
 
 
 class WakingRedisBroker(RedisBroker):

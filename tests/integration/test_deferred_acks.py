@@ -10,11 +10,12 @@ import pytest
 import redis
 
 from actors import broker
-from autolog.broker_state import hold, pause, resume
+from autolog.broker_state import ack_set_key, hold, pause, resume
 from tests.conftest import wait_for
 
 #: Declared at import, before any worker of the session exists (see test_waking_broker).
-QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript", "acks_reload")
+QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript", "acks_reload", "acks_load_fails",
+          "acks_resend_fails", "acks_refetched")
 for _queue in QUEUES:
     broker.declare_queue(_queue)
 
@@ -93,6 +94,73 @@ def test_a_round_trip_after_redis_lost_its_scripts_delivers_what_it_fetched_and_
         assert again.message_id == second.message_id
         assert reloaded == ([True] if reloaded_mid_round_trip else [])
         assert _acked(redis_client, queue, fetched)
+    finally:
+        consumer.close()
+
+
+def _after_a_restart(redis_client: redis.Redis, queue: str, count: int) -> tuple[list[Any], Any, Any]:
+    """Send ``count`` messages; fetch and ack the first; then Redis loses its scripts and a producer's
+    enqueue loads dramatiq's dispatch script again (not the ack script): the next round trip's ack
+    meets NOSCRIPT while its fetch runs. Return the messages sent, the consumer and the first delivery."""
+    sent = [broker.enqueue(blocking.message("quick").copy(queue_name=queue)) for _ in range(count)]
+    consumer = broker.consume(queue, prefetch=1, timeout=1000)
+    fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the first fetch")
+    assert fetched.message_id == sent[0].message_id
+    redis_client.script_flush()
+    redis_client.script_load(broker.scripts["dispatch"].script)
+    return sent, consumer, fetched
+
+
+@pytest.mark.parametrize(("queue", "fails"), [("acks_load_fails", "load"), ("acks_resend_fails", "resend")])
+def test_a_fetch_that_ran_is_delivered_when_loading_the_scripts_or_sending_the_acks_again_fails(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, queue: str, fails: str) -> None:
+    sent, consumer, fetched = _after_a_restart(redis_client, queue, 3)
+    try:
+        consumer.ack(fetched)
+        # When loading the scripts, or sending the acks again, meets a Redis failure
+        if fails == "load":
+            def down(*args: Any, **kwargs: Any) -> None:
+                raise redis.ConnectionError("Redis went away during SCRIPT LOAD")
+
+            monkeypatch.setattr(broker.client, "script_load", down)
+        else:
+            real_send = consumer._send
+
+            def drop_the_second(acks: list[str], fetch: int) -> Any:
+                if fetch == 0:
+                    raise redis.ConnectionError("the connection dropped on the second send")
+                return real_send(acks, fetch)
+
+            monkeypatch.setattr(consumer, "_send", drop_the_second)
+        # Then the message the fetch took is delivered (not left in the ack set, never to run)
+        second = next(consumer)
+        assert second is not None and second.message_id == sent[1].message_id
+        # And the ack kept goes out with a later round trip, once Redis answers
+        monkeypatch.undo()
+        consumer.ack(second)
+        wait_for(lambda: next(consumer), timeout_s=10, what="the third message")
+        assert _acked(redis_client, queue, fetched) and _acked(redis_client, queue, second)
+    finally:
+        consumer.close()
+
+
+def test_an_ack_sent_again_after_its_round_trips_fetch_spares_the_message_a_resume_gave_that_fetch(
+        redis_client: redis.Redis) -> None:
+    # Given a message held by a pause, acked by its worker, and put back by a resume (same Redis id)
+    sent, consumer, fetched = _after_a_restart(redis_client, "acks_refetched", 1)
+    try:
+        rid = fetched.options["redis_message_id"]
+        pause(redis_client, broker.namespace, "acks_refetched")
+        assert hold(redis_client, broker.namespace, "acks_refetched", rid, fetched.encode(), fetched.message_timestamp,
+                    worker_id=broker.broker_id) == 1
+        consumer.ack(fetched)
+        assert resume(redis_client, broker.namespace, "acks_refetched") == 1
+        # When the round trip's ack meets NOSCRIPT while its fetch takes the resumed message
+        again = wait_for(lambda: next(consumer), timeout_s=10, what="the resumed message")
+        assert again.message_id == sent[0].message_id
+        # Then the ack of its earlier delivery, sent again, leaves the running message in Redis
+        assert redis_client.hexists(f"{broker.namespace}:acks_refetched.msgs", rid)
+        assert redis_client.sismember(ack_set_key(broker.namespace, broker.broker_id, "acks_refetched"), rid)
     finally:
         consumer.close()
 
