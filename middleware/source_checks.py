@@ -180,7 +180,8 @@ class SourceChecks(dramatiq.Middleware):
         """Hold ``message`` until ``source`` has settled.
 
         A source that came with the message, still changing, reads the item first: a cancelled or
-        moved item's message is left to ``StatusWrites`` to skip, not held.
+        moved item's message is left to ``StatusWrites`` to skip, not held, and one built for an
+        earlier item of the same id is checked on (and from now on names) the item's own source.
         """
         settings = self._services.current().settings
         stat = SourceStat.of(Path(source))
@@ -194,8 +195,15 @@ class SourceChecks(dramatiq.Middleware):
                 # The wait is over: a later retry of this message must not read as a wait.
                 message.options.pop(WAIT_OPTION, None)
             return
-        if from_message and self._waiting_source(item_id, step) is None:
-            return
+        if from_message:
+            waiting = self._waiting_source(item_id, step)
+            if waiting is None:
+                return
+            if waiting != source:
+                # Built for an earlier item of this id (deleted, then taken again): its own source counts.
+                message.options[SOURCE_OPTION] = waiting
+                self._hold_until_settled(broker, message, item_id, waiting, step, from_message=False)
+                return
         seen = last if last is not None and last.stat == stat else Sighting(stat=stat, since_s=now_s)
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
         wait = {"waits": int(previous.get("waits", 0)) + 1 if ours else 1, "reason": SETTLE_REASON,

@@ -195,6 +195,27 @@ def test_a_step_1_message_built_for_an_earlier_item_of_the_same_id_waits_for_the
     actions.cancel(context, item_id)  # the held copy is skipped when it comes due
 
 
+def test_a_step_1_message_naming_an_earlier_items_changing_file_is_checked_on_its_own_items_file(
+    context: Context, media_dir: Path, unique_id: Ids,
+) -> None:
+    # Given a message that names the file of an item since deleted, a file now being written again,
+    # and the new item of that id made from a file that has settled (no step runs: any old file will do)
+    old, new = media_dir / "A001C023.MP4", Path(__file__)
+    item_id = unique_id("id-taken-again-old-changing")
+    context.store.items.create([NewItem(item_id, str(new))])
+    message = first_message(item_id, Status.PENDING_FILE_INFO, source=str(old))
+    assert message is not None
+    old.write_bytes(b"\0" * 10)
+    waiting = f"{broker.namespace}:{dq_name(message.queue_name)}"
+    before = broker.client.llen(waiting)
+    proxy = MessageProxy(message)
+
+    # When the source check runs before the step, Then it is not held on the other file
+    source_checks.before_process_message(broker, proxy)
+    assert broker.client.llen(waiting) == before
+    assert proxy.options[SOURCE_OPTION] == str(new)
+
+
 def test_a_resume_whose_source_changed_starts_again_at_step_1(
     context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
 ) -> None:
