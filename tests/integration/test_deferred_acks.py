@@ -41,6 +41,16 @@ def _acked(client: redis.Redis, queue: str, message: Any) -> bool:
     return not in_acks and not client.hexists(f"{broker.namespace}:{queue}.msgs", rid)
 
 
+def _hold_and_ack(redis_client: redis.Redis, consumer: Any, queue: str, fetched: Any) -> str:
+    """Pause ``queue``, hold the message ``consumer`` fetched (as QueuePauses does), ack it; return its Redis id."""
+    rid: str = fetched.options["redis_message_id"]
+    pause(redis_client, broker.namespace, queue)
+    assert hold(redis_client, broker.namespace, queue, rid, fetched.encode(), fetched.message_timestamp,
+                worker_id=broker.broker_id) == 1
+    consumer.ack(fetched)
+    return rid
+
+
 def test_a_held_message_survives_a_resume_that_comes_before_its_deferred_ack(redis_client: redis.Redis) -> None:
     # Given a worker's consumer that fetched a message of a queue that is then paused; QueuePauses
     # holds the message (hold script) and the worker acks it (the ack waits for the next round trip)
@@ -48,11 +58,7 @@ def test_a_held_message_survives_a_resume_that_comes_before_its_deferred_ack(red
                                            args=("quick",), kwargs={}, options={}))
     consumer = broker.consume("acks_paused", prefetch=1, timeout=1000)
     fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch")
-    rid = fetched.options["redis_message_id"]
-    pause(redis_client, broker.namespace, "acks_paused")
-    assert hold(redis_client, broker.namespace, "acks_paused", rid, fetched.encode(), fetched.message_timestamp,
-                worker_id=broker.broker_id) == 1
-    consumer.ack(fetched)
+    _hold_and_ack(redis_client, consumer, "acks_paused", fetched)
 
     # When the operator resumes the queue before the consumer's next round trip
     assert resume(redis_client, broker.namespace, "acks_paused") == 1
@@ -149,11 +155,7 @@ def test_an_ack_sent_again_after_its_round_trips_fetch_spares_the_message_a_resu
     # Given a message held by a pause, acked by its worker, and put back by a resume (same Redis id)
     sent, consumer, fetched = _after_a_restart(redis_client, "acks_refetched", 1)
     try:
-        rid = fetched.options["redis_message_id"]
-        pause(redis_client, broker.namespace, "acks_refetched")
-        assert hold(redis_client, broker.namespace, "acks_refetched", rid, fetched.encode(), fetched.message_timestamp,
-                    worker_id=broker.broker_id) == 1
-        consumer.ack(fetched)
+        rid = _hold_and_ack(redis_client, consumer, "acks_refetched", fetched)
         assert resume(redis_client, broker.namespace, "acks_refetched") == 1
         # When the round trip's ack meets NOSCRIPT while its fetch takes the resumed message
         again = wait_for(lambda: next(consumer), timeout_s=10, what="the resumed message")
