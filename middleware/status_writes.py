@@ -276,10 +276,10 @@ class StatusWrites(dramatiq.Middleware):
             else:
                 message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": target.value,
                                                       "applied": True}
-                follow_ups, queued = self._follow_ups(broker, message, result)
                 # One time for the success and the "queued" of what follows it, so the timeline
                 # (ordered by time, then by insertion) reads success first.
                 at = datetime.now(UTC)
+                follow_ups, queued = self._follow_ups(broker, message, result, sent_ms=int(at.timestamp() * 1000))
                 queued = [dataclasses.replace(queued_step, at=at) for queued_step in queued]
                 # The step's result goes with its success, for the jobs API (no separate results store).
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
@@ -302,9 +302,13 @@ class StatusWrites(dramatiq.Middleware):
         if not applied:
             self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
 
-    def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy,
-                    result: Any) -> tuple[list[PendingMessage], list[NewEvent]]:
+    def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy, result: Any,
+                    *, sent_ms: int) -> tuple[list[PendingMessage], list[NewEvent]]:
         """Build what dramatiq's ``Pipelines`` and ``Callbacks`` would send after ``message``.
+
+        Each is stamped ``sent_ms`` (ms since the epoch), the time of the status write that sends
+        it, not the time a pipeline's later message was built with its pipeline: its wait (the
+        step's ``wait_ms``, the queue-wait metric) must not count the steps that ran before it.
 
         Returns the messages encoded for the outbox, and the "queued" events of those that
         are steps: both commit with the status (each message is marked, so its enqueue
@@ -318,9 +322,6 @@ class StatusWrites(dramatiq.Middleware):
             next_message: dramatiq.Message[Any] = dramatiq.Message(**target_data)
             if not (next_message.options.get("pipe_ignore") or actor.options.get("pipe_ignore")):
                 next_message = next_message.copy(args=(*next_message.args, result))
-            # Sent now, not when its pipeline was built: its wait (the step's ``wait_ms``, the queue
-            # wait metric) must not count the steps that ran before it.
-            next_message = next_message.copy(message_timestamp=_now_ms())
             built.append((next_message, next_message.options.get("delay")))
         callback_name = message.options.get("on_success")
         if callback_name is not None:
@@ -334,7 +335,8 @@ class StatusWrites(dramatiq.Middleware):
                 built.append((callback.message(message_data, result), None))
         follow_ups: list[PendingMessage] = []
         queued: list[NewEvent] = []
-        for follow, delay in built:
+        for built_message, delay in built:
+            follow = built_message.copy(message_timestamp=sent_ms)
             step = message_step(broker, follow)
             if step is not None and delay is None:
                 follow = follow.copy(options={QUEUED_RECORDED_OPTION: True})
