@@ -153,25 +153,25 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             acked, fetched = self._send(acks, fetch)
         except redis.RedisError as ex:  # Unreachable, timed out, refused: none is known to have run.
             acked = fetched = ex
-        if isinstance(acked, NoScriptError) or isinstance(fetched, NoScriptError):
-            if isinstance(acked, NoScriptError):
+        acks_again, fetch_again = isinstance(acked, NoScriptError), isinstance(fetched, NoScriptError)
+        if acks_again or fetch_again:
+            if acks_again:
                 acks = _not_taken_by(acks, fetched)
             try:
                 for script in (self.broker.scripts["dispatch"], self.broker.ack_script):
                     self.broker.client.script_load(script.script)
-                again_acked, again_fetched = self._send(acks if isinstance(acked, NoScriptError) else [],
-                                                        fetch if isinstance(fetched, NoScriptError) else 0)
+                again = self._send(acks if acks_again else [], fetch if fetch_again else 0)
             except redis.RedisError as ex:  # Only the commands sent again failed: a fetch that ran stands.
-                again_acked = again_fetched = ex
-            acked = again_acked if isinstance(acked, NoScriptError) else acked
-            fetched = again_fetched if isinstance(fetched, NoScriptError) else fetched
+                again = (ex, ex)
+            acked = again[0] if acks_again else acked
+            fetched = again[1] if fetch_again else fetched
         if isinstance(acked, Exception):
-            kept = _not_taken_by(acks, fetched)
             with self._waiting.lock:
-                self._waiting.ids[:0] = kept
-        failed = fetched if isinstance(fetched, Exception) else acked if not fetch else None
-        if isinstance(failed, Exception):
-            raise ConnectionClosed(failed) from None
+                self._waiting.ids[:0] = _not_taken_by(acks, fetched)
+        if isinstance(fetched, Exception):
+            raise ConnectionClosed(fetched) from None
+        if not fetch and isinstance(acked, Exception):
+            raise ConnectionClosed(acked) from None
         return list(fetched) if fetch else []
 
     def _send(self, acks: list[str], fetch: int) -> tuple[Any, Any]:

@@ -40,14 +40,11 @@ from bench._rows import Row, print_rows, save_rows  # noqa: E402  (after the pat
 KEY = "bench-key-0123456789"
 
 
-def timed(action: Callable[[], Any], *, repeat: int = 1) -> float:
-    """Return the median seconds ``action`` takes over ``repeat`` runs."""
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        action()
-        times.append(time.perf_counter() - started)
-    return statistics.median(times)
+def timed(action: Callable[[], Any]) -> float:
+    """Return the seconds one run of ``action`` takes."""
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 def bare_insert(url: str, count: int) -> float:

@@ -78,14 +78,21 @@ class SourceChecks(dramatiq.Middleware):
         if step is not FILE_INFO or not self._services.is_ready:
             return
         item_id = message.args[0]
-        source: str | None = message.options.get(SOURCE_OPTION)
-        if source is None and (source := self._waiting_source(item_id, step)) is None:
+        carried: str | None = message.options.get(SOURCE_OPTION)
+        source = carried if carried is not None else self._waiting_source(item_id, step)
+        if source is None or is_remote(source):
             return
-        if is_remote(source):
-            return
+        self._check_settled(broker, message, item_id, source, step, from_message=carried is not None)
+
+    def _check_settled(self, broker: dramatiq.Broker, message: MessageProxy, item_id: str, source: str,
+                       step: Step, *, from_message: bool) -> None:
+        """``_hold_until_settled``, leaving to the step what the check cannot read or stat.
+
+        Raises:
+            SkipMessage: the message is held until the source has settled.
+        """
         try:
-            self._hold_until_settled(broker, message, item_id, source, step,
-                                     from_message=SOURCE_OPTION in message.options)
+            self._hold_until_settled(broker, message, item_id, source, step, from_message=from_message)
         except (AutologError, OSError, SQLAlchemyError):
             # The step reads the source itself and reports what is wrong with it.
             self.logger.debug("Source check of item %r skipped.", item_id, exc_info=True)
@@ -144,11 +151,7 @@ class SourceChecks(dramatiq.Middleware):
         if carried is None or carried == item.source or is_remote(item.source):
             return
         message.options[SOURCE_OPTION] = item.source
-        try:
-            self._hold_until_settled(broker, message, message.args[0], item.source, step, from_message=False)
-        except (AutologError, OSError, SQLAlchemyError):
-            # The step reads the source itself and reports what is wrong with it.
-            self.logger.debug("Source check of item %r skipped.", message.args[0], exc_info=True)
+        self._check_settled(broker, message, message.args[0], item.source, step, from_message=False)
 
     def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
                               exception: BaseException | None = None) -> None:

@@ -336,10 +336,11 @@ class StatusWrites(dramatiq.Middleware):
         follow_ups: list[PendingMessage] = []
         queued: list[NewEvent] = []
         for built_message, delay in built:
-            follow = built_message.copy(message_timestamp=sent_ms)
-            step = message_step(broker, follow)
-            if step is not None and delay is None:
-                follow = follow.copy(options={QUEUED_RECORDED_OPTION: True})
+            # A step sent at once has its "queued" committed here; a delayed one records it when enqueued.
+            step = message_step(broker, built_message) if delay is None else None
+            follow = built_message.copy(message_timestamp=sent_ms,
+                                        options={QUEUED_RECORDED_OPTION: True} if step is not None else {})
+            if step is not None:
                 queued.append(queued_event(step, follow))
             follow_ups.append(pending(follow, delay_ms=delay))
         return follow_ups, queued
