@@ -80,16 +80,18 @@ class Store:
         if upgrade:
             migrate(engine)
         sessions = session_factory(engine)
-        return cls(engine=engine, items=Items(sessions), results=Results(sessions),
-                   timeline=Timeline(sessions), outbox=Outbox(sessions),
+        items = Items(sessions)
+        return cls(engine=engine, items=items, results=Results(sessions, items.group),
+                   timeline=Timeline(sessions), outbox=Outbox(sessions, items.group),
                    search=Search(sessions, dialect=engine.dialect.name),
                    sessions=sessions)
 
     def fenced(self, fence: RunFence) -> Store:
         """Return this store with writes to ``fence``'s item refused once its run is superseded."""
         # Built field by field, not with dataclasses.replace, which looks the fields up each time (once per message).
-        return Store(engine=self.engine, items=self.items.fenced(fence), results=Results(self.sessions, fence=fence),
-                     timeline=self.timeline, outbox=self.outbox, search=self.search, sessions=self.sessions)
+        return Store(engine=self.engine, items=self.items.fenced(fence),
+                     results=Results(self.sessions, self.items.group, fence=fence), timeline=self.timeline,
+                     outbox=self.outbox, search=self.search, sessions=self.sessions)
 
     def ping(self) -> None:
         """Check the database answers.

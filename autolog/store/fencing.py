@@ -13,8 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any, cast
 
-from sqlalchemy import CursorResult, Table, bindparam, update
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, CursorResult, Table, bindparam, update
 
 from autolog.errors import StaleRun
 from autolog.statuses import Status
@@ -41,8 +40,8 @@ _HOLD = (update(_ITEMS)
          .values(run_token=bindparam("held_token")))
 
 
-def hold_fence(session: Session, fence: RunFence | None, item_id: str) -> None:
-    """Check, in ``session``'s transaction, that ``fence``'s run still holds ``item_id``, and lock its row.
+def hold_fence(connection: Connection, fence: RunFence | None, item_id: str) -> None:
+    """Check, in ``connection``'s transaction, that ``fence``'s run still holds ``item_id``, and lock its row.
 
     Writes for other items, or with no fence, pass unchecked.
 
@@ -53,7 +52,7 @@ def hold_fence(session: Session, fence: RunFence | None, item_id: str) -> None:
         return
     # A no-op update, not a read: it takes the row's write lock (PostgreSQL) or the
     # database's (SQLite) until commit, so no newer run can take over mid-write.
-    result = session.connection().execute(_HOLD, {"fenced_item": item_id, "token": fence.token,
-                                                  "fenced_status": fence.status.value, "held_token": fence.token})
+    result = connection.execute(_HOLD, {"fenced_item": item_id, "token": fence.token,
+                                        "fenced_status": fence.status.value, "held_token": fence.token})
     if not cast("CursorResult[Any]", result).rowcount:
         raise StaleRun(item_id, fence.token)

@@ -20,6 +20,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from autolog.store.group_commit import GroupCommit
 from autolog.store.models import OutboxMessage
 
 #: How long the writer of a row has to send it before a relay may, in seconds. Sending
@@ -65,10 +66,17 @@ def add_messages(transaction: Session | Connection, messages: Iterable[PendingMe
 
 
 class Outbox:
-    """Claims and clears the outbox's rows."""
+    """Claims and clears the outbox's rows.
 
-    def __init__(self, sessions: sessionmaker[Session]) -> None:
+    Args:
+        sessions: the store's session factory.
+        group: where ``sent`` runs: the items' group commit (on SQLite a clear shares a
+            transaction with other threads' writes; after nearly every step message).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], group: GroupCommit) -> None:
         self._sessions = sessions
+        self._group = group
 
     def add(self, messages: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> None:
         """Store ``messages`` on their own, leased to the caller for ``lease_s``."""
@@ -102,9 +110,9 @@ class Outbox:
         """Clear the rows of messages the broker has accepted; return how many were cleared."""
         if not message_ids:
             return 0
-        with self._sessions.begin() as session:
-            result = session.connection().execute(_DELETE_SENT, {"sent_ids": list(message_ids)})
-            return cast("CursorResult[Any]", result).rowcount
+        parameters = {"sent_ids": list(message_ids)}
+        return self._group.run(
+            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount)
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

@@ -7,7 +7,7 @@ is refused with ``StaleRun`` once its run no longer holds the item.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, cast
 
@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Insert, Table, bindparam, delete, insert, sel
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.store.fencing import RunFence, hold_fence
+from autolog.store.group_commit import GroupCommit
 from autolog.store.models import Analysis, Artifact, Frame, Scene, TranscriptSegment
 from autolog.store.views import AnalysisView, ArtifactView, FrameView, SceneView, SegmentView
 
@@ -22,8 +23,9 @@ _ARTIFACTS = cast("Table", Artifact.__table__)
 _SCENES = cast("Table", Scene.__table__)
 _ANALYSES = cast("Table", Analysis.__table__)
 _FRAMES = cast("Table", Frame.__table__)
+_SEGMENTS = cast("Table", TranscriptSegment.__table__)
 
-# The saves' statements, built once and run on the session's connection: building, compiling
+# The saves' statements, built once and run on a transaction's connection: building, compiling
 # and flushing ORM objects per save cost about twice what the SQL does (SQLite, 0.9 of
 # ~1.3 ms for a poster's save; each item makes five saves). Core, not ORM, writes: the
 # search index is kept by database triggers, and nothing here reads the rows back. The
@@ -43,6 +45,12 @@ _INSERT_ARTIFACTS = insert(_ARTIFACTS)
 _INSERT_SCENES = insert(_SCENES)
 _INSERT_ANALYSIS = insert(_ANALYSES)
 _INSERT_FRAMES = insert(_FRAMES)
+_DELETE_SEGMENTS = delete(_SEGMENTS).where(_SEGMENTS.c.item_id == bindparam("owner"))
+_INSERT_SEGMENTS = insert(_SEGMENTS)
+_CLEAR_FRAME_TEXTS = update(_FRAMES).where(_FRAMES.c.item_id == bindparam("owner")).values(transcript=None)
+_SET_FRAME_TEXT = (update(_FRAMES)
+                   .where(_FRAMES.c.item_id == bindparam("owner"), _FRAMES.c.position == bindparam("at"))
+                   .values(transcript=bindparam("text")))
 
 
 def _row(item_id: str, view: Any) -> dict[str, Any]:
@@ -61,11 +69,30 @@ def _insert(connection: Connection, statement: Insert, rows: list[dict[str, Any]
 
 
 class Results:
-    """Idempotent writes and reads of step outputs."""
+    """Idempotent writes and reads of step outputs.
 
-    def __init__(self, sessions: sessionmaker[Session], *, fence: RunFence | None = None) -> None:
+    Args:
+        sessions: the store's session factory (reads).
+        group: where the saves run: the items' group commit, so on SQLite a save shares a
+            transaction with other threads' writes, and none pays for an ORM session.
+        fence: the step run these saves belong to (``Store.fenced``).
+    """
+
+    def __init__(self, sessions: sessionmaker[Session], group: GroupCommit, *, fence: RunFence | None = None) -> None:
         self._sessions = sessions
+        self._group = group
         self.fence = fence
+
+    def _save(self, item_id: str, write: Callable[[Connection], None]) -> None:
+        """Run ``write`` in one transaction, after the fence check (``StaleRun``); return once committed.
+
+        ``write`` replaces rows (deletes, then inserts), so it may run twice (``GroupCommit.run``).
+        """
+        def save(connection: Connection) -> None:
+            hold_fence(connection, self.fence, item_id)
+            write(connection)
+
+        self._group.run(save)
 
     def save_artifacts(self, item_id: str, kind: str, paths: Sequence[str]) -> None:
         """Replace the item's artifacts of ``kind`` with ``paths``, in order."""
@@ -73,13 +100,13 @@ class Results:
 
     def save_artifact_kinds(self, item_id: str, kinds: Mapping[str, Sequence[str]]) -> None:
         """Replace the item's artifacts of each kind in ``kinds`` (kind → paths, in order), in one transaction."""
-        with self._sessions.begin() as session:
-            hold_fence(session, self.fence, item_id)
-            connection = session.connection()
+        def write(connection: Connection) -> None:
             for kind, paths in kinds.items():
                 connection.execute(_DELETE_ARTIFACTS, {"owner": item_id, "of_kind": kind})
                 _insert(connection, _INSERT_ARTIFACTS, [{"item_id": item_id, "kind": kind, "position": position,
-                                                  "path": path} for position, path in enumerate(paths)])
+                                                         "path": path} for position, path in enumerate(paths)])
+
+        self._save(item_id, write)
 
     def artifacts(self, item_id: str) -> list[ArtifactView]:
         """Return the item's artifacts by kind and position."""
@@ -98,14 +125,17 @@ class Results:
 
     def save_scenes(self, item_id: str, scenes: Sequence[SceneView]) -> None:
         """Replace the item's scenes, and its frame artifacts with their images."""
-        with self._sessions.begin() as session:
-            hold_fence(session, self.fence, item_id)
-            connection = session.connection()
+        scene_rows = [_row(item_id, scene) for scene in scenes]
+        sample_rows = [{"item_id": item_id, "kind": "sample", "position": scene.position, "path": scene.image_path}
+                       for scene in scenes]
+
+        def write(connection: Connection) -> None:
             connection.execute(_DELETE_SCENES, {"owner": item_id})
             connection.execute(_DELETE_ARTIFACTS, {"owner": item_id, "of_kind": "sample"})
-            _insert(connection, _INSERT_SCENES, [_row(item_id, scene) for scene in scenes])
-            _insert(connection, _INSERT_ARTIFACTS, [{"item_id": item_id, "kind": "sample", "position": scene.position,
-                                              "path": scene.image_path} for scene in scenes])
+            _insert(connection, _INSERT_SCENES, scene_rows)
+            _insert(connection, _INSERT_ARTIFACTS, sample_rows)
+
+        self._save(item_id, write)
 
     def scenes(self, item_id: str) -> list[SceneView]:
         """Return the item's scenes in order."""
@@ -116,11 +146,13 @@ class Results:
 
     def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
         """Replace the item's analysis."""
-        with self._sessions.begin() as session:
-            hold_fence(session, self.fence, item_id)
-            connection = session.connection()
+        row = _row(item_id, analysis)
+
+        def write(connection: Connection) -> None:
             connection.execute(_DELETE_ANALYSIS, {"owner": item_id})
-            _insert(connection, _INSERT_ANALYSIS, [_row(item_id, analysis)])
+            _insert(connection, _INSERT_ANALYSIS, [row])
+
+        self._save(item_id, write)
 
     def analysis(self, item_id: str) -> AnalysisView | None:
         """Return the item's analysis, if step 4 has stored one."""
@@ -134,11 +166,13 @@ class Results:
 
     def save_frames(self, item_id: str, frames: Sequence[FrameView]) -> None:
         """Replace the item's frame records."""
-        with self._sessions.begin() as session:
-            hold_fence(session, self.fence, item_id)
-            connection = session.connection()
+        rows = [_row(item_id, frame) for frame in frames]
+
+        def write(connection: Connection) -> None:
             connection.execute(_DELETE_FRAMES, {"owner": item_id})
-            _insert(connection, _INSERT_FRAMES, [_row(item_id, frame) for frame in frames])
+            _insert(connection, _INSERT_FRAMES, rows)
+
+        self._save(item_id, write)
 
     def frames(self, item_id: str) -> list[FrameView]:
         """Return the item's frame records in order."""
@@ -150,16 +184,17 @@ class Results:
         self, item_id: str, segments: Sequence[SegmentView], frame_texts: Mapping[int, str]
     ) -> None:
         """Replace the item's transcript and write each frame's share of it."""
-        with self._sessions.begin() as session:
-            hold_fence(session, self.fence, item_id)
-            session.execute(delete(TranscriptSegment).where(TranscriptSegment.item_id == item_id))
-            session.add_all(TranscriptSegment(item_id=item_id, **segment.to_dict()) for segment in segments)
-            session.execute(update(Frame).where(Frame.item_id == item_id).values(transcript=None))
-            for position, text in frame_texts.items():
-                session.execute(
-                    update(Frame).where(Frame.item_id == item_id, Frame.position == position)
-                    .values(transcript=text)
-                )
+        segment_rows = [_row(item_id, segment) for segment in segments]
+        texts = [{"owner": item_id, "at": position, "text": text} for position, text in frame_texts.items()]
+
+        def write(connection: Connection) -> None:
+            connection.execute(_DELETE_SEGMENTS, {"owner": item_id})
+            _insert(connection, _INSERT_SEGMENTS, segment_rows)
+            connection.execute(_CLEAR_FRAME_TEXTS, {"owner": item_id})
+            if texts:
+                connection.execute(_SET_FRAME_TEXT, texts)
+
+        self._save(item_id, write)
 
     def transcript(self, item_id: str) -> list[SegmentView]:
         """Return the item's transcript segments in order."""
