@@ -3,7 +3,8 @@
 dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's
 timeout (1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop
 between two steps on different queues waited about half a second. Here each immediate
-enqueue also pushes a token onto the queue's wake list, and an idle consumer blocks on that
+enqueue also pushes a token onto the queue's wake list (in the enqueue's round trip:
+``do_enqueue``), and an idle consumer blocks on that
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
 trip. Delay queues keep dramatiq's polling: their messages become due by time, not by an
 enqueue.
@@ -124,8 +125,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         """
         broker = self.broker
         pipe.evalsha(broker.scripts["dispatch"].sha, 1, broker.namespace,
-                     command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
-                     broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args)
+                     *broker.dispatch_args(command, self.queue_name, *args))
 
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
@@ -309,12 +309,41 @@ class WakingRedisBroker(RedisBroker):
     def consumer_class(self) -> type[Consumer]:
         return _WakingConsumer
 
-    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        enqueued: Message[Any] = super().enqueue(message, delay=delay)
-        if delay is None:
-            key = wake_key(self.namespace, message.queue_name)
-            pipe = self.client.pipeline(transaction=False)
-            pipe.lpush(key, b"1")
-            pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-            pipe.execute()
+    def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
+        """Run dramatiq's enqueue and, for a message due now, push a wake token for its queue: one round trip.
+
+        The two commands go in one pipeline, the message first, by the script's digest (as
+        ``_WakingConsumer._dispatch``). A Redis that lost the script (a restart) answers ``NOSCRIPT``
+        and stored nothing: the message goes again through dramatiq's script call, which loads the
+        script, and its token after it. A delayed message (its delay queue) wakes no one. A token
+        Redis refused is logged: the message is stored, and the consumers find it at their timeout.
+
+        Raises:
+            redis.RedisError: Redis could not be reached or failed the enqueue.
+        """
+        if q_name(queue_name) != queue_name:
+            return self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
+                     *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
+        enqueued, *woken = self._wake(pipe, queue_name).execute(raise_on_error=False)
+        if isinstance(enqueued, NoScriptError):
+            enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+            woken = self._wake(self.client.pipeline(transaction=False), queue_name).execute()
+        if isinstance(enqueued, Exception):
+            raise enqueued
+        if any(isinstance(reply, Exception) for reply in woken):  # Stored: its consumers find it at their timeout.
+            self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)
         return enqueued
+
+    def _wake(self, pipe: Any, queue_name: str) -> Any:
+        """Queue on ``pipe`` a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept); return it."""
+        key = wake_key(self.namespace, queue_name)
+        pipe.lpush(key, b"1")
+        pipe.ltrim(key, 0, WAKE_TOKENS - 1)
+        return pipe
+
+    def dispatch_args(self, command: str, queue_name: str, *args: Any) -> list[Any]:
+        """Return the arguments dramatiq's dispatch script takes for ``command`` (what ``do_<command>`` sends)."""
+        return [command, current_millis(), queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl,
+                self._should_do_maintenance(command), self._max_unpack_size(), *args]

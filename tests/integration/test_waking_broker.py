@@ -264,3 +264,39 @@ def test_a_hook_list_made_from_the_old_middleware_list_is_not_kept_for_the_new_o
     for _ in range(3):
         hooked.emit_after("ack", None)
     assert calls == ["late"] * 3
+
+
+def test_an_enqueue_after_redis_lost_its_scripts_stores_the_message_and_wakes_the_consumer(
+        redis_client: redis.Redis) -> None:
+    # Given an idle consumer blocking on the wake list, and a Redis that lost its scripts (as after a restart)
+    RAN.clear()
+    worker = dramatiq.Worker(broker, queues={"wake_test"}, worker_threads=1, worker_timeout=IDLE_TIMEOUT_MS)
+    worker.start()
+    try:
+        wait_for(lambda: getattr(worker.consumers["wake_test"].consumer, "misses", 0) > 0, timeout_s=10,
+                 what="the consumer to find its queue empty")
+        redis_client.script_flush()
+
+        # When a message is enqueued (its script answers NOSCRIPT), Then it runs long before the idle timeout
+        probe.send()
+        wait_for(RAN.is_set, timeout_s=IDLE_TIMEOUT_MS / 2000, what="the idle consumer to wake")
+    finally:
+        worker.stop()
+
+
+def test_a_wake_token_redis_refuses_is_logged_and_the_message_is_still_stored(
+        redis_client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
+    # Given a wake list Redis refuses to push to (a key of another type in its place)
+    key = wake_key(broker.namespace, "wake_saturated")
+    redis_client.set(key, "not a list")
+    try:
+        # When a message is enqueued on its queue
+        message = broker.enqueue(probe.message().copy(queue_name="wake_saturated"))
+
+        # Then the enqueue succeeds, the message is in the queue, and the refused wake is logged
+        stored = redis_client.hget(f"{broker.namespace}:wake_saturated.msgs", message.options["redis_message_id"])
+        assert stored is not None
+        assert "Could not wake the consumers of 'wake_saturated'" in caplog.text
+    finally:
+        redis_client.delete(key)
+        broker.flush("wake_saturated")
