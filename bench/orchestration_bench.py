@@ -18,8 +18,8 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
   on one busy queue: the broker's own latency.
 
 - **CPU per item**: ``--clips`` tiny clips (2 s, 320x240, no audio) through steps 1-5 with
-  the real actors in an in-process worker (SQLite), against the same media work called bare,
-  the two alternated in ``CPU_ROUNDS`` rounds
+  the real actors in an in-process worker of ``CPU_THREADS`` threads (SQLite), against the same
+  media work called bare on as many threads, the two alternated in ``CPU_ROUNDS`` rounds
   (probe, poster, contact sheet, scene pass, frames, local analysis): CPU of this process
   (every thread) plus its ffmpeg/ffprobe children. Process starts, the Redis server's CPU
   and model loads are not in it.
@@ -31,6 +31,7 @@ dropped after.
 from __future__ import annotations
 
 import argparse
+import concurrent.futures
 import contextlib
 import os
 import resource
@@ -237,13 +238,25 @@ def bare_media_work(path: Path, out: Path) -> None:
 #: so a drift of the machine's speed (ffmpeg's CPU per clip moves by ±25 ms between runs) falls on both.
 CPU_ROUNDS = 4
 
+#: The CPU row's worker threads, and the threads the bare work runs on: two clips' media work at
+#: once costs more CPU than one after the other (ffmpeg's threads share the cores: +20 to +40 ms a
+#: clip, measured on 2 cores), and that is the machine's, not autolog's.
+CPU_THREADS = 2
+
+
+def bare_media_work_on_threads(paths: list[Path], out: Path) -> None:
+    """Do ``bare_media_work`` for ``paths`` on ``CPU_THREADS`` threads, as the pipeline's worker threads do."""
+    with concurrent.futures.ThreadPoolExecutor(CPU_THREADS) as pool:
+        for done in [pool.submit(bare_media_work, path, out / path.stem) for path in paths]:
+            done.result()
+
 
 def cpu_per_item(settings: Any, scratch: Path, count: int) -> Row:
     """Return the CPU-per-item row: the pipeline's CPU per clip against the bare media work's.
 
-    In ``CPU_ROUNDS`` rounds, each of a share of the clips: the bare work with no worker running
-    (an idle worker's threads would count against it), then a fresh worker runs them through the
-    pipeline (its start and stop not counted).
+    In ``CPU_ROUNDS`` rounds, each of a share of the clips: the bare work on ``CPU_THREADS``
+    threads with no worker running (an idle worker's threads would count against it), then a
+    fresh worker with as many threads runs them through the pipeline (its start and stop not counted).
     """
     import dramatiq
 
@@ -254,8 +267,7 @@ def cpu_per_item(settings: Any, scratch: Path, count: int) -> Row:
 
     clips = tiny_clips(scratch / "media", count + 2)
     warm, clips = clips[:2], clips[2:]
-    for path in warm:
-        bare_media_work(path, scratch / "bare" / path.stem)
+    bare_media_work_on_threads(warm, scratch / "bare")
     bare_s = pipeline_s = 0.0
     with installed_store(settings, f"sqlite:///{scratch / 'cpu.db'}") as store:
         from actors import services
@@ -279,11 +291,10 @@ def cpu_per_item(settings: Any, scratch: Path, count: int) -> Row:
         for index in range(CPU_ROUNDS):
             share = clips[index::CPU_ROUNDS]
             started = cpu_s()
-            for path in share:
-                bare_media_work(path, scratch / "bare" / path.stem)
+            bare_media_work_on_threads(share, scratch / "bare")
             bare_s += cpu_s() - started
             worker = dramatiq.Worker(broker, queues={"probe", "thumbnails", "assess", "analysis", "frames",
-                                                     "control"}, worker_threads=2)
+                                                     "control"}, worker_threads=CPU_THREADS)
             worker.start()
             try:
                 if index == 0:
