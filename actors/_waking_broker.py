@@ -82,6 +82,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self.room = threading.Event()
         self._waiting = broker.waiting_acks(queue_name)
         self._ack_keys = ack_keys(broker.namespace, broker.broker_id, queue_name)
+        #: Set when a fetch took fewer messages than it asked for: its queue was empty after it.
+        self._drained = False
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
         self._closed = False
@@ -217,12 +219,17 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             if self._waiting.ids:
                 self._round_trip(fetch=0)  # No ack waits longer than the bound.
             return None
-        self.message_cache = self._round_trip(fetch=room)
-        if self.message_cache:
-            self.misses = 0
-            fetched: MessageProxy | None = super().__next__()
-            return fetched
-        self.misses += 1
+        if not self._drained:
+            self.message_cache = self._round_trip(fetch=room)
+            if self.message_cache:
+                self.misses = 0
+                # Fewer than it asked for: the fetch emptied the queue, so the next look blocks on the
+                # wake list at once instead of fetching again first (a round trip per message at light load).
+                self._drained = len(self.message_cache) < room
+                fetched: MessageProxy | None = super().__next__()
+                return fetched
+            self.misses += 1
+        self._drained = False
         with self._waiting.lock:
             if self._waiting.ids:
                 return None  # Acks came meanwhile: the next round trip sends them.

@@ -34,6 +34,7 @@ probe = dramatiq.actor(_probe, actor_name="autolog_test.wake", queue_name="wake_
 SATURATED_QUEUES = ("wake_saturated", "wake_acked", "ack_deferred", "ack_blocking", "ack_closed", "ack_outage")
 for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
+broker.declare_queue("wake_drained")
 
 
 def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_client: redis.Redis) -> None:
@@ -300,3 +301,42 @@ def test_a_wake_token_redis_refuses_is_logged_and_the_message_is_still_stored(
     finally:
         redis_client.delete(key)
         broker.flush("wake_saturated")
+
+
+def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_not_another_fetch(
+        redis_client: redis.Redis) -> None:
+    # Given a consumer with room for two, whose queue holds one message (its wake token already taken)
+    broker.enqueue(probe.message().copy(queue_name="wake_drained"))
+    redis_client.delete(wake_key(broker.namespace, "wake_drained"))
+    consumer: Any = broker.consume("wake_drained", prefetch=2, timeout=IDLE_TIMEOUT_MS)
+    fetches: list[int] = []
+    send = consumer._send
+
+    def counted(acks: list[str], fetch: int) -> Any:
+        if fetch:
+            fetches.append(fetch)
+        return send(acks, fetch)
+
+    consumer._send = counted
+    looking = threading.Thread(target=lambda: next(consumer))
+    try:
+        held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
+        assert fetches == [2]
+
+        # When it looks again, Then it blocks on the wake list without fetching first
+        looking.start()
+        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
+        assert fetches == [2]
+
+        # And an enqueue wakes it, and its next look fetches the new message
+        broker.enqueue(probe.message().copy(queue_name="wake_drained"))
+        looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        assert not looking.is_alive()
+        second = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the wake")
+        assert fetches[1:] == [1]
+        consumer.ack(held)
+        consumer.ack(second)
+    finally:
+        consumer.close()
+        looking.join(timeout=10)
+        broker.flush("wake_drained")
