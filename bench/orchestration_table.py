@@ -57,7 +57,7 @@ TARGETS: dict[str, Target] = {
     "drain_": Target(">= 0.5×", lambda row: row.ratio is not None and row.ratio >= 0.5),
     "hop_link": Target("<= 2×", _ratio_at_most(2.0)),
     "hop_branch": Target("<= 2×", _ratio_at_most(2.0)),
-    "cpu_per_item": Target("<= +5 %", _ratio_at_most(1.05)),
+    "cpu_orchestration": Target("<= +5 %", _ratio_at_most(1.05)),
     "stack_idle": Target("< 400 MiB", _value_below(400)),
     "intake_batch": Target("< 1 s", _value_below(1.0)),
     "intake_all": Target("a few s (< 10 s)", _value_below(10.0)),
