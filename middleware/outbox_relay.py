@@ -13,7 +13,6 @@ always-on sweep calls ``relay_outbox`` too.
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 import threading
 from collections.abc import Sequence
@@ -68,7 +67,11 @@ def send_after_hooks(message: dramatiq.Message[Any] | MessageProxy, messages: Se
     They go once the other middlewares' ``after_process_message`` hooks have run; if the
     process dies first, the relay sends them when the writer's lease runs out.
     """
-    message.options[COMMITTED_OPTION] = [dataclasses.asdict(pending_message) for pending_message in messages]
+    # Field by field, not ``dataclasses.asdict``: its deep copy of each message (a pipeline's message
+    # nests every later step's) cost more than the rest of this hand-over. Nothing changes them.
+    message.options[COMMITTED_OPTION] = [
+        {"message_id": pending_message.message_id, "queue_name": pending_message.queue_name,
+         "message": pending_message.message, "delay_ms": pending_message.delay_ms} for pending_message in messages]
 
 
 def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
