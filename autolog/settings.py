@@ -7,6 +7,7 @@ This is the only module that reads ``os.environ``. Entry points call
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import re
 from collections.abc import Mapping
@@ -181,14 +182,17 @@ class Settings:
             return normalise_database_url(self.database_url)
         return f"sqlite:///{(self.var_dir / 'autolog.db').resolve()}"
 
-    @property
+    @functools.cached_property
     def artifacts_root(self) -> Path:
-        """The folder step outputs are written under."""
+        """The folder step outputs are written under (resolved once: each step message reads it)."""
         return (self.artifacts_dir or self.var_dir / "artifacts").resolve()
 
-    @property
+    @functools.cached_property
     def resolved_media_roots(self) -> tuple[Path, ...]:
-        """The media roots as absolute, symlink-free paths."""
+        """The media roots as absolute, symlink-free paths (resolved once: each step message reads them).
+
+        A root's symlink pointed elsewhere later takes effect when the process starts again.
+        """
         roots = self.media_roots or (self.var_dir / "media",)
         return tuple(root.resolve() for root in roots)
 

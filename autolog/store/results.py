@@ -83,6 +83,10 @@ class Results:
         self._group = group
         self.fence = fence
 
+    def _connect(self) -> Connection:
+        """Return a pooled connection for a read the steps make (no session: a third of the cost, as ``Items.get``)."""
+        return cast("Connection", self._sessions.kw["bind"].connect())
+
     def _save(self, item_id: str, write: Callable[[Connection], None]) -> None:
         """Run ``write`` in one transaction, after the fence check (``StaleRun``); return once committed.
 
@@ -139,10 +143,10 @@ class Results:
 
     def scenes(self, item_id: str) -> list[SceneView]:
         """Return the item's scenes in order."""
-        with self._sessions() as session:
+        with self._connect() as connection:
             return [SceneView(position=row.position, start_s=row.start_s, end_s=row.end_s,
                               sample_s=row.sample_s, image_path=row.image_path)
-                    for row in session.connection().execute(_SCENES_OF, {"owner": item_id})]
+                    for row in connection.execute(_SCENES_OF, {"owner": item_id})]
 
     def save_analysis(self, item_id: str, analysis: AnalysisView) -> None:
         """Replace the item's analysis."""
@@ -156,8 +160,8 @@ class Results:
 
     def analysis(self, item_id: str) -> AnalysisView | None:
         """Return the item's analysis, if step 4 has stored one."""
-        with self._sessions() as session:
-            row = session.connection().execute(_ANALYSIS_OF, {"owner": item_id}).first()
+        with self._connect() as connection:
+            row = connection.execute(_ANALYSIS_OF, {"owner": item_id}).first()
             if row is None:
                 return None
             return AnalysisView(provider=row.provider, model=row.model, prompt=row.prompt, result=row.result,
