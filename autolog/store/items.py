@@ -80,7 +80,7 @@ def _update_statement(columns: tuple[str, ...]) -> Any:
     against ~60 µs); the callers change a handful of fixed column sets.
     """
     return (update(_ITEMS).where(_ITEMS.c.id == bindparam("b_id"))
-            .values(updated_at=bindparam("b_now"), **{name: bindparam(f"b_{name}") for name in columns}))
+            .values(updated_at=bindparam("b_now"), **{name: bindparam(f"c_{name}") for name in columns}))
 
 
 def _transition_statement(*, fenced: bool) -> Any:
@@ -443,7 +443,7 @@ class Items:
             StaleRun: through a fenced store, the fence's run no longer holds the item.
         """
         statement = _update_statement(tuple(changes))
-        parameters = {"b_id": item_id, "b_now": utcnow(), **{f"b_{name}": value for name, value in changes.items()}}
+        parameters = {"b_id": item_id, "b_now": utcnow(), **{f"c_{name}": value for name, value in changes.items()}}
         entries = [event_values(event)] if event is not None else []
 
         def write(connection: Connection) -> None:
