@@ -3,8 +3,8 @@
 dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's
 timeout (1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop
 between two steps on different queues waited about half a second. Here each immediate
-enqueue also pushes a token onto the queue's wake list (in the enqueue's round trip:
-``do_enqueue``), and an idle consumer blocks on that
+enqueue, and each requeue of messages a stopping worker held, also pushes a token onto the
+queue's wake list (in the same round trip: ``_dispatch_and_wake``), and an idle consumer blocks on that
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
 trip. Delay queues keep dramatiq's polling: their messages become due by time, not by an
 enqueue.
@@ -82,7 +82,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self.room = threading.Event()
         self._waiting = broker.waiting_acks(queue_name)
         self._ack_keys = ack_keys(broker.namespace, broker.broker_id, queue_name)
-        #: Set when a fetch took fewer messages than it asked for: its queue was empty after it.
+        #: Set when a fetch took fewer messages than it asked for: its queue was empty after it. A message that
+        #: comes back without a token (dramatiq's maintenance giving back a dead worker's) waits for the timeout.
         self._drained = False
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
@@ -317,31 +318,43 @@ class WakingRedisBroker(RedisBroker):
         return _WakingConsumer
 
     def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
-        """Run dramatiq's enqueue and, for a message due now, push a wake token for its queue: one round trip.
+        """Run dramatiq's enqueue and wake the queue's idle consumers, in one round trip (``_dispatch_and_wake``)."""
+        return self._dispatch_and_wake("enqueue", queue_name, redis_message_id, encoded)
 
-        The two commands go in one pipeline, the message first, by the script's digest (as
+    def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
+        """Put messages a worker held back onto their queue again, and wake its idle consumers.
+
+        A stopping worker's (``ShutdownRequeue``, dramatiq's own at a stop): a consumer that has just
+        emptied its queue blocks on the wake list, and would otherwise find them only at its timeout.
+        """
+        return self._dispatch_and_wake("requeue", queue_name, *redis_message_ids)
+
+    def _dispatch_and_wake(self, command: str, queue_name: str, *args: Any) -> Any:
+        """Run ``command`` of dramatiq's dispatch script and push a wake token for the queue: one round trip.
+
+        The two go in one pipeline, the command first, by the script's digest (as
         ``_WakingConsumer._dispatch``). A Redis that lost the script (a restart) answers ``NOSCRIPT``
-        and stored nothing: the message goes again through dramatiq's script call, which loads the
-        script, and its token after it. A delayed message (its delay queue) wakes no one. A token
-        Redis refused is logged: the message is stored, and the consumers find it at their timeout.
+        and ran nothing: the command goes again through dramatiq's script call, which loads the
+        script, and its token after it. A delay queue's messages come due by time and wake no one.
+        A token Redis refused is logged: the messages are stored, and the consumers find them at
+        their timeout.
 
         Raises:
-            redis.RedisError: Redis could not be reached or failed the enqueue.
+            redis.RedisError: Redis could not be reached or failed the command.
         """
         if q_name(queue_name) != queue_name:
-            return self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+            return self._dispatch(command)(queue_name, *args)
         pipe = self.client.pipeline(transaction=False)
-        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
-                     *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
-        enqueued, *woken = self._wake(pipe, queue_name).execute(raise_on_error=False)
-        if isinstance(enqueued, NoScriptError):
-            enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
-            woken = self._wake(self.client.pipeline(transaction=False), queue_name).execute()
-        if isinstance(enqueued, Exception):
-            raise enqueued
-        if any(isinstance(reply, Exception) for reply in woken):  # Stored: its consumers find it at their timeout.
+        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace, *self.dispatch_args(command, queue_name, *args))
+        done, *woken = self._wake(pipe, queue_name).execute(raise_on_error=False)
+        if isinstance(done, NoScriptError):
+            done = self._dispatch(command)(queue_name, *args)
+            woken = self._wake(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
+        if isinstance(done, Exception):
+            raise done
+        if any(isinstance(reply, Exception) for reply in woken):
             self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)
-        return enqueued
+        return done
 
     def _wake(self, pipe: Any, queue_name: str) -> Any:
         """Queue on ``pipe`` a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept); return it."""

@@ -35,6 +35,7 @@ SATURATED_QUEUES = ("wake_saturated", "wake_acked", "ack_deferred", "ack_blockin
 for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
 broker.declare_queue("wake_drained")
+broker.declare_queue("wake_requeued")
 
 
 def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_client: redis.Redis) -> None:
@@ -285,11 +286,15 @@ def test_an_enqueue_after_redis_lost_its_scripts_stores_the_message_and_wakes_th
         worker.stop()
 
 
+@pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
 def test_a_wake_token_redis_refuses_is_logged_and_the_message_is_still_stored(
-        redis_client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
-    # Given a wake list Redis refuses to push to (a key of another type in its place)
+        redis_client: redis.Redis, caplog: pytest.LogCaptureFixture, scripts_lost: bool) -> None:
+    # Given a wake list Redis refuses to push to (a key of another type in its place), and maybe a Redis
+    # that lost its scripts (the enqueue then goes again through dramatiq's script call)
     key = wake_key(broker.namespace, "wake_saturated")
     redis_client.set(key, "not a list")
+    if scripts_lost:
+        redis_client.script_flush()
     try:
         # When a message is enqueued on its queue
         message = broker.enqueue(probe.message().copy(queue_name="wake_saturated"))
@@ -301,6 +306,32 @@ def test_a_wake_token_redis_refuses_is_logged_and_the_message_is_still_stored(
     finally:
         redis_client.delete(key)
         broker.flush("wake_saturated")
+
+
+def test_messages_put_back_on_their_queue_wake_a_consumer_blocked_on_it(redis_client: redis.Redis) -> None:
+    # Given one consumer holding the queue's only message, and another blocked on the queue's wake list
+    broker.enqueue(probe.message().copy(queue_name="wake_requeued"))
+    redis_client.delete(wake_key(broker.namespace, "wake_requeued"))
+    holder: Any = broker.consume("wake_requeued", prefetch=2, timeout=IDLE_TIMEOUT_MS)
+    waiter: Any = broker.consume("wake_requeued", prefetch=2, timeout=IDLE_TIMEOUT_MS)
+    held = wait_for(lambda: next(holder), timeout_s=10, what="the holder to fetch the message")
+    blocked = threading.Thread(target=lambda: next(waiter))
+    blocked.start()
+    try:
+        wait_for(lambda: waiter._blocking, timeout_s=10, what="the other consumer to block on the wake list")
+
+        # When the holder puts it back (as a stopping worker does), Then the blocked consumer wakes and fetches it
+        holder.requeue([held])
+        blocked.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        assert not blocked.is_alive()
+        again = wait_for(lambda: next(waiter), timeout_s=10, what="the fetch of the message put back")
+        assert again.message_id == held.message_id
+        waiter.ack(again)
+    finally:
+        holder.close()
+        waiter.close()
+        blocked.join(timeout=10)
+        broker.flush("wake_requeued")
 
 
 def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_not_another_fetch(
