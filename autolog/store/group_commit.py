@@ -46,6 +46,13 @@ T = TypeVar("T")
 MAX_BATCH = 64
 
 
+class BatchInterrupted(StoreUnavailable):
+    """The batch a write was in stopped half-way: its leader's thread was interrupted (a time limit).
+
+    The write may or may not have committed; ``GroupCommit.run`` runs an idempotent write again.
+    """
+
+
 class _Write(Generic[T]):
     """One caller's write, waiting for its batch."""
 
@@ -109,15 +116,27 @@ class GroupCommit:
         """Whether a batch is under way or its next leader has been handed the lead."""
         return self._leading
 
-    def run(self, write: Callable[[Connection], T]) -> T:
+    def run(self, write: Callable[[Connection], T], *, idempotent: bool = False) -> T:
         """Run ``write`` on a transaction's connection, with others' writes; return its result once committed.
 
         ``write`` must only use the connection (it may run twice: in a batch rolled back,
-        then alone), and may raise to refuse its change.
+        then alone), and may raise to refuse its change. An ``idempotent`` write (running it
+        twice leaves what running it once does: a step's saves, which replace rows) runs again
+        when another thread's interruption broke the batch it was in, where any other write's
+        caller gets ``BatchInterrupted``: a step's save is not lost, and its work not redone,
+        because another step hit its time limit.
 
         Raises:
             whatever ``write`` raises, or the commit's error (a store outage), alone in its transaction.
         """
+        try:
+            return self._run(write)
+        except BatchInterrupted:
+            if not idempotent:
+                raise
+            return self._run(write)
+
+    def _run(self, write: Callable[[Connection], T]) -> T:
         if not self.shared:
             with self._transaction() as connection:
                 return write(connection)
@@ -159,7 +178,7 @@ class GroupCommit:
             if not write.finished:
                 # The leader was interrupted mid-batch (a time limit's async exception): no outcome is
                 # known, and callers treat an unreachable store by waiting and writing again.
-                write.error = StoreUnavailable("the write's batch was interrupted before it committed")
+                write.error = BatchInterrupted("the write's batch was interrupted before it was known to commit")
         with self._lock:
             if self._queue:
                 self._queue[0].leads = True

@@ -453,7 +453,7 @@ class Items:
             if entries:
                 connection.execute(_INSERT_EVENTS, entries)
 
-        self.group.run(write)
+        self.group.run(write, idempotent=not entries)  # An event would be recorded twice.
 
     def cancel(self, item_id: str, *, event: NewEvent, unless_finished: bool) -> ItemView:
         """Mark an item cancelled and record ``event``, in one transaction; return the item as it now is.

@@ -112,7 +112,8 @@ class Outbox:
             return 0
         parameters = {"sent_ids": list(message_ids)}
         return self._group.run(
-            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount)
+            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
+            idempotent=True)
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

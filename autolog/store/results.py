@@ -96,7 +96,7 @@ class Results:
             hold_fence(connection, self.fence, item_id)
             write(connection)
 
-        self._group.run(save)
+        self._group.run(save, idempotent=True)
 
     def save_artifacts(self, item_id: str, kind: str, paths: Sequence[str]) -> None:
         """Replace the item's artifacts of ``kind`` with ``paths``, in order."""

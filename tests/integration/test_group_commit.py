@@ -44,10 +44,10 @@ class Writers:
         self.outcomes: dict[str, Any] = {}
         self.threads: dict[str, threading.Thread] = {}
 
-    def start(self, name: str, write: Callable[[Connection], Any]) -> None:
+    def start(self, name: str, write: Callable[[Connection], Any], *, idempotent: bool = False) -> None:
         def run() -> None:
             try:
-                self.outcomes[name] = self.group.run(write)
+                self.outcomes[name] = self.group.run(write, idempotent=idempotent)
             except BaseException as ex:  # noqa: BLE001 - the outcome under test
                 self.outcomes[name] = ex
 
@@ -138,6 +138,32 @@ def test_an_interrupted_leader_fails_its_batch_as_an_outage_and_passes_the_lead(
     assert not writers.group.leading
     assert sqlite_store.items.group.run(set_prompt("LF4", "after")) == 1
     assert prompts(sqlite_store)["LF1"] is None
+
+
+def test_an_idempotent_write_in_an_interrupted_batch_runs_again_and_commits(
+    sqlite_store: Store, blocked: tuple[Writers, threading.Event],
+) -> None:
+    # Given a batch whose leader will be interrupted, with an idempotent write (a step's save) behind it
+    writers, release = blocked
+
+    def interrupted(connection: Connection) -> int:
+        raise Interrupted
+
+    writers.start("interrupted", interrupted)
+    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="the next leader queued")
+    writers.start("save", set_prompt("LF1", "saved"), idempotent=True)
+    writers.start("plain", set_prompt("LF2", "plain"))
+    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="both writes queued")
+
+    # When the leader's thread is interrupted mid-batch
+    release.set()
+    writers.join()
+
+    # Then the idempotent write ran again and committed; the other one's caller is told of an outage
+    assert isinstance(writers.outcomes["interrupted"], Interrupted)
+    assert writers.outcomes["save"] == 1
+    assert isinstance(writers.outcomes["plain"], StoreUnavailable)
+    assert prompts(sqlite_store)["LF1"] == "saved"
 
 
 def test_a_waiter_interrupted_when_handed_the_lead_passes_it_on(
