@@ -121,6 +121,7 @@ def test_a_failing_write_rolls_back_alone(sqlite_store: Store, blocked: tuple[Wr
 def test_an_interrupted_leader_fails_its_batch_as_an_outage_and_passes_the_lead(
     sqlite_store: Store, blocked: tuple[Writers, threading.Event],
 ) -> None:
+    # Given a batch whose leader will be interrupted, with a write and an idempotent write (a step's save) behind it
     writers, release = blocked
 
     def interrupted(connection: Connection) -> int:
@@ -129,41 +130,21 @@ def test_an_interrupted_leader_fails_its_batch_as_an_outage_and_passes_the_lead(
     writers.start("interrupted", interrupted)
     wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="the next leader queued")
     writers.start("follower", set_prompt("LF1", "follower"))
-    wait_for(lambda: writers.group.queued == 2, timeout_s=10, what="its follower queued")
-    release.set()
-    writers.join()
-
-    assert isinstance(writers.outcomes["interrupted"], Interrupted)
-    assert isinstance(writers.outcomes["follower"], StoreUnavailable)
-    assert not writers.group.leading
-    assert sqlite_store.items.group.run(set_prompt("LF4", "after")) == 1
-    assert prompts(sqlite_store)["LF1"] is None
-
-
-def test_an_idempotent_write_in_an_interrupted_batch_runs_again_and_commits(
-    sqlite_store: Store, blocked: tuple[Writers, threading.Event],
-) -> None:
-    # Given a batch whose leader will be interrupted, with an idempotent write (a step's save) behind it
-    writers, release = blocked
-
-    def interrupted(connection: Connection) -> int:
-        raise Interrupted
-
-    writers.start("interrupted", interrupted)
-    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="the next leader queued")
-    writers.start("save", set_prompt("LF1", "saved"), idempotent=True)
-    writers.start("plain", set_prompt("LF2", "plain"))
-    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="both writes queued")
+    writers.start("save", set_prompt("LF3", "saved"), idempotent=True)
+    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="its followers queued")
 
     # When the leader's thread is interrupted mid-batch
     release.set()
     writers.join()
 
-    # Then the idempotent write ran again and committed; the other one's caller is told of an outage
+    # Then the write's caller is told of an outage, the idempotent write ran again and committed, and the lead passed on
     assert isinstance(writers.outcomes["interrupted"], Interrupted)
+    assert isinstance(writers.outcomes["follower"], StoreUnavailable)
     assert writers.outcomes["save"] == 1
-    assert isinstance(writers.outcomes["plain"], StoreUnavailable)
-    assert prompts(sqlite_store)["LF1"] == "saved"
+    assert not writers.group.leading
+    assert sqlite_store.items.group.run(set_prompt("LF4", "after")) == 1
+    assert prompts(sqlite_store)["LF1"] is None
+    assert prompts(sqlite_store)["LF3"] == "saved"
 
 
 def test_a_waiter_interrupted_when_handed_the_lead_passes_it_on(

@@ -38,8 +38,11 @@ broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
 
 
-def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_client: redis.Redis) -> None:
-    # Given a worker whose consumer has found its queue empty (and so blocks on the wake list)
+@pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
+def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_client: redis.Redis,
+                                                                        scripts_lost: bool) -> None:
+    # Given a worker whose consumer has found its queue empty (and so blocks on the wake list), and maybe
+    # a Redis that lost its scripts (as after a restart: the enqueue's script call answers NOSCRIPT)
     RAN.clear()
     worker = dramatiq.Worker(broker, queues={"wake_test"}, worker_threads=1, worker_timeout=IDLE_TIMEOUT_MS)
     worker.start()
@@ -47,6 +50,8 @@ def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_cl
         wait_for(lambda: getattr(worker.consumers["wake_test"].consumer, "misses", 0) > 0, timeout_s=10,
                  what="the consumer to find its queue empty")
         assert redis_client.llen(wake_key(broker.namespace, "wake_test")) == 0
+        if scripts_lost:
+            redis_client.script_flush()
 
         # When a message is enqueued, Then it runs long before the consumer's idle timeout
         probe.send()
@@ -266,24 +271,6 @@ def test_a_hook_list_made_from_the_old_middleware_list_is_not_kept_for_the_new_o
     for _ in range(3):
         hooked.emit_after("ack", None)
     assert calls == ["late"] * 3
-
-
-def test_an_enqueue_after_redis_lost_its_scripts_stores_the_message_and_wakes_the_consumer(
-        redis_client: redis.Redis) -> None:
-    # Given an idle consumer blocking on the wake list, and a Redis that lost its scripts (as after a restart)
-    RAN.clear()
-    worker = dramatiq.Worker(broker, queues={"wake_test"}, worker_threads=1, worker_timeout=IDLE_TIMEOUT_MS)
-    worker.start()
-    try:
-        wait_for(lambda: getattr(worker.consumers["wake_test"].consumer, "misses", 0) > 0, timeout_s=10,
-                 what="the consumer to find its queue empty")
-        redis_client.script_flush()
-
-        # When a message is enqueued (its script answers NOSCRIPT), Then it runs long before the idle timeout
-        probe.send()
-        wait_for(RAN.is_set, timeout_s=IDLE_TIMEOUT_MS / 2000, what="the idle consumer to wake")
-    finally:
-        worker.stop()
 
 
 @pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
