@@ -3,8 +3,8 @@
 dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's
 timeout (1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop
 between two steps on different queues waited about half a second. Here each immediate
-enqueue, and each requeue of messages a stopping worker held, also pushes a token onto the
-queue's wake list (in the same round trip: ``_dispatch_and_wake``), and an idle consumer blocks on that
+enqueue (after its hooks), and each requeue of messages a stopping worker held, also pushes
+a token onto the queue's wake list, and an idle consumer blocks on that
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
 trip. Delay queues keep dramatiq's polling: their messages become due by time, not by an
 enqueue.
@@ -317,44 +317,53 @@ class WakingRedisBroker(RedisBroker):
     def consumer_class(self) -> type[Consumer]:
         return _WakingConsumer
 
-    def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
-        """Run dramatiq's enqueue and wake the queue's idle consumers, in one round trip (``_dispatch_and_wake``)."""
-        return self._dispatch_and_wake("enqueue", queue_name, redis_message_id, encoded)
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Enqueue as dramatiq does, then wake the queue's idle consumers (a message due now).
+
+        The wake is a round trip of its own, after the ``after_enqueue`` hooks: sent with the
+        enqueue, it let a consumer start the step before the progress middleware had queued the
+        step's "queued" event, and the step's "running" then lost to the guard of the progress
+        script (``autolog.progress``). A token Redis refuses is logged: the message is stored, and
+        the consumers find it at their timeout.
+        """
+        enqueued: Message[Any] = super().enqueue(message, delay=delay)
+        if delay is None:
+            woken = self._wake(self.client.pipeline(transaction=False), message.queue_name).execute(
+                raise_on_error=False)
+            self._log_refused(message.queue_name, woken)
+        return enqueued
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
-        """Put messages a worker held back onto their queue again, and wake its idle consumers.
+        """Put messages a worker held back onto their queue again and wake its idle consumers: one round trip.
 
         A stopping worker's (``ShutdownRequeue``, dramatiq's own at a stop): a consumer that has just
         emptied its queue blocks on the wake list, and would otherwise find them only at its timeout.
-        """
-        return self._dispatch_and_wake("requeue", queue_name, *redis_message_ids)
-
-    def _dispatch_and_wake(self, command: str, queue_name: str, *args: Any) -> Any:
-        """Run ``command`` of dramatiq's dispatch script and push a wake token for the queue: one round trip.
-
-        The two go in one pipeline, the command first, by the script's digest (as
-        ``_WakingConsumer._dispatch``). A Redis that lost the script (a restart) answers ``NOSCRIPT``
-        and ran nothing: the command goes again through dramatiq's script call, which loads the
-        script, and its token after it. A delay queue's messages come due by time and wake no one.
-        A token Redis refused is logged: the messages are stored, and the consumers find them at
-        their timeout.
+        dramatiq's requeue and the token go in one pipeline, the requeue first, by the script's digest
+        (as ``_WakingConsumer._dispatch``). A Redis that lost the script (a restart) answers
+        ``NOSCRIPT`` and ran nothing: the requeue goes again through dramatiq's script call, which
+        loads the script, and its token after it. A delay queue's messages come due by time and wake no one.
 
         Raises:
-            redis.RedisError: Redis could not be reached or failed the command.
+            redis.RedisError: Redis could not be reached or failed the requeue.
         """
         if q_name(queue_name) != queue_name:
-            return self._dispatch(command)(queue_name, *args)
+            return self._dispatch("requeue")(queue_name, *redis_message_ids)
         pipe = self.client.pipeline(transaction=False)
-        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace, *self.dispatch_args(command, queue_name, *args))
+        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
+                     *self.dispatch_args("requeue", queue_name, *redis_message_ids))
         done, *woken = self._wake(pipe, queue_name).execute(raise_on_error=False)
         if isinstance(done, NoScriptError):
-            done = self._dispatch(command)(queue_name, *args)
+            done = self._dispatch("requeue")(queue_name, *redis_message_ids)
             woken = self._wake(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
         if isinstance(done, Exception):
             raise done
+        self._log_refused(queue_name, woken)
+        return done
+
+    def _log_refused(self, queue_name: str, woken: list[Any]) -> None:
+        """Log a wake token Redis refused (``woken``: its replies): the messages are stored, found at the timeout."""
         if any(isinstance(reply, Exception) for reply in woken):
             self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)
-        return done
 
     def _wake(self, pipe: Any, queue_name: str) -> Any:
         """Queue on ``pipe`` a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept); return it."""

@@ -60,6 +60,33 @@ def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_cl
         worker.stop()
 
 
+def test_an_enqueue_wakes_the_consumers_only_after_its_after_enqueue_hooks_ran(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given the wake list of a queue, empty
+    key = wake_key(broker.namespace, "wake_test")
+    redis_client.delete(key)
+    tokens_during_hooks: list[int] = []
+    emit_after = broker.emit_after
+
+    def watched(signal: str, *args: Any, **kwargs: Any) -> None:
+        if signal == "enqueue":
+            tokens_during_hooks.append(int(redis_client.llen(key)))
+        emit_after(signal, *args, **kwargs)
+
+    monkeypatch.setattr(broker, "emit_after", watched)
+    try:
+        # When a message is enqueued
+        probe.send()
+
+        # Then no consumer could wake while the hooks ran (progress publishes the step's "queued" there,
+        # which must come before its "running"), and the token is there after
+        assert tokens_during_hooks == [0]
+        assert redis_client.llen(key) == 1
+    finally:
+        redis_client.delete(key)
+        broker.flush("wake_test")
+
+
 class _WatchedRoom(threading.Event):
     """An event that tells when someone waits on it."""
 
