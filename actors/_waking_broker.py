@@ -128,7 +128,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         """
         broker = self.broker
         pipe.evalsha(broker.scripts["dispatch"].sha, 1, broker.namespace,
-                     *broker.dispatch_args(command, self.queue_name, *args))
+                     command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
+                     broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args)
 
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
@@ -328,51 +329,33 @@ class WakingRedisBroker(RedisBroker):
         """
         enqueued: Message[Any] = super().enqueue(message, delay=delay)
         if delay is None:
-            woken = self._wake(self.client.pipeline(transaction=False), message.queue_name).execute(
-                raise_on_error=False)
-            self._log_refused(message.queue_name, woken)
+            self._wake(message.queue_name)
         return enqueued
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
-        """Put messages a worker held back onto their queue again and wake its idle consumers: one round trip.
+        """Put messages a worker held back onto their queue again (dramatiq's requeue), and wake its idle consumers.
 
         A stopping worker's (``ShutdownRequeue``, dramatiq's own at a stop): a consumer that has just
         emptied its queue blocks on the wake list, and would otherwise find them only at its timeout.
-        dramatiq's requeue and the token go in one pipeline, the requeue first, by the script's digest
-        (as ``_WakingConsumer._dispatch``). A Redis that lost the script (a restart) answers
-        ``NOSCRIPT`` and ran nothing: the requeue goes again through dramatiq's script call, which
-        loads the script, and its token after it. A delay queue's messages come due by time and wake no one.
+        A delay queue's messages come due by time and wake no one.
 
         Raises:
             redis.RedisError: Redis could not be reached or failed the requeue.
         """
-        if q_name(queue_name) != queue_name:
-            return self._dispatch("requeue")(queue_name, *redis_message_ids)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
-                     *self.dispatch_args("requeue", queue_name, *redis_message_ids))
-        done, *woken = self._wake(pipe, queue_name).execute(raise_on_error=False)
-        if isinstance(done, NoScriptError):
-            done = self._dispatch("requeue")(queue_name, *redis_message_ids)
-            woken = self._wake(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
-        if isinstance(done, Exception):
-            raise done
-        self._log_refused(queue_name, woken)
-        return done
+        requeued = self._dispatch("requeue")(queue_name, *redis_message_ids)
+        if q_name(queue_name) == queue_name:
+            self._wake(queue_name)
+        return requeued
 
-    def _log_refused(self, queue_name: str, woken: list[Any]) -> None:
-        """Log a wake token Redis refused (``woken``: its replies): the messages are stored, found at the timeout."""
-        if any(isinstance(reply, Exception) for reply in woken):
-            self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)
+    def _wake(self, queue_name: str) -> None:
+        """Push a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept), a round trip of its own.
 
-    def _wake(self, pipe: Any, queue_name: str) -> Any:
-        """Queue on ``pipe`` a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept); return it."""
+        A token Redis refuses is logged: the messages are stored, and the consumers find them at their timeout.
+        """
         key = wake_key(self.namespace, queue_name)
+        pipe = self.client.pipeline(transaction=False)
         pipe.lpush(key, b"1")
         pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-        return pipe
-
-    def dispatch_args(self, command: str, queue_name: str, *args: Any) -> list[Any]:
-        """Return the arguments dramatiq's dispatch script takes for ``command`` (what ``do_<command>`` sends)."""
-        return [command, current_millis(), queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl,
-                self._should_do_maintenance(command), self._max_unpack_size(), *args]
+        woken = pipe.execute(raise_on_error=False)
+        if any(isinstance(reply, Exception) for reply in woken):
+            self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)

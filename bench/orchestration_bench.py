@@ -237,7 +237,7 @@ def bare_media_work(path: Path, out: Path) -> None:
 
 
 #: The CPU rows alternate the bare work and the pipeline this many times, a share of the clips each,
-#: so a drift of the machine's speed (ffmpeg's CPU per clip moves by ±25 ms between runs) falls on both.
+#: so a drift of the machine's speed (ffmpeg's CPU per clip moves by ±40 ms between runs) falls on both.
 CPU_ROUNDS = 8
 
 #: The CPU row's worker threads, and the threads the bare work runs on: two clips' media work at
@@ -262,7 +262,7 @@ def cpu_per_item(settings: Any, scratch: Path, count: int) -> list[Row]:
       the bench's thread while it waits for the items to finish), as a share
       of the bare media work's whole CPU. The children run the same ffmpeg commands in both;
       their CPU moves by ±40 ms a clip between two runs of the same clips on a shared machine,
-      which would drown a 5 % share, so it is shown beside (``media_children``), not counted.
+      which would drown a 5 % share, so it is shown beside (``cpu_media_children``), not counted.
 
     In ``CPU_ROUNDS`` rounds, each of a share of the clips: the bare work on ``CPU_THREADS``
     threads with no worker running (an idle worker's threads would count against it), then a
