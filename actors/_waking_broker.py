@@ -6,8 +6,13 @@ between two steps on different queues waited about half a second. Here each imme
 enqueue (after its hooks), and each requeue of messages a stopping worker held, also pushes
 a token onto the queue's wake list, and an idle consumer blocks on that
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
-trip. Delay queues keep dramatiq's polling: their messages become due by time, not by an
-enqueue.
+trip. A delay queue's consumer blocks the same way, on its own wake list (a delayed enqueue
+pushes to it), but no longer than until the earliest due time (``eta``) of the delayed messages
+it has handed to its worker, which then moves the message to its queue at that time: dramatiq's
+polling backoff woke each of a worker's idle delay queues about eight times in the first second
+of idleness and once a second after (a third of an idle worker's CPU), and moved a delayed
+message up to the worker's timeout after it was due. A message a consumer holds when it restarts
+(after an unexpected error) is moved at that consumer's next timeout, as with dramatiq's polling.
 
 A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
 its queue with its next fetch, in one pipeline (``_round_trip``): all of them in one command
@@ -30,15 +35,15 @@ A paused queue's hold takes the message out of the worker's ack set itself
 
 from __future__ import annotations
 
+import heapq
 import logging
 import threading
-import time
 from typing import Any
 
 import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
-from dramatiq.common import compute_backoff, current_millis, q_name
+from dramatiq.common import current_millis, q_name
 from dramatiq.errors import ConnectionClosed
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
@@ -75,7 +80,6 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         # dramatiq's own idle sleep is cut to 1 ms; the idle wait is the wake list's BLPOP (``__next__``).
         super().__init__(broker, queue_name, prefetch, 1)
         self.idle_timeout_ms = timeout
-        self.idle_misses = 0
         self.is_delay_queue = q_name(queue_name) != queue_name
         self.wake_key = wake_key(broker.namespace, queue_name)
         #: Set by each ack and nack (a worker thread's), which make room to prefetch again.
@@ -85,6 +89,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         #: Set when a fetch took fewer messages than it asked for: its queue was empty after it. A message that
         #: comes back without a token (dramatiq's maintenance giving back a dead worker's) waits for the timeout.
         self._drained = False
+        #: The due times (``eta``, ms since the epoch) of the delayed messages a delay queue's consumer handed to
+        #: its worker, earliest first: its wait on the wake list ends at the first (``_wait_ms``).
+        self._etas: list[int] = []
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
         self._closed = False
@@ -200,18 +207,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     def __next__(self) -> MessageProxy | None:
         # Cleared before the count is read: an ack from now on ends the wait below at once.
         self.room.clear()
-        if self.is_delay_queue:
-            message: MessageProxy | None = super().__next__()
-            if message is None:
-                # Delayed messages come due by time, not by an enqueue: dramatiq's backoff.
-                self.idle_misses, backoff_ms = compute_backoff(self.idle_misses, max_backoff=self.idle_timeout_ms)
-                time.sleep(backoff_ms / 1000)
-            else:
-                self.idle_misses = 0
-            return message
         if self.message_cache:
-            cached: MessageProxy | None = super().__next__()  # dramatiq's own path: no round trip
-            return cached
+            return self._handed(super().__next__())  # dramatiq's own path: no round trip
         room = self.prefetch - self.outstanding_message_count
         if room < max(1, self.prefetch // REFILL_SHARE):
             # Holding (nearly) all it may prefetch, the consumer waits for its workers, not for
@@ -228,23 +225,49 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 # Fewer than it asked for: the fetch emptied the queue, so the next look blocks on the
                 # wake list at once instead of fetching again first (a round trip per message at light load).
                 self._drained = len(self.message_cache) < room
-                fetched: MessageProxy | None = super().__next__()
-                return fetched
+                return self._handed(super().__next__())
             self.misses += 1
         self._drained = False
+        wait_ms = self._wait_ms()
+        if wait_ms is None:
+            return None  # A delayed message is due: the worker's consumer thread moves it to its queue now.
         with self._waiting.lock:
             if self._waiting.ids:
                 return None  # Acks came meanwhile: the next round trip sends them.
             self._blocking = True
         try:
-            # The fetch found the queue empty: block until an enqueue wakes it, or the timeout.
-            self.broker.client.blpop([self.wake_key], timeout=max(self.idle_timeout_ms, 10) / 1000)
+            # The fetch found the queue empty: block until an enqueue wakes it, the timeout, or a delayed one is due.
+            self.broker.client.blpop([self.wake_key], timeout=wait_ms / 1000)
         except redis.ConnectionError as ex:
             raise ConnectionClosed(ex) from None
         finally:
             with self._waiting.lock:
                 self._blocking = False
         return None
+
+    def _handed(self, message: MessageProxy | None) -> MessageProxy | None:
+        """Return ``message``, noting its due time first if it is a delayed one (``eta``)."""
+        if message is not None and self.is_delay_queue:
+            eta = message.options.get("eta")
+            if isinstance(eta, (int, float)):
+                heapq.heappush(self._etas, int(eta))
+        return message
+
+    def _wait_ms(self) -> int | None:
+        """Return how long an idle look may block on the wake list, in ms; None if a delayed message is due now.
+
+        The idle timeout (at least 10 ms: Redis reads 0 as "for ever"), or less: until the earliest
+        due time of the delayed messages this consumer handed to its worker. A due time that has
+        come is taken off (the worker moves its message when this look returns).
+        """
+        wait_ms = max(self.idle_timeout_ms, 10)
+        if not self._etas:
+            return wait_ms
+        due_in_ms = self._etas[0] - current_millis()
+        if due_in_ms <= 0:
+            heapq.heappop(self._etas)
+            return None
+        return min(wait_ms, due_in_ms)
 
 
 def _not_taken_by(acks: list[str], fetched: Any) -> list[str]:
@@ -319,7 +342,7 @@ class WakingRedisBroker(RedisBroker):
         return _WakingConsumer
 
     def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        """Enqueue as dramatiq does, then wake the queue's idle consumers (a message due now).
+        """Enqueue as dramatiq does, then wake the idle consumers of the queue it went to (its delay queue if delayed).
 
         The wake is a round trip of its own, after the ``after_enqueue`` hooks: sent with the
         enqueue, it let a consumer start the step before the progress middleware had queued the
@@ -328,8 +351,7 @@ class WakingRedisBroker(RedisBroker):
         the consumers find it at their timeout.
         """
         enqueued: Message[Any] = super().enqueue(message, delay=delay)
-        if delay is None:
-            self._wake(message.queue_name)
+        self._wake(enqueued.queue_name)
         return enqueued
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
@@ -337,14 +359,12 @@ class WakingRedisBroker(RedisBroker):
 
         A stopping worker's (``ShutdownRequeue``, dramatiq's own at a stop): a consumer that has just
         emptied its queue blocks on the wake list, and would otherwise find them only at its timeout.
-        A delay queue's messages come due by time and wake no one.
 
         Raises:
             redis.RedisError: Redis could not be reached or failed the requeue.
         """
         requeued = self._dispatch("requeue")(queue_name, *redis_message_ids)
-        if q_name(queue_name) == queue_name:
-            self._wake(queue_name)
+        self._wake(queue_name)
         return requeued
 
     def _wake(self, queue_name: str) -> None:

@@ -376,7 +376,7 @@ for d = 1, #dead, 2 do
       end
     end
     if #ids > 0 then redis.call('DEL', acks) end
-    if moved > 0 and string.sub(queue, -3) ~= '.DQ' then
+    if moved > 0 then
       local wake = ns .. ':' .. queue .. '.wake'
       for w = 1, math.min(moved, tonumber(ARGV[3])) do redis.call('LPUSH', wake, '1') end
       redis.call('LTRIM', wake, 0, tonumber(ARGV[3]) - 1)
@@ -518,10 +518,14 @@ def purge_dead_letters(client: redis.Redis, namespace: str, queue: str) -> int:
 STRANDED_AFTER_MS = 10_000
 
 
-#: Moves one delayed message from a worker's ack set back to its delay queue, if still there.
+#: Moves one delayed message from a worker's ack set back to its delay queue, if still there, and
+#: wakes the delay queue's idle consumers. KEYS: ack set, delay queue's hash, delay queue, its wake
+#: list; ARGV: the Redis id, wake tokens kept.
 _REQUEUE_STRANDED = """
 if redis.call('SREM', KEYS[1], ARGV[1]) == 1 and redis.call('HEXISTS', KEYS[2], ARGV[1]) == 1 then
   redis.call('RPUSH', KEYS[3], ARGV[1])
+  redis.call('LPUSH', KEYS[4], '1')
+  redis.call('LTRIM', KEYS[4], 0, tonumber(ARGV[2]) - 1)
   return 1
 end
 return 0
@@ -552,8 +556,8 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
             eta = message.options.get("eta") if message is not None else None
             if message is None or not isinstance(eta, int | float) or eta + overdue_ms > now_ms:
                 continue
-            if client.eval(_REQUEUE_STRANDED, 3, key, _key(namespace, delayed, ".msgs"), _key(namespace, delayed),
-                           redis_id):
+            if client.eval(_REQUEUE_STRANDED, 4, key, _key(namespace, delayed, ".msgs"), _key(namespace, delayed),
+                           wake_key(namespace, delayed), redis_id, WAKE_TOKENS):
                 moved.append(message.message_id)
     return moved
 

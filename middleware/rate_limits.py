@@ -83,8 +83,8 @@ class RateLimits(dramatiq.Middleware):
         client: the Redis every worker shares (the broker's client is fine).
         namespace: prefix of the limiter's keys.
         max_park_ms: longest wait slept in the worker thread rather than re-enqueued. It is
-            also how early a re-enqueued message wakes: a delayed message reaches a worker
-            up to two of dramatiq's 1 s idle polls late (delay queue, then work queue).
+            also how early a re-enqueued message wakes: moved to its queue when due, it may
+            still wait there behind other messages, and is then parked until its turn.
         default: the limit of actors that set none; None leaves them unlimited.
     """
 
@@ -124,7 +124,7 @@ class RateLimits(dramatiq.Middleware):
         parked_ms = 0.0
         # A parked waiter is promised a slot by estimate; when the call ahead runs long it is
         # told to wait a little more. It keeps its thread for that, up to a hard cap, rather
-        # than go back through the delay queue and miss its turn by a poll interval.
+        # than go back through the delay queue and the end of its queue, and miss its turn.
         while True:
             try:
                 decision = self.limiter.acquire(limit, slot=slot, ticket=message.message_id)

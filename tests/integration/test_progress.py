@@ -16,6 +16,7 @@ from actors import broker, probe
 from autolog.context import Context
 from autolog.local_redis import free_port
 from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, format_sse, stream_progress
+from autolog.source_state import SourceStat, settle_remaining_s
 from autolog.store import NewItem
 from middleware import Progress
 from pipelines import actions
@@ -64,11 +65,17 @@ def test_a_live_subscriber_sees_every_stage_in_order_up_to_the_final_state(
     subscriber = Subscriber(item_id)
     assert subscriber.subscribed.wait(10), "the subscriber did not start"
 
-    # When the item runs through steps 1-5
-    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    # When the item runs through steps 1-5, its clip settled (a clip this session just made is
+    # held first: a "waiting" event, tested with the source checks)
+    clip = test_media.path("cuts_noaudio.mp4")
+    wait_for(lambda: settle_remaining_s(SourceStat.of(clip), now_s=time.time(),
+                                        settle_s=context.settings.source_settle_s) == 0,
+             what="the clip to settle")
+    actions.submit(context, [NewItem(item_id, str(clip), force_resume=True)])
     events = subscriber.collect()
     drain()
 
+    print("EVENTS", [(e.stage, e.state) for e in events])
     # Then it saw queued, running and succeeded for each stage, in order, ending final at 100 %
     assert [event.seq for event in events] == sorted({event.seq for event in events})
     assert [(event.stage, event.state) for event in events] == [

@@ -13,7 +13,7 @@ import redis
 
 from actors import broker
 from actors.file_info import probe
-from autolog.broker_state import STRANDED_AFTER_MS, redeliver_from_dead_workers, requeue_stranded
+from autolog.broker_state import STRANDED_AFTER_MS, redeliver_from_dead_workers, requeue_stranded, wake_key
 from autolog.context import Context
 from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
@@ -141,3 +141,36 @@ def test_the_messages_of_a_worker_that_stopped_beating_go_back_at_the_next_sweep
     # stamped with the sweep's time, before the put back: a worker that takes the message at once starts after it
     assert event.at == report.at.replace(microsecond=report.at.microsecond // 1000 * 1000)
     assert not [event for event in context.store.timeline.for_item("SW4") if event.event == "redelivered"]
+
+
+def test_messages_the_sweep_puts_back_wake_the_idle_consumers_of_their_queues(
+    context: Context, redis_client: redis.Redis,
+) -> None:
+    # Given a lost worker's two messages, one ready and one delayed, and a live worker's delayed message
+    # overdue in its ack set (stranded), the queues' wake lists empty
+    context.store.items.create([NewItem("SW5", "/m/sw5.mp4"), NewItem("SW6", "/m/sw6.mp4"),
+                                NewItem("SW7", "/m/sw7.mp4")])
+    wait_for(lambda: int(redis_client.info("server")["uptime_in_seconds"]) * 1000 >= broker.heartbeat_timeout,
+             what="Redis to have been up a heartbeat timeout")
+    broker.enqueue(probe.message("SW5"))
+    broker.enqueue(probe.message("SW6"), delay=60_000)
+    stranded = broker.enqueue(probe.message("SW7"), delay=1)
+    # (no broker command after these fetches, as above; a queue is first in, first out)
+    now_ms = int(time.time() * 1000)
+    fetch_as("lost-worker", "probe", beat_ms=now_ms - broker.heartbeat_timeout - 1_000)
+    fetch_as("lost-worker", "probe.DQ", beat_ms=now_ms - broker.heartbeat_timeout - 1_000)
+    fetch_as("live-worker", "probe.DQ", beat_ms=now_ms)
+    wakes = [wake_key(broker.namespace, queue) for queue in ("probe", "probe.DQ")]
+    redis_client.delete(*wakes)
+
+    # When the lost worker's messages are put back, Then a token wakes each queue's consumers
+    moved = redeliver_from_dead_workers(redis_client, broker.namespace, ["probe"], now_ms=int(time.time() * 1000),
+                                        heartbeat_timeout_ms=broker.heartbeat_timeout)
+    assert len(moved) == 2
+    assert [redis_client.llen(wake) for wake in wakes] == [1, 1]
+
+    # And when the stranded delayed message is put back, its delay queue is woken again
+    redis_client.delete(*wakes)
+    assert requeue_stranded(redis_client, broker.namespace, ["probe"],
+                            now_ms=int(stranded.options["eta"]) + STRANDED_AFTER_MS) == [stranded.message_id]
+    assert [redis_client.llen(wake) for wake in wakes] == [0, 1]

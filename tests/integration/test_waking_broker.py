@@ -36,6 +36,7 @@ for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
 broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
+broker.declare_queue("wake_delayed")
 
 
 @pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
@@ -58,6 +59,53 @@ def test_an_idle_consumer_wakes_on_enqueue_well_before_its_idle_timeout(redis_cl
         wait_for(RAN.is_set, timeout_s=IDLE_TIMEOUT_MS / 2000, what="the idle consumer to wake")
     finally:
         worker.stop()
+
+
+def test_an_idle_worker_runs_a_delayed_message_at_its_due_time_not_at_its_idle_timeout() -> None:
+    # Given a worker whose delay queue's consumer blocks on its wake list (it polled with a growing backoff)
+    RAN.clear()
+    worker = dramatiq.Worker(broker, queues={"wake_test", "wake_test.DQ"}, worker_threads=1,
+                             worker_timeout=IDLE_TIMEOUT_MS)
+    worker.start()
+    try:
+        wait_for(lambda: getattr(worker.consumers["wake_test.DQ"].consumer, "_blocking", False), timeout_s=10,
+                 what="the delay queue's consumer to block on its wake list")
+
+        # When a message is sent with a delay, Then it runs once due, long before the idle timeout
+        delay_ms = 500
+        sent = time.monotonic()
+        probe.send_with_options(delay=delay_ms)
+        wait_for(RAN.is_set, timeout_s=(delay_ms + IDLE_TIMEOUT_MS / 2) / 1000, what="the delayed message to run")
+        assert time.monotonic() - sent >= delay_ms / 1000 * 0.95
+    finally:
+        worker.stop()
+
+
+def test_a_delay_queue_consumer_wakes_on_a_delayed_enqueue_and_blocks_only_until_the_message_is_due(
+        redis_client: redis.Redis) -> None:
+    # Given a delay queue's consumer blocked on its wake list, far from its idle timeout
+    consumer: Any = broker.consume("wake_delayed.DQ", prefetch=10, timeout=IDLE_TIMEOUT_MS)
+    looking = threading.Thread(target=lambda: next(consumer))
+    looking.start()
+    try:
+        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
+
+        # When a message is enqueued with a delay, Then the consumer wakes and fetches it
+        message = broker.enqueue(probe.message().copy(queue_name="wake_delayed"), delay=600)
+        looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        assert not looking.is_alive()
+        held = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch of the delayed message")
+        assert held.message_id == message.message_id
+
+        # And its next look ends when the message is due (its worker then moves it), not at the idle timeout
+        assert next(consumer) is None
+        returned_ms = time.time() * 1000
+        assert message.options["eta"] - 20 <= returned_ms <= message.options["eta"] + IDLE_TIMEOUT_MS / 2
+        consumer.ack(held)
+    finally:
+        consumer.close()
+        looking.join(timeout=10)
+        broker.flush("wake_delayed")
 
 
 def test_an_enqueue_wakes_the_consumers_only_after_its_after_enqueue_hooks_ran(
