@@ -51,8 +51,9 @@ SCHEMAS: dict[str, JSON] = {
                                                            "drop-frame.", "example": "01:00:00;00"}),
         drop_frame=nullable(BOOLEAN), nominal_fps=nullable({**STRING, "example": "30000/1001"}),
         reel=nullable(STRING),
-        source_fingerprint=nullable(obj(["size", "mtime_ns", "sha256_head_tail"], size=INTEGER, mtime_ns=INTEGER,
-                                        sha256_head_tail=STRING))),
+        source_fingerprint=nullable(obj(
+            ["size_bytes", "mtime_ns", "head_tail_sha256"], size_bytes=INTEGER, mtime_ns=INTEGER,
+            head_tail_sha256=STRING, sample_bytes=INTEGER, ctime_ns=nullable(INTEGER)))),
     "AudioTrack": obj(
         ["index", "codec", "channels", "sample_rate", "start_s"], index=INTEGER, codec=STRING, channels=INTEGER,
         sample_rate=INTEGER, start_s={**NUMBER, "description": "Offset from clip time 0, in seconds."},
