@@ -2,9 +2,9 @@
 
 dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's
 timeout (1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop
-between two steps on different queues waited about half a second. Here each immediate
-enqueue (after its hooks), and each requeue of messages a stopping worker held, also pushes
-a token onto the queue's wake list, and an idle consumer blocks on that
+between two steps on different queues waited about half a second. Here each enqueue (in
+the enqueue's round trip: ``do_enqueue``), and each requeue of messages a stopping worker held, also
+pushes a token onto the queue's wake list, and an idle consumer blocks on that
 list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
 trip. A delay queue's consumer blocks the same way, on its own wake list (a delayed enqueue
 pushes to it), but no longer than until the earliest due time (``eta``) of the delayed messages
@@ -135,8 +135,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         """
         broker = self.broker
         pipe.evalsha(broker.scripts["dispatch"].sha, 1, broker.namespace,
-                     command, current_millis(), self.queue_name, broker.broker_id, broker.heartbeat_timeout,
-                     broker.dead_message_ttl, broker._should_do_maintenance(command), broker._max_unpack_size(), *args)
+                     *broker.dispatch_args(command, self.queue_name, *args))
 
     def _round_trip(self, *, fetch: int) -> list[bytes]:
         """Send the deferred acks and fetch up to ``fetch`` messages, in one round trip; return what was fetched.
@@ -341,18 +340,38 @@ class WakingRedisBroker(RedisBroker):
     def consumer_class(self) -> type[Consumer]:
         return _WakingConsumer
 
-    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
-        """Enqueue as dramatiq does, then wake the idle consumers of the queue it went to (its delay queue if delayed).
+    def do_enqueue(self, queue_name: str, redis_message_id: str, encoded: bytes) -> Any:
+        """Run dramatiq's enqueue and push a wake token for the queue's idle consumers, in one round trip.
 
-        The wake is a round trip of its own, after the ``after_enqueue`` hooks: sent with the
-        enqueue, it let a consumer start the step before the progress middleware had queued the
-        step's "queued" event, and the step's "running" then lost to the guard of the progress
-        script (``autolog.progress``). A token Redis refuses is logged: the message is stored, and
-        the consumers find it at their timeout.
+        ``queue_name`` is the queue the message goes to: a delayed message's wakes its delay
+        queue's consumer. The commands go in one pipeline, the message first, by the script's
+        digest (as ``_WakingConsumer._dispatch``). The hooks that must come before a consumer can
+        take the message run before this, in ``before_enqueue`` (``Progress`` announces the step
+        there: after the put, a consumer could start the step first, and the progress script's
+        guard then dropped its "running"). A Redis that lost the script (a restart) answers
+        ``NOSCRIPT`` and stored nothing: the message goes again through dramatiq's script call,
+        which loads the script, and its token after it. A token Redis refuses is logged: the
+        message is stored, and the consumers find it at their timeout.
+
+        Raises:
+            redis.RedisError: Redis could not be reached or failed the enqueue.
         """
-        enqueued: Message[Any] = super().enqueue(message, delay=delay)
-        self._wake(enqueued.queue_name)
+        pipe = self.client.pipeline(transaction=False)
+        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
+                     *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
+        enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
+        if isinstance(enqueued, NoScriptError):
+            enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
+            woken = self._wake_on(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
+        if isinstance(enqueued, Exception):
+            raise enqueued
+        self._log_refused_wake(queue_name, woken)
         return enqueued
+
+    def dispatch_args(self, command: str, queue_name: str, *args: Any) -> list[Any]:
+        """Return the arguments dramatiq's dispatch script takes for ``command`` (what ``do_<command>`` sends)."""
+        return [command, current_millis(), queue_name, self.broker_id, self.heartbeat_timeout, self.dead_message_ttl,
+                self._should_do_maintenance(command), self._max_unpack_size(), *args]
 
     def do_requeue(self, queue_name: str, *redis_message_ids: str) -> Any:
         """Put messages a worker held back onto their queue again (dramatiq's requeue), and wake its idle consumers.
@@ -368,14 +387,18 @@ class WakingRedisBroker(RedisBroker):
         return requeued
 
     def _wake(self, queue_name: str) -> None:
-        """Push a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept), a round trip of its own.
+        """Push a wake token for ``queue_name``'s idle consumers, a round trip of its own (refused: logged)."""
+        self._log_refused_wake(queue_name, self._wake_on(self.client.pipeline(transaction=False), queue_name)
+                               .execute(raise_on_error=False))
 
-        A token Redis refuses is logged: the messages are stored, and the consumers find them at their timeout.
-        """
+    def _wake_on(self, pipe: Any, queue_name: str) -> Any:
+        """Queue on ``pipe`` a wake token for ``queue_name``'s idle consumers (``WAKE_TOKENS`` kept); return it."""
         key = wake_key(self.namespace, queue_name)
-        pipe = self.client.pipeline(transaction=False)
         pipe.lpush(key, b"1")
         pipe.ltrim(key, 0, WAKE_TOKENS - 1)
-        woken = pipe.execute(raise_on_error=False)
-        if any(isinstance(reply, Exception) for reply in woken):
-            self.logger.warning("Could not wake the consumers of %r: %s", queue_name, woken)
+        return pipe
+
+    def _log_refused_wake(self, queue_name: str, replies: list[Any]) -> None:
+        """Log a wake token Redis refused: the messages are stored, and the consumers find them at their timeout."""
+        if any(isinstance(reply, Exception) for reply in replies):
+            self.logger.warning("Could not wake the consumers of %r: %s", queue_name, replies)

@@ -1,8 +1,8 @@
 """Progress: each step message publishes its item's stage and percent as it moves.
 
-Queued (on enqueue, also in the API), waiting (put back with a delay, as the rate limiter
-does), running, succeeded (with the status written), failed, retrying, skipped and
-dead-lettered, through ``autolog.progress.ProgressChannel``.
+Queued (as a message is enqueued, before it is put: also in the API), waiting (put back
+with a delay, as the rate limiter does), running, succeeded (with the status written), failed,
+retrying, skipped and dead-lettered, through ``autolog.progress.ProgressChannel``.
 Sits before ``StatusWrites`` so its ``after_process_message`` sees the status write, and
 publishes "succeeded" before ``Pipelines`` enqueues (and so announces) the next step.
 Events about a message are guarded: once the item's latest state is about another message
@@ -91,7 +91,9 @@ class Progress(dramatiq.Middleware):
     def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._delayed.add(message.message_id)
 
-    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+    def before_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        # Before the put, not after: the put wakes a consumer at once (``actors._waking_broker``), and a step's
+        # "running" that came before its "queued" would lose to the guard. As intake does (``pipelines.actions``).
         step = message_step(broker, message)
         if step is None:
             return

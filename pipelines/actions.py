@@ -122,11 +122,9 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     try:
         # Redis down: no hook may record a ``queued`` that did not happen.
         broker.client.ping()
-        for message in prepared:
-            broker.emit_before("enqueue", message, None)
         # The enqueue hooks run before the put, not after as in ``Broker.enqueue``: a worker
         # taking a message at once must find its ``queued`` event and progress already there.
-        _after_enqueue(context, prepared)
+        _enqueue_hooks(context, prepared)
         enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
                               for message in prepared])
         sent = [message.message_id for message in prepared]
@@ -145,12 +143,13 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     return set(sent)
 
 
-def _after_enqueue(context: Context, messages: Sequence[dramatiq.Message[Any]]) -> None:
-    """Emit the enqueue hooks of messages put in one batch, their writes batched too."""
+def _enqueue_hooks(context: Context, messages: Sequence[dramatiq.Message[Any]]) -> None:
+    """Emit the enqueue hooks (before, then after) of messages put in one batch, their writes batched too."""
     progress = next((middleware for middleware in broker.middleware if isinstance(middleware, Progress)), None)
     try:
         with context.store.timeline.batched(), progress.pipelined() if progress else contextlib.nullcontext():
             for message in messages:
+                broker.emit_before("enqueue", message, None)
                 broker.emit_after("enqueue", message, None)
     except redis.RedisError as ex:
         # Progress is advisory; the messages are queued and their timeline is written.

@@ -223,17 +223,17 @@ def test_a_forked_process_publishes_through_a_thread_of_its_own(channel: Progres
     assert latest is not None and latest.state == "running"
 
 
-def test_a_delayed_enqueue_publishes_waiting_even_when_the_delay_queue_took_it_first(
+def test_a_delayed_enqueue_publishes_waiting_and_its_move_to_its_queue_once_due_nothing(
     channel: ProgressChannel,
 ) -> None:
     progress = Progress(channel=channel)
     waiting = probe.message("delayed-first")
     delayed = waiting.copy(queue_name=f"{waiting.queue_name}.DQ")
 
+    progress.before_enqueue(broker, delayed, 1000)
     progress.before_delay_message(broker, MessageProxy(delayed))
-    progress.after_enqueue(broker, delayed, 1000)
     published = channel.latest("delayed-first")
-    progress.after_enqueue(broker, waiting, None)  # due: moved to its queue, announced already
+    progress.before_enqueue(broker, waiting, None)  # due: moved to its queue, announced already
 
     assert published is not None and published.state == "waiting"
     latest = channel.latest("delayed-first")

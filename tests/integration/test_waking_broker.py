@@ -13,6 +13,7 @@ import redis
 from actors import _waking_broker, broker
 from actors._waking_broker import SATURATED_WAIT_S
 from autolog.broker_state import wake_key
+from middleware import Progress
 from tests.conftest import wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
@@ -108,27 +109,40 @@ def test_a_delay_queue_consumer_wakes_on_a_delayed_enqueue_and_blocks_only_until
         broker.flush("wake_delayed")
 
 
-def test_an_enqueue_wakes_the_consumers_only_after_its_after_enqueue_hooks_ran(
+def test_an_enqueue_and_its_wake_token_are_one_round_trip_after_progress_announced_the_step(
         redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
-    # Given the wake list of a queue, empty
+    # Given the wake list of a queue, empty, and an eye on the commands the broker sends and on progress
     key = wake_key(broker.namespace, "wake_test")
     redis_client.delete(key)
-    tokens_during_hooks: list[int] = []
-    emit_after = broker.emit_after
+    sent: list[bytes] = []
+    send = redis.connection.AbstractConnection.send_packed_command
 
-    def watched(signal: str, *args: Any, **kwargs: Any) -> None:
-        if signal == "enqueue":
-            tokens_during_hooks.append(int(redis_client.llen(key)))
-        emit_after(signal, *args, **kwargs)
+    def counted(connection: Any, command: Any, check_health: bool = True) -> None:
+        sent.append(command if isinstance(command, bytes) else b"".join(command))
+        send(connection, command, check_health)
 
-    monkeypatch.setattr(broker, "emit_after", watched)
+    progress = next(middleware for middleware in broker.middleware if isinstance(middleware, Progress))
+    stored_at_announce: list[bool] = []
+    publish = progress._publish
+
+    def watched(event: Any, *, guarded: bool) -> None:
+        if event.state == "queued":
+            stored_at_announce.append(bool(redis_client.hlen(f"{broker.namespace}:wake_test.msgs")))
+        publish(event, guarded=guarded)
+
+    monkeypatch.setattr(progress, "_publish", watched)
+    monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
     try:
-        # When a message is enqueued
-        probe.send()
+        # When a step message is enqueued
+        message = broker.enqueue(probe.message().copy(options={"step": "file_info"}, args=["WAKE1"]))
+        monkeypatch.undo()
 
-        # Then no consumer could wake while the hooks ran (progress publishes the step's "queued" there,
-        # which must come before its "running"), and the token is there after
-        assert tokens_during_hooks == [0]
+        # Then progress announced it before it was put (a consumer taking it at once must find its
+        # "queued" ahead of its "running"), and the message and its token went in one round trip
+        assert stored_at_announce == [False]
+        to_queue = [command for command in sent if b"wake_test" in command and b"HLEN" not in command]
+        assert len(to_queue) == 1 and b"EVALSHA" in to_queue[0] and b"LPUSH" in to_queue[0]
+        assert redis_client.hexists(f"{broker.namespace}:wake_test.msgs", message.options["redis_message_id"])
         assert redis_client.llen(key) == 1
     finally:
         redis_client.delete(key)
