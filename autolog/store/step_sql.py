@@ -87,20 +87,24 @@ class StepSql:
         self._outbox_created = _processor(outbox.created_at, dialect)
         self._item_now = _processor(items.updated_at, dialect)
         self._fingerprint = _result_processor(items.source_fingerprint, dialect)
+        #: The items table's columns a start write returns, with how each is read back into Python.
+        self._item_columns = [column.name for column in items]
+        self._item_results = [_result_processor(column, dialect) for column in items]
+        returned = ", ".join(self._item_columns)
         if self.postgres:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = %(id)s"
             self._exists_sql = "SELECT 1 FROM items WHERE id = %(id)s"
             self._start_sql = f"""WITH moved AS (
     UPDATE items SET run_token = %(token)s WHERE id = %(id)s AND status = %(status)s AND NOT cancelled
-    RETURNING id, source, source_fingerprint
+    RETURNING {returned}
 ), events AS ({_PG_EVENTS})
-SELECT source, source_fingerprint FROM moved"""
+SELECT {returned} FROM moved"""
             self._transition_sql = {fenced: _pg_transition(fenced) for fenced in (False, True)}
         else:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = ?"
             self._exists_sql = "SELECT 1 FROM items WHERE id = ?"
             self._start_sql = ("UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
-                               " RETURNING source, source_fingerprint")
+                               f" RETURNING {returned}")
             self._transition_sql = {
                 fenced: ("UPDATE items SET status = ?, version = version + 1, updated_at = ?, error = 'null',"
                          " dead_lettered = 0, purged = 0 WHERE id = ? AND status = ? AND cancelled = 0"
@@ -156,14 +160,15 @@ SELECT source, source_fingerprint FROM moved"""
         return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
 
     def start_run(self, item_id: str, status: str, token: str, events: Sequence[dict[str, Any]],
-                  connection: Connection | None = None) -> tuple[str, dict[str, Any] | None] | None:
+                  connection: Connection | None = None) -> dict[str, Any] | None:
         """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``.
 
         On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
 
         Returns:
-            The item's source and source fingerprint when the run now holds it (what the checks
-            of a step's source need: no read of their own); None when it did not move.
+            The item's row as the write left it, column name → value as the ORM reads it, when
+            the run now holds it (what the checks of a step's source and the step itself read:
+            no read of their own); None when it did not move.
         """
         if self.postgres:
             with self._borrowed() as cursor:
@@ -174,7 +179,10 @@ SELECT source, source_fingerprint FROM moved"""
             row = self._run(cursor, self._start_sql, (token, item_id, status)).fetchone()
             if row is not None:
                 self._insert_events(cursor, events)
-        return None if row is None else (row[0], self._fingerprint(row[1]))
+        if row is None:
+            return None
+        columns = zip(self._item_columns, self._item_results, row, strict=True)
+        return {name: read(value) for name, read, value in columns}
 
     def transition(self, item_id: str, expected: str, target: str, token: str | None,
                    events: Sequence[dict[str, Any]], messages: Sequence[PendingMessage],

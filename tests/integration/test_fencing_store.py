@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+from sqlalchemy import event
 
 from autolog.errors import StaleRun
 from autolog.statuses import Status
@@ -86,3 +87,36 @@ def test_migration_0006_matches_the_run_token_column(store: Store) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
 
     assert [diff for diff in differences if "run_token" in repr(diff)] == []
+
+
+def test_a_run_reads_its_item_as_its_start_left_it_without_a_read_until_it_writes(assessing: Store) -> None:
+    # Given an item with file info, and a run of step 3 that took it
+    assessing.items.update("LF1", probe={"duration_s": 2.0}, prompt="describe", reel="A001")
+    statements: list[str] = []
+
+    def seen(*args: object) -> None:
+        statements.append(str(args[2]))
+
+    event.listen(assessing.engine, "before_cursor_execute", seen)
+    try:
+        assert assessing.items.start_run("LF1", Status.THUMBNAILS_COMPLETE, "run", event=started("LF1", "run"))
+        run = assessing.fenced(RunFence("LF1", "run", Status.THUMBNAILS_COMPLETE))
+        statements.clear()
+
+        # When the step reads its item, Then it gets the row as stored, with no statement of its own
+        view = run.items.get("LF1")
+        assert statements == []
+        assert view == assessing.items.get("LF1")
+        assert (view.probe, view.prompt, view.reel, view.status) == (
+            {"duration_s": 2.0}, "describe", "A001", Status.THUMBNAILS_COMPLETE)
+
+        # And after a write of the run, or for another run's fence, it reads the store again
+        run.items.update("LF1", reel="A002")
+        assert run.items.get("LF1").reel == "A002"
+        assert assessing.items.start_run("LF1", Status.THUMBNAILS_COMPLETE, "next", event=started("LF1", "next"))
+        assessing.items.update("LF1", prompt="changed")
+        statements.clear()
+        assert run.items.get("LF1").prompt == "changed"
+        assert statements
+    finally:
+        event.remove(assessing.engine, "before_cursor_execute", seen)
