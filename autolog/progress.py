@@ -32,9 +32,13 @@ PROGRESS_TTL_S = 7 * 86_400
 #: each event's sequence number, 0 for one dropped. With a guard, an event is dropped unless the
 #: latest state is about that message and not final: news of a delivery the item has moved past
 #: must not replace it, nor news of a redelivered duplicate of its last step (skipped) its final
-#: state. Without a guard (a step queued), it is dropped when the latest state happened after
-#: it: a worker process sends its events a few ms late (``BackgroundPublisher``), and meanwhile
-#: another process may have run that very step. One call for many events: a worker's batch
+#: state. One exception: a step's "running" is kept when the latest state is the success (not
+#: final) of a step no further along (its percent no higher): the "queued" of the next step, sent
+#: by the process that ran the step before, may still be in that process's publisher
+#: (``BackgroundPublisher``) when another process starts the step; its "queued" then arrives
+#: after its "running" and is dropped, as below. Without a guard (a step queued), it is dropped
+#: when the latest state happened after it: a worker process sends its events a few ms late,
+#: and meanwhile another process may have run that very step. One call for many events: a worker's batch
 #: costs one command to pack and parse, not one per event.
 _PUBLISH_SCRIPT = """
 local ttl, sent = ARGV[1], {}
@@ -47,6 +51,12 @@ for i = 0, #KEYS / 2 - 1 do
     local ok, doc = pcall(cjson.decode, current)
     if ok then
       if guard ~= '' and (doc['message_id'] ~= guard or doc['final']) then keep = false end
+      if not keep and doc['state'] == 'succeeded' and not doc['final'] then
+        local event = cjson.decode(payload)
+        if event['state'] == 'running' and tonumber(event['percent']) >= tonumber(doc['percent'] or 0) then
+          keep = true
+        end
+      end
       if guard == '' and tonumber(doc['at_ms'] or 0) > tonumber(at_ms) then keep = false end
     end
   end

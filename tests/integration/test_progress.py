@@ -256,6 +256,47 @@ def test_a_queued_event_older_than_the_latest_state_is_dropped(channel: Progress
     assert newer > 0
 
 
+def test_a_running_step_whose_queued_event_is_still_in_another_process_is_not_dropped(
+    channel: ProgressChannel,
+) -> None:
+    # Given an item whose step 2 succeeded in one worker process, whose publisher has not yet sent
+    # step 3's "queued" when another process starts step 3
+    item = "cross-process"
+    channel.publish(ProgressEvent(item_id=item, stage="thumbnails", state="succeeded", percent=33,
+                                  message_id="m2", at_ms=1_000), guard_message_id="m2")
+
+    # When that process's "running" arrives first, then the late "queued", then its success
+    running = channel.publish(ProgressEvent(item_id=item, stage="assess", state="running", percent=33,
+                                            message_id="m3", at_ms=1_002), guard_message_id="m3")
+    queued = channel.publish(ProgressEvent(item_id=item, stage="assess", state="queued", percent=33,
+                                           message_id="m3", at_ms=1_001))
+    succeeded = channel.publish(ProgressEvent(item_id=item, stage="assess", state="succeeded", percent=50,
+                                              message_id="m3", at_ms=1_003), guard_message_id="m3")
+
+    # Then the stream keeps running and succeeded, and drops only the late queued
+    assert running > 0 and queued == 0 and succeeded > running
+    latest = channel.latest(item)
+    assert latest is not None and (latest.stage, latest.state) == ("assess", "succeeded")
+
+
+@pytest.mark.parametrize(("latest_state", "stage", "percent", "final"), [
+    ("succeeded", "file_info", 0, False),  # a stale duplicate of an earlier step
+    ("queued", "assess", 33, False),  # the latest is another message's queued, not a success
+    ("succeeded", "frames", 100, True),  # the item is finished
+], ids=["earlier step", "after a queued", "after the final state"])
+def test_a_running_of_another_message_is_still_dropped_otherwise(
+    channel: ProgressChannel, latest_state: str, stage: str, percent: int, final: bool,
+) -> None:
+    item = f"stale-running-{latest_state}-{final}"
+    channel.publish(ProgressEvent(item_id=item, stage="thumbnails", state=latest_state, percent=33,
+                                  message_id="m2", at_ms=1_000, final=final), guard_message_id=None)
+
+    seq = channel.publish(ProgressEvent(item_id=item, stage=stage, state="running", percent=percent,
+                                        message_id="m9", at_ms=1_001), guard_message_id="m9")
+
+    assert seq == 0
+
+
 def test_news_of_a_redelivered_duplicate_does_not_replace_the_final_state(channel: ProgressChannel) -> None:
     channel.publish(ProgressEvent(item_id="done-twice", stage="frames", state="succeeded", percent=100,
                                   message_id="m5", final=True), guard_message_id="m5")
