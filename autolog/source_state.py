@@ -13,7 +13,7 @@ from __future__ import annotations
 import hashlib
 import os
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from stat import S_ISREG
 from typing import Any
@@ -103,17 +103,13 @@ class SourceFingerprint:
     """What step 1 probed: size in bytes, modification time in ns, SHA-256 of both ends.
 
     ``head_tail_sha256`` hashes the first and the last ``sample_bytes`` of the file (the
-    whole file when it is shorter than twice that). ``ctime_ns``, the inode's change time
-    when it was taken (None in fingerprints stored before it was kept), lets
-    ``source_changed`` skip the hash of a file nobody touched since; it is not part of the
-    comparison, so a ``chmod`` alone changes nothing.
+    whole file when it is shorter than twice that).
     """
 
     size_bytes: int
     mtime_ns: int
     head_tail_sha256: str
     sample_bytes: int = SAMPLE_BYTES
-    ctime_ns: int | None = field(default=None, compare=False)
 
     def asdict(self) -> dict[str, Any]:
         """Return a JSON-ready dict, as stored in the item's ``source_fingerprint``."""
@@ -122,11 +118,9 @@ class SourceFingerprint:
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SourceFingerprint:
         """Rebuild from :meth:`asdict`'s output."""
-        ctime_ns = data.get("ctime_ns")
         return cls(size_bytes=int(data["size_bytes"]), mtime_ns=int(data["mtime_ns"]),
                    head_tail_sha256=str(data["head_tail_sha256"]),
-                   sample_bytes=int(data.get("sample_bytes", SAMPLE_BYTES)),
-                   ctime_ns=int(ctime_ns) if ctime_ns is not None else None)
+                   sample_bytes=int(data.get("sample_bytes", SAMPLE_BYTES)))
 
 
 def fingerprint_source(path: Path, *, sample_bytes: int = SAMPLE_BYTES) -> SourceFingerprint:
@@ -146,28 +140,14 @@ def fingerprint_source(path: Path, *, sample_bytes: int = SAMPLE_BYTES) -> Sourc
     except FileNotFoundError as ex:
         raise MediaMissing(str(path), "no such file") from ex
     return SourceFingerprint(size_bytes=stat.size_bytes, mtime_ns=stat.mtime_ns,
-                             head_tail_sha256=digest.hexdigest(), sample_bytes=sample_bytes, ctime_ns=stat.ctime_ns)
+                             head_tail_sha256=digest.hexdigest(), sample_bytes=sample_bytes)
 
 
 def source_changed(before: SourceFingerprint, path: Path) -> SourceFingerprint | None:
     """Return the file's fingerprint now if it differs from ``before``; None when it is the same file.
 
-    A file whose size, modification time and inode change time are all still ``before``'s
-    is the same file without reading it (rsync's quick check, plus the change time): any
-    write, a replacement, or a copy that keeps the old modification time (``cp -p``,
-    ``rsync -a``) sets the change time, which no tool can set back. Step 1 fingerprints a
-    source only once it has been quiet for the settle time, longer than the coarsest change
-    time a filesystem keeps (FAT's 2 s), so a later write cannot fall in the same tick.
-    Otherwise both ends are read and hashed again, and only size, modification time and
-    hash decide (a ``chmod`` alone is no change). Each step 2 to 6 asks this before it runs:
-    the quick check spares two reads of the file on a NAS.
-
     Raises:
         MediaMissing: the file is gone.
     """
-    if before.ctime_ns is not None:
-        stat = SourceStat.of(path)
-        if (stat.size_bytes, stat.mtime_ns, stat.ctime_ns) == (before.size_bytes, before.mtime_ns, before.ctime_ns):
-            return None
     now = fingerprint_source(path, sample_bytes=before.sample_bytes)
     return None if now == before else now

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import dataclasses
 import os
 from pathlib import Path
 
 import pytest
 
-from autolog import source_state
 from autolog.errors import MediaMissing
 from autolog.source_state import (
     SAMPLE_BYTES,
@@ -101,40 +99,6 @@ def test_a_rewritten_tail_with_the_same_size_and_mtime_has_changed(clip: Path) -
     os.utime(clip, ns=(before.mtime_ns, before.mtime_ns))
 
     assert source_changed(before, clip) is not None
-
-
-def test_a_file_untouched_since_its_fingerprint_is_not_read_again(clip: Path,
-                                                                  monkeypatch: pytest.MonkeyPatch) -> None:
-    before = fingerprint_source(clip)
-    assert before.ctime_ns == clip.stat().st_ctime_ns
-    hashed: list[Path] = []
-    monkeypatch.setattr(source_state, "fingerprint_source", lambda path, **_: hashed.append(path))
-
-    assert source_changed(before, clip) is None
-    assert hashed == []
-
-
-def test_a_chmod_alone_is_no_change_though_it_moves_the_inode_change_time(clip: Path) -> None:
-    # (taken a second before the chmod: the kernel's clock may give both the same tick)
-    before = dataclasses.replace(fingerprint_source(clip), ctime_ns=clip.stat().st_ctime_ns - 1_000_000_000)
-    os.chmod(clip, 0o600)
-
-    assert source_changed(before, clip) is None
-
-
-@pytest.mark.parametrize("rewritten", [False, True], ids=["same file", "rewritten tail"])
-def test_a_fingerprint_stored_without_its_change_time_is_checked_by_its_hash(clip: Path, rewritten: bool) -> None:
-    stored = fingerprint_source(clip).asdict()
-    del stored["ctime_ns"]  # as fingerprints stored before it was kept
-    before = SourceFingerprint.from_dict(stored)
-    assert before.ctime_ns is None
-    if rewritten:
-        with clip.open("r+b") as file:
-            file.seek(-10, os.SEEK_END)
-            file.write(b"0123456789")
-        os.utime(clip, ns=(before.mtime_ns, before.mtime_ns))
-
-    assert (source_changed(before, clip) is not None) is rewritten
 
 
 def test_a_small_file_is_hashed_whole(tmp_path: Path) -> None:

@@ -53,7 +53,7 @@ SCHEMAS: dict[str, JSON] = {
         reel=nullable(STRING),
         source_fingerprint=nullable(obj(
             ["size_bytes", "mtime_ns", "head_tail_sha256"], size_bytes=INTEGER, mtime_ns=INTEGER,
-            head_tail_sha256=STRING, sample_bytes=INTEGER, ctime_ns=nullable(INTEGER)))),
+            head_tail_sha256=STRING, sample_bytes=INTEGER))),
     "AudioTrack": obj(
         ["index", "codec", "channels", "sample_rate", "start_s"], index=INTEGER, codec=STRING, channels=INTEGER,
         sample_rate=INTEGER, start_s={**NUMBER, "description": "Offset from clip time 0, in seconds."},
