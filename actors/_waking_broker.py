@@ -11,8 +11,11 @@ pushes to it), but no longer than until the earliest due time (``eta``) of the d
 it has handed to its worker, which then moves the message to its queue at that time: dramatiq's
 polling backoff woke each of a worker's idle delay queues about eight times in the first second
 of idleness and once a second after (a third of an idle worker's CPU), and moved a delayed
-message up to the worker's timeout after it was due. A message a consumer holds when it restarts
-(after an unexpected error) is moved at that consumer's next timeout, as with dramatiq's polling.
+message up to the worker's timeout after it was due. Redis ends a blocking wait up to its timer's
+tick late (``BLOCK_TIMER_MS``), so the last stretch before a due time is a nap of the consumer's own
+(a message delayed by less than a tick, sent during that nap, is fetched when it ends: the steps'
+delays are a second or more).
+A delayed message put back on its delay queue (a stopping worker's, a dead one's) wakes it too.
 
 A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
 its queue with its next fetch, in one pipeline (``_round_trip``): all of them in one command
@@ -38,6 +41,7 @@ from __future__ import annotations
 import heapq
 import logging
 import threading
+import time
 from typing import Any
 
 import redis
@@ -55,6 +59,11 @@ from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, wake_key
 #: in s. An ack that frees ``REFILL_SHARE`` of its prefetch, or a nack, ends the wait at once; the
 #: bound keeps a stop or a pause prompt, and no worker's ack waiting longer than this.
 SATURATED_WAIT_S = 0.1
+
+#: How late Redis may end a blocking wait past its timeout, in ms: it checks blocked clients' timeouts
+#: on its timer (``hz``, 10 a second by default). A delay queue's consumer waiting for a due time
+#: wakes this much early, and naps the rest itself.
+BLOCK_TIMER_MS = 100
 
 #: A consumer holding all it may prefetch fetches again once this share of its prefetch is free
 #: (at least one message): a round trip per few messages, not per message, while its workers
@@ -90,7 +99,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         #: comes back without a token (dramatiq's maintenance giving back a dead worker's) waits for the timeout.
         self._drained = False
         #: The due times (``eta``, ms since the epoch) of the delayed messages a delay queue's consumer handed to
-        #: its worker, earliest first: its wait on the wake list ends at the first (``_wait_ms``).
+        #: its worker, earliest first: its wait on the wake list ends at the first (``_due_in_ms``).
         self._etas: list[int] = []
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
@@ -209,11 +218,16 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         if self.message_cache:
             return self._handed(super().__next__())  # dramatiq's own path: no round trip
         room = self.prefetch - self.outstanding_message_count
-        if room < max(1, self.prefetch // REFILL_SHARE):
+        # A delay queue's consumer fetches whenever it has room, as dramatiq's does: a message due
+        # soon must not wait in Redis behind the far-off ones it holds.
+        if room < (1 if self.is_delay_queue else max(1, self.prefetch // REFILL_SHARE)):
             # Holding (nearly) all it may prefetch, the consumer waits for its workers, not for
             # Redis: until their acks free ``REFILL_SHARE`` of it, or a nack, where dramatiq's
             # backoff grows to 1 s, and a fixed 5 ms nap cost a loop of this thread 200 times a second.
-            self.room.wait(SATURATED_WAIT_S)
+            due_in_ms = self._due_in_ms()
+            if due_in_ms is not None and due_in_ms <= 0:
+                return None  # A delayed message is due: the worker's consumer thread moves it to its queue now.
+            self.room.wait(SATURATED_WAIT_S if due_in_ms is None else min(SATURATED_WAIT_S, due_in_ms / 1000))
             if self._waiting.ids:
                 self._round_trip(fetch=0)  # No ack waits longer than the bound.
             return None
@@ -227,9 +241,14 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 return self._handed(super().__next__())
             self.misses += 1
         self._drained = False
-        wait_ms = self._wait_ms()
-        if wait_ms is None:
-            return None  # A delayed message is due: the worker's consumer thread moves it to its queue now.
+        wait_ms = max(self.idle_timeout_ms, 10)  # Redis reads a timeout of 0 as "for ever".
+        due_in_ms = self._due_in_ms()
+        if due_in_ms is not None:
+            if due_in_ms <= BLOCK_TIMER_MS:
+                # Closer than Redis's timer could end a wait: nap here, then the worker moves it on time.
+                time.sleep(max(0, due_in_ms) / 1000)
+                return None
+            wait_ms = min(wait_ms, due_in_ms - BLOCK_TIMER_MS)
         with self._waiting.lock:
             if self._waiting.ids:
                 return None  # Acks came meanwhile: the next round trip sends them.
@@ -252,21 +271,18 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 heapq.heappush(self._etas, int(eta))
         return message
 
-    def _wait_ms(self) -> int | None:
-        """Return how long an idle look may block on the wake list, in ms; None if a delayed message is due now.
+    def _due_in_ms(self) -> int | None:
+        """Return in how many ms the earliest delayed message this consumer handed to its worker is due; None if none.
 
-        The idle timeout (at least 10 ms: Redis reads 0 as "for ever"), or less: until the earliest
-        due time of the delayed messages this consumer handed to its worker. A due time that has
-        come is taken off (the worker moves its message when this look returns).
+        At most 0 when it is due: its due time is then taken off (the worker moves the message
+        when this look returns).
         """
-        wait_ms = max(self.idle_timeout_ms, 10)
         if not self._etas:
-            return wait_ms
+            return None
         due_in_ms = self._etas[0] - current_millis()
         if due_in_ms <= 0:
             heapq.heappop(self._etas)
-            return None
-        return min(wait_ms, due_in_ms)
+        return due_in_ms
 
 
 def _not_taken_by(acks: list[str], fetched: Any) -> list[str]:

@@ -101,12 +101,16 @@ class Progress(dramatiq.Middleware):
             # Its move to its queue once due (see ``StatusWrites.after_enqueue``).
             self._delayed.discard(message.message_id)
             return
-        self._local.enqueued = message.message_id
         if message.message_id in self._failed:
             self._failed.discard(message.message_id)
             self._publish(self._event(message, step, "retrying"), guarded=True)
         else:
             self._publish(self._event(message, step, "waiting" if delay else "queued"), guarded=False)
+
+    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
+        # Once it is put: a message that puts itself back (a rate-limit wait) and then skips this delivery
+        # is still coming, and its skip is no news (``after_skip_message``); a put that failed is not.
+        self._local.enqueued = message.message_id
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = message_step(broker, message)

@@ -306,3 +306,25 @@ def test_news_of_a_redelivered_duplicate_does_not_replace_the_final_state(channe
 
     latest = channel.latest("done-twice")
     assert seq == 0 and latest is not None and latest.final and latest.state == "succeeded"
+
+
+@pytest.mark.parametrize("put", [True, False], ids=["put back", "put failed"])
+def test_a_delivery_skipped_after_putting_itself_back_is_no_news_unless_the_put_failed(
+    channel: ProgressChannel, put: bool,
+) -> None:
+    # Given a running step message that puts itself back to wait (as a rate-limit wait does), or fails to
+    progress = Progress(channel=channel)
+    sent = probe.message(f"skip-{put}")
+    running = MessageProxy(sent)
+    progress.before_process_message(broker, running)
+    again = sent.copy(queue_name=f"{sent.queue_name}.DQ")
+    progress.before_enqueue(broker, again, 1000)
+    if put:
+        progress.after_enqueue(broker, again, 1000)
+
+    # When this delivery is skipped
+    progress.after_skip_message(broker, running)
+
+    # Then its stream says "waiting" (it is still coming), or "skipped" when it did not go back
+    latest = channel.latest(f"skip-{put}")
+    assert latest is not None and latest.state == ("waiting" if put else "skipped")
