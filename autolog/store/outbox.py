@@ -115,6 +115,28 @@ class Outbox:
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
 
+    def sent_later(self, message_ids: Sequence[str]) -> None:
+        """Clear the rows of messages the broker has accepted with the store's next write, not in a commit of its own.
+
+        A step message's follow-ups are cleared this way (``OutboxRelay``): on SQLite the clear
+        rides in the next batch of the group commit (``GroupCommit.defer``), most often the next
+        step's start. The worker's relay thread runs what waits at each of its turns (``flush``:
+        every 2 s, well within the rows' ``DEFAULT_LEASE_S`` lease) and at the worker's stop; a
+        crash before then leaves the rows for a relay to send again (same ids: the next step's run
+        fence refuses the copy).
+        """
+        if message_ids:
+            parameters = {"sent_ids": list(message_ids)}
+            self._group.defer(lambda connection: connection.execute(_DELETE_SENT, parameters))
+
+    def flush(self) -> None:
+        """Run the clears ``sent_later`` left for the next write, now.
+
+        Raises:
+            sqlalchemy.exc.SQLAlchemyError: the store cannot be written (the clears are lost: see ``sent_later``).
+        """
+        self._group.flush()
+
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""
         with self._sessions() as session:
