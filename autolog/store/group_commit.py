@@ -195,6 +195,11 @@ class GroupCommit:
         unowned: list[_Write[object]] = [_Write(clean_up) for clean_up in deferred]
         try:
             self._run_batch([*unowned, *batch])
+        except BaseException:
+            # Interrupted (a time limit): the clean-ups, idempotent, wait for the next batch again.
+            with self._lock:
+                self._deferred[:0] = deferred
+            raise
         finally:
             self._hand_over(batch)
         for failed in unowned:

@@ -261,3 +261,20 @@ def test_closing_the_store_runs_the_deferred_writes(sqlite_store: Store) -> None
     sqlite_store.items.group.close()
 
     assert prompts(sqlite_store)["D5"] == "at close"
+
+
+def test_deferred_writes_of_an_interrupted_batch_wait_for_the_next_one(sqlite_store: Store) -> None:
+    # Given a deferred write, and a leader interrupted in the batch that took it (a time limit)
+    sqlite_store.items.create([NewItem("D6", "/m/d6.mp4")])
+    group = sqlite_store.items.group
+    group.defer(set_prompt("D6", "deferred"))
+
+    def interrupted(connection: Connection) -> None:
+        raise Interrupted
+
+    with pytest.raises(Interrupted):
+        group.run(interrupted)
+
+    # When the next batch runs, Then the deferred write runs in it
+    group.flush()
+    assert prompts(sqlite_store)["D6"] == "deferred"
