@@ -5,7 +5,7 @@ A status write and the message(s) that follow it commit together in the store's 
 whose ``after_process_message`` runs after every other autolog middleware's (it is added
 early; ``after_*`` hooks run in reverse), so progress and metrics report the step's
 success before its next step is announced; then it sends them at once, and their rows are
-cleared with the store's next write (at most one of its turns later). Its thread,
+cleared with the store's next write (or by this middleware's thread within ``FLUSH_S``). Its thread,
 started at worker boot, sends every few seconds whatever a crash or a
 broker outage left behind once its writer's lease has run out (``relay_outbox``), so an
 item is never stuck between its status and its next step with nobody acting. The
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -89,8 +90,16 @@ def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, n
     return send_committed(broker, outbox, outbox.claim(limit=limit, now=now))
 
 
+#: How often a worker's relay thread runs the outbox clears its steps left for the store's next
+#: write, in s: a sent row no write has cleared by then counts as unsent (``in_flight``) no longer.
+FLUSH_S = 0.25
+
+
 class OutboxRelay(dramatiq.Middleware):
     """Runs ``relay_outbox`` every ``interval_s`` in a thread of each worker process.
+
+    The same thread runs the clears of sent rows left for the store's next write every
+    ``FLUSH_S`` (``Outbox.sent_later``), and once more at the worker's stop.
 
     Args:
         services: where the store comes from in this process.
@@ -137,10 +146,14 @@ class OutboxRelay(dramatiq.Middleware):
             self.logger.warning("Could not clear sent messages from the outbox.", exc_info=True)
 
     def _run(self, broker: dramatiq.Broker) -> None:
-        while not self._stop.wait(self.interval_s):
+        next_relay_s = time.monotonic() + self.interval_s
+        while not self._stop.wait(min(FLUSH_S, self.interval_s)):
             if not self._services.is_ready:
                 continue
             self._flush()
+            if time.monotonic() < next_relay_s:
+                continue
+            next_relay_s = time.monotonic() + self.interval_s
             try:
                 while relay_outbox(broker, self._services.current().store.outbox) and not self._stop.is_set():
                     pass

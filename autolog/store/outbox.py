@@ -120,10 +120,10 @@ class Outbox:
 
         A step message's follow-ups are cleared this way (``OutboxRelay``): on SQLite the clear
         rides in the next batch of the group commit (``GroupCommit.defer``), most often the next
-        step's start. The worker's relay thread runs what waits at each of its turns (``flush``:
-        every 2 s, well within the rows' ``DEFAULT_LEASE_S`` lease) and at the worker's stop; a
-        crash before then leaves the rows for a relay to send again (same ids: the next step's run
-        fence refuses the copy).
+        step's start. The worker's relay thread runs what waits four times a second (``flush``,
+        ``middleware.outbox_relay.FLUSH_S``; well within the rows' ``DEFAULT_LEASE_S`` lease) and at
+        the worker's stop; a crash before then leaves the rows for a relay to send again (same ids:
+        the next step's run fence refuses the copy).
         """
         if message_ids:
             parameters = {"sent_ids": list(message_ids)}

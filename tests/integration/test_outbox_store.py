@@ -15,6 +15,7 @@ from autolog.errors import ItemExists
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, PendingMessage, Store
+from tests.conftest import wait_for
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
@@ -111,7 +112,7 @@ def test_migration_0004_matches_the_outbox_model(store: Store) -> None:
     assert [diff for diff in differences if "outbox" in repr(diff) and diff[0] != "remove_table"] == []
 
 
-@pytest.mark.parametrize("cleared_by", ["next write", "relay stop"])
+@pytest.mark.parametrize("cleared_by", ["next write", "relay turn", "relay stop"])
 def test_a_steps_sent_follow_up_is_cleared_with_the_next_write_not_in_a_commit_of_its_own(
     sqlite_store: Store, settings: Settings, redis_client: redis.Redis, cleared_by: str,
 ) -> None:
@@ -139,6 +140,13 @@ def test_a_steps_sent_follow_up_is_cleared_with_the_next_write_not_in_a_commit_o
     # And the store's next write clears it, or the relay at its worker's stop
     if cleared_by == "next write":
         sqlite_store.items.update("LF2", prompt="any write")
+    elif cleared_by == "relay turn":
+        relay.after_worker_boot(broker, None)  # its thread, which also relays every 2 s
+        try:
+            wait_for(lambda: sqlite_store.outbox.count() == 0, timeout_s=1,
+                     what="the relay's thread to clear the row within its flush tick")
+        finally:
+            relay.before_worker_shutdown(broker, None)
     else:
         relay.before_worker_shutdown(broker, None)
     assert sqlite_store.outbox.count() == 0
