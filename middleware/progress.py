@@ -113,6 +113,7 @@ class Progress(dramatiq.Middleware):
         self._local.enqueued = message.message_id
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        self._local.enqueued = None  # A put-back of an earlier delivery tells nothing about this one.
         step = message_step(broker, message)
         if step is not None:
             self._publish(self._event(message, step, "running"), guarded=True)

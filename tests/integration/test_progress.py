@@ -328,3 +328,10 @@ def test_a_delivery_skipped_after_putting_itself_back_is_no_news_unless_the_put_
     # Then its stream says "waiting" (it is still coming), or "skipped" when it did not go back
     latest = channel.latest(f"skip-{put}")
     assert latest is not None and latest.state == ("waiting" if put else "skipped")
+
+    # And a later delivery on the same thread, skipped for good, is news
+    later = MessageProxy(again.copy(queue_name=sent.queue_name))
+    progress.before_process_message(broker, later)
+    progress.after_skip_message(broker, later)
+    latest = channel.latest(f"skip-{put}")
+    assert latest is not None and latest.state == "skipped"
