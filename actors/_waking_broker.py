@@ -42,8 +42,6 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
 from typing import Any
 
 import redis
@@ -109,8 +107,6 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
 
     def ack(self, message: MessageProxy) -> None:
         try:
-            if self.broker.acked_with_put(message):
-                return  # Acked in its follow-up's round trip (``WakingRedisBroker.ack_with_next_put``).
             if not self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
                 with self._waiting.lock:
                     if not (self._blocking or self._closed):
@@ -317,9 +313,6 @@ class WakingRedisBroker(RedisBroker):
         self._waiting_acks_lock = threading.Lock()
         #: Sends a consumer's waiting acks in one command (``autolog.broker_state.ACK_SCRIPT``).
         self.ack_script = self.client.register_script(ACK_SCRIPT)
-        #: Per thread: the message whose ack goes with the thread's next put (``ack_with_next_put``), and the
-        #: Redis id of the last message acked that way, until its consumer's ack takes it (``acked_with_put``).
-        self._put_acks = threading.local()
 
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
@@ -382,18 +375,7 @@ class WakingRedisBroker(RedisBroker):
         pipe = self.client.pipeline(transaction=False)
         pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
                      *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
-        self._wake_on(pipe, queue_name)
-        acking: MessageProxy | None = getattr(self._put_acks, "message", None)
-        self._put_acks.message = None  # One put carries it.
-        acked_id = acking.options.get("redis_message_id") if acking is not None else None
-        if acking is not None and acked_id is not None:  # (a message that came through Redis)
-            pipe.evalsha(self.ack_script.sha, 2, *ack_keys(self.namespace, self.broker_id, acking.queue_name),
-                         acked_id)
-        enqueued, *woken = pipe.execute(raise_on_error=False)
-        if acked_id is not None:
-            ack_reply = woken.pop()
-            if not isinstance(ack_reply, Exception):  # Refused (a lost script): the consumer acks it.
-                self._put_acks.acked = acked_id
+        enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
         if isinstance(enqueued, NoScriptError):
             enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
             woken = self._wake_on(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
@@ -401,30 +383,6 @@ class WakingRedisBroker(RedisBroker):
             raise enqueued
         self._log_refused_wake(queue_name, woken)
         return enqueued
-
-    @contextmanager
-    def ack_with_next_put(self, message: MessageProxy) -> Iterator[None]:
-        """Ack ``message`` in the round trip of the next message this thread puts inside the block.
-
-        For a step whose status and follow-ups are stored (``OutboxRelay`` sends the follow-ups
-        last, after every other hook of the step): its consumer then has no ack of its own to
-        send, a round trip per step message at light load, where the consumer blocks on its wake
-        list and an ack goes out at once. Without a put in the block, or if Redis refused the
-        ack, the consumer acks it as usual.
-        """
-        self._put_acks.message = message
-        try:
-            yield
-        finally:
-            self._put_acks.message = None
-
-    def acked_with_put(self, message: MessageProxy) -> bool:
-        """Return whether ``message`` was acked with a put of this thread (once: the consumer's ack asks)."""
-        redis_message_id = message.options.get("redis_message_id")
-        if redis_message_id is None or getattr(self._put_acks, "acked", None) != redis_message_id:
-            return False
-        self._put_acks.acked = None
-        return True
 
     def dispatch_args(self, command: str, queue_name: str, *args: Any) -> list[Any]:
         """Return the arguments dramatiq's dispatch script takes for ``command`` (what ``do_<command>`` sends)."""

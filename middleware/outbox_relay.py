@@ -14,7 +14,6 @@ always-on sweep calls ``relay_outbox`` too.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -133,13 +132,9 @@ class OutboxRelay(dramatiq.Middleware):
     ) -> None:
         committed = message.options.pop(COMMITTED_OPTION, None)
         if committed:
-            # The step is done and stored: its ack may go in its first follow-up's round trip, where the broker
-            # can (``actors._waking_broker``). The rows are cleared with the store's next write, or by this
-            # relay's thread.
-            acking = getattr(broker, "ack_with_next_put", None)
-            with acking(message) if acking is not None and exception is None else contextlib.nullcontext():
-                send_committed(broker, self._services.current().store.outbox,
-                               [PendingMessage(**pending_message) for pending_message in committed], clear_later=True)
+            # Cleared with the store's next write (one commit less a step message), or at this relay's next turn.
+            send_committed(broker, self._services.current().store.outbox,
+                           [PendingMessage(**pending_message) for pending_message in committed], clear_later=True)
 
     def _flush(self) -> None:
         """Run the outbox clears the steps left for the store's next write (``Outbox.sent_later``)."""

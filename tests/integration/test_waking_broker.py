@@ -38,7 +38,6 @@ for _queue in SATURATED_QUEUES:
 broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
 broker.declare_queue("wake_delayed")
-broker.declare_queue("ack_with_put")
 
 
 @pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
@@ -131,49 +130,6 @@ def test_a_delay_queue_consumer_fetches_a_message_due_soon_while_it_holds_far_of
             consumer.ack(message)
         consumer.close()
         broker.flush("wake_delayed")
-
-
-@pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
-def test_a_steps_ack_goes_in_its_follow_ups_round_trip_and_its_consumer_sends_none(
-        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch, scripts_lost: bool) -> None:
-    # Given a message its consumer handed to a worker (in the worker's ack set), and maybe a Redis
-    # that lost its scripts (the put's commands then answer NOSCRIPT)
-    broker.enqueue(probe.message().copy(queue_name="ack_with_put"))
-    consumer: Any = broker.consume("ack_with_put", prefetch=2, timeout=IDLE_TIMEOUT_MS)
-    held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
-    acks = f"{broker.namespace}:__acks__.{broker.broker_id}.ack_with_put"
-    redis_message_id = held.options["redis_message_id"]
-    assert redis_client.sismember(acks, redis_message_id)
-    if scripts_lost:
-        redis_client.script_flush()
-    sent: list[bytes] = []
-    send = redis.connection.AbstractConnection.send_packed_command
-
-    def counted(connection: Any, command: Any, check_health: bool = True) -> None:
-        sent.append(command if isinstance(command, bytes) else b"".join(command))
-        send(connection, command, check_health)
-
-    try:
-        # When its step's follow-up is put with its ack
-        with broker.ack_with_next_put(held):
-            broker.enqueue(probe.message().copy(queue_name="wake_test"))
-        monkeypatch.setattr(redis.connection.AbstractConnection, "send_packed_command", counted)
-        consumer.ack(held)
-        monkeypatch.undo()
-
-        # Then it is acked in that round trip and its consumer sends nothing more; or, when Redis
-        # refused the ack with the put, its consumer acks it as usual (with its next round trip)
-        if scripts_lost:
-            consumer.close()
-        else:
-            assert sent == []
-        assert not redis_client.sismember(acks, redis_message_id)
-        assert not redis_client.hexists(f"{broker.namespace}:ack_with_put.msgs", redis_message_id)
-        assert consumer.outstanding_message_count == 0
-    finally:
-        consumer.close()
-        broker.flush("ack_with_put")
-        broker.flush("wake_test")
 
 
 def test_an_enqueue_and_its_wake_token_are_one_round_trip_after_progress_announced_the_step(
