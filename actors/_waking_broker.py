@@ -377,8 +377,9 @@ class WakingRedisBroker(RedisBroker):
                      *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
         enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
         if isinstance(enqueued, NoScriptError):
-            enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)
-            woken = self._wake_on(self.client.pipeline(transaction=False), queue_name).execute(raise_on_error=False)
+            enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)  # loads it; raises on failure
+            self._wake(queue_name)
+            return enqueued
         if isinstance(enqueued, Exception):
             raise enqueued
         self._log_refused_wake(queue_name, woken)

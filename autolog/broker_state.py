@@ -541,9 +541,9 @@ def requeue_stranded(client: redis.Redis, namespace: str, queues: Iterable[str],
     connection drops, the consumer starts afresh with an empty delay queue, but its ack set
     stays and its heartbeats go on, so dramatiq's maintenance never gives the messages back
     (dramatiq#527). A delayed message still in an ack set ``overdue_ms`` after its eta is one
-    of those: a consumer that holds it moves it to its queue at its eta (within its idle
-    timeout after a restart). Redelivering one a slow consumer still holds is harmless: the step guard refuses the
-    second run of a step whose item has moved on.
+    of those: a consumer that holds it moves it to its queue at its eta. Redelivering one a
+    slow consumer still holds is harmless: the step guard refuses the second run of a step
+    whose item has moved on.
 
     Raises:
         redis.RedisError: Redis could not be reached.

@@ -132,7 +132,7 @@ class OutboxRelay(dramatiq.Middleware):
     ) -> None:
         committed = message.options.pop(COMMITTED_OPTION, None)
         if committed:
-            # Cleared with the store's next write (one commit less a step message), or at this relay's next turn.
+            # Cleared with the store's next write (one commit less a step message), or by this relay's thread.
             send_committed(broker, self._services.current().store.outbox,
                            [PendingMessage(**pending_message) for pending_message in committed], clear_later=True)
 

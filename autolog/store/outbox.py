@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,6 +65,12 @@ def add_messages(transaction: Session | Connection, messages: Iterable[PendingMe
         transaction.execute(_INSERT, rows)
 
 
+def _clear(message_ids: Sequence[str]) -> Callable[[Connection], int]:
+    """Return the write that deletes the rows of ``message_ids`` and returns how many it deleted."""
+    parameters = {"sent_ids": list(message_ids)}
+    return lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount
+
+
 class Outbox:
     """Claims and clears the outbox's rows.
 
@@ -110,10 +116,7 @@ class Outbox:
         """Clear the rows of messages the broker has accepted; return how many were cleared."""
         if not message_ids:
             return 0
-        parameters = {"sent_ids": list(message_ids)}
-        return self._group.run(
-            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
-            idempotent=True)
+        return self._group.run(_clear(message_ids), idempotent=True)
 
     def sent_later(self, message_ids: Sequence[str]) -> None:
         """Clear the rows of messages the broker has accepted with the store's next write, not in a commit of its own.
@@ -126,8 +129,7 @@ class Outbox:
         the next step's run fence refuses the copy).
         """
         if message_ids:
-            parameters = {"sent_ids": list(message_ids)}
-            self._group.defer(lambda connection: connection.execute(_DELETE_SENT, parameters))
+            self._group.defer(_clear(message_ids))
 
     def flush(self) -> None:
         """Run the clears ``sent_later`` left for the next write, now.
