@@ -4,8 +4,7 @@ A status write and the message(s) that follow it commit together in the store's 
 (``autolog.store.outbox``). The writer hands them to this middleware (``send_after_hooks``),
 whose ``after_process_message`` runs after every other autolog middleware's (it is added
 early; ``after_*`` hooks run in reverse), so progress and metrics report the step's
-success before its next step is announced; then it sends them at once, and their rows are
-cleared with the store's next write (or by this middleware's thread within ``FLUSH_S``). Its thread,
+success before its next step is announced; then it sends them at once. Its thread,
 started at worker boot, sends every few seconds whatever a crash or a
 broker outage left behind once its writer's lease has run out (``relay_outbox``), so an
 item is never stuck between its status and its next step with nobody acting. The
@@ -16,7 +15,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from collections.abc import Sequence
 from typing import Any
 
@@ -49,20 +47,15 @@ def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
     return True
 
 
-def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[PendingMessage], *,
-                   clear_later: bool = False) -> int:
+def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[PendingMessage]) -> int:
     """Send messages whose outbox rows just committed, then clear those rows; return how many went.
 
-    With ``clear_later`` the rows are cleared with the store's next write (``Outbox.sent_later``),
-    not in a transaction of their own. A message the broker refuses stays in the outbox for the
-    relay. Never raises for a broker or store outage: the rows are there, and the relay sends them later.
+    A message the broker refuses stays in the outbox for the relay. Never raises for a
+    broker or store outage: the rows are there, and the relay sends them later.
     """
     sent = [message.message_id for message in messages if _send(broker, message)]
     try:
-        if clear_later:
-            outbox.sent_later(sent)
-        else:
-            outbox.sent(sent)
+        outbox.sent(sent)
     except Exception:  # The rows stay; the relay sends them again, which is harmless (same ids).
         logger.exception("Could not clear %d sent message(s) from the outbox.", len(sent))
     return len(sent)
@@ -90,16 +83,8 @@ def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, n
     return send_committed(broker, outbox, outbox.claim(limit=limit, now=now))
 
 
-#: How often a worker's relay thread runs the outbox clears its steps left for the store's next
-#: write, in s: a sent row no write has cleared by then counts as unsent (``in_flight``) no longer.
-FLUSH_S = 0.25
-
-
 class OutboxRelay(dramatiq.Middleware):
     """Runs ``relay_outbox`` every ``interval_s`` in a thread of each worker process.
-
-    The same thread runs the clears of sent rows left for the store's next write every
-    ``FLUSH_S`` (``Outbox.sent_later``), and once more at the worker's stop.
 
     Args:
         services: where the store comes from in this process.
@@ -124,7 +109,6 @@ class OutboxRelay(dramatiq.Middleware):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
-        self._flush()
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
@@ -132,28 +116,13 @@ class OutboxRelay(dramatiq.Middleware):
     ) -> None:
         committed = message.options.pop(COMMITTED_OPTION, None)
         if committed:
-            # Cleared with the store's next write (one commit less a step message), or by this relay's thread.
             send_committed(broker, self._services.current().store.outbox,
-                           [PendingMessage(**pending_message) for pending_message in committed], clear_later=True)
-
-    def _flush(self) -> None:
-        """Run the outbox clears the steps left for the store's next write (``Outbox.sent_later``)."""
-        if not self._services.is_ready:
-            return
-        try:
-            self._services.current().store.outbox.flush()
-        except Exception:  # Lost clears only make the relay send those messages again (same ids).
-            self.logger.warning("Could not clear sent messages from the outbox.", exc_info=True)
+                           [PendingMessage(**pending_message) for pending_message in committed])
 
     def _run(self, broker: dramatiq.Broker) -> None:
-        next_relay_s = time.monotonic() + self.interval_s
-        while not self._stop.wait(min(FLUSH_S, self.interval_s)):
+        while not self._stop.wait(self.interval_s):
             if not self._services.is_ready:
                 continue
-            self._flush()
-            if time.monotonic() < next_relay_s:
-                continue
-            next_relay_s = time.monotonic() + self.interval_s
             try:
                 while relay_outbox(broker, self._services.current().store.outbox) and not self._stop.is_set():
                     pass

@@ -16,9 +16,6 @@ anything in a batch fails (a write raises, the commit fails), the batch rolls ba
 of its writes runs again in a transaction of its own, so every caller gets its own outcome
 or exception and no write is undone by another's.
 
-A clean-up no caller waits for (clearing a step's sent outbox rows) can be deferred to the
-next batch (``defer``): its statements, without a commit of its own.
-
 On SQLite every batch runs on one connection the group commit keeps (its batches take turns
 anyway): a connection lent by the pool and a SQLAlchemy ``Connection`` made per transaction
 cost about 45 µs of Python each time, a fifth of a status write (issue #13).
@@ -31,7 +28,6 @@ no-op drain slower there, not faster (measured with ``bench/orchestration_bench.
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
@@ -97,20 +93,13 @@ class GroupCommit:
         self.shared = shared
         self._lock = threading.Lock()
         self._queue: list[_Write[object]] = []
-        #: Idempotent writes no caller waits for, run with the next batch (``defer``).
-        self._deferred: list[Callable[[Connection], object]] = []
         self._leading = False
         #: The connection shared batches run on (SQLite), and the process it was opened in.
         self._kept: Connection | None = None
         self._kept_pid = 0
 
     def close(self) -> None:
-        """Run the deferred writes, then give back the connection batches run on; the next batch opens another."""
-        try:
-            self.flush()
-        except Exception:  # Closing must not fail for them: they are idempotent clean-ups (``defer``).
-            logging.getLogger(__name__).warning("Could not run %d deferred write(s) at close.", len(self._deferred),
-                                                exc_info=True)
+        """Give back the connection batches run on; the next batch opens another."""
         with self._write_turn:
             if self._kept is not None and self._kept_pid == os.getpid():
                 self._kept.close()
@@ -126,30 +115,6 @@ class GroupCommit:
     def leading(self) -> bool:
         """Whether a batch is under way or its next leader has been handed the lead."""
         return self._leading
-
-    def defer(self, write: Callable[[Connection], object]) -> None:
-        """Run the idempotent ``write`` with the next batch instead of in a transaction of its own.
-
-        For a clean-up no caller waits for (clearing sent outbox rows): on SQLite it costs its
-        statements in the next batch, not a commit of its own. Whoever calls ``flush`` bounds how
-        long it waits; a crash loses it, so it must be safe never to run (the outbox relay then
-        sends a message again, which the run fence refuses). Where writes are not shared
-        (PostgreSQL) it runs at once. A deferred write that fails is logged, and nobody's write fails for it.
-        """
-        if not self.shared:
-            self.run(write, idempotent=True)
-            return
-        with self._lock:
-            self._deferred.append(write)
-
-    def flush(self) -> None:
-        """Run the deferred writes now, in one transaction (with any writes queued meanwhile).
-
-        Raises:
-            the commit's error (a store outage); the deferred writes are then lost (see ``defer``).
-        """
-        if self._deferred:
-            self.run(lambda connection: None)
 
     def run(self, write: Callable[[Connection], T], *, idempotent: bool = False) -> T:
         """Run ``write`` on a transaction's connection, with others' writes; return its result once committed.
@@ -190,21 +155,10 @@ class GroupCommit:
                 return mine.outcome()
         with self._lock:
             batch, self._queue = self._queue[:MAX_BATCH], self._queue[MAX_BATCH:]
-            deferred, self._deferred = self._deferred, []
-        # The deferred writes go first, as writes of their own that no caller waits for.
-        unowned: list[_Write[object]] = [_Write(clean_up) for clean_up in deferred]
         try:
-            self._run_batch([*unowned, *batch])
-        except BaseException:
-            # Interrupted (a time limit): the clean-ups, idempotent, wait for the next batch again.
-            with self._lock:
-                self._deferred[:0] = deferred
-            raise
+            self._run_batch(batch)
         finally:
             self._hand_over(batch)
-        for failed in unowned:
-            if failed.error is not None:
-                logging.getLogger(__name__).warning("A deferred write failed: %s", failed.error)
         return mine.outcome()
 
     def _withdraw(self, write: _Write[object]) -> None:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, cast
 
@@ -65,12 +65,6 @@ def add_messages(transaction: Session | Connection, messages: Iterable[PendingMe
         transaction.execute(_INSERT, rows)
 
 
-def _clear(message_ids: Sequence[str]) -> Callable[[Connection], int]:
-    """Return the write that deletes the rows of ``message_ids`` and returns how many it deleted."""
-    parameters = {"sent_ids": list(message_ids)}
-    return lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount
-
-
 class Outbox:
     """Claims and clears the outbox's rows.
 
@@ -116,28 +110,10 @@ class Outbox:
         """Clear the rows of messages the broker has accepted; return how many were cleared."""
         if not message_ids:
             return 0
-        return self._group.run(_clear(message_ids), idempotent=True)
-
-    def sent_later(self, message_ids: Sequence[str]) -> None:
-        """Clear the rows of messages the broker has accepted with the store's next write, not in a commit of its own.
-
-        A step message's follow-ups are cleared this way (``OutboxRelay``): on SQLite the clear
-        rides in the next batch of the group commit (``GroupCommit.defer``), most often the next
-        step's start. The worker's relay thread runs what waits four times a second (``flush``,
-        ``middleware.outbox_relay.FLUSH_S``; well within the rows' ``DEFAULT_LEASE_S`` lease) and at
-        the worker's stop; a crash before then leaves the rows for a relay to send again (same ids:
-        the next step's run fence refuses the copy).
-        """
-        if message_ids:
-            self._group.defer(_clear(message_ids))
-
-    def flush(self) -> None:
-        """Run the clears ``sent_later`` left for the next write, now.
-
-        Raises:
-            sqlalchemy.exc.SQLAlchemyError: the store cannot be written (the clears are lost: see ``sent_later``).
-        """
-        self._group.flush()
+        parameters = {"sent_ids": list(message_ids)}
+        return self._group.run(
+            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
+            idempotent=True)
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

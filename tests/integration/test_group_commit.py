@@ -9,7 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from sqlalchemy import Connection, event, select, update
+from sqlalchemy import Connection, select, update
 
 from autolog.errors import StoreUnavailable
 from autolog.statuses import Status
@@ -201,80 +201,3 @@ def test_a_forked_child_writes_on_a_connection_of_its_own(sqlite_store: Store) -
     assert os.waitstatus_to_exitcode(status) == 0
     assert group.run(set_prompt("PARENT", "after fork")) == 1
     assert prompts(sqlite_store) == {"PARENT": "after fork", "CHILD": "from child"}
-
-
-def test_a_deferred_write_runs_in_the_next_batch_not_in_a_commit_of_its_own(sqlite_store: Store) -> None:
-    # Given two items and a write deferred for one of them
-    sqlite_store.items.create([NewItem("D1", "/m/d1.mp4"), NewItem("D2", "/m/d2.mp4")])
-    group = sqlite_store.items.group
-    commits: list[int] = []
-
-    def committed(connection: Any) -> None:
-        commits.append(1)
-
-    event.listen(sqlite_store.engine, "commit", committed)
-    try:
-        group.defer(set_prompt("D1", "deferred"))
-        assert prompts(sqlite_store)["D1"] is None and commits == []
-
-        # When another write runs, Then both commit together, once
-        assert group.run(set_prompt("D2", "own")) == 1
-        assert prompts(sqlite_store) == {"D1": "deferred", "D2": "own"}
-        assert commits == [1]
-
-        # And a flush runs what was deferred when no write comes
-        group.defer(set_prompt("D2", "flushed"))
-        group.flush()
-        assert prompts(sqlite_store)["D2"] == "flushed" and commits == [1, 1]
-        group.flush()  # nothing deferred: no transaction
-        assert commits == [1, 1]
-    finally:
-        event.remove(sqlite_store.engine, "commit", committed)
-
-
-def test_a_deferred_write_that_fails_is_logged_and_fails_no_one(sqlite_store: Store,
-                                                               caplog: pytest.LogCaptureFixture) -> None:
-    sqlite_store.items.create([NewItem("D3", "/m/d3.mp4")])
-
-    def refused(connection: Connection) -> None:
-        raise RuntimeError("refused clean-up")
-
-    sqlite_store.items.group.defer(refused)
-
-    assert sqlite_store.items.group.run(set_prompt("D3", "mine")) == 1
-    assert prompts(sqlite_store)["D3"] == "mine"
-    assert "A deferred write failed: refused clean-up" in caplog.text
-
-
-def test_a_write_deferred_where_writes_are_not_shared_runs_at_once(postgres_store: Store) -> None:
-    postgres_store.items.create([NewItem("D4", "/m/d4.mp4")])
-
-    postgres_store.items.group.defer(set_prompt("D4", "at once"))
-
-    assert prompts(postgres_store)["D4"] == "at once"
-
-
-def test_closing_the_store_runs_the_deferred_writes(sqlite_store: Store) -> None:
-    sqlite_store.items.create([NewItem("D5", "/m/d5.mp4")])
-    sqlite_store.items.group.defer(set_prompt("D5", "at close"))
-
-    sqlite_store.items.group.close()
-
-    assert prompts(sqlite_store)["D5"] == "at close"
-
-
-def test_deferred_writes_of_an_interrupted_batch_wait_for_the_next_one(sqlite_store: Store) -> None:
-    # Given a deferred write, and a leader interrupted in the batch that took it (a time limit)
-    sqlite_store.items.create([NewItem("D6", "/m/d6.mp4")])
-    group = sqlite_store.items.group
-    group.defer(set_prompt("D6", "deferred"))
-
-    def interrupted(connection: Connection) -> None:
-        raise Interrupted
-
-    with pytest.raises(Interrupted):
-        group.run(interrupted)
-
-    # When the next batch runs, Then the deferred write runs in it
-    group.flush()
-    assert prompts(sqlite_store)["D6"] == "deferred"

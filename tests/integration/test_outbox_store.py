@@ -5,17 +5,11 @@ from __future__ import annotations
 import threading
 import time
 
-import dramatiq
 import pytest
-import redis
-from dramatiq.broker import MessageProxy
 
-from autolog.context import Context
 from autolog.errors import ItemExists
-from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, PendingMessage, Store
-from tests.conftest import wait_for
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
@@ -110,44 +104,3 @@ def test_migration_0004_matches_the_outbox_model(store: Store) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), wanted)
 
     assert [diff for diff in differences if "outbox" in repr(diff) and diff[0] != "remove_table"] == []
-
-
-@pytest.mark.parametrize("cleared_by", ["next write", "relay turn", "relay stop"])
-def test_a_steps_sent_follow_up_is_cleared_with_the_next_write_not_in_a_commit_of_its_own(
-    sqlite_store: Store, settings: Settings, redis_client: redis.Redis, cleared_by: str,
-) -> None:
-    from actors import broker
-    from middleware import OutboxRelay, Services
-    from middleware.outbox_relay import send_after_hooks
-
-    # Given a step's follow-up committed to the outbox with its status, handed to the relay
-    services = Services(settings=settings)
-    services.install(Context.build(settings, store=sqlite_store))
-    relay = OutboxRelay(services=services)
-    sqlite_store.items.create([NewItem("LF1", "/a"), NewItem("LF2", "/b")])
-    follow_up = message("m1")
-    assert sqlite_store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
-                                         messages=[follow_up])
-    step = MessageProxy(dramatiq.Message(queue_name="probe", actor_name="autolog.probe", args=("LF1",), kwargs={},
-                                         options={}))
-    send_after_hooks(step, [follow_up])
-
-    # When the relay sends it after the step's hooks, Then it is in Redis and its row waits
-    relay.after_process_message(broker, step, result={})
-    assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
-    assert sqlite_store.outbox.count() == 1
-
-    # And the store's next write clears it, or the relay at its worker's stop
-    if cleared_by == "next write":
-        sqlite_store.items.update("LF2", prompt="any write")
-    elif cleared_by == "relay turn":
-        relay.after_worker_boot(broker, None)  # its thread, which also relays every 2 s
-        try:
-            wait_for(lambda: sqlite_store.outbox.count() == 0, timeout_s=1,
-                     what="the relay's thread to clear the row within its flush tick")
-        finally:
-            relay.before_worker_shutdown(broker, None)
-    else:
-        relay.before_worker_shutdown(broker, None)
-    assert sqlite_store.outbox.count() == 0
-    broker.flush("thumbnails")
