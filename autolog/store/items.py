@@ -241,7 +241,8 @@ class Items:
 
         One transaction: the guard (the item is at ``status`` and not cancelled) is the
         update's condition. A run already holding the item is superseded: its fenced writes
-        fail from now on.
+        fail from now on. The outbox row of the event's message, if any, goes in the same
+        transaction, moved or not (``StepSql.start_run``): a delivered message is never relayed.
 
         Returns:
             The item's guard (its source and source fingerprint, read by the same statement)
@@ -251,11 +252,11 @@ class Items:
         self._started.run = None
         events = [event_values(event)]
         if self._sql.postgres:
-            held = self._sql.start_run(item_id, status.value, token, events)
+            held = self._sql.start_run(item_id, status.value, token, events, event.message_id)
         else:
             # On SQLite in a transaction shared with other threads' writes (group commit).
             held = self.group.run(lambda connection: self._sql.start_run(item_id, status.value, token, events,
-                                                                         connection))
+                                                                         event.message_id, connection))
         if held is None:
             return None
         self._started.run = (token, to_view(SimpleNamespace(**held)))

@@ -97,7 +97,9 @@ class StepSql:
             self._start_sql = f"""WITH moved AS (
     UPDATE items SET run_token = %(token)s WHERE id = %(id)s AND status = %(status)s AND NOT cancelled
     RETURNING {returned}
-), events AS ({_PG_EVENTS})
+), events AS ({_PG_EVENTS}), delivered AS (
+    DELETE FROM outbox WHERE message_id = %(message_id)s
+)
 SELECT {returned} FROM moved"""
             self._transition_sql = {fenced: _pg_transition(fenced) for fenced in (False, True)}
         else:
@@ -105,6 +107,7 @@ SELECT {returned} FROM moved"""
             self._exists_sql = "SELECT 1 FROM items WHERE id = ?"
             self._start_sql = ("UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
                                f" RETURNING {returned}")
+            self._delivered_sql = "DELETE FROM outbox WHERE message_id = ?"
             self._transition_sql = {
                 fenced: ("UPDATE items SET status = ?, version = version + 1, updated_at = ?, error = 'null',"
                          " dead_lettered = 0, purged = 0 WHERE id = ? AND status = ? AND cancelled = 0"
@@ -160,9 +163,13 @@ SELECT {returned} FROM moved"""
         return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
 
     def start_run(self, item_id: str, status: str, token: str, events: Sequence[dict[str, Any]],
-                  connection: Connection | None = None) -> dict[str, Any] | None:
+                  message_id: str | None, connection: Connection | None = None) -> dict[str, Any] | None:
         """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``.
 
+        With it, whether the item moved or not, the outbox row of ``message_id`` (the broker
+        message being delivered) goes: the broker has the message, so no relay may send it
+        again once its writer's lease runs out, even if the writer died before clearing it.
+        A copy sent then would start the step once more and supersede this run.
         On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
 
         Returns:
@@ -173,12 +180,14 @@ SELECT {returned} FROM moved"""
         if self.postgres:
             with self._borrowed() as cursor:
                 row = self._run(cursor, self._start_sql, {
-                    "id": item_id, "status": status, "token": token, "events": _events_json(events)}).fetchone()
+                    "id": item_id, "status": status, "token": token, "events": _events_json(events),
+                    "message_id": message_id}).fetchone()
         else:
             cursor = _cursor(connection)
             row = self._run(cursor, self._start_sql, (token, item_id, status)).fetchone()
             if row is not None:
                 self._insert_events(cursor, events)
+            self._run(cursor, self._delivered_sql, (message_id,))
         if row is None:
             return None
         columns = zip(self._item_columns, self._item_results, row, strict=True)

@@ -23,6 +23,7 @@ from autolog.context import Context
 from autolog.local_redis import find_redis_server, free_port
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
+from autolog.store.outbox import DEFAULT_LEASE_S
 from middleware import pending
 from pipelines import actions
 from pipelines.footage import first_message
@@ -66,6 +67,38 @@ def test_worker_killed_between_status_write_and_enqueue_next_step_starts_within_
     succeeded = [event.step for event in store.timeline.for_item(item_id) if event.event == "succeeded"]
     assert succeeded == ["file_info", "thumbnails", "assess", "analysis", "frames"]
     assert store.outbox.count() == 0
+
+
+def test_worker_killed_after_sending_the_next_step_before_clearing_its_row_runs_that_step_once(
+    processes_context: Context, processes: Start, database_url: str,
+    test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given a worker for step 1 that dies the moment Redis has taken the message of step 2,
+    # before it clears that message's outbox row, and workers for the other steps
+    env = {**os.environ, "DATABASE_URL": database_url}
+    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
+    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--after-enqueue", "autolog.make_thumbnails",
+                       "probe"], env)
+    item_id = unique_id("sent")
+
+    # When it runs step 1 of an item and is killed there
+    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    dying.wait(timeout=60)
+    store = processes_context.store
+    assert dying.returncode == -signal.SIGKILL
+    written_at = next(event.at for event in store.timeline.for_item(item_id) if event.event == "succeeded")
+
+    # Then step 2's start clears the row, long before the writer's lease would let a relay send
+    # that message again (a copy that would start step 2 a second time), and the item finishes
+    started = wait_for(lambda: first_event(store.timeline.for_item(item_id), "started", "thumbnails"),
+                       timeout_s=30, what="step 2 to start")
+    assert store.outbox.count() == 0
+    assert (started.at - written_at).total_seconds() < DEFAULT_LEASE_S
+    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
+             what="the item to finish")
+    runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
+            if event.event in ("started", "skipped") and event.step != "file_info"]
+    assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
 
 
 class RestartableRedis:

@@ -9,7 +9,7 @@ import pytest
 
 from autolog.errors import ItemExists
 from autolog.statuses import Status
-from autolog.store import NewItem, PendingMessage, Store
+from autolog.store import NewEvent, NewItem, PendingMessage, Store
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
@@ -55,6 +55,28 @@ def test_items_and_their_first_messages_are_stored_together_or_not_at_all(store:
     assert store.outbox.count() == 1
     claimed = store.outbox.claim(now=after_lease())
     assert [(pending.message_id, pending.message["args"]) for pending in claimed] == [("m1", ["LF1"])]
+
+
+@pytest.mark.parametrize("item_at", [Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE],
+                         ids=["the run starts", "the item is elsewhere"])
+def test_a_delivered_messages_run_start_clears_its_outbox_row_whether_or_not_it_moves_the_item(
+    store: Store, item_at: Status,
+) -> None:
+    # Given a status write's follow-up, sent by a writer that died before clearing its row
+    store.items.create([NewItem("LF1", "/a"), NewItem("LF2", "/b")])
+    store.items.transition("LF1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
+                           messages=[message("m1"), message("m2", "LF2")])
+    if item_at is Status.THUMBNAILS_COMPLETE:
+        store.items.transition("LF1", Status.FILE_INFO_COMPLETE, item_at)
+
+    # When the broker delivers it and its step's run start is written
+    started = NewEvent(item_id="LF1", event="started", step="thumbnails", message_id="m1", attempt=1,
+                       from_status=Status.FILE_INFO_COMPLETE.value, detail={"run": "token"})
+    held = store.items.start_run("LF1", Status.FILE_INFO_COMPLETE, "token", event=started)
+
+    # Then its row is gone with that write: no relay sends it again once the lease runs out
+    assert (held is not None) is (item_at is Status.FILE_INFO_COMPLETE)
+    assert [pending.message_id for pending in store.outbox.claim(now=after_lease())] == ["m2"]
 
 
 def test_sent_messages_leave_the_outbox_and_a_claim_is_leased(store: Store) -> None:

@@ -398,7 +398,7 @@ def test_postgres_step_statements_open_at_most_their_share_of_connections(
     holder.execute("SELECT id FROM items WHERE id = 'LF1' FOR UPDATE")
     # When 24 threads (fewer than one worker process of the default lanes) start a run at once
     threads = [threading.Thread(target=postgres_store.items._sql.start_run,
-                                args=("LF1", Status.PENDING_FILE_INFO.value, f"run{index}", []))
+                                args=("LF1", Status.PENDING_FILE_INFO.value, f"run{index}", [], f"m{index}"))
                for index in range(24)]
     for thread in threads:
         thread.start()
