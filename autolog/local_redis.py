@@ -13,6 +13,7 @@ and a server restarted on its data comes back at the same address.
 
 from __future__ import annotations
 
+import fcntl
 import importlib.util
 import os
 import shutil
@@ -134,7 +135,10 @@ class LocalRedis:
 
         A server that is gone (killed, crashed) is started again on the same socket and
         replays its append-only file; a process that holds the pid file but does not answer
-        (hung) is killed first, so there is never a second server on the same data.
+        (hung) is killed first, so there is never a second server on the same data. Starts
+        take turns on a lock file beside the data (``flock``, let go by the kernel if the
+        holder dies): ``autolog up`` and the agent's ``revive`` may start a dead server at the
+        same moment, and the second finds the first's server answering.
 
         Raises:
             RedisServerError: it did not accept connections in time.
@@ -142,6 +146,14 @@ class LocalRedis:
         if self.is_running:
             return self.url
         self.root.mkdir(parents=True, exist_ok=True)
+        with (self.root / "redis.start.lock").open("a") as lock:
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            return self._start_alone()
+
+    def _start_alone(self) -> str:
+        """``start``, holding the start lock."""
+        if self.is_running:
+            return self.url
         stale = self.pid()
         if stale is not None:
             self._kill(stale)

@@ -27,6 +27,7 @@ import pytest
 import redis
 
 from autolog.local_redis import LocalRedis, free_port
+from autolog.processes import pid_alive
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewItem, Store
@@ -84,6 +85,20 @@ def pytest_unconfigure(config: pytest.Config) -> None:
     if "redis" in _SESSION:
         _SESSION["redis"].stop()
         shutil.rmtree(_SESSION["base"], ignore_errors=True)
+
+
+def redis_servers(socket: Path) -> list[int]:
+    """The pids of every redis-server listening on ``socket`` (redis-server names its socket in its title)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                command = (entry / "cmdline").read_bytes()
+            except OSError:
+                continue
+            if b"redis-server" in command and str(socket).encode() in command and pid_alive(int(entry.name)):
+                found.append(int(entry.name))
+    return found
 
 
 def wait_for(

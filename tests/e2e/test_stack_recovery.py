@@ -22,13 +22,12 @@ import redis
 from prometheus_client.parser import text_string_to_metric_families
 
 from autolog.local_redis import private_redis
-from autolog.processes import pid_alive
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
 from autolog.store import Store
 from autolog.worker_presence import read_workers
 from ops.stack import Stack
-from tests.conftest import SampleClips, free_port_block, wait_for
+from tests.conftest import SampleClips, free_port_block, redis_servers, wait_for
 from tests.web.conftest import KEY, http
 
 pytestmark = pytest.mark.slow
@@ -60,20 +59,6 @@ class RunningStack:
 
     def events(self, item_id: str, event: str) -> list[str | None]:
         return [entry.step for entry in self.store.timeline.for_item(item_id) if entry.event == event]
-
-
-def redis_servers(socket: Path) -> list[int]:
-    """The pids of every redis-server listening on ``socket`` (redis-server names its socket in its title)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                command = (entry / "cmdline").read_bytes()
-            except OSError:
-                continue
-            if b"redis-server" in command and str(socket).encode() in command and pid_alive(int(entry.name)):
-                found.append(int(entry.name))
-    return found
 
 
 @pytest.fixture(scope="module")

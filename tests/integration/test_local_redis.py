@@ -6,6 +6,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +18,7 @@ from autolog.errors import ConfigError
 from autolog.local_redis import LocalRedis, RedisServerError, private_redis, server_major_version
 from autolog.processes import pid_alive
 from autolog.settings import Settings
-from tests.conftest import wait_for
+from tests.conftest import redis_servers, wait_for
 
 
 @pytest.fixture
@@ -67,6 +68,34 @@ def test_start_is_a_no_op_while_the_server_answers(var_settings: Settings) -> No
     server.start()
 
     assert server.pid() == first
+
+
+def test_two_starts_at_once_of_a_dead_server_give_one_server(var_settings: Settings) -> None:
+    # Given a private Redis that was killed (as ``autolog up`` and the agent's revive both find it)
+    server = private_redis(var_settings)
+    server.start()
+    killed = server.pid()
+    assert killed is not None
+    os.kill(killed, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(killed), what="redis-server to die")
+
+    # When two processes' starts run at the same moment
+    ready = threading.Barrier(2)
+    urls: list[str] = []
+
+    def start() -> None:
+        ready.wait()
+        urls.append(private_redis(var_settings).start())
+
+    starts = [threading.Thread(target=start) for _ in range(2)]
+    for thread in starts:
+        thread.start()
+    for thread in starts:
+        thread.join()
+
+    # Then one server runs on the data, the one its pid file names, and both answer with its address
+    assert urls == [server.url, server.url]
+    assert redis_servers(server.socket) == [server.pid()]
 
 
 def test_a_hung_server_is_killed_before_a_new_one_starts_on_its_data(var_settings: Settings) -> None:
