@@ -338,6 +338,8 @@ class BackgroundPublisher:
 
     Progress is advisory: a batch Redis refuses is logged and dropped, as a synchronous
     publish's failure was. A process that forks gets a thread of its own on first use.
+    ``flush`` waits until what is queued has gone, for a step that hands its item to another
+    process: that process's events must come after this one's.
 
     Args:
         channel: where the events go.
@@ -352,6 +354,10 @@ class BackgroundPublisher:
         self._pid = os.getpid()
         self._changed = threading.Condition()
         self._waiting: list[tuple[ProgressEvent, str | None]] = []
+        #: How many events were queued, and how many of them the thread has sent (or dropped).
+        self._queued = self._done = 0
+        #: Set by ``flush``: the thread sends at once, without letting a burst gather.
+        self._hurry = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="progress-publisher", daemon=True)
         self._thread.start()
@@ -364,14 +370,28 @@ class BackgroundPublisher:
             event = dataclasses.replace(event, at_ms=int(time.time() * 1000))
         with self._changed:
             self._waiting.append((event, guard_message_id))
+            self._queued += 1
             if len(self._waiting) == 1:
-                self._changed.notify()
+                self._changed.notify_all()
+
+    def flush(self, *, timeout_s: float = 1.0) -> None:
+        """Wait until every event queued before this call has been sent or dropped, at most ``timeout_s``.
+
+        The thread sends at once, without the gather pause: about one Redis round trip.
+        """
+        if self._pid != os.getpid():
+            self._start()
+        with self._changed:
+            target = self._queued
+            self._hurry = True
+            self._changed.notify_all()
+            self._changed.wait_for(lambda: self._done >= target or self._closed, timeout_s)
 
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread (waiting at most ``timeout_s``)."""
         with self._changed:
             self._closed = True
-            self._changed.notify()
+            self._changed.notify_all()
         if self._pid == os.getpid():
             self._thread.join(timeout_s)
 
@@ -379,11 +399,11 @@ class BackgroundPublisher:
         while True:
             with self._changed:
                 self._changed.wait_for(lambda: bool(self._waiting) or self._closed)
-            if not self._closed:
                 # Let a burst gather: one wake and one round trip for the events of a few ms, not
-                # for each (each wake is one more thread the step threads take turns with).
-                time.sleep(GATHER_S)
-            with self._changed:
+                # for each (each wake is one more thread the step threads take turns with). A
+                # flush cuts it short.
+                self._changed.wait_for(lambda: self._hurry or self._closed, GATHER_S)
+                self._hurry = False
                 batch, self._waiting = self._waiting, []
             if not batch:
                 return  # closed, and nothing left
@@ -392,3 +412,7 @@ class BackgroundPublisher:
             except redis.RedisError as ex:
                 # Advisory: the status and timeline in the store remain the record.
                 self.logger.warning("Could not publish %d progress events: %s", len(batch), ex)
+            finally:
+                with self._changed:
+                    self._done += len(batch)
+                    self._changed.notify_all()

@@ -12,13 +12,21 @@ import pytest
 import redis
 from dramatiq.broker import MessageProxy
 
-from actors import broker, probe
+from actors import broker, make_thumbnails, probe
 from autolog.context import Context
 from autolog.local_redis import free_port
-from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, format_sse, stream_progress
+from autolog.progress import (
+    BackgroundPublisher,
+    ProgressChannel,
+    ProgressEvent,
+    format_sse,
+    percent_before,
+    stream_progress,
+)
 from autolog.source_state import SourceStat, settle_remaining_s
+from autolog.statuses import Status, step_named
 from autolog.store import NewItem
-from middleware import Progress
+from middleware import TRANSITION_OPTION, Progress
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 
@@ -75,7 +83,6 @@ def test_a_live_subscriber_sees_every_stage_in_order_up_to_the_final_state(
     events = subscriber.collect()
     drain()
 
-    print("EVENTS", [(e.stage, e.state) for e in events])
     # Then it saw queued, running and succeeded for each stage, in order, ending final at 100 %
     assert [event.seq for event in events] == sorted({event.seq for event in events})
     assert [(event.stage, event.state) for event in events] == [
@@ -196,7 +203,8 @@ def test_a_batch_redis_refuses_is_logged_and_dropped_and_the_publisher_goes_on(
     publisher = BackgroundPublisher(unreachable)
 
     publisher.publish(ProgressEvent(item_id="lost", stage="assess", state="running", percent=33))
-    wait_for(lambda: "Could not publish 1 progress events" in caplog.text, what="the warning")
+    publisher.flush(timeout_s=30)  # returns once the batch is dropped, as once it is sent
+    assert "Could not publish 1 progress events" in caplog.text
     publisher.publish(ProgressEvent(item_id="lost", stage="assess", state="succeeded", percent=50))
     wait_for(lambda: caplog.text.count("Could not publish") == 2, what="a second batch tried")
     publisher.close()
@@ -277,6 +285,34 @@ def test_a_running_step_whose_queued_event_is_still_in_another_process_is_not_dr
     assert running > 0 and queued == 0 and succeeded > running
     latest = channel.latest(item)
     assert latest is not None and (latest.stage, latest.state) == ("assess", "succeeded")
+
+
+def test_a_step_handed_to_another_process_is_put_only_after_its_queued_and_the_success_before_it_went(
+    channel: ProgressChannel,
+) -> None:
+    # Given a worker process whose step 1 of an item just succeeded: its publisher holds the "succeeded"
+    item = "handed-over"
+    progress = Progress(channel=channel)
+    progress.after_worker_boot(broker, None)  # type: ignore[arg-type]  # the worker is not used
+    first, second = probe.message(item), make_thumbnails.message(item)
+    channel.publish(ProgressEvent(item_id=item, stage="file_info", state="running", percent=0,
+                                  message_id=first.message_id), guard_message_id=first.message_id)
+    done = MessageProxy(first)
+    done.options[TRANSITION_OPTION] = {"from": Status.PENDING_FILE_INFO.value,
+                                       "to": Status.FILE_INFO_COMPLETE.value, "applied": True}
+    progress.after_process_message(broker, done, result={"status": Status.FILE_INFO_COMPLETE.value})
+
+    # When it sends step 2 on, and another process publishes step 2's "running" the moment it is put
+    progress.before_enqueue(broker, second, None)
+    running = channel.publish(
+        ProgressEvent(item_id=item, stage="thumbnails", state="running", message_id=second.message_id,
+                      percent=percent_before(step_named("thumbnails"))), guard_message_id=second.message_id)
+    progress.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
+
+    # Then that "running" is kept: this process's "succeeded" of step 1 and "queued" of step 2 came first
+    assert running > 0
+    latest = channel.latest(item)
+    assert latest is not None and (latest.stage, latest.state, latest.seq) == ("thumbnails", "running", running)
 
 
 @pytest.mark.parametrize(("latest_state", "stage", "percent", "final"), [
