@@ -383,6 +383,8 @@ class BackgroundPublisher:
             self._start()
         with self._changed:
             target = self._queued
+            if self._done >= target:
+                return
             self._hurry = True
             self._changed.notify_all()
             self._changed.wait_for(lambda: self._done >= target or self._closed, timeout_s)

@@ -10,11 +10,11 @@ Events about a message are guarded: once the item's latest state is about anothe
 
 In a worker, events go out through a ``BackgroundPublisher``: the step's thread queues them
 and goes on, and a thread of the worker sends them, in order, a few milliseconds later (the
-store's status, written before, stays the record). Before a message that runs at once is put,
-the thread waits until its "queued" and everything before it (the "succeeded" of the step
-that sends it) has gone: another process may start it at once, and its "running" must come
-after them. Waiting for them before each message's
-ack cost a quarter of the no-op drain rate. A worker that stops sends what is queued first;
+store's status, written before, stays the record). Waiting for them before each message's
+ack cost a quarter of the no-op drain rate. Only before a message that runs at once is put
+does the thread wait until its "queued" and everything before it (the "succeeded" of the
+step that sends it) has gone: another process may start it at once, and its "running" must
+come after them. A worker that stops sends what is queued first;
 one killed loses at most those few milliseconds of events, as a kill between a status write
 and its publish did before. Elsewhere (the API) events go out at once, or in one round trip
 per batch request (``pipelined``).
@@ -109,10 +109,11 @@ class Progress(dramatiq.Middleware):
             self._publish(self._event(message, step, "retrying"), guarded=True)
         else:
             self._publish(self._event(message, step, "waiting" if delay else "queued"), guarded=False)
-        if delay is None and self._publisher is not None and not self._channel.is_pipelined():
+        publisher = self._publisher  # once: a stopping worker sets it to None
+        if delay is None and publisher is not None and not self._channel.is_pipelined():
             # Put now, it may start at once in another process, whose "running" must come after this
             # event and after this process's "succeeded" of the step before (or the guard drops it).
-            self._publisher.flush()
+            publisher.flush()
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         # Once it is put: a message that puts itself back (a rate-limit wait) and then skips this delivery

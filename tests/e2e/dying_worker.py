@@ -51,5 +51,8 @@ def main(actor_name: str, queues: list[str], *, after_enqueue: bool = False) -> 
 
 
 if __name__ == "__main__":
-    after = sys.argv[1] == "--after-enqueue"
-    main(sys.argv[1 + after], sys.argv[2 + after:], after_enqueue=after)
+    arguments = sys.argv[1:]
+    after = arguments[0] == "--after-enqueue"
+    if after:
+        arguments.pop(0)
+    main(arguments[0], arguments[1:], after_enqueue=after)

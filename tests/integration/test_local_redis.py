@@ -29,6 +29,15 @@ def var_settings(tmp_path: Path) -> Iterator[Settings]:
     private_redis(settings).stop()
 
 
+def kill_server(server: LocalRedis) -> int:
+    """SIGKILL ``server``'s redis-server (no shutdown, no final AOF write), wait until it is gone; return its pid."""
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not pid_alive(pid), what="redis-server to die")
+    return pid
+
+
 def test_the_broker_is_built_with_no_redis_running_and_connects_once_it_starts(var_settings: Settings) -> None:
     broker = build_broker(var_settings)
     assert broker.client.connection_pool.connection_kwargs["path"] == str(var_settings.redis_dir / "redis.sock")
@@ -49,10 +58,7 @@ def test_a_killed_server_is_started_again_at_the_same_address_on_its_data(var_se
     # The append-only file is flushed every second; wait until it holds the write.
     wait_for(lambda: any(b"kept" in path.read_bytes() for path in server.root.rglob("*.aof*")),
              what="the AOF to hold the key")
-    first = server.pid()
-    assert first is not None
-    os.kill(first, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(first), what="redis-server to die")
+    first = kill_server(server)
 
     assert server.start() == url
     assert server.pid() not in (None, first)
@@ -74,10 +80,7 @@ def test_two_starts_at_once_of_a_dead_server_give_one_server(var_settings: Setti
     # Given a private Redis that was killed (as ``autolog up`` and the agent's revive both find it)
     server = private_redis(var_settings)
     server.start()
-    killed = server.pid()
-    assert killed is not None
-    os.kill(killed, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(killed), what="redis-server to die")
+    kill_server(server)
 
     # When two processes' starts run at the same moment
     ready = threading.Barrier(2)
@@ -186,10 +189,7 @@ def test_revive_starts_a_dead_server_on_its_data_and_leaves_a_live_or_stopped_on
     assert not server.revive(), "a live server is left alone"
 
     # A killed server is started again on its data, once
-    killed = server.pid()
-    assert killed is not None
-    os.kill(killed, signal.SIGKILL)
-    wait_for(lambda: not pid_alive(killed), what="redis-server to die")
+    kill_server(server)
     assert server.revive()
     assert not server.revive()
     assert client.get("kept") == b"yes"
