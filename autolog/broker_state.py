@@ -352,6 +352,54 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
                 yield message
 
 
+#: Which of the given message ids one queue still holds: queued or being processed (``.msgs``),
+#: delayed (``.DQ.msgs``), held by a pause (``.HQ``) or dead-lettered (``.XQ.msgs``), in one atomic
+#: look, so a message moving between them (a delayed one coming due, a pause, a resume) is seen.
+#: A message's own id is the last key of dramatiq's JSON (``Message.asdict`` order, compact
+#: separators); an encoding that does not end so is decoded whole. Nested messages (a pipeline's
+#: later steps in ``options``) have ids of their own, which must not count.
+#: KEYS: the four; ARGV: the message ids. Returns the ids found.
+_HELD_IDS_SCRIPT = """
+local wanted = {}
+for _, id in ipairs(ARGV) do wanted[id] = true end
+local found = {}
+local function look(data)
+  local id = string.match(data, '"message_id":"([^"]*)","message_timestamp":%d+}$')
+  if not id then
+    local ok, message = pcall(cjson.decode, data)
+    if ok and type(message) == 'table' then id = message['message_id'] end
+  end
+  if id and wanted[id] then
+    found[#found + 1] = id
+    wanted[id] = nil
+  end
+end
+for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4]}) do
+  for _, data in ipairs(redis.call('HVALS', key)) do look(data) end
+end
+for _, data in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do look(data) end
+return found
+"""
+
+
+def held_message_ids(client: redis.Redis, namespace: str, queue: str, message_ids: Sequence[str]) -> set[str]:
+    """Return which of ``message_ids`` (dramatiq message ids) ``queue`` still holds, in any state.
+
+    Queued, being processed, delayed, held by a pause or dead-lettered: one atomic script over
+    the queue's keys, reading every message it holds (a rare call: the outbox relay's, for rows
+    whose writer's lease ran out).
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    if not message_ids:
+        return set()
+    keys = (_key(namespace, queue, ".msgs"), _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX),
+            _key(namespace, queue, ".XQ.msgs"))
+    found: list[bytes] = client.eval(_HELD_IDS_SCRIPT, len(keys), *keys, *message_ids)  # type: ignore[arg-type]
+    return {_text(message_id) for message_id in found}
+
+
 #: Gives back what dead workers fetched and never acknowledged: dramatiq's maintenance
 #: (``dispatch.lua``, ``do_maintenance``) on the given queues, returning what it moved.
 #: ARGV: namespace, cutoff (ms: a worker whose last heartbeat is older is dead), wake tokens,

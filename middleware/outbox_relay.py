@@ -7,8 +7,9 @@ early; ``after_*`` hooks run in reverse), so progress and metrics report the ste
 success before its next step is announced; then it sends them at once. Its thread,
 started at worker boot, sends every few seconds whatever a crash or a
 broker outage left behind once its writer's lease has run out (``relay_outbox``), so an
-item is never stuck between its status and its next step with nobody acting. The
-always-on sweep calls ``relay_outbox`` too.
+item is never stuck between its status and its next step with nobody acting, unless Redis
+still holds the message (its writer sent it and died before the clear). The always-on sweep
+calls ``relay_outbox`` too.
 """
 
 from __future__ import annotations
@@ -16,13 +17,15 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
+from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
 
+from autolog.broker_state import held_message_ids
 from autolog.store import Outbox, PendingMessage
 from middleware.services import Services
 
@@ -74,13 +77,41 @@ def send_after_hooks(message: dramatiq.Message[Any] | MessageProxy, messages: Se
          "message": pending_message.message, "delay_ms": pending_message.delay_ms} for pending_message in messages]
 
 
-def relay_outbox(broker: dramatiq.Broker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
-    """Send up to ``limit`` outbox messages whose writer's lease ran out by ``now``; return how many went.
+def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
+    """Settle up to ``limit`` outbox rows whose writer's lease ran out by ``now``; return how many were settled.
+
+    A row outlives its lease when its writer died (or lost Redis or the store) between the
+    commit and the clear, before or after sending it. A message Redis still holds (queued,
+    running, delayed, paused or dead-lettered: ``held_message_ids``) was sent: its row is
+    cleared, not sent again, as a second copy would start its step twice and supersede the
+    first run. The rest are sent, unless their row went meanwhile: a step's start deletes its
+    message's row (``StepSql.start_run``), so a row gone since the claim is a message that was
+    delivered and acknowledged before Redis was read. A message Redis refuses stays for the
+    next relay; settled counts the rows cleared.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the store cannot be read.
     """
-    return send_committed(broker, outbox, outbox.claim(limit=limit, now=now))
+    claimed = outbox.claim(limit=limit, now=now)
+    try:
+        held = _held_by_redis(broker, claimed)
+    except redis.RedisError as ex:
+        logger.warning("Could not read Redis for %d unsent outbox message(s), the relay will: %s", len(claimed), ex)
+        return 0
+    if held:
+        logger.info("Outbox rows left by a writer that had sent them, cleared: %s", ", ".join(sorted(held)))
+        outbox.sent(sorted(held))
+    present = outbox.present([message.message_id for message in claimed if message.message_id not in held])
+    return len(held) + send_committed(broker, outbox, [message for message in claimed
+                                                        if message.message_id in present])
+
+
+def _held_by_redis(broker: RedisBroker, messages: Sequence[PendingMessage]) -> set[str]:
+    by_queue: dict[str, list[str]] = {}
+    for message in messages:
+        by_queue.setdefault(message.queue_name, []).append(message.message_id)
+    return {message_id for queue, message_ids in by_queue.items()
+            for message_id in held_message_ids(broker.client, broker.namespace, queue, message_ids)}
 
 
 class OutboxRelay(dramatiq.Middleware):
@@ -101,7 +132,9 @@ class OutboxRelay(dramatiq.Middleware):
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._stop.clear()
-        self._thread = threading.Thread(target=self._run, args=(broker,), name="outbox-relay", daemon=True)
+        # autolog's workers run on its Redis broker (``actors.broker``): the relay reads its queues.
+        self._thread = threading.Thread(target=self._run, args=(cast("RedisBroker", broker),), name="outbox-relay",
+                                        daemon=True)
         self._thread.start()
 
     def before_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
@@ -119,7 +152,7 @@ class OutboxRelay(dramatiq.Middleware):
             send_committed(broker, self._services.current().store.outbox,
                            [PendingMessage(**pending_message) for pending_message in committed])
 
-    def _run(self, broker: dramatiq.Broker) -> None:
+    def _run(self, broker: RedisBroker) -> None:
         while not self._stop.wait(self.interval_s):
             if not self._services.is_ready:
                 continue

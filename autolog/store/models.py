@@ -194,7 +194,8 @@ class OutboxMessage(Base):
     __tablename__ = "outbox"
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    #: The broker message's id: sending it twice is harmless, as the broker keeps one copy per id.
+    #: The broker message's id. Redis would keep a second copy of it as a message of its own, so a
+    #: relay sends a row again only if Redis no longer holds that id (``relay_outbox``).
     message_id: Mapped[str] = mapped_column(String(64), unique=True)
     queue_name: Mapped[str] = mapped_column(String(100))
     #: The message as the broker encodes it (``dramatiq.Message.asdict()``).

@@ -5,8 +5,11 @@ transaction: ``add_messages`` puts the messages in the caller's session. The wri
 holds a lease on its rows (``lease_s``) and sends them right after the commit, then marks
 them sent (``Outbox.sent`` deletes them). Anything a crash or a broker outage left behind
 outlives its lease, and any relay may then claim it (``Outbox.claim``: a compare-and-set
-on the lease, so two relays never claim one row at once) and send it. Sending a message
-twice is harmless: it keeps its id, and a step skips a message for an item that moved on.
+on the lease, so two relays never claim one row at once) and send it, unless the broker
+still holds it: its writer may have died after the send, before the clear, with the message
+waiting in a backlog, a pause or a delay, and a second copy would start its step twice
+(``middleware.outbox_relay.relay_outbox``). A delivered message's row goes in the write that
+starts its step (``StepSql.start_run``).
 """
 
 from __future__ import annotations
@@ -114,6 +117,14 @@ class Outbox:
         return self._group.run(
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
+
+    def present(self, message_ids: Sequence[str]) -> set[str]:
+        """Return which of ``message_ids`` still have a row (a step's start deletes its message's)."""
+        if not message_ids:
+            return set()
+        with self._sessions() as session:
+            return set(session.scalars(select(OutboxMessage.message_id)
+                                       .where(OutboxMessage.message_id.in_(list(message_ids)))).all())
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

@@ -1,0 +1,163 @@
+"""The outbox relay against the real Redis and store: a row whose writer sent it is cleared, not sent twice."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.brokers.redis import RedisBroker
+
+from actors import broker, probe
+from autolog.broker_state import held_message_ids
+from autolog.context import Context
+from autolog.statuses import Status
+from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
+from middleware import pending, relay_outbox
+from pipelines.queues import Queues
+from tests.conftest import free_port_block
+
+
+def after_lease() -> float:
+    """A moment after every lease taken now has run out (leases are 10 s)."""
+    return time.time() + 60
+
+
+def copies_in_redis(message_id: str) -> int:
+    """How many messages of the probe queue, in any state, carry ``message_id`` as their own id."""
+    client: redis.Redis = broker.client
+    stored = [*client.hvals(f"{broker.namespace}:probe.msgs"),  # type: ignore[misc]
+              *client.hvals(f"{broker.namespace}:probe.DQ.msgs"),  # type: ignore[misc]
+              *client.lrange(f"{broker.namespace}:probe.HQ", 0, -1),  # type: ignore[misc]
+              *client.hvals(f"{broker.namespace}:probe.XQ.msgs")]  # type: ignore[misc]
+    return sum(json.loads(data)["message_id"] == message_id for data in stored)
+
+
+@pytest.fixture
+def consumer() -> Iterator[Consumer]:
+    """A consumer of the probe queue, as a worker's."""
+    probe_consumer = broker.consume("probe", prefetch=1, timeout=100)
+    yield probe_consumer
+    probe_consumer.close()
+
+
+def fetch(consumer: Consumer) -> MessageProxy:
+    """Take a probe message as a worker does, without acknowledging it."""
+    deadline = time.monotonic() + 10
+    while (message := next(consumer)) is None:
+        assert time.monotonic() < deadline, "the consumer fetched nothing within 10 s"
+    return message
+
+
+def sent_by_a_writer_that_died(context: Context, item_id: str, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:
+    """Commit an item's first message to the outbox, send it, and never clear its row."""
+    message = probe.message(item_id)
+    context.store.items.create([NewItem(item_id, "/footage/a.mov")], messages=[pending(message, delay_ms=delay_ms)])
+    broker.enqueue(message, delay=delay_ms)
+    return message
+
+
+@pytest.mark.parametrize("waiting", ["queued", "delayed", "held by a pause", "being processed", "dead-lettered"])
+def test_a_row_whose_message_redis_still_holds_is_cleared_not_sent_again(
+    context: Context, waiting: str, consumer: Consumer,
+) -> None:
+    # Given a message sent by a writer that died before clearing its row, still waiting in Redis past the lease
+    message = sent_by_a_writer_that_died(context, "LF1", delay_ms=60_000 if waiting == "delayed" else None)
+    if waiting == "held by a pause":
+        Queues.of_broker(broker).pause("probe")
+    if waiting in ("being processed", "dead-lettered"):
+        taken = fetch(consumer)
+        assert taken.message_id == message.message_id
+        if waiting == "dead-lettered":
+            consumer.nack(taken)
+
+    # When a relay settles the rows whose lease ran out
+    settled = relay_outbox(broker, context.store.outbox, now=after_lease())
+
+    # Then the row is cleared and Redis still holds one copy: the step will run once
+    assert (settled, context.store.outbox.count()) == (1, 0)
+    assert copies_in_redis(message.message_id) == 1
+
+
+def test_a_row_whose_message_never_reached_redis_is_sent_once(context: Context) -> None:
+    # Given a row whose writer died before sending, and a message in Redis that nests its id (a pipeline's later step)
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
+    broker.enqueue(probe.message("LF2").copy(options={"pipe_target": message.asdict()}))
+
+    # When a relay settles the rows whose lease ran out
+    settled = relay_outbox(broker, context.store.outbox, now=after_lease())
+
+    # Then the message goes to Redis once, and its row is cleared
+    assert (settled, context.store.outbox.count()) == (1, 0)
+    assert copies_in_redis(message.message_id) == 1
+
+
+class StartedWhileClaimed(Outbox):
+    """The store's outbox, with the message's step started and acknowledged right after the relay's claim."""
+
+    def __init__(self, context: Context, item_id: str) -> None:
+        store = context.store
+        super().__init__(store.sessions, store.items.group)
+        self._context = context
+        self._item_id = item_id
+
+    def claim(self, **kwargs: Any) -> list[PendingMessage]:
+        claimed = super().claim(**kwargs)
+        started = NewEvent(item_id=self._item_id, event="started", step="file_info",
+                           message_id=claimed[0].message_id, attempt=1,
+                           from_status=Status.PENDING_FILE_INFO.value, detail={"run": "token"})
+        assert self._context.store.items.start_run(self._item_id, Status.PENDING_FILE_INFO, "token",
+                                                   event=started) is not None
+        return claimed
+
+
+def test_a_row_whose_step_started_after_the_claim_is_not_sent(context: Context) -> None:
+    # Given a row past its lease whose message a worker takes, starts and acknowledges while a relay claims it
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
+
+    # When the relay settles it
+    settled = relay_outbox(broker, StartedWhileClaimed(context, "LF1"), now=after_lease())
+
+    # Then nothing is sent: the start took the row, and a copy would start the step again
+    assert (settled, context.store.outbox.count()) == (0, 0)
+    assert copies_in_redis(message.message_id) == 0
+
+
+def test_a_relay_that_cannot_read_redis_keeps_the_row_for_the_next(context: Context) -> None:
+    # Given a row past its lease, and a relay whose Redis does not answer
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
+    unreachable = RedisBroker(url=f"redis://127.0.0.1:{free_port_block(1)}/0", namespace=broker.namespace)
+
+    # When it settles the rows, and a relay on the real Redis after its lease
+    assert relay_outbox(unreachable, context.store.outbox, now=after_lease()) == 0
+    assert context.store.outbox.count() == 1
+    settled = relay_outbox(broker, context.store.outbox, now=after_lease() + 60)
+
+    # Then the row outlived the failure and went once
+    assert (settled, context.store.outbox.count()) == (1, 0)
+    assert copies_in_redis(message.message_id) == 1
+
+
+def test_held_message_ids_reads_each_messages_own_id_in_any_key_order(context: Context) -> None:
+    client: redis.Redis = broker.client
+    own = probe.message("LF1")
+    nested = probe.message("LF2")
+    # dramatiq's compact JSON, with a later step's message nested in its options
+    broker.enqueue(own.copy(options={"pipe_target": nested.asdict()}))
+    # and a message encoded in another key order, read whole
+    other = probe.message("LF3")
+    client.hset(f"{broker.namespace}:probe.msgs", "reordered",
+                json.dumps({"message_id": other.message_id, **other.asdict()}, indent=1))
+
+    found = held_message_ids(client, broker.namespace, "probe", [own.message_id, nested.message_id,
+                                                                 other.message_id, "absent"])
+
+    assert found == {own.message_id, other.message_id}
