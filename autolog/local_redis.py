@@ -13,6 +13,7 @@ and a server restarted on its data comes back at the same address.
 
 from __future__ import annotations
 
+import contextlib
 import fcntl
 import importlib.util
 import os
@@ -21,6 +22,7 @@ import signal
 import socket
 import subprocess
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import redis
@@ -138,22 +140,32 @@ class LocalRedis:
         (hung) is killed first, so there is never a second server on the same data. Starts
         take turns on a lock file beside the data (``flock``, let go by the kernel if the
         holder dies): ``autolog up`` and the agent's ``revive`` may start a dead server at the
-        same moment, and the second finds the first's server answering.
+        same moment, and the second finds the first's server answering. ``stop`` takes its
+        turn too, so a server a start was bringing up does not outlive it.
 
         Raises:
             RedisServerError: it did not accept connections in time.
         """
-        if self.is_running:
-            return self.url
+        if not self.is_running:
+            with self._turn():
+                self._start_alone()
+        return self.url
+
+    @contextlib.contextmanager
+    def _turn(self) -> Iterator[None]:
+        """Hold the lock that starts and stops take turns on (``flock``: the kernel lets it go if the holder dies)."""
         self.root.mkdir(parents=True, exist_ok=True)
         with (self.root / "redis.start.lock").open("a") as lock:
             fcntl.flock(lock, fcntl.LOCK_EX)
-            return self._start_alone()
+            yield
 
-    def _start_alone(self) -> str:
-        """``start``, holding the start lock."""
+    def _start_alone(self) -> bool:
+        """Start the server unless it answers (another's start may have run); return whether this did.
+
+        The caller holds ``_turn``.
+        """
         if self.is_running:
-            return self.url
+            return False
         stale = self.pid()
         if stale is not None:
             self._kill(stale)
@@ -174,7 +186,7 @@ class LocalRedis:
             if time.monotonic() > deadline:
                 raise RedisServerError(f"redis-server did not answer in time; see {self.root / 'redis.log'}")
             time.sleep(POLL_S)
-        return self.url
+        return True
 
     def _binary(self) -> str:
         """Return the binary to start: the one recorded with the data, else one found now (then recorded).
@@ -205,13 +217,27 @@ class LocalRedis:
         Raises:
             RedisServerError: it could not be started (see ``start``).
         """
-        if not self._pid_file.exists() or self.pid() is not None or self.is_running:
+        if not self._is_dead():
             return False
-        self.start()
-        return True
+        with self._turn():  # Looked at again in turn: a start or a stop may have run meanwhile.
+            return self._is_dead() and self._start_alone()
+
+    def _is_dead(self) -> bool:
+        """Whether the server ran (its pid file is there) and its process is gone."""
+        return self._pid_file.exists() and self.pid() is None and not self.is_running
 
     def stop(self, *, timeout_s: float = 10.0) -> bool:
-        """Stop the server if it runs; return whether one was stopped."""
+        """Stop the server if it runs; return whether one was stopped.
+
+        Waits for a start under way (``start``'s lock), so a server that a revive was
+        bringing up does not outlive the stop.
+        """
+        if not self.root.is_dir():
+            return False
+        with self._turn():
+            return self._stop_alone(timeout_s)
+
+    def _stop_alone(self, timeout_s: float) -> bool:
         pid = self.pid()
         if pid is None:
             self.socket.unlink(missing_ok=True)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import shutil
 import signal
+import subprocess
 import sys
 import threading
 from collections.abc import Iterator
@@ -99,6 +100,55 @@ def test_two_starts_at_once_of_a_dead_server_give_one_server(var_settings: Setti
     # Then one server runs on the data, the one its pid file names, and both answer with its address
     assert urls == [server.url, server.url]
     assert redis_servers(server.socket) == [server.pid()]
+
+
+def test_two_revives_at_once_of_a_dead_server_start_it_once_and_say_so_once(var_settings: Settings) -> None:
+    # Given a private Redis that was killed, and two processes' revives at the same moment
+    server = private_redis(var_settings)
+    server.start()
+    kill_server(server)
+    ready = threading.Barrier(2)
+    revived: list[bool] = []
+
+    def revive() -> None:
+        ready.wait()
+        revived.append(private_redis(var_settings).revive())
+
+    revives = [threading.Thread(target=revive) for _ in range(2)]
+    for thread in revives:
+        thread.start()
+    for thread in revives:
+        thread.join()
+
+    # Then one of them started it (and logs so); the other found it answering
+    assert sorted(revived) == [False, True]
+    assert redis_servers(server.socket) == [server.pid()]
+
+
+def test_a_stop_waits_for_a_start_under_way(var_settings: Settings) -> None:
+    # Given a running private Redis, and another process in the middle of a start (holding the start lock)
+    server = private_redis(var_settings)
+    server.start()
+    stopped: list[bool] = []
+    stopper = threading.Thread(target=lambda: stopped.append(server.stop()))
+    with subprocess.Popen(
+        [sys.executable, "-c", "import fcntl, sys; lock = open(sys.argv[1], 'a'); fcntl.flock(lock, fcntl.LOCK_EX);"
+         " print('held', flush=True); sys.stdin.read()", str(server.root / "redis.start.lock")],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    ) as holder:
+        assert holder.stdout is not None and holder.stdin is not None
+        assert holder.stdout.readline() == "held\n"
+
+        # When a stop comes meanwhile
+        stopper.start()
+        stopper.join(timeout=0.5)
+
+        # Then it waits for that start's turn to end, then stops the server
+        assert stopper.is_alive(), "the stop did not wait for the start under way"
+        holder.stdin.close()
+    stopper.join(timeout=30)
+    assert stopped == [True]
+    assert not server.is_running and server.pid() is None
 
 
 def test_a_hung_server_is_killed_before_a_new_one_starts_on_its_data(var_settings: Settings) -> None:
