@@ -358,6 +358,9 @@ class BackgroundPublisher:
         self._queued = self._done = 0
         #: Set by ``flush``: the thread sends at once, without letting a burst gather.
         self._hurry = False
+        #: Set by a ``flush`` that timed out (Redis hung), cleared when the thread's send returns:
+        #: until then a flush does not wait, so a hung Redis costs one wait, not one per step hand-over.
+        self._stalled = False
         self._closed = False
         self._thread = threading.Thread(target=self._run, name="progress-publisher", daemon=True)
         self._thread.start()
@@ -377,17 +380,22 @@ class BackgroundPublisher:
     def flush(self, *, timeout_s: float = 1.0) -> None:
         """Wait until every event queued before this call has been sent or dropped, at most ``timeout_s``.
 
-        The thread sends at once, without the gather pause: about one Redis round trip.
+        The thread sends at once, without the gather pause: about one Redis round trip. If
+        a send is still hanging since an earlier flush timed out (Redis hung, not refusing),
+        this returns at once: progress is advisory, and a step must not wait on it each time.
         """
         if self._pid != os.getpid():
             self._start()
         with self._changed:
             target = self._queued
-            if self._done >= target:
+            if self._done >= target or self._stalled:
                 return
             self._hurry = True
             self._changed.notify_all()
-            self._changed.wait_for(lambda: self._done >= target or self._closed, timeout_s)
+            if not self._changed.wait_for(lambda: self._done >= target or self._closed, timeout_s):
+                self._stalled = True
+                self.logger.warning("Progress events did not go out within %.1f s; steps hand over without"
+                                    " waiting for them until Redis answers again.", timeout_s)
 
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread (waiting at most ``timeout_s``)."""
@@ -414,7 +422,9 @@ class BackgroundPublisher:
             except redis.RedisError as ex:
                 # Advisory: the status and timeline in the store remain the record.
                 self.logger.warning("Could not publish %d progress events: %s", len(batch), ex)
-            finally:
-                with self._changed:
-                    self._done += len(batch)
-                    self._changed.notify_all()
+            except Exception:  # The thread's boundary: one bad batch must not end progress for the process.
+                self.logger.exception("Could not publish %d progress events.", len(batch))
+            with self._changed:
+                self._done += len(batch)
+                self._stalled = False
+                self._changed.notify_all()

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 import queue
+import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import pytest
 import redis
@@ -14,7 +16,7 @@ from dramatiq.broker import MessageProxy
 
 from actors import broker, make_thumbnails, probe
 from autolog.context import Context
-from autolog.local_redis import free_port
+from autolog.local_redis import LocalRedis, free_port
 from autolog.progress import (
     BackgroundPublisher,
     ProgressChannel,
@@ -210,6 +212,56 @@ def test_a_batch_redis_refuses_is_logged_and_dropped_and_the_publisher_goes_on(
     publisher.close()
 
     assert channel.latest("lost") is None
+
+
+def test_a_batch_that_fails_otherwise_is_logged_and_the_publisher_goes_on(
+    channel: ProgressChannel, caplog: pytest.LogCaptureFixture,
+) -> None:
+    publisher = BackgroundPublisher(channel)
+
+    # A caller's bug: a field JSON cannot encode
+    publisher.publish(ProgressEvent(item_id="bad", stage="assess", state="running", percent=33,
+                                    status=object()))  # type: ignore[arg-type]
+    publisher.flush(timeout_s=30)
+    publisher.publish(ProgressEvent(item_id="bad", stage="assess", state="succeeded", percent=50))
+    publisher.flush(timeout_s=30)
+    publisher.close()
+
+    assert "Could not publish 1 progress events" in caplog.text
+    latest = channel.latest("bad")
+    assert latest is not None and latest.state == "succeeded"
+
+
+def test_a_hung_redis_holds_up_one_flush_not_each(tmp_path: Path) -> None:
+    # Given a publisher on a Redis of its own that stops answering (SIGSTOP: connected, silent)
+    server = LocalRedis(tmp_path / "redis")
+    client = redis.Redis.from_url(server.start())
+    channel = ProgressChannel(client, namespace="hung")
+    publisher = BackgroundPublisher(channel)
+    publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="queued", percent=30))
+    publisher.flush(timeout_s=30)
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    try:
+        # When a step hands over (flush) twice while it hangs
+        publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="running", percent=33))
+        publisher.flush(timeout_s=0.2)
+        publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="succeeded", percent=50))
+        second = threading.Thread(target=publisher.flush, kwargs={"timeout_s": 60})
+        second.start()
+        second.join(timeout=10)
+
+        # Then only the first waited: the second returned without waiting on the hung send
+        assert not second.is_alive(), "a second flush waited on the hung Redis"
+    finally:
+        os.kill(pid, signal.SIGCONT)
+
+    # And once Redis answers, the events go, in order
+    wait_for(lambda: getattr(channel.latest("LF1"), "state", None) == "succeeded", what="the events to go")
+    publisher.close()
+    client.close()
+    server.stop()
 
 
 def test_a_forked_process_publishes_through_a_thread_of_its_own(channel: ProgressChannel) -> None:
