@@ -360,8 +360,10 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
 #: later steps in ``options``) have ids of their own, which must not count.
 #: KEYS: the four; ARGV: the message ids. Returns the ids found.
 _HELD_IDS_SCRIPT = """
-local wanted = {}
-for _, id in ipairs(ARGV) do wanted[id] = true end
+local wanted, left = {}, 0
+for _, id in ipairs(ARGV) do
+  if not wanted[id] then wanted[id] = true; left = left + 1 end
+end
 local found = {}
 local function look(data)
   local id = string.match(data, '"message_id":"([^"]*)","message_timestamp":%d+}$')
@@ -372,12 +374,26 @@ local function look(data)
   if id and wanted[id] then
     found[#found + 1] = id
     wanted[id] = nil
+    left = left - 1
   end
 end
+-- In pages, so a backlog of many thousand messages never sits in one table; done once all are found.
 for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4]}) do
-  for _, data in ipairs(redis.call('HVALS', key)) do look(data) end
+  if left == 0 then break end
+  local cursor = '0'
+  repeat
+    local page = redis.call('HSCAN', key, cursor, 'COUNT', 500)
+    cursor = page[1]
+    for i = 2, #page[2], 2 do look(page[2][i]) end
+  until cursor == '0' or left == 0
 end
-for _, data in ipairs(redis.call('LRANGE', KEYS[3], 0, -1)) do look(data) end
+local start = 0
+while left > 0 do
+  local page = redis.call('LRANGE', KEYS[3], start, start + 499)
+  for _, data in ipairs(page) do look(data) end
+  if #page < 500 then break end
+  start = start + 500
+end
 return found
 """
 

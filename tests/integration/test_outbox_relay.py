@@ -14,7 +14,7 @@ from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 
 from actors import broker, probe
-from autolog.broker_state import held_message_ids
+from autolog.broker_state import enqueue_many, held_message_ids
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
@@ -161,3 +161,19 @@ def test_held_message_ids_reads_each_messages_own_id_in_any_key_order(context: C
                                                                  other.message_id, "absent"])
 
     assert found == {own.message_id, other.message_id}
+
+
+@pytest.mark.parametrize("paused", [False, True], ids=["queued", "held by a pause"])
+def test_held_message_ids_reads_a_backlog_of_many_pages(context: Context, paused: bool) -> None:
+    client: redis.Redis = broker.client
+    backlog = [probe.message(f"LF{index}").copy(options={"redis_message_id": f"backlog-{index}"})
+               for index in range(1_200)]
+    enqueue_many(broker, [("probe", str(message.options["redis_message_id"]), message.encode())
+                          for message in backlog])
+    if paused:
+        Queues.of_broker(broker).pause("probe")
+
+    wanted = [backlog[0].message_id, backlog[700].message_id, backlog[-1].message_id]
+    found = held_message_ids(client, broker.namespace, "probe", [*wanted, "absent"])
+
+    assert found == set(wanted)
