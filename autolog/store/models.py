@@ -40,7 +40,7 @@ class Item(Base):
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
     source: Mapped[str] = mapped_column(Text)
-    status: Mapped[str] = mapped_column(String(40), index=True)
+    status: Mapped[str] = mapped_column(String(40))
     force_resume: Mapped[bool] = mapped_column(Boolean, default=False)
     prompt: Mapped[str | None] = mapped_column(Text)
     probe: Mapped[dict[str, Any] | None]

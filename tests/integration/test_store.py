@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 import threading
 from datetime import timedelta, timezone
+from pathlib import Path
 
 import psycopg
 import pytest
-from sqlalchemy import QueuePool
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
+from sqlalchemy import Connection, QueuePool, inspect
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
@@ -16,8 +19,9 @@ from autolog.statuses import Status
 from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store, is_store_outage
 from autolog.store import engine as engine_module
 from autolog.store.engine import POSTGRES_STEP_CONNECTIONS, migrate
-from autolog.store.models import utcnow
+from autolog.store.models import Base, utcnow
 from tests.conftest import POSTGRES_ADMIN_URL, wait_for
+from tests.old_schema import store_at_revision
 
 
 def test_created_item_starts_pending_with_a_created_event(store: Store) -> None:
@@ -424,3 +428,31 @@ def test_a_postgres_step_connection_lent_when_the_store_closes_is_closed_when_gi
     with connections.lend() as connection:
         postgres_store.items.close()
     assert connection.closed
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_migration_0009_leaves_one_status_index_matching_the_model(
+    request: pytest.FixtureRequest, tmp_path: Path, database: str,
+) -> None:
+    # Given a store at 0008, with both status indexes
+    with store_at_revision(request, tmp_path, database, "0008") as (url, connection):
+        assert {"ix_items_status", "ix_items_status_id"} <= item_indexes(connection)
+
+    # When it opens at the head
+    store = Store.open(url)
+    try:
+        with store.engine.connect() as connection:
+            indexes = item_indexes(connection)
+            differences = compare_metadata(MigrationContext.configure(connection), Base.metadata)
+
+        # Then (status, id) is the one index on the status, as the model says, and a page of one status still lists
+        assert "ix_items_status" not in indexes and "ix_items_status_id" in indexes
+        assert [diff for diff in differences if diff[0].endswith("_index") and diff[1].table.name == "items"] == []
+        store.items.create([NewItem(f"IX{number}", "/m/x.mov") for number in range(3)])
+        assert [item.id for item in store.items.list(status=Status.PENDING_FILE_INFO, limit=2)] == ["IX0", "IX1"]
+    finally:
+        store.close()
+
+
+def item_indexes(connection: Connection) -> set[str]:
+    return {str(index["name"]) for index in inspect(connection).get_indexes("items")}
