@@ -19,6 +19,7 @@ from pathlib import Path
 import pytest
 import redis
 
+from actors import broker
 from autolog.context import Context
 from autolog.local_redis import find_redis_server, free_port
 from autolog.statuses import Status
@@ -27,6 +28,7 @@ from autolog.store.outbox import DEFAULT_LEASE_S
 from middleware import pending
 from pipelines import actions
 from pipelines.footage import first_message
+from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
 from tests.e2e.workers import WORKERS, Start, first_event, long_clip
 
@@ -94,6 +96,37 @@ def test_worker_killed_after_sending_the_next_step_before_clearing_its_row_runs_
                        timeout_s=30, what="step 2 to start")
     assert store.outbox.count() == 0
     assert (started.at - written_at).total_seconds() < DEFAULT_LEASE_S
+    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
+             what="the item to finish")
+    runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
+            if event.event in ("started", "skipped") and event.step != "file_info"]
+    assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
+
+
+def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_step_once(
+    processes_context: Context, processes: Start, database_url: str,
+    test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given step 2's queue paused, and a worker for step 1 that dies the moment Redis has taken
+    # the message of step 2, before it clears that message's outbox row
+    queues = Queues.of_broker(broker)
+    queues.pause("thumbnails")
+    env = {**os.environ, "DATABASE_URL": database_url}
+    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
+    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--after-enqueue", "autolog.make_thumbnails",
+                       "probe"], env)
+    item_id = unique_id("waits")
+    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    dying.wait(timeout=60)
+    store = processes_context.store
+    assert dying.returncode == -signal.SIGKILL
+
+    # When step 2's message waits in the pause past the writer's lease, so the workers' relays find its row
+    wait_for(lambda: store.outbox.count() == 0, timeout_s=DEFAULT_LEASE_S + 20, what="a relay to settle the row")
+
+    # Then the relay cleared the row without a second copy, and once resumed step 2 runs once
+    assert queues.get("thumbnails").held == 1
+    queues.resume("thumbnails")
     wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
              what="the item to finish")
     runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
