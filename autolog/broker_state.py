@@ -352,19 +352,17 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
                 yield message
 
 
-#: Which of the given message ids one queue still holds: queued or being processed (``.msgs``),
-#: delayed (``.DQ.msgs``), held by a pause (``.HQ``) or dead-lettered (``.XQ.msgs``), in one atomic
-#: look, so a message moving between them (a delayed one coming due, a pause, a resume) is seen.
-#: A message's own id is the last key of dramatiq's JSON (``Message.asdict`` order, compact
-#: separators); an encoding that does not end so is decoded whole. Nested messages (a pipeline's
-#: later steps in ``options``) have ids of their own, which must not count.
-#: KEYS: the four; ARGV: the message ids. Returns the ids found.
-_HELD_IDS_SCRIPT = """
-local wanted, left = {}, 0
-for _, id in ipairs(ARGV) do
-  if not wanted[id] then wanted[id] = true; left = left + 1 end
-end
-local found = {}
+#: Which of the given message ids one page of a queue's key holds: up to ``ARGV[3]`` messages of
+#: a hash (``HSCAN`` from cursor ``ARGV[2]``) or of a list (from index ``ARGV[2]``), by
+#: ``ARGV[1]`` ("hash" or "list"). A message's own id is the last key of dramatiq's JSON
+#: (``Message.asdict`` order, compact separators); an encoding that does not end so is decoded
+#: whole. Nested messages (a pipeline's later steps in ``options``) have ids of their own, which
+#: must not count. KEYS: the key; ARGV[4...]: the message ids. Returns the next cursor ("0":
+#: the key is read through), then the ids found.
+_HELD_IDS_PAGE_SCRIPT = """
+local wanted = {}
+for i = 4, #ARGV do wanted[ARGV[i]] = true end
+local out = {'0'}
 local function look(data)
   local id = string.match(data, '"message_id":"([^"]*)","message_timestamp":%d+}$')
   if not id then
@@ -372,48 +370,60 @@ local function look(data)
     if ok and type(message) == 'table' then id = message['message_id'] end
   end
   if id and wanted[id] then
-    found[#found + 1] = id
+    out[#out + 1] = id
     wanted[id] = nil
-    left = left - 1
   end
 end
--- In pages, so a backlog of many thousand messages never sits in one table; done once all are found.
-for _, key in ipairs({KEYS[1], KEYS[2], KEYS[4]}) do
-  if left == 0 then break end
-  local cursor = '0'
-  repeat
-    local page = redis.call('HSCAN', key, cursor, 'COUNT', 500)
-    cursor = page[1]
-    for i = 2, #page[2], 2 do look(page[2][i]) end
-  until cursor == '0' or left == 0
-end
-local start = 0
-while left > 0 do
-  local page = redis.call('LRANGE', KEYS[3], start, start + 499)
+local size = tonumber(ARGV[3])
+if ARGV[1] == 'hash' then
+  local page = redis.call('HSCAN', KEYS[1], ARGV[2], 'COUNT', size)
+  out[1] = page[1]
+  for i = 2, #page[2], 2 do look(page[2][i]) end
+else
+  local start = tonumber(ARGV[2])
+  local page = redis.call('LRANGE', KEYS[1], start, start + size - 1)
   for _, data in ipairs(page) do look(data) end
-  if #page < 500 then break end
-  start = start + 500
+  if #page == size then out[1] = tostring(start + size) end
 end
-return found
+return out
 """
+
+#: Messages read per script call: Redis is busy for one page at a time, whatever the backlog.
+HELD_IDS_PAGE = 500
+
+#: Where a queue's messages are, in the order messages move between them: a delayed one comes due
+#: (``.DQ.msgs`` to ``.msgs``), a pause holds (``.msgs`` to ``.HQ``), a resume puts back (``.HQ``
+#: to ``.msgs``, read again last); dead letters (``.XQ.msgs``) stay.
+_HELD_KEYS = ((".DQ.msgs", "hash"), (".msgs", "hash"), (HELD_SUFFIX, "list"), (".XQ.msgs", "hash"), (".msgs", "hash"))
 
 
 def held_message_ids(client: redis.Redis, namespace: str, queue: str, message_ids: Sequence[str]) -> set[str]:
     """Return which of ``message_ids`` (dramatiq message ids) ``queue`` still holds, in any state.
 
-    Queued, being processed, delayed, held by a pause or dead-lettered: one atomic script over
-    the queue's keys, reading every message it holds (a rare call: the outbox relay's, for rows
-    whose writer's lease ran out).
+    Queued, being processed (``.msgs``), delayed, held by a pause or dead-lettered: the keys
+    are read page by page (``HELD_IDS_PAGE`` messages a call, so Redis is never busy for long
+    and a large backlog never outlasts the client's socket timeout), until every id is found.
+    The keys are read in the order messages move between them, the queue's again after a
+    resume's, so a message that moves while they are read is read where it went. Meant for
+    rare calls (the outbox relay's, for rows whose writer's lease ran out): it reads every
+    message the queue holds when an id is not there.
 
     Raises:
         redis.RedisError: Redis could not be reached.
     """
-    if not message_ids:
-        return set()
-    keys = (_key(namespace, queue, ".msgs"), _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX),
-            _key(namespace, queue, ".XQ.msgs"))
-    found: list[bytes] = client.eval(_HELD_IDS_SCRIPT, len(keys), *keys, *message_ids)  # type: ignore[arg-type]
-    return {_text(message_id) for message_id in found}
+    wanted = set(message_ids)
+    found: set[str] = set()
+    for suffix, kind in _HELD_KEYS:
+        cursor = "0"
+        while wanted:
+            reply: list[bytes] = client.eval(  # type: ignore[assignment]
+                _HELD_IDS_PAGE_SCRIPT, 1, _key(namespace, queue, suffix), kind, cursor, HELD_IDS_PAGE, *wanted)
+            cursor, page_found = _text(reply[0]), {_text(message_id) for message_id in reply[1:]}
+            found |= page_found
+            wanted -= page_found
+            if cursor == "0":
+                break
+    return found
 
 
 #: Gives back what dead workers fetched and never acknowledged: dramatiq's maintenance
