@@ -49,7 +49,13 @@ from autolog.store import ItemGuard, NewEvent, is_store_outage
 from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
-from middleware.status_writes import SUPERSEDED_OPTION, TRANSITION_OPTION, message_step, wait_out
+from middleware.status_writes import (
+    FOLLOW_UP_OPTION,
+    SUPERSEDED_OPTION,
+    TRANSITION_OPTION,
+    message_step,
+    wait_out,
+)
 
 #: The ``reason`` of a step-1 message's wait marker while its source settles.
 SETTLE_REASON = "source settling"
@@ -63,7 +69,7 @@ class SourceChecks(dramatiq.Middleware):
 
     Args:
         services: where the store and settings come from in this process.
-        route_actor: the callback that enqueues the steps following a status write.
+        route_actor: the callback whose follow-up names the steps that follow a status write.
         min_delay_ms: the shortest wait before a settling source is looked at again.
     """
 
@@ -225,8 +231,12 @@ class SourceChecks(dramatiq.Middleware):
                          from_status=step.from_status.value, to_status=Status.PENDING_FILE_INFO.value,
                          detail={"stored": stored, "found": found.asdict()})
         transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
-        restart = [pending(broker.get_actor(self.route_actor).message(
-            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id, "source": item.source}))]
+        # Step 1's message itself, as a branch point commits its next step (the route's follow-up), not a
+        # message to the route: a step's start deletes its message's outbox row, so a relay never sends a
+        # delivered one again, where a route message has no start and a copy would route the item twice.
+        follow_up = broker.get_actor(self.route_actor).options[FOLLOW_UP_OPTION]
+        restart = [pending(message) for message in follow_up(
+            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id, "source": item.source})]
         # The restart's message commits with the status (the outbox), so a crash cannot strand the item.
         if context.store.items.transition(item_id, step.from_status, Status.PENDING_FILE_INFO, event=event,
                                           messages=restart):

@@ -18,6 +18,7 @@ from dramatiq.message import Message
 from dramatiq.middleware import SkipMessage
 
 from actors import assess, broker
+from autolog.broker_state import messages_in_flight
 from autolog.context import Context
 from autolog.errors import CorruptMedia
 from autolog.item_ids import stored_items
@@ -426,6 +427,11 @@ def test_a_step_that_failed_because_its_source_was_replaced_starts_the_item_agai
     assert context.store.items.get(item_id).status is Status.PENDING_FILE_INFO
     assert events(context, item_id, "source_changed") == ["assess"]
     assert message.options[SUPERSEDED_OPTION] is True
+    # ... with step 1's own message, committed with the status: its start deletes its outbox row, where a
+    # message to the route callback has no start, and a relay could send a copy of it after the lease
+    queued = [(stored.actor, stored.item_id) for stored in messages_in_flight(broker.client, broker.namespace,
+                                                                              ["probe", "control"])]
+    assert queued == [(FILE_INFO.actor_name, item_id)]
 
 
 def test_a_step_that_failed_with_its_source_unchanged_keeps_its_failure(
