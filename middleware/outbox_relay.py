@@ -84,10 +84,12 @@ def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: 
     commit and the clear, before or after sending it. A message Redis still holds (queued,
     running, delayed, paused or dead-lettered: ``held_message_ids``) was sent: its row is
     cleared, not sent again, as a second copy would start its step twice and supersede the
-    first run. The rest are sent, unless their row went meanwhile: a step's start deletes its
-    message's row (``StepSql.start_run``), so a row gone since the claim is a message that was
-    delivered and acknowledged before Redis was read. A message Redis refuses stays for the
-    next relay; settled counts the rows cleared.
+    first run. The rest are sent if this relay still holds their rows (``Outbox.keep``, which
+    renews the claim): a row gone since the claim is a message that was delivered and
+    acknowledged before Redis was read (a step's start deletes its message's row), and a row
+    claimed anew belongs to a relay that took over once this one's reading of a large backlog
+    outlasted its claim. A message Redis refuses stays for the next relay; settled counts the
+    rows cleared.
 
     Raises:
         sqlalchemy.exc.SQLAlchemyError: the store cannot be read.
@@ -101,9 +103,8 @@ def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: 
     if held:
         logger.info("Outbox rows left by a writer that had sent them, cleared: %s", ", ".join(sorted(held)))
         outbox.sent(sorted(held))
-    present = outbox.present([message.message_id for message in claimed if message.message_id not in held])
-    return len(held) + send_committed(broker, outbox, [message for message in claimed
-                                                        if message.message_id in present])
+    kept = outbox.keep([message for message in claimed if message.message_id not in held], now=now)
+    return len(held) + send_committed(broker, outbox, [message for message in claimed if message.message_id in kept])
 
 
 def _held_by_redis(broker: RedisBroker, messages: Sequence[PendingMessage]) -> set[str]:

@@ -41,6 +41,8 @@ class PendingMessage:
     #: ``kwargs``, ``options``, ``message_id``, ``message_timestamp``.
     message: dict[str, Any]
     delay_ms: int | None = None
+    #: The token of the relay's claim it was read under (``Outbox.claim``); None for a writer's.
+    claim: str | None = None
 
 
 _INSERT = insert(OutboxMessage)
@@ -107,7 +109,30 @@ class Outbox:
                                    .where(OutboxMessage.id.in_(due), OutboxMessage.claimed_by == token)
                                    .order_by(OutboxMessage.id)).all()
             return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
-                                   delay_ms=row.delay_ms) for row in rows]
+                                   delay_ms=row.delay_ms, claim=token) for row in rows]
+
+    def keep(self, claimed: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S,
+             now: float | None = None) -> set[str]:
+        """Renew the claim on ``claimed`` (rows ``claim`` returned) for ``lease_s`` from ``now``; return the ids kept.
+
+        A row is kept only if it is still there and still under this claim: gone, its message
+        was delivered (a step's start deletes it) or cleared; claimed anew, another relay took
+        it over after this claim's lease ran out, and that relay sends it.
+        """
+        now = time.time() if now is None else now
+        kept: set[str] = set()
+        by_claim: dict[str, list[str]] = {}
+        for message in claimed:
+            if message.claim is not None:
+                by_claim.setdefault(message.claim, []).append(message.message_id)
+        with self._sessions.begin() as session:
+            for token, message_ids in by_claim.items():
+                kept.update(session.scalars(
+                    update(OutboxMessage)
+                    .where(OutboxMessage.message_id.in_(message_ids), OutboxMessage.claimed_by == token)
+                    .values(lease_until_s=now + lease_s)
+                    .returning(OutboxMessage.message_id)).all())
+        return kept
 
     def sent(self, message_ids: Sequence[str]) -> int:
         """Clear the rows of messages the broker has accepted; return how many were cleared."""
@@ -117,14 +142,6 @@ class Outbox:
         return self._group.run(
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
-
-    def present(self, message_ids: Sequence[str]) -> set[str]:
-        """Return which of ``message_ids`` still have a row (a step's start deletes its message's)."""
-        if not message_ids:
-            return set()
-        with self._sessions() as session:
-            return set(session.scalars(select(OutboxMessage.message_id)
-                                       .where(OutboxMessage.message_id.in_(list(message_ids)))).all())
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

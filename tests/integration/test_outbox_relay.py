@@ -18,7 +18,8 @@ from autolog.broker_state import enqueue_many, held_message_ids
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
-from middleware import pending, relay_outbox
+from autolog.store.outbox import DEFAULT_LEASE_S
+from middleware import pending, relay_outbox, send_committed
 from pipelines.queues import Queues
 from tests.conftest import free_port_block
 
@@ -128,6 +129,35 @@ def test_a_row_whose_step_started_after_the_claim_is_not_sent(context: Context) 
     # Then nothing is sent: the start took the row, and a copy would start the step again
     assert (settled, context.store.outbox.count()) == (0, 0)
     assert copies_in_redis(message.message_id) == 0
+
+
+class OutlastedClaim(Outbox):
+    """The store's outbox, with another relay claiming the rows again right after this claim (its lease ran out)."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context.store.sessions, context.store.items.group)
+        self.taken_over: list[PendingMessage] = []
+
+    def claim(self, **kwargs: Any) -> list[PendingMessage]:
+        claimed = super().claim(**kwargs)
+        self.taken_over = super().claim(now=kwargs["now"] + DEFAULT_LEASE_S + 1)
+        return claimed
+
+
+def test_a_row_another_relay_claimed_once_this_ones_lease_ran_out_is_sent_by_that_one_only(context: Context) -> None:
+    # Given an unsent row, and a relay whose reading of Redis outlasts its claim, so another relay claims the row
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
+    outbox = OutlastedClaim(context)
+
+    # When the first relay goes on to send, and the second relay sends what it claimed
+    first = relay_outbox(broker, outbox, now=after_lease())
+    assert context.store.outbox.keep(outbox.taken_over) == {message.message_id}
+    second = send_committed(broker, context.store.outbox, outbox.taken_over)
+
+    # Then only the relay holding the claim sent it: one copy
+    assert (first, second, context.store.outbox.count()) == (0, 1, 0)
+    assert copies_in_redis(message.message_id) == 1
 
 
 def test_a_relay_that_cannot_read_redis_keeps_the_row_for_the_next(context: Context) -> None:

@@ -126,3 +126,15 @@ def test_migration_0004_matches_the_outbox_model(store: Store) -> None:
         differences = compare_metadata(MigrationContext.configure(connection), wanted)
 
     assert [diff for diff in differences if "outbox" in repr(diff) and diff[0] != "remove_table"] == []
+
+
+def test_a_claim_is_kept_only_by_its_holder_and_only_while_the_row_is_there(store: Store) -> None:
+    store.outbox.add([message("m1"), message("m2")], lease_s=0)
+    first = store.outbox.claim()
+    store.outbox.sent(["m2"])  # delivered meanwhile: its step's start deleted it
+
+    assert store.outbox.keep(first) == {"m1"}
+    assert store.outbox.claim() == [], "kept: leased again"
+    second = store.outbox.claim(now=after_lease())  # the first relay outlasted its lease
+    assert store.outbox.keep(first) == set()
+    assert store.outbox.keep(second) == {"m1"}
