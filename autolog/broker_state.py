@@ -355,8 +355,8 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
 #: Which of the given message ids one page of a queue's key holds: up to ``ARGV[3]`` messages of
 #: a hash (``HSCAN`` from cursor ``ARGV[2]``) or of a list (from index ``ARGV[2]``), by
 #: ``ARGV[1]`` ("hash" or "list"). A message's own id is the last key of dramatiq's JSON
-#: (``Message.asdict`` order, compact separators); an encoding that does not end so is decoded
-#: whole. Nested messages (a pipeline's later steps in ``options``) have ids of their own, which
+#: (``Message.asdict`` order, compact separators); an encoding that does not end so, or whose id
+#: JSON escapes (a backslash, a non-ASCII character), is decoded whole. Nested messages (a pipeline's later steps in ``options``) have ids of their own, which
 #: must not count. KEYS: the key; ARGV[4...]: the message ids. Returns the next cursor ("0":
 #: the key is read through), then the ids found.
 _HELD_IDS_PAGE_SCRIPT = """
@@ -365,7 +365,7 @@ for i = 4, #ARGV do wanted[ARGV[i]] = true end
 local out = {'0'}
 local function look(data)
   local id = string.match(data, '"message_id":"([^"]*)","message_timestamp":%d+}$')
-  if not id then
+  if not id or string.find(id, '\\92', 1, true) then  -- none, or JSON-escaped: decoded whole
     local ok, message = pcall(cjson.decode, data)
     if ok and type(message) == 'table' then id = message['message_id'] end
   end

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,7 +15,7 @@ from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
 
 from actors import broker, probe
-from autolog.broker_state import enqueue_many, held_message_ids
+from autolog.broker_state import HELD_IDS_PAGE, enqueue_many, held_message_ids
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
@@ -187,10 +188,16 @@ def test_held_message_ids_reads_each_messages_own_id_in_any_key_order(context: C
     client.hset(f"{broker.namespace}:probe.msgs", "reordered",
                 json.dumps({"message_id": other.message_id, **other.asdict()}, indent=1))
 
-    found = held_message_ids(client, broker.namespace, "probe", [own.message_id, nested.message_id,
-                                                                 other.message_id, "absent"])
+    # and ids that JSON escapes
+    escaped = [probe.message("LF4").copy(message_id=message_id) for message_id in ("back\\slash", "café", "tab\tid")]
+    for message in escaped:
+        broker.enqueue(message)
 
-    assert found == {own.message_id, other.message_id}
+    found = held_message_ids(client, broker.namespace, "probe", [own.message_id, nested.message_id,
+                                                                 other.message_id, "absent",
+                                                                 *(message.message_id for message in escaped)])
+
+    assert found == {own.message_id, other.message_id, "back\\slash", "café", "tab\tid"}
 
 
 @pytest.mark.parametrize("paused", [False, True], ids=["queued", "held by a pause"])
@@ -204,6 +211,14 @@ def test_held_message_ids_reads_a_backlog_of_many_pages(context: Context, paused
         Queues.of_broker(broker).pause("probe")
 
     wanted = [backlog[0].message_id, backlog[700].message_id, backlog[-1].message_id]
+    calls_before = script_calls(client)
     found = held_message_ids(client, broker.namespace, "probe", [*wanted, "absent"])
 
     assert found == set(wanted)
+    # A page a call: Redis is never busy with the whole backlog at once
+    assert script_calls(client) - calls_before >= math.ceil(len(backlog) / HELD_IDS_PAGE)
+
+
+def script_calls(client: redis.Redis) -> int:
+    stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
+    return int(stats["cmdstat_eval"]["calls"])
