@@ -155,9 +155,13 @@ class LocalRedis:
     def _turn(self) -> Iterator[None]:
         """Hold the lock that starts and stops take turns on (``flock``: the kernel lets it go if the holder dies)."""
         self.root.mkdir(parents=True, exist_ok=True)
-        with (self.root / "redis.start.lock").open("a") as lock:
+        # Read-only: a lock needs no write, so a stop still works on a file system remounted read-only.
+        lock = os.open(self.root / "redis.start.lock", os.O_RDONLY | os.O_CREAT, 0o600)
+        try:
             fcntl.flock(lock, fcntl.LOCK_EX)
             yield
+        finally:
+            os.close(lock)
 
     def _start_alone(self) -> bool:
         """Start the server unless it answers (another's start may have run); return whether this did.
@@ -250,7 +254,10 @@ class LocalRedis:
         while pid_alive(pid) and time.monotonic() < deadline:
             time.sleep(POLL_S)
         if pid_alive(pid):
+            # Killed, it leaves its pid file and socket, and a revive would take it for a crash.
             self._kill(pid)
+            self._pid_file.unlink(missing_ok=True)
+            self.socket.unlink(missing_ok=True)
         return True
 
     def _kill(self, pid: int) -> None:

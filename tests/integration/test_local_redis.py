@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -149,6 +149,57 @@ def test_a_stop_waits_for_a_start_under_way(var_settings: Settings) -> None:
     stopper.join(timeout=30)
     assert stopped == [True]
     assert not server.is_running and server.pid() is None
+
+
+def test_a_server_stopped_by_a_kill_stays_stopped(var_settings: Settings) -> None:
+    # Given a private Redis that does not answer a stop's SIGTERM (frozen), so the stop kills it
+    server = private_redis(var_settings)
+    server.start()
+    frozen = server.pid()
+    assert frozen is not None
+    os.kill(frozen, signal.SIGSTOP)
+
+    # When it is stopped
+    assert server.stop(timeout_s=0.5)
+
+    # Then the sweep's revive does not take it for a crash
+    assert not pid_alive(frozen)
+    assert not server.revive() and not server.is_running
+
+
+@pytest.fixture
+def read_only_later(tmp_path: Path) -> Iterator[Callable[[], None]]:
+    """A file system of its own under ``tmp_path / "ro"``; call the result to remount it read-only."""
+    mount_point = tmp_path / "ro"
+    mount_point.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=20m", "tmpfs", str(mount_point)],
+                      capture_output=True, check=False).returncode != 0:
+        pytest.skip("this machine does not let the tests mount a file system")
+
+    def remount() -> None:
+        subprocess.run(["mount", "-o", "remount,ro", str(mount_point)], check=True)
+
+    yield remount
+    subprocess.run(["umount", "--lazy", str(mount_point)], check=True)
+
+
+def test_a_stop_works_on_a_file_system_remounted_read_only(
+    tmp_path: Path, read_only_later: Callable[[], None],
+) -> None:
+    # Given a private Redis whose data's file system went read-only (a disk error)
+    server = LocalRedis(tmp_path / "ro" / "redis", persist=False)
+    server.start()
+    pid = server.pid()
+    assert pid is not None
+    read_only_later()
+
+    # When it is stopped, Then it stops
+    try:
+        assert server.stop()
+    finally:
+        if pid_alive(pid):
+            os.kill(pid, signal.SIGKILL)
+    assert not pid_alive(pid)
 
 
 def test_a_hung_server_is_killed_before_a_new_one_starts_on_its_data(var_settings: Settings) -> None:

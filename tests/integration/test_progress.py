@@ -236,32 +236,35 @@ def test_a_hung_redis_holds_up_one_flush_not_each(tmp_path: Path) -> None:
     # Given a publisher on a Redis of its own that stops answering (SIGSTOP: connected, silent)
     server = LocalRedis(tmp_path / "redis")
     client = redis.Redis.from_url(server.start())
-    channel = ProgressChannel(client, namespace="hung")
-    publisher = BackgroundPublisher(channel)
-    publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="queued", percent=30))
-    publisher.flush(timeout_s=30)
-    pid = server.pid()
-    assert pid is not None
-    os.kill(pid, signal.SIGSTOP)
     try:
-        # When a step hands over (flush) twice while it hangs
-        publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="running", percent=33))
-        publisher.flush(timeout_s=0.2)
-        publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="succeeded", percent=50))
-        second = threading.Thread(target=publisher.flush, kwargs={"timeout_s": 60})
-        second.start()
-        second.join(timeout=10)
+        channel = ProgressChannel(client, namespace="hung")
+        publisher = BackgroundPublisher(channel)
+        publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="queued", percent=30))
+        publisher.flush(timeout_s=30)
+        pid = server.pid()
+        assert pid is not None
+        os.kill(pid, signal.SIGSTOP)
+        try:
+            # When a step hands over (flush) twice while it hangs
+            publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="running", percent=33))
+            publisher.flush(timeout_s=0.2)
+            publisher.publish(ProgressEvent(item_id="LF1", stage="assess", state="succeeded", percent=50))
+            second = threading.Thread(target=publisher.flush, kwargs={"timeout_s": 60})
+            second.start()
+            second.join(timeout=2)
 
-        # Then only the first waited: the second returned without waiting on the hung send
-        assert not second.is_alive(), "a second flush waited on the hung Redis"
+            # Then only the first waited: the second returned without waiting on the hung send
+            # (which lasts until the client's socket timeout, 5 s)
+            assert not second.is_alive(), "a second flush waited on the hung Redis"
+        finally:
+            os.kill(pid, signal.SIGCONT)
+
+        # And once Redis answers, the events go, in order
+        wait_for(lambda: getattr(channel.latest("LF1"), "state", None) == "succeeded", what="the events to go")
+        publisher.close()
     finally:
-        os.kill(pid, signal.SIGCONT)
-
-    # And once Redis answers, the events go, in order
-    wait_for(lambda: getattr(channel.latest("LF1"), "state", None) == "succeeded", what="the events to go")
-    publisher.close()
-    client.close()
-    server.stop()
+        client.close()
+        server.stop()
 
 
 def test_a_forked_process_publishes_through_a_thread_of_its_own(channel: ProgressChannel) -> None:
