@@ -156,6 +156,9 @@ class Queues:
             events.append(NewEvent(item_id=item_id, event="purged", step=step, message_id=message.message_id,
                                    detail={"queue": queue}))
         marked = context.store.items.mark_purged(events)
+        # A dropped message whose writer died before clearing its outbox row: the relay, finding it
+        # gone from Redis, would send it again and undo the purge.
+        context.store.outbox.sent([message.message_id for message in result.dropped])
         return PurgeOutcome(queue=queue, purged=len(result.dropped), items=tuple(marked))
 
     def seed_status(self) -> dict[str, Any]:

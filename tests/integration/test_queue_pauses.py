@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 
@@ -15,6 +16,7 @@ from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewItem
 from autolog.store.jobs import Jobs
+from middleware import pending, relay_outbox
 from pipelines import actions, scan
 from pipelines.intake import queue_footage
 from pipelines.queues import Queues
@@ -95,6 +97,21 @@ def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their
 
     assert (again.queued, again.already_queued, again.item.purged) == (True, False, False)
     assert not context.store.items.get("READY").purged
+
+
+def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relayed(context: Context) -> None:
+    # Given an item's step-1 message sent by a writer that died before clearing its outbox row
+    message = probe.message("PURGED1")
+    context.store.items.create([NewItem("PURGED1", "/footage/a.mov")], messages=[pending(message)])
+    broker.enqueue(message)
+
+    # When the queue is purged, and a relay looks at the rows once the writer's lease ran out
+    assert queues().purge(context, "probe").purged == 1
+    settled = relay_outbox(broker, context.store.outbox, now=time.time() + 60)
+
+    # Then the purge stands: nothing sent again
+    assert (settled, context.store.outbox.count()) == (0, 0)
+    assert queues().get("probe").queued == 0
 
 
 def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:
