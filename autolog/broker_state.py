@@ -356,9 +356,10 @@ def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str
 #: a hash (``HSCAN`` from cursor ``ARGV[2]``) or of a list (from index ``ARGV[2]``), by
 #: ``ARGV[1]`` ("hash" or "list"). A message's own id is the last key of dramatiq's JSON
 #: (``Message.asdict`` order, compact separators); an encoding that does not end so, or whose id
-#: JSON escapes (a backslash, a non-ASCII character), is decoded whole. Nested messages (a pipeline's later steps in ``options``) have ids of their own, which
-#: must not count. KEYS: the key; ARGV[4...]: the message ids. Returns the next cursor ("0":
-#: the key is read through), then the ids found.
+#: JSON escapes (a backslash, a non-ASCII character), is decoded whole. Nested messages (a
+#: pipeline's later steps in ``options``) have ids of their own, which must not count.
+#: KEYS: the key; ARGV[4...]: the message ids. Returns the next cursor ("0": the key is read
+#: through), then the ids found.
 _HELD_IDS_PAGE_SCRIPT = """
 local wanted = {}
 for i = 4, #ARGV do wanted[ARGV[i]] = true end
