@@ -77,17 +77,10 @@ def test_worker_killed_after_sending_the_next_step_before_clearing_its_row_runs_
 ) -> None:
     # Given a worker for step 1 that dies the moment Redis has taken the message of step 2,
     # before it clears that message's outbox row, and workers for the other steps
-    env = {**os.environ, "DATABASE_URL": database_url}
-    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
-    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--after-enqueue", "autolog.make_thumbnails",
-                       "probe"], env)
-    item_id = unique_id("sent")
-
     # When it runs step 1 of an item and is killed there
-    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
-    dying.wait(timeout=60)
+    item_id = unique_id("sent")
+    sent_step_2_and_died(processes_context, processes, database_url, test_media, item_id)
     store = processes_context.store
-    assert dying.returncode == -signal.SIGKILL
     written_at = next(event.at for event in store.timeline.for_item(item_id) if event.event == "succeeded")
 
     # Then step 2's start clears the row, long before the writer's lease would let a relay send
@@ -111,15 +104,9 @@ def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_
     # the message of step 2, before it clears that message's outbox row
     queues = Queues.of_broker(broker)
     queues.pause("thumbnails")
-    env = {**os.environ, "DATABASE_URL": database_url}
-    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
-    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--after-enqueue", "autolog.make_thumbnails",
-                       "probe"], env)
     item_id = unique_id("waits")
-    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
-    dying.wait(timeout=60)
+    sent_step_2_and_died(processes_context, processes, database_url, test_media, item_id)
     store = processes_context.store
-    assert dying.returncode == -signal.SIGKILL
 
     # When step 2's message waits in the pause past the writer's lease, so the workers' relays find its row
     wait_for(lambda: store.outbox.count() == 0, timeout_s=DEFAULT_LEASE_S + 20, what="a relay to settle the row")
@@ -132,6 +119,21 @@ def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_
     runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
             if event.event in ("started", "skipped") and event.step != "file_info"]
     assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
+
+
+def sent_step_2_and_died(processes_context: Context, processes: Start, database_url: str,
+                         test_media: SampleClips, item_id: str) -> None:
+    """Run step 1 of ``item_id`` in a worker killed once Redis has step 2's message, before it clears its row.
+
+    Workers for the later steps run too.
+    """
+    env = {**os.environ, "DATABASE_URL": database_url}
+    processes([*WORKERS, "--queues", *LATER_QUEUES], env)
+    dying = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--after-enqueue", "autolog.make_thumbnails",
+                       "probe"], env)
+    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    dying.wait(timeout=60)
+    assert dying.returncode == -signal.SIGKILL
 
 
 class RestartableRedis:
