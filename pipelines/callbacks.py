@@ -30,8 +30,9 @@ def next_messages(message_data: dict[str, Any], result: dict[str, Any]) -> list[
 def route(message_data: dict[str, Any], result: dict[str, Any]) -> None:
     """Enqueue the steps that follow the status a branch point wrote; nothing if it was refused.
 
-    Branch points commit these with their status (see ``next_messages``); this actor runs
-    for messages sent to it directly, as a changed source's restart does.
+    Branch points and a changed source's restart commit these with their status (see
+    ``next_messages``), so nothing sends this actor a message now; it runs for those an
+    earlier version queued (its restarts did), still in Redis after an upgrade.
     """
     for message in next_messages(message_data, result):
         broker.enqueue(message)

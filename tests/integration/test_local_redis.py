@@ -10,6 +10,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 import redis
@@ -20,6 +21,8 @@ from autolog.local_redis import LocalRedis, RedisServerError, private_redis, ser
 from autolog.processes import pid_alive
 from autolog.settings import Settings
 from tests.conftest import redis_servers, wait_for
+
+T = TypeVar("T")
 
 
 @pytest.fixture
@@ -37,6 +40,23 @@ def kill_server(server: LocalRedis) -> int:
     os.kill(pid, signal.SIGKILL)
     wait_for(lambda: not pid_alive(pid), what="redis-server to die")
     return pid
+
+
+def twice_at_once(call: Callable[[], T]) -> list[T]:
+    """Run ``call`` in two threads released at the same moment (as two processes' calls); return both results."""
+    ready = threading.Barrier(2)
+    results: list[T] = []
+
+    def run() -> None:
+        ready.wait()
+        results.append(call())
+
+    threads = [threading.Thread(target=run) for _ in range(2)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return results
 
 
 def test_the_broker_is_built_with_no_redis_running_and_connects_once_it_starts(var_settings: Settings) -> None:
@@ -84,18 +104,7 @@ def test_two_starts_at_once_of_a_dead_server_give_one_server(var_settings: Setti
     kill_server(server)
 
     # When two processes' starts run at the same moment
-    ready = threading.Barrier(2)
-    urls: list[str] = []
-
-    def start() -> None:
-        ready.wait()
-        urls.append(private_redis(var_settings).start())
-
-    starts = [threading.Thread(target=start) for _ in range(2)]
-    for thread in starts:
-        thread.start()
-    for thread in starts:
-        thread.join()
+    urls = twice_at_once(lambda: private_redis(var_settings).start())
 
     # Then one server runs on the data, the one its pid file names, and both answer with its address
     assert urls == [server.url, server.url]
@@ -107,18 +116,7 @@ def test_two_revives_at_once_of_a_dead_server_start_it_once_and_say_so_once(var_
     server = private_redis(var_settings)
     server.start()
     kill_server(server)
-    ready = threading.Barrier(2)
-    revived: list[bool] = []
-
-    def revive() -> None:
-        ready.wait()
-        revived.append(private_redis(var_settings).revive())
-
-    revives = [threading.Thread(target=revive) for _ in range(2)]
-    for thread in revives:
-        thread.start()
-    for thread in revives:
-        thread.join()
+    revived = twice_at_once(lambda: private_redis(var_settings).revive())
 
     # Then one of them started it (and logs so); the other found it answering
     assert sorted(revived) == [False, True]

@@ -259,7 +259,7 @@ def test_a_hung_redis_holds_up_one_flush_not_each(tmp_path: Path) -> None:
         finally:
             os.kill(pid, signal.SIGCONT)
 
-        # And once Redis answers, the events go, in order
+        # And once Redis answers, the latest event goes out
         wait_for(lambda: getattr(channel.latest("LF1"), "state", None) == "succeeded", what="the events to go")
         publisher.close()
     finally:
