@@ -42,6 +42,14 @@ def kill_server(server: LocalRedis) -> int:
     return pid
 
 
+def freeze_server(server: LocalRedis) -> int:
+    """SIGSTOP ``server``'s redis-server (alive, not answering: hung); return its pid."""
+    pid = server.pid()
+    assert pid is not None
+    os.kill(pid, signal.SIGSTOP)
+    return pid
+
+
 def twice_at_once(call: Callable[[], T]) -> list[T]:
     """Run ``call`` in two threads released at the same moment (as two processes' calls); return both results."""
     ready = threading.Barrier(2)
@@ -153,9 +161,7 @@ def test_a_server_stopped_by_a_kill_stays_stopped(var_settings: Settings) -> Non
     # Given a private Redis that does not answer a stop's SIGTERM (frozen), so the stop kills it
     server = private_redis(var_settings)
     server.start()
-    frozen = server.pid()
-    assert frozen is not None
-    os.kill(frozen, signal.SIGSTOP)
+    frozen = freeze_server(server)
 
     # When it is stopped
     assert server.stop(timeout_s=0.5)
@@ -203,9 +209,7 @@ def test_a_stop_works_on_a_file_system_remounted_read_only(
 def test_a_hung_server_is_killed_before_a_new_one_starts_on_its_data(var_settings: Settings) -> None:
     server = private_redis(var_settings)
     server.start()
-    hung = server.pid()
-    assert hung is not None
-    os.kill(hung, signal.SIGSTOP)
+    hung = freeze_server(server)
     try:
         server.start()
     finally:
@@ -294,9 +298,7 @@ def test_revive_starts_a_dead_server_on_its_data_and_leaves_a_live_or_stopped_on
     assert client.get("kept") == b"yes"
 
     # A frozen one is not killed (that is `autolog up`'s call), and one stopped on purpose stays stopped
-    frozen = server.pid()
-    assert frozen is not None
-    os.kill(frozen, signal.SIGSTOP)
+    frozen = freeze_server(server)
     try:
         assert not server.revive() and server.pid() == frozen
     finally:
