@@ -186,7 +186,14 @@ class StoredMessage:
 def decode_message(data: str | bytes) -> StoredMessage | None:
     """Return a stored message's facts, or None when the data is not a dramatiq message."""
     try:
-        message = json.loads(data)
+        return stored_message(json.loads(data))
+    except ValueError:
+        return None
+
+
+def stored_message(message: Any) -> StoredMessage | None:
+    """Return the facts of a message decoded from dramatiq's JSON (``Message.asdict``), or None when it is not one."""
+    try:
         return StoredMessage(message_id=str(message["message_id"]), queue=str(message["queue_name"]),
                              actor=str(message["actor_name"]), args=tuple(message.get("args") or ()),
                              options=dict(message.get("options") or {}),

@@ -2,9 +2,9 @@
 
 Pausing holds a queue's messages in Redis (``autolog.broker_state``; workers hold late
 arrivals through ``middleware.QueuePauses``), counted as ``held`` and released in order on
-resume. Purging drops the queue's ready, delayed and held messages in one call, records
-``purged`` on each item's timeline and marks the item, so discovery leaves it alone until
-someone queues it again (retry, ``lf_queue``, rerun).
+resume. Purging drops the queue's ready, delayed and held messages in one call, and those a
+dead writer left unsent in the outbox; it records ``purged`` on each item's timeline and marks
+the item, so discovery leaves it alone until someone queues it again (retry, ``lf_queue``, rerun).
 """
 
 from __future__ import annotations
@@ -132,10 +132,12 @@ class Queues:
         return self.get(queue)
 
     def purge(self, context: Context, name: str) -> PurgeOutcome:
-        """Drop the queue's ready, delayed and held messages; mark their items purged.
+        """Drop the queue's ready, delayed and held messages, and its unsent ones; mark their items purged.
 
-        Only items still at the queue's step are marked (and listed): a dropped message of an
-        item that has moved on was a stale duplicate.
+        Unsent messages are the queue's outbox rows: a writer that died between its status
+        write and its send left them for the relay, which would send them after the purge
+        (``Outbox.drop_queue``). Only items still at the queue's step are marked (and listed): a
+        dropped message of an item that has moved on was a stale duplicate.
 
         When the queue is paused, the items of messages workers fetched before the pause are
         marked too: such a message is dropped when it reaches the worker's pause check.
@@ -146,20 +148,17 @@ class Queues:
         queue = self.check(name)
         paused = queue in broker_state.paused_queues(self._client, self._namespace)
         result = broker_state.purge(self._client, self._namespace, queue)
-        touched = result.dropped + (result.held_by_workers if paused else ())
-        events = []
-        for message in touched:
-            item_id = message.item_id
-            if item_id is None:
-                continue
-            step = _step_of(message.queue.removesuffix(".DQ"))
-            events.append(NewEvent(item_id=item_id, event="purged", step=step, message_id=message.message_id,
-                                   detail={"queue": queue}))
-        marked = context.store.items.mark_purged(events)
         # A dropped message whose writer died before clearing its outbox row: the relay, finding it
-        # gone from Redis, would send it again and undo the purge.
-        context.store.outbox.sent([message.message_id for message in result.dropped])
-        return PurgeOutcome(queue=queue, purged=len(result.dropped), items=tuple(marked))
+        # gone from Redis, would send it again and undo the purge. So every row of the queue goes.
+        unsent = [broker_state.stored_message(row.message) for row in context.store.outbox.drop_queue(queue)]
+        # A message both in Redis and in the outbox (sent, its row not cleared) counts once.
+        dropped = {message.message_id: message for message in (*result.dropped, *unsent) if message is not None}
+        touched = [*dropped.values(), *(result.held_by_workers if paused else ())]
+        events = [NewEvent(item_id=message.item_id, event="purged", step=_step_of(message.queue.removesuffix(".DQ")),
+                           message_id=message.message_id, detail={"queue": queue})
+                  for message in touched if message.item_id is not None]
+        marked = context.store.items.mark_purged(events)
+        return PurgeOutcome(queue=queue, purged=len(dropped), items=tuple(marked))
 
     def seed_status(self) -> dict[str, Any]:
         """Return seed 000's ``/queue/status`` document: queued and failed per step."""

@@ -143,6 +143,22 @@ class Outbox:
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
 
+    def drop_queue(self, queue_name: str) -> list[PendingMessage]:
+        """Delete every row of ``queue_name`` (a purge's), whoever holds its lease; return their messages.
+
+        A row past its lease belongs to a writer that died before sending or clearing it: dropped
+        here, no relay sends it after the purge. A relay that claimed one meanwhile finds it gone
+        when it renews its claim (``keep``), and sends nothing. A live writer sends what it holds
+        anyway (the send follows its commit within milliseconds): that message reaches its queue
+        after the purge, as one sent just after it would.
+        """
+        with self._sessions.begin() as session:
+            rows = session.execute(delete(OutboxMessage).where(OutboxMessage.queue_name == queue_name)
+                                   .returning(OutboxMessage.message_id, OutboxMessage.queue_name,
+                                              OutboxMessage.message, OutboxMessage.delay_ms)).all()
+        return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
+                               delay_ms=row.delay_ms) for row in rows]
+
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""
         with self._sessions() as session:

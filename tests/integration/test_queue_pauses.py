@@ -114,6 +114,27 @@ def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relay
     assert queues().get("probe").queued == 0
 
 
+def test_a_message_whose_writer_died_before_sending_it_is_purged_and_never_relayed(context: Context) -> None:
+    # Given two items at step 1: one whose message is in Redis, one whose writer died after
+    # committing its message and before sending it (its row waits for the relay)
+    _pending(context, "QUEUED1")
+    broker.enqueue(probe.message("QUEUED1"))
+    unsent = probe.message("UNSENT1")
+    context.store.items.create([NewItem("UNSENT1", "/footage/b.mov")], messages=[pending(unsent)])
+
+    # When the queue is purged, and a relay looks at the rows once the writer's lease ran out
+    outcome = queues().purge(context, "probe")
+    settled = relay_outbox(broker, context.store.outbox, now=time.time() + 60)
+
+    # Then both messages count as purged, both items are marked, and the unsent one never reaches Redis
+    assert (outcome.purged, outcome.items) == (2, ("QUEUED1", "UNSENT1"))
+    assert (settled, context.store.outbox.count(), queues().get("probe").queued) == (0, 0, 0)
+    item = context.store.items.get("UNSENT1")
+    assert (item.purged, item.status) == (True, Status.PENDING_FILE_INFO)
+    purged = [event for event in context.store.timeline.for_item("UNSENT1") if event.event == "purged"]
+    assert [(event.step, event.message_id) for event in purged] == [("file_info", unsent.message_id)]
+
+
 def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:
     # Given a stale duplicate step 1 message of an item already at step 3
     _pending(context, "MOVED", "WAITING")
