@@ -17,6 +17,7 @@ from __future__ import annotations
 import logging
 import threading
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any, cast
 
 import dramatiq
@@ -26,7 +27,7 @@ from dramatiq.brokers.redis import RedisBroker
 from dramatiq.errors import BrokerConnectionError
 
 from autolog.broker_state import held_message_ids
-from autolog.store import Outbox, PendingMessage
+from autolog.store import Outbox, PendingMessage, send_deadline
 from middleware.services import Services
 
 logger = logging.getLogger(__name__)
@@ -42,6 +43,11 @@ def pending(message: dramatiq.Message[Any], *, delay_ms: int | None = None) -> P
 
 
 def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
+    if not message.sendable():
+        # Its row's lease may have run out and a relay sent it: a second copy would start its step twice.
+        logger.warning("Outbox message %r not sent: its sender stalled past its deadline; a relay sends it.",
+                       message.message_id)
+        return False
     try:
         broker.enqueue(dramatiq.Message(**message.message), delay=message.delay_ms)
     except (redis.RedisError, BrokerConnectionError) as ex:
@@ -53,8 +59,9 @@ def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
 def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[PendingMessage]) -> int:
     """Send messages whose outbox rows just committed, then clear those rows; return how many went.
 
-    A message the broker refuses stays in the outbox for the relay. Never raises for a
-    broker or store outage: the rows are there, and the relay sends them later.
+    A message the broker refuses, or one past its deadline (``PendingMessage.sendable``), stays
+    in the outbox for the relay. Never raises for a broker or store outage: the rows are there,
+    and the relay sends them later.
     """
     sent = [message.message_id for message in messages if _send(broker, message)]
     try:
@@ -74,7 +81,8 @@ def send_after_hooks(message: dramatiq.Message[Any] | MessageProxy, messages: Se
     # nests every later step's) cost more than the rest of this hand-over. Nothing changes them.
     message.options[COMMITTED_OPTION] = [
         {"message_id": pending_message.message_id, "queue_name": pending_message.queue_name,
-         "message": pending_message.message, "delay_ms": pending_message.delay_ms} for pending_message in messages]
+         "message": pending_message.message, "delay_ms": pending_message.delay_ms,
+         "send_by_s": pending_message.send_by_s} for pending_message in messages]
 
 
 def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: float | None = None) -> int:
@@ -103,8 +111,11 @@ def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: 
     if held:
         logger.info("Outbox rows left by a writer that had sent them, cleared: %s", ", ".join(sorted(held)))
         outbox.sent(sorted(held))
+    # The sends keep the writer's margin from the renewed claim (``SEND_WITHIN_S``), not from the read above.
+    send_by_s = send_deadline()
     kept = outbox.keep([message for message in claimed if message.message_id not in held], now=now)
-    return len(held) + send_committed(broker, outbox, [message for message in claimed if message.message_id in kept])
+    return len(held) + send_committed(broker, outbox, [replace(message, send_by_s=send_by_s)
+                                                       for message in claimed if message.message_id in kept])
 
 
 def _held_by_redis(broker: RedisBroker, messages: Sequence[PendingMessage]) -> set[str]:

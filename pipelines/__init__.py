@@ -6,7 +6,7 @@ from pipelines import callbacks
 from pipelines.actions import cancel, force_resume_all, prompt, reprocess_from_assess, retry, submit
 from pipelines.decisions import BRANCH_POINTS, FIXED_NEXT, has_picture_steps, segment_from, status_after
 from pipelines.discovery import DiscoveryLoop, DiscoveryReport, scan
-from pipelines.footage import build_footage_pipeline, enqueue_from, first_message, outbox_messages, send_stored
+from pipelines.footage import build_footage_pipeline, enqueue_from, first_message, outbox_messages
 
 __all__ = [
     # Graph
@@ -19,7 +19,6 @@ __all__ = [
     "enqueue_from",
     "first_message",
     "outbox_messages",
-    "send_stored",
     "callbacks",
     # User actions
     "submit",

@@ -115,8 +115,18 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     The messages go to Redis in one round trip, and the enqueue hooks' timeline events and
     progress in one transaction and one round trip, so a batch costs about what one does.
     On a Redis error the messages stay in the outbox, where a worker's relay sends them once
-    Redis is back, and their items get a ``queue_deferred`` event.
+    Redis is back, and their items get a ``queue_deferred`` event. So do messages this request
+    made longer ago than ``SEND_WITHIN_S`` (it stalled): a relay may have sent them already.
     """
+    on_time: list[PendingMessage] = []
+    late: list[PendingMessage] = []
+    for message in messages:
+        (on_time if message.sendable() else late).append(message)
+    if late:
+        logger.warning("%d message(s) left in the outbox for the relay: this request stalled past their deadline.",
+                       len(late))
+        _deferred(context, late, "this request stalled past its send deadline; the outbox relay sends the message")
+    messages = on_time
     prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
                 for message in messages if message.delay_ms is None]
     try:
@@ -134,13 +144,17 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
                 sent.append(delayed.message_id)
     except redis.RedisError as ex:
         logger.warning("Redis is unavailable; %d message(s) left in the outbox for the relay: %s", len(messages), ex)
-        context.store.timeline.record_many([
-            NewEvent(item_id=str(message.message["args"][0]), event="queue_deferred", message_id=message.message_id,
-                     detail={"reason": f"Redis unavailable: {ex}; the outbox keeps the message"})
-            for message in messages])
+        _deferred(context, messages, f"Redis unavailable: {ex}; the outbox keeps the message")
         return set()
     context.store.outbox.sent(sent)
     return set(sent)
+
+
+def _deferred(context: Context, messages: Sequence[PendingMessage], reason: str) -> None:
+    """Record ``queue_deferred`` on the items of messages left in the outbox for the relay."""
+    context.store.timeline.record_many([
+        NewEvent(item_id=str(message.message["args"][0]), event="queue_deferred", message_id=message.message_id,
+                 detail={"reason": reason}) for message in messages])
 
 
 def _enqueue_hooks(context: Context, messages: Sequence[dramatiq.Message[Any]]) -> None:

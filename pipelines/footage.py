@@ -8,7 +8,6 @@ from typing import Any
 import dramatiq
 
 from actors import broker
-from autolog.context import Context
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status
 from autolog.store import PendingMessage
 from middleware import SOURCE_OPTION, pending
@@ -48,27 +47,11 @@ def outbox_messages(item_ids: Sequence[str], status: Status, *,
     ``sources`` maps item ids to their sources, for step-1 messages (``build_footage_pipeline``).
     Store them in the transaction that puts the items at ``status``
     (``Items.create(..., messages=...)``, ``Items.transition(..., messages=...)``), then
-    call ``send_stored`` with them.
+    send them (``pipelines.actions.send``).
     """
     sources = sources or {}
     return [pending(message) for item_id in item_ids
             if (message := first_message(item_id, status, source=sources.get(item_id))) is not None]
-
-
-def send_stored(context: Context, messages: Sequence[PendingMessage]) -> None:
-    """Send outbox messages this process just committed, and clear the ones the broker took.
-
-    Raises:
-        redis.RedisError: the broker is unreachable; the messages not sent stay in the
-            outbox, where a worker's relay (or the sweep) sends them once it is back.
-    """
-    sent: list[str] = []
-    try:
-        for message in messages:
-            broker.enqueue(dramatiq.Message(**message.message), delay=message.delay_ms)
-            sent.append(message.message_id)
-    finally:
-        context.store.outbox.sent(sent)
 
 
 def enqueue_from(item_id: str, status: Status, *, source: str | None = None) -> str | None:

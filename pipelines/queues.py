@@ -131,32 +131,39 @@ class Queues:
         broker_state.resume(self._client, self._namespace, queue)
         return self.get(queue)
 
-    def purge(self, context: Context, name: str) -> PurgeOutcome:
+    def purge(self, context: Context, name: str, *, now: float | None = None) -> PurgeOutcome:
         """Drop the queue's ready, delayed and held messages, and its unsent ones; mark their items purged.
 
-        Unsent messages are the queue's outbox rows: a writer that died between its status
-        write and its send left them for the relay, which would send them after the purge
-        (``Outbox.drop_queue``). Only items still at the queue's step are marked (and listed): a
-        dropped message of an item that has moved on was a stale duplicate.
+        Unsent messages are the queue's outbox rows only a relay would send (``Outbox.drop_queue``:
+        a writer died between its status write and its send, or a relay claimed them); they go
+        first, so a relay cannot read Redis after its purge, find a message gone and send it
+        again. Rows still leased to a live writer stay, and their messages reach the queue just
+        after the purge. Only items still at the queue's step are marked (and listed): a dropped
+        message of an item that has moved on was a stale duplicate. A message workers fetched
+        before the purge runs, and its item is not marked, unless the queue is paused: such a
+        message is dropped when it reaches the worker's pause check, and its item is marked too.
 
-        When the queue is paused, the items of messages workers fetched before the pause are
-        marked too: such a message is dropped when it reaches the worker's pause check.
+        ``now`` (epoch s, default now) is when the writers' leases are judged to have run out.
 
         Raises:
             QueueNotFound: no such queue.
         """
         queue = self.check(name)
         paused = queue in broker_state.paused_queues(self._client, self._namespace)
+        unsent = [broker_state.stored_message(row.message) for row in context.store.outbox.drop_queue(queue, now=now)]
         result = broker_state.purge(self._client, self._namespace, queue)
-        # A dropped message whose writer died before clearing its outbox row: the relay, finding it
-        # gone from Redis, would send it again and undo the purge. So every row of the queue goes.
-        unsent = [broker_state.stored_message(row.message) for row in context.store.outbox.drop_queue(queue)]
-        # A message both in Redis and in the outbox (sent, its row not cleared) counts once.
-        dropped = {message.message_id: message for message in (*result.dropped, *unsent) if message is not None}
-        touched = [*dropped.values(), *(result.held_by_workers if paused else ())]
+        # A dropped message whose row is still leased (its writer died after sending it, or is about to
+        # clear it): once the lease ran out, the relay, finding it gone from Redis, would send it again.
+        context.store.outbox.sent([message.message_id for message in result.dropped])
+        fetched = {message.message_id: message for message in result.held_by_workers}
+        # A message both in Redis and in the outbox (sent, its row not cleared) counts once; one a
+        # worker fetched counts only when the pause drops it.
+        dropped = {message.message_id: message for message in (*result.dropped, *unsent)
+                   if message is not None and (paused or message.message_id not in fetched)}
+        touched = {**dropped, **fetched} if paused else dropped
         events = [NewEvent(item_id=message.item_id, event="purged", step=_step_of(message.queue.removesuffix(".DQ")),
                            message_id=message.message_id, detail={"queue": queue})
-                  for message in touched if message.item_id is not None]
+                  for message in touched.values() if message.item_id is not None]
         marked = context.store.items.mark_purged(events)
         return PurgeOutcome(queue=queue, purged=len(dropped), items=tuple(marked))
 

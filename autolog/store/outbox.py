@@ -17,7 +17,7 @@ from __future__ import annotations
 import time
 import uuid
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
@@ -29,6 +29,19 @@ from autolog.store.models import OutboxMessage
 #: How long the writer of a row has to send it before a relay may, in seconds. Sending
 #: takes milliseconds; the lease only has to outlast a slow broker round trip.
 DEFAULT_LEASE_S = 10.0
+
+#: How long after a message is made (just before the write that leases its row) its writer may
+#: still send it, in seconds: half the lease. A writer that stalled longer between its write and
+#: its send (a stopped process, a frozen machine, a store outage its write waited through) leaves
+#: the message to a relay, whose claim needs the lease to have run out: sending it then could
+#: make a second copy of one a relay had sent meanwhile. A relay's own sends keep the same margin
+#: from the claim it renewed (``Outbox.keep``).
+SEND_WITHIN_S = DEFAULT_LEASE_S / 2
+
+
+def send_deadline() -> float:
+    """Return until when (epoch s) a message made now may be sent by its writer (``SEND_WITHIN_S``)."""
+    return time.time() + SEND_WITHIN_S
 
 
 @dataclass(frozen=True)
@@ -43,6 +56,12 @@ class PendingMessage:
     delay_ms: int | None = None
     #: The token of the relay's claim it was read under (``Outbox.claim``); None for a writer's.
     claim: str | None = None
+    #: Until when (epoch s) it may be sent (``SEND_WITHIN_S``); past it, the message is left to a relay.
+    send_by_s: float = field(default_factory=send_deadline, compare=False)
+
+    def sendable(self) -> bool:
+        """Whether its sender may still send it: its row's lease cannot have run out yet."""
+        return time.time() < self.send_by_s
 
 
 _INSERT = insert(OutboxMessage)
@@ -143,19 +162,24 @@ class Outbox:
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
 
-    def drop_queue(self, queue_name: str) -> list[PendingMessage]:
-        """Delete every row of ``queue_name`` (a purge's), whoever holds its lease; return their messages.
+    def drop_queue(self, queue_name: str, *, now: float | None = None) -> list[PendingMessage]:
+        """Delete the rows of ``queue_name`` nobody will send but a relay (a purge's); return their messages.
 
-        A row past its lease belongs to a writer that died before sending or clearing it: dropped
-        here, no relay sends it after the purge. A relay that claimed one meanwhile finds it gone
-        when it renews its claim (``keep``), and sends nothing. A live writer sends what it holds
-        anyway (the send follows its commit within milliseconds): that message reaches its queue
-        after the purge, as one sent just after it would.
+        Those are rows whose lease ran out by ``now`` (default: now), whose writer died before
+        sending or clearing them, and rows a relay claimed: a relay that claimed one finds it
+        gone when it renews its claim (``keep``), and sends nothing; one that renewed it already
+        is sending it, and its message reaches the queue just after the purge. Rows still leased
+        to their writer stay: a live writer sends its messages within milliseconds of its commit,
+        whether its rows are there or not, so they too reach the queue just after the purge.
         """
+        now = time.time() if now is None else now
         with self._sessions.begin() as session:
-            rows = session.execute(delete(OutboxMessage).where(OutboxMessage.queue_name == queue_name)
-                                   .returning(OutboxMessage.message_id, OutboxMessage.queue_name,
-                                              OutboxMessage.message, OutboxMessage.delay_ms)).all()
+            rows = session.execute(
+                delete(OutboxMessage)
+                .where(OutboxMessage.queue_name == queue_name,
+                       (OutboxMessage.lease_until_s <= now) | OutboxMessage.claimed_by.is_not(None))
+                .returning(OutboxMessage.message_id, OutboxMessage.queue_name, OutboxMessage.message,
+                           OutboxMessage.delay_ms)).all()
         return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
                                delay_ms=row.delay_ms) for row in rows]
 

@@ -25,7 +25,7 @@ from autolog.local_redis import find_redis_server, free_port
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from autolog.store.outbox import DEFAULT_LEASE_S
-from middleware import pending
+from middleware import pending, relay_outbox
 from pipelines import actions
 from pipelines.footage import first_message
 from pipelines.queues import Queues
@@ -119,6 +119,39 @@ def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_
     runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
             if event.event in ("started", "skipped") and event.step != "file_info"]
     assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
+
+
+def test_worker_stalled_past_the_lease_between_its_status_write_and_its_send_leaves_the_step_to_the_relay(
+    processes_context: Context, processes: Start, database_url: str, test_media: SampleClips,
+    unique_id: Callable[[str], str],
+) -> None:
+    # Given a worker for step 1 that stops (SIGSTOP) once its status write has committed step 2's
+    # message, before it sends it; nobody runs step 2, so every copy of its message stays in Redis
+    env = {**os.environ, "DATABASE_URL": database_url}
+    stalled = processes([sys.executable, "-m", "tests.e2e.dying_worker", "--stop-before-send",
+                         "autolog.make_thumbnails", "probe"], env)
+    item_id = unique_id("stalled")
+    actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+    wait_for(lambda: _state(stalled.pid) == "T", timeout_s=60, what="the worker to stop before its send")
+    store = processes_context.store
+    assert (store.items.get(item_id).status, store.outbox.count()) == (Status.FILE_INFO_COMPLETE, 1)
+
+    # When the row's lease runs out, a relay sends step 2, and then the worker goes on
+    wait_for(lambda: relay_outbox(broker, store.outbox) == 1, timeout_s=DEFAULT_LEASE_S + 20,
+             what="the lease to run out and a relay to send the message")
+    os.kill(stalled.pid, signal.SIGCONT)
+    wait_for(lambda: not broker.client.hlen(f"{broker.namespace}:probe.msgs"), timeout_s=30,
+             what="the worker to finish step 1's message")
+
+    # Then Redis holds one copy of step 2's message: the worker, past its send deadline, left it to the relay
+    assert Queues.of_broker(broker).get("thumbnails").queued == 1
+    assert store.outbox.count() == 0
+
+
+def _state(pid: int) -> str:
+    """Return a process's state letter (``/proc/PID/stat``): ``T`` when stopped."""
+    stat = Path(f"/proc/{pid}/stat").read_text()
+    return stat[stat.rindex(")") + 2]
 
 
 def sent_step_2_and_died(processes_context: Context, processes: Start, database_url: str,

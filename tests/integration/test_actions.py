@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import json
 import shutil
+import time
 from collections.abc import Callable
+from dataclasses import replace
 
 import pytest
 
+from actors import broker
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemExists, ItemNotFound, TransitionRefused
 from autolog.statuses import Status
 from autolog.store import NewItem
 from pipelines import actions
+from pipelines.footage import outbox_messages
 from tests.conftest import SampleClips
 
 Drain = Callable[..., None]
@@ -116,3 +121,24 @@ def test_force_resume_all_reprocesses_from_step_3(
     for item_id in (waiting, finished):
         assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
         assert context.store.results.counts(item_id)["frames"] == 4
+
+
+def test_a_request_that_stalled_past_its_send_deadline_leaves_the_message_to_the_relay(
+    context: Context, unique_id: Callable[[str], str],
+) -> None:
+    # Given an item stored with its first message by a request that then stalled past SEND_WITHIN_S
+    item_id = unique_id("late")
+    [message] = outbox_messages([item_id], Status.PENDING_FILE_INFO, sources={item_id: "/footage/late.mov"})
+    late = replace(message, send_by_s=time.time() - 1)
+    context.store.items.create([NewItem(item_id, "/footage/late.mov")], messages=[late])
+
+    # When it goes on to send it
+    sent = actions.send(context, [late])
+
+    # Then nothing went to Redis: the row waits for the relay, and the timeline says so
+    assert sent == set()
+    assert [pending.message_id for pending in context.store.outbox.unsent()] == [late.message_id]
+    in_redis = broker.client.hvals(f"{broker.namespace}:probe.msgs")
+    assert late.message_id not in [json.loads(data)["message_id"] for data in in_redis]
+    deferred = [event for event in context.store.timeline.for_item(item_id) if event.event == "queue_deferred"]
+    assert [(event.message_id, "stalled" in event.detail["reason"]) for event in deferred] == [(late.message_id, True)]

@@ -6,6 +6,7 @@ import json
 import math
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from typing import Any
 
 import dramatiq
@@ -222,3 +223,37 @@ def test_held_message_ids_reads_a_backlog_of_many_pages(context: Context, paused
 def script_calls(client: redis.Redis) -> int:
     stats: dict[str, Any] = client.info("commandstats")  # type: ignore[assignment]
     return int(stats["cmdstat_eval"]["calls"])
+
+
+def test_a_writer_past_its_send_deadline_leaves_its_message_to_the_relay_which_sends_it_once(context: Context) -> None:
+    # Given a row whose writer stalled between its commit and its send longer than SEND_WITHIN_S
+    message = probe.message("LF1")
+    stalled = replace(pending(message), send_by_s=time.time() - 1)
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[stalled])
+
+    # When the writer goes on to send it, and a relay settles the rows once the lease ran out
+    assert send_committed(broker, context.store.outbox, [stalled]) == 0
+    assert (copies_in_redis(message.message_id), context.store.outbox.count()) == (0, 1)
+    settled = relay_outbox(broker, context.store.outbox, now=after_lease())
+
+    # Then only the relay sent it: one copy
+    assert (settled, context.store.outbox.count(), copies_in_redis(message.message_id)) == (1, 0, 1)
+
+
+class SlowRead(Outbox):
+    """The store's outbox, whose claims come back past their send deadline (a relay whose read of Redis took long)."""
+
+    def claim(self, **kwargs: Any) -> list[PendingMessage]:
+        return [replace(message, send_by_s=time.time() - 1) for message in super().claim(**kwargs)]
+
+
+def test_a_relays_send_deadline_runs_from_the_claim_it_renewed_not_from_its_read(context: Context) -> None:
+    # Given a row past its lease, and a relay whose read of Redis outlasted SEND_WITHIN_S from its claim
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
+
+    # When it settles the row
+    settled = relay_outbox(broker, SlowRead(context.store.sessions, context.store.items.group), now=after_lease())
+
+    # Then it sent it: its renewed claim holds the row for a whole lease from now
+    assert (settled, context.store.outbox.count(), copies_in_redis(message.message_id)) == (1, 0, 1)

@@ -140,16 +140,21 @@ def test_a_claim_is_kept_only_by_its_holder_and_only_while_the_row_is_there(stor
     assert store.outbox.keep(second) == {"m1"}
 
 
-def test_a_purge_drops_every_row_of_its_queue_claimed_or_not_and_a_claim_on_one_is_not_kept(store: Store) -> None:
-    # Given rows of two queues: one past its lease and claimed by a relay, one still leased to its writer
+def test_a_purge_drops_the_rows_only_a_relay_would_send_and_a_claim_on_one_is_not_kept(store: Store) -> None:
+    # Given rows of two queues past their lease, one of them claimed by a relay, another past its
+    # lease unclaimed, and one still leased to its (live) writer
     store.outbox.add([message("m1"), message("m2", "LF2", "probe")], lease_s=0)
-    claimed = store.outbox.claim()
-    store.outbox.add([message("m3", "LF3")])
+    claimed = store.outbox.claim(limit=1)
+    store.outbox.add([message("m3", "LF3")], lease_s=0)
+    store.outbox.add([message("m4", "LF4")])
 
     # When the thumbnails queue is purged
     dropped = store.outbox.drop_queue("thumbnails")
 
-    # Then its rows are gone with their messages returned, the other queue's row stays, and the relay sends nothing
-    assert [(pending.message_id, pending.message["args"]) for pending in dropped] == [("m1", ["LF1"]), ("m3", ["LF3"])]
-    assert store.outbox.keep(claimed) == {"m2"}
-    assert [pending.message_id for pending in store.outbox.unsent()] == ["m2"]
+    # Then the claimed and the unclaimed rows past their lease are gone, the relay's claim is not
+    # kept, and the live writer's row and the other queue's stay
+    assert sorted((pending.message_id, pending.message["args"][0]) for pending in dropped) == [
+        ("m1", "LF1"), ("m3", "LF3")]
+    assert [pending.message_id for pending in claimed] == ["m1"]
+    assert store.outbox.keep(claimed) == set()
+    assert sorted(pending.message_id for pending in store.outbox.unsent()) == ["m2", "m4"]

@@ -11,6 +11,7 @@ import redis
 from sqlalchemy.orm import sessionmaker
 
 from actors import broker, probe
+from autolog import broker_state
 from autolog.broker_state import enqueue_many, wake_key
 from autolog.context import Context
 from autolog.statuses import Status
@@ -122,8 +123,8 @@ def test_a_message_whose_writer_died_before_sending_it_is_purged_and_never_relay
     unsent = probe.message("UNSENT1")
     context.store.items.create([NewItem("UNSENT1", "/footage/b.mov")], messages=[pending(unsent)])
 
-    # When the queue is purged, and a relay looks at the rows once the writer's lease ran out
-    outcome = queues().purge(context, "probe")
+    # When the queue is purged once the writer's lease ran out, and a relay looks at the rows
+    outcome = queues().purge(context, "probe", now=time.time() + 60)
     settled = relay_outbox(broker, context.store.outbox, now=time.time() + 60)
 
     # Then both messages count as purged, both items are marked, and the unsent one never reaches Redis
@@ -133,6 +134,57 @@ def test_a_message_whose_writer_died_before_sending_it_is_purged_and_never_relay
     assert (item.purged, item.status) == (True, Status.PENDING_FILE_INFO)
     purged = [event for event in context.store.timeline.for_item("UNSENT1") if event.event == "purged"]
     assert [(event.step, event.message_id) for event in purged] == [("file_info", unsent.message_id)]
+
+
+def test_a_relay_right_after_the_redis_purge_does_not_send_a_purged_message_again(
+    context: Context, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a step-1 message in Redis whose writer died long ago before clearing its row, and a
+    # relay that runs the moment Redis has dropped the message
+    message = probe.message("SENT1")
+    context.store.items.create([NewItem("SENT1", "/footage/a.mov")], messages=[pending(message)])
+    broker.enqueue(message)
+    later = time.time() + 60
+    purge_redis = broker_state.purge
+    relayed: list[int] = []
+
+    def purge_then_relay(client: redis.Redis, namespace: str, queue: str) -> broker_state.Purge:
+        purged = purge_redis(client, namespace, queue)
+        relayed.append(relay_outbox(broker, context.store.outbox, now=later))
+        return purged
+
+    monkeypatch.setattr(broker_state, "purge", purge_then_relay)
+
+    # When the queue is purged
+    outcome = queues().purge(context, "probe", now=later)
+
+    # Then the relay found no row to send: the purge had dropped it before emptying Redis
+    assert (outcome.purged, outcome.items, relayed) == (1, ("SENT1",), [0])
+    assert (queues().get("probe").queued, context.store.outbox.count()) == (0, 0)
+
+
+def test_a_message_a_worker_fetched_is_not_counted_or_marked_though_its_dead_writers_row_is_dropped(
+    context: Context,
+) -> None:
+    # Given a step-1 message a worker has fetched (it will run), whose writer died long ago before clearing its row
+    message = probe.message("FETCH1")
+    context.store.items.create([NewItem("FETCH1", "/footage/a.mov")], messages=[pending(message)])
+    sent = broker.enqueue(message)
+    fetching = broker.consume("probe", prefetch=1, timeout=100)
+    try:
+        deadline = time.monotonic() + 10
+        while (fetched := next(fetching)) is None:
+            assert time.monotonic() < deadline, "the consumer fetched nothing within 10 s"
+        assert fetched.message_id == sent.message_id
+
+        # When the (unpaused) queue is purged
+        outcome = queues().purge(context, "probe", now=time.time() + 60)
+    finally:
+        fetching.close()
+
+    # Then the purge neither counts the message nor marks its item, and the row is gone for good
+    assert (outcome.purged, outcome.items, context.store.outbox.count()) == (0, (), 0)
+    assert not context.store.items.get("FETCH1").purged
 
 
 def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:

@@ -48,7 +48,7 @@ class QueueResume:
 
 
 class QueuePurge:
-    """``POST /queues/{name}/purge``: drop the queue's queued, delayed and held messages; mark their items."""
+    """``POST /queues/{name}/purge``: drop the queue's queued, delayed, held and unsent messages; mark their items."""
 
     def __init__(self, services: ApiServices) -> None:
         self._services = services
