@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import itertools
-import json
 import logging
 import shutil
 import time
@@ -27,7 +26,7 @@ import dramatiq
 import redis
 
 from actors import broker
-from autolog.broker_state import decode_message, enqueue_many, messages_in_flight
+from autolog.broker_state import enqueue_many, messages_in_flight, stored_message
 from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.sources import check_source
@@ -96,7 +95,7 @@ def in_flight(context: Context, items: Sequence[ItemView]) -> dict[str, str]:
     found: dict[str, str] = {}
     if not wanted:
         return found
-    stored = (decode_message(json.dumps(pending.message)) for pending in context.store.outbox.unsent())
+    stored = (stored_message(pending.message) for pending in context.store.outbox.unsent())
     in_redis = messages_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
     for message in itertools.chain(stored, in_redis):
         item_id = message.item_id if message else None
