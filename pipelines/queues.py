@@ -157,9 +157,9 @@ class Queues:
         context.store.outbox.sent([message.message_id for message in result.dropped])
         fetched = {message.message_id: message for message in result.held_by_workers}
         # A message both in Redis and in the outbox (sent, its row not cleared) counts once; one a
-        # worker fetched counts only when the pause drops it.
+        # worker fetched is not counted (the purge did not drop it), its row there or not.
         dropped = {message.message_id: message for message in (*result.dropped, *unsent)
-                   if message is not None and (paused or message.message_id not in fetched)}
+                   if message is not None and message.message_id not in fetched}
         touched = {**dropped, **fetched} if paused else dropped
         events = [NewEvent(item_id=message.item_id, event="purged", step=_step_of(message.queue.removesuffix(".DQ")),
                            message_id=message.message_id, detail={"queue": queue})
