@@ -113,6 +113,17 @@ def wait_for(
     return result
 
 
+def acked(client: redis.Redis, namespace: str, queue: str, message: Any) -> bool:
+    """Whether Redis dropped ``message`` (a ``MessageProxy`` or an enqueued message): acknowledged.
+
+    dramatiq's ack removes its Redis id from the queue's ``.msgs`` hash and from the worker's ack
+    set (``__acks__.<worker>.<queue>``); a message still queued or held by a worker is in one of them.
+    """
+    redis_id = message.options["redis_message_id"]
+    in_acks = any(client.sismember(key, redis_id) for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}"))
+    return not in_acks and not client.hexists(f"{namespace}:{queue}.msgs", redis_id)
+
+
 def log_through_pipeline(context: Any, drain: Callable[..., None], path: Path, item_id: str) -> None:
     """Submit a clip as a new item, drain the queues, and check it reached ``7 - Avid Description``."""
     from pipelines import actions  # imports ``actors``, which must wait for pytest_configure's environment

@@ -11,7 +11,7 @@ import redis
 
 from actors import broker
 from autolog.broker_state import ack_set_key, hold, pause, resume
-from tests.conftest import wait_for
+from tests.conftest import acked, wait_for
 
 #: Declared at import, before any worker of the session exists (see test_waking_broker).
 QUEUES = ("acks_paused", "acks_restart", "acks_saturated", "acks_noscript", "acks_reload", "acks_load_fails",
@@ -32,13 +32,6 @@ def _blocking(kind: str) -> None:
 
 blocking = dramatiq.actor(_blocking, actor_name="autolog_test.acks_blocking", queue_name="acks_restart",
                           broker=broker)
-
-
-def _acked(client: redis.Redis, queue: str, message: Any) -> bool:
-    """Neither queued nor in any worker's ack set: Redis dropped the message."""
-    rid = message.options["redis_message_id"]
-    in_acks = any(client.sismember(key, rid) for key in client.keys(f"{broker.namespace}:__acks__.*"))
-    return not in_acks and not client.hexists(f"{broker.namespace}:{queue}.msgs", rid)
 
 
 def _hold_and_ack(redis_client: redis.Redis, consumer: Any, queue: str, fetched: Any) -> str:
@@ -99,7 +92,7 @@ def test_a_round_trip_after_redis_lost_its_scripts_delivers_what_it_fetched_and_
         # and the ack went out
         assert again.message_id == second.message_id
         assert reloaded == ([True] if reloaded_mid_round_trip else [])
-        assert _acked(redis_client, queue, fetched)
+        assert acked(redis_client, broker.namespace, queue, fetched)
     finally:
         consumer.close()
 
@@ -145,7 +138,7 @@ def test_a_fetch_that_ran_is_delivered_when_loading_the_scripts_or_sending_the_a
         monkeypatch.undo()
         consumer.ack(second)
         wait_for(lambda: next(consumer), timeout_s=10, what="the third message")
-        assert _acked(redis_client, queue, fetched) and _acked(redis_client, queue, second)
+        assert all(acked(redis_client, broker.namespace, queue, message) for message in (fetched, second))
     finally:
         consumer.close()
 
@@ -191,7 +184,7 @@ def test_an_ack_made_while_the_consumer_restarts_after_a_redis_error_reaches_red
         # and the step finishes meanwhile
         RELEASE.set()
         # Then its ack reaches Redis (Redis is up: dramatiq acked at once before #13)
-        wait_for(lambda: _acked(redis_client, "acks_restart", sent), timeout_s=10,
+        wait_for(lambda: acked(redis_client, broker.namespace, "acks_restart", sent), timeout_s=10,
                  what="the finished step's message to be acked")
     finally:
         RELEASE.set()
@@ -211,7 +204,7 @@ def test_a_finished_message_is_acked_while_its_lanes_other_steps_run_long(redis_
             assert STARTED.acquire(timeout=10)
         # When the quick one has finished and the 4 threads run long steps
         # Then Redis drops the finished message (a crash now would run it again)
-        wait_for(lambda: _acked(redis_client, "acks_saturated", quick), timeout_s=5,
+        wait_for(lambda: acked(redis_client, broker.namespace, "acks_saturated", quick), timeout_s=5,
                  what="the finished quick message to be acked")
     finally:
         RELEASE.set()

@@ -14,7 +14,7 @@ from actors import _waking_broker, broker
 from actors._waking_broker import BLOCK_TIMER_MS, SATURATED_WAIT_S
 from autolog.broker_state import wake_key
 from middleware import Progress
-from tests.conftest import wait_for
+from tests.conftest import acked, wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
 IDLE_TIMEOUT_MS = 3_000
@@ -228,21 +228,16 @@ def test_a_saturated_consumer_wakes_when_a_worker_acks(redis_client: redis.Redis
         consumer.close()
 
 
-def _is_acked(redis_client: redis.Redis, queue_name: str, message: Any) -> bool:
-    """Tell whether Redis has dropped ``message``: acked, so neither queued nor held by a worker."""
-    return not redis_client.hexists(f"{broker.namespace}:{queue_name}.msgs", message.options["redis_message_id"])
-
-
 def test_a_workers_ack_goes_out_with_the_consumers_next_fetch(redis_client: redis.Redis) -> None:
     # Given a consumer that holds a message and is not blocked on Redis
     consumer, held = _saturated_consumer(redis_client, "ack_deferred")
     try:
         # When a worker acks it, Then the ack waits for the consumer's next round trip, which sends it
         consumer.ack(held)
-        assert not _is_acked(redis_client, "ack_deferred", held)
+        assert not acked(redis_client, broker.namespace, "ack_deferred", held)
         assert consumer.outstanding_message_count == 0
         assert next(consumer) is None  # the fetch finds the queue empty (and blocks briefly on the wake list)
-        assert _is_acked(redis_client, "ack_deferred", held)
+        assert acked(redis_client, broker.namespace, "ack_deferred", held)
     finally:
         consumer.close()
 
@@ -259,7 +254,7 @@ def test_an_ack_while_the_consumer_blocks_on_an_empty_queue_goes_out_at_once(red
 
         # When a worker acks its message, Then Redis has the ack though the consumer still blocks
         consumer.ack(held)
-        assert _is_acked(redis_client, "ack_blocking", held)
+        assert acked(redis_client, broker.namespace, "ack_blocking", held)
         assert blocked.is_alive()
     finally:
         redis_client.lpush(wake_key(broker.namespace, "ack_blocking"), b"1")
@@ -271,11 +266,11 @@ def test_closing_a_consumer_sends_the_acks_it_holds(redis_client: redis.Redis) -
     # Given an ack waiting for the consumer's next round trip
     consumer, held = _saturated_consumer(redis_client, "ack_closed")
     consumer.ack(held)
-    assert not _is_acked(redis_client, "ack_closed", held)
+    assert not acked(redis_client, broker.namespace, "ack_closed", held)
 
     # When the consumer closes (a graceful stop), Then the ack is sent
     consumer.close()
-    assert _is_acked(redis_client, "ack_closed", held)
+    assert acked(redis_client, broker.namespace, "ack_closed", held)
 
 
 @pytest.mark.parametrize("error", [redis.ConnectionError("Redis went away"),
@@ -294,11 +289,11 @@ def test_acks_a_round_trip_could_not_send_are_kept_for_the_next(redis_client: re
         patch.setattr(redis.client.Pipeline, "execute", refused)
         with pytest.raises(dramatiq.errors.ConnectionClosed):
             next(consumer)
-    assert not _is_acked(redis_client, "ack_outage", held)
+    assert not acked(redis_client, broker.namespace, "ack_outage", held)
 
     # When Redis is back, Then the next round trip sends the kept ack
     assert next(consumer) is None
-    assert _is_acked(redis_client, "ack_outage", held)
+    assert acked(redis_client, broker.namespace, "ack_outage", held)
     consumer.close()
 
 
