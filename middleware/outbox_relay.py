@@ -111,9 +111,10 @@ def relay_outbox(broker: RedisBroker, outbox: Outbox, *, limit: int = 100, now: 
     if held:
         logger.info("Outbox rows left by a writer that had sent them, cleared: %s", ", ".join(sorted(held)))
         outbox.sent(sorted(held))
-    # The sends keep the writer's margin from the renewed claim (``SEND_WITHIN_S``), not from the read above.
+    # The sends keep the writer's margin from the renewed claim (``SEND_WITHIN_S``), not from the read
+    # above: the deadline comes first, then the renewal, both from the clock (not from ``now``).
     send_by_s = send_deadline()
-    kept = outbox.keep([message for message in claimed if message.message_id not in held], now=now)
+    kept = outbox.keep([message for message in claimed if message.message_id not in held])
     return len(held) + send_committed(broker, outbox, [replace(message, send_by_s=send_by_s)
                                                        for message in claimed if message.message_id in kept])
 

@@ -130,15 +130,16 @@ class Outbox:
             return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
                                    delay_ms=row.delay_ms, claim=token) for row in rows]
 
-    def keep(self, claimed: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S,
-             now: float | None = None) -> set[str]:
-        """Renew the claim on ``claimed`` (rows ``claim`` returned) for ``lease_s`` from ``now``; return the ids kept.
+    def keep(self, claimed: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> set[str]:
+        """Renew the claim on ``claimed`` (rows ``claim`` returned) for ``lease_s`` from now; return the ids kept.
 
         A row is kept only if it is still there and still under this claim: gone, its message
         was delivered (a step's start deletes it) or cleared; claimed anew, another relay took
-        it over after this claim's lease ran out, and that relay sends it.
+        it over after this claim's lease ran out, and that relay sends it. The renewal runs from
+        the clock, never from a time the caller read earlier: a relay sends within
+        ``SEND_WITHIN_S`` of a deadline it takes before this call, so always inside the lease.
         """
-        now = time.time() if now is None else now
+        now = time.time()
         kept: set[str] = set()
         by_claim: dict[str, list[str]] = {}
         for message in claimed:

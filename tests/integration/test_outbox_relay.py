@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import replace
 from typing import Any
 
@@ -257,3 +257,31 @@ def test_a_relays_send_deadline_runs_from_the_claim_it_renewed_not_from_its_read
 
     # Then it sent it: its renewed claim holds the row for a whole lease from now
     assert (settled, context.store.outbox.count(), copies_in_redis(message.message_id)) == (1, 0, 1)
+
+
+class ClaimedAgainAfterKeep(Outbox):
+    """The store's outbox, with another relay trying to claim the rows right after this relay renewed its claim."""
+
+    def __init__(self, context: Context) -> None:
+        super().__init__(context.store.sessions, context.store.items.group)
+        self.second_relay: list[PendingMessage] = []
+
+    def keep(self, claimed: Sequence[PendingMessage], **kwargs: Any) -> set[str]:
+        kept = super().keep(claimed, **kwargs)
+        self.second_relay = super().claim()
+        return kept
+
+
+def test_a_relay_given_a_stale_now_renews_its_claim_from_the_clock(context: Context) -> None:
+    # Given a row long past its lease, and a relay whose ``now`` was read 20 s ago (a sweep that stalled)
+    message = probe.message("LF1")
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")])
+    context.store.outbox.add([pending(message)], lease_s=-30)
+    outbox = ClaimedAgainAfterKeep(context)
+
+    # When it settles the row, and another relay looks right after its renewal
+    settled = relay_outbox(broker, outbox, now=time.time() - 20)
+
+    # Then the renewal held the row from now: the other relay claimed nothing, and one copy went
+    assert (settled, outbox.second_relay) == (1, [])
+    assert copies_in_redis(message.message_id) == 1
