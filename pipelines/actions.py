@@ -114,9 +114,39 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     The messages go to Redis in one round trip, and the enqueue hooks' timeline events and
     progress in one transaction and one round trip, so a batch costs about what one does.
     On a Redis error the messages stay in the outbox, where a worker's relay sends them once
-    Redis is back, and their items get a ``queue_deferred`` event. So do messages this request
-    made longer ago than ``SEND_WITHIN_S`` (it stalled): a relay may have sent them already.
+    Redis is back, and their items get a ``queue_deferred`` event. So do messages past their
+    send deadline (``PendingMessage.sendable``: this request stalled, before or during the
+    hooks' store write): a relay may have sent them already.
     """
+    messages = _on_time(context, messages)
+    prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
+                for message in messages if message.delay_ms is None]
+    sent: list[str] = []
+    try:
+        # Redis down: no hook may record a ``queued`` that did not happen.
+        broker.client.ping()
+        # The enqueue hooks run before the put, not after as in ``Broker.enqueue``: a worker
+        # taking a message at once must find its ``queued`` event and progress already there.
+        _enqueue_hooks(context, prepared)
+        # The hooks wrote to the store, which may have kept this request waiting: the deadline again.
+        ready = {message.message_id for message in _on_time(context, [m for m in messages if m.delay_ms is None])}
+        enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
+                              for message in prepared if message.message_id in ready])
+        sent.extend(message.message_id for message in prepared if message.message_id in ready)
+        for delayed in messages:
+            if delayed.delay_ms is not None and _on_time(context, [delayed]):
+                broker.enqueue(dramatiq.Message(**delayed.message), delay=delayed.delay_ms)
+                sent.append(delayed.message_id)
+    except redis.RedisError as ex:
+        unsent = [message for message in messages if message.message_id not in sent]
+        logger.warning("Redis is unavailable; %d message(s) left in the outbox for the relay: %s", len(unsent), ex)
+        _deferred(context, unsent, f"Redis unavailable: {ex}; the outbox keeps the message")
+    context.store.outbox.sent(sent)
+    return set(sent)
+
+
+def _on_time(context: Context, messages: Sequence[PendingMessage]) -> list[PendingMessage]:
+    """Return the messages still within their send deadline; defer the others to the relay (``queue_deferred``)."""
     on_time: list[PendingMessage] = []
     late: list[PendingMessage] = []
     for message in messages:
@@ -125,28 +155,7 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
         logger.warning("%d message(s) left in the outbox for the relay: this request stalled past their deadline.",
                        len(late))
         _deferred(context, late, "this request stalled past its send deadline; the outbox relay sends the message")
-    messages = on_time
-    prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
-                for message in messages if message.delay_ms is None]
-    try:
-        # Redis down: no hook may record a ``queued`` that did not happen.
-        broker.client.ping()
-        # The enqueue hooks run before the put, not after as in ``Broker.enqueue``: a worker
-        # taking a message at once must find its ``queued`` event and progress already there.
-        _enqueue_hooks(context, prepared)
-        enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
-                              for message in prepared])
-        sent = [message.message_id for message in prepared]
-        for delayed in messages:
-            if delayed.delay_ms is not None:
-                broker.enqueue(dramatiq.Message(**delayed.message), delay=delayed.delay_ms)
-                sent.append(delayed.message_id)
-    except redis.RedisError as ex:
-        logger.warning("Redis is unavailable; %d message(s) left in the outbox for the relay: %s", len(messages), ex)
-        _deferred(context, messages, f"Redis unavailable: {ex}; the outbox keeps the message")
-        return set()
-    context.store.outbox.sent(sent)
-    return set(sent)
+    return on_time
 
 
 def _deferred(context: Context, messages: Sequence[PendingMessage], reason: str) -> None:

@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,8 @@ from actors import broker
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemExists, ItemNotFound, TransitionRefused
 from autolog.statuses import Status
-from autolog.store import NewItem
+from autolog.store import SEND_WITHIN_S, NewItem
+from autolog.store import outbox as outbox_module
 from pipelines import actions
 from pipelines.footage import outbox_messages
 from tests.conftest import SampleClips
@@ -142,3 +144,42 @@ def test_a_request_that_stalled_past_its_send_deadline_leaves_the_message_to_the
     assert late.message_id not in [json.loads(data)["message_id"] for data in in_redis]
     deferred = [event for event in context.store.timeline.for_item(item_id) if event.event == "queue_deferred"]
     assert [(event.message_id, "stalled" in event.detail["reason"]) for event in deferred] == [(late.message_id, True)]
+
+
+class SteppedClock:
+    """The outbox's clock (``autolog.store.outbox.time``), moved on by hand: a request that stalls without sleeping."""
+
+    def __init__(self) -> None:
+        self.ahead_s = 0.0
+
+    def time(self) -> float:
+        return time.time() + self.ahead_s
+
+
+def test_a_request_whose_hooks_store_write_outlasts_the_send_deadline_leaves_the_message_to_the_relay(
+    context: Context, unique_id: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given an item stored with its first message, and a request whose enqueue hooks' store write
+    # (the "queued" events) waits past the send deadline (a locked database, a stalled server)
+    item_id = unique_id("slowhooks")
+    messages = outbox_messages([item_id], Status.PENDING_FILE_INFO, sources={item_id: "/footage/slow.mov"})
+    context.store.items.create([NewItem(item_id, "/footage/slow.mov")], messages=messages)
+    clock = SteppedClock()
+    monkeypatch.setattr(outbox_module, "time", clock)
+    hooks = actions._enqueue_hooks
+
+    def stalled_hooks(*args: Any) -> None:
+        hooks(*args)
+        clock.ahead_s = SEND_WITHIN_S + 1
+
+    monkeypatch.setattr(actions, "_enqueue_hooks", stalled_hooks)
+
+    # When it sends the message
+    sent = actions.send(context, messages)
+
+    # Then it went to the relay, not to Redis
+    assert sent == set()
+    assert [pending.message_id for pending in context.store.outbox.unsent()] == [messages[0].message_id]
+    in_redis = broker.client.hvals(f"{broker.namespace}:probe.msgs")
+    assert messages[0].message_id not in [json.loads(data)["message_id"] for data in in_redis]
+    assert "queue_deferred" in [event.event for event in context.store.timeline.for_item(item_id)]
