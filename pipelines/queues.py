@@ -2,13 +2,14 @@
 
 Pausing holds a queue's messages in Redis (``autolog.broker_state``; workers hold late
 arrivals through ``middleware.QueuePauses``), counted as ``held`` and released in order on
-resume. Purging drops the queue's ready, delayed and held messages in one call, and those a
-dead writer left unsent in the outbox; it records ``purged`` on each item's timeline and marks
-the item, so discovery leaves it alone until someone queues it again (retry, ``lf_queue``, rerun).
+resume. Purging drops the queue's ready, delayed and held messages in one call, and those
+still unsent in the outbox; it records ``purged`` on each item's timeline and marks the item, so
+discovery leaves it alone until someone queues it again (retry, ``lf_queue``, rerun).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -19,7 +20,10 @@ from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import QueueNotFound
 from autolog.statuses import STEPS, step_named
-from autolog.store import NewEvent
+from autolog.store import SEND_WITHIN_S, NewEvent, PendingMessage
+
+#: How often a purge looks again at outbox rows whose writers may still send them, in s.
+PURGE_POLL_S = 0.05
 
 
 @dataclass(frozen=True)
@@ -137,8 +141,8 @@ class Queues:
         Unsent messages are the queue's outbox rows only a relay would send (``Outbox.drop_queue``:
         a writer died between its status write and its send, or a relay claimed them); they go
         first, so a relay cannot read Redis after its purge, find a message gone and send it
-        again. Rows still leased to a live writer stay, and their messages reach the queue just
-        after the purge. Only items still at the queue's step are marked (and listed): a dropped
+        again. A row a live writer may still send is waited for (``_drop_unsent``, at most
+        ``SEND_WITHIN_S``). Only items still at the queue's step are marked (and listed): a dropped
         message of an item that has moved on was a stale duplicate. A message workers fetched
         before the purge runs, and its item is not marked, unless the queue is paused: such a
         message is dropped when it reaches the worker's pause check, and its item is marked too.
@@ -150,7 +154,7 @@ class Queues:
         """
         queue = self.check(name)
         paused = queue in broker_state.paused_queues(self._client, self._namespace)
-        unsent = [broker_state.stored_message(row.message) for row in context.store.outbox.drop_queue(queue, now=now)]
+        unsent = [broker_state.stored_message(row.message) for row in self._drop_unsent(context, queue, now)]
         result = broker_state.purge(self._client, self._namespace, queue)
         # A dropped message whose row is still leased (its writer died after sending it, or is about to
         # clear it): once the lease ran out, the relay, finding it gone from Redis, would send it again.
@@ -166,6 +170,24 @@ class Queues:
                   for message in touched.values() if message.item_id is not None]
         marked = context.store.items.mark_purged(events)
         return PurgeOutcome(queue=queue, purged=len(dropped), items=tuple(marked))
+
+    @staticmethod
+    def _drop_unsent(context: Context, queue: str, now: float | None) -> Sequence[PendingMessage]:
+        """Drop the queue's outbox rows made before now that only a relay would send, once their writers are done.
+
+        A row younger than ``SEND_WITHIN_S`` may still be sent by its writer: this waits, at most
+        that long, until each such row is either sent (its writer clears it, and the message is
+        in Redis before the purge empties it) or past its writer's deadline (dropped).
+        """
+        made_by_s = time.time() if now is None else now
+        deadline = time.monotonic() + SEND_WITHIN_S + 1
+        dropped: Sequence[PendingMessage] = ()
+        while True:
+            more, waiting = context.store.outbox.drop_queue(queue, made_by_s=made_by_s, now=now)
+            dropped = [*dropped, *more]
+            if not waiting or time.monotonic() > deadline:
+                return dropped
+            time.sleep(PURGE_POLL_S)
 
     def seed_status(self) -> dict[str, Any]:
         """Return seed 000's ``/queue/status`` document: queued and failed per step."""

@@ -18,6 +18,7 @@ import time
 import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
@@ -163,26 +164,34 @@ class Outbox:
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
 
-    def drop_queue(self, queue_name: str, *, now: float | None = None) -> list[PendingMessage]:
-        """Delete the rows of ``queue_name`` nobody will send but a relay (a purge's); return their messages.
+    def drop_queue(self, queue_name: str, *, made_by_s: float,
+                   now: float | None = None) -> tuple[list[PendingMessage], int]:
+        """Delete the rows of ``queue_name`` made by ``made_by_s`` that only a relay would send (a purge's).
 
-        Those are rows whose lease ran out by ``now`` (default: now), whose writer died before
-        sending or clearing them, and rows a relay claimed: a relay that claimed one finds it
-        gone when it renews its claim (``keep``), and sends nothing; one that renewed it already
-        is sending it, and its message reaches the queue just after the purge. Rows still leased
-        to their writer stay: a live writer sends its messages within milliseconds of its commit,
-        whether its rows are there or not, so they too reach the queue just after the purge.
+        Those are rows a relay claimed, and rows whose writer can no longer send them: made more
+        than ``SEND_WITHIN_S`` before ``now`` (default: now), past their send deadline, so their
+        writer died or stalled (``PendingMessage.sendable``). A relay that claimed one finds it gone
+        when it renews its claim (``keep``), and sends nothing; one that renewed it already is
+        sending it, and its message reaches the queue just after the purge.
+
+        Returns:
+            The deleted rows' messages, and how many rows made by ``made_by_s`` are left: their
+            writers may still send them, within ``SEND_WITHIN_S`` of making them.
         """
         now = time.time() if now is None else now
+        made_by = OutboxMessage.created_at <= datetime.fromtimestamp(made_by_s, UTC)
+        abandoned = OutboxMessage.created_at <= datetime.fromtimestamp(now - SEND_WITHIN_S, UTC)
         with self._sessions.begin() as session:
             rows = session.execute(
                 delete(OutboxMessage)
-                .where(OutboxMessage.queue_name == queue_name,
-                       (OutboxMessage.lease_until_s <= now) | OutboxMessage.claimed_by.is_not(None))
+                .where(OutboxMessage.queue_name == queue_name, made_by,
+                       abandoned | OutboxMessage.claimed_by.is_not(None))
                 .returning(OutboxMessage.message_id, OutboxMessage.queue_name, OutboxMessage.message,
                            OutboxMessage.delay_ms)).all()
+            left = session.scalar(select(func.count()).select_from(OutboxMessage)
+                                  .where(OutboxMessage.queue_name == queue_name, made_by)) or 0
         return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
-                               delay_ms=row.delay_ms) for row in rows]
+                               delay_ms=row.delay_ms) for row in rows], int(left)
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

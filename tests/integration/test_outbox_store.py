@@ -9,7 +9,7 @@ import pytest
 
 from autolog.errors import ItemExists
 from autolog.statuses import Status
-from autolog.store import NewEvent, NewItem, PendingMessage, Store
+from autolog.store import SEND_WITHIN_S, NewEvent, NewItem, PendingMessage, Store
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
@@ -141,20 +141,33 @@ def test_a_claim_is_kept_only_by_its_holder_and_only_while_the_row_is_there(stor
 
 
 def test_a_purge_drops_the_rows_only_a_relay_would_send_and_a_claim_on_one_is_not_kept(store: Store) -> None:
-    # Given rows of two queues past their lease, one of them claimed by a relay, another past its
-    # lease unclaimed, and one still leased to its (live) writer
+    # Given rows of the thumbnails queue (one claimed by a relay) and one of another queue
     store.outbox.add([message("m1"), message("m2", "LF2", "probe")], lease_s=0)
     claimed = store.outbox.claim(limit=1)
     store.outbox.add([message("m3", "LF3")], lease_s=0)
+    later = time.time() + SEND_WITHIN_S + 1
     store.outbox.add([message("m4", "LF4")])
 
-    # When the thumbnails queue is purged
-    dropped = store.outbox.drop_queue("thumbnails")
+    # When the thumbnails queue is purged by rows made up to now, as at a moment past the others' deadline
+    dropped, left = store.outbox.drop_queue("thumbnails", made_by_s=time.time(), now=later)
 
-    # Then the claimed and the unclaimed rows past their lease are gone, the relay's claim is not
-    # kept, and the live writer's row and the other queue's stay
+    # Then the queue's rows are gone, the relay's claim is not kept, and the other queue's row stays
     assert sorted((pending.message_id, pending.message["args"][0]) for pending in dropped) == [
-        ("m1", "LF1"), ("m3", "LF3")]
-    assert [pending.message_id for pending in claimed] == ["m1"]
+        ("m1", "LF1"), ("m3", "LF3"), ("m4", "LF4")]
+    assert ([pending.message_id for pending in claimed], left) == (["m1"], 0)
     assert store.outbox.keep(claimed) == set()
-    assert sorted(pending.message_id for pending in store.outbox.unsent()) == ["m2", "m4"]
+    assert [pending.message_id for pending in store.outbox.unsent()] == ["m2"]
+
+
+def test_a_purge_leaves_a_row_its_writer_may_still_send_and_rows_made_after_it(store: Store) -> None:
+    # Given a row just made, which its writer may still send
+    store.outbox.add([message("m1")])
+    made_by_s = time.time()
+    store.outbox.add([message("m2", "LF2")])
+
+    # When the queue is purged now, by the rows made before m2
+    dropped, left = store.outbox.drop_queue("thumbnails", made_by_s=made_by_s)
+
+    # Then nothing is dropped: m1 waits for its writer (counted as left), m2 came after the purge
+    assert (dropped, left) == ([], 1)
+    assert sorted(pending.message_id for pending in store.outbox.unsent()) == ["m1", "m2"]

@@ -15,10 +15,12 @@ from autolog import broker_state
 from autolog.broker_state import enqueue_many, wake_key
 from autolog.context import Context
 from autolog.statuses import Status
-from autolog.store import NewItem
+from autolog.store import SEND_WITHIN_S, NewItem
+from autolog.store import outbox as outbox_module
 from autolog.store.jobs import Jobs
 from middleware import pending, relay_outbox
 from pipelines import actions, scan
+from pipelines import queues as queues_module
 from pipelines.intake import queue_footage
 from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
@@ -100,7 +102,40 @@ def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their
     assert not context.store.items.get("READY").purged
 
 
-def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relayed(context: Context) -> None:
+class SkippingClock:
+    """The purge's and the outbox's clock (their modules' ``time``): real time plus what ``sleep`` skipped.
+
+    A purge that waits for young outbox rows returns at once; ``on_sleep`` acts in its first wait.
+    """
+
+    def __init__(self) -> None:
+        self.skipped_s = 0.0
+        self.on_sleep: Callable[[], None] | None = None
+
+    def time(self) -> float:
+        return time.time() + self.skipped_s
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped_s
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped_s += seconds
+        if self.on_sleep is not None:
+            self.on_sleep()
+            self.on_sleep = None
+
+
+@pytest.fixture
+def skipping_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
+    clock = SkippingClock()
+    monkeypatch.setattr(queues_module, "time", clock)
+    monkeypatch.setattr(outbox_module, "time", clock)
+    return clock
+
+
+def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relayed(
+    context: Context, skipping_clock: SkippingClock,
+) -> None:
     # Given an item's step-1 message sent by a writer that died before clearing its outbox row
     message = probe.message("PURGED1")
     context.store.items.create([NewItem("PURGED1", "/footage/a.mov")], messages=[pending(message)])
@@ -108,6 +143,7 @@ def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relay
 
     # When the queue is purged, and a relay looks at the rows once the writer's lease ran out
     assert queues().purge(context, "probe").purged == 1
+    assert skipping_clock.skipped_s > SEND_WITHIN_S - 1, "the purge waited for the writer's deadline"
     settled = relay_outbox(broker, context.store.outbox, now=time.time() + 60)
 
     # Then the purge stands: nothing sent again
@@ -185,6 +221,44 @@ def test_a_message_a_worker_fetched_is_not_counted_or_marked_though_its_dead_wri
     # Then the purge neither counts the message nor marks its item, and the row is gone for good
     assert (outcome.purged, outcome.items, context.store.outbox.count()) == (0, (), 0)
     assert not context.store.items.get("FETCH1").purged
+
+
+def test_a_purge_right_after_a_writer_died_before_sending_waits_for_its_deadline_and_drops_its_message(
+    context: Context, skipping_clock: SkippingClock,
+) -> None:
+    # Given a step-1 message whose writer committed it a moment ago and died before sending it
+    message = probe.message("JUSTDIED")
+    context.store.items.create([NewItem("JUSTDIED", "/footage/a.mov")], messages=[pending(message)])
+
+    # When the queue is purged at once, and a relay looks at the rows once the writer's lease ran out
+    outcome = queues().purge(context, "probe")
+    settled = relay_outbox(broker, context.store.outbox, now=time.time() + 60)
+
+    # Then the purge waited until the writer could no longer send it, dropped it, and marked its item
+    assert SEND_WITHIN_S - 1 < skipping_clock.skipped_s < SEND_WITHIN_S + 1
+    assert (outcome.purged, outcome.items, settled, queues().get("probe").queued) == (1, ("JUSTDIED",), 0, 0)
+
+
+def test_a_purge_waits_for_a_live_writer_whose_message_then_goes_with_the_queue(
+    context: Context, skipping_clock: SkippingClock,
+) -> None:
+    # Given a step-1 message its writer has just committed, and sends (and clears) while the purge waits
+    message = probe.message("LIVE1")
+    context.store.items.create([NewItem("LIVE1", "/footage/a.mov")], messages=[pending(message)])
+
+    def writer_sends() -> None:
+        broker.enqueue(message)
+        context.store.outbox.sent([message.message_id])
+
+    skipping_clock.on_sleep = writer_sends
+
+    # When the queue is purged
+    outcome = queues().purge(context, "probe")
+
+    # Then the purge emptied Redis after the send: the message went with the queue, counted once
+    assert skipping_clock.skipped_s < 1
+    assert (outcome.purged, outcome.items) == (1, ("LIVE1",))
+    assert (queues().get("probe").queued, context.store.outbox.count()) == (0, 0)
 
 
 def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:
