@@ -53,7 +53,7 @@ from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
 from redis.exceptions import NoScriptError
 
-from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, wake_key
+from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, purged_while_fetched, wake_key
 
 #: How long a consumer that holds (nearly) all it may prefetch waits for room before looking again,
 #: in s. An ack that frees ``REFILL_SHARE`` of its prefetch, or a nack, ends the wait at once; the
@@ -351,6 +351,23 @@ class WakingRedisBroker(RedisBroker):
         """Return the acks of ``queue_name``'s messages waiting for a consumer's round trip."""
         with self._waiting_acks_lock:
             return self._waiting_acks.setdefault(queue_name, _WaitingAcks())
+
+    def enqueue(self, message: Message[Any], *, delay: int | None = None) -> Message[Any]:
+        """Enqueue ``message`` as dramatiq does, unless it is a fetched message a purge dropped meanwhile.
+
+        A message put back on its queue without a delay and carrying a Redis id is one a worker
+        fetched: a delayed message falling due (``ConsumerThread.handle_delayed_messages``), which
+        a purge may have dropped, counted and marked while the worker held it
+        (``autolog.broker_state.purged_while_fetched``). That one is not put back (one round trip
+        to find out); the worker then acknowledges it.
+        """
+        redis_message_id = message.options.get("redis_message_id")
+        if delay is None and redis_message_id is not None and purged_while_fetched(
+                self.client, self.namespace, message.queue_name, redis_message_id, message.message_timestamp):
+            self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
+                             message.message_id)
+            return message
+        return super().enqueue(message, delay=delay)
 
     @property
     def consumer_class(self) -> type[Consumer]:

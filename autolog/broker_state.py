@@ -338,6 +338,30 @@ def purge(client: redis.Redis, namespace: str, queue: str) -> Purge:
                  held_by_workers=tuple(m for m in map(decode_message, raw[marker + 1:]) if m is not None))
 
 
+def purged_while_fetched(client: redis.Redis, namespace: str, queue: str, redis_message_id: str,
+                         timestamp_ms: int) -> bool:
+    """Tell whether a purge dropped a message a worker had fetched, so it must not go back on ``queue``.
+
+    A worker holds a delayed message it fetched until it is due, then puts it on its queue
+    (``queue``, without ``.DQ``). A purge meanwhile deleted it from the delay queue's hash,
+    counted it and marked its item: the message is dropped if Redis no longer holds its id
+    (``redis_message_id``, in ``queue``'s hash, its delay queue's or its dead letters': a dead
+    letter being retried still holds its own) and the queue was purged at or after the message
+    was made (``timestamp_ms``). An id gone without a purge (Redis lost its data) is sent again:
+    losing it would strand its item.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    with client.pipeline(transaction=False) as pipe:
+        pipe.hexists(_key(namespace, queue, ".msgs"), redis_message_id)
+        pipe.hexists(_key(namespace, queue, ".DQ.msgs"), redis_message_id)
+        pipe.hexists(_key(namespace, queue, ".XQ.msgs"), redis_message_id)
+        pipe.get(_key(namespace, queue, ".PT"))
+        *held, purged_at = pipe.execute()
+    return not any(held) and purged_at is not None and timestamp_ms <= int(purged_at)
+
+
 def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> Iterator[StoredMessage]:
     """Yield every message queued, delayed, held by a pause or being processed, queue by queue.
 

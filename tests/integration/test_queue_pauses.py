@@ -5,7 +5,9 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
+import dramatiq
 import pytest
 import redis
 from sqlalchemy.orm import sessionmaker
@@ -340,3 +342,73 @@ def test_a_request_that_finds_an_item_locked_by_another_that_sent_nothing_queues
 
     assert (answer.queued, answer.already_queued, answer.reason) == (True, False, None)
     assert actions.in_flight(context, [context.store.items.get("RACED")]) == {"RACED": answer.job_id}
+
+
+def _fetch_delayed(item_id: str) -> tuple[dramatiq.Message[Any], Any]:
+    """Send ``item_id`` a delayed probe message and fetch it from the delay queue, as a worker's delay consumer does."""
+    sent = broker.enqueue(probe.message(item_id), delay=600_000)
+    consumer = broker.consume("probe.DQ", prefetch=1, timeout=100)
+    deadline = time.monotonic() + 10
+    while (fetched := next(consumer)) is None:
+        assert time.monotonic() < deadline, "the delay consumer fetched nothing within 10 s"
+    assert fetched.message_id == sent.message_id
+    return fetched, consumer
+
+
+def _fall_due(fetched: Any) -> None:
+    """Put a fetched delayed message on its queue as dramatiq's worker does once it is due."""
+    moved = fetched.copy(queue_name="probe")
+    del moved.options["eta"]
+    broker.enqueue(moved)
+
+
+@pytest.mark.parametrize("purged", [True, False], ids=["purged meanwhile", "not purged"])
+def test_a_delayed_message_a_worker_held_goes_on_its_queue_when_due_unless_purged_meanwhile(
+    context: Context, purged: bool,
+) -> None:
+    # Given a delayed step-1 message a worker's delay consumer fetched and holds until it is due
+    _pending(context, "DELAYED1")
+    fetched, consumer = _fetch_delayed("DELAYED1")
+    try:
+        # When the queue is purged (or not) and the message falls due
+        outcome = queues().purge(context, "probe") if purged else None
+        _fall_due(fetched)
+    finally:
+        consumer.close()
+
+    # Then a purged one, counted and marked by the purge, stays dropped; another goes on its queue
+    if outcome is not None:
+        assert (outcome.purged, outcome.items) == (1, ("DELAYED1",))
+    assert queues().get("probe").queued == (0 if purged else 1)
+
+
+def test_a_delayed_message_whose_id_redis_lost_without_a_purge_still_goes_on_its_queue(context: Context) -> None:
+    # Given a delayed message a worker holds, whose copy Redis lost (a restart without its data), and
+    # an earlier purge of the queue
+    _pending(context, "LOST1")
+    queues().purge(context, "probe")
+    fetched, consumer = _fetch_delayed("LOST1")
+    try:
+        broker.client.hdel(f"{broker.namespace}:probe.DQ.msgs", fetched.options["redis_message_id"])
+
+        # When it falls due
+        _fall_due(fetched)
+    finally:
+        consumer.close()
+
+    # Then it goes on its queue: it was made after the purge, so nothing dropped it
+    assert queues().get("probe").queued == 1
+
+
+def test_a_dead_letter_retried_after_a_purge_of_its_queue_is_queued(context: Context) -> None:
+    # Given a dead letter of the probe queue made before a purge of that queue
+    message = broker.enqueue(probe.message("DEAD1"))
+    dead = message.copy(options={"redis_message_id": "dead-letter-id"})
+    broker.client.hset(f"{broker.namespace}:probe.XQ.msgs", "dead-letter-id", dead.encode())
+    queues().purge(context, "probe")
+
+    # When it is queued again without a delay, its own Redis id still in the dead letters
+    broker.enqueue(dead)
+
+    # Then it is queued: only a fetched message Redis no longer holds counts as purged
+    assert queues().get("probe").queued == 1
