@@ -33,7 +33,7 @@ from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
 from autolog.statuses import Status, Step, is_allowed, step_named
-from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage
+from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage, send_deadline
 from middleware.outbox_relay import pending, send_after_hooks
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
@@ -285,8 +285,17 @@ class StatusWrites(dramatiq.Middleware):
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
                                     "to_status": target.value, "at": at, "detail": {"result": result}})
                 store = self._store(message, step)
-                applied = self._until_stored(lambda: store.items.transition(
-                    base.item_id, step.from_status, target, event=event, messages=follow_ups, events=queued))
+                attempts = 0
+
+                def write() -> bool:
+                    nonlocal attempts, follow_ups
+                    attempts += 1
+                    if attempts > 1:  # Again after an outage: the send deadline runs from this write.
+                        follow_ups = [dataclasses.replace(follow, send_by_s=send_deadline()) for follow in follow_ups]
+                    return store.items.transition(base.item_id, step.from_status, target, event=event,
+                                                  messages=follow_ups, events=queued)
+
+                applied = self._until_stored(write)
                 if applied:
                     send_after_hooks(message, follow_ups)
         except Exception:  # Logged and counted; the item stays put and discovery re-queues it.

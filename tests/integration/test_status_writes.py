@@ -4,16 +4,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from dramatiq.broker import MessageProxy
 
 from actors import broker, make_frames, probe
 from autolog.context import Context
+from autolog.errors import StoreUnavailable
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from middleware import TRANSITION_OPTION, WAIT_OPTION, Services, StatusWrites
+from middleware.outbox_relay import COMMITTED_OPTION
 
 
 @pytest.fixture
@@ -89,3 +92,33 @@ def test_a_delayed_enqueue_is_recorded_even_when_the_delay_queue_took_it_first(s
 
     assert recorded == [("created", None), ("deferred", delayed.queue_name)]
     assert [event.event for event in sqlite_store.timeline.for_item("LF1")] == ["created", "deferred"]
+
+
+def test_a_status_write_retried_through_an_outage_gives_its_next_step_a_send_deadline_from_the_write_that_held(
+    settings: Settings, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given step 1's success, whose status write meets a store outage once, then goes through
+    sqlite_store.items.create([NewItem("LF1", "/footage/a.mov")])
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=sqlite_store))
+    writes = StatusWrites(services=services, outage_wait_s=30)
+    transition = sqlite_store.items.transition
+    deadlines: list[float] = []
+
+    def once_unreachable(*args: Any, **kwargs: Any) -> bool:
+        deadlines.append(kwargs["messages"][0].send_by_s)
+        if len(deadlines) == 1:
+            raise StoreUnavailable("the store is restarting")
+        return transition(*args, **kwargs)
+
+    monkeypatch.setattr(sqlite_store.items, "transition", once_unreachable)
+    message = MessageProxy(probe.message_with_options(args=("LF1",), pipe_target=make_frames.message("LF1").asdict()))
+
+    # When its status is written
+    writes.after_process_message(broker, message, result={"item_id": "LF1", "status": Status.FILE_INFO_COMPLETE.value})
+
+    # Then the follow-up handed to the sender carries the deadline of the write that held, not of the first try
+    [committed] = message.options[COMMITTED_OPTION]
+    assert message.options[TRANSITION_OPTION]["applied"] is True
+    assert len(deadlines) == 2 and deadlines[1] > deadlines[0]
+    assert committed["send_by_s"] == deadlines[1]
