@@ -10,6 +10,7 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
+from dramatiq.broker import Consumer, MessageProxy
 from sqlalchemy.orm import sessionmaker
 
 from actors import broker, probe
@@ -207,14 +208,8 @@ def test_a_message_a_worker_fetched_is_not_counted_or_marked_though_its_dead_wri
     # Given a step-1 message a worker has fetched (it will run), whose writer died long ago before clearing its row
     message = probe.message("FETCH1")
     context.store.items.create([NewItem("FETCH1", "/footage/a.mov")], messages=[pending(message)])
-    sent = broker.enqueue(message)
-    fetching = broker.consume("probe", prefetch=1, timeout=100)
+    _, fetching = _fetched(broker.enqueue(message), "probe")
     try:
-        deadline = time.monotonic() + 10
-        while (fetched := next(fetching)) is None:
-            assert time.monotonic() < deadline, "the consumer fetched nothing within 10 s"
-        assert fetched.message_id == sent.message_id
-
         # When the (unpaused) queue is purged
         outcome = queues().purge(context, "probe", now=time.time() + 60)
     finally:
@@ -344,15 +339,19 @@ def test_a_request_that_finds_an_item_locked_by_another_that_sent_nothing_queues
     assert actions.in_flight(context, [context.store.items.get("RACED")]) == {"RACED": answer.job_id}
 
 
-def _fetch_delayed(item_id: str) -> tuple[dramatiq.Message[Any], Any]:
-    """Send ``item_id`` a delayed probe message and fetch it from the delay queue, as a worker's delay consumer does."""
-    sent = broker.enqueue(probe.message(item_id), delay=600_000)
-    consumer = broker.consume("probe.DQ", prefetch=1, timeout=100)
+def _fetched(sent: dramatiq.Message[Any], queue: str) -> tuple[MessageProxy, Consumer]:
+    """Fetch ``sent`` from ``queue`` as a worker's consumer does (not acknowledged); return it and the open consumer."""
+    consumer = broker.consume(queue, prefetch=1, timeout=100)
     deadline = time.monotonic() + 10
     while (fetched := next(consumer)) is None:
-        assert time.monotonic() < deadline, "the delay consumer fetched nothing within 10 s"
+        assert time.monotonic() < deadline, f"the consumer of {queue} fetched nothing within 10 s"
     assert fetched.message_id == sent.message_id
     return fetched, consumer
+
+
+def _fetch_delayed(item_id: str) -> tuple[MessageProxy, Consumer]:
+    """Send ``item_id`` a delayed probe message and fetch it from the delay queue, as a worker's delay consumer does."""
+    return _fetched(broker.enqueue(probe.message(item_id), delay=600_000), "probe.DQ")
 
 
 def _fall_due(fetched: Any) -> None:
