@@ -122,10 +122,11 @@ return 1
 """
 
 #: Purge: drop the ready, delayed and held messages, note the time, and return every dropped message.
-#: KEYS: queue list, queue hash, delay list, delay hash, held list, purge time. ARGV: now (ms).
-#: Returns the dropped messages' data, then a marker '', then the data of messages workers still hold.
+#: KEYS: queue list, queue hash, delay list, delay hash, held list, purge time, paused set. ARGV: now
+#: (ms), the queue's name. Returns whether the queue is paused ('1' or '0'), the dropped messages'
+#: data, then a marker '', then the data of messages workers still hold.
 _PURGE_SCRIPT = """
-local out = {}
+local out = {tostring(redis.call('SISMEMBER', KEYS[7], ARGV[2]))}
 local ids = redis.call('LRANGE', KEYS[1], 0, -1)
 for _, id in ipairs(ids) do
   local data = redis.call('HGET', KEYS[2], id)
@@ -318,10 +319,14 @@ def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str,
 
 @dataclass(frozen=True)
 class Purge:
-    """What a purge dropped, and the messages of that queue workers still hold (running or prefetched)."""
+    """What a purge dropped, what workers of the queue still hold, and whether the queue was paused then.
+
+    Workers' messages are running or prefetched; in a paused queue their pause check drops them.
+    """
 
     dropped: tuple[StoredMessage, ...]
     held_by_workers: tuple[StoredMessage, ...]
+    paused: bool = False
 
 
 def purge(client: redis.Redis, namespace: str, queue: str) -> Purge:
@@ -331,11 +336,14 @@ def purge(client: redis.Redis, namespace: str, queue: str) -> Purge:
     is dropped when it reaches ``hold`` while the queue is paused.
     """
     keys = (_key(namespace, queue), _key(namespace, queue, ".msgs"), _key(namespace, queue, ".DQ"),
-            _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX), _key(namespace, queue, ".PT"))
-    raw: list[bytes] = client.eval(_PURGE_SCRIPT, len(keys), *keys, int(time.time() * 1000))  # type: ignore[arg-type]
+            _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX), _key(namespace, queue, ".PT"),
+            _key(namespace, PAUSED_KEY))
+    paused, *raw = client.eval(_PURGE_SCRIPT, len(keys), *keys, int(time.time() * 1000),  # type: ignore[misc]
+                               queue)
     marker = raw.index(b"")
     return Purge(dropped=tuple(m for m in map(decode_message, raw[:marker]) if m is not None),
-                 held_by_workers=tuple(m for m in map(decode_message, raw[marker + 1:]) if m is not None))
+                 held_by_workers=tuple(m for m in map(decode_message, raw[marker + 1:]) if m is not None),
+                 paused=paused == b"1")
 
 
 def purged_while_fetched(client: redis.Redis, namespace: str, queue: str, redis_message_id: str,

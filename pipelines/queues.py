@@ -21,6 +21,7 @@ from autolog.context import Context
 from autolog.errors import QueueNotFound
 from autolog.statuses import STEPS, step_named
 from autolog.store import SEND_WITHIN_S, NewEvent, PendingMessage
+from autolog.store.outbox import ABANDON_MARGIN_S
 
 #: How often a purge looks again at outbox rows whose writers may still send them, in s.
 PURGE_POLL_S = 0.05
@@ -153,9 +154,10 @@ class Queues:
             QueueNotFound: no such queue.
         """
         queue = self.check(name)
-        paused = queue in broker_state.paused_queues(self._client, self._namespace)
         unsent = [broker_state.stored_message(row.message) for row in self._drop_unsent(context, queue, now)]
         result = broker_state.purge(self._client, self._namespace, queue)
+        # Read with the purge itself: the wait for the outbox's writers above may outlast a pause or a resume.
+        paused = result.paused
         # A dropped message whose row is still leased (its writer died after sending it, or is about to
         # clear it): once the lease ran out, the relay, finding it gone from Redis, would send it again.
         context.store.outbox.sent([message.message_id for message in result.dropped])
@@ -175,19 +177,17 @@ class Queues:
     def _drop_unsent(context: Context, queue: str, now: float | None) -> Sequence[PendingMessage]:
         """Drop the queue's outbox rows made before now that only a relay would send, once their writers are done.
 
-        A row younger than ``SEND_WITHIN_S`` may still be sent by its writer: this waits, at most
-        that long, until each such row is either sent (its writer clears it, and the message is
-        in Redis before the purge empties it) or past its writer's deadline (dropped).
+        A row younger than ``SEND_WITHIN_S`` may still be sent by its writer: this first waits, at
+        most that long (plus a margin), reading only, until each such row is either sent (its writer
+        clears it, and the message is in Redis before the purge empties it) or past its writer's
+        deadline; then it drops the rows in one write, just before the purge empties Redis.
         """
+        outbox = context.store.outbox
         made_by_s = time.time() if now is None else now
-        deadline = time.monotonic() + SEND_WITHIN_S + 1
-        dropped: Sequence[PendingMessage] = ()
-        while True:
-            more, waiting = context.store.outbox.drop_queue(queue, made_by_s=made_by_s, now=now)
-            dropped = [*dropped, *more]
-            if not waiting or time.monotonic() > deadline:
-                return dropped
+        deadline = time.monotonic() + SEND_WITHIN_S + ABANDON_MARGIN_S + 1
+        while outbox.being_sent(queue, made_by_s=made_by_s, now=now) and time.monotonic() < deadline:
             time.sleep(PURGE_POLL_S)
+        return outbox.drop_queue(queue, made_by_s=made_by_s, now=now)
 
     def seed_status(self) -> dict[str, Any]:
         """Return seed 000's ``/queue/status`` document: queued and failed per step."""

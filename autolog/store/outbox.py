@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.store.group_commit import GroupCommit
@@ -38,6 +38,11 @@ DEFAULT_LEASE_S = 10.0
 #: make a second copy of one a relay had sent meanwhile. A relay's own sends keep the same margin
 #: from the claim it renewed (``Outbox.keep``).
 SEND_WITHIN_S = DEFAULT_LEASE_S / 2
+
+
+#: How much longer than ``SEND_WITHIN_S`` a purge gives a writer before it takes the writer's row for
+#: abandoned, in seconds: a writer that passed its check just before its deadline is still sending.
+ABANDON_MARGIN_S = 1.0
 
 
 def send_deadline() -> float:
@@ -88,6 +93,13 @@ def add_messages(transaction: Session | Connection, messages: Iterable[PendingMe
     rows = outbox_rows(messages, lease_until_s=time.time() + lease_s)
     if rows:
         transaction.execute(_INSERT, rows)
+
+
+def _made_by_and_abandoned(made_by_s: float, now: float | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:
+    """Return the row conditions: made by ``made_by_s``; past its writer's send deadline at ``now``, with a margin."""
+    now = time.time() if now is None else now
+    return (OutboxMessage.created_at <= datetime.fromtimestamp(made_by_s, UTC),
+            OutboxMessage.created_at <= datetime.fromtimestamp(now - SEND_WITHIN_S - ABANDON_MARGIN_S, UTC))
 
 
 class Outbox:
@@ -164,23 +176,31 @@ class Outbox:
             lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
             idempotent=True)
 
-    def drop_queue(self, queue_name: str, *, made_by_s: float,
-                   now: float | None = None) -> tuple[list[PendingMessage], int]:
+    def being_sent(self, queue_name: str, *, made_by_s: float, now: float | None = None) -> int:
+        """Count the rows of ``queue_name`` made by ``made_by_s`` (epoch s) their writers may still send at ``now``.
+
+        Those are unclaimed rows made less than ``SEND_WITHIN_S`` (plus ``ABANDON_MARGIN_S``) ago:
+        their writer sends and clears each within milliseconds, or dies and leaves it (``drop_queue``).
+        """
+        made_by, abandoned = _made_by_and_abandoned(made_by_s, now)
+        with self._sessions() as session:
+            return int(session.scalar(select(func.count()).select_from(OutboxMessage).where(
+                OutboxMessage.queue_name == queue_name, made_by, ~abandoned, OutboxMessage.claimed_by.is_(None))) or 0)
+
+    def drop_queue(self, queue_name: str, *, made_by_s: float, now: float | None = None) -> list[PendingMessage]:
         """Delete the rows of ``queue_name`` made by ``made_by_s`` that only a relay would send (a purge's).
 
         Those are rows a relay claimed, and rows whose writer can no longer send them: made more
         than ``SEND_WITHIN_S`` before ``now`` (default: now), past their send deadline, so their
-        writer died or stalled (``PendingMessage.sendable``). A relay that claimed one finds it gone
-        when it renews its claim (``keep``), and sends nothing; one that renewed it already is
-        sending it, and its message reaches the queue just after the purge.
+        writer died or stalled (``PendingMessage.sendable``), with ``ABANDON_MARGIN_S`` more for a
+        writer between its check and Redis. A relay that claimed one finds it gone when it renews
+        its claim (``keep``), and sends nothing; one that renewed it already is sending it, and its
+        message reaches the queue just after the purge.
 
         Returns:
-            The deleted rows' messages, and how many rows made by ``made_by_s`` are left: their
-            writers may still send them, within ``SEND_WITHIN_S`` of making them.
+            The deleted rows' messages.
         """
-        now = time.time() if now is None else now
-        made_by = OutboxMessage.created_at <= datetime.fromtimestamp(made_by_s, UTC)
-        abandoned = OutboxMessage.created_at <= datetime.fromtimestamp(now - SEND_WITHIN_S, UTC)
+        made_by, abandoned = _made_by_and_abandoned(made_by_s, now)
         with self._sessions.begin() as session:
             rows = session.execute(
                 delete(OutboxMessage)
@@ -188,10 +208,8 @@ class Outbox:
                        abandoned | OutboxMessage.claimed_by.is_not(None))
                 .returning(OutboxMessage.message_id, OutboxMessage.queue_name, OutboxMessage.message,
                            OutboxMessage.delay_ms)).all()
-            left = session.scalar(select(func.count()).select_from(OutboxMessage)
-                                  .where(OutboxMessage.queue_name == queue_name, made_by)) or 0
         return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
-                               delay_ms=row.delay_ms) for row in rows], int(left)
+                               delay_ms=row.delay_ms) for row in rows]
 
     def unsent(self, *, limit: int = 10_000) -> list[PendingMessage]:
         """Return up to ``limit`` messages not yet sent, oldest first, without claiming them."""

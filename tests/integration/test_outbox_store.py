@@ -10,6 +10,7 @@ import pytest
 from autolog.errors import ItemExists
 from autolog.statuses import Status
 from autolog.store import SEND_WITHIN_S, NewEvent, NewItem, PendingMessage, Store
+from autolog.store.outbox import ABANDON_MARGIN_S
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:
@@ -145,29 +146,34 @@ def test_a_purge_drops_the_rows_only_a_relay_would_send_and_a_claim_on_one_is_no
     store.outbox.add([message("m1"), message("m2", "LF2", "probe")], lease_s=0)
     claimed = store.outbox.claim(limit=1)
     store.outbox.add([message("m3", "LF3")], lease_s=0)
-    later = time.time() + SEND_WITHIN_S + 1
+    later = time.time() + SEND_WITHIN_S + ABANDON_MARGIN_S + 1
     store.outbox.add([message("m4", "LF4")])
 
-    # When the thumbnails queue is purged by rows made up to now, as at a moment past the others' deadline
-    dropped, left = store.outbox.drop_queue("thumbnails", made_by_s=time.time(), now=later)
+    # When the thumbnails queue is purged by rows made up to now, as at a moment past their writers' deadline
+    dropped = store.outbox.drop_queue("thumbnails", made_by_s=time.time(), now=later)
 
     # Then the queue's rows are gone, the relay's claim is not kept, and the other queue's row stays
     assert sorted((pending.message_id, pending.message["args"][0]) for pending in dropped) == [
         ("m1", "LF1"), ("m3", "LF3"), ("m4", "LF4")]
-    assert ([pending.message_id for pending in claimed], left) == (["m1"], 0)
+    assert [pending.message_id for pending in claimed] == ["m1"]
     assert store.outbox.keep(claimed) == set()
     assert [pending.message_id for pending in store.outbox.unsent()] == ["m2"]
 
 
 def test_a_purge_leaves_a_row_its_writer_may_still_send_and_rows_made_after_it(store: Store) -> None:
-    # Given a row just made, which its writer may still send
+    # Given a row just made, which its writer may still send, and one made after the purge began
     store.outbox.add([message("m1")])
     made_by_s = time.time()
     store.outbox.add([message("m2", "LF2")])
 
-    # When the queue is purged now, by the rows made before m2
-    dropped, left = store.outbox.drop_queue("thumbnails", made_by_s=made_by_s)
+    # When the queue is purged by the rows made before m2: now, past m1's send deadline but within
+    # the margin, and after the margin
+    within_margin = made_by_s + SEND_WITHIN_S + ABANDON_MARGIN_S / 2
+    waiting = store.outbox.being_sent("thumbnails", made_by_s=made_by_s, now=within_margin)
+    early = store.outbox.drop_queue("thumbnails", made_by_s=made_by_s, now=within_margin)
+    late = store.outbox.drop_queue("thumbnails", made_by_s=made_by_s, now=within_margin + ABANDON_MARGIN_S)
 
-    # Then nothing is dropped: m1 waits for its writer (counted as left), m2 came after the purge
-    assert (dropped, left) == ([], 1)
-    assert sorted(pending.message_id for pending in store.outbox.unsent()) == ["m1", "m2"]
+    # Then m1 waits for its writer until the margin is over, and m2, made after the purge, stays
+    assert (waiting, early, [pending.message_id for pending in late]) == (1, [], ["m1"])
+    assert store.outbox.being_sent("thumbnails", made_by_s=made_by_s) == 0
+    assert [pending.message_id for pending in store.outbox.unsent()] == ["m2"]

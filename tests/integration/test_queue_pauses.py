@@ -11,6 +11,7 @@ import dramatiq
 import pytest
 import redis
 from dramatiq.broker import Consumer, MessageProxy
+from sqlalchemy import update
 from sqlalchemy.orm import sessionmaker
 
 from actors import broker, probe
@@ -21,6 +22,7 @@ from autolog.statuses import Status
 from autolog.store import SEND_WITHIN_S, NewItem
 from autolog.store import outbox as outbox_module
 from autolog.store.jobs import Jobs
+from autolog.store.models import OutboxMessage
 from middleware import pending, relay_outbox
 from pipelines import actions, scan
 from pipelines import queues as queues_module
@@ -123,9 +125,9 @@ class SkippingClock:
 
     def sleep(self, seconds: float) -> None:
         self.skipped_s += seconds
-        if self.on_sleep is not None:
-            self.on_sleep()
-            self.on_sleep = None
+        act, self.on_sleep = self.on_sleep, None
+        if act is not None:
+            act()
 
 
 @pytest.fixture
@@ -256,6 +258,60 @@ def test_a_purge_waits_for_a_live_writer_whose_message_then_goes_with_the_queue(
     assert skipping_clock.skipped_s < 1
     assert (outcome.purged, outcome.items) == (1, ("LIVE1",))
     assert (queues().get("probe").queued, context.store.outbox.count()) == (0, 0)
+
+
+def _backdated(context: Context, message_id: str, seconds: float) -> None:
+    """Make an outbox row look made ``seconds`` earlier (its writer died that long ago)."""
+    with context.store.sessions.begin() as session:
+        session.execute(update(OutboxMessage).where(OutboxMessage.message_id == message_id)
+                        .values(created_at=datetime.now(UTC) - timedelta(seconds=seconds)))
+
+
+def test_a_purge_interrupted_while_it_waits_for_a_writer_has_dropped_nothing_yet(
+    context: Context, skipping_clock: SkippingClock,
+) -> None:
+    # Given a message whose writer died a minute ago before sending it, and one a writer has just committed
+    dead, young = probe.message("DEAD1"), probe.message("YOUNG1")
+    context.store.items.create([NewItem("DEAD1", "/footage/a.mov"), NewItem("YOUNG1", "/footage/b.mov")],
+                               messages=[pending(dead), pending(young)])
+    _backdated(context, dead.message_id, 60)
+
+    def interrupted() -> None:
+        raise KeyboardInterrupt
+
+    # When a purge waiting for the young one's writer is interrupted (Ctrl-C), then run again
+    skipping_clock.on_sleep = interrupted
+    with pytest.raises(KeyboardInterrupt):
+        queues().purge(context, "probe")
+    kept = sorted(pending.message_id for pending in context.store.outbox.unsent())
+    outcome = queues().purge(context, "probe")
+
+    # Then the interrupted purge had dropped nothing (no row gone without its item marked), and the next dropped both
+    assert kept == sorted([dead.message_id, young.message_id])
+    assert (outcome.purged, outcome.items) == (2, ("DEAD1", "YOUNG1"))
+
+
+def test_a_queue_paused_while_the_purge_waits_for_a_writer_counts_as_paused(
+    context: Context, skipping_clock: SkippingClock,
+) -> None:
+    # Given a message a worker fetched, and one a writer has just committed, so the purge waits
+    _pending(context, "FETCHED1")
+    _, fetching = _fetched(broker.enqueue(probe.message("FETCHED1")), "probe")
+    context.store.items.create([NewItem("YOUNG1", "/footage/b.mov")], messages=[pending(probe.message("YOUNG1"))])
+
+    # When the queue is paused while the purge waits
+    def pause() -> None:
+        queues().pause("probe")
+
+    skipping_clock.on_sleep = pause
+    try:
+        outcome = queues().purge(context, "probe")
+    finally:
+        fetching.close()
+
+    # Then the fetched message's item is marked too: its worker's pause check drops it
+    assert outcome.items == ("FETCHED1", "YOUNG1")
+    assert context.store.items.get("FETCHED1").purged
 
 
 def test_purge_leaves_alone_an_item_that_has_moved_past_the_queues_step(context: Context) -> None:
