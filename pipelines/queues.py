@@ -143,12 +143,14 @@ class Queues:
         a writer died between its status write and its send, or a relay claimed them); they go
         first, so a relay cannot read Redis after its purge, find a message gone and send it
         again. A row a live writer may still send is waited for (``_drop_unsent``, at most
-        ``SEND_WITHIN_S``). Only items still at the queue's step are marked (and listed): a dropped
-        message of an item that has moved on was a stale duplicate. A message workers fetched
-        before the purge runs, and its item is not marked, unless the queue is paused: such a
-        message is dropped when it reaches the worker's pause check, and its item is marked too.
+        ``SEND_WITHIN_S`` and ``ABANDON_MARGIN_S``). Only items still at the queue's step are
+        marked (and listed): a dropped message of an item that has moved on was a stale duplicate.
+        A message workers fetched before the purge runs, and its item is not marked, unless the
+        queue is paused: such a message is dropped when it reaches the worker's pause check, and
+        its item is marked too.
 
-        ``now`` (epoch s, default now) is when the writers' leases are judged to have run out.
+        ``now`` (epoch s, default the clock) is when the purge starts: the outbox rows made by then
+        are its, and their writers' send deadlines are judged at that time.
 
         Raises:
             QueueNotFound: no such queue.
