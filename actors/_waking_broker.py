@@ -53,7 +53,14 @@ from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
 from redis.exceptions import NoScriptError
 
-from autolog.broker_state import ACK_SCRIPT, WAKE_TOKENS, ack_keys, purged_while_fetched, wake_key
+from autolog.broker_state import (
+    ACK_SCRIPT,
+    WAKE_TOKENS,
+    ack_keys,
+    purge_time_key,
+    purged_while_fetched,
+    wake_key,
+)
 
 #: How long a consumer that holds (nearly) all it may prefetch waits for room before looking again,
 #: in s. An ack that frees ``REFILL_SHARE`` of its prefetch, or a nack, ends the wait at once; the
@@ -293,6 +300,16 @@ def _not_taken_by(acks: list[str], fetched: Any) -> list[str]:
     return [redis_message_id for redis_message_id in acks if redis_message_id not in taken]
 
 
+class _PurgedWhileFetched(Exception):
+    """A fetched message being put back was dropped by a purge meanwhile: nothing is stored (see ``enqueue``)."""
+
+
+class _PuttingBack(threading.local):
+    """Per thread: the fetched message ``enqueue`` is putting back, as (Redis id, timestamp in ms), or None."""
+
+    fetched: tuple[str, int] | None = None
+
+
 class WakingRedisBroker(RedisBroker):
     """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring).
 
@@ -313,6 +330,8 @@ class WakingRedisBroker(RedisBroker):
         self._waiting_acks_lock = threading.Lock()
         #: Sends a consumer's waiting acks in one command (``autolog.broker_state.ACK_SCRIPT``).
         self.ack_script = self.client.register_script(ACK_SCRIPT)
+        #: The Redis id and timestamp of the fetched message this thread is putting back (``enqueue``), if any.
+        self._putting_back = _PuttingBack()
 
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
@@ -358,16 +377,52 @@ class WakingRedisBroker(RedisBroker):
         A message put back on its queue without a delay and carrying a Redis id is one a worker
         fetched: a delayed message falling due (``ConsumerThread.handle_delayed_messages``), which
         a purge may have dropped, counted and marked while the worker held it
-        (``autolog.broker_state.purged_while_fetched``). That one is not put back (one round trip
-        to find out); the worker then acknowledges it.
+        (``autolog.broker_state.purged_while_fetched``). That one is not put back
+        (``_put_back_unless_purged``); the worker then acknowledges it.
         """
         redis_message_id = message.options.get("redis_message_id")
-        if delay is None and redis_message_id is not None and purged_while_fetched(
-                self.client, self.namespace, message.queue_name, redis_message_id, message.message_timestamp):
+        if delay is not None or redis_message_id is None:
+            return super().enqueue(message, delay=delay)
+        self._putting_back.fetched = (redis_message_id, message.message_timestamp)
+        try:
+            return super().enqueue(message, delay=delay)
+        except _PurgedWhileFetched:
             self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
                              message.message_id)
             return message
-        return super().enqueue(message, delay=delay)
+        finally:
+            self._putting_back.fetched = None
+
+    def _put_back_unless_purged(self, queue_name: str, redis_message_id: str, encoded: bytes,
+                                fetched_id: str, timestamp_ms: int) -> Any:
+        """Put a fetched message back on ``queue_name`` (as ``do_enqueue``), in one transaction with its purge check.
+
+        The check runs under ``WATCH`` of the queue's purge time, which every purge sets: a purge
+        between the check and the put fails the transaction, and the check runs again.
+
+        Raises:
+            _PurgedWhileFetched: a purge dropped it (``fetched_id``, made at ``timestamp_ms``); nothing is stored.
+            redis.RedisError: Redis could not be reached or failed the enqueue.
+        """
+        while True:
+            with self.client.pipeline(transaction=True) as pipe:
+                try:
+                    pipe.watch(purge_time_key(self.namespace, queue_name))
+                    if purged_while_fetched(pipe, self.namespace, queue_name, fetched_id, timestamp_ms):
+                        raise _PurgedWhileFetched(fetched_id)
+                    pipe.multi()
+                    pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
+                                 *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
+                    enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
+                except redis.WatchError:
+                    continue
+            if isinstance(enqueued, NoScriptError):  # A Redis that lost the script (a restart): load it, try again.
+                self.client.script_load(self.scripts["dispatch"].script)
+                continue
+            if isinstance(enqueued, Exception):
+                raise enqueued
+            self._log_refused_wake(queue_name, woken)
+            return enqueued
 
     @property
     def consumer_class(self) -> type[Consumer]:
@@ -389,6 +444,9 @@ class WakingRedisBroker(RedisBroker):
         Raises:
             redis.RedisError: Redis could not be reached or failed the enqueue.
         """
+        fetched = self._putting_back.fetched
+        if fetched is not None:
+            return self._put_back_unless_purged(queue_name, redis_message_id, encoded, *fetched)
         pipe = self.client.pipeline(transaction=False)
         pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
                      *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))

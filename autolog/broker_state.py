@@ -358,16 +358,21 @@ def purged_while_fetched(client: redis.Redis, namespace: str, queue: str, redis_
     was made (``timestamp_ms``). An id gone without a purge (Redis lost its data) is sent again:
     losing it would strand its item.
 
+    ``client`` may be a pipeline watching keys (its commands then run at once, one round trip each).
+
     Raises:
         redis.RedisError: Redis could not be reached.
     """
-    with client.pipeline(transaction=False) as pipe:
-        pipe.hexists(_key(namespace, queue, ".msgs"), redis_message_id)
-        pipe.hexists(_key(namespace, queue, ".DQ.msgs"), redis_message_id)
-        pipe.hexists(_key(namespace, queue, ".XQ.msgs"), redis_message_id)
-        pipe.get(_key(namespace, queue, ".PT"))
-        *held, purged_at = pipe.execute()
-    return not any(held) and purged_at is not None and timestamp_ms <= int(purged_at)
+    if any(client.hexists(_key(namespace, queue, suffix), redis_message_id) for suffix in (".msgs", ".DQ.msgs",
+                                                                                           ".XQ.msgs")):
+        return False
+    purged_at = client.get(purge_time_key(namespace, queue))
+    return purged_at is not None and timestamp_ms <= int(purged_at)  # type: ignore[arg-type]
+
+
+def purge_time_key(namespace: str, queue: str) -> str:
+    """Return the key holding when ``queue`` was last purged (Unix ms): every purge sets it."""
+    return _key(namespace, queue, ".PT")
 
 
 def messages_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> Iterator[StoredMessage]:

@@ -467,3 +467,30 @@ def test_a_dead_letter_retried_after_a_purge_of_its_queue_is_queued(context: Con
 
     # Then it is queued: only a fetched message Redis no longer holds counts as purged
     assert queues().get("probe").queued == 1
+
+
+def test_a_purge_between_the_check_and_the_put_of_a_delayed_message_falling_due_still_drops_it(
+    context: Context, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a delayed message a worker holds, and a purge that lands after the check that it
+    # was not purged, while its put is being built
+    _pending(context, "RACE1")
+    fetched, consumer = _fetch_delayed("RACE1")
+    dispatch_args = broker.dispatch_args
+    outcomes = []
+
+    def purge_first(*args: Any) -> list[Any]:
+        if not outcomes:
+            outcomes.append(queues().purge(context, "probe"))
+        return dispatch_args(*args)
+
+    monkeypatch.setattr(broker, "dispatch_args", purge_first)
+    try:
+        # When it falls due
+        _fall_due(fetched)
+    finally:
+        consumer.close()
+
+    # Then the purge, which counted and marked it, also kept it off its queue
+    assert [(outcome.purged, outcome.items) for outcome in outcomes] == [(1, ("RACE1",))]
+    assert queues().get("probe").queued == 0
