@@ -444,7 +444,8 @@ class WakingRedisBroker(RedisBroker):
         Raises:
             redis.RedisError: Redis could not be reached or failed the enqueue.
         """
-        fetched = self._putting_back.fetched
+        # Taken once: only the put-back ``enqueue`` is making goes through the check, no other message.
+        fetched, self._putting_back.fetched = self._putting_back.fetched, None
         if fetched is not None:
             return self._put_back_unless_purged(queue_name, redis_message_id, encoded, *fetched)
         pipe = self.client.pipeline(transaction=False)
