@@ -411,18 +411,13 @@ class WakingRedisBroker(RedisBroker):
                     if purged_while_fetched(pipe, self.namespace, queue_name, fetched_id, timestamp_ms):
                         raise _PurgedWhileFetched(fetched_id)
                     pipe.multi()
-                    pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
-                                 *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
-                    enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
+                    enqueued, *woken = self._put_on(pipe, queue_name, redis_message_id, encoded)
                 except redis.WatchError:
                     continue
             if isinstance(enqueued, NoScriptError):  # A Redis that lost the script (a restart): load it, try again.
                 self.client.script_load(self.scripts["dispatch"].script)
                 continue
-            if isinstance(enqueued, Exception):
-                raise enqueued
-            self._log_refused_wake(queue_name, woken)
-            return enqueued
+            return self._stored(queue_name, enqueued, woken)
 
     @property
     def consumer_class(self) -> type[Consumer]:
@@ -448,14 +443,24 @@ class WakingRedisBroker(RedisBroker):
         fetched, self._putting_back.fetched = self._putting_back.fetched, None
         if fetched is not None:
             return self._put_back_unless_purged(queue_name, redis_message_id, encoded, *fetched)
-        pipe = self.client.pipeline(transaction=False)
-        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
-                     *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
-        enqueued, *woken = self._wake_on(pipe, queue_name).execute(raise_on_error=False)
+        enqueued, *woken = self._put_on(self.client.pipeline(transaction=False), queue_name, redis_message_id, encoded)
         if isinstance(enqueued, NoScriptError):
             enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)  # loads it; raises on failure
             self._wake(queue_name)
             return enqueued
+        return self._stored(queue_name, enqueued, woken)
+
+    def _put_on(self, pipe: Any, queue_name: str, redis_message_id: str, encoded: bytes) -> list[Any]:
+        """Send on ``pipe`` dramatiq's enqueue, by the script's digest, then a wake token; return the replies.
+
+        Errors are replies, not raised (``NOSCRIPT`` included: the callers load the script their own way).
+        """
+        pipe.evalsha(self.scripts["dispatch"].sha, 1, self.namespace,
+                     *self.dispatch_args("enqueue", queue_name, redis_message_id, encoded))
+        return self._wake_on(pipe, queue_name).execute(raise_on_error=False)  # type: ignore[no-any-return]
+
+    def _stored(self, queue_name: str, enqueued: Any, woken: list[Any]) -> Any:
+        """Return the enqueue's reply (``_put_on``), raising it if Redis failed it; log a refused wake token."""
         if isinstance(enqueued, Exception):
             raise enqueued
         self._log_refused_wake(queue_name, woken)

@@ -312,7 +312,7 @@ def hold(client: redis.Redis, namespace: str, queue: str, redis_message_id: str,
         longer paused (the worker runs it), -1 when a purge since its enqueue dropped it.
     """
     keys = (_key(namespace, PAUSED_KEY), _key(namespace, queue, ".msgs"), _key(namespace, queue, HELD_SUFFIX),
-            _key(namespace, queue, ".PT"), ack_set_key(namespace, worker_id, queue))
+            purge_time_key(namespace, queue), ack_set_key(namespace, worker_id, queue))
     return int(client.eval(_HOLD_SCRIPT, len(keys), *keys, queue, redis_message_id, data,  # type: ignore[arg-type]
                            timestamp_ms))
 
@@ -336,7 +336,7 @@ def purge(client: redis.Redis, namespace: str, queue: str) -> Purge:
     is dropped when it reaches ``hold`` while the queue is paused.
     """
     keys = (_key(namespace, queue), _key(namespace, queue, ".msgs"), _key(namespace, queue, ".DQ"),
-            _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX), _key(namespace, queue, ".PT"),
+            _key(namespace, queue, ".DQ.msgs"), _key(namespace, queue, HELD_SUFFIX), purge_time_key(namespace, queue),
             _key(namespace, PAUSED_KEY))
     paused, *raw = client.eval(_PURGE_SCRIPT, len(keys), *keys, int(time.time() * 1000),  # type: ignore[misc]
                                queue)

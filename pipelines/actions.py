@@ -119,8 +119,9 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
     hooks' store write): a relay may have sent them already.
     """
     messages = _on_time(context, messages)
+    ready = [message for message in messages if message.delay_ms is None]
     prepared = [dramatiq.Message(**message.message).copy(options={"redis_message_id": str(uuid.uuid4())})
-                for message in messages if message.delay_ms is None]
+                for message in ready]
     sent: list[str] = []
     try:
         # Redis down: no hook may record a ``queued`` that did not happen.
@@ -129,10 +130,11 @@ def send(context: Context, messages: Sequence[PendingMessage]) -> set[str]:
         # taking a message at once must find its ``queued`` event and progress already there.
         _enqueue_hooks(context, prepared)
         # The hooks wrote to the store, which may have kept this request waiting: the deadline again.
-        ready = {message.message_id for message in _on_time(context, [m for m in messages if m.delay_ms is None])}
+        on_time = {message.message_id for message in _on_time(context, ready)}
+        put = [message for message in prepared if message.message_id in on_time]
         enqueue_many(broker, [(message.queue_name, message.options["redis_message_id"], message.encode())
-                              for message in prepared if message.message_id in ready])
-        sent.extend(message.message_id for message in prepared if message.message_id in ready)
+                              for message in put])
+        sent.extend(message.message_id for message in put)
         for delayed in messages:
             if delayed.delay_ms is not None and _on_time(context, [delayed]):
                 broker.enqueue(dramatiq.Message(**delayed.message), delay=delayed.delay_ms)

@@ -20,8 +20,7 @@ from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import QueueNotFound
 from autolog.statuses import STEPS, step_named
-from autolog.store import SEND_WITHIN_S, NewEvent, PendingMessage
-from autolog.store.outbox import ABANDON_MARGIN_S
+from autolog.store import ABANDON_MARGIN_S, SEND_WITHIN_S, NewEvent, PendingMessage
 
 #: How often a purge looks again at outbox rows whose writers may still send them, in s.
 PURGE_POLL_S = 0.05

@@ -124,6 +124,37 @@ def acked(client: redis.Redis, namespace: str, queue: str, message: Any) -> bool
     return not in_acks and not client.hexists(f"{namespace}:{queue}.msgs", redis_id)
 
 
+def fetch(consumer: Any) -> Any:
+    """Take a message as a worker's consumer does, without acknowledging it (a ``MessageProxy``); fail after 10 s."""
+    deadline = time.monotonic() + 10
+    while (message := next(consumer)) is None:
+        assert time.monotonic() < deadline, "the consumer fetched nothing within 10 s"
+    return message
+
+
+class SkippingClock:
+    """A module's clock (put in place of its ``time``): real time plus what ``sleep`` skipped, or ``skipped_s`` says.
+
+    Code that waits returns at once; ``on_sleep`` acts in its first wait.
+    """
+
+    def __init__(self) -> None:
+        self.skipped_s = 0.0
+        self.on_sleep: Callable[[], None] | None = None
+
+    def time(self) -> float:
+        return time.time() + self.skipped_s
+
+    def monotonic(self) -> float:
+        return time.monotonic() + self.skipped_s
+
+    def sleep(self, seconds: float) -> None:
+        self.skipped_s += seconds
+        act, self.on_sleep = self.on_sleep, None
+        if act is not None:
+            act()
+
+
 def log_through_pipeline(context: Any, drain: Callable[..., None], path: Path, item_id: str) -> None:
     """Submit a clip as a new item, drain the queues, and check it reached ``7 - Avid Description``."""
     from pipelines import actions  # imports ``actors``, which must wait for pytest_configure's environment

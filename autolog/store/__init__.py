@@ -13,7 +13,7 @@ from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
 from autolog.store.items import ItemGuard, Items, NewItem, validate_item_id
 from autolog.store.outages import is_store_outage
-from autolog.store.outbox import SEND_WITHIN_S, Outbox, PendingMessage, send_deadline
+from autolog.store.outbox import ABANDON_MARGIN_S, SEND_WITHIN_S, Outbox, PendingMessage, send_deadline
 from autolog.store.results import Results
 from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
 from autolog.store.timeline import Timeline
@@ -47,6 +47,7 @@ __all__ = [
     "NewEvent",
     "PendingMessage",
     "SEND_WITHIN_S",
+    "ABANDON_MARGIN_S",
     "send_deadline",
     "validate_item_id",
     # Faults

@@ -89,11 +89,7 @@ def test_worker_killed_after_sending_the_next_step_before_clearing_its_row_runs_
                        timeout_s=30, what="step 2 to start")
     assert store.outbox.count() == 0
     assert (started.at - written_at).total_seconds() < DEFAULT_LEASE_S
-    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
-             what="the item to finish")
-    runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
-            if event.event in ("started", "skipped") and event.step != "file_info"]
-    assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
+    finishes_running_each_later_step_once(store, item_id)
 
 
 def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_step_once(
@@ -114,11 +110,7 @@ def test_worker_killed_after_sending_a_step_that_waits_past_the_lease_runs_that_
     # Then the relay cleared the row without a second copy, and once resumed step 2 runs once
     assert queues.get("thumbnails").held == 1
     queues.resume("thumbnails")
-    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
-             what="the item to finish")
-    runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
-            if event.event in ("started", "skipped") and event.step != "file_info"]
-    assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
+    finishes_running_each_later_step_once(store, item_id)
 
 
 def test_worker_stalled_past_the_lease_between_its_status_write_and_its_send_leaves_the_step_to_the_relay(
@@ -152,6 +144,15 @@ def _state(pid: int) -> str:
     """Return a process's state letter (``/proc/PID/stat``): ``T`` when stopped."""
     stat = Path(f"/proc/{pid}/stat").read_text()
     return stat[stat.rindex(")") + 2]
+
+
+def finishes_running_each_later_step_once(store: Store, item_id: str) -> None:
+    """Wait for ``item_id`` to finish; check that steps 2 to 5 each started once and none was skipped."""
+    wait_for(lambda: store.items.get(item_id).status is Status.AVID_DESCRIPTION, timeout_s=90,
+             what="the item to finish")
+    runs = [(event.event, event.step) for event in store.timeline.for_item(item_id)
+            if event.event in ("started", "skipped") and event.step != "file_info"]
+    assert runs == [("started", step) for step in ("thumbnails", "assess", "analysis", "frames")]
 
 
 def sent_step_2_and_died(processes_context: Context, processes: Start, database_url: str,

@@ -19,7 +19,7 @@ from autolog.store import SEND_WITHIN_S, NewItem
 from autolog.store import outbox as outbox_module
 from pipelines import actions
 from pipelines.footage import outbox_messages
-from tests.conftest import SampleClips
+from tests.conftest import SampleClips, SkippingClock
 
 Drain = Callable[..., None]
 
@@ -146,16 +146,6 @@ def test_a_request_that_stalled_past_its_send_deadline_leaves_the_message_to_the
     assert [(event.message_id, "stalled" in event.detail["reason"]) for event in deferred] == [(late.message_id, True)]
 
 
-class SteppedClock:
-    """The outbox's clock (``autolog.store.outbox.time``), moved on by hand: a request that stalls without sleeping."""
-
-    def __init__(self) -> None:
-        self.ahead_s = 0.0
-
-    def time(self) -> float:
-        return time.time() + self.ahead_s
-
-
 def test_a_request_whose_hooks_store_write_outlasts_the_send_deadline_leaves_the_message_to_the_relay(
     context: Context, unique_id: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -164,13 +154,13 @@ def test_a_request_whose_hooks_store_write_outlasts_the_send_deadline_leaves_the
     item_id = unique_id("slowhooks")
     messages = outbox_messages([item_id], Status.PENDING_FILE_INFO, sources={item_id: "/footage/slow.mov"})
     context.store.items.create([NewItem(item_id, "/footage/slow.mov")], messages=messages)
-    clock = SteppedClock()
+    clock = SkippingClock()
     monkeypatch.setattr(outbox_module, "time", clock)
     hooks = actions._enqueue_hooks
 
     def stalled_hooks(*args: Any) -> None:
         hooks(*args)
-        clock.ahead_s = SEND_WITHIN_S + 1
+        clock.skipped_s = SEND_WITHIN_S + 1
 
     monkeypatch.setattr(actions, "_enqueue_hooks", stalled_hooks)
 

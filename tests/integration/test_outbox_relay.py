@@ -12,7 +12,7 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
-from dramatiq.broker import Consumer, MessageProxy
+from dramatiq.broker import Consumer
 from dramatiq.brokers.redis import RedisBroker
 
 from actors import broker, probe
@@ -23,7 +23,7 @@ from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
 from autolog.store.outbox import DEFAULT_LEASE_S
 from middleware import pending, relay_outbox, send_committed
 from pipelines.queues import Queues
-from tests.conftest import free_port_block
+from tests.conftest import fetch, free_port_block
 
 
 def after_lease() -> float:
@@ -47,14 +47,6 @@ def consumer() -> Iterator[Consumer]:
     probe_consumer = broker.consume("probe", prefetch=1, timeout=100)
     yield probe_consumer
     probe_consumer.close()
-
-
-def fetch(consumer: Consumer) -> MessageProxy:
-    """Take a probe message as a worker does, without acknowledging it."""
-    deadline = time.monotonic() + 10
-    while (message := next(consumer)) is None:
-        assert time.monotonic() < deadline, "the consumer fetched nothing within 10 s"
-    return message
 
 
 def sent_by_a_writer_that_died(context: Context, item_id: str, *, delay_ms: int | None = None) -> dramatiq.Message[Any]:

@@ -9,8 +9,7 @@ import pytest
 
 from autolog.errors import ItemExists
 from autolog.statuses import Status
-from autolog.store import SEND_WITHIN_S, NewEvent, NewItem, PendingMessage, Store
-from autolog.store.outbox import ABANDON_MARGIN_S
+from autolog.store import ABANDON_MARGIN_S, SEND_WITHIN_S, NewEvent, NewItem, PendingMessage, Store
 
 
 def message(message_id: str, item_id: str = "LF1", queue_name: str = "thumbnails") -> PendingMessage:

@@ -28,7 +28,7 @@ from pipelines import actions, scan
 from pipelines import queues as queues_module
 from pipelines.intake import queue_footage
 from pipelines.queues import Queues
-from tests.conftest import SampleClips, wait_for
+from tests.conftest import SampleClips, SkippingClock, fetch, wait_for
 
 
 def queues() -> Queues:
@@ -105,29 +105,6 @@ def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their
 
     assert (again.queued, again.already_queued, again.item.purged) == (True, False, False)
     assert not context.store.items.get("READY").purged
-
-
-class SkippingClock:
-    """The purge's and the outbox's clock (their modules' ``time``): real time plus what ``sleep`` skipped.
-
-    A purge that waits for young outbox rows returns at once; ``on_sleep`` acts in its first wait.
-    """
-
-    def __init__(self) -> None:
-        self.skipped_s = 0.0
-        self.on_sleep: Callable[[], None] | None = None
-
-    def time(self) -> float:
-        return time.time() + self.skipped_s
-
-    def monotonic(self) -> float:
-        return time.monotonic() + self.skipped_s
-
-    def sleep(self, seconds: float) -> None:
-        self.skipped_s += seconds
-        act, self.on_sleep = self.on_sleep, None
-        if act is not None:
-            act()
 
 
 @pytest.fixture
@@ -398,9 +375,7 @@ def test_a_request_that_finds_an_item_locked_by_another_that_sent_nothing_queues
 def _fetched(sent: dramatiq.Message[Any], queue: str) -> tuple[MessageProxy, Consumer]:
     """Fetch ``sent`` from ``queue`` as a worker's consumer does (not acknowledged); return it and the open consumer."""
     consumer = broker.consume(queue, prefetch=1, timeout=100)
-    deadline = time.monotonic() + 10
-    while (fetched := next(consumer)) is None:
-        assert time.monotonic() < deadline, f"the consumer of {queue} fetched nothing within 10 s"
+    fetched = fetch(consumer)
     assert fetched.message_id == sent.message_id
     return fetched, consumer
 
