@@ -85,7 +85,7 @@ class Store:
         sessions = session_factory(engine)
         items = Items(sessions)
         return cls(engine=engine, items=items, results=Results(sessions, items.group),
-                   timeline=Timeline(sessions), outbox=Outbox(sessions, items.group),
+                   timeline=Timeline(sessions), outbox=Outbox(sessions, items.group, items.statements),
                    search=Search(sessions, dialect=engine.dialect.name),
                    sessions=sessions)
 

@@ -221,6 +221,11 @@ class Items:
         #: read. Shared by ``fenced`` copies; a write through this thread forgets it.
         self._started = threading.local()
 
+    @property
+    def statements(self) -> StepSql:
+        """The per-message driver statements, shared with the outbox's clear (``Outbox.sent``)."""
+        return self._sql
+
     def close(self) -> None:
         """Give back the connections the per-message statements keep (``GroupCommit``, ``StepSql``)."""
         self.group.close()

@@ -19,13 +19,16 @@ import uuid
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import ColumnElement, Connection, CursorResult, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.store.group_commit import GroupCommit
 from autolog.store.models import OutboxMessage
+
+if TYPE_CHECKING:
+    from autolog.store.step_sql import StepSql
 
 #: How long the writer of a row has to send it before a relay may, in seconds. Sending
 #: takes milliseconds; the lease only has to outlast a slow broker round trip.
@@ -75,7 +78,6 @@ _OUTBOX = cast("Table", OutboxMessage.__table__)
 #: Built once and run on the session's connection, not as an ORM delete: this runs after
 #: nearly every step message, and building, compiling and synchronising an ORM delete
 #: each time cost more than the delete (SQLite).
-_DELETE_SENT = delete(_OUTBOX).where(_OUTBOX.c.message_id.in_(bindparam("sent_ids", expanding=True)))
 
 
 def outbox_rows(messages: Iterable[PendingMessage], *, lease_until_s: float) -> list[dict[str, Any]]:
@@ -107,13 +109,15 @@ class Outbox:
 
     Args:
         sessions: the store's session factory.
-        group: where ``sent`` runs: the items' group commit (on SQLite a clear shares a
+        group: where ``sent`` runs on SQLite: the items' group commit (a clear shares a
             transaction with other threads' writes; after nearly every step message).
+        statements: the items' driver statements (``StepSql``), which ``sent`` runs.
     """
 
-    def __init__(self, sessions: sessionmaker[Session], group: GroupCommit) -> None:
+    def __init__(self, sessions: sessionmaker[Session], group: GroupCommit, statements: StepSql) -> None:
         self._sessions = sessions
         self._group = group
+        self._sql = statements
 
     def add(self, messages: Sequence[PendingMessage], *, lease_s: float = DEFAULT_LEASE_S) -> None:
         """Store ``messages`` on their own, leased to the caller for ``lease_s``."""
@@ -171,10 +175,9 @@ class Outbox:
         """Clear the rows of messages the broker has accepted; return how many were cleared."""
         if not message_ids:
             return 0
-        parameters = {"sent_ids": list(message_ids)}
-        return self._group.run(
-            lambda connection: cast("CursorResult[Any]", connection.execute(_DELETE_SENT, parameters)).rowcount,
-            idempotent=True)
+        if self._sql.postgres:
+            return self._sql.clear_sent(message_ids)
+        return self._group.run(lambda connection: self._sql.clear_sent(message_ids, connection), idempotent=True)
 
     def being_sent(self, queue_name: str, *, made_by_s: float, now: float | None = None) -> int:
         """Count the rows of ``queue_name`` made by ``made_by_s`` (epoch s) their writers may still send at ``now``.

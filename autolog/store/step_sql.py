@@ -102,12 +102,13 @@ class StepSql:
 )
 SELECT {returned} FROM moved"""
             self._transition_sql = {fenced: _pg_transition(fenced) for fenced in (False, True)}
+            self._clear_sent_sql = "DELETE FROM outbox WHERE message_id = ANY(%(ids)s)"
         else:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = ?"
             self._exists_sql = "SELECT 1 FROM items WHERE id = ?"
             self._start_sql = ("UPDATE items SET run_token = ? WHERE id = ? AND status = ? AND cancelled = 0"
                                f" RETURNING {returned}")
-            self._delivered_sql = "DELETE FROM outbox WHERE message_id = ?"
+            self._delivered_sql = self._clear_sent_sql = "DELETE FROM outbox WHERE message_id = ?"
             self._transition_sql = {
                 fenced: ("UPDATE items SET status = ?, version = version + 1, updated_at = ?, error = 'null',"
                          " dead_lettered = 0, purged = 0 WHERE id = ? AND status = ? AND cancelled = 0"
@@ -234,6 +235,20 @@ SELECT {returned} FROM moved"""
                 (message.message_id, message.queue_name, self._outbox_message(message.message), message.delay_ms,
                  lease_until_s, created) for message in messages], many=True)
         return True
+
+    def clear_sent(self, message_ids: Sequence[str], connection: Connection | None = None) -> int:
+        """Delete the outbox rows of ``message_ids`` (messages the broker accepted); return how many went.
+
+        On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
+        Through SQLAlchemy, its expanding ``IN`` was compiled anew for every call: a quarter of a
+        millisecond per sent message, against a tenth here (issue #13).
+        """
+        if self.postgres:
+            with self._borrowed() as cursor:
+                return int(self._run(cursor, self._clear_sent_sql, {"ids": list(message_ids)}).rowcount)
+        cursor = self._run(_cursor(connection), self._clear_sent_sql, [(message_id,) for message_id in message_ids],
+                           many=True)
+        return int(cursor.rowcount)
 
     def _raise_if_missing(self, cursor: Any, item_id: str) -> None:
         if self._run(cursor, self._exists_sql, {"id": item_id} if self.postgres else (item_id,)).fetchone() is None:

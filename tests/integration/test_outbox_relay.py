@@ -98,7 +98,7 @@ class StartedWhileClaimed(Outbox):
 
     def __init__(self, context: Context, item_id: str) -> None:
         store = context.store
-        super().__init__(store.sessions, store.items.group)
+        super().__init__(store.sessions, store.items.group, store.items.statements)
         self._context = context
         self._item_id = item_id
 
@@ -129,7 +129,7 @@ class OutlastedClaim(Outbox):
     """The store's outbox, with another relay claiming the rows again right after this claim (its lease ran out)."""
 
     def __init__(self, context: Context) -> None:
-        super().__init__(context.store.sessions, context.store.items.group)
+        super().__init__(context.store.sessions, context.store.items.group, context.store.items.statements)
         self.taken_over: list[PendingMessage] = []
 
     def claim(self, **kwargs: Any) -> list[PendingMessage]:
@@ -245,7 +245,9 @@ def test_a_relays_send_deadline_runs_from_the_claim_it_renewed_not_from_its_read
     context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(message)])
 
     # When it settles the row
-    settled = relay_outbox(broker, SlowRead(context.store.sessions, context.store.items.group), now=after_lease())
+    store = context.store
+    settled = relay_outbox(broker, SlowRead(store.sessions, store.items.group, store.items.statements),
+                           now=after_lease())
 
     # Then it sent it: its renewed claim holds the row for a whole lease from now
     assert (settled, context.store.outbox.count(), copies_in_redis(message.message_id)) == (1, 0, 1)
@@ -255,7 +257,7 @@ class ClaimedAgainAfterKeep(Outbox):
     """The store's outbox, with another relay trying to claim the rows right after this relay renewed its claim."""
 
     def __init__(self, context: Context) -> None:
-        super().__init__(context.store.sessions, context.store.items.group)
+        super().__init__(context.store.sessions, context.store.items.group, context.store.items.statements)
         self.second_relay: list[PendingMessage] = []
 
     def keep(self, claimed: Sequence[PendingMessage], **kwargs: Any) -> set[str]:

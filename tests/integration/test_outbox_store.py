@@ -91,6 +91,15 @@ def test_sent_messages_leave_the_outbox_and_a_claim_is_leased(store: Store) -> N
     assert [pending.message_id for pending in store.outbox.claim(now=after_lease())] == ["m2"]
 
 
+def test_clearing_sent_messages_counts_only_the_rows_still_there(store: Store) -> None:
+    store.outbox.add([message("m1"), message("m2"), message("m3")])
+
+    cleared = store.outbox.sent(["m1", "gone", "m3"])
+
+    assert (cleared, [pending.message_id for pending in store.outbox.unsent()]) == (2, ["m2"])
+    assert store.outbox.sent([]) == 0
+
+
 def test_concurrent_relays_never_claim_one_message_twice(store: Store) -> None:
     store.outbox.add([message(f"m{index}") for index in range(60)], lease_s=0)
     claimed: list[list[str]] = []
