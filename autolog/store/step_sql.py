@@ -33,6 +33,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from autolog.errors import ItemNotFound
+from autolog.store.driver_sql import driver_cursor, run_on_cursor
 from autolog.store.engine import PING_AFTER_IDLE_S, POSTGRES_STEP_CONNECTIONS
 from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
 from autolog.store.outbox import DEFAULT_LEASE_S, PendingMessage, outbox_rows
@@ -77,7 +78,6 @@ class StepSql:
         dialect = engine.dialect
         self._engine = engine
         self._dialect = dialect
-        self._dbapi_error: type[Exception] = dialect.loaded_dbapi.Error
         self.postgres = dialect.name == "postgresql"
         self._connections = AutocommitConnections(engine) if self.postgres else None
         timeline, items, outbox = TimelineEvent.__table__.c, Item.__table__.c, OutboxMessage.__table__.c
@@ -132,20 +132,8 @@ SELECT {returned} FROM moved"""
             yield cursor
 
     def _run(self, cursor: Any, sql: str, parameters: Any, *, many: bool = False) -> Any:
-        """Run ``sql`` on ``cursor``.
-
-        Raises:
-            sqlalchemy.exc.DBAPIError: the driver's error as SQLAlchemy raises it (an
-                ``OperationalError`` for an outage, an ``IntegrityError`` for a constraint).
-        """
-        try:
-            if many:
-                cursor.executemany(sql, parameters)
-            else:
-                cursor.execute(sql, parameters)
-        except self._dbapi_error as ex:
-            raise DBAPIError.instance(sql, parameters, ex, self._dbapi_error, dialect=self._dialect) from ex
-        return cursor
+        """Run ``sql`` on ``cursor`` (``autolog.store.driver_sql.run_on_cursor``); return the cursor."""
+        return run_on_cursor(cursor, sql, parameters, self._dialect, many=many)
 
     def guard(self, item_id: str,
               connection: Connection | None = None) -> tuple[str, bool, str, dict[str, Any] | None] | None:
@@ -371,7 +359,7 @@ def _cursor(connection: Connection | None) -> Any:
     """Return a driver cursor in ``connection``'s transaction (SQLite's writes run in the group commit's)."""
     if connection is None:
         raise TypeError("a SQLite write needs the transaction's connection")
-    return connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+    return driver_cursor(connection)
 
 
 def _pg_transition(fenced: bool) -> str:

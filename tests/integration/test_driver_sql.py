@@ -1,0 +1,69 @@
+"""Core statements run on the driver's cursor, against SQLite and PostgreSQL: stored as SQLAlchemy stores them."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy.exc import IntegrityError
+
+from autolog.store import NewItem, Store
+from autolog.store.driver_sql import CompiledFor
+from autolog.store.models import Analysis, Frame
+
+_INSERT_ANALYSIS = CompiledFor(insert(Analysis.__table__))
+_INSERT_FRAME = CompiledFor(insert(Frame.__table__))
+_CLEAR_TRANSCRIPTS = CompiledFor(update(Frame.__table__).where(Frame.__table__.c.item_id == bindparam("owner"))
+                                 .values(transcript=None))
+
+
+def test_an_insert_stores_json_and_fills_python_defaults(store: Store) -> None:
+    # Given an item
+    store.items.create([NewItem("LF1", "/a")])
+
+    # When an analysis row goes in without its token counts, cost or creation time
+    before = datetime.now(UTC)
+    with store.engine.begin() as connection:
+        _INSERT_ANALYSIS.run_many(connection, [{"item_id": "LF1", "provider": "local", "model": "m",
+                                                "prompt": None, "result": {"shots": [1, 2], "note": "é"}}])
+
+    # Then the ORM reads back what it would have written itself
+    with store.sessions() as session:
+        row = session.scalars(select(Analysis)).one()
+        assert (row.result, row.prompt, row.input_tokens, row.output_tokens, row.cost_usd) == (
+            {"shots": [1, 2], "note": "é"}, None, 0, 0, 0.0)
+        assert before - timedelta(seconds=1) <= row.created_at.replace(tzinfo=UTC) <= datetime.now(UTC)
+
+
+def test_a_statement_uses_the_values_it_carries_and_a_json_list(store: Store) -> None:
+    # Given a frame with a transcript
+    store.items.create([NewItem("LF1", "/a")])
+    with store.engine.begin() as connection:
+        _INSERT_FRAME.run_many(connection, [{"item_id": "LF1", "position": 0, "time_s": 1.5, "timecode": "01:00:01:12",
+                                             "image_path": "/f.jpg", "description": "d", "keywords": ["a", "b"],
+                                             "analysis": {"k": 1}, "transcript": "hello"}])
+
+    # When the statement that clears it runs with only its item's id
+    with store.engine.begin() as connection:
+        cleared = _CLEAR_TRANSCRIPTS.run(connection, {"owner": "LF1"}).rowcount
+
+    # Then the transcript is NULL, the rest as written
+    with store.sessions() as session:
+        frame = session.scalars(select(Frame)).one()
+        assert (cleared, frame.transcript, frame.keywords, frame.analysis, frame.time_s) == (
+            1, None, ["a", "b"], {"k": 1}, 1.5)
+
+
+def test_a_driver_error_is_raised_as_sqlalchemys(store: Store) -> None:
+    # Given an analysis for an item
+    store.items.create([NewItem("LF1", "/a")])
+    row = {"item_id": "LF1", "provider": "local", "model": "m", "prompt": None, "result": {}}
+    with store.engine.begin() as connection:
+        _INSERT_ANALYSIS.run_many(connection, [row])
+
+    # When a second one goes in for the same item, Then the driver's error comes as SQLAlchemy's, and nothing changed
+    with pytest.raises(IntegrityError), store.engine.begin() as connection:
+        _INSERT_ANALYSIS.run_many(connection, [{**row, "model": "second"}])
+    with store.sessions() as session:
+        assert session.scalars(select(Analysis.model)).all() == ["m"]
