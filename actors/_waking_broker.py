@@ -1,21 +1,22 @@
 """A Redis broker whose idle consumers wake the moment a message is enqueued.
 
-dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's
-timeout (1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop
-between two steps on different queues waited about half a second. Here each enqueue (in
-the enqueue's round trip: ``do_enqueue``), and each requeue of messages a stopping worker held, also
-pushes a token onto the queue's wake list, and an idle consumer blocks on that
-list (``BLPOP``, up to the same timeout) instead of sleeping: a hop costs a Redis round
-trip. A delay queue's consumer blocks the same way, on its own wake list (a delayed enqueue
-pushes to it), but no longer than until the earliest due time (``eta``) of the delayed messages
-it has handed to its worker, which then moves the message to its queue at that time: dramatiq's
-polling backoff woke each of a worker's idle delay queues about eight times in the first second
-of idleness and once a second after (a third of an idle worker's CPU), and moved a delayed
-message up to the worker's timeout after it was due. Redis ends a blocking wait up to its timer's
-tick late (``BLOCK_TIMER_MS``), so the last stretch before a due time is a nap of the consumer's own
-(a message delayed by less than a tick, sent during that nap, is fetched when it ends: the steps'
-delays are a second or more).
-A delayed message put back on its delay queue (a stopping worker's, a dead one's) wakes it too.
+dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's timeout
+(1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop between two
+steps on different queues waited about half a second. Here each enqueue (in the enqueue's round
+trip: ``do_enqueue``), and each requeue of messages a stopping worker held, also pushes a token
+onto the queue's wake list, and an idle consumer blocks on that list (``BLPOP``, up to the same
+timeout) instead of sleeping, with its fetch behind it in the same pipeline
+(``_wait_then_fetch``): a hop costs a Redis round trip, and an idle consumer's look at its
+timeout one round trip, not two. A delay queue's consumer blocks the same way, on its own wake
+list (a delayed enqueue pushes to it), but no longer than until the earliest due time (``eta``)
+of the delayed messages it has handed to its worker, which then moves the message to its queue
+at that time: dramatiq's polling backoff woke each of a worker's idle delay queues about eight
+times in the first second of idleness and once a second after (a third of an idle worker's CPU),
+and moved a delayed message up to the worker's timeout after it was due. Redis ends a blocking
+wait up to its timer's tick late (``BLOCK_TIMER_MS``), so the last stretch before a due time is
+a nap of the consumer's own (a message delayed by less than a tick, sent during that nap, is
+fetched when it ends: the steps' delays are a second or more). A delayed message put back on its
+delay queue (a stopping worker's, a dead one's) wakes it too.
 
 A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
 its queue with its next fetch, in one pipeline (``_round_trip``): all of them in one command
@@ -262,13 +263,45 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self._blocking = True
         try:
             # The fetch found the queue empty: block until an enqueue wakes it, the timeout, or a delayed one is due.
-            self.broker.client.blpop([self.wake_key], timeout=wait_ms / 1000)
-        except redis.ConnectionError as ex:
-            raise ConnectionClosed(ex) from None
+            fetched = self._wait_then_fetch(wait_ms, room)
         finally:
             with self._waiting.lock:
                 self._blocking = False
-        return None
+        if fetched is None:
+            return None  # The fetch did not run: the next look makes its own (``_drained`` is False).
+        # Fewer than it asked for (none, at a timeout): the queue is empty again, and the next look blocks at once.
+        self._drained = len(fetched) < room
+        if not fetched:
+            self.misses += 1
+            return None
+        self.message_cache, self.misses = fetched, 0
+        return self._handed(super().__next__())
+
+    def _wait_then_fetch(self, wait_ms: int, fetch: int) -> list[bytes] | None:
+        """Block on the wake list for at most ``wait_ms``, then fetch up to ``fetch`` messages; return what was fetched.
+
+        One round trip, not two: the two commands go in one pipeline, and Redis runs a client's
+        next command as soon as its blocking one ends (a wake token, or the timeout: a message
+        put back without a token, by dramatiq's maintenance, is fetched then). A Redis that lost
+        the dispatch script (a restart) did not fetch: None, and the next look fetches on its own
+        (``_round_trip``), which loads it.
+
+        Raises:
+            ConnectionClosed: Redis could not be reached or failed the call.
+        """
+        pipe = self.broker.client.pipeline(transaction=False)
+        pipe.blpop([self.wake_key], timeout=wait_ms / 1000)
+        self._dispatch(pipe, "fetch", fetch)
+        try:
+            woken, fetched = pipe.execute(raise_on_error=False)
+        except redis.RedisError as ex:
+            raise ConnectionClosed(ex) from None
+        if isinstance(fetched, NoScriptError):
+            return None
+        for reply in (woken, fetched):
+            if isinstance(reply, Exception):
+                raise ConnectionClosed(reply) from None
+        return list(fetched)
 
     def _handed(self, message: MessageProxy | None) -> MessageProxy | None:
         """Return ``message``, noting its due time first if it is a delayed one (``eta``)."""

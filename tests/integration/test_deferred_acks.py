@@ -169,17 +169,19 @@ def test_an_ack_made_while_the_consumer_restarts_after_a_redis_error_reaches_red
     try:
         sent = blocking.send("block")
         assert STARTED.acquire(timeout=10)
-        # When one BLPOP meets a Redis blip (the consumer thread restarts its consumer, 1 s later)
+        # When one wait on the wake list (a BLPOP, with its fetch in one pipeline) meets a Redis blip (the
+        # consumer thread restarts its consumer, 1 s later)
         failed = threading.Event()
-        real_blpop = broker.client.blpop
+        real_execute = redis.client.Pipeline.execute
 
-        def blip(*args: Any, **kwargs: Any) -> Any:
-            if not failed.is_set():
+        def blip(pipe: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
+            if pipe.command_stack and pipe.command_stack[0][0][0] == "BLPOP" and not failed.is_set():
                 failed.set()
+                pipe.reset()
                 raise redis.ConnectionError("blip")
-            return real_blpop(*args, **kwargs)
+            return real_execute(pipe, *args, **kwargs)
 
-        monkeypatch.setattr(broker.client, "blpop", blip)
+        monkeypatch.setattr(redis.client.Pipeline, "execute", blip)
         wait_for(failed.is_set, timeout_s=10, what="the blip")
         # and the step finishes meanwhile
         RELEASE.set()

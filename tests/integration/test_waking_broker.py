@@ -38,6 +38,8 @@ for _queue in SATURATED_QUEUES:
 broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
 broker.declare_queue("wake_delayed")
+broker.declare_queue("wake_noscript")
+broker.declare_queue("wake_outage")
 
 
 @pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
@@ -82,20 +84,26 @@ def test_an_idle_worker_runs_a_delayed_message_at_its_due_time_not_at_its_idle_t
         worker.stop()
 
 
+def next_in_thread(consumer: Any) -> tuple[threading.Thread, list[Any]]:
+    """Return a thread (not started) that takes the consumer's next look, and the list its result goes to."""
+    found: list[Any] = []
+    return threading.Thread(target=lambda: found.append(next(consumer))), found
+
+
 def test_a_delay_queue_consumer_wakes_on_a_delayed_enqueue_and_blocks_only_until_the_message_is_due(
         redis_client: redis.Redis) -> None:
     # Given a delay queue's consumer blocked on its wake list, far from its idle timeout
     consumer: Any = broker.consume("wake_delayed.DQ", prefetch=10, timeout=IDLE_TIMEOUT_MS)
-    looking = threading.Thread(target=lambda: next(consumer))
+    looking, found = next_in_thread(consumer)
     looking.start()
     try:
         wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
 
-        # When a message is enqueued with a delay, Then the consumer wakes and fetches it
+        # When a message is enqueued with a delay, Then the consumer wakes, and that look fetches it
         message = broker.enqueue(probe.message().copy(queue_name="wake_delayed"), delay=600)
         looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
         assert not looking.is_alive()
-        held = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch of the delayed message")
+        held = found[0]
         assert held.message_id == message.message_id
 
         # And its looks end when the message is due (its worker then moves it), not at the idle timeout,
@@ -297,6 +305,70 @@ def test_acks_a_round_trip_could_not_send_are_kept_for_the_next(redis_client: re
     consumer.close()
 
 
+def test_a_consumer_woken_while_redis_lost_its_scripts_fetches_at_its_next_look(redis_client: redis.Redis) -> None:
+    # Given a consumer blocked on its wake list, and then a message on its queue without a wake token,
+    # and a Redis that lost its scripts (as after a restart)
+    consumer: Any = broker.consume("wake_noscript", prefetch=2, timeout=IDLE_TIMEOUT_MS)
+    looking, found = next_in_thread(consumer)
+    looking.start()
+    try:
+        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
+        message = broker.enqueue(probe.message().copy(queue_name="wake_noscript"))
+        looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        first = found[0]
+        assert first.message_id == message.message_id
+        second = broker.enqueue(probe.message().copy(queue_name="wake_noscript"))
+        redis_client.delete(wake_key(broker.namespace, "wake_noscript"))
+        redis_client.script_flush()
+
+        # When a wake comes, so the fetch in its wait's round trip answers NOSCRIPT
+        looking, found = next_in_thread(consumer)
+        looking.start()
+        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block again")
+        redis_client.rpush(wake_key(broker.namespace, "wake_noscript"), "wake")
+        looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        assert found == [None]
+
+        # Then its next look fetches on its own, loading the scripts, without waiting for a wake or the timeout
+        looking, found = next_in_thread(consumer)
+        looking.start()
+        looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
+        assert not looking.is_alive()
+        assert found[0].message_id == second.message_id
+        for done in (first, found[0]):
+            consumer.ack(done)
+    finally:
+        consumer.close()
+        looking.join(timeout=10)
+        broker.flush("wake_noscript")
+
+
+def test_a_wait_whose_round_trip_fails_raises_connection_closed_and_loses_nothing(
+        redis_client: redis.Redis, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a consumer that found its queue empty (its next look blocks on the wake list at once)
+    consumer: Any = broker.consume("wake_outage", prefetch=2, timeout=10)
+    assert next(consumer) is None
+    assert next(consumer) is None
+    assert consumer._drained
+
+    # When Redis fails its wait's round trip, Then the look raises as dramatiq's consumer does
+    def refused(self: Any, *args: Any, **kwargs: Any) -> Any:
+        raise redis.ConnectionError("Redis went away")
+
+    with monkeypatch.context() as patch:
+        patch.setattr(redis.client.Pipeline, "execute", refused)
+        with pytest.raises(dramatiq.errors.ConnectionClosed):
+            next(consumer)
+
+    # And once Redis is back, a message sent meanwhile is fetched
+    message = broker.enqueue(probe.message().copy(queue_name="wake_outage"))
+    fetched = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the outage")
+    assert fetched.message_id == message.message_id
+    consumer.ack(fetched)
+    consumer.close()
+    broker.flush("wake_outage")
+
+
 class _Recording(dramatiq.Middleware):
     """Records the hooks it defines; ``fails`` raises from them instead."""
 
@@ -409,16 +481,17 @@ def test_messages_put_back_on_their_queue_wake_a_consumer_blocked_on_it(redis_cl
     holder: Any = broker.consume("wake_requeued", prefetch=2, timeout=IDLE_TIMEOUT_MS)
     waiter: Any = broker.consume("wake_requeued", prefetch=2, timeout=IDLE_TIMEOUT_MS)
     held = wait_for(lambda: next(holder), timeout_s=10, what="the holder to fetch the message")
-    blocked = threading.Thread(target=lambda: next(waiter))
+    blocked, found = next_in_thread(waiter)
     blocked.start()
     try:
         wait_for(lambda: waiter._blocking, timeout_s=10, what="the other consumer to block on the wake list")
 
-        # When the holder puts it back (as a stopping worker does), Then the blocked consumer wakes and fetches it
+        # When the holder puts it back (as a stopping worker does), Then the blocked consumer wakes, and that
+        # look fetches it
         holder.requeue([held])
         blocked.join(timeout=IDLE_TIMEOUT_MS / 2000)
         assert not blocked.is_alive()
-        again = wait_for(lambda: next(waiter), timeout_s=10, what="the fetch of the message put back")
+        again = found[0]
         assert again.message_id == held.message_id
         waiter.ack(again)
     finally:
@@ -443,7 +516,7 @@ def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_
         return send(acks, fetch)
 
     consumer._send = counted
-    looking = threading.Thread(target=lambda: next(consumer))
+    looking, found = next_in_thread(consumer)
     try:
         held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
         assert fetches == [2]
@@ -453,12 +526,13 @@ def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_
         wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
         assert fetches == [2]
 
-        # And an enqueue wakes it, and its next look fetches the new message
-        broker.enqueue(probe.message().copy(queue_name="wake_drained"))
+        # And an enqueue wakes it, and that look returns the new message, fetched in its wait's round trip
+        # (the same pipeline), not in a round trip of its own
+        message = broker.enqueue(probe.message().copy(queue_name="wake_drained"))
         looking.join(timeout=IDLE_TIMEOUT_MS / 2000)
         assert not looking.is_alive()
-        second = wait_for(lambda: next(consumer), timeout_s=10, what="the fetch after the wake")
-        assert fetches[1:] == [1]
+        second = found[0]
+        assert (second.message_id, fetches) == (message.message_id, [2])
         consumer.ack(held)
         consumer.ack(second)
     finally:
