@@ -93,10 +93,8 @@ class DriverStatement:
             parameters = {**self._fixed, **parameters}
         processors = self._processors
         if self._order is None:
-            return {name: processors[name](value) if name in processors else value
-                    for name, value in parameters.items()}
-        return tuple(processors[name](parameters[name]) if name in processors else parameters[name]
-                     for name in self._order)
+            return {name: _bound(processors.get(name), value) for name, value in parameters.items()}
+        return tuple(_bound(processors.get(name), parameters[name]) for name in self._order)
 
     def run(self, connection: Connection, parameters: Mapping[str, Any]) -> Any:
         """Run once with ``parameters`` (name → value) in ``connection``'s transaction; return the driver cursor.
@@ -117,11 +115,23 @@ class DriverStatement:
                           many=True)
 
 
+#: The value of a column an insert's row leaves out and that has no Python default: SQL NULL, not
+#: its type's encoding of None (a JSON column would store ``'null'``, as it does for a None given).
+_SQL_NULL = object()
+
+
+def _bound(process: Callable[[Any], Any] | None, value: Any) -> Any:
+    """Return ``value`` as the driver takes it: through its column's bind processor, if any; ``_SQL_NULL`` as None."""
+    if value is _SQL_NULL:
+        return None
+    return process(value) if process is not None else value
+
+
 def _default_of(column: Column[Any]) -> Callable[[], Any]:
-    """Return what gives ``column``'s Python default for a row without it: its value, its callable's result, or None."""
+    """Return what gives ``column``'s Python default for a row without it: its value, its callable's result, or NULL."""
     default = column.default
     if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
-        return lambda: None
+        return lambda: _SQL_NULL
     if default.is_scalar:
         value = default.arg  # type: ignore[attr-defined]
         return lambda: value

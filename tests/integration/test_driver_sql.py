@@ -5,15 +5,16 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import bindparam, insert, select, update
+from sqlalchemy import bindparam, insert, select, text, update
 from sqlalchemy.exc import IntegrityError
 
 from autolog.store import NewItem, Store
 from autolog.store.driver_sql import CompiledFor
-from autolog.store.models import Analysis, Frame
+from autolog.store.models import Analysis, Frame, Item
 
 _INSERT_ANALYSIS = CompiledFor(insert(Analysis.__table__))
 _INSERT_FRAME = CompiledFor(insert(Frame.__table__))
+_INSERT_ITEM = CompiledFor(insert(Item.__table__))
 _CLEAR_TRANSCRIPTS = CompiledFor(update(Frame.__table__).where(Frame.__table__.c.item_id == bindparam("owner"))
                                  .values(transcript=None))
 
@@ -53,6 +54,21 @@ def test_a_statement_uses_the_values_it_carries_and_a_json_list(store: Store) ->
         frame = session.scalars(select(Frame)).one()
         assert (cleared, frame.transcript, frame.keywords, frame.analysis, frame.time_s) == (
             1, None, ["a", "b"], {"k": 1}, 1.5)
+
+
+def test_a_column_an_insert_leaves_out_is_sql_null_not_json_null(store: Store) -> None:
+    # When an item goes in without its probe or error (JSON columns) or reel, and another with an error of None
+    with store.engine.begin() as connection:
+        _INSERT_ITEM.run_many(connection, [{"id": "LF1", "source": "/a", "status": "0 - Pending File Info"},
+                                           {"id": "LF2", "source": "/b", "status": "0 - Pending File Info",
+                                            "error": None}])
+
+    # Then the columns left out are SQL NULL, as SQLAlchemy leaves a column an insert does not name; a None
+    # given is JSON 'null', as SQLAlchemy stores it; and the Python defaults are filled
+    with store.engine.connect() as connection:
+        assert connection.execute(text("SELECT id, probe IS NULL, error IS NULL, reel IS NULL, version, cancelled"
+                                       " FROM items ORDER BY id")).all() == [
+            ("LF1", True, True, True, 0, False), ("LF2", True, False, True, 0, False)]
 
 
 def test_a_driver_error_is_raised_as_sqlalchemys(store: Store) -> None:
