@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status, step_named
+from autolog.store.driver_sql import CompiledFor
 from autolog.store.fencing import RunFence, hold_fence
 from autolog.store.group_commit import GroupCommit
 from autolog.store.models import (
@@ -66,7 +67,11 @@ class NewItem:
 #: per-message statements are driver SQL (``autolog.store.step_sql``). Bound parameters are
 #: ``b_``-prefixed: a column's own name is reserved in a SET clause.
 _ITEMS = cast("Table", Item.__table__)
-_INSERT_EVENTS = insert(TimelineEvent)
+#: Timeline rows (``event_values``), items and their created events go in as driver statements
+#: (``autolog.store.driver_sql``): a hundred µs of SQLAlchemy less per insert, a fifth of a
+#: small intake request's CPU (issue #13).
+INSERT_EVENTS = CompiledFor(insert(cast("Table", TimelineEvent.__table__)))
+_INSERT_ITEMS = CompiledFor(insert(_ITEMS))
 _GET = select(_ITEMS).where(_ITEMS.c.id == bindparam("b_id"))
 #: ``count_by_status`` without a pattern: read several times a second by watchers (``autolog status``, the UI).
 _STATUS_COUNTS = (select(StatusCountChange.status, func.sum(StatusCountChange.change))
@@ -183,13 +188,14 @@ def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
         raise ItemExists(taken)
     now = utcnow()
     pending = Status.PENDING_FILE_INFO
+    connection = session.connection()
     try:
-        session.execute(insert(Item), [
+        _INSERT_ITEMS.run_many(connection, [
             {"id": new.id, "source": new.source, "status": pending.value, "force_resume": new.force_resume,
              "prompt": new.prompt, "dead_lettered": False, "cancelled": False, "purged": False, "version": 0,
              "created_at": now, "updated_at": now}
             for new in items])
-        session.execute(insert(TimelineEvent), [
+        INSERT_EVENTS.run_many(connection, [
             event_values(NewEvent(item_id=new.id, event="created", to_status=pending.value,
                                   detail={"source": new.source}, at=now))
             for new in items])
@@ -446,7 +452,7 @@ class Items:
                 if connection.execute(_EXISTS, {"b_id": item_id}).first() is None:
                     raise ItemNotFound(item_id)
                 return False
-            connection.execute(_INSERT_EVENTS, entries)
+            INSERT_EVENTS.run_many(connection, entries)
             add_messages(connection, messages)
             return True
 
@@ -478,7 +484,7 @@ class Items:
             if not _rowcount(connection.execute(statement, parameters)):
                 raise ItemNotFound(item_id)
             if entries:
-                connection.execute(_INSERT_EVENTS, entries)
+                INSERT_EVENTS.run_many(connection, entries)
 
         self.group.run(write, idempotent=not entries)  # An event would be recorded twice.
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any, cast
 from sqlalchemy import ColumnElement, Connection, Table, delete, func, insert, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
+from autolog.store.driver_sql import CompiledFor
 from autolog.store.group_commit import GroupCommit
 from autolog.store.models import OutboxMessage
 
@@ -73,11 +74,9 @@ class PendingMessage:
         return time.time() < self.send_by_s
 
 
-_INSERT = insert(OutboxMessage)
 _OUTBOX = cast("Table", OutboxMessage.__table__)
-#: Built once and run on the session's connection, not as an ORM delete: this runs after
-#: nearly every step message, and building, compiling and synchronising an ORM delete
-#: each time cost more than the delete (SQLite).
+#: A driver statement (``autolog.store.driver_sql``): intake adds a message per item.
+_INSERT = CompiledFor(insert(_OUTBOX))
 
 
 def outbox_rows(messages: Iterable[PendingMessage], *, lease_until_s: float) -> list[dict[str, Any]]:
@@ -94,7 +93,7 @@ def add_messages(transaction: Session | Connection, messages: Iterable[PendingMe
     """
     rows = outbox_rows(messages, lease_until_s=time.time() + lease_s)
     if rows:
-        transaction.execute(_INSERT, rows)
+        _INSERT.run_many(transaction.connection() if isinstance(transaction, Session) else transaction, rows)
 
 
 def _made_by_and_abandoned(made_by_s: float, now: float | None) -> tuple[ColumnElement[bool], ColumnElement[bool]]:

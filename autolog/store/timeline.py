@@ -7,10 +7,10 @@ from collections.abc import Collection, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
-from autolog.store.items import event_row, event_values
+from autolog.store.items import INSERT_EVENTS, event_row, event_values
 from autolog.store.models import TimelineEvent
 from autolog.store.views import EventView, NewEvent, aware
 
@@ -53,7 +53,7 @@ class Timeline:
         if not events:
             return
         with self._sessions.begin() as session:
-            session.execute(insert(TimelineEvent), [event_values(event) for event in events])
+            INSERT_EVENTS.run_many(session.connection(), [event_values(event) for event in events])
 
     def for_item(self, item_id: str, *, limit: int = 1000) -> list[EventView]:
         """Return the item's events, oldest first."""
