@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import replace
 from typing import Any, cast
@@ -56,6 +57,27 @@ def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
     return True
 
 
+def send_now(broker: dramatiq.Broker, messages: Sequence[PendingMessage]) -> list[str]:
+    """Send messages whose outbox rows committed; return the ids of those that went.
+
+    A message the broker refuses, or one past its deadline (``PendingMessage.sendable``), is
+    left to the relay. Never raises for a broker outage: the rows are there.
+    """
+    return [message.message_id for message in messages if _send(broker, message)]
+
+
+def clear_sent(outbox: Outbox, message_ids: Sequence[str]) -> None:
+    """Clear the outbox rows of sent messages; a store that fails leaves them (logged), never raises.
+
+    A row left behind is harmless: a step's start deletes its message's row, and a relay
+    clears a row whose message Redis holds once its lease runs out (``relay_outbox``).
+    """
+    try:
+        outbox.sent(message_ids)
+    except Exception:  # The rows stay; the relay clears them (or sends them again: same ids).
+        logger.exception("Could not clear %d sent message(s) from the outbox.", len(message_ids))
+
+
 def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[PendingMessage]) -> int:
     """Send messages whose outbox rows just committed, then clear those rows; return how many went.
 
@@ -63,11 +85,8 @@ def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[P
     in the outbox for the relay. Never raises for a broker or store outage: the rows are there,
     and the relay sends them later.
     """
-    sent = [message.message_id for message in messages if _send(broker, message)]
-    try:
-        outbox.sent(sent)
-    except Exception:  # The rows stay; the relay sends them again, which is harmless (same ids).
-        logger.exception("Could not clear %d sent message(s) from the outbox.", len(sent))
+    sent = send_now(broker, messages)
+    clear_sent(outbox, sent)
     return len(sent)
 
 
@@ -127,8 +146,20 @@ def _held_by_redis(broker: RedisBroker, messages: Sequence[PendingMessage]) -> s
             for message_id in held_message_ids(broker.client, broker.namespace, queue, message_ids)}
 
 
+#: How long the outbox rows of messages a worker sent may wait to be cleared together, in s.
+CLEAR_SENT_AFTER_S = 0.5
+
+
 class OutboxRelay(dramatiq.Middleware):
-    """Runs ``relay_outbox`` every ``interval_s`` in a thread of each worker process.
+    """Sends each step's committed follow-ups, and runs ``relay_outbox`` every ``interval_s`` in a thread.
+
+    The rows of the follow-ups a worker sent are cleared together, not one transaction each
+    (0.13 ms of a worker's CPU per message on SQLite, issue #13): by the first step to finish
+    ``CLEAR_SENT_AFTER_S`` after the oldest was sent, else by the relay's thread at its next
+    turn, and at shutdown. Most are gone before that: a step's start deletes its message's
+    row. Until then a purge waits for them as for rows being sent (``Queues.purge``); a worker
+    that dies first leaves them to a relay, which finds their messages in Redis once their
+    lease runs out and clears them.
 
     Args:
         services: where the store comes from in this process.
@@ -142,6 +173,10 @@ class OutboxRelay(dramatiq.Middleware):
         self.interval_s = interval_s
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
+        self._sent_lock = threading.Lock()
+        #: Ids of sent messages whose rows wait to be cleared, and when the oldest was sent (``time.monotonic``).
+        self._sent: list[str] = []
+        self._sent_since = 0.0
 
     def after_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         self._stop.clear()
@@ -155,6 +190,7 @@ class OutboxRelay(dramatiq.Middleware):
         if self._thread is not None:
             self._thread.join(timeout=10)
             self._thread = None
+        self._clear_sent(every=True)
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
@@ -162,11 +198,26 @@ class OutboxRelay(dramatiq.Middleware):
     ) -> None:
         committed = message.options.pop(COMMITTED_OPTION, None)
         if committed:
-            send_committed(broker, self._services.current().store.outbox,
-                           [PendingMessage(**pending_message) for pending_message in committed])
+            self._clear_sent(send_now(broker, [PendingMessage(**pending_message) for pending_message in committed]))
+
+    def _clear_sent(self, sent: Sequence[str] = (), *, every: bool = False) -> None:
+        """Add ``sent`` to the rows waiting to be cleared; clear them all once the oldest waited, or if ``every``."""
+        now = time.monotonic()
+        with self._sent_lock:
+            if sent:
+                if not self._sent:
+                    self._sent_since = now
+                self._sent.extend(sent)
+            if not self._sent or not every and now - self._sent_since < CLEAR_SENT_AFTER_S:
+                return
+            if not self._services.is_ready:
+                return  # Kept for when the store is back (a worker starting or stopping).
+            batch, self._sent = self._sent, []
+        clear_sent(self._services.current().store.outbox, batch)
 
     def _run(self, broker: RedisBroker) -> None:
         while not self._stop.wait(self.interval_s):
+            self._clear_sent(every=True)
             if not self._services.is_ready:
                 continue
             try:

@@ -12,18 +12,21 @@ from typing import Any
 import dramatiq
 import pytest
 import redis
-from dramatiq.broker import Consumer
+from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker
+from sqlalchemy.exc import OperationalError
 
-from actors import broker, probe
+import middleware.outbox_relay as outbox_relay_module
+from actors import broker, probe, services
 from autolog.broker_state import HELD_IDS_PAGE, enqueue_many, held_message_ids
 from autolog.context import Context
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
 from autolog.store.outbox import DEFAULT_LEASE_S
-from middleware import pending, relay_outbox, send_committed
+from middleware import OutboxRelay, pending, relay_outbox, send_committed
+from middleware.outbox_relay import CLEAR_SENT_AFTER_S, send_after_hooks
 from pipelines.queues import Queues
-from tests.conftest import fetch, free_port_block
+from tests.conftest import SkippingClock, fetch, free_port_block, wait_for
 
 
 def after_lease() -> float:
@@ -279,3 +282,83 @@ def test_a_relay_given_a_stale_now_renews_its_claim_from_the_clock(context: Cont
     # Then the renewal held the row from now: the other relay claimed nothing, and one copy went
     assert (settled, outbox.second_relay) == (1, [])
     assert copies_in_redis(message.message_id) == 1
+
+
+def finished_step(context: Context, item_id: str) -> tuple[MessageProxy, dramatiq.Message[Any]]:
+    """A step's message as it finishes, its next step's message committed to the outbox (as StatusWrites leaves it)."""
+    follow_up = probe.message(item_id)
+    context.store.items.create([NewItem(item_id, "/footage/a.mov")], messages=[pending(follow_up)])
+    finished = MessageProxy(probe.message(item_id))
+    send_after_hooks(finished, [pending(follow_up)])
+    return finished, follow_up
+
+
+@pytest.fixture
+def relay(monkeypatch: pytest.MonkeyPatch) -> OutboxRelay:
+    """This process's relay middleware on a clock the test moves."""
+    monkeypatch.setattr(outbox_relay_module, "time", SkippingClock())
+    return OutboxRelay(services=services())
+
+
+def test_the_rows_of_a_workers_sent_messages_are_cleared_together_once_the_oldest_waited(
+        context: Context, relay: OutboxRelay) -> None:
+    # Given two steps that finished one after the other, each sending its next step's message
+    first, first_next = finished_step(context, "LF1")
+    second, second_next = finished_step(context, "LF2")
+    relay.after_process_message(broker, first)
+    relay.after_process_message(broker, second)
+
+    # Then both messages are in Redis at once, and their rows wait to be cleared together
+    assert (copies_in_redis(first_next.message_id), copies_in_redis(second_next.message_id)) == (1, 1)
+    assert context.store.outbox.count() == 2
+
+    # When a third step finishes once the oldest row has waited CLEAR_SENT_AFTER_S
+    outbox_relay_module.time.skipped_s = CLEAR_SENT_AFTER_S  # type: ignore[attr-defined]
+    third, third_next = finished_step(context, "LF3")
+    relay.after_process_message(broker, third)
+
+    # Then the three rows are cleared, in one write, and each message went once
+    assert context.store.outbox.count() == 0
+    assert [copies_in_redis(message.message_id) for message in (first_next, second_next, third_next)] == [1, 1, 1]
+
+
+@pytest.mark.parametrize("when", ["at the relay's next turn", "at shutdown"])
+def test_sent_rows_still_waiting_are_cleared_by_the_relays_thread_or_at_shutdown(
+        context: Context, relay: OutboxRelay, when: str) -> None:
+    # Given a step that finished and sent its next step's message, its row waiting to be cleared
+    finished, _ = finished_step(context, "LF1")
+    relay.after_process_message(broker, finished)
+    assert context.store.outbox.count() == 1
+
+    # When the relay's thread takes its turn, or the worker stops
+    if when == "at shutdown":
+        relay.before_worker_shutdown(broker, None)
+        assert context.store.outbox.count() == 0
+        return
+    relay.interval_s = 0.05
+    relay.after_worker_boot(broker, None)
+    try:
+        # Then the row is cleared, though no later step finished
+        wait_for(lambda: context.store.outbox.count() == 0, timeout_s=10, what="the relay's thread to clear the row")
+    finally:
+        relay.before_worker_shutdown(broker, None)
+
+
+def test_a_clear_the_store_refuses_keeps_the_rows_and_never_raises(
+        context: Context, relay: OutboxRelay, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a store that refuses the clear (an outage), and a finished step whose message went
+    def refused(message_ids: Sequence[str]) -> int:
+        raise OperationalError("DELETE FROM outbox", {}, Exception("database is locked"))
+
+    monkeypatch.setattr(context.store.outbox, "sent", refused)
+    finished, next_message = finished_step(context, "LF1")
+
+    # When the worker clears its sent rows, Then nothing is raised, the message went once and its row stays
+    relay.after_process_message(broker, finished)
+    relay.before_worker_shutdown(broker, None)
+    assert (copies_in_redis(next_message.message_id), context.store.outbox.count()) == (1, 1)
+
+    # And once the lease has run out, a relay finds the message in Redis and clears the row without sending it
+    monkeypatch.undo()
+    assert relay_outbox(broker, context.store.outbox, now=after_lease()) == 1
+    assert (copies_in_redis(next_message.message_id), context.store.outbox.count()) == (1, 0)
