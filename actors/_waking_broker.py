@@ -287,7 +287,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         (``_round_trip``), which loads it.
 
         Raises:
-            ConnectionClosed: Redis could not be reached or failed the call.
+            ConnectionClosed: Redis could not be reached, failed the fetch, or failed the wait
+                while the fetch took nothing (a wait that fails at once must not spin this thread).
         """
         pipe = self.broker.client.pipeline(transaction=False)
         pipe.blpop([self.wake_key], timeout=wait_ms / 1000)
@@ -298,9 +299,11 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             raise ConnectionClosed(ex) from None
         if isinstance(fetched, NoScriptError):
             return None
-        for reply in (woken, fetched):
-            if isinstance(reply, Exception):
-                raise ConnectionClosed(reply) from None
+        if isinstance(fetched, Exception):
+            raise ConnectionClosed(fetched) from None
+        if isinstance(woken, Exception) and not fetched:
+            raise ConnectionClosed(woken) from None
+        # A fetch that ran is returned whatever became of the wait: its messages are in this worker's ack set.
         return list(fetched)
 
     def _handed(self, message: MessageProxy | None) -> MessageProxy | None:

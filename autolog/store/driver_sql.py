@@ -59,8 +59,12 @@ class DriverStatement:
             with psycopg's ``%(name)s``).
 
     An ``insert`` fills every column of its table but the autoincremented key: a row without
-    one of them gets that column's Python default (a value, or a callable's result), else NULL
-    (no column of these tables has a server default).
+    one of them gets that column's Python default (a value, or a callable's result), else NULL.
+    A row's key that names no column is not stored (SQLAlchemy would refuse it).
+
+    Raises:
+        ValueError: an ``insert``'s table has a column whose default is the database's (a server
+            default, a SQL expression), which a row without it would not get.
     """
 
     def __init__(self, statement: ClauseElement, dialect: Dialect) -> None:
@@ -124,10 +128,19 @@ _SQL_NULL = object()
 
 
 def _default_of(column: Column[Any]) -> Callable[[], Any]:
-    """Return what gives ``column``'s Python default for a row without it: its value, its callable's result, or NULL."""
+    """Return what gives ``column``'s Python default for a row without it: its value, its callable's result, or NULL.
+
+    Raises:
+        ValueError: the column's default is the database's (a server default, a SQL expression):
+            SQLAlchemy would leave the column out of the insert for it, where this binds NULL.
+    """
     default = column.default
-    if default is None or not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
+    if default is None:
+        if column.server_default is not None:
+            raise ValueError(f"column {column.key!r} has only a server default, which a driver insert cannot apply")
         return lambda: _SQL_NULL
+    if not getattr(default, "is_scalar", False) and not getattr(default, "is_callable", False):
+        raise ValueError(f"column {column.key!r} has a SQL default, which a driver insert cannot apply")
     if default.is_scalar:
         value = default.arg  # type: ignore[attr-defined]
         return lambda: value
@@ -140,7 +153,8 @@ class CompiledFor:
     """Compiles Core statements for each dialect once, on first use.
 
     Keyed by the dialect's name and driver, so the stores a process opens (or a test suite's)
-    share one compiled statement each.
+    share one compiled statement each: with the bind processors of the first engine's dialect
+    (every store engine is made alike, ``create_store_engine``).
 
     Args:
         statement: the Core statement (as ``DriverStatement`` takes it).

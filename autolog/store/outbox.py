@@ -182,7 +182,9 @@ class Outbox:
         """Count the rows of ``queue_name`` made by ``made_by_s`` (epoch s) their writers may still send at ``now``.
 
         Those are unclaimed rows made less than ``SEND_WITHIN_S`` (plus ``ABANDON_MARGIN_S``) ago:
-        their writer sends and clears each within milliseconds, or dies and leaves it (``drop_queue``).
+        their writer sends each within milliseconds and clears it within about 2 s (a worker clears
+        its sent rows together: ``middleware.outbox_relay.OutboxRelay``), or dies and leaves it
+        (``drop_queue``).
         """
         made_by, abandoned = _made_by_and_abandoned(made_by_s, now)
         with self._sessions() as session:

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
-from sqlalchemy import bindparam, insert, select, text, update
+from sqlalchemy import Column, Integer, MetaData, String, Table, bindparam, func, insert, select, text, update
+from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from autolog.store import NewItem, Store
-from autolog.store.driver_sql import CompiledFor
+from autolog.store.driver_sql import CompiledFor, DriverStatement
 from autolog.store.models import Analysis, Frame, Item
 
 _INSERT_ANALYSIS = CompiledFor(insert(Analysis.__table__))
@@ -83,3 +85,14 @@ def test_a_driver_error_is_raised_as_sqlalchemys(store: Store) -> None:
         _INSERT_ANALYSIS.run_many(connection, [{**row, "model": "second"}])
     with store.sessions() as session:
         assert session.scalars(select(Analysis.model)).all() == ["m"]
+
+
+@pytest.mark.parametrize("default", [{"server_default": "x"}, {"default": func.lower("X")}],
+                         ids=["server default", "SQL expression"])
+def test_an_insert_of_a_table_with_a_database_side_default_is_refused(default: dict[str, Any]) -> None:
+    # Given a table with a column whose default the database applies, When a driver insert is compiled for it,
+    # Then it is refused: a row without that column would get NULL, not the default
+    table = Table("with_default", MetaData(), Column("id", Integer, primary_key=True),
+                  Column("name", String(10), **default))
+    with pytest.raises(ValueError, match="'name'"):
+        DriverStatement(insert(table), sqlite.dialect())

@@ -20,7 +20,7 @@ import middleware.outbox_relay as outbox_relay_module
 from actors import broker, probe, services
 from autolog.broker_state import HELD_IDS_PAGE, enqueue_many, held_message_ids
 from autolog.context import Context
-from autolog.statuses import Status
+from autolog.statuses import ROUTE_ACTOR, Status
 from autolog.store import NewEvent, NewItem, Outbox, PendingMessage
 from autolog.store.outbox import DEFAULT_LEASE_S
 from middleware import OutboxRelay, pending, relay_outbox, send_committed
@@ -330,9 +330,14 @@ def test_sent_rows_still_waiting_are_cleared_by_the_relays_thread_or_at_shutdown
     relay.after_process_message(broker, finished)
     assert context.store.outbox.count() == 1
 
-    # When the relay's thread takes its turn, or the worker stops
+    # When the relay's thread takes its turn, or the worker stops: a step that finishes after the stop began (in
+    # its grace period, once the relay's thread is gone) sends its next step too, and the stop's end clears both
     if when == "at shutdown":
         relay.before_worker_shutdown(broker, None)
+        late, late_next = finished_step(context, "LF2")
+        relay.after_process_message(broker, late)
+        assert (copies_in_redis(late_next.message_id), context.store.outbox.count()) == (1, 2)
+        relay.after_worker_shutdown(broker, None)
         assert context.store.outbox.count() == 0
         return
     relay.interval_s = 0.05
@@ -355,10 +360,27 @@ def test_a_clear_the_store_refuses_keeps_the_rows_and_never_raises(
 
     # When the worker clears its sent rows, Then nothing is raised, the message went once and its row stays
     relay.after_process_message(broker, finished)
-    relay.before_worker_shutdown(broker, None)
+    relay.after_worker_shutdown(broker, None)
     assert (copies_in_redis(next_message.message_id), context.store.outbox.count()) == (1, 1)
 
     # And once the lease has run out, a relay finds the message in Redis and clears the row without sending it
     monkeypatch.undo()
     assert relay_outbox(broker, context.store.outbox, now=after_lease()) == 1
     assert (copies_in_redis(next_message.message_id), context.store.outbox.count()) == (1, 0)
+
+
+def test_the_row_of_a_follow_up_that_runs_no_step_is_cleared_at_once(context: Context, relay: OutboxRelay) -> None:
+    # Given a finished step whose follow-up is a plain callback (no step: no start deletes its row)
+    callback = dramatiq.Message(queue_name="control", actor_name=ROUTE_ACTOR, args=({"item_id": "LF1"}, {}),
+                                kwargs={}, options={})
+    context.store.items.create([NewItem("LF1", "/footage/a.mov")], messages=[pending(callback)])
+    finished = MessageProxy(probe.message("LF1"))
+    send_after_hooks(finished, [pending(callback)])
+
+    # When it is sent
+    relay.after_process_message(broker, finished)
+
+    # Then its row is cleared with the send, not left for a later clear: if the worker died before that, a relay
+    # would find the message run and gone from Redis, and send it again
+    assert context.store.outbox.count() == 0
+    assert broker.client.hlen(f"{broker.namespace}:control.msgs") == 1

@@ -40,6 +40,7 @@ broker.declare_queue("wake_requeued")
 broker.declare_queue("wake_delayed")
 broker.declare_queue("wake_noscript")
 broker.declare_queue("wake_outage")
+broker.declare_queue("wake_refused")
 
 
 @pytest.mark.parametrize("scripts_lost", [False, True], ids=["scripts loaded", "scripts lost"])
@@ -367,6 +368,32 @@ def test_a_wait_whose_round_trip_fails_raises_connection_closed_and_loses_nothin
     consumer.ack(fetched)
     consumer.close()
     broker.flush("wake_outage")
+
+
+def test_a_fetch_that_ran_behind_a_failed_wait_is_returned_and_a_failed_wait_alone_raises(
+        redis_client: redis.Redis) -> None:
+    # Given a consumer that found its queue empty (its next look waits on the wake list at once), then a message on
+    # its queue, and a wake list Redis refuses to wait on (a key of another type)
+    consumer: Any = broker.consume("wake_refused", prefetch=2, timeout=10)
+    assert next(consumer) is None
+    assert consumer._drained
+    message = broker.enqueue(probe.message().copy(queue_name="wake_refused"))
+    key = wake_key(broker.namespace, "wake_refused")
+    redis_client.delete(key)
+    redis_client.set(key, "not a list")
+    try:
+        # When it looks, Then the fetch behind the refused wait is returned: its message is in this worker's ack set
+        fetched = next(consumer)
+        assert fetched.message_id == message.message_id
+
+        # And a look whose wait is refused and whose fetch takes nothing raises (a consumer restart), not spin
+        with pytest.raises(dramatiq.errors.ConnectionClosed):
+            next(consumer)
+        consumer.ack(fetched)
+    finally:
+        redis_client.delete(key)
+        consumer.close()
+        broker.flush("wake_refused")
 
 
 class _Recording(dramatiq.Middleware):
