@@ -133,8 +133,8 @@ def test_status_write_after_the_work_is_retried_until_the_store_answers(
         assert store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
         assert status_writes.failed_writes == 0
         assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
-        # And its outbox row goes with the worker's next clear of the rows it sent (here, as it stops)
-        relay.before_worker_shutdown(broker, None)
+        # And its outbox row goes with the worker's next clear of the rows it sent (here, once it has stopped)
+        relay.after_worker_shutdown(broker, None)
         assert store.outbox.count() == 0
     finally:
         store.close()
