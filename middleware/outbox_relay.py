@@ -29,6 +29,7 @@ from dramatiq.errors import ActorNotFound, BrokerConnectionError
 
 from autolog.broker_state import held_message_ids
 from autolog.store import Outbox, PendingMessage, send_deadline
+from middleware._steps import step_of
 from middleware.services import Services
 
 logger = logging.getLogger(__name__)
@@ -57,15 +58,6 @@ def _send(broker: dramatiq.Broker, message: PendingMessage) -> bool:
     return True
 
 
-def send_now(broker: dramatiq.Broker, messages: Sequence[PendingMessage]) -> list[str]:
-    """Send messages whose outbox rows committed; return the ids of those that went.
-
-    A message the broker refuses, or one past its deadline (``PendingMessage.sendable``), is
-    left to the relay. Never raises for a broker outage: the rows are there.
-    """
-    return [message.message_id for message in messages if _send(broker, message)]
-
-
 def clear_sent(outbox: Outbox, message_ids: Sequence[str]) -> None:
     """Clear the outbox rows of sent messages; a store that fails leaves them (logged), never raises.
 
@@ -85,7 +77,7 @@ def send_committed(broker: dramatiq.Broker, outbox: Outbox, messages: Sequence[P
     in the outbox for the relay. Never raises for a broker or store outage: the rows are there,
     and the relay sends them later.
     """
-    sent = send_now(broker, messages)
+    sent = [message.message_id for message in messages if _send(broker, message)]
     clear_sent(outbox, sent)
     return len(sent)
 
@@ -151,14 +143,9 @@ CLEAR_SENT_AFTER_S = 0.5
 
 
 def _starts_a_step(broker: dramatiq.Broker, message: PendingMessage) -> bool:
-    """Whether ``message`` runs a pipeline step (its ``step`` option, else its actor's), whose start deletes its row.
-
-    As ``middleware.status_writes.message_step`` reads it, on the message's stored form.
-    """
-    if (message.message.get("options") or {}).get("step"):
-        return True
+    """Whether ``message`` runs a pipeline step (``step_of`` its stored form), whose start deletes its row."""
     try:
-        return bool(broker.get_actor(message.message["actor_name"]).options.get("step"))
+        return step_of(broker, message.message["actor_name"], message.message.get("options") or {}) is not None
     except ActorNotFound:
         return False
 
@@ -218,12 +205,10 @@ class OutboxRelay(dramatiq.Middleware):
         committed = message.options.pop(COMMITTED_OPTION, None)
         if not committed:
             return
-        messages = [PendingMessage(**pending_message) for pending_message in committed]
-        sent = set(send_now(broker, messages))
         steps: list[str] = []
         others: list[str] = []
-        for pending_message in messages:
-            if pending_message.message_id in sent:
+        for pending_message in (PendingMessage(**committed_message) for committed_message in committed):
+            if _send(broker, pending_message):
                 (steps if _starts_a_step(broker, pending_message) else others).append(pending_message.message_id)
         if others:  # No start deletes their rows: a relay would send them again after their lease.
             clear_sent(self._services.current().store.outbox, others)

@@ -34,7 +34,8 @@ from dramatiq.broker import MessageProxy
 
 from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, percent_before, percent_done
 from autolog.statuses import Status, Step
-from middleware.status_writes import TRANSITION_OPTION, message_step
+from middleware._steps import message_step
+from middleware.status_writes import TRANSITION_OPTION
 
 
 class Progress(dramatiq.Middleware):

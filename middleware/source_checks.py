@@ -46,6 +46,7 @@ from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle
 from autolog.sources import is_remote
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemGuard, NewEvent, is_store_outage
+from middleware._steps import message_step
 from middleware.outbox_relay import pending, send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
@@ -53,7 +54,6 @@ from middleware.status_writes import (
     FOLLOW_UP_OPTION,
     SUPERSEDED_OPTION,
     TRANSITION_OPTION,
-    message_step,
     wait_out,
 )
 

@@ -32,8 +32,9 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
-from autolog.statuses import Status, Step, is_allowed, step_named
+from autolog.statuses import Status, Step, is_allowed
 from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage, send_deadline
+from middleware._steps import message_step
 from middleware.outbox_relay import pending, send_after_hooks
 from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
@@ -84,12 +85,6 @@ def _host_pid(pid: int) -> str:
 def worker_name() -> str:
     """Name the current thread as ``host:pid:thread`` for the timeline."""
     return f"{_host_pid(os.getpid())}:{threading.current_thread().name}"
-
-
-def message_step(broker: dramatiq.Broker, message: dramatiq.Message[Any] | MessageProxy) -> Step | None:
-    """Return the pipeline step a message runs (its ``step`` option, else its actor's); None for others."""
-    name = message.options.get("step") or broker.get_actor(message.actor_name).options.get("step")
-    return step_named(name) if name else None
 
 
 def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,

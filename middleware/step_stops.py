@@ -24,8 +24,9 @@ from autolog.errors import ItemNotFound
 from autolog.steps import run_folder
 from autolog.stops import install_check, remove_check, throttled
 from autolog.store import NewEvent
+from middleware._steps import message_step
 from middleware.services import Services
-from middleware.status_writes import RUN_OPTION, message_step
+from middleware.status_writes import RUN_OPTION
 
 
 class StepStops(dramatiq.Middleware):

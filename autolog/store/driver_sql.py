@@ -53,8 +53,8 @@ class DriverStatement:
 
     Args:
         statement: a Core statement whose parameters are ``bindparam``s with names (an
-            ``insert`` takes its table's columns by key, as ``columns`` lists them). No
-            expanding (``IN``) parameter: its SQL changes with each call's values.
+            ``insert`` takes its table's columns by key). No expanding (``IN``) parameter: its
+            SQL changes with each call's values.
         dialect: the engine's dialect (``sqlite`` with its ``?`` parameters, or ``postgresql``
             with psycopg's ``%(name)s``).
 
