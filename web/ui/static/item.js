@@ -40,13 +40,16 @@
   }
 
   const rerunSelect = document.getElementById("rerun-step");
+  /** True from an action that queued the item until a step ends (a skipped delivery, held by a paused queue, is no end). */
+  let queuedByAction = false;
 
   async function act(button, method, url, body, done) {
     button.disabled = true;
     try {
       const answer = await api(method, url, body);
       // A job id means a message carries the item now; none (with a reason) means nothing runs from its status.
-      showItem(answer.item, Boolean(answer.job_id));
+      queuedByAction = Boolean(answer.job_id);
+      showItem(answer.item, queuedByAction);
       if (answer.reason) say(done.split(":")[0].replace(/\.$/, "") + ". Nothing was queued: " + answer.reason + ".");
       else say(done + (answer.queued === false ? " Redis is down: it will be queued when it is back." : ""));
     } catch (error) {
@@ -100,7 +103,8 @@
     document.getElementById("item-activity").textContent = event.final ? "" : activity(event);
     if (event.status) setBadge(badge, event.status, eventTone(event));
     if (["succeeded", "failed", "dead_lettered", "skipped"].includes(event.state)) {
-      api("GET", itemUrl).then(showItem, () => {});
+      if (event.state !== "skipped") queuedByAction = false;
+      api("GET", itemUrl).then((item) => showItem(item, queuedByAction), () => {});
     }
   });
 
