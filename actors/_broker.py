@@ -89,7 +89,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     broker.add_middleware(RateLimits(client=broker.client, namespace=settings.namespace))
     # After RateLimits (they see only admitted messages), before StatusWrites (see above).
     status_writes = StatusWrites(services=services, after_start=source_checks.check_started)
-    broker.add_middleware(Metrics(services=services, client=broker.client, namespace=settings.namespace,
+    broker.add_middleware(Metrics(client=broker.client, namespace=settings.namespace,
                                   directory=settings.metrics_root, pool=settings.worker_pool,
                                   exporter_port=settings.metrics_port,
                                   heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))

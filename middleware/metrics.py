@@ -21,7 +21,6 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +28,7 @@ import dramatiq
 import redis
 from dramatiq.broker import MessageProxy
 from dramatiq.common import q_name
-from sqlalchemy.exc import SQLAlchemyError
 
-from autolog.errors import ItemNotFound
 from autolog.lanes import Lane
 from autolog.metrics_instruments import Instruments
 from autolog.metrics_multiproc import enable_multiprocess, mark_process_dead, prune_stale_files
@@ -39,7 +36,6 @@ from autolog.statuses import Status, step_named
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from middleware._limiter import RateLimit
 from middleware._metrics_export import serve_worker_metrics
-from middleware.services import Services
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
 
 
@@ -47,7 +43,6 @@ class Metrics(dramatiq.Middleware):
     """Counts, times and labels every message a worker process handles.
 
     Args:
-        services: where the store comes from (an item's creation time, for pipeline duration).
         client: the Redis shared by every worker, for the live-worker registry.
         namespace: the broker's key prefix.
         directory: this worker group's multiprocess folder, one per pool per host.
@@ -59,11 +54,10 @@ class Metrics(dramatiq.Middleware):
     """
 
     def __init__(
-        self, *, services: Services, client: redis.Redis, namespace: str, directory: Path, pool: str | None = None,
+        self, *, client: redis.Redis, namespace: str, directory: Path, pool: str | None = None,
         exporter_port: int | None = None, heartbeat_timeout_ms: int = 10_000, status_writes: StatusWrites | None = None,
     ) -> None:
         self.logger = logging.getLogger(__name__)
-        self._services = services
         self._client = client
         self._namespace = namespace
         self.directory = directory
@@ -200,15 +194,10 @@ class Metrics(dramatiq.Middleware):
         applied = bool(transition.get("applied"))
         target = str(transition.get("to"))
         instruments.child(instruments.transitions, *labels, target, "applied" if applied else "refused").inc()
-        if not applied or not Status(target).is_terminal or not self._services.is_ready:
-            return
-        try:
-            created = self._services.current().store.items.get(message.args[0]).created_at
-        except (ItemNotFound, SQLAlchemyError) as ex:
-            self.logger.warning("No pipeline duration for item %r: %s", message.args[0], ex)
-            return
-        elapsed = (datetime.now(UTC) - created).total_seconds()
-        instruments.child(instruments.pipeline_duration, *labels).observe(max(0.0, elapsed))
+        age_s = transition.get("item_age_s")
+        # The age StatusWrites read with the run's start (no read of its own: issue #13).
+        if applied and Status(target).is_terminal and isinstance(age_s, (int, float)):
+            instruments.child(instruments.pipeline_duration, *labels).observe(max(0.0, age_s))
 
     def _count_failed_writes(self, instruments: Instruments, message: dramatiq.Message[Any] | MessageProxy) -> None:
         if self._status_writes is None:

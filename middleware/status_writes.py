@@ -40,7 +40,9 @@ from middleware.rate_limits import WAIT_OPTION
 from middleware.services import Services
 
 #: Key under which the outcome of the status write is stamped into the message's options,
-#: so callbacks (which receive the message's data) can see whether the item moved.
+#: so callbacks (which receive the message's data) can see whether the item moved: ``from`` and
+#: ``to`` (status values), ``applied`` (bool) and, once applied, ``item_age_s``: the item's age
+#: at the write, in s (the pipeline duration metric of a terminal status).
 TRANSITION_OPTION = "autolog_transition"
 
 #: Key under which the fencing token of the run a delivery started is stamped into its options
@@ -137,7 +139,8 @@ class StatusWrites(dramatiq.Middleware):
         self._after_start = after_start
         #: How long a finished step's status write is retried while the store is unreachable, in s.
         self.outage_wait_s = outage_wait_s
-        self._started_ms: dict[str, int] = {}
+        #: Per message started here: when (ms since the epoch), and when its item was created.
+        self._started_ms: dict[str, tuple[int, datetime | None]] = {}
         #: Ids of delayed messages this worker holds until they are due.
         self._delayed: set[str] = set()
         #: Writes that failed and were logged; exported as a metric.
@@ -230,7 +233,7 @@ class StatusWrites(dramatiq.Middleware):
             # The wait is over: a later retry of this message must not read as a wait. Set aside,
             # the marker makes a second meeting with the same fault wait longer (``wait_out``).
             message.options[ENDED_WAIT_OPTION] = message.options.pop(WAIT_OPTION)
-        self._started_ms[message.message_id] = now
+        self._started_ms[message.message_id] = (now, held.created_at)
         if self._after_start is not None:
             self._after_start(broker, message, step, held)
 
@@ -241,12 +244,12 @@ class StatusWrites(dramatiq.Middleware):
         step = message_step(broker, message)
         if step is None:
             return
-        started = self._started_ms.pop(message.message_id, _now_ms())
+        started, created_at = self._started_ms.pop(message.message_id, (_now_ms(), None))
         base = NewEvent(item_id=message.args[0], event="", step=step.name, message_id=message.message_id,
                         attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
                         run_ms=_now_ms() - started)
         if exception is None:
-            self._advance(broker, message, step, base, result)
+            self._advance(broker, message, step, base, result, created_at)
         elif is_store_outage(exception):
             # Nothing can be written now; Retries puts the message back without spending a retry.
             self.logger.warning("Store unavailable during %r of item %r: %s", step.name, base.item_id, exception)
@@ -260,7 +263,7 @@ class StatusWrites(dramatiq.Middleware):
         return store.fenced(RunFence(message.args[0], token, step.from_status)) if token else store
 
     def _advance(self, broker: dramatiq.Broker, message: MessageProxy, step: Step, base: NewEvent,
-                 result: Any) -> None:
+                 result: Any, created_at: datetime | None) -> None:
         applied = False
         target: Status | None = None
         follow_ups: list[PendingMessage] = []
@@ -302,7 +305,10 @@ class StatusWrites(dramatiq.Middleware):
             message.options.pop("pipe_target", None)
             message.options.pop("on_success", None)
         to_status = target.value if target is not None else None
-        message.options[TRANSITION_OPTION] = {"from": step.from_status.value, "to": to_status, "applied": applied}
+        transition: dict[str, Any] = {"from": step.from_status.value, "to": to_status, "applied": applied}
+        if applied and created_at is not None:
+            transition["item_age_s"] = (datetime.now(UTC) - created_at).total_seconds()
+        message.options[TRANSITION_OPTION] = transition
         if not applied:
             self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
 

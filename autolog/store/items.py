@@ -111,6 +111,8 @@ class ItemGuard:
     cancelled: bool
     source: str
     source_fingerprint: dict[str, Any] | None
+    #: When the item was created, as a run's start write read it (``Items.start_run``); None from ``Items.guard``.
+    created_at: datetime | None = None
 
 
 def validate_item_id(item_id: str) -> str:
@@ -270,9 +272,10 @@ class Items:
                                                                          event.message_id, connection))
         if held is None:
             return None
-        self._started.run = (token, to_view(SimpleNamespace(**held)))
+        view = to_view(SimpleNamespace(**held))
+        self._started.run = (token, view)
         return ItemGuard(status=status, cancelled=False, source=held["source"],
-                         source_fingerprint=held["source_fingerprint"])
+                         source_fingerprint=held["source_fingerprint"], created_at=view.created_at)
 
     def create(self, items: Sequence[NewItem], *, messages: Sequence[PendingMessage] = ()) -> list[ItemView]:
         """Create items at ``0 - Pending File Info`` in one transaction, with a queued-by-user event.

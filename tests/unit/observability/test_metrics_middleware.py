@@ -12,12 +12,11 @@ from dramatiq.brokers.stub import StubBroker
 from prometheus_client import values
 
 from autolog.metrics_instruments import Instruments
-from autolog.settings import Settings
-from middleware import Metrics, Services, serve_worker_metrics
+from middleware import Metrics, serve_worker_metrics
 
 
 def never_booted(tmp_path: Path, *, port: int | None = None) -> Metrics:
-    return Metrics(services=Services(settings=Settings()), client=redis.Redis(), namespace="unit",
+    return Metrics(client=redis.Redis(), namespace="unit",
                    directory=tmp_path / "metrics", exporter_port=port)
 
 
