@@ -11,7 +11,6 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
-from unittest import mock
 
 import dramatiq
 import pytest
@@ -34,7 +33,7 @@ from autolog.statuses import Status, step_named
 from autolog.store import NewItem
 from middleware import TRANSITION_OPTION, Progress
 from pipelines import actions
-from tests.conftest import SampleClips, wait_for
+from tests.conftest import SampleClips, pipeline_sizes, wait_for
 
 Drain = Callable[..., None]
 
@@ -376,17 +375,10 @@ def test_a_step_handed_to_another_process_is_put_only_after_its_queued_and_the_s
     # Given a worker process whose step 1 of an item just succeeded: its publisher holds the "succeeded"
     item = "handed-over"
     progress, second = _succeeded_in_a_worker(channel, item)
-    sent: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        sent.append(len(pipe.command_stack))
-        return execute(pipe, *args, **kwargs)
-
     try:
         # When it sends step 2 on (its hooks, then its put), and another process publishes step 2's "running"
         # the moment it is put
-        with mock.patch.object(redis.client.Pipeline, "execute", counted):
+        with pipeline_sizes() as sent:
             progress.before_enqueue(broker, second, None)
             broker.do_enqueue(second.queue_name, "handed-over-put", second.encode())
         running = _running_elsewhere(channel, second)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 from unittest import mock
@@ -18,7 +19,7 @@ from actors._waking_broker import BLOCK_TIMER_MS, SATURATED_WAIT_S
 from autolog.broker_state import wake_key
 from autolog.local_redis import LocalRedis
 from middleware import Progress
-from tests.conftest import acked, wait_for
+from tests.conftest import acked, pipeline_sizes, wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
 IDLE_TIMEOUT_MS = 3_000
@@ -573,20 +574,33 @@ def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_
         broker.flush("wake_drained")
 
 
-def test_an_idle_consumer_waits_the_brokers_longer_idle_wait_yet_its_worker_stops_at_its_own_timeout(
-        redis_url: str) -> None:
-    # Given a worker with a short timeout on a broker whose idle consumers wait 4 s, and its consumer just
-    # beginning such a wait
-    idle = _waking_broker.WakingRedisBroker(client=redis.Redis.from_url(redis_url), idle_wait_ms=4_000,
-                                            namespace="autolog-test-idle-wait")
+@contextlib.contextmanager
+def _idle_worker(client: redis.Redis) -> Iterator[tuple[Any, threading.Thread]]:
+    """Yield the consumer of a worker with a 100 ms timeout on a broker whose idle consumers wait 4 s, once it
+    blocks on its wake list, and a thread that stops the worker (stopped at the end if the test did not).
+    """
+    idle = _waking_broker.WakingRedisBroker(client=client, idle_wait_ms=4_000, namespace="autolog-test-idle-wait")
     idle.declare_queue("idle")
     worker = dramatiq.Worker(idle, queues={"idle"}, worker_threads=1, worker_timeout=100)
     worker.start()
     stopping = threading.Thread(target=worker.stop)
     try:
         consumer = wait_for(lambda: worker.consumers["idle"].consumer, timeout_s=10, what="the consumer")
-        assert consumer.idle_timeout_ms == 4_000
         wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
+        yield consumer, stopping
+    finally:
+        if stopping.ident is None:
+            worker.stop()
+        stopping.join(timeout=30)
+        idle.close()
+
+
+def test_an_idle_consumer_waits_the_brokers_longer_idle_wait_yet_its_worker_stops_at_its_own_timeout(
+        redis_url: str) -> None:
+    # Given a worker with a short timeout on a broker whose idle consumers wait 4 s, and its consumer just
+    # beginning such a wait
+    with _idle_worker(redis.Redis.from_url(redis_url)) as (consumer, stopping):
+        assert consumer.idle_timeout_ms == 4_000
 
         # When the worker stops, Then the consumer is woken and back at the worker's timeout: the stop takes
         # well under the wait it had begun
@@ -594,36 +608,22 @@ def test_an_idle_consumer_waits_the_brokers_longer_idle_wait_yet_its_worker_stop
         stopping.join(timeout=2)
         assert not stopping.is_alive()
         assert consumer.idle_timeout_ms == 100
-    finally:
-        if stopping.ident is None:
-            worker.stop()
-        stopping.join(timeout=10)
-        idle.close()
 
 
 def test_a_stop_that_cannot_reach_redis_to_wake_its_consumers_is_logged_and_the_worker_still_stops(
         tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
     # Given a worker whose consumer waits 4 s on a Redis of its own, which then goes away
     server = LocalRedis(tmp_path / "redis", persist=False)
-    idle = _waking_broker.WakingRedisBroker(client=redis.Redis.from_url(server.start()), idle_wait_ms=4_000)
-    idle.declare_queue("idle")
-    worker = dramatiq.Worker(idle, queues={"idle"}, worker_threads=1, worker_timeout=100)
-    worker.start()
-    stopping = threading.Thread(target=worker.stop)
     try:
-        consumer = wait_for(lambda: worker.consumers["idle"].consumer, timeout_s=10, what="the consumer")
-        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
-        server.stop()
+        with _idle_worker(redis.Redis.from_url(server.start())) as (_, stopping):
+            server.stop()
 
-        # When the worker stops, Then the wake it could not send is logged, and the worker stops all the same
-        stopping.start()
-        stopping.join(timeout=30)
-        assert not stopping.is_alive()
-        assert "Could not wake the stopping worker's consumers" in caplog.text
+            # When the worker stops, Then the wake it could not send is logged, and the worker stops all the same
+            stopping.start()
+            stopping.join(timeout=30)
+            assert not stopping.is_alive()
+            assert "Could not wake the stopping worker's consumers" in caplog.text
     finally:
-        if stopping.ident is None:
-            worker.stop()
-        stopping.join(timeout=30)
         server.stop()
 
 
@@ -667,24 +667,16 @@ def test_commands_left_for_the_next_put_go_first_in_its_round_trip(redis_client:
     redis_client.delete(first.key, second.key)
     broker.before_next_put(first)
     broker.before_next_put(second)
-    sent: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        sent.append(len(pipe.command_stack))
-        return execute(pipe, *args, **kwargs)
-
     try:
         # When a message is put, Then they ran in its round trip, ahead of it, and each was handed its reply
-        with mock.patch.object(redis.client.Pipeline, "execute", counted):
+        with pipeline_sizes() as sent:
             broker.enqueue(probe.message().copy(queue_name="wake_riders"))
         assert sent[0] == 5  # two commands, the message, its wake token
         assert first.replies == [True] and second.replies == [True]
         assert redis_client.get(first.key) == b"set" and redis_client.get(second.key) == b"set"
 
         # And the next put carries nothing of theirs
-        sent.clear()
-        with mock.patch.object(redis.client.Pipeline, "execute", counted):
+        with pipeline_sizes() as sent:
             broker.enqueue(probe.message().copy(queue_name="wake_riders"))
         assert sent == [3] and first.replies == [True]
     finally:
