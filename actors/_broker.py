@@ -53,9 +53,6 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
         url=url or settings.broker_url,
         namespace=settings.namespace,
         heartbeat_timeout=settings.heartbeat_timeout_ms,
-        # As long as the heartbeat allows: an idle worker's consumers look 2.5 times less often than at
-        # dramatiq's 1 s timeout (issue #13: a fifth of a tiny clip's orchestration CPU was idle looks).
-        idle_wait_ms=settings.heartbeat_timeout_ms // 4,
         maintenance_chance=settings.maintenance_chance,
         middleware=[
             LifecycleLogs(log_config=build_log_config(level=settings.log_level, fmt=settings.log_format,

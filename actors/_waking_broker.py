@@ -1,22 +1,22 @@
 """A Redis broker whose idle consumers wake the moment a message is enqueued.
 
 dramatiq's Redis consumer polls an empty queue with a growing sleep, up to the worker's timeout
-(1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop between two steps
-on different queues waited about half a second. Here each enqueue (in the enqueue's round trip:
-``do_enqueue``), and each requeue of messages a stopping worker held, also pushes a token onto the
-queue's wake list, and an idle consumer blocks on that list (``BLPOP``, up to the same timeout, or
-the broker's longer ``idle_wait_ms`` until its worker stops) instead of sleeping, with its fetch
-behind it in the same pipeline (``_wait_then_fetch``): a hop costs a Redis round trip, and an idle
-consumer's look at its timeout one round trip, not two. A delay queue's consumer blocks the same
-way, on its own wake list (a delayed enqueue pushes to it), but no longer than until the earliest
-due time (``eta``) of the delayed messages it has handed to its worker, which then moves the
-message to its queue at that time: dramatiq's polling backoff woke each of a worker's idle delay
-queues about eight times in the first second of idleness and once a second after (a third of an
-idle worker's CPU), and moved a delayed message up to the worker's timeout after it was due. Redis
-ends a blocking wait up to its timer's tick late (``BLOCK_TIMER_MS``), so the last stretch before a
-due time is a nap of the consumer's own (a message delayed by less than a tick, sent during that
-nap, is fetched when it ends: the steps' delays are a second or more). A delayed message put back
-on its delay queue (a stopping worker's, a dead one's) wakes it too.
+(1 s from the ``dramatiq`` CLI, which cannot change it), so at light load every hop between two
+steps on different queues waited about half a second. Here each enqueue (in the enqueue's round
+trip: ``do_enqueue``), and each requeue of messages a stopping worker held, also pushes a token
+onto the queue's wake list, and an idle consumer blocks on that list (``BLPOP``, up to the same
+timeout) instead of sleeping, with its fetch behind it in the same pipeline
+(``_wait_then_fetch``): a hop costs a Redis round trip, and an idle consumer's look at its
+timeout one round trip, not two. A delay queue's consumer blocks the same way, on its own wake
+list (a delayed enqueue pushes to it), but no longer than until the earliest due time (``eta``)
+of the delayed messages it has handed to its worker, which then moves the message to its queue
+at that time: dramatiq's polling backoff woke each of a worker's idle delay queues about eight
+times in the first second of idleness and once a second after (a third of an idle worker's CPU),
+and moved a delayed message up to the worker's timeout after it was due. Redis ends a blocking
+wait up to its timer's tick late (``BLOCK_TIMER_MS``), so the last stretch before a due time is
+a nap of the consumer's own (a message delayed by less than a tick, sent during that nap, is
+fetched when it ends: the steps' delays are a second or more). A delayed message put back on its
+delay queue (a stopping worker's, a dead one's) wakes it too.
 
 A worker thread's ack is not a round trip of its own either: the consumer sends the acks of
 its queue with its next fetch, in one pipeline (``_round_trip``): all of them in one command
@@ -43,9 +43,7 @@ import heapq
 import logging
 import threading
 import time
-import uuid
-from collections.abc import Callable, Sequence
-from typing import Any, Protocol
+from typing import Any
 
 import redis
 from dramatiq.broker import Consumer, MessageProxy
@@ -62,7 +60,6 @@ from autolog.broker_state import (
     ack_keys,
     purge_time_key,
     purged_while_fetched,
-    stop_wake_key,
     wake_key,
 )
 
@@ -75,10 +72,6 @@ SATURATED_WAIT_S = 0.1
 #: on its timer (``hz``, 10 a second by default). A delay queue's consumer waiting for a due time
 #: wakes this much early, and naps the rest itself.
 BLOCK_TIMER_MS = 100
-
-#: How long a Redis client of redis-py 8 waits for a reply by default (``socket_timeout``), in s: a
-#: consumer's blocking wait must end well before it, or the read times out as a lost connection.
-REDIS_PY_SOCKET_TIMEOUT_S = 5.0
 
 #: A consumer holding all it may prefetch fetches again once this share of its prefetch is free
 #: (at least one message): a round trip per few messages, not per message, while its workers
@@ -103,14 +96,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     def __init__(self, broker: WakingRedisBroker, queue_name: str, prefetch: int, timeout: int) -> None:
         # dramatiq's own idle sleep is cut to 1 ms; the idle wait is the wake list's BLPOP (``__next__``).
         super().__init__(broker, queue_name, prefetch, 1)
-        #: How long an idle look blocks on the wake lists, in ms: the broker's ``idle_wait_ms`` if longer than
-        #: the worker's timeout, until the worker stops (``hurry``).
-        self.idle_timeout_ms = max(timeout, broker.idle_wait_ms or 0)
-        self._worker_timeout_ms = timeout
+        self.idle_timeout_ms = timeout
         self.is_delay_queue = q_name(queue_name) != queue_name
         self.wake_key = wake_key(broker.namespace, queue_name)
-        #: This consumer's own wake list, which ``hurry`` pushes to.
-        self.stop_key = stop_wake_key(broker.namespace, queue_name, uuid.uuid4().hex)
         #: Set by each ack and nack (a worker thread's), which make room to prefetch again.
         self.room = threading.Event()
         self._waiting = broker.waiting_acks(queue_name)
@@ -143,17 +131,6 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             super().nack(message)
         finally:
             self.room.set()
-
-    def hurry(self, pipe: Any) -> None:
-        """Look at the worker's timeout from now on, and end a longer wait now: its worker is stopping.
-
-        Queues on ``pipe`` a token for this consumer's own wake list (kept a minute, in case the
-        consumer has gone): dramatiq stops a worker's consumers once its threads have finished,
-        and joins each for as long as its wait takes.
-        """
-        self.idle_timeout_ms = self._worker_timeout_ms
-        pipe.lpush(self.stop_key, b"1")
-        pipe.expire(self.stop_key, 60)
 
     def close(self) -> None:
         with self._waiting.lock:
@@ -314,7 +291,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 while the fetch took nothing (a wait that fails at once must not spin this thread).
         """
         pipe = self.broker.client.pipeline(transaction=False)
-        pipe.blpop([self.wake_key, self.stop_key], timeout=wait_ms / 1000)
+        pipe.blpop([self.wake_key], timeout=wait_ms / 1000)
         self._dispatch(pipe, "fetch", fetch)
         try:
             woken, fetched = pipe.execute(raise_on_error=False)
@@ -369,25 +346,6 @@ class _PuttingBack(threading.local):
     fetched: tuple[str, int] | None = None
 
 
-class QueuedCommands(Protocol):
-    """Commands a caller queued on a put's pipeline (``WakingRedisBroker.before_next_put``)."""
-
-    @property
-    def count(self) -> int:
-        """How many commands were queued."""
-
-    def settle(self, replies: Sequence[Any]) -> None:
-        """Read their ``count`` replies, in order, each an exception where Redis failed the command (or the round
-        trip); must not raise."""
-
-
-class _Riders(threading.local):
-    """Per thread: what its next put sends first (``WakingRedisBroker.before_next_put``)."""
-
-    def __init__(self) -> None:
-        self.queue_ons: list[Callable[[Any], QueuedCommands]] = []
-
-
 class WakingRedisBroker(RedisBroker):
     """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring).
 
@@ -397,38 +355,19 @@ class WakingRedisBroker(RedisBroker):
     calling all twenty for each of a message's hooks cost about 5 % of a no-op drain (issue #13).
     Which middleware define a hook is read when the middleware list changes: a hook must be
     defined by the class, or set on the instance before the middleware joins the list.
-
-    Args:
-        idle_wait_ms: how long an idle consumer blocks on its wake list before it looks again,
-            when longer than its worker's timeout (dramatiq's ``worker_timeout``, which also
-            paces the worker threads' idle looks and so their stop). Each look is a Redis round
-            trip, so an idle worker's twelve consumers cost less the longer they wait; a message
-            without a wake token (dramatiq's maintenance giving back a dead worker's) waits that
-            long. Capped at a quarter of ``heartbeat_timeout`` (every look refreshes the worker's
-            heartbeat, and other workers take back a lapsed worker's messages) and a second
-            short of the client's socket timeout. When the worker stops, its consumers go back
-            to its timeout at once (``_WakingConsumer.hurry``). None: the worker's timeout.
-        other arguments: as ``RedisBroker``.
     """
 
-    def __init__(self, *args: Any, idle_wait_ms: int | None = None, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: The middleware list the hook lists were made from, with the middleware defining each hook: one
         #: pair, replaced whole, so a list made from one middleware list is never kept for another.
         self._hooked: tuple[tuple[Middleware, ...], dict[str, list[Middleware]]] = ((), {})
         super().__init__(*args, **kwargs)
-        socket_timeout_s = self.client.connection_pool.connection_kwargs.get("socket_timeout",
-                                                                             REDIS_PY_SOCKET_TIMEOUT_S)
-        #: See ``idle_wait_ms`` above, capped.
-        self.idle_wait_ms = None if idle_wait_ms is None else min(
-            idle_wait_ms, self.heartbeat_timeout // 4,
-            idle_wait_ms if socket_timeout_s is None else int(1000 * socket_timeout_s) - 1000)
         self._waiting_acks: dict[str, _WaitingAcks] = {}
         self._waiting_acks_lock = threading.Lock()
         #: Sends a consumer's waiting acks in one command (``autolog.broker_state.ACK_SCRIPT``).
         self.ack_script = self.client.register_script(ACK_SCRIPT)
         #: The Redis id and timestamp of the fetched message this thread is putting back (``enqueue``), if any.
         self._putting_back = _PuttingBack()
-        self._riders = _Riders()
 
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
@@ -446,8 +385,6 @@ class WakingRedisBroker(RedisBroker):
         return defining
 
     def emit_before(self, signal: str, *args: Any, **kwargs: Any) -> None:
-        if signal == "worker_shutdown":
-            self._hurry_consumers(args[0])
         hook = "before_" + signal
         for middleware in self._defining(hook):
             try:
@@ -465,25 +402,6 @@ class WakingRedisBroker(RedisBroker):
             except Exception:
                 self.logger.critical("Unexpected failure in %s of %r.", hook, middleware, exc_info=True)
 
-    def _hurry_consumers(self, worker: Any) -> None:
-        """Wake ``worker``'s consumers from a wait longer than its timeout, in one round trip (it is stopping).
-
-        A consumer made after this (a restart after a Redis error, in the stop's instant) ends
-        its wait at ``idle_wait_ms``, as one does whose token Redis refused (logged).
-        """
-        if self.idle_wait_ms is None:
-            return
-        pipe = self.client.pipeline(transaction=False)
-        for thread in getattr(worker, "consumers", {}).values():
-            consumer = getattr(thread, "consumer", None)
-            if isinstance(consumer, _WakingConsumer):
-                consumer.hurry(pipe)
-        try:
-            pipe.execute()
-        except redis.RedisError as ex:
-            self.logger.warning("Could not wake the stopping worker's consumers; each stops at its wait's end: %s",
-                                ex)
-
     def waiting_acks(self, queue_name: str) -> _WaitingAcks:
         """Return the acks of ``queue_name``'s messages waiting for a consumer's round trip."""
         with self._waiting_acks_lock:
@@ -499,57 +417,17 @@ class WakingRedisBroker(RedisBroker):
         (``_put_back_unless_purged``); the worker then acknowledges it.
         """
         redis_message_id = message.options.get("redis_message_id")
+        if delay is not None or redis_message_id is None:
+            return super().enqueue(message, delay=delay)
+        self._putting_back.fetched = (redis_message_id, message.message_timestamp)
         try:
-            if delay is not None or redis_message_id is None:
-                return super().enqueue(message, delay=delay)
-            self._putting_back.fetched = (redis_message_id, message.message_timestamp)
-            try:
-                return super().enqueue(message, delay=delay)
-            except _PurgedWhileFetched:
-                self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
-                                 message.message_id)
-                return message
-            finally:
-                self._putting_back.fetched = None
+            return super().enqueue(message, delay=delay)
+        except _PurgedWhileFetched:
+            self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
+                             message.message_id)
+            return message
         finally:
-            if self._riders.queue_ons:  # No put took them (a hook or the encoding raised first): sent on their own.
-                self._send_riders(self.client.pipeline(transaction=False))
-
-    def before_next_put(self, queue_on: Callable[[Any], QueuedCommands]) -> None:
-        """Have this thread's next put of a message (``do_enqueue``) send ``queue_on``'s commands first.
-
-        For a ``before_enqueue`` hook whose writes must reach Redis before the message, which a
-        consumer may take at once (``middleware.Progress``): they go in the put's own pipeline,
-        ahead of it, where a write of its own would cost a round trip. ``queue_on`` is called
-        with the pipeline and returns what it queued; its replies are handed to it after the
-        round trip, before the put's are read. A put that does not happen (a later hook or the
-        message's encoding raised, or a fetched message put back in a transaction of its own)
-        sends them on their own first.
-        """
-        self._riders.queue_ons.append(queue_on)
-
-    def _send_riders(self, pipe: Any) -> None:
-        """Queue this thread's riders on ``pipe``, send it, and settle them (``before_next_put``)."""
-        queued = self._queue_riders(pipe)
-        try:
-            replies: list[Any] = pipe.execute(raise_on_error=False)
-        except redis.RedisError as ex:
-            replies = [ex] * sum(commands.count for commands in queued)
-        self._settle_riders(queued, replies)
-
-    def _queue_riders(self, pipe: Any) -> list[QueuedCommands]:
-        """Queue on ``pipe`` the commands this thread's riders add; forget the riders (each goes once)."""
-        queue_ons, self._riders.queue_ons = self._riders.queue_ons, []
-        return [queue_on(pipe) for queue_on in queue_ons]
-
-    @staticmethod
-    def _settle_riders(queued: list[QueuedCommands], replies: list[Any]) -> list[Any]:
-        """Hand each rider its replies, the first of ``replies``; return the replies after theirs."""
-        start = 0
-        for commands in queued:
-            commands.settle(replies[start:start + commands.count])
-            start += commands.count
-        return replies[start:]
+            self._putting_back.fetched = None
 
     def _put_back_unless_purged(self, queue_name: str, redis_message_id: str, encoded: bytes,
                                 fetched_id: str, timestamp_ms: int) -> Any:
@@ -589,8 +467,7 @@ class WakingRedisBroker(RedisBroker):
         digest (as ``_WakingConsumer._dispatch``). The hooks that must come before a consumer can
         take the message run before this, in ``before_enqueue`` (``Progress`` announces the step
         there: after the put, a consumer could start the step first, and the progress script's
-        guard then dropped its "running"); the commands they leave for the put
-        (``before_next_put``) go first in its pipeline. A Redis that lost the script (a restart) answers
+        guard then dropped its "running"). A Redis that lost the script (a restart) answers
         ``NOSCRIPT`` and stored nothing: the message goes again through dramatiq's script call,
         which loads the script, and its token after it. A token Redis refuses is logged: the
         message is stored, and the consumers find it at their timeout.
@@ -601,17 +478,8 @@ class WakingRedisBroker(RedisBroker):
         # Taken once: only the put-back ``enqueue`` is making goes through the check, no other message.
         fetched, self._putting_back.fetched = self._putting_back.fetched, None
         if fetched is not None:
-            if self._riders.queue_ons:
-                self._send_riders(self.client.pipeline(transaction=False))
             return self._put_back_unless_purged(queue_name, redis_message_id, encoded, *fetched)
-        pipe = self.client.pipeline(transaction=False)
-        riders = self._queue_riders(pipe)
-        try:
-            replies = self._put_on(pipe, queue_name, redis_message_id, encoded)
-        except redis.RedisError as ex:
-            self._settle_riders(riders, [ex] * sum(commands.count for commands in riders))
-            raise
-        enqueued, *woken = self._settle_riders(riders, replies)
+        enqueued, *woken = self._put_on(self.client.pipeline(transaction=False), queue_name, redis_message_id, encoded)
         if isinstance(enqueued, NoScriptError):
             enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)  # loads it; raises on failure
             self._wake(queue_name)

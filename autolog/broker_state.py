@@ -8,9 +8,8 @@ message (ready, or fetched by a worker) by its ``redis_message_id``, ``ns:q.DQ``
 has not acknowledged, and the sorted set ``ns:__heartbeats__`` each worker's last fetch. autolog
 adds the set ``ns:__paused__`` of paused queues and, per queue, the list ``ns:q.HQ`` of held
 messages (whole encoded messages, oldest first) that a pause keeps out of the ready list, so no
-worker fetches them until the queue resumes, the list ``ns:q.wake`` of wake tokens an idle
-consumer blocks on (``actors._waking_broker``), and per consumer the list ``ns:q.wake.<consumer>``
-its stopping worker wakes it through.
+worker fetches them until the queue resumes, and the list ``ns:q.wake`` of wake tokens an idle
+consumer blocks on (``actors._waking_broker``).
 
 Messages are JSON under dramatiq's default encoder, so nothing here imports dramatiq.
 """
@@ -44,11 +43,6 @@ WAKE_TOKENS = 16
 def wake_key(namespace: str, queue_name: str) -> str:
     """Return the Redis list an idle consumer of ``queue_name`` blocks on, and every enqueue pushes to."""
     return f"{namespace}:{queue_name}.wake"
-
-
-def stop_wake_key(namespace: str, queue_name: str, consumer_id: str) -> str:
-    """Return the Redis list one idle consumer of ``queue_name`` also blocks on, pushed to when its worker stops."""
-    return f"{namespace}:{queue_name}.wake.{consumer_id}"
 
 #: Per queue: ready, unacked, delayed, dead-lettered, held, and the message at the head of the queue.
 _QUEUES_SCRIPT = """

@@ -198,33 +198,9 @@ class ProgressChannel:
         """
         pipe = getattr(self._local, "pipe", None)
         found: list[int] = []
-        for keys, args in self._script_calls(events):
-            sent = self._publish(keys=keys, args=args, client=pipe)
-            found += [0] * (len(keys) // 2) if pipe is not None else [int(seq) for seq in sent]
-        return found
-
-    def publish_on(self, pipe: Any, events: Sequence[tuple[ProgressEvent, str | None]]) -> PublishOnPipe:
-        """Queue on ``pipe`` the publish of ``events`` (as ``publish_many``); return how to read its replies.
-
-        For a caller that sends its own commands right after (a worker's put of the next step:
-        ``actors._waking_broker``): Redis runs the events first, in the same round trip. The
-        script goes by its digest (a pipeline's ``Script`` would cost a ``SCRIPT EXISTS`` round
-        trip); a Redis that lost it answers ``NOSCRIPT``, and ``PublishOnPipe.settle`` publishes
-        those events again on their own, which loads it.
-        """
-        batches = []
-        for start, (keys, args) in zip(range(0, len(events), MAX_EVENTS_PER_CALL), self._script_calls(events),
-                                       strict=True):
-            pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
-            batches.append(events[start:start + MAX_EVENTS_PER_CALL])
-        return PublishOnPipe(self, batches)
-
-    def _script_calls(self, events: Sequence[tuple[ProgressEvent, str | None]]) -> list[tuple[list[str], list[Any]]]:
-        """Return the publish script's keys and arguments for ``events``: one call per ``MAX_EVENTS_PER_CALL``."""
-        calls: list[tuple[list[str], list[Any]]] = []
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
             keys: list[str] = []
-            args: list[Any] = [PROGRESS_TTL_S]
+            args: list[str | int] = [PROGRESS_TTL_S]
             for event, guard in events[start:start + MAX_EVENTS_PER_CALL]:
                 state_key, seq_key, channel = progress_keys(self._namespace, event.item_id)
                 # Every field is a scalar: a shallow read, where ``asdict``'s deep copy cost more than the JSON.
@@ -232,8 +208,9 @@ class ProgressChannel:
                 document["at_ms"] = at_ms = event.at_ms or int(self._clock() * 1000)
                 keys += (state_key, seq_key)
                 args += (json.dumps(document, separators=(",", ":")), guard or "", channel, at_ms)
-            calls.append((keys, args))
-        return calls
+            sent = self._publish(keys=keys, args=args, client=pipe)
+            found += [0] * (len(keys) // 2) if pipe is not None else [int(seq) for seq in sent]
+        return found
 
     def latest(self, item_id: str) -> ProgressEvent | None:
         """Return the item's latest state, or None if it has none (or it expired)."""
@@ -311,38 +288,6 @@ class ProgressChannel:
             pubsub.close()
 
 
-@dataclass(frozen=True)
-class PublishOnPipe:
-    """Events queued on another command's pipeline (``ProgressChannel.publish_on``): one script call per batch."""
-
-    channel: ProgressChannel
-    #: The events of each script call, in order.
-    batches: Sequence[Sequence[tuple[ProgressEvent, str | None]]]
-
-    @property
-    def count(self) -> int:
-        """How many commands were queued (and so how many replies ``settle`` takes)."""
-        return len(self.batches)
-
-    def settle(self, replies: Sequence[Any]) -> None:
-        """Read the calls' replies (exceptions as values): publish again the events of a call Redis did not run
-        for want of the script, and log what it refused (progress is advisory: the store's status and
-        timeline stay the record).
-        """
-        dropped, first_error = 0, None
-        for batch, reply in zip(self.batches, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                try:
-                    self.channel.publish_many(batch)
-                    continue
-                except redis.RedisError as ex:
-                    reply = ex
-            if isinstance(reply, Exception):
-                dropped, first_error = dropped + len(batch), first_error or reply
-        if dropped:
-            logging.getLogger(__name__).warning("Could not publish %d progress events: %s", dropped, first_error)
-
-
 #: Set once this process is stopping (gunicorn's worker got SIGTERM): every open stream ends
 #: within ``_CLOSING_CHECK_S``, so a stop never waits out the graceful timeout for a page left open.
 _closing = threading.Event()
@@ -417,8 +362,6 @@ class BackgroundPublisher:
         #: until then a flush does not wait, so a hung Redis costs one wait, not one per step hand-over.
         self._stalled = False
         self._closed = False
-        #: True while the thread sends a batch (outside the lock).
-        self._sending = False
         self._thread = threading.Thread(target=self._run, name="progress-publisher", daemon=True)
         self._thread.start()
 
@@ -454,30 +397,6 @@ class BackgroundPublisher:
                 self.logger.warning("Progress events did not go out within %.1f s; steps hand over without"
                                     " waiting for them until Redis answers again.", timeout_s)
 
-    def take(self, *, timeout_s: float = 1.0) -> list[tuple[ProgressEvent, str | None]] | None:
-        """Take every event queued, for the caller to send before its next Redis command (``publish_on``).
-
-        What ``flush`` is for, without the thread's round trip: a step that hands its item to
-        another process sends its events in its put's pipeline. Waits first, at most
-        ``timeout_s``, for a batch the thread is sending: its events came before. The caller must
-        send what it takes (the thread counts them as gone).
-
-        Returns:
-            ``(event, guard_message_id)`` pairs in order (none: an empty list); None when a send
-            did not end in time (Redis hung: the events stay queued, and, as after ``flush``'s
-            timeout, later calls do not wait until it ends).
-        """
-        if self._pid != os.getpid():
-            self._start()
-        with self._changed:
-            if self._stalled or not self._changed.wait_for(lambda: not self._sending, timeout_s):
-                self._stalled = True
-                return None
-            taken, self._waiting = self._waiting, []
-            self._done += len(taken)
-            self._changed.notify_all()
-            return taken
-
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread (waiting at most ``timeout_s``)."""
         with self._changed:
@@ -496,11 +415,8 @@ class BackgroundPublisher:
                 self._changed.wait_for(lambda: self._hurry or self._closed, GATHER_S)
                 self._hurry = False
                 batch, self._waiting = self._waiting, []
-                if not batch:
-                    if self._closed:
-                        return  # closed, and nothing left
-                    continue  # taken meanwhile (``take``)
-                self._sending = True
+            if not batch:
+                return  # closed, and nothing left
             try:
                 self._channel.publish_many(batch)
             except redis.RedisError as ex:
@@ -510,5 +426,5 @@ class BackgroundPublisher:
                 self.logger.exception("Could not publish %d progress events.", len(batch))
             with self._changed:
                 self._done += len(batch)
-                self._stalled = self._sending = False
+                self._stalled = False
                 self._changed.notify_all()

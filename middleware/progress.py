@@ -11,12 +11,10 @@ Events about a message are guarded: once the item's latest state is about anothe
 In a worker, events go out through a ``BackgroundPublisher``: the step's thread queues them
 and goes on, and a thread of the worker sends them, in order, a few milliseconds later (the
 store's status, written before, stays the record). Waiting for them before each message's
-ack cost a quarter of the no-op drain rate. Only a message that runs at once is put after
-its "queued" and everything queued before it (the "succeeded" of the step that sends it):
-another process may start it at once, and its "running" must come after them. The step's
-thread takes them from the publisher and they go first in the put's own pipeline
-(``WakingRedisBroker.before_next_put``): waiting for the publisher's round trip cost a hop
-a round trip and a thread hand-over (issue #13). A worker that stops sends what is queued first;
+ack cost a quarter of the no-op drain rate. Only before a message that runs at once is put
+does the thread wait until its "queued" and everything before it (the "succeeded" of the
+step that sends it) has gone: another process may start it at once, and its "running" must
+come after them. A worker that stops sends what is queued first;
 one killed loses at most those few milliseconds of events, as a kill between a status write
 and its publish did before. Elsewhere (the API) events go out at once, or in one round trip
 per batch request (``pipelined``).
@@ -115,15 +113,8 @@ class Progress(dramatiq.Middleware):
         publisher = self._publisher  # once: a stopping worker sets it to None
         if delay is None and publisher is not None and not self._channel.is_pipelined():
             # Put now, it may start at once in another process, whose "running" must come after this
-            # event and after this process's "succeeded" of the step before (or the guard drops it):
-            # they go first in the put's own round trip, or, on a broker that cannot carry them, now.
-            before_next_put = getattr(broker, "before_next_put", None)
-            if before_next_put is None:
-                publisher.flush()
-                return
-            taken = publisher.take()
-            if taken:
-                before_next_put(lambda pipe: self._channel.publish_on(pipe, taken))
+            # event and after this process's "succeeded" of the step before (or the guard drops it).
+            publisher.flush()
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         # Once it is put: a message that puts itself back (a rate-limit wait) and then skips this delivery

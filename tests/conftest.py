@@ -21,7 +21,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import psycopg
 import pytest
@@ -123,23 +122,6 @@ def acked(client: redis.Redis, namespace: str, queue: str, message: Any) -> bool
     redis_id = message.options["redis_message_id"]
     in_acks = any(client.sismember(key, redis_id) for key in client.scan_iter(match=f"{namespace}:__acks__.*.{queue}"))
     return not in_acks and not client.hexists(f"{namespace}:{queue}.msgs", redis_id)
-
-
-@contextlib.contextmanager
-def pipeline_sizes() -> Iterator[list[int]]:
-    """Yield a list that gets, for each Redis pipeline this process sends inside the block, how many commands it held.
-
-    The one place a test looks at round trips: every command of a pipeline goes in one.
-    """
-    sizes: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        sizes.append(len(pipe.command_stack))
-        return execute(pipe, *args, **kwargs)
-
-    with mock.patch.object(redis.client.Pipeline, "execute", counted):
-        yield sizes
 
 
 def fetch(consumer: Any) -> Any:

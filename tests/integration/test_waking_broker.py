@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from pathlib import Path
 from typing import Any
-from unittest import mock
 
 import dramatiq
 import pytest
@@ -17,9 +13,8 @@ import redis
 from actors import _waking_broker, broker
 from actors._waking_broker import BLOCK_TIMER_MS, SATURATED_WAIT_S
 from autolog.broker_state import wake_key
-from autolog.local_redis import LocalRedis
 from middleware import Progress
-from tests.conftest import acked, pipeline_sizes, wait_for
+from tests.conftest import acked, wait_for
 
 #: The worker's idle timeout in this test: far longer than the deadline the wake must beat.
 IDLE_TIMEOUT_MS = 3_000
@@ -42,7 +37,6 @@ for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
 broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
-broker.declare_queue("wake_riders")
 broker.declare_queue("wake_delayed")
 broker.declare_queue("wake_noscript")
 broker.declare_queue("wake_outage")
@@ -572,143 +566,3 @@ def test_a_fetch_that_empties_the_queue_is_followed_by_a_block_on_the_wake_list_
         consumer.close()
         looking.join(timeout=10)
         broker.flush("wake_drained")
-
-
-@contextlib.contextmanager
-def _idle_worker(client: redis.Redis) -> Iterator[tuple[Any, threading.Thread]]:
-    """Yield the consumer of a worker with a 100 ms timeout on a broker whose idle consumers wait 4 s, once it
-    blocks on its wake list, and a thread that stops the worker (stopped at the end if the test did not).
-    """
-    idle = _waking_broker.WakingRedisBroker(client=client, idle_wait_ms=4_000, namespace="autolog-test-idle-wait")
-    idle.declare_queue("idle")
-    worker = dramatiq.Worker(idle, queues={"idle"}, worker_threads=1, worker_timeout=100)
-    worker.start()
-    stopping = threading.Thread(target=worker.stop)
-    try:
-        consumer = wait_for(lambda: worker.consumers["idle"].consumer, timeout_s=10, what="the consumer")
-        wait_for(lambda: consumer._blocking, timeout_s=10, what="the consumer to block on the wake list")
-        yield consumer, stopping
-    finally:
-        if stopping.ident is None:
-            worker.stop()
-        stopping.join(timeout=30)
-        idle.close()
-
-
-def test_an_idle_consumer_waits_the_brokers_longer_idle_wait_yet_its_worker_stops_at_its_own_timeout(
-        redis_url: str) -> None:
-    # Given a worker with a short timeout on a broker whose idle consumers wait 4 s, and its consumer just
-    # beginning such a wait
-    with _idle_worker(redis.Redis.from_url(redis_url)) as (consumer, stopping):
-        assert consumer.idle_timeout_ms == 4_000
-
-        # When the worker stops, Then the consumer is woken and back at the worker's timeout: the stop takes
-        # well under the wait it had begun
-        stopping.start()
-        stopping.join(timeout=2)
-        assert not stopping.is_alive()
-        assert consumer.idle_timeout_ms == 100
-
-
-def test_a_stop_that_cannot_reach_redis_to_wake_its_consumers_is_logged_and_the_worker_still_stops(
-        tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
-    # Given a worker whose consumer waits 4 s on a Redis of its own, which then goes away
-    server = LocalRedis(tmp_path / "redis", persist=False)
-    try:
-        with _idle_worker(redis.Redis.from_url(server.start())) as (_, stopping):
-            server.stop()
-
-            # When the worker stops, Then the wake it could not send is logged, and the worker stops all the same
-            stopping.start()
-            stopping.join(timeout=30)
-            assert not stopping.is_alive()
-            assert "Could not wake the stopping worker's consumers" in caplog.text
-    finally:
-        server.stop()
-
-
-@pytest.mark.parametrize(("options", "expected_ms"), [
-    ({"heartbeat_timeout": 2_000}, 500),  # a quarter of the heartbeat: every look refreshes it
-    ({}, 4_000),  # a second short of redis-py's 5 s socket timeout
-    ({"socket_timeout": None}, 10_000),  # no socket timeout, and dramatiq's 60 s heartbeat
-    ({"socket_timeout": 2.5}, 1_500),
-])
-def test_the_brokers_idle_wait_is_capped_by_its_heartbeat_and_its_socket_timeout(
-        redis_url: str, options: dict[str, Any], expected_ms: int) -> None:
-    socket = {"socket_timeout": options.pop("socket_timeout")} if "socket_timeout" in options else {}
-    made = _waking_broker.WakingRedisBroker(client=redis.Redis.from_url(redis_url, **socket), idle_wait_ms=10_000,
-                                            **options)
-    assert made.idle_wait_ms == expected_ms
-    assert _waking_broker.WakingRedisBroker(client=redis.Redis.from_url(redis_url)).idle_wait_ms is None
-
-
-class _SetKey:
-    """A rider of the next put (``before_next_put``): sets a key in the put's pipeline, keeps its replies."""
-
-    def __init__(self, key: str) -> None:
-        self.key = key
-        self.replies: list[Any] = []
-
-    def __call__(self, pipe: Any) -> _SetKey:
-        pipe.set(self.key, "set")
-        return self
-
-    @property
-    def count(self) -> int:
-        return 1
-
-    def settle(self, replies: Sequence[Any]) -> None:
-        self.replies += replies
-
-
-def test_commands_left_for_the_next_put_go_first_in_its_round_trip(redis_client: redis.Redis) -> None:
-    # Given commands a hook left for this thread's next put
-    first, second = _SetKey("autolog-test:rider:1"), _SetKey("autolog-test:rider:2")
-    redis_client.delete(first.key, second.key)
-    broker.before_next_put(first)
-    broker.before_next_put(second)
-    try:
-        # When a message is put, Then they ran in its round trip, ahead of it, and each was handed its reply
-        with pipeline_sizes() as sent:
-            broker.enqueue(probe.message().copy(queue_name="wake_riders"))
-        assert sent[0] == 5  # two commands, the message, its wake token
-        assert first.replies == [True] and second.replies == [True]
-        assert redis_client.get(first.key) == b"set" and redis_client.get(second.key) == b"set"
-
-        # And the next put carries nothing of theirs
-        with pipeline_sizes() as sent:
-            broker.enqueue(probe.message().copy(queue_name="wake_riders"))
-        assert sent == [3] and first.replies == [True]
-    finally:
-        redis_client.delete(first.key, second.key)
-        broker.flush("wake_riders")
-
-
-def test_commands_left_for_a_put_that_does_not_happen_go_on_their_own(redis_client: redis.Redis) -> None:
-    # Given a command left for this thread's next put, and a message that cannot be encoded
-    rider = _SetKey("autolog-test:rider:unsent")
-    redis_client.delete(rider.key)
-    broker.before_next_put(rider)
-    unsendable = probe.message().copy(queue_name="wake_riders", kwargs={"not json": object()})
-
-    # When the broker is asked to put it, Then the put fails, and the command went all the same
-    try:
-        with pytest.raises(TypeError):
-            broker.enqueue(unsendable)
-        assert rider.replies == [True] and redis_client.get(rider.key) == b"set"
-    finally:
-        redis_client.delete(rider.key)
-        broker.flush("wake_riders")
-
-
-def test_a_put_redis_fails_hands_its_riders_the_failure_and_raises(redis_client: redis.Redis) -> None:
-    # Given a command left for this thread's next put, and a Redis that drops the put's round trip
-    rider = _SetKey("autolog-test:rider:failed")
-    broker.before_next_put(rider)
-
-    # When the message is put, Then the put raises the failure, and the rider was handed it as its reply
-    with mock.patch.object(redis.client.Pipeline, "execute", side_effect=redis.ConnectionError("dropped")), \
-            pytest.raises(redis.ConnectionError):
-        broker.enqueue(probe.message().copy(queue_name="wake_riders"))
-    assert len(rider.replies) == 1 and isinstance(rider.replies[0], redis.ConnectionError)
-    broker.flush("wake_riders")
