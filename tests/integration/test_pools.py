@@ -139,7 +139,7 @@ def children(pid: int) -> list[int]:
 
 @pytest.mark.slow
 def test_a_worker_process_whose_master_is_killed_stops_instead_of_running_on_as_an_orphan(
-    manager: PoolManager,
+    manager: PoolManager, redis_client: redis.Redis,
 ) -> None:
     master = manager.start(["file_info", "control"])[0].pid
     assert master is not None
@@ -153,6 +153,11 @@ def test_a_worker_process_whose_master_is_killed_stops_instead_of_running_on_as_
     # The kernel sends the worker SIGTERM (PR_SET_PDEATHSIG): it stops as on a normal stop, within the grace
     # period, instead of consuming on with parent 1 where no pid file, `workers stop` or `down` finds it.
     wait_for(lambda: not pid_alive(worker), timeout_s=manager.default_stop_timeout_s, what="the orphan to stop")
+    # Once Redis has dropped its connections too: a consumer's wait and the fetch pipelined behind it, left in
+    # Redis by a process that exited while blocked, would take the next message for a process that is gone
+    # (kept in its ack set until its heartbeat lapses), which is not the orphan consuming on.
+    wait_for(lambda: not any("b" in client["flags"] for client in redis_client.client_list()),
+             what="Redis to drop the orphan's blocked connections")
     probe.send("LF1")
     [pool] = manager.status(["file_info"])
     assert pool.depth is not None and (pool.depth.ready, pool.depth.in_flight) == (1, 0)
