@@ -139,8 +139,8 @@ class StatusWrites(dramatiq.Middleware):
         self._after_start = after_start
         #: How long a finished step's status write is retried while the store is unreachable, in s.
         self.outage_wait_s = outage_wait_s
-        #: Per message started here: when (ms since the epoch), and when its item was created.
-        self._started_ms: dict[str, tuple[int, datetime | None]] = {}
+        #: Per message started here: when it started (ms since the epoch), and when its item was created.
+        self._started: dict[str, tuple[int, datetime | None]] = {}
         #: Ids of delayed messages this worker holds until they are due.
         self._delayed: set[str] = set()
         #: Writes that failed and were logged; exported as a metric.
@@ -233,7 +233,7 @@ class StatusWrites(dramatiq.Middleware):
             # The wait is over: a later retry of this message must not read as a wait. Set aside,
             # the marker makes a second meeting with the same fault wait longer (``wait_out``).
             message.options[ENDED_WAIT_OPTION] = message.options.pop(WAIT_OPTION)
-        self._started_ms[message.message_id] = (now, held.created_at)
+        self._started[message.message_id] = (now, held.created_at)
         if self._after_start is not None:
             self._after_start(broker, message, step, held)
 
@@ -244,7 +244,7 @@ class StatusWrites(dramatiq.Middleware):
         step = message_step(broker, message)
         if step is None:
             return
-        started, created_at = self._started_ms.pop(message.message_id, (_now_ms(), None))
+        started, created_at = self._started.pop(message.message_id, (_now_ms(), None))
         base = NewEvent(item_id=message.args[0], event="", step=step.name, message_id=message.message_id,
                         attempt=message.options.get("retries", 0) + 1, worker=worker_name(),
                         run_ms=_now_ms() - started)
@@ -402,7 +402,7 @@ class StatusWrites(dramatiq.Middleware):
         self._record(NewEvent(**{**base.__dict__, "event": "superseded", "detail": {"run": exception.token}}))
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._started_ms.pop(message.message_id, None)
+        self._started.pop(message.message_id, None)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = message_step(broker, message)
