@@ -84,7 +84,8 @@ class ProgressEvent:
     item_id: str
     #: The step's name, such as ``assess``.
     stage: str
-    #: queued, running, succeeded, failed, retrying, skipped or dead_lettered.
+    #: queued, waiting, running, succeeded, failed, retrying, held (until a paused queue resumes),
+    #: skipped (dropped: the item was cancelled or had moved on) or dead_lettered.
     state: str
     #: Share of the pipeline done, 0-100.
     percent: int

@@ -2,7 +2,9 @@
 
 Queued (as a message is enqueued, before it is put: also in the API), waiting (put back
 with a delay, as the rate limiter does), running, succeeded (with the status written), failed,
-retrying, skipped and dead-lettered, through ``autolog.progress.ProgressChannel``.
+retrying, held (a delivery set aside until its paused queue resumes: it comes back), skipped
+(a delivery dropped: the item was cancelled or had moved on; nothing more comes of it) and
+dead-lettered, through ``autolog.progress.ProgressChannel``.
 Sits before ``StatusWrites`` so its ``after_process_message`` sees the status write, and
 publishes "succeeded" before ``Pipelines`` enqueues (and so announces) the next step.
 Events about a message are guarded: once the item's latest state is about another message
@@ -35,6 +37,7 @@ from dramatiq.broker import MessageProxy
 from autolog.progress import BackgroundPublisher, ProgressChannel, ProgressEvent, percent_before, percent_done
 from autolog.statuses import Status, Step
 from middleware._steps import message_step
+from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION
 
 
@@ -148,7 +151,8 @@ class Progress(dramatiq.Middleware):
         step = message_step(broker, message)
         # A message that put itself back before skipping (a rate-limit wait) is still coming.
         if step is not None and getattr(self._local, "enqueued", None) != message.message_id:
-            self._publish(self._event(message, step, "skipped"), guarded=True)
+            self._publish(self._event(message, step, "held" if message.options.get(HELD_OPTION) else "skipped"),
+                          guarded=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._failed.discard(message.message_id)

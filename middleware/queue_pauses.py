@@ -26,6 +26,12 @@ from autolog.broker_state import hold, paused_queues
 #: The ``reason`` a held message's skip carries.
 PAUSE_REASON = "queue paused"
 
+#: Set (to the queue's name) on a delivery this worker held for its paused queue, before its
+#: skip: the message comes back when the queue resumes, so its skip is not the step's end
+#: (``Progress`` publishes it as "held", not "skipped"). Only on the skipped delivery: the
+#: held copy in Redis was encoded before.
+HELD_OPTION = "autolog_held"
+
 
 class QueuePauses(dramatiq.Middleware):
     """Holds the messages of paused queues.
@@ -67,6 +73,7 @@ class QueuePauses(dramatiq.Middleware):
                        message.encode(), message.message_timestamp,
                        worker_id=cast(RedisBroker, broker).broker_id)
         if outcome == 1:
+            message.options[HELD_OPTION] = queue
             raise SkipMessage(f"{PAUSE_REASON}: held until {queue!r} resumes")
         if outcome == -1:
             raise SkipMessage(f"queue {queue!r} was purged")

@@ -255,14 +255,14 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
         expect(error).to_have_class(re.compile(r"\bis-stale\b"))
         expect(error).to_have_text(re.compile(r"^Queued again; the last attempt failed with NotMedia in file_info: "))
         expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-working\b"))
-        # Once a worker has taken the message and held it for the paused queue (a skipped delivery, whose
+        # Once a worker has taken the message and held it for the paused queue (a held delivery, whose
         # progress event makes the page look at the item again), the step has not ended: still working.
         with page.expect_response(lambda response: response.request.method == "GET"
                                   and response.url.endswith(f"/items/{broken}"), timeout=30_000) as looked:
             wait_for(lambda: page.request.get(f"{footage.base}/queues/file_info", headers=key).json()["held"] == 1,
                      timeout_s=30, what="a worker to hold the retried message for the paused queue")
         looked.value.finished()
-        expect(page.locator("#item-activity")).to_contain_text("skipped")
+        expect(page.locator("#item-activity")).to_have_text(re.compile(r"^file info held: its queue is paused"))
         expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-working\b"))
         expect(retry).to_be_hidden()
         page.screenshot(path=SCREENSHOTS / "ui-item-retry-queued.png")

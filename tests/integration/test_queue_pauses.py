@@ -18,6 +18,7 @@ from actors import broker, probe
 from autolog import broker_state
 from autolog.broker_state import enqueue_many, wake_key
 from autolog.context import Context
+from autolog.progress import ProgressChannel, ProgressEvent
 from autolog.statuses import Status
 from autolog.store import SEND_WITHIN_S, NewItem
 from autolog.store import outbox as outbox_module
@@ -66,6 +67,16 @@ def test_a_step_reaching_a_worker_of_a_paused_queue_is_held_once_then_runs_on_re
     # Idle with the message held: the old re-enqueue loop never let the delay queue empty.
     drain()
     assert context.store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
+    # Its progress says it is held, not skipped: it comes back (a page waiting for the step's end waits on).
+    # The worker's publisher sends it a few ms after the skip.
+    channel = ProgressChannel(broker.client, namespace=broker.namespace)
+
+    def after_queued() -> ProgressEvent | None:
+        latest = channel.latest(item_id)
+        return latest if latest is not None and latest.state != "queued" else None
+
+    latest = wait_for(after_queued, timeout_s=10, what="the held delivery's progress")
+    assert (latest.stage, latest.state, latest.final) == ("thumbnails", "held", False)
 
     queues().resume("thumbnails")
     drain()

@@ -40,7 +40,7 @@
   }
 
   const rerunSelect = document.getElementById("rerun-step");
-  /** True from an action that queued the item until a step ends (a skipped delivery, held by a paused queue, is no end). */
+  /** True from an action that queued the item until a step ends (a delivery held for a paused queue is no end). */
   let queuedByAction = false;
 
   async function act(button, method, url, body, done) {
@@ -102,8 +102,8 @@
   follow(itemUrl + "/progress", (event) => {
     document.getElementById("item-activity").textContent = event.final ? "" : activity(event);
     if (event.status) setBadge(badge, event.status, eventTone(event));
-    if (["succeeded", "failed", "dead_lettered", "skipped"].includes(event.state)) {
-      if (event.state !== "skipped") queuedByAction = false;
+    if (["succeeded", "failed", "dead_lettered", "skipped", "held"].includes(event.state)) {
+      if (event.state !== "held") queuedByAction = false;
       api("GET", itemUrl).then((item) => showItem(item, queuedByAction), () => {});
     }
   });

@@ -44,7 +44,8 @@ window.autolog = (function () {
   /** What a progress event says, for people: "analysis running", "frames queued". */
   function activity(event) {
     const states = { queued: "queued", waiting: "waiting for its turn", running: "running", succeeded: "finished",
-      failed: "failed, will retry", retrying: "retrying", skipped: "skipped", dead_lettered: "failed" };
+      failed: "failed, will retry", retrying: "retrying", held: "held: its queue is paused", skipped: "skipped",
+      dead_lettered: "failed" };
     return event.stage.replace(/_/g, " ") + " " + (states[event.state] || event.state) +
       (event.attempt > 1 ? " (attempt " + event.attempt + ")" : "");
   }
