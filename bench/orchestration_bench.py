@@ -7,7 +7,8 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 
 - **drain**: N no-op messages drained by autolog's broker (the full middleware stack, a
   status-tracked step: start, status write with the outbox, timeline) on SQLite and on
-  PostgreSQL, against the same no-op on a ``RedisBroker`` with dramatiq's default middleware;
+  PostgreSQL, against the same no-op on a ``RedisBroker`` with dramatiq's default middleware,
+  alternated in ``DRAIN_ROUNDS`` rounds (the median of the rounds' ratios, and their range);
   twice per store: as step 1 (whose source must have settled before the run starts: a stat
   of the source the message names, as intake's do, a real settled file under the media roots) and as step 2,
   as steps 2 to 6 run (their source check uses what the start write returns).
@@ -159,20 +160,12 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
     source.write_bytes(b"\0" * 4096)
     bench = BenchActors(url, source)
     rows: list[Row] = []
-    plain_rate = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
     raw = hops(bench.plain, {"plain_hot"}, args.threads, args.hops, bench.send_raw_pipeline)
     raw_p50, raw_p90 = percentiles(raw)
     for name, store_url, drop in databases(args, scratch):
         try:
             with installed_store(settings, store_url) as store:
-                for key, label, queue, send in (
-                        ("step1", "step 1", "bench_first", bench.send_steps),
-                        ("later", "steps 2-6", "bench_second", bench.send_later_steps)):
-                    rate = drain(bench.broker, {queue}, args.threads,
-                                 lambda store=store, name=name, send=send: send(store, args.messages, name))
-                    rows.append(Row(f"drain_{name.lower()}_{key}", f"no-op drain, full stack, {label}, {name}",
-                                    f"{rate:,.0f} msg/s", f"dramatiq default middleware: {plain_rate:,.0f} msg/s",
-                                    rate / plain_rate, f"{rate / plain_rate:.2f}×", rate))
+                rows += drain_rows(bench, store, name, args)
                 if name != "SQLite":
                     continue
                 linked = hops(bench.broker, {"bench_first", "bench_second"}, args.threads, args.hops,
@@ -192,6 +185,42 @@ def run(args: argparse.Namespace, scratch: Path, url: str) -> None:
         rows += cpu_per_item(settings, scratch, args.clips)
     print_rows(rows)
     save_rows(rows, args.json)
+
+
+#: The drains alternate dramatiq's no-op and autolog's in this many rounds, each ratio against its own
+#: round's baseline, and the rows give the median: a shared machine's speed moves between two drains a
+#: few seconds apart (one drain of the same code read 0.41× and 0.81× of a steady baseline in two runs).
+DRAIN_ROUNDS = 3
+
+
+def drain_rows(bench: BenchActors, store: Any, name: str, args: argparse.Namespace) -> list[Row]:
+    """Return the drain rows of ``store`` (named ``name``): step 1 and steps 2-6 against dramatiq's no-op.
+
+    Each of ``DRAIN_ROUNDS`` rounds drains ``args.messages`` no-op messages on a plain
+    ``RedisBroker`` (the baseline), then as many step-1 and step-2 messages on autolog's broker;
+    a row's ratio is the median of its rounds' ratios, its rate the median of its rates.
+    """
+    plain_rates: list[float] = []
+    rates: dict[str, list[float]] = {"step1": [], "later": []}
+    ratios: dict[str, list[float]] = {"step1": [], "later": []}
+    for index in range(DRAIN_ROUNDS):
+        plain_rate = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
+        plain_rates.append(plain_rate)
+        for key, queue, send in (("step1", "bench_first", bench.send_steps),
+                                 ("later", "bench_second", bench.send_later_steps)):
+            rate = drain(bench.broker, {queue}, args.threads,
+                         lambda send=send, index=index: send(store, args.messages, f"{name}{index}"))
+            rates[key].append(rate)
+            ratios[key].append(rate / plain_rate)
+    baseline = f"dramatiq default middleware: {statistics.median(plain_rates):,.0f} msg/s"
+    rows = []
+    for key, label in (("step1", "step 1"), ("later", "steps 2-6")):
+        ratio = statistics.median(ratios[key])
+        spread = f"{min(ratios[key]):.2f}-{max(ratios[key]):.2f}"
+        rows.append(Row(f"drain_{name.lower()}_{key}", f"no-op drain, full stack, {label}, {name}",
+                        f"{statistics.median(rates[key]):,.0f} msg/s", baseline, ratio,
+                        f"{ratio:.2f}× ({spread})", statistics.median(rates[key])))
+    return rows
 
 
 def cpu_s() -> tuple[float, float]:
