@@ -43,7 +43,6 @@ import heapq
 import logging
 import threading
 import time
-from collections.abc import Callable
 from typing import Any
 
 import redis
@@ -347,19 +346,6 @@ class _PuttingBack(threading.local):
     fetched: tuple[str, int] | None = None
 
 
-#: What ``WakingRedisBroker.before_next_put`` takes: queues commands on the put's pipeline and returns how
-#: many, and what reads their replies (each an exception where Redis failed the command or the round trip;
-#: called exactly once, whatever happens to the put, and must not raise).
-QueueOn = Callable[[Any], tuple[int, Callable[[list[Any]], None]]]
-
-
-class _Riders(threading.local):
-    """Per thread: what its next put sends first (``WakingRedisBroker.before_next_put``)."""
-
-    def __init__(self) -> None:
-        self.queue_ons: list[QueueOn] = []
-
-
 class WakingRedisBroker(RedisBroker):
     """A ``RedisBroker`` whose enqueues wake the queue's idle consumers (see the module docstring).
 
@@ -382,7 +368,6 @@ class WakingRedisBroker(RedisBroker):
         self.ack_script = self.client.register_script(ACK_SCRIPT)
         #: The Redis id and timestamp of the fetched message this thread is putting back (``enqueue``), if any.
         self._putting_back = _PuttingBack()
-        self._riders = _Riders()
 
     def _defining(self, hook: str) -> list[Middleware]:
         """Return the middleware that define ``hook``, in the broker's order (made again when the list changes)."""
@@ -431,62 +416,18 @@ class WakingRedisBroker(RedisBroker):
         (``autolog.broker_state.purged_while_fetched``). That one is not put back
         (``_put_back_unless_purged``); the worker then acknowledges it.
         """
+        redis_message_id = message.options.get("redis_message_id")
+        if delay is not None or redis_message_id is None:
+            return super().enqueue(message, delay=delay)
+        self._putting_back.fetched = (redis_message_id, message.message_timestamp)
         try:
-            redis_message_id = message.options.get("redis_message_id")
-            if delay is not None or redis_message_id is None:
-                return super().enqueue(message, delay=delay)
-            self._putting_back.fetched = (redis_message_id, message.message_timestamp)
-            try:
-                return super().enqueue(message, delay=delay)
-            except _PurgedWhileFetched:
-                self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
-                                 message.message_id)
-                return message
-            finally:
-                self._putting_back.fetched = None
+            return super().enqueue(message, delay=delay)
+        except _PurgedWhileFetched:
+            self.logger.info("Message %r was purged while a worker held it; it is not queued again.",
+                             message.message_id)
+            return message
         finally:
-            # A put that did not happen (a later hook or the encoding raised) leaves its riders, which took
-            # nothing yet: they must not ride another message's put.
-            self._riders.queue_ons.clear()
-
-    def before_next_put(self, queue_on: QueueOn) -> None:
-        """Have this thread's next put of a message (``do_enqueue``) send ``queue_on``'s commands first.
-
-        For a ``before_enqueue`` hook whose writes must reach Redis before the message, which a
-        consumer may take at once (``middleware.Progress``): they go in the put's own pipeline,
-        ahead of it, where a send of their own would cost a round trip. ``queue_on`` is called
-        with the pipeline as it is made. A fetched message's put-back (a transaction of its own)
-        sends them on their own first; a put that does not happen (a later hook or the encoding
-        raised) drops them uncalled.
-        """
-        self._riders.queue_ons.append(queue_on)
-
-    def _send_riders(self) -> None:
-        """Send this thread's riders in a round trip of their own, and settle them (``before_next_put``)."""
-        pipe = self.client.pipeline(transaction=False)
-        settles = self._queue_riders(pipe)
-        try:
-            replies: list[Any] = pipe.execute(raise_on_error=False) if len(pipe) else []
-        except BaseException as ex:
-            replies = [ex] * len(pipe)
-            if not isinstance(ex, redis.RedisError):
-                self._settle_riders(settles, replies)
-                raise
-        self._settle_riders(settles, replies)
-
-    def _queue_riders(self, pipe: Any) -> list[tuple[int, Callable[[list[Any]], None]]]:
-        """Queue this thread's riders on ``pipe`` and forget them (each goes once); return their counts and settles."""
-        queue_ons, self._riders.queue_ons = self._riders.queue_ons, []
-        return [queue_on(pipe) for queue_on in queue_ons]
-
-    @staticmethod
-    def _settle_riders(settles: list[tuple[int, Callable[[list[Any]], None]]], replies: list[Any]) -> list[Any]:
-        """Hand each rider its replies, the first of ``replies``; return the replies after theirs."""
-        start = 0
-        for count, settle in settles:
-            settle(replies[start:start + count])
-            start += count
-        return replies[start:]
+            self._putting_back.fetched = None
 
     def _put_back_unless_purged(self, queue_name: str, redis_message_id: str, encoded: bytes,
                                 fetched_id: str, timestamp_ms: int) -> Any:
@@ -526,8 +467,7 @@ class WakingRedisBroker(RedisBroker):
         digest (as ``_WakingConsumer._dispatch``). The hooks that must come before a consumer can
         take the message run before this, in ``before_enqueue`` (``Progress`` announces the step
         there: after the put, a consumer could start the step first, and the progress script's
-        guard then dropped its "running"); the commands they leave for the put
-        (``before_next_put``) go first in its pipeline. A Redis that lost the script (a restart) answers
+        guard then dropped its "running"). A Redis that lost the script (a restart) answers
         ``NOSCRIPT`` and stored nothing: the message goes again through dramatiq's script call,
         which loads the script, and its token after it. A token Redis refuses is logged: the
         message is stored, and the consumers find it at their timeout.
@@ -538,18 +478,8 @@ class WakingRedisBroker(RedisBroker):
         # Taken once: only the put-back ``enqueue`` is making goes through the check, no other message.
         fetched, self._putting_back.fetched = self._putting_back.fetched, None
         if fetched is not None:
-            if self._riders.queue_ons:
-                self._send_riders()
             return self._put_back_unless_purged(queue_name, redis_message_id, encoded, *fetched)
-        pipe = self.client.pipeline(transaction=False)
-        settles = self._queue_riders(pipe)
-        riding = sum(count for count, _ in settles)
-        try:
-            replies = self._put_on(pipe, queue_name, redis_message_id, encoded)
-        except BaseException as ex:  # The round trip failed (or was interrupted): the riders learn it too.
-            self._settle_riders(settles, [ex] * riding)
-            raise
-        enqueued, *woken = self._settle_riders(settles, replies)
+        enqueued, *woken = self._put_on(self.client.pipeline(transaction=False), queue_name, redis_message_id, encoded)
         if isinstance(enqueued, NoScriptError):
             enqueued = self._dispatch("enqueue")(queue_name, redis_message_id, encoded)  # loads it; raises on failure
             self._wake(queue_name)

@@ -199,53 +199,9 @@ class ProgressChannel:
         """
         pipe = getattr(self._local, "pipe", None)
         found: list[int] = []
-        for keys, args in self._script_calls(events):
-            sent = self._publish(keys=keys, args=args, client=pipe)
-            found += [0] * (len(keys) // 2) if pipe is not None else [int(seq) for seq in sent]
-        return found
-
-    def publish_on(self, pipe: Any, events: Sequence[tuple[ProgressEvent, str | None]]) -> list[Any]:
-        """Queue on ``pipe`` the publish of ``events`` (as ``publish_many``); return the batches, one per command.
-
-        For a caller that sends its own commands after them in the same round trip (a worker's
-        put of the next step: ``actors._waking_broker``), so Redis runs the events first. The
-        script goes by its digest: a pipeline's ``Script`` would cost a ``SCRIPT EXISTS`` round
-        trip. Hand the commands' replies to ``settle_on``.
-        """
-        batches = []
-        for start, (keys, args) in zip(range(0, len(events), MAX_EVENTS_PER_CALL), self._script_calls(events),
-                                       strict=True):
-            pipe.evalsha(self._publish.sha, len(keys), *keys, *args)
-            batches.append(events[start:start + MAX_EVENTS_PER_CALL])
-        return batches
-
-    def settle_on(self, batches: Sequence[Sequence[tuple[ProgressEvent, str | None]]],
-                  replies: Sequence[Any]) -> None:
-        """Read the replies of ``publish_on``'s commands (exceptions as values); never raises.
-
-        A batch Redis did not run for want of the script (``NOSCRIPT``: a restarted Redis) is
-        published again on its own, which loads it. What Redis refused is logged and dropped:
-        progress is advisory, and the store's status and timeline stay the record.
-        """
-        dropped, first_error = 0, None
-        for batch, reply in zip(batches, replies, strict=True):
-            if isinstance(reply, redis.exceptions.NoScriptError):
-                try:
-                    self.publish_many(batch)
-                    continue
-                except redis.RedisError as ex:
-                    reply = ex
-            if isinstance(reply, Exception):
-                dropped, first_error = dropped + len(batch), first_error or reply
-        if dropped:
-            logging.getLogger(__name__).warning("Could not publish %d progress events: %s", dropped, first_error)
-
-    def _script_calls(self, events: Sequence[tuple[ProgressEvent, str | None]]) -> list[tuple[list[str], list[Any]]]:
-        """Return the publish script's keys and arguments for ``events``: one call per ``MAX_EVENTS_PER_CALL``."""
-        calls: list[tuple[list[str], list[Any]]] = []
         for start in range(0, len(events), MAX_EVENTS_PER_CALL):
             keys: list[str] = []
-            args: list[Any] = [PROGRESS_TTL_S]
+            args: list[str | int] = [PROGRESS_TTL_S]
             for event, guard in events[start:start + MAX_EVENTS_PER_CALL]:
                 state_key, seq_key, channel = progress_keys(self._namespace, event.item_id)
                 # Every field is a scalar: a shallow read, where ``asdict``'s deep copy cost more than the JSON.
@@ -253,8 +209,9 @@ class ProgressChannel:
                 document["at_ms"] = at_ms = event.at_ms or int(self._clock() * 1000)
                 keys += (state_key, seq_key)
                 args += (json.dumps(document, separators=(",", ":")), guard or "", channel, at_ms)
-            calls.append((keys, args))
-        return calls
+            sent = self._publish(keys=keys, args=args, client=pipe)
+            found += [0] * (len(keys) // 2) if pipe is not None else [int(seq) for seq in sent]
+        return found
 
     def latest(self, item_id: str) -> ProgressEvent | None:
         """Return the item's latest state, or None if it has none (or it expired)."""
@@ -406,9 +363,6 @@ class BackgroundPublisher:
         #: until then a flush does not wait, so a hung Redis costs one wait, not one per step hand-over.
         self._stalled = False
         self._closed = False
-        #: True while a batch is on its way to Redis, sent by the thread or taken by a caller (``take``):
-        #: nothing queued after it may go before it, so the next waits.
-        self._sending = False
         self._thread = threading.Thread(target=self._run, name="progress-publisher", daemon=True)
         self._thread.start()
 
@@ -444,37 +398,6 @@ class BackgroundPublisher:
                 self.logger.warning("Progress events did not go out within %.1f s; steps hand over without"
                                     " waiting for them until Redis answers again.", timeout_s)
 
-    def take(self, *, timeout_s: float = 1.0) -> list[tuple[ProgressEvent, str | None]] | None:
-        """Take every event queued, for the caller to send in its own next round trip; ``sent`` must follow.
-
-        What ``flush`` is for, without the thread's round trip and hand-over: a step that hands
-        its item to another process sends the events in its put's pipeline (``publish_on``).
-        One send at a time, in the order of the queue: this waits (at most ``timeout_s``) for a
-        batch under way, the thread's or another caller's; until the caller's ``sent``, the
-        thread sends nothing newer, and a ``flush`` counts the taken events as not yet gone.
-
-        Returns:
-            ``(event, guard_message_id)`` pairs in order (possibly none); None when a batch under
-            way did not end in time (Redis hung: nothing is taken, and as after ``flush``'s
-            timeout, later calls do not wait until the thread's send returns).
-        """
-        if self._pid != os.getpid():
-            self._start()
-        with self._changed:
-            if self._stalled or not self._changed.wait_for(lambda: not self._sending, timeout_s):
-                self._stalled = True
-                return None
-            taken, self._waiting = self._waiting, []
-            self._sending = True
-            return taken
-
-    def sent(self, count: int) -> None:
-        """End a ``take`` of ``count`` events: they went (or Redis refused them), and the next send may start."""
-        with self._changed:
-            self._done += count
-            self._sending = False
-            self._changed.notify_all()
-
     def close(self, *, timeout_s: float = 5.0) -> None:
         """Send what is queued, then stop the thread (waiting at most ``timeout_s``)."""
         with self._changed:
@@ -491,15 +414,10 @@ class BackgroundPublisher:
                 # for each (each wake is one more thread the step threads take turns with). A
                 # flush cuts it short.
                 self._changed.wait_for(lambda: self._hurry or self._closed, GATHER_S)
-                # After a batch a caller took (``take``): it goes first.
-                self._changed.wait_for(lambda: not self._sending)
                 self._hurry = False
                 batch, self._waiting = self._waiting, []
-                if not batch:
-                    if self._closed:
-                        return  # closed, and nothing left
-                    continue  # taken meanwhile
-                self._sending = True
+            if not batch:
+                return  # closed, and nothing left
             try:
                 self._channel.publish_many(batch)
             except redis.RedisError as ex:
@@ -509,5 +427,5 @@ class BackgroundPublisher:
                 self.logger.exception("Could not publish %d progress events.", len(batch))
             with self._changed:
                 self._done += len(batch)
-                self._stalled = self._sending = False
+                self._stalled = False
                 self._changed.notify_all()

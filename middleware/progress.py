@@ -13,13 +13,10 @@ Events about a message are guarded: once the item's latest state is about anothe
 In a worker, events go out through a ``BackgroundPublisher``: the step's thread queues them
 and goes on, and a thread of the worker sends them, in order, a few milliseconds later (the
 store's status, written before, stays the record). Waiting for them before each message's
-ack cost a quarter of the no-op drain rate. Only a message that runs at once is put after its
-"queued" and everything queued before it (the "succeeded" of the step that sends it):
-another process may start it at once, and its "running" must come after them. The step's
-thread takes them from the publisher at its put, and they go first in the put's own pipeline
-(``WakingRedisBroker.before_next_put``), one send at a time (``BackgroundPublisher.take``):
-waiting for the publisher's own round trip cost each hand-over a round trip and two thread
-switches (issue #13). A worker that stops sends what is queued first;
+ack cost a quarter of the no-op drain rate. Only before a message that runs at once is put
+does the thread wait until its "queued" and everything before it (the "succeeded" of the
+step that sends it) has gone: another process may start it at once, and its "running" must
+come after them. A worker that stops sends what is queued first;
 one killed loses at most those few milliseconds of events, as a kill between a status write
 and its publish did before. Elsewhere (the API) events go out at once, or in one round trip
 per batch request (``pipelined``).
@@ -30,7 +27,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
@@ -120,33 +116,8 @@ class Progress(dramatiq.Middleware):
         publisher = self._publisher  # once: a stopping worker sets it to None
         if delay is None and publisher is not None and not self._channel.is_pipelined():
             # Put now, it may start at once in another process, whose "running" must come after this
-            # event and after this process's "succeeded" of the step before (or the guard drops it):
-            # they go first in the put's own round trip, or, on a broker that cannot carry them, now.
-            before_next_put = getattr(broker, "before_next_put", None)
-            if before_next_put is None:
-                publisher.flush()
-            else:
-                before_next_put(lambda pipe: self._queue_taken(publisher, pipe))
-
-    def _queue_taken(self, publisher: BackgroundPublisher, pipe: Any) -> tuple[int, Callable[[list[Any]], None]]:
-        """Queue on ``pipe`` the events ``publisher`` holds; return how many commands, and how to settle them."""
-        taken = publisher.take()
-        if taken is None:  # Redis hung: they stay with the thread, and the put goes on without them.
-            return 0, lambda replies: None
-        try:
-            batches = self._channel.publish_on(pipe, taken) if taken else []
-        except Exception:  # Never strand the publisher: what was taken counts as gone.
-            publisher.sent(len(taken))
-            self.logger.exception("Could not queue %d progress events on a put.", len(taken))
-            return 0, lambda replies: None
-
-        def settle(replies: list[Any]) -> None:
-            try:
-                self._channel.settle_on(batches, replies)
-            finally:
-                publisher.sent(len(taken))
-
-        return len(batches), settle
+            # event and after this process's "succeeded" of the step before (or the guard drops it).
+            publisher.flush()
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         # Once it is put: a message that puts itself back (a rate-limit wait) and then skips this delivery

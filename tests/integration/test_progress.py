@@ -9,11 +9,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import SimpleNamespace
-from typing import Any
-from unittest import mock
 
-import dramatiq
 import pytest
 import redis
 from dramatiq.broker import MessageProxy
@@ -346,150 +342,32 @@ def test_a_running_step_whose_queued_event_is_still_in_another_process_is_not_dr
     assert latest is not None and (latest.stage, latest.state) == ("assess", "succeeded")
 
 
-def _succeeded_in_a_worker(channel: ProgressChannel, item: str) -> tuple[Progress, dramatiq.Message[Any]]:
-    """Return a worker process's ``Progress`` whose step 1 of ``item`` just succeeded, and the step 2 it sends on.
-
-    Its publisher holds the "succeeded" (not sent yet).
-    """
+def test_a_step_handed_to_another_process_is_put_only_after_its_queued_and_the_success_before_it_went(
+    channel: ProgressChannel,
+) -> None:
+    # Given a worker process whose step 1 of an item just succeeded: its publisher holds the "succeeded"
+    item = "handed-over"
     progress = Progress(channel=channel)
     progress.after_worker_boot(broker, None)  # type: ignore[arg-type]  # the worker is not used
-    first = probe.message(item)
+    first, second = probe.message(item), make_thumbnails.message(item)
     channel.publish(ProgressEvent(item_id=item, stage="file_info", state="running", percent=0,
                                   message_id=first.message_id), guard_message_id=first.message_id)
     done = MessageProxy(first)
     done.options[TRANSITION_OPTION] = {"from": Status.PENDING_FILE_INFO.value,
                                        "to": Status.FILE_INFO_COMPLETE.value, "applied": True}
     progress.after_process_message(broker, done, result={"status": Status.FILE_INFO_COMPLETE.value})
-    return progress, make_thumbnails.message(item)
 
-
-def _running_elsewhere(channel: ProgressChannel, message: dramatiq.Message[Any]) -> int:
-    """Publish ``message``'s "running" as another process does the moment it takes it; return its sequence."""
-    return channel.publish(
-        ProgressEvent(item_id=message.args[0], stage="thumbnails", state="running", message_id=message.message_id,
-                      percent=percent_before(step_named("thumbnails"))), guard_message_id=message.message_id)
-
-
-def test_a_step_handed_to_another_process_is_put_only_after_its_queued_and_the_success_before_it_went(
-    channel: ProgressChannel,
-) -> None:
-    # Given a worker process whose step 1 of an item just succeeded: its publisher holds the "succeeded"
-    item = "handed-over"
-    progress, second = _succeeded_in_a_worker(channel, item)
-    sent: list[int] = []
-    execute = redis.client.Pipeline.execute
-
-    def counted(pipe: redis.client.Pipeline, *args: Any, **kwargs: Any) -> Any:
-        sent.append(len(pipe.command_stack))
-        return execute(pipe, *args, **kwargs)
-
-    try:
-        # When it sends step 2 on (its hooks, then its put), and another process publishes step 2's "running"
-        # the moment it is put
-        with mock.patch.object(redis.client.Pipeline, "execute", counted):
-            progress.before_enqueue(broker, second, None)
-            broker.do_enqueue(second.queue_name, "handed-over-put", second.encode())
-        running = _running_elsewhere(channel, second)
-        progress.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
-
-        # Then that "running" is kept: this process's "succeeded" of step 1 and "queued" of step 2 came first,
-        # in the put's own round trip (the events, the message, its wake token: four commands, one pipeline; a
-        # Redis that had not run the broker's script yet answers NOSCRIPT for the put, which then goes again)
-        assert sent[0] == 4
-        assert running > 0
-        latest = channel.latest(item)
-        assert latest is not None and (latest.stage, latest.state, latest.seq) == ("thumbnails", "running", running)
-    finally:
-        broker.flush(second.queue_name)
-
-
-def test_on_a_broker_that_cannot_carry_them_the_events_go_before_the_put_on_their_own(
-    channel: ProgressChannel,
-) -> None:
-    # Given a worker process whose step 1 of an item just succeeded, on a broker without ``before_next_put``
-    item = "handed-over-plain"
-    progress, second = _succeeded_in_a_worker(channel, item)
-    plain = SimpleNamespace(get_actor=broker.get_actor)
-
-    # When its hooks send step 2 on, Then its events have gone before they return (before any put)
-    progress.before_enqueue(plain, second, None)  # type: ignore[arg-type]
-    latest = channel.latest(item)
-    assert latest is not None and (latest.stage, latest.state) == ("thumbnails", "queued")
-    progress.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
-
-
-def test_a_put_that_does_not_happen_leaves_its_events_to_the_publisher(channel: ProgressChannel) -> None:
-    # Given a worker process whose step 1 of an item just succeeded, sending step 2 on
-    item = "handed-over-unsent"
-    progress, second = _succeeded_in_a_worker(channel, item)
-    unencodable = second.copy(args=(item, object()))
-
-    # When the put fails before it reaches Redis (here the message cannot be encoded)
-    progress.before_enqueue(broker, unencodable, None)
-    with pytest.raises(TypeError):
-        broker.enqueue(unencodable)
-
-    # Then the publisher sends the events itself
-    publisher = progress._publisher
-    assert publisher is not None
-    publisher.flush(timeout_s=10)
-    latest = channel.latest(item)
-    assert latest is not None and (latest.stage, latest.state) == ("thumbnails", "queued")
-    progress.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
-
-
-def test_events_taken_for_a_put_go_before_any_queued_after_them(channel: ProgressChannel) -> None:
-    # Given a publisher whose queued event (step 1's success) one thread has taken for its put
-    item = "taken-first"
-    publisher = BackgroundPublisher(channel)
-    publisher.publish(ProgressEvent(item_id=item, stage="file_info", state="succeeded", percent=17,
-                                    message_id="m1"), guard_message_id=None)
-    taken = publisher.take(timeout_s=10)
-    assert taken is not None and [event.state for event, _ in taken] == ["succeeded"]
-
-    # When another thread queues a later event and waits for it to go (as before another put)
-    publisher.publish(ProgressEvent(item_id=item, stage="thumbnails", state="queued", percent=17,
-                                    message_id="m2"), guard_message_id=None)
-    flusher = threading.Thread(target=publisher.flush, kwargs={"timeout_s": 30})
-    flusher.start()
-
-    # Then neither the publisher nor that wait goes ahead of the taken event
-    flusher.join(timeout=0.5)
-    assert flusher.is_alive()
-    assert channel.latest(item) is None
-    # And once the taking thread's round trip has sent it, the later event follows, in that order
-    with broker.client.pipeline(transaction=False) as pipe:
-        batches = channel.publish_on(pipe, taken)
-        replies = pipe.execute(raise_on_error=False)
-    channel.settle_on(batches, replies)
-    publisher.sent(len(taken))
-    flusher.join(timeout=30)
-    assert not flusher.is_alive()
-    latest = channel.latest(item)
-    assert latest is not None and (latest.state, latest.seq) == ("queued", 2)
-    publisher.close()
-
-
-def test_a_put_whose_round_trip_fails_lets_the_publisher_go_on(channel: ProgressChannel) -> None:
-    # Given a worker process whose step 1 of an item just succeeded, sending step 2 on
-    item = "handed-over-failed"
-    progress, second = _succeeded_in_a_worker(channel, item)
+    # When it sends step 2 on, and another process publishes step 2's "running" the moment it is put
     progress.before_enqueue(broker, second, None)
-
-    # When the put's round trip fails (Redis gone: the pipeline's send raises)
-    with mock.patch.object(redis.client.Pipeline, "execute", side_effect=redis.ConnectionError("gone")), \
-            pytest.raises(redis.ConnectionError):
-        broker.do_enqueue(second.queue_name, "handed-over-failed-put", second.encode())
-
-    # Then the taken events count as gone (progress is advisory), and what is queued after them still goes
-    publisher = progress._publisher
-    assert publisher is not None
-    publisher.publish(ProgressEvent(item_id=item, stage="thumbnails", state="queued", percent=17,
-                                    message_id=second.message_id), guard_message_id=None)
-    publisher.flush(timeout_s=10)
-    latest = channel.latest(item)
-    assert latest is not None and (latest.stage, latest.state) == ("thumbnails", "queued")
+    running = channel.publish(
+        ProgressEvent(item_id=item, stage="thumbnails", state="running", message_id=second.message_id,
+                      percent=percent_before(step_named("thumbnails"))), guard_message_id=second.message_id)
     progress.after_worker_shutdown(broker, None)  # type: ignore[arg-type]
+
+    # Then that "running" is kept: this process's "succeeded" of step 1 and "queued" of step 2 came first
+    assert running > 0
+    latest = channel.latest(item)
+    assert latest is not None and (latest.stage, latest.state, latest.seq) == ("thumbnails", "running", running)
 
 
 @pytest.mark.parametrize(("latest_state", "stage", "percent", "final"), [
