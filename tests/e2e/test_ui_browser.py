@@ -181,6 +181,26 @@ def test_a_signed_out_browser_gets_neither_pages_nor_images(footage: Footage, ch
     assert chromium.new_context().request.get(poster).status == 401
 
 
+#: Wraps the page's ``fetch`` to list its looks at one item (``GET`` of the URL given): each with the activity
+#: line at the time, and ``shown`` once a task after its answer's body has run (the page's handler, a
+#: promise callback on that body, has run before it).
+LOOKS_AT_ITEM = """itemUrl => {
+  window.itemLooks = [];
+  const fetchFirst = window.fetch;
+  window.fetch = async (url, options) => {
+    const looks = (options?.method || "GET") === "GET" && String(url) === itemUrl;
+    const look = { activity: document.getElementById("item-activity").textContent, shown: false };
+    if (looks) window.itemLooks.push(look);
+    const response = await fetchFirst(url, options);
+    if (looks) {
+      const body = response.json.bind(response);
+      response.json = () => body().finally(() => setTimeout(() => { look.shown = true; }, 0));
+    }
+    return response;
+  };
+}"""
+
+
 def test_search_takes_the_library_s_place_and_actions_show_their_result_without_a_reload(
         footage: Footage, chromium: Browser, context: Any, test_media: SampleClips,
         unique_id: Callable[[str], str]) -> None:
@@ -248,6 +268,9 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
     # Step 1's queue is paused, so the page is seen between the retry and the step's end.
     key = {"X-API-Key": KEY}
     assert page.request.post(f"{footage.base}/queues/file_info/pause", headers=key).ok
+    # Each look the page takes at the item: what its activity line said when it looked, and whether the
+    # answer has been shown (a task after the answer's body: the page's handler has run by then).
+    page.evaluate(LOOKS_AT_ITEM, f"/items/{broken}")
     try:
         retry.click()
         expect(page.locator("#action-message")).to_have_text("Queued again.")
@@ -257,11 +280,10 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
         expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-working\b"))
         # Once a worker has taken the message and held it for the paused queue (a held delivery, whose
         # progress event makes the page look at the item again), the step has not ended: still working.
-        with page.expect_response(lambda response: response.request.method == "GET"
-                                  and response.url.endswith(f"/items/{broken}"), timeout=30_000) as looked:
-            wait_for(lambda: page.request.get(f"{footage.base}/queues/file_info", headers=key).json()["held"] == 1,
-                     timeout_s=30, what="a worker to hold the retried message for the paused queue")
-        looked.value.finished()
+        wait_for(lambda: page.request.get(f"{footage.base}/queues/file_info", headers=key).json()["held"] == 1,
+                 timeout_s=30, what="a worker to hold the retried message for the paused queue")
+        page.wait_for_function("() => window.itemLooks.some((look) => look.shown"
+                               " && look.activity.startsWith('file info held: its queue is paused'))", timeout=30_000)
         expect(page.locator("#item-activity")).to_have_text(re.compile(r"^file info held: its queue is paused"))
         expect(page.locator("#item-status")).to_have_class(re.compile(r"\btone-working\b"))
         expect(retry).to_be_hidden()
