@@ -149,10 +149,16 @@ class Progress(dramatiq.Middleware):
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = message_step(broker, message)
-        # A message that put itself back before skipping (a rate-limit wait) is still coming.
-        if step is not None and getattr(self._local, "enqueued", None) != message.message_id:
-            self._publish(self._event(message, step, "held" if message.options.get(HELD_OPTION) else "skipped"),
-                          guarded=True)
+        # Read once: the put-back it records belongs to this delivery only. A delivery held for its paused
+        # queue (``QueuePauses``, which skips it before this middleware's ``before_process_message``) did
+        # not put itself back, whatever an earlier delivery of the same message on this thread did.
+        enqueued, self._local.enqueued = getattr(self._local, "enqueued", None), None
+        if step is None:
+            return
+        if message.options.get(HELD_OPTION):
+            self._publish(self._event(message, step, "held"), guarded=True)
+        elif enqueued != message.message_id:  # One that put itself back (a rate-limit wait) is still coming.
+            self._publish(self._event(message, step, "skipped"), guarded=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._failed.discard(message.message_id)

@@ -29,6 +29,7 @@ from autolog.source_state import SourceStat, settle_remaining_s
 from autolog.statuses import Status, step_named
 from autolog.store import NewItem
 from middleware import TRANSITION_OPTION, Progress
+from middleware.queue_pauses import HELD_OPTION
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 
@@ -397,6 +398,30 @@ def test_news_of_a_redelivered_duplicate_does_not_replace_the_final_state(channe
 
     latest = channel.latest("done-twice")
     assert seq == 0 and latest is not None and latest.final and latest.state == "succeeded"
+
+
+def test_a_delivery_held_for_a_paused_queue_is_news_after_an_earlier_one_put_itself_back_on_the_thread(
+    channel: ProgressChannel,
+) -> None:
+    # Given a step message that put itself back to wait (as a source-settle or rate-limit wait does) and skipped
+    progress = Progress(channel=channel)
+    sent = probe.message("held-after-wait")
+    running = MessageProxy(sent)
+    progress.before_process_message(broker, running)
+    again = sent.copy(queue_name=f"{sent.queue_name}.DQ")
+    progress.before_enqueue(broker, again, 1000)
+    progress.after_enqueue(broker, again, 1000)
+    progress.after_skip_message(broker, running)
+
+    # When its next delivery, on the same thread, is held for its paused queue (QueuePauses skips it before
+    # Progress sees it start)
+    held = MessageProxy(again.copy(queue_name=sent.queue_name))
+    held.options[HELD_OPTION] = sent.queue_name
+    progress.after_skip_message(broker, held)
+
+    # Then its stream says "held"
+    latest = channel.latest("held-after-wait")
+    assert latest is not None and latest.state == "held"
 
 
 @pytest.mark.parametrize("put", [True, False], ids=["put back", "put failed"])
