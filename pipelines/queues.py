@@ -4,13 +4,15 @@ Pausing holds a queue's messages in Redis (``autolog.broker_state``; workers hol
 arrivals through ``middleware.QueuePauses``), counted as ``held`` and released in order on
 resume. Purging drops the queue's ready, delayed and held messages in one call, and those
 still unsent in the outbox; it records ``purged`` on each item's timeline and marks the item, so
-discovery leaves it alone until someone queues it again (retry, ``lf_queue``, rerun).
+discovery leaves it alone until someone queues it again (retry, ``lf_queue``, rerun), and publishes
+each dropped step's "skipped" progress, so a page waiting on that step stops waiting.
 """
 
 from __future__ import annotations
 
+import logging
 import time
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,6 +21,7 @@ import redis
 from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import QueueNotFound
+from autolog.progress import ProgressChannel, ProgressEvent, percent_before
 from autolog.statuses import STEPS, step_named
 from autolog.store import ABANDON_MARGIN_S, SEND_WITHIN_S, NewEvent, PendingMessage
 
@@ -63,6 +66,9 @@ def queue_names(declared: Sequence[str]) -> list[str]:
     """Return the step queues in pipeline order, then any other declared queue by name."""
     steps = [step.queue_name for step in STEPS]
     return steps + sorted(set(declared) - set(steps))
+
+
+logger = logging.getLogger(__name__)
 
 
 def _step_of(queue: str) -> str | None:
@@ -172,7 +178,29 @@ class Queues:
                            message_id=message.message_id, detail={"queue": queue})
                   for message in touched.values() if message.item_id is not None]
         marked = context.store.items.mark_purged(events)
+        self._announce_skipped(dropped.values())
         return PurgeOutcome(queue=queue, purged=len(dropped), items=tuple(marked))
+
+    def _announce_skipped(self, messages: Iterable[broker_state.StoredMessage]) -> None:
+        """Publish a "skipped" progress event for each of ``messages`` that is a step's, in one round trip.
+
+        Each is guarded by its message id: it replaces an item's latest state only when that was
+        about this message (its "queued", or its "held" in a paused queue), never news of a later
+        step. Progress is advisory: a Redis error is logged, and the purge stands.
+        """
+        events: list[tuple[ProgressEvent, str | None]] = []
+        for message in messages:
+            name = _step_of(message.queue.removesuffix(".DQ"))
+            if name is None or message.item_id is None:
+                continue
+            step = step_named(name)
+            events.append((ProgressEvent(item_id=message.item_id, stage=step.name, state="skipped",
+                                         percent=percent_before(step), status=step.from_status.value,
+                                         message_id=message.message_id), message.message_id))
+        try:
+            ProgressChannel(self._client, namespace=self._namespace).publish_many(events)
+        except redis.RedisError as ex:
+            logger.warning("Could not publish the progress of %d purged message(s): %s", len(events), ex)
 
     @staticmethod
     def _drop_unsent(context: Context, queue: str, now: float | None) -> Sequence[PendingMessage]:

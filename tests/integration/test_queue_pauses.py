@@ -93,6 +93,31 @@ def _pending(context: Context, *item_ids: str) -> None:
     context.store.items.create([NewItem(item_id, f"/m/{item_id}.mp4") for item_id in item_ids])
 
 
+def test_a_held_step_purged_with_its_queue_reads_skipped_so_a_page_waiting_on_it_stops(
+    context: Context, worker: dramatiq.Worker, test_media: SampleClips, unique_id: Callable[[str], str]
+) -> None:
+    # Given an item whose step 2 a worker holds for its paused queue (its progress says "held")
+    queues().pause("thumbnails")
+    item_id = unique_id("purged-held")
+    channel = ProgressChannel(broker.client, namespace=broker.namespace)
+    try:
+        actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
+        held = wait_for(lambda: (latest := channel.latest(item_id)) is not None and latest.state == "held" and latest,
+                        timeout_s=30, what="the step to be held")
+
+        # When the queue is purged
+        outcome = queues().purge(context, "thumbnails")
+
+        # Then that step's progress reads "skipped", about the same message: nothing more comes of it
+        assert item_id in outcome.items
+        latest = channel.latest(item_id)
+        assert latest is not None
+        assert (latest.stage, latest.state, latest.message_id, latest.final) == (
+            "thumbnails", "skipped", held.message_id, False)
+    finally:
+        queues().resume("thumbnails")
+
+
 def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their_items(context: Context) -> None:
     _pending(context, "HELD", "READY", "LATER")
     broker.enqueue(probe.message("HELD"))
