@@ -7,7 +7,8 @@ after all others, so the context covers every other middleware's logs for the me
 
 Events (the ``event`` field), after seed 004: ``worker_started``, ``stage_started``,
 ``stage_completed``, ``item_completed``, ``stage_failed``, ``retry_scheduled``,
-``stage_skipped``, ``dead_lettered``, ``worker_shutdown_complete``.
+``stage_skipped``, ``stage_held`` (a delivery held for its paused queue, ``QueuePauses``),
+``dead_lettered``, ``worker_shutdown_complete``.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from dramatiq.broker import MessageProxy
 
 from autolog.logs import bind_log_context, reset_log_context
 from autolog.statuses import Status
+from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION
 
 
@@ -103,8 +105,12 @@ class LifecycleLogs(dramatiq.Middleware):
         self._clear()
 
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self.logger.info("Skipped %s.", message.actor_name,
-                         extra={"event": "stage_skipped", "duration_ms": self._duration_ms(message)})
+        if queue := message.options.get(HELD_OPTION):
+            self.logger.info("Held %s until queue %r resumes.", message.actor_name, queue,
+                             extra={"event": "stage_held", "duration_ms": self._duration_ms(message)})
+        else:
+            self.logger.info("Skipped %s.", message.actor_name,
+                             extra={"event": "stage_skipped", "duration_ms": self._duration_ms(message)})
         self._clear()
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:

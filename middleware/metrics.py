@@ -36,6 +36,7 @@ from autolog.statuses import Status, step_named
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from middleware._limiter import RateLimit
 from middleware._metrics_export import serve_worker_metrics
+from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
 
 
@@ -171,7 +172,8 @@ class Metrics(dramatiq.Middleware):
     def after_skip_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         instruments = self._instruments
         if instruments is not None:
-            self._finish(instruments, message, "skipped")
+            # A delivery held for its paused queue comes back on resume: not a skip to look into.
+            self._finish(instruments, message, "held" if message.options.get(HELD_OPTION) else "skipped")
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._failed.discard(message.message_id)

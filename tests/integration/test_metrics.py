@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import dataclasses
+import logging
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import dramatiq
+import pytest
 import redis
 from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 
@@ -22,7 +24,8 @@ from autolog.store import NewItem
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from middleware import Metrics, RateLimit, RateLimits, api_metrics_registry, cluster_collector
 from pipelines import actions
-from tests.conftest import SampleClips
+from pipelines.queues import Queues
+from tests.conftest import SampleClips, wait_for
 from tests.integration.test_pipeline import FlakyAnalyzer
 from tests.metric_names import PROMETHEUS_METRICS, exported_names, queried_names
 
@@ -201,3 +204,31 @@ def test_the_metrics_wsgi_app_answers_a_scrape(context: Context, settings: Setti
     assert answer["status"].startswith("200")
     assert answer["headers"]["Content-Type"].startswith("text/plain")
     assert b'autolog_scrape_source_up{source="database"} 1.0' in body
+
+
+def test_a_delivery_held_for_a_paused_queue_counts_and_logs_as_held_not_skipped(
+    context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given the thumbnails step's message counters, and its queue paused
+    labels = {"queue_name": "thumbnails", "actor_name": "autolog.make_thumbnails"}
+    keys = [("autolog_messages_total", {**labels, "outcome": outcome}) for outcome in ("held", "skipped", "succeeded")]
+    before = snapshot(keys)
+    queues = Queues.of_broker(broker)
+    queues.pause("thumbnails")
+    try:
+        # When a clip's step 2 reaches a worker, which holds it until the queue resumes
+        with caplog.at_level(logging.INFO, logger="middleware.lifecycle_logs"):
+            ingest(context, test_media, "cuts_noaudio.mp4", unique_id("held"))
+            wait_for(lambda: queues.get("thumbnails").held == 1, timeout_s=30, what="the step to be held")
+            drain()
+    finally:
+        queues.resume("thumbnails")
+    drain()
+
+    # Then the hold counts as "held" (not a skip to look into), its log line says so, and the step then ran once
+    deltas = [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)]
+    assert deltas == [1, 0, 1]
+    step_2 = [getattr(record, "event", None) for record in caplog.records
+              if "autolog.make_thumbnails" in record.getMessage()]
+    assert "stage_held" in step_2 and "stage_skipped" not in step_2
