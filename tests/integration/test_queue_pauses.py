@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
+from unittest import mock
 
 import dramatiq
 import pytest
@@ -116,6 +118,26 @@ def test_a_held_step_purged_with_its_queue_reads_skipped_so_a_page_waiting_on_it
             "thumbnails", "skipped", held.message_id, False)
     finally:
         queues().resume("thumbnails")
+
+
+def test_a_purge_whose_progress_redis_refuses_still_drops_and_marks_and_logs_it(
+    context: Context, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a queued step message of an item
+    _pending(context, "UNANNOUNCED")
+    broker.enqueue(probe.message("UNANNOUNCED"))
+
+    # When its queue is purged while Redis refuses the progress events (advisory, after the purge itself)
+    with mock.patch.object(ProgressChannel, "publish_many", side_effect=redis.ConnectionError("refused")), \
+            caplog.at_level(logging.WARNING, logger="pipelines.queues"):
+        outcome = queues().purge(context, "probe")
+
+    # Then the purge stands (dropped, the item marked) and the lost progress is logged
+    assert (outcome.purged, outcome.items) == (1, ("UNANNOUNCED",))
+    assert context.store.items.get("UNANNOUNCED").purged
+    assert ready_ids("probe") == []
+    assert any("Could not publish the progress of 1 purged message(s)" in record.getMessage()
+               for record in caplog.records)
 
 
 def test_purge_drops_queued_delayed_and_held_messages_and_discovery_leaves_their_items(context: Context) -> None:
