@@ -27,6 +27,7 @@ from pipelines import actions
 from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
 from tests.integration.test_pipeline import FlakyAnalyzer
+from tests.integration.test_queue_pauses import pause_for_this_process_workers
 from tests.metric_names import PROMETHEUS_METRICS, exported_names, queried_names
 
 Drain = Callable[..., None]
@@ -215,7 +216,7 @@ def test_a_delivery_held_for_a_paused_queue_counts_and_logs_as_held_not_skipped(
     keys = [("autolog_messages_total", {**labels, "outcome": outcome}) for outcome in ("held", "skipped", "succeeded")]
     before = snapshot(keys)
     queues = Queues.of_broker(broker)
-    queues.pause("thumbnails")
+    pause_for_this_process_workers("thumbnails")
     try:
         # When a clip's step 2 reaches a worker, which holds it until the queue resumes
         with caplog.at_level(logging.INFO, logger="middleware.lifecycle_logs"):

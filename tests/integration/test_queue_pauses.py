@@ -27,6 +27,7 @@ from autolog.store import outbox as outbox_module
 from autolog.store.jobs import Jobs
 from autolog.store.models import OutboxMessage
 from middleware import pending, relay_outbox
+from middleware.queue_pauses import QueuePauses
 from pipelines import actions, scan
 from pipelines import queues as queues_module
 from pipelines.intake import queue_footage
@@ -36,6 +37,16 @@ from tests.conftest import SampleClips, SkippingClock, fetch, wait_for
 
 def queues() -> Queues:
     return Queues.of_broker(broker)
+
+
+def pause_for_this_process_workers(queue: str) -> None:
+    """Pause ``queue`` and wait until this process's workers see it (``QueuePauses`` reads Redis once a second).
+
+    A message a worker takes before then runs: a pause does not stop what a worker already fetched.
+    """
+    queues().pause(queue)
+    pauses = next(middleware for middleware in broker.middleware if isinstance(middleware, QueuePauses))
+    wait_for(lambda: queue in pauses.paused(), timeout_s=10, what=f"the workers to see {queue!r} paused")
 
 
 def ready_ids(queue: str) -> list[str]:
@@ -61,7 +72,7 @@ def test_pause_holds_a_thousand_waiting_messages_and_resume_puts_them_back_in_or
 def test_a_step_reaching_a_worker_of_a_paused_queue_is_held_once_then_runs_on_resume(
     context: Context, test_media: SampleClips, drain: Callable[..., None], unique_id: Callable[[str], str]
 ) -> None:
-    queues().pause("thumbnails")
+    pause_for_this_process_workers("thumbnails")
     item_id = unique_id("paused")
 
     actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")), force_resume=True)])
@@ -99,7 +110,7 @@ def test_a_held_step_purged_with_its_queue_reads_skipped_so_a_page_waiting_on_it
     context: Context, worker: dramatiq.Worker, test_media: SampleClips, unique_id: Callable[[str], str]
 ) -> None:
     # Given an item whose step 2 a worker holds for its paused queue (its progress says "held")
-    queues().pause("thumbnails")
+    pause_for_this_process_workers("thumbnails")
     item_id = unique_id("purged-held")
     channel = ProgressChannel(broker.client, namespace=broker.namespace)
     try:
