@@ -102,13 +102,17 @@ def redis_servers(socket: Path) -> list[int]:
 
 
 def wait_for(
-    condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition", interval_s: float = 0.02
+    condition: Callable[[], Any], *, timeout_s: float = 30.0, what: str = "condition", interval_s: float = 0.02,
+    explain: Callable[[], str] | None = None,
 ) -> Any:
-    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline."""
+    """Poll ``condition`` until it returns something truthy, and return that; fail at the deadline.
+
+    ``explain``, if given, is called at the deadline and its text added to the failure (what the test saw).
+    """
     deadline = time.monotonic() + timeout_s
     while not (result := condition()):
         if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout_s} s waiting for {what}")
+            pytest.fail(f"timed out after {timeout_s} s waiting for {what}" + (f"\n{explain()}" if explain else ""))
         time.sleep(interval_s)
     return result
 

@@ -60,6 +60,14 @@ class RunningStack:
     def events(self, item_id: str, event: str) -> list[str | None]:
         return [entry.step for entry in self.store.timeline.for_item(item_id) if entry.event == event]
 
+    def where(self, item_ids: list[str]) -> str:
+        """Where each of ``item_ids`` stands: its status and last five timeline events (for a failure's message)."""
+        lines = []
+        for item_id in item_ids:
+            last = [f"{entry.event} {entry.step or ''}".strip() for entry in self.store.timeline.for_item(item_id)][-5:]
+            lines.append(f"{item_id}: {self.status(item_id).value}; last events: {', '.join(last)}")
+        return "\n".join(lines)
+
 
 @pytest.fixture(scope="module")
 def running(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips) -> Iterator[RunningStack]:
@@ -135,7 +143,8 @@ def test_redis_killed_mid_run_then_up_gives_one_redis_at_the_same_address_and_ev
              what="the API to see Redis back")
     # and every item finishes by itself, each step once
     wait_for(lambda: all(running.status(item_id) is Status.AVID_DESCRIPTION for item_id in ids),
-             timeout_s=FINISH_S, what="every item to finish after Redis came back")
+             timeout_s=FINISH_S, what="every item to finish after Redis came back",
+             explain=lambda: running.where(ids))
     for item_id in ids:
         succeeded = running.events(item_id, "succeeded")
         assert len(succeeded) == len(set(succeeded)), (item_id, succeeded)
