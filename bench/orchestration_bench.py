@@ -200,26 +200,23 @@ def drain_rows(bench: BenchActors, store: Any, name: str, args: argparse.Namespa
     ``RedisBroker`` (the baseline), then as many step-1 and step-2 messages on autolog's broker;
     a row's ratio is the median of its rounds' ratios, its rate the median of its rates.
     """
+    steps = (("step1", "step 1", "bench_first", bench.send_steps),
+             ("later", "steps 2-6", "bench_second", bench.send_later_steps))
     plain_rates: list[float] = []
-    rates: dict[str, list[float]] = {"step1": [], "later": []}
-    ratios: dict[str, list[float]] = {"step1": [], "later": []}
+    rates: dict[str, list[float]] = {key: [] for key, *_ in steps}
     for index in range(DRAIN_ROUNDS):
-        plain_rate = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
-        plain_rates.append(plain_rate)
-        for key, queue, send in (("step1", "bench_first", bench.send_steps),
-                                 ("later", "bench_second", bench.send_later_steps)):
-            rate = drain(bench.broker, {queue}, args.threads,
-                         lambda send=send, index=index: send(store, args.messages, f"{name}{index}"))
-            rates[key].append(rate)
-            ratios[key].append(rate / plain_rate)
+        plain_rates.append(drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages)))
+        for key, _, queue, send in steps:
+            rates[key].append(drain(bench.broker, {queue}, args.threads,
+                                    lambda send=send, index=index: send(store, args.messages, f"{name}{index}")))
     baseline = f"dramatiq default middleware: {statistics.median(plain_rates):,.0f} msg/s"
     rows = []
-    for key, label in (("step1", "step 1"), ("later", "steps 2-6")):
-        ratio = statistics.median(ratios[key])
-        spread = f"{min(ratios[key]):.2f}-{max(ratios[key]):.2f}"
+    for key, label, *_ in steps:
+        ratios = [rate / plain_rate for rate, plain_rate in zip(rates[key], plain_rates, strict=True)]
+        ratio, rate = statistics.median(ratios), statistics.median(rates[key])
         rows.append(Row(f"drain_{name.lower()}_{key}", f"no-op drain, full stack, {label}, {name}",
-                        f"{statistics.median(rates[key]):,.0f} msg/s", baseline, ratio,
-                        f"{ratio:.2f}× ({spread})", statistics.median(rates[key])))
+                        f"{rate:,.0f} msg/s", baseline, ratio, f"{ratio:.2f}× ({min(ratios):.2f}-{max(ratios):.2f})",
+                        rate))
     return rows
 
 

@@ -28,8 +28,8 @@ PAUSE_REASON = "queue paused"
 
 #: Set (to the queue's name) on a delivery this worker held for its paused queue, before its
 #: skip: the message comes back when the queue resumes, so its skip is not the step's end
-#: (``Progress`` publishes it as "held", not "skipped"). Only on the skipped delivery: the
-#: held copy in Redis was encoded before.
+#: (``Progress`` publishes it as "held", ``Metrics`` counts it as "held", ``LifecycleLogs`` logs
+#: ``stage_held``). Only on the skipped delivery: the held copy in Redis was encoded before.
 HELD_OPTION = "autolog_held"
 
 

@@ -22,8 +22,10 @@ from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import QueueNotFound
 from autolog.progress import ProgressChannel, ProgressEvent, percent_before
-from autolog.statuses import STEPS, step_named
+from autolog.statuses import STEPS, Step, step_named
 from autolog.store import ABANDON_MARGIN_S, SEND_WITHIN_S, NewEvent, PendingMessage
+
+logger = logging.getLogger(__name__)
 
 #: How often a purge looks again at outbox rows whose writers may still send them, in s.
 PURGE_POLL_S = 0.05
@@ -68,11 +70,14 @@ def queue_names(declared: Sequence[str]) -> list[str]:
     return steps + sorted(set(declared) - set(steps))
 
 
-logger = logging.getLogger(__name__)
+def _step_on(queue: str) -> Step | None:
+    """Return the step whose messages go on ``queue`` (a delay queue's name without ``.DQ``), if any."""
+    return next((step for step in STEPS if step.queue_name == queue), None)
 
 
 def _step_of(queue: str) -> str | None:
-    return next((step.name for step in STEPS if step.queue_name == queue), None)
+    step = _step_on(queue)
+    return step.name if step is not None else None
 
 
 class Queues:
@@ -190,10 +195,9 @@ class Queues:
         """
         events: list[tuple[ProgressEvent, str | None]] = []
         for message in messages:
-            name = _step_of(message.queue.removesuffix(".DQ"))
-            if name is None or message.item_id is None:
+            step = _step_on(message.queue.removesuffix(".DQ"))
+            if step is None or message.item_id is None:
                 continue
-            step = step_named(name)
             events.append((ProgressEvent(item_id=message.item_id, stage=step.name, state="skipped",
                                          percent=percent_before(step), status=step.from_status.value,
                                          message_id=message.message_id), message.message_id))
