@@ -1,7 +1,7 @@
 """What autolog adds around each message, as ratios against bare dramatiq in the same run.
 
 Usage: .venv/bin/python bench/orchestration_bench.py [--messages N] [--hops H] [--threads T]
-       [--clips C] [--postgres URL | --no-postgres] [--json PATH]
+       [--clips C] [--postgres URL | --no-postgres] [--cpus X] [--json PATH]
 
 One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 
@@ -26,6 +26,10 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
   process's own CPU beyond the bare work's own, against the bare work's whole CPU (the
   children's CPU is shown beside it: see ``cpu_per_item``). Process starts, the Redis
   server's CPU and model loads are not in it.
+
+``--cpus X`` runs the bench and its Redis on X CPUs in all (a cgroup's CPU quota,
+``bench/_cpu_quota.py``): the regime of a slower or busier machine, where both drains are bound
+by their CPU per message (PostgreSQL's server stays outside the quota).
 
 PostgreSQL: a fresh database is made on ``--postgres`` (default: the machine's server) and
 dropped after.
@@ -53,7 +57,8 @@ from typing import Any
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._rows import Row, print_rows, save_rows  # noqa: E402  (after the path is set)
+from bench._cpu_quota import cpu_share  # noqa: E402  (after the path is set)
+from bench._rows import Row, print_rows, save_rows  # noqa: E402
 
 #: The ids of steps' starts and returns, for hop latencies: item id → (returned_at, started_at).
 _HOPS: dict[str, list[float]] = {}
@@ -126,9 +131,15 @@ def main() -> None:
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--clips", type=int, default=40, help="tiny clips for the CPU rows (0: skip)")
+    parser.add_argument("--cpus", type=float, help="run on this many CPUs in all (a cgroup quota; 0.4: 40 %% of one)")
     parser.add_argument("--json", type=Path, help="also save the rows here (for bench/orchestration_table.py)")
     args = parser.parse_args()
+    with cpu_share(args.cpus) if args.cpus else contextlib.nullcontext():
+        measure(args)
 
+
+def measure(args: argparse.Namespace) -> None:
+    """Run every row of ``args`` on a private Redis, and print them."""
     scratch = Path(tempfile.mkdtemp(prefix="autolog-orch-bench-"))
     from autolog.local_redis import LocalRedis
 
