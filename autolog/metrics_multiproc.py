@@ -20,7 +20,7 @@ from prometheus_client import CollectorRegistry, values
 from prometheus_client.multiprocess import MultiProcessCollector
 from prometheus_client.multiprocess import mark_process_dead as _mark_process_dead
 
-from autolog.processes import pid_alive
+from autolog.processes import current_pid, pid_alive
 
 #: The files prometheus_client writes: ``<type>[_<gauge mode>]_<pid>.db``.
 _VALUE_FILE = re.compile(r"^[a-z_]+_(\d+)\.db$")
@@ -42,7 +42,9 @@ def enable_multiprocess(directory: Path) -> None:
     # NOTE(metrics): ``values.ValueClass`` is what every metric instantiates for its samples;
     # installing a fresh file-backed class is what prometheus_client itself does at import
     # when the variable is set. tests/unit/observability pins this against upgrades.
-    values.ValueClass = values.MultiProcessValue()  # type: ignore[no-untyped-call]
+    # Each value asks for the pid on every change (to start new files in a forked child): the fork-aware
+    # ``current_pid``, not a system call each time (issue #13).
+    values.ValueClass = values.MultiProcessValue(current_pid)  # type: ignore[no-untyped-call]
 
 
 def is_multiprocess() -> bool:

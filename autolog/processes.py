@@ -20,6 +20,28 @@ POLL_INTERVAL_S = 0.05
 #: ``/proc/<pid>/stat`` states of a process that has exited.
 EXITED_STATES = frozenset({"Z", "X", "x"})
 
+#: This process's pid, set again in a child forked by ``os.fork`` (dramatiq's and gunicorn's workers).
+_pid = os.getpid()
+
+
+def _forked() -> None:
+    global _pid
+    _pid = os.getpid()
+
+
+os.register_at_fork(after_in_child=_forked)
+
+
+def current_pid() -> int:
+    """Return this process's pid, as ``os.getpid`` does, without a system call.
+
+    glibc no longer caches the pid, so each ``os.getpid`` is a system call; the per-message
+    paths (each metric's value, each progress event, each status write's worker name) asked
+    for it about ten times a message (issue #13). A process started by ``fork`` without
+    ``os.fork`` (C code forking without exec) would keep its parent's pid here.
+    """
+    return _pid
+
 
 def _stat_fields(pid: int) -> list[str] | None:
     """Return the fields of ``/proc/<pid>/stat`` after the command name, or None if gone."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
-import os
 import threading
 import time
 from collections.abc import Callable, Generator, Iterator, Sequence
@@ -21,6 +20,7 @@ from typing import Any
 
 import redis
 
+from autolog.processes import current_pid
 from autolog.statuses import STEPS, Status, Step, step_for_status
 
 #: How long an item's latest state is kept after its last event, in seconds.
@@ -352,7 +352,7 @@ class BackgroundPublisher:
         self._start()
 
     def _start(self) -> None:
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._changed = threading.Condition()
         self._waiting: list[tuple[ProgressEvent, str | None]] = []
         #: How many events were queued, and how many of them the thread has sent (or dropped).
@@ -368,7 +368,7 @@ class BackgroundPublisher:
 
     def publish(self, event: ProgressEvent, *, guard_message_id: str | None = None) -> None:
         """Queue ``event`` to be published as ``ProgressChannel.publish`` would (after those queued before it)."""
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self._start()
         if not event.at_ms:  # when it happened, not when it is sent
             event = dataclasses.replace(event, at_ms=int(time.time() * 1000))
@@ -385,7 +385,7 @@ class BackgroundPublisher:
         a send is still hanging since an earlier flush timed out (Redis hung, not refusing),
         this returns at once: progress is advisory, and a step must not wait on it each time.
         """
-        if self._pid != os.getpid():
+        if self._pid != current_pid():
             self._start()
         with self._changed:
             target = self._queued
@@ -403,7 +403,7 @@ class BackgroundPublisher:
         with self._changed:
             self._closed = True
             self._changed.notify_all()
-        if self._pid == os.getpid():
+        if self._pid == current_pid():
             self._thread.join(timeout_s)
 
     def _run(self) -> None:

@@ -17,7 +17,6 @@ from __future__ import annotations
 import dataclasses
 import functools
 import logging
-import os
 import random
 import socket
 import threading
@@ -32,6 +31,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
+from autolog.processes import current_pid
 from autolog.statuses import Status, Step, is_allowed
 from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage, send_deadline
 from middleware._steps import message_step
@@ -86,7 +86,7 @@ def _host_pid(pid: int) -> str:
 
 def worker_name() -> str:
     """Name the current thread as ``host:pid:thread`` for the timeline."""
-    return f"{_host_pid(os.getpid())}:{threading.current_thread().name}"
+    return f"{_host_pid(current_pid())}:{threading.current_thread().name}"
 
 
 def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseException, *,

@@ -28,7 +28,6 @@ no-op drain slower there, not faster (measured with ``bench/orchestration_bench.
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -38,6 +37,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.errors import StoreUnavailable
+from autolog.processes import current_pid
 from autolog.store.engine import SerialWrites
 
 T = TypeVar("T")
@@ -101,7 +101,7 @@ class GroupCommit:
     def close(self) -> None:
         """Give back the connection batches run on; the next batch opens another."""
         with self._write_turn:
-            if self._kept is not None and self._kept_pid == os.getpid():
+            if self._kept is not None and self._kept_pid == current_pid():
                 self._kept.close()
             self._kept = None
 
@@ -218,13 +218,13 @@ class GroupCommit:
             return
         with self._write_turn:
             kept = self._kept
-            if kept is not None and not kept.closed and not kept.invalidated and self._kept_pid == os.getpid():
+            if kept is not None and not kept.closed and not kept.invalidated and self._kept_pid == current_pid():
                 connection = kept
             else:
                 # First use, a connection SQLAlchemy invalidated, or a forked child (which must not
                 # touch its parent's connection): open one.
                 connection = self._kept = self._engine.connect()
-                self._kept_pid = os.getpid()
+                self._kept_pid = current_pid()
             try:
                 with connection.begin():
                     yield connection

@@ -56,3 +56,35 @@ def test_a_dead_process_leaves_its_counters_but_not_its_live_gauges(tmp_path: Pa
     mark_process_dead(tmp_path, 444)
 
     assert sorted(path.name for path in tmp_path.iterdir()) == ["counter_444.db", "gauge_livesum_555.db"]
+
+
+#: A worker that counted before a fork (a ``dramatiq`` master importing and booting, then forking its
+#: workers): the parent's and the child's counts go to files of their own pids, and both are summed.
+_FORKING = """
+import os, sys
+from pathlib import Path
+from prometheus_client import Counter
+from autolog.metrics_multiproc import enable_multiprocess
+from autolog.processes import current_pid
+enable_multiprocess(Path(sys.argv[1]))
+things = Counter("autolog_test_things", "Things.", ["queue_name"], registry=None).labels("probe")
+things.inc(2)
+child = os.fork()
+if child == 0:
+    things.inc(3)
+    os._exit(0 if current_pid() == os.getpid() else 1)
+_, status = os.waitpid(child, 0)
+assert os.waitstatus_to_exitcode(status) == 0, "the child's current_pid was its parent's"
+print(child)
+"""
+
+
+def test_a_forked_child_counts_in_files_of_its_own_pid_and_both_processes_are_summed(tmp_path: Path) -> None:
+    env = {key: value for key, value in os.environ.items() if key != "PROMETHEUS_MULTIPROC_DIR"}
+    done = subprocess.run([sys.executable, "-c", _FORKING, str(tmp_path)], check=True, env=env,
+                          capture_output=True, text=True)
+
+    child = int(done.stdout)
+    assert (tmp_path / f"counter_{child}.db").exists()
+    registry = multiprocess_registry(tmp_path)
+    assert registry.get_sample_value("autolog_test_things_total", {"queue_name": "probe"}) == 5
