@@ -38,6 +38,12 @@ def _own_cgroup() -> tuple[Path, bool] | None:
     return None
 
 
+def cpu_quota_available() -> bool:
+    """Tell whether ``cpu_share`` can run here (a writable ``cpu`` controller)."""
+    own = _own_cgroup()
+    return own is not None and os.access(own[0], os.W_OK)
+
+
 @contextlib.contextmanager
 def cpu_share(cpus: float) -> Iterator[None]:
     """Run the block, and every process it starts, on ``cpus`` CPUs in all (0.4: 40 % of one core).
@@ -49,7 +55,7 @@ def cpu_share(cpus: float) -> Iterator[None]:
         SystemExit: no writable ``cpu`` controller (not root, or a cgroup v2 without ``cpu`` delegated).
     """
     own = _own_cgroup()
-    if own is None or not os.access(own[0], os.W_OK):
+    if own is None or not cpu_quota_available():
         raise SystemExit("--cpus needs a writable cgroup cpu controller (/sys/fs/cgroup/cpu, or cgroup v2 "
                          "with cpu delegated): run as root on a Linux machine")
     parent, v1 = own

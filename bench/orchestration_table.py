@@ -1,7 +1,7 @@
 """Every row of issue #13's table in one command, each against its baseline from the same run.
 
 Usage: .venv/bin/python bench/orchestration_table.py [--postgres URL | --no-postgres] [--before PATH]
-       [--quick]
+       [--slow-cpus X] [--quick]
 
 Runs three benchmarks one after another, each in its own process (each configures autolog
 from its environment before importing ``actors``), and prints their rows in one table with
@@ -10,6 +10,10 @@ the issue's target for each and whether this run met it:
 - ``bench/orchestration_bench.py``: no-op drain with the full middleware stack on SQLite and
   PostgreSQL vs dramatiq's default middleware; hop latency p50 of a pipeline link and of a
   branch point vs a raw dramatiq hop; CPU per item of tiny clips vs the same media work bare.
+- ``bench/orchestration_bench.py --cpus X`` (``--slow-cpus``, default 0.4; 0 skips it): the SQLite
+  drains again with the bench and its Redis on X CPUs in all (a cgroup's CPU quota), the
+  CPU-bound regime of a slower or busier machine (``bench/_cpu_quota.py``); skipped, with the
+  reason, where no cgroup ``cpu`` controller is writable.
 - ``bench/stack_memory_bench.py``: PSS of an idle ``autolog up`` (vs ``--before``, another
   checkout, when given) and the stack's peak PSS while tiny clips go through it.
 - ``bench/intake_bench.py``: ``POST /run/lf_queue_batch`` with 1,000 and 10,000 ids vs a bare
@@ -33,7 +37,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._rows import Row, load_rows  # noqa: E402  (after the path is set)
+from bench._cpu_quota import cpu_quota_available  # noqa: E402  (after the path is set)
+from bench._rows import Row, load_rows  # noqa: E402
 
 
 @dataclass(frozen=True)
@@ -83,7 +88,14 @@ def benches(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     intake = ["--sizes", "100,1000", "--batches", "2"] if args.quick else []
     if not args.no_postgres:
         intake += ["--postgres", args.postgres]
-    return [("orchestration_bench.py", orchestration + database), ("stack_memory_bench.py", memory),
+    slow = []
+    if args.slow_cpus:
+        if cpu_quota_available():
+            slow = [("orchestration_bench.py", [*orchestration, "--cpus", str(args.slow_cpus), "--clips", "0",
+                                                "--hops", "0", "--no-postgres"])]
+        else:
+            print("skipping the drains on a CPU quota: no writable cgroup cpu controller (run as root)")
+    return [("orchestration_bench.py", orchestration + database), *slow, ("stack_memory_bench.py", memory),
             ("intake_bench.py", intake)]
 
 
@@ -103,13 +115,15 @@ def main() -> int:
                                                              "postgresql://postgres@127.0.0.1:5432/postgres"))
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--before", type=Path, help="another checkout for the idle-memory row's baseline")
+    parser.add_argument("--slow-cpus", type=float, default=0.4,
+                        help="also drain on this many CPUs in all (a cgroup quota), the slow regime; 0: skip")
     parser.add_argument("--quick", action="store_true", help="small sizes, to try the command")
     args = parser.parse_args()
     rows: list[Row] = []
     failed = []
     with tempfile.TemporaryDirectory(prefix="autolog-table-") as scratch:
-        for script, extra in benches(args):
-            saved = Path(scratch) / f"{script}.json"
+        for index, (script, extra) in enumerate(benches(args)):
+            saved = Path(scratch) / f"{index}-{script}.json"
             print(f"== {script} {' '.join(extra)}", flush=True)
             done = subprocess.run([sys.executable, str(REPO / "bench" / script), *extra, "--json", str(saved)],
                                   cwd=REPO, check=False)
