@@ -43,6 +43,7 @@ import heapq
 import logging
 import threading
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import redis
@@ -131,6 +132,26 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             super().nack(message)
         finally:
             self.room.set()
+
+    def requeue(self, messages: Iterable[MessageProxy]) -> None:
+        """Put ``messages`` back on the queue (dramatiq's requeue); a Redis error is raised as ``ConnectionClosed``.
+
+        dramatiq's consumer thread requeues what it holds as it closes after an error, and there it
+        catches only a broker connection error (``ConnectionClosed``, what dramatiq's ack and nack
+        raise), not redis-py's: with Redis down, the error ended the thread for good, and the queue
+        was not consumed again by a worker that lived on. A delay queue's consumer whose Redis was
+        killed while it moved a due message (a ``kill -9``: the error, then the requeue's) left its
+        delayed messages stranded with nothing to run them. The messages not put back stay in this
+        worker's ack set: a delay queue's go back once overdue (the sweep's
+        ``autolog.broker_state.requeue_stranded``), and the consumer starts again.
+
+        Raises:
+            ConnectionClosed: Redis could not be reached or failed the requeue.
+        """
+        try:
+            super().requeue(messages)
+        except redis.RedisError as ex:
+            raise ConnectionClosed(ex) from None
 
     def close(self) -> None:
         with self._waiting.lock:

@@ -1,0 +1,70 @@
+"""A worker's consumers outlive a Redis killed under them: each starts again once Redis is back."""
+
+from __future__ import annotations
+
+import os
+import signal
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import dramatiq
+import pytest
+import redis
+
+from actors._waking_broker import WakingRedisBroker
+from autolog.broker_state import requeue_stranded
+from autolog.local_redis import LocalRedis
+from tests.conftest import wait_for
+
+
+def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_messages_once_redis_is_back(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker on a private Redis (kept on disk, as autolog's), its delay queue's consumer
+    # holding two delayed messages: one due in a second, one in a minute
+    server = LocalRedis(tmp_path / "redis")
+    private = WakingRedisBroker(url=server.start(), namespace="restarts")
+    ran: list[str] = []
+    done = threading.Event()
+
+    def step(name: str) -> None:
+        ran.append(name)
+        done.set()
+
+    actor = dramatiq.actor(step, actor_name="restarts.step", queue_name="restarts", broker=private)
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        soon = actor.send_with_options(args=("soon",), delay=1_000)
+        actor.send_with_options(args=("later",), delay=60_000)
+        delay_consumer = worker.consumers["restarts.DQ"]
+        wait_for(lambda: delay_consumer.delay_queue.qsize() == 2, what="the delay queue's consumer to hold both")
+
+        # When Redis is killed (kill -9) just as the consumer moves the due message to its queue
+        real_do_enqueue = WakingRedisBroker.do_enqueue
+
+        def killed_first(broker: WakingRedisBroker, queue_name: str, *args: Any) -> Any:
+            if queue_name == "restarts" and server.pid() is not None:
+                os.kill(server.pid() or 0, signal.SIGKILL)
+                wait_for(lambda: server.pid() is None, what="Redis to be gone")
+            return real_do_enqueue(broker, queue_name, *args)
+
+        monkeypatch.setattr(WakingRedisBroker, "do_enqueue", killed_first)
+        wait_for(lambda: server.pid() is None and delay_consumer.delay_queue.qsize() == 0, timeout_s=10,
+                 what="the move to meet the dead Redis, and the consumer to close")
+        monkeypatch.setattr(WakingRedisBroker, "do_enqueue", real_do_enqueue)
+
+        # and Redis comes back on the same socket, with its data, and the sweep puts the overdue message back
+        server.start()
+        client = redis.Redis.from_url(server.url)
+        wait_for(lambda: requeue_stranded(client, "restarts", ["restarts"], now_ms=int(time.time() * 1000),
+                                          overdue_ms=0), what="the due message to be put back")
+
+        # Then the consumer, started again, moves it and it runs (the one not yet due waits its turn)
+        assert delay_consumer.is_alive(), "the delay queue's consumer thread ended"
+        assert done.wait(timeout=30), f"{soon.message_id} did not run after Redis came back"
+        assert ran == ["soon"]
+    finally:
+        worker.stop()
+        server.stop()
