@@ -21,6 +21,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
+from autolog.broker_state import decode_message
 from autolog.local_redis import private_redis
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
@@ -61,12 +62,39 @@ class RunningStack:
         return [entry.step for entry in self.store.timeline.for_item(item_id) if entry.event == event]
 
     def where(self, item_ids: list[str]) -> str:
-        """Where each of ``item_ids`` stands: its status and last five timeline events (for a failure's message)."""
+        """Where each of ``item_ids`` stands (for a failure's message): its status, last five timeline
+        events and where Redis holds its messages (``in_redis``)."""
         lines = []
         for item_id in item_ids:
             last = [f"{entry.event} {entry.step or ''}".strip() for entry in self.store.timeline.for_item(item_id)][-5:]
-            lines.append(f"{item_id}: {self.status(item_id).value}; last events: {', '.join(last)}")
+            lines.append(f"{item_id}: {self.status(item_id).value}; last events: {', '.join(last)}; "
+                         f"in Redis: {self.in_redis(item_id) or 'nothing'}")
         return "\n".join(lines)
+
+    def in_redis(self, item_id: str) -> str:
+        """Where Redis holds ``item_id``'s messages: each one's queue, and its place there (the queue's list,
+        a worker's ack set with the age of that worker's last heartbeat, or neither)."""
+        namespace = self.settings.namespace
+        beats = {member.decode(): score for member, score in
+                 self.redis.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)}
+        places = []
+        for key in self.redis.scan_iter(match=f"{namespace}:*.msgs"):
+            queue = key.decode()[len(namespace) + 1:-len(".msgs")]
+            for redis_id, data in self.redis.hscan_iter(key):
+                message = decode_message(data)
+                if message is None or message.item_id != item_id:
+                    continue
+                where = []
+                if self.redis.lpos(f"{namespace}:{queue}", redis_id) is not None:
+                    where.append("its list")
+                for acks in self.redis.scan_iter(match=f"{namespace}:__acks__.*.{queue}"):
+                    if self.redis.sismember(acks, redis_id):
+                        worker = acks.decode()[len(f"{namespace}:__acks__."):-len(f".{queue}")]
+                        age_s = time.time() - beats[worker] / 1000 if worker in beats else None
+                        where.append(f"the ack set of worker {worker} (last beat "
+                                     f"{'none' if age_s is None else f'{age_s:.0f} s ago'})")
+                places.append(f"{message.actor} {message.message_id} on {queue}: {', '.join(where) or 'neither'}")
+        return "; ".join(places)
 
 
 @pytest.fixture(scope="module")
@@ -192,19 +220,31 @@ def test_a_file_copied_into_the_watch_folder_becomes_one_item_that_runs_to_the_e
     assert len(running.store.items.with_source(str(target))) == 1
 
 
-def test_one_exporter_on_the_host_sums_every_pool_and_no_pool_runs_its_own(running: RunningStack) -> None:
+def test_one_exporter_on_the_host_sums_every_pool_and_no_pool_runs_its_own(
+    running: RunningStack, clip: Callable[[str], Path], unique_id: Callable[[str], str],
+) -> None:
+    # Given an item run through the pools (its own: pytest-xdist may run this test first on its stack)
+    item_id = unique_id("exporter")
+    running.submit(item_id, clip(item_id))
+    wait_for(lambda: running.status(item_id) is Status.AVID_DESCRIPTION, timeout_s=FINISH_S, what="the item to finish")
     settings = running.settings
     url = f"http://{settings.metrics_host}:{settings.metrics_port_base}/metrics"
 
-    status, text = http("GET", url)
+    def succeeded() -> set[str]:
+        try:
+            status, text = http("GET", url)
+        except urllib.error.URLError:  # the exporter is not listening yet
+            return set()
+        assert status == 200
+        return {sample.labels["queue_name"] for family in text_string_to_metric_families(text)
+                for sample in family.samples
+                if sample.name == "autolog_messages_total" and sample.labels.get("outcome") == "succeeded"
+                and sample.value > 0}
 
+    # Then the counts written by the worker processes of several pools are summed by the one exporter
+    wait_for(lambda: {"probe", "thumbnails", "assess"} <= succeeded(), what="the exporter to sum the pools' counts")
+    status, text = http("GET", url)
     assert status == 200
-    succeeded = {sample.labels["queue_name"] for family in text_string_to_metric_families(text)
-                 for sample in family.samples
-                 if sample.name == "autolog_messages_total" and sample.labels.get("outcome") == "succeeded"
-                 and sample.value > 0}
-    # Counts written by the worker processes of several pools, summed by the one exporter
-    assert {"probe", "thumbnails", "assess"} <= succeeded
     assert 'autolog_pool_degraded{pool="frames"} 0.0' in text
     for port in range(settings.metrics_port_base + 1, settings.metrics_port_base + len(STEPS) + 1):
         assert http_refused(f"http://{settings.metrics_host}:{port}/metrics"), port
