@@ -39,11 +39,12 @@ A paused queue's hold takes the message out of the worker's ack set itself
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import logging
 import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from typing import Any
 
 import redis
@@ -91,6 +92,22 @@ class _WaitingAcks:
         self.ids: list[str] = []
 
 
+@contextlib.contextmanager
+def _refused_as_closed() -> Iterator[None]:
+    """Raise any Redis error of the block as ``ConnectionClosed``, as dramatiq raises a lost connection.
+
+    dramatiq's consumer turns only redis-py's ``ConnectionError`` into its own, the one error its worker
+    retries an ack or nack on (every few seconds, until Redis takes it) and its consumer thread
+    survives while it closes. Redis refusing a write (out of memory, ``MISCONF`` with a full disk for
+    its append-only file, a replica's ``READONLY``) was otherwise an "unhandled error": an ack dropped,
+    its message left in the worker's ack set (in flight for the sweep, run again once the worker exits).
+    """
+    try:
+        yield
+    except redis.RedisError as ex:
+        raise ConnectionClosed(ex) from None
+
+
 class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
     """dramatiq's Redis consumer, blocking on the queue's wake list when the queue is empty."""
 
@@ -115,21 +132,33 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         self._closed = False
 
     def ack(self, message: MessageProxy) -> None:
+        """Acknowledge ``message``: with the consumer's next round trip, or at once (see the module docstring).
+
+        Raises:
+            ConnectionClosed: Redis could not be reached or refused the ack (``_refused_as_closed``).
+        """
         try:
             if not self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
                 with self._waiting.lock:
                     if not (self._blocking or self._closed):
                         self._waiting.ids.append(message.options["redis_message_id"])
                         return
-            super().ack(message)
+            with _refused_as_closed():
+                super().ack(message)
         finally:
             self.queued_message_ids.discard(message.message_id)
             if self.prefetch - self.outstanding_message_count >= max(1, self.prefetch // REFILL_SHARE):
                 self.room.set()
 
     def nack(self, message: MessageProxy) -> None:
+        """Move ``message`` to the dead-letter queue (dramatiq's nack).
+
+        Raises:
+            ConnectionClosed: Redis could not be reached or refused the nack (``_refused_as_closed``).
+        """
         try:
-            super().nack(message)
+            with _refused_as_closed():
+                super().nack(message)
         finally:
             self.room.set()
 
@@ -148,10 +177,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         Raises:
             ConnectionClosed: Redis could not be reached or failed the requeue.
         """
-        try:
+        with _refused_as_closed():
             super().requeue(messages)
-        except redis.RedisError as ex:
-            raise ConnectionClosed(ex) from None
 
     def close(self) -> None:
         with self._waiting.lock:

@@ -1,4 +1,4 @@
-"""A worker's consumers outlive a Redis killed under them: each starts again once Redis is back."""
+"""A worker's consumers outlive a Redis killed under them, and its acks a Redis that refuses writes for a while."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import redis
 from actors._waking_broker import WakingRedisBroker
 from autolog.broker_state import requeue_stranded
 from autolog.local_redis import LocalRedis
-from tests.conftest import wait_for
+from tests.conftest import acked, wait_for
 
 
 def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_messages_once_redis_is_back(
@@ -57,9 +57,9 @@ def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_
 
         # and Redis comes back on the same socket, with its data, and the sweep puts the overdue message back
         server.start()
-        client = redis.Redis.from_url(server.url)
-        wait_for(lambda: requeue_stranded(client, "restarts", ["restarts"], now_ms=int(time.time() * 1000),
-                                          overdue_ms=0), what="the due message to be put back")
+        with redis.Redis.from_url(server.url) as client:
+            wait_for(lambda: requeue_stranded(client, "restarts", ["restarts"], now_ms=int(time.time() * 1000),
+                                              overdue_ms=0), what="the due message to be put back")
 
         # Then the consumer, started again, moves it and it runs (the one not yet due waits its turn)
         assert delay_consumer.is_alive(), "the delay queue's consumer thread ended"
@@ -68,3 +68,51 @@ def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_
     finally:
         worker.stop()
         server.stop()
+        private.client.connection_pool.disconnect()  # a pool passed in: the broker's client never closes it
+
+
+@pytest.mark.parametrize("fails", [False, True], ids=["ack", "nack"])
+def test_an_ack_or_nack_redis_refuses_reaches_redis_once_it_accepts_writes_again(tmp_path: Path, fails: bool) -> None:
+    # Given a worker on a private Redis whose consumer has emptied its queue and blocks on its wake
+    # list (a finished step's ack, or a failed one's nack to the dead letters, then goes out at once)
+    server = LocalRedis(tmp_path / "redis", persist=False)
+    private = WakingRedisBroker(url=server.start(), namespace="refused")
+    admin = redis.Redis.from_url(server.url)
+    ran = threading.Event()
+
+    def step(name: str) -> None:
+        # When Redis refuses writes just as the step ends (out of memory: ``maxmemory`` reached)
+        consumer = worker.consumers["refused"].consumer
+        wait_for(lambda: consumer is not None and consumer._blocking, what="the consumer to block on its wake list")
+        admin.config_set("maxmemory", "1")
+        ran.set()
+        if fails:
+            raise RuntimeError("a step that fails for good")
+
+    actor = dramatiq.actor(step, actor_name="refused.step", queue_name="refused", broker=private, max_retries=0)
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=1000)
+    worker.start()
+    try:
+        first = actor.send("first")
+        assert ran.wait(timeout=30), "the step did not run"
+        # (the ack is tried, and refused: the consumer no longer counts the message as its own; a nack's is
+        # the consumer's room to fetch again)
+        consumer = worker.consumers["refused"].consumer
+        wait_for(lambda: (consumer.room.is_set() if fails else first.message_id not in consumer.queued_message_ids),
+                 what="the ack or nack to be tried")
+        assert not acked(admin, "refused", "refused", first)
+
+        # and Redis accepts writes again (memory freed), the worker living on
+        admin.config_set("maxmemory", "0")
+
+        # Then the ack (or nack) reaches Redis: the message leaves the worker's ack set (left there, it
+        # would count as in flight for the sweep, and run again once this worker exits)
+        wait_for(lambda: acked(admin, "refused", "refused", first), timeout_s=15,
+                 what="the refused ack or nack to reach Redis once it accepts writes")
+        assert admin.hexists("refused:refused.XQ.msgs", first.options["redis_message_id"]) is fails
+    finally:
+        admin.config_set("maxmemory", "0")
+        worker.stop()
+        server.stop()
+        private.client.connection_pool.disconnect()  # a pool passed in: the broker's client never closes it
+        admin.close()
