@@ -177,8 +177,17 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         Raises:
             ConnectionClosed: Redis could not be reached or failed the requeue.
         """
-        with _refused_as_closed():
-            super().requeue(messages)
+        held = list(messages)
+        try:
+            with _refused_as_closed():
+                super().requeue(held)
+        except ConnectionClosed as ex:
+            # dramatiq's consumer thread passes over this error in silence.
+            logging.getLogger(__name__).warning(
+                "Could not put back %d message(s) of queue %r; they stay in this worker's ack set until %s: %s",
+                len(held), self.queue_name,
+                "the sweep puts them back once overdue" if self.is_delay_queue else "this worker stops", ex)
+            raise
 
     def close(self) -> None:
         with self._waiting.lock:

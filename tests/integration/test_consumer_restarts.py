@@ -20,7 +20,7 @@ from tests.conftest import acked, wait_for
 
 
 def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_messages_once_redis_is_back(
-        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture) -> None:
     # Given a worker on a private Redis (kept on disk, as autolog's), its delay queue's consumer
     # holding two delayed messages: one due in a second, one in a minute
     server = LocalRedis(tmp_path / "redis")
@@ -63,6 +63,7 @@ def test_a_delay_queue_whose_redis_is_killed_as_it_moves_a_due_message_runs_its_
 
         # Then the consumer, started again, moves it and it runs (the one not yet due waits its turn)
         assert delay_consumer.is_alive(), "the delay queue's consumer thread ended"
+        assert "Could not put back 1 message(s) of queue 'restarts.DQ'" in caplog.text
         assert done.wait(timeout=30), f"{soon.message_id} did not run after Redis came back"
         assert ran == ["soon"]
     finally:
