@@ -38,10 +38,15 @@ def _own_cgroup() -> tuple[Path, bool] | None:
     return None
 
 
+def _writable_cgroup() -> tuple[Path, bool] | None:
+    """Return ``_own_cgroup()`` if this process may make a child cgroup there, else None."""
+    own = _own_cgroup()
+    return own if own is not None and os.access(own[0], os.W_OK) else None
+
+
 def cpu_quota_available() -> bool:
     """Tell whether ``cpu_share`` can run here (a writable ``cpu`` controller)."""
-    own = _own_cgroup()
-    return own is not None and os.access(own[0], os.W_OK)
+    return _writable_cgroup() is not None
 
 
 @contextlib.contextmanager
@@ -54,8 +59,8 @@ def cpu_share(cpus: float) -> Iterator[None]:
     Raises:
         SystemExit: no writable ``cpu`` controller (not root, or a cgroup v2 without ``cpu`` delegated).
     """
-    own = _own_cgroup()
-    if own is None or not cpu_quota_available():
+    own = _writable_cgroup()
+    if own is None:
         raise SystemExit("--cpus needs a writable cgroup cpu controller (/sys/fs/cgroup/cpu, or cgroup v2 "
                          "with cpu delegated): run as root on a Linux machine")
     parent, v1 = own

@@ -21,7 +21,7 @@ import pytest
 import redis
 from prometheus_client.parser import text_string_to_metric_families
 
-from autolog.broker_state import decode_message
+from autolog.broker_state import decode_message, worker_heartbeats
 from autolog.local_redis import private_redis
 from autolog.settings import Settings
 from autolog.statuses import STEPS, Status
@@ -75,8 +75,7 @@ class RunningStack:
         """Where Redis holds ``item_id``'s messages: each one's queue, and its place there (the queue's list,
         a worker's ack set with the age of that worker's last heartbeat, or neither)."""
         namespace = self.settings.namespace
-        beats = {member.decode(): score for member, score in
-                 self.redis.zrange(f"{namespace}:__heartbeats__", 0, -1, withscores=True)}
+        beats = {worker: beat_ms for worker, beat_ms, _ in worker_heartbeats(self.redis, namespace)}
         places = []
         for key in self.redis.scan_iter(match=f"{namespace}:*.msgs"):
             queue = key.decode()[len(namespace) + 1:-len(".msgs")]
