@@ -81,6 +81,26 @@ BLOCK_TIMER_MS = 100
 REFILL_SHARE = 4
 
 
+class FieldProxy(MessageProxy):
+    """A ``MessageProxy`` holding its message's fields as its own attributes.
+
+    dramatiq's proxy reads each field through ``__getattr__``, after a failed lookup: about
+    0.5 µs a read against 25 ns, and the middleware of a step message read them about a hundred
+    times a delivery (issue #13). A ``Message`` is frozen, so the copies cannot go stale; its
+    ``options`` is the message's own dict, so what a middleware sets there is the message's.
+    """
+
+    def __init__(self, message: Message[Any]) -> None:
+        super().__init__(message)
+        self.queue_name = message.queue_name
+        self.actor_name = message.actor_name
+        self.args = message.args
+        self.kwargs = message.kwargs
+        self.options = message.options
+        self.message_id = message.message_id
+        self.message_timestamp = message.message_timestamp
+
+
 class _WaitingAcks:
     """The acks of one queue's messages waiting for a round trip, shared by the queue's consumers."""
 
@@ -281,7 +301,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         # Cleared before the count is read: an ack from now on ends the wait below at once.
         self.room.clear()
         if self.message_cache:
-            return self._handed(super().__next__())  # dramatiq's own path: no round trip
+            return self._handed(self._take())  # No round trip.
         room = self.prefetch - self.outstanding_message_count
         # A delay queue's consumer fetches whenever it has room, as dramatiq's does: a message due
         # soon must not wait in Redis behind the far-off ones it holds.
@@ -303,7 +323,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
                 # Fewer than it asked for: the fetch emptied the queue, so the next look blocks on the
                 # wake list at once instead of fetching again first (a round trip per message at light load).
                 self._drained = len(self.message_cache) < room
-                return self._handed(super().__next__())
+                return self._handed(self._take())
             self.misses += 1
         self._drained = False
         wait_ms = max(self.idle_timeout_ms, 10)  # Redis reads a timeout of 0 as "for ever".
@@ -332,7 +352,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self.misses += 1
             return None
         self.message_cache, self.misses = fetched, 0
-        return self._handed(super().__next__())
+        return self._handed(self._take())
 
     def _wait_then_fetch(self, wait_ms: int, fetch: int) -> list[bytes] | None:
         """Block on the wake list for at most ``wait_ms``, then fetch up to ``fetch`` messages; return what was fetched.
@@ -362,6 +382,18 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             raise ConnectionClosed(woken) from None
         # A fetch that ran is returned whatever became of the wait: its messages are in this worker's ack set.
         return list(fetched)
+
+    def _take(self) -> MessageProxy | None:
+        """Hand the next message of the cache, as dramatiq's ``__next__`` does, as a ``FieldProxy``; None if none."""
+        while self.message_cache:
+            data = self.message_cache.pop(0)
+            if data is None:  # As dramatiq: skipped (its issue #266).
+                continue
+            self.misses = 0
+            message = Message.decode(data)
+            self.queued_message_ids.add(message.message_id)
+            return FieldProxy(message)
+        return None
 
     def _handed(self, message: MessageProxy | None) -> MessageProxy | None:
         """Return ``message``, noting its due time first if it is a delayed one (``eta``)."""

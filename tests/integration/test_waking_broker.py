@@ -35,6 +35,7 @@ probe = dramatiq.actor(_probe, actor_name="autolog_test.wake", queue_name="wake_
 SATURATED_QUEUES = ("wake_saturated", "wake_acked", "ack_deferred", "ack_blocking", "ack_closed", "ack_outage")
 for _queue in SATURATED_QUEUES:
     broker.declare_queue(_queue)
+broker.declare_queue("wake_fields")
 broker.declare_queue("wake_drained")
 broker.declare_queue("wake_requeued")
 broker.declare_queue("wake_delayed")
@@ -201,6 +202,32 @@ def _saturated_consumer(redis_client: redis.Redis, queue_name: str) -> tuple[Any
     held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to fetch its message")
     assert consumer.outstanding_message_count == consumer.prefetch
     return consumer, held
+
+
+def test_a_consumer_hands_each_message_with_its_fields_as_its_own_and_its_options_shared(
+        redis_client: redis.Redis) -> None:
+    # Given a message sent with arguments and options, and a consumer that fetched it
+    sent = broker.enqueue(probe.message_with_options(args=(), mark="sent").copy(queue_name="wake_fields"))
+    consumer = broker.consume("wake_fields", prefetch=2, timeout=IDLE_TIMEOUT_MS)
+    try:
+        consumer.message_cache.insert(0, None)  # a None in the cache is passed over, as dramatiq does (its #266)
+        held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to hand its message")
+
+        # Then every field reads as the message's without the proxy's fallback lookup
+        assert isinstance(held, _waking_broker.FieldProxy)
+        for field in ("queue_name", "actor_name", "args", "kwargs", "options", "message_id", "message_timestamp"):
+            assert field in vars(held)
+            assert getattr(held, field) == getattr(held._message, field)
+        assert (held.message_id, held.options["mark"]) == (sent.message_id, "sent")
+        assert held.message_id in consumer.queued_message_ids
+
+        # And an option a middleware sets on it is the message's, as on dramatiq's proxy
+        held.options["marked_by"] = "middleware"
+        assert held._message.options["marked_by"] == "middleware"
+        assert held.asdict()["options"]["marked_by"] == "middleware"
+        consumer.ack(held)
+    finally:
+        consumer.close()
 
 
 def test_a_saturated_consumer_waits_for_room_instead_of_polling(redis_client: redis.Redis) -> None:
