@@ -90,6 +90,7 @@ class StepSql:
         #: The items table's columns a start write returns, with how each is read back into Python.
         self._item_columns = [column.name for column in items]
         self._item_results = [_result_processor(column, dialect) for column in items]
+        self._item_index = {name: index for index, name in enumerate(self._item_columns)}
         returned = ", ".join(self._item_columns)
         if self.postgres:
             self._guard_sql = "SELECT status, cancelled, source, source_fingerprint FROM items WHERE id = %(id)s"
@@ -152,7 +153,7 @@ SELECT {returned} FROM moved"""
         return row[0], bool(row[1]), row[2], self._fingerprint(row[3])
 
     def start_run(self, item_id: str, status: str, token: str, events: Sequence[dict[str, Any]],
-                  message_id: str | None, connection: Connection | None = None) -> dict[str, Any] | None:
+                  message_id: str | None, connection: Connection | None = None) -> tuple[Any, ...] | None:
         """Give the item to run ``token`` if it is at ``status`` and not cancelled, with ``events``.
 
         With it, whether the item moved or not, the outbox row of ``message_id`` (the broker
@@ -162,9 +163,10 @@ SELECT {returned} FROM moved"""
         On SQLite, in ``connection``'s transaction; on PostgreSQL, one statement on its own.
 
         Returns:
-            The item's row as the write left it, column name → value as the ORM reads it, when
-            the run now holds it (what the checks of a step's source and the step itself read:
-            no read of their own); None when it did not move.
+            The item's row as the write left it, as the driver returned it (``read_item`` and
+            ``read_column`` read it as the ORM does), when the run now holds it (what the checks
+            of a step's source and the step itself read: no read of their own); None when it did
+            not move.
         """
         if self.postgres:
             with self._borrowed() as cursor:
@@ -177,10 +179,21 @@ SELECT {returned} FROM moved"""
             if row is not None:
                 self._insert_events(cursor, events)
             self._run(cursor, self._delivered_sql, (message_id,))
-        if row is None:
-            return None
+        return tuple(row) if row is not None else None
+
+    def read_item(self, row: tuple[Any, ...]) -> dict[str, Any]:
+        """Read a row ``start_run`` returned: column name → value as the ORM reads it."""
         columns = zip(self._item_columns, self._item_results, row, strict=True)
         return {name: read(value) for name, read, value in columns}
+
+    def read_column(self, row: tuple[Any, ...], name: str) -> Any:
+        """Read one column of a row ``start_run`` returned, as the ORM reads it.
+
+        Raises:
+            KeyError: the items table has no such column.
+        """
+        index = self._item_index[name]
+        return self._item_results[index](row[index])
 
     def transition(self, item_id: str, expected: str, target: str, token: str | None,
                    events: Sequence[dict[str, Any]], messages: Sequence[PendingMessage],

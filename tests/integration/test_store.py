@@ -254,6 +254,27 @@ def test_a_run_start_and_a_status_write_store_their_events_and_messages_alike_on
         stale.items.transition("nope", Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)
 
 
+def test_a_run_start_hands_the_guard_and_its_run_the_item_as_a_read_would_on_both_stores(store: Store) -> None:
+    store.items.create([NewItem("LF1", "/a")])
+    store.items.update("LF1", source_fingerprint={"size": 4096, "mtime_ns": 7}, probe={"streams": [{"index": 0}]})
+    started = NewEvent(item_id="LF1", event="started", step="file_info", message_id="m0", attempt=1)
+
+    # The start write reads back the columns its checks need, and its run's fenced copy the whole item
+    guard = store.items.start_run("LF1", Status.PENDING_FILE_INFO, "token", event=started)
+    assert guard is not None
+    read = store.items.get("LF1")
+    assert (guard.status, guard.cancelled, guard.source, guard.source_fingerprint, guard.created_at) == (
+        Status.PENDING_FILE_INFO, False, "/a", {"size": 4096, "mtime_ns": 7}, read.created_at)
+    fenced = store.fenced(RunFence("LF1", "token", Status.PENDING_FILE_INFO))
+    view = fenced.items.get("LF1")
+    assert view == read
+    assert fenced.items.get("LF1") is view  # read from the start's row once, then kept
+
+    # A start that did not take the item hands nothing, and leaves no row for a fenced read
+    assert store.items.start_run("LF1", Status.FILE_INFO_COMPLETE, "other", event=started) is None
+    assert store.fenced(RunFence("LF1", "other", Status.FILE_INFO_COMPLETE)).items.get("LF1") == read
+
+
 def test_the_step_writes_store_each_column_as_the_orm_stores_it(store: Store) -> None:
     # The per-message statements are driver SQL (autolog.store.step_sql); rows the ORM and Core
     # write (the created event, a transition with changes) must read back the same.
