@@ -5,18 +5,21 @@ Usage: .venv/bin/python bench/chain_instructions.py [--deliveries N] [--without 
 The drain rows of ``bench/orchestration_bench.py`` move by ±10 % between two runs of the same
 code on a shared machine, so a change worth 3 % cannot be seen there. Here each variant runs
 under valgrind's callgrind (Debian's ``valgrind``), which counts the instructions this process
-executes, whatever the machine's load: deliveries of a no-op step-2 message go through the
-broker's hooks in the main thread (``before_process_message``, the actor, ``after_process_message``,
-with a booted worker's middleware: the progress publisher's thread, the metrics files), on a
-private Redis and a SQLite store. Each variant runs twice, with ``N`` and ``N // 5`` deliveries,
-and the row is the difference over the difference: the start-up's instructions cancel out.
+executes, whatever the machine's load: ``N`` deliveries of a no-op step-2 message go through the
+broker's hooks in the main thread (``before_process_message``, the actor, ``after_process_message``)
+of a booted worker (its middleware's threads: the progress publisher, the outbox relay, the
+presence heartbeat), on a private Redis and a SQLite store. Only the delivery loop is counted
+(``callgrind_control -i on`` and ``off`` around it), every thread of the process during it; the
+row is its count over ``N``. What ticks on a clock during the loop (the idle consumer's look at
+its empty queue every second, the relay's every 2 s, the heartbeat) is counted too: about 1 % of
+autolog's chain.
 
 Rows: dramatiq's default middleware on a plain ``RedisBroker`` (the baseline, as the drain rows'),
 autolog's whole chain, and autolog's chain without each ``--without`` group of middleware
 (default: ``StatusWrites``, ``Progress``, ``Metrics``), whose difference from the whole chain is
 that middleware's share (a group removed with ``StatusWrites`` loses what it feeds: the progress
-"succeeded" event, the transition metrics). The Redis server and the kernel are not counted:
-what a delivery costs there is the drain rows' to show. About 8 minutes on 2 cores.
+"succeeded" event, the transition metrics). The consumer, the work queue and the Redis server are
+not counted: what a delivery costs there is the drain rows' to show. About 2 minutes on 2 cores.
 """
 
 from __future__ import annotations
@@ -45,20 +48,16 @@ def main() -> None:
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--without", action="append", help="middleware class names to leave out, comma-separated")
     parser.add_argument("--child", help=argparse.SUPPRESS)
-    parser.add_argument("--items", type=int, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        deliver(args.child, args.deliveries, args.items or args.deliveries)
+        deliver(args.child, args.deliveries)
         return
     if shutil.which("valgrind") is None:
         sys.exit("bench/chain_instructions.py needs valgrind (Debian: apt-get install valgrind)")
     variants = ["plain", "autolog", *(f"autolog-{group}" for group in (args.without or DEFAULT_WITHOUT))]
-    runs = [(variant, count) for variant in variants for count in (args.deliveries // 5, args.deliveries)]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        totals = dict(zip(runs, pool.map(lambda run: counted(*run, items=args.deliveries), runs), strict=True))
-    span = args.deliveries - args.deliveries // 5
-    per = {variant: (totals[variant, args.deliveries] - totals[variant, args.deliveries // 5]) / span
-           for variant in variants}
+        totals = pool.map(lambda variant: counted(variant, args.deliveries), variants)
+        per = {variant: total / args.deliveries for variant, total in zip(variants, totals, strict=True)}
     plain, whole = per["plain"], per["autolog"]
     rows = [Row("chain_autolog", "instructions a delivery, autolog's chain", f"{whole / 1e3:,.0f} k",
                 f"dramatiq default middleware: {plain / 1e3:,.0f} k", whole / plain, f"{whole / plain:.2f}×", whole)]
@@ -70,24 +69,21 @@ def main() -> None:
     print_rows(rows)
 
 
-def counted(variant: str, deliveries: int, *, items: int) -> int:
-    """Run ``deliveries`` of ``variant`` under callgrind, after making ``items``; return the instructions it counted.
-
-    Both runs of a variant make as many items and messages: only the deliveries differ.
-    """
+def counted(variant: str, deliveries: int) -> int:
+    """Run ``deliveries`` of ``variant`` under callgrind; return the instructions counted in the delivery loop."""
     with tempfile.TemporaryDirectory(prefix="autolog-chain-") as scratch:
         done = subprocess.run(
-            ["valgrind", "--tool=callgrind", f"--callgrind-out-file={scratch}/out", sys.executable, __file__,
-             "--child", variant, "--deliveries", str(deliveries), "--items", str(items)],
+            ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={scratch}/out",
+             sys.executable, __file__, "--child", variant, "--deliveries", str(deliveries)],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
-    if done.returncode or found is None:
+    if done.returncode or found is None or not int(found.group(1)):  # 0: the counting was never switched on
         sys.exit(f"{variant} ({deliveries} deliveries) failed under callgrind:\n{done.stderr[-3000:]}")
     return int(found.group(1))
 
 
-def deliver(variant: str, deliveries: int, items: int) -> None:
-    """Make ``items`` items at step 2 and their messages; deliver the first ``deliveries`` through the chain."""
+def deliver(variant: str, deliveries: int) -> None:
+    """Make ``deliveries`` items at step 2 and their messages, then deliver them through ``variant``'s chain."""
     scratch = Path(tempfile.mkdtemp(prefix="autolog-chain-"))
     from autolog.local_redis import LocalRedis
 
@@ -99,35 +95,55 @@ def deliver(variant: str, deliveries: int, items: int) -> None:
                        "AUTOLOG_LOG_LEVEL": "ERROR", "AUTOLOG_MEDIA_ROOTS": str(scratch / "media")})
     os.environ.pop("DATABASE_URL", None)
     try:
-        run(variant, deliveries, items, scratch)
+        run(variant, deliveries, scratch)
     finally:
         server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(variant: str, deliveries: int, items: int, scratch: Path) -> None:
+def run(variant: str, deliveries: int, scratch: Path) -> None:
     import logging
 
     import dramatiq
     from dramatiq.broker import MessageProxy
+    from dramatiq.brokers.redis import RedisBroker
     from dramatiq.middleware import SkipMessage
 
     import pipelines  # noqa: F401  (the route callback, as a worker imports it)
+    from actors import broker as autolog_broker
     from actors._waking_broker import FieldProxy
     from autolog.settings import Settings
     from autolog.statuses import Status
     from autolog.store import NewItem
-    from bench.orchestration_bench import BenchActors, installed_store
+    from bench.orchestration_bench import installed_store
 
     logging.disable(logging.WARNING)
     source = scratch / "media" / "settled.mp4"
     source.write_bytes(b"\0" * 4096)
-    bench = BenchActors(os.environ["REDIS_URL"], source)
-    broker, actor = (bench.plain, bench.plain_first) if variant == "plain" else (bench.broker, bench.second)
+    ran: list[str] = []
+    moved = {"status": Status.THUMBNAILS_COMPLETE.value}
+
+    def step(item_id: str) -> dict[str, str]:
+        ran.append(item_id)
+        return moved
+
+    def plain_step(item_id: str) -> None:
+        ran.append(item_id)
+
+    # The same no-op on both: what differs between the rows is the chain around it.
+    if variant == "plain":
+        broker: dramatiq.Broker = RedisBroker(url=os.environ["REDIS_URL"], namespace="chain-plain")
+        actor = dramatiq.actor(plain_step, actor_name="chain.plain", queue_name="chain_plain", broker=broker)
+    else:
+        broker = autolog_broker
+        actor = dramatiq.actor(step, actor_name="chain.second", queue_name="chain_second", step="thumbnails",
+                               pipe_ignore=True, broker=broker)
     left_out = set(variant.removeprefix("autolog-").split(",")) if variant.startswith("autolog-") else set()
+    if unknown := left_out - {type(middleware).__name__ for middleware in broker.middleware}:
+        sys.exit(f"--without names no middleware of the broker: {', '.join(sorted(unknown))}")
     broker.middleware[:] = [middleware for middleware in broker.middleware if type(middleware).__name__ not in left_out]
     with installed_store(Settings.from_env(), f"sqlite:///{scratch / 'chain.db'}") as store:
-        ids = [f"chain-{index}" for index in range(items)]
+        ids = [f"chain-{index}" for index in range(deliveries)]
         store.items.create([NewItem(item_id, str(source)) for item_id in ids])
         for item_id in ids:
             store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
@@ -135,19 +151,32 @@ def run(variant: str, deliveries: int, items: int, scratch: Path) -> None:
         proxy = MessageProxy if variant == "plain" else FieldProxy
         messages = [proxy(dramatiq.Message.decode(actor.message(item_id).encode())) for item_id in ids]
         broker.declare_queue("chain_idle")
-        # A long idle timeout: the consumer's look at its empty queue is not counted once a second.
-        worker = dramatiq.Worker(broker, queues={"chain_idle"}, worker_threads=1, worker_timeout=60_000)
-        worker.start()  # the middleware's worker boot: metrics files, the progress publisher
+        worker = dramatiq.Worker(broker, queues={"chain_idle"}, worker_threads=1)
+        worker.start()  # the middleware's worker boot: metrics files, the progress publisher, the relay
         try:
-            for message in messages[:deliveries]:
+            counting(True)
+            for message in messages:
                 try:
                     broker.emit_before("process_message", message)
                     result = actor.fn(*message.args)
                     broker.emit_after("process_message", message, result=result)
                 except SkipMessage:
                     broker.emit_after("skip_message", message)
+            counting(False)
         finally:
             worker.stop()
+        if len(ran) != deliveries:
+            sys.exit(f"{variant}: {len(ran)} of {deliveries} deliveries ran the step")
+        if variant != "plain" and "StatusWrites" not in left_out:
+            moved_on = store.items.count_by_status().get(Status.THUMBNAILS_COMPLETE.value, 0)
+            if moved_on != deliveries:
+                sys.exit(f"{variant}: {moved_on} of {deliveries} items moved on")
+
+
+def counting(on: bool) -> None:
+    """Switch callgrind's counting of this process on or off (``callgrind_control -i``)."""
+    subprocess.run(["callgrind_control", "-i", "on" if on else "off", str(os.getpid())], check=True,
+                   capture_output=True)
 
 
 if __name__ == "__main__":
