@@ -84,24 +84,17 @@ def counted(variant: str, deliveries: int) -> int:
 
 def deliver(variant: str, deliveries: int) -> None:
     """Make ``deliveries`` items at step 2 and their messages, then deliver them through ``variant``'s chain."""
-    scratch = Path(tempfile.mkdtemp(prefix="autolog-chain-"))
-    from autolog.local_redis import LocalRedis
+    from bench.orchestration_bench import private_redis
 
-    server = LocalRedis(scratch / "redis", persist=False)
-    url = server.start()
-    (scratch / "media").mkdir()
-    # Entry point: configure before ``actors`` is imported (it builds the broker from env).
-    os.environ.update({"REDIS_URL": url, "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_NAMESPACE": "chain-bench",
-                       "AUTOLOG_LOG_LEVEL": "ERROR", "AUTOLOG_MEDIA_ROOTS": str(scratch / "media")})
-    os.environ.pop("DATABASE_URL", None)
+    scratch = Path(tempfile.mkdtemp(prefix="autolog-chain-"))
     try:
-        run(variant, deliveries, scratch)
+        with private_redis(scratch, namespace="chain-bench") as url:
+            run(variant, deliveries, scratch, url)
     finally:
-        server.stop()
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(variant: str, deliveries: int, scratch: Path) -> None:
+def run(variant: str, deliveries: int, scratch: Path, url: str) -> None:
     import logging
 
     import dramatiq
@@ -132,7 +125,7 @@ def run(variant: str, deliveries: int, scratch: Path) -> None:
 
     # The same no-op on both: what differs between the rows is the chain around it.
     if variant == "plain":
-        broker: dramatiq.Broker = RedisBroker(url=os.environ["REDIS_URL"], namespace="chain-plain")
+        broker: dramatiq.Broker = RedisBroker(url=url, namespace="chain-plain")
         actor = dramatiq.actor(plain_step, actor_name="chain.plain", queue_name="chain_plain", broker=broker)
     else:
         broker = autolog_broker

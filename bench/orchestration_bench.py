@@ -141,18 +141,29 @@ def main() -> None:
 def measure(args: argparse.Namespace) -> None:
     """Run every row of ``args`` on a private Redis, and print them."""
     scratch = Path(tempfile.mkdtemp(prefix="autolog-orch-bench-"))
+    with private_redis(scratch, namespace="orch-bench") as url:
+        run(args, scratch, url)
+
+
+@contextlib.contextmanager
+def private_redis(scratch: Path, *, namespace: str) -> Iterator[str]:
+    """Start a Redis of its own under ``scratch`` and configure autolog for it from the environment; yield its URL.
+
+    The entry point's: ``actors`` reads the environment once, when first imported (after this).
+    The media roots are ``scratch/media``, with no settle window (a bench's sources are made
+    whole); no ``DATABASE_URL``: the bench installs its own store (``installed_store``).
+    """
     from autolog.local_redis import LocalRedis
 
     server = LocalRedis(scratch / "redis", persist=False)
     url = server.start()
-    # Entry point: configure before ``actors`` is imported (it builds the broker from env).
     (scratch / "media").mkdir()
-    os.environ.update({"REDIS_URL": url, "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_NAMESPACE": "orch-bench",
+    os.environ.update({"REDIS_URL": url, "AUTOLOG_VAR_DIR": str(scratch / "var"), "AUTOLOG_NAMESPACE": namespace,
                        "AUTOLOG_LOG_LEVEL": "ERROR", "AUTOLOG_MEDIA_ROOTS": str(scratch / "media"),
                        "AUTOLOG_SOURCE_SETTLE_S": "0"})
     os.environ.pop("DATABASE_URL", None)
     try:
-        run(args, scratch, url)
+        yield url
     finally:
         server.stop()
 

@@ -22,7 +22,6 @@ Measured with ``bench/orchestration_bench.py`` (issue #13).
 from __future__ import annotations
 
 import json
-import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -33,6 +32,7 @@ from sqlalchemy import ColumnElement, Connection, Dialect, Engine
 from sqlalchemy.exc import DBAPIError
 
 from autolog.errors import ItemNotFound
+from autolog.processes import current_pid
 from autolog.store.driver_sql import driver_cursor, run_on_cursor
 from autolog.store.engine import PING_AFTER_IDLE_S, POSTGRES_STEP_CONNECTIONS
 from autolog.store.models import Item, OutboxMessage, TimelineEvent, utcnow
@@ -299,7 +299,7 @@ class AutocommitConnections:
 
     def _forked(self) -> None:
         """Start afresh in this process (under the lock, or before any thread can use this)."""
-        self._pid = os.getpid()
+        self._pid = current_pid()
         self._open = threading.BoundedSemaphore(POSTGRES_STEP_CONNECTIONS)
         self._idle = []
 
@@ -311,7 +311,7 @@ class AutocommitConnections:
             sqlalchemy.exc.DBAPIError: none could be opened (an ``OperationalError``: an outage).
         """
         with self._lock:
-            if self._pid != os.getpid():  # A forked child must not touch its parent's connections.
+            if self._pid != current_pid():  # A forked child must not touch its parent's connections.
                 self._forked()
             opened, generation = self._open, self._generation
         opened.acquire()
@@ -363,7 +363,7 @@ class AutocommitConnections:
         with self._lock:
             idle, self._idle = self._idle, []
             self._generation += 1
-            mine = self._pid == os.getpid()
+            mine = self._pid == current_pid()
         for connection, _ in idle if mine else ():
             connection.close()
 
