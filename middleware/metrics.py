@@ -10,6 +10,12 @@ worker) every hook does nothing.
 
 This middleware sits before ``StatusWrites``: its ``after_*`` hooks run after the status
 write, so it sees whether the item moved, and before ``Retries`` re-enqueues a failure.
+
+What every message changes (in progress, queue wait, outcome, run time, status transition) is
+gathered in a ``Tally`` and written to the files in one batch every ``FLUSH_INTERVAL_S`` by a
+thread of the worker, and as the worker stops. A scrape sees a worker's counts up to that late
+(Prometheus scrapes every 15 s); a worker killed with ``kill -9`` loses at most that long's
+counts. The rare changes (retries, dead letters, failed status writes) are written at once.
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.common import q_name
 
 from autolog.lanes import Lane
-from autolog.metrics_instruments import Instruments
+from autolog.metrics_instruments import Instruments, Tally
 from autolog.metrics_multiproc import enable_multiprocess, mark_process_dead, prune_stale_files
 from autolog.statuses import Status, step_named
 from autolog.worker_presence import WorkerInfo, WorkerPresence
@@ -38,6 +44,9 @@ from middleware._limiter import RateLimit
 from middleware._metrics_export import serve_worker_metrics
 from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION, StatusWrites
+
+#: How often a worker's gathered metric changes are written, in s (Prometheus scrapes every 15 s).
+FLUSH_INTERVAL_S = 1.0
 
 
 class Metrics(dramatiq.Middleware):
@@ -52,11 +61,13 @@ class Metrics(dramatiq.Middleware):
         exporter_port: the port of this group's exporter; None runs none.
         heartbeat_timeout_ms: a worker silent this long is not live; it beats three times as often.
         status_writes: whose failed writes to count.
+        flush_interval_s: how often the worker writes the changes it gathered, in s.
     """
 
     def __init__(
         self, *, client: redis.Redis, namespace: str, directory: Path, pool: str | None = None,
         exporter_port: int | None = None, heartbeat_timeout_ms: int = 10_000, status_writes: StatusWrites | None = None,
+        flush_interval_s: float = FLUSH_INTERVAL_S,
     ) -> None:
         self.logger = logging.getLogger(__name__)
         self._client = client
@@ -73,6 +84,11 @@ class Metrics(dramatiq.Middleware):
         self._failed: set[str] = set()
         self._lock = threading.Lock()
         self._failed_writes_seen = 0
+        #: The changes of messages handled here, written in batches.
+        self._tally = Tally()
+        self._flush_interval_s = flush_interval_s
+        #: Set to stop the thread that writes the tally.
+        self._stop_flushing: threading.Event | None = None
 
     @property
     def instruments(self) -> Instruments | None:
@@ -124,11 +140,34 @@ class Metrics(dramatiq.Middleware):
                                       interval_s=self._heartbeat_timeout_ms / 3000)
             presence.start()
             self._presences.append(presence)
+        if self._stop_flushing is None:
+            self._stop_flushing = stop = threading.Event()
+            threading.Thread(target=self._flush_every_interval, args=(stop,), name="metrics-flush",
+                             daemon=True).start()
+
+    def _flush_every_interval(self, stop: threading.Event) -> None:
+        while not stop.wait(self._flush_interval_s):
+            if len(self._tally):
+                self.flush()
+
+    def flush(self) -> None:
+        """Write the metric changes this process gathered so far (its worker does every ``FLUSH_INTERVAL_S``).
+
+        Errors are logged, not raised: metrics are advisory.
+        """
+        try:
+            self._tally.flush()
+        except Exception:  # Metrics are advisory: a hook or the flushing thread must go on.
+            self.logger.exception("Could not write the metric changes gathered since the last flush.")
 
     def after_worker_shutdown(self, broker: dramatiq.Broker, worker: Any) -> None:
         for presence in self._presences:
             presence.stop()
         self._presences = []
+        if self._stop_flushing is not None:
+            self._stop_flushing.set()
+            self._stop_flushing = None
+        self.flush()
         if self._instruments is not None:
             mark_process_dead(self.directory)
             self._instruments = None
@@ -149,10 +188,11 @@ class Metrics(dramatiq.Middleware):
             return
         labels = (message.queue_name, message.actor_name)
         self._started[message.message_id] = time.monotonic()
-        instruments.child(instruments.in_progress, *labels).inc()
+        tally = self._tally
+        tally.add(instruments.child(instruments.in_progress, *labels))
         # The worker drops "eta" when a delayed message becomes due; a retry keeps its requeue time.
         due_ms = message.options.get("requeue_timestamp") or message.message_timestamp
-        instruments.child(instruments.queue_wait, *labels).observe(max(0.0, time.time() - int(due_ms) / 1000))
+        tally.observe(instruments.child(instruments.queue_wait, *labels), max(0.0, time.time() - int(due_ms) / 1000))
 
     def after_process_message(
         self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
@@ -184,22 +224,24 @@ class Metrics(dramatiq.Middleware):
 
     def _finish(self, instruments: Instruments, message: MessageProxy, outcome: str) -> None:
         labels = (message.queue_name, message.actor_name)
-        instruments.child(instruments.messages, *labels, outcome).inc()
+        tally = self._tally
+        tally.add(instruments.child(instruments.messages, *labels, outcome))
         started = self._started.pop(message.message_id, None)
         # A message skipped by a middleware before this one never started here.
         if started is not None:
-            instruments.child(instruments.in_progress, *labels).dec()
-            instruments.child(instruments.duration, *labels, outcome).observe(time.monotonic() - started)
+            tally.add(instruments.child(instruments.in_progress, *labels), -1)
+            tally.observe(instruments.child(instruments.duration, *labels, outcome), time.monotonic() - started)
 
     def _count_transition(self, instruments: Instruments, message: MessageProxy, transition: dict[str, Any]) -> None:
         labels = (message.queue_name, message.actor_name)
         applied = bool(transition.get("applied"))
         target = str(transition.get("to"))
-        instruments.child(instruments.transitions, *labels, target, "applied" if applied else "refused").inc()
+        outcome = "applied" if applied else "refused"
+        self._tally.add(instruments.child(instruments.transitions, *labels, target, outcome))
         age_s = transition.get("item_age_s")
         # The age StatusWrites read with the run's start (no read of its own: issue #13).
         if applied and Status(target).is_terminal and isinstance(age_s, (int, float)):
-            instruments.child(instruments.pipeline_duration, *labels).observe(max(0.0, age_s))
+            self._tally.observe(instruments.child(instruments.pipeline_duration, *labels), max(0.0, age_s))
 
     def _count_failed_writes(self, instruments: Instruments, message: dramatiq.Message[Any] | MessageProxy) -> None:
         if self._status_writes is None:

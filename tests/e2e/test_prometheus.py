@@ -152,15 +152,19 @@ def test_counts_from_two_worker_processes_are_summed_by_the_exporter(stack: Stac
         assert event.worker is not None
         by_pid[event.worker.split(":")[1]] = by_pid.get(event.worker.split(":")[1], 0) + 1
 
-    # When the pool's exporter is scraped
-    body = wait_for(lambda: http_get(f"{stack.exporter_url}/metrics"), timeout_s=30, what="the exporter")
-    registry_total = sum(value for name, labels, value in _samples(body.decode())
-                         if name == "autolog_messages_total" and labels.get("outcome") == "succeeded"
-                         and labels.get("actor_name") != "autolog.route")
+    # When the pool's exporter is scraped (a worker writes its counts every second: until it reports them all)
+    def exported() -> int:
+        body = http_get(f"{stack.exporter_url}/metrics")
+        return -1 if body is None else int(sum(
+            value for name, labels, value in _samples(body.decode()) if name == "autolog_messages_total"
+            and labels.get("outcome") == "succeeded" and labels.get("actor_name") != "autolog.route"))
+
+    wait_for(lambda: exported() == len(events), timeout_s=30, what="the exporter to report every step",
+             explain=lambda: f"exported {exported()} of {len(events)}")
 
     # Then both processes did part of the work, and the exporter reports the sum
     assert len(by_pid) == 2, by_pid
-    assert registry_total == len(events) == ITEMS * 5
+    assert len(events) == ITEMS * 5
     per_process = {pid: _process_total(stack.metrics_dir, pid) for pid in by_pid}
     assert per_process == by_pid
 
@@ -197,7 +201,8 @@ def test_prometheus_scrapes_the_workers_and_the_api_and_answers_promql(stack: St
     # The run ended less than a scrape interval ago: wait for a scrape that saw the end.
     wait_for(lambda: values('max by (status) (autolog_status_items{status="7 - Avid Description"})')
              == [str(ITEMS)], timeout_s=30, what="the finished items in Prometheus")
-    assert values('sum (autolog_messages_total{outcome="succeeded", actor_name="autolog.probe"})') == [str(ITEMS)]
+    wait_for(lambda: values('sum (autolog_messages_total{outcome="succeeded", actor_name="autolog.probe"})')
+             == [str(ITEMS)], timeout_s=30, what="the workers' counts in Prometheus")
 
 
 def test_every_dashboard_and_alert_query_runs_and_finds_its_series(stack: Stack) -> None:

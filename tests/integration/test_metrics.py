@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -23,6 +24,7 @@ from autolog.settings import Settings
 from autolog.store import NewItem
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from middleware import Metrics, RateLimit, RateLimits, api_metrics_registry, cluster_collector
+from middleware.metrics import FLUSH_INTERVAL_S
 from pipelines import actions
 from pipelines.queues import Queues
 from tests.conftest import SampleClips, wait_for
@@ -34,6 +36,21 @@ Drain = Callable[..., None]
 
 STEP_ACTORS = {"autolog.probe": "probe", "autolog.make_thumbnails": "thumbnails", "autolog.assess": "assess",
                "autolog.analyze": "analysis", "autolog.make_frames": "frames"}
+
+
+#: Released as the busy actor starts; the actor runs until ``_BUSY_RELEASE`` is set.
+_BUSY_STARTED = threading.Semaphore(0)
+_BUSY_RELEASE = threading.Event()
+
+
+def _busy(kind: str) -> None:
+    if kind == "quick":
+        return
+    _BUSY_STARTED.release()
+    _BUSY_RELEASE.wait(60)
+
+
+busy = dramatiq.actor(_busy, actor_name="autolog_test.metrics_busy", queue_name="metrics_busy", broker=broker)
 
 
 def metrics_middleware() -> Metrics:
@@ -50,6 +67,8 @@ def read(registry: CollectorRegistry, name: str, **labels: str) -> float:
 
 
 def snapshot(keys: list[tuple[str, dict[str, str]]]) -> list[float]:
+    """Read ``keys`` once this process's worker wrote what it gathered (it does every ``FLUSH_INTERVAL_S``)."""
+    metrics_middleware().flush()
     registry = scrape()
     return [read(registry, name, **labels) for name, labels in keys]
 
@@ -233,3 +252,33 @@ def test_a_delivery_held_for_a_paused_queue_counts_and_logs_as_held_not_skipped(
     step_2 = [getattr(record, "event", None) for record in caplog.records
               if "autolog.make_thumbnails" in record.getMessage()]
     assert "stage_held" in step_2 and "stage_skipped" not in step_2
+
+
+def test_a_busy_workers_counts_reach_a_scrape_within_the_flush_interval(drain: Drain) -> None:
+    # Given the counters of a step-less actor, and one of its messages that runs until released
+    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
+    keys = [("autolog_messages_total", {**labels, "outcome": "succeeded"}), ("autolog_messages_in_progress", labels),
+            ("autolog_message_duration_seconds_count", {**labels, "outcome": "succeeded"})]
+    before = snapshot(keys)
+
+    def moved() -> list[int]:
+        registry = scrape()  # what the files hold, without asking the worker to write first
+        return [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before, strict=True)]
+
+    _BUSY_RELEASE.clear()
+    busy.send("long")
+    try:
+        assert _BUSY_STARTED.acquire(timeout=30)
+        # When a quick message ends while the long one runs
+        busy.send("quick")
+
+        # Then a scrape sees the quick one done and the long one in progress within the flush interval
+        seen = wait_for(lambda: moved() == [1, 1, 1], timeout_s=10 * FLUSH_INTERVAL_S,
+                        what="the busy worker's counts in a scrape", explain=lambda: f"moved {moved()}")
+    finally:
+        _BUSY_RELEASE.set()
+    assert seen
+
+    # And once the long one ended, both are done and none is in progress
+    drain()
+    assert [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)] == [2, 0, 2]

@@ -1,7 +1,8 @@
-"""The metrics middleware before boot (as in gunicorn), and the series it prepares."""
+"""The metrics middleware before boot (as in gunicorn), the series it prepares, and the changes it gathers."""
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 
 import dramatiq
@@ -11,7 +12,7 @@ from dramatiq.broker import MessageProxy
 from dramatiq.brokers.stub import StubBroker
 from prometheus_client import values
 
-from autolog.metrics_instruments import Instruments
+from autolog.metrics_instruments import Instruments, Tally
 from middleware import Metrics, serve_worker_metrics
 
 
@@ -60,3 +61,65 @@ def test_prepared_series_exist_at_zero_before_any_message(monkeypatch: pytest.Mo
     assert samples[("autolog_status_transitions_total", (*labels[:1], ("outcome", "refused"), labels[1],
                                                          ("status", "7 - Avid Description")))] == 0
     assert samples[("autolog_pipeline_duration_seconds_count", labels)] == 0
+
+
+def samples_of(instruments: Instruments) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    return {(sample.name, tuple(sorted(sample.labels.items()))): sample.value
+            for metric in (instruments.messages, instruments.in_progress, instruments.duration,
+                           instruments.queue_wait)
+            for family in metric.collect() for sample in family.samples if not sample.name.endswith("_created")}
+
+
+def test_a_flushed_tally_writes_what_each_change_written_at_once_would(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given two sets of the metrics, in memory, and changes of messages that end in every kind of bucket:
+    # on a bound, between bounds, past the last bound, and a gauge that goes up and down
+    monkeypatch.setattr(values, "ValueClass", values.MutexValue)
+    direct, gathered = Instruments.create(), Instruments.create()
+    labels = ("frames", "autolog.make_frames")
+    durations = [0.0, 0.05, 0.07, 1.0, 2.5, 3.0, 4_000.0, 0.05]
+    tally = Tally()
+
+    # When one set takes each change at once and the other through the tally, flushed twice
+    for index, duration_s in enumerate(durations):
+        direct.child(direct.in_progress, *labels).inc()
+        direct.child(direct.duration, *labels, "succeeded").observe(duration_s)
+        direct.child(direct.queue_wait, *labels).observe(duration_s / 3)
+        direct.child(direct.messages, *labels, "succeeded").inc()
+        tally.add(gathered.child(gathered.in_progress, *labels))
+        tally.observe(gathered.child(gathered.duration, *labels, "succeeded"), duration_s)
+        tally.observe(gathered.child(gathered.queue_wait, *labels), duration_s / 3)
+        tally.add(gathered.child(gathered.messages, *labels, "succeeded"))
+        if index % 2:
+            direct.child(direct.in_progress, *labels).dec()
+            tally.add(gathered.child(gathered.in_progress, *labels), -1)
+        if index == 3:
+            assert tally.flush() == 18
+    assert len(tally) == 18
+    assert tally.flush() == 18
+
+    # Then both hold the same samples (every bucket, sum and count; sums added in another order), and nothing waits
+    assert samples_of(gathered) == pytest.approx(samples_of(direct), rel=1e-12)
+    assert samples_of(direct)[("autolog_messages_in_progress", (("actor_name", labels[1]),
+                                                                ("queue_name", labels[0])))] == 4
+    assert len(tally) == 0 and tally.flush() == 0
+
+
+class UnwritableCounter:
+    """A labelled counter whose value file cannot be written (a full disk)."""
+
+    def inc(self, amount: float) -> None:
+        raise OSError(28, "No space left on device")
+
+
+def test_a_flush_that_cannot_write_is_logged_and_the_worker_goes_on(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+) -> None:
+    # Given a gathered change whose value file cannot be written
+    metrics = never_booted(tmp_path)
+    metrics._tally.add(UnwritableCounter(), 1)  # type: ignore[arg-type]
+
+    # When the worker flushes, Then nothing is raised into its hook or thread, the error is logged, and it is gone
+    with caplog.at_level(logging.ERROR, logger="middleware.metrics"):
+        metrics.flush()
+    assert "Could not write" in caplog.text and "No space left" in caplog.text
+    assert len(metrics._tally) == 0
