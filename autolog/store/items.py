@@ -115,6 +115,17 @@ class ItemGuard:
     created_at: datetime | None = None
 
 
+@dataclass(slots=True)
+class _StartedRun:
+    """The run a thread's last ``Items.start_run`` gave an item to, and the item's row as that write left it."""
+
+    token: str
+    #: The row as the driver returned it (``StepSql.read_item`` reads it).
+    row: tuple[Any, ...]
+    #: The row read into a view, once a ``get`` of the run's fenced copy asked for it.
+    view: ItemView | None = None
+
+
 def validate_item_id(item_id: str) -> str:
     """Return ``item_id`` if it is a valid id.
 
@@ -225,7 +236,7 @@ class Items:
         #: other threads' on SQLite (``autolog.store.group_commit``); shared by ``fenced`` copies.
         self.group = GroupCommit(sessions, shared=not self._sql.postgres)
         #: Per thread, the run this thread's last ``start_run`` gave an item to and the item as that
-        #: write left it (token, view): what a ``get`` of that run's fenced copy returns, without a
+        #: write left it (``_StartedRun``): what a ``get`` of that run's fenced copy returns, without a
         #: read. Shared by ``fenced`` copies; a write through this thread forgets it.
         self._started = threading.local()
 
@@ -274,7 +285,7 @@ class Items:
             return None
         # The row as the driver returned it: ``get`` reads it into a view if the step asks (most
         # columns are not needed otherwise: reading them all cost a fifth of the start write's Python).
-        self._started.run = (token, held)
+        self._started.run = _StartedRun(token, held)
         read = self._sql.read_column
         return ItemGuard(status=status, cancelled=False, source=read(held, "source"),
                          source_fingerprint=read(held, "source_fingerprint"),
@@ -309,13 +320,11 @@ class Items:
         """
         fence = self.fence
         if fence is not None and fence.item_id == item_id:
-            started = getattr(self._started, "run", None)
-            if started is not None and started[0] == fence.token:
-                if isinstance(started[1], ItemView):
-                    return started[1]
-                view = to_view(SimpleNamespace(**self._sql.read_item(started[1])))
-                self._started.run = (started[0], view)
-                return view
+            started: _StartedRun | None = getattr(self._started, "run", None)
+            if started is not None and started.token == fence.token:
+                if started.view is None:
+                    started.view = to_view(SimpleNamespace(**self._sql.read_item(started.row)))
+                return started.view
         # PERF: a prebuilt Core select on a pooled connection, no session: the ORM's session,
         # identity map and object building cost more than the query (read several times per
         # step message: 208 µs → 91 µs on SQLite).
