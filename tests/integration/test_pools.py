@@ -15,7 +15,7 @@ import pytest
 import redis
 
 from actors import probe
-from autolog.processes import group_members, pid_alive
+from autolog.processes import group_members, pid_alive, runs_command_with
 from autolog.settings import Settings
 from ops.pools import PoolManager
 from tests.conftest import wait_for
@@ -210,6 +210,9 @@ def test_a_worker_group_started_under_other_settings_is_stopped_by_a_full_stop(p
                              start_new_session=True)
     pid_file.write_text(str(stray.pid))
     try:
+        # Popen returns once the exec began: the kernel fills the new program's command line a moment later
+        wait_for(lambda: runs_command_with(stray.pid, str(pid_file)), timeout_s=10, what="the group's command line")
+
         # When everything is stopped, Then that group is stopped too, and said so
         assert manager.stop_other_groups(timeout_s=10) == ["elsewhere"]
         assert stray.wait(timeout=10) == -signal.SIGTERM
