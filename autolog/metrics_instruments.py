@@ -119,7 +119,7 @@ class Tally:
     sum and each bucket's count, as ``Histogram.observe`` would have written them one by one.
 
     Until a flush the changes are in this process only: a scrape shows them once flushed, and a
-    process killed before then loses them (counts of at most one flush interval).
+    process that dies before then loses them (about one flush interval's counts).
     """
 
     def __init__(self) -> None:
@@ -139,7 +139,12 @@ class Tally:
         self._changes.append((child, value))
 
     def flush(self) -> int:
-        """Write every change added so far (one flush at a time); return how many there were."""
+        """Write every change added so far (one flush at a time); return how many there were.
+
+        Raises:
+            the first error of a series that could not be written, once every other series is written
+            (the changes taken are not kept: a metric file that cannot be written loses them).
+        """
         with self._flushing:
             sums: dict[Any, float] = {}
             observed: dict[Any, tuple[list[float], list[int]]] = {}
@@ -154,15 +159,26 @@ class Tally:
                     # tests/unit/observability pins this against upgrades.
                     total, counts = observed.setdefault(child, ([0.0], [0] * len(child._upper_bounds)))
                     total[0] += amount
-                    counts[bisect.bisect_left(child._upper_bounds, amount)] += 1
+                    if amount == amount:  # NaN is in no bucket (no bound is >= it), only in the sum
+                        counts[bisect.bisect_left(child._upper_bounds, amount)] += 1
                 else:
                     sums[child] = sums.get(child, 0.0) + amount
+            failed: Exception | None = None
+            # Each series on its own: one that cannot be written does not lose the others.
             for child, change in sums.items():
-                if change:  # a gauge's +1 and -1 of a message both flushed together write nothing
-                    child.inc(change)
+                try:
+                    if change:  # a gauge's +1 and -1 of a message both flushed together write nothing
+                        child.inc(change)
+                except Exception as ex:
+                    failed = failed or ex
             for child, (total, counts) in observed.items():
-                child._sum.inc(total[0])
-                for bucket, count in zip(child._buckets, counts, strict=True):
-                    if count:
-                        bucket.inc(count)
+                try:
+                    child._sum.inc(total[0])
+                    for bucket, count in zip(child._buckets, counts, strict=True):
+                        if count:
+                            bucket.inc(count)
+                except Exception as ex:
+                    failed = failed or ex
+            if failed is not None:
+                raise failed
             return taken

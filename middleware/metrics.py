@@ -13,8 +13,9 @@ write, so it sees whether the item moved, and before ``Retries`` re-enqueues a f
 
 What every message changes (in progress, queue wait, outcome, run time, status transition) is
 gathered in a ``Tally`` and written to the files in one batch every ``FLUSH_INTERVAL_S`` by a
-thread of the worker, and as the worker stops. A scrape sees a worker's counts up to that late
-(Prometheus scrapes every 15 s); a worker killed with ``kill -9`` loses at most that long's
+thread of the worker, and as the worker stops. A scrape sees a worker's counts up to about that
+late (Prometheus scrapes every 15 s); a worker process that dies without a clean stop (``kill -9``,
+a second SIGTERM mid-stop, the kill after the stop's grace period) loses up to about that long's
 counts. The rare changes (retries, dead letters, failed status writes) are written at once.
 """
 
@@ -86,9 +87,10 @@ class Metrics(dramatiq.Middleware):
         self._failed_writes_seen = 0
         #: The changes of messages handled here, written in batches.
         self._tally = Tally()
-        self._flush_interval_s = flush_interval_s
-        #: Set to stop the thread that writes the tally.
-        self._stop_flushing: threading.Event | None = None
+        #: How often the worker's thread writes the gathered changes, in s.
+        self.flush_interval_s = flush_interval_s
+        #: The thread that writes the tally while a worker runs here, and the event that stops it.
+        self._flushing: tuple[threading.Thread, threading.Event] | None = None
 
     @property
     def instruments(self) -> Instruments | None:
@@ -111,6 +113,13 @@ class Metrics(dramatiq.Middleware):
     def before_worker_boot(self, broker: dramatiq.Broker, worker: Any) -> None:
         # An in-process worker (tests, benchmarks) has no process boot.
         instruments = self._instruments or self._boot(fresh_process=False)
+        # First: should the rest fail (the broker only logs a hook's error), the changes still get written.
+        if self._flushing is None:
+            stop = threading.Event()
+            thread = threading.Thread(target=self._flush_every_interval, args=(stop,), name="metrics-flush",
+                                      daemon=True)
+            thread.start()
+            self._flushing = (thread, stop)
         queues = sorted(worker.consumer_whitelist or broker.get_declared_queues())
         limits: dict[str, list[dict[str, Any]]] = {queue: [] for queue in queues}
         ordered = []
@@ -140,13 +149,9 @@ class Metrics(dramatiq.Middleware):
                                       interval_s=self._heartbeat_timeout_ms / 3000)
             presence.start()
             self._presences.append(presence)
-        if self._stop_flushing is None:
-            self._stop_flushing = stop = threading.Event()
-            threading.Thread(target=self._flush_every_interval, args=(stop,), name="metrics-flush",
-                             daemon=True).start()
 
     def _flush_every_interval(self, stop: threading.Event) -> None:
-        while not stop.wait(self._flush_interval_s):
+        while not stop.wait(self.flush_interval_s):
             if len(self._tally):
                 self.flush()
 
@@ -164,9 +169,11 @@ class Metrics(dramatiq.Middleware):
         for presence in self._presences:
             presence.stop()
         self._presences = []
-        if self._stop_flushing is not None:
-            self._stop_flushing.set()
-            self._stop_flushing = None
+        if self._flushing is not None:
+            thread, stop = self._flushing
+            self._flushing = None
+            stop.set()
+            thread.join(timeout=5)
         self.flush()
         if self._instruments is not None:
             mark_process_dead(self.directory)

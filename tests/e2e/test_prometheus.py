@@ -159,7 +159,7 @@ def test_counts_from_two_worker_processes_are_summed_by_the_exporter(stack: Stac
             value for name, labels, value in _samples(body.decode()) if name == "autolog_messages_total"
             and labels.get("outcome") == "succeeded" and labels.get("actor_name") != "autolog.route"))
 
-    wait_for(lambda: exported() == len(events), timeout_s=30, what="the exporter to report every step",
+    wait_for(lambda: exported() == len(events), timeout_s=30, interval_s=0.25, what="the exporter to report every step",
              explain=lambda: f"exported {exported()} of {len(events)}")
 
     # Then both processes did part of the work, and the exporter reports the sum

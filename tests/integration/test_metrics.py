@@ -273,7 +273,7 @@ def test_a_busy_workers_counts_reach_a_scrape_within_the_flush_interval(drain: D
         busy.send("quick")
 
         # Then a scrape sees the quick one done and the long one in progress within the flush interval
-        seen = wait_for(lambda: moved() == [1, 1, 1], timeout_s=10 * FLUSH_INTERVAL_S,
+        seen = wait_for(lambda: moved() == [1, 1, 1], timeout_s=3 * FLUSH_INTERVAL_S,
                         what="the busy worker's counts in a scrape", explain=lambda: f"moved {moved()}")
     finally:
         _BUSY_RELEASE.set()
@@ -282,3 +282,55 @@ def test_a_busy_workers_counts_reach_a_scrape_within_the_flush_interval(drain: D
     # And once the long one ended, both are done and none is in progress
     drain()
     assert [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)] == [2, 0, 2]
+
+
+def test_a_stopping_worker_writes_what_it_gathered_and_its_flushing_thread_ends(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # Given a worker whose thread would not write its gathered changes for a minute
+    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
+    keys = [("autolog_messages_total", {**labels, "outcome": "succeeded"}),
+            ("autolog_message_duration_seconds_count", {**labels, "outcome": "succeeded"})]
+    before = snapshot(keys)
+    monkeypatch.setattr(metrics_middleware(), "flush_interval_s", 60.0)
+    running = dramatiq.Worker(broker, queues={"metrics_busy"}, worker_threads=1, worker_timeout=100)
+    running.start()
+    try:
+        # When it runs a message and stops
+        busy.send("quick")
+        broker.join("metrics_busy", timeout=30_000)
+        running.join()
+        registry = scrape()  # what the files hold, without asking the worker to write first
+        unwritten = [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before,
+                                                                                                    strict=True)]
+    finally:
+        running.stop()
+
+    # Then the message's counts were in memory only until the stop, which wrote them, and its thread is gone
+    registry = scrape()
+    assert unwritten == [0, 0]
+    assert [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before, strict=True)] \
+        == [1, 1]
+    assert not [thread for thread in threading.enumerate() if thread.name == "metrics-flush"]
+
+
+def test_a_worker_whose_boot_hook_failed_half_way_still_writes_its_counts(monkeypatch: pytest.MonkeyPatch) -> None:
+    # Given a worker whose announcement as live fails at boot (the broker only logs a hook's error)
+    def refused(presence: WorkerPresence) -> None:
+        raise redis.ConnectionError("Redis refused the heartbeat")
+
+    monkeypatch.setattr(WorkerPresence, "start", refused)
+    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
+    key = ("autolog_messages_total", {**labels, "outcome": "succeeded"})
+    before = snapshot([key])[0]
+    running = dramatiq.Worker(broker, queues={"metrics_busy"}, worker_threads=1, worker_timeout=100)
+    running.start()
+    try:
+        # When it runs a message
+        busy.send("quick")
+
+        # Then its thread still writes the message's counts within the flush interval
+        wait_for(lambda: read(scrape(), key[0], **key[1]) - before == 1, timeout_s=3 * FLUSH_INTERVAL_S,
+                 what="the counts of a worker whose boot hook failed")
+    finally:
+        running.stop()

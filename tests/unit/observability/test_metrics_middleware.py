@@ -72,11 +72,12 @@ def samples_of(instruments: Instruments) -> dict[tuple[str, tuple[tuple[str, str
 
 def test_a_flushed_tally_writes_what_each_change_written_at_once_would(monkeypatch: pytest.MonkeyPatch) -> None:
     # Given two sets of the metrics, in memory, and changes of messages that end in every kind of bucket:
-    # on a bound, between bounds, past the last bound, and a gauge that goes up and down
+    # on a bound, between bounds, past the last bound, below the first, at +Inf and NaN (in no bucket),
+    # and a gauge that goes up and down
     monkeypatch.setattr(values, "ValueClass", values.MutexValue)
     direct, gathered = Instruments.create(), Instruments.create()
     labels = ("frames", "autolog.make_frames")
-    durations = [0.0, 0.05, 0.07, 1.0, 2.5, 3.0, 4_000.0, 0.05]
+    durations = [0.0, 0.05, 0.07, 1.0, 2.5, 3.0, 4_000.0, 0.05, -1.0, float("inf"), float("nan")]
     tally = Tally()
 
     # When one set takes each change at once and the other through the tally, flushed twice
@@ -94,13 +95,13 @@ def test_a_flushed_tally_writes_what_each_change_written_at_once_would(monkeypat
             tally.add(gathered.child(gathered.in_progress, *labels), -1)
         if index == 3:
             assert tally.flush() == 18
-    assert len(tally) == 18
-    assert tally.flush() == 18
+    assert len(tally) == 31
+    assert tally.flush() == 31
 
     # Then both hold the same samples (every bucket, sum and count; sums added in another order), and nothing waits
-    assert samples_of(gathered) == pytest.approx(samples_of(direct), rel=1e-12)
+    assert samples_of(gathered) == pytest.approx(samples_of(direct), rel=1e-12, nan_ok=True)
     assert samples_of(direct)[("autolog_messages_in_progress", (("actor_name", labels[1]),
-                                                                ("queue_name", labels[0])))] == 4
+                                                                ("queue_name", labels[0])))] == 6
     assert len(tally) == 0 and tally.flush() == 0
 
 
@@ -111,15 +112,22 @@ class UnwritableCounter:
         raise OSError(28, "No space left on device")
 
 
-def test_a_flush_that_cannot_write_is_logged_and_the_worker_goes_on(
-    tmp_path: Path, caplog: pytest.LogCaptureFixture,
+def test_a_flush_that_cannot_write_a_series_writes_the_others_and_logs(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # Given a gathered change whose value file cannot be written
+    # Given gathered changes of two series, one of whose value file cannot be written
+    monkeypatch.setattr(values, "ValueClass", values.MutexValue)
+    instruments = Instruments.create()
+    written = instruments.child(instruments.messages, "frames", "autolog.make_frames", "succeeded")
     metrics = never_booted(tmp_path)
     metrics._tally.add(UnwritableCounter(), 1)  # type: ignore[arg-type]
+    metrics._tally.add(written, 2)
 
-    # When the worker flushes, Then nothing is raised into its hook or thread, the error is logged, and it is gone
+    # When the worker flushes, Then nothing is raised into its hook or thread, the error is logged,
+    # the other series is written, and nothing waits
     with caplog.at_level(logging.ERROR, logger="middleware.metrics"):
         metrics.flush()
     assert "Could not write" in caplog.text and "No space left" in caplog.text
+    assert [sample.value for family in instruments.messages.collect() for sample in family.samples
+            if sample.name == "autolog_messages_total"] == [2]
     assert len(metrics._tally) == 0
