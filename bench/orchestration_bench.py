@@ -11,7 +11,10 @@ One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
   alternated in ``DRAIN_ROUNDS`` rounds (the median of the rounds' ratios, and their range);
   twice per store: as step 1 (whose source must have settled before the run starts: a stat
   of the source the message names, as intake's do, a real settled file under the media roots) and as step 2,
-  as steps 2 to 6 run (their source check uses what the start write returns).
+  as steps 2 to 6 run (their source check uses what the start write returns). Beside each, the
+  CPU a message of the worker (this process), the Redis server and, for PostgreSQL, the
+  machine's ``postgres`` processes, against dramatiq's worker and Redis: on 2 cores a drain is
+  bound by their sum, not only by the worker's.
 - **hop**: one item at a time, the time from a step's return to the next step's start
   (p50, p90), for a fixed link (a pipeline) and a branch point (an ``on_success`` callback
   with a ``follow_up``, as ``autolog.route``), each step on its own queue as autolog's are,
@@ -74,20 +77,55 @@ def _mark_start(item_id: str) -> None:
     _HOP_DONE.setdefault(item_id, threading.Event()).set()
 
 
-def drain(broker: Any, queues: set[str], threads: int, send: Callable[[], int]) -> float:
-    """Send messages with ``send`` (untimed), then time a fresh worker draining ``queues``; return msg/s."""
+#: CPU seconds of a drain, per message: this process (the worker), the Redis server, and the local
+#: PostgreSQL server's processes (None when none runs on this machine).
+DrainCpu = tuple[float, float, float | None]
+
+
+def drain(broker: Any, queues: set[str], threads: int, send: Callable[[], int]) -> tuple[float, DrainCpu]:
+    """Send messages with ``send`` (untimed), then time a fresh worker draining ``queues``.
+
+    Returns:
+        msg/s, and the CPU a message each process spent meanwhile (``DrainCpu``, in ms).
+    """
     import dramatiq
 
     count = send()
     worker = dramatiq.Worker(broker, queues=queues, worker_threads=threads)
+    before = servers_cpu_s(broker.client)
     started = time.perf_counter()
     worker.start()
     for queue in queues:
         broker.join(queue, timeout=600_000)
     worker.join()
     elapsed = time.perf_counter() - started
+    after = servers_cpu_s(broker.client)
     worker.stop()
-    return count / elapsed
+    own, redis_s, postgres_s = (None if end is None or start is None else 1000 * (end - start) / count
+                                for end, start in zip(after, before, strict=True))
+    assert own is not None and redis_s is not None
+    return count / elapsed, (own, redis_s, postgres_s)
+
+
+def servers_cpu_s(client: Any) -> tuple[float, float, float | None]:
+    """Return the CPU seconds used so far by this process, the Redis server, and this machine's PostgreSQL processes.
+
+    PostgreSQL's are the processes named ``postgres*`` in ``/proc`` (its backends, WAL writer,
+    checkpointer): None where none runs here (a remote server's CPU cannot be read).
+    """
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    info = client.info("cpu")
+    postgres = None
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
+        try:
+            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
+        except OSError:  # gone meanwhile
+            continue
+        if stat[stat.find("(") + 1:stat.rfind(")")].startswith("postgres"):
+            fields = stat[stat.rfind(")") + 2:].split()
+            postgres = (postgres or 0.0) + (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
+    return own.ru_utime + own.ru_stime, info["used_cpu_user"] + info["used_cpu_sys"], postgres
 
 
 def hops(broker: Any, queues: set[str], threads: int, count: int, send: Callable[[str], None]) -> list[float]:
@@ -226,23 +264,46 @@ def drain_rows(bench: BenchActors, store: Any, name: str, args: argparse.Namespa
     steps = (("step1", "step 1", "bench_first", bench.send_steps),
              ("later", "steps 2-6", "bench_second", bench.send_later_steps))
     plain_rates: list[float] = []
+    plain_cpu: list[DrainCpu] = []
     rates: dict[str, list[float]] = {key: [] for key, *_ in steps}
+    cpu: dict[str, list[DrainCpu]] = {key: [] for key, *_ in steps}
     for index in range(DRAIN_ROUNDS):
-        plain_rates.append(drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages)))
+        rate, used = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
+        plain_rates.append(rate)
+        plain_cpu.append(used)
         for key, _, queue, send in steps:
-            rates[key].append(drain(bench.broker, {queue}, args.threads,
-                                    lambda send=send, index=index: send(store, args.messages, f"{name}{index}")))
+            rate, used = drain(bench.broker, {queue}, args.threads,
+                               lambda send=send, index=index: send(store, args.messages, f"{name}{index}"))
+            rates[key].append(rate)
+            cpu[key].append(used)
     baseline = f"dramatiq default middleware: {statistics.median(plain_rates):,.0f} msg/s"
     # On a CPU quota the rows are the slow regime's, kept apart from the machine's own.
     suffix, regime = (f"_cpus{args.cpus:g}", f", on {args.cpus:g} CPU") if args.cpus else ("", "")
     rows = []
+    plain_total, plain_text = cpu_text(plain_cpu, postgres=False)
+    postgres = name == "PostgreSQL"
     for key, label, *_ in steps:
         ratios = [rate / plain_rate for rate, plain_rate in zip(rates[key], plain_rates, strict=True)]
         ratio, rate = statistics.median(ratios), statistics.median(rates[key])
         rows.append(Row(f"drain_{name.lower()}_{key}{suffix}", f"no-op drain, full stack, {label}, {name}{regime}",
                         f"{rate:,.0f} msg/s", baseline, ratio, f"{ratio:.2f}× ({min(ratios):.2f}-{max(ratios):.2f})",
                         rate))
+        total, text = cpu_text(cpu[key], postgres=postgres)
+        parts = "worker+Redis" + ("+PostgreSQL" if postgres else "")
+        rows.append(Row(f"cpu_drain_{name.lower()}_{key}{suffix}", f"  CPU a message, {parts}", text,
+                        f"dramatiq, worker+Redis: {plain_text}", total / plain_total, f"{total / plain_total:.2f}×",
+                        total))
     return rows
+
+
+def cpu_text(rounds: list[DrainCpu], *, postgres: bool) -> tuple[float, str]:
+    """Return the median CPU a message of ``rounds`` in all (ms) and as text: total and each process's.
+
+    PostgreSQL's share is counted with ``postgres`` (and when it runs on this machine).
+    """
+    medians = [statistics.median(values) if None not in values else None for values in zip(*rounds, strict=True)]
+    parts = [value for value in medians[:3 if postgres else 2] if value is not None]
+    return sum(parts), f"{sum(parts):.2f} ms ({'+'.join(f'{value:.2f}' for value in parts)})"
 
 
 def cpu_s() -> tuple[float, float]:
