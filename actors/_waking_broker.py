@@ -387,7 +387,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         """Hand the next message of the cache, as dramatiq's ``__next__`` does, as a ``FieldProxy``; None if none."""
         while self.message_cache:
             data = self.message_cache.pop(0)
-            if data is None:  # As dramatiq: skipped (its issue #266).
+            if data is None:  # As dramatiq: skipped, with its warning (its issue #266).
+                self.logger.warning("Found 'None' message in message cache for queue %r. This may be a bug in"
+                                    " dramatiq (related to #266), please report it.", self.queue_name)
                 continue
             self.misses = 0
             message = Message.decode(data)

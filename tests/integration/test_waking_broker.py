@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from typing import Any
@@ -205,13 +206,15 @@ def _saturated_consumer(redis_client: redis.Redis, queue_name: str) -> tuple[Any
 
 
 def test_a_consumer_hands_each_message_with_its_fields_as_its_own_and_its_options_shared(
-        redis_client: redis.Redis) -> None:
+        redis_client: redis.Redis, caplog: pytest.LogCaptureFixture) -> None:
     # Given a message sent with arguments and options, and a consumer that fetched it
     sent = broker.enqueue(probe.message_with_options(args=(), mark="sent").copy(queue_name="wake_fields"))
     consumer = broker.consume("wake_fields", prefetch=2, timeout=IDLE_TIMEOUT_MS)
     try:
         consumer.message_cache.insert(0, None)  # a None in the cache is passed over, as dramatiq does (its #266)
-        held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to hand its message")
+        with caplog.at_level(logging.WARNING):
+            held = wait_for(lambda: next(consumer), timeout_s=10, what="the consumer to hand its message")
+        assert "Found 'None' message in message cache for queue 'wake_fields'" in caplog.text
 
         # Then every field reads as the message's without the proxy's fallback lookup
         assert isinstance(held, _waking_broker.FieldProxy)
