@@ -28,6 +28,7 @@ from typing import Any
 
 import dramatiq
 from dramatiq.broker import MessageProxy
+from dramatiq.common import q_name
 from dramatiq.middleware import SkipMessage
 
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
@@ -192,6 +193,13 @@ class StatusWrites(dramatiq.Middleware):
 
     def before_delay_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._delayed.add(message.message_id)
+
+    def after_ack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
+        # A delayed message's delivery from its delay queue ends with this ack: moved to its queue (that enqueue
+        # let go of its id already), or dropped because a purge took it while this worker held it
+        # (``actors._waking_broker``), which no enqueue follows: its id must not stay here for good.
+        if message.queue_name != q_name(message.queue_name):
+            self._delayed.discard(message.message_id)
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         step = message_step(broker, message)

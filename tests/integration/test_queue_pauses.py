@@ -28,6 +28,7 @@ from autolog.store.jobs import Jobs
 from autolog.store.models import OutboxMessage
 from middleware import pending, relay_outbox
 from middleware.queue_pauses import QueuePauses
+from middleware.status_writes import StatusWrites
 from pipelines import actions, scan
 from pipelines import queues as queues_module
 from pipelines.intake import queue_footage
@@ -182,6 +183,26 @@ def skipping_clock(monkeypatch: pytest.MonkeyPatch) -> SkippingClock:
     monkeypatch.setattr(queues_module, "time", clock)
     monkeypatch.setattr(outbox_module, "time", clock)
     return clock
+
+
+def test_a_delayed_step_purged_while_a_worker_holds_it_is_let_go_by_the_worker(
+    context: Context, worker: dramatiq.Worker, redis_client: redis.Redis,
+) -> None:
+    # Given a step-1 message delayed by a second, which the worker's delay queue has taken to hold
+    _pending(context, "HELD-DELAYED")
+    status_writes = next(middleware for middleware in broker.middleware if isinstance(middleware, StatusWrites))
+    sent = broker.enqueue(probe.message("HELD-DELAYED"), delay=1_000)
+    wait_for(lambda: sent.message_id in status_writes._delayed, timeout_s=10, what="the worker to hold it")
+
+    # When its queue is purged meanwhile, and it falls due (the worker acknowledges it instead of moving it)
+    assert queues().purge(context, "step1_file_info").purged == 1
+    wait_for(lambda: not redis_client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.probe.DQ")
+             and not redis_client.hlen(f"{broker.namespace}:probe.DQ.msgs"), timeout_s=10,
+             what="the worker to acknowledge the purged message")
+
+    # Then the worker no longer keeps its id among the delayed messages it holds (one per purge, for good)
+    wait_for(lambda: sent.message_id not in status_writes._delayed, timeout_s=5, what="the id to be let go")
+    assert context.store.items.get("HELD-DELAYED").purged
 
 
 def test_a_purged_message_whose_writer_died_before_clearing_its_row_is_not_relayed(
