@@ -61,6 +61,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from bench._cpu_quota import cpu_share  # noqa: E402  (after the path is set)
+from bench._proc import pids_named, processes_cpu_s  # noqa: E402
 from bench._rows import Row, print_rows, save_rows  # noqa: E402
 
 #: The ids of steps' starts and returns, for hop latencies: item id → (returned_at, started_at).
@@ -101,31 +102,22 @@ def drain(broker: Any, queues: set[str], threads: int, send: Callable[[], int]) 
     elapsed = time.perf_counter() - started
     after = servers_cpu_s(broker.client)
     worker.stop()
-    own, redis_s, postgres_s = (None if end is None or start is None else 1000 * (end - start) / count
-                                for end, start in zip(after, before, strict=True))
-    assert own is not None and redis_s is not None
-    return count / elapsed, (own, redis_s, postgres_s)
+    (own, redis_s, postgres_s), (own_then, redis_then, postgres_then) = after, before
+    postgres = None if postgres_s is None or postgres_then is None else 1000 * (postgres_s - postgres_then) / count
+    return count / elapsed, (1000 * (own - own_then) / count, 1000 * (redis_s - redis_then) / count, postgres)
 
 
 def servers_cpu_s(client: Any) -> tuple[float, float, float | None]:
     """Return the CPU seconds used so far by this process, the Redis server, and this machine's PostgreSQL processes.
 
-    PostgreSQL's are the processes named ``postgres*`` in ``/proc`` (its backends, WAL writer,
-    checkpointer): None where none runs here (a remote server's CPU cannot be read).
+    PostgreSQL's are the processes named ``postgres`` (its backends, WAL writer, checkpointer):
+    None where none runs here (a remote server's CPU cannot be read).
     """
     own = resource.getrusage(resource.RUSAGE_SELF)
     info = client.info("cpu")
-    postgres = None
-    ticks = os.sysconf("SC_CLK_TCK")
-    for entry in Path("/proc").iterdir() if Path("/proc").is_dir() else ():
-        try:
-            stat = (entry / "stat").read_text() if entry.name.isdigit() else ""
-        except OSError:  # gone meanwhile
-            continue
-        if stat[stat.find("(") + 1:stat.rfind(")")].startswith("postgres"):
-            fields = stat[stat.rfind(")") + 2:].split()
-            postgres = (postgres or 0.0) + (int(fields[11]) + int(fields[12])) / ticks  # utime, stime
-    return own.ru_utime + own.ru_stime, info["used_cpu_user"] + info["used_cpu_sys"], postgres
+    postgres = pids_named("postgres")
+    return (own.ru_utime + own.ru_stime, info["used_cpu_user"] + info["used_cpu_sys"],
+            processes_cpu_s(postgres) if postgres else None)
 
 
 def hops(broker: Any, queues: set[str], threads: int, count: int, send: Callable[[str], None]) -> list[float]:

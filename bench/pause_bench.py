@@ -26,8 +26,11 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench._proc import processes_cpu_s  # noqa: E402  (after the path is set)
+
 NAMESPACE = "autolog-pause-bench"
-TICKS_PER_S = os.sysconf("SC_CLK_TCK")
 
 
 def _children(pid: int) -> list[int]:
@@ -44,24 +47,13 @@ def _children(pid: int) -> list[int]:
     return found
 
 
-def cpu_s(pids: list[int]) -> float:
-    """Return the CPU seconds (user + system) the processes have used so far."""
-    total = 0
-    for pid in pids:
-        try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        total += int(fields[11]) + int(fields[12])
-    return total / TICKS_PER_S
-
-
 def measure(worker_pids: list[int], redis_pid: int, window_s: float) -> tuple[float, float]:
     """Return CPU seconds per minute of the worker tree and of Redis over ``window_s``."""
-    worker_before, redis_before = cpu_s(worker_pids), cpu_s([redis_pid])
+    worker_before, redis_before = processes_cpu_s(worker_pids), processes_cpu_s([redis_pid])
     time.sleep(window_s)
     per_minute = 60.0 / window_s
-    return ((cpu_s(worker_pids) - worker_before) * per_minute, (cpu_s([redis_pid]) - redis_before) * per_minute)
+    return ((processes_cpu_s(worker_pids) - worker_before) * per_minute,
+            (processes_cpu_s([redis_pid]) - redis_before) * per_minute)
 
 
 def run_tree(tree: Path, *, messages: int, window_s: float, threads: int) -> dict[str, tuple[float, float]]:

@@ -52,6 +52,16 @@ def _busy(kind: str) -> None:
 
 busy = dramatiq.actor(_busy, actor_name="autolog_test.metrics_busy", queue_name="metrics_busy", broker=broker)
 
+#: The labels of the busy actor's series.
+BUSY = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
+
+
+def busy_worker() -> dramatiq.Worker:
+    """Start a worker of this process on the busy actor's queue alone."""
+    running = dramatiq.Worker(broker, queues={"metrics_busy"}, worker_threads=1, worker_timeout=100)
+    running.start()
+    return running
+
 
 def metrics_middleware() -> Metrics:
     return next(middleware for middleware in broker.middleware if isinstance(middleware, Metrics))
@@ -66,11 +76,21 @@ def read(registry: CollectorRegistry, name: str, **labels: str) -> float:
     return registry.get_sample_value(name, labels) or 0.0
 
 
+def in_files(keys: list[tuple[str, dict[str, str]]]) -> list[float]:
+    """Read ``keys`` as the files hold them now, without asking this process's worker to write first."""
+    registry = scrape()
+    return [read(registry, name, **labels) for name, labels in keys]
+
+
 def snapshot(keys: list[tuple[str, dict[str, str]]]) -> list[float]:
     """Read ``keys`` once this process's worker wrote what it gathered (it does every ``FLUSH_INTERVAL_S``)."""
     metrics_middleware().flush()
-    registry = scrape()
-    return [read(registry, name, **labels) for name, labels in keys]
+    return in_files(keys)
+
+
+def moved(now: list[float], before: list[float]) -> list[int]:
+    """How far each count moved from ``before``."""
+    return [round(new - old) for new, old in zip(now, before, strict=True)]
 
 
 def ingest(context: Context, test_media: SampleClips, name: str, item_id: str) -> None:
@@ -98,7 +118,7 @@ def test_a_pipeline_run_counts_each_step_once_with_its_run_time_wait_and_status(
 
     # Then every counter moved by exactly one, and nothing is left in progress
     after = snapshot(keys)
-    assert [round(new - old) for new, old in zip(after, before, strict=True)] == [1] * len(keys)
+    assert moved(after, before) == [1] * len(keys)
     registry = scrape()
     assert sum(read(registry, "autolog_messages_in_progress", queue_name=queue, actor_name=actor)
                for actor, queue in STEP_ACTORS.items()) == 0
@@ -118,7 +138,7 @@ def test_transient_failures_count_attempts_retries_and_the_dead_letter(
     ingest(context, test_media, "cuts_noaudio.mp4", unique_id("down"))
     drain()
 
-    deltas = [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)]
+    deltas = moved(snapshot(keys), before)
     assert deltas == [settings.max_retries + 1, settings.max_retries, 1, 0]
 
 
@@ -247,7 +267,7 @@ def test_a_delivery_held_for_a_paused_queue_counts_and_logs_as_held_not_skipped(
     drain()
 
     # Then the hold counts as "held" (not a skip to look into), its log line says so, and the step then ran once
-    deltas = [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)]
+    deltas = moved(snapshot(keys), before)
     assert deltas == [1, 0, 1]
     step_2 = [getattr(record, "event", None) for record in caplog.records
               if "autolog.make_thumbnails" in record.getMessage()]
@@ -256,15 +276,9 @@ def test_a_delivery_held_for_a_paused_queue_counts_and_logs_as_held_not_skipped(
 
 def test_a_busy_workers_counts_reach_a_scrape_within_the_flush_interval(drain: Drain) -> None:
     # Given the counters of a step-less actor, and one of its messages that runs until released
-    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
-    keys = [("autolog_messages_total", {**labels, "outcome": "succeeded"}), ("autolog_messages_in_progress", labels),
-            ("autolog_message_duration_seconds_count", {**labels, "outcome": "succeeded"})]
+    keys = [("autolog_messages_total", {**BUSY, "outcome": "succeeded"}), ("autolog_messages_in_progress", BUSY),
+            ("autolog_message_duration_seconds_count", {**BUSY, "outcome": "succeeded"})]
     before = snapshot(keys)
-
-    def moved() -> list[int]:
-        registry = scrape()  # what the files hold, without asking the worker to write first
-        return [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before, strict=True)]
-
     _BUSY_RELEASE.clear()
     busy.send("long")
     try:
@@ -273,44 +287,39 @@ def test_a_busy_workers_counts_reach_a_scrape_within_the_flush_interval(drain: D
         busy.send("quick")
 
         # Then a scrape sees the quick one done and the long one in progress within the flush interval
-        seen = wait_for(lambda: moved() == [1, 1, 1], timeout_s=3 * FLUSH_INTERVAL_S,
-                        what="the busy worker's counts in a scrape", explain=lambda: f"moved {moved()}")
+        seen = wait_for(lambda: moved(in_files(keys), before) == [1, 1, 1], timeout_s=3 * FLUSH_INTERVAL_S,
+                        what="the busy worker's counts in a scrape",
+                        explain=lambda: f"moved {moved(in_files(keys), before)}")
     finally:
         _BUSY_RELEASE.set()
     assert seen
 
     # And once the long one ended, both are done and none is in progress
     drain()
-    assert [round(new - old) for new, old in zip(snapshot(keys), before, strict=True)] == [2, 0, 2]
+    assert moved(snapshot(keys), before) == [2, 0, 2]
 
 
 def test_a_stopping_worker_writes_what_it_gathered_and_its_flushing_thread_ends(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     # Given a worker whose thread would not write its gathered changes for a minute
-    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
-    keys = [("autolog_messages_total", {**labels, "outcome": "succeeded"}),
-            ("autolog_message_duration_seconds_count", {**labels, "outcome": "succeeded"})]
+    keys = [("autolog_messages_total", {**BUSY, "outcome": "succeeded"}),
+            ("autolog_message_duration_seconds_count", {**BUSY, "outcome": "succeeded"})]
     before = snapshot(keys)
     monkeypatch.setattr(metrics_middleware(), "flush_interval_s", 60.0)
-    running = dramatiq.Worker(broker, queues={"metrics_busy"}, worker_threads=1, worker_timeout=100)
-    running.start()
+    running = busy_worker()
     try:
         # When it runs a message and stops
         busy.send("quick")
         broker.join("metrics_busy", timeout=30_000)
         running.join()
-        registry = scrape()  # what the files hold, without asking the worker to write first
-        unwritten = [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before,
-                                                                                                    strict=True)]
+        unwritten = moved(in_files(keys), before)
     finally:
         running.stop()
 
     # Then the message's counts were in memory only until the stop, which wrote them, and its thread is gone
-    registry = scrape()
     assert unwritten == [0, 0]
-    assert [round(read(registry, name, **labels) - old) for (name, labels), old in zip(keys, before, strict=True)] \
-        == [1, 1]
+    assert moved(in_files(keys), before) == [1, 1]
     assert not [thread for thread in threading.enumerate() if thread.name == "metrics-flush"]
 
 
@@ -320,17 +329,15 @@ def test_a_worker_whose_boot_hook_failed_half_way_still_writes_its_counts(monkey
         raise redis.ConnectionError("Redis refused the heartbeat")
 
     monkeypatch.setattr(WorkerPresence, "start", refused)
-    labels = {"queue_name": "metrics_busy", "actor_name": "autolog_test.metrics_busy"}
-    key = ("autolog_messages_total", {**labels, "outcome": "succeeded"})
-    before = snapshot([key])[0]
-    running = dramatiq.Worker(broker, queues={"metrics_busy"}, worker_threads=1, worker_timeout=100)
-    running.start()
+    keys = [("autolog_messages_total", {**BUSY, "outcome": "succeeded"})]
+    before = snapshot(keys)
+    running = busy_worker()
     try:
         # When it runs a message
         busy.send("quick")
 
         # Then its thread still writes the message's counts within the flush interval
-        wait_for(lambda: read(scrape(), key[0], **key[1]) - before == 1, timeout_s=3 * FLUSH_INTERVAL_S,
+        wait_for(lambda: moved(in_files(keys), before) == [1], timeout_s=3 * FLUSH_INTERVAL_S,
                  what="the counts of a worker whose boot hook failed")
     finally:
         running.stop()

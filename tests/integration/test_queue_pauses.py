@@ -33,7 +33,7 @@ from pipelines import actions, scan
 from pipelines import queues as queues_module
 from pipelines.intake import queue_footage
 from pipelines.queues import Queues
-from tests.conftest import SampleClips, SkippingClock, fetch, wait_for
+from tests.conftest import SampleClips, SkippingClock, acked, fetch, wait_for
 
 
 def queues() -> Queues:
@@ -196,8 +196,7 @@ def test_a_delayed_step_purged_while_a_worker_holds_it_is_let_go_by_the_worker(
 
     # When its queue is purged meanwhile, and it falls due (the worker acknowledges it instead of moving it)
     assert queues().purge(context, "step1_file_info").purged == 1
-    wait_for(lambda: not redis_client.scard(f"{broker.namespace}:__acks__.{broker.broker_id}.probe.DQ")
-             and not redis_client.hlen(f"{broker.namespace}:probe.DQ.msgs"), timeout_s=10,
+    wait_for(lambda: acked(redis_client, broker.namespace, "probe.DQ", sent), timeout_s=10,
              what="the worker to acknowledge the purged message")
 
     # Then the worker no longer keeps its id among the delayed messages it holds (one per purge, for good)
