@@ -119,24 +119,28 @@ class Tally:
     sum and each bucket's count, as ``Histogram.observe`` would have written them one by one.
 
     Until a flush the changes are in this process only: a scrape shows them once flushed, and a
-    process that dies before then loses them (about one flush interval's counts).
+    process that dies before then loses them (about one flush interval's counts). Additions and
+    observations wait apart: telling a histogram from a counter by ``isinstance`` at each flushed
+    change cost about half a µs (prometheus_client's metrics derive from its ``Collector`` protocol,
+    whose metaclass is ``typing``'s): 135 of the flush thread's 334 samples in a drain's profile.
     """
 
     def __init__(self) -> None:
-        self._changes: deque[tuple[Any, float]] = deque()
+        self._added: deque[tuple[Counter | Gauge, float]] = deque()
+        self._observed: deque[tuple[Histogram, float]] = deque()
         self._flushing = threading.Lock()
 
     def __len__(self) -> int:
         """How many changes wait for a flush."""
-        return len(self._changes)
+        return len(self._added) + len(self._observed)
 
     def add(self, child: Counter | Gauge, amount: float = 1.0) -> None:
         """Add ``amount`` to a labelled counter or gauge (negative: a gauge's decrease) at the next flush."""
-        self._changes.append((child, amount))
+        self._added.append((child, amount))
 
     def observe(self, child: Histogram, value: float) -> None:
         """Observe ``value`` in a labelled histogram at the next flush."""
-        self._changes.append((child, value))
+        self._observed.append((child, value))
 
     def flush(self) -> int:
         """Write every change added so far (one flush at a time); return how many there were.
@@ -149,20 +153,22 @@ class Tally:
             sums: dict[Any, float] = {}
             observed: dict[Any, tuple[list[float], list[int]]] = {}
             taken = 0
-            while self._changes:
-                child, amount = self._changes.popleft()
+            added, observations = self._added, self._observed
+            while added:
+                child, amount = added.popleft()
                 taken += 1
-                if isinstance(child, Histogram):
-                    # NOTE(metrics): a labelled histogram's bounds, sum and bucket values are
-                    # prometheus_client's own (``Histogram._metric_init``); ``observe`` adds to the sum
-                    # and to the first bucket whose bound is >= the value, which ``bisect_left`` finds.
-                    # tests/unit/observability pins this against upgrades.
-                    total, counts = observed.setdefault(child, ([0.0], [0] * len(child._upper_bounds)))
-                    total[0] += amount
-                    if amount == amount:  # NaN is in no bucket (no bound is >= it), only in the sum
-                        counts[bisect.bisect_left(child._upper_bounds, amount)] += 1
-                else:
-                    sums[child] = sums.get(child, 0.0) + amount
+                sums[child] = sums.get(child, 0.0) + amount
+            while observations:
+                histogram, value = observations.popleft()
+                taken += 1
+                # NOTE(metrics): a labelled histogram's bounds, sum and bucket values are
+                # prometheus_client's own (``Histogram._metric_init``); ``observe`` adds to the sum
+                # and to the first bucket whose bound is >= the value, which ``bisect_left`` finds.
+                # tests/unit/observability pins this against upgrades.
+                total, counts = observed.setdefault(histogram, ([0.0], [0] * len(histogram._upper_bounds)))
+                total[0] += value
+                if value == value:  # NaN is in no bucket (no bound is >= it), only in the sum
+                    counts[bisect.bisect_left(histogram._upper_bounds, value)] += 1
             failed: Exception | None = None
             # Each series on its own: one that cannot be written does not lose the others.
             for child, change in sums.items():
