@@ -43,7 +43,7 @@ def current_pid() -> int:
     return _pid
 
 
-def _stat_fields(pid: int) -> list[str] | None:
+def stat_fields(pid: int) -> list[str] | None:
     """Return the fields of ``/proc/<pid>/stat`` after the command name, or None if gone."""
     try:
         stat = (PROC / str(pid) / "stat").read_text()
@@ -56,7 +56,7 @@ def _stat_fields(pid: int) -> list[str] | None:
 def pid_alive(pid: int) -> bool:
     """Tell whether a process with this pid runs (a zombie does not)."""
     if PROC.is_dir():
-        fields = _stat_fields(pid)
+        fields = stat_fields(pid)
         return fields is not None and fields[0] not in EXITED_STATES
     try:
         os.kill(pid, 0)
@@ -73,7 +73,7 @@ def group_members(pgid: int) -> list[int]:
     for entry in PROC.iterdir():
         if not entry.name.isdigit():
             continue
-        fields = _stat_fields(int(entry.name))
+        fields = stat_fields(int(entry.name))
         # After the name: state, ppid, pgrp, ...
         if fields is not None and fields[0] not in EXITED_STATES and int(fields[2]) == pgid:
             members.append(int(entry.name))

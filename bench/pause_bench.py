@@ -28,23 +28,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from bench._proc import processes_cpu_s  # noqa: E402  (after the path is set)
+from bench._proc import descendants, processes_cpu_s  # noqa: E402  (after the path is set)
 
 NAMESPACE = "autolog-pause-bench"
-
-
-def _children(pid: int) -> list[int]:
-    found = [pid]
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        if int(fields[1]) == pid:
-            found.extend(_children(int(entry.name)))
-    return found
 
 
 def measure(worker_pids: list[int], redis_pid: int, window_s: float) -> tuple[float, float]:
@@ -81,7 +67,7 @@ def run_tree(tree: Path, *, messages: int, window_s: float, threads: int) -> dic
             if time.monotonic() > deadline or worker.poll() is not None:
                 raise SystemExit(f"the worker of {tree} did not start")
             time.sleep(0.2)
-        pids = _children(worker.pid)
+        pids = [worker.pid, *descendants(worker.pid)]
         figures = {"idle": measure(pids, redis_pid, window_s)}
         broker = RedisBroker(client=client, namespace=NAMESPACE)
         probe = dramatiq.actor(actor_name="autolog.probe", queue_name="probe", broker=broker)(lambda item_id: None)
