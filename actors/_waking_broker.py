@@ -35,6 +35,14 @@ queue makes the next one sends them. A worker killed before that (a few millisec
 kill between a step's status write and its ack does; the item's run fence skips the duplicate.
 A paused queue's hold takes the message out of the worker's ack set itself
 (``autolog.broker_state.hold``), so a late ack cannot delete the message a resume put back.
+
+Redis moves what a fetch takes into the worker's ack set as it runs the fetch. A fetch whose
+reply never came (the connection dropped in between) left those messages there, unknown to the
+worker, whose heartbeat kept dramatiq's maintenance from giving them back: they waited for the
+worker's stop. So the queue's consumers count what they hand to the worker until it is let go
+of (acked, nacked, put back), and each consumer, before its first fetch (a worker's start, and
+every start again after a Redis error), puts back what the ack set holds beyond that
+(``_put_back_stranded``).
 """
 
 from __future__ import annotations
@@ -102,14 +110,26 @@ class FieldProxy(MessageProxy):
 
 
 class _WaitingAcks:
-    """The acks of one queue's messages waiting for a round trip, shared by the queue's consumers."""
+    """What one queue's consumers share: the acks waiting for a round trip, and what the worker holds."""
 
-    __slots__ = ("lock", "ids")
+    __slots__ = ("lock", "ids", "held")
 
     def __init__(self) -> None:
         self.lock = threading.Lock()
         #: Redis ids of messages the workers have acked.
         self.ids: list[str] = []
+        #: Redis ids of messages handed to the worker and not yet let go of (acked, nacked, put back), each with
+        #: how many deliveries of it are held: a hold's put-back keeps its Redis id, and the next fetch may hand
+        #: the message again before the held delivery's ack.
+        self.held: dict[str, int] = {}
+
+    def let_go(self, redis_message_id: str) -> None:
+        """Count one held delivery of ``redis_message_id`` as let go of (under ``lock``)."""
+        left = self.held.get(redis_message_id, 0) - 1
+        if left > 0:
+            self.held[redis_message_id] = left
+        else:
+            self.held.pop(redis_message_id, None)
 
 
 @contextlib.contextmanager
@@ -150,21 +170,28 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         #: True while the consumer blocks on the wake list, and once it is closed: an ack then goes out at once.
         self._blocking = False
         self._closed = False
+        #: Set once ``_put_back_stranded`` ran, before the first fetch.
+        self._ack_set_checked = False
 
     def ack(self, message: MessageProxy) -> None:
         """Acknowledge ``message``: with the consumer's next round trip, or at once (see the module docstring).
 
         Raises:
-            ConnectionClosed: Redis could not be reached or refused the ack (``_refused_as_closed``).
+            ConnectionClosed: Redis could not be reached or refused the ack (``_refused_as_closed``);
+                the message still counts as held (its ack is tried again).
         """
+        redis_message_id = message.options["redis_message_id"]
         try:
-            if not self.is_delay_queue:  # The consumer's own thread acks a delayed message once it is due.
-                with self._waiting.lock:
-                    if not (self._blocking or self._closed):
-                        self._waiting.ids.append(message.options["redis_message_id"])
-                        return
+            with self._waiting.lock:
+                # The consumer's own thread acks a delayed message once it is due, at once.
+                if not (self.is_delay_queue or self._blocking or self._closed):
+                    self._waiting.ids.append(redis_message_id)
+                    self._waiting.let_go(redis_message_id)
+                    return
             with _refused_as_closed():
                 super().ack(message)
+            with self._waiting.lock:
+                self._waiting.let_go(redis_message_id)
         finally:
             self.queued_message_ids.discard(message.message_id)
             if self.prefetch - self.outstanding_message_count >= max(1, self.prefetch // REFILL_SHARE):
@@ -179,6 +206,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         try:
             with _refused_as_closed():
                 super().nack(message)
+            with self._waiting.lock:
+                self._waiting.let_go(message.options["redis_message_id"])
         finally:
             self.room.set()
 
@@ -191,22 +220,26 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         was not consumed again by a worker that lived on. A delay queue's consumer whose Redis was
         killed while it moved a due message (a ``kill -9``: the error, then the requeue's) left its
         delayed messages stranded with nothing to run them. The messages not put back stay in this
-        worker's ack set: a delay queue's go back once overdue (the sweep's
-        ``autolog.broker_state.requeue_stranded``), and the consumer starts again.
+        worker's ack set, no longer counted as held: the queue's consumer, started again, puts them
+        back before its first fetch (``_put_back_stranded``); a delay queue's also go back once overdue
+        (the sweep's ``autolog.broker_state.requeue_stranded``) if this worker stops first.
 
         Raises:
             ConnectionClosed: Redis could not be reached or failed the requeue.
         """
         held = list(messages)
+        with self._waiting.lock:  # Given up by the worker, put back or not.
+            for message in held:
+                self._waiting.let_go(message.options["redis_message_id"])
         try:
             with _refused_as_closed():
                 super().requeue(held)
         except ConnectionClosed as ex:
             # dramatiq's consumer thread passes over this error in silence.
             logging.getLogger(__name__).warning(
-                "Could not put back %d message(s) of queue %r; they stay in this worker's ack set until %s: %s",
-                len(held), self.queue_name,
-                "the sweep puts them back once overdue" if self.is_delay_queue else "this worker stops", ex)
+                "Could not put back %d message(s) of queue %r; they stay in this worker's ack set until the queue's"
+                " consumer starts again and puts them back (if this worker stops first: once its heartbeat lapses): %s",
+                len(held), self.queue_name, ex)
             raise
 
     def close(self) -> None:
@@ -298,6 +331,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         return (replies[0] if acks else None), (replies[-1] if fetch else None)
 
     def __next__(self) -> MessageProxy | None:
+        if not self._ack_set_checked:
+            self._put_back_stranded()
         # Cleared before the count is read: an ack from now on ends the wait below at once.
         self.room.clear()
         if self.message_cache:
@@ -306,15 +341,7 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         # A delay queue's consumer fetches whenever it has room, as dramatiq's does: a message due
         # soon must not wait in Redis behind the far-off ones it holds.
         if room < (1 if self.is_delay_queue else max(1, self.prefetch // REFILL_SHARE)):
-            # Holding (nearly) all it may prefetch, the consumer waits for its workers, not for
-            # Redis: until their acks free ``REFILL_SHARE`` of it, or a nack, where dramatiq's
-            # backoff grows to 1 s, and a fixed 5 ms nap cost a loop of this thread 200 times a second.
-            due_in_ms = self._due_in_ms()
-            if due_in_ms is not None and due_in_ms <= 0:
-                return None  # A delayed message is due: the worker's consumer thread moves it to its queue now.
-            self.room.wait(SATURATED_WAIT_S if due_in_ms is None else min(SATURATED_WAIT_S, due_in_ms / 1000))
-            if self._waiting.ids:
-                self._round_trip(fetch=0)  # No ack waits longer than the bound.
+            self._wait_for_room()
             return None
         if not self._drained:
             self.message_cache = self._round_trip(fetch=room)
@@ -383,6 +410,46 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         # A fetch that ran is returned whatever became of the wait: its messages are in this worker's ack set.
         return list(fetched)
 
+    def _wait_for_room(self) -> None:
+        """Wait while the consumer holds (nearly) all it may prefetch, for its workers, not for Redis.
+
+        Until their acks free ``REFILL_SHARE`` of it, or a nack, or the earliest delayed message is
+        due, at most ``SATURATED_WAIT_S``: dramatiq's backoff grew to 1 s, and a fixed 5 ms nap cost a
+        loop of this thread 200 times a second. Acks waiting then go out: none waits longer than that.
+        """
+        due_in_ms = self._due_in_ms()
+        if due_in_ms is not None and due_in_ms <= 0:
+            return  # A delayed message is due: the worker's consumer thread moves it to its queue now.
+        self.room.wait(SATURATED_WAIT_S if due_in_ms is None else min(SATURATED_WAIT_S, due_in_ms / 1000))
+        if self._waiting.ids:
+            self._round_trip(fetch=0)
+
+    def _put_back_stranded(self) -> None:
+        """Put back what this worker's ack set holds of the queue beyond what the worker holds (module docstring).
+
+        The queue's fetches are this thread's, and its acks wait for this thread's round trips
+        or are counted as held until sent, so nothing moves in between. A delay queue's consumer
+        starts holding nothing: its consumer thread dropped (after a Redis error) or put back
+        (after any other) the delayed messages it held.
+
+        Raises:
+            ConnectionClosed: Redis could not be reached or failed a call; the consumer's next start tries again.
+        """
+        with _refused_as_closed():
+            members = self.broker.client.smembers(self._ack_keys[0])
+        in_ack_set = {member.decode() if isinstance(member, bytes) else str(member) for member in members}
+        with self._waiting.lock:
+            if self.is_delay_queue:
+                self._waiting.held.clear()
+            stranded = sorted(in_ack_set.difference(self._waiting.held, self._waiting.ids))
+        if stranded:
+            with _refused_as_closed():
+                self.broker.do_requeue(self.queue_name, *stranded)
+            logging.getLogger(__name__).warning(
+                "Put back %d message(s) of queue %r that this worker's ack set held but none of its threads did"
+                " (a fetch whose reply never came).", len(stranded), self.queue_name)
+        self._ack_set_checked = True
+
     def _take(self) -> MessageProxy | None:
         """Hand the next message of the cache, as dramatiq's ``__next__`` does, as a ``FieldProxy``; None if none."""
         while self.message_cache:
@@ -394,6 +461,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self.misses = 0
             message = Message.decode(data)
             self.queued_message_ids.add(message.message_id)
+            redis_message_id = message.options["redis_message_id"]
+            with self._waiting.lock:
+                self._waiting.held[redis_message_id] = self._waiting.held.get(redis_message_id, 0) + 1
             return FieldProxy(message)
         return None
 

@@ -1,0 +1,134 @@
+"""A fetch that ran in Redis but whose reply never reached the worker does not strand its messages.
+
+Redis moves what a consumer fetches into the worker's ack set as it runs the fetch; a worker
+that never got the reply (the connection dropped in between) does not know it holds them, and
+while it lives its heartbeat keeps dramatiq's maintenance from giving them back. A real network
+drop is made here with a proxy that closes the connection whose reply carries the message.
+"""
+
+from __future__ import annotations
+
+import threading
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+
+import dramatiq
+import pytest
+import redis
+
+from actors._waking_broker import WakingRedisBroker
+from autolog.local_redis import LocalRedis
+from tests.conftest import acked, wait_for
+from tests.redis_fault_proxy import ReplyCuttingProxy
+
+
+@pytest.fixture
+def cut_redis(tmp_path: Path) -> Iterator[tuple[ReplyCuttingProxy, redis.Redis]]:
+    """A private Redis behind a ``ReplyCuttingProxy``, with a client of its own (not through the proxy)."""
+    server = LocalRedis(tmp_path / "redis", persist=False)
+    admin = redis.Redis.from_url(server.start())
+    proxy = ReplyCuttingProxy(server.socket)
+    try:
+        yield proxy, admin
+    finally:
+        proxy.close()
+        admin.close()
+        server.stop()
+
+
+def _queues_empty(admin: redis.Redis, namespace: str) -> bool:
+    """Whether nothing waits in any queue of ``namespace`` and no worker holds anything."""
+    held = sum(admin.scard(key) for key in admin.scan_iter(match=f"{namespace}:__acks__.*"))
+    queued = sum(admin.llen(key) for key in admin.scan_iter(match=f"{namespace}:*") if admin.type(key) == b"list")
+    return not held and not queued
+
+
+def test_a_fetch_whose_reply_is_lost_runs_its_message_once_the_consumer_starts_again(
+        cut_redis: tuple[ReplyCuttingProxy, redis.Redis], caplog: pytest.LogCaptureFixture) -> None:
+    # Given a worker whose Redis connection goes through a proxy
+    proxy, admin = cut_redis
+    private = WakingRedisBroker(url=proxy.url, namespace="cut")
+    ran: list[str] = []
+    actor = dramatiq.actor(ran.append, actor_name="cut.step", queue_name="cut", broker=private)
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        # When the reply of the fetch that takes a message is lost (the fetch ran: the message is in the ack set)
+        marker = f"lost-reply-{uuid.uuid4().hex}"
+        proxy.cut_reply_with(marker.encode())
+        sent = actor.send(marker)
+        assert proxy.cut.wait(timeout=30), "no reply carried the message"
+
+        # Then the consumer, started again, puts it back, and it runs, once
+        wait_for(lambda: ran == [marker], timeout_s=30, what="the message whose fetch reply was lost to run",
+                 explain=lambda: f"ran {ran}; ack sets {[admin.smembers(k) for k in admin.scan_iter('cut:__acks__*')]}")
+        wait_for(lambda: acked(admin, "cut", "cut", sent) and _queues_empty(admin, "cut"), what="its ack")
+        assert ran == [marker]
+        assert "Put back 1 message(s) of queue 'cut'" in caplog.text
+    finally:
+        worker.stop()
+        private.client.connection_pool.disconnect()
+
+
+def test_what_the_workers_threads_hold_stays_with_them_when_a_lost_reply_restarts_the_consumer(
+        cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
+    # Given a worker running a long message, its consumer free to fetch more
+    proxy, admin = cut_redis
+    private = WakingRedisBroker(url=proxy.url, namespace="held")
+    ran: list[str] = []
+    running, release = threading.Event(), threading.Event()
+
+    def step(name: str) -> None:
+        ran.append(name)
+        if name == "long":
+            running.set()
+            assert release.wait(timeout=60)
+
+    actor = dramatiq.actor(step, actor_name="held.step", queue_name="held", broker=private)
+    worker = dramatiq.Worker(private, worker_threads=2, worker_timeout=100)
+    worker.start()
+    try:
+        long = actor.send("long")
+        assert running.wait(timeout=30), "the long message did not start"
+
+        # When the reply of the fetch that takes a second message is lost, and the consumer starts again
+        marker = f"lost-reply-{uuid.uuid4().hex}"
+        proxy.cut_reply_with(marker.encode())
+        actor.send(marker)
+        assert proxy.cut.wait(timeout=30), "no reply carried the second message"
+        wait_for(lambda: marker in ran, timeout_s=30, what="the second message to be put back and run")
+
+        # Then only the message no thread held was put back: the long one runs once, and is acknowledged
+        release.set()
+        wait_for(lambda: acked(admin, "held", "held", long) and _queues_empty(admin, "held"), what="both acks")
+        assert sorted(ran) == sorted(["long", marker])
+    finally:
+        release.set()
+        worker.stop()
+        private.client.connection_pool.disconnect()
+
+
+def test_a_delayed_message_whose_fetch_reply_is_lost_runs_at_its_due_time(
+        cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
+    # Given a worker whose delay queue's consumer fetches a message due in two seconds
+    proxy, admin = cut_redis
+    private = WakingRedisBroker(url=proxy.url, namespace="later")
+    ran: list[str] = []
+    actor = dramatiq.actor(ran.append, actor_name="later.step", queue_name="later", broker=private)
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        # When that fetch's reply is lost
+        marker = f"lost-reply-{uuid.uuid4().hex}"
+        proxy.cut_reply_with(marker.encode())
+        actor.send_with_options(args=(marker,), delay=2_000)
+        assert proxy.cut.wait(timeout=30), "no reply carried the delayed message"
+
+        # Then it runs once due, once (not only once the sweep finds it overdue)
+        wait_for(lambda: ran == [marker], timeout_s=30, what="the delayed message to run")
+        wait_for(lambda: _queues_empty(admin, "later"), what="its ack")
+        assert ran == [marker]
+    finally:
+        worker.stop()
+        private.client.connection_pool.disconnect()
