@@ -59,7 +59,7 @@ import redis
 from dramatiq.broker import Consumer, MessageProxy
 from dramatiq.brokers.redis import RedisBroker, _RedisConsumer
 from dramatiq.common import current_millis, q_name
-from dramatiq.errors import ConnectionClosed
+from dramatiq.errors import ConnectionClosed, DecodeError
 from dramatiq.message import Message
 from dramatiq.middleware import Middleware, MiddlewareError
 from redis.exceptions import NoScriptError
@@ -70,6 +70,7 @@ from autolog.broker_state import (
     ack_keys,
     purge_time_key,
     purged_while_fetched,
+    stored_messages,
     wake_key,
 )
 
@@ -444,11 +445,35 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             stranded = sorted(in_ack_set.difference(self._waiting.held, self._waiting.ids))
         if stranded:
             with _refused_as_closed():
-                self.broker.do_requeue(self.queue_name, *stranded)
-            logging.getLogger(__name__).warning(
-                "Put back %d message(s) of queue %r that this worker's ack set held but none of its threads did"
-                " (a fetch whose reply never came).", len(stranded), self.queue_name)
+                self._settle_stranded(stranded)
         self._ack_set_checked = True
+
+    def _settle_stranded(self, stranded: list[str]) -> None:
+        """Put back the messages of ``stranded`` (Redis ids in this worker's ack set) on the queue.
+
+        One whose stored form cannot be decoded as a message (its fetch ended the previous
+        consumer: ``_take`` raised) goes to the dead letters instead, where it stays for a person
+        to read: put back, it would end every consumer that fetched it, with the messages fetched
+        beside it. One no longer stored (purged since) only leaves the ack set: dramatiq's requeue
+        puts back only what Redis still stores.
+
+        Raises:
+            redis.RedisError: Redis could not be reached or failed a call.
+        """
+        logger = logging.getLogger(__name__)
+        stored = stored_messages(self.broker.client, self.broker.namespace, self.queue_name, stranded)
+        broken = {redis_id for redis_id, data in zip(stranded, stored, strict=True)
+                  if data is not None and not _decodes(data)}
+        for redis_id in sorted(broken):
+            self.broker.do_nack(self.queue_name, redis_id)
+            logger.error("Message %r of queue %r could not be decoded; it is in the dead letters.",
+                         redis_id, self.queue_name)
+        back = [redis_id for redis_id in stranded if redis_id not in broken]
+        if back:
+            self.broker.do_requeue(self.queue_name, *back)
+            logger.warning("Put back %d message(s) of queue %r that this worker's ack set held but none of its"
+                           " threads did (a fetch whose reply never came, or the messages fetched beside one that"
+                           " could not be decoded).", len(back), self.queue_name)
 
     def _take(self) -> MessageProxy | None:
         """Hand the next message of the cache, as dramatiq's ``__next__`` does, as a ``FieldProxy``; None if none."""
@@ -487,6 +512,14 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         if due_in_ms <= 0:
             heapq.heappop(self._etas)
         return due_in_ms
+
+
+def _decodes(data: bytes) -> bool:
+    """Whether ``data`` (a stored message) decodes as a message with its Redis id, as ``_take`` reads it."""
+    try:
+        return "redis_message_id" in Message.decode(data).options
+    except DecodeError:
+        return False
 
 
 def _not_taken_by(acks: list[str], fetched: Any) -> list[str]:

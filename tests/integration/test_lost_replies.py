@@ -132,3 +132,60 @@ def test_a_delayed_message_whose_fetch_reply_is_lost_runs_at_its_due_time(
     finally:
         worker.stop()
         private.client.connection_pool.disconnect()
+
+
+def test_a_stored_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_of_its_fetch_runs(
+        cut_redis: tuple[ReplyCuttingProxy, redis.Redis], caplog: pytest.LogCaptureFixture) -> None:
+    # Given a queue holding a message whose stored form is not a message (written by hand, or corrupted),
+    # ahead of a good one, so that one fetch takes both
+    proxy, admin = cut_redis
+    private = WakingRedisBroker(url=proxy.url, namespace="bad")
+    ran: list[str] = []
+    actor = dramatiq.actor(ran.append, actor_name="bad.step", queue_name="bad", broker=private)
+    private.declare_queue("bad")
+    admin.hset("bad:bad.msgs", "corrupt-id", b"\xff not a message")
+    admin.rpush("bad:bad", "corrupt-id")
+    good = actor.send("good")
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+
+    # When a worker consumes the queue (its consumer fails on the corrupt one and starts again)
+    worker.start()
+    try:
+        # Then the good message runs, once, and the corrupt one ends in the dead letters, not in a loop
+        wait_for(lambda: ran == ["good"], timeout_s=30, what="the good message to run")
+        wait_for(lambda: acked(admin, "bad", "bad", good) and _queues_empty(admin, "bad"), what="its ack")
+        assert admin.zrange("bad:bad.XQ", 0, -1) == [b"corrupt-id"]
+        assert admin.hget("bad:bad.XQ.msgs", "corrupt-id") == b"\xff not a message"
+        assert ran == ["good"]
+        assert "could not be decoded" in caplog.text
+    finally:
+        worker.stop()
+        private.client.connection_pool.disconnect()
+
+
+def test_a_message_purged_while_its_fetch_reply_was_lost_only_leaves_the_ack_set(
+        cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
+    # Given a worker whose fetch of a message loses its reply
+    proxy, admin = cut_redis
+    private = WakingRedisBroker(url=proxy.url, namespace="gone")
+    ran: list[str] = []
+    actor = dramatiq.actor(ran.append, actor_name="gone.step", queue_name="gone", broker=private)
+    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+    worker.start()
+    try:
+        marker = f"lost-reply-{uuid.uuid4().hex}"
+        proxy.cut_reply_with(marker.encode())
+        sent = actor.send(marker)
+        assert proxy.cut.wait(timeout=30), "no reply carried the message"
+
+        # When the message's stored form goes before the consumer starts again (a purge: its data is deleted)
+        assert admin.hdel("gone:gone.msgs", sent.options["redis_message_id"]) == 1
+
+        # Then the restarted consumer drops its id from the ack set, puts nothing back, and nothing runs
+        wait_for(lambda: _queues_empty(admin, "gone"), what="the ack set and the queue to be empty",
+                 explain=lambda: f"ack sets {[admin.smembers(k) for k in admin.scan_iter('gone:__acks__*')]},"
+                                 f" queue {admin.lrange('gone:gone', 0, -1)}")
+        assert ran == []
+    finally:
+        worker.stop()
+        private.client.connection_pool.disconnect()
