@@ -30,6 +30,10 @@ from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench._proc import descendants  # noqa: E402  (after the path is set)
+
 STEP_POOLS = ("file_info", "thumbnails", "assess", "control")
 CLIPS = ("cuts_noaudio.mp4", "cuts_audio.mp4", "speech.mp4")
 
@@ -123,10 +127,10 @@ def _children_cpu_s() -> float:
 
 
 def peak_rss_kib(pids: list[int]) -> dict[int, int]:
-    """Return VmHWM (peak resident set, KiB) of each live pid and its children."""
+    """Return VmHWM (peak resident set, KiB) of each live pid and of every process below it."""
     peaks = {}
     for pid in pids:
-        for task in [pid, *_children(pid)]:
+        for task in [pid, *descendants(pid)]:
             try:
                 status = Path(f"/proc/{task}/status").read_text()
             except FileNotFoundError:
@@ -137,17 +141,6 @@ def peak_rss_kib(pids: list[int]) -> dict[int, int]:
     return peaks
 
 
-def _children(pid: int) -> list[int]:
-    found = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            except (FileNotFoundError, ProcessLookupError):
-                continue
-            if int(fields[1]) == pid:
-                found.append(int(entry.name))
-    return found
 
 
 def main() -> None:
