@@ -8,10 +8,12 @@ drop is made here with a proxy that closes the connection whose reply carries th
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import dramatiq
 import pytest
@@ -37,6 +39,29 @@ def cut_redis(tmp_path: Path) -> Iterator[tuple[ReplyCuttingProxy, redis.Redis]]
         server.stop()
 
 
+@contextlib.contextmanager
+def consuming(proxy: ReplyCuttingProxy, namespace: str, step: Callable[[str], Any], *,
+              threads: int = 1) -> Iterator[tuple[dramatiq.Actor[Any, Any], dramatiq.Worker]]:
+    """Yield an actor ``step`` on queue ``namespace`` and a worker for it (not started), both through ``proxy``."""
+    private = WakingRedisBroker(url=proxy.url, namespace=namespace)
+    actor = dramatiq.actor(step, actor_name=f"{namespace}.step", queue_name=namespace, broker=private)
+    worker = dramatiq.Worker(private, worker_threads=threads, worker_timeout=100)
+    try:
+        yield actor, worker
+    finally:
+        worker.stop()
+        private.client.connection_pool.disconnect()
+
+
+def lose_reply(proxy: ReplyCuttingProxy, send: Callable[[str], dramatiq.Message[Any]]) -> tuple[str, Any]:
+    """Send a message whose argument is a fresh marker with ``send``, and lose the reply that carries it back."""
+    marker = f"lost-reply-{uuid.uuid4().hex}"
+    proxy.cut_reply_with(marker.encode())
+    sent = send(marker)
+    assert proxy.cut.wait(timeout=30), "no reply carried the message"
+    return marker, sent
+
+
 def _queues_empty(admin: redis.Redis, namespace: str) -> bool:
     """Whether nothing waits in any queue of ``namespace`` and no worker holds anything."""
     held = sum(admin.scard(key) for key in admin.scan_iter(match=f"{namespace}:__acks__.*"))
@@ -48,17 +73,12 @@ def test_a_fetch_whose_reply_is_lost_runs_its_message_once_the_consumer_starts_a
         cut_redis: tuple[ReplyCuttingProxy, redis.Redis], caplog: pytest.LogCaptureFixture) -> None:
     # Given a worker whose Redis connection goes through a proxy
     proxy, admin = cut_redis
-    private = WakingRedisBroker(url=proxy.url, namespace="cut")
     ran: list[str] = []
-    actor = dramatiq.actor(ran.append, actor_name="cut.step", queue_name="cut", broker=private)
-    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
+    with consuming(proxy, "cut", ran.append) as (actor, worker):
+        worker.start()
+
         # When the reply of the fetch that takes a message is lost (the fetch ran: the message is in the ack set)
-        marker = f"lost-reply-{uuid.uuid4().hex}"
-        proxy.cut_reply_with(marker.encode())
-        sent = actor.send(marker)
-        assert proxy.cut.wait(timeout=30), "no reply carried the message"
+        marker, sent = lose_reply(proxy, actor.send)
 
         # Then the consumer, started again, puts it back, and it runs, once
         wait_for(lambda: ran == [marker], timeout_s=30, what="the message whose fetch reply was lost to run",
@@ -66,16 +86,12 @@ def test_a_fetch_whose_reply_is_lost_runs_its_message_once_the_consumer_starts_a
         wait_for(lambda: acked(admin, "cut", "cut", sent) and _queues_empty(admin, "cut"), what="its ack")
         assert ran == [marker]
         assert "Put back 1 message(s) of queue 'cut'" in caplog.text
-    finally:
-        worker.stop()
-        private.client.connection_pool.disconnect()
 
 
 def test_what_the_workers_threads_hold_stays_with_them_when_a_lost_reply_restarts_the_consumer(
         cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
     # Given a worker running a long message, its consumer free to fetch more
     proxy, admin = cut_redis
-    private = WakingRedisBroker(url=proxy.url, namespace="held")
     ran: list[str] = []
     running, release = threading.Event(), threading.Event()
 
@@ -85,53 +101,39 @@ def test_what_the_workers_threads_hold_stays_with_them_when_a_lost_reply_restart
             running.set()
             assert release.wait(timeout=60)
 
-    actor = dramatiq.actor(step, actor_name="held.step", queue_name="held", broker=private)
-    worker = dramatiq.Worker(private, worker_threads=2, worker_timeout=100)
-    worker.start()
     try:
-        long = actor.send("long")
-        assert running.wait(timeout=30), "the long message did not start"
+        with consuming(proxy, "held", step, threads=2) as (actor, worker):
+            worker.start()
+            long = actor.send("long")
+            assert running.wait(timeout=30), "the long message did not start"
 
-        # When the reply of the fetch that takes a second message is lost, and the consumer starts again
-        marker = f"lost-reply-{uuid.uuid4().hex}"
-        proxy.cut_reply_with(marker.encode())
-        actor.send(marker)
-        assert proxy.cut.wait(timeout=30), "no reply carried the second message"
-        wait_for(lambda: marker in ran, timeout_s=30, what="the second message to be put back and run")
+            # When the reply of the fetch that takes a second message is lost, and the consumer starts again
+            marker, _ = lose_reply(proxy, actor.send)
+            wait_for(lambda: marker in ran, timeout_s=30, what="the second message to be put back and run")
 
-        # Then only the message no thread held was put back: the long one runs once, and is acknowledged
-        release.set()
-        wait_for(lambda: acked(admin, "held", "held", long) and _queues_empty(admin, "held"), what="both acks")
-        assert sorted(ran) == sorted(["long", marker])
+            # Then only the message no thread held was put back: the long one runs once, and is acknowledged
+            release.set()
+            wait_for(lambda: acked(admin, "held", "held", long) and _queues_empty(admin, "held"), what="both acks")
+            assert sorted(ran) == sorted(["long", marker])
     finally:
         release.set()
-        worker.stop()
-        private.client.connection_pool.disconnect()
 
 
 def test_a_delayed_message_whose_fetch_reply_is_lost_runs_at_its_due_time(
         cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
     # Given a worker whose delay queue's consumer fetches a message due in two seconds
     proxy, admin = cut_redis
-    private = WakingRedisBroker(url=proxy.url, namespace="later")
     ran: list[str] = []
-    actor = dramatiq.actor(ran.append, actor_name="later.step", queue_name="later", broker=private)
-    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
+    with consuming(proxy, "later", ran.append) as (actor, worker):
+        worker.start()
+
         # When that fetch's reply is lost
-        marker = f"lost-reply-{uuid.uuid4().hex}"
-        proxy.cut_reply_with(marker.encode())
-        actor.send_with_options(args=(marker,), delay=2_000)
-        assert proxy.cut.wait(timeout=30), "no reply carried the delayed message"
+        marker, _ = lose_reply(proxy, lambda name: actor.send_with_options(args=(name,), delay=2_000))
 
         # Then it runs once due, once (not only once the sweep finds it overdue)
         wait_for(lambda: ran == [marker], timeout_s=30, what="the delayed message to run")
         wait_for(lambda: _queues_empty(admin, "later"), what="its ack")
         assert ran == [marker]
-    finally:
-        worker.stop()
-        private.client.connection_pool.disconnect()
 
 
 def test_a_stored_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_of_its_fetch_runs(
@@ -139,18 +141,16 @@ def test_a_stored_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_o
     # Given a queue holding a message whose stored form is not a message (written by hand, or corrupted),
     # ahead of a good one, so that one fetch takes both
     proxy, admin = cut_redis
-    private = WakingRedisBroker(url=proxy.url, namespace="bad")
     ran: list[str] = []
-    actor = dramatiq.actor(ran.append, actor_name="bad.step", queue_name="bad", broker=private)
-    private.declare_queue("bad")
-    admin.hset("bad:bad.msgs", "corrupt-id", b"\xff not a message")
-    admin.rpush("bad:bad", "corrupt-id")
-    good = actor.send("good")
-    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
+    with consuming(proxy, "bad", ran.append) as (actor, worker):
+        actor.broker.declare_queue("bad")
+        admin.hset("bad:bad.msgs", "corrupt-id", b"\xff not a message")
+        admin.rpush("bad:bad", "corrupt-id")
+        good = actor.send("good")
 
-    # When a worker consumes the queue (its consumer fails on the corrupt one and starts again)
-    worker.start()
-    try:
+        # When a worker consumes the queue (its consumer fails on the corrupt one and starts again)
+        worker.start()
+
         # Then the good message runs, once, and the corrupt one ends in the dead letters, not in a loop
         wait_for(lambda: ran == ["good"], timeout_s=30, what="the good message to run")
         wait_for(lambda: acked(admin, "bad", "bad", good) and _queues_empty(admin, "bad"), what="its ack")
@@ -158,25 +158,16 @@ def test_a_stored_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_o
         assert admin.hget("bad:bad.XQ.msgs", "corrupt-id") == b"\xff not a message"
         assert ran == ["good"]
         assert "could not be decoded" in caplog.text
-    finally:
-        worker.stop()
-        private.client.connection_pool.disconnect()
 
 
 def test_a_message_purged_while_its_fetch_reply_was_lost_only_leaves_the_ack_set(
         cut_redis: tuple[ReplyCuttingProxy, redis.Redis]) -> None:
     # Given a worker whose fetch of a message loses its reply
     proxy, admin = cut_redis
-    private = WakingRedisBroker(url=proxy.url, namespace="gone")
     ran: list[str] = []
-    actor = dramatiq.actor(ran.append, actor_name="gone.step", queue_name="gone", broker=private)
-    worker = dramatiq.Worker(private, worker_threads=1, worker_timeout=100)
-    worker.start()
-    try:
-        marker = f"lost-reply-{uuid.uuid4().hex}"
-        proxy.cut_reply_with(marker.encode())
-        sent = actor.send(marker)
-        assert proxy.cut.wait(timeout=30), "no reply carried the message"
+    with consuming(proxy, "gone", ran.append) as (actor, worker):
+        worker.start()
+        _, sent = lose_reply(proxy, actor.send)
 
         # When the message's stored form goes before the consumer starts again (a purge: its data is deleted)
         assert admin.hdel("gone:gone.msgs", sent.options["redis_message_id"]) == 1
@@ -186,6 +177,3 @@ def test_a_message_purged_while_its_fetch_reply_was_lost_only_leaves_the_ack_set
                  explain=lambda: f"ack sets {[admin.smembers(k) for k in admin.scan_iter('gone:__acks__*')]},"
                                  f" queue {admin.lrange('gone:gone', 0, -1)}")
         assert ran == []
-    finally:
-        worker.stop()
-        private.client.connection_pool.disconnect()
