@@ -40,12 +40,17 @@ def cut_redis(tmp_path: Path) -> Iterator[tuple[ReplyCuttingProxy, redis.Redis]]
 
 
 @contextlib.contextmanager
-def consuming(proxy: ReplyCuttingProxy, namespace: str, step: Callable[[str], Any], *,
-              threads: int = 1) -> Iterator[tuple[dramatiq.Actor[Any, Any], dramatiq.Worker]]:
-    """Yield an actor ``step`` on queue ``namespace`` and a worker for it (not started), both through ``proxy``."""
+def consuming(proxy: ReplyCuttingProxy, namespace: str, ran: list[str], *, step: Callable[[str], Any] | None = None,
+              threads: int = 1, start: bool = True) -> Iterator[tuple[dramatiq.Actor[Any, Any], dramatiq.Worker]]:
+    """Yield an actor on queue ``namespace`` and a worker for it (started unless ``start`` is False), through ``proxy``.
+
+    The actor runs ``step``, by default one that appends its argument to ``ran``.
+    """
     private = WakingRedisBroker(url=proxy.url, namespace=namespace)
-    actor = dramatiq.actor(step, actor_name=f"{namespace}.step", queue_name=namespace, broker=private)
+    actor = dramatiq.actor(step or ran.append, actor_name=f"{namespace}.step", queue_name=namespace, broker=private)
     worker = dramatiq.Worker(private, worker_threads=threads, worker_timeout=100)
+    if start:
+        worker.start()
     try:
         yield actor, worker
     finally:
@@ -74,8 +79,7 @@ def test_a_fetch_whose_reply_is_lost_runs_its_message_once_the_consumer_starts_a
     # Given a worker whose Redis connection goes through a proxy
     proxy, admin = cut_redis
     ran: list[str] = []
-    with consuming(proxy, "cut", ran.append) as (actor, worker):
-        worker.start()
+    with consuming(proxy, "cut", ran) as (actor, _):
 
         # When the reply of the fetch that takes a message is lost (the fetch ran: the message is in the ack set)
         marker, sent = lose_reply(proxy, actor.send)
@@ -102,8 +106,7 @@ def test_what_the_workers_threads_hold_stays_with_them_when_a_lost_reply_restart
             assert release.wait(timeout=60)
 
     try:
-        with consuming(proxy, "held", step, threads=2) as (actor, worker):
-            worker.start()
+        with consuming(proxy, "held", ran, step=step, threads=2) as (actor, _):
             long = actor.send("long")
             assert running.wait(timeout=30), "the long message did not start"
 
@@ -124,8 +127,7 @@ def test_a_delayed_message_whose_fetch_reply_is_lost_runs_at_its_due_time(
     # Given a worker whose delay queue's consumer fetches a message due in two seconds
     proxy, admin = cut_redis
     ran: list[str] = []
-    with consuming(proxy, "later", ran.append) as (actor, worker):
-        worker.start()
+    with consuming(proxy, "later", ran) as (actor, _):
 
         # When that fetch's reply is lost
         marker, _ = lose_reply(proxy, lambda name: actor.send_with_options(args=(name,), delay=2_000))
@@ -142,7 +144,7 @@ def test_a_stored_message_that_cannot_be_decoded_is_dead_lettered_and_the_rest_o
     # ahead of a good one, so that one fetch takes both
     proxy, admin = cut_redis
     ran: list[str] = []
-    with consuming(proxy, "bad", ran.append) as (actor, worker):
+    with consuming(proxy, "bad", ran, start=False) as (actor, worker):
         actor.broker.declare_queue("bad")
         admin.hset("bad:bad.msgs", "corrupt-id", b"\xff not a message")
         admin.rpush("bad:bad", "corrupt-id")
@@ -165,8 +167,7 @@ def test_a_message_purged_while_its_fetch_reply_was_lost_only_leaves_the_ack_set
     # Given a worker whose fetch of a message loses its reply
     proxy, admin = cut_redis
     ran: list[str] = []
-    with consuming(proxy, "gone", ran.append) as (actor, worker):
-        worker.start()
+    with consuming(proxy, "gone", ran) as (actor, _):
         _, sent = lose_reply(proxy, actor.send)
 
         # When the message's stored form goes before the consumer starts again (a purge: its data is deleted)
