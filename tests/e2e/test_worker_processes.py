@@ -14,6 +14,7 @@ import pytest
 
 from autolog.context import Context
 from autolog.lease import Lease
+from autolog.local_redis import LocalRedis
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem
@@ -21,6 +22,7 @@ from pipelines import actions
 from pipelines.discovery import LEASE_KEY, DiscoveryLoop, Sweep
 from tests.conftest import REPO, SampleClips, wait_for
 from tests.e2e import workers
+from tests.redis_fault_proxy import ReplyCuttingProxy
 from web.ui import views
 
 pytestmark = pytest.mark.slow
@@ -31,8 +33,9 @@ DRAMATIQ = str(Path(sys.executable).parent / "dramatiq")
 class WorkerGroup:
     """One ``dramatiq`` CLI process group: a master and its worker processes."""
 
-    def __init__(self, database_url: str, log: Path, *, production_timing: bool = False) -> None:
-        env = {**os.environ, "DATABASE_URL": database_url}
+    def __init__(self, database_url: str, log: Path, *, production_timing: bool = False,
+                 redis_url: str | None = None) -> None:
+        env = {**os.environ, "DATABASE_URL": database_url, **({"REDIS_URL": redis_url} if redis_url else {})}
         if production_timing:
             # The shipped heartbeat timeout and maintenance chance, not the tests' faster ones.
             for name in ("AUTOLOG_HEARTBEAT_TIMEOUT_MS", "AUTOLOG_MAINTENANCE_CHANCE"):
@@ -60,8 +63,9 @@ class WorkerGroup:
 def start_workers(database_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerGroup]]:
     groups: list[WorkerGroup] = []
 
-    def start(*, production_timing: bool = False) -> WorkerGroup:
-        groups.append(WorkerGroup(database_url, tmp_path / "workers.log", production_timing=production_timing))
+    def start(*, production_timing: bool = False, redis_url: str | None = None) -> WorkerGroup:
+        groups.append(WorkerGroup(database_url, tmp_path / "workers.log", production_timing=production_timing,
+                                  redis_url=redis_url))
         return groups[-1]
 
     yield start
@@ -157,3 +161,29 @@ def test_killed_workers_message_is_redelivered_within_30_s_and_the_item_finishes
          ("started", None)]), "the review page explains the restart"
     assert starts[1].at.timestamp() - killed_at < 30
     assert processes_context.store.results.counts(item_id)["frames"] == 1
+
+
+def test_a_step_whose_fetch_reply_is_lost_in_a_worker_process_runs_and_its_item_finishes_once(
+    processes_context: Context, start_workers: Callable[..., WorkerGroup], session_redis: LocalRedis,
+    test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given a worker group whose Redis connections go through a proxy (the API side talks to Redis directly)
+    proxy = ReplyCuttingProxy(session_redis.socket)
+    try:
+        start_workers(redis_url=proxy.url)
+        item_id = unique_id("lost-reply")
+
+        # When the first reply to a worker that carries the item (the fetch of its step 1 message) is lost
+        proxy.cut_reply_with(item_id.encode())
+        actions.submit(processes_context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")),
+                                                   force_resume=True)])
+        assert proxy.cut.wait(timeout=60), "no reply to a worker carried the item"
+
+        # Then the worker's consumer, started again, puts the message back, and the item finishes, each step once
+        wait_for(lambda: processes_context.store.items.get(item_id).status is Status.AVID_DESCRIPTION,
+                 timeout_s=120, what="the item to finish after the lost reply",
+                 explain=lambda: "\n".join(f"{event.event} {event.step}"
+                                           for event in processes_context.store.timeline.for_item(item_id)))
+        assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]
+    finally:
+        proxy.close()
