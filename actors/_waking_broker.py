@@ -68,6 +68,7 @@ from autolog.broker_state import (
     ACK_SCRIPT,
     WAKE_TOKENS,
     ack_keys,
+    held_by_worker_on,
     purge_time_key,
     purged_while_fetched,
     stored_messages,
@@ -123,6 +124,10 @@ class _WaitingAcks:
         #: how many deliveries of it are held: a hold's put-back keeps its Redis id, and the next fetch may hand
         #: the message again before the held delivery's ack.
         self.held: dict[str, int] = {}
+
+    def hold(self, redis_message_id: str) -> None:
+        """Count one more delivery of ``redis_message_id`` handed to the worker (under ``lock``)."""
+        self.held[redis_message_id] = self.held.get(redis_message_id, 0) + 1
 
     def let_go(self, redis_message_id: str) -> None:
         """Count one held delivery of ``redis_message_id`` as let go of (under ``lock``)."""
@@ -436,9 +441,9 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
         Raises:
             ConnectionClosed: Redis could not be reached or failed a call; the consumer's next start tries again.
         """
+        broker = self.broker
         with _refused_as_closed():
-            members = self.broker.client.smembers(self._ack_keys[0])
-        in_ack_set = {member.decode() if isinstance(member, bytes) else str(member) for member in members}
+            in_ack_set = held_by_worker_on(broker.client, broker.namespace, broker.broker_id, self.queue_name)
         with self._waiting.lock:
             if self.is_delay_queue:
                 self._waiting.held.clear()
@@ -486,9 +491,8 @@ class _WakingConsumer(_RedisConsumer):  # type: ignore[misc]
             self.misses = 0
             message = Message.decode(data)
             self.queued_message_ids.add(message.message_id)
-            redis_message_id = message.options["redis_message_id"]
             with self._waiting.lock:
-                self._waiting.held[redis_message_id] = self._waiting.held.get(redis_message_id, 0) + 1
+                self._waiting.hold(message.options["redis_message_id"])
             return FieldProxy(message)
         return None
 

@@ -714,6 +714,18 @@ def held_by_worker(client: redis.Redis, namespace: str, worker_id: str) -> dict[
     return held
 
 
+def held_by_worker_on(client: redis.Redis, namespace: str, worker_id: str, queue: str) -> set[str]:
+    """Return the Redis ids of what broker ``worker_id`` fetched from ``queue`` and has not acknowledged.
+
+    One ``SMEMBERS`` of its ack set (``ack_set_key``).
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    members = client.smembers(ack_set_key(namespace, worker_id, queue))
+    return {_text(member) for member in members}  # type: ignore[union-attr]
+
+
 def held_by_workers(client: redis.Redis, namespace: str, queue: str) -> dict[str, bytes]:
     """Return what any worker holds on ``queue`` now (fetched, not acknowledged): Redis id -> stored message.
 

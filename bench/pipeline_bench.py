@@ -141,8 +141,6 @@ def peak_rss_kib(pids: list[int]) -> dict[int, int]:
     return peaks
 
 
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--clips", type=int, default=24)
