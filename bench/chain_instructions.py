@@ -14,6 +14,12 @@ row is its count over ``N``. What ticks on a clock during the loop (the idle con
 its empty queue every second, the relay's every 2 s, the heartbeat) is counted too: about 1 % of
 autolog's chain.
 
+``--drain``: count a real ``dramatiq.Worker`` (8 threads) draining the ``N`` messages instead, from its
+start to the queue's join: the consumer's fetches and acks, the work queue and the thread hand-overs
+too, every thread of the process (the Redis server is still not counted). Under callgrind the
+threads take turns, so the group commit's batches and the fetches' sizes are not those of a free
+run; the count is a figure to compare two versions of the code by, not a drain's real cost.
+
 Rows: dramatiq's default middleware on a plain ``RedisBroker`` (the baseline, as the drain rows'),
 autolog's whole chain, and autolog's chain without each ``--without`` group of middleware
 (default: ``StatusWrites``, ``Progress``, ``Metrics``), whose difference from the whole chain is
@@ -33,6 +39,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
+from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
@@ -47,16 +54,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--deliveries", type=int, default=1000)
     parser.add_argument("--without", action="append", help="middleware class names to leave out, comma-separated")
+    parser.add_argument("--drain", action="store_true", help="count a worker's drain, its consumer too")
     parser.add_argument("--child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child is not None:
-        deliver(args.child, args.deliveries)
+        deliver(args.child, args.deliveries, drain=args.drain)
         return
     if shutil.which("valgrind") is None:
         sys.exit("bench/chain_instructions.py needs valgrind (Debian: apt-get install valgrind)")
     variants = ["plain", "autolog", *(f"autolog-{group}" for group in (args.without or DEFAULT_WITHOUT))]
     with concurrent.futures.ThreadPoolExecutor(max_workers=os.cpu_count() or 1) as pool:
-        totals = pool.map(lambda variant: counted(variant, args.deliveries), variants)
+        totals = pool.map(lambda variant: counted(variant, args.deliveries, drain=args.drain), variants)
         per = {variant: total / args.deliveries for variant, total in zip(variants, totals, strict=True)}
     plain, whole = per["plain"], per["autolog"]
     rows = [Row("chain_autolog", "instructions a delivery, autolog's chain", f"{whole / 1e3:,.0f} k",
@@ -69,12 +77,13 @@ def main() -> None:
     print_rows(rows)
 
 
-def counted(variant: str, deliveries: int) -> int:
+def counted(variant: str, deliveries: int, *, drain: bool) -> int:
     """Run ``deliveries`` of ``variant`` under callgrind; return the instructions counted in the delivery loop."""
     with tempfile.TemporaryDirectory(prefix="autolog-chain-") as scratch:
         done = subprocess.run(
             ["valgrind", "--tool=callgrind", "--instr-atstart=no", f"--callgrind-out-file={scratch}/out",
-             sys.executable, __file__, "--child", variant, "--deliveries", str(deliveries)],
+             sys.executable, __file__, "--child", variant, "--deliveries", str(deliveries),
+             *(["--drain"] if drain else [])],
             capture_output=True, text=True, env={**os.environ, "PYTHONHASHSEED": "0"}, check=False)
     found = re.search(r"Collected : (\d+)", done.stderr)
     if done.returncode or found is None or not int(found.group(1)):  # 0: the counting was never switched on
@@ -82,29 +91,29 @@ def counted(variant: str, deliveries: int) -> int:
     return int(found.group(1))
 
 
-def deliver(variant: str, deliveries: int) -> None:
-    """Make ``deliveries`` items at step 2 and their messages, then deliver them through ``variant``'s chain."""
+def deliver(variant: str, deliveries: int, *, drain: bool) -> None:
+    """Make ``deliveries`` items at step 2 and their messages, then deliver them through ``variant``'s chain.
+
+    With ``drain``, a worker drains them from the broker instead.
+    """
     from bench.orchestration_bench import private_redis
 
     scratch = Path(tempfile.mkdtemp(prefix="autolog-chain-"))
     try:
         with private_redis(scratch, namespace="chain-bench") as url:
-            run(variant, deliveries, scratch, url)
+            run(variant, deliveries, scratch, url, drain=drain)
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
 
 
-def run(variant: str, deliveries: int, scratch: Path, url: str) -> None:
+def run(variant: str, deliveries: int, scratch: Path, url: str, *, drain: bool) -> None:
     import logging
 
     import dramatiq
-    from dramatiq.broker import MessageProxy
     from dramatiq.brokers.redis import RedisBroker
-    from dramatiq.middleware import SkipMessage
 
     import pipelines  # noqa: F401  (the route callback, as a worker imports it)
     from actors import broker as autolog_broker
-    from actors._waking_broker import FieldProxy
     from autolog.settings import Settings
     from autolog.statuses import Status
     from autolog.store import NewItem
@@ -140,30 +149,59 @@ def run(variant: str, deliveries: int, scratch: Path, url: str) -> None:
         store.items.create([NewItem(item_id, str(source)) for item_id in ids])
         for item_id in ids:
             store.items.transition(item_id, Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
-        # As each broker's consumer hands them: decoded from what the broker stored.
-        proxy = MessageProxy if variant == "plain" else FieldProxy
-        messages = [proxy(dramatiq.Message.decode(actor.message(item_id).encode())) for item_id in ids]
-        broker.declare_queue("chain_idle")
-        worker = dramatiq.Worker(broker, queues={"chain_idle"}, worker_threads=1)
-        worker.start()  # the middleware's worker boot: metrics files, the progress publisher, the relay
-        try:
-            counting(True)
-            for message in messages:
-                try:
-                    broker.emit_before("process_message", message)
-                    result = actor.fn(*message.args)
-                    broker.emit_after("process_message", message, result=result)
-                except SkipMessage:
-                    broker.emit_after("skip_message", message)
-            counting(False)
-        finally:
-            worker.stop()
+        if drain:
+            drained(broker, actor, ids)
+        else:
+            delivered(broker, actor, ids, variant)
         if len(ran) != deliveries:
             sys.exit(f"{variant}: {len(ran)} of {deliveries} deliveries ran the step")
         if variant != "plain" and "StatusWrites" not in left_out:
             moved_on = store.items.count_by_status().get(Status.THUMBNAILS_COMPLETE.value, 0)
             if moved_on != deliveries:
                 sys.exit(f"{variant}: {moved_on} of {deliveries} items moved on")
+
+
+def delivered(broker: Any, actor: Any, ids: list[str], variant: str) -> None:
+    """Deliver a message for each of ``ids`` through ``broker``'s hooks in this thread, counting only that."""
+    import dramatiq
+    from dramatiq.broker import MessageProxy
+    from dramatiq.middleware import SkipMessage
+
+    from actors._waking_broker import FieldProxy
+
+    # As each broker's consumer hands them: decoded from what the broker stored.
+    proxy = MessageProxy if variant == "plain" else FieldProxy
+    messages = [proxy(dramatiq.Message.decode(actor.message(item_id).encode())) for item_id in ids]
+    broker.declare_queue("chain_idle")
+    worker = dramatiq.Worker(broker, queues={"chain_idle"}, worker_threads=1)
+    worker.start()  # the middleware's worker boot: metrics files, the progress publisher, the relay
+    try:
+        counting(True)
+        for message in messages:
+            try:
+                broker.emit_before("process_message", message)
+                result = actor.fn(*message.args)
+                broker.emit_after("process_message", message, result=result)
+            except SkipMessage:
+                broker.emit_after("skip_message", message)
+        counting(False)
+    finally:
+        worker.stop()
+
+
+def drained(broker: Any, actor: Any, ids: list[str]) -> None:
+    """Send a message for each of ``ids`` (not counted), then count a fresh worker's drain of them."""
+    import dramatiq
+
+    for item_id in ids:
+        actor.send(item_id)
+    worker = dramatiq.Worker(broker, queues={actor.queue_name}, worker_threads=8)
+    counting(True)
+    worker.start()
+    broker.join(actor.queue_name, timeout=600_000)
+    worker.join()
+    counting(False)
+    worker.stop()
 
 
 def counting(on: bool) -> None:
