@@ -3,10 +3,14 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 import falcon
 
+from autolog.errors import InvalidSource
+from autolog.sources import is_remote
 from autolog.store import NewItem
 from pipelines.intake import MAX_BATCH
 
@@ -42,6 +46,21 @@ def json_object(req: falcon.Request) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise invalid("body", "expected a JSON object")
     return body
+
+
+def known_fields(body: dict[str, Any], allowed: Sequence[str], *, path: str = "body") -> None:
+    """Refuse a field ``body`` does not take, naming it: a misspelt one would be ignored, and what it asked lost.
+
+    ``{"forceresume": true}`` must not create an item that waits for a prompt (PRODUCT.md §4:
+    malformed fields are a 400 naming the field).
+
+    Raises:
+        falcon.HTTPBadRequest: a field outside ``allowed``.
+    """
+    for name in body:
+        if name not in allowed:
+            field = name if path == "body" else f"{path}.{name}"
+            raise invalid(field, f"unknown field; expected {', '.join(allowed)}")
 
 
 def optional_text(body: dict[str, Any], field: str, *, max_length: int = 4096, path: str | None = None) -> str | None:
@@ -103,23 +122,56 @@ def unique_ids(ids: list[Any], field: str) -> list[str]:
     return list(ids)
 
 
+#: The fields of an item to create, as ``new_item`` reads them.
+ITEM_FIELDS = ("id", "source", "force_resume", "prompt")
+
+
 def new_item(value: Any, path: str = "body") -> NewItem:
-    """Return the item a JSON object describes: ``id``, ``source``, optional ``force_resume`` and ``prompt``."""
+    """Return the item a JSON object describes: ``id``, ``source``, optional ``force_resume`` and ``prompt``.
+
+    ``source`` is an absolute path (the API's server resolves no path against its own working
+    folder) or ``s3://bucket/key``; whether it is under a media root is checked on submission.
+    """
     if not isinstance(value, dict):
         raise invalid(path, "expected a JSON object")
     prefix = "" if path == "body" else f"{path}."
-    return NewItem(id=text(value, "id", max_length=64, path=f"{prefix}id"),
-                   source=text(value, "source", path=f"{prefix}source"),
+    known_fields(value, ITEM_FIELDS, path=path)
+    source = text(value, "source", path=f"{prefix}source")
+    if not is_remote(source) and "://" not in source and not source.startswith("/"):
+        raise invalid(f"{prefix}source", f"{source}: not an absolute path; give a file under a media root, or"
+                                         " s3://bucket/key")
+    return NewItem(id=text(value, "id", max_length=64, path=f"{prefix}id"), source=source,
                    force_resume=flag(value, "force_resume", path=f"{prefix}force_resume"),
                    prompt=optional_text(value, "prompt", path=f"{prefix}prompt"))
 
 
 def new_items(body: dict[str, Any], field: str = "items") -> list[NewItem]:
     """Return a batch of items from ``body[field]``, naming the first bad entry's field."""
-    entries = bounded_list(body, field)
-    items = [new_item(entry, f"{field}[{index}]") for index, entry in enumerate(entries)]
-    unique_ids([item.id for item in items], field)
+    known_fields(body, (field,))
+    return item_list(bounded_list(body, field), field)
+
+
+def item_list(entries: list[Any], path: str) -> list[NewItem]:
+    """Return the items ``entries`` describe (``new_item``), each error naming its entry (``path[3].source``)."""
+    items = [new_item(entry, f"{path}[{index}]") for index, entry in enumerate(entries)]
+    unique_ids([item.id for item in items], path)
     return items
+
+
+@contextmanager
+def naming_sources(items: Sequence[NewItem], path: str | None = None) -> Iterator[None]:
+    """Turn a refused source of one of ``items`` into a 400 naming its field: ``path[3].source``.
+
+    ``path`` is the list's name in the request; None for a single item (its field is ``source``).
+
+    Raises:
+        falcon.HTTPBadRequest: the block raised ``InvalidSource`` for one of ``items``.
+    """
+    try:
+        yield
+    except InvalidSource as ex:
+        fields = [f"{path}[{index}].source" for index, item in enumerate(items) if item.source == ex.source]
+        raise invalid(fields[0] if path is not None and fields else "source", str(ex)) from ex
 
 
 class BodyLimit:

@@ -82,7 +82,9 @@ def test_an_unknown_queue_is_404(client: TestClient) -> None:
 @pytest.mark.parametrize(("source", "problem"), [
     ("{root}/web/gone.mp4", "no such file"),
     ("{root}/web", "a folder, not a file"),
-    ("~nosuchuser-autolog/clip.mov", "cannot expand the home folder"),
+    # The API's server resolves no path against its own folders: a path must be absolute.
+    ("~nosuchuser-autolog/clip.mov", "source: ~nosuchuser-autolog/clip.mov: not an absolute path"),
+    ("web/present.mp4", "source: web/present.mp4: not an absolute path"),
 ])
 def test_a_local_source_is_checked_when_submitted(client: TestClient, api: AutologApi, media_root: Path,
                                                   media_file: MediaFile, source: str, problem: str) -> None:

@@ -93,6 +93,9 @@ def test_batch_over_1000_items_is_refused(client: TestClient, api: AutologApi) -
     ({"source": "/a.mp4"}, "id"),
     ({"id": "LF1", "source": 7}, "source"),
     ({"id": "LF1", "source": "/a.mp4", "force_resume": "yes"}, "force_resume"),
+    # A misspelt field is refused, not ignored: this item would otherwise wait for a prompt.
+    ({"id": "LF1", "source": "/a.mp4", "forceresume": True}, "forceresume"),
+    ({"id": "LF1", "source": "clips/a.mp4"}, "source"),
     ([1, 2], "body"),
 ])
 def test_malformed_fields_are_400_naming_the_field(client: TestClient, body: object, field: str) -> None:
@@ -107,6 +110,32 @@ def test_malformed_batch_entry_names_its_index(client: TestClient) -> None:
 
     assert response.status_code == 400
     assert response.json["description"].startswith("items[1].source:")
+
+
+def test_batch_names_the_entry_of_a_field_it_does_not_take(client: TestClient, api: AutologApi,
+                                                          media_file: MediaFile) -> None:
+    good = {"id": "NF1", "source": str(media_file("NF1"))}
+
+    nested = client.simulate_post("/items:batch", json={"items": [good, {**good, "id": "NF2", "Prompt": "x"}]})
+    top = client.simulate_post("/items:batch", json={"items": [good], "force_resume": True})
+
+    assert (nested.status_code, nested.json["description"]) == (
+        400, "items[1].Prompt: unknown field; expected id, source, force_resume, prompt")
+    assert (top.status_code, top.json["description"]) == (400, "force_resume: unknown field; expected items")
+    assert api.services.store.items.list() == []
+
+
+def test_batch_names_the_entry_whose_source_is_refused(client: TestClient, api: AutologApi,
+                                                       media_file: MediaFile) -> None:
+    batch = [{"id": f"NS{index}", "source": str(media_file(f"NS{index}"))} for index in range(5)]
+    batch[3]["source"] = "/etc/passwd"
+
+    response = client.simulate_post("/items:batch", json={"items": batch})
+
+    assert response.status_code == 400
+    assert response.json["description"].startswith("items[3].source: /etc/passwd: outside the media roots")
+    assert api.services.store.items.list() == []
+    assert queued_ids(api) == []
 
 
 def test_body_that_is_not_json_is_400(client: TestClient) -> None:
@@ -142,7 +171,7 @@ def test_sources_outside_the_media_roots_are_400_and_nothing_is_stored(
         response = client.simulate_post("/items", json={"id": f"ESC{index}", "source": source})
 
         assert response.status_code == 400, source
-        assert source in response.json["description"]
+        assert response.json["description"].startswith(f"source: {source}: ")
     assert api.services.store.items.list() == []
     assert queued_ids(api) == []
 
@@ -249,6 +278,8 @@ def test_prompt_needs_a_prompt_and_a_waiting_item(client: TestClient, api: Autol
     api.services.store.items.create([NewItem("P2", "/m/p2.mp4")])
 
     assert client.simulate_post("/items/P2/prompt", json={}).json["description"].startswith("prompt:")
+    assert client.simulate_post("/items/P2/prompt", json={"text": "go"}).json["description"] == (
+        "text: unknown field; expected prompt")
     refused = client.simulate_post("/items/P2/prompt", json={"prompt": "go"})
     assert refused.status_code == 409
     assert Status.PENDING_FILE_INFO.value in refused.json["description"]

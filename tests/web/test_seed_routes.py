@@ -93,7 +93,8 @@ def test_lf_queue_batch_with_an_unknown_id_does_nothing(client: TestClient, api:
     ({"footage_ids": "LF1"}, 400, "footage_ids"),
     ({"footage_ids": ["LF1", 2]}, 400, "footage_ids[1]"),
     ({"footage_ids": ["LF1", "LF1"]}, 400, "footage_ids[1]"),
-    ({"ids": ["LF1"]}, 400, "footage_ids"),
+    ({"ids": ["LF1"]}, 400, "ids"),
+    ({}, 400, "footage_ids"),
 ])
 def test_lf_queue_batch_bad_bodies(client: TestClient, body: object, status: int, field: str) -> None:
     response = client.simulate_post("/run/lf_queue_batch", json=body)

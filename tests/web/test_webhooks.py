@@ -171,7 +171,26 @@ def test_delivery_needs_an_id_and_a_list(anonymous: TestClient, api: AutologApi)
     missing = anonymous.simulate_post("/webhooks/ingest", body=body, headers={"X-Hub-Signature-256": signed(body)})
 
     assert missing.status_code == 400 and "X-GitHub-Delivery" in missing.json["description"]
-    assert post_ingest(anonymous, {"id": "W5"}).json["description"].startswith("items:")
+    assert post_ingest(anonymous, {"items": [{"id": "W5"}]}).json["description"].startswith(
+        "body: expected a JSON array of items")
+    assert post_ingest(anonymous, []).json["description"] == "body: must not be empty"
+    assert post_ingest(anonymous, [{"id": "W5", "source": "/x"}, {"id": "W6"}]).json["description"].startswith(
+        "body[1].source:")
+
+
+def test_delivery_names_the_entry_of_a_field_it_does_not_take_or_a_refused_source(
+    anonymous: TestClient, api: AutologApi, media_file: Callable[..., Path],
+) -> None:
+    good = {"id": "W7", "source": str(media_file("W7"))}
+
+    misspelt = post_ingest(anonymous, [good, {"id": "W8", "source": str(media_file("W8")), "forceresume": True}])
+    outside = post_ingest(anonymous, [good, {"id": "W8", "source": "/etc/passwd"}], delivery="outside")
+
+    assert (misspelt.status_code, misspelt.json["description"]) == (
+        400, "body[1].forceresume: unknown field; expected id, source, force_resume, prompt")
+    assert outside.status_code == 400
+    assert outside.json["description"].startswith("body[1].source: /etc/passwd: outside the media roots")
+    assert api.services.store.items.list() == []
 
 
 def test_delivery_reusing_an_item_id_of_another_delivery_is_409(anonymous: TestClient, api: AutologApi,

@@ -17,7 +17,7 @@ from autolog.exports import (
 )
 from autolog.store.jobs import JOB_STATUSES
 from autolog.store.search_query import MAX_QUERY_CHARS
-from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, obj, ref
+from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, ref, request_obj
 
 ERRORS = {
     "400": "Malformed JSON or a bad field; the description names the field.",
@@ -71,7 +71,8 @@ POOLS = query("pool", {"type": "array", "items": {"type": "string"}},
 QUEUE_FILTER = query("queue", {"type": "string"}, description="Only this queue.")
 QUEUED_NOTE = ("Items are stored before they are queued. If Redis is down the item stays stored, the answer is "
                "still 202 with `\"queued\": false`, and discovery queues it once Redis is back.")
-FOOTAGE_IDS = obj(["footage_ids"], footage_ids={"type": "array", "items": ITEM_ID, "minItems": 1, "maxItems": 1000})
+FOOTAGE_IDS = request_obj(["footage_ids"],
+                          footage_ids={"type": "array", "items": ITEM_ID, "minItems": 1, "maxItems": 1000})
 
 
 def seed_paths() -> dict[str, JSON]:
@@ -137,7 +138,8 @@ def item_paths() -> dict[str, JSON]:
         "/items:batch": {"post": op(
             "Create and queue up to 1,000 items in one transaction", "202", "ItemsAccepted", tag="items",
             errors="400 409 413", description=QUEUED_NOTE,
-            body=obj(["items"], items={"type": "array", "items": ref("NewItem"), "minItems": 1, "maxItems": 1000}))},
+            body=request_obj(["items"], items={"type": "array", "items": ref("NewItem"), "minItems": 1,
+                                               "maxItems": 1000}))},
         "/items/{item_id}": {
             "get": op("One item with its timeline, frames, transcript and artifacts", "200", "ItemDetail",
                       tag="items", errors="404", params=[ITEM]),
@@ -146,7 +148,7 @@ def item_paths() -> dict[str, JSON]:
                 "results and artifact files. The timeline goes with it, so the id can be ingested again."))},
         "/items/{item_id}/prompt": {"post": op(
             "Give a waiting item its prompt and resume it", "202", accepted, tag="items", errors="400 404 409",
-            params=[ITEM], body=obj(["prompt"], prompt={"type": "string", "minLength": 1}))},
+            params=[ITEM], body=request_obj(["prompt"], prompt={"type": "string", "minLength": 1}))},
         "/items/{item_id}/resume": {"post": op("Resume a waiting item without a prompt", "202", accepted,
                                                tag="items", errors="404 409", params=[ITEM])},
         "/items/{item_id}/retry": {"post": op("Queue again the step the item stopped at", "202", accepted,

@@ -31,12 +31,18 @@ def obj(required: list[str], **properties: JSON) -> JSON:
     return {"type": "object", "required": required, "properties": properties}
 
 
+def request_obj(required: list[str], **properties: JSON) -> JSON:
+    """Return a request body's object schema: a field it does not name is refused (``web.validation.known_fields``)."""
+    return {**obj(required, **properties), "additionalProperties": False}
+
+
 SCHEMAS: dict[str, JSON] = {
     "Error": obj(["title", "description"], title=STRING, description=STRING),
-    "NewItem": obj(
+    "NewItem": request_obj(
         ["id", "source"], id=ITEM_ID,
         source={"type": "string", "minLength": 1,
-                "description": "A file under a media root, or s3://bucket/key.", "example": "/media/LF1409.mov"},
+                "description": "An absolute path to a file under a media root, or s3://bucket/key.",
+                "example": "/media/LF1409.mov"},
         force_resume={"type": "boolean", "default": False, "description": "Run step 4 without waiting for a prompt."},
         prompt=nullable(STRING)),
     "Item": obj(

@@ -13,7 +13,7 @@ from autolog.statuses import Status, parse_status
 from pipelines import actions
 from web.documents import accepted_document, artifact_file, item_document
 from web.services import ApiServices
-from web.validation import invalid, json_object, new_item, new_items, optional_text
+from web.validation import invalid, json_object, known_fields, naming_sources, new_item, new_items, optional_text
 
 #: Page size of ``GET /items`` when ``limit`` is not given, and its ceiling.
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -97,7 +97,9 @@ class Items:
         resp.media = self._services.store.search.search(query, status=status, limit=limit, offset=offset).to_dict()
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        [answer] = actions.submit(self._services.context, [new_item(json_object(req))])
+        item = new_item(json_object(req))
+        with naming_sources([item]):
+            [answer] = actions.submit(self._services.context, [item])
         resp.media = answer.to_dict()
         resp.location = f"/items/{answer.item.id}"
         resp.status = falcon.HTTP_202
@@ -110,7 +112,9 @@ class ItemBatch:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = accepted_document(actions.submit(self._services.context, new_items(json_object(req))))
+        items = new_items(json_object(req))
+        with naming_sources(items, "items"):
+            resp.media = accepted_document(actions.submit(self._services.context, items))
         resp.status = falcon.HTTP_202
 
 
@@ -135,7 +139,9 @@ class ItemPrompt:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        text = optional_text(json_object(req), "prompt", max_length=20_000)
+        body = json_object(req)
+        known_fields(body, ("prompt",))
+        text = optional_text(body, "prompt", max_length=20_000)
         if not text:
             raise invalid("prompt", "is required and must not be empty")
         resp.media = actions.prompt(self._services.context, item_id, text).to_dict()

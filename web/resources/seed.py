@@ -12,7 +12,7 @@ from pipelines import actions
 from pipelines.intake import queue_footage, refuse_unqueued
 from web.documents import seed_queued
 from web.services import ApiServices
-from web.validation import bounded_list, json_object, unique_ids
+from web.validation import bounded_list, json_object, known_fields, unique_ids
 
 
 def _pools(req: falcon.Request) -> list[str] | None:
@@ -64,7 +64,9 @@ class RunQueueBatch:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        ids = unique_ids(bounded_list(json_object(req), "footage_ids"), "footage_ids")
+        body = json_object(req)
+        known_fields(body, ("footage_ids",))
+        ids = unique_ids(bounded_list(body, "footage_ids"), "footage_ids")
         outcomes = queue_footage(self._services.context, ids)
         resp.media = {"items": [seed_queued(outcome) for outcome in outcomes],
                       "total_queued": sum(outcome.queued and not outcome.already_queued for outcome in outcomes),

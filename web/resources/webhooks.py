@@ -9,7 +9,7 @@ import falcon
 from pipelines.intake import accept_delivery, apply_minio
 from web.ingress import INGEST_EVENTS, parse_minio, verify_bearer, verify_signature
 from web.services import ApiServices
-from web.validation import invalid, new_items
+from web.validation import bounded_list, invalid, item_list, naming_sources
 
 
 def _raw_json(body: bytes) -> object:
@@ -63,9 +63,13 @@ class IngestWebhook:
         delivery_id = req.get_header("X-GitHub-Delivery", required=True)
         if len(delivery_id) > 100:
             raise invalid("X-GitHub-Delivery", "longer than 100 characters")
-        items = new_items({"items": _raw_json(body)})
-        delivery, answers = accept_delivery(self._services.context, self._services.deliveries, delivery_id, body,
-                                            items)
+        entries = _raw_json(body)
+        if not isinstance(entries, list):
+            raise invalid("body", "expected a JSON array of items, [{\"id\": ..., \"source\": ...}, ...]")
+        items = item_list(bounded_list({"body": entries}, "body"), "body")
+        with naming_sources(items, "body"):
+            delivery, answers = accept_delivery(self._services.context, self._services.deliveries, delivery_id,
+                                                body, items)
         resp.media = {**delivery.to_dict(), "queued": all(answer.queued for answer in answers),
                       "job_ids": [answer.job_id for answer in answers]}
         resp.status = falcon.HTTP_200 if delivery.duplicate else falcon.HTTP_202

@@ -153,6 +153,12 @@ def test_missing_file_is_refused(root: Path) -> None:
         check_paths([str(root / "gone.mp4")], [root])
 
 
+def test_a_home_folder_of_no_user_is_refused(root: Path) -> None:
+    # The CLI expands ``~`` as a shell would; the API takes absolute paths only (tests/web/test_controls.py).
+    with pytest.raises(InvalidSource, match="cannot expand the home folder"):
+        check_paths(["~nosuchuser-autolog/clip.mov"], [root])
+
+
 def test_s3_sources_are_not_checked_on_disk(root: Path) -> None:
     plan = plan_items(check_paths(["s3://bucket/key/LF1.mov"], [root]), nothing_stored)
 
