@@ -112,7 +112,7 @@ def _rows(logged: LoggedItem, *, shots: bool) -> Iterator[tuple[otio.schema.Clip
     item, clock = logged.item, logged.clock
     rate = clock.label_rate
     common = _item_columns(logged)
-    end = clock.frame_at(logged.duration_s)
+    end = logged.end_frame
     yield _clip(item.id, clock.start_frame, end, rate, item.source, {
         **common, "Description": summary(logged.frames), "Keywords": ", ".join(keywords(logged.frames)),
         "Transcript": excerpt(transcript_text(logged.segments)),

@@ -72,6 +72,18 @@ class LoggedItem:
         return max((scene.end_s for scene in self.scenes), default=0.0)
 
     @property
+    def end_frame(self) -> int:
+        """The clip's exclusive end, as a frame number of its clock: its duration's, or its last shot's end if later.
+
+        A variable-rate file's container can end inside its last frame (``02_vfr_lowlight.mp4``
+        of the footage cases: 3.967 s, where its last frame, at 15 fps from 3.933 s, ends at
+        4.0 s, as its last shot does): the clip must hold every shot, in the ALE as in the
+        timelines' media ranges.
+        """
+        clock = self.clock
+        return max([clock.frame_at(self.duration_s), *(clock.frame_at(scene.end_s) for scene in self.scenes)])
+
+    @property
     def audio_channels(self) -> int:
         """How many mono tracks an editor gets: the probed audio streams' channels, summed."""
         if self.probe is None:

@@ -91,7 +91,7 @@ def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker
                 media_relative_markers: bool = False) -> otio.schema.Track:
     """Return a track with one clip per shot (the whole recording when there are none)."""
     clock = logged.clock
-    end = clock.frame_at(logged.duration_s)
+    end = logged.end_frame
     reference = otio.schema.ExternalReference(
         target_url=_url(logged.item.source),
         available_range=otio.opentime.TimeRange(otio.opentime.RationalTime(clock.start_frame, rate),

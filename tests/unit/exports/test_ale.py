@@ -11,7 +11,7 @@ from autolog.exports import ExportOptions, MixedFrameRates, Selection, export_it
 from autolog.exports.ale import AleHeading, write_ale
 from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.store import Store
-from tests.unit.exports.logged import Clip, log_clip
+from tests.unit.exports.logged import Clip, Shot, log_clip
 from tests.unit.exports.timecodes import smpte_frames
 
 
@@ -69,7 +69,8 @@ def test_a_drop_frame_clip_reads_back_at_its_source_timecode(sqlite_store: Store
 ])
 def test_each_rate_keeps_its_counting(sqlite_store: Store, rate: str, start: str, fps: str, drop: bool) -> None:
     # Given a clip at another rate (a non-drop 29.97 clip keeps ':' though the rate allows drop-frame)
-    log_clip(sqlite_store, Clip("R1", rate=rate, start_timecode=start, duration_s=4.0))
+    log_clip(sqlite_store, Clip("R1", rate=rate, start_timecode=start, duration_s=4.0,
+                                shots=(Shot(0.0, 4.0, "One shot."),)))
 
     heading, (row,) = read_ale(ale_of(sqlite_store, "R1"))
 
@@ -98,6 +99,21 @@ def test_shots_become_subclip_rows_at_their_source_timecodes(sqlite_store: Store
         assert shot.metadata["ALE"]["Transcript"] == frame.transcript
     assert shots[0].source_range.end_time_exclusive() == shots[1].source_range.start_time
     assert whole.metadata["ALE"]["Shot Type"] == "wide, close-up"
+
+
+#: ``02_vfr_lowlight.mp4`` of the footage cases: 30 fps then 15 fps, a cut at 1.6 s; its container
+#: says 3.967 s, where its last frame (from 3.933 s, at 15 fps) ends at 4.0 s, as its last shot does.
+VFR_CLIP = Clip("VFR1", rate="30", start_timecode="00:00:00:00", duration_s=3.967,
+                shots=(Shot(0.0, 1.6, "Dim street."), Shot(1.6, 4.0, "A lamp comes on.")))
+
+
+def test_the_clip_row_holds_every_shot_when_the_container_ends_inside_the_last_frame(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, VFR_CLIP)
+
+    _, (whole, *shots) = read_ale(ale_of(sqlite_store, "VFR1", shots=True))
+
+    ends = [str(otio.opentime.to_timecode(clip.source_range.end_time_exclusive(), 30)) for clip in (whole, *shots)]
+    assert ends == ["00:00:04:00", "00:00:01:18", "00:00:04:00"]
 
 
 def test_tabs_and_line_breaks_in_the_log_never_break_a_row(sqlite_store: Store) -> None:

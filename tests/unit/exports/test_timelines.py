@@ -13,6 +13,7 @@ from autolog.exports import ExportOptions, NotExportable, export_item
 from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.store import Store
 from tests.unit.exports.logged import Clip, log_clip
+from tests.unit.exports.test_ale import VFR_CLIP
 from tests.unit.exports.timecodes import smpte_frames
 
 #: Clips at the rates of the footage cases: 29.97 drop-frame from 01:00:00;00, 25 fps, 29.97 non-drop.
@@ -122,6 +123,18 @@ def test_the_fcp7_xml_holds_the_shots_with_linked_audio_and_markers(sqlite_store
     assert [(marker.name, marker.marked_range.start_time.value) for marker in markers] == [
         (" ".join(frame.description.split()), smpte_frames(frame.timecode, round(rate), drop=drop) - start)
         for frame in frames]
+
+
+def test_the_fcp7_xml_media_holds_every_shot_when_the_container_ends_inside_the_last_frame(
+    sqlite_store: Store,
+) -> None:
+    log_clip(sqlite_store, VFR_CLIP)
+
+    timeline = otio.adapters.read_from_string(export_text(sqlite_store, "VFR1", "fcp7xml"), adapter_name="fcp_xml")
+
+    last = list(timeline.video_tracks()[0].find_clips())[-1]
+    assert last.source_range.end_time_exclusive().value == 120
+    assert last.media_reference.available_range.end_time_exclusive().value == 120
 
 
 def test_an_audio_only_fcp7_xml_has_one_clip_per_track_and_no_video(sqlite_store: Store) -> None:
