@@ -89,6 +89,10 @@ class Settings:
     #: A source is probed only once its size and times have not changed for this long (s),
     #: so a file still being copied is waited for, not failed.
     source_settle_s: float = 5.0
+    #: For this long after an item is logged (s), the sweep looks whether its local source has
+    #: changed since step 1 and logs it again from step 1 if so: a copy that stalled for longer than
+    #: ``source_settle_s`` and then went on. 0 turns it off.
+    source_recheck_s: float = 3600.0
     #: ``pocketsphinx`` (offline, the default) or ``gemini`` (needs a Gemini key).
     transcriber: str = "pocketsphinx"
     gemini_api_key: str | None = None
@@ -248,6 +252,7 @@ class Settings:
             default_start_timecode=env.text("AUTOLOG_DEFAULT_START_TIMECODE") or "00:00:00:00",
             audio_timecode_rate=env.text("AUTOLOG_AUDIO_TIMECODE_RATE") or "25",
             source_settle_s=env.number("AUTOLOG_SOURCE_SETTLE_S", 5.0),
+            source_recheck_s=env.number("AUTOLOG_SOURCE_RECHECK_S", 3600.0),
             transcriber=env.choice("AUTOLOG_TRANSCRIBER", "pocketsphinx", ("pocketsphinx", "gemini")),
             gemini_api_key=env.text("AUTOLOG_GEMINI_API_KEY") or env.text("GEMINI_API_KEY"),
             gemini_model=env.text("AUTOLOG_GEMINI_MODEL") or "gemini-2.5-flash",

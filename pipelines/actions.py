@@ -29,6 +29,7 @@ from actors import broker
 from autolog.broker_state import enqueue_many, messages_in_flight, stored_message
 from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
+from autolog.source_state import SourceFingerprint
 from autolog.sources import check_source
 from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
@@ -485,6 +486,27 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
                      to_status=step.from_status.value)
     return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes,
                        source=item.source)
+
+
+def restart_changed_source(context: Context, item: ItemView, found: SourceFingerprint) -> Queued:
+    """Log ``item`` again from step 1: its source is not the file step 1 fingerprinted any more (``found``).
+
+    The sweep's recheck of logged items (``pipelines.discovery.recheck_logged_sources``): a
+    copy that stalled for longer than the settle window was logged from its partial file, then
+    went on. As a ``rerun`` from step 1 of an item past its prompt, it gets force-resume, so it
+    does not stop for a prompt again (the one it has is kept). The timeline's ``source_changed``
+    event holds both fingerprints.
+
+    Raises:
+        ItemCancelled: it was cancelled meanwhile.
+        TransitionRefused: it moved meanwhile.
+    """
+    event = NewEvent(item_id=item.id, event="source_changed", from_status=item.status.value,
+                     to_status=Status.PENDING_FILE_INFO.value,
+                     detail={"stored": item.source_fingerprint, "found": found.asdict(),
+                             "reason": "changed after it was logged"})
+    return _transition(context, item.id, item.status, Status.PENDING_FILE_INFO, event=event,
+                       changes={"force_resume": True}, source=item.source)
 
 
 def delete(context: Context, item_id: str) -> list[str]:

@@ -22,6 +22,7 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import redis
@@ -37,9 +38,12 @@ from autolog.broker_state import (
 from autolog.context import Context
 from autolog.errors import AutologError
 from autolog.lease import Lease
+from autolog.source_state import SourceFingerprint, SourceStat, source_changed
+from autolog.sources import is_remote
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
+from pipelines.actions import restart_changed_source
 from pipelines.footage import enqueue_from
 
 logger = logging.getLogger(__name__)
@@ -68,12 +72,14 @@ class DiscoveryReport:
     leader: bool = True
     #: Messages a dead (lost or frozen) worker held, put back on their queues.
     redelivered: tuple[str, ...] = ()
+    #: Logged items whose source changed since step 1, started again at step 1 (``recheck_logged_sources``).
+    restarted: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"at": self.at.isoformat(), "queued": list(self.queued), "requeued": list(self.requeued),
                 "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader,
-                "redelivered": list(self.redelivered)}
+                "redelivered": list(self.redelivered), "restarted": list(self.restarted)}
 
 
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
@@ -169,6 +175,55 @@ def scan(
     return DiscoveryReport(at=now, queued=tuple(queued), requeued=tuple(requeued), in_flight=len(busy))
 
 
+def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
+    """Start again at step 1 each item logged within ``Settings.source_recheck_s`` whose local source changed.
+
+    Step 1 waits for a source to settle (``Settings.source_settle_s`` without a change), and
+    steps 2 to 6 check it has not changed since step 1; a copy that stalls for longer than the
+    window and then goes on after the last step would leave a log of the partial file, which
+    nothing looked at again (``16_full.ts`` of the footage cases, its copy paused for 9 s).
+    A source is looked at with a stat first: its full fingerprint (``source_changed``: size,
+    times and a hash of both ends) is read only when the size or modification time differs,
+    so each logged item costs a stat a sweep, not two reads of its file. ``s3://`` sources, items
+    without a fingerprint, items waiting for a person and missing files are left alone.
+
+    Returns:
+        The ids of the items started again (``pipelines.actions.restart_changed_source``).
+    """
+    window_s = context.settings.source_recheck_s
+    if window_s <= 0:
+        return []
+    restarted: list[str] = []
+    after: str | None = None
+    since = now - timedelta(seconds=window_s)
+    while page := context.store.items.list(status=Status.AVID_DESCRIPTION, updated_after=since, after_id=after,
+                                           limit=PAGE_SIZE):
+        after = page[-1].id
+        for item in page:
+            if _resting(item) or is_remote(item.source) or not item.source_fingerprint:
+                continue
+            stored = SourceFingerprint.from_dict(item.source_fingerprint)
+            path = Path(item.source)
+            try:
+                stat = SourceStat.of(path)
+                if (stat.size_bytes, stat.mtime_ns) == (stored.size_bytes, stored.mtime_ns):
+                    continue
+                found = source_changed(stored, path)
+            except (AutologError, OSError):
+                continue  # A file gone or unreadable is the next step's (or a person's) to report, not a change.
+            if found is None:
+                continue
+            try:
+                restart_changed_source(context, item, found)
+            except AutologError:
+                continue  # Cancelled or moved on meanwhile.
+            restarted.append(item.id)
+    if restarted:
+        logger.warning("Sources of %d logged items changed since step 1; logging them again: %s", len(restarted),
+                       ", ".join(restarted))
+    return restarted
+
+
 @dataclass
 class DiscoveryLoop:
     """Runs a scan now and then every ``interval_s`` until stopped; survives outages between scans."""
@@ -238,8 +293,9 @@ class Sweep:
             logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
                            len(stranded), ", ".join(stranded))
         self.context.store.items.fold_status_counts()
+        restarted = recheck_logged_sources(self.context, now=now)
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
-                                   redelivered=tuple(redelivered))
+                                   redelivered=tuple(redelivered), restarted=tuple(restarted))
 
 
 def lease_ttl_ms(interval_s: float) -> int:

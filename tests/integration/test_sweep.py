@@ -2,24 +2,31 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import time
 from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import dramatiq
+import pytest
 import redis
 
 from actors import broker
 from actors.file_info import probe
 from autolog.broker_state import STRANDED_AFTER_MS, redeliver_from_dead_workers, requeue_stranded, wake_key
 from autolog.context import Context
+from autolog.errors import TransitionRefused
 from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
+from autolog.source_state import fingerprint_source
 from autolog.statuses import Status
 from autolog.store import NewItem
-from pipelines.discovery import LEASE_KEY, Sweep
+from pipelines.actions import restart_changed_source
+from pipelines.discovery import LEASE_KEY, Sweep, items_in_flight, recheck_logged_sources
 from tests.conftest import SampleClips, wait_for
 
 
@@ -175,3 +182,68 @@ def test_messages_the_sweep_puts_back_wake_the_idle_consumers_of_their_queues(
     assert requeue_stranded(redis_client, broker.namespace, ["probe"],
                             now_ms=int(stranded.options["eta"]) + STRANDED_AFTER_MS) == [stranded.message_id]
     assert [redis_client.llen(wake) for wake in wakes] == [0, 1]
+
+
+def logged_item(context: Context, item_id: str, source: Path) -> None:
+    """Store ``item_id`` as logged (at the last status) from ``source``, with step 1's fingerprint of it."""
+    context.store.items.create([NewItem(item_id, str(source))])
+    context.store.items.update(item_id, status=Status.AVID_DESCRIPTION.value, prompt="Describe the rig",
+                               source_fingerprint=fingerprint_source(source).asdict())
+
+
+def test_a_logged_item_whose_copy_went_on_is_logged_again_from_step_1(
+    context: Context, redis_client: redis.Redis, tmp_path: Path,
+) -> None:
+    # Given three logged items: one whose copy stalled past the settle window and then went on,
+    # one whose file is as step 1 read it, one whose file is gone
+    grown, same, gone = tmp_path / "grown.ts", tmp_path / "same.ts", tmp_path / "gone.ts"
+    for path in (grown, same, gone):
+        path.write_bytes(b"\x47" * 188 * 400)
+    for item_id, path in (("RC1", grown), ("RC2", same), ("RC3", gone)):
+        logged_item(context, item_id, path)
+    with grown.open("ab") as file:
+        file.write(b"\x47" * 188 * 600)
+    gone.unlink()
+
+    # When the sweep runs
+    report = Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once()
+
+    # Then only the grown one starts again at step 1, without stopping for its prompt again
+    assert report.restarted == ("RC1",)
+    item = context.store.items.get("RC1")
+    assert (item.status, item.force_resume, item.prompt) == (Status.PENDING_FILE_INFO, True, "Describe the rig")
+    assert items_in_flight(redis_client, broker.namespace, ["probe"]) == {"RC1"}
+    (event,) = [event for event in context.store.timeline.for_item("RC1") if event.event == "source_changed"]
+    assert event.detail is not None and event.detail["found"]["size_bytes"] == 188 * 1000
+    assert event.detail["stored"]["size_bytes"] == 188 * 400
+    assert {context.store.items.get(item_id).status for item_id in ("RC2", "RC3")} == {Status.AVID_DESCRIPTION}
+
+
+def test_a_source_is_rechecked_only_within_the_window_after_it_was_logged(
+    context: Context, tmp_path: Path,
+) -> None:
+    source = tmp_path / "late.ts"
+    source.write_bytes(b"\x47" * 188 * 10)
+    logged_item(context, "RC4", source)
+    source.write_bytes(b"\x47" * 188 * 20)
+    window = timedelta(seconds=context.settings.source_recheck_s)
+
+    assert recheck_logged_sources(context, now=datetime.now(UTC) + window + timedelta(seconds=5)) == []
+    assert recheck_logged_sources(dataclasses.replace(
+        context, settings=dataclasses.replace(context.settings, source_recheck_s=0)), now=datetime.now(UTC)) == []
+    assert context.store.items.get("RC4").status is Status.AVID_DESCRIPTION
+    assert recheck_logged_sources(context, now=datetime.now(UTC)) == ["RC4"]
+
+
+def test_a_restart_of_an_item_that_moved_meanwhile_is_refused(context: Context, tmp_path: Path) -> None:
+    # The recheck reads the item, then restarts it: an item moved in between is refused, and the recheck
+    # (which catches AutologError) goes on with the next one.
+    source = tmp_path / "moved.ts"
+    source.write_bytes(b"\x47" * 188)
+    logged_item(context, "RC5", source)
+    read = context.store.items.get("RC5")
+    assert context.store.items.transition("RC5", Status.AVID_DESCRIPTION, Status.PENDING_FILE_INFO)
+
+    with pytest.raises(TransitionRefused):
+        restart_changed_source(context, read, fingerprint_source(source))
+    assert [event.event for event in context.store.timeline.for_item("RC5")].count("source_changed") == 0
