@@ -31,7 +31,7 @@ from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.source_state import SourceFingerprint
 from autolog.sources import check_source
-from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
+from autolog.statuses import ASSESS, FILE_INFO, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from middleware import Progress
 from pipelines.decisions import has_picture_steps
@@ -507,6 +507,23 @@ def restart_changed_source(context: Context, item: ItemView, found: SourceFinger
                              "reason": "changed after it was logged"})
     return _transition(context, item.id, item.status, Status.PENDING_FILE_INFO, event=event,
                        changes={"force_resume": True}, source=item.source)
+
+
+def retry_changed_source(context: Context, item: ItemView) -> Queued:
+    """Queue step 1 again for ``item``, which failed there, because its source changed after it failed.
+
+    The sweep's recheck (``pipelines.discovery.retry_changed_failures``): a copy that stalled for
+    longer than the settle window failed step 1 (an MP4 without its index yet: "not media"), then
+    went on. The timeline's ``source_changed`` event says so; then as ``retry``.
+
+    Raises:
+        ItemNotFound: it was deleted meanwhile.
+        ItemCancelled: it was cancelled meanwhile.
+    """
+    context.store.timeline.record(NewEvent(
+        item_id=item.id, event="source_changed", step=FILE_INFO.name, from_status=item.status.value,
+        detail={"reason": "changed after step 1 failed", "error": (item.error or {}).get("message")}))
+    return retry(context, item.id)
 
 
 def delete(context: Context, item_id: str) -> list[str]:

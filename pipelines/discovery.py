@@ -43,7 +43,7 @@ from autolog.sources import is_remote
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
-from pipelines.actions import restart_changed_source
+from pipelines.actions import restart_changed_source, retry_changed_source
 from pipelines.footage import enqueue_from
 
 logger = logging.getLogger(__name__)
@@ -74,12 +74,15 @@ class DiscoveryReport:
     redelivered: tuple[str, ...] = ()
     #: Logged items whose source changed since step 1, started again at step 1 (``recheck_logged_sources``).
     restarted: tuple[str, ...] = ()
+    #: Items that failed step 1 and whose source changed since, queued again (``retry_changed_failures``).
+    retried: tuple[str, ...] = ()
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"at": self.at.isoformat(), "queued": list(self.queued), "requeued": list(self.requeued),
                 "in_flight": self.in_flight, "stranded": list(self.stranded), "leader": self.leader,
-                "redelivered": list(self.redelivered), "restarted": list(self.restarted)}
+                "redelivered": list(self.redelivered), "restarted": list(self.restarted),
+                "retried": list(self.retried)}
 
 
 def items_in_flight(client: redis.Redis, namespace: str, queues: Iterable[str]) -> set[str]:
@@ -224,6 +227,58 @@ def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
     return restarted
 
 
+def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> list[str]:
+    """Queue step 1 again for each item that failed it within ``Settings.source_recheck_s``, its source changed since.
+
+    The other half of ``recheck_logged_sources``: a copy that stalled for longer than the settle
+    window can fail step 1 for good (an MP4 whose index comes last: "not media"), dead-lettered
+    at once, and nobody retried it when the copy went on (``16_full.mp4`` of the footage cases, its
+    copy paused for 9 s). Step 1 stored no fingerprint, so a change is a modification time after the
+    item's failure was written (its ``updated_at``). A copy that went on in the milliseconds between
+    the probe's read and that write is not seen; a person's retry remains.
+
+    An item with a message in flight (queued again already, by this or by a person) is left alone.
+
+    Returns:
+        The ids of the items queued again (``pipelines.actions.retry_changed_source``).
+
+    Raises:
+        redis.RedisError: Redis is down; nothing was queued after the failure.
+    """
+    window_s = context.settings.source_recheck_s
+    if window_s <= 0:
+        return []
+    busy: set[str] | None = None
+    retried: list[str] = []
+    after: str | None = None
+    since = now - timedelta(seconds=window_s)
+    while page := context.store.items.list(status=Status.PENDING_FILE_INFO, failed=True, updated_after=since,
+                                           after_id=after, limit=PAGE_SIZE):
+        after = page[-1].id
+        for item in page:
+            if item.cancelled or item.purged or is_remote(item.source):
+                continue
+            try:
+                changed = SourceStat.of(Path(item.source)).mtime_ns > item.updated_at.timestamp() * 1e9
+            except (AutologError, OSError):
+                continue  # Gone or unreadable: step 1 said what it found.
+            if not changed:
+                continue
+            if busy is None:  # Read once, and only when an item changed: a rare event.
+                busy = items_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
+            if item.id in busy:
+                continue
+            try:
+                retry_changed_source(context, item)
+            except AutologError:
+                continue  # Cancelled or deleted meanwhile.
+            retried.append(item.id)
+    if retried:
+        logger.warning("Sources of %d items that failed step 1 changed since; queueing step 1 again: %s",
+                       len(retried), ", ".join(retried))
+    return retried
+
+
 @dataclass
 class DiscoveryLoop:
     """Runs a scan now and then every ``interval_s`` until stopped; survives outages between scans."""
@@ -294,8 +349,10 @@ class Sweep:
                            len(stranded), ", ".join(stranded))
         self.context.store.items.fold_status_counts()
         restarted = recheck_logged_sources(self.context, now=now)
+        retried = retry_changed_failures(self.context, self.broker, now=now)
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
-                                   redelivered=tuple(redelivered), restarted=tuple(restarted))
+                                   redelivered=tuple(redelivered), restarted=tuple(restarted),
+                                   retried=tuple(retried))
 
 
 def lease_ttl_ms(interval_s: float) -> int:
