@@ -41,7 +41,8 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
         NotExportable: the item has no picture, so no shots.
     """
     if not logged.has_picture or not logged.scenes:
-        raise NotExportable(logged.item.id, "an EDL", "it has no picture and so no shots; export ale, srt or vtt")
+        raise NotExportable(logged.item.id, "an EDL",
+                            "it has no picture and so no shots; export ale, fcp7xml (its audio tracks), srt or vtt")
     clock = logged.clock
     rate = clock.label_rate
     video = _shot_track(logged, rate, kind=otio.schema.TrackKind.Video, name="V1", marker_colour=marker_colour)
