@@ -187,7 +187,8 @@ def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
     nothing looked at again (``16_full.ts`` of the footage cases, its copy paused for 9 s).
     A source is looked at with a stat first: its full fingerprint (``source_changed``: size,
     times and a hash of both ends) is read only when the size or modification time differs,
-    so each logged item costs a stat a sweep, not two reads of its file. ``s3://`` sources, items
+    so each logged item costs a stat a sweep, not two reads of its file; a file whose size and
+    ends are unchanged (only its time moved) is not logged again. ``s3://`` sources, items
     without a fingerprint, items waiting for a person and missing files are left alone.
 
     Returns:
@@ -214,7 +215,10 @@ def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
                 found = source_changed(stored, path)
             except (AutologError, OSError):
                 continue  # A file gone or unreadable is the next step's (or a person's) to report, not a change.
-            if found is None:
+            if found is None or (found.size_bytes, found.head_tail_sha256) == (stored.size_bytes,
+                                                                               stored.head_tail_sha256):
+                # Only its time moved (a touch, a card mounted again where the zone moved FAT's local
+                # times): the same bytes, already logged.
                 continue
             try:
                 restart_changed_source(context, item, found)

@@ -194,16 +194,17 @@ def logged_item(context: Context, item_id: str, source: Path) -> None:
 def test_a_logged_item_whose_copy_went_on_is_logged_again_from_step_1(
     context: Context, redis_client: redis.Redis, tmp_path: Path,
 ) -> None:
-    # Given three logged items: one whose copy stalled past the settle window and then went on,
-    # one whose file is as step 1 read it, one whose file is gone
-    grown, same, gone = tmp_path / "grown.ts", tmp_path / "same.ts", tmp_path / "gone.ts"
-    for path in (grown, same, gone):
+    # Given four logged items: one whose copy stalled past the settle window and then went on,
+    # one whose file is as step 1 read it, one whose file is gone, one whose file only had its time moved
+    grown, same, gone, touched = (tmp_path / f"{name}.ts" for name in ("grown", "same", "gone", "touched"))
+    for path in (grown, same, gone, touched):
         path.write_bytes(b"\x47" * 188 * 400)
-    for item_id, path in (("RC1", grown), ("RC2", same), ("RC3", gone)):
+    for item_id, path in (("RC1", grown), ("RC2", same), ("RC3", gone), ("RC6", touched)):
         logged_item(context, item_id, path)
     with grown.open("ab") as file:
         file.write(b"\x47" * 188 * 600)
     gone.unlink()
+    os.utime(touched, (time.time() + 3600, time.time() + 3600))
 
     # When the sweep runs
     report = Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once()
@@ -216,7 +217,8 @@ def test_a_logged_item_whose_copy_went_on_is_logged_again_from_step_1(
     (event,) = [event for event in context.store.timeline.for_item("RC1") if event.event == "source_changed"]
     assert event.detail is not None and event.detail["found"]["size_bytes"] == 188 * 1000
     assert event.detail["stored"]["size_bytes"] == 188 * 400
-    assert {context.store.items.get(item_id).status for item_id in ("RC2", "RC3")} == {Status.AVID_DESCRIPTION}
+    assert {context.store.items.get(item_id).status for item_id in ("RC2", "RC3", "RC6")} == {
+        Status.AVID_DESCRIPTION}
 
 
 def test_a_source_is_rechecked_only_within_the_window_after_it_was_logged(
