@@ -238,7 +238,8 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
     window can fail step 1 for good (an MP4 whose index comes last: "not media"), dead-lettered
     at once, and nobody retried it when the copy went on (``16_full.mp4`` of the footage cases, its
     copy paused for 9 s). Step 1 stored no fingerprint, so a change is a modification time after the
-    item's failure was written (its ``updated_at``). A copy that went on in the milliseconds between
+    item's failure was written (its ``updated_at``) and not after ``now``: a file dated in the future
+    would be retried at every sweep. A copy that went on in the milliseconds between
     the probe's read and that write is not seen; a person's retry remains.
 
     An item with a message in flight (queued again already, by this or by a person) is left alone.
@@ -263,7 +264,9 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
             if item.cancelled or item.purged or is_remote(item.source):
                 continue
             try:
-                changed = SourceStat.of(Path(item.source)).mtime_ns > item.updated_at.timestamp() * 1e9
+                modified_s = SourceStat.of(Path(item.source)).mtime_ns / 1e9
+                # A time in the future (a camera's clock, a FAT card's zone) tells nothing: it would retry for ever.
+                changed = item.updated_at.timestamp() < modified_s <= now.timestamp()
             except (AutologError, OSError):
                 continue  # Gone or unreadable: step 1 said what it found.
             if not changed:

@@ -254,17 +254,20 @@ def test_a_restart_of_an_item_that_moved_meanwhile_is_refused(context: Context, 
 def test_an_item_that_failed_step_1_is_queued_again_once_its_copy_went_on(
     context: Context, redis_client: redis.Redis, tmp_path: Path,
 ) -> None:
-    # Given two items that failed step 1 for good ("not media": an MP4 whose copy had stalled before its index)
-    for item_id in ("RF1", "RF2"):
+    # Given items that failed step 1 for good ("not media": an MP4 whose copy had stalled before its index)
+    for item_id in ("RF1", "RF2", "RF3"):
         source = tmp_path / f"{item_id}.mp4"
         source.write_bytes(b"\0" * 4096)
         context.store.items.create([NewItem(item_id, str(source))])
         context.store.items.update(item_id, dead_lettered=True, error={
             "step": "file_info", "type": "NotMedia", "message": "moov atom not found", "permanent": True})
         failed_at = context.store.items.get(item_id).updated_at.timestamp()
-        # RF1's copy went on after the failure was written; RF2's file is as step 1 read it
-        moved = failed_at + 1 if item_id == "RF1" else failed_at - 1
+        # RF1's copy went on after the failure was written; RF2's file is as step 1 read it; RF3's is dated
+        # in the future (a camera's clock), which tells nothing
+        moved = {"RF1": failed_at + 0.05, "RF2": failed_at - 1, "RF3": time.time() + 3600}[item_id]
         os.utime(source, (moved, moved))
+    went_on = os.stat(tmp_path / "RF1.mp4").st_mtime
+    wait_for(lambda: time.time() > went_on, what="RF1's new modification time to be past")
 
     # When the sweep runs
     report = Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once()
@@ -276,6 +279,7 @@ def test_an_item_that_failed_step_1_is_queued_again_once_its_copy_went_on(
     assert events[-3:] == ["source_changed", "retry_requested", "queued"]
     assert context.store.items.get("RF1").dead_lettered is False
     assert context.store.items.get("RF2").dead_lettered is True
+    assert context.store.items.get("RF3").dead_lettered is True
     # And a second sweep, its message still queued, neither queues it again nor says so again
     assert Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once().retried == ()
     assert [event.event for event in context.store.timeline.for_item("RF1")] == events
