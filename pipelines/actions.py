@@ -31,7 +31,7 @@ from autolog.context import Context
 from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
 from autolog.source_state import SourceFingerprint
 from autolog.sources import check_source
-from autolog.statuses import ASSESS, FILE_INFO, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
+from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from middleware import Progress
 from pipelines.decisions import has_picture_steps
@@ -351,10 +351,11 @@ def _transition(context: Context, item_id: str, expected: Status, target: Status
     return answer
 
 
-def retry(context: Context, item_id: str) -> Queued:
+def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queued:
     """Queue again the step an item stopped at (failed, dead-lettered, purged or stuck).
 
     An item whose step already has a message in flight is answered with that message.
+    ``reason``, when given, goes with the ``retry_requested`` event (who asked and why, when not a person).
 
     Raises:
         ItemNotFound: no such item.
@@ -374,7 +375,8 @@ def retry(context: Context, item_id: str) -> Queued:
     if busy is not None:
         return Queued(item=item, job_id=busy, queued=True, already_queued=True)
     context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
-        item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value))
+        item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value,
+        detail={"reason": reason} if reason else None))
     return queue_item(context, item_id)
 
 
@@ -488,6 +490,10 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
                        source=item.source)
 
 
+#: The reason of the sweep's ``retry_requested`` of an item whose source changed after step 1 failed.
+SOURCE_CHANGED_AFTER_FAILURE = "its source changed after step 1 failed (the sweep's recheck)"
+
+
 def restart_changed_source(context: Context, item: ItemView, found: SourceFingerprint) -> Queued:
     """Log ``item`` again from step 1: its source is not the file step 1 fingerprinted any more (``found``).
 
@@ -514,16 +520,13 @@ def retry_changed_source(context: Context, item: ItemView) -> Queued:
 
     The sweep's recheck (``pipelines.discovery.retry_changed_failures``): a copy that stalled for
     longer than the settle window failed step 1 (an MP4 without its index yet: "not media"), then
-    went on. The timeline's ``source_changed`` event says so; then as ``retry``.
+    went on. A ``retry`` whose ``retry_requested`` event gives that reason.
 
     Raises:
         ItemNotFound: it was deleted meanwhile.
         ItemCancelled: it was cancelled meanwhile.
     """
-    context.store.timeline.record(NewEvent(
-        item_id=item.id, event="source_changed", step=FILE_INFO.name, from_status=item.status.value,
-        detail={"reason": "changed after step 1 failed", "error": (item.error or {}).get("message")}))
-    return retry(context, item.id)
+    return retry(context, item.id, reason=SOURCE_CHANGED_AFTER_FAILURE)
 
 
 def delete(context: Context, item_id: str) -> list[str]:

@@ -178,18 +178,36 @@ def scan(
     return DiscoveryReport(at=now, queued=tuple(queued), requeued=tuple(requeued), in_flight=len(busy))
 
 
-def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
-    """Start again at step 1 each item logged within ``Settings.source_recheck_s`` whose local source changed.
+#: How many logged items' sources one sweep looks at, at most; the next sweep goes on from there.
+RECHECKS_PER_SWEEP = 2_000
+
+
+@dataclass
+class SourceRecheck:
+    """What a sweep's recheck of logged sources keeps between sweeps (``recheck_logged_sources``)."""
+
+    #: The last item id looked at when a sweep's share ran out; the next sweep starts after it (None: from the start).
+    cursor: str | None = None
+    #: Per item, the size and modification time of a source found to hold the bytes step 1 read
+    #: (only its time had moved): not read again while its stat stays so.
+    same_bytes: dict[str, tuple[int, int]] = field(default_factory=dict)
+
+
+def recheck_logged_sources(context: Context, *, now: datetime, state: SourceRecheck | None = None) -> list[str]:
+    """Start again at step 1 each item ingested within ``Settings.source_recheck_s`` and logged whose source changed.
 
     Step 1 waits for a source to settle (``Settings.source_settle_s`` without a change), and
     steps 2 to 6 check it has not changed since step 1; a copy that stalls for longer than the
     window and then goes on after the last step would leave a log of the partial file, which
     nothing looked at again (``16_full.ts`` of the footage cases, its copy paused for 9 s).
     A source is looked at with a stat first: its full fingerprint (``source_changed``: size,
-    times and a hash of both ends) is read only when the size or modification time differs,
-    so each logged item costs a stat a sweep, not two reads of its file; a file whose size and
-    ends are unchanged (only its time moved) is not logged again. ``s3://`` sources, items
-    without a fingerprint, items waiting for a person and missing files are left alone.
+    times and a hash of both ends) is read only when the size or modification time differs;
+    a file whose size and ends are unchanged (only its time moved) is not logged again, nor read
+    again while its stat stays so (``state``). The window runs from the item's creation, so a file
+    that keeps changing (a recorder appending) is logged again for that long, not for ever. At most
+    ``RECHECKS_PER_SWEEP`` items a sweep, the next going on after the last (``state``): a bulk
+    ingest's stats are spread over sweeps. ``s3://`` sources, items without a fingerprint, items
+    waiting for a person and missing files are left alone.
 
     Returns:
         The ids of the items started again (``pipelines.actions.restart_changed_source``).
@@ -197,38 +215,53 @@ def recheck_logged_sources(context: Context, *, now: datetime) -> list[str]:
     window_s = context.settings.source_recheck_s
     if window_s <= 0:
         return []
+    state = state if state is not None else SourceRecheck()
     restarted: list[str] = []
-    after: str | None = None
+    looked = 0
     since = now - timedelta(seconds=window_s)
-    while page := context.store.items.list(status=Status.AVID_DESCRIPTION, updated_after=since, after_id=after,
-                                           limit=PAGE_SIZE):
-        after = page[-1].id
+    after, state.cursor = state.cursor, None
+    while looked < RECHECKS_PER_SWEEP and (page := context.store.items.list(
+            status=Status.AVID_DESCRIPTION, updated_after=since, after_id=after, limit=PAGE_SIZE)):
         for item in page:
-            if _resting(item) or is_remote(item.source) or not item.source_fingerprint:
+            after = item.id
+            if (item.created_at < since or _resting(item) or is_remote(item.source)
+                    or not item.source_fingerprint):
                 continue
-            stored = SourceFingerprint.from_dict(item.source_fingerprint)
-            path = Path(item.source)
-            try:
-                stat = SourceStat.of(path)
-                if (stat.size_bytes, stat.mtime_ns) == (stored.size_bytes, stored.mtime_ns):
-                    continue
-                found = source_changed(stored, path)
-            except (AutologError, OSError):
-                continue  # A file gone or unreadable is the next step's (or a person's) to report, not a change.
-            if found is None or (found.size_bytes, found.head_tail_sha256) == (stored.size_bytes,
-                                                                               stored.head_tail_sha256):
-                # Only its time moved (a touch, a card mounted again where the zone moved FAT's local
-                # times): the same bytes, already logged.
-                continue
-            try:
-                restart_changed_source(context, item, found)
-            except AutologError:
-                continue  # Cancelled or moved on meanwhile.
-            restarted.append(item.id)
+            looked += 1
+            if _changed_since_logged(context, item, state):
+                restarted.append(item.id)
+            if looked >= RECHECKS_PER_SWEEP:
+                state.cursor = item.id  # The share ran out: the next sweep goes on after this one.
+                break
     if restarted:
         logger.warning("Sources of %d logged items changed since step 1; logging them again: %s", len(restarted),
                        ", ".join(restarted))
     return restarted
+
+
+def _changed_since_logged(context: Context, item: ItemView, state: SourceRecheck) -> bool:
+    """Restart ``item`` at step 1 if its source's bytes changed since step 1; tell whether it was."""
+    stored = SourceFingerprint.from_dict(item.source_fingerprint or {})
+    path = Path(item.source)
+    try:
+        stat = SourceStat.of(path)
+        current = (stat.size_bytes, stat.mtime_ns)
+        if current == (stored.size_bytes, stored.mtime_ns) or state.same_bytes.get(item.id) == current:
+            return False
+        found = source_changed(stored, path)
+    except (AutologError, OSError):
+        return False  # A file gone or unreadable is the next step's (or a person's) to report, not a change.
+    if found is None or (found.size_bytes, found.head_tail_sha256) == (stored.size_bytes, stored.head_tail_sha256):
+        # Only its time moved (a touch, a card mounted again where the zone moved FAT's local times):
+        # the same bytes, already logged.
+        state.same_bytes[item.id] = current
+        return False
+    state.same_bytes.pop(item.id, None)
+    try:
+        restart_changed_source(context, item, found)
+    except AutologError:
+        return False  # Cancelled or moved on meanwhile.
+    return True
 
 
 def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> list[str]:
@@ -240,7 +273,8 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
     copy paused for 9 s). Step 1 stored no fingerprint, so a change is a modification time after the
     item's failure was written (its ``updated_at``) and not after ``now``: a file dated in the future
     would be retried at every sweep. A copy that went on in the milliseconds between
-    the probe's read and that write is not seen; a person's retry remains.
+    the probe's read and that write is not seen; a person's retry remains. The retry's
+    ``retry_requested`` event gives the reason (``SOURCE_CHANGED_AFTER_FAILURE``), in the same write.
 
     An item with a message in flight (queued again already, by this or by a person) is left alone.
 
@@ -276,10 +310,11 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
             if item.id in busy:
                 continue
             try:
-                retry_changed_source(context, item)
+                answer = retry_changed_source(context, item)
             except AutologError:
                 continue  # Cancelled or deleted meanwhile.
-            retried.append(item.id)
+            if not answer.already_queued:
+                retried.append(item.id)
     if retried:
         logger.warning("Sources of %d items that failed step 1 changed since; queueing step 1 again: %s",
                        len(retried), ", ".join(retried))
@@ -335,6 +370,8 @@ class Sweep:
     context: Context
     broker: Any
     lease: Lease
+    #: What the recheck of logged sources keeps from one sweep to the next.
+    recheck: SourceRecheck = field(default_factory=SourceRecheck)
 
     def run_once(self) -> DiscoveryReport:
         """Sweep once if this sweep holds (or can take) the lease.
@@ -355,7 +392,7 @@ class Sweep:
             logger.warning("Put back %d delayed message(s) stranded in live workers' ack sets: %s",
                            len(stranded), ", ".join(stranded))
         self.context.store.items.fold_status_counts()
-        restarted = recheck_logged_sources(self.context, now=now)
+        restarted = recheck_logged_sources(self.context, now=now, state=self.recheck)
         retried = retry_changed_failures(self.context, self.broker, now=now)
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
                                    redelivered=tuple(redelivered), restarted=tuple(restarted),

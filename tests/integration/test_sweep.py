@@ -25,8 +25,9 @@ from autolog.local_redis import LocalRedis
 from autolog.source_state import fingerprint_source
 from autolog.statuses import Status
 from autolog.store import NewItem
-from pipelines.actions import restart_changed_source
-from pipelines.discovery import LEASE_KEY, Sweep, items_in_flight, recheck_logged_sources
+from pipelines import discovery
+from pipelines.actions import SOURCE_CHANGED_AFTER_FAILURE, restart_changed_source
+from pipelines.discovery import LEASE_KEY, SourceRecheck, Sweep, items_in_flight, recheck_logged_sources
 from tests.conftest import SampleClips, wait_for
 
 
@@ -275,11 +276,74 @@ def test_an_item_that_failed_step_1_is_queued_again_once_its_copy_went_on(
     # Then RF1's step 1 is queued again, with the reason in its timeline; RF2 waits for a person
     assert report.retried == ("RF1",)
     assert items_in_flight(redis_client, broker.namespace, ["probe"]) == {"RF1"}
-    events = [event.event for event in context.store.timeline.for_item("RF1")]
-    assert events[-3:] == ["source_changed", "retry_requested", "queued"]
+    timeline = context.store.timeline.for_item("RF1")
+    events = [event.event for event in timeline]
+    assert events[-2:] == ["retry_requested", "queued"]
+    assert timeline[-2].detail == {"reason": SOURCE_CHANGED_AFTER_FAILURE}
     assert context.store.items.get("RF1").dead_lettered is False
     assert context.store.items.get("RF2").dead_lettered is True
     assert context.store.items.get("RF3").dead_lettered is True
     # And a second sweep, its message still queued, neither queues it again nor says so again
     assert Sweep(context=context, broker=broker, lease=lease(redis_client, "here")).run_once().retried == ()
     assert [event.event for event in context.store.timeline.for_item("RF1")] == events
+
+
+def test_a_source_whose_time_alone_moved_is_read_once_while_its_stat_stays(
+    context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    source = tmp_path / "card.mxf"
+    source.write_bytes(b"\x06" * 4096)
+    logged_item(context, "RC7", source)
+    os.utime(source, (time.time() - 3600, time.time() - 3600))  # a FAT card seen from another time zone
+    reads: list[Path] = []
+
+    def counted(before: Any, path: Path) -> Any:
+        reads.append(path)
+        return real(before, path)
+
+    real = discovery.source_changed
+    monkeypatch.setattr(discovery, "source_changed", counted)
+    state = SourceRecheck()
+
+    for _ in range(3):
+        assert recheck_logged_sources(context, now=datetime.now(UTC), state=state) == []
+    assert reads == [source]
+    with source.open("ab") as file:  # and once its bytes change, it is read and logged again
+        file.write(b"\x06")
+    assert recheck_logged_sources(context, now=datetime.now(UTC), state=state) == ["RC7"]
+
+
+def test_a_sweep_looks_at_a_share_of_the_logged_sources_and_the_next_goes_on(
+    context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(discovery, "RECHECKS_PER_SWEEP", 2)
+    for index in range(5):
+        source = tmp_path / f"clip{index}.ts"
+        source.write_bytes(b"\x47" * 188)
+        logged_item(context, f"RS{index}", source)
+        source.write_bytes(b"\x47" * 376)
+    state = SourceRecheck()
+
+    found = [recheck_logged_sources(context, now=datetime.now(UTC), state=state) for _ in range(3)]
+
+    assert found == [["RS0", "RS1"], ["RS2", "RS3"], ["RS4"]]
+    assert state.cursor is None
+
+
+def test_an_item_ingested_before_the_window_is_not_logged_again_however_recently_it_was(
+    context: Context, tmp_path: Path,
+) -> None:
+    # A file that keeps changing (a recorder appending) is logged again within the window from its ingest, not for ever
+    source = tmp_path / "recorder.ts"
+    source.write_bytes(b"\x47" * 188)
+    logged_item(context, "RC8", source)
+    source.write_bytes(b"\x47" * 376)
+    window = timedelta(seconds=context.settings.source_recheck_s)
+    now = datetime.now(UTC)
+    # Logged again a moment ago (its last log within the window), first ingested before it
+    context.store.items.update("RC8", created_at=now - window - timedelta(minutes=1))
+    assert context.store.items.get("RC8").updated_at > now - window
+
+    assert recheck_logged_sources(context, now=now) == []
+    context.store.items.update("RC8", created_at=now - timedelta(minutes=1))
+    assert recheck_logged_sources(context, now=now) == ["RC8"]
