@@ -182,6 +182,10 @@ def scan(
 RECHECKS_PER_SWEEP = 2_000
 
 
+#: How many sources found to hold their logged bytes ``SourceRecheck`` remembers, at most.
+SAME_BYTES_KEPT = 100_000
+
+
 @dataclass
 class SourceRecheck:
     """What a sweep's recheck of logged sources keeps between sweeps (``recheck_logged_sources``)."""
@@ -254,6 +258,8 @@ def _changed_since_logged(context: Context, item: ItemView, state: SourceRecheck
     if found is None or (found.size_bytes, found.head_tail_sha256) == (stored.size_bytes, stored.head_tail_sha256):
         # Only its time moved (a touch, a card mounted again where the zone moved FAT's local times):
         # the same bytes, already logged.
+        if len(state.same_bytes) >= SAME_BYTES_KEPT:
+            state.same_bytes.clear()  # Bounded: those left the window long ago, or are read once more.
         state.same_bytes[item.id] = current
         return False
     state.same_bytes.pop(item.id, None)
