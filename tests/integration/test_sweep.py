@@ -347,3 +347,19 @@ def test_an_item_ingested_before_the_window_is_not_logged_again_however_recently
     assert recheck_logged_sources(context, now=now) == []
     context.store.items.update("RC8", created_at=now - timedelta(minutes=1))
     assert recheck_logged_sources(context, now=now) == ["RC8"]
+
+
+def test_the_remembered_same_bytes_sources_are_bounded(
+    context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(discovery, "SAME_BYTES_KEPT", 2)
+    for index in range(3):
+        source = tmp_path / f"touched{index}.mxf"
+        source.write_bytes(b"\x06" * 64)
+        logged_item(context, f"RB{index}", source)
+        os.utime(source, (time.time() - 60, time.time() - 60))
+    state = SourceRecheck()
+
+    assert recheck_logged_sources(context, now=datetime.now(UTC), state=state) == []
+
+    assert list(state.same_bytes) == ["RB2"]  # cleared once full, then the third remembered
