@@ -192,6 +192,16 @@ def logged_item(context: Context, item_id: str, source: Path) -> None:
                                source_fingerprint=fingerprint_source(source).asdict())
 
 
+def logged_files(context: Context, tmp_path: Path, prefix: str, count: int, *,
+                 change: Callable[[Path], object]) -> None:
+    """Log ``count`` items, ``prefix0`` on, each from a file of its own; then ``change`` each file."""
+    for index in range(count):
+        source = tmp_path / f"{prefix}{index}.mxf"
+        source.write_bytes(b"\x47" * 188)
+        logged_item(context, f"{prefix}{index}", source)
+        change(source)
+
+
 def test_a_logged_item_whose_copy_went_on_is_logged_again_from_step_1(
     context: Context, redis_client: redis.Redis, tmp_path: Path,
 ) -> None:
@@ -317,11 +327,7 @@ def test_a_sweep_looks_at_a_share_of_the_logged_sources_and_the_next_goes_on(
     context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(discovery, "RECHECKS_PER_SWEEP", 2)
-    for index in range(5):
-        source = tmp_path / f"clip{index}.ts"
-        source.write_bytes(b"\x47" * 188)
-        logged_item(context, f"RS{index}", source)
-        source.write_bytes(b"\x47" * 376)
+    logged_files(context, tmp_path, "RS", 5, change=lambda source: source.write_bytes(b"\x47" * 376))
     state = SourceRecheck()
 
     found = [recheck_logged_sources(context, now=datetime.now(UTC), state=state) for _ in range(3)]
@@ -353,11 +359,7 @@ def test_the_remembered_same_bytes_sources_are_bounded(
     context: Context, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     monkeypatch.setattr(discovery, "SAME_BYTES_KEPT", 2)
-    for index in range(3):
-        source = tmp_path / f"touched{index}.mxf"
-        source.write_bytes(b"\x06" * 64)
-        logged_item(context, f"RB{index}", source)
-        os.utime(source, (time.time() - 60, time.time() - 60))
+    logged_files(context, tmp_path, "RB", 3, change=lambda source: os.utime(source, (time.time() - 60,) * 2))
     state = SourceRecheck()
 
     assert recheck_logged_sources(context, now=datetime.now(UTC), state=state) == []
