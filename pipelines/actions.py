@@ -515,20 +515,6 @@ def restart_changed_source(context: Context, item: ItemView, found: SourceFinger
                        changes={"force_resume": True}, source=item.source)
 
 
-def retry_changed_source(context: Context, item: ItemView) -> Queued:
-    """Queue step 1 again for ``item``, which failed there, because its source changed after it failed.
-
-    The sweep's recheck (``pipelines.discovery.retry_changed_failures``): a copy that stalled for
-    longer than the settle window failed step 1 (an MP4 without its index yet: "not media"), then
-    went on. A ``retry`` whose ``retry_requested`` event gives that reason.
-
-    Raises:
-        ItemNotFound: it was deleted meanwhile.
-        ItemCancelled: it was cancelled meanwhile.
-    """
-    return retry(context, item.id, reason=SOURCE_CHANGED_AFTER_FAILURE)
-
-
 def delete(context: Context, item_id: str) -> list[str]:
     """Delete an item: its row, timeline and results, and its artifact files; return the files removed.
 

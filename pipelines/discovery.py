@@ -43,7 +43,7 @@ from autolog.sources import is_remote
 from autolog.statuses import STEPS, Status
 from autolog.store import ItemView, NewEvent
 from middleware import relay_outbox
-from pipelines.actions import restart_changed_source, retry_changed_source
+from pipelines.actions import SOURCE_CHANGED_AFTER_FAILURE, restart_changed_source, retry
 from pipelines.footage import enqueue_from
 
 logger = logging.getLogger(__name__)
@@ -270,7 +270,7 @@ def _changed_since_logged(context: Context, item: ItemView, state: SourceRecheck
     return True
 
 
-def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> list[str]:
+def retry_changed_failures(context: Context, *, now: datetime) -> list[str]:
     """Queue step 1 again for each item that failed it within ``Settings.source_recheck_s``, its source changed since.
 
     The other half of ``recheck_logged_sources``: a copy that stalled for longer than the settle
@@ -279,13 +279,13 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
     copy paused for 9 s). Step 1 stored no fingerprint, so a change is a modification time after the
     item's failure was written (its ``updated_at``) and not after ``now``: a file dated in the future
     would be retried at every sweep. A copy that went on in the milliseconds between
-    the probe's read and that write is not seen; a person's retry remains. The retry's
-    ``retry_requested`` event gives the reason (``SOURCE_CHANGED_AFTER_FAILURE``), in the same write.
-
-    An item with a message in flight (queued again already, by this or by a person) is left alone.
+    the probe's read and that write is not seen; a person's retry remains. The ``retry``'s
+    ``retry_requested`` event gives the reason (``SOURCE_CHANGED_AFTER_FAILURE``), in the same write;
+    an item with a message in flight (queued again already, by this or by a person) is answered
+    with it, and nothing is written.
 
     Returns:
-        The ids of the items queued again (``pipelines.actions.retry_changed_source``).
+        The ids of the items queued again.
 
     Raises:
         redis.RedisError: Redis is down; nothing was queued after the failure.
@@ -293,7 +293,6 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
     window_s = context.settings.source_recheck_s
     if window_s <= 0:
         return []
-    busy: set[str] | None = None
     retried: list[str] = []
     after: str | None = None
     since = now - timedelta(seconds=window_s)
@@ -311,12 +310,8 @@ def retry_changed_failures(context: Context, broker: Any, *, now: datetime) -> l
                 continue  # Gone or unreadable: step 1 said what it found.
             if not changed:
                 continue
-            if busy is None:  # Read once, and only when an item changed: a rare event.
-                busy = items_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
-            if item.id in busy:
-                continue
             try:
-                answer = retry_changed_source(context, item)
+                answer = retry(context, item.id, reason=SOURCE_CHANGED_AFTER_FAILURE)
             except AutologError:
                 continue  # Cancelled or deleted meanwhile.
             if not answer.already_queued:
@@ -399,7 +394,7 @@ class Sweep:
                            len(stranded), ", ".join(stranded))
         self.context.store.items.fold_status_counts()
         restarted = recheck_logged_sources(self.context, now=now, state=self.recheck)
-        retried = retry_changed_failures(self.context, self.broker, now=now)
+        retried = retry_changed_failures(self.context, now=now)
         return dataclasses.replace(scan(self.context, self.broker, now=now), stranded=tuple(stranded),
                                    redelivered=tuple(redelivered), restarted=tuple(restarted),
                                    retried=tuple(retried))

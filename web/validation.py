@@ -10,7 +10,6 @@ from typing import Any
 import falcon
 
 from autolog.errors import InvalidSource
-from autolog.sources import is_remote
 from autolog.store import NewItem
 from pipelines.intake import MAX_BATCH
 
@@ -137,7 +136,7 @@ def new_item(value: Any, path: str = "body") -> NewItem:
     prefix = "" if path == "body" else f"{path}."
     known_fields(value, ITEM_FIELDS, path=path)
     source = text(value, "source", path=f"{prefix}source")
-    if not is_remote(source) and "://" not in source and not source.startswith("/"):
+    if "://" not in source and not source.startswith("/"):  # s3://bucket/key, or another scheme submit refuses
         raise invalid(f"{prefix}source", f"{source}: not an absolute path; give a file under a media root, or"
                                          " s3://bucket/key")
     return NewItem(id=text(value, "id", max_length=64, path=f"{prefix}id"), source=source,
