@@ -169,8 +169,8 @@ def test_a_step_whose_fetch_reply_is_lost_in_a_worker_process_runs_and_its_item_
 ) -> None:
     # Given a worker group whose Redis connections go through a proxy (the API side talks to Redis directly)
     proxy = ReplyCuttingProxy(session_redis.socket)
+    workers = start_workers(redis_url=proxy.url)
     try:
-        start_workers(redis_url=proxy.url)
         item_id = unique_id("lost-reply")
 
         # When the first reply to a worker that carries the item (the fetch of its step 1 message) is lost
@@ -186,4 +186,7 @@ def test_a_step_whose_fetch_reply_is_lost_in_a_worker_process_runs_and_its_item_
                                            for event in processes_context.store.timeline.for_item(item_id)))
         assert succeeded(processes_context, item_id) == ["file_info", "thumbnails", "assess", "analysis", "frames"]
     finally:
+        # Stopped while their Redis is reachable: behind a closed proxy a stopping worker retries its acks
+        # until killed, past the fixture's 60 s wait.
+        workers.stop()
         proxy.close()
