@@ -32,6 +32,12 @@ MIN_SPEECH_S = 0.3
 #: noise speech from end to end.
 MIN_LEVEL_SPREAD_DB = 10.0
 
+#: With no track above ``MIN_LEVEL_SPREAD_DB``, a track the voice-activity detector heard is
+#: still tried when its level spreads more than the steady sounds measured above (pink and
+#: brown noise 5.5 dB at most): a line-up tone the detector hears from end to end (0 dB) is not
+#: transcribed into a word or two.
+MIN_FALLBACK_SPREAD_DB = 6.0
+
 #: Samples per level frame: 30 ms, the voice-activity detector's own frame.
 _LEVEL_FRAME = SAMPLE_RATE * 30 // 1000
 
@@ -73,13 +79,14 @@ def choose_speech_tracks(measured: Sequence[TrackSpeech]) -> list[int]:
 
     Every track that carries speech is chosen (two lavs on two people give one transcript
     of both). When none does but the voice-activity detector heard something, the track
-    with the widest level spread is tried: speech under heavy noise still spreads more
-    than the noise alone. No track with any detected speech gives ``[]``.
+    with the widest level spread is tried, if it spreads more than steady sounds do
+    (``MIN_FALLBACK_SPREAD_DB``): speech under heavy noise still spreads more than the noise
+    alone. No such track gives ``[]``.
     """
     carrying = [track.index for track in measured if track.carries_speech]
     if carrying:
         return carrying
-    heard = [track for track in measured if track.speech_s > 0]
+    heard = [track for track in measured if track.speech_s > 0 and track.level_spread_db >= MIN_FALLBACK_SPREAD_DB]
     return [max(heard, key=lambda track: track.level_spread_db).index] if heard else []
 
 

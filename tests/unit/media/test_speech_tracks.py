@@ -8,6 +8,7 @@ times, which the voice-activity detector fixes to within a few tens of ms.
 
 from __future__ import annotations
 
+import subprocess
 import wave
 from pathlib import Path
 
@@ -90,6 +91,22 @@ def test_a_tone_and_loud_noise_are_not_taken_for_speech(
     assert words_of(transcript) & SENTENCE2
 
 
+def test_bars_and_tone_alone_are_not_transcribed(transcriber: Transcriber, tmp_path: Path) -> None:
+    # Given a camera's line-up: bars and a 1 kHz tone at 24 bits on two channels, which
+    # pocketsphinx's voice-activity detector hears from end to end (it made "gervais" of it)
+    path = tmp_path / "bars_and_tone.mov"
+    subprocess.run(["ffmpeg", "-nostdin", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "smptebars=size=320x240:rate=25,trim=duration=6", "-f", "lavfi", "-i",
+                    "sine=f=1000:d=6:sample_rate=48000", "-c:v", "libx264", "-c:a", "pcm_s24le", "-ac", "2",
+                    str(path)], check=True)
+
+    speech = extract_speech_audio(path, probe_media(path).audio_tracks, tmp_path)
+    transcript = transcribe(transcriber, path)
+
+    assert speech is None
+    assert transcript.segments == ()
+
+
 def test_two_lavs_are_mixed_so_both_speakers_are_transcribed(
     transcriber: Transcriber, sound_variants: FootageCases
 ) -> None:
@@ -116,6 +133,12 @@ def test_with_no_clear_speech_the_most_speech_like_track_heard_is_tried() -> Non
     # Given speech under heavy noise (spread 8 dB) beside steady noise (5 dB), both heard by the VAD
     measured = [TrackSpeech(1, speech_s=8.0, level_spread_db=5.0), TrackSpeech(2, speech_s=3.0, level_spread_db=8.0)]
     assert choose_speech_tracks(measured) == [2]
+
+
+def test_a_steady_track_the_vad_hears_throughout_is_not_tried() -> None:
+    # Given a line-up tone (0 dB) and pink noise (5.5 dB), both heard as speech by the VAD
+    measured = [TrackSpeech(1, speech_s=6.0, level_spread_db=0.0), TrackSpeech(2, speech_s=6.0, level_spread_db=5.5)]
+    assert choose_speech_tracks(measured) == []
 
 
 def test_tracks_the_vad_hears_nothing_on_give_no_tracks() -> None:
