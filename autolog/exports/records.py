@@ -22,7 +22,7 @@ from autolog.exports.errors import InvalidExportOption, ItemsNotLogged
 from autolog.exports.timing import SourceClock, stored_rate
 from autolog.media.probe import ProbeResult
 from autolog.media.timecode import parse_rate
-from autolog.statuses import AUDIO_ONLY, Status
+from autolog.statuses import AUDIO_ONLY, Status, parse_status
 from autolog.store import FrameView, ItemView, SceneView, SegmentView, Store, validate_item_id
 from autolog.store.items import to_view
 from autolog.store.models import Frame, Item, Scene, TranscriptSegment
@@ -118,9 +118,9 @@ class Selection:
         if len(unique) > MAX_IDS:
             raise InvalidExportOption("ids", f"at most {MAX_IDS} ids per export, not {len(unique)}")
         try:
-            parsed_status = Status(status) if status else None
+            parsed_status = parse_status(status) if status else None
         except ValueError as ex:
-            raise InvalidExportOption("status", f"expected one of {[s.value for s in Status]}") from ex
+            raise InvalidExportOption("status", str(ex)) from ex
         try:
             rate = parse_rate(fps) if fps else None
         except ValueError as ex:
@@ -165,21 +165,24 @@ def plan_selection(store: Store, selection: Selection) -> SelectionPlan:
     """Check a selection and count it by frame rate.
 
     Raises:
-        ItemNotFound: an id names no item.
+        ItemNotFound: an id names no item (an item the other filters leave out is no error).
         ItemsNotLogged: items named by id or status are not at a final status.
     """
+    if selection.ids:
+        with Session(store.engine) as session:
+            known = set(session.scalars(select(Item.id).where(Item.id.in_(selection.ids))))
+        missing = [item_id for item_id in selection.ids if item_id not in known]
+        if missing:
+            raise ItemNotFound(missing[0])
     query = select(Item.id, Item.status, Item.nominal_fps, Item.start_timecode, Item.probe).where(
         *_conditions(store, selection, logged_only=False))
     rates: Counter[str] = Counter()
     not_logged: dict[str, str] = {}
-    found: set[str] = set()
     width = height = sample_rate = 0
     with Session(store.engine) as session:
         # yield_per: the ORM would otherwise buffer every row (and its probe) before the first.
         rows = session.execute(query.order_by(Item.id).execution_options(yield_per=PAGE_SIZE))
         for item_id, status, nominal_fps, start_timecode, probe in rows:
-            if selection.ids:
-                found.add(item_id)
             if Status(status) not in FINAL_STATUSES:
                 not_logged[item_id] = status
                 continue
@@ -189,9 +192,6 @@ def plan_selection(store: Store, selection: Selection) -> SelectionPlan:
             height = max(height, int(facts.get("display_height") or facts.get("height") or 0))
             sample_rate = max([sample_rate, *(int(track.get("sample_rate") or 0)
                                               for track in facts.get("audio_tracks") or [])])
-    missing = [item_id for item_id in selection.ids if item_id not in found]
-    if missing:
-        raise ItemNotFound(missing[0])
     if not_logged:
         raise ItemsNotLogged(not_logged, final=FINAL_STATUSES[0].value)
     return SelectionPlan(count=sum(rates.values()), rates=dict(rates), display_width=width, display_height=height,

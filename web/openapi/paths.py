@@ -17,7 +17,7 @@ from autolog.exports import (
 )
 from autolog.store.jobs import JOB_STATUSES
 from autolog.store.search_query import MAX_QUERY_CHARS
-from web.openapi.schemas import ITEM_ID, JSON, SCHEMAS, ref, request_obj
+from web.openapi.schemas import ITEM_ID, JSON, ref, request_obj
 
 ERRORS = {
     "400": "Malformed JSON or a bad field; the description names the field.",
@@ -208,8 +208,8 @@ def export_paths() -> dict[str, JSON]:
             "Logged items as one ALE or CSV, streamed", list(SELECTION_FORMATS), [
                 query("ids", {"type": "array", "items": ITEM_ID, "maxItems": MAX_IDS}, description=(
                     "Item ids, comma-separated or repeated; each must be logged (409 names those that are not).")),
-                query("status", SCHEMAS["Item"]["properties"]["status"],
-                      description="Only items at this status; default: every logged item."),
+                query("status", {"type": "string"},
+                      description=f"Only items at this status; default: every logged item. {STATUS_NOTE}"),
                 query("q", {"type": "string", "maxLength": MAX_TEXT_CHARS},
                       description="A search query, as `q` of GET /items: only the logged items it matches."),
                 query("fps", {"type": "string", "example": "29.97"},

@@ -14,6 +14,7 @@ from autolog.exports import (
     export_selection,
     iter_selection,
 )
+from autolog.exports.records import plan_selection
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from tests.unit.exports.logged import Clip, log_clip
@@ -51,6 +52,21 @@ def test_ids_status_and_rate_narrow_the_selection(logged_store: Store) -> None:
     assert selected(logged_store, Selection.parse(fps="25/1")) == ["MX-25"]
 
 
+def test_filters_narrow_the_ids_given_without_calling_an_item_missing(logged_store: Store) -> None:
+    # Given two logged items by id, one at 25 fps, and a rate or a search only one of them matches
+    both = ["LF1409", "MX-25"]
+
+    assert selected(logged_store, Selection.parse(ids=both, fps="25")) == ["MX-25"]
+    assert plan_selection(logged_store, Selection.parse(ids=both, fps="25")).count == 1
+    assert export_selection(logged_store, Selection.parse(ids=both, text="zzzz"), "csv").items == 0
+
+
+def test_a_status_is_named_as_the_listing_names_it(logged_store: Store) -> None:
+    # The API's /items?status= and the CLI's --status take a number, a label or a prefix of one
+    for spelling in ("7", "Avid Description", "avid", Status.AVID_DESCRIPTION.value):
+        assert Selection.parse(status=spelling).status is Status.AVID_DESCRIPTION
+
+
 def test_an_item_named_by_id_must_be_logged(logged_store: Store) -> None:
     with pytest.raises(ItemsNotLogged) as refused:
         export_selection(logged_store, Selection.parse(ids=["LF1409", "WIP1"]), "ale")
@@ -80,6 +96,7 @@ def test_an_item_export_of_an_item_still_in_the_pipeline_names_its_status(logged
     ({"ids": ["../x"]}, InvalidItemId),
     ({"ids": [f"I{number}" for number in range(1001)]}, InvalidExportOption),
     ({"status": "8 - Done"}, InvalidExportOption),
+    ({"status": "9"}, InvalidExportOption),
     ({"fps": "fast"}, InvalidExportOption),
     ({"fps": "-25"}, InvalidExportOption),
 ])
