@@ -28,9 +28,9 @@ import redis
 from actors import broker
 from autolog.broker_state import enqueue_many, messages_in_flight, stored_message
 from autolog.context import Context
-from autolog.errors import ItemCancelled, TransitionRefused, UnknownStep
+from autolog.errors import InvalidSource, ItemCancelled, MediaMissing, TransitionRefused, UnknownStep
 from autolog.source_state import SourceFingerprint
-from autolog.sources import check_source
+from autolog.sources import check_source, is_remote, local_path
 from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
 from middleware import Progress
@@ -360,7 +360,8 @@ def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queue
     Raises:
         ItemNotFound: no such item.
         ItemCancelled: it is cancelled.
-        TransitionRefused: no step runs from the item's status (waiting for input, or done).
+        TransitionRefused: no step runs from the item's status (waiting for input, or done), or
+            its source file is missing (``require_source``).
     """
     item = context.store.items.get(item_id)
     step = step_for_status(item.status)
@@ -374,10 +375,31 @@ def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queue
         busy = None
     if busy is not None:
         return Queued(item=item, job_id=busy, queued=True, already_queued=True)
+    require_source(context, item)
     context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value,
         detail={"reason": reason} if reason else None))
     return queue_item(context, item_id)
+
+
+def require_source(context: Context, item: ItemView) -> None:
+    """Refuse to queue ``item`` again while its local source is missing or has left the media roots.
+
+    The steps read it: queued, the item would fail at once, be dead-lettered, and its
+    exports stay refused until it is logged again. Remote sources are checked by the step.
+
+    Raises:
+        TransitionRefused: the file is not there (a conflict: put it back, then ask again).
+    """
+    if is_remote(item.source):
+        return
+    try:
+        local_path(item.source, context.settings.resolved_media_roots)
+    except (MediaMissing, InvalidSource) as ex:
+        raise TransitionRefused(
+            item.id, "its source file", "missing",
+            reason=f"item {item.id!r} cannot be queued: its source {ex}; put the file back at that path "
+                   f"(a moved file is a new item: `autolog ingest` it), then ask again") from ex
 
 
 def nothing_runs_from(item: ItemView) -> TransitionRefused:
@@ -418,11 +440,14 @@ def uncancel(context: Context, item_id: str) -> Queued:
 
     Raises:
         ItemNotFound: no such item.
-        TransitionRefused: it is not cancelled.
+        TransitionRefused: it is not cancelled, or a step runs from its status and its source
+            file is missing (``require_source``).
     """
     item = context.store.items.get(item_id)
     if not item.cancelled:
         raise TransitionRefused(item_id, "cancelled", "not cancelled", reason=f"item {item_id!r} is not cancelled")
+    if step_for_status(item.status) is not None:
+        require_source(context, item)
     context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
                                event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
     return queue_item(context, item_id)
@@ -460,7 +485,8 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
         ItemCancelled: it is cancelled.
         UnknownStep: ``from_step`` names no step.
         TransitionRefused: a message is still in flight for it, the item has not reached
-            that step yet, or the step does not apply (a picture step of an audio-only item).
+            that step yet, the step does not apply (a picture step of an audio-only item), or
+            its source file is missing (``require_source``).
     """
     try:
         step = step_named(from_step)
@@ -481,6 +507,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
         raise TransitionRefused(item_id, "no message in flight", f"message {busy} in flight",
                                 reason=f"a message for item {item_id!r} is already in flight (job {busy}); "
                                        "rerun it once that step ends, or cancel the item first")
+    require_source(context, item)
     past_prompt = item.status not in (Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE,
                                       Status.THUMBNAILS_COMPLETE, Status.AWAITING_USER_INPUT)
     changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}

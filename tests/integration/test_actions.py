@@ -91,6 +91,43 @@ def test_retry_of_a_finished_item_is_refused(
         actions.retry(context, item_id)
 
 
+def test_a_moved_source_refuses_rerun_retry_and_uncancel_and_changes_nothing(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
+) -> None:
+    # Given a logged item whose file was then moved away
+    item_id = unique_id("moved")
+    path = test_media.root / f"{item_id}.mp4"
+    shutil.copy(test_media.path("cuts_noaudio.mp4"), path)
+    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
+    drain()
+    path.rename(path.with_name(f"{item_id}_renamed.mp4"))
+    before = len(context.store.timeline.for_item(item_id))
+
+    with pytest.raises(TransitionRefused, match=f"its source {path}: file not found; put the file back"):
+        actions.rerun(context, item_id, "3")
+    item = context.store.items.get(item_id)
+    assert (item.status, item.dead_lettered) == (Status.AVID_DESCRIPTION, False), "still logged, exports still there"
+    assert len(context.store.timeline.for_item(item_id)) == before
+
+    # An item stopped at a step is refused too, by retry and by uncancel
+    context.store.items.transition(item_id, Status.AVID_DESCRIPTION, Status.THUMBNAILS_COMPLETE)
+    with pytest.raises(TransitionRefused, match="file not found"):
+        actions.retry(context, item_id)
+    actions.cancel(context, item_id)
+    with pytest.raises(TransitionRefused, match="file not found"):
+        actions.uncancel(context, item_id)
+    assert context.store.items.get(item_id).cancelled
+
+    # Put back, the same requests run
+    path.with_name(f"{item_id}_renamed.mp4").rename(path)
+    actions.uncancel(context, item_id)
+    drain()
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+    actions.rerun(context, item_id, "3")
+    drain()
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+
+
 def test_cancelled_item_skips_its_queued_steps(
     context: Context, test_media: SampleClips, unique_id: Callable[[str], str], worker: object, drain: Drain
 ) -> None:

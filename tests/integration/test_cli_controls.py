@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from autolog.local_redis import free_port
+from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from ops.cli import main
@@ -130,9 +131,12 @@ def test_status_lists_failed_items_reads_status_prefixes_and_its_next_page_keeps
 
 
 def test_cancel_uncancel_rerun_and_delete_on_the_command_line(
-    cli_store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path,
+    cli_store: Store, capsys: pytest.CaptureFixture[str], tmp_path: Path, pool_settings: Settings,
 ) -> None:
-    cli_store.items.create([NewItem(id="LFX", source="/m/x.mp4")])
+    source = pool_settings.resolved_media_roots[0] / "cli-controls" / "x.mp4"
+    source.parent.mkdir(exist_ok=True)
+    source.write_bytes(b"not really footage")
+    cli_store.items.create([NewItem(id="LFX", source=str(source))])
     for before, after in ((Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE),
                           (Status.FILE_INFO_COMPLETE, Status.THUMBNAILS_COMPLETE)):
         assert cli_store.items.transition("LFX", before, after)

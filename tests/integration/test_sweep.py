@@ -263,11 +263,11 @@ def test_a_restart_of_an_item_that_moved_meanwhile_is_refused(context: Context, 
 
 
 def test_an_item_that_failed_step_1_is_queued_again_once_its_copy_went_on(
-    context: Context, redis_client: redis.Redis, tmp_path: Path,
+    context: Context, redis_client: redis.Redis,
 ) -> None:
     # Given items that failed step 1 for good ("not media": an MP4 whose copy had stalled before its index)
     for item_id in ("RF1", "RF2", "RF3"):
-        source = tmp_path / f"{item_id}.mp4"
+        source = context.settings.resolved_media_roots[0] / f"{item_id}.mp4"
         source.write_bytes(b"\0" * 4096)
         context.store.items.create([NewItem(item_id, str(source))])
         context.store.items.update(item_id, dead_lettered=True, error={

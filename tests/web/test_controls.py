@@ -140,9 +140,9 @@ def test_github_events_autolog_does_not_act_on_are_202_with_why(anonymous: TestC
 
 
 def test_cancelled_item_is_refused_with_the_right_reason_and_uncancel_queues_it(
-    client: TestClient, api: AutologApi,
+    client: TestClient, api: AutologApi, media_file: MediaFile,
 ) -> None:
-    api.services.store.items.create([NewItem("LFC", "/m/lfc.mp4")])
+    api.services.store.items.create([NewItem("LFC", str(media_file("LFC")))])
     park(api, "LFC", Status.FILE_INFO_COMPLETE)
     client.simulate_post("/items/LFC/cancel")
 
@@ -195,9 +195,11 @@ def test_pool_routes_accept_the_seed_and_queue_names(client: TestClient) -> None
     assert stopped.status_code == 200 and stopped.json["workers"]["file_info"]["running"] is False
 
 
-def test_conflicts_say_what_the_item_is_and_what_to_do_instead(client: TestClient, api: AutologApi) -> None:
+def test_conflicts_say_what_the_item_is_and_what_to_do_instead(
+    client: TestClient, api: AutologApi, media_file: MediaFile,
+) -> None:
     items = api.services.store.items
-    items.create([NewItem("LFW", "/m/lfw.mp4"), NewItem("LFA", "/m/lfa.mp4"), NewItem("LFN", "/m/lfn.mp4")])
+    items.create([NewItem("LFW", "/m/lfw.mp4"), NewItem("LFA", "/m/lfa.mp4"), NewItem("LFN", str(media_file("LFN")))])
     park(api, "LFW", Status.AWAITING_USER_INPUT)
     park(api, "LFA", Status.AWAITING_USER_INPUT)
     items.update("LFA", media_kind="audio")

@@ -285,9 +285,9 @@ def test_prompt_needs_a_prompt_and_a_waiting_item(client: TestClient, api: Autol
     assert Status.PENDING_FILE_INFO.value in refused.json["description"]
 
 
-def test_resume_retry_and_cancel(client: TestClient, api: AutologApi) -> None:
+def test_resume_retry_and_cancel(client: TestClient, api: AutologApi, media_file: MediaFile) -> None:
     store = api.services.store
-    store.items.create([NewItem("R1", "/m/r1.mp4"), NewItem("R2", "/m/r2.mp4")])
+    store.items.create([NewItem("R1", "/m/r1.mp4"), NewItem("R2", str(media_file("R2")))])
     park(api, "R1", Status.AWAITING_USER_INPUT)
     store.items.update("R2", dead_lettered=True, event=NewEvent(item_id="R2", event="dead_lettered"))
 
