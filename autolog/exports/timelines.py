@@ -10,8 +10,10 @@ drop-frame), the usual first frame of a programme.
 
 from __future__ import annotations
 
+import copy
 import re
 from pathlib import PurePosixPath
+from xml.etree import ElementTree
 
 import opentimelineio as otio
 
@@ -76,7 +78,59 @@ def write_fcp7_xml(logged: LoggedItem) -> str:
                                            media_relative_markers=True))
     for channel in range(1, logged.audio_channels + 1):
         timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Audio, name=f"A{channel}"))
-    return str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml"))
+    return _linked_xmeml(str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml")))
+
+
+def _linked_xmeml(text: str) -> str:
+    """Finish the ``fcp_xml`` adapter's ``xmeml``: each audio track on its own channel, each shot's items linked.
+
+    The adapter writes a clip item once and refers to it by id where an equal one comes again, so
+    ``A2``'s shots were references to ``A1``'s: one channel twice. It writes no ``sourcetrack``
+    (which channel of the file an audio item plays: the first, by default) and no ``link``
+    (which items of the shot move together), and two ``rate`` elements in each audio item.
+    Here track ``An``'s items are its own, play channel ``n`` (``sourcetrack``; the file's
+    ``channelcount`` says how many it has), and the shot's
+    video and audio items link to one another, as Final Cut Pro 7 writes them (Apple's
+    *Final Cut Pro XML Interchange Format*, ``link`` and ``sourcetrack``).
+    """
+    root = ElementTree.fromstring(text)
+    media = root.find("./project/children/sequence/media")
+    if media is None:
+        return text
+    described = {item.get("id"): copy.deepcopy(item) for item in root.iter("clipitem") if len(item)}
+    made = len(described)
+    #: Per shot (its place on its track): its items, each with its media type and track number.
+    shots: dict[int, list[tuple[ElementTree.Element, str, int]]] = {}
+    for kind in ("video", "audio"):
+        for number, track in enumerate(media.findall(f"./{kind}/track"), 1):
+            for index, item in enumerate(track.findall("clipitem")):
+                if not len(item):  # a reference to an item described on another track: this track's own copy
+                    made += 1
+                    own = copy.deepcopy(described[item.get("id")])
+                    own.set("id", f"clipitem-{made}")
+                    track[list(track).index(item)] = own
+                    item = own
+                for extra in item.findall("rate")[1:]:
+                    item.remove(extra)
+                if kind == "audio":
+                    source = ElementTree.SubElement(item, "sourcetrack")
+                    ElementTree.SubElement(source, "mediatype").text = "audio"
+                    ElementTree.SubElement(source, "trackindex").text = str(number)
+                shots.setdefault(index, []).append((item, kind, number))
+    channels = len(media.findall("./audio/track"))
+    for file_audio in root.findall(".//file/media/audio") if channels else ():
+        ElementTree.SubElement(file_audio, "channelcount").text = str(channels)
+    for index, members in shots.items():
+        for item, _, _ in members if len(members) > 1 else ():
+            for linked, kind, number in members:
+                link = ElementTree.SubElement(item, "link")
+                ElementTree.SubElement(link, "linkclipref").text = linked.get("id")
+                ElementTree.SubElement(link, "mediatype").text = kind
+                ElementTree.SubElement(link, "trackindex").text = str(number)
+                ElementTree.SubElement(link, "clipindex").text = str(index + 1)
+    ElementTree.indent(root, space="    ")
+    body = ElementTree.tostring(root, encoding="unicode")
+    return f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n{body}\n'
 
 
 def edl_reel(logged: LoggedItem) -> str:

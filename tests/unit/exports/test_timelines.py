@@ -125,6 +125,35 @@ def test_the_fcp7_xml_holds_the_shots_with_linked_audio_and_markers(sqlite_store
         for frame in frames]
 
 
+@pytest.mark.parametrize("clip", [CLIPS[0], Clip("SND", rate="25", start_timecode="10:00:00:00", media_kind="audio",
+                                        audio_channels=(1, 1, 1), duration_s=12.0)], ids=["shots", "audio-only"])
+def test_each_fcp7_xml_audio_track_plays_its_own_channel_and_each_shot_is_linked(
+    sqlite_store: Store, clip: Clip,
+) -> None:
+    log_clip(sqlite_store, clip)
+
+    root = ElementTree.fromstring(export_text(sqlite_store, clip.item_id, "fcp7xml"))
+
+    media = root.find("./project/children/sequence/media")
+    assert media is not None
+    tracks = [("video", number, track) for number, track in enumerate(media.findall("./video/track"), 1)]
+    tracks += [("audio", number, track) for number, track in enumerate(media.findall("./audio/track"), 1)]
+    items = {item.get("id"): (kind, number, index + 1)
+             for kind, number, track in tracks for index, item in enumerate(track.findall("clipitem"))}
+    assert len(items) == sum(len(track.findall("clipitem")) for _, _, track in tracks), "no item is on two tracks"
+    assert root.findtext(".//file/media/audio/channelcount") == str(sum(clip.audio_channels))
+    for kind, number, track in tracks:
+        for index, item in enumerate(track.findall("clipitem"), 1):
+            assert len(item.findall("rate")) == 1
+            # An audio item plays its own track's channel of the file; a video item none
+            assert [(source.findtext("mediatype"), source.findtext("trackindex"))
+                    for source in item.findall("sourcetrack")] == ([("audio", str(number))] if kind == "audio" else [])
+            # Each item links to every item of its shot, itself included, as Final Cut Pro 7 writes them
+            links = {(link.findtext("linkclipref"), link.findtext("mediatype"), int(link.findtext("trackindex") or 0),
+                      int(link.findtext("clipindex") or 0)) for link in item.findall("link")}
+            assert links == {(other, *place) for other, place in items.items() if place[2] == index}
+
+
 def test_the_fcp7_xml_media_holds_every_shot_when_the_container_ends_inside_the_last_frame(
     sqlite_store: Store,
 ) -> None:
