@@ -74,10 +74,17 @@ def _write(export: Export, out: TextIO) -> None:
 
 
 def _write_file(export: Export, path: Path) -> None:
+    """Write ``export`` to ``path`` whole, through a hidden ``.NAME.part`` beside it.
+
+    Raises:
+        UsageError: the file cannot be written there (no such folder, no permission, a full disk).
+    """
     partial = path.with_name(f".{path.name}.part")
     try:
         with partial.open("w", encoding="utf-8", newline="") as out:
             _write(export, out)
         os.replace(partial, path)
+    except OSError as ex:
+        raise UsageError(f"cannot write {path}: {ex.strerror or ex}") from ex
     finally:
         partial.unlink(missing_ok=True)

@@ -76,3 +76,15 @@ def test_what_cannot_be_exported_exits_2_or_3_with_one_line(logged: Store, tmp_p
     assert code == exit_code
     assert message in one_line_error(capsys)
     assert list((tmp_path / "exports").iterdir()) == []
+
+
+def test_an_output_file_in_a_folder_that_does_not_exist_exits_2_with_one_line(
+    logged: Store, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "no such folder" / "day1.ale"
+
+    code = main(["export", "ale", "DF1", "-o", str(out)])
+
+    assert code == 2
+    assert f"cannot write {out}: No such file or directory" in one_line_error(capsys)
+    assert not out.parent.exists()
