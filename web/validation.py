@@ -26,10 +26,13 @@ def json_object(req: falcon.Request) -> dict[str, Any]:
     """Return the request's JSON body, which must be an object.
 
     A JSON body is parsed whatever its ``Content-Type`` says (``curl -d`` labels it a form),
-    so a client never gets a field error about a body it sent right.
+    so a client never gets a field error about a body it sent right. One that opens as JSON
+    does (``{`` or ``[``) but does not parse is malformed JSON, a 400 (PRODUCT.md §4), whatever
+    its label.
 
     Raises:
-        falcon.HTTPUnsupportedMediaType: the body is not JSON and is labelled as something else.
+        falcon.HTTPUnsupportedMediaType: the body is not JSON, does not look like it, and is
+            labelled as something else.
         falcon.HTTPBadRequest: the body is missing, not JSON, or not an object.
     """
     content_type = (req.content_type or "").split(";")[0].strip().lower()
@@ -40,6 +43,8 @@ def json_object(req: falcon.Request) -> dict[str, Any]:
         try:
             body = json.loads(raw)
         except (ValueError, UnicodeDecodeError) as ex:
+            if raw.lstrip()[:1] in (b"{", b"["):
+                raise invalid("body", f"malformed JSON: {ex}") from ex
             raise falcon.HTTPUnsupportedMediaType(
                 description=f"expected a JSON body with Content-Type: application/json, got {content_type!r}") from ex
     if not isinstance(body, dict):

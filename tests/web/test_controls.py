@@ -116,6 +116,16 @@ def test_a_body_that_is_not_json_is_415_when_labelled_otherwise(client: TestClie
     assert "application/json" in response.json["description"]
 
 
+def test_malformed_json_is_400_whatever_its_label(client: TestClient) -> None:
+    # curl -d labels its body a form
+    for content_type in ("application/x-www-form-urlencoded", "application/json"):
+        response = client.simulate_post("/run/lf_queue_batch", body='{"footage_ids": ["LF1"',
+                                        headers={"Content-Type": content_type})
+
+        assert response.status_code == 400, content_type
+        assert response.json["description"].startswith("body: malformed JSON" if "form" in content_type else "")
+
+
 def test_github_ping_is_answered_200_after_the_signature(anonymous: TestClient, api: AutologApi) -> None:
     body = json.dumps({"zen": "Keep it logically awesome.", "hook_id": 1}).encode()
     headers = {"X-GitHub-Event": "ping", "X-GitHub-Delivery": "p-1", "Content-Type": "application/json"}
