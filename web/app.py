@@ -88,14 +88,13 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         app.add_route(uri, resource)
 
 
-def build_api(services: ApiServices, metrics: CollectorRegistry) -> falcon.App[falcon.Request, falcon.Response]:
+def build_api(services: ApiServices, metrics: CollectorRegistry,
+              sessions: SessionCookies) -> falcon.App[falcon.Request, falcon.Response]:
     """Build the Falcon app: body limit and API keys (or a session) as middleware, errors mapped in one place.
 
-    ``metrics`` is the registry ``/metrics`` renders.
+    ``metrics`` is the registry ``/metrics`` renders; ``sessions`` reads the review pages' cookie.
     """
     settings = services.settings
-    sessions = SessionCookies(settings.api_keys, secret=settings.session_secret, ttl_s=settings.session_ttl_s,
-                              sign_ins=SignIns(services.redis_client, namespace=settings.namespace))
     middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
@@ -111,9 +110,12 @@ class AutologApi:
     def __init__(self, services: ApiServices, metrics: CollectorRegistry) -> None:
         self.services = services
         self.metrics = metrics
-        self.api = build_api(services, metrics)
+        settings = services.settings
+        sessions = SessionCookies(settings.api_keys, secret=settings.session_secret, ttl_s=settings.session_ttl_s,
+                                  sign_ins=SignIns(services.redis_client, namespace=settings.namespace))
+        self.api = build_api(services, metrics, sessions)
         dashboard = make_wsgi_middleware(DASHBOARD_PREFIX, services.broker)(self.api)
-        self._app = DashboardGuard(dashboard, prefix=DASHBOARD_PREFIX, keys=services.settings.api_keys)
+        self._app = DashboardGuard(dashboard, prefix=DASHBOARD_PREFIX, keys=settings.api_keys, sessions=sessions)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         return self._app(environ, start_response)

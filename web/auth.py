@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import contextlib
 import hashlib
 import hmac
 import json
@@ -25,6 +26,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http.cookies import CookieError, SimpleCookie
 from typing import Any
 from urllib.parse import quote
 
@@ -239,20 +241,39 @@ class ApiKeyAuth:
 
 
 class DashboardGuard:
-    """WSGI middleware: requests under ``prefix`` need a key before they reach the dashboard."""
+    """WSGI middleware: requests under ``prefix`` need a key, or a review-page session, before they reach the dashboard.
 
-    def __init__(self, app: WsgiApp, *, prefix: str, keys: Sequence[str]) -> None:
+    A browser signed in on the review pages opens the dashboard with its session cookie (no
+    basic-auth dialog). The dashboard's own actions (requeue, delete) are POSTs it guards
+    with its own CSRF token (a double-submit cookie), so the session needs no token of ours.
+
+    Args:
+        sessions: reads the review pages' session cookie.
+    """
+
+    def __init__(self, app: WsgiApp, *, prefix: str, keys: Sequence[str], sessions: SessionCookies) -> None:
         self._app = app
         self._prefix = prefix
         self._keys = tuple(keys)
+        self._sessions = sessions
+
+    def _check(self, environ: dict[str, Any]) -> None:
+        headers = {"x-api-key": environ.get("HTTP_X_API_KEY"), "authorization": environ.get("HTTP_AUTHORIZATION")}
+        cookie = SimpleCookie()
+        with contextlib.suppress(CookieError):
+            cookie.load(environ.get("HTTP_COOKIE", ""))
+        session = cookie.get(SESSION_COOKIE)
+        if offered_key(headers) is not None or session is None or not session.value:
+            check_key(headers, self._keys)
+        else:
+            self._sessions.read(session.value)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
         if path != self._prefix and not path.startswith(self._prefix + "/"):
             return self._app(environ, start_response)
         try:
-            check_key({"x-api-key": environ.get("HTTP_X_API_KEY"), "authorization": environ.get("HTTP_AUTHORIZATION")},
-                      self._keys)
+            self._check(environ)
         except AuthenticationFailed as ex:
             body = json.dumps({"title": "401 Unauthorized", "description": ex.reason}).encode()
             start_response("401 Unauthorized", [("Content-Type", "application/json"),

@@ -106,6 +106,20 @@ def test_the_session_cookie_opens_the_pages_and_the_json_api(browser: Browser, i
     assert browser.client.simulate_get(f"/items/{item_id}").json["id"] == item_id
 
 
+def test_the_session_cookie_opens_the_dashboard_and_a_signed_out_or_forged_one_does_not(
+    api: AutologApi, browser: Browser,
+) -> None:
+    page = browser.client.simulate_get("/dashboard/")
+    assert page.status_code == 200 and "Dramatiq Dashboard" in page.text
+
+    forged = SessionCookies((KEY,), secret="guessed", ttl_s=3600).issue(KEY)[0]
+    for cookie in (forged, "garbage"):
+        refused = with_cookie(api, cookie).simulate_get("/dashboard/")
+        assert (refused.status_code, refused.headers["WWW-Authenticate"].startswith("Basic")) == (401, True)
+    browser.client.simulate_post("/ui/logout", headers={CSRF_HEADER: browser.csrf})
+    assert with_cookie(api, browser.cookie).simulate_get("/dashboard/").status_code == 401
+
+
 def test_unsafe_request_with_the_cookie_needs_the_session_csrf_token(browser: Browser, item_id: str) -> None:
     missing = browser.client.simulate_post(f"/items/{item_id}/cancel")
     wrong = browser.client.simulate_post(f"/items/{item_id}/cancel", headers={CSRF_HEADER: "x" * 43})
