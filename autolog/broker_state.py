@@ -623,6 +623,27 @@ def drop_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: 
         pipe.execute()
 
 
+def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[str], item_id: str) -> int:
+    """Remove every dead letter of ``item_id`` from ``queues``' dead-letter queues; return how many went.
+
+    For an item queued again by another way than its dead letter (a rerun, a retry of the item,
+    the sweep's retry of a source that changed): the dead letter is then no failure to act on.
+    Each queue's dead letters are read 500 at a time.
+    """
+    dropped = 0
+    for queue in queues:
+        key = _key(namespace, queue, ".XQ")
+        mine = [redis_id for redis_id, raw in client.hscan_iter(f"{key}.msgs", count=500)
+                if (message := decode_message(raw)) is not None and message.item_id == item_id]
+        if mine:
+            with client.pipeline(transaction=True) as pipe:
+                pipe.zrem(key, *mine)
+                pipe.hdel(f"{key}.msgs", *mine)
+                pipe.execute()
+            dropped += len(mine)
+    return dropped
+
+
 def purge_dead_letters(client: redis.Redis, namespace: str, queue: str) -> int:
     """Delete ``queue``'s dead letters; return how many there were."""
     key = _key(namespace, queue, ".XQ")

@@ -26,7 +26,7 @@ import dramatiq
 import redis
 
 from actors import broker
-from autolog.broker_state import enqueue_many, messages_in_flight, stored_message
+from autolog.broker_state import drop_dead_letters_of, enqueue_many, messages_in_flight, stored_message
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemCancelled, MediaMissing, TransitionRefused, UnknownStep
 from autolog.source_state import SourceFingerprint
@@ -379,7 +379,21 @@ def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queue
     context.store.items.update(item_id, dead_lettered=False, purged=False, event=NewEvent(
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value,
         detail={"reason": reason} if reason else None))
-    return queue_item(context, item_id)
+    answer = queue_item(context, item_id)
+    _drop_dead_letters(item_id)
+    return answer
+
+
+def _drop_dead_letters(item_id: str) -> None:
+    """Take the item's dead letters off the dead-letter queues: it was queued again another way, or deleted.
+
+    Left there, ``GET /dead-letters`` and the dead-letter alert would go on showing a failure the
+    item has moved past. Best effort: Redis down leaves them (a retry of one then finds its item moved on).
+    """
+    try:
+        drop_dead_letters_of(broker.client, broker.namespace, [step.queue_name for step in STEPS], item_id)
+    except redis.RedisError as ex:
+        logger.warning("Could not drop the dead letters of item %r: %s", item_id, ex)
 
 
 def require_source(context: Context, item: ItemView) -> None:
@@ -450,7 +464,9 @@ def uncancel(context: Context, item_id: str) -> Queued:
         require_source(context, item)
     context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
                                event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
-    return queue_item(context, item_id)
+    answer = queue_item(context, item_id)
+    _drop_dead_letters(item_id)
+    return answer
 
 
 def _reached(item: ItemView) -> int:
@@ -513,8 +529,10 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     changes = {"force_resume": True} if past_prompt and step.number <= ASSESS.number else {}
     event = NewEvent(item_id=item_id, event="rerun_requested", step=step.name, from_status=item.status.value,
                      to_status=step.from_status.value)
-    return _transition(context, item_id, item.status, step.from_status, event=event, changes=changes,
-                       source=item.source)
+    answer = _transition(context, item_id, item.status, step.from_status, event=event, changes=changes,
+                         source=item.source)
+    _drop_dead_letters(item_id)
+    return answer
 
 
 #: The reason of the sweep's ``retry_requested`` of an item whose source changed after step 1 failed.
@@ -538,12 +556,14 @@ def restart_changed_source(context: Context, item: ItemView, found: SourceFinger
                      to_status=Status.PENDING_FILE_INFO.value,
                      detail={"stored": item.source_fingerprint, "found": found.asdict(),
                              "reason": "changed after it was logged"})
-    return _transition(context, item.id, item.status, Status.PENDING_FILE_INFO, event=event,
-                       changes={"force_resume": True}, source=item.source)
+    answer = _transition(context, item.id, item.status, Status.PENDING_FILE_INFO, event=event,
+                         changes={"force_resume": True}, source=item.source)
+    _drop_dead_letters(item.id)
+    return answer
 
 
 def delete(context: Context, item_id: str) -> list[str]:
-    """Delete an item: its row, timeline and results, and its artifact files; return the files removed.
+    """Delete an item: its row, timeline and results, its artifact files and dead letters; return the files removed.
 
     The timeline goes with the item, so the id is free for a new ingest; the deletion itself
     is logged. A message still in flight finds no item and is skipped by the worker; a
@@ -563,6 +583,7 @@ def delete(context: Context, item_id: str) -> list[str]:
     folder = root / item_id
     if folder.is_dir() and folder.resolve().is_relative_to(root):
         shutil.rmtree(folder, ignore_errors=True)
+    _drop_dead_letters(item_id)
     logger.info("Deleted item %r and %d artifact file(s).", item_id, len(removed))
     return removed
 

@@ -12,9 +12,10 @@ from typing import Any
 import pytest
 
 from actors import broker
+from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemExists, ItemNotFound, TransitionRefused
-from autolog.statuses import Status
+from autolog.statuses import STEPS, Status
 from autolog.store import SEND_WITHIN_S, NewItem
 from autolog.store import outbox as outbox_module
 from pipelines import actions
@@ -72,12 +73,45 @@ def test_retry_after_fixing_the_source_completes_a_dead_lettered_item(
     drain()
     assert context.store.items.get(item_id).dead_lettered
 
+    assert dead_letters_of(item_id) == 1
+
     shutil.copy(test_media.path("cuts_noaudio.mp4"), path)
     actions.retry(context, item_id)
     drain()
 
     item = context.store.items.get(item_id)
     assert (item.status, item.dead_lettered, item.error) == (Status.AVID_DESCRIPTION, False, None)
+    assert dead_letters_of(item_id) == 0, "its dead letter is no failure to act on any more"
+
+
+def dead_letters_of(item_id: str) -> int:
+    """Count the dead letters of ``item_id`` in the step queues' dead-letter queues."""
+    return sum(1 for step in STEPS
+               for entry in broker_state.dead_letters(broker.client, broker.namespace, step.queue_name, limit=1000)
+               if (message := broker_state.decode_message(entry.data)) is not None and message.item_id == item_id)
+
+
+@pytest.mark.parametrize("way", ["rerun", "delete"])
+def test_a_rerun_or_a_delete_takes_the_items_dead_letters_away(
+    context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str], way: str,
+) -> None:
+    # Given two dead-lettered items, one of which is then rerun or deleted
+    paths = {}
+    for name in ("gone", "kept"):
+        paths[name] = test_media.root / f"{unique_id(name)}.mp4"
+        shutil.copy(test_media.path("not_media.mp4"), paths[name])
+        actions.submit(context, [NewItem(paths[name].stem, str(paths[name]), force_resume=True)])
+    drain()
+    gone, kept = paths["gone"].stem, paths["kept"].stem
+    assert dead_letters_of(gone) == dead_letters_of(kept) == 1
+
+    if way == "rerun":
+        actions.rerun(context, gone, "1")
+    else:
+        actions.delete(context, gone)
+
+    assert dead_letters_of(gone) == 0
+    assert dead_letters_of(kept) == 1
 
 
 def test_retry_of_a_finished_item_is_refused(
