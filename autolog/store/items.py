@@ -178,11 +178,12 @@ def to_view(item: Item | Row[Any] | SimpleNamespace) -> ItemView:
     )
 
 
-def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
+def add_items(session: Session, items: Sequence[NewItem], *, at: datetime | None = None) -> list[ItemView]:
     """Add items at ``0 - Pending File Info`` and their created events to ``session``'s transaction.
 
     Other repositories call this to create items atomically with rows of their own. The
     rows go in as two multi-row inserts, so a thousand items cost about what one does.
+    ``at`` is their creation time (default: now).
 
     Raises:
         InvalidItemId: an id is malformed.
@@ -199,7 +200,7 @@ def add_items(session: Session, items: Sequence[NewItem]) -> list[ItemView]:
     taken = session.scalars(select(Item.id).where(Item.id.in_(seen))).first()
     if taken is not None:
         raise ItemExists(taken)
-    now = utcnow()
+    now = at or utcnow()
     pending = Status.PENDING_FILE_INFO
     connection = session.connection()
     try:
@@ -297,14 +298,19 @@ class Items:
         ``messages`` (typically each item's first step) go to the outbox in the same
         transaction: the items and their messages are stored together or not at all. The
         caller sends them after this returns (``middleware.send_committed``); a relay sends
-        them if it cannot.
+        them if it cannot. The items are created no later than the earliest of them was made:
+        a message's "queued" event is at its ``message_timestamp`` (ms), made before this call,
+        and an item's timeline must read ``created`` before ``queued``.
 
         Raises:
             InvalidItemId: an id is malformed.
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
+        made_ms = [message.message["message_timestamp"] for message in messages
+                   if isinstance(message.message.get("message_timestamp"), int)]
+        at = min(utcnow(), datetime.fromtimestamp(min(made_ms) / 1000, UTC)) if made_ms else None
         with self._sessions.begin() as session:
-            views = add_items(session, items)
+            views = add_items(session, items, at=at)
             add_messages(session, messages)
             return views
 

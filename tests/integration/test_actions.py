@@ -51,6 +51,17 @@ def test_source_outside_the_media_roots_stores_nothing(context: Context, unique_
         context.store.items.get(item_id)
 
 
+def test_a_submitted_items_timeline_reads_created_then_queued(
+    context: Context, test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # The "queued" event is at its message's timestamp (ms), made before the items are stored
+    ids = [unique_id(f"order{index}") for index in range(20)]
+    actions.submit(context, [NewItem(item_id, str(test_media.path("cuts_noaudio.mp4"))) for item_id in ids])
+
+    for item_id in ids:
+        assert [event.event for event in context.store.timeline.for_item(item_id)][:2] == ["created", "queued"]
+
+
 def test_resubmitting_an_id_is_refused_and_keeps_the_first(
     context: Context, test_media: SampleClips, unique_id: Callable[[str], str]
 ) -> None:
