@@ -49,8 +49,14 @@ COLUMNS: tuple[str, ...] = (
 #: Clips handed to the adapter at a time; bounds the memory an export of any size needs.
 CHUNK_ROWS = 500
 
-#: The audio format of a heading when no item has sound.
+#: The audio format of a heading when no item has sound, or when its rate is not one Avid's takes.
 DEFAULT_AUDIO_FORMAT = "48kHz"
+
+#: The ``AUDIO_FORMAT`` values of Avid's log specification (Avid Log Exchange, "Global Headings"),
+#: by the sample rate in kHz, rounded: 22.05 and 44.1 kHz are ``22kHz`` and ``44kHz``. Another
+#: rate (a 16 kHz voice recorder, 96 kHz production sound) is written as the project's usual
+#: ``48kHz``: Media Composer converts linked audio to its project's rate either way.
+AVID_AUDIO_FORMATS = {22: "22kHz", 24: "24kHz", 44: "44kHz", 48: "48kHz"}
 
 _FPS_LINE = re.compile(r"^FPS\t.*$", re.MULTILINE)
 
@@ -67,7 +73,7 @@ class AleHeading:
     def describe(cls, fps_label: str, *, display_width: int, display_height: int, sample_rate: int) -> AleHeading:
         """Return the heading for clips of one rate, the largest picture and sound given."""
         video = AVID_VIDEO_FORMAT_FROM_WIDTH_HEIGHT(display_width, display_height) if display_height else None
-        audio = f"{round(sample_rate / 1000)}kHz" if sample_rate else DEFAULT_AUDIO_FORMAT
+        audio = AVID_AUDIO_FORMATS.get(round(sample_rate / 1000), DEFAULT_AUDIO_FORMAT)
         return cls(fps_label=fps_label, video_format=str(video or DEFAULT_VIDEO_FORMAT), audio_format=audio)
 
     @classmethod

@@ -30,6 +30,18 @@ def spelled(time: otio.opentime.RationalTime, rate: Fraction, *, drop: bool) -> 
     return str(otio.opentime.to_timecode(time, float(rate), drop))
 
 
+@pytest.mark.parametrize(("sample_rate", "audio_format"), [
+    (48_000, "48kHz"), (44_100, "44kHz"), (22_050, "22kHz"), (16_000, "48kHz"), (96_000, "48kHz")])
+def test_the_audio_format_is_one_avids_log_specification_lists(
+    sqlite_store: Store, sample_rate: int, audio_format: str,
+) -> None:
+    log_clip(sqlite_store, Clip("SR1", sample_rate=sample_rate))
+
+    heading, _ = read_ale(ale_of(sqlite_store, "SR1"))
+
+    assert heading["AUDIO_FORMAT"] == audio_format
+
+
 def test_a_drop_frame_clip_reads_back_at_its_source_timecode(sqlite_store: Store) -> None:
     # Given a 6 s clip at 29.97 drop-frame starting at 01:00:00;00, two shots, stereo sound
     clip = Clip("DF1")
