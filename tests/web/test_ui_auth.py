@@ -244,6 +244,27 @@ def test_failed_sign_ins_from_one_address_are_throttled_then_allowed_again(api: 
     assert [sign_in("wrong").status_code for _ in range(10)] == [401] * 10
 
 
+def test_behind_the_local_tls_proxy_each_reviewer_is_throttled_by_their_own_address(api: AutologApi) -> None:
+    # Given reviewers reaching the API through a proxy on its host, which appends their address
+    client = TestClient(api)
+
+    def sign_in(key: str, forwarded_for: str, peer: str = "127.0.0.1") -> Result:
+        return client.simulate_post("/ui/login", body=f"key={key}", remote_addr=peer,
+                                    headers={**FORM, "X-Forwarded-For": forwarded_for})
+
+    # When one of them mistypes the key ten times
+    assert [sign_in("wrong", "198.51.100.7").status_code for _ in range(10)] == [401] * 10
+
+    # Then that reviewer is held back, another is not, and a claim in the header of a client
+    # forging it first is not believed: the proxy's appended entry counts
+    assert sign_in(KEY, "198.51.100.7").status_code == 429
+    assert sign_in(KEY, "198.51.100.8").status_code == 303
+    assert sign_in(KEY, "198.51.100.8, 198.51.100.7").status_code == 429
+    # And a peer that is not the local proxy is counted by its own address, whatever it claims
+    assert [sign_in("wrong", f"203.0.113.{n}", peer="192.0.2.20").status_code for n in range(10)] == [401] * 10
+    assert sign_in(KEY, "203.0.113.99", peer="192.0.2.20").status_code == 429
+
+
 def test_with_redis_unreachable_sign_ins_are_neither_throttled_nor_signed_out() -> None:
     # No retries: redis-py's default backoff would spend seconds per call on a server that is not there.
     client = redis.Redis(unix_socket_path="/nonexistent/redis.sock", retry=Retry(NoBackoff(), 0))

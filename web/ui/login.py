@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 from urllib.parse import urlsplit
 
 import falcon
@@ -35,10 +36,29 @@ def _same_origin(req: falcon.Request) -> bool:
     return origin is None or origin in {f"{req.scheme}://{req.netloc}", f"{req.forwarded_scheme}://{req.forwarded_host}"}
 
 
+def client_address(req: falcon.Request) -> str:
+    """Return the address a sign-in comes from, for its throttle.
+
+    The API listens on loopback and is reached from other machines through a TLS proxy on its
+    host (README, *Review pages*), so every remote reviewer's request comes from that proxy's
+    address: counted by it, one person's typos would lock out everyone. A request from a
+    loopback peer that carries ``X-Forwarded-For`` is counted by the address the proxy saw
+    (the header's last entry, which the proxy itself appends); any other peer by its own
+    address (a header from elsewhere is not trusted).
+    """
+    peer = req.remote_addr or "unknown"
+    try:
+        loopback = ipaddress.ip_address(peer).is_loopback
+    except ValueError:
+        loopback = False
+    forwarded = req.get_header("X-Forwarded-For") if loopback else None
+    return (forwarded.split(",")[-1].strip() or peer) if forwarded else peer
+
+
 class Login:
     """``GET /ui/login`` shows the form; ``POST /ui/login`` checks the key and sets the session cookie.
 
-    Failed sign-ins are counted per client address (``web.sign_ins``); past the limit the form
+    Failed sign-ins are counted per client address (``client_address``, ``web.sign_ins``); past the limit the form
     answers 429 with ``Retry-After`` until the window ends, whatever key is offered.
     """
 
@@ -60,7 +80,7 @@ class Login:
         if not _same_origin(req):
             raise falcon.HTTPForbidden(description="the login form was posted from another site")
         key = form.get("key")
-        sign_ins, address = self._sessions.sign_ins, req.remote_addr or "unknown"
+        sign_ins, address = self._sessions.sign_ins, client_address(req)
         wait_s = sign_ins.wait_s(address) if sign_ins is not None else 0
         if wait_s:
             resp.status = falcon.HTTP_429
