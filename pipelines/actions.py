@@ -470,9 +470,13 @@ def uncancel(context: Context, item_id: str) -> Queued:
 
 
 def _reached(item: ItemView) -> int:
-    """Return the number of the step the item has got to: the one it runs next, or past the last when logged."""
+    """Return the number of the step the item has got to: the one it runs next, or past the last when logged.
+
+    An item awaiting its prompt has got to step 3: step 4 runs once it has a prompt (or is
+    resumed without one), which a rerun from step 4 would skip.
+    """
     if item.status is Status.AWAITING_USER_INPUT:
-        return ASSESS.number + 1
+        return ASSESS.number
     current = step_for_status(item.status)
     return current.number if current else len(STEPS) + 1
 
@@ -511,6 +515,8 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     item = context.store.items.get(item_id)
     if item.cancelled:
         raise ItemCancelled(item_id)
+    if step.number > _reached(item) and item.status is Status.AWAITING_USER_INPUT:
+        raise nothing_runs_from(item)
     if step.number > _reached(item):
         raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value,
                                 reason=f"item {item_id!r} has not reached step {step.number} ({step.name}): "

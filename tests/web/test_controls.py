@@ -216,6 +216,7 @@ def test_conflicts_say_what_the_item_is_and_what_to_do_instead(
 
     queued = client.simulate_post("/run/lf_queue", params={"footage_id": "LFW"})
     retried = client.simulate_post("/items/LFW/retry")
+    past_prompt = client.simulate_post("/items/LFW/rerun", params={"from": "analysis"})
     not_cancelled = client.simulate_post("/items/LFN/uncancel")
     audio_only = client.simulate_post("/items/LFA/rerun", params={"from": "assess"})
     first = client.simulate_post("/items/LFN/rerun", params={"from": "file_info"})
@@ -225,6 +226,9 @@ def test_conflicts_say_what_the_item_is_and_what_to_do_instead(
     assert queued.status_code == retried.status_code == 409
     assert queued.json["description"].startswith(awaiting)
     assert retried.json["description"].startswith(awaiting)
+    assert (past_prompt.status_code, past_prompt.json["description"].startswith(awaiting)) == (409, True), (
+        "a rerun from step 4 would skip the prompt")
+    assert items.get("LFW").status is Status.AWAITING_USER_INPUT
     assert (not_cancelled.status_code, not_cancelled.json["description"]) == (409, "item 'LFN' is not cancelled")
     assert (audio_only.status_code, audio_only.json["description"]) == (
         409, "item 'LFA' is audio-only: step assess never runs")
