@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -29,6 +31,11 @@ MAKE_TEST_MEDIA = Path(__file__).resolve().parent / "make_test_media.sh"
 def make_clips(folder: Path) -> list[Path]:
     """Make the demo clips in ``folder`` unless they are there already; return their paths.
 
+    The script makes more clips than the demo ingests (an empty file, a WAV, another broken
+    MP4 for the tests); it runs in a scratch folder and only the demo's clips and the manifest
+    move into ``folder``, which is a watch folder by default: the sweep would log the others as
+    items the demo never mentions.
+
     Raises:
         DemoMediaFailed: the script failed (it needs ffmpeg and espeak-ng).
     """
@@ -36,10 +43,14 @@ def make_clips(folder: Path) -> list[Path]:
     if (folder / "manifest.json").is_file() and all(clip.is_file() for clip in clips):
         return clips
     folder.mkdir(parents=True, exist_ok=True)
-    made = subprocess.run(["bash", str(MAKE_TEST_MEDIA), str(folder)], stdin=subprocess.DEVNULL,
-                          capture_output=True, text=True, check=False)
-    if made.returncode != 0:
-        raise DemoMediaFailed(f"{MAKE_TEST_MEDIA.name} failed: {made.stderr.strip() or made.returncode}")
+    with tempfile.TemporaryDirectory(prefix="autolog-demo-clips-") as scratch:
+        made = subprocess.run(["bash", str(MAKE_TEST_MEDIA), scratch], stdin=subprocess.DEVNULL,
+                              capture_output=True, text=True, check=False)
+        if made.returncode != 0:
+            raise DemoMediaFailed(f"{MAKE_TEST_MEDIA.name} failed: {made.stderr.strip() or made.returncode}")
+        # The manifest last: with it in place, the clips are taken as made.
+        for name in (*DEMO_CLIPS, "manifest.json"):
+            shutil.move(Path(scratch) / name, folder / name)
     return clips
 
 
