@@ -28,7 +28,7 @@ from web.resources import exports, items, jobs, queues, seed, system, webhooks
 from web.services import ApiServices
 from web.sign_ins import SignIns
 from web.ui import add_ui_routes
-from web.validation import BodyLimit
+from web.validation import BodyLimit, KnownQueryParams
 
 #: Where dramatiq-dashboard is mounted.
 DASHBOARD_PREFIX = "/dashboard"
@@ -95,7 +95,7 @@ def build_api(services: ApiServices, metrics: CollectorRegistry,
     ``metrics`` is the registry ``/metrics`` renders; ``sessions`` reads the review pages' cookie.
     """
     settings = services.settings
-    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions)]
+    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions), KnownQueryParams(build_document())]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)

@@ -178,6 +178,37 @@ def naming_sources(items: Sequence[NewItem], path: str | None = None) -> Iterato
         raise invalid(fields[0] if path is not None and fields else "source", str(ex)) from ex
 
 
+class KnownQueryParams:
+    """Falcon middleware: a query parameter the OpenAPI document does not give the route is a 400 naming it.
+
+    As a misspelt body field (``known_fields``): ``/items?after=A001`` (the CLI's flag, where
+    the API's parameter is ``cursor``) had answered the first page as if asked for it.
+    Routes the document does not describe, and the open ones (health, metrics, webhooks), are
+    left alone.
+
+    Args:
+        document: the API's OpenAPI document (``web.openapi.build_document``).
+    """
+
+    def __init__(self, document: dict[str, Any]) -> None:
+        self._allowed: dict[tuple[str, str], frozenset[str]] = {
+            (template, method.upper()): frozenset(
+                parameter["name"] for parameter in operation.get("parameters", []) if parameter.get("in") == "query")
+            for template, operations in document.get("paths", {}).items()
+            for method, operation in operations.items() if isinstance(operation, dict)}
+
+    def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: object) -> None:
+        if getattr(resource, "auth", "api_key") not in ("api_key", "page"):
+            return  # /health, /metrics and the webhooks answer monitors and senders that may add their own
+        allowed = self._allowed.get((req.uri_template or "", req.method))
+        if allowed is None:
+            return
+        for name in req.params:
+            if name not in allowed:
+                expected = f"expected {', '.join(sorted(allowed))}" if allowed else "this route takes none"
+                raise invalid(name, f"unknown query parameter; {expected}")
+
+
 class BodyLimit:
     """Falcon middleware: refuse bodies over ``max_bytes`` before reading them."""
 

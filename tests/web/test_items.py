@@ -299,3 +299,17 @@ def test_resume_retry_and_cancel(client: TestClient, api: AutologApi, media_file
     assert (retried.status_code, retried.json["item"]["dead_lettered"]) == (202, False)
     assert (cancelled.status_code, cancelled.json["item"]["cancelled"]) == (200, True)
     assert client.simulate_post("/items/R2/retry").status_code == 409
+
+
+def test_a_query_parameter_a_route_does_not_take_is_a_400_naming_it(client: TestClient) -> None:
+    # The CLI's --after is the API's cursor: the first page, answered as if asked for, would mislead
+    listing = client.simulate_get("/items", params={"after": "A001"})
+    export = client.simulate_get("/exports/ale", params={"idz": "A001"})
+    monitor = client.simulate_get("/health", params={"_": "1733100000"})
+
+    assert (listing.status_code, listing.json["description"].split(";")[0]) == (400, "after: unknown query parameter")
+    assert "cursor" in listing.json["description"]
+    assert (export.status_code, export.json["description"].split(";")[0]) == (400, "idz: unknown query parameter")
+    assert monitor.status_code in (200, 503), "an open route answers monitors whatever they add"
+    assert client.simulate_get("/queues", params={"x": "1"}).json["description"].endswith("this route takes none")
+    assert client.simulate_get("/items", params={"cursor": "", "limit": "5"}).status_code == 200
