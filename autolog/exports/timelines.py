@@ -36,6 +36,10 @@ _NOT_REEL = re.compile(r"[^A-Za-z0-9]+")
 def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR) -> str:
     """Return a CMX 3600 EDL of the item's shots: source timecodes, reel, clip names, frame markers.
 
+    Each frame record is a ``* LOC`` line under its shot's event, at the record timecode where
+    its frame falls in that event (the event's record in plus the frame's offset from its
+    source in), as Media Composer places locators.
+
     The adapter writes no ``FCM`` line, so one is added after the title: ``DROP FRAME`` or
     ``NON-DROP FRAME`` as the item's timecode counts.
 
@@ -53,8 +57,17 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
         duration=otio.opentime.RationalTime(_record_start(clock), rate))))
     timeline = otio.schema.Timeline(name=one_line(logged.item.id))
     timeline.tracks.append(video)
+    record = _record_start(clock)
     for clip in video.find_clips():
         clip.metadata["cmx_3600"] = {"reel": edl_reel(logged)}
+        # A locator is at record timecode, inside its event, as Media Composer writes them (OpenTimelineIO's
+        # screening_example.edl, issue #345): the adapter prints a marker's time as it is given.
+        source_in = clip.source_range.start_time.value
+        for marker in clip.markers:
+            at = record + marker.marked_range.start_time.value - source_in
+            marker.marked_range = otio.opentime.TimeRange(otio.opentime.RationalTime(at, rate),
+                                                          otio.opentime.RationalTime(0, rate))
+        record += clip.source_range.duration.value
     text = str(otio.adapters.write_to_string(timeline, adapter_name="cmx_3600", rate=rate, style="avid"))
     counting = "DROP FRAME" if clock.drop_frame else "NON-DROP FRAME"
     title, _, events = text.partition("\n")

@@ -8,6 +8,7 @@ from xml.etree import ElementTree
 import opentimelineio as otio
 import pycmx
 import pytest
+from timecode import Timecode
 
 from autolog.exports import ExportOptions, NotExportable, export_item
 from autolog.media.timecode import frame_timecode, parse_rate
@@ -71,14 +72,30 @@ def test_the_edl_reads_back_in_opentimelineio_with_drop_frame_declared(sqlite_st
         smpte_frames(start, base, drop=drop) for start, _ in shots]
 
 
-def test_frame_records_are_edl_locators_in_the_chosen_colour(sqlite_store: Store) -> None:
-    log_clip(sqlite_store, Clip("DF1"))
+@pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
+def test_frame_records_are_edl_locators_at_record_timecode_in_the_chosen_colour(
+    sqlite_store: Store, clip: Clip,
+) -> None:
+    log_clip(sqlite_store, clip)
+    rate, drop = parse_rate(clip.rate), ";" in clip.start_timecode
+    base = round(rate)
 
-    text = export_text(sqlite_store, "DF1", "edl", colour="green")
+    text = export_text(sqlite_store, clip.item_id, "edl", colour="green")
 
+    # Each locator follows its event, at the record timecode where its frame falls in that event, as Media
+    # Composer writes them (record 00:59:58:00-01:00:02:19, LOC 01:00:01:14 in OpenTimelineIO's example)
+    events = [edit for event in pycmx.parse_cmx3600(io.StringIO(text)).events for edit in event.edits]
+    frames = sqlite_store.results.frames(clip.item_id)
     locators = [line for line in text.splitlines() if line.startswith("* LOC:")]
-    frames = sqlite_store.results.frames("DF1")
-    assert [line.split()[2:4] for line in locators] == [[frame.timecode, "GREEN"] for frame in frames]
+    assert len(locators) == len(frames) == len(events)
+    for line, frame, edit in zip(locators, frames, events, strict=True):
+        offset = smpte_frames(frame.timecode, base, drop=drop) - smpte_frames(edit.source_in, base, drop=drop)
+        assert 0 <= offset < smpte_frames(edit.source_out, base, drop=drop) - smpte_frames(edit.source_in, base,
+                                                                                            drop=drop)
+        expected = Timecode(str(rate if drop else base), edit.record_in, force_non_drop_frame=not drop) + offset
+        assert line.split()[2:4] == [str(expected), "GREEN"]
+    if clip.item_id != "DF1":  # the source timecode, which the lines had held, is not the record's here
+        assert locators[0].split()[2] != frames[0].timecode
     assert locators[0].endswith("A WOMAN WALKS INTO A CAFÉ.")
 
 
