@@ -409,11 +409,14 @@ def require_source(context: Context, item: ItemView) -> None:
         return
     try:
         local_path(item.source, context.settings.resolved_media_roots)
-    except (MediaMissing, InvalidSource) as ex:
+    except MediaMissing as ex:
         raise TransitionRefused(
             item.id, "its source file", "missing",
             reason=f"item {item.id!r} cannot be queued: its source {ex}; put the file back at that path "
                    f"(a moved file is a new item: `autolog ingest` it), then ask again") from ex
+    except InvalidSource as ex:
+        raise TransitionRefused(item.id, "a source under the media roots", "outside them",
+                                reason=f"item {item.id!r} cannot be queued: its source {ex}") from ex
 
 
 def nothing_runs_from(item: ItemView) -> TransitionRefused:

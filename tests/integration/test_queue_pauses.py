@@ -104,7 +104,12 @@ def test_a_step_reaching_a_worker_of_a_paused_queue_is_held_once_then_runs_on_re
 
 
 def _pending(context: Context, *item_ids: str) -> None:
-    context.store.items.create([NewItem(item_id, f"/m/{item_id}.mp4") for item_id in item_ids])
+    """Create items at step 1, each with a file under the media root (a retry looks for it)."""
+    folder = context.settings.resolved_media_roots[0] / "queue-pauses"
+    folder.mkdir(exist_ok=True)
+    for item_id in item_ids:
+        (folder / f"{item_id}.mp4").write_bytes(b"not really footage")
+    context.store.items.create([NewItem(item_id, str(folder / f"{item_id}.mp4")) for item_id in item_ids])
 
 
 def test_a_held_step_purged_with_its_queue_reads_skipped_so_a_page_waiting_on_it_stops(

@@ -67,9 +67,14 @@ def timing_out_recogniser(args: Sequence[str], *, capture_output: bool, timeout:
 
 @pytest.fixture(scope="module")
 def noise(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A WAV of loud pink noise that the voice-activity detector takes for continuous speech."""
+    """A WAV of loud pink noise that the voice-activity detector takes for continuous speech.
+
+    Its level rises and falls three times a second (``tremolo``), as speech's does (11 dB of
+    spread), so the track is transcribed: steady noise (5.5 dB) is not, by design
+    (``autolog.media.speech_tracks.MIN_FALLBACK_SPREAD_DB``).
+    """
     path = make_clip(tmp_path_factory.mktemp("noise") / "noise.wav", "-f", "lavfi", "-i",
-                     f"anoisesrc=color=pink:amplitude=0.3:duration={NOISE_S}:sample_rate=16000",
+                     f"anoisesrc=color=pink:amplitude=0.3:duration={NOISE_S}:sample_rate=16000,tremolo=f=3:d=0.7",
                      "-c:a", "pcm_s16le")
     with wave.open(str(path), "rb") as audio:
         heard_s = sum(end_s - start_s for start_s, end_s in speech_spans(audio))
