@@ -20,6 +20,9 @@ POLL_INTERVAL_S = 0.05
 #: ``/proc/<pid>/stat`` states of a process that has exited.
 EXITED_STATES = frozenset({"Z", "X", "x"})
 
+#: The state ``/proc/net/tcp`` gives a listening socket.
+LISTEN_STATE = "0A"
+
 #: This process's pid, set again in a child forked by ``os.fork`` (dramatiq's and gunicorn's workers).
 _pid = os.getpid()
 
@@ -106,6 +109,41 @@ def runs_command_with(pid: int, argument: str) -> bool:
     except (FileNotFoundError, ProcessLookupError, PermissionError):
         return False
     return argument.encode() in command
+
+
+def listens_on(pid: int, port: int) -> bool:
+    """Tell whether process ``pid`` holds a TCP socket listening on ``port`` (any address, IPv4 or IPv6).
+
+    Reads ``/proc/<pid>/net/tcp*`` for the listening sockets on the port and looks for one of
+    them among the process's open files, so a port another program holds does not count.
+    Where ``/proc`` is missing this cannot be checked, and True is returned.
+    """
+    if not PROC.is_dir():
+        return True
+    sockets = set()
+    for table in ("tcp", "tcp6"):
+        try:
+            rows = (PROC / str(pid) / "net" / table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            # sl, local address (hex ip:port), remote address, state (0A: LISTEN), ..., inode
+            fields = row.split()
+            if fields[3] == LISTEN_STATE and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                sockets.add(f"socket:[{fields[9]}]")
+    if not sockets:
+        return False
+    try:
+        descriptors = list((PROC / str(pid) / "fd").iterdir())
+    except OSError:
+        return False
+    for descriptor in descriptors:
+        try:
+            if os.readlink(descriptor) in sockets:
+                return True
+        except OSError:
+            continue
+    return False
 
 
 def stop_processes(pids: Collection[int], *, group: bool, timeout_s: float, kill_wait_s: float = 5.0,

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from autolog.errors import AutologError
+from autolog.processes import listens_on
 from autolog.settings import Settings
 from ops.processes import PidFileProcess
 
@@ -28,20 +29,24 @@ START_TIMEOUT_S, POLL_S = 30.0, 0.05
 
 
 class ApiServerError(AutologError):
-    """Raised when gunicorn exits or does not listen in time."""
+    """Raised when gunicorn exits or does not listen on the API's port in time."""
 
 
 @dataclass(frozen=True)
 class ApiStatus:
-    """Whether the API server runs, and where."""
+    """Whether the API server runs and serves its port, and where."""
 
+    #: gunicorn's master is alive and holds the socket listening on the API's port.
     running: bool
+    #: gunicorn's master, when it is alive (serving or not).
     pid: int | None
     url: str
+    #: Why the API does not serve, when it does not: gunicorn exited, or another process holds the port.
+    problem: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
-        return {"running": self.running, "pid": self.pid, "url": self.url}
+        return {"running": self.running, "pid": self.pid, "url": self.url, "problem": self.problem}
 
 
 def _listening(host: str, port: int) -> bool:
@@ -83,26 +88,41 @@ class ApiServer:
         return self.process.command
 
     def status(self) -> ApiStatus:
-        """Report the server."""
+        """Report the server: running only while our gunicorn master holds the API's listening socket."""
         pid = self.process.pid()
-        return ApiStatus(running=pid is not None, pid=pid, url=self.url)
+        if pid is None:
+            return ApiStatus(running=False, pid=None, url=self.url, problem=self._problem("gunicorn is not running"))
+        if not listens_on(pid, self.settings.api_port):
+            return ApiStatus(running=False, pid=pid, url=self.url,
+                             problem=self._problem(f"gunicorn (pid {pid}) does not listen on {self.url}"))
+        return ApiStatus(running=True, pid=pid, url=self.url)
 
     def start(self, *, timeout_s: float = START_TIMEOUT_S) -> ApiStatus:
-        """Start gunicorn unless it runs, and wait until it accepts connections.
+        """Start gunicorn unless it runs, and wait until its master listens on the API's port.
+
+        A connection some other process accepts on that port does not count: gunicorn then
+        retries its bind for a few seconds and exits (``Connection in use`` in its log).
 
         Raises:
-            ApiServerError: gunicorn exited, or did not listen within ``timeout_s``.
+            ApiServerError: gunicorn exited, or did not listen within ``timeout_s``; the message
+                says when another process holds the port.
         """
         pid, started = self.process.start()
         deadline = time.monotonic() + timeout_s
-        while not _listening(self.settings.api_host, self.settings.api_port):
-            if started and (code := self.process.exited()) is not None:
-                raise ApiServerError(f"gunicorn exited with {code}; see {self.process.log_file}")
+        while not listens_on(pid, self.settings.api_port):
+            if self.process.pid() != pid:
+                code = self.process.exited() if started else None
+                raise ApiServerError(self._problem(f"gunicorn exited{'' if code is None else f' with {code}'}"))
             if time.monotonic() > deadline:
-                raise ApiServerError(f"gunicorn did not listen on {self.url} in {timeout_s:g} s; "
-                                     f"see {self.process.log_file}")
+                raise ApiServerError(self._problem(f"gunicorn did not listen on {self.url} in {timeout_s:g} s"))
             time.sleep(POLL_S)
         return self.status()
+
+    def _problem(self, what: str) -> str:
+        """Say ``what`` went wrong, whether another process holds the API's port, and where the log is."""
+        taken = (f"; port {self.settings.api_port} is taken by another process"
+                 if _listening(self.settings.api_host, self.settings.api_port) else "")
+        return f"{what}{taken}; see {self.process.log_file}"
 
     def stop(self, *, timeout_s: float = 30.0) -> ApiStatus:
         """Stop gunicorn: SIGTERM to its master (which stops its workers), SIGKILL for its group at the deadline."""

@@ -12,12 +12,12 @@ import argparse
 import json
 import shutil
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from autolog.local_redis import is_alive, private_redis
 from autolog.settings import Settings
-from ops.api_server import ApiServer, ApiStatus
+from ops.api_server import ApiServer, ApiServerError, ApiStatus
 from ops.discovery import DiscoveryProcess, DiscoveryStatus
 from ops.first_run import ensure_api_key
 from ops.pools import PoolManager, PoolStatus, PoolStop
@@ -80,28 +80,33 @@ class Stack:
         has no key, so it is restarted to serve the new one. Then the pools (which migrate
         first), the API and the sweep are started unless they run.
 
+        gunicorn that exits or does not listen (another process holds the port) does not stop
+        the sweep's start; the returned status names the problem and is not ``running``.
+
         Raises:
             RedisServerError: the private redis-server did not start.
-            ApiServerError: gunicorn did not start.
         """
         new_key = ensure_api_key(self.settings)
         restarted = False
         if new_key is not None:
             self.settings = self.settings.replace(api_keys=(new_key,))
-            if self.api.status().running:
+            if self.api.status().pid is not None:
                 self.api.stop()
                 restarted = True
         ensure_redis(self.settings)
         pools = self.pools.start()
-        self.api.start()
+        try:
+            api = self.api.start()
+        except ApiServerError as ex:
+            api = replace(self.api.status(), running=False, problem=str(ex))
         self.sweep.start()
         return StackStatus(redis_url=self.settings.broker_url, redis_alive=is_alive(self.settings.broker_url),
-                           pools=tuple(pools), api=self.api.status(), sweep=self.sweep.status(),
+                           pools=tuple(pools), api=api, sweep=self.sweep.status(),
                            new_api_key=new_key, api_restarted=restarted)
 
     def down(self, *, timeout_s: float | None = None) -> Teardown:
         """Stop the sweep, the API and every worker pool, then the private Redis if it is ours."""
-        sweep_ran, api_ran = self.sweep.status().running, self.api.status().running
+        sweep_ran, api_ran = self.sweep.status().running, self.api.status().pid is not None
         self.sweep.stop()
         self.api.stop()
         stops = self.pools.drain(timeout_s=timeout_s)
@@ -164,7 +169,8 @@ def report_up(status: StackStatus, settings: Settings) -> bool:
     _print_pools(list(status.pools), as_json=False)
     print(f"\nRedis: {status.redis_url} ({'answering' if status.redis_alive else 'NOT ANSWERING'})")
     restarted = "; restarted to serve the new API key" if status.api_restarted else ""
-    print(f"API: {status.api.url} ({'running' if status.api.running else 'NOT RUNNING'}{restarted})")
+    api = "running" if status.api.running else f"NOT RUNNING: {status.api.problem}"
+    print(f"API: {status.api.url} ({api}{restarted})")
     print(f"sweep: {'running' if status.sweep.running else 'NOT RUNNING'} (every {status.sweep.interval_s:g} s)")
     if status.new_api_key is not None:
         print(f"API key (made because AUTOLOG_API_KEYS is unset; kept in {settings.api_key_file}, "

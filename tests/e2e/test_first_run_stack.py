@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import socket
 import stat
 import subprocess
 import sys
@@ -129,3 +130,37 @@ def test_up_on_a_stack_whose_api_started_without_a_key_restarts_the_api_so_the_n
     assert old.status().pid not in (None, first_pid)
     assert http("GET", f"{fresh.api_url}/queues", headers={"X-API-Key": key})[0] == 200
     assert f"stop it with `{AUTOLOG} down`" in up.stdout
+
+
+def accepts_connections(port: int) -> bool:
+    """Tell whether something accepts a TCP connection on the loopback ``port``."""
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def test_up_with_the_api_port_taken_by_another_process_exits_1_naming_it_each_time(fresh: FreshClone) -> None:
+    # Given another program serving HTTP on the API's port
+    other = subprocess.Popen([sys.executable, "-m", "http.server", str(fresh.settings.api_port), "--bind", "127.0.0.1"],
+                             cwd=fresh.root, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        wait_for(lambda: accepts_connections(fresh.settings.api_port), what="the other server to listen")
+
+        for attempt in ("first", "second"):
+            # When `autolog up` runs
+            up = fresh.run("up")
+
+            # Then it exits 1 and says the API does not run, naming the port's holder and gunicorn's log
+            assert up.returncode == 1, f"{attempt} up: {up.stdout}{up.stderr}"
+            (api_line,) = [line for line in up.stdout.splitlines() if line.startswith("API: ")]
+            assert "NOT RUNNING" in api_line, api_line
+            assert f"port {fresh.settings.api_port} is taken by another process" in api_line
+            assert str((fresh.settings.var_dir / "log" / "api.log").resolve()) in api_line
+            assert "The stack is NOT fully running" in up.stdout
+        # and the other program still has its port
+        assert other.poll() is None
+    finally:
+        other.terminate()
+        other.wait(timeout=10)
