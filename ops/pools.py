@@ -93,6 +93,15 @@ class PoolStatus:
     #: Stopped on purpose here (``stop``, ``down``) and not started since: not expected to run.
     stopped: bool = False
 
+    @property
+    def down(self) -> bool:
+        """True when the pool should run here but does not: started and not stopped since, yet not alive.
+
+        That covers a group that died and waits for its restart and one left crash-looping; a pool
+        stopped on purpose (``stop``, ``down``) or never started on this machine is not down.
+        """
+        return self.wanted and not self.alive
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return asdict(self)

@@ -124,7 +124,12 @@ def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
 
 
 def workers(args: argparse.Namespace, settings: Settings) -> int:
-    """Start, stop or report the worker pools; a stop says which running steps finished or were put back."""
+    """Start, stop or report the worker pools; a stop says which running steps finished or were put back.
+
+    Returns 1 when a start leaves a pool not alive, a stop leaves one alive, or the report finds
+    a pool down (started here and not stopped since, yet not alive, or crash-looping); a pool
+    stopped on purpose or never started here is not down.
+    """
     manager = PoolManager(settings)
     names = args.pools or None
     stops: list[PoolStop] = []
@@ -149,6 +154,10 @@ def workers(args: argparse.Namespace, settings: Settings) -> int:
         return 0 if all(pool.alive for pool in statuses) else 1
     if args.action == "stop":
         return 0 if not any(pool.alive for pool in statuses) else 1
+    if down := [pool.name for pool in statuses if pool.down]:
+        print(f"autolog: pools down: {', '.join(down)} (started and not stopped, but not running; "
+              f"see {manager.log_dir})", file=sys.stderr)
+        return 1
     return 0
 
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from autolog.settings import Settings
+from ops.cli import main
 from ops.pools import PoolManager
 from ops.supervisor import PoolSupervisor
 from tests.conftest import wait_for
@@ -78,3 +80,28 @@ def test_a_pool_stopped_on_purpose_or_never_started_is_left_alone(crashing: Pool
 
     assert supervisor.check() == []
     assert not process.wanted and process.recorded_pid() is None
+
+
+def test_workers_report_exits_1_while_a_started_pool_is_down_or_crash_looping_and_0_once_stopped_on_purpose(
+    crashing: PoolManager, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+) -> None:
+    # Given `autolog workers` reading this machine's pools, and one pool started whose group died
+    monkeypatch.setenv("AUTOLOG_VAR_DIR", str(crashing.settings.var_dir))
+    process = crashing.group_processes[crashing.select(["assess"])[0].group]
+    crashing.start(["assess"])
+    wait_for(lambda: process.pid() is None, what="the pool to die")
+
+    # Then the report exits 1 and names it (the pools never started here are not down)
+    assert main(["workers"]) == 1
+    assert capsys.readouterr().err.startswith("autolog: pools down: assess (")
+
+    # and so while the supervisor has given up on it
+    assert PoolSupervisor(crashing, max_restarts=0, clock=Clock()).check() == []
+    assert main(["workers", "--json"]) == 1
+    (assess,) = [pool for pool in json.loads(capsys.readouterr().out) if pool["name"] == "assess"]
+    assert assess["crash_loop"] and not assess["alive"]
+
+    # When it is stopped on purpose, it is no longer down
+    crashing.stop(["assess"], timeout_s=1)
+    assert main(["workers"]) == 0
+    assert capsys.readouterr().err == ""
