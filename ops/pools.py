@@ -382,7 +382,10 @@ class PoolManager:
         chosen = self.select(names)
         deadline = self.default_stop_timeout_s if timeout_s is None else timeout_s
         since = datetime.now(UTC)
-        held = {spec.name: self._held(spec.queue) for spec in chosen}
+        # A group that does not run holds nothing: Redis is not asked (after ``down`` it is stopped too).
+        running = {group for group in dict.fromkeys(spec.group for spec in chosen)
+                   if self.group_processes[group].pid() is not None}
+        held = {spec.name: self._held(spec.queue) if spec.group in running else {} for spec in chosen}
         self.run_dir.mkdir(parents=True, exist_ok=True)
         for spec in chosen:
             self.wanted_file(spec).unlink(missing_ok=True)
@@ -394,7 +397,7 @@ class PoolManager:
             elif self.wanted_pools(group):
                 continue
             self._stop_group(group, timeout_s=deadline)
-        statuses = self.status(spec.name for spec in chosen)
+        statuses = self.status((spec.name for spec in chosen), read_depths=bool(running))
         stops = []
         for spec, status in zip(chosen, statuses, strict=True):
             drained, requeued = self._outcomes(spec, held[spec.name], since)
@@ -450,13 +453,14 @@ class PoolManager:
             return None
         return {key for key, data in zip(held, present, strict=True) if data is not None}
 
-    def status(self, names: Iterable[str] | None = None) -> list[PoolStatus]:
+    def status(self, names: Iterable[str] | None = None, *, read_depths: bool = True) -> list[PoolStatus]:
         """Report each pool: size, master pid, whether it is alive, and its queue depth.
 
         Each group's pid file, served pools and crash-loop mark are read once, however many of its pools are named.
+        With ``read_depths`` False, Redis is not asked and every depth is None (unknown).
         """
         chosen = self.select(names)
-        depths = self.queue_depths([spec.queue for spec in chosen])
+        depths = self.queue_depths([spec.queue for spec in chosen]) if read_depths else {}
         groups = {group: self._group_state(group) for group in dict.fromkeys(spec.group for spec in chosen)}
         statuses = []
         for spec in chosen:

@@ -56,6 +56,14 @@ class Teardown:
     stopped_sweep: bool = False
     #: Worker groups found running that the settings do not name (started under other settings).
     stopped_other_groups: tuple[str, ...] = ()
+    #: Whether a worker group the settings name was running when ``down`` began.
+    stopped_groups: bool = False
+
+    @property
+    def stopped_nothing(self) -> bool:
+        """True when nothing was running: the stack was already down."""
+        return not (self.stopped_groups or self.stopped_api or self.stopped_sweep or self.stopped_other_groups
+                    or self.stopped_private_redis)
 
 
 class Stack:
@@ -107,13 +115,14 @@ class Stack:
     def down(self, *, timeout_s: float | None = None) -> Teardown:
         """Stop the sweep, the API and every worker pool, then the private Redis if it is ours."""
         sweep_ran, api_ran = self.sweep.status().running, self.api.status().pid is not None
+        groups_ran = any(process.pid() is not None for process in self.pools.group_processes.values())
         self.sweep.stop()
         self.api.stop()
         stops = self.pools.drain(timeout_s=timeout_s)
         others = self.pools.stop_other_groups(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
         return Teardown(pools=tuple(stops), stopped_private_redis=stopped, stopped_api=api_ran,
-                        stopped_sweep=sweep_ran, stopped_other_groups=tuple(others))
+                        stopped_sweep=sweep_ran, stopped_other_groups=tuple(others), stopped_groups=groups_ran)
 
 
 def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
@@ -206,10 +215,13 @@ def up(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def down(args: argparse.Namespace, settings: Settings) -> int:
-    """Stop the sweep, the API and the pools, then the private Redis; say what was stopped."""
+    """Stop the sweep, the API and the pools, then the private Redis; say what was stopped, or that nothing ran."""
     stack = Stack(settings)
     teardown = stack.down(timeout_s=args.timeout)
     stack.pools.close()
+    if teardown.stopped_nothing:
+        print("Nothing is running: the stack is already down.")
+        return 0
     if teardown.stopped_sweep:
         print("sweep: stopped")
     if teardown.stopped_api:

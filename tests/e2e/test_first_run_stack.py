@@ -164,3 +164,19 @@ def test_up_with_the_api_port_taken_by_another_process_exits_1_naming_it_each_ti
     finally:
         other.terminate()
         other.wait(timeout=10)
+
+
+def test_down_on_a_stack_already_down_says_nothing_is_running_without_warnings(fresh: FreshClone) -> None:
+    # Given a stack brought up and down
+    up = fresh.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    first = fresh.run("down", "--timeout", "10")
+    assert first.returncode == 0, first.stdout + first.stderr
+
+    # When `autolog down` runs again
+    again = fresh.run("down", "--timeout", "10")
+
+    # Then it says calmly that nothing runs, and warns of nothing
+    assert again.returncode == 0, again.stdout + again.stderr
+    assert again.stdout == "Nothing is running: the stack is already down.\n"
+    assert again.stderr == ""

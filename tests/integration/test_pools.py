@@ -164,17 +164,20 @@ def test_a_worker_process_whose_master_is_killed_stops_instead_of_running_on_as_
 
 
 def test_a_stop_whose_summary_cannot_be_read_from_the_database_still_stops_and_names_nothing(
-    pool_settings: Settings, redis_client: redis.Redis, tmp_path: Path, caplog: pytest.LogCaptureFixture,
+    manager: PoolManager, pool_settings: Settings, redis_client: redis.Redis, tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
+    # A running group, so the stop reads the messages workers hold (a group that does not run holds none)
+    assert manager.start(["file_info"])[0].alive
     unreadable = replace(pool_settings, database_url=f"sqlite:///{tmp_path / 'missing' / 'autolog.db'}")
-    manager = PoolManager(unreadable)
+    stopper = PoolManager(unreadable)
     message = dramatiq.Message(queue_name="probe", actor_name=probe.actor_name, args=("HELD1",), kwargs={}, options={})
     redis_client.hset(f"{unreadable.namespace}:probe.msgs", message.message_id, message.encode())
     redis_client.sadd(f"{unreadable.namespace}:__acks__.some-worker.probe", message.message_id)
     try:
-        (stop,) = manager.drain(["file_info"], timeout_s=STOP_TIMEOUT_S)
+        (stop,) = stopper.drain(["file_info"], timeout_s=STOP_TIMEOUT_S)
     finally:
-        manager.close()
+        stopper.close()
 
     assert (stop.pool.alive, stop.drained, stop.requeued) == (False, (), ())
     assert "Could not tell which running steps of 'file_info' finished or were put back" in caplog.text
