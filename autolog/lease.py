@@ -33,6 +33,16 @@ return 0
 """
 
 
+def lease_holder(client: redis.Redis, key: str) -> str | None:
+    """Return the token holding the lease under ``key`` now, or None when it is free (expired or released).
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    value = client.get(key)
+    return value.decode() if isinstance(value, bytes) else None
+
+
 class Lease:
     """One candidate for a named lease.
 
@@ -81,5 +91,4 @@ class Lease:
         Raises:
             redis.RedisError: Redis could not be reached.
         """
-        value = self._client.get(self.key)
-        return value.decode() if isinstance(value, bytes) else None
+        return lease_holder(self._client, self.key)

@@ -28,6 +28,8 @@ class DiscoveryStatus:
     pid: int | None
     interval_s: float
     stuck_after_s: float
+    #: Started here and not stopped since (``autolog down``, ``POST /stop/lf_discovery``): if not running, it died.
+    wanted: bool = False
 
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
@@ -59,7 +61,7 @@ class DiscoveryProcess:
         """Report the process."""
         pid = self.process.pid()
         return DiscoveryStatus(running=pid is not None, pid=pid, interval_s=self.settings.discovery_interval_s,
-                               stuck_after_s=self.settings.discovery_stuck_after_s)
+                               stuck_after_s=self.settings.discovery_stuck_after_s, wanted=self.process.wanted)
 
     def start(self) -> DiscoveryStatus:
         """Start the process unless it runs already."""

@@ -1,10 +1,11 @@
-"""Health: whether Redis and the database answer, and whether every pool has its worker processes.
+"""Health: whether Redis and the database answer, every pool has its worker processes, and a sweep acts.
 
 ``unhealthy`` when Redis or the database does not answer; ``degraded`` when they do but a pool
 is down (no live worker process anywhere, or its master here died and is not back yet), short
-(fewer live processes than configured) or crash-looping (its supervisor gave up restarting it);
-else ``healthy``. A pool stopped on purpose on this machine (``autolog workers stop``) is expected
-to have no process here: ``stopped``, not ``down``.
+(fewer live processes than configured) or crash-looping (its supervisor gave up restarting it),
+or the sweep is down (no sweep on any host holds its lease in Redis, or this machine's sweep
+died); else ``healthy``. A pool stopped on purpose on this machine (``autolog workers stop``) is
+expected to have no process here: ``stopped``, not ``down``.
 """
 
 from __future__ import annotations
@@ -20,10 +21,13 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.broker_state import read_queue_stats
 from autolog.errors import StoreUnavailable
+from autolog.lease import lease_holder
 from autolog.settings import Settings
 from autolog.store import Store
 from autolog.worker_presence import live_by_pool, read_heartbeats, read_workers
+from ops.discovery import DiscoveryStatus
 from ops.pools import PoolStatus, pool_specs
+from pipelines.discovery import LEASE_KEY
 
 logger = logging.getLogger(__name__)
 
@@ -58,6 +62,26 @@ class PoolHealth:
 
 
 @dataclass(frozen=True)
+class SweepHealth:
+    """Whether a sweep acts: one holds its lease in Redis (this host's or another's), and this host's lives."""
+
+    #: The lease's token (``host:pid:suffix``), or None when no sweep renewed it within its time-to-live.
+    lease_holder: str | None
+    running_here: bool
+    #: This machine's sweep was started and not stopped, and its process is gone (killed, crashed).
+    died_here: bool = False
+
+    @property
+    def state(self) -> str:
+        """``ok``, or ``down`` when no sweep holds the lease or this machine's died."""
+        return "down" if self.lease_holder is None or self.died_here else "ok"
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"state": self.state, "lease_holder": self.lease_holder, "running_here": self.running_here}
+
+
+@dataclass(frozen=True)
 class Health:
     """The outcome of one health check; ``healthy`` needs both Redis and the database."""
 
@@ -68,6 +92,8 @@ class Health:
     errors: tuple[str, ...]
     #: Empty when Redis did not answer (nothing is known about the pools then).
     pools: tuple[PoolHealth, ...] = ()
+    #: None when Redis did not answer.
+    sweep: SweepHealth | None = None
 
     @property
     def healthy(self) -> bool:
@@ -76,17 +102,20 @@ class Health:
 
     @property
     def status(self) -> str:
-        """``healthy``, ``degraded`` (a pool is down, short or crash-looping) or ``unhealthy``."""
+        """``healthy``, ``degraded`` (a pool is down, short or crash-looping, or the sweep is down) or ``unhealthy``."""
         if not self.healthy:
             return "unhealthy"
-        return "degraded" if any(pool.state not in ("ok", "stopped") for pool in self.pools) else "healthy"
+        pools_degraded = any(pool.state not in ("ok", "stopped") for pool in self.pools)
+        sweep_down = self.sweep is not None and self.sweep.state == "down"
+        return "degraded" if pools_degraded or sweep_down else "healthy"
 
     def to_dict(self) -> dict[str, Any]:
-        """Return seed 003's health document, plus the database, the pools and any errors."""
+        """Return seed 003's health document, plus the database, the pools, the sweep and any errors."""
         return {"status": self.status, "redis_connected": self.redis_connected,
                 "database_connected": self.database_connected, "queue_available": self.redis_connected,
                 "queue_length": self.queue_length, "workers_count": self.workers_count,
-                "pools": {pool.name: pool.to_dict() for pool in self.pools}, "errors": list(self.errors)}
+                "pools": {pool.name: pool.to_dict() for pool in self.pools},
+                "sweep": None if self.sweep is None else self.sweep.to_dict(), "errors": list(self.errors)}
 
 
 def pool_health(client: redis.Redis, settings: Settings, local: Sequence[PoolStatus] = ()) -> tuple[PoolHealth, ...]:
@@ -107,17 +136,31 @@ def pool_health(client: redis.Redis, settings: Settings, local: Sequence[PoolSta
                             died_here=spec.name in died) for spec in specs)
 
 
+def sweep_health(client: redis.Redis, settings: Settings, local: DiscoveryStatus | None = None) -> SweepHealth:
+    """Who holds the sweep's lease (any host's sweep renews it every period), and whether this machine's sweep died.
+
+    Raises:
+        redis.RedisError: Redis could not be reached.
+    """
+    holder = lease_holder(client, f"{settings.namespace}:{LEASE_KEY}")
+    running = local is not None and local.running
+    return SweepHealth(lease_holder=holder, running_here=running,
+                       died_here=local is not None and local.wanted and not running)
+
+
 def check_health(client: redis.Redis, store: Store, *, settings: Settings, queues: Sequence[str],
-                 local_pools: Sequence[PoolStatus] = ()) -> Health:
-    """Ping Redis and the database; count queued messages, live workers and each pool's processes if Redis answers.
+                 local_pools: Sequence[PoolStatus] = (), local_sweep: DiscoveryStatus | None = None) -> Health:
+    """Ping Redis and the database; count queued messages, live workers, each pool's processes and the sweep's lease.
 
     Args:
         queues: the queues whose ready, delayed and held (paused) messages make ``queue_length``.
         local_pools: this machine's pools, for their crash-loop marks.
+        local_sweep: this machine's sweep process, to tell one that died from one never started here.
     """
     errors: list[str] = []
     queue_length = workers = None
     pools: tuple[PoolHealth, ...] = ()
+    sweep: SweepHealth | None = None
     try:
         client.ping()
         stats = read_queue_stats(client, settings.namespace, queues)
@@ -125,6 +168,7 @@ def check_health(client: redis.Redis, store: Store, *, settings: Settings, queue
         workers = sum(beat.alive for beat in read_heartbeats(client, settings.namespace,
                                                              timeout_ms=settings.heartbeat_timeout_ms))
         pools = pool_health(client, settings, local_pools)
+        sweep = sweep_health(client, settings, local_sweep)
         redis_ok = True
     except redis.RedisError as ex:
         logger.warning("Health: Redis is unavailable: %s", ex)
@@ -138,4 +182,4 @@ def check_health(client: redis.Redis, store: Store, *, settings: Settings, queue
         errors.append(f"database: {ex}")
         database_ok = False
     return Health(redis_connected=redis_ok, database_connected=database_ok, queue_length=queue_length,
-                  workers_count=workers, errors=tuple(errors), pools=pools)
+                  workers_count=workers, errors=tuple(errors), pools=pools, sweep=sweep)

@@ -10,12 +10,14 @@ import pytest
 import redis
 from falcon.testing import TestClient
 
+from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
 from autolog.settings import Settings
 from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from ops.pools import pool_specs
+from pipelines.discovery import LEASE_KEY
 from tests.conftest import SampleClips
 from tests.web.conftest import KEY
 from tests.web.test_items import queued_ids
@@ -130,6 +132,8 @@ def health(client: TestClient) -> tuple[int, str, dict[str, Any], str]:
 def test_health_is_healthy_once_every_pool_has_its_processes_and_degraded_when_one_is_short(
     client: TestClient, api_settings: Settings, redis_client: redis.Redis,
 ) -> None:
+    # A sweep acting (another host's, holding the lease)
+    Lease(redis_client, f"{api_settings.namespace}:{LEASE_KEY}", ttl_ms=60_000, owner="sweep-host:1").acquire()
     specs = pool_specs(api_settings)
     for spec in specs:
         for index in range(spec.processes):

@@ -166,7 +166,8 @@ SCHEMAS: dict[str, JSON] = {
                   status={"type": "string", "enum": ["healthy", "degraded", "unhealthy"],
                           "description": "unhealthy (503): Redis or the database does not answer; degraded: a pool "
                                          "is down, short of worker processes or crash-looping (one stopped on "
-                                         "purpose is not: its state is stopped)."},
+                                         "purpose is not: its state is stopped), or the sweep is down (no sweep "
+                                         "holds its lease in Redis, or this machine's died)."},
                   redis_connected=BOOLEAN, database_connected=BOOLEAN, queue_available=BOOLEAN,
                   queue_length=nullable(INTEGER), workers_count=nullable(INTEGER),
                   pools={"type": "object", "additionalProperties": obj(
@@ -174,6 +175,9 @@ SCHEMAS: dict[str, JSON] = {
                       live_processes=INTEGER,
                       state={"type": "string", "enum": ["ok", "short", "down", "crash_loop", "stopped"]},
                       crash_loop=nullable(STRING))},
+                  sweep=nullable(obj(["state", "lease_holder", "running_here"],
+                                     state={"type": "string", "enum": ["ok", "down"]},
+                                     lease_holder=nullable(STRING), running_here=BOOLEAN)),
                   errors={"type": "array", "items": STRING}),
     "MinioEvent": obj(["Records"], EventName=STRING, Key=STRING, Records={"type": "array", "items": obj(
         ["eventName", "s3"], eventName={"type": "string", "example": "s3:ObjectCreated:Put"},

@@ -56,7 +56,8 @@ class Health:
     """``GET /health``: Redis, database, queue length, live workers and pools.
 
     503 when Redis or the database is down; 200 with ``"status": "degraded"`` when a pool is down,
-    short of worker processes or crash-looping.
+    short of worker processes or crash-looping, or the sweep is down (no sweep holds its lease, or
+    this machine's died).
     """
 
     auth = "open"
@@ -66,7 +67,8 @@ class Health:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         health = check_health(self._services.redis_client, self._services.store, settings=self._services.settings,
-                              queues=self._services.queues.names, local_pools=self._services.pools.status())
+                              queues=self._services.queues.names, local_pools=self._services.pools.status(),
+                              local_sweep=self._services.discovery.status())
         resp.media = health.to_dict()
         resp.status = falcon.HTTP_200 if health.healthy else falcon.HTTP_503
 
