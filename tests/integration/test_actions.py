@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -74,14 +75,20 @@ def test_resubmitting_an_id_is_refused_and_keeps_the_first(
     assert context.store.items.get(item_id).source.endswith("cuts_noaudio.mp4")
 
 
+def submitted_copy(context: Context, test_media: SampleClips, drain: Drain, item_id: str, clip: str) -> Path:
+    """Copy the sample ``clip`` under the media root as ``item_id``'s file, submit it with force-resume, drain."""
+    path = test_media.root / f"{item_id}.mp4"
+    shutil.copy(test_media.path(clip), path)
+    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
+    drain()
+    return path
+
+
 def test_retry_after_fixing_the_source_completes_a_dead_lettered_item(
     context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str]
 ) -> None:
     item_id = unique_id("fixed")
-    path = test_media.root / f"{item_id}.mp4"
-    shutil.copy(test_media.path("not_media.mp4"), path)
-    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
-    drain()
+    path = submitted_copy(context, test_media, drain, item_id, "not_media.mp4")
     assert context.store.items.get(item_id).dead_lettered
 
     assert dead_letters_of(item_id) == 1
@@ -107,13 +114,9 @@ def test_a_rerun_or_a_delete_takes_the_items_dead_letters_away(
     context: Context, test_media: SampleClips, drain: Drain, unique_id: Callable[[str], str], way: str,
 ) -> None:
     # Given two dead-lettered items, one of which is then rerun or deleted
-    paths = {}
-    for name in ("gone", "kept"):
-        paths[name] = test_media.root / f"{unique_id(name)}.mp4"
-        shutil.copy(test_media.path("not_media.mp4"), paths[name])
-        actions.submit(context, [NewItem(paths[name].stem, str(paths[name]), force_resume=True)])
-    drain()
-    gone, kept = paths["gone"].stem, paths["kept"].stem
+    gone, kept = unique_id("gone"), unique_id("kept")
+    for item_id in (gone, kept):
+        submitted_copy(context, test_media, drain, item_id, "not_media.mp4")
     assert dead_letters_of(gone) == dead_letters_of(kept) == 1
 
     if way == "rerun":
@@ -141,10 +144,7 @@ def test_a_moved_source_refuses_rerun_retry_and_uncancel_and_changes_nothing(
 ) -> None:
     # Given a logged item whose file was then moved away
     item_id = unique_id("moved")
-    path = test_media.root / f"{item_id}.mp4"
-    shutil.copy(test_media.path("cuts_noaudio.mp4"), path)
-    actions.submit(context, [NewItem(item_id, str(path), force_resume=True)])
-    drain()
+    path = submitted_copy(context, test_media, drain, item_id, "cuts_noaudio.mp4")
     path.rename(path.with_name(f"{item_id}_renamed.mp4"))
     before = len(context.store.timeline.for_item(item_id))
 
