@@ -20,8 +20,9 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from autolog.statuses import AUDIO_ONLY, Status
-from autolog.store import NewItem
+from autolog.store import NewItem, Store
 from tests.conftest import REPO, SampleClips, log_through_pipeline, wait_for
+from tests.search_items import log_item
 from tests.web.conftest import KEY, serve_api  # noqa: F401  (serve_api is a fixture)
 from web.auth import SESSION_COOKIE
 
@@ -328,3 +329,51 @@ def test_search_takes_the_library_s_place_and_actions_show_their_result_without_
     expect(page.locator(f'.card[data-item-id="{broken}"]')).to_have_count(0)
     assert problems == []
     source.unlink()
+
+
+@dataclass(frozen=True)
+class Shelf:
+    """Items written straight to a SQLite store, and real gunicorn serving it: no pipeline runs."""
+
+    base: str
+    store: Store
+
+
+@pytest.fixture
+def shelf(sqlite_store: Store, redis_client: Any, serve_api: Callable[[dict[str, str]], str]) -> Shelf:  # noqa: F811
+    """The test's SQLite store served by real gunicorn, on the session's Redis (flushed by ``redis_client``)."""
+    base = serve_api({"DATABASE_URL": sqlite_store.engine.url.render_as_string(hide_password=False)})
+    return Shelf(base=base, store=sqlite_store)
+
+
+def test_a_search_inside_a_status_filter_says_the_filter_applies_and_offers_every_status(
+        shelf: Shelf, chromium: Browser) -> None:
+    # Given five items about a fox at step 1 and one waiting for its prompt that is not about a fox
+    for number in range(5):
+        log_item(shelf.store, f"FOX{number}", descriptions=["a red fox crosses the lane"],
+                 status=Status.PENDING_FILE_INFO)
+    log_item(shelf.store, "HERON", descriptions=["a heron in the shallows"], status=Status.AWAITING_USER_INPUT)
+    page = chromium.new_page()
+    sign_in(page, shelf.base, "/ui/")
+    page.goto(f"{shelf.base}/ui?status=Awaiting%20User%20Input")
+    searchbox = page.get_by_role("searchbox", name="Search clips, descriptions, keywords and transcripts")
+
+    # When the logger searches inside the filter
+    searchbox.fill("fox")
+    page.get_by_role("button", name="Search", exact=True).click()
+
+    # Then the page says the filter still applies, and offers the search at every status
+    expect(page).to_have_url(re.compile(r"\?status=Awaiting\+User\+Input&q=fox$"))
+    expect(page.locator("#search-title")).to_have_text(f"No matches for “fox” at {Status.AWAITING_USER_INPUT.value}")
+    everywhere = page.get_by_role("link", name="Search all statuses")
+    expect(everywhere).to_be_visible()
+    everywhere.click()
+    expect(page).to_have_url(re.compile(r"/ui\?q=fox$"))
+    expect(page.locator("#search-title")).to_have_text("5 items match “fox”")
+    expect(page.locator("#search-scope")).to_be_hidden()
+
+    # And a filter with hits names itself above them too
+    page.goto(f"{shelf.base}/ui?status=0%20-%20Pending%20File%20Info&q=fox")
+    expect(page.locator("#search-title")).to_have_text(f"5 items match “fox” at {Status.PENDING_FILE_INFO.value}")
+    expect(page.locator("#search-scope")).to_contain_text(Status.PENDING_FILE_INFO.value)
+    expect(page.locator("#search-hits .hit")).to_have_count(5)

@@ -37,6 +37,7 @@
   const list = document.getElementById("search-hits");
   const title = document.getElementById("search-title");
   const more = document.getElementById("search-more");
+  const everywhere = document.getElementById("search-everywhere");
   const fields = { id: "id", source: "file", description: "description", keywords: "keywords", transcript: "speech" };
   let query = "";
   let nextOffset = null;
@@ -89,12 +90,14 @@
     const params = new URLSearchParams({ q: query, limit: "20", offset: String(offset) });
     const status = new URLSearchParams(window.location.search).get("status");
     if (status) params.set("status", status);
+    // The status filter still applies to a search: the title names it, beside the link to search every status.
+    const scope = status ? " at " + status : "";
     try {
       const page = await api("GET", "/items?" + params.toString());
       if (offset === 0) list.replaceChildren();
       page.hits.forEach((hit) => list.append(hitItem(hit)));
-      title.textContent = page.total === 0 ? "No matches for “" + query + "”"
-        : page.total + (page.total === 1 ? " item matches" : " items match") + " “" + query + "”";
+      title.textContent = (page.total === 0 ? "No matches for “" + query + "”"
+        : page.total + (page.total === 1 ? " item matches" : " items match") + " “" + query + "”") + scope;
       nextOffset = page.next_offset;
       more.hidden = nextOffset === null;
     } catch (error) {
@@ -114,6 +117,7 @@
     more.hidden = true;
     if (query) {
       title.textContent = "Searching for “" + query + "”…";
+      everywhere.href = "/ui?q=" + encodeURIComponent(query);
       search(0);
     }
   }
