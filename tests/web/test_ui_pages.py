@@ -13,6 +13,7 @@ from falcon.testing import TestClient
 from autolog.progress import ProgressChannel, ProgressEvent
 from autolog.statuses import STEPS, Status
 from autolog.store import FrameView, NewEvent, NewItem, SceneView, SegmentView, Store
+from tests.conftest import item_view
 from tests.web.test_progress_route import sse_events
 from web.app import AutologApi
 from web.ui import views
@@ -309,3 +310,37 @@ def test_every_page_links_the_favicon_and_it_is_served(client: TestClient, anony
     for page in (client.simulate_get("/ui").text, client.simulate_get(f"/ui/items/{logged}").text,
                  anonymous.simulate_get("/ui/login").text):
         assert '<link rel="icon" href="/ui/static/favicon.svg" type="image/svg+xml">' in page
+
+
+def test_an_audio_only_item_page_says_it_has_no_picture_and_shows_its_timecode_rate(
+        client: TestClient, api: AutologApi, unique_id: Ids) -> None:
+    # Given a logged sound roll: step 1 counts its BWF timecode at 25, and it has no picture rate
+    store: Store = api.services.store
+    audio = unique_id("WAV")
+    store.items.create([NewItem(audio, f"/media/{audio}.wav")])
+    store.items.update(audio, status=Status.AVID_DESCRIPTION.value, media_kind="audio", nominal_fps="25/1",
+                       probe={"container": "wav", "duration_s": 6.9, "fps": 0, "nominal_fps": "25/1",
+                              "media_kind": "audio", "field_order": "unknown", "timecode_source": "bwf"})
+
+    # When its page is opened
+    page = client.simulate_get(f"/ui/items/{audio}").text
+
+    # Then the rate is the timecode's, the picture facts are left out, and nothing promises pictures
+    assert "<dt>Timecode rate</dt><dd>25 fps</dd>" in page and "0 fps" not in page and "<dt>Rate</dt>" not in page
+    assert "<dt>Field order</dt>" not in page and "<dt>Video codec</dt>" not in page
+    assert "No thumbnails yet" not in page and "they come after the analysis" not in page
+    assert "An audio-only item has no picture, so no contact sheet." in page
+    assert "No frame records: an audio-only item skips the picture steps (2 to 5)." in page
+
+
+@pytest.mark.parametrize(("nominal_fps", "fps", "shown"), [
+    ("60000/1001", 59.94005994005994, "59.94 fps (60000/1001)"),
+    ("30000/1001", 29.97002997002997, "29.97 fps (30000/1001)"),
+    ("24000/1001", 23.976023976023978, "23.976 fps (24000/1001)"),
+    ("25/1", 25.0, "25 fps (25/1)"),
+])
+def test_a_clip_s_rate_is_written_as_editors_write_it(nominal_fps: str, fps: float, shown: str) -> None:
+    item = item_view("RATE", "/media/RATE.mov", media_kind="video",
+                     probe={**PROBE, "fps": fps, "nominal_fps": nominal_fps})
+
+    assert dict(views.file_facts(item))["Rate"] == shown

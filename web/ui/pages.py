@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from autolog.errors import ItemNotFound
-from autolog.statuses import Status
+from autolog.statuses import AUDIO_ONLY, Status
 from pipelines.actions import rerun_steps
 from web.documents import artifact_url
 from web.services import ApiServices
@@ -75,6 +75,7 @@ class ItemPage:
         kinds = {(artifact.kind, artifact.position) for artifact in store.results.artifacts(item_id)}
         self._pages.render(
             req, resp, "item.html", item=item, tone=views.tone(item), name=views.file_name(item.source),
+            audio_only=item.media_kind == AUDIO_ONLY,
             contact_sheet_url=artifact_url(item_id, "contact_sheet", 0) if ("contact_sheet", 0) in kinds else None,
             poster_url=artifact_url(item_id, "poster", 0) if ("poster", 0) in kinds else None,
             frames=views.frame_rows(item_id, store.results.frames(item_id), store.results.scenes(item_id), segments),

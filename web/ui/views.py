@@ -6,9 +6,11 @@ Pure functions of the store's frozen views; the templates only lay them out.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from fractions import Fraction
 from typing import Any
 
-from autolog.media.timecode import frame_timecode
+from autolog.exports.timing import fps_label, stored_rate
+from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
 from web.documents import artifact_url
@@ -273,7 +275,12 @@ def attempt_rows(item: ItemView, events: list[EventView]) -> list[AttemptRow]:
 
 
 def file_facts(item: ItemView) -> list[tuple[str, str]]:
-    """Return what step 1 found, as label and value pairs; empty before step 1 has run."""
+    """Return what step 1 found, as label and value pairs; empty before step 1 has run.
+
+    Rates read as editors write them (``59.94 fps (60000/1001)``). An audio-only item has no
+    picture: its rate is the one its timecode counts at (``Timecode rate``, ``25 fps``), and
+    the picture's facts (sizes, codec, field order) are left out.
+    """
     probe: dict[str, Any] = item.probe or {}
     if not probe:
         return []
@@ -283,22 +290,38 @@ def file_facts(item: ItemView) -> list[tuple[str, str]]:
         + (f" from {clock(track.get('start_s'))}" if track.get("start_s") else "")
         + (f" ({track['language']})" if track.get("language") else "")
         for track in tracks) or "none"
-    display = (f"{probe.get('display_width')} × {probe.get('display_height')}"
-               if probe.get("display_width") else "—")
     length, clock_length = duration(probe), clock(probe.get("duration_s"))
+    audio_only, rate = item.media_kind == AUDIO_ONLY, probed_rate(probe)
+    if rate is None:
+        rate_text = "—"
+    elif audio_only:
+        rate_text = f"{fps_label(rate)} fps"
+    else:
+        rate_text = (f"{fps_label(rate)} fps ({stored_rate(rate)})"
+                     + (", variable" if probe.get("variable_frame_rate") else ""))
     facts = [
         ("Container", container_name(probe.get("container"), item.source)),
         ("Duration", length if length == clock_length else f"{length} ({clock_length})"),
-        ("Rate", f"{probe.get('fps', 0):g} fps ({probe.get('nominal_fps', '—')})"
-                 + (", variable" if probe.get("variable_frame_rate") else "")),
+        ("Timecode rate" if audio_only else "Rate", rate_text),
         ("Drop-frame", "yes" if item.drop_frame else "no"),
         ("Start timecode", f"{item.start_timecode or '—'} ({probe.get('timecode_source', 'default')})"),
         ("Reel", item.reel or "—"),
-        ("Display size", display),
-        ("Coded size", f"{probe.get('width')} × {probe.get('height')}" if probe.get("width") else "—"),
-        ("Video codec", str(probe.get("video_codec") or "—")),
-        ("Field order", str(probe.get("field_order", "—"))),
-        ("Audio tracks", audio),
-        ("File size", f"{probe.get('size_bytes', 0) / 1_000_000:.1f} MB"),
     ]
-    return facts
+    if not audio_only:
+        facts += [
+            ("Display size", f"{probe.get('display_width')} × {probe.get('display_height')}"
+                             if probe.get("display_width") else "—"),
+            ("Coded size", f"{probe.get('width')} × {probe.get('height')}" if probe.get("width") else "—"),
+            ("Video codec", str(probe.get("video_codec") or "—")),
+            ("Field order", str(probe.get("field_order", "—"))),
+        ]
+    return [*facts, ("Audio tracks", audio), ("File size", f"{probe.get('size_bytes', 0) / 1_000_000:.1f} MB")]
+
+
+def probed_rate(probe: dict[str, Any]) -> Fraction | None:
+    """Return the exact nominal rate step 1 found (``nominal_fps``, else ``fps``); None when it found none."""
+    nominal = probe.get("nominal_fps")
+    try:
+        return parse_rate(nominal if nominal and nominal != "0/1" else probe.get("fps") or 0)
+    except ValueError:
+        return None
