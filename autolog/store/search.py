@@ -72,6 +72,8 @@ class SearchHit:
 
     Attributes:
         item_id, status, source: the item.
+        media_kind: the item's, once step 1 has found it: ``video``, or ``audio`` for an
+            audio-only item (which has no poster or frame images); None before.
         rank: relevance, higher is better; comparable within one query only.
         matches: how many (term, entry) pairs matched: each term counted once per item name,
             frame record and transcript segment that holds it.
@@ -94,6 +96,7 @@ class SearchHit:
     frame: int | None = None
     time_s: float | None = None
     timecode: str | None = None
+    media_kind: str | None = None
 
     def marked(self, start: str = "[", end: str = "]") -> str:
         """Return the snippet as text with each hit between ``start`` and ``end``."""
@@ -105,7 +108,7 @@ class SearchHit:
             "item_id": self.item_id, "status": self.status.value, "source": self.source,
             "rank": round(self.rank, 6), "matches": self.matches, "field": self.field.value,
             "snippet": [{"text": part.text, "hit": part.hit} for part in self.snippet],
-            "frame": self.frame, "time_s": self.time_s, "timecode": self.timecode,
+            "frame": self.frame, "time_s": self.time_s, "timecode": self.timecode, "media_kind": self.media_kind,
         }
 
 
@@ -307,7 +310,7 @@ class Search:
         where = "WHERE i.status = :status" if status is not None else ""
         sql = (
             f"{matched} SELECT m.item_id AS item_id, m.rank AS rank, m.matches AS matches, m.best_entry AS best_entry,"
-            " i.status AS status,"
+            " i.status AS status, i.media_kind AS media_kind,"
             " i.source AS source, i.start_timecode AS start_timecode, i.nominal_fps AS nominal_fps,"
             f" count(*) OVER () AS total FROM matched m JOIN items i ON i.id = m.item_id {where}"
             " ORDER BY m.rank DESC, m.matches DESC, m.item_id"
@@ -331,7 +334,7 @@ class Search:
 
     def _hit(self, session: Session, row: Any, best: tuple[Any, Any] | None) -> SearchHit:
         common = {"item_id": row.item_id, "status": Status(row.status), "source": row.source,
-                  "rank": float(row.rank), "matches": int(row.matches)}
+                  "rank": float(row.rank), "matches": int(row.matches), "media_kind": row.media_kind}
         if best is None:
             # NOTE(search): its entry was replaced between the two reads; the hit stays, without its context.
             return SearchHit(**common, field=SearchField.ID, snippet=(SnippetPart(row.item_id, hit=False),))

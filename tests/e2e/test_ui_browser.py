@@ -377,3 +377,27 @@ def test_a_search_inside_a_status_filter_says_the_filter_applies_and_offers_ever
     expect(page.locator("#search-title")).to_have_text(f"5 items match “fox” at {Status.PENDING_FILE_INFO.value}")
     expect(page.locator("#search-scope")).to_contain_text(Status.PENDING_FILE_INFO.value)
     expect(page.locator("#search-hits .hit")).to_have_count(5)
+
+
+def test_an_audio_only_search_hit_shows_the_audio_only_mark_and_asks_for_no_poster(
+        shelf: Shelf, chromium: Browser) -> None:
+    # Given a logged sound roll whose speech mentions an otter
+    log_item(shelf.store, "ROLL7", speech=[(0.5, "the otter surfaced by the jetty")], source="/media/ROLL7.wav",
+             status=Status.AVID_DESCRIPTION)
+    shelf.store.items.update("ROLL7", media_kind=AUDIO_ONLY)
+    page = chromium.new_page()
+    artifact_requests: list[str] = []
+    page.on("request", lambda request: artifact_requests.append(request.url) if "/artifacts/" in request.url else None)
+    sign_in(page, shelf.base, "/ui/")
+
+    # When a search finds it
+    page.goto(f"{shelf.base}/ui?q=otter")
+
+    # Then its hit carries the library's audio-only mark, and no poster is asked for
+    hit = page.locator("#search-hits .hit")
+    expect(hit).to_have_count(1)
+    expect(hit.locator(".audio-only")).to_contain_text("audio only")
+    expect(hit.locator(".sound-icon")).to_be_visible()
+    expect(hit.locator("img")).to_have_count(0)
+    page.screenshot(path=SCREENSHOTS / "ui-search-audio-only.png")
+    assert artifact_requests == []

@@ -32,7 +32,7 @@ def test_a_search_answers_the_hits_best_first_with_their_context(client: TestCli
             "item_id": "GULL1", "status": Status.AVID_DESCRIPTION.value, "source": "/media/GULL1.mov",
             "rank": result.json["hits"][0]["rank"], "matches": 1, "field": "transcript",
             "snippet": [{"text": "that gull stole my ", "hit": False}, {"text": "chips", "hit": True}],
-            "frame": 1, "time_s": 2.5, "timecode": "01:00:02:12",
+            "frame": 1, "time_s": 2.5, "timecode": "01:00:02:12", "media_kind": None,
         }],
     }
 

@@ -99,7 +99,8 @@ SCHEMAS: dict[str, JSON] = {
     "ItemPage": obj(["items", "count", "next_cursor"], items={"type": "array", "items": ref("Item")},
                     count=INTEGER, next_cursor=nullable(STRING)),
     "SearchHit": obj(
-        ["item_id", "status", "source", "rank", "matches", "field", "snippet", "frame", "time_s", "timecode"],
+        ["item_id", "status", "source", "rank", "matches", "field", "snippet", "frame", "time_s", "timecode",
+         "media_kind"],
         item_id=ITEM_ID, status=STRING, source=STRING,
         rank={**NUMBER, "description": "Relevance, higher is better; compare within one query only."},
         matches={**INTEGER, "description": "Terms found, counted once per name, frame record and speech segment."},
@@ -110,7 +111,9 @@ SCHEMAS: dict[str, JSON] = {
         frame=nullable({**INTEGER, "description": "Position of the frame record (speech: the one whose shot it "
                                                   "starts in); null for an id or source match."}),
         time_s=nullable({**NUMBER, "description": "Clip time of the frame, or of the speech's start."}),
-        timecode=nullable({**STRING, "description": "Source timecode at time_s."})),
+        timecode=nullable({**STRING, "description": "Source timecode at time_s."}),
+        media_kind=nullable({**STRING, "description": "video, or audio for an audio-only item (no poster or frame "
+                                                      "images); null before step 1 has read the file."})),
     "SearchPage": obj(["query", "total", "limit", "offset", "next_offset", "hits"], query=STRING,
                       total={**INTEGER, "description": "Items matching, across all pages."},
                       limit=INTEGER, offset=INTEGER, next_offset=nullable(INTEGER),

@@ -38,6 +38,7 @@
   const title = document.getElementById("search-title");
   const more = document.getElementById("search-more");
   const everywhere = document.getElementById("search-everywhere");
+  const audioOnlyMark = document.getElementById("audio-only-mark");
   const fields = { id: "id", source: "file", description: "description", keywords: "keywords", transcript: "speech" };
   let query = "";
   let nextOffset = null;
@@ -48,15 +49,21 @@
     return hit.frame === null ? page : page + "#frame-" + hit.frame;
   }
 
-  function hitItem(hit) {
-    const item = document.createElement("li");
-    item.className = "hit";
+  /** The picture of a hit: its frame or poster, or for an audio-only item (which has neither) the library's mark. */
+  function hitPicture(hit) {
+    if (hit.media_kind === "audio") return audioOnlyMark.content.firstElementChild.cloneNode(true);
     const image = document.createElement("img");
     image.alt = hit.frame === null ? "Poster frame of " + hit.item_id : "Frame at " + (hit.timecode || "") + " of " + hit.item_id;
     image.loading = "lazy";
     image.src = "/items/" + encodeURIComponent(hit.item_id) + "/artifacts/" +
       (hit.frame === null ? "poster/0" : "sample/" + hit.frame);
     image.addEventListener("error", () => { image.style.visibility = "hidden"; });
+    return image;
+  }
+
+  function hitItem(hit) {
+    const item = document.createElement("li");
+    item.className = "hit";
     const text = document.createElement("div");
     const heading = document.createElement("p");
     heading.className = "hit-title";
@@ -79,7 +86,7 @@
       }
     }
     text.append(heading, snippet);
-    item.append(image, text);
+    item.append(hitPicture(hit), text);
     return item;
   }
 
