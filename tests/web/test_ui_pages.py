@@ -344,3 +344,12 @@ def test_a_clip_s_rate_is_written_as_editors_write_it(nominal_fps: str, fps: flo
                      probe={**PROBE, "fps": fps, "nominal_fps": nominal_fps})
 
     assert dict(views.file_facts(item))["Rate"] == shown
+
+
+def test_an_unknown_status_filter_answers_an_html_page_with_a_way_back(client: TestClient) -> None:
+    response = client.simulate_get("/ui", params={"status": "<b>bogus</b>"})
+
+    assert response.status_code == 400 and response.headers["content-type"].startswith("text/html")
+    assert "There is no status “&lt;b&gt;bogus&lt;/b&gt;”" in response.text and "<b>bogus" not in response.text
+    assert Status.AWAITING_USER_INPUT.value in response.text and "Invalid parameter" not in response.text
+    assert '<a href="/ui">Back to the library</a>' in response.text

@@ -16,21 +16,12 @@ from web.ui.render import Pages
 PAGE_SIZE = 48
 
 
-def _status(req: falcon.Request) -> Status | None:
-    raw = req.get_param("status")
-    if not raw:
-        return None
-    try:
-        return Status(raw)
-    except ValueError as ex:
-        raise falcon.HTTPInvalidParam(f"expected one of {[status.value for status in Status]}", "status") from ex
-
-
 class Library:
     """``GET /ui``: every item as a card, filtered by status, ``PAGE_SIZE`` at a time by id.
 
     With ``q`` the page opens on its search results in place of the cards (its script asks
     ``GET /items?q=``); ``deleted`` names the item the item page just deleted, for a notice.
+    A ``status`` that is none of ours answers 400 with a page that names them.
     """
 
     auth = "page"
@@ -41,7 +32,15 @@ class Library:
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
         store = self._services.store
-        status = _status(req)
+        raw_status = req.get_param("status") or ""
+        try:
+            status = Status(raw_status) if raw_status else None
+        except ValueError:
+            resp.status = falcon.HTTP_400
+            self._pages.render(req, resp, "problem.html", heading="Unknown status",
+                               message=f"There is no status “{raw_status}”. The statuses are: "
+                                       + ", ".join(f"“{known.value}”" for known in Status) + ".")
+            return
         cursor = req.get_param("cursor")
         items = store.items.list(status=status, after_id=cursor, limit=PAGE_SIZE)
         posters = store.results.items_with_artifact([item.id for item in items], "poster")
