@@ -20,7 +20,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from autolog.statuses import AUDIO_ONLY, Status
-from autolog.store import NewItem, Store
+from autolog.store import NewEvent, NewItem, Store
 from tests.conftest import REPO, SampleClips, log_through_pipeline, wait_for
 from tests.search_items import log_item
 from tests.web.conftest import KEY, serve_api  # noqa: F401  (serve_api is a fixture)
@@ -401,3 +401,34 @@ def test_an_audio_only_search_hit_shows_the_audio_only_mark_and_asks_for_no_post
     expect(hit.locator("img")).to_have_count(0)
     page.screenshot(path=SCREENSHOTS / "ui-search-audio-only.png")
     assert artifact_requests == []
+
+
+def test_an_item_page_with_a_long_id_fits_a_phone_and_its_timeline_scrolls_in_its_box(
+        shelf: Shelf, chromium: Browser) -> None:
+    # Given an item with a 64-character id, a file and a timeline of a few attempts
+    item_id = "A001_C002_20260114_R1_" + "X" * 42
+    log_item(shelf.store, item_id, descriptions=["a boat leaves the harbour"], status=Status.AVID_DESCRIPTION,
+             source=f"/media/cards/{item_id}.mov")
+    for attempt in (1, 2):
+        shelf.store.timeline.record(NewEvent(item_id=item_id, event="failed", step="analysis", attempt=attempt,
+                                             worker="render-host-07:12345:140223", wait_ms=40, run_ms=2500,
+                                             error_type="UpstreamUnavailable", error_message="Gemini answered 503"))
+    page = chromium.new_context(viewport={"width": 1366, "height": 900}).new_page()
+    sign_in(page, shelf.base, f"/ui/items/{item_id}")
+
+    # Then at desktop width the status badge stays inside the page's head
+    head = page.locator(".item-head").bounding_box()
+    badge = page.locator("#item-status").bounding_box()
+    assert head and badge and badge["x"] + badge["width"] <= head["x"] + head["width"] + 0.5
+
+    # And on a phone the page does not scroll sideways; the timeline scrolls inside its own box instead
+    page.set_viewport_size({"width": 390, "height": 844})
+    page.reload()
+    assert page.evaluate("document.scrollingElement.scrollWidth <= window.innerWidth"), page.evaluate(
+        "document.scrollingElement.scrollWidth")
+    box = page.locator(".item-timeline .table-scroll")
+    assert box.evaluate("box => box.scrollWidth > box.clientWidth && getComputedStyle(box).overflowX === 'auto'")
+    box.scroll_into_view_if_needed()
+    box.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
+    expect(page.get_by_role("columnheader", name="Error")).to_be_in_viewport()
+    page.screenshot(path=SCREENSHOTS / "ui-item-phone-long-id.png", full_page=True)
