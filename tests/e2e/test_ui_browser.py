@@ -159,6 +159,7 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     assert page.evaluate("window.notReloaded") is True
     expect(page.locator("#exports")).to_be_visible()
     expect(page.get_by_label("Prompt for the frame analysis")).to_be_hidden()
+    expect(page.locator("#item-prompt")).to_have_text("Note the test patterns and colour bars.")
     # The library, open in another tab all along, shows the same news when looked at again, without a reload.
     library.bring_to_front()
     expect(library_badge).to_have_text(Status.AVID_DESCRIPTION.value)
@@ -432,3 +433,22 @@ def test_an_item_page_with_a_long_id_fits_a_phone_and_its_timeline_scrolls_in_it
     box.evaluate("box => { box.scrollLeft = box.scrollWidth; }")
     expect(page.get_by_role("columnheader", name="Error")).to_be_in_viewport()
     page.screenshot(path=SCREENSHOTS / "ui-item-phone-long-id.png", full_page=True)
+
+
+def test_a_prompt_with_markup_rtl_and_lines_is_shown_as_typed_and_never_run(shelf: Shelf, chromium: Browser) -> None:
+    # Given an item sent a prompt holding markup, a right-to-left line and a blank line
+    prompt = 'Mark <img src=x onerror="alert(1)"> & <b>boats</b>\nשלום, the harbour master\n\nthird line'
+    log_item(shelf.store, "PROMPTED", descriptions=["a pier"], status=Status.AVID_DESCRIPTION)
+    shelf.store.items.update("PROMPTED", prompt=prompt)
+    page = chromium.new_page()
+    dialogs: list[str] = []
+    page.on("dialog", lambda dialog: (dialogs.append(dialog.message), dialog.dismiss()))
+    sign_in(page, shelf.base, "/ui/items/PROMPTED")
+
+    # Then the page shows it as typed, line by line, as text
+    shown = page.locator("#item-prompt")
+    expect(shown).to_be_visible()
+    expect(shown).to_have_js_property("innerText", prompt)
+    assert shown.evaluate("element => getComputedStyle(element).whiteSpace") == "pre-wrap"
+    assert shown.evaluate("element => element.children.length") == 0
+    assert dialogs == []

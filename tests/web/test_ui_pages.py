@@ -353,3 +353,26 @@ def test_an_unknown_status_filter_answers_an_html_page_with_a_way_back(client: T
     assert "There is no status “&lt;b&gt;bogus&lt;/b&gt;”" in response.text and "<b>bogus" not in response.text
     assert Status.AWAITING_USER_INPUT.value in response.text and "Invalid parameter" not in response.text
     assert '<a href="/ui">Back to the library</a>' in response.text
+
+
+#: A prompt as loggers write them: markup to show, not run; a right-to-left line; several lines.
+PROMPT = 'Note the <script>alert("x")</script> & <b>boats</b>\nשלום, the harbour master\n\nthird line'
+
+
+def test_the_item_page_shows_the_prompt_the_item_was_sent_as_text(client: TestClient, api: AutologApi,
+                                                                  logged: str) -> None:
+    api.services.store.items.update(logged, prompt=PROMPT)
+
+    page = client.simulate_get(f"/ui/items/{logged}").text
+    shown = page.split('id="item-prompt"')[1].split("</blockquote>")[0]
+
+    assert 'dir="auto"' in shown and "<script>" not in page.split("<main")[1].split("</main>")[0]
+    assert ("Note the &lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt; &amp; &lt;b&gt;boats&lt;/b&gt;\n"
+            "שלום, the harbour master\n\nthird line") in shown
+    assert not re.search(r'id="prompt-panel"[^>]*hidden', page)
+
+
+def test_an_item_sent_no_prompt_shows_no_prompt(client: TestClient, logged: str) -> None:
+    page = client.simulate_get(f"/ui/items/{logged}").text
+
+    assert re.search(r'id="prompt-panel"[^>]*hidden', page)

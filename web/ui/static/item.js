@@ -16,7 +16,7 @@
   }
 
   /**
-   * Show an item document: status, error, and which actions apply now.
+   * Show an item document: status, error, prompt, and which actions apply now.
    * ``queuedNow`` is true right after an action queued the item: its recorded error is then the
    * last attempt's, kept (dimmed) until the step ends, and Retry waits for that end too.
    */
@@ -28,6 +28,8 @@
       item.error.type + " in " + item.error.step + ": " + item.error.message : "";
     error.hidden = !item.error;
     error.classList.toggle("is-stale", stale);
+    document.getElementById("item-prompt").textContent = item.prompt || "";
+    document.getElementById("prompt-panel").hidden = !item.prompt;
     const logged = item.status === "7 - Avid Description";
     document.getElementById("prompt-form").hidden = item.status !== "Awaiting User Input" || item.cancelled || queuedNow;
     document.getElementById("retry-button").hidden = queuedNow || item.cancelled || !(item.error || item.dead_lettered);
