@@ -6,6 +6,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
 import pytest
 import redis
@@ -85,6 +86,14 @@ def test_login_with_a_wrong_key_is_refused_and_sets_no_cookie(anonymous: TestCli
 def test_login_does_not_redirect_off_the_review_pages(anonymous: TestClient) -> None:
     for target in ("https://evil.example/", "//evil.example/ui", "/items/X", "/ui\\evil"):
         assert login(anonymous, next=target).headers["location"] == "/ui"
+
+
+def test_login_returns_to_a_filtered_or_searched_library_with_its_query(anonymous: TestClient) -> None:
+    target = "/ui?status=Awaiting+User+Input&q=fox"  # as the library's search form sends it
+
+    response = login(anonymous, next=quote(target, safe=""))
+
+    assert response.headers["location"] == target
 
 
 def test_login_posted_from_another_site_is_refused(anonymous: TestClient) -> None:

@@ -16,11 +16,15 @@ HOME = "/ui"
 
 
 def safe_next(target: object) -> str:
-    """Return ``target`` if it is a review page of this site, else the library: no open redirect."""
+    """Return ``target`` if it is a review page of this site (with its query: a filter, a search), else the library.
+
+    No open redirect: another site, a scheme-relative ``//host`` or a path outside ``/ui`` is the library.
+    """
     if not isinstance(target, str):
         return HOME
     parts = urlsplit(target)
-    if parts.scheme or parts.netloc or "\\" in target or not (target == HOME or target.startswith(HOME + "/")):
+    path = parts.path
+    if parts.scheme or parts.netloc or "\\" in target or not (path == HOME or path.startswith(HOME + "/")):
         return HOME
     return target
 
