@@ -321,8 +321,12 @@ def prompt(context: Context, item_id: str, text: str | None) -> Queued:
     Raises:
         ItemNotFound: no such item.
         ItemCancelled: it is cancelled.
-        TransitionRefused: the item is not waiting for input.
+        TransitionRefused: the item is not waiting for input, or its source file is missing
+            (``require_source``: steps 4 to 6 would fail on it).
     """
+    item = context.store.items.get(item_id)
+    if item.status is Status.AWAITING_USER_INPUT and not item.cancelled:
+        require_source(context, item)
     changes = {"prompt": text} if text is not None else {}
     event = NewEvent(item_id=item_id, event="prompted" if text is not None else "resumed",
                      from_status=Status.AWAITING_USER_INPUT.value, to_status=Status.CREATING_FRAMES.value)

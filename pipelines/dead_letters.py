@@ -93,7 +93,9 @@ class DeadLetters:
     def retry(self, message_id: str) -> RetryOutcome:
         """Queue a dead letter's work again and take it off the dead-letter queue.
 
-        A step's dead letter whose item has moved on since is dropped without queuing anything.
+        A step's dead letter whose item has moved on since is dropped without queuing anything;
+        one whose retry is refused for a reason the item still has (its source file is missing)
+        stays, with the reason.
 
         Raises:
             DeadLetterNotFound: no dead letter has that id.
@@ -102,26 +104,36 @@ class DeadLetters:
         if entry is None:
             raise DeadLetterNotFound(message_id)
         message = dramatiq.Message.decode(entry.data)
-        outcome = self._requeue(message, broker_state.decode_message(entry.data))
-        broker_state.drop_dead_letter(self._client, self._namespace, entry.queue, entry.redis_id)
+        outcome, done = self._requeue(message, broker_state.decode_message(entry.data))
+        if done:
+            broker_state.drop_dead_letter(self._client, self._namespace, entry.queue, entry.redis_id)
         return outcome
 
-    def _requeue(self, message: dramatiq.Message[Any], stored: broker_state.StoredMessage | None) -> RetryOutcome:
+    def _requeue(self, message: dramatiq.Message[Any],
+                 stored: broker_state.StoredMessage | None) -> tuple[RetryOutcome, bool]:
+        """Queue a dead letter's work again; return what happened and whether the dead letter is done with.
+
+        It is done with once queued again, or when its item is gone or has moved on; not when the
+        retry was refused for a reason the item still has (its source file is missing).
+        """
         item_id = stored.item_id if stored else None
         step_name = self._broker.get_actor(message.actor_name).options.get("step")
         if step_name is None or item_id is None:
             options = {key: value for key, value in message.options.items() if key not in _FAILURE_OPTIONS}
             self._broker.enqueue(message.copy(options=options))
-            return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=True)
+            return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=True), True
         step = step_named(step_name)
         try:
             item = self._context.store.items.get(item_id)
             if item.status is not step.from_status:
                 raise TransitionRefused(item_id, step.from_status.value, item.status.value)
-            actions.retry(self._context, item_id)
         except (ItemNotFound, TransitionRefused) as ex:
-            return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=False, reason=str(ex))
-        return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=True)
+            return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=False, reason=str(ex)), True
+        try:
+            actions.retry(self._context, item_id)
+        except TransitionRefused as ex:
+            return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=False, reason=str(ex)), False
+        return RetryOutcome(message_id=message.message_id, item_id=item_id, requeued=True), True
 
     def retry_all(self, *, queue: str | None = None, limit: int = 1000) -> list[RetryOutcome]:
         """Retry up to ``limit`` dead letters, oldest last."""

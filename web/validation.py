@@ -183,8 +183,8 @@ class KnownQueryParams:
 
     As a misspelt body field (``known_fields``): ``/items?after=A001`` (the CLI's flag, where
     the API's parameter is ``cursor``) had answered the first page as if asked for it.
-    Routes the document does not describe, and the open ones (health, metrics, webhooks), are
-    left alone.
+    Routes the document does not describe, the open ones (health, metrics, webhooks) and the
+    review pages are left alone.
 
     Args:
         document: the API's OpenAPI document (``web.openapi.build_document``).
@@ -198,8 +198,10 @@ class KnownQueryParams:
             for method, operation in operations.items() if isinstance(operation, dict)}
 
     def process_resource(self, req: falcon.Request, resp: falcon.Response, resource: object, params: object) -> None:
-        if getattr(resource, "auth", "api_key") not in ("api_key", "page"):
-            return  # /health, /metrics and the webhooks answer monitors and senders that may add their own
+        if getattr(resource, "auth", "api_key") != "api_key":
+            # /health, /metrics and the webhooks answer monitors and senders that may add their own, and a review
+            # page a browser opens from a link that may carry a mail's tracking parameters
+            return
         allowed = self._allowed.get((req.uri_template or "", req.method))
         if allowed is None:
             return

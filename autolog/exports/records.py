@@ -169,11 +169,16 @@ def plan_selection(store: Store, selection: Selection) -> SelectionPlan:
         ItemsNotLogged: items named by id or status are not at a final status.
     """
     if selection.ids:
+        # Each named item must exist and be logged, whether or not the other filters keep it.
         with Session(store.engine) as session:
-            known = set(session.scalars(select(Item.id).where(Item.id.in_(selection.ids))))
+            known: dict[str, str] = {item_id: status for item_id, status in session.execute(
+                select(Item.id, Item.status).where(Item.id.in_(selection.ids)))}
         missing = [item_id for item_id in selection.ids if item_id not in known]
         if missing:
             raise ItemNotFound(missing[0])
+        unlogged = {item_id: status for item_id, status in known.items() if Status(status) not in FINAL_STATUSES}
+        if unlogged:
+            raise ItemsNotLogged(unlogged, final=FINAL_STATUSES[0].value)
     query = select(Item.id, Item.status, Item.nominal_fps, Item.start_timecode, Item.probe).where(
         *_conditions(store, selection, logged_only=False))
     rates: Counter[str] = Counter()

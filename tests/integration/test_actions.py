@@ -154,6 +154,14 @@ def test_a_moved_source_refuses_rerun_retry_and_uncancel_and_changes_nothing(
     assert (item.status, item.dead_lettered) == (Status.AVID_DESCRIPTION, False), "still logged, exports still there"
     assert len(context.store.timeline.for_item(item_id)) == before
 
+    # An item waiting for its prompt is refused its prompt and its resume, which run steps 4 to 6
+    context.store.items.transition(item_id, Status.AVID_DESCRIPTION, Status.AWAITING_USER_INPUT)
+    for text in ("the harbour", None):
+        with pytest.raises(TransitionRefused, match="file not found"):
+            actions.prompt(context, item_id, text)
+    assert context.store.items.get(item_id).status is Status.AWAITING_USER_INPUT
+    context.store.items.transition(item_id, Status.AWAITING_USER_INPUT, Status.AVID_DESCRIPTION)
+
     # An item stopped at a step is refused too, by retry and by uncancel
     context.store.items.transition(item_id, Status.AVID_DESCRIPTION, Status.THUMBNAILS_COMPLETE)
     with pytest.raises(TransitionRefused, match="file not found"):

@@ -262,8 +262,8 @@ def test_actions_on_unknown_items_are_404(client: TestClient, action: str) -> No
     assert client.simulate_post(f"/items/nope/{action}", json={"prompt": "x"}).status_code == 404
 
 
-def test_prompt_releases_a_waiting_item_to_step_4(client: TestClient, api: AutologApi) -> None:
-    api.services.store.items.create([NewItem("P1", "/m/p1.mp4")])
+def test_prompt_releases_a_waiting_item_to_step_4(client: TestClient, api: AutologApi, media_file: MediaFile) -> None:
+    api.services.store.items.create([NewItem("P1", str(media_file("P1")))])
     park(api, "P1", Status.AWAITING_USER_INPUT)
 
     response = client.simulate_post("/items/P1/prompt", json={"prompt": "Describe the shots"})
@@ -287,7 +287,7 @@ def test_prompt_needs_a_prompt_and_a_waiting_item(client: TestClient, api: Autol
 
 def test_resume_retry_and_cancel(client: TestClient, api: AutologApi, media_file: MediaFile) -> None:
     store = api.services.store
-    store.items.create([NewItem("R1", "/m/r1.mp4"), NewItem("R2", str(media_file("R2")))])
+    store.items.create([NewItem("R1", str(media_file("R1"))), NewItem("R2", str(media_file("R2")))])
     park(api, "R1", Status.AWAITING_USER_INPUT)
     store.items.update("R2", dead_lettered=True, event=NewEvent(item_id="R2", event="dead_lettered"))
 

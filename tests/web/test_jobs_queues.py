@@ -84,6 +84,30 @@ def test_dead_letters_list_their_error_and_can_be_retried_and_purged(
     assert client.simulate_get("/dead-letters", params={"queue": "nope"}).status_code == 404
 
 
+def test_a_dead_letter_whose_source_is_missing_stays_when_retried(
+    client: TestClient, drain: Drain, media_file: Callable[[str], Path], unique_id: Ids,
+) -> None:
+    # Given a dead letter of a file that is not media, which was then moved away
+    item_id = unique_id("DLGONE")
+    source = media_file(item_id)
+    submit(client, item_id, source)
+    drain()
+    (letter,) = [found for found in client.simulate_get("/dead-letters").json["dead_letters"]
+                 if found["item_id"] == item_id]
+    source.rename(source.with_suffix(".moved"))
+
+    # When it is retried, alone or with every dead letter
+    retried = client.simulate_post(f"/dead-letters/{letter['message_id']}/retry")
+    all_retried = client.simulate_post("/dead-letters/retry")
+
+    # Then nothing is queued, the reason is given, and the failure stays listed
+    assert (retried.json["requeued"], "file not found" in retried.json["reason"]) == (False, True)
+    assert [outcome["requeued"] for outcome in all_retried.json["retried"] if outcome["item_id"] == item_id] == [
+        False]
+    assert [found["message_id"] for found in client.simulate_get("/dead-letters").json["dead_letters"]
+            if found["item_id"] == item_id] == [letter["message_id"]]
+
+
 def test_queues_report_pause_resume_and_purge(client: TestClient, api: AutologApi) -> None:
     api.services.store.items.create([NewItem("Q1", "/m/q1.mp4"), NewItem("Q2", "/m/q2.mp4")])
     client.simulate_post("/run/lf_queue_batch", json={"footage_ids": ["Q1", "Q2"]})

@@ -355,6 +355,18 @@ def test_an_unknown_status_filter_answers_an_html_page_with_a_way_back(client: T
     assert '<a href="/ui">Back to the library</a>' in response.text
 
 
+def test_the_library_filter_takes_a_status_as_the_api_does_and_ignores_a_links_extra_parameters(
+    client: TestClient,
+) -> None:
+    # A number, a label, or the value; a mail's tracking parameter is no reason to refuse the page
+    for spelling in ("7", "Avid Description", Status.AVID_DESCRIPTION.value):
+        response = client.simulate_get("/ui", params={"status": spelling, "utm_source": "mail"})
+
+        assert response.status_code == 200, spelling
+        current = response.text.split('aria-current="true">', 1)[1].split("<", 1)[0]
+        assert current.strip().startswith(Status.AVID_DESCRIPTION.value), spelling
+
+
 #: A prompt as loggers write them: markup to show, not run; a right-to-left line; several lines.
 PROMPT = 'Note the <script>alert("x")</script> & <b>boats</b>\nשלום, the harbour master\n\nthird line'
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import falcon
 
 from autolog.errors import ItemNotFound
-from autolog.statuses import AUDIO_ONLY, Status
+from autolog.statuses import AUDIO_ONLY, Status, parse_status
 from pipelines.actions import rerun_steps
 from web.documents import artifact_url
 from web.services import ApiServices
@@ -34,7 +34,7 @@ class Library:
         store = self._services.store
         raw_status = req.get_param("status") or ""
         try:
-            status = Status(raw_status) if raw_status else None
+            status = parse_status(raw_status) if raw_status else None
         except ValueError:
             resp.status = falcon.HTTP_400
             self._pages.render(req, resp, "problem.html", heading="Unknown status",

@@ -61,6 +61,14 @@ def test_filters_narrow_the_ids_given_without_calling_an_item_missing(logged_sto
     assert export_selection(logged_store, Selection.parse(ids=both, text="zzzz"), "csv").items == 0
 
 
+def test_a_named_item_not_logged_is_refused_whatever_the_other_filters(logged_store: Store) -> None:
+    # An item still at step 1 has no rate yet: a rate filter alone would have dropped it without a word
+    logged_store.items.create([NewItem("FRESH", "/media/FRESH.mov")])
+
+    with pytest.raises(ItemsNotLogged, match="'FRESH' is at '0 - Pending File Info'"):
+        export_selection(logged_store, Selection.parse(ids=["MX-25", "FRESH"], fps="25"), "ale")
+
+
 def test_a_status_is_named_as_the_listing_names_it(logged_store: Store) -> None:
     # The API's /items?status= and the CLI's --status take a number, a label or a prefix of one
     for spelling in ("7", "Avid Description", "avid", Status.AVID_DESCRIPTION.value):
