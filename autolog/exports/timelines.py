@@ -102,7 +102,7 @@ def _linked_xmeml(text: str) -> str:
     (which channel of the file an audio item plays: the first, by default) and no ``link``
     (which items of the shot move together), and two ``rate`` elements in each audio item.
     Here track ``An``'s items are its own, play channel ``n`` (``sourcetrack``; the file's
-    ``channelcount`` says how many it has), and the shot's
+    ``channelcount`` says how many it has, and a file without sound declares no audio), and the shot's
     video and audio items link to one another, as Final Cut Pro 7 writes them (Apple's
     *Final Cut Pro XML Interchange Format*, ``link`` and ``sourcetrack``).
     """
@@ -130,20 +130,33 @@ def _linked_xmeml(text: str) -> str:
                     ElementTree.SubElement(source, "mediatype").text = "audio"
                     ElementTree.SubElement(source, "trackindex").text = str(number)
                 shots.setdefault(index, []).append((item, kind, number))
-    channels = len(media.findall("./audio/track"))
-    for file_audio in root.findall(".//file/media/audio") if channels else ():
-        ElementTree.SubElement(file_audio, "channelcount").text = str(channels)
+    _declare_channels(root, len(media.findall("./audio/track")))
     for index, members in shots.items():
-        for item, _, _ in members if len(members) > 1 else ():
-            for linked, kind, number in members:
-                link = ElementTree.SubElement(item, "link")
-                ElementTree.SubElement(link, "linkclipref").text = linked.get("id")
-                ElementTree.SubElement(link, "mediatype").text = kind
-                ElementTree.SubElement(link, "trackindex").text = str(number)
-                ElementTree.SubElement(link, "clipindex").text = str(index + 1)
+        _link(members, clip_index=index + 1)
     ElementTree.indent(root, space="    ")
     body = ElementTree.tostring(root, encoding="unicode")
     return f'<?xml version="1.0" encoding="UTF-8"?>\n<!DOCTYPE xmeml>\n{body}\n'
+
+
+def _declare_channels(root: ElementTree.Element, channels: int) -> None:
+    """Give each file's ``media/audio`` its ``channelcount``; a file without sound declares no audio."""
+    for file_media in root.findall(".//file/media"):
+        for file_audio in file_media.findall("audio"):
+            if channels:
+                ElementTree.SubElement(file_audio, "channelcount").text = str(channels)
+            else:
+                file_media.remove(file_audio)
+
+
+def _link(members: list[tuple[ElementTree.Element, str, int]], *, clip_index: int) -> None:
+    """Link each of a shot's items (item, media type, track number) to every one of them, itself included."""
+    for item, _, _ in members if len(members) > 1 else ():
+        for linked, kind, number in members:
+            link = ElementTree.SubElement(item, "link")
+            ElementTree.SubElement(link, "linkclipref").text = linked.get("id")
+            ElementTree.SubElement(link, "mediatype").text = kind
+            ElementTree.SubElement(link, "trackindex").text = str(number)
+            ElementTree.SubElement(link, "clipindex").text = str(clip_index)
 
 
 def edl_reel(logged: LoggedItem) -> str:

@@ -171,6 +171,15 @@ def test_each_fcp7_xml_audio_track_plays_its_own_channel_and_each_shot_is_linked
             assert links == {(other, *place) for other, place in items.items() if place[2] == index}
 
 
+def test_a_clip_without_sound_declares_no_audio_in_its_fcp7_xml(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("MUTE", audio_channels=()))
+
+    root = ElementTree.fromstring(export_text(sqlite_store, "MUTE", "fcp7xml"))
+
+    assert root.findall(".//file/media/video") and not root.findall(".//file/media/audio")
+    assert not root.findall("./project/children/sequence/media/audio/track")
+
+
 def test_the_fcp7_xml_media_holds_every_shot_when_the_container_ends_inside_the_last_frame(
     sqlite_store: Store,
 ) -> None:
