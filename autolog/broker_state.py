@@ -19,7 +19,7 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, cast
@@ -623,8 +623,9 @@ def drop_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: 
         pipe.execute()
 
 
-def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[str], item_id: str) -> int:
-    """Remove every dead letter of ``item_id`` from ``queues``' dead-letter queues; return how many went.
+def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[str],
+                         item_ids: Collection[str]) -> int:
+    """Remove every dead letter of ``item_ids`` from ``queues``' dead-letter queues; return how many went.
 
     For an item queued again by another way than its dead letter (a rerun, a retry of the item,
     the sweep's retry of a source that changed): the dead letter is then no failure to act on.
@@ -634,7 +635,7 @@ def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[s
     for queue in queues:
         key = _key(namespace, queue, ".XQ")
         mine = [redis_id for redis_id, raw in client.hscan_iter(f"{key}.msgs", count=500)
-                if (message := decode_message(raw)) is not None and message.item_id == item_id]
+                if (message := decode_message(raw)) is not None and message.item_id in item_ids]
         if mine:
             with client.pipeline(transaction=True) as pipe:
                 pipe.zrem(key, *mine)

@@ -17,7 +17,7 @@ import logging
 import shutil
 import time
 import uuid
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -355,11 +355,13 @@ def _transition(context: Context, item_id: str, expected: Status, target: Status
     return answer
 
 
-def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queued:
+def retry(context: Context, item_id: str, *, reason: str | None = None, drop_dead_letters: bool = True) -> Queued:
     """Queue again the step an item stopped at (failed, dead-lettered, purged or stuck).
 
     An item whose step already has a message in flight is answered with that message.
     ``reason``, when given, goes with the ``retry_requested`` event (who asked and why, when not a person).
+    Queued again, the item's dead letters are dropped (``drop_dead_letters``), unless the caller
+    drops them itself (``pipelines.dead_letters``, for many items at once).
 
     Raises:
         ItemNotFound: no such item.
@@ -384,20 +386,24 @@ def retry(context: Context, item_id: str, *, reason: str | None = None) -> Queue
         item_id=item_id, event="retry_requested", step=step.name, from_status=item.status.value,
         detail={"reason": reason} if reason else None))
     answer = queue_item(context, item_id)
-    _drop_dead_letters(item_id)
+    if drop_dead_letters:
+        clear_dead_letters({item_id})
     return answer
 
 
-def _drop_dead_letters(item_id: str) -> None:
-    """Take the item's dead letters off the dead-letter queues: it was queued again another way, or deleted.
+def clear_dead_letters(item_ids: Collection[str]) -> None:
+    """Take the items' dead letters off the dead-letter queues: they were queued again another way, or deleted.
 
     Left there, ``GET /dead-letters`` and the dead-letter alert would go on showing a failure the
-    item has moved past. Best effort: Redis down leaves them (a retry of one then finds its item moved on).
+    item has moved past. One pass over each step's dead-letter queue, however many items. Best
+    effort: Redis down leaves them (a retry of one then finds its item moved on).
     """
+    if not item_ids:
+        return
     try:
-        drop_dead_letters_of(broker.client, broker.namespace, [step.queue_name for step in STEPS], item_id)
+        drop_dead_letters_of(broker.client, broker.namespace, [step.queue_name for step in STEPS], item_ids)
     except redis.RedisError as ex:
-        logger.warning("Could not drop the dead letters of item %r: %s", item_id, ex)
+        logger.warning("Could not drop the dead letters of items %s: %s", ", ".join(sorted(item_ids)), ex)
 
 
 def require_source(context: Context, item: ItemView) -> None:
@@ -472,7 +478,7 @@ def uncancel(context: Context, item_id: str) -> Queued:
     context.store.items.update(item_id, cancelled=False, dead_lettered=False, purged=False,
                                event=NewEvent(item_id=item_id, event="uncancelled", from_status=item.status.value))
     answer = queue_item(context, item_id)
-    _drop_dead_letters(item_id)
+    clear_dead_letters({item_id})
     return answer
 
 
@@ -522,9 +528,9 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
     item = context.store.items.get(item_id)
     if item.cancelled:
         raise ItemCancelled(item_id)
-    if step.number > _reached(item) and item.status is Status.AWAITING_USER_INPUT:
-        raise nothing_runs_from(item)
     if step.number > _reached(item):
+        if item.status is Status.AWAITING_USER_INPUT:
+            raise nothing_runs_from(item)
         raise TransitionRefused(item_id, f"a status at or past step {step.number} ({step.name})", item.status.value,
                                 reason=f"item {item_id!r} has not reached step {step.number} ({step.name}): "
                                        f"it is at {item.status.value!r}")
@@ -544,7 +550,7 @@ def rerun(context: Context, item_id: str, from_step: str) -> Queued:
                      to_status=step.from_status.value)
     answer = _transition(context, item_id, item.status, step.from_status, event=event, changes=changes,
                          source=item.source)
-    _drop_dead_letters(item_id)
+    clear_dead_letters({item_id})
     return answer
 
 
@@ -571,7 +577,7 @@ def restart_changed_source(context: Context, item: ItemView, found: SourceFinger
                              "reason": "changed after it was logged"})
     answer = _transition(context, item.id, item.status, Status.PENDING_FILE_INFO, event=event,
                          changes={"force_resume": True}, source=item.source)
-    _drop_dead_letters(item.id)
+    clear_dead_letters({item.id})
     return answer
 
 
@@ -596,7 +602,7 @@ def delete(context: Context, item_id: str) -> list[str]:
     folder = root / item_id
     if folder.is_dir() and folder.resolve().is_relative_to(root):
         shutil.rmtree(folder, ignore_errors=True)
-    _drop_dead_letters(item_id)
+    clear_dead_letters({item_id})
     logger.info("Deleted item %r and %d artifact file(s).", item_id, len(removed))
     return removed
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shutil
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -219,3 +220,35 @@ def test_health_is_503_when_the_database_is_down(api: AutologApi) -> None:
     assert (response.json["redis_connected"], response.json["database_connected"]) == (True, False)
     assert (listing.status_code, set(listing.json)) == (503, {"title", "description"})
     down.close()
+
+
+def test_retrying_every_dead_letter_takes_each_item_once_however_many_letters_it_has(
+    client: TestClient, api: AutologApi, drain: Drain, media_file: Callable[[str], Path], test_media: SampleClips,
+    unique_id: Ids,
+) -> None:
+    # Given an item dead-lettered twice at step 1 (queued again by hand after its first failure), then fixed
+    item_id = unique_id("DLTWICE")
+    source = media_file(item_id)
+    submit(client, item_id, source)
+    drain()
+    assert client.simulate_post("/run/lf_queue", params={"footage_id": item_id}).status_code == 202
+    drain()
+    letters = [found for found in client.simulate_get("/dead-letters").json["dead_letters"]
+               if found["item_id"] == item_id]
+    assert len(letters) == 2
+    shutil.copy(test_media.path("cuts_noaudio.mp4"), source)
+    before = len(api.services.store.timeline.for_item(item_id))
+
+    # When every dead letter is retried
+    retried = client.simulate_post("/dead-letters/retry")
+    drain()
+
+    # Then the item is queued once (the second letter finds its step in flight, or its item moved on), it is
+    # logged, and no dead letter of it is left
+    assert retried.status_code == 202, retried.json
+    assert [outcome["requeued"] for outcome in retried.json["retried"] if outcome["item_id"] == item_id][0] is True
+    events = [event.event for event in api.services.store.timeline.for_item(item_id)][before:]
+    assert events.count("retry_requested") == 1, " ".join(events)
+    assert api.services.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+    assert [found for found in client.simulate_get("/dead-letters").json["dead_letters"]
+            if found["item_id"] == item_id] == []
