@@ -35,8 +35,8 @@ DASHBOARD_PREFIX = "/dashboard"
 
 
 def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiServices,
-               metrics: CollectorRegistry) -> None:
-    """Add every route; the OpenAPI document lists each of them (a test keeps the two in step)."""
+               metrics: CollectorRegistry, document: dict[str, Any]) -> None:
+    """Add every route; ``document``, the OpenAPI document, lists each of them (a test keeps the two in step)."""
     routes: list[tuple[str, object]] = [
         # Seed 000
         ("/run/lf_queue", seed.RunQueue(services)),
@@ -80,7 +80,7 @@ def add_routes(app: falcon.App[falcon.Request, falcon.Response], services: ApiSe
         # System and ingress
         ("/health", system.Health(services)),
         ("/metrics", system.Metrics(metrics)),
-        ("/openapi.json", system.OpenApi(build_document())),
+        ("/openapi.json", system.OpenApi(document)),
         ("/webhook/minio", webhooks.MinioWebhook(services)),
         ("/webhooks/ingest", webhooks.IngestWebhook(services)),
     ]
@@ -94,12 +94,12 @@ def build_api(services: ApiServices, metrics: CollectorRegistry,
 
     ``metrics`` is the registry ``/metrics`` renders; ``sessions`` reads the review pages' cookie.
     """
-    settings = services.settings
-    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(settings.api_keys, sessions), KnownQueryParams(build_document())]
+    document = build_document()
+    middleware: list[Any] = [BodyLimit(), ApiKeyAuth(services.settings.api_keys, sessions), KnownQueryParams(document)]
     app = falcon.App(middleware=middleware)
     app.req_options.strip_url_path_trailing_slash = True
     add_error_handlers(app)
-    add_routes(app, services, metrics)
+    add_routes(app, services, metrics, document)
     add_ui_routes(app, services, sessions)
     return app
 

@@ -72,6 +72,15 @@ def offered_key(headers: Mapping[str, str | None]) -> str | None:
     return None
 
 
+def checks_key(headers: Mapping[str, str | None], session_cookie: str | None) -> bool:
+    """Tell whether a request is judged by its key rather than by its session cookie.
+
+    A key offered wins over a cookie (a script with a key is not a browser session), and a
+    request with neither must offer a key (its refusal names what to send).
+    """
+    return offered_key(headers) is not None or not session_cookie
+
+
 def is_valid_key(offered: str | None, keys: Sequence[str]) -> bool:
     """Compare ``offered`` with every key in constant time."""
     if not offered:
@@ -218,8 +227,9 @@ class ApiKeyAuth:
             return
         req.context.session = None
         headers = {"x-api-key": req.get_header("X-API-Key"), "authorization": req.auth}
-        cookie = req.get_cookie_values(SESSION_COOKIE)
-        if offered_key(headers) is not None or not cookie:
+        cookies = req.get_cookie_values(SESSION_COOKIE)
+        cookie = cookies[0] if cookies else None
+        if cookie is None or checks_key(headers, cookie):
             try:
                 check_key(headers, self._keys)
             except AuthenticationFailed:
@@ -228,7 +238,7 @@ class ApiKeyAuth:
                 raise
             return
         try:
-            session = self._sessions.read(cookie[0])
+            session = self._sessions.read(cookie)
         except AuthenticationFailed as ex:
             if mode == "page":
                 raise login_redirect(req) from None
@@ -263,10 +273,11 @@ class DashboardGuard:
         with contextlib.suppress(CookieError):
             cookie.load(environ.get("HTTP_COOKIE", ""))
         session = cookie.get(SESSION_COOKIE)
-        if offered_key(headers) is not None or session is None or not session.value:
+        value = session.value if session is not None else None
+        if value is None or checks_key(headers, value):
             check_key(headers, self._keys)
         else:
-            self._sessions.read(session.value)
+            self._sessions.read(value)
 
     def __call__(self, environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:
         path = environ.get("PATH_INFO", "")
