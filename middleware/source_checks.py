@@ -193,7 +193,7 @@ class SourceChecks(dramatiq.Middleware):
         earlier item of the same id is checked on (and from now on names) the item's own source.
         """
         settings = self._services.current().settings
-        stat = SourceStat.of(Path(source))
+        stat = SourceStat.of(source)
         previous: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
         ours = previous.get("reason") == SETTLE_REASON
         last = Sighting.from_dict(previous["seen"]) if ours and "seen" in previous else None
