@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping
@@ -60,9 +61,18 @@ POSTGRES_STEP_CONNECTIONS = 8
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 
 
+def _bind_null(value: None) -> None:
+    """Bind None as SQL NULL, as the driver does without an adapter."""
+    return value
+
+
 def create_store_engine(url: str) -> Engine:
     """Create an engine for ``url``; SQLite gets WAL, a busy timeout and foreign keys."""
     if url.startswith("sqlite"):
+        # Python's sqlite3 looks for a None parameter's adapter by raising and catching two
+        # AttributeErrors (``__adapt__``, ``__conform__``) unless one is registered: a timeline row
+        # binds five to eight Nones (issue #13). Process-wide, and None still binds as NULL.
+        sqlite3.register_adapter(type(None), _bind_null)
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
             Path(path).parent.mkdir(parents=True, exist_ok=True)

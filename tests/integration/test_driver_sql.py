@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -96,3 +97,12 @@ def test_an_insert_of_a_table_with_a_database_side_default_is_refused(default: d
                   Column("name", String(10), **default))
     with pytest.raises(ValueError, match="'name'"):
         DriverStatement(insert(table), sqlite.dialect())
+
+
+def test_sqlite_binds_none_as_null_without_looking_for_an_adapter(sqlite_store: Store) -> None:
+    # A store's SQLite engine registers None's adapter (``create_store_engine``): the driver then takes
+    # it from its table instead of raising and catching AttributeErrors for every None it binds.
+    assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
+    with sqlite_store.engine.connect() as connection:
+        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        assert cursor.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")
