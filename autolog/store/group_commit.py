@@ -225,12 +225,20 @@ class GroupCommit:
                 # touch its parent's connection): open one.
                 connection = self._kept = self._engine.connect()
                 self._kept_pid = current_pid()
+            # The driver's own commit, not a SQLAlchemy ``Transaction`` around it: begun and ended,
+            # that cost a sixth of a step's status write (issue #13). A write that ran a statement
+            # through SQLAlchemy (``Connection.execute``) began SQLAlchemy's transaction, which then
+            # commits it; either way the driver's one transaction (sqlite3 begins it before the
+            # first change) is what commits.
             try:
-                with connection.begin():
-                    yield connection
+                yield connection
+                if connection.in_transaction():
+                    connection.commit()
+                else:
+                    connection.connection.driver_connection.commit()  # type: ignore[union-attr]
             except BaseException:
                 # A batch that failed (a write refused, the commit failed) leaves nothing behind: the
-                # connection goes back to the pool, rolled back, and the next batch takes another.
+                # connection goes back to the pool, which rolls it back, and the next batch takes another.
                 self._kept = None
                 connection.close()
                 raise

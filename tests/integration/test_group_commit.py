@@ -14,6 +14,7 @@ from sqlalchemy import Connection, select, update
 from autolog.errors import StoreUnavailable
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem, Store
+from autolog.store.driver_sql import driver_cursor
 from autolog.store.group_commit import GroupCommit
 from autolog.store.models import Item
 from tests.conftest import wait_for
@@ -201,3 +202,39 @@ def test_a_forked_child_writes_on_a_connection_of_its_own(sqlite_store: Store) -
     assert os.waitstatus_to_exitcode(status) == 0
     assert group.run(set_prompt("PARENT", "after fork")) == 1
     assert prompts(sqlite_store) == {"PARENT": "after fork", "CHILD": "from child"}
+
+
+def set_prompt_on_driver(item_id: str, prompt: str, *, then_fail: bool = False) -> Callable[[Connection], int]:
+    """A write on the driver's cursor only, as the step writes are: SQLAlchemy begins no transaction for it."""
+    def write(connection: Connection) -> int:
+        cursor = driver_cursor(connection)
+        cursor.execute("UPDATE items SET prompt = ? WHERE id = ?", (prompt, item_id))
+        if then_fail:
+            raise ValueError("refused after its change")
+        return int(cursor.rowcount)
+
+    return write
+
+
+def test_driver_writes_commit_once_and_a_refused_one_leaves_nothing(
+    sqlite_store: Store, blocked: tuple[Writers, threading.Event],
+) -> None:
+    # Given a batch of writes on the driver's cursor behind a blocked leader, one of which fails after its change
+    writers, release = blocked
+    writers.start("first", set_prompt_on_driver("LF1", "first"))
+    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="first queued")
+    writers.start("refused", set_prompt_on_driver("LF2", "refused", then_fail=True))
+    writers.start("last", set_prompt_on_driver("LF3", "last"))
+    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="three writes queued")
+
+    # When the batch runs
+    release.set()
+    writers.join()
+
+    # Then the others are committed and the refused write's change is rolled back, in the batch and alone
+    assert isinstance(writers.outcomes["refused"], ValueError)
+    assert (writers.outcomes["first"], writers.outcomes["last"]) == (1, 1)
+    assert prompts(sqlite_store) == {"LF0": "leader", "LF1": "first", "LF2": None, "LF3": "last", "LF4": None}
+    # And the next write starts clean, on a connection with no transaction left open
+    assert sqlite_store.items.group.run(set_prompt_on_driver("LF4", "after")) == 1
+    assert prompts(sqlite_store)["LF4"] == "after"
