@@ -1,6 +1,6 @@
 """Instructions a step delivery costs in the middleware chain, counted by callgrind: a figure that holds still.
 
-Usage: .venv/bin/python bench/chain_instructions.py [--deliveries N] [--drain] [--step 1|2] [--without NAME[,NAME...]]...
+Usage: .venv/bin/python bench/chain_instructions.py [--deliveries N] [--drain] [--step 1|2] [--without NAME[,...]]...
 
 The drain rows of ``bench/orchestration_bench.py`` move by ±10 % between two runs of the same
 code on a shared machine, so a change worth 3 % cannot be seen there. Here each variant runs
