@@ -42,13 +42,18 @@ def summary(frames: Sequence[FrameView]) -> str:
 
 
 def keywords(frames: Iterable[FrameView]) -> list[str]:
-    """Return the frames' keywords in first-seen order, each once (case-insensitively)."""
+    """Return the frames' keywords in first-seen order, each once (case-insensitively).
+
+    A keyword holding commas (``"beach, sunset"``) counts as one keyword per part: the bin's
+    ``Keywords`` column is a comma-separated list, where it would read as several anyway.
+    """
     seen: dict[str, str] = {}
     for frame in frames:
         for keyword in frame.keywords:
-            word = one_line(keyword)
-            if word and word.casefold() not in seen:
-                seen[word.casefold()] = word
+            for part in keyword.split(","):
+                word = one_line(part)
+                if word and word.casefold() not in seen:
+                    seen[word.casefold()] = word
     return list(seen.values())
 
 

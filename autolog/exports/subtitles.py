@@ -8,6 +8,7 @@ over the exact rate: ``01:00:00;00`` at 29.97 drop-frame is 3599.9964 s).
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
 from autolog.exports.facts import one_line
@@ -18,6 +19,9 @@ TIMINGS: tuple[str, ...] = ("clip", "source")
 
 #: Cue times when no timing is asked for: from the clip's start.
 DEFAULT_TIMING = "clip"
+
+#: An arrow in spoken text that would read as a cue's timing line: ``-->``, or longer.
+_TIMING_ARROW = re.compile(r"-{2,}>")
 
 
 def write_srt(logged: LoggedItem, *, timing: str = DEFAULT_TIMING) -> str:
@@ -38,7 +42,9 @@ def _cues(logged: LoggedItem, timing: str) -> Iterator[tuple[int, int, str]]:
         raise ValueError(f"timing must be one of {TIMINGS}, not {timing!r}")
     offset_s = logged.clock.seconds(logged.clock.start_frame) if timing == "source" else 0.0
     for segment in logged.segments:
-        text = one_line(segment.text)
+        # A cue's text must not hold "-->" (WebVTT forbids it; an SRT reader takes the line for a
+        # timing line and loses the cue): it reads "->".
+        text = _TIMING_ARROW.sub("->", one_line(segment.text))
         if not text:
             continue
         start_ms = round((offset_s + segment.start_s) * 1000)

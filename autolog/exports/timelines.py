@@ -16,6 +16,7 @@ from pathlib import PurePosixPath
 from xml.etree import ElementTree
 
 import opentimelineio as otio
+from anyascii import anyascii
 
 from autolog.exports.errors import NotExportable
 from autolog.exports.facts import file_name, one_line, reel
@@ -42,6 +43,11 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
 
     The adapter writes no ``FCM`` line, so one is added after the title: ``DROP FRAME`` or
     ``NON-DROP FRAME`` as the item's timecode counts.
+
+    CMX 3600 is ASCII: clip names and locator comments are transliterated (``anyascii``: ``CAFÉ``
+    reads ``CAFE``, ``“`` reads ``"``), since an EDL reader takes other bytes in its own code page
+    (Media Composer on Windows read UTF-8's ``É`` as ``Ã‰``). The ``FROM CLIP`` path is a URL,
+    ASCII already.
 
     Raises:
         NotExportable: the item has no picture, so no shots.
@@ -70,7 +76,7 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
         record += clip.source_range.duration.value
     text = str(otio.adapters.write_to_string(timeline, adapter_name="cmx_3600", rate=rate, style="avid"))
     counting = "DROP FRAME" if clock.drop_frame else "NON-DROP FRAME"
-    title, _, events = text.partition("\n")
+    title, _, events = anyascii(text).partition("\n")
     return f"{title}\nFCM: {counting}\n{events}"
 
 

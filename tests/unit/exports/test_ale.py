@@ -215,3 +215,14 @@ def test_a_selection_is_written_in_pieces_that_make_one_file(sqlite_store: Store
     assert [row.name for row in rows] == [f"S{number}" for number in range(7)]
     assert [spelled(row.source_range.start_time, Fraction(30000, 1001), drop=True) for row in rows] == [
         f"0{number}:00:00;00" for number in range(7)]
+
+
+def test_a_keyword_holding_commas_counts_as_one_keyword_per_part(sqlite_store: Store) -> None:
+    # Given shots tagged "beach, sunset" and "Beach": in a comma-separated column, beach, sunset, Beach
+    log_clip(sqlite_store, Clip("K1", shots=(Shot(0.0, 2.5, "Waves.", ("beach, sunset", "waves")),
+                                            Shot(2.5, 6.0, "Dusk.", ("Beach", " , ", "Sunset,dusk")))))
+
+    _, clips = read_ale(ale_of(sqlite_store, "K1"))
+
+    # Then each part is a keyword of its own, once, in first-seen order
+    assert clips[0].metadata["ALE"]["Keywords"] == "beach, sunset, waves, dusk"

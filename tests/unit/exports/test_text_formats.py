@@ -126,3 +126,15 @@ def test_an_empty_csv_selection_is_the_header_alone(sqlite_store: Store) -> None
     assert list(csv.reader(io.StringIO(text))) == [[
         "item_id", "source", "reel", "position", "time_s", "timecode", "description", "keywords", "shot_type",
         "transcript", "image_path"]]
+
+
+def test_an_arrow_spoken_in_a_cue_never_reads_as_its_timing_line(sqlite_store: Store) -> None:
+    # Given speech whose text holds "-->" (a line with it is a timing line to an SRT or WebVTT reader)
+    log_clip(sqlite_store, Clip("ARROW", speech=((0.4, 1.9, "Go left --> then right."), (2.6, 5.2, "A ---> B."))))
+
+    srt_cues = list(srt.parse(export_text(sqlite_store, "ARROW", "srt")))
+    vtt_cues = list(webvtt.from_buffer(io.StringIO(export_text(sqlite_store, "ARROW", "vtt"))))
+
+    # Then both readers find the two cues, the arrow written "->"
+    assert [cue.content for cue in srt_cues] == ["Go left -> then right.", "A -> B."]
+    assert [html.unescape(caption.text) for caption in vtt_cues] == ["Go left -> then right.", "A -> B."]

@@ -13,7 +13,7 @@ from timecode import Timecode
 from autolog.exports import ExportOptions, NotExportable, export_item
 from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.store import Store
-from tests.unit.exports.logged import Clip, log_clip
+from tests.unit.exports.logged import Clip, Shot, log_clip
 from tests.unit.exports.test_ale import VFR_CLIP
 from tests.unit.exports.timecodes import smpte_frames
 
@@ -96,7 +96,7 @@ def test_frame_records_are_edl_locators_at_record_timecode_in_the_chosen_colour(
         assert line.split()[2:4] == [str(expected), "GREEN"]
     if clip.item_id != "DF1":  # the source timecode, which the lines had held, is not the record's here
         assert locators[0].split()[2] != frames[0].timecode
-    assert locators[0].endswith("A WOMAN WALKS INTO A CAFÉ.")
+    assert locators[0].endswith("A WOMAN WALKS INTO A CAFE.")  # ASCII: CMX 3600 has no other characters
 
 
 def test_an_audio_only_item_has_no_edl(sqlite_store: Store) -> None:
@@ -206,3 +206,19 @@ def test_an_audio_only_fcp7_xml_has_one_clip_per_track_and_no_video(sqlite_store
         assert whole.name == "SND"
         assert whole.source_range.start_time.value == smpte_frames("10:00:00:00", 25, drop=False)
         assert whole.source_range.duration == otio.opentime.RationalTime(12 * 25, 25)
+
+
+def test_the_edl_is_ascii_with_names_and_locators_transliterated(sqlite_store: Store) -> None:
+    # Given a clip logged in French, from a card whose path and reel are not ASCII
+    log_clip(sqlite_store, Clip("ETE1", reel="Carte-É 12", source="/media/cartes/Été/Plage_été.mov",
+                                shots=(Shot(0.0, 2.5, "Un café “crème” à 8 €", ("café",)),
+                                       Shot(2.5, 6.0, "Menu à la carte", ("menu",)))))
+
+    text = export_text(sqlite_store, "ETE1", "edl")
+
+    # Then every byte is ASCII, the locators read transliterated, and pycmx still reads both events
+    assert text.isascii()
+    locators = [line.split("     ", 1)[1] for line in text.splitlines() if line.startswith("* LOC:")]
+    assert locators == ['UN CAFE "CREME" A 8 EUR', "MENU A LA CARTE"]
+    edit_list = pycmx.parse_cmx3600(io.StringIO(text))
+    assert [edit.source for event in edit_list.events for edit in event.edits] == ["Carte12"] * 2
