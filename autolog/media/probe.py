@@ -213,6 +213,7 @@ def probe_media(
         # A live WebM or a pipe capture: no duration anywhere but in the packets.
         packet_ends = packet_ends_s(path, run=run, timeout_s=timeout_s)
         duration_s = max(packet_ends.values(), default=start_time_s) - start_time_s
+    duration_s -= _codec_delay_s(start_time_s, video)
     if duration_s <= 0:
         raise UnsupportedMedia(str(path), "duration is zero or unknown")
     stream_rates = rates_of(video, timecode_rate=None) if video is not None else None
@@ -261,6 +262,25 @@ def probe_media(
         start_timecode=timecode.start, drop_frame=timecode.drop_frame, timecode_source=timecode.source,
         reel=timecode.reel,
     )
+
+
+def _codec_delay_s(start_time_s: float, video: Mapping[str, object] | None) -> float:
+    """Return how much of the container's span is its audio codec's delay, not the clip's: in s, 0 or more.
+
+    Opus in WebM or Matroska starts its first packet before 0 by the codec's delay (Matroska's
+    ``CodecDelay``, Opus's pre-skip of 312 samples, 6.5 ms; RFC 7845 §4.2), samples every decoder
+    drops, and ffprobe's duration spans
+    from there: a 7.0 s live WebM of 175 frames read 7.021 s, 175.5 frames, and its ALE ended a
+    frame late. Only when the picture starts at 0 or later (or there is none): a picture that
+    starts before 0 is shown from there.
+    """
+    if start_time_s >= 0:
+        return 0.0
+    if video is not None:
+        video_start_s = positive_number(video.get("start_time"), allow_zero=True, allow_negative=True)
+        if video_start_s is None or video_start_s < 0:
+            return 0.0
+    return -start_time_s
 
 
 def _ffprobe_json(command: list[str], path: Path, *, run: Runner, timeout_s: float) -> dict[str, object]:

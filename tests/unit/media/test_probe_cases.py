@@ -152,6 +152,29 @@ def test_a_live_webm_without_a_duration_gets_one_from_its_packets(footage_cases:
     assert result.video_duration_s == pytest.approx(truth["duration"], abs=0.04)
 
 
+def test_opus_codec_delay_does_not_lengthen_a_clip(footage_cases: FootageCases, tmp_path: Path) -> None:
+    # Given the live WebM (175 frames, Opus from -6.5 ms) and the same streams remuxed with a Duration element
+    live = footage_cases.path("14_webm_live.webm")
+    seekable = make_clip(tmp_path / "seekable.webm", "-i", str(live), "-c", "copy")
+
+    for path in (live, seekable):
+        result = probe_media(path)
+        # Then each lasts its 175 frames: the pre-skip the decoders drop is not a 176th (the ALE's End read 07:01)
+        assert result.start_time_s < 0
+        assert round(result.duration_s * 25) == 175
+        assert result.duration_s == pytest.approx(7.0, abs=0.02)
+
+
+def test_an_opus_sound_file_lasts_what_it_plays(tmp_path: Path) -> None:
+    path = make_clip(tmp_path / "tone.webm", "-f", "lavfi", "-i", "sine=frequency=440:duration=3",
+                     "-c:a", "libopus", "-b:a", "32k")
+
+    result = probe_media(path)
+
+    assert result.media_kind == "audio" and result.start_time_s < 0
+    assert result.duration_s == pytest.approx(3.0, abs=0.005)  # ffprobe: 3.008 s from -0.007 s
+
+
 @pytest.mark.parametrize("name", ["07_audio_only.wav", "08_cover_art.m4a"])
 def test_sound_rolls_and_cover_art_files_are_audio_items(footage_cases: FootageCases, name: str) -> None:
     result = probe_media(footage_cases.path(name))
