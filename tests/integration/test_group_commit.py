@@ -55,6 +55,12 @@ class Writers:
         self.threads[name] = threading.Thread(target=run, name=name)
         self.threads[name].start()
 
+    def queue(self, name: str, write: Callable[[Connection], Any], *, idempotent: bool = False) -> None:
+        """Start a writer and wait until its write waits, after those queued before it, for the next batch."""
+        queued = self.group.queued + 1
+        self.start(name, write, idempotent=idempotent)
+        wait_for(lambda: self.group.queued == queued, timeout_s=10, what=f"{name} queued")
+
     def join(self) -> None:
         for thread in self.threads.values():
             thread.join(timeout=30)
@@ -104,11 +110,9 @@ def test_a_failing_write_rolls_back_alone(sqlite_store: Store, blocked: tuple[Wr
         runs.append("LF2")
         raise ValueError("refused")
 
-    writers.start("first", set_prompt("LF1", "first", before=lambda: runs.append("LF1")))
-    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="first queued")
-    writers.start("failing", failing)
-    writers.start("last", set_prompt("LF3", "last"))
-    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="three writes queued")
+    writers.queue("first", set_prompt("LF1", "first", before=lambda: runs.append("LF1")))
+    writers.queue("failing", failing)
+    writers.queue("last", set_prompt("LF3", "last"))
     release.set()
     writers.join()
 
@@ -128,11 +132,9 @@ def test_an_interrupted_leader_fails_its_batch_as_an_outage_and_passes_the_lead(
     def interrupted(connection: Connection) -> int:
         raise Interrupted
 
-    writers.start("interrupted", interrupted)
-    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="the next leader queued")
-    writers.start("follower", set_prompt("LF1", "follower"))
-    writers.start("save", set_prompt("LF3", "saved"), idempotent=True)
-    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="its followers queued")
+    writers.queue("interrupted", interrupted)
+    writers.queue("follower", set_prompt("LF1", "follower"))
+    writers.queue("save", set_prompt("LF3", "saved"), idempotent=True)
 
     # When the leader's thread is interrupted mid-batch
     release.set()
@@ -152,10 +154,8 @@ def test_a_waiter_interrupted_when_handed_the_lead_passes_it_on(
     sqlite_store: Store, blocked: tuple[Writers, threading.Event],
 ) -> None:
     writers, release = blocked
-    writers.start("interrupted", set_prompt("LF1", "never"))
-    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="the next leader queued")
-    writers.start("follower", set_prompt("LF2", "follower"))
-    wait_for(lambda: writers.group.queued == 2, timeout_s=10, what="its follower queued")
+    writers.queue("interrupted", set_prompt("LF1", "never"))
+    writers.queue("follower", set_prompt("LF2", "follower"))
     # As dramatiq's TimeLimit does: the exception is raised in the thread once its wait returns.
     thread_id = writers.threads["interrupted"].ident
     assert ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(thread_id), ctypes.py_object(Interrupted)) == 1
@@ -221,11 +221,9 @@ def test_driver_writes_commit_once_and_a_refused_one_leaves_nothing(
 ) -> None:
     # Given a batch of writes on the driver's cursor behind a blocked leader, one of which fails after its change
     writers, release = blocked
-    writers.start("first", set_prompt_on_driver("LF1", "first"))
-    wait_for(lambda: writers.group.queued == 1, timeout_s=10, what="first queued")
-    writers.start("refused", set_prompt_on_driver("LF2", "refused", then_fail=True))
-    writers.start("last", set_prompt_on_driver("LF3", "last"))
-    wait_for(lambda: writers.group.queued == 3, timeout_s=10, what="three writes queued")
+    writers.queue("first", set_prompt_on_driver("LF1", "first"))
+    writers.queue("refused", set_prompt_on_driver("LF2", "refused", then_fail=True))
+    writers.queue("last", set_prompt_on_driver("LF3", "last"))
 
     # When the batch runs
     release.set()
