@@ -79,9 +79,21 @@ class LoggedItem:
         of the footage cases: 3.967 s, where its last frame, at 15 fps from 3.933 s, ends at
         4.0 s, as its last shot does): the clip must hold every shot, in the ALE as in the
         timelines' media ranges.
+
+        Sound that outlasts the picture by less than a frame is an encoder's padding, not sound
+        recorded past the picture: AAC's last frame of 1,024 samples (``15 Take 2 …mp4``: 100
+        frames in 4.000 s, its container 4.032 s, read as 101 frames). The clip then ends with
+        its picture; sound that runs a frame or more longer (``13_audio_longer.mp4``: 4 s of
+        picture, 6.9 s of speech) still lengthens it.
         """
         clock = self.clock
-        return max([clock.frame_at(self.duration_s), *(clock.frame_at(scene.end_s) for scene in self.scenes)])
+        duration_s = self.duration_s
+        probe = self.probe
+        if self.has_picture and probe is not None and probe.video_duration_s is not None:
+            picture_end_s = probe.video_start_s + probe.video_duration_s
+            if 0 < duration_s - picture_end_s < 1 / clock.rate:
+                duration_s = picture_end_s
+        return max([clock.frame_at(duration_s), *(clock.frame_at(scene.end_s) for scene in self.scenes)])
 
     @property
     def audio_channels(self) -> int:

@@ -38,6 +38,8 @@ class Clip:
     audio_channels: tuple[int, ...] = (2,)
     sample_rate: int = 48_000
     duration_s: float = 6.0
+    #: The picture's duration, when it is not the container's (sound that outlasts it).
+    video_duration_s: float | None = None
     size: tuple[int, int] = (1920, 1080)
     reel: str | None = "A001C003"
     source: str | None = None
@@ -66,7 +68,7 @@ def log_clip(store: Store, clip: Clip, *, status: Status = Status.AVID_DESCRIPTI
         video_codec="prores" if picture else None, audio_codec=tracks[0].codec if tracks else None,
         has_audio=bool(tracks), size_bytes=1_000_000, media_kind=clip.media_kind,
         video_stream_index=0 if picture else None, nominal_fps=f"{rate.numerator}/{rate.denominator}",
-        video_duration_s=clip.duration_s if picture else None,
+        video_duration_s=(clip.video_duration_s or clip.duration_s) if picture else None,
         display_width=clip.size[0] if picture else 0, display_height=clip.size[1] if picture else 0,
         audio_tracks=tracks, start_timecode=start, drop_frame=";" in start, timecode_source=clip.timecode_source,
         reel=clip.reel)

@@ -128,6 +128,39 @@ def test_the_clip_row_holds_every_shot_when_the_container_ends_inside_the_last_f
     assert ends == ["00:00:04:00", "00:00:01:18", "00:00:04:00"]
 
 
+def test_every_way_to_an_ale_gives_a_clip_the_same_end(sqlite_store: Store) -> None:
+    # Given the variable-rate clip whose last shot ends after its container (one item's ALE ends at 4.0 s)
+    log_clip(sqlite_store, VFR_CLIP)
+
+    # When it is exported as one item, and in a selection with and without shot rows
+    texts = [ale_of(sqlite_store, "VFR1"), "".join(export_selection(sqlite_store, Selection(), "ale").chunks),
+             "".join(export_selection(sqlite_store, Selection(), "ale", ExportOptions(shots=True)).chunks)]
+
+    # Then each clip row ends with the last shot (a selection without shots had read the container's 3.967 s)
+    rows = [read_ale(text)[1][0] for text in texts]
+    ends = [str(otio.opentime.to_timecode(row.source_range.end_time_exclusive(), 30)) for row in rows]
+    assert ends == ["00:00:04:00"] * 3
+
+
+@pytest.mark.parametrize(("item_id", "duration_s", "end"), [
+    ("PADDED", 4.032, "10:00:04:00"),  # AAC's last frame pads the sound 0.8 of a frame past the picture
+    ("LONGER", 6.936, "10:00:06:23"),  # a recorder that ran on: the sound is logged to its end
+])
+def test_sound_lengthens_a_clip_only_when_it_runs_a_frame_past_the_picture(
+    sqlite_store: Store, item_id: str, duration_s: float, end: str,
+) -> None:
+    log_clip(sqlite_store, Clip(item_id, rate="25", start_timecode="10:00:00:00", duration_s=duration_s,
+                                video_duration_s=4.0, shots=(Shot(0.0, 2.0, "Bars."), Shot(2.0, 4.0, "Tone."))))
+
+    text = ale_of(sqlite_store, item_id)
+
+    _, (clip,) = read_ale(text)
+    assert str(otio.opentime.to_timecode(clip.source_range.end_time_exclusive(), 25)) == end
+    columns = text.split("\nColumn\n", 1)[1].splitlines()[0].split("\t")
+    row = text.split("\nData\n", 1)[1].splitlines()[0].split("\t")
+    assert dict(zip(columns, row, strict=True))["End"] == end
+
+
 def test_tabs_and_line_breaks_in_the_log_never_break_a_row(sqlite_store: Store) -> None:
     # Given descriptions holding a tab and a line break (the adapter leaves them in)
     log_clip(sqlite_store, Clip("T1"))
