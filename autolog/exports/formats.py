@@ -97,7 +97,7 @@ def _ale_item(logged: LoggedItem, options: ExportOptions) -> str:
 
 def _ale_selection(store: Store, selection: Selection, plan: SelectionPlan, options: ExportOptions) -> Iterator[str]:
     heading = _heading(plan, selection)
-    # Its scenes even without shot rows: a clip's end holds its last shot (``LoggedItem.end_frame``), as one item's ALE does.
+    # Scenes even without shot rows: a clip's end holds its last shot (``LoggedItem.end_frame``).
     parts = frozenset({"frames", "segments", "scenes"})
     return write_ale(iter_selection(store, selection, parts=parts), heading, shots=options.shots)
 
