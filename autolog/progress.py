@@ -77,7 +77,7 @@ return sent
 MAX_EVENTS_PER_CALL = 256
 
 #: Encodes events without spaces. Made once: ``json.dumps`` with ``separators`` makes an encoder per call,
-#: a third of an event's encoding (issue #13).
+#: a quarter of an event's encoding (3.2 against 2.3 µs; issue #13).
 _COMPACT_JSON = json.JSONEncoder(separators=(",", ":"))
 
 

@@ -37,8 +37,8 @@ class SourceStat:
     def of(cls, path: str | os.PathLike[str]) -> SourceStat:
         """Stat ``path``.
 
-        A string is stated as it is: a step-1 message's check stats the source it names, and making
-        a ``Path`` of it first cost twice the ``stat`` (issue #13).
+        A string is stat'ed as it is: a step-1 message's check stats the source it names, and making
+        a ``Path`` of it first cost as much as the ``stat`` (issue #13).
 
         Raises:
             MediaMissing: it does not exist or is not a regular file.

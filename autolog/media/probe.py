@@ -203,6 +203,9 @@ def probe_media(
     fmt: Mapping[str, object] = format_info if isinstance(format_info, dict) else {}
     start_time_s = positive_number(fmt.get("start_time"), allow_zero=True, allow_negative=True) or 0.0
     video = main_video_stream(streams)
+    # The picture's first timestamp, container time (None without a picture, or when ffprobe gives none).
+    video_stream_start_s = (positive_number(video.get("start_time"), allow_zero=True, allow_negative=True)
+                            if video is not None else None)
     tracks = audio_tracks(streams, start_time_s=start_time_s)
     if video is None and not tracks:
         raise UnsupportedMedia(str(path), "no video or audio stream")
@@ -213,7 +216,7 @@ def probe_media(
         # A live WebM or a pipe capture: no duration anywhere but in the packets.
         packet_ends = packet_ends_s(path, run=run, timeout_s=timeout_s)
         duration_s = max(packet_ends.values(), default=start_time_s) - start_time_s
-    duration_s -= _codec_delay_s(start_time_s, video)
+    duration_s -= _codec_delay_s(start_time_s, has_picture=video is not None, picture_start_s=video_stream_start_s)
     if duration_s <= 0:
         raise UnsupportedMedia(str(path), "duration is zero or unknown")
     stream_rates = rates_of(video, timecode_rate=None) if video is not None else None
@@ -234,8 +237,7 @@ def probe_media(
         field_order = field_order_of(video)
         if field_order == "unknown":
             field_order = detect_field_order(path, stream_index=video_index, run=run, timeout_s=timeout_s)
-        video_start_s = max(0.0, (positive_number(video.get("start_time"), allow_zero=True, allow_negative=True)
-                                  or start_time_s) - start_time_s)
+        video_start_s = max(0.0, (video_stream_start_s or start_time_s) - start_time_s)
         video_duration_s = stream_duration_s(video)
         if video_duration_s is None and video_index in packet_ends:
             video_duration_s = packet_ends[video_index] - start_time_s - video_start_s
@@ -264,22 +266,19 @@ def probe_media(
     )
 
 
-def _codec_delay_s(start_time_s: float, video: Mapping[str, object] | None) -> float:
+def _codec_delay_s(start_time_s: float, *, has_picture: bool, picture_start_s: float | None) -> float:
     """Return how much of the container's span is its audio codec's delay, not the clip's: in s, 0 or more.
 
     Opus in WebM or Matroska starts its first packet before 0 by the codec's delay (Matroska's
     ``CodecDelay``, Opus's pre-skip of 312 samples, 6.5 ms; RFC 7845 §4.2), samples every decoder
-    drops, and ffprobe's duration spans
-    from there: a 7.0 s live WebM of 175 frames read 7.021 s, 175.5 frames, and its ALE ended a
-    frame late. Only when the picture starts at 0 or later (or there is none): a picture that
-    starts before 0 is shown from there.
+    drops, and ffprobe's duration spans from there: a 7.0 s live WebM of 175 frames read 7.021 s,
+    175.5 frames, and its ALE ended a frame late. Only when the picture starts at 0 or later (or
+    there is none): a picture that starts before 0, or at a time ffprobe does not give, is shown from there.
     """
     if start_time_s >= 0:
         return 0.0
-    if video is not None:
-        video_start_s = positive_number(video.get("start_time"), allow_zero=True, allow_negative=True)
-        if video_start_s is None or video_start_s < 0:
-            return 0.0
+    if has_picture and (picture_start_s is None or picture_start_s < 0):
+        return 0.0
     return -start_time_s
 
 

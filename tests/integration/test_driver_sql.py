@@ -12,7 +12,7 @@ from sqlalchemy.dialects import sqlite
 from sqlalchemy.exc import IntegrityError
 
 from autolog.store import NewItem, Store
-from autolog.store.driver_sql import CompiledFor, DriverStatement
+from autolog.store.driver_sql import CompiledFor, DriverStatement, driver_cursor
 from autolog.store.models import Analysis, Frame, Item
 
 _INSERT_ANALYSIS = CompiledFor(insert(Analysis.__table__))
@@ -104,5 +104,5 @@ def test_sqlite_binds_none_as_null_without_looking_for_an_adapter(sqlite_store: 
     # it from its table instead of raising and catching AttributeErrors for every None it binds.
     assert (type(None), sqlite3.PrepareProtocol) in sqlite3.adapters
     with sqlite_store.engine.connect() as connection:
-        cursor = connection.connection.driver_connection.cursor()  # type: ignore[union-attr]
+        cursor = driver_cursor(connection)
         assert cursor.execute("SELECT ? IS NULL, typeof(?)", (None, None)).fetchone() == (1, "null")

@@ -21,6 +21,12 @@ def read_ale(text: str) -> tuple[dict[str, str], list[otio.schema.Clip]]:
     return dict(collection.metadata["ALE"]["header"]), list(collection.find_clips())
 
 
+def ale_table(text: str) -> tuple[list[str], list[list[str]]]:
+    """Split an ALE's text as a bin reads it: its column names, and each data line's tab-separated cells."""
+    columns = text.split("\nColumn\n", 1)[1].splitlines()[0].split("\t")
+    return columns, [line.split("\t") for line in text.split("\nData\n", 1)[1].splitlines()]
+
+
 def ale_of(store: Store, item_id: str, *, shots: bool = False) -> str:
     return "".join(export_item(store, item_id, "ale", ExportOptions(shots=shots)).chunks)
 
@@ -156,8 +162,7 @@ def test_sound_lengthens_a_clip_only_when_it_runs_a_frame_past_the_picture(
 
     _, (clip,) = read_ale(text)
     assert str(otio.opentime.to_timecode(clip.source_range.end_time_exclusive(), 25)) == end
-    columns = text.split("\nColumn\n", 1)[1].splitlines()[0].split("\t")
-    row = text.split("\nData\n", 1)[1].splitlines()[0].split("\t")
+    columns, (row,) = ale_table(text)
     assert dict(zip(columns, row, strict=True))["End"] == end
 
 
@@ -167,11 +172,10 @@ def test_tabs_and_line_breaks_in_the_log_never_break_a_row(sqlite_store: Store) 
 
     text = ale_of(sqlite_store, "T1", shots=True)
 
-    data = text.split("\nData\n", 1)[1].splitlines()
+    columns, data = ale_table(text)
     assert len(data) == 3
-    columns = text.split("\nColumn\n", 1)[1].splitlines()[0].split("\t")
-    assert all(len(line.split("\t")) == len(columns) for line in data)
-    assert "Close on the menu; prices in euros." in data[2].split("\t")
+    assert all(len(cells) == len(columns) for cells in data)
+    assert "Close on the menu; prices in euros." in data[2]
 
 
 def test_an_audio_only_item_has_audio_tracks_and_no_video(sqlite_store: Store) -> None:
