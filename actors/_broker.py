@@ -49,6 +49,8 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     enqueued. ``LifecycleLogs`` is first, so its log context spans every other hook.
     """
     services = Services(settings=settings)
+    retries = Retries(max_retries=settings.max_retries, min_backoff=settings.min_backoff_ms,
+                      max_backoff=settings.max_backoff_ms)
     broker = WakingRedisBroker(
         url=url or settings.broker_url,
         namespace=settings.namespace,
@@ -62,8 +64,7 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
             ShutdownNotifications(),
             Callbacks(),
             Pipelines(),
-            Retries(max_retries=settings.max_retries, min_backoff=settings.min_backoff_ms,
-                    max_backoff=settings.max_backoff_ms),
+            retries,
             CurrentMessage(),
         ],
     )
@@ -86,10 +87,11 @@ def build_broker(settings: Settings, *, url: str | None = None) -> RedisBroker:
     broker.add_middleware(RateLimits(client=broker.client, namespace=settings.namespace))
     # After RateLimits (they see only admitted messages), before StatusWrites (see above).
     status_writes = StatusWrites(services=services, after_start=source_checks.check_started)
-    broker.add_middleware(Metrics(client=broker.client, namespace=settings.namespace,
-                                  directory=settings.metrics_root, pool=settings.worker_pool,
-                                  exporter_port=settings.metrics_port,
-                                  heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes))
+    metrics = Metrics(client=broker.client, namespace=settings.namespace, directory=settings.metrics_root,
+                      pool=settings.worker_pool, exporter_port=settings.metrics_port,
+                      heartbeat_timeout_ms=settings.heartbeat_timeout_ms, status_writes=status_writes)
+    retries.on_retry = metrics.count_retry
+    broker.add_middleware(metrics)
     broker.add_middleware(Progress(channel=ProgressChannel(broker.client, namespace=settings.namespace)))
     # Just before StatusWrites: a running step's item is read for a cancel only while the step runs.
     broker.add_middleware(StepStops(services=services))

@@ -81,8 +81,6 @@ class Metrics(dramatiq.Middleware):
         self._instruments: Instruments | None = None
         self._presences: list[WorkerPresence] = []
         self._started: dict[str, float] = {}
-        #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
-        self._failed: set[str] = set()
         self._lock = threading.Lock()
         self._failed_writes_seen = 0
         #: The changes of messages handled here, written in batches.
@@ -179,12 +177,8 @@ class Metrics(dramatiq.Middleware):
             mark_process_dead(self.directory)
             self._instruments = None
 
-    def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
-        # Only a message that failed here is a retry: a rate-limit wait or a delayed message
-        # moving to its queue re-enqueues the same message too.
-        if message.message_id not in self._failed:
-            return
-        self._failed.discard(message.message_id)
+    def count_retry(self, message: dramatiq.Message[Any] | MessageProxy) -> None:
+        """Count ``message`` re-enqueued for another attempt (``Retries.on_retry``); written at once."""
         instruments = self._instruments
         if instruments is not None:
             instruments.child(instruments.retries, q_name(message.queue_name), message.actor_name).inc()
@@ -209,8 +203,6 @@ class Metrics(dramatiq.Middleware):
         if instruments is None:
             return
         self._finish(instruments, message, "succeeded" if exception is None else "failed")
-        if exception is not None:
-            self._failed.add(message.message_id)
         transition = message.options.get(TRANSITION_OPTION)
         if exception is None and isinstance(transition, dict):
             self._count_transition(instruments, message, transition)
@@ -223,7 +215,6 @@ class Metrics(dramatiq.Middleware):
             self._finish(instruments, message, "held" if message.options.get(HELD_OPTION) else "skipped")
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._failed.discard(message.message_id)
         instruments = self._instruments
         if instruments is not None:
             instruments.child(instruments.dead_letters, q_name(message.queue_name), message.actor_name).inc()

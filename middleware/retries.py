@@ -10,12 +10,16 @@
   A tool killed by a signal is an ordinary transient ``ToolFailed``: retried with backoff,
   then dead-lettered.
 
-Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters.
+Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters. Each
+retry it makes is told to ``on_retry`` (``Metrics`` counts them there: a count made where the
+retry is decided, not guessed from enqueues of a failed message's id, which a store wait, a
+rate-limit wait and the delay queue's move to the work queue make too, from other threads).
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from typing import Any
 
 import dramatiq
@@ -40,6 +44,11 @@ class Retries(DramatiqRetries):
         outage_min_delay_ms: first wait after a store outage, doubled per wait.
         outage_max_delay_ms: longest wait between two tries while the store is out.
         options: dramatiq's ``Retries`` options (``max_retries``, ``min_backoff``, ``max_backoff``).
+
+    Attributes:
+        on_retry: called in the worker's thread with each message this middleware re-enqueued for
+            another attempt (its ``retries`` option already counts it), once the enqueue is done;
+            None calls nothing. Not called for a store or disk wait, which spends no retry.
     """
 
     def __init__(self, *, outage_min_delay_ms: int = 1_000, outage_max_delay_ms: int = 10_000,
@@ -48,6 +57,7 @@ class Retries(DramatiqRetries):
         self.logger = logging.getLogger(__name__)
         self.outage_min_delay_ms = outage_min_delay_ms
         self.outage_max_delay_ms = outage_max_delay_ms
+        self.on_retry: Callable[[MessageProxy], None] | None = None
 
     def after_process_message(self, broker: dramatiq.Broker, message: MessageProxy, *, result: Any = None,
                               exception: BaseException | None = None) -> None:
@@ -63,4 +73,8 @@ class Retries(DramatiqRetries):
             return
         # An ordinary failure ends a run of waits: its retry, and any wait after it, counts afresh.
         message.options.pop(ENDED_WAIT_OPTION, None)
+        retries = message.options.get("retries", 0)
         super().after_process_message(broker, message, result=result, exception=exception)  # type: ignore[no-untyped-call]
+        # dramatiq's Retries counts the attempt in the options, then re-enqueues or fails the message.
+        if self.on_retry is not None and not message.failed and message.options.get("retries", 0) > retries:
+            self.on_retry(message)

@@ -7,7 +7,7 @@ import logging
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import dramatiq
@@ -17,10 +17,13 @@ from prometheus_client import CollectorRegistry, generate_latest, make_wsgi_app
 
 from actors import broker, services
 from autolog.context import Context
+from autolog.errors import StoreUnavailable
+from autolog.media import AnalysisResult, FrameInput, LocalAnalyzer
 from autolog.metrics_cluster import ClusterCollector
 from autolog.metrics_exposition import build_registry
 from autolog.metrics_multiproc import multiprocess_registry
 from autolog.settings import Settings
+from autolog.statuses import Status
 from autolog.store import NewItem
 from autolog.worker_presence import WorkerInfo, WorkerPresence
 from middleware import Metrics, RateLimit, RateLimits, api_metrics_registry, cluster_collector
@@ -140,6 +143,38 @@ def test_transient_failures_count_attempts_retries_and_the_dead_letter(
 
     deltas = moved(snapshot(keys), before)
     assert deltas == [settings.max_retries + 1, settings.max_retries, 1, 0]
+
+
+class StoreOutageOnce(FlakyAnalyzer):
+    """Meets a store outage on its first call (the step waits for the store, spending no retry), then analyzes."""
+
+    def analyze(self, frames: Sequence[FrameInput], prompt: str | None) -> AnalysisResult:
+        self.calls += 1
+        if self.calls == 1:
+            raise StoreUnavailable("the database is locked")
+        return LocalAnalyzer().analyze(frames, prompt)
+
+
+def test_a_wait_for_the_store_is_not_counted_as_a_retry(
+    context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # Given the analysis step's counters, and a store outage met by its first delivery
+    labels = {"queue_name": "analysis", "actor_name": "autolog.analyze"}
+    keys = [("autolog_messages_total", {**labels, "outcome": "failed"}), ("autolog_message_retries_total", labels),
+            ("autolog_messages_total", {**labels, "outcome": "succeeded"})]
+    before = snapshot(keys)
+    analyzer = StoreOutageOnce(failures=0)
+    services().install(dataclasses.replace(context, analyzer=analyzer))
+
+    # When the item runs: the step waits for the store (the same message, put back), then succeeds
+    item_id = unique_id("waits")
+    ingest(context, test_media, "cuts_noaudio.mp4", item_id)
+    drain()
+
+    # Then one delivery failed and one succeeded, and no retry was spent or counted
+    assert analyzer.calls == 2
+    assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
+    assert moved(snapshot(keys), before) == [1, 0, 1]
 
 
 def test_queue_item_and_worker_gauges_are_read_at_scrape_time(
