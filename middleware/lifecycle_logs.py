@@ -38,6 +38,15 @@ def _context(message: dramatiq.Message[Any] | MessageProxy) -> dict[str, Any]:
     }
 
 
+class _ThreadState(threading.local):
+    """The delivery a worker thread runs, for its hooks (class defaults: none)."""
+
+    #: The log context bound for it (``autolog.logs``).
+    token: Any = None
+    #: Its message's id and ``retries``: ``Retries`` re-enqueues a failure with one more.
+    delivered: tuple[str, int] | None = None
+
+
 class LifecycleLogs(dramatiq.Middleware):
     """Logs the lifecycle of every message and worker, and binds each message's log context.
 
@@ -51,9 +60,7 @@ class LifecycleLogs(dramatiq.Middleware):
         self.logger = logging.getLogger(__name__)
         self._log_config = log_config
         self._started: dict[str, float] = {}
-        #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
-        self._failed: set[str] = set()
-        self._local = threading.local()
+        self._local = _ThreadState()
 
     def after_process_boot(self, broker: dramatiq.Broker) -> None:
         if self._log_config is not None:
@@ -68,14 +75,18 @@ class LifecycleLogs(dramatiq.Middleware):
         self.logger.info("Worker shut down.", extra={"event": "worker_shutdown_complete"})
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
-        if message.message_id in self._failed:
-            self._failed.discard(message.message_id)
-            self.logger.info("Retry of %r scheduled in %d ms.", message.message_id, delay or 0,
-                             extra={**_context(message), "event": "retry_scheduled", "delay_ms": delay or 0,
-                                    "attempt": message.options.get("retries", 0) + 1})
+        # A retry is enqueued by ``Retries`` in the thread whose delivery failed, inside its hooks (this
+        # middleware's after_process_message runs last), with a delay and one more retry counted; a wait for
+        # the store keeps the count, and a delayed message's move to its queue (another thread) has no delay.
+        delivered = self._local.delivered
+        if (delay is not None and delivered is not None and delivered[0] == message.message_id
+                and message.options.get("retries", 0) > delivered[1]):
+            self.logger.info("Retry of %r scheduled in %d ms.", message.message_id, delay,
+                             extra={**_context(message), "event": "retry_scheduled", "delay_ms": delay})
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
         self._local.token = bind_log_context(**_context(message))
+        self._local.delivered = (message.message_id, message.options.get("retries", 0))
         self._started[message.message_id] = time.monotonic()
         self.logger.info("Started %s.", message.actor_name, extra={"event": "stage_started"})
 
@@ -89,7 +100,6 @@ class LifecycleLogs(dramatiq.Middleware):
     ) -> None:
         duration_ms = self._duration_ms(message)
         if exception is not None:
-            self._failed.add(message.message_id)
             self.logger.warning("Failed %s: %s: %s", message.actor_name, type(exception).__name__, exception,
                                 extra={"event": "stage_failed", "duration_ms": duration_ms,
                                        "error_type": type(exception).__name__})
@@ -114,12 +124,11 @@ class LifecycleLogs(dramatiq.Middleware):
         self._clear()
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._failed.discard(message.message_id)
         self.logger.error("Dead-lettered %r after %d retries.", message.message_id, message.options.get("retries", 0),
                           extra={**_context(message), "event": "dead_lettered"})
 
     def _clear(self) -> None:
-        token = getattr(self._local, "token", None)
-        self._local.token = None
+        token = self._local.token
+        self._local.token = self._local.delivered = None
         if token is not None:
             reset_log_context(token)

@@ -9,7 +9,8 @@ Nothing is created before process boot, so in gunicorn (which never boots a dram
 worker) every hook does nothing.
 
 This middleware sits before ``StatusWrites``: its ``after_*`` hooks run after the status
-write, so it sees whether the item moved, and before ``Retries`` re-enqueues a failure.
+write, so it sees whether the item moved. Retries are counted where ``Retries`` makes them
+(``count_retry``, its ``on_retry``).
 
 What every message changes (in progress, queue wait, outcome, run time, status transition) is
 gathered in a ``Tally`` and written to the files in one batch every ``FLUSH_INTERVAL_S`` by a

@@ -41,6 +41,16 @@ from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION
 
 
+class _ThreadState(threading.local):
+    """What a worker thread's hooks tell each other about its current delivery (class defaults: nothing)."""
+
+    #: The id of the message this thread last enqueued (a message putting itself back).
+    enqueued: str | None = None
+    #: The id and ``retries`` of this thread's delivery that failed, until what follows it is enqueued:
+    #: ``Retries``' re-enqueue (its ``retries`` one more) or a wait for the store (the same).
+    failed: tuple[str, int] | None = None
+
+
 class Progress(dramatiq.Middleware):
     """Publishes the progress of every step message.
 
@@ -53,10 +63,7 @@ class Progress(dramatiq.Middleware):
         self._channel = channel
         #: Ids of delayed messages this worker holds until they are due.
         self._delayed: set[str] = set()
-        #: Ids of messages that failed here and may now be re-enqueued by ``Retries``.
-        self._failed: set[str] = set()
-        #: The id of the message this thread last enqueued (a message putting itself back).
-        self._local = threading.local()
+        self._local = _ThreadState()
         #: Set in a worker process (``after_worker_boot``).
         self._publisher: BackgroundPublisher | None = None
 
@@ -108,8 +115,12 @@ class Progress(dramatiq.Middleware):
             # Its move to its queue once due (see ``StatusWrites.after_enqueue``).
             self._delayed.discard(message.message_id)
             return
-        if message.message_id in self._failed:
-            self._failed.discard(message.message_id)
+        failed, retried = self._local.failed, False
+        if failed is not None and failed[0] == message.message_id:
+            self._local.failed = None
+            # A retry counts its attempt first (dramatiq's ``Retries``); a wait for the store does not.
+            retried = message.options.get("retries", 0) > failed[1]
+        if retried:
             self._publish(self._event(message, step, "retrying"), guarded=True)
         else:
             self._publish(self._event(message, step, "waiting" if delay else "queued"), guarded=False)
@@ -125,7 +136,8 @@ class Progress(dramatiq.Middleware):
         self._local.enqueued = message.message_id
 
     def before_process_message(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._local.enqueued = None  # A put-back of an earlier delivery tells nothing about this one.
+        # A put-back or a failure of an earlier delivery tells nothing about this one.
+        self._local.enqueued = self._local.failed = None
         step = message_step(broker, message)
         if step is not None:
             self._publish(self._event(message, step, "running"), guarded=True)
@@ -138,7 +150,7 @@ class Progress(dramatiq.Middleware):
         if step is None:
             return
         if exception is not None:
-            self._failed.add(message.message_id)
+            self._local.failed = (message.message_id, message.options.get("retries", 0))
             self._publish(self._event(message, step, "failed"), guarded=True)
             return
         transition = message.options.get(TRANSITION_OPTION)
@@ -152,7 +164,7 @@ class Progress(dramatiq.Middleware):
         # Read once: the put-back it records belongs to this delivery only. A delivery held for its paused
         # queue (``QueuePauses``, which skips it before this middleware's ``before_process_message``) did
         # not put itself back, whatever an earlier delivery of the same message on this thread did.
-        enqueued, self._local.enqueued = getattr(self._local, "enqueued", None), None
+        enqueued, self._local.enqueued = self._local.enqueued, None
         if step is None:
             return
         if message.options.get(HELD_OPTION):
@@ -161,7 +173,6 @@ class Progress(dramatiq.Middleware):
             self._publish(self._event(message, step, "skipped"), guarded=True)
 
     def after_nack(self, broker: dramatiq.Broker, message: MessageProxy) -> None:
-        self._failed.discard(message.message_id)
         step = message_step(broker, message)
         if step is not None:
             self._publish(self._event(message, step, "dead_lettered", final=True), guarded=True)

@@ -12,8 +12,8 @@
 
 Everything else is dramatiq's ``Retries``: exponential backoff, ``throws``, dead letters. Each
 retry it makes is told to ``on_retry`` (``Metrics`` counts them there: a count made where the
-retry is decided, not guessed from enqueues of a failed message's id, which a store wait, a
-rate-limit wait and the delay queue's move to the work queue make too, from other threads).
+retry is decided, not guessed from enqueues of a failed message's id, which a store wait makes
+too, and the delay queue's move to the work queue, from another thread and maybe first).
 """
 
 from __future__ import annotations

@@ -128,8 +128,15 @@ def test_a_pipeline_run_counts_each_step_once_with_its_run_time_wait_and_status(
     assert read(registry, "autolog_pipeline_duration_seconds_sum", **terminal) > 0
 
 
+def retries_logged(caplog: pytest.LogCaptureFixture, item_id: str) -> list[tuple[int, int]]:
+    """The ``retry_scheduled`` lines logged for ``item_id``: (attempt, delay in ms) of each."""
+    return [(record.attempt, record.delay_ms) for record in caplog.records  # type: ignore[attr-defined]
+            if getattr(record, "event", None) == "retry_scheduled" and getattr(record, "item_id", None) == item_id]
+
+
 def test_transient_failures_count_attempts_retries_and_the_dead_letter(
     context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str], settings: Settings,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     labels = {"queue_name": "analysis", "actor_name": "autolog.analyze"}
     keys = [("autolog_messages_total", {**labels, "outcome": "failed"}), ("autolog_message_retries_total", labels),
@@ -138,11 +145,17 @@ def test_transient_failures_count_attempts_retries_and_the_dead_letter(
     before = snapshot(keys)
     services().install(dataclasses.replace(context, analyzer=FlakyAnalyzer(failures=99)))
 
-    ingest(context, test_media, "cuts_noaudio.mp4", unique_id("down"))
-    drain()
+    item_id = unique_id("down")
+    with caplog.at_level(logging.INFO, logger="middleware.lifecycle_logs"):
+        ingest(context, test_media, "cuts_noaudio.mp4", item_id)
+        drain()
 
     deltas = moved(snapshot(keys), before)
     assert deltas == [settings.max_retries + 1, settings.max_retries, 1, 0]
+    # Each retry is logged once, for its own attempt, with the backoff it waits (not as its delay queue moves it)
+    logged = retries_logged(caplog, item_id)
+    assert [attempt for attempt, _ in logged] == list(range(2, settings.max_retries + 2))
+    assert all(delay_ms >= 1 for _, delay_ms in logged)
 
 
 class StoreOutageOnce(FlakyAnalyzer):
@@ -155,8 +168,9 @@ class StoreOutageOnce(FlakyAnalyzer):
         return LocalAnalyzer().analyze(frames, prompt)
 
 
-def test_a_wait_for_the_store_is_not_counted_as_a_retry(
+def test_a_wait_for_the_store_is_not_counted_or_logged_as_a_retry(
     context: Context, drain: Drain, test_media: SampleClips, unique_id: Callable[[str], str],
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     # Given the analysis step's counters, and a store outage met by its first delivery
     labels = {"queue_name": "analysis", "actor_name": "autolog.analyze"}
@@ -168,13 +182,15 @@ def test_a_wait_for_the_store_is_not_counted_as_a_retry(
 
     # When the item runs: the step waits for the store (the same message, put back), then succeeds
     item_id = unique_id("waits")
-    ingest(context, test_media, "cuts_noaudio.mp4", item_id)
-    drain()
+    with caplog.at_level(logging.INFO, logger="middleware.lifecycle_logs"):
+        ingest(context, test_media, "cuts_noaudio.mp4", item_id)
+        drain()
 
-    # Then one delivery failed and one succeeded, and no retry was spent or counted
+    # Then one delivery failed and one succeeded, and no retry was spent, counted or logged
     assert analyzer.calls == 2
     assert context.store.items.get(item_id).status is Status.AVID_DESCRIPTION
     assert moved(snapshot(keys), before) == [1, 0, 1]
+    assert retries_logged(caplog, item_id) == []
 
 
 def test_queue_item_and_worker_gauges_are_read_at_scrape_time(

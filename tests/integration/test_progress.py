@@ -30,6 +30,7 @@ from autolog.statuses import Status, step_named
 from autolog.store import NewItem
 from middleware import TRANSITION_OPTION, Progress
 from middleware.queue_pauses import HELD_OPTION
+from middleware.rate_limits import WAIT_OPTION
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 
@@ -302,6 +303,29 @@ def test_a_delayed_enqueue_publishes_waiting_and_its_move_to_its_queue_once_due_
     assert published is not None and published.state == "waiting"
     latest = channel.latest("delayed-first")
     assert latest is not None and latest.seq == published.seq
+
+
+def test_a_failed_delivery_put_back_to_wait_for_the_store_reads_waiting_and_one_retried_reads_retrying(
+    channel: ProgressChannel,
+) -> None:
+    # Given a step-1 delivery that fails (its hooks in a worker thread, as the broker runs them)
+    progress = Progress(channel=channel)
+    message = probe.message("fails-then-waits")
+    progress.before_process_message(broker, MessageProxy(message))
+    progress.after_process_message(broker, MessageProxy(message), exception=RuntimeError("store locked"))
+
+    # When it is put back to wait for the store (the same ``retries``: no attempt spent)
+    progress.before_enqueue(broker, message.copy(options={WAIT_OPTION: {"waits": 1, "reason": "store"}}), 1000)
+    waited = channel.latest("fails-then-waits")
+    # and its next delivery fails too, and dramatiq's Retries re-enqueues it with one more retry counted
+    progress.before_process_message(broker, MessageProxy(message))
+    progress.after_process_message(broker, MessageProxy(message), exception=RuntimeError("upstream busy"))
+    progress.before_enqueue(broker, message.copy(options={"retries": 1}), 2000)
+    retried = channel.latest("fails-then-waits")
+
+    # Then the wait reads as one, and only the retry as a retry
+    assert waited is not None and waited.state == "waiting"
+    assert retried is not None and retried.state == "retrying"
 
 
 def test_a_queued_event_older_than_the_latest_state_is_dropped(channel: ProgressChannel) -> None:

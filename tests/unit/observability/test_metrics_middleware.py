@@ -29,7 +29,7 @@ def test_a_process_that_never_boots_a_worker_records_nothing(tmp_path: Path) -> 
     broker = StubBroker()
 
     # When every hook runs
-    metrics.after_enqueue(broker, message, 100)
+    metrics.count_retry(MessageProxy(message))
     metrics.before_process_message(broker, MessageProxy(message))
     metrics.after_process_message(broker, MessageProxy(message), exception=RuntimeError("x"))
     metrics.after_skip_message(broker, MessageProxy(message))
