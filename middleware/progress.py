@@ -11,13 +11,14 @@ Events about a message are guarded: once the item's latest state is about anothe
 (a duplicate delivery, a step the item has moved past), they are dropped.
 
 In a worker, events go out through a ``BackgroundPublisher``: the step's thread queues them
-and goes on, and a thread of the worker sends them, in order, a few milliseconds later (the
+and goes on, and a thread of the worker sends them, in order, a few milliseconds later (under
+load, at most every ``autolog.progress.SEND_INTERVAL_S``, 50 ms; the
 store's status, written before, stays the record). Waiting for them before each message's
 ack cost a quarter of the no-op drain rate. Only before a message that runs at once is put
 does the thread wait until its "queued" and everything before it (the "succeeded" of the
 step that sends it) has gone: another process may start it at once, and its "running" must
 come after them. A worker that stops sends what is queued first;
-one killed loses at most those few milliseconds of events, as a kill between a status write
+one killed loses at most those last milliseconds of events, as a kill between a status write
 and its publish did before. Elsewhere (the API) events go out at once, or in one round trip
 per batch request (``pipelined``).
 """

@@ -7,7 +7,7 @@ import queue
 import signal
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 
 import pytest
@@ -197,6 +197,56 @@ def test_the_background_publisher_sends_an_items_events_in_order_and_what_is_que
     assert [event.seq for event in seen] == list(range(1, 301))
     latest = channel.latest("many")
     assert latest is not None and latest.final
+
+
+class CountingChannel(ProgressChannel):
+    """A channel that records each send: when it began (``time.monotonic``) and which items' events it held."""
+
+    def __init__(self) -> None:
+        super().__init__(broker.client, namespace=broker.namespace)
+        self.sends: list[tuple[float, list[str]]] = []
+
+    def publish_many(self, events: Sequence[tuple[ProgressEvent, str | None]]) -> list[int]:
+        self.sends.append((time.monotonic(), [event.item_id for event, _ in events]))
+        return super().publish_many(events)
+
+
+def test_under_load_the_background_publisher_sends_at_most_once_an_interval(redis_client: redis.Redis) -> None:
+    channel = CountingChannel()
+    publisher = BackgroundPublisher(channel, interval_s=0.4)
+    try:
+        # Given a send just made
+        publisher.publish(ProgressEvent(item_id="first", stage="assess", state="running", percent=33))
+        wait_for(lambda: channel.sends, what="the first send")
+
+        # When more events come at once, one after another
+        for item_id in ("second", "third"):
+            publisher.publish(ProgressEvent(item_id=item_id, stage="assess", state="running", percent=33))
+        wait_for(lambda: len(channel.sends) == 2, what="the second send")
+    finally:
+        publisher.close()
+
+    # Then they waited out the interval since the first send, and went in one send
+    (first_at, _), (second_at, items) = channel.sends
+    assert second_at - first_at >= 0.4
+    assert items == ["second", "third"]
+
+
+def test_a_flush_sends_at_once_whatever_the_interval(redis_client: redis.Redis) -> None:
+    channel = CountingChannel()
+    publisher = BackgroundPublisher(channel, interval_s=3600)
+    try:
+        publisher.publish(ProgressEvent(item_id="first", stage="assess", state="running", percent=33))
+        wait_for(lambda: channel.sends, what="the first send")
+
+        # When a step hands its item over (its "queued" must be out before the next step may start)
+        publisher.publish(ProgressEvent(item_id="handed", stage="assess", state="queued", percent=33))
+        publisher.flush(timeout_s=60)
+
+        # Then the event went without waiting out the interval
+        assert [items for _, items in channel.sends] == [["first"], ["handed"]]
+    finally:
+        publisher.close()
 
 
 def test_a_batch_redis_refuses_is_logged_and_dropped_and_the_publisher_goes_on(
