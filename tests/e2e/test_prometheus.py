@@ -93,7 +93,7 @@ def stack(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips, red
     from middleware import api_metrics_registry
 
     tmp = tmp_path_factory.mktemp("prometheus")
-    redis.Redis.from_url(redis_url).flushdb()
+    flush_redis(redis_url)
     database_url = f"sqlite:///{tmp / 'autolog.db'}"
     settings = Settings.from_env()
     store = Store.open(database_url)
@@ -140,7 +140,13 @@ def stack(tmp_path_factory: pytest.TempPathFactory, test_media: SampleClips, red
         log.close()
         services().uninstall()
         store.close()
-        redis.Redis.from_url(redis_url).flushdb()
+        flush_redis(redis_url)
+
+
+def flush_redis(url: str) -> None:
+    """Empty the Redis database at ``url`` with a client closed at once (its socket is not left to the collector)."""
+    with redis.Redis.from_url(url) as client:
+        client.flushdb()
 
 
 def test_counts_from_two_worker_processes_are_summed_by_the_exporter(stack: Stack) -> None:
