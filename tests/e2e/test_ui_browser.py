@@ -19,6 +19,8 @@ from typing import Any
 import pytest
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
+from autolog.progress import ProgressChannel, ProgressEvent
+from autolog.settings import Settings
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import NewEvent, NewItem, Store
 from tests.conftest import REPO, SampleClips, log_through_pipeline, wait_for
@@ -37,6 +39,9 @@ SCREENSHOTS = Path(os.environ.get("AUTOLOG_TEST_ARTIFACTS") or REPO / "var" / "t
 
 #: How long the page may take to show what a worker did, in ms.
 PIPELINE_MS = 90_000
+
+#: Where a page's clock starts in the tests that move it by hand (``page.clock``), in ms since the epoch.
+PAGE_CLOCK_START = 1_800_000_000_000
 
 #: How long a search's answer may take to show on a loaded 2-core machine (a search is a few ms idle), in ms.
 SEARCH_MS = 15_000
@@ -384,6 +389,41 @@ def test_a_search_inside_a_status_filter_says_the_filter_applies_and_offers_ever
                                                        timeout=SEARCH_MS)
     expect(page.locator("#search-scope")).to_contain_text(Status.PENDING_FILE_INFO.value)
     expect(page.locator("#search-hits .hit")).to_have_count(5)
+
+
+def test_the_library_s_status_counts_follow_items_on_the_page_and_off_it(shelf: Shelf, chromium: Browser,
+                                                                          redis_client: Any) -> None:
+    # Given two items at step 1, and the library open on a paused clock: its timers fire only as the test moves it
+    for item_id in ("MOVES", "STAYS"):
+        shelf.store.items.create([NewItem(item_id, f"/media/cards/{item_id}.mov")])
+    page = chromium.new_page()
+    page.clock.install(time=PAGE_CLOCK_START)
+    page.clock.pause_at(PAGE_CLOCK_START + 1)
+    sign_in(page, shelf.base, "/ui/")
+    pending = page.locator(f'.chip[data-status="{Status.PENDING_FILE_INFO.value}"] .chip-count')
+    complete = page.locator(f'.chip[data-status="{Status.FILE_INFO_COMPLETE.value}"] .chip-count')
+    expect(pending).to_have_text("2")
+    expect(complete).to_have_text("0")
+    card = page.locator('.card[data-item-id="MOVES"] [data-role="status"]')
+
+    # When step 1 moves one of them on: its status stored, its progress published, as a worker does
+    shelf.store.items.transition("MOVES", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+    ProgressChannel(redis_client, namespace=Settings.from_env().namespace).publish(ProgressEvent(
+        item_id="MOVES", stage="file_info", state="succeeded", percent=17, status=Status.FILE_INFO_COMPLETE.value))
+
+    # Then, once its card shows the move, the chips follow within a second of the page's time, not at the next
+    # round of the few seconds' refresh
+    expect(card).to_have_text(Status.FILE_INFO_COMPLETE.value)
+    page.clock.run_for(1000)
+    expect(pending).to_have_text("1")
+    expect(complete).to_have_text("1")
+
+    # And an item that is not on the page (ingested since) is counted at the next refresh, with the title's count
+    shelf.store.items.create([NewItem("ARRIVES", "/media/cards/ARRIVES.mov")])
+    page.clock.run_for(6000)
+    expect(page.locator('.chip[data-status=""] .chip-count')).to_have_text("3")
+    expect(page.locator("#library-count")).to_have_text("3 items")
+    expect(pending).to_have_text("2")
 
 
 def test_an_audio_only_search_hit_shows_the_audio_only_mark_and_asks_for_no_poster(

@@ -199,6 +199,7 @@ def test_signed_out_browsers_are_sent_to_the_login_page(anonymous: TestClient, m
 
 def test_signed_out_requests_for_data_are_refused(anonymous: TestClient, item_id: str) -> None:
     assert anonymous.simulate_get("/ui/progress", params={"ids": item_id, "max_s": "0"}).status_code == 401
+    assert anonymous.simulate_get("/ui/counts").status_code == 401
     assert anonymous.simulate_get(f"/items/{item_id}/artifacts/poster/0").status_code == 401
     assert anonymous.simulate_get(f"/items/{item_id}/exports/ale").status_code == 401
 

@@ -181,6 +181,24 @@ def test_library_progress_streams_the_latest_state_of_each_listed_item(client: T
     assert sorted(data["item_id"] for _, data in sse_events(response.text)) == sorted([logged, other])
 
 
+def test_library_counts_give_the_items_at_every_status_and_in_all(client: TestClient, api: AutologApi,
+                                                                  unique_id: Ids) -> None:
+    # Given three items, one of which step 1 has moved on
+    store: Store = api.services.store
+    moved, *waiting = (unique_id(name) for name in ("MOVED", "W1", "W2"))
+    store.items.create([NewItem(item_id, f"/media/{item_id}.mov") for item_id in (moved, *waiting)])
+    store.items.transition(moved, Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+
+    # When the library's script asks for the counts
+    response = client.simulate_get("/ui/counts")
+
+    # Then every status is there, zero included, with the total, and no cache keeps an old answer
+    assert response.status_code == 200
+    assert response.headers["cache-control"] == "no-store"
+    assert response.json == {"total": 3, "statuses": {
+        status.value: {Status.PENDING_FILE_INFO: 2, Status.FILE_INFO_COMPLETE: 1}.get(status, 0) for status in Status}}
+
+
 @pytest.mark.parametrize("ids", ["", ",", ",".join(f"I{index}" for index in range(PAGE_SIZE + 1))])
 def test_library_progress_needs_one_to_a_page_of_ids(client: TestClient, ids: str) -> None:
     response = client.simulate_get("/ui/progress", params={"ids": ids, "max_s": "0"})

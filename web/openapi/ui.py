@@ -18,7 +18,7 @@ def _html(operation: JSON, description: str) -> JSON:
 
 
 def ui_paths() -> dict[str, JSON]:
-    """The review pages, their login and their live progress stream."""
+    """The review pages, their login, their live progress stream and the library's status counts."""
     session = ("A page for people: needs a session cookie from /ui/login (or an API key). Signed-out browsers "
                "are redirected to the login page.")
     login_form = {"type": "object", "required": ["key"], "properties": {
@@ -51,6 +51,7 @@ def ui_paths() -> dict[str, JSON]:
                                   description="Needs the session's CSRF token (`csrf_token` field or "
                                               "`X-CSRF-Token` header), as every unsafe request with the cookie.")},
         "/ui/progress": {"get": _progress()},
+        "/ui/counts": {"get": _counts()},
         "/ui/static/{name}": {"get": {**op("A stylesheet, script or icon of the review pages", "200", None, tag="ui",
                                            errors="404", secure=False, params=[path("name")])}},
     }
@@ -66,4 +67,17 @@ def _progress() -> JSON:
                                "a quiet stream sends a `: keep-alive` comment every 5 s.")
     operation["responses"]["200"] = {"description": "Server-Sent Events",
                                      "content": {"text/event-stream": {"schema": {"type": "string"}}}}
+    return operation
+
+
+def _counts() -> JSON:
+    operation = op("How many items are at each status: the library's filter chips", "200", None, tag="ui",
+                   description="Every status, zero included, and the total; the library asks again as its items "
+                               "move and every few seconds while it is shown.")
+    statuses = SCHEMAS["Item"]["properties"]["status"]
+    schema = {"type": "object", "required": ["total", "statuses"], "properties": {
+        "total": {"type": "integer", "minimum": 0},
+        "statuses": {"type": "object", "description": "Items at each status, keyed by the status.",
+                     "propertyNames": statuses, "additionalProperties": {"type": "integer", "minimum": 0}}}}
+    operation["responses"]["200"]["content"] = {"application/json": {"schema": schema}}
     return operation

@@ -11,7 +11,7 @@ import falcon
 from web.auth import SessionCookies
 from web.services import ApiServices
 from web.ui.assets import StaticFile
-from web.ui.live import LibraryProgress
+from web.ui.live import LibraryCounts, LibraryProgress
 from web.ui.login import Login, Logout
 from web.ui.pages import ItemPage, Library
 from web.ui.render import Pages
@@ -28,4 +28,5 @@ def add_ui_routes(app: falcon.App[falcon.Request, falcon.Response], services: Ap
     app.add_route("/ui/login", Login(pages, sessions))
     app.add_route("/ui/logout", Logout(sessions))
     app.add_route("/ui/progress", LibraryProgress(services))
+    app.add_route("/ui/counts", LibraryCounts(services))
     app.add_route("/ui/static/{name}", StaticFile())

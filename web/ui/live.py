@@ -1,4 +1,5 @@
-"""``GET /ui/progress?ids=``: the progress of a page of items as one Server-Sent Events stream."""
+"""The library's live parts: ``GET /ui/progress?ids=`` (a page of items' progress as one Server-Sent Events
+stream) and ``GET /ui/counts`` (the items at each status, for the filter chips)."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import math
 import falcon
 
 from autolog.progress import ProgressChannel, sse_stream
+from autolog.statuses import Status
 from web.services import ApiServices
 from web.ui.pages import PAGE_SIZE
 
@@ -43,3 +45,22 @@ class LibraryProgress:
         resp.set_header("Cache-Control", "no-cache")
         resp.set_header("X-Accel-Buffering", "no")
         resp.stream = sse_stream(channel.watch(ids, idle_s=KEEP_ALIVE_S, max_duration_s=max_s))
+
+
+class LibraryCounts:
+    """``GET /ui/counts``: how many items are at each status, and in all, as the library's filter chips show them.
+
+    Answers ``{"total": int, "statuses": {status: int}}`` with every status, zero included. The library's
+    script asks again when a card's item changes status and every few seconds while the page is shown,
+    so the chips follow items that are not on the page too. A read of a few rows whatever the library's
+    size (``Items.count_by_status``).
+    """
+
+    def __init__(self, services: ApiServices) -> None:
+        self._services = services
+
+    def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
+        counts = self._services.store.items.count_by_status()
+        resp.set_header("Cache-Control", "no-store")
+        resp.media = {"total": sum(counts.values()),
+                      "statuses": {status.value: counts.get(status.value, 0) for status in Status}}

@@ -19,13 +19,61 @@
       const card = cards.get(event.item_id);
       if (!card) return;
       card.querySelector('[data-role="activity"]').textContent = event.final ? "" : activity(event);
-      if (event.status) setBadge(card.querySelector('[data-role="status"]'), event.status, eventTone(event));
+      if (event.status) {
+        setBadge(card.querySelector('[data-role="status"]'), event.status, eventTone(event));
+        document.dispatchEvent(new CustomEvent("autolog:status-moved"));
+      }
       // A step ended: the error shown may have changed (recorded, or cleared by a successful step).
       if (["succeeded", "failed", "dead_lettered", "skipped"].includes(event.state)) {
         api("GET", "/items/" + encodeURIComponent(event.item_id)).then((item) => showItem(card, item), () => {});
       }
     });
   }
+})();
+
+/* The filter chips and the item count follow the library: GET /ui/counts again soon after a card's item moves,
+   and every few seconds while the page is shown (items not on this page move too, and new ones come in). */
+(function () {
+  const { api } = window.autolog;
+  const chips = document.querySelectorAll(".filters .chip[data-status]");
+  const title = document.getElementById("library-count");
+  const EVERY_MS = 5000;
+  const SOON_MS = 300;
+  let timer = null;
+  let asking = false;
+  let again = false;
+  if (!chips.length) return;
+
+  function show(counts) {
+    chips.forEach((chip) => {
+      const count = chip.dataset.status === "" ? counts.total : counts.statuses[chip.dataset.status];
+      if (count !== undefined) chip.querySelector(".chip-count").textContent = String(count);
+    });
+    title.textContent = counts.total + (counts.total === 1 ? " item" : " items");
+  }
+
+  function askIn(ms) {
+    clearTimeout(timer);
+    timer = setTimeout(ask, ms);
+  }
+
+  function ask() {
+    if (document.hidden) return;  // asked again when the page is shown
+    if (asking) {  // one request at a time; a move seen meanwhile asks once more after it
+      again = true;
+      return;
+    }
+    asking = true;
+    api("GET", "/ui/counts").then(show, () => {}).finally(() => {
+      asking = false;
+      askIn(again ? 0 : EVERY_MS);
+      again = false;
+    });
+  }
+
+  document.addEventListener("autolog:status-moved", () => askIn(SOON_MS));
+  document.addEventListener("visibilitychange", () => { if (!document.hidden) askIn(0); });
+  askIn(EVERY_MS);
 })();
 
 /* Search: GET /items?q= from the JSON API, each hit with its snippet and a link to its frame's timecode. */
