@@ -1,14 +1,14 @@
 """What autolog adds around each message, as ratios against bare dramatiq in the same run.
 
 Usage: .venv/bin/python bench/orchestration_bench.py [--messages N] [--hops H] [--threads T]
-       [--clips C] [--postgres URL | --no-postgres] [--cpus X] [--json PATH]
+       [--clips C] [--postgres URL | --no-postgres] [--cpus X] [--rounds R] [--json PATH]
 
 One private Redis; every row runs a real ``dramatiq.Worker`` in this process:
 
 - **drain**: N no-op messages drained by autolog's broker (the full middleware stack, a
   status-tracked step: start, status write with the outbox, timeline) on SQLite and on
   PostgreSQL, against the same no-op on a ``RedisBroker`` with dramatiq's default middleware,
-  alternated in ``DRAIN_ROUNDS`` rounds (the median of the rounds' ratios, and their range);
+  alternated in ``--rounds`` rounds (default ``DRAIN_ROUNDS``; the median of the rounds' ratios, and their range);
   twice per store: as step 1 (whose source must have settled before the run starts: a stat
   of the source the message names, as intake's do, a real settled file under the media roots) and as step 2,
   as steps 2 to 6 run (their source check uses what the start write returns). Beside each, the
@@ -166,6 +166,7 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--clips", type=int, default=40, help="tiny clips for the CPU rows (0: skip)")
     parser.add_argument("--cpus", type=float, help="run on this many CPUs in all (a cgroup quota; 0.4: 40 %% of one)")
+    parser.add_argument("--rounds", type=int, default=DRAIN_ROUNDS, help="alternated rounds of each drain")
     parser.add_argument("--json", type=Path, help="also save the rows here (for bench/orchestration_table.py)")
     args = parser.parse_args()
     with cpu_share(args.cpus) if args.cpus else contextlib.nullcontext():
@@ -253,7 +254,7 @@ DRAIN_ROUNDS = 3
 def drain_rows(bench: BenchActors, store: Any, name: str, args: argparse.Namespace) -> list[Row]:
     """Return the drain rows of ``store`` (named ``name``): step 1 and steps 2-6 against dramatiq's no-op.
 
-    Each of ``DRAIN_ROUNDS`` rounds drains ``args.messages`` no-op messages on a plain
+    Each of ``args.rounds`` rounds drains ``args.messages`` no-op messages on a plain
     ``RedisBroker`` (the baseline), then as many step-1 and step-2 messages on autolog's broker;
     a row's ratio is the median of its rounds' ratios, its rate the median of its rates.
     """
@@ -263,7 +264,7 @@ def drain_rows(bench: BenchActors, store: Any, name: str, args: argparse.Namespa
     plain_cpu: list[DrainCpu] = []
     rates: dict[str, list[float]] = {key: [] for key, *_ in steps}
     cpu: dict[str, list[DrainCpu]] = {key: [] for key, *_ in steps}
-    for index in range(DRAIN_ROUNDS):
+    for index in range(args.rounds):
         rate, used = drain(bench.plain, {"plain_first"}, args.threads, lambda: bench.send_plain(args.messages))
         plain_rates.append(rate)
         plain_cpu.append(used)

@@ -12,7 +12,8 @@ the issue's target for each and whether this run met it:
   branch point vs a raw dramatiq hop; CPU per item of tiny clips vs the same media work bare.
 - ``bench/orchestration_bench.py --cpus X`` (``--slow-cpus``, default 0.4; 0 skips it): the SQLite
   drains again with the bench and its Redis on X CPUs in all (a cgroup's CPU quota), the
-  CPU-bound regime of a slower or busier machine (``bench/_cpu_quota.py``); skipped, with the
+  CPU-bound regime of a slower or busier machine (``bench/_cpu_quota.py``), in ``SLOW_ROUNDS`` alternated
+  rounds; skipped, with the
   reason, where no cgroup ``cpu`` controller is writable.
 - ``bench/stack_memory_bench.py``: PSS of an idle ``autolog up`` (vs ``--before``, another
   checkout, when given) and the stack's peak PSS while tiny clips go through it.
@@ -92,11 +93,17 @@ def benches(args: argparse.Namespace) -> list[tuple[str, list[str]]]:
     if args.slow_cpus:
         if cpu_quota_available():
             slow = [("orchestration_bench.py", [*orchestration, "--cpus", str(args.slow_cpus), "--clips", "0",
-                                                "--hops", "0", "--no-postgres"])]
+                                                "--hops", "0", "--no-postgres", "--rounds", str(SLOW_ROUNDS)])]
         else:
             print("skipping the drains on a CPU quota: no writable cgroup cpu controller (run as root)")
     return [("orchestration_bench.py", orchestration + database), *slow, ("stack_memory_bench.py", memory),
             ("intake_bench.py", intake)]
+
+
+#: Rounds of the drains on a CPU quota: one run's rounds there read from 0.42× to 0.65× of the same
+#: baseline (2026-12-03), three times the spread of the free-running drains' rounds, so their median
+#: takes five.
+SLOW_ROUNDS = 5
 
 
 def print_table(rows: list[Row]) -> None:
