@@ -204,6 +204,12 @@ def _csrf_token(req: falcon.Request) -> str:
     return token or ""
 
 
+def from_a_page(req: falcon.Request) -> bool:
+    """Whether ``req`` comes from a review page: a route under ``/ui/`` (the pages' streams and counts), or a
+    script's call to the JSON API, which always sends the ``X-CSRF-Token`` header (``web/ui/static/ui.js``)."""
+    return req.path.startswith("/ui/") or req.get_header(CSRF_HEADER) is not None
+
+
 def login_redirect(req: falcon.Request) -> falcon.HTTPSeeOther:
     """Return the redirect that sends a signed-out browser to the login page, and back after."""
     return falcon.HTTPSeeOther(f"{LOGIN_PATH}?next={quote(req.relative_uri, safe='')}")
@@ -232,9 +238,13 @@ class ApiKeyAuth:
         if cookie is None or checks_key(headers, cookie):
             try:
                 check_key(headers, self._keys)
-            except AuthenticationFailed:
+            except AuthenticationFailed as ex:
                 if mode == "page":
                     raise login_redirect(req) from None
+                if from_a_page(req):
+                    # Signed out in another tab, or the cookie expired and the browser dropped it: a plain 401,
+                    # which the script turns into the login page, not the browser's basic-auth dialog.
+                    raise falcon.HTTPUnauthorized(description=ex.reason) from None
                 raise
             return
         try:

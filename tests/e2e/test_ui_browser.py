@@ -426,6 +426,56 @@ def test_the_library_s_status_counts_follow_items_on_the_page_and_off_it(shelf: 
     expect(pending).to_have_text("2")
 
 
+def test_a_busy_library_refreshes_its_counts_on_time_and_asks_only_when_an_item_moves(
+        shelf: Shelf, chromium: Browser, redis_client: Any) -> None:
+    # Given a card whose step reports progress every 200 ms of the page's time, and an item moved with no event
+    for item_id in ("BUSY", "QUIET"):
+        shelf.store.items.create([NewItem(item_id, f"/media/cards/{item_id}.mov")])
+    page = chromium.new_page()
+    page.clock.install(time=PAGE_CLOCK_START)
+    page.clock.pause_at(PAGE_CLOCK_START + 1)
+    sign_in(page, shelf.base, "/ui/")
+    asked: list[str] = []
+    page.on("request", lambda request: asked.append(request.url) if "/ui/counts" in request.url else None)
+    pending = page.locator(f'.chip[data-status="{Status.PENDING_FILE_INFO.value}"] .chip-count')
+    expect(pending).to_have_text("2")
+    shelf.store.items.transition("QUIET", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)
+    channel = ProgressChannel(redis_client, namespace=Settings.from_env().namespace)
+    activity = page.locator('.card[data-item-id="BUSY"] [data-role="activity"]')
+
+    # When 30 events of its step, each at the status it already shows, come 200 ms apart (6 s: past a refresh)
+    for attempt in range(2, 32):
+        channel.publish(ProgressEvent(item_id="BUSY", stage="file_info", state="running", percent=5,
+                                      status=Status.PENDING_FILE_INFO.value, attempt=attempt))
+        expect(activity).to_have_text(f"file info running (attempt {attempt})")
+        page.clock.run_for(200)
+
+    # Then the refresh every 5 s came on time, and it was the only request: no status moved on the page
+    expect(pending).to_have_text("1")
+    assert len(asked) == 1, asked
+
+
+def test_a_library_tab_signed_out_elsewhere_goes_to_the_login_page_at_its_next_refresh(
+        shelf: Shelf, chromium: Browser) -> None:
+    # Given the library open in one tab and an item page in another, on one session
+    shelf.store.items.create([NewItem("ONE", "/media/cards/ONE.mov")])
+    tabs = chromium.new_context()
+    library = tabs.new_page()
+    library.clock.install(time=PAGE_CLOCK_START)
+    library.clock.pause_at(PAGE_CLOCK_START + 1)
+    sign_in(library, shelf.base, "/ui/")
+    other = tabs.new_page()
+    other.goto(f"{shelf.base}/ui/items/ONE")
+
+    # When the other tab signs out, and the library's refresh comes
+    other.get_by_role("button", name="Sign out").click()
+    expect(other).to_have_url(re.compile(r"/ui/login"))
+    library.clock.run_for(6000)
+
+    # Then the library goes to the login page, and back to itself after (no browser login dialog in between)
+    expect(library).to_have_url(re.compile(r"/ui/login\?next=%2Fui(%2F)?$"))
+
+
 def test_an_audio_only_search_hit_shows_the_audio_only_mark_and_asks_for_no_poster(
         shelf: Shelf, chromium: Browser) -> None:
     # Given a logged sound roll whose speech mentions an otter

@@ -204,6 +204,19 @@ def test_signed_out_requests_for_data_are_refused(anonymous: TestClient, item_id
     assert anonymous.simulate_get(f"/items/{item_id}/exports/ale").status_code == 401
 
 
+def test_a_signed_out_page_s_script_gets_a_plain_401_and_a_bare_request_the_basic_challenge(
+        anonymous: TestClient, item_id: str) -> None:
+    # A tab signed out in another tab (or whose cookie expired and was dropped) still runs its scripts: their
+    # requests carry no cookie, and a basic-auth challenge would open the browser's login dialog over the page.
+    from_scripts = [anonymous.simulate_get("/ui/counts"),
+                    anonymous.simulate_get("/ui/progress", params={"ids": item_id, "max_s": "0"}),
+                    anonymous.simulate_get(f"/items/{item_id}", headers={CSRF_HEADER: "token-of-a-gone-session"})]
+    bare = anonymous.simulate_get(f"/items/{item_id}")
+
+    assert [(answer.status_code, "WWW-Authenticate" in answer.headers) for answer in from_scripts] == [(401, False)] * 3
+    assert (bare.status_code, bare.headers["WWW-Authenticate"].startswith("Basic")) == (401, True)
+
+
 def test_the_login_page_and_the_static_files_are_open(anonymous: TestClient) -> None:
     page = anonymous.simulate_get("/ui/login")
 

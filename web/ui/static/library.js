@@ -20,8 +20,11 @@
       if (!card) return;
       card.querySelector('[data-role="activity"]').textContent = event.final ? "" : activity(event);
       if (event.status) {
-        setBadge(card.querySelector('[data-role="status"]'), event.status, eventTone(event));
-        document.dispatchEvent(new CustomEvent("autolog:status-moved"));
+        const badge = card.querySelector('[data-role="status"]');
+        // Most events repeat the status (running, queued…): only a move changes the counts.
+        const moved = badge.textContent !== event.status;
+        setBadge(badge, event.status, eventTone(event));
+        if (moved) document.dispatchEvent(new CustomEvent("autolog:status-moved"));
       }
       // A step ended: the error shown may have changed (recorded, or cleared by a successful step).
       if (["succeeded", "failed", "dead_lettered", "skipped"].includes(event.state)) {
@@ -40,6 +43,7 @@
   const EVERY_MS = 5000;
   const SOON_MS = 300;
   let timer = null;
+  let due = Infinity;  // when the timer fires (the page's clock, in ms)
   let asking = false;
   let again = false;
   if (!chips.length) return;
@@ -52,9 +56,17 @@
     title.textContent = counts.total + (counts.total === 1 ? " item" : " items");
   }
 
+  /** Ask in ms, unless a timer already asks sooner: moves in a quick row must not keep pushing the answer back. */
   function askIn(ms) {
+    const at = Date.now() + ms;
+    if (timer !== null && due <= at) return;
     clearTimeout(timer);
-    timer = setTimeout(ask, ms);
+    due = at;
+    timer = setTimeout(() => {
+      timer = null;
+      due = Infinity;
+      ask();
+    }, ms);
   }
 
   function ask() {
