@@ -355,6 +355,16 @@ def shelf(sqlite_store: Store, redis_client: Any, serve_api: Callable[[dict[str,
     return Shelf(base=base, store=sqlite_store)
 
 
+def library_on_a_paused_clock(page: Page, shelf: Shelf, item_ids: tuple[str, ...]) -> Page:
+    """Store ``item_ids`` at step 1, then open the library signed in on a paused clock (``page.clock``): its
+    timers fire only as the test moves the clock."""
+    shelf.store.items.create([NewItem(item_id, f"/media/cards/{item_id}.mov") for item_id in item_ids])
+    page.clock.install(time=PAGE_CLOCK_START)
+    page.clock.pause_at(PAGE_CLOCK_START + 1)
+    sign_in(page, shelf.base, "/ui/")
+    return page
+
+
 def test_a_search_inside_a_status_filter_says_the_filter_applies_and_offers_every_status(
         shelf: Shelf, chromium: Browser) -> None:
     # Given five items about a fox at step 1 and one waiting for its prompt that is not about a fox
@@ -394,12 +404,7 @@ def test_a_search_inside_a_status_filter_says_the_filter_applies_and_offers_ever
 def test_the_library_s_status_counts_follow_items_on_the_page_and_off_it(shelf: Shelf, chromium: Browser,
                                                                           redis_client: Any) -> None:
     # Given two items at step 1, and the library open on a paused clock: its timers fire only as the test moves it
-    for item_id in ("MOVES", "STAYS"):
-        shelf.store.items.create([NewItem(item_id, f"/media/cards/{item_id}.mov")])
-    page = chromium.new_page()
-    page.clock.install(time=PAGE_CLOCK_START)
-    page.clock.pause_at(PAGE_CLOCK_START + 1)
-    sign_in(page, shelf.base, "/ui/")
+    page = library_on_a_paused_clock(chromium.new_page(), shelf, ("MOVES", "STAYS"))
     pending = page.locator(f'.chip[data-status="{Status.PENDING_FILE_INFO.value}"] .chip-count')
     complete = page.locator(f'.chip[data-status="{Status.FILE_INFO_COMPLETE.value}"] .chip-count')
     expect(pending).to_have_text("2")
@@ -429,12 +434,7 @@ def test_the_library_s_status_counts_follow_items_on_the_page_and_off_it(shelf: 
 def test_a_busy_library_refreshes_its_counts_on_time_and_asks_only_when_an_item_moves(
         shelf: Shelf, chromium: Browser, redis_client: Any) -> None:
     # Given a card whose step reports progress every 200 ms of the page's time, and an item moved with no event
-    for item_id in ("BUSY", "QUIET"):
-        shelf.store.items.create([NewItem(item_id, f"/media/cards/{item_id}.mov")])
-    page = chromium.new_page()
-    page.clock.install(time=PAGE_CLOCK_START)
-    page.clock.pause_at(PAGE_CLOCK_START + 1)
-    sign_in(page, shelf.base, "/ui/")
+    page = library_on_a_paused_clock(chromium.new_page(), shelf, ("BUSY", "QUIET"))
     asked: list[str] = []
     page.on("request", lambda request: asked.append(request.url) if "/ui/counts" in request.url else None)
     pending = page.locator(f'.chip[data-status="{Status.PENDING_FILE_INFO.value}"] .chip-count')
@@ -458,12 +458,8 @@ def test_a_busy_library_refreshes_its_counts_on_time_and_asks_only_when_an_item_
 def test_a_library_tab_signed_out_elsewhere_goes_to_the_login_page_at_its_next_refresh(
         shelf: Shelf, chromium: Browser) -> None:
     # Given the library open in one tab and an item page in another, on one session
-    shelf.store.items.create([NewItem("ONE", "/media/cards/ONE.mov")])
     tabs = chromium.new_context()
-    library = tabs.new_page()
-    library.clock.install(time=PAGE_CLOCK_START)
-    library.clock.pause_at(PAGE_CLOCK_START + 1)
-    sign_in(library, shelf.base, "/ui/")
+    library = library_on_a_paused_clock(tabs.new_page(), shelf, ("ONE",))
     other = tabs.new_page()
     other.goto(f"{shelf.base}/ui/items/ONE")
 
