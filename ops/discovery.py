@@ -57,6 +57,11 @@ class DiscoveryProcess:
         """The sweep's pid file."""
         return self.process.pid_file
 
+    @property
+    def log_file(self) -> Path:
+        """Where the sweep's output goes."""
+        return self.process.log_file
+
     def status(self) -> DiscoveryStatus:
         """Report the process."""
         pid = self.process.pid()

@@ -54,6 +54,8 @@ class Teardown:
     #: Whether the API (gunicorn) and the sweep were running when ``down`` stopped them.
     stopped_api: bool = False
     stopped_sweep: bool = False
+    #: Whether the sweep had been started here and was no longer running when ``down`` began: it died.
+    sweep_had_died: bool = False
     #: Worker groups found running that the settings do not name (started under other settings).
     stopped_other_groups: tuple[str, ...] = ()
     #: Whether a worker group the settings name was running when ``down`` began.
@@ -114,7 +116,7 @@ class Stack:
 
     def down(self, *, timeout_s: float | None = None) -> Teardown:
         """Stop the sweep, the API and every worker pool, then the private Redis if it is ours."""
-        sweep_ran, api_ran = self.sweep.status().running, self.api.status().pid is not None
+        sweep, api_ran = self.sweep.status(), self.api.status().pid is not None
         groups_ran = any(process.pid() is not None for process in self.pools.group_processes.values())
         self.sweep.stop()
         self.api.stop()
@@ -122,7 +124,8 @@ class Stack:
         others = self.pools.stop_other_groups(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
         return Teardown(pools=tuple(stops), stopped_private_redis=stopped, stopped_api=api_ran,
-                        stopped_sweep=sweep_ran, stopped_other_groups=tuple(others), stopped_groups=groups_ran)
+                        stopped_sweep=sweep.running, sweep_had_died=sweep.wanted and not sweep.running,
+                        stopped_other_groups=tuple(others), stopped_groups=groups_ran)
 
 
 def _print_pools(statuses: list[PoolStatus], *, as_json: bool) -> None:
@@ -219,11 +222,17 @@ def down(args: argparse.Namespace, settings: Settings) -> int:
     stack = Stack(settings)
     teardown = stack.down(timeout_s=args.timeout)
     stack.pools.close()
+    died = (f"sweep: had stopped on its own before this `down` (started by `up`, not stopped since): see "
+            f"{stack.sweep.log_file}") if teardown.sweep_had_died else None
     if teardown.stopped_nothing:
         print("Nothing is running: the stack is already down.")
+        if died:
+            print(died)
         return 0
     if teardown.stopped_sweep:
         print("sweep: stopped")
+    elif died:
+        print(died)
     if teardown.stopped_api:
         print(f"API: stopped ({stack.api.url})")
     for stop in teardown.pools:

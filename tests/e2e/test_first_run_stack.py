@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import socket
 import stat
 import subprocess
@@ -23,6 +24,7 @@ from autolog.settings import Settings
 from autolog.statuses import STEPS
 from ops.api_server import ApiServer
 from ops.demo import DEMO_CLIPS
+from ops.discovery import DiscoveryProcess
 from tests.conftest import SampleClips, free_port_block, wait_for
 from tests.web.conftest import http
 
@@ -180,3 +182,27 @@ def test_down_on_a_stack_already_down_says_nothing_is_running_without_warnings(f
     assert again.returncode == 0, again.stdout + again.stderr
     assert again.stdout == "Nothing is running: the stack is already down.\n"
     assert again.stderr == ""
+
+
+def test_down_after_the_sweep_died_says_so_and_names_its_log(fresh: FreshClone) -> None:
+    # Given a stack whose sweep was killed behind its back (the OOM killer, a slip of `kill`)
+    up = fresh.run("up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    sweep = DiscoveryProcess(fresh.settings)
+    pid = sweep.status().pid
+    assert pid is not None
+    os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: not sweep.status().running, timeout_s=10, what="the sweep to be gone")
+
+    # When `autolog down` runs
+    down = fresh.run("down", "--timeout", "10")
+
+    # Then it stops the rest, and says the sweep had died before, where to read why, and that it did not stop it
+    assert down.returncode == 0, down.stdout + down.stderr
+    assert "sweep: stopped" not in down.stdout
+    (line,) = [line for line in down.stdout.splitlines() if line.startswith("sweep: ")]
+    assert line.startswith("sweep: had stopped on its own"), line
+    assert str((fresh.settings.var_dir / "log" / "discovery.log").resolve()) in line
+    assert f"API: stopped ({fresh.api_url})" in down.stdout
+    # and a second `down` finds nothing, the sweep no longer counted as started
+    assert fresh.run("down", "--timeout", "10").stdout == "Nothing is running: the stack is already down.\n"
