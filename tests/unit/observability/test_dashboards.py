@@ -36,6 +36,17 @@ def test_every_panel_has_a_unique_id_a_place_and_the_datasource_variable() -> No
     assert all(panel.get("targets") for panel in panels if panel["type"] != "row")
 
 
+def test_the_rate_limiter_panels_say_why_they_may_be_empty() -> None:
+    # With no Gemini key nothing is rate limited: an empty panel must not read as a broken scrape.
+    panels = json.loads((GRAFANA / "dashboards" / "autolog.json").read_text())["panels"]
+    limiter = [panel for panel in panels if panel["type"] != "row"
+               and any("autolog_rate_limit_" in target["expr"] for target in panel["targets"])]
+
+    assert len(limiter) == 3
+    assert all("AUTOLOG_GEMINI_API_KEY" in panel["description"] for panel in limiter)
+    assert all("no Gemini key" in panel["fieldConfig"]["defaults"]["noValue"] for panel in limiter)
+
+
 def test_the_dashboard_shows_every_required_view() -> None:
     queried = set().union(*(metric_names(expr) for exprs in dashboard_queries().values() for expr in exprs))
 
