@@ -31,6 +31,11 @@ class DiscoveryStatus:
     #: Started here and not stopped since (``autolog down``, ``POST /stop/lf_discovery``): if not running, it died.
     wanted: bool = False
 
+    @property
+    def died(self) -> bool:
+        """Started here and not stopped since, yet not running: it died (nothing restarts it; ``autolog up`` does)."""
+        return self.wanted and not self.running
+
     def to_dict(self) -> dict[str, Any]:
         """Return a JSON-ready dict."""
         return {"running": self.running, "pid": self.pid, "interval_s": self.interval_s,

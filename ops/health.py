@@ -145,7 +145,7 @@ def sweep_health(client: redis.Redis, settings: Settings, local: DiscoveryStatus
     holder = lease_holder(client, f"{settings.namespace}:{LEASE_KEY}")
     running = local is not None and local.running
     return SweepHealth(lease_holder=holder, running_here=running,
-                       died_here=local is not None and local.wanted and not running)
+                       died_here=local is not None and local.died)
 
 
 def check_health(client: redis.Redis, store: Store, *, settings: Settings, queues: Sequence[str],

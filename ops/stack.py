@@ -54,7 +54,7 @@ class Teardown:
     #: Whether the API (gunicorn) and the sweep were running when ``down`` stopped them.
     stopped_api: bool = False
     stopped_sweep: bool = False
-    #: Whether the sweep had been started here and was no longer running when ``down`` began: it died.
+    #: Whether the sweep had died before ``down`` began (``DiscoveryStatus.died``).
     sweep_had_died: bool = False
     #: Worker groups found running that the settings do not name (started under other settings).
     stopped_other_groups: tuple[str, ...] = ()
@@ -124,7 +124,7 @@ class Stack:
         others = self.pools.stop_other_groups(timeout_s=timeout_s)
         stopped = private_redis(self.settings).stop() if self.owns_redis else False
         return Teardown(pools=tuple(stops), stopped_private_redis=stopped, stopped_api=api_ran,
-                        stopped_sweep=sweep.running, sweep_had_died=sweep.wanted and not sweep.running,
+                        stopped_sweep=sweep.running, sweep_had_died=sweep.died,
                         stopped_other_groups=tuple(others), stopped_groups=groups_ran)
 
 

@@ -238,13 +238,9 @@ class ApiKeyAuth:
         if cookie is None or checks_key(headers, cookie):
             try:
                 check_key(headers, self._keys)
-            except AuthenticationFailed as ex:
+            except AuthenticationFailed:
                 if mode == "page":
                     raise login_redirect(req) from None
-                if from_a_page(req):
-                    # Signed out in another tab, or the cookie expired and the browser dropped it: a plain 401,
-                    # which the script turns into the login page, not the browser's basic-auth dialog.
-                    raise falcon.HTTPUnauthorized(description=ex.reason) from None
                 raise
             return
         try:

@@ -30,7 +30,7 @@ from autolog.errors import (
 )
 from autolog.exports import InvalidExportOption, ItemsNotLogged, MixedFrameRates, NotExportable, UnknownExportFormat
 from ops.errors import PoolError
-from web.auth import CHALLENGE
+from web.auth import CHALLENGE, from_a_page
 
 logger = logging.getLogger(__name__)
 
@@ -67,7 +67,9 @@ def _domain(req: falcon.Request, resp: falcon.Response, ex: Exception, params: d
 
 def _unauthorized(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:
     reason = ex.reason if isinstance(ex, AuthenticationFailed) else "unauthorized"
-    raise falcon.HTTPUnauthorized(description=reason, challenges=[CHALLENGE])
+    # A review page's script (signed out in another tab, or its cookie expired and dropped) gets a plain 401,
+    # which it turns into the login page: a challenge would open the browser's basic-auth dialog over the page.
+    raise falcon.HTTPUnauthorized(description=reason, challenges=None if from_a_page(req) else [CHALLENGE])
 
 
 def _redis_down(req: falcon.Request, resp: falcon.Response, ex: Exception, params: dict[str, Any]) -> None:

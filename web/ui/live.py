@@ -8,8 +8,8 @@ import math
 import falcon
 
 from autolog.progress import ProgressChannel, sse_stream
-from autolog.statuses import Status
 from web.services import ApiServices
+from web.ui import views
 from web.ui.pages import PAGE_SIZE
 
 #: How long one stream lasts before the browser reconnects, in seconds.
@@ -60,7 +60,5 @@ class LibraryCounts:
         self._services = services
 
     def on_get(self, req: falcon.Request, resp: falcon.Response) -> None:
-        counts = self._services.store.items.count_by_status()
         resp.set_header("Cache-Control", "no-store")
-        resp.media = {"total": sum(counts.values()),
-                      "statuses": {status.value: counts.get(status.value, 0) for status in Status}}
+        resp.media = views.status_counts(self._services.store.items.count_by_status())

@@ -44,11 +44,11 @@ class Library:
         cursor = req.get_param("cursor")
         items = store.items.list(status=status, after_id=cursor, limit=PAGE_SIZE)
         posters = store.results.items_with_artifact([item.id for item in items], "poster")
-        counts = store.items.count_by_status()
+        counts = views.status_counts(store.items.count_by_status())
         self._pages.render(
             req, resp, "library.html", cards=[views.card(item, has_poster=item.id in posters) for item in items],
-            status=status.value if status else "", statuses=[(s.value, counts.get(s.value, 0)) for s in Status],
-            total=sum(counts.values()), cursor=cursor or "", query=req.get_param("q") or "",
+            status=status.value if status else "", statuses=list(counts["statuses"].items()),
+            total=counts["total"], cursor=cursor or "", query=req.get_param("q") or "",
             deleted=req.get_param("deleted") or "",
             next_cursor=items[-1].id if len(items) == PAGE_SIZE else "")
 

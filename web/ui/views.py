@@ -5,6 +5,7 @@ Pure functions of the store's frozen views; the templates only lay them out.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from fractions import Fraction
 from typing import Any
@@ -31,6 +32,12 @@ STATUS_TONES: dict[str, str] = {
 EXPORT_LINKS: tuple[tuple[str, str], ...] = (
     ("ale", "Avid ALE"), ("markers", "Avid markers"), ("edl", "CMX 3600 EDL"), ("srt", "SubRip subtitles"),
 )
+
+
+def status_counts(counts: Mapping[str, int]) -> dict[str, Any]:
+    """The library's filter chips from ``Items.count_by_status``: ``{"total": int, "statuses": {status: int}}``,
+    every status in the pipeline's order, zero included (the page renders it, ``GET /ui/counts`` answers it)."""
+    return {"total": sum(counts.values()), "statuses": {status.value: counts.get(status.value, 0) for status in Status}}
 
 
 def export_links(item: ItemView) -> list[tuple[str, str]]:
