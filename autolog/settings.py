@@ -89,6 +89,11 @@ class Settings:
     #: A source is probed only once its size and times have not changed for this long (s),
     #: so a file still being copied is waited for, not failed.
     source_settle_s: float = 5.0
+    #: A source that is visibly cut short (``autolog.source_state.cut_short``: an MPEG-TS ending
+    #: inside a packet, an MP4 or QuickTime file whose boxes run past its end or without a ``moov``)
+    #: is probed only once its modification time is this old (s): a copy that stalled is waited
+    #: for, not logged or failed from its first part. 0 turns it off.
+    source_stall_s: float = 120.0
     #: For this long after an item is logged (s), the sweep looks whether its local source has
     #: changed since step 1 and logs it again from step 1 if so: a copy that stalled for longer than
     #: ``source_settle_s`` and then went on. 0 turns it off.
@@ -252,6 +257,7 @@ class Settings:
             default_start_timecode=env.text("AUTOLOG_DEFAULT_START_TIMECODE") or "00:00:00:00",
             audio_timecode_rate=env.text("AUTOLOG_AUDIO_TIMECODE_RATE") or "25",
             source_settle_s=env.number("AUTOLOG_SOURCE_SETTLE_S", 5.0),
+            source_stall_s=env.number("AUTOLOG_SOURCE_STALL_S", 120.0),
             source_recheck_s=env.number("AUTOLOG_SOURCE_RECHECK_S", 3600.0),
             transcriber=env.choice("AUTOLOG_TRANSCRIBER", "pocketsphinx", ("pocketsphinx", "gemini")),
             gemini_api_key=env.text("AUTOLOG_GEMINI_API_KEY") or env.text("GEMINI_API_KEY"),

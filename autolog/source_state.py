@@ -6,10 +6,17 @@ fine but is shorter than the finished file. So step 1 waits until the file has b
 (size and modification times unchanged) for ``Settings.source_settle_s``, and stores a
 fingerprint of what it probed; later steps compare the file with it, and a changed source
 goes back to step 1 (``middleware.SourceChecks``).
+
+A copy can also stall (a network share's hiccup, a card reader's retry) for longer than the
+settle window. A file that is visibly cut short (``cut_short``: an MPEG-TS that ends inside a
+packet, an MP4 or QuickTime file whose last box runs past its end or that has no ``moov``) is
+waited for up to ``Settings.source_stall_s`` of quiet instead, so a stalled copy of the common
+camera containers is not logged (a TS) or failed (an MP4) from the part that had arrived.
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Mapping
@@ -19,6 +26,22 @@ from stat import S_ISREG
 from typing import Any
 
 from autolog.errors import MediaMissing
+
+#: MPEG transport streams by file suffix: the packet size in bytes and where its sync byte (0x47)
+#: sits. 188 bytes (ISO/IEC 13818-1); BDAV's ``.m2ts``/``.mts`` (AVCHD, Blu-ray) put a 4-byte
+#: arrival timestamp before each packet: 192.
+TS_PACKETS = {".ts": (188, 0), ".m2t": (188, 0), ".trp": (188, 0), ".m2ts": (192, 4), ".mts": (192, 4)}
+
+#: ISO base media (ISO/IEC 14496-12) and QuickTime files by suffix: a sequence of top-level boxes,
+#: each a 32-bit big-endian size (1: a 64-bit size follows the type; 0: to the end of the file) and
+#: a 4-character type.
+BMFF_SUFFIXES = frozenset((".mp4", ".m4v", ".m4a", ".mov", ".qt", ".3gp", ".3g2"))
+
+#: Top-level box types a file may start with; a file that starts otherwise is not judged.
+BMFF_FIRST_BOXES = frozenset((b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"))
+
+#: Top-level boxes walked at most; past that (a long fragmented MP4) no verdict is given.
+MAX_BOXES = 4096
 
 #: Bytes read from each end of a file for its fingerprint's hash: enough to cover an MP4's
 #: ``ftyp``/``moov`` at either end and an MPEG-TS's first and last packets, cheap on a NAS.
@@ -101,6 +124,20 @@ def settle_remaining_s(current: SourceStat, *, now_s: float, settle_s: float, la
     return max(0.0, settle_s - quiet_s)
 
 
+def stall_remaining_s(current: SourceStat, *, now_s: float, stall_s: float, last: Sighting | None = None) -> float:
+    """Return how many more seconds a cut-short ``current`` must stay unchanged to be probed; 0 when none.
+
+    Counted from the modification time alone: a copy moves it with every write, where a file
+    cut short long ago and only moved or re-permissioned since (a new inode change time) is
+    not a copy in progress. As in ``settle_remaining_s``, a worker's ``last`` sighting of the
+    same stat counts too (a modification time in the future).
+    """
+    quiet_s = now_s - current.mtime_ns / 1e9
+    if last is not None and last.stat == current:
+        quiet_s = max(quiet_s, now_s - last.since_s)
+    return max(0.0, stall_s - quiet_s)
+
+
 @dataclass(frozen=True)
 class SourceFingerprint:
     """What step 1 probed: size in bytes, modification time in ns, SHA-256 of both ends.
@@ -144,6 +181,75 @@ def fingerprint_source(path: Path, *, sample_bytes: int = SAMPLE_BYTES) -> Sourc
         raise MediaMissing(str(path), "no such file") from ex
     return SourceFingerprint(size_bytes=stat.size_bytes, mtime_ns=stat.mtime_ns,
                              head_tail_sha256=digest.hexdigest(), sample_bytes=sample_bytes)
+
+
+def cut_short(path: str, stat: SourceStat) -> str | None:
+    """Say how the file at ``path`` (as ``stat`` found it) is visibly cut short, or None.
+
+    Only the structure of two families is judged, by suffix, from a few bytes: an MPEG
+    transport stream (``TS_PACKETS``) whose first packet is in sync and whose size is not a
+    whole number of packets; an ISO base media or QuickTime file (``BMFF_SUFFIXES``) whose
+    top-level boxes run past its end or include no ``moov`` (the index a player needs, which
+    a camera writes last). Anything else, or a file whose first bytes are not of its family,
+    gets None: it is ffprobe's to judge. Answers are remembered per path and stat.
+
+    Returns:
+        The reason, as a phrase (``"it ends 36 bytes into a 188-byte packet"``), or None.
+
+    Raises:
+        OSError: the file cannot be read.
+    """
+    return _cut_short(path, stat)
+
+
+@functools.lru_cache(maxsize=4096)
+def _cut_short(path: str, stat: SourceStat) -> str | None:
+    suffix = os.path.splitext(path)[1].lower()
+    if suffix in TS_PACKETS:
+        packet, sync = TS_PACKETS[suffix]
+        with open(path, "rb") as file:
+            head = file.read(packet + sync + 1)
+        if len(head) <= sync or head[sync] != 0x47:
+            return None
+        partial = stat.size_bytes % packet
+        return f"it ends {partial} bytes into a {packet}-byte packet" if partial else None
+    if suffix in BMFF_SUFFIXES:
+        with open(path, "rb") as file:
+            return _boxes_cut_short(file, stat.size_bytes)
+    return None
+
+
+def _boxes_cut_short(file: Any, size: int) -> str | None:
+    """Walk the top-level boxes of an ISO base media file of ``size`` bytes (see ``cut_short``)."""
+    offset, found = 0, set()
+    for _ in range(MAX_BOXES):
+        if offset >= size:
+            break
+        file.seek(offset)
+        header = file.read(16)
+        if len(header) < 8:
+            return f"it ends inside a box header ({len(header)} bytes after the last whole box)"
+        box_size, kind = int.from_bytes(header[:4], "big"), header[4:8]
+        if not all(32 <= byte < 127 for byte in kind) or (offset == 0 and kind not in BMFF_FIRST_BOXES):
+            return None  # not a box: not this family's file, or damaged
+        if box_size == 1:
+            if len(header) < 16:
+                return f"it ends inside the header of its {kind.decode()!r} box"
+            box_size = int.from_bytes(header[8:16], "big")
+        elif box_size == 0:
+            box_size = size - offset  # the last box, to the end of the file
+        if box_size < 8:
+            return None  # damaged: ffprobe says what it makes of it
+        found.add(kind)
+        if offset + box_size > size:
+            return (f"its {kind.decode()!r} box runs past the end of the file ({offset + box_size:,} of"
+                    f" {size:,} bytes)")
+        offset += box_size
+    else:
+        return None  # too many boxes to walk
+    if not found or b"moov" in found:
+        return None  # an empty file has no structure to judge (``EmptyMedia``)
+    return "it has no 'moov' box (the index a player needs, written last)"
 
 
 def source_changed(before: SourceFingerprint, path: Path) -> SourceFingerprint | None:

@@ -42,7 +42,15 @@ from dramatiq.middleware import SkipMessage
 from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.errors import AutologError, StaleRun
-from autolog.source_state import Sighting, SourceFingerprint, SourceStat, settle_remaining_s, source_changed
+from autolog.source_state import (
+    Sighting,
+    SourceFingerprint,
+    SourceStat,
+    cut_short,
+    settle_remaining_s,
+    source_changed,
+    stall_remaining_s,
+)
 from autolog.sources import is_remote
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemGuard, NewEvent, is_store_outage
@@ -199,6 +207,13 @@ class SourceChecks(dramatiq.Middleware):
         last = Sighting.from_dict(previous["seen"]) if ours and "seen" in previous else None
         now_s = time.time()
         remaining_s = settle_remaining_s(stat, now_s=now_s, settle_s=settings.source_settle_s, last=last)
+        cut: str | None = None
+        if remaining_s <= 0 and settings.source_settle_s > 0 and settings.source_stall_s > 0:
+            # Quiet, but visibly cut short: a stalled copy is waited for up to the stall window.
+            stalled_s = stall_remaining_s(stat, now_s=now_s, stall_s=settings.source_stall_s, last=last)
+            cut = cut_short(source, stat) if stalled_s > 0 else None
+            if cut is not None:
+                remaining_s = stalled_s
         if remaining_s <= 0:
             if ours:
                 # The wait is over: a later retry of this message must not read as a wait.
@@ -216,8 +231,10 @@ class SourceChecks(dramatiq.Middleware):
         seen = last if last is not None and last.stat == stat else Sighting(stat=stat, since_s=now_s)
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
         wait = {"waits": int(previous.get("waits", 0)) + 1 if ours else 1, "reason": SETTLE_REASON,
-                "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict()}
-        reason = f"source of {item_id!r} is still changing ({stat.size_bytes} bytes)"
+                "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict(),
+                **({"cut_short": cut} if cut is not None else {})}
+        reason = (f"source of {item_id!r} is still changing ({stat.size_bytes} bytes)" if cut is None else
+                  f"source of {item_id!r} looks like a stalled copy: {cut}")
         self.logger.debug("Message %r waits %d ms: %s.", message.message_id, delay_ms, reason)
         wait_again(broker, message, wait, delay_ms=delay_ms, reason=reason)
 

@@ -75,6 +75,8 @@ def pytest_configure(config: pytest.Config) -> None:
         "AUTOLOG_MAINTENANCE_CHANCE": "1000000",
         # Clips made by a test are new files: step 1 waits this long for them to settle (default 5 s).
         "AUTOLOG_SOURCE_SETTLE_S": "1",
+        # A fresh file a test cuts short (a copy that died) waits this long as a stalled copy (default 120 s).
+        "AUTOLOG_SOURCE_STALL_S": "3",
         # Pool exporters bind base + index; a free block keeps tests clear of a running stack.
         "AUTOLOG_METRICS_PORT_BASE": str(free_port_block(len(STEPS) + 1)),
     })

@@ -24,11 +24,11 @@ from autolog.errors import CorruptMedia
 from autolog.item_ids import stored_items
 from autolog.media import ProbeResult
 from autolog.settings import Settings
-from autolog.source_state import fingerprint_source
+from autolog.source_state import SourceStat, fingerprint_source
 from autolog.statuses import ASSESS, FILE_INFO, Status
 from autolog.store import ItemGuard, NewItem, Store
 from autolog.store.jobs import Jobs
-from middleware import SOURCE_OPTION, SUPERSEDED_OPTION, TRANSITION_OPTION, Services, SourceChecks
+from middleware import SOURCE_OPTION, SUPERSEDED_OPTION, TRANSITION_OPTION, WAIT_OPTION, Services, SourceChecks
 from ops.ingest import check_paths, plan_items
 from pipelines import actions
 from pipelines.callbacks import next_messages
@@ -42,6 +42,9 @@ Ids = Callable[[str], str]
 #: The settle time these tests run with, in seconds: short, so fresh files wait briefly.
 SETTLE_S = 1.0
 
+#: The stall window these tests run with, in seconds: a file cut short waits this long after its last write.
+STALL_S = 3.0
+
 #: One frame at the 25 fps of the cases: the tolerance of cut times.
 FRAME_S = 0.04
 
@@ -50,9 +53,12 @@ SPOKEN = ("welcome", "footage", "logging", "test", "quick", "brown", "fox", "jum
 
 
 @pytest.fixture
-def settings() -> Settings:
-    """The session's settings with a short settle time, for the worker's context."""
-    return Settings.from_env().replace(source_settle_s=SETTLE_S)
+def settings(request: pytest.FixtureRequest) -> Settings:
+    """The session's settings with a short settle time, for the worker's context.
+
+    The stall window is ``STALL_S``, or the test's indirect parameter.
+    """
+    return Settings.from_env().replace(source_settle_s=SETTLE_S, source_stall_s=getattr(request, "param", STALL_S))
 
 
 @pytest.fixture
@@ -126,6 +132,55 @@ def test_a_file_still_being_copied_is_waited_for_then_logged_whole(
     [started] = [event for event in context.store.timeline.for_item(item_id)
                  if event.event == "started" and event.step == "file_info"]
     assert started.attempt == 1
+
+
+def stalled_wait(item_id: str) -> dict[str, object] | None:
+    """Return the wait marker of ``item_id``'s step-1 message if it is held as a stalled copy, else None."""
+    held = broker.client.hvals(f"{broker.namespace}:{dq_name(FILE_INFO.queue_name)}.msgs")
+    for encoded in held:
+        message = Message.decode(encoded)
+        wait = message.options.get(WAIT_OPTION) or {}
+        if message.args[0] == item_id and wait.get("cut_short"):
+            return dict(wait)
+    return None
+
+
+@pytest.mark.parametrize("settings", [60.0], indirect=True)
+@pytest.mark.parametrize(("name", "cut"), [("16_full.mp4", "box runs past the end of the file"),
+                                           ("16_full.ts", "-byte packet")])
+def test_a_copy_that_stalls_past_the_settle_time_is_held_while_its_file_is_cut_short(
+    context: Context, footage_cases: FootageCases, media_dir: Path, drain: Drain, unique_id: Ids,
+    settings: Settings, name: str, cut: str,
+) -> None:
+    # Given a copy that wrote 40 % of the file when the item was ingested, then stalled
+    finished = footage_cases.path(name).read_bytes()
+    target = media_dir / name
+    target.write_bytes(finished[: len(finished) * 4 // 10])
+    written_s = target.stat().st_mtime
+    item_id = unique_id("stalled")
+    actions.submit(context, [NewItem(item_id, str(target), force_resume=True)])
+
+    # When it has stayed quiet past the settle time
+    wait = wait_for(lambda: stalled_wait(item_id), what="step 1 to hold the stalled copy")
+
+    # Then step 1 holds it as a stalled copy, saying why, and has not run
+    assert cut in str(wait["cut_short"])
+    assert SourceStat.of(target).mtime_ns / 1e9 == written_s  # quiet all along
+    assert "started" not in kinds(context, item_id)
+    assert context.store.items.get(item_id).status is Status.PENDING_FILE_INFO
+
+    # When the copy goes on to the end
+    with target.open("ab") as copy:
+        copy.write(finished[len(finished) * 4 // 10:])
+    drain()
+
+    # Then the finished file is logged, once, and nothing failed
+    item = context.store.items.get(item_id)
+    assert item.status is Status.AVID_DESCRIPTION
+    assert probe_of(context, item_id).duration_s == pytest.approx(8.0, abs=FRAME_S)
+    assert cuts(context, item_id) == pytest.approx([2.0, 4.0, 6.0], abs=FRAME_S)
+    assert not {"failed", "retried", "dead_lettered", "source_changed"} & set(kinds(context, item_id))
+    assert events(context, item_id, "started").count("file_info") == 1
 
 
 def test_only_a_step_1_message_carries_its_items_source() -> None:
@@ -302,6 +357,9 @@ def test_bad_input_fails_for_good_with_a_readable_reason_only_after_the_settle_t
     [started] = [event for event in timeline if event.event == "started"]
     assert [event.event for event in timeline].index("deferred") < timeline.index(started)
     assert started.at.timestamp() >= written_s + SETTLE_S - 0.01
+    if name == "copy_died.mp4":
+        # Cut short (its 'mdat' runs past its end): waited for as a stalled copy first, then failed
+        assert started.at.timestamp() >= written_s + STALL_S - 0.01
 
 
 # --- Audio-only items ------------------------------------------------------------------------

@@ -13,10 +13,13 @@ from autolog.source_state import (
     Sighting,
     SourceFingerprint,
     SourceStat,
+    cut_short,
     fingerprint_source,
     settle_remaining_s,
     source_changed,
+    stall_remaining_s,
 )
+from tests.conftest import FootageCases
 
 NOW_S = 1_800_000_000.0
 
@@ -111,3 +114,85 @@ def test_a_small_file_is_hashed_whole(tmp_path: Path) -> None:
 def test_a_missing_file_is_reported_as_missing(tmp_path: Path) -> None:
     with pytest.raises(MediaMissing, match="no such file"):
         fingerprint_source(tmp_path / "gone.mp4")
+
+
+# --- Stalled copies: files visibly cut short ------------------------------------------------------
+
+#: Every footage case and test clip of a judged family, whole: none may look cut short.
+WHOLE = ["01_rot_portrait.mp4", "02_vfr_lowlight.mp4", "03_ntsc_df_tc.mov", "05_avchd_spanned.m2ts",
+         "08_cover_art.m4a", "09_two_mono_tracks.mov", "11_one_frame.mp4", "12_long_gop.ts", "16_full.mp4",
+         "16_full.ts", "19_thumb_first.mp4", "21_CARD_A/PRIVATE/M4ROOT/CLIP/C0001.MP4"]
+
+
+def judged(path: Path) -> str | None:
+    return cut_short(str(path), SourceStat.of(path))
+
+
+@pytest.mark.parametrize("name", WHOLE)
+def test_a_whole_file_is_not_cut_short(footage_cases: FootageCases, name: str) -> None:
+    assert judged(footage_cases.path(name)) is None
+
+
+@pytest.mark.parametrize(("name", "reason"), [
+    ("16_full.mp4", "its 'mdat' box runs past the end of the file"),
+    ("03_ntsc_df_tc.mov", "its 'mdat' box runs past the end of the file"),
+    ("12_long_gop.ts", "bytes into a 188-byte packet"),
+    ("05_avchd_spanned.m2ts", "bytes into a 192-byte packet"),
+])
+def test_the_first_part_of_a_copy_is_cut_short(footage_cases: FootageCases, tmp_path: Path, name: str,
+                                               reason: str) -> None:
+    whole = footage_cases.path(name).read_bytes()
+    part = tmp_path / Path(name).name
+    part.write_bytes(whole[:len(whole) * 4 // 10 + 1])  # +1: never on a packet's end by chance
+    assert reason in (judged(part) or "")
+
+
+def test_an_mp4_that_stops_after_its_media_data_has_no_moov(footage_cases: FootageCases, tmp_path: Path) -> None:
+    # A camera writes the index last: cut at the end of 'mdat', every box is whole and 'moov' is missing
+    whole = footage_cases.path("16_full.mp4").read_bytes()
+    offset, end_of_mdat = 0, 0
+    while offset < len(whole):
+        size, kind = int.from_bytes(whole[offset:offset + 4], "big"), whole[offset + 4:offset + 8]
+        offset += size
+        if kind == b"mdat":
+            end_of_mdat = offset
+    assert 0 < end_of_mdat < len(whole)
+    part = tmp_path / "no_moov.mp4"
+    part.write_bytes(whole[:end_of_mdat])
+    assert judged(part) == "it has no 'moov' box (the index a player needs, written last)"
+
+
+def test_a_copy_cut_inside_a_box_header_is_cut_short(footage_cases: FootageCases, tmp_path: Path) -> None:
+    whole = footage_cases.path("16_full.mp4").read_bytes()
+    first = int.from_bytes(whole[:4], "big")  # the 'ftyp' box
+    part = tmp_path / "header.mp4"
+    part.write_bytes(whole[:first + 5])
+    assert judged(part) == "it ends inside a box header (5 bytes after the last whole box)"
+
+
+@pytest.mark.parametrize(("name", "content"), [
+    ("notes.mp4", b"call sheet, not footage\n" * 40),  # not boxes: ffprobe's to judge
+    ("zeros.mp4", b"\0" * 4096),
+    ("empty.mov", b""),
+    ("notes.ts", b"export const take = 2;\n" * 40),  # a TypeScript file, not a stream
+    ("clip.mxf", b"\x06\x0e\x2b\x34" + b"\0" * 1001),  # a family not judged
+])
+def test_files_of_no_judged_structure_are_left_to_ffprobe(tmp_path: Path, name: str, content: bytes) -> None:
+    path = tmp_path / name
+    path.write_bytes(content)
+    assert judged(path) is None
+
+
+def test_the_stall_window_counts_from_the_modification_time_only() -> None:
+    # Cut short a day ago, moved into the media root a second ago (a new inode change time): no copy runs
+    moved = stat(NOW_S - 86_400.0, ctime_s=NOW_S - 1.0)
+    assert stall_remaining_s(moved, now_s=NOW_S, stall_s=120.0) == 0.0
+    # Written 20 s ago: 100 s of the window left
+    assert stall_remaining_s(stat(NOW_S - 20.0), now_s=NOW_S, stall_s=120.0) == pytest.approx(100.0)
+
+
+def test_a_future_mtime_ends_its_stall_window_after_that_long_of_watching() -> None:
+    future = stat(NOW_S + 3600.0)
+    assert stall_remaining_s(future, now_s=NOW_S, stall_s=120.0) > 120.0
+    seen = Sighting(stat=future, since_s=NOW_S - 120.0)
+    assert stall_remaining_s(future, now_s=NOW_S, stall_s=120.0, last=seen) == 0.0
