@@ -406,3 +406,35 @@ def test_an_item_sent_no_prompt_shows_no_prompt(client: TestClient, logged: str)
     page = client.simulate_get(f"/ui/items/{logged}").text
 
     assert re.search(r'id="prompt-panel"[^>]*hidden', page)
+
+
+@pytest.mark.parametrize(("media_kind", "spoken", "offered"), [
+    ("video", True, ["ale", "markers", "edl", "srt"]),
+    ("video", False, ["ale", "markers", "edl"]),  # no speech heard: no empty subtitles
+    ("audio", True, ["ale", "srt"]),  # no picture: no EDL and no shot markers
+    ("audio", False, ["ale"]),
+])
+def test_item_page_offers_no_download_that_would_be_empty(client: TestClient, api: AutologApi, unique_id: Ids,
+                                                          media_kind: str, spoken: bool, offered: list[str]) -> None:
+    store = api.services.store
+    item_id = unique_id("DL")
+    store.items.create([NewItem(item_id, f"/media/{item_id}.wav")])
+    store.items.update(item_id, status=Status.AVID_DESCRIPTION.value, media_kind=media_kind)
+    if spoken:
+        store.results.save_transcript(item_id, [SegmentView(position=0, start_s=0.5, end_s=1.5, text="roll sound")], {})
+
+    page = client.simulate_get(f"/ui/items/{item_id}").text
+
+    assert re.findall(rf'href="/items/{item_id}/exports/(\w+)"', page) == offered
+
+
+def test_a_running_items_page_still_offers_subtitles_it_may_get(client: TestClient, api: AutologApi,
+                                                                unique_id: Ids) -> None:
+    store = api.services.store
+    item_id = unique_id("DL")
+    store.items.create([NewItem(item_id, f"/media/{item_id}.mov")])
+    store.items.update(item_id, status=Status.GENERATING_DESCRIPTION.value, media_kind="video")
+
+    page = client.simulate_get(f"/ui/items/{item_id}").text
+
+    assert f'href="/items/{item_id}/exports/srt"' in page

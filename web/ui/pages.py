@@ -80,7 +80,8 @@ class ItemPage:
             frames=views.frame_rows(item_id, store.results.frames(item_id), store.results.scenes(item_id), segments),
             transcript=views.transcript_lines(item, segments),
             attempts=views.attempt_rows(item, store.timeline.for_item(item_id)),
-            facts=views.file_facts(item), exports=item.status.is_terminal, export_links=views.export_links(item),
+            facts=views.file_facts(item), exports=item.status.is_terminal,
+            export_links=views.export_links(item, has_transcript=bool(segments)),
             awaiting=item.status is Status.AWAITING_USER_INPUT, retryable=bool(item.error or item.dead_lettered),
             cancellable=not item.cancelled and not item.status.is_terminal,
             rerun_steps=[(step.name, f"{step.number} · {step.name.replace('_', ' ')}") for step in rerun_steps(item)])

@@ -40,9 +40,18 @@ def status_counts(counts: Mapping[str, int]) -> dict[str, Any]:
     return {"total": sum(counts.values()), "statuses": {status.value: counts.get(status.value, 0) for status in Status}}
 
 
-def export_links(item: ItemView) -> list[tuple[str, str]]:
-    """Return the downloads the item can offer once logged: no EDL for an audio-only item (it has no picture)."""
-    return [(name, label) for name, label in EXPORT_LINKS if not (name == "edl" and item.media_kind == AUDIO_ONLY)]
+def export_links(item: ItemView, *, has_transcript: bool) -> list[tuple[str, str]]:
+    """Return the downloads the item can offer once logged, none that would be empty.
+
+    An audio-only item has no picture: no EDL, no markers (one a shot). A logged item that
+    ``has_transcript`` no segments (no speech heard) offers no subtitles; one still running may
+    yet get them, and its links are the page's once it finishes.
+    """
+    audio_only = item.media_kind == AUDIO_ONLY
+    silent = item.status.is_terminal and not has_transcript
+    left_out = {"edl", "markers"} if audio_only else set()
+    return [(name, label) for name, label in EXPORT_LINKS
+            if name not in left_out and not (name == "srt" and silent)]
 
 
 def tone(item: ItemView) -> str:
