@@ -32,6 +32,9 @@ from autolog.errors import MediaMissing
 #: arrival timestamp before each packet: 192.
 TS_PACKETS = {".ts": (188, 0), ".m2t": (188, 0), ".trp": (188, 0), ".m2ts": (192, 4), ".mts": (192, 4)}
 
+#: Packets whose sync byte must be in place (those the file holds, up to this many) for a stream to be judged.
+SYNC_PACKETS = 4
+
 #: ISO base media (ISO/IEC 14496-12) and QuickTime files by suffix: a sequence of top-level boxes,
 #: each a 32-bit big-endian size (1: a 64-bit size follows the type; 0: to the end of the file) and
 #: a 4-character type.
@@ -191,7 +194,10 @@ def cut_short(path: str, stat: SourceStat) -> str | None:
     whole number of packets; an ISO base media or QuickTime file (``BMFF_SUFFIXES``) whose
     top-level boxes run past its end or include no ``moov`` (the index a player needs, which
     a camera writes last). Anything else, or a file whose first bytes are not of its family,
-    gets None: it is ffprobe's to judge. Answers are remembered per path and stat.
+    gets None: it is ffprobe's to judge. Answers are remembered per path and stat. A copy that
+    stalls where the structure happens to end whole (a transport stream on a packet boundary: one
+    64 KiB boundary in 3 for 192-byte packets, 1 in 47 for 188) or past ``MAX_BOXES`` boxes of a
+    fragmented MP4 is not seen: the sweep's recheck (``Settings.source_recheck_s``) logs it again.
 
     Returns:
         The reason, as a phrase (``"it ends 36 bytes into a 188-byte packet"``), or None.
@@ -208,8 +214,9 @@ def _cut_short(path: str, stat: SourceStat) -> str | None:
     if suffix in TS_PACKETS:
         packet, sync = TS_PACKETS[suffix]
         with open(path, "rb") as file:
-            head = file.read(packet + sync + 1)
-        if len(head) <= sync or head[sync] != 0x47:
+            head = file.read(SYNC_PACKETS * packet)
+        # In sync: the sync byte at each whole packet read (one 0x47 alone is any file starting with "G").
+        if len(head) < packet + sync + 1 or any(head[start] != 0x47 for start in range(sync, len(head), packet)):
             return None
         partial = stat.size_bytes % packet
         return f"it ends {partial} bytes into a {packet}-byte packet" if partial else None

@@ -84,10 +84,10 @@ def format_item(
         parts.append("Transcript\n" + "\n".join(
             f"{segment.start_s:7.2f}-{segment.end_s:7.2f}  {segment.text}" for segment in transcript))
     parts.append("Timeline\n" + format_table(
-        ("TIME", "EVENT", "STEP", "ATTEMPT", "WORKER", "WAIT_MS", "RUN_MS", "ERROR"),
+        ("TIME", "EVENT", "STEP", "ATTEMPT", "WORKER", "WAIT_MS", "RUN_MS", "ERROR OR REASON"),
         [(event.at.strftime("%H:%M:%S.%f")[:-3], event.event, event.step, event.attempt, event.worker,
           event.wait_ms, event.run_ms,
-          f"{event.error_type}: {event.error_message}" if event.error_type else None)
+          f"{event.error_type}: {event.error_message}" if event.error_type else event.reason)
          for event in timeline],
     ))
     return "\n\n".join(parts)

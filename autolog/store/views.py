@@ -74,6 +74,19 @@ class EventView:
         """Return a JSON-ready dict without empty fields."""
         return {key: value for key, value in _json_ready(asdict(self)).items() if value is not None}
 
+    @property
+    def reason(self) -> str | None:
+        """The reason the event recorded (a wait's, a skip's), as one phrase; None when it recorded none.
+
+        A wait for a stalled copy says why the file looks cut short (``autolog.source_state.cut_short``).
+        """
+        detail = self.detail or {}
+        reason = detail.get("reason")
+        if not reason:
+            return None
+        cut = detail.get("cut_short")
+        return f"{reason}: a stalled copy, {cut}" if cut else str(reason)
+
 
 @dataclass(frozen=True)
 class SceneView:

@@ -156,7 +156,7 @@ def test_a_copy_that_stalls_past_the_settle_time_is_held_while_its_file_is_cut_s
     finished = footage_cases.path(name).read_bytes()
     target = media_dir / name
     target.write_bytes(finished[: len(finished) * 4 // 10])
-    written_s = target.stat().st_mtime
+    written_ns = target.stat().st_mtime_ns
     item_id = unique_id("stalled")
     actions.submit(context, [NewItem(item_id, str(target), force_resume=True)])
 
@@ -165,7 +165,7 @@ def test_a_copy_that_stalls_past_the_settle_time_is_held_while_its_file_is_cut_s
 
     # Then step 1 holds it as a stalled copy, saying why, and has not run
     assert cut in str(wait["cut_short"])
-    assert SourceStat.of(target).mtime_ns / 1e9 == written_s  # quiet all along
+    assert SourceStat.of(target).mtime_ns == written_ns  # quiet all along
     assert "started" not in kinds(context, item_id)
     assert context.store.items.get(item_id).status is Status.PENDING_FILE_INFO
 
@@ -174,8 +174,10 @@ def test_a_copy_that_stalls_past_the_settle_time_is_held_while_its_file_is_cut_s
         copy.write(finished[len(finished) * 4 // 10:])
     drain()
 
-    # Then the finished file is logged, once, and nothing failed
+    # Then the finished file is logged, once, and nothing failed; the timeline said why it waited
     item = context.store.items.get(item_id)
+    reasons = [event.reason for event in context.store.timeline.for_item(item_id) if event.event == "deferred"]
+    assert any(cut in reason and "a stalled copy" in reason for reason in reasons if reason), reasons
     assert item.status is Status.AVID_DESCRIPTION
     assert probe_of(context, item_id).duration_s == pytest.approx(8.0, abs=FRAME_S)
     assert cuts(context, item_id) == pytest.approx([2.0, 4.0, 6.0], abs=FRAME_S)

@@ -175,12 +175,22 @@ def test_a_copy_cut_inside_a_box_header_is_cut_short(footage_cases: FootageCases
     ("zeros.mp4", b"\0" * 4096),
     ("empty.mov", b""),
     ("notes.ts", b"export const take = 2;\n" * 40),  # a TypeScript file, not a stream
+    ("picture.ts", b"GIF89a" + bytes(range(256)) * 4),  # starts with "G", the sync byte, and only there
     ("clip.mxf", b"\x06\x0e\x2b\x34" + b"\0" * 1001),  # a family not judged
 ])
 def test_files_of_no_judged_structure_are_left_to_ffprobe(tmp_path: Path, name: str, content: bytes) -> None:
     path = tmp_path / name
     path.write_bytes(content)
     assert judged(path) is None
+
+
+def test_a_transport_stream_that_stops_on_a_packet_boundary_looks_whole(footage_cases: FootageCases,
+                                                                        tmp_path: Path) -> None:
+    # A limit of the rule (README): the stream's structure cannot tell this copy from a finished file
+    whole = footage_cases.path("05_avchd_spanned.m2ts").read_bytes()
+    part = tmp_path / "boundary.m2ts"
+    part.write_bytes(whole[:3 * 65_536])  # 1,024 packets of 192 bytes
+    assert judged(part) is None
 
 
 def test_the_stall_window_counts_from_the_modification_time_only() -> None:

@@ -262,8 +262,7 @@ def _note(event: EventView, last_of_message: dict[str, str]) -> str | None:
         last_of_message[event.message_id] = event.event
     if event.event == "started" and previous == "started":
         return REDELIVERED_NOTE
-    reason = (event.detail or {}).get("reason")
-    return str(reason) if reason else None
+    return event.reason
 
 
 def attempt_rows(item: ItemView, events: list[EventView]) -> list[AttemptRow]:

@@ -91,3 +91,15 @@ def test_pool_table_says_why_a_pool_is_left_stopped() -> None:
     lines = format_pools(pools).splitlines()
 
     assert lines[-1] == "frames: crash-looping: died 6 times within 600 s; not restarted"
+
+
+def test_item_timeline_says_why_a_step_waited() -> None:
+    stalled = EventView(id=1, item_id="LF1", at=NOW, event="deferred", step="file_info", message_id="m1", attempt=1,
+                        worker=None, wait_ms=None, run_ms=None, from_status=None, to_status=None, error_type=None,
+                        error_message=None, detail={"queue": "probe", "reason": "source settling", "waits": 1,
+                                                    "cut_short": "it ends 36 bytes into a 188-byte packet"})
+
+    text = format_item(view("LF1", Status.PENDING_FILE_INFO), [], [], [stalled])
+
+    assert "ERROR OR REASON" in text
+    assert "source settling: a stalled copy, it ends 36 bytes into a 188-byte packet" in text
