@@ -176,7 +176,12 @@ def _record_start(clock: SourceClock) -> int:
 
 def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker_colour: str = DEFAULT_MARKER_COLOUR,
                 media_relative_markers: bool = False) -> otio.schema.Track:
-    """Return a track with one clip per shot (the whole recording when there are none)."""
+    """Return a track with one clip per shot (the whole recording when there are none).
+
+    On an audio track the last shot's clip runs to the clip's end (``LoggedItem.end_frame``):
+    sound recorded past the picture (a recorder that ran on) is kept in the timeline, as in the
+    ALE, where the video's last clip ends with the picture.
+    """
     clock = logged.clock
     end = logged.end_frame
     reference = otio.schema.ExternalReference(
@@ -187,6 +192,9 @@ def _shot_track(logged: LoggedItem, rate: float, *, kind: str, name: str, marker
     spans = [(clock.frame_at(scene.start_s), clock.frame_at(scene.end_s), scene.position) for scene in logged.scenes]
     if not spans:
         spans = [(clock.start_frame, end, -1)]
+    elif kind == otio.schema.TrackKind.Audio:
+        first, last, position = spans[-1]
+        spans[-1] = (first, max(last, end), position)
     frames = {frame.position: frame for frame in logged.frames}
     track = otio.schema.Track(name=name, kind=kind)
     for number, (first, last, position) in enumerate(spans, start=1):

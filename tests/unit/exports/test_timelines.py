@@ -222,3 +222,24 @@ def test_the_edl_is_ascii_with_names_and_locators_transliterated(sqlite_store: S
     assert locators == ['UN CAFE "CREME" A 8 EUR', "MENU A LA CARTE"]
     edit_list = pycmx.parse_cmx3600(io.StringIO(text))
     assert [edit.source for event in edit_list.events for edit in event.edits] == ["Carte12"] * 2
+
+
+def test_sound_recorded_past_the_picture_stays_on_the_fcp7_xml_audio_tracks(sqlite_store: Store) -> None:
+    # As 13_audio_longer.mp4 of the footage cases: 4 s of picture in two shots, 6.9 s of sound
+    clip = Clip("RANON", rate="25", start_timecode="10:00:00:00", duration_s=6.9, video_duration_s=4.0,
+                shots=(Shot(0.0, 2.0, "A slate."), Shot(2.0, 4.0, "A wide shot.")), speech=())
+    log_clip(sqlite_store, clip)
+
+    timeline = otio.adapters.read_from_string(export_text(sqlite_store, clip.item_id, "fcp7xml"),
+                                              adapter_name="fcp_xml")
+    ale = otio.adapters.read_from_string(export_text(sqlite_store, clip.item_id, "ale"), adapter_name="ale")
+
+    # The picture's shots end with the picture; the last shot's sound runs on to the clip's end, as the ALE's
+    [video] = timeline.video_tracks()
+    assert [shot.source_range.duration.value for shot in video.find_clips()] == [50, 50]
+    [logged] = ale.find_clips()
+    assert logged.source_range.duration.value > 170  # 6.9 s at 25 fps
+    for audio in timeline.audio_tracks():
+        shots = list(audio.find_clips())
+        assert [shot.source_range.start_time.value for shot in shots] == [900_000, 900_050]
+        assert shots[-1].source_range.end_time_exclusive() == logged.source_range.end_time_exclusive()
