@@ -92,7 +92,7 @@ class Settings:
     #: A source that is visibly cut short (``autolog.source_state.cut_short``: an MPEG-TS ending
     #: inside a packet, an MP4 or QuickTime file whose boxes run past its end or without a ``moov``)
     #: is probed only once its modification time is this old (s): a copy that stalled is waited
-    #: for, not logged or failed from its first part. 0 turns it off.
+    #: for, not logged or failed from its first part. 0 turns it off, as does a ``source_settle_s`` of 0.
     source_stall_s: float = 120.0
     #: For this long after an item is logged (s), the sweep looks whether its local source has
     #: changed since step 1 and logs it again from step 1 if so: a copy that stalled for longer than

@@ -170,7 +170,15 @@ def test_a_copy_cut_inside_a_box_header_is_cut_short(footage_cases: FootageCases
     assert judged(part) == "it ends inside a box header (5 bytes after the last whole box)"
 
 
+def test_a_whole_file_with_a_few_bytes_of_padding_is_not_cut_short(footage_cases: FootageCases,
+                                                                   tmp_path: Path) -> None:
+    padded = tmp_path / "padded.mp4"
+    padded.write_bytes(footage_cases.path("16_full.mp4").read_bytes() + b"\0\0\0\0")
+    assert judged(padded) is None
+
+
 @pytest.mark.parametrize(("name", "content"), [
+    ("hello.mp4", b"hello"),  # shorter than a box header
     ("notes.mp4", b"call sheet, not footage\n" * 40),  # not boxes: ffprobe's to judge
     ("zeros.mp4", b"\0" * 4096),
     ("empty.mov", b""),
