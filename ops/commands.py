@@ -20,7 +20,7 @@ from autolog.statuses import Status, parse_status
 from autolog.store import ItemView
 from ops.errors import UsageError
 from ops.ingest import check_paths, plan_items
-from ops.progress import wait_for_items
+from ops.progress import awaiting_prompt_hint, wait_for_items
 from ops.render import (
     format_item,
     format_item_list,
@@ -92,6 +92,8 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
         ids = list(plan.ids)
         outcome = wait_for_items(lambda: [context.store.items.get(item_id) for item_id in ids],
                                  timeout_s=args.timeout, out=sys.stderr)
+        if (hint := awaiting_prompt_hint(outcome.items)) is not None:
+            print(hint, file=sys.stderr)
         return 0 if outcome.ok else 1
 
 

@@ -69,6 +69,22 @@ def progress_line(item: ItemView) -> str:
     return line
 
 
+def awaiting_prompt_hint(items: Sequence[ItemView]) -> str | None:
+    """Say which items rest at ``Awaiting User Input`` and how to move them on; None when none does.
+
+    Waiting ends there with success (the pipeline meant the item to stop for a prompt after
+    step 3), which a user who expected a finished log would not guess from the bar alone.
+    """
+    waiting = [item.id for item in items if item.status is Status.AWAITING_USER_INPUT and not item.cancelled]
+    if not waiting:
+        return None
+    first = waiting[0]
+    named = ", ".join(waiting[:5]) + (f" and {len(waiting) - 5} more" if len(waiting) > 5 else "")
+    return (f"{len(waiting)} item(s) wait for a prompt after step 3: {named}. Give one with"
+            f" `autolog prompt {first} TEXT`, go on without with `autolog resume {first}`, or ingest with"
+            " --force-resume (AUTOLOG_FORCE_RESUME=true for every item) to run straight through.")
+
+
 @dataclass(frozen=True)
 class WaitOutcome:
     """Where the items stood when waiting ended."""

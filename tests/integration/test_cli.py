@@ -137,3 +137,19 @@ def test_ingest_and_wait_runs_a_clip_to_avid_description_and_status_shows_its_fr
     assert document["frames"], "no frame records"
     assert all(frame["timecode"] and frame["description"] for frame in document["frames"])
     assert "succeeded" in {event["event"] for event in document["timeline"]}
+
+
+@pytest.mark.slow
+def test_ingest_and_wait_without_force_resume_says_how_to_go_on_at_the_prompt_stop(
+    pools: PoolManager, test_media: SampleClips, capsys: pytest.CaptureFixture[str]
+) -> None:
+    clip = test_media.path("cuts_noaudio.mp4")
+
+    code = main(["ingest", "--wait", "--timeout", "50", "--id", "PROMPT1", str(clip)])
+
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    *bars, hint = captured.err.splitlines()
+    assert bars[-1] == "[#####-----] 3/6 PROMPT1 Awaiting User Input"
+    assert hint.startswith("1 item(s) wait for a prompt after step 3: PROMPT1. Give one with"
+                           " `autolog prompt PROMPT1 TEXT`")

@@ -10,7 +10,7 @@ import pytest
 
 from autolog.statuses import Status
 from autolog.store import ItemView
-from ops.progress import error_summary, is_resting, is_success, progress_line, wait_for_items
+from ops.progress import awaiting_prompt_hint, error_summary, is_resting, is_success, progress_line, wait_for_items
 
 NOW = datetime(2025, 1, 1, tzinfo=UTC)
 
@@ -98,3 +98,25 @@ def test_a_failed_item_ends_the_wait_but_not_ok() -> None:
     outcome = wait_for_items(lambda: items, timeout_s=5, out=io.StringIO(), clock=clock, sleep=clock.sleep)
 
     assert not outcome.timed_out and not outcome.ok
+
+
+def test_items_left_waiting_for_a_prompt_are_named_with_how_to_go_on() -> None:
+    items = [item(Status.AVID_DESCRIPTION, item_id="A001"), item(Status.AWAITING_USER_INPUT, item_id="A002"),
+             item(Status.AWAITING_USER_INPUT, item_id="A003"),
+             item(Status.AWAITING_USER_INPUT, item_id="A004", cancelled=True)]
+
+    hint = awaiting_prompt_hint(items)
+
+    assert hint == ("2 item(s) wait for a prompt after step 3: A002, A003. Give one with `autolog prompt A002 TEXT`,"
+                    " go on without with `autolog resume A002`, or ingest with --force-resume"
+                    " (AUTOLOG_FORCE_RESUME=true for every item) to run straight through.")
+
+
+def test_many_waiting_items_are_counted_not_all_named() -> None:
+    hint = awaiting_prompt_hint([item(Status.AWAITING_USER_INPUT, item_id=f"C{index:04d}") for index in range(8)])
+
+    assert hint is not None and hint.startswith("8 item(s) wait") and "C0004 and 3 more." in hint
+
+
+def test_no_hint_when_no_item_waits_for_a_prompt() -> None:
+    assert awaiting_prompt_hint([item(Status.AVID_DESCRIPTION), item(Status.PENDING_FILE_INFO, cancelled=True)]) is None
