@@ -43,6 +43,10 @@ BMFF_SUFFIXES = frozenset((".mp4", ".m4v", ".m4a", ".mov", ".qt", ".3gp", ".3g2"
 #: Top-level box types a file may start with; a file that starts otherwise is not judged.
 BMFF_FIRST_BOXES = frozenset((b"ftyp", b"moov", b"mdat", b"free", b"skip", b"wide", b"pnot", b"uuid"))
 
+#: Key of a step-1 wait's marker, and so of its ``deferred`` timeline event's detail, holding
+#: ``cut_short``'s reason when the wait is for a stalled copy.
+CUT_SHORT_DETAIL = "cut_short"
+
 #: Top-level boxes walked at most; past that (a long fragmented MP4) no verdict is given.
 MAX_BOXES = 4096
 
@@ -121,10 +125,7 @@ def settle_remaining_s(current: SourceStat, *, now_s: float, settle_s: float, la
     sighting of the very same stat counts as well, so a file whose times lie in the
     future (a NAS whose clock runs ahead) still settles after ``settle_s`` of watching.
     """
-    quiet_s = now_s - current.changed_at_s
-    if last is not None and last.stat == current:
-        quiet_s = max(quiet_s, now_s - last.since_s)
-    return max(0.0, settle_s - quiet_s)
+    return _quiet_remaining_s(current, current.changed_at_s, now_s=now_s, window_s=settle_s, last=last)
 
 
 def stall_remaining_s(current: SourceStat, *, now_s: float, stall_s: float, last: Sighting | None = None) -> float:
@@ -135,10 +136,16 @@ def stall_remaining_s(current: SourceStat, *, now_s: float, stall_s: float, last
     not a copy in progress. As in ``settle_remaining_s``, a worker's ``last`` sighting of the
     same stat counts too (a modification time in the future).
     """
-    quiet_s = now_s - current.mtime_ns / 1e9
+    return _quiet_remaining_s(current, current.mtime_ns / 1e9, now_s=now_s, window_s=stall_s, last=last)
+
+
+def _quiet_remaining_s(current: SourceStat, changed_at_s: float, *, now_s: float, window_s: float,
+                       last: Sighting | None) -> float:
+    """Seconds left of ``window_s`` of quiet since ``changed_at_s``, or since ``last`` saw the same stat."""
+    quiet_s = now_s - changed_at_s
     if last is not None and last.stat == current:
         quiet_s = max(quiet_s, now_s - last.since_s)
-    return max(0.0, stall_s - quiet_s)
+    return max(0.0, window_s - quiet_s)
 
 
 @dataclass(frozen=True)
@@ -186,6 +193,7 @@ def fingerprint_source(path: Path, *, sample_bytes: int = SAMPLE_BYTES) -> Sourc
                              head_tail_sha256=digest.hexdigest(), sample_bytes=sample_bytes)
 
 
+@functools.lru_cache(maxsize=4096)
 def cut_short(path: str, stat: SourceStat) -> str | None:
     """Say how the file at ``path`` (as ``stat`` found it) is visibly cut short, or None.
 
@@ -205,11 +213,6 @@ def cut_short(path: str, stat: SourceStat) -> str | None:
     Raises:
         OSError: the file cannot be read.
     """
-    return _cut_short(path, stat)
-
-
-@functools.lru_cache(maxsize=4096)
-def _cut_short(path: str, stat: SourceStat) -> str | None:
     suffix = os.path.splitext(path)[1].lower()
     if suffix in TS_PACKETS:
         packet, sync = TS_PACKETS[suffix]

@@ -43,6 +43,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from autolog.errors import AutologError, StaleRun
 from autolog.source_state import (
+    CUT_SHORT_DETAIL,
     Sighting,
     SourceFingerprint,
     SourceStat,
@@ -231,10 +232,10 @@ class SourceChecks(dramatiq.Middleware):
         seen = last if last is not None and last.stat == stat else Sighting(stat=stat, since_s=now_s)
         delay_ms = max(self.min_delay_ms, int(min(remaining_s, settings.source_settle_s) * 1000))
         # A wait that turns into a stalled copy's starts a new stretch: its first wait records why.
-        stretch = ours and (cut is None) == (previous.get("cut_short") is None)
+        stretch = ours and (cut is None) == (previous.get(CUT_SHORT_DETAIL) is None)
         wait = {"waits": int(previous.get("waits", 0)) + 1 if stretch else 1, "reason": SETTLE_REASON,
                 "wait_ms": delay_ms, "size_bytes": stat.size_bytes, "seen": seen.asdict(),
-                **({"cut_short": cut} if cut is not None else {})}
+                **({CUT_SHORT_DETAIL: cut} if cut is not None else {})}
         reason = (f"source of {item_id!r} is still changing ({stat.size_bytes} bytes)" if cut is None else
                   f"source of {item_id!r} looks like a stalled copy: {cut}")
         self.logger.debug("Message %r waits %d ms: %s.", message.message_id, delay_ms, reason)

@@ -6,6 +6,7 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from autolog.source_state import CUT_SHORT_DETAIL
 from autolog.statuses import Status
 
 
@@ -84,7 +85,7 @@ class EventView:
         reason = detail.get("reason")
         if not reason:
             return None
-        cut = detail.get("cut_short")
+        cut = detail.get(CUT_SHORT_DETAIL)
         return f"{reason}: a stalled copy, {cut}" if cut else str(reason)
 
 
