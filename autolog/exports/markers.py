@@ -6,11 +6,13 @@ layout Media Composer's *Export Markers* writes and *Import Markers* reads::
     user <TAB> timecode <TAB> track <TAB> colour <TAB> comment <TAB> duration in frames
 
 The timecode is the frame record's source timecode, so the markers land on the master clip
-whatever its start; the track is ``V1`` (``A1`` for an audio-only item).
+whatever its start, on track ``V1``. An item without frame records (an audio-only item skips
+the picture steps) has no markers: a file of none is refused, as an EDL of no shots is.
 """
 
 from __future__ import annotations
 
+from autolog.exports.errors import NotExportable
 from autolog.exports.facts import one_line
 from autolog.exports.records import LoggedItem
 
@@ -29,9 +31,12 @@ def write_avid_markers(logged: LoggedItem, *, colour: str = DEFAULT_MARKER_COLOU
 
     Raises:
         ValueError: ``colour`` is not one of :data:`AVID_MARKER_COLOURS`.
+        NotExportable: the item has no frame records.
     """
     if colour not in AVID_MARKER_COLOURS:
         raise ValueError(f"not a Media Composer marker colour: {colour!r}")
-    track = "V1" if logged.has_picture else "A1"
-    return "".join(f"{MARKER_USER}\t{frame.timecode}\t{track}\t{colour}\t{one_line(frame.description)}\t1\n"
+    if not logged.frames:
+        why = "it has no picture and so no frame records" if not logged.has_picture else "it has no frame records"
+        raise NotExportable(logged.item.id, "Avid markers", f"{why}; export ale, srt or vtt")
+    return "".join(f"{MARKER_USER}\t{frame.timecode}\tV1\t{colour}\t{one_line(frame.description)}\t1\n"
                    for frame in logged.frames)

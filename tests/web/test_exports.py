@@ -114,6 +114,21 @@ def test_an_audio_only_item_has_no_edl_but_an_ale_without_video(client: TestClie
     assert row.metadata["ALE"]["Tracks"] == "A1A2"
 
 
+@pytest.mark.parametrize(("path", "reason"), [
+    ("/items/SND1/exports/markers", "no picture and so no frame records"),
+    ("/items/MUTE1/exports/srt", "no speech was transcribed"),
+    ("/items/MUTE1/exports/vtt", "no speech was transcribed"),
+])
+def test_an_export_that_would_be_empty_is_409_with_the_reason(client: TestClient, logged: Store, path: str,
+                                                              reason: str) -> None:
+    log_clip(logged, Clip("MUTE1", speech=()))
+
+    response = client.simulate_get(path)
+
+    assert response.status_code == 409
+    assert reason in response.json["description"]
+
+
 def test_a_selection_of_ids_is_one_streamed_ale(client: TestClient, logged: Store) -> None:
     response = client.simulate_get("/exports/ale", query_string="ids=MX25,SND1&ids=MX25")
 

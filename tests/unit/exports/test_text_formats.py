@@ -16,7 +16,14 @@ import pytest
 import srt
 import webvtt
 
-from autolog.exports import ExportOptions, InvalidExportOption, Selection, export_item, export_selection
+from autolog.exports import (
+    ExportOptions,
+    InvalidExportOption,
+    NotExportable,
+    Selection,
+    export_item,
+    export_selection,
+)
 from autolog.store import Store
 from tests.unit.exports.logged import Clip, log_clip
 from tests.unit.exports.timecodes import smpte_frames
@@ -92,11 +99,20 @@ def test_the_webvtt_holds_the_transcript_with_its_markup_escaped(sqlite_store: S
         (offset_ms + round(segment.start_s * 1000), offset_ms + round(segment.end_s * 1000)) for segment in segments]
 
 
-def test_an_item_without_speech_gives_valid_empty_subtitles(sqlite_store: Store) -> None:
-    log_clip(sqlite_store, Clip("MUTE", speech=()))
+@pytest.mark.parametrize(("format_name", "named"), [("srt", "SRT subtitles"), ("vtt", "WebVTT subtitles")])
+def test_an_item_without_speech_has_no_subtitles(sqlite_store: Store, format_name: str, named: str) -> None:
+    # An empty SRT is what Premiere Pro reports as a damaged file: refused with the reason, as an EDL of no shots
+    log_clip(sqlite_store, Clip("MUTE", speech=((1.0, 2.0, "  "),)))
 
-    assert list(srt.parse(export_text(sqlite_store, "MUTE", "srt"))) == []
-    assert export_text(sqlite_store, "MUTE", "vtt") == "WEBVTT\n\n"
+    with pytest.raises(NotExportable, match=rf"'MUTE' cannot be exported as {named}: no speech was transcribed"):
+        export_item(sqlite_store, "MUTE", format_name)
+
+
+def test_an_audio_only_item_has_no_markers(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("SND", rate="25", start_timecode="10:00:00:00", media_kind="audio"))
+
+    with pytest.raises(NotExportable, match=r"as Avid markers: it has no picture and so no frame records; export ale"):
+        export_item(sqlite_store, "SND", "markers")
 
 
 def test_the_csv_has_one_row_per_frame_record(sqlite_store: Store) -> None:
