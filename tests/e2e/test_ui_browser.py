@@ -120,6 +120,8 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     expect(speech_card.locator('[data-role="status"]')).to_have_text(Status.AVID_DESCRIPTION.value)
     expect(speech_card.get_by_role("img")).to_have_attribute("alt", f"Poster frame of {footage.speech}")
     assert speech_card.get_by_role("img").evaluate("image => image.naturalWidth") > 0
+    # Letterboxed, not cropped: a portrait or 4:3 poster is shown whole (a trial saw a portrait clip's middle band)
+    assert speech_card.get_by_role("img").evaluate("image => getComputedStyle(image).objectFit") == "contain"
     page.screenshot(path=SCREENSHOTS / "ui-library.png", full_page=True)
 
     page.get_by_role("searchbox", name="Search clips, descriptions, keywords and transcripts").fill(footage.spoken)
@@ -128,6 +130,7 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     expect(hits).to_have_count(1)
     expect(hits.locator("mark").first).to_have_text(re.compile(re.escape(footage.spoken), re.IGNORECASE))
     expect(hits.locator(".hit-field")).to_have_text("speech")
+    assert hits.locator("img").evaluate("image => getComputedStyle(image).objectFit") == "contain"
     page.screenshot(path=SCREENSHOTS / "ui-search.png", full_page=True)
     hits.get_by_role("link").click()
     expect(page).to_have_url(re.compile(re.escape(f"{footage.base}/ui/items/{footage.speech}") + r"#frame-\d+$"))
@@ -140,6 +143,7 @@ def test_a_logger_signs_in_reviews_an_item_and_prompts_another(footage: Footage,
     first_frame.scroll_into_view_if_needed()
     expect(first_frame).to_have_js_property("complete", True)
     assert first_frame.evaluate("image => image.naturalWidth") > 0
+    assert first_frame.evaluate("image => getComputedStyle(image).objectFit") == "contain"
     page.evaluate("window.scrollTo(0, 0)")
     page.screenshot(path=SCREENSHOTS / "ui-item.png", full_page=True)
     page.set_viewport_size({"width": 820, "height": 1180})

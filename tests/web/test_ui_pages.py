@@ -125,6 +125,26 @@ def test_item_page_folds_the_traceback_of_the_failure_it_records(client: TestCli
     assert 'id="retry-button" >' in page or 'id="retry-button">' in page
 
 
+@pytest.mark.parametrize(("status", "has_audio", "said"), [
+    (Status.PENDING_FILE_INFO, None, "No transcript yet: it comes from the transcription (step 6)"),
+    (Status.AVID_DESCRIPTION, False, "No transcript: the file has no sound."),
+    (Status.AVID_DESCRIPTION, True, "No speech transcribed."),
+])
+def test_an_item_page_without_a_transcript_says_why(client: TestClient, api: AutologApi, unique_id: Ids,
+                                                   status: Status, has_audio: bool | None, said: str) -> None:
+    # A step that failed before transcription ran is not "no speech": a new-user trial read that on a dead letter's page
+    item_id = unique_id("NOTX")
+    store = api.services.store
+    store.items.create([NewItem(item_id, f"/media/{item_id}.mov")])
+    store.items.update(item_id, status=status.value, has_audio=has_audio, dead_lettered=not status.is_terminal)
+
+    page = client.simulate_get(f"/ui/items/{item_id}").text
+
+    transcript = page[page.index('id="transcript-title"'):page.index('id="timeline-title"')]
+    assert said in transcript
+    assert sum(phrase in transcript for phrase in ("No transcript yet", "has no sound", "No speech")) == 1
+
+
 def test_unknown_item_page_is_404(client: TestClient) -> None:
     response = client.simulate_get("/ui/items/NO-SUCH-ITEM")
 
