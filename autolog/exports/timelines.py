@@ -97,10 +97,10 @@ def write_fcp7_xml(logged: LoggedItem) -> str:
                                            media_relative_markers=True))
     for channel in range(1, logged.audio_channels + 1):
         timeline.tracks.append(_shot_track(logged, rate, kind=otio.schema.TrackKind.Audio, name=f"A{channel}"))
-    return _linked_xmeml(str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml")))
+    return _linked_xmeml(str(otio.adapters.write_to_string(timeline, adapter_name="fcp_xml")), logged)
 
 
-def _linked_xmeml(text: str) -> str:
+def _linked_xmeml(text: str, logged: LoggedItem) -> str:
     """Finish the ``fcp_xml`` adapter's ``xmeml``: each audio track on its own channel, each shot's items linked.
 
     The adapter writes a clip item once and refers to it by id where an equal one comes again, so
@@ -110,7 +110,10 @@ def _linked_xmeml(text: str) -> str:
     Here track ``An``'s items are its own, play channel ``n`` (``sourcetrack``; the file's
     ``channelcount`` says how many it has, and a file without sound declares no audio), and the shot's
     video and audio items link to one another, as Final Cut Pro 7 writes them (Apple's
-    *Final Cut Pro XML Interchange Format*, ``link`` and ``sourcetrack``).
+    *Final Cut Pro XML Interchange Format*, ``link`` and ``sourcetrack``). The adapter also writes
+    no picture or sound format (an empty sequence ``format``, a file's bare ``video``), from which
+    Premiere Pro and DaVinci Resolve set up the sequence: they are described here
+    (``_describe_formats``).
     """
     root = ElementTree.fromstring(text)
     media = root.find("./project/children/sequence/media")
@@ -137,6 +140,7 @@ def _linked_xmeml(text: str) -> str:
                     ElementTree.SubElement(source, "trackindex").text = str(number)
                 shots.setdefault(index, []).append((item, kind, number))
     _declare_channels(root, len(media.findall("./audio/track")))
+    _describe_formats(root, logged)
     for index, members in shots.items():
         _link(members, clip_index=index + 1)
     ElementTree.indent(root, space="    ")
@@ -152,6 +156,53 @@ def _declare_channels(root: ElementTree.Element, channels: int) -> None:
                 ElementTree.SubElement(file_audio, "channelcount").text = str(channels)
             else:
                 file_media.remove(file_audio)
+
+
+#: ``xmeml``'s ``fielddominance`` of ffprobe's field orders: the field shown first (``tb``: top coded,
+#: bottom shown first).
+FIELD_DOMINANCE = {"tt": "upper", "bt": "upper", "bb": "lower", "tb": "lower"}
+
+
+def _describe_formats(root: ElementTree.Element, logged: LoggedItem) -> None:
+    """Give the sequence and the file their picture and sound ``samplecharacteristics``, from the probe.
+
+    Picture: the display size (rotation and pixel aspect applied, so square pixels), the field
+    dominance (``none`` unless flagged interlaced), the rate. Sound: the sample rate and bit depth
+    (a PCM codec's own, else 16, as Final Cut Pro 7 takes compressed sound). Nothing without a probe.
+    """
+    probe = logged.probe
+    if probe is None:
+        return
+    width, height = probe.display_width or probe.width, probe.display_height or probe.height
+    rate = root.find("./project/children/sequence/rate")
+    picture: list[tuple[ElementTree.Element, bool]] = []
+    sequence_format = root.find("./project/children/sequence/media/video/format")
+    if sequence_format is not None:
+        picture.append((sequence_format, False))
+    picture += [(video, True) for video in root.findall(".//file/media/video")]
+    for parent, first in picture if logged.has_picture and width and height else ():
+        described = ElementTree.Element("samplecharacteristics")
+        if rate is not None:
+            described.append(copy.deepcopy(rate))
+        for tag, value in (("width", width), ("height", height), ("anamorphic", "FALSE"),
+                           ("pixelaspectratio", "square"),
+                           ("fielddominance", FIELD_DOMINANCE.get(probe.field_order, "none"))):
+            ElementTree.SubElement(described, tag).text = str(value)
+        parent.insert(0 if first else len(parent), described)
+    sample_rate = max((track.sample_rate for track in probe.audio_tracks), default=0)
+    if not sample_rate:
+        return
+    depth = next((int(bits) for bits in re.findall(r"^pcm_[suf](\d+)", probe.audio_tracks[0].codec)), 16)
+    sound = root.findall(".//file/media/audio")
+    sequence_audio = root.find("./project/children/sequence/media/audio")
+    if sequence_audio is not None and sequence_audio.find("track") is not None:
+        sound.append(ElementTree.Element("format"))
+        sequence_audio.insert(0, sound[-1])
+    for parent in sound:
+        described = ElementTree.Element("samplecharacteristics")
+        ElementTree.SubElement(described, "depth").text = str(depth)
+        ElementTree.SubElement(described, "samplerate").text = str(sample_rate)
+        parent.insert(0, described)
 
 
 def _link(members: list[tuple[ElementTree.Element, str, int]], *, clip_index: int) -> None:

@@ -41,6 +41,8 @@ class Clip:
     #: The picture's duration, when it is not the container's (sound that outlasts it).
     video_duration_s: float | None = None
     size: tuple[int, int] = (1920, 1080)
+    #: ffprobe's field order: ``progressive``, ``tt``, ``bb``, ``tb``, ``bt``.
+    field_order: str = "progressive"
     reel: str | None = "A001C003"
     source: str | None = None
     shots: tuple[Shot, ...] = (
@@ -69,7 +71,8 @@ def log_clip(store: Store, clip: Clip, *, status: Status = Status.AVID_DESCRIPTI
         has_audio=bool(tracks), size_bytes=1_000_000, media_kind=clip.media_kind,
         video_stream_index=0 if picture else None, nominal_fps=f"{rate.numerator}/{rate.denominator}",
         video_duration_s=(clip.video_duration_s or clip.duration_s) if picture else None,
-        display_width=clip.size[0] if picture else 0, display_height=clip.size[1] if picture else 0,
+        field_order=clip.field_order, display_width=clip.size[0] if picture else 0,
+        display_height=clip.size[1] if picture else 0,
         audio_tracks=tracks, start_timecode=start, drop_frame=";" in start, timecode_source=clip.timecode_source,
         reel=clip.reel)
     store.items.create([NewItem(clip.item_id, source)])

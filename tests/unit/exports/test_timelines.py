@@ -192,6 +192,49 @@ def test_the_fcp7_xml_media_holds_every_shot_when_the_container_ends_inside_the_
     assert last.media_reference.available_range.end_time_exclusive().value == 120
 
 
+@pytest.mark.parametrize(("clip", "width", "height", "dominance"), [
+    (Clip("I25", rate="25", start_timecode="10:00:00:00", size=(720, 576), field_order="tt"), 720, 576, "upper"),
+    (Clip("I30", size=(720, 480), field_order="bb"), 720, 480, "lower"),
+    (Clip("TALL", rate="30", start_timecode="00:00:00:00", size=(1080, 1920)), 1080, 1920, "none"),
+], ids=lambda value: value.item_id if isinstance(value, Clip) else None)
+def test_the_fcp7_xml_describes_the_picture_and_sound_for_the_sequence_and_the_file(
+        sqlite_store: Store, clip: Clip, width: int, height: int, dominance: str) -> None:
+    # Premiere Pro and Resolve set the sequence up from these: a trial's portrait and 25i clips had none
+    log_clip(sqlite_store, clip)
+
+    root = ElementTree.fromstring(export_text(sqlite_store, clip.item_id, "fcp7xml"))
+
+    sequence = root.find("./project/children/sequence")
+    assert sequence is not None
+    pictures = [sequence.find("./media/video/format/samplecharacteristics"),
+                *root.findall(".//file/media/video/samplecharacteristics")]
+    assert len(pictures) == 2  # the sequence's and the one file's (described once, referred to after)
+    for picture in pictures:
+        assert picture is not None
+        assert [picture.findtext(tag) for tag in ("width", "height", "pixelaspectratio", "fielddominance")] == [
+            str(width), str(height), "square", dominance]
+        assert picture.findtext("./rate/timebase") == sequence.findtext("./rate/timebase")
+    sounds = [sequence.find("./media/audio/format/samplecharacteristics"),
+              *root.findall(".//file/media/audio/samplecharacteristics")]
+    assert len(sounds) == 2
+    for sound in sounds:
+        assert sound is not None
+        assert (sound.findtext("depth"), sound.findtext("samplerate")) == ("24", "48000")  # pcm_s24le
+    # The adapter's reader still takes it whole
+    timeline = otio.adapters.read_from_string(ElementTree.tostring(root, encoding="unicode"), adapter_name="fcp_xml")
+    assert len(timeline.video_tracks()) == 1 and len(timeline.audio_tracks()) == 2
+
+
+def test_an_audio_only_fcp7_xml_describes_its_sound_and_no_picture(sqlite_store: Store) -> None:
+    log_clip(sqlite_store, Clip("SND2", rate="25", start_timecode="10:00:00:00", media_kind="audio",
+                                audio_channels=(1,), sample_rate=44_100))
+
+    root = ElementTree.fromstring(export_text(sqlite_store, "SND2", "fcp7xml"))
+
+    assert root.findall(".//samplecharacteristics/width") == []
+    assert [element.text for element in root.iter("samplerate")] == ["44100", "44100"]
+
+
 def test_an_audio_only_fcp7_xml_has_one_clip_per_track_and_no_video(sqlite_store: Store) -> None:
     log_clip(sqlite_store, Clip("SND", rate="25", start_timecode="10:00:00:00", media_kind="audio",
                                 audio_channels=(1, 1, 1), duration_s=12.0))
