@@ -34,6 +34,14 @@ MARKER_COLOURS: dict[str, str] = {
 _NOT_REEL = re.compile(r"[^A-Za-z0-9]+")
 
 
+#: The channel field of a shot's event by the clip's audio channels (0, 1, 2 or more): picture alone,
+#: picture and A1 (``B``), picture and A1, A2 (``AA/V``); CMX 3600's field holds no more than two.
+EDL_CHANNELS = ("V", "B", "AA/V")
+
+#: An event line as the ``cmx_3600`` adapter writes it: number, reel, then ``V`` padded to six and ``C``.
+_PICTURE_EVENT = re.compile(r"^(\d{3,} +\S+ +)V {5}C ", re.MULTILINE)
+
+
 def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR) -> str:
     """Return a CMX 3600 EDL of the item's shots: source timecodes, reel, clip names, frame markers.
 
@@ -42,7 +50,9 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
     source in), as Media Composer places locators.
 
     The adapter writes no ``FCM`` line, so one is added after the title: ``DROP FRAME`` or
-    ``NON-DROP FRAME`` as the item's timecode counts.
+    ``NON-DROP FRAME`` as the item's timecode counts. Each event takes the clip's sound with its
+    picture (``EDL_CHANNELS``: ``B`` with one channel, ``AA/V`` with two or more, of which the
+    field names the first two), as the adapter, which writes the video track alone, does not.
 
     CMX 3600 is ASCII: clip names and locator comments are transliterated (``anyascii``: ``CAFÉ``
     reads ``CAFE``, ``“`` reads ``"``), since an EDL reader takes other bytes in its own code page
@@ -77,7 +87,11 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
     text = str(otio.adapters.write_to_string(timeline, adapter_name="cmx_3600", rate=rate, style="avid"))
     counting = "DROP FRAME" if clock.drop_frame else "NON-DROP FRAME"
     title, _, events = anyascii(text).partition("\n")
+    # The adapter writes the video track's events alone (``V``); each takes the clip's sound with it.
+    channels = EDL_CHANNELS[min(logged.audio_channels, 2)]
+    events = _PICTURE_EVENT.sub(lambda event: f"{event[1]}{channels:<6}C ", events)
     return f"{title}\nFCM: {counting}\n{events}"
+
 
 
 def write_fcp7_xml(logged: LoggedItem) -> str:

@@ -48,9 +48,24 @@ def test_the_edl_lists_each_shot_at_its_source_timecode_for_pycmx(sqlite_store: 
     expected_reel = "".join(char for char in (clip.reel or "") if char.isalnum())[:8]
     assert [edit.source for edit in edits] == [expected_reel] * 2
     assert [edit.clip_name for edit in edits] == [f"{clip.item_id} shot 1", f"{clip.item_id} shot 2"]
-    assert all(edit.channels.video and not edit.channels.audio for edit in edits)
+    assert all(edit.channels.video and list(edit.channels.channels) == [1, 2] for edit in edits)  # AA/V: sync sound
     first_record = "01:00:00;00" if ";" in clip.start_timecode else "01:00:00:00"
     assert edits[0].record_in == first_record
+
+
+@pytest.mark.parametrize(("audio_channels", "field", "audio"), [
+    ((), "V", []), ((1,), "B", [1]), ((2,), "AA/V", [1, 2]), ((1, 1, 2), "AA/V", [1, 2])])
+def test_each_edl_event_takes_the_clip_s_sound_with_its_picture(sqlite_store: Store, audio_channels: tuple[int, ...],
+                                                                 field: str, audio: list[int]) -> None:
+    # A trial's two-track clip conformed from the EDL without its production sound: every event was V alone
+    log_clip(sqlite_store, Clip("SYNC", audio_channels=audio_channels))
+
+    text = export_text(sqlite_store, "SYNC", "edl")
+
+    edits = [edit for event in pycmx.parse_cmx3600(io.StringIO(text)).events for edit in event.edits]
+    assert len(edits) == 2
+    assert all(edit.channels.video and sorted(edit.channels.channels) == audio for edit in edits)
+    assert [line.split()[2] for line in text.splitlines() if line[:3].isdigit()] == [field, field]
 
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
@@ -63,13 +78,17 @@ def test_the_edl_reads_back_in_opentimelineio_with_drop_frame_declared(sqlite_st
     timeline = otio.adapters.read_from_string(text, adapter_name="cmx_3600", rate=float(rate))
 
     assert text.splitlines()[1] == ("FCM: DROP FRAME" if drop else "FCM: NON-DROP FRAME")
+    (video,) = timeline.video_tracks()
     shots = [(str(otio.opentime.to_timecode(shot.source_range.start_time, float(rate), drop)),
               str(otio.opentime.to_timecode(shot.source_range.end_time_exclusive(), float(rate), drop)))
-             for shot in timeline.find_clips()]
+             for shot in video.find_clips()]
     assert shots == expected_shots(sqlite_store, clip.item_id)
     base = round(rate)
-    assert [shot.source_range.start_time.value for shot in timeline.find_clips()] == [
+    assert [shot.source_range.start_time.value for shot in video.find_clips()] == [
         smpte_frames(start, base, drop=drop) for start, _ in shots]
+    # The events' sound (AA/V) reads as two audio tracks holding the same shots
+    assert [[shot.source_range for shot in track.find_clips()] for track in timeline.audio_tracks()] == [
+        [shot.source_range for shot in video.find_clips()]] * 2
 
 
 @pytest.mark.parametrize("clip", CLIPS, ids=lambda clip: clip.item_id)
