@@ -429,10 +429,10 @@ def test_an_item_sent_no_prompt_shows_no_prompt(client: TestClient, logged: str)
 
 
 @pytest.mark.parametrize(("media_kind", "spoken", "offered"), [
-    ("video", True, ["ale", "markers", "edl", "srt"]),
-    ("video", False, ["ale", "markers", "edl"]),  # no speech heard: no empty subtitles
-    ("audio", True, ["ale", "srt"]),  # no picture: no EDL and no shot markers
-    ("audio", False, ["ale"]),
+    ("video", True, ["ale", "markers", "edl", "fcp7xml", "srt", "csv"]),
+    ("video", False, ["ale", "markers", "edl", "fcp7xml", "csv"]),  # no speech heard: no empty subtitles
+    ("audio", True, ["ale", "fcp7xml", "srt"]),  # no picture: no EDL, no shot markers, no frame records
+    ("audio", False, ["ale", "fcp7xml"]),
 ])
 def test_item_page_offers_no_download_that_would_be_empty(client: TestClient, api: AutologApi, unique_id: Ids,
                                                           media_kind: str, spoken: bool, offered: list[str]) -> None:

@@ -30,7 +30,8 @@ STATUS_TONES: dict[str, str] = {
 
 #: The export formats the item page offers, with their labels, once the item is logged.
 EXPORT_LINKS: tuple[tuple[str, str], ...] = (
-    ("ale", "Avid ALE"), ("markers", "Avid markers"), ("edl", "CMX 3600 EDL"), ("srt", "SubRip subtitles"),
+    ("ale", "Avid ALE"), ("markers", "Avid markers"), ("edl", "CMX 3600 EDL"),
+    ("fcp7xml", "FCP 7 XML (Premiere, Resolve)"), ("srt", "SubRip subtitles"), ("csv", "CSV of frame records"),
 )
 
 
@@ -43,13 +44,13 @@ def status_counts(counts: Mapping[str, int]) -> dict[str, Any]:
 def export_links(item: ItemView, *, has_transcript: bool) -> list[tuple[str, str]]:
     """Return the downloads the item can offer once logged, none that would be empty.
 
-    An audio-only item has no picture: no EDL, no markers (one a shot). A logged item that
+    An audio-only item has no picture: no EDL, no markers (one a shot), no CSV of frame records. A logged item that
     ``has_transcript`` no segments (no speech heard) offers no subtitles; one still running may
     yet get them, and its links are the page's once it finishes.
     """
     audio_only = item.media_kind == AUDIO_ONLY
     silent = item.status.is_terminal and not has_transcript
-    left_out = {"edl", "markers"} if audio_only else set()
+    left_out = {"edl", "markers", "csv"} if audio_only else set()
     return [(name, label) for name, label in EXPORT_LINKS
             if name not in left_out and not (name == "srt" and silent)]
 
