@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from autolog.media.probe import field_order_name
 from autolog.store import EventView, FrameView, ItemView, SearchPage, SegmentView, Store
 from ops.pools import PoolStatus
 from ops.progress import error_summary
@@ -110,7 +111,8 @@ def footage_facts(probe: Mapping[str, Any]) -> list[tuple[str, object]]:
         facts.append(("picture", f"{probe.get('video_codec')} {probe.get('width')}x{probe.get('height')}"
                                  f" shown {probe.get('display_width')}x{probe.get('display_height')}"
                                  f", rotation {probe.get('rotation', 0)}, SAR {probe.get('sample_aspect_ratio')}"
-                                 f", {probe.get('field_order')}, transfer {probe.get('color_transfer') or 'untagged'}"))
+                                 f", {field_order_name(probe.get('field_order'))}"
+                                 f", transfer {probe.get('color_transfer') or 'untagged'}"))
     tracks = probe.get("audio_tracks") or []
     facts.append(("audio", "; ".join(
         f"#{track['index']} {track['codec']} {track['channels']} ch {track['sample_rate']} Hz"

@@ -25,6 +25,19 @@ from autolog.media._streams import (
 from autolog.media.source_timecode import read_source_timecode
 from autolog.source_state import SourceStat
 
+#: How ffprobe's field orders read to an editor: the field shown first, and for ``tb``/``bt``
+#: (coded in one order, shown in the other) both.
+FIELD_ORDER_NAMES: dict[str, str] = {
+    "progressive": "progressive", "tt": "interlaced, upper field first", "bb": "interlaced, lower field first",
+    "tb": "interlaced, upper coded first, lower shown first", "bt": "interlaced, lower coded first, upper shown first",
+    "unknown": "unknown",
+}
+
+
+def field_order_name(field_order: object) -> str:
+    """Return ``field_order`` (ffprobe's ``progressive``, ``tt``, ``bb``, ``tb``, ``bt``) in words; others as given."""
+    return FIELD_ORDER_NAMES.get(str(field_order), str(field_order))
+
 #: ffprobe's names of the HDR transfer functions: PQ (SMPTE ST 2084) and HLG (ARIB STD-B67).
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
 

@@ -106,6 +106,7 @@ def test_item_page_shows_frames_transcript_timeline_facts_and_downloads(client: 
     assert "29.97 fps (30000/1001)" in page and "<dt>Drop-frame</dt><dd>yes</dd>" in page
     assert "1920 × 1080" in page and "#2 pcm_s24le 1 ch 48000 Hz from 0:00.5" in page
     assert "<dt>Container</dt><dd>QuickTime (MOV)</dd>" in page and "mov,mp4" not in page
+    assert "<dt>Field order</dt><dd>Progressive</dd>" in page
     assert f'href="/items/{logged}/exports/edl"' in page and f'href="/items/{logged}/exports/srt"' in page
 
 

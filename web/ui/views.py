@@ -11,6 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from autolog.exports.timing import fps_label, stored_rate
+from autolog.media.probe import field_order_name
 from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
@@ -329,7 +330,7 @@ def file_facts(item: ItemView) -> list[tuple[str, str]]:
                              if probe.get("display_width") else "—"),
             ("Coded size", f"{probe.get('width')} × {probe.get('height')}" if probe.get("width") else "—"),
             ("Video codec", str(probe.get("video_codec") or "—")),
-            ("Field order", str(probe.get("field_order", "—"))),
+            ("Field order", field_order_name(probe["field_order"]).capitalize() if probe.get("field_order") else "—"),
         ]
     return [*facts, ("Audio tracks", audio), ("File size", f"{probe.get('size_bytes', 0) / 1_000_000:.1f} MB")]
 

@@ -9,6 +9,7 @@ import pytest
 
 from autolog.errors import EmptyMedia, MediaMissing, NotMedia, UnsupportedMedia
 from autolog.media import ProbeResult, probe_media
+from autolog.media.probe import field_order_name
 from tests.ffmpeg_runs import make_clip
 
 if TYPE_CHECKING:
@@ -109,3 +110,11 @@ def test_probe_of_a_truncated_file_with_a_header_still_succeeds(test_media: Samp
 
     # Then the header's claims are reported; only decoding reveals the damage
     assert result.duration_s == pytest.approx(6.0, abs=0.1)
+
+
+@pytest.mark.parametrize(("order", "words"), [
+    ("tt", "interlaced, upper field first"), ("bb", "interlaced, lower field first"),
+    ("tb", "interlaced, upper coded first, lower shown first"), ("progressive", "progressive"), ("odd", "odd")])
+def test_a_field_order_reads_in_words(order: str, words: str) -> None:
+    # ffprobe's "tt" read as jargon on the item page and in `autolog status`
+    assert field_order_name(order) == words

@@ -63,7 +63,8 @@ def test_item_detail_has_fields_frames_transcript_and_timeline() -> None:
     assert "media          video, mov,mp4,m4a,3gp,3g2,mj2, 70.004 s" in text
     assert "timecode       01:00:00;00 (drop-frame, from tmcd track), reel A001" in text
     assert "rate           30000/1001 nominal, 29.970 average" in text
-    assert "picture        h264 1440x1080 shown 1920x1080, rotation 0, SAR 4:3, tt, transfer untagged" in text
+    assert ("picture        h264 1440x1080 shown 1920x1080, rotation 0, SAR 4:3, interlaced, upper field first,"
+            " transfer untagged") in text
     assert "audio          #1 pcm_s16le 1 ch 48000 Hz; #2 pcm_s16le 1 ch 48000 Hz from 0.500 s" in text
     assert "00:00:01:00  a red frame  red, dark  hello" in text
     assert "   0.50-   1.50  hello" in text
