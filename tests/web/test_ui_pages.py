@@ -306,6 +306,13 @@ def test_containers_have_the_names_people_know(format_name: str | None, source: 
     assert views.container_name(format_name, source) == shown
 
 
+@pytest.mark.parametrize(("size_bytes", "shown"), [
+    (0, "0 bytes"), (999, "999 bytes"), (48_213, "48 KB"), (12_500_000, "12.5 MB"), (3_912_000_000, "3.91 GB")])
+def test_file_sizes_read_in_the_unit_that_fits(size_bytes: int, shown: str) -> None:
+    # A tiny clip's size read "0.0 MB" to a trial
+    assert views.file_size(size_bytes) == shown
+
+
 def test_the_item_page_offers_the_steps_it_can_rerun_from_uncancel_and_delete(
         client: TestClient, api: AutologApi, logged: str, unique_id: Ids) -> None:
     store: Store = api.services.store

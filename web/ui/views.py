@@ -332,7 +332,18 @@ def file_facts(item: ItemView) -> list[tuple[str, str]]:
             ("Video codec", str(probe.get("video_codec") or "—")),
             ("Field order", field_order_name(probe["field_order"]).capitalize() if probe.get("field_order") else "—"),
         ]
-    return [*facts, ("Audio tracks", audio), ("File size", f"{probe.get('size_bytes', 0) / 1_000_000:.1f} MB")]
+    return [*facts, ("Audio tracks", audio), ("File size", file_size(int(probe.get("size_bytes") or 0)))]
+
+
+def file_size(size_bytes: int) -> str:
+    """Return a size in bytes in decimal units, as file browsers show it: ``850 KB``, ``12.5 MB``, ``1.24 GB``."""
+    if size_bytes < 1_000:
+        return f"{size_bytes} bytes"
+    if size_bytes < 1_000_000:
+        return f"{size_bytes / 1_000:.0f} KB"
+    if size_bytes < 1_000_000_000:
+        return f"{size_bytes / 1_000_000:.1f} MB"
+    return f"{size_bytes / 1_000_000_000:.2f} GB"
 
 
 def probed_rate(probe: dict[str, Any]) -> Fraction | None:
