@@ -2,7 +2,8 @@
 
 For each step message a worker runs, this middleware installs a stop check for the worker's
 thread (``autolog.stops``): the item is read at most every ``every_s`` seconds while the
-step's subprocesses run or its transcriber moves between speech windows. When the check
+step's subprocesses run or its transcriber moves between speech windows (a read the store
+cannot answer, an outage, stops nothing). When the check
 fires, the subprocess is killed and the actor raises ``StepCancelled``, which the actor's
 ``stoppable`` wrapper turns into a skip, so nothing is stored, retried or dead-lettered; this
 middleware removes the files the stopped run wrote (its own run folder, which the store never
@@ -23,7 +24,7 @@ from dramatiq.broker import MessageProxy
 from autolog.errors import ItemNotFound
 from autolog.steps import run_folder
 from autolog.stops import install_check, remove_check, throttled
-from autolog.store import NewEvent
+from autolog.store import NewEvent, is_store_outage
 from middleware._steps import message_step
 from middleware.services import Services
 from middleware.status_writes import RUN_OPTION
@@ -57,6 +58,14 @@ class StepStops(dramatiq.Middleware):
                 stop = store.items.get(item_id).cancelled
             except ItemNotFound:
                 stop = True
+            except Exception as ex:
+                if not is_store_outage(ex):
+                    raise
+                # A store that does not answer cancelled nothing: the step goes on (its status write waits
+                # the outage out) and the next check reads again. Raised, it killed the step's tool mid-run
+                # and lost its work to a failover of a second.
+                self.logger.debug("Cancel check of item %r skipped: the store is unavailable: %s", item_id, ex)
+                return False
             if stop:
                 with self._lock:
                     self._stopped.add(message_id)

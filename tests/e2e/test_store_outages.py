@@ -16,12 +16,15 @@ from pathlib import Path
 
 import pytest
 import redis
+from dramatiq.broker import MessageProxy
 
 from autolog.context import Context
 from autolog.local_redis import free_port
 from autolog.settings import Settings
 from autolog.statuses import Status
-from autolog.store import NewItem, Store
+from autolog.stops import stop_requested
+from autolog.store import NewItem, Store, is_store_outage
+from middleware import RUN_OPTION, StepStops
 from pipelines import actions
 from tests.conftest import SampleClips, wait_for
 from tests.e2e.conftest import installed
@@ -182,3 +185,37 @@ def test_sqlite_locked_past_its_busy_timeout_spends_no_retry_and_the_item_finish
     finally:
         services().uninstall()
         store.close()
+
+
+def test_a_running_step_rides_out_a_store_outage_and_still_stops_when_cancelled_after(
+    postgres_context: Context, private_postgres: PrivatePostgres, unique_id: Callable[[str], str],
+) -> None:
+    from actors import analyze, broker, services  # after pytest_configure's environment
+
+    # Given a step running for an item (its cancel check installed, read at every ask)
+    item_id = unique_id("blip")
+    postgres_context.store.items.create([NewItem(item_id, "/m/blip.mp4")])
+    message = MessageProxy(analyze.message_with_options(args=(item_id,), **{RUN_OPTION: "run-1"}))
+    stops = StepStops(services=services(), every_s=0)
+    stops.before_process_message(broker, message)
+    try:
+        # When the store stops answering while the step's tool runs, its check says "go on"
+        # (it raised the driver's error, which killed the tool and lost the step's work: a trial's failover)
+        private_postgres.stop()
+        assert stop_requested() is False
+        # And once the store is back, a cancel still stops the step
+        private_postgres.start()
+
+        def cancel() -> bool:
+            try:
+                actions.cancel(postgres_context, item_id)
+            except Exception as ex:  # the pool's connections died with the server: the first use may find one
+                if not is_store_outage(ex):
+                    raise
+                return False
+            return True
+
+        wait_for(cancel, what="the cancel to be stored")
+        assert wait_for(stop_requested, what="the running step to see its cancel")
+    finally:
+        stops.after_process_message(broker, message)
