@@ -145,7 +145,7 @@ def scan(
     stuck_after_s: float | None = None,
     pending_after_s: float = PENDING_GRACE_S,
 ) -> DiscoveryReport:
-    """Queue pending items and re-queue stuck ones that no message is working on.
+    """Queue pending items and re-queue stuck ones that no message is working on, in Redis or in the outbox.
 
     Args:
         broker: the ``RedisBroker`` whose queues show what is in flight.
@@ -162,10 +162,13 @@ def scan(
         grace = timedelta(seconds=pending_after_s) if step.from_status is Status.PENDING_FILE_INFO else stuck
         candidates.extend(_candidates(context, step.from_status, now - grace))
     busy = items_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
+    # A message still in the outbox (its sender's lease not yet run out: the relay leaves it to its
+    # sender until then) is on its way: another of the scan's own ran the item's step twice at once.
+    sending = context.store.outbox.item_ids() if candidates else set()
     queued: list[str] = []
     requeued: list[str] = []
     for item in candidates:
-        if item.id in busy:
+        if item.id in busy or item.id in sending:
             continue
         pending = item.status is Status.PENDING_FILE_INFO
         context.store.timeline.record(NewEvent(

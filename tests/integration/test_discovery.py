@@ -78,6 +78,22 @@ def test_item_with_a_message_in_flight_is_left_alone(context: Context) -> None:
     assert queued(context, "probe") == ["D3"]
 
 
+def test_item_whose_message_waits_in_the_outbox_is_left_to_the_relay(context: Context) -> None:
+    from middleware.outbox_relay import pending
+    from pipelines.footage import first_message
+
+    # Given an item stored with its step-1 message, whose send to Redis failed (an API request during an outage)
+    message = first_message("D7", Status.PENDING_FILE_INFO, source="/m/d7.mp4")
+    assert message is not None
+    context.store.items.create([NewItem("D7", "/m/d7.mp4")], messages=[pending(message)])
+
+    report = scan(context, broker(), now=LATER)
+
+    # Then the scan sends it no second message: a trial's item ran step 1 twice at once, one run superseded
+    assert report.queued == () and queued(context, "probe") == []
+    assert "rediscovered" not in [event.event for event in context.store.timeline.for_item("D7")]
+
+
 def test_stuck_item_is_requeued_from_its_status_after_the_threshold(context: Context) -> None:
     context.store.items.create([NewItem("S1", "/m/s1.mp4"), NewItem("S2", "/m/s2.mp4")])
     walk(context, "S1", Status.PENDING_FILE_INFO, Status.FILE_INFO_COMPLETE)

@@ -15,6 +15,7 @@ import pytest
 from autolog.local_redis import LocalRedis
 from autolog.settings import Settings
 from autolog.store import Store
+from middleware.outbox_relay import relay_outbox
 from pipelines.discovery import scan
 from tests.web.conftest import KEY, http
 from tests.web.test_items import queued_ids
@@ -30,7 +31,7 @@ def doomed_redis(tmp_path: Path) -> Iterator[LocalRedis]:
     server.stop()
 
 
-def test_item_accepted_while_redis_is_down_is_stored_and_queued_later_by_discovery(
+def test_item_accepted_while_redis_is_down_is_stored_and_sent_once_later_by_the_relay(
     serve_api: Callable[[dict[str, str]], str], doomed_redis: LocalRedis, tmp_path: Path, settings: Settings,
     media_file: Callable[..., Path], redis_client: object,
 ) -> None:
@@ -55,8 +56,12 @@ def test_item_accepted_while_redis_is_down_is_stored_and_queued_later_by_discove
     store = Store.open(database)
     app = create_app(settings, store=store)
     try:
-        report = scan(app.services.context, app.services.broker, now=datetime.now(UTC) + timedelta(minutes=1))
-        assert report.queued == ("LFDOWN",)
+        later = datetime.now(UTC) + timedelta(minutes=1)
+        # A sweep: the outbox's relay first, then the scan, which sends no second message of its own
+        # (a trial's item, both sent, ran step 1 twice at once)
+        assert relay_outbox(app.services.broker, store.outbox, now=later.timestamp()) == 1
+        report = scan(app.services.context, app.services.broker, now=later)
+        assert report.queued == ()
         assert queued_ids(app) == ["LFDOWN"]
     finally:
         app.close()
