@@ -63,6 +63,24 @@ def test_a_submitted_items_timeline_reads_created_then_queued(
         assert [event.event for event in context.store.timeline.for_item(item_id)][:2] == ["created", "queued"]
 
 
+def test_a_prompted_items_timeline_reads_prompted_then_queued(
+    context: Context, test_media: SampleClips, unique_id: Callable[[str], str],
+) -> None:
+    # A trial read "queued analysis" before "prompted": the queued event is at its message's timestamp (ms),
+    # made before the prompt was stored
+    ids = [unique_id(f"prompt{index}") for index in range(10)]
+    context.store.items.create([NewItem(item_id, str(test_media.path("cuts_noaudio.mp4"))) for item_id in ids])
+    for item_id in ids:
+        context.store.items.update(item_id, status=Status.AWAITING_USER_INPUT.value)
+
+    for item_id in ids:
+        actions.prompt(context, item_id, "Describe the bars")
+
+    for item_id in ids:
+        events = [(event.event, event.step) for event in context.store.timeline.for_item(item_id)]
+        assert events[-2:] == [("prompted", None), ("queued", "analysis")], events
+
+
 def test_resubmitting_an_id_is_refused_and_keeps_the_first(
     context: Context, test_media: SampleClips, unique_id: Callable[[str], str]
 ) -> None:
