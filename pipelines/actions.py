@@ -19,7 +19,6 @@ import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -346,12 +345,6 @@ def _transition(context: Context, item_id: str, expected: Status, target: Status
         TransitionRefused: it is not at ``expected``.
     """
     messages = outbox_messages([item_id], target, sources={item_id: source} if source else None)
-    # The move is no later than its messages were made: their "queued" events are at their timestamps
-    # (ms), and the timeline must read the prompt (or retry, rerun) before the step it queued.
-    made_ms = [message.message["message_timestamp"] for message in messages
-               if isinstance(message.message.get("message_timestamp"), int)]
-    if made_ms and event.at is None:
-        event = replace(event, at=datetime.fromtimestamp(min(made_ms) / 1000, UTC))
     if not context.store.items.transition(item_id, expected, target, event=event, changes=changes,
                                           messages=messages):
         item = context.store.items.get(item_id)

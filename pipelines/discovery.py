@@ -34,6 +34,7 @@ from autolog.broker_state import (
     put_back_event,
     redeliver_from_dead_workers,
     requeue_stranded,
+    stored_message,
 )
 from autolog.context import Context
 from autolog.errors import AutologError
@@ -164,7 +165,8 @@ def scan(
     busy = items_in_flight(broker.client, broker.namespace, sorted(broker.get_declared_queues()))
     # A message still in the outbox (its sender's lease not yet run out: the relay leaves it to its
     # sender until then) is on its way: another of the scan's own ran the item's step twice at once.
-    sending = context.store.outbox.item_ids() if candidates else set()
+    sending = {message.item_id for pending in context.store.outbox.unsent()
+               if (message := stored_message(pending.message)) is not None} if candidates else set()
     queued: list[str] = []
     requeued: list[str] = []
     for item in candidates:

@@ -23,6 +23,7 @@ from autolog.exports.facts import file_name, one_line, reel
 from autolog.exports.markers import AVID_MARKER_COLOURS, DEFAULT_MARKER_COLOUR
 from autolog.exports.records import LoggedItem
 from autolog.exports.timing import SourceClock, frame_number
+from autolog.media.probe import FIELD_SHOWN_FIRST
 
 #: CMX 3600 allows 8 characters of letters and digits for a reel.
 EDL_REEL_CHARS = 8
@@ -91,7 +92,6 @@ def write_edl(logged: LoggedItem, *, marker_colour: str = DEFAULT_MARKER_COLOUR)
     channels = EDL_CHANNELS[min(logged.audio_channels, 2)]
     events = _PICTURE_EVENT.sub(lambda event: f"{event[1]}{channels:<6}C ", events)
     return f"{title}\nFCM: {counting}\n{events}"
-
 
 
 def write_fcp7_xml(logged: LoggedItem) -> str:
@@ -172,11 +172,6 @@ def _declare_channels(root: ElementTree.Element, channels: int) -> None:
                 file_media.remove(file_audio)
 
 
-#: ``xmeml``'s ``fielddominance`` of ffprobe's field orders: the field shown first (``tb``: top coded,
-#: bottom shown first).
-FIELD_DOMINANCE = {"tt": "upper", "bt": "upper", "bb": "lower", "tb": "lower"}
-
-
 def _describe_formats(root: ElementTree.Element, logged: LoggedItem) -> None:
     """Give the sequence and the file their picture and sound ``samplecharacteristics``, from the probe.
 
@@ -189,20 +184,18 @@ def _describe_formats(root: ElementTree.Element, logged: LoggedItem) -> None:
         return
     width, height = probe.display_width or probe.width, probe.display_height or probe.height
     rate = root.find("./project/children/sequence/rate")
-    picture: list[tuple[ElementTree.Element, bool]] = []
-    sequence_format = root.find("./project/children/sequence/media/video/format")
-    if sequence_format is not None:
-        picture.append((sequence_format, False))
-    picture += [(video, True) for video in root.findall(".//file/media/video")]
-    for parent, first in picture if logged.has_picture and width and height else ():
+    # The sequence's empty ``format``, and each file's ``video``, whose description comes first.
+    pictures = [*root.findall("./project/children/sequence/media/video/format"),
+                *root.findall(".//file/media/video")]
+    for parent in pictures if logged.has_picture and width and height else ():
         described = ElementTree.Element("samplecharacteristics")
         if rate is not None:
             described.append(copy.deepcopy(rate))
         for tag, value in (("width", width), ("height", height), ("anamorphic", "FALSE"),
                            ("pixelaspectratio", "square"),
-                           ("fielddominance", FIELD_DOMINANCE.get(probe.field_order, "none"))):
+                           ("fielddominance", FIELD_SHOWN_FIRST.get(probe.field_order, "none"))):
             ElementTree.SubElement(described, tag).text = str(value)
-        parent.insert(0 if first else len(parent), described)
+        parent.insert(0, described)
     sample_rate = max((track.sample_rate for track in probe.audio_tracks), default=0)
     if not sample_rate:
         return

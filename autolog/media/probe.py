@@ -25,6 +25,9 @@ from autolog.media._streams import (
 from autolog.media.source_timecode import read_source_timecode
 from autolog.source_state import SourceStat
 
+#: The field each of ffprobe's interlaced orders shows first (``tb``: top coded first, bottom shown first).
+FIELD_SHOWN_FIRST: dict[str, str] = {"tt": "upper", "bt": "upper", "bb": "lower", "tb": "lower"}
+
 #: How ffprobe's field orders read to an editor: the field shown first, and for ``tb``/``bt``
 #: (coded in one order, shown in the other) both.
 FIELD_ORDER_NAMES: dict[str, str] = {
@@ -32,11 +35,6 @@ FIELD_ORDER_NAMES: dict[str, str] = {
     "tb": "interlaced, upper coded first, lower shown first", "bt": "interlaced, lower coded first, upper shown first",
     "unknown": "unknown",
 }
-
-
-def field_order_name(field_order: object) -> str:
-    """Return ``field_order`` (ffprobe's ``progressive``, ``tt``, ``bb``, ``tb``, ``bt``) in words; others as given."""
-    return FIELD_ORDER_NAMES.get(str(field_order), str(field_order))
 
 #: ffprobe's names of the HDR transfer functions: PQ (SMPTE ST 2084) and HLG (ARIB STD-B67).
 HDR_TRANSFERS = frozenset({"smpte2084", "arib-std-b67"})
@@ -161,6 +159,11 @@ class ProbeResult:
         later: dict[str, Any] = {name: data[name] for name in cls.__dataclass_fields__
                  if name in data and name not in required and name != "audio_tracks"}
         return cls(**required, **later, audio_tracks=tuple(AudioTrack.from_dict(track) for track in tracks))
+
+
+def field_order_name(field_order: object) -> str:
+    """Return ``field_order`` (ffprobe's ``progressive``, ``tt``, ``bb``, ``tb``, ``bt``) in words; others as given."""
+    return FIELD_ORDER_NAMES.get(str(field_order), str(field_order))
 
 
 def audio_tracks(streams: Sequence[Mapping[str, object]], *, start_time_s: float) -> tuple[AudioTrack, ...]:

@@ -7,7 +7,7 @@ import functools
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -306,11 +306,8 @@ class Items:
             InvalidItemId: an id is malformed.
             ItemExists: an id is taken, or appears twice; nothing is created.
         """
-        made_ms = [message.message["message_timestamp"] for message in messages
-                   if isinstance(message.message.get("message_timestamp"), int)]
-        at = min(utcnow(), datetime.fromtimestamp(min(made_ms) / 1000, UTC)) if made_ms else None
         with self._sessions.begin() as session:
-            views = add_items(session, items, at=at)
+            views = add_items(session, items, at=_made_by(messages))
             add_messages(session, messages)
             return views
 
@@ -447,7 +444,9 @@ class Items:
     ) -> bool:
         """Move an item from ``expected`` to ``target`` if, and only if, it is still at ``expected``.
 
-        Through a fenced store, only while the fence's run still holds the item.
+        Through a fenced store, only while the fence's run still holds the item. An ``event`` without
+        its time is stamped no later than the earliest of ``messages`` was made (as ``create`` stamps
+        its items), so it reads before the "queued" of the step it sends.
 
         The status write, any ``changes``, the transition's timeline entry, further ``events``
         and ``messages`` (what runs next, into the outbox) commit together; a refused
@@ -461,6 +460,8 @@ class Items:
         """
         self._started.run = None
         token = self.fence.token if self.fence is not None and self.fence.item_id == item_id else None
+        if event is not None and event.at is None and messages:
+            event = replace(event, at=_made_by(messages))
         entries = [event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)]
         if not changes:
             return self._plain_transition(item_id, expected, target, token, entries, messages)
@@ -570,3 +571,13 @@ class Items:
                 session.execute(delete(table).where(table.item_id == item_id))
             session.execute(delete(Item).where(Item.id == item_id))
             return paths
+
+
+def _made_by(messages: Sequence[PendingMessage]) -> datetime | None:
+    """Return when the earliest of ``messages`` was made (its ``message_timestamp``, ms), now at the latest.
+
+    None without one. A message's "queued" event is at that time: what stores it must be no later.
+    """
+    made_ms = [message.message["message_timestamp"] for message in messages
+               if isinstance(message.message.get("message_timestamp"), int)]
+    return min(utcnow(), datetime.fromtimestamp(min(made_ms) / 1000, UTC)) if made_ms else None

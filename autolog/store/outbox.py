@@ -222,16 +222,6 @@ class Outbox:
             return [PendingMessage(message_id=row.message_id, queue_name=row.queue_name, message=row.message,
                                    delay_ms=row.delay_ms) for row in rows]
 
-    def item_ids(self) -> set[str]:
-        """Return the items whose messages wait here to be sent (a step message's first argument is its item).
-
-        What a relay is to send: a scan must not send such an item another message of its own.
-        """
-        with self._sessions() as session:
-            messages = session.scalars(select(OutboxMessage.message)).all()
-        return {str(args[0]) for message in messages
-                if isinstance(message, dict) and isinstance(args := message.get("args"), list) and args}
-
     def count(self) -> int:
         """Count the messages not yet sent."""
         with self._sessions() as session:
