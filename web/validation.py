@@ -9,8 +9,8 @@ from typing import Any
 
 import falcon
 
-from autolog.errors import InvalidSource
-from autolog.store import NewItem
+from autolog.errors import InvalidItemId, InvalidSource
+from autolog.store import NewItem, validate_item_id
 from pipelines.intake import MAX_BATCH
 
 #: The largest request body accepted, in bytes: 1,000 items of generous size fit.
@@ -37,7 +37,12 @@ def json_object(req: falcon.Request) -> dict[str, Any]:
     """
     content_type = (req.content_type or "").split(";")[0].strip().lower()
     if content_type in ("", "application/json") or content_type.endswith("+json"):
-        body = req.get_media()
+        try:
+            body = req.get_media()
+        except falcon.MediaNotFoundError as ex:
+            raise invalid("body", "missing; expected a JSON object") from ex
+        except falcon.MediaMalformedError as ex:
+            raise invalid("body", f"malformed JSON: {ex.__cause__ or ex.description}") from ex
     else:
         raw = req.bounded_stream.read()
         try:
@@ -114,12 +119,21 @@ def bounded_list(body: dict[str, Any], field: str) -> list[Any]:
     return value
 
 
+def item_id(value: str, field: str) -> str:
+    """Return ``value`` if it is a valid item id (``autolog.store.validate_item_id``), else a 400 naming ``field``."""
+    try:
+        return validate_item_id(value)
+    except InvalidItemId as ex:
+        raise invalid(field, str(ex)) from ex
+
+
 def unique_ids(ids: list[Any], field: str) -> list[str]:
-    """Return ``ids`` if each is a string and none repeats."""
+    """Return ``ids`` if each is a valid item id and none repeats."""
     seen: set[str] = set()
     for index, value in enumerate(ids):
         if not isinstance(value, str) or not value:
             raise invalid(f"{field}[{index}]", "expected a non-empty string")
+        item_id(value, f"{field}[{index}]")
         if value in seen:
             raise invalid(f"{field}[{index}]", f"{value!r} appears twice")
         seen.add(value)
@@ -144,7 +158,7 @@ def new_item(value: Any, path: str = "body") -> NewItem:
     if "://" not in source and not source.startswith("/"):  # s3://bucket/key, or another scheme submit refuses
         raise invalid(f"{prefix}source", f"{source}: not an absolute path; give a file under a media root, or"
                                          " s3://bucket/key")
-    return NewItem(id=text(value, "id", max_length=64, path=f"{prefix}id"), source=source,
+    return NewItem(id=item_id(text(value, "id", path=f"{prefix}id"), f"{prefix}id"), source=source,
                    force_resume=flag(value, "force_resume", path=f"{prefix}force_resume"),
                    prompt=optional_text(value, "prompt", path=f"{prefix}prompt"))
 

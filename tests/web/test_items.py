@@ -138,18 +138,30 @@ def test_batch_names_the_entry_whose_source_is_refused(client: TestClient, api: 
     assert queued_ids(api) == []
 
 
-def test_body_that_is_not_json_is_400(client: TestClient) -> None:
-    response = client.simulate_post("/items", body="{not json", headers={"Content-Type": "application/json"})
+def test_invalid_item_id_is_400_naming_its_field(client: TestClient, api: AutologApi, media_file: MediaFile) -> None:
+    source = str(media_file("ok"))
+    batch = [{"id": "fine", "source": source}, {"id": "has space", "source": source}]
+    answers = [
+        client.simulate_post("/items", json={"id": "has space", "source": source}),
+        client.simulate_post("/items:batch", json={"items": batch}),
+        client.simulate_post("/run/lf_queue", params={"footage_id": "x" * 65}),
+        client.simulate_post("/run/lf_queue_batch", json={"footage_ids": ["fine", "../up"]}),
+    ]
 
-    assert response.status_code == 400
-    assert set(response.json) == {"title", "description"}
+    assert [(answer.status_code, answer.json["title"], answer.json["description"].split(":")[0])
+            for answer in answers] == [(400, "Invalid field", field)
+                                       for field in ("id", "items[1].id", "footage_id", "footage_ids[1]")]
+    assert "use 1-64 of A-Z a-z 0-9 . _ -" in answers[0].json["description"]
+    assert api.services.store.items.list() == []
+    assert queued_ids(api) == []
 
 
-def test_invalid_item_id_is_400(client: TestClient, media_file: MediaFile) -> None:
-    response = client.simulate_post("/items", json={"id": "has space", "source": str(media_file("ok"))})
+@pytest.mark.parametrize("body", ["", "{not json"])
+def test_a_missing_or_malformed_json_body_is_400_naming_the_body(client: TestClient, body: str) -> None:
+    response = client.simulate_post("/items", body=body, headers={"Content-Type": "application/json"})
 
-    assert response.status_code == 400
-    assert "invalid item id" in response.json["description"]
+    assert (response.status_code, response.json["title"]) == (400, "Invalid field")
+    assert response.json["description"].startswith("body: ")
 
 
 def _escape_sources(media_root: Path, tmp_path: Path) -> list[str]:

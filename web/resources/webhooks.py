@@ -16,7 +16,7 @@ def _raw_json(body: bytes) -> object:
     try:
         return json.loads(body)
     except (ValueError, UnicodeDecodeError) as ex:
-        raise falcon.HTTPBadRequest(title="Invalid JSON", description=f"body: not valid JSON ({ex})") from ex
+        raise invalid("body", f"malformed JSON: {ex}") from ex
 
 
 class MinioWebhook:
