@@ -21,6 +21,7 @@ from middleware.status_writes import (
     SUPERSEDED_OPTION,
     TRANSITION_OPTION,
     StatusWrites,
+    committed_queued,
 )
 from middleware.step_stops import StepStops
 
@@ -56,6 +57,7 @@ __all__ = [
     "STORE_OUTAGE_REASON",
     # The outbox: messages committed with their status, and their relay
     "OutboxRelay",
+    "committed_queued",
     "pending",
     "relay_outbox",
     "send_committed",

@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +57,14 @@ from autolog.sources import is_remote
 from autolog.statuses import FILE_INFO, ROUTE_ACTOR, Status, Step
 from autolog.store import ItemGuard, NewEvent, is_store_outage
 from middleware._steps import message_step
-from middleware.outbox_relay import pending, send_committed
+from middleware.outbox_relay import send_committed
 from middleware.rate_limits import WAIT_OPTION, wait_again
 from middleware.services import Services
 from middleware.status_writes import (
     FOLLOW_UP_OPTION,
     SUPERSEDED_OPTION,
     TRANSITION_OPTION,
+    committed_queued,
     wait_out,
 )
 
@@ -247,19 +249,20 @@ class SourceChecks(dramatiq.Middleware):
         found = source_changed(SourceFingerprint.from_dict(stored), Path(item.source))
         if found is None:
             return
+        at = datetime.now(UTC)
         event = NewEvent(item_id=item_id, event="source_changed", step=step.name, message_id=message.message_id,
                          from_status=step.from_status.value, to_status=Status.PENDING_FILE_INFO.value,
-                         detail={"stored": stored, "found": found.asdict()})
+                         detail={"stored": stored, "found": found.asdict()}, at=at)
         transition = {"from": step.from_status.value, "to": Status.PENDING_FILE_INFO.value, "applied": True}
         # Step 1's message itself, as a branch point commits its next step (the route's follow-up), not a
         # message to the route: a step's start deletes its message's outbox row, so a relay never sends a
         # delivered one again, where a route message has no start and a copy would route the item twice.
         follow_up = broker.get_actor(self.route_actor).options[FOLLOW_UP_OPTION]
-        restart = [pending(message) for message in follow_up(
-            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id, "source": item.source})]
+        restart, queued = committed_queued(broker, [(message, None) for message in follow_up(
+            {"options": {TRANSITION_OPTION: transition}}, {"item_id": item_id, "source": item.source})], at=at)
         # The restart's message commits with the status (the outbox), so a crash cannot strand the item.
         if context.store.items.transition(item_id, step.from_status, Status.PENDING_FILE_INFO, event=event,
-                                          messages=restart):
+                                          messages=restart, events=queued):
             self.logger.info("Source of item %r changed since step 1; starting again at step 1.", item_id)
             send_committed(broker, context.store.outbox, restart)
         raise SkipMessage(f"source of {item_id!r} changed since step 1")

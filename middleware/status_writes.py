@@ -22,7 +22,7 @@ import socket
 import threading
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -97,18 +97,42 @@ def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseExce
     Same message id and ``retries``: no retry is spent. The wait doubles from
     ``min_delay_ms`` up to ``max_delay_ms`` per consecutive wait, counted in the
     ``WAIT_OPTION`` marker, or in ``ENDED_WAIT_OPTION`` when the fault is met again by the
-    delivery that ended the previous wait. Always delayed: the copy goes to the delay
-    queue, so acknowledging this delivery (same id, work queue) cannot remove it.
+    delivery that ended the previous wait. The marker's ``since_ms`` (ms since the epoch) is
+    when this stretch of waits began: a store wait's ``deferred`` event is recorded with it by
+    the start that ends the stretch (the store is out when it begins). Always delayed: the copy
+    goes to the delay queue, so acknowledging this delivery (same id, work queue) cannot remove it.
     """
-    previous: dict[str, Any] = message.options.get(WAIT_OPTION) or message.options.get(ENDED_WAIT_OPTION) or {}
+    waiting_now: dict[str, Any] = message.options.get(WAIT_OPTION) or {}
+    previous: dict[str, Any] = waiting_now or message.options.get(ENDED_WAIT_OPTION) or {}
     waits = int(previous.get("waits", 0)) + 1 if previous.get("reason") == reason else 1
     delay_ms = min(min_delay_ms * 2 ** min(waits - 1, 10), max_delay_ms)
+    since_ms = waiting_now.get("since_ms") if waiting_now.get("reason") == reason else None
     logging.getLogger(__name__).warning(
         "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
         "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
-    waiting = message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms}})
+    waiting = message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms,
+                                                  "since_ms": since_ms or _now_ms()}})
     waiting.options.pop(ENDED_WAIT_OPTION, None)
     broker.enqueue(waiting, delay=delay_ms)
+
+
+def store_wait_event(step: Step, message: MessageProxy, *, now_ms: int) -> NewEvent | None:
+    """Return the ``deferred`` event of the store wait that the delivery of ``message`` ends, if it ends one.
+
+    Recorded by the delivery that ends the wait, with its run's start: while the store is out
+    nothing can be written, and a wait recorded when it began was lost with the outage (the
+    timeline showed a started attempt with no outcome). Stamped when the stretch of waits began
+    (``wait_out``'s ``since_ms``); its detail also gives the waits and ``waited_ms`` in all.
+    """
+    wait = message.options.get(WAIT_OPTION)
+    if not wait or wait.get("reason") != STORE_OUTAGE_REASON:
+        return None
+    since_ms = int(wait.get("since_ms") or now_ms)
+    return NewEvent(item_id=message.args[0], event="deferred", step=step.name, message_id=message.message_id,
+                    attempt=message.options.get("retries", 0) + 1,
+                    at=datetime.fromtimestamp(since_ms / 1000, UTC),
+                    detail={"queue": message.queue_name, "reason": STORE_OUTAGE_REASON,
+                            "waits": wait.get("waits", 1), "waited_ms": max(0, now_ms - since_ms)})
 
 
 def queued_event(step: Step, message: dramatiq.Message[Any], *, retries: int = 0, delay: int | None = None) -> NewEvent:
@@ -119,6 +143,33 @@ def queued_event(step: Step, message: dramatiq.Message[Any], *, retries: int = 0
         detail={"queue": message.queue_name, **({"delay_ms": delay} if delay else {})},
         at=None if retries else datetime.fromtimestamp(message.message_timestamp / 1000, UTC),
     )
+
+
+def committed_queued(broker: dramatiq.Broker, built: Sequence[tuple[dramatiq.Message[Any], int | None]], *,
+                     at: datetime, sent_ms: int | None = None) -> tuple[list[PendingMessage], list[NewEvent]]:
+    """Encode ``built`` (each message with its delay in ms, or None) for the outbox, with the "queued" events to commit.
+
+    A step message sent at once has its "queued" event committed with the move that stores it,
+    stamped ``at`` (the move's own event's time: the timeline, ordered by time and then by
+    insertion, reads the move first, then the queued step, then its start); the message is
+    marked, so its enqueue records nothing more. A delayed one records its event when enqueued.
+    ``sent_ms`` (ms since the epoch), when given, becomes each message's timestamp.
+
+    Returns:
+        The messages for the outbox, and the events to commit with them (``Items.transition``'s
+        ``messages`` and ``events``).
+    """
+    messages: list[PendingMessage] = []
+    queued: list[NewEvent] = []
+    for message, delay in built:
+        step = message_step(broker, message) if delay is None else None
+        options = {QUEUED_RECORDED_OPTION: True} if step is not None else {}
+        sent = message.copy(options=options) if sent_ms is None else message.copy(message_timestamp=sent_ms,
+                                                                                   options=options)
+        if step is not None:
+            queued.append(dataclasses.replace(queued_event(step, sent), at=at))
+        messages.append(pending(sent, delay_ms=delay))
+    return messages, queued
 
 
 class StatusWrites(dramatiq.Middleware):
@@ -161,9 +212,10 @@ class StatusWrites(dramatiq.Middleware):
             return
         try:
             self._services.current().store.timeline.record(event)
-        except Exception:  # A hook must never raise: the broker would only log it, mid-lifecycle.
+        except Exception as ex:  # A hook must never raise: the broker would only log it, mid-lifecycle.
             self._count_failed_write()
-            self.logger.exception("Could not record %r for item %r.", event.event, event.item_id)
+            self.logger.error("Could not record %r for item %r: %s", event.event, event.item_id, ex,
+                              exc_info=not is_store_outage(ex))
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         step = message_step(broker, message)
@@ -179,8 +231,8 @@ class StatusWrites(dramatiq.Middleware):
         wait = message.options.get(WAIT_OPTION)
         if wait:
             # One event per stretch of waiting, not one per re-enqueue: a long pause re-enqueues
-            # the message every few seconds.
-            if wait.get("waits", 1) > 1:
+            # the message every few seconds. A store wait's is recorded by the start that ends it.
+            if wait.get("waits", 1) > 1 or wait.get("reason") == STORE_OUTAGE_REASON:
                 return
             self._record(NewEvent(item_id=message.args[0], event="deferred", step=step.name,
                                   message_id=message.message_id, attempt=retries + 1,
@@ -218,9 +270,11 @@ class StatusWrites(dramatiq.Middleware):
                            from_status=step.from_status.value, detail={"run": token})
         # The guard and the start are one write: the item takes this run's token only if it is
         # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
+        waited = store_wait_event(step, message, now_ms=now)
+        earlier = (waited,) if waited is not None else ()
         store = self._services.current().store
         try:
-            held = store.items.start_run(item_id, step.from_status, token, event=started)
+            held = store.items.start_run(item_id, step.from_status, token, event=started, earlier=earlier)
         except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
             self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
                                 exc_info=not is_store_outage(ex))
@@ -233,6 +287,8 @@ class StatusWrites(dramatiq.Middleware):
                 self.logger.warning("Skipping %r: no item %r.", message.message_id, item_id)
                 raise SkipMessage(str(ex)) from ex
             reason = "cancelled" if item.cancelled else f"item is at {item.status.value!r}"
+            for event in earlier:
+                self._record(event)
             self._record(NewEvent(item_id=item_id, event="skipped", step=step.name, message_id=message.message_id,
                                   attempt=attempt, worker=worker_name(), detail={"reason": reason}))
             raise SkipMessage(reason)
@@ -285,8 +341,7 @@ class StatusWrites(dramatiq.Middleware):
                 # One time for the success and the "queued" of what follows it, so the timeline
                 # (ordered by time, then by insertion) reads success first.
                 at = datetime.now(UTC)
-                follow_ups, queued = self._follow_ups(broker, message, result, sent_ms=int(at.timestamp() * 1000))
-                queued = [dataclasses.replace(queued_step, at=at) for queued_step in queued]
+                follow_ups, queued = self._follow_ups(broker, message, result, at=at)
                 # The step's result goes with its success, for the jobs API (no separate results store).
                 event = NewEvent(**{**base.__dict__, "event": "succeeded", "from_status": step.from_status.value,
                                     "to_status": target.value, "at": at, "detail": {"result": result}})
@@ -321,16 +376,15 @@ class StatusWrites(dramatiq.Middleware):
             self._record(NewEvent(**{**base.__dict__, "event": "refused", "to_status": to_status}))
 
     def _follow_ups(self, broker: dramatiq.Broker, message: MessageProxy, result: Any,
-                    *, sent_ms: int) -> tuple[list[PendingMessage], list[NewEvent]]:
+                    *, at: datetime) -> tuple[list[PendingMessage], list[NewEvent]]:
         """Build what dramatiq's ``Pipelines`` and ``Callbacks`` would send after ``message``.
 
-        Each is stamped ``sent_ms`` (ms since the epoch), the time of the status write that sends
-        it, not the time a pipeline's later message was built with its pipeline: its wait (the
-        step's ``wait_ms``, the queue-wait metric) must not count the steps that ran before it.
+        Each is stamped ``at``, the time of the status write that sends it, not the time a
+        pipeline's later message was built with its pipeline: its wait (the step's ``wait_ms``,
+        the queue-wait metric) must not count the steps that ran before it.
 
         Returns the messages encoded for the outbox, and the "queued" events of those that
-        are steps: both commit with the status (each message is marked, so its enqueue
-        records nothing more).
+        are steps: both commit with the status (``committed_queued``).
         """
         built: list[tuple[dramatiq.Message[Any], int | None]] = []
         actor = broker.get_actor(message.actor_name)
@@ -351,17 +405,7 @@ class StatusWrites(dramatiq.Middleware):
             else:
                 # As dramatiq's Callbacks middleware sends an on_success callback.
                 built.append((callback.message(message_data, result), None))
-        follow_ups: list[PendingMessage] = []
-        queued: list[NewEvent] = []
-        for built_message, delay in built:
-            # A step sent at once has its "queued" committed here; a delayed one records it when enqueued.
-            step = message_step(broker, built_message) if delay is None else None
-            follow = built_message.copy(message_timestamp=sent_ms,
-                                        options={QUEUED_RECORDED_OPTION: True} if step is not None else {})
-            if step is not None:
-                queued.append(queued_event(step, follow))
-            follow_ups.append(pending(follow, delay_ms=delay))
-        return follow_ups, queued
+        return committed_queued(broker, built, at=at, sent_ms=int(at.timestamp() * 1000))
 
     def _until_stored(self, write: Callable[[], bool]) -> bool:
         """Run a status write, again and again with backoff while the store is unreachable.

@@ -19,6 +19,7 @@ import time
 import uuid
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -33,9 +34,9 @@ from autolog.source_state import SourceFingerprint
 from autolog.sources import check_source, is_remote, local_path
 from autolog.statuses import ASSESS, ROUTE_ACTOR, STEPS, Status, Step, step_for_status, step_named
 from autolog.store import ItemView, NewEvent, NewItem, PendingMessage
-from middleware import Progress
+from middleware import Progress, committed_queued
 from pipelines.decisions import has_picture_steps
-from pipelines.footage import outbox_messages
+from pipelines.footage import first_message, outbox_messages
 
 logger = logging.getLogger(__name__)
 
@@ -344,15 +345,28 @@ def _transition(context: Context, item_id: str, expected: Status, target: Status
         ItemCancelled: it is cancelled.
         TransitionRefused: it is not at ``expected``.
     """
-    messages = outbox_messages([item_id], target, sources={item_id: source} if source else None)
+    messages, queued, event = _queued_from(item_id, target, event, source=source)
     if not context.store.items.transition(item_id, expected, target, event=event, changes=changes,
-                                          messages=messages):
+                                          messages=messages, events=queued):
         item = context.store.items.get(item_id)
         if item.cancelled:
             raise ItemCancelled(item_id)
         raise TransitionRefused(item_id, expected.value, item.status.value)
     [answer] = _answers([context.store.items.get(item_id)], messages, send(context, messages), created=False)
     return answer
+
+
+def _queued_from(item_id: str, status: Status, event: NewEvent, *,
+                 source: str | None = None) -> tuple[list[PendingMessage], list[NewEvent], NewEvent]:
+    """Return the message that runs the item from ``status``, its "queued" event, and ``event``, stamped alike.
+
+    The three commit in one transaction (``middleware.committed_queued``): the timeline reads the
+    move, then the queued step, then (later) its start, each no earlier than what came before.
+    """
+    at = datetime.now(UTC)
+    message = first_message(item_id, status, source=source)
+    messages, queued = committed_queued(broker, [(message, None)] if message is not None else [], at=at)
+    return messages, queued, replace(event, at=at)
 
 
 def retry(context: Context, item_id: str, *, reason: str | None = None, drop_dead_letters: bool = True) -> Queued:
@@ -613,9 +627,9 @@ def reprocess_from_assess(context: Context, item: ItemView) -> bool:
         return False
     event = NewEvent(item_id=item.id, event="force_resumed", step=ASSESS.name, from_status=item.status.value,
                      to_status=Status.THUMBNAILS_COMPLETE.value)
-    messages = outbox_messages([item.id], Status.THUMBNAILS_COMPLETE)
+    messages, queued, event = _queued_from(item.id, Status.THUMBNAILS_COMPLETE, event)
     if not context.store.items.transition(item.id, item.status, Status.THUMBNAILS_COMPLETE, event=event,
-                                          changes={"force_resume": True}, messages=messages):
+                                          changes={"force_resume": True}, messages=messages, events=queued):
         return False
     send(context, messages)
     return True

@@ -7,7 +7,7 @@ import functools
 import re
 import threading
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from types import SimpleNamespace
 from typing import Any, cast
@@ -261,8 +261,12 @@ class Items:
         fenced.fence = fence
         return fenced
 
-    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent) -> ItemGuard | None:
+    def start_run(self, item_id: str, status: Status, token: str, *, event: NewEvent,
+                  earlier: Sequence[NewEvent] = ()) -> ItemGuard | None:
         """Give the item to a new run of the step that runs from ``status``, with its started event.
+
+        ``earlier`` events go with it, only if the run holds the item (the ``deferred`` of a
+        store wait that this start ends: ``middleware.status_writes.store_wait_event``).
 
         One transaction: the guard (the item is at ``status`` and not cancelled) is the
         update's condition. A run already holding the item is superseded: its fenced writes
@@ -275,7 +279,7 @@ class Items:
             statement returned is what ``get`` of the run's fenced copy returns in this thread.
         """
         self._started.run = None
-        events = [event_values(event)]
+        events = [event_values(event)] if not earlier else [*map(event_values, earlier), event_values(event)]
         if self._sql.postgres:
             held = self._sql.start_run(item_id, status.value, token, events, event.message_id)
         else:
@@ -444,9 +448,9 @@ class Items:
     ) -> bool:
         """Move an item from ``expected`` to ``target`` if, and only if, it is still at ``expected``.
 
-        Through a fenced store, only while the fence's run still holds the item. An ``event`` without
-        its time is stamped no later than the earliest of ``messages`` was made (as ``create`` stamps
-        its items), so it reads before the "queued" of the step it sends.
+        Through a fenced store, only while the fence's run still holds the item. A step message
+        among ``messages`` has its "queued" event in ``events``, stamped as ``event`` is, so the
+        timeline reads the move before it (``middleware.committed_queued``).
 
         The status write, any ``changes``, the transition's timeline entry, further ``events``
         and ``messages`` (what runs next, into the outbox) commit together; a refused
@@ -460,8 +464,6 @@ class Items:
         """
         self._started.run = None
         token = self.fence.token if self.fence is not None and self.fence.item_id == item_id else None
-        if event is not None and event.at is None and messages:
-            event = replace(event, at=_made_by(messages))
         entries = [event_values(entry) for entry in (event or NewEvent(item_id=item_id, event="transition"), *events)]
         if not changes:
             return self._plain_transition(item_id, expected, target, token, entries, messages)

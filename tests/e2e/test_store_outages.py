@@ -13,12 +13,17 @@ import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import redis
+from dramatiq import Message
 from dramatiq.broker import MessageProxy
+from dramatiq.common import dq_name
+from dramatiq.middleware import SkipMessage
 
 from autolog.context import Context
+from autolog.errors import StoreUnavailable
 from autolog.local_redis import free_port
 from autolog.settings import Settings
 from autolog.statuses import Status
@@ -219,3 +224,79 @@ def test_a_running_step_rides_out_a_store_outage_and_still_stops_when_cancelled_
         assert wait_for(stop_requested, what="the running step to see its cancel")
     finally:
         stops.after_process_message(broker, message)
+
+
+def _waiting(redis_client: redis.Redis, namespace: str, proxy: MessageProxy) -> tuple[Message[Any], MessageProxy]:
+    """Return ``proxy``'s copy put back to wait, as enqueued (to its delay queue) and as delivered once due."""
+    held = f"{namespace}:{dq_name(proxy.queue_name)}.msgs"  # by the broker's own (Redis) message id
+    [(redis_id, raw)] = redis_client.hgetall(held).items()
+    redis_client.hdel(held, redis_id)
+    waiting = Message.decode(raw)
+    assert waiting.message_id == proxy.message_id
+    due = waiting.copy(queue_name=proxy.queue_name)
+    due.options.pop("eta", None)
+    return waiting, MessageProxy(due)
+
+
+def test_a_store_wait_stays_on_the_timeline_though_the_store_was_out_when_it_began(
+    private_postgres: PrivatePostgres, settings: Settings, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture, unique_id: Callable[[str], str],
+) -> None:
+    from actors import broker
+    from middleware import Services, StatusWrites
+    from middleware.status_writes import wait_out
+    from pipelines.footage import first_message
+
+    # Given step 1 started for an item on a PostgreSQL store
+    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=store))
+    status_writes = StatusWrites(services=services)
+    item_id = unique_id("waits")
+    store.items.create([NewItem(item_id, "/media/waits.mp4")])
+    first = first_message(item_id, Status.PENDING_FILE_INFO)
+    assert first is not None
+    started = MessageProxy(first)
+    try:
+        status_writes.before_process_message(broker, started)
+
+        # When the store stops under the step, which is put back to wait for it (as Retries does),
+        # and its next delivery finds the store still out and waits again
+        private_postgres.stop()
+        with caplog.at_level(logging.WARNING):
+            wait_out(broker, started, StoreUnavailable("the server stopped"))
+            enqueued, first_wait = _waiting(redis_client, broker.namespace, started)
+            status_writes.after_enqueue(broker, enqueued, 1_000)
+            with pytest.raises(SkipMessage):
+                status_writes.before_process_message(broker, first_wait)
+            enqueued, second_wait = _waiting(redis_client, broker.namespace, first_wait)
+            status_writes.after_enqueue(broker, enqueued, 2_000)
+
+        # Then no write was tried while it was out (nor a traceback logged for one)
+        assert status_writes.failed_writes == 0
+        assert not [record for record in caplog.records if record.exc_info]
+        # And once it is back, the delivery that ends the wait records it with its start: one
+        # "deferred" for the stretch, stamped when it began, between the attempt it cut short and the next
+        private_postgres.start()
+        wait_for(lambda: _started(status_writes, second_wait), what="the step to start again")
+        timeline = [event for event in store.timeline.for_item(item_id) if event.step == "file_info"]
+        assert [event.event for event in timeline] == ["started", "deferred", "started"]
+        deferred = timeline[1]
+        assert (deferred.reason, deferred.attempt, deferred.detail["waits"]) == ("store", 1, 2)
+        assert timeline[0].at <= deferred.at <= timeline[2].at
+        assert deferred.detail["waited_ms"] >= 0
+    finally:
+        broker.flush(started.queue_name)
+        services.uninstall()
+        store.close()
+
+
+def _started(status_writes: Any, delivery: MessageProxy) -> bool:
+    """Start ``delivery`` through ``status_writes``; False while the store still refuses (put back to wait)."""
+    from actors import broker
+
+    try:
+        status_writes.before_process_message(broker, delivery)
+    except SkipMessage:
+        return False
+    return True

@@ -7,6 +7,7 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -17,11 +18,11 @@ from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import InvalidSource, ItemExists, ItemNotFound, TransitionRefused
 from autolog.statuses import STEPS, Status
-from autolog.store import SEND_WITHIN_S, NewItem
+from autolog.store import SEND_WITHIN_S, NewEvent, NewItem
 from autolog.store import outbox as outbox_module
 from pipelines import actions
 from pipelines.footage import outbox_messages
-from tests.conftest import SampleClips, SkippingClock
+from tests.conftest import SampleClips, SkippingClock, wait_for
 
 Drain = Callable[..., None]
 
@@ -79,6 +80,29 @@ def test_a_prompted_items_timeline_reads_prompted_then_queued(
     for item_id in ids:
         events = [(event.event, event.step) for event in context.store.timeline.for_item(item_id)]
         assert events[-2:] == [("prompted", None), ("queued", "analysis")], events
+
+
+def test_a_move_in_the_same_millisecond_as_the_items_last_event_reads_after_it(
+    context: Context, test_media: SampleClips, unique_id: Callable[[str], str], monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # A step run's "started", then its restart from step 1 within the same millisecond (the source changed)
+    # read "source_changed" first: the move was stamped down to its message's timestamp, in whole ms
+    item_id = unique_id("samems")
+    context.store.items.create([NewItem(item_id, str(test_media.path("cuts_noaudio.mp4")))])
+    context.store.items.update(item_id, status=Status.AWAITING_USER_INPUT.value)
+    [created] = context.store.timeline.for_item(item_id)
+    last_s = (created.at.timestamp() // 0.001 + 1) * 0.001 + 0.0006  # 0.6 ms into the millisecond after it
+    wait_for(lambda: time.time() > last_s + 0.002, what="that millisecond to be past")
+    context.store.timeline.record(NewEvent(item_id=item_id, event="resume_requested",
+                                           at=datetime.fromtimestamp(last_s, UTC)))
+    # The prompt's message is made in that millisecond (dramatiq stamps it from time.time, in ms)
+    monkeypatch.setattr(time, "time", lambda: last_s)
+
+    actions.prompt(context, item_id, "Describe the bars")
+
+    monkeypatch.undo()
+    events = [(event.event, event.step) for event in context.store.timeline.for_item(item_id)]
+    assert events[-3:] == [("resume_requested", None), ("prompted", None), ("queued", "analysis")], events
 
 
 def test_resubmitting_an_id_is_refused_and_keeps_the_first(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -17,6 +18,7 @@ from autolog.statuses import Status
 from autolog.store import NewItem, Store
 from middleware import TRANSITION_OPTION, WAIT_OPTION, Services, StatusWrites
 from middleware.outbox_relay import COMMITTED_OPTION
+from middleware.status_writes import STORE_OUTAGE_REASON
 
 
 @pytest.fixture
@@ -122,3 +124,26 @@ def test_a_status_write_retried_through_an_outage_gives_its_next_step_a_send_dea
     assert message.options[TRANSITION_OPTION]["applied"] is True
     assert len(deadlines) == 2 and deadlines[1] > deadlines[0]
     assert committed["send_by_s"] == deadlines[1]
+
+
+def test_a_store_wait_is_recorded_by_the_start_that_ends_it_on_sqlite(settings: Settings, sqlite_store: Store) -> None:
+    # Given a step-1 message back from two waits for the store, the first begun 5 s ago
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=sqlite_store))
+    writes = StatusWrites(services=services)
+    sqlite_store.items.create([NewItem("LF1", "/a")])
+    began_ms = int(time.time() * 1000) - 5_000
+    wait = {"waits": 2, "reason": STORE_OUTAGE_REASON, "wait_ms": 2_000, "since_ms": began_ms}
+    waiting = probe.message_with_options(args=("LF1",), **{WAIT_OPTION: wait})
+
+    # When its enqueue to wait (the store was out then) and its start once due go through the hooks
+    writes.after_enqueue(broker, waiting, 2_000)
+    writes.before_process_message(broker, MessageProxy(waiting))
+
+    # Then one "deferred" went with the start, stamped when the waits began
+    timeline = sqlite_store.timeline.for_item("LF1")
+    [deferred] = [event for event in timeline if event.event == "deferred"]
+    assert [event.event for event in timeline if event.at > deferred.at] == ["created", "started"]
+    assert (deferred.reason, deferred.detail["waits"]) == ("store", 2)
+    assert abs(deferred.at.timestamp() * 1000 - began_ms) < 1
+    assert deferred.detail["waited_ms"] >= 5_000
