@@ -34,7 +34,16 @@ from dramatiq.middleware import SkipMessage
 from autolog.errors import ItemNotFound, PermanentError, StaleRun
 from autolog.processes import current_pid
 from autolog.statuses import Status, Step, is_allowed
-from autolog.store import ItemGuard, NewEvent, PendingMessage, RunFence, Store, is_store_outage, send_deadline
+from autolog.store import (
+    ItemGuard,
+    NewEvent,
+    PendingMessage,
+    RunFence,
+    Store,
+    is_store_outage,
+    outage_text,
+    send_deadline,
+)
 from middleware._steps import message_step
 from middleware.outbox_relay import pending, send_after_hooks
 from middleware.rate_limits import WAIT_OPTION
@@ -109,7 +118,7 @@ def wait_out(broker: dramatiq.Broker, message: MessageProxy, exception: BaseExce
     since_ms = waiting_now.get("since_ms") if waiting_now.get("reason") == reason else None
     logging.getLogger(__name__).warning(
         "Message %r waits %d ms for the %s without spending a retry: %s", message.message_id, delay_ms,
-        "store" if reason == STORE_OUTAGE_REASON else "disk", exception)
+        "store" if reason == STORE_OUTAGE_REASON else "disk", outage_text(exception))
     waiting = message.copy(options={WAIT_OPTION: {"waits": waits, "reason": reason, "wait_ms": delay_ms,
                                                   "since_ms": since_ms or _now_ms()}})
     waiting.options.pop(ENDED_WAIT_OPTION, None)
@@ -214,8 +223,9 @@ class StatusWrites(dramatiq.Middleware):
             self._services.current().store.timeline.record(event)
         except Exception as ex:  # A hook must never raise: the broker would only log it, mid-lifecycle.
             self._count_failed_write()
-            self.logger.error("Could not record %r for item %r: %s", event.event, event.item_id, ex,
-                              exc_info=not is_store_outage(ex))
+            outage = is_store_outage(ex)
+            self.logger.error("Could not record %r for item %r: %s", event.event, event.item_id,
+                              outage_text(ex) if outage else ex, exc_info=not outage)
 
     def after_enqueue(self, broker: dramatiq.Broker, message: dramatiq.Message[Any], delay: int | None) -> None:
         step = message_step(broker, message)
@@ -276,8 +286,9 @@ class StatusWrites(dramatiq.Middleware):
         try:
             held = store.items.start_run(item_id, step.from_status, token, event=started, earlier=earlier)
         except Exception as ex:  # A hook's error would only be logged and the step run unguarded.
-            self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id, ex,
-                                exc_info=not is_store_outage(ex))
+            outage = is_store_outage(ex)
+            self.logger.warning("Cannot start %r of item %r; it waits for the store: %s", step.name, item_id,
+                                outage_text(ex) if outage else ex, exc_info=not outage)
             wait_out(broker, message, ex)
             raise SkipMessage(f"store unavailable: {ex}") from ex
         if held is None:
@@ -316,7 +327,8 @@ class StatusWrites(dramatiq.Middleware):
             self._advance(broker, message, step, base, result, created_at)
         elif is_store_outage(exception):
             # Nothing can be written now; Retries puts the message back without spending a retry.
-            self.logger.warning("Store unavailable during %r of item %r: %s", step.name, base.item_id, exception)
+            self.logger.warning("Store unavailable during %r of item %r: %s", step.name, base.item_id,
+                                outage_text(exception))
         else:
             self._fail(message, step, base, exception)
 
@@ -422,7 +434,8 @@ class StatusWrites(dramatiq.Middleware):
             except Exception as ex:
                 if not is_store_outage(ex) or time.monotonic() + pause_s > deadline:
                     raise
-                self.logger.warning("Store unavailable for a status write; trying again in %.2f s: %s", pause_s, ex)
+                self.logger.warning("Store unavailable for a status write; trying again in %.2f s: %s", pause_s,
+                                    outage_text(ex))
             time.sleep(pause_s)
             pause_s = min(pause_s * 2, 5.0)
 

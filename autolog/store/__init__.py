@@ -12,7 +12,7 @@ from autolog.errors import StoreUnavailable
 from autolog.store.engine import create_store_engine, migrate, session_factory
 from autolog.store.fencing import RunFence
 from autolog.store.items import ItemGuard, Items, NewItem, validate_item_id
-from autolog.store.outages import is_store_outage
+from autolog.store.outages import is_store_outage, outage_text
 from autolog.store.outbox import ABANDON_MARGIN_S, SEND_WITHIN_S, Outbox, PendingMessage, send_deadline
 from autolog.store.results import Results
 from autolog.store.search import Search, SearchField, SearchHit, SearchPage, SnippetPart
@@ -52,6 +52,7 @@ __all__ = [
     "validate_item_id",
     # Faults
     "is_store_outage",
+    "outage_text",
     # Views
     "AnalysisView",
     "ArtifactView",

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy.exc import DisconnectionError, InterfaceError, OperationalError
+from sqlalchemy.exc import DBAPIError, DisconnectionError, InterfaceError, OperationalError
 
 from autolog.errors import StoreUnavailable
 
@@ -28,3 +28,15 @@ def is_store_outage(exception: BaseException) -> bool:
             return not any(fault in text for fault in _NOT_OUTAGES)
         current = current.__cause__ or current.__context__
     return False
+
+
+def outage_text(exception: BaseException) -> str:
+    """Return what a log line says of a store error: the driver's error and its first line.
+
+    SQLAlchemy's own text of a driver error carries the statement and its parameters (a
+    start write's is twenty lines); a warning for each message waiting out an outage would
+    repeat them all.
+    """
+    cause = exception.orig if isinstance(exception, DBAPIError) and exception.orig is not None else exception
+    lines = str(cause).strip().splitlines()
+    return f"{type(cause).__name__}: {lines[0] if lines else ''}".rstrip(": ")

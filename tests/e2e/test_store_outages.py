@@ -275,6 +275,7 @@ def test_a_store_wait_stays_on_the_timeline_though_the_store_was_out_when_it_beg
         # Then no write was tried while it was out (nor a traceback logged for one)
         assert status_writes.failed_writes == 0
         assert not [record for record in caplog.records if record.exc_info]
+        assert "[SQL:" not in caplog.text  # the driver's error, not the start's twenty lines of SQL
         # And once it is back, the delivery that ends the wait records it with its start: one
         # "deferred" for the stretch, stamped when it began, between the attempt it cut short and the next
         private_postgres.start()

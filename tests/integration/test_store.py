@@ -16,7 +16,17 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 
 from autolog.errors import InvalidItemId, ItemExists, ItemNotFound
 from autolog.statuses import Status
-from autolog.store import FrameView, NewEvent, NewItem, PendingMessage, RunFence, SegmentView, Store, is_store_outage
+from autolog.store import (
+    FrameView,
+    NewEvent,
+    NewItem,
+    PendingMessage,
+    RunFence,
+    SegmentView,
+    Store,
+    is_store_outage,
+    outage_text,
+)
 from autolog.store import engine as engine_module
 from autolog.store.engine import POSTGRES_STEP_CONNECTIONS, migrate
 from autolog.store.models import Base, utcnow
@@ -386,6 +396,8 @@ def test_postgres_step_statement_on_a_dropped_connection_is_an_outage_and_the_ne
     with pytest.raises(OperationalError) as raised:
         postgres_store.items.guard("LF1")
     assert is_store_outage(raised.value)
+    # Logged as the driver's error alone: SQLAlchemy's text adds the statement and its parameters
+    assert "[SQL:" in str(raised.value) and "[SQL:" not in outage_text(raised.value)
 
     assert postgres_store.items.guard("LF1").status is Status.PENDING_FILE_INFO
     with postgres_store.items._sql._connections.lend() as connection:  # type: ignore[union-attr]
@@ -402,6 +414,8 @@ def test_postgres_step_statements_that_cannot_connect_raise_an_outage(postgres_u
     with pytest.raises(OperationalError) as raised:
         store.items.guard("LF1")
     assert is_store_outage(raised.value)
+    # Logged as the driver's error's first line alone, not SQLAlchemy's text with its link
+    assert outage_text(raised.value) == f'OperationalError: {str(raised.value.orig).splitlines()[0]}'
 
 
 def _backends(database: str) -> int:
