@@ -645,14 +645,21 @@ def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[s
     return dropped
 
 
-def purge_dead_letters(client: redis.Redis, namespace: str, queue: str) -> int:
-    """Delete ``queue``'s dead letters; return how many there were."""
+def held_dead_letters(client: redis.Redis, namespace: str, queue: str) -> dict[str, bytes]:
+    """Return ``queue``'s dead letters: Redis id → the message as stored (read 500 at a time)."""
+    return {redis_id.decode(): raw for redis_id, raw in
+            client.hscan_iter(_key(namespace, queue, ".XQ.msgs"), count=500)}
+
+
+def drop_dead_letters(client: redis.Redis, namespace: str, queue: str, redis_ids: Sequence[str]) -> None:
+    """Remove the dead letters ``redis_ids`` of ``queue`` (1,000 to a transaction)."""
     key = _key(namespace, queue, ".XQ")
-    with client.pipeline(transaction=True) as pipe:
-        pipe.zcard(key)
-        pipe.delete(key, f"{key}.msgs")
-        count, _ = pipe.execute()
-    return int(count)
+    for start in range(0, len(redis_ids), 1000):
+        chunk = redis_ids[start:start + 1000]
+        with client.pipeline(transaction=True) as pipe:
+            pipe.zrem(key, *chunk)
+            pipe.hdel(f"{key}.msgs", *chunk)
+            pipe.execute()
 
 
 #: A delayed message still held this long after its eta is stranded, in ms (see ``requeue_stranded``).

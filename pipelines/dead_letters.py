@@ -18,6 +18,7 @@ from autolog import broker_state
 from autolog.context import Context
 from autolog.errors import DeadLetterNotFound, ItemNotFound, JobNotFound, TransitionRefused
 from autolog.statuses import step_named
+from autolog.store import NewEvent
 from autolog.store.jobs import Jobs
 from pipelines import actions
 
@@ -56,6 +57,18 @@ class RetryOutcome:
         """Return a JSON-ready dict."""
         return {"message_id": self.message_id, "item_id": self.item_id, "requeued": self.requeued,
                 "reason": self.reason}
+
+
+@dataclass(frozen=True)
+class PurgedLetters:
+    """What a purge of dead letters did: how many letters went, and the items whose timeline records it."""
+
+    purged: int
+    items: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Return a JSON-ready dict."""
+        return {"purged": self.purged, "items": list(self.items)}
 
 
 class DeadLetters:
@@ -151,7 +164,33 @@ class DeadLetters:
         actions.clear_dead_letters({outcome.item_id for outcome in outcomes if outcome.requeued and outcome.item_id})
         return outcomes
 
-    def purge(self, *, queue: str | None = None) -> int:
-        """Delete dead letters (of one queue, or all); return how many."""
-        return sum(broker_state.purge_dead_letters(self._client, self._namespace, name)
-                   for name in ([queue] if queue else self._queues))
+    def purge(self, *, queue: str | None = None) -> PurgedLetters:
+        """Delete the dead letters (of one queue, or all), each recorded on its item's timeline.
+
+        Each queue's letters are read, a ``dead_letter_purged`` event is recorded for each
+        whose item still exists (its step, message and queue), and then exactly those letters
+        are dropped: one dead-lettered meanwhile stays, and a store that cannot take the events
+        raises before anything is dropped. The items keep their dead-letter mark: they failed,
+        and ``retry`` of the item still queues the step again.
+        """
+        purged, items = 0, set()
+        for name in [queue] if queue else self._queues:
+            held = broker_state.held_dead_letters(self._client, self._namespace, name)
+            if not held:
+                continue
+            events = [NewEvent(item_id=message.item_id, event="dead_letter_purged", step=self._step_name(message.actor),
+                               message_id=message.message_id, detail={"queue": name})
+                      for raw in held.values()
+                      if (message := broker_state.decode_message(raw)) is not None and message.item_id is not None]
+            items.update(self._context.store.timeline.record_where_items_exist(events))
+            broker_state.drop_dead_letters(self._client, self._namespace, name, list(held))
+            purged += len(held)
+        return PurgedLetters(purged=purged, items=tuple(sorted(items)))
+
+    def _step_name(self, actor_name: str) -> str | None:
+        """Return the step ``actor_name`` runs; None for a callback, or an actor this process does not know."""
+        try:
+            step: str | None = self._broker.get_actor(actor_name).options.get("step")
+        except dramatiq.errors.ActorNotFound:
+            return None
+        return step

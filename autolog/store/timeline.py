@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from autolog.store.items import INSERT_EVENTS, event_row, event_values
-from autolog.store.models import TimelineEvent
+from autolog.store.models import Item, TimelineEvent
 from autolog.store.views import EventView, NewEvent, aware
 
 
@@ -54,6 +54,23 @@ class Timeline:
             return
         with self._sessions.begin() as session:
             INSERT_EVENTS.run_many(session.connection(), [event_values(event) for event in events])
+
+    def record_where_items_exist(self, events: Sequence[NewEvent]) -> list[str]:
+        """Append the events whose item still exists, in one transaction; return those items' ids, sorted.
+
+        For events about messages whose items may have been deleted since (a dead letter outlives
+        its item): the timeline's rows need their item.
+        """
+        ids = sorted({event.item_id for event in events})
+        if not ids:
+            return []
+        with self._sessions.begin() as session:
+            existing = {item_id for start in range(0, len(ids), 500)
+                        for item_id in session.scalars(select(Item.id).where(Item.id.in_(ids[start:start + 500])))}
+            kept = [event_values(event) for event in events if event.item_id in existing]
+            if kept:
+                INSERT_EVENTS.run_many(session.connection(), kept)
+        return sorted(existing)
 
     def for_item(self, item_id: str, *, limit: int = 1000) -> list[EventView]:
         """Return the item's events, oldest first."""

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis
 from falcon.testing import TestClient
+from sqlalchemy.exc import OperationalError
 
 from autolog.lease import Lease
 from autolog.local_redis import LocalRedis
@@ -79,10 +81,46 @@ def test_dead_letters_list_their_error_and_can_be_retried_and_purged(
     assert api.services.store.items.get(item_id).dead_lettered
     assert client.simulate_get("/dead-letters", params={"queue": "probe"}).json["count"] == 1
 
-    assert client.simulate_post("/dead-letters/purge").json == {"purged": 1}
+    assert client.simulate_post("/dead-letters/purge").json == {"purged": 1, "items": [item_id]}
     assert client.simulate_get("/dead-letters").json["count"] == 0
+    # The purge is on the item's timeline; the item keeps its mark (it failed) and can be retried by itself
+    purged = api.services.store.timeline.for_item(item_id)[-1]
+    assert (purged.event, purged.step, purged.detail) == ("dead_letter_purged", "file_info", {"queue": "probe"})
+    assert api.services.store.items.get(item_id).dead_lettered
     assert client.simulate_post("/dead-letters/nope/retry").status_code == 404
     assert client.simulate_get("/dead-letters", params={"queue": "nope"}).status_code == 404
+
+
+def test_a_dead_letter_purge_the_store_cannot_record_drops_nothing_and_one_of_a_deleted_item_goes_unrecorded(
+    client: TestClient, api: AutologApi, drain: Drain, test_media: SampleClips, unique_id: Ids, tmp_path: Path,
+) -> None:
+    from pipelines.dead_letters import DeadLetters
+
+    kept, deleted = unique_id("DLKEPT"), unique_id("DLGONE")
+    for item_id in (kept, deleted):
+        submit(client, item_id, test_media.path("not_media.mp4"))
+    drain()
+    assert client.simulate_get("/dead-letters").json["count"] == 2
+
+    # When the store cannot take the purge's events, nothing is purged
+    unreachable = Store.open(f"sqlite:///{tmp_path / 'missing' / 'autolog.db'}", upgrade=False)
+    try:
+        services = api.services
+        blind = DeadLetters(services.broker, replace(services.context, store=unreachable), services.jobs,
+                            queues=services.queues.names)
+        with pytest.raises(OperationalError):
+            blind.purge()
+    finally:
+        unreachable.close()
+    assert client.simulate_get("/dead-letters").json["count"] == 2
+
+    # And once it can, both letters go; only the item that still exists records it (a letter can outlive
+    # its item: deleted from the store while Redis, which the API's delete also clears, was out)
+    api.services.store.items.delete(deleted)
+    assert client.simulate_post("/dead-letters/purge", params={"queue": "probe"}).json == {
+        "purged": 2, "items": [kept]}
+    assert client.simulate_get("/dead-letters").json["count"] == 0
+    assert api.services.store.timeline.for_item(kept)[-1].event == "dead_letter_purged"
 
 
 def test_a_dead_letter_whose_source_is_missing_stays_when_retried(

@@ -104,4 +104,4 @@ class DeadLettersPurge:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        resp.media = {"purged": self._services.dead_letters.purge(queue=_queue(req, self._services))}
+        resp.media = self._services.dead_letters.purge(queue=_queue(req, self._services)).to_dict()
