@@ -19,7 +19,7 @@ from autolog.settings import Settings
 from autolog.statuses import Status, parse_status
 from autolog.store import ItemView
 from ops.errors import UsageError
-from ops.ingest import check_paths, plan_items
+from ops.ingest import check_paths, left_out_note, plan_items
 from ops.progress import awaiting_prompt_hint, wait_for_items
 from ops.render import (
     format_item,
@@ -70,7 +70,9 @@ def status_option(text: str) -> Status:
 
 def ingest(args: argparse.Namespace, settings: Settings) -> int:
     """Submit files as items, or find the items they already are; with ``--wait``, follow them until they rest."""
-    sources = check_paths(args.paths, settings.resolved_media_roots, item_id=args.id)
+    sources = check_paths(args.paths, settings.resolved_media_roots, item_id=args.id,
+                          left_out=lambda folder, others: print(f"autolog: note: {left_out_note(folder, others)}",
+                                                                file=sys.stderr))
     with pipeline_context(settings) as context:
         from pipelines import actions
 

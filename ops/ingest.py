@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -25,21 +26,38 @@ class IngestPlan:
 
 
 
-def media_files(folder: Path) -> list[Path]:
-    """Every footage file under ``folder`` (a camera card, say), in path order; hidden files and folders skipped."""
-    found = []
+def media_files(folder: Path) -> tuple[list[Path], list[Path]]:
+    """Return the footage files under ``folder`` (a camera card, say), and the other files, each in path order.
+
+    Hidden files and folders are neither (``._C0001.MP4``, ``.Trashes``); the others are
+    sidecars (``C0001M01.XML``, ``.THM``) and anything not named as footage or sound
+    (``autolog.sources.MEDIA_SUFFIXES``).
+    """
+    found: list[Path] = []
+    others: list[Path] = []
     for parent, folders, files in os.walk(folder):
         folders[:] = sorted(name for name in folders if not name.startswith("."))
-        found += [Path(parent) / name for name in sorted(files)
-                  if not name.startswith(".") and is_media_name(Path(name))]
-    return found
+        for name in sorted(files):
+            if not name.startswith("."):
+                (found if is_media_name(Path(name)) else others).append(Path(parent) / name)
+    return found, others
 
 
-def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | None = None) -> list[str]:
+def left_out_note(folder: Path, others: Sequence[Path]) -> str:
+    """Say which files of ``folder`` an ingest leaves out, counted by ending: ``3 .XML, 1 .R3D``."""
+    endings = Counter(path.suffix.upper() or "(no ending)" for path in others)
+    most_first = sorted(endings.items(), key=lambda entry: (-entry[1], entry[0]))
+    counted = ", ".join(f"{count} {ending}" for ending, count in most_first)
+    return f"left out {len(others)} file(s) under {folder} not named as footage or sound: {counted}"
+
+
+def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | None = None,
+                left_out: Callable[[Path, list[Path]], None] | None = None) -> list[str]:
     """Return each path's canonical source, before anything is stored or connected.
 
     A folder under the media roots (a camera card) stands for the footage files under it
-    (``media_files``); they take ids as any file does (``plan_items``).
+    (``media_files``); they take ids as any file does (``plan_items``). ``left_out``, if
+    given, is told each such folder's other files (sidecars, unknown formats), if any.
 
     Raises:
         UsageError: ``item_id`` was given with more than one path, or with a folder.
@@ -59,10 +77,12 @@ def check_paths(paths: Sequence[str], roots: Sequence[Path], *, item_id: str | N
             continue
         if item_id is not None:
             raise UsageError("--id names one file, and PATH is a folder")
-        found = media_files(Path(checked))
+        found, others = media_files(Path(checked))
         if not found:
             raise InvalidSource(path, f"a folder with no footage files ({', '.join(sorted(MEDIA_SUFFIXES))})")
         sources += [check_source(str(file), roots) for file in found]
+        if others and left_out is not None:
+            left_out(Path(checked), others)
     return sources
 
 

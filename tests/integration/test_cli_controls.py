@@ -172,10 +172,16 @@ def test_ingest_of_a_folder_queues_each_footage_file_under_it(
     os.link(test_media.path("cuts_audio.mp4"), card / "C0001.MP4")
     os.link(test_media.path("cuts_audio.mp4"), card / "C0002.ts")  # a transport stream, by name only here
     (card / "C0001M01.XML").write_text("<sidecar/>")
+    (card / "C0002M01.XML").write_text("<sidecar/>")
+    (card / "A001_C003.R3D").write_bytes(b"a format autolog does not read")
 
     assert main(["ingest", str(card.parent)]) == 0
 
-    assert capsys.readouterr().out == f"queued C0001 {card / 'C0001.MP4'}\nqueued C0002 {card / 'C0002.ts'}\n"
+    printed = capsys.readouterr()
+    assert printed.out == f"queued C0001 {card / 'C0001.MP4'}\nqueued C0002 {card / 'C0002.ts'}\n"
+    # What it left out is said, not dropped silently: a RED clip a team expected logged
+    assert printed.err == (f"autolog: note: left out 3 file(s) under {card.parent} not named as footage or sound:"
+                           " 2 .XML, 1 .R3D\n")
     assert [item.source for item in cli_store.items.list()] == [str(card / "C0001.MP4"), str(card / "C0002.ts")]
 
 
