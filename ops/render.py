@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from autolog.media.probe import field_order_name
+from autolog.media.probe import container_name, field_order_name
 from autolog.store import EventView, FrameView, ItemView, SearchPage, SegmentView, Store
 from ops.pools import PoolStatus
 from ops.progress import error_summary
@@ -74,7 +74,7 @@ def format_item(
         ("updated", item.updated_at.isoformat(timespec="seconds")),
     ]
     if item.probe:
-        fields.extend(footage_facts(item.probe))
+        fields.extend(footage_facts(item.probe, item.source))
     width = max(len(name) for name, _ in fields)
     parts = ["\n".join(f"{name.ljust(width)}  {_cell(value)}" for name, value in fields)]
     parts.append("Frames\n" + (format_table(
@@ -94,9 +94,10 @@ def format_item(
     return "\n\n".join(parts)
 
 
-def footage_facts(probe: Mapping[str, Any]) -> list[tuple[str, object]]:
-    """Return the file facts a logger reads first, as (name, value) rows, from a stored probe."""
-    facts: list[tuple[str, object]] = [("media", f"{probe.get('media_kind', 'video')}, {probe.get('container')}, "
+def footage_facts(probe: Mapping[str, Any], source: str) -> list[tuple[str, object]]:
+    """Return the file facts a logger reads first, as (name, value) rows, from a stored probe of ``source``."""
+    container = container_name(probe.get("container"), source)
+    facts: list[tuple[str, object]] = [("media", f"{probe.get('media_kind', 'video')}, {container}, "
                                                  f"{float(probe.get('duration_s', 0.0)):.3f} s")]
     if probe.get("start_timecode"):
         facts.append(("timecode", f"{probe['start_timecode']} "

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from falcon.testing import TestClient
 
+from autolog.media.probe import container_name
 from autolog.progress import ProgressChannel, ProgressEvent
 from autolog.statuses import STEPS, Status
 from autolog.store import FrameView, NewEvent, NewItem, SceneView, SegmentView, Store
@@ -303,7 +304,7 @@ def test_an_audio_only_card_says_so_and_a_one_frame_clip_counts_its_frame(
     (None, "/m/x.mov", "—"),
 ])
 def test_containers_have_the_names_people_know(format_name: str | None, source: str, shown: str) -> None:
-    assert views.container_name(format_name, source) == shown
+    assert container_name(format_name, source) == shown
 
 
 @pytest.mark.parametrize(("size_bytes", "shown"), [

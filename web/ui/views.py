@@ -11,7 +11,7 @@ from fractions import Fraction
 from typing import Any
 
 from autolog.exports.timing import fps_label, stored_rate
-from autolog.media.probe import field_order_name
+from autolog.media.probe import container_name, field_order_name
 from autolog.media.timecode import frame_timecode, parse_rate
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
@@ -85,39 +85,6 @@ def duration(probe: dict[str, Any]) -> str:
         frames = max(1, round(seconds * fps))
         return f"{frames} frame" if frames == 1 else f"{frames} frames"
     return clock(seconds)
-
-
-#: ffprobe's format names (its demuxer's list of names) as people know them; the ISO family is told apart by extension.
-CONTAINERS: dict[str, str] = {
-    "matroska,webm": "Matroska (MKV)", "mpegts": "MPEG transport stream", "mpeg": "MPEG program stream",
-    "mxf": "MXF", "avi": "AVI", "wav": "WAV", "aiff": "AIFF", "mp3": "MP3", "flac": "FLAC", "ogg": "Ogg",
-    "gxf": "GXF", "image2": "Image sequence", "dv": "DV",
-}
-
-#: The ISO base media family (``mov,mp4,m4a,3gp,3g2,mj2``) and Matroska's WebM, by file extension.
-CONTAINERS_BY_EXTENSION: dict[str, str] = {
-    "mov": "QuickTime (MOV)", "qt": "QuickTime (MOV)", "mp4": "MP4", "m4v": "MP4", "m4a": "MPEG-4 audio (M4A)",
-    "3gp": "3GP", "3g2": "3G2", "mj2": "Motion JPEG 2000", "webm": "WebM",
-}
-
-
-def container_name(format_name: str | None, source: str) -> str:
-    """Return a container's friendly name from ffprobe's format name and the file's extension.
-
-    ``mov,mp4,m4a,3gp,3g2,mj2`` is one demuxer for the whole ISO family, so the extension
-    decides (``.mov`` is QuickTime, ``.mp4`` MP4); an ISO file with another extension reads
-    ``QuickTime / MP4``. A format this table does not know is shown as ffprobe names it.
-    """
-    if not format_name:
-        return "—"
-    extension = file_name(source).rpartition(".")[2].lower() if "." in file_name(source) else ""
-    if format_name.startswith("mov,mp4") or format_name == "matroska,webm":
-        by_extension = CONTAINERS_BY_EXTENSION.get(extension)
-        if by_extension:
-            return by_extension
-        if format_name.startswith("mov,mp4"):
-            return "QuickTime / MP4"
-    return CONTAINERS.get(format_name, format_name)
 
 
 def milliseconds(value: int | None) -> str:
