@@ -143,10 +143,10 @@ class InvalidSource(PermanentError):
 
 
 class InvalidItemId(AutologError):
-    """Raised when an item id is empty, too long or has characters outside [A-Za-z0-9._-]."""
+    """Raised when an item id is empty, too long, all dots, or has characters outside [A-Za-z0-9._-]."""
 
     def __init__(self, item_id: str) -> None:
-        super().__init__(f"invalid item id {item_id!r}: use 1-64 of A-Z a-z 0-9 . _ -")
+        super().__init__(f"invalid item id {item_id!r}: use 1-64 of A-Z a-z 0-9 . _ -, not dots alone")
         self.item_id = item_id
 
 

@@ -614,7 +614,8 @@ def delete(context: Context, item_id: str) -> list[str]:
             file.unlink()
             removed.append(str(file))
     folder = root / item_id
-    if folder.is_dir() and folder.resolve().is_relative_to(root):
+    # Only a folder of the root's own, never the root or above it, whatever the id.
+    if folder.is_dir() and folder.resolve().parent == root:
         shutil.rmtree(folder, ignore_errors=True)
     clear_dead_letters({item_id})
     logger.info("Deleted item %r and %d artifact file(s).", item_id, len(removed))

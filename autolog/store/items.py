@@ -49,8 +49,10 @@ from autolog.store.outbox import PendingMessage, add_messages
 from autolog.store.step_sql import StepSql
 from autolog.store.views import ItemView, NewEvent, aware
 
-#: What an item id may look like: seed 000 uses ids such as LF1409.
-ITEM_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")
+#: What an item id may look like: seed 000 uses ids such as LF1409. Whole (``fullmatch``: ``$`` would let a
+#: final newline through), and not dots alone: an item's artifacts live in a folder named by its id, and
+#: ``.`` or ``..`` would name the artifacts root or its parent (deleting item ``.`` removed every item's files).
+ITEM_ID = re.compile(r"(?!\.+\Z)[A-Za-z0-9._-]{1,64}")
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,7 @@ def validate_item_id(item_id: str) -> str:
     Raises:
         InvalidItemId: it is empty, too long or has other characters.
     """
-    if not ITEM_ID.match(item_id):
+    if not ITEM_ID.fullmatch(item_id):
         raise InvalidItemId(item_id)
     return item_id
 

@@ -57,7 +57,7 @@ def test_batch_repeating_an_id_is_refused(store: Store) -> None:
         store.items.create([NewItem("LF2", "/b"), NewItem("LF2", "/c")])
 
 
-@pytest.mark.parametrize("bad", ["", "has space", "../etc", "x" * 65, "semi;colon"])
+@pytest.mark.parametrize("bad", ["", "has space", "../etc", "x" * 65, "semi;colon", ".", "..", "....", "nl\n"])
 def test_malformed_item_id_is_refused(store: Store, bad: str) -> None:
     with pytest.raises(InvalidItemId):
         store.items.create([NewItem(bad, "/a")])

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 from falcon.testing import TestClient
+from sqlalchemy import text
 
 from autolog.statuses import Status
 from autolog.store import NewEvent, NewItem
@@ -184,6 +185,28 @@ def test_delete_removes_the_item_its_timeline_and_its_artifact_files(
     assert api.services.store.timeline.for_item("LFDEL") == []
     again = client.simulate_post("/items", json={"id": "LFDEL", "source": str(source)})
     assert again.status_code == 202
+
+
+@pytest.mark.parametrize("item_id", [".", "..", "..."])
+def test_an_id_of_dots_is_refused_and_deleting_an_older_such_item_leaves_the_other_items_files(
+    client: TestClient, api: AutologApi, media_file: MediaFile, item_id: str,
+) -> None:
+    # Its artifacts folder would be the artifacts root (".") or its parent (".."): a trial's delete of
+    # item "." removed every item's files
+    refused = client.simulate_post("/items", json={"id": item_id, "source": str(media_file("LFDOTS"))})
+    assert (refused.status_code, refused.json["description"].split(":")[0]) == (400, "id")
+
+    poster = api.services.settings.artifacts_root / "LFKEPT" / "poster.jpg"
+    poster.parent.mkdir(parents=True, exist_ok=True)
+    poster.write_bytes(b"jpeg")
+    with api.services.store.engine.begin() as connection:  # stored by a version that let it through
+        connection.execute(text("INSERT INTO items (id, source, status, force_resume, dead_lettered, cancelled,"
+                                " purged, version, created_at, updated_at) VALUES (:id, '/m/dots.mp4',"
+                                " '0 - Pending File Info', 0, 0, 0, 0, 1, '2026-01-01', '2026-01-01')"),
+                           {"id": item_id})
+
+    assert client.simulate_delete(f"/items/{item_id}").status_code == 200
+    assert poster.exists()
 
 
 def test_rerun_needs_a_known_step_and_an_item_that_reached_it(client: TestClient, api: AutologApi) -> None:

@@ -23,7 +23,7 @@ def nullable(schema: JSON) -> JSON:
 STRING, INTEGER, BOOLEAN, NUMBER = {"type": "string"}, {"type": "integer"}, {"type": "boolean"}, {"type": "number"}
 OBJECT: JSON = {"type": "object", "additionalProperties": True}
 DATETIME: JSON = {"type": "string", "format": "date-time"}
-ITEM_ID: JSON = {"type": "string", "pattern": "^[A-Za-z0-9._-]{1,64}$", "example": "LF1409"}
+ITEM_ID: JSON = {"type": "string", "pattern": "^(?!\\.+$)[A-Za-z0-9._-]{1,64}$", "example": "LF1409"}
 
 
 def obj(required: list[str], **properties: JSON) -> JSON:
