@@ -166,6 +166,32 @@ class DiscardedResultNotice(logging.Filter):
                     and "haven't added the Results middleware" in str(record.msg))
 
 
+class StoreOutageNotice(logging.Filter):
+    """Logs an error record whose exception is a store outage as one warning line, without its traceback.
+
+    A store outage is waited out by design (``middleware.retries``): every message that meets it is
+    put back, and each would log dramatiq's "unhandled exception" error, or a hook's, with a
+    traceback ending in SQLAlchemy's twenty lines of statement and parameters. The record keeps
+    its message, says the store is unavailable, and names the driver's error in one line
+    (``autolog.store.outage_text``).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exception = record.exc_info[1] if record.exc_info else None
+        if exception is None:
+            return True
+        from autolog.store.outages import is_store_outage, outage_text  # only when a record has an exception
+
+        if is_store_outage(exception):
+            record.msg = f"{record.getMessage()} The store is unavailable: {outage_text(exception)}"
+            record.args = None
+            record.exc_info = None
+            record.exc_text = None
+            if record.levelno > logging.WARNING:
+                record.levelno, record.levelname = logging.WARNING, logging.getLevelName(logging.WARNING)
+        return True
+
+
 def _fields(record: logging.LogRecord) -> dict[str, Any]:
     """Return the context and ``extra=`` fields of a record."""
     fields = dict(_CONTEXT.get() or {})
@@ -222,9 +248,9 @@ def build_log_config(
         # Loggers created before configuration (dramatiq's, gunicorn's) must keep working.
         "disable_existing_loggers": False,
         "filters": {"redact": {"()": RedactingFilter, "secrets": list(secrets)},
-                    "discarded_result": {"()": DiscardedResultNotice}},
+                    "discarded_result": {"()": DiscardedResultNotice}, "store_outage": {"()": StoreOutageNotice}},
         "formatters": {"default": {"()": formatter}},
         "handlers": {"default": {"class": "logging.StreamHandler", "stream": stream, "formatter": "default",
-                                 "filters": ["discarded_result", "redact"]}},
+                                 "filters": ["discarded_result", "store_outage", "redact"]}},
         "root": {"level": level, "handlers": ["default"]},
     }

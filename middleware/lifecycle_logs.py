@@ -24,6 +24,7 @@ from dramatiq.broker import MessageProxy
 
 from autolog.logs import bind_log_context, reset_log_context
 from autolog.statuses import Status
+from autolog.store import is_store_outage, outage_text
 from middleware.queue_pauses import HELD_OPTION
 from middleware.status_writes import TRANSITION_OPTION
 
@@ -100,7 +101,8 @@ class LifecycleLogs(dramatiq.Middleware):
     ) -> None:
         duration_ms = self._duration_ms(message)
         if exception is not None:
-            self.logger.warning("Failed %s: %s: %s", message.actor_name, type(exception).__name__, exception,
+            said = outage_text(exception) if is_store_outage(exception) else f"{type(exception).__name__}: {exception}"
+            self.logger.warning("Failed %s: %s", message.actor_name, said,
                                 extra={"event": "stage_failed", "duration_ms": duration_ms,
                                        "error_type": type(exception).__name__})
         else:

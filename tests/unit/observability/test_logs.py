@@ -147,6 +147,41 @@ def test_dramatiqs_notice_of_a_discarded_result_is_dropped_and_other_warnings_ke
         root.setLevel(saved[1])
 
 
+def test_a_store_outage_logs_one_warning_line_without_the_traceback_or_the_statement() -> None:
+    import io
+    import json
+
+    from sqlalchemy.exc import OperationalError
+
+    out = io.StringIO()
+    config = build_log_config(stream="ext://sys.stdout")
+    root = logging.getLogger()
+    saved = (root.handlers[:], root.level)
+    outage = OperationalError("UPDATE items SET run_token=%(token)s WHERE id = %(id)s",
+                              {"token": "a-run-token", "id": "LF1"}, Exception("connection refused\nIs it running?"))
+    other = ValueError("a bug")
+    try:
+        logging.config.dictConfig(config)
+        [handler] = root.handlers
+        handler.setStream(out)  # type: ignore[attr-defined]
+        for error in (outage, other):
+            try:
+                raise error
+            except Exception:
+                logging.getLogger("dramatiq.worker.WorkerThread").exception(
+                    "Failed to process message %s with unhandled exception.", "autolog.assess('LF1')")
+    finally:
+        root.handlers[:] = saved[0]
+        root.setLevel(saved[1])
+
+    waited, failed = (json.loads(line) for line in out.getvalue().splitlines())
+    assert (waited["level"], waited["message"]) == (
+        "warning", "Failed to process message autolog.assess('LF1') with unhandled exception. The store is"
+                   " unavailable: Exception: connection refused")
+    assert "exc" not in waited and "a-run-token" not in out.getvalue().split("\n")[0]
+    assert (failed["level"], failed["exc"].splitlines()[-1]) == ("error", "ValueError: a bug")
+
+
 def test_text_format_appends_the_context_as_key_values() -> None:
     config = build_log_config(fmt="text")
     formatter = config["formatters"]["default"]["()"]()
