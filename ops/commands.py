@@ -85,7 +85,10 @@ def ingest(args: argparse.Namespace, settings: Settings) -> int:
             print(f"{'queued' if answer.queued else 'stored'} {answer.item.id} {answer.item.source}")
             deferred += not answer.queued
         if deferred:
-            print(f"autolog: warning: {deferred} item(s) stored; Redis is down, discovery will queue them",
+            # Redis down, or this command stalled past the send deadline (a locked store): each item's
+            # queue_deferred event says which.
+            print(f"autolog: warning: {deferred} item(s) stored, not yet queued (Redis unavailable or the store slow:"
+                  " see each item's queue_deferred event); a worker's outbox relay queues them",
                   file=sys.stderr)
         if not args.wait:
             return 0

@@ -22,6 +22,14 @@ def invalid(field: str, problem: str) -> falcon.HTTPBadRequest:
     return falcon.HTTPBadRequest(title="Invalid field", description=f"{field}: {problem}")
 
 
+def required_param(req: falcon.Request, name: str) -> str:
+    """Return a query parameter that must be given; its absence is a 400 naming it, as a body field's is."""
+    value = req.get_param(name)
+    if value is None:
+        raise invalid(name, "is required")
+    return value
+
+
 def json_object(req: falcon.Request) -> dict[str, Any]:
     """Return the request's JSON body, which must be an object.
 

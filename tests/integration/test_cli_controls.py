@@ -33,7 +33,7 @@ def test_ingest_with_redis_down_stores_defers_and_exits_0_with_a_warning(
 
     assert done.returncode == 0, done.stderr
     assert done.stdout == f"stored cuts_noaudio {clip}\n"
-    assert "Redis is down, discovery will queue them" in done.stderr
+    assert "1 item(s) stored, not yet queued" in done.stderr
     events = [event.event for event in cli_store.timeline.for_item("cuts_noaudio")]
     assert events == ["created", "queue_deferred"]
 
@@ -55,7 +55,8 @@ def test_ingest_with_redis_down_on_a_terminal_prints_no_json_log_line(
 
     assert done.returncode == 0, shown
     lines = shown.splitlines()
-    assert lines[-1] == "autolog: warning: 1 item(s) stored; Redis is down, discovery will queue them"
+    assert lines[-1] == ("autolog: warning: 1 item(s) stored, not yet queued (Redis unavailable or the store slow:"
+                         " see each item's queue_deferred event); a worker's outbox relay queues them")
     assert not any(line.lstrip().startswith("{") for line in lines), shown
 
 

@@ -146,11 +146,13 @@ def test_invalid_item_id_is_400_naming_its_field(client: TestClient, api: Autolo
         client.simulate_post("/items:batch", json={"items": batch}),
         client.simulate_post("/run/lf_queue", params={"footage_id": "x" * 65}),
         client.simulate_post("/run/lf_queue_batch", json={"footage_ids": ["fine", "../up"]}),
+        client.simulate_post("/run/lf_queue"),
+        client.simulate_post("/items/fine/rerun"),
     ]
 
     assert [(answer.status_code, answer.json["title"], answer.json["description"].split(":")[0])
-            for answer in answers] == [(400, "Invalid field", field)
-                                       for field in ("id", "items[1].id", "footage_id", "footage_ids[1]")]
+            for answer in answers] == [(400, "Invalid field", field) for field in (
+                "id", "items[1].id", "footage_id", "footage_ids[1]", "footage_id", "from")]
     assert "use 1-64 of A-Z a-z 0-9 . _ -" in answers[0].json["description"]
     assert api.services.store.items.list() == []
     assert queued_ids(api) == []

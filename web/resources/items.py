@@ -13,7 +13,16 @@ from autolog.statuses import Status, parse_status
 from pipelines import actions
 from web.documents import accepted_document, artifact_file, item_document
 from web.services import ApiServices
-from web.validation import invalid, json_object, known_fields, naming_sources, new_item, new_items, optional_text
+from web.validation import (
+    invalid,
+    json_object,
+    known_fields,
+    naming_sources,
+    new_item,
+    new_items,
+    optional_text,
+    required_param,
+)
 
 #: Page size of ``GET /items`` when ``limit`` is not given, and its ceiling.
 DEFAULT_LIMIT, MAX_LIMIT = 100, 1000
@@ -198,7 +207,7 @@ class ItemRerun:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response, item_id: str) -> None:
-        from_step = req.get_param("from", required=True)
+        from_step = required_param(req, "from")
         resp.media = actions.rerun(self._services.context, item_id, from_step).to_dict()
         resp.status = falcon.HTTP_202
 

@@ -12,7 +12,7 @@ from pipelines import actions
 from pipelines.intake import queue_footage, refuse_unqueued
 from web.documents import seed_queued
 from web.services import ApiServices
-from web.validation import bounded_list, item_id, json_object, known_fields, unique_ids
+from web.validation import bounded_list, item_id, json_object, known_fields, required_param, unique_ids
 
 
 def _pools(req: falcon.Request) -> list[str] | None:
@@ -51,7 +51,7 @@ class RunQueue:
         self._services = services
 
     def on_post(self, req: falcon.Request, resp: falcon.Response) -> None:
-        footage_id = item_id(req.get_param("footage_id", required=True), "footage_id")
+        footage_id = item_id(required_param(req, "footage_id"), "footage_id")
         [answer] = queue_footage(self._services.context, [footage_id], source=req.get_param("source"))
         resp.media = seed_queued(refuse_unqueued(answer))
         resp.status = falcon.HTTP_202
