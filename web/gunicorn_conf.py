@@ -34,6 +34,10 @@ keepalive = 5
 accesslog = "-"
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms'
 loglevel = _settings.log_level.lower()
+#: No control socket (gunicorn 25.1+, for ``gunicornc``): its default path is one per user
+#: (``~/.gunicorn/gunicorn.ctl``), so two stacks on one host would take each other's; ``autolog``
+#: starts and stops the API itself.
+control_socket_disable = True
 
 
 def _log_config(settings: Settings) -> dict[str, Any]:

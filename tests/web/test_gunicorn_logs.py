@@ -35,3 +35,15 @@ def test_gunicorn_writes_its_start_and_access_logs_as_json_lines(serve_api: Call
     access = [record for record in records if record["logger"] == "gunicorn.access"]
     assert any('"GET /queue/status HTTP/1.1" 200' in record["message"] for record in access)
     assert KEY not in log_file.read_text()
+
+
+def test_gunicorn_opens_no_control_socket_another_stack_of_the_user_would_take(
+    serve_api: Callable[[dict[str, str]], str], tmp_path: Path,
+) -> None:
+    # gunicorn 25.1+ opens one at a per-user default path unless told not to: two stacks would share it
+    home, runtime = tmp_path / "home", tmp_path / "run"
+    runtime.mkdir()
+    base = serve_api({"HOME": str(home), "XDG_RUNTIME_DIR": str(runtime)})
+
+    assert http("GET", f"{base}/health")[0] in (200, 503)
+    assert not (runtime / "gunicorn.ctl").exists() and not (home / ".gunicorn").exists()
