@@ -274,8 +274,9 @@ class DeadLetterNotFound(AutologError):
 class ArtifactNotFound(AutologError):
     """Raised when an item has no artifact of the given kind and position, or its file is gone."""
 
-    def __init__(self, item_id: str, kind: str, position: int) -> None:
-        super().__init__(f"item {item_id!r} has no {kind} artifact at position {position}")
+    def __init__(self, item_id: str, kind: str, position: int, *, reason: str | None = None) -> None:
+        super().__init__(f"item {item_id!r} has no {kind} artifact at position {position}"
+                         + (f": {reason}" if reason else ""))
         self.item_id = item_id
         self.kind = kind
         self.position = position

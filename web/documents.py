@@ -51,9 +51,13 @@ def artifact_file(context: Context, item_id: str, kind: str, position: int) -> P
     for artifact in context.store.results.artifacts(item_id):
         if artifact.kind == kind and artifact.position == position:
             path = Path(artifact.path).resolve()
-            if path.is_relative_to(root) and path.is_file():
+            if not path.is_relative_to(root):
+                break
+            if path.is_file():
                 return path
-            break
+            # Recorded, but the file is gone (removed by hand, a disk restored without it): rerun the step.
+            raise ArtifactNotFound(item_id, kind, position,
+                                   reason=f"its file {artifact.path} is missing; rerun the step that made it")
     raise ArtifactNotFound(item_id, kind, position)
 
 

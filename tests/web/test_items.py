@@ -250,6 +250,11 @@ def test_item_comes_with_timeline_frames_transcript_and_artifacts(client: TestCl
     served = client.simulate_get(document["artifacts"][0]["url"])
     assert (served.status_code, served.content, served.headers["content-type"]) == (200, b"\xff\xd8jpeg",
                                                                                     "image/jpeg")
+    # A recorded artifact whose file is gone says so, not that the item has none
+    poster.unlink()
+    gone = client.simulate_get(document["artifacts"][0]["url"])
+    assert gone.status_code == 404
+    assert gone.json["description"].endswith(f"its file {poster} is missing; rerun the step that made it")
 
 
 def test_artifact_outside_the_artifacts_folder_is_not_served(client: TestClient, api: AutologApi,
