@@ -114,7 +114,8 @@ def status(args: argparse.Namespace, settings: Settings) -> int:
             if args.json:
                 print_json({**item_list_document(page, counts), "next_after": next_after})
             else:
-                print(format_item_list(page, counts))
+                print(format_item_list(page, counts,
+                                       filtered=bool(status_ or args.failed or args.dead_lettered)))
                 if next_after:
                     print(f"\nmore: {shlex.join(_next_page(args, next_after))}")
             return 0

@@ -31,13 +31,17 @@ def _cell(value: object) -> str:
     return str(value).replace("\n", " ")
 
 
-def format_item_list(items: Sequence[ItemView], counts: Mapping[str, int]) -> str:
-    """Render the items table followed by the count of items per status."""
+def format_item_list(items: Sequence[ItemView], counts: Mapping[str, int], *, filtered: bool = False) -> str:
+    """Render the items table followed by the count of items per status.
+
+    ``filtered``: the table holds only some of the items the counts count (``--failed``, ``--status``), so the
+    counts' column says it counts them all.
+    """
     rows = [(item.id, item.status.value + (" (cancelled)" if item.cancelled else ""),
              item.updated_at.strftime("%Y-%m-%d %H:%M:%S"), error_summary(item.error, width=60))
             for item in items]
     table = format_table(("ID", "STATUS", "UPDATED", "ERROR"), rows) if rows else "no items"
-    tally = format_table(("STATUS", "ITEMS"), sorted(counts.items()))
+    tally = format_table(("STATUS", "ALL ITEMS" if filtered else "ITEMS"), sorted(counts.items()))
     return f"{table}\n\n{tally}" if counts else table
 
 

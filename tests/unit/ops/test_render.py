@@ -45,6 +45,13 @@ def test_item_list_shows_status_update_time_error_and_counts() -> None:
     assert lines[-2:] == ["0 - Pending File Info  1", "7 - Avid Description   1"]
 
 
+def test_a_filtered_list_says_its_counts_count_every_item() -> None:
+    counts = {"7 - Avid Description": 50, "0 - Pending File Info": 2}
+
+    assert format_item_list([], counts, filtered=True).splitlines()[2].split() == ["STATUS", "ALL", "ITEMS"]
+    assert format_item_list([], counts).splitlines()[2].split() == ["STATUS", "ITEMS"]
+
+
 def test_empty_item_list_says_so() -> None:
     assert format_item_list([], {}) == "no items"
 
