@@ -280,7 +280,7 @@ class StatusWrites(dramatiq.Middleware):
                            from_status=step.from_status.value, detail={"run": token})
         # The guard and the start are one write: the item takes this run's token only if it is
         # at the step's status and not cancelled (a store outage raises, and Retries waits it out).
-        waited = store_wait_event(step, message, now_ms=now)
+        waited = store_wait_event(step, message, now_ms=now) if WAIT_OPTION in message.options else None
         earlier = (waited,) if waited is not None else ()
         store = self._services.current().store
         try:
