@@ -12,6 +12,7 @@ import logging
 import os
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -58,6 +59,42 @@ def postgres_context(settings: Settings, private_postgres: PrivatePostgres,
         yield context
 
 
+@dataclass(frozen=True)
+class StartedStep:
+    """A step-1 message started through a ``StatusWrites`` of its own, on a private PostgreSQL store."""
+
+    store: Store
+    services: Any
+    status_writes: Any
+    item_id: str
+    message: MessageProxy
+
+
+@pytest.fixture
+def started_step(private_postgres: PrivatePostgres, settings: Settings,
+                 unique_id: Callable[[str], str]) -> Iterator[StartedStep]:
+    from actors import broker
+    from middleware import Services, StatusWrites
+    from pipelines.footage import first_message
+
+    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
+    services = Services(settings=settings)
+    services.install(Context.build(settings, store=store))
+    status_writes = StatusWrites(services=services)
+    item_id = unique_id("started")
+    store.items.create([NewItem(item_id, f"/media/{item_id}.mp4")])
+    first = first_message(item_id, Status.PENDING_FILE_INFO)
+    assert first is not None
+    message = MessageProxy(first)
+    status_writes.before_process_message(broker, message)
+    try:
+        yield StartedStep(store, services, status_writes, item_id, message)
+    finally:
+        broker.flush(message.queue_name)
+        services.uninstall()
+        store.close()
+
+
 def waited_three_times(log: Path) -> bool:
     """Tell whether a message has been put back a third time to wait for the store (1 s, 2 s, then 4 s)."""
     return log.exists() and "waits 4000 ms for the store without spending a retry" in log.read_text(errors="replace")
@@ -97,55 +134,42 @@ def test_postgres_stopped_mid_run_spends_no_retry_and_every_item_finishes_by_its
 
 
 def test_status_write_after_the_work_is_retried_until_the_store_answers(
-    private_postgres: PrivatePostgres, settings: Settings, redis_client: redis.Redis,
-    caplog: pytest.LogCaptureFixture, unique_id: Callable[[str], str],
+    started_step: StartedStep, private_postgres: PrivatePostgres, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
-    from dramatiq.broker import MessageProxy
-
     from actors import broker
-    from middleware import OutboxRelay, Services, StatusWrites
-    from pipelines.footage import first_message
+    from middleware import OutboxRelay
 
     # Given a step 1 message whose work is done, on a PostgreSQL store
-    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
-    services = Services(settings=settings)
-    services.install(Context.build(settings, store=store))
-    status_writes = StatusWrites(services=services)
+    store, status_writes, item_id, message = (started_step.store, started_step.status_writes, started_step.item_id,
+                                              started_step.message)
     # The relay's after hook sends what the status write committed, as it runs after StatusWrites' in a worker.
-    relay = OutboxRelay(services=services)
-    item_id = unique_id("late")
-    store.items.create([NewItem(item_id, "/media/late.mp4")])
-    first = first_message(item_id, Status.PENDING_FILE_INFO)
-    assert first is not None
-    message = MessageProxy(first)
-    status_writes.before_process_message(broker, message)
-    try:
-        # When the store stops just as the status is written, and starts again later
-        private_postgres.stop()
-        result = {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}
+    relay = OutboxRelay(services=started_step.services)
 
-        def finish_message() -> None:
-            status_writes.after_process_message(broker, message, result=result)
-            relay.after_process_message(broker, message, result=result)
+    # When the store stops just as the status is written, and starts again later
+    private_postgres.stop()
+    result = {"item_id": item_id, "status": Status.FILE_INFO_COMPLETE.value}
 
-        writing = threading.Thread(target=finish_message)
-        with caplog.at_level(logging.WARNING, logger="middleware.status_writes"):
-            writing.start()
-            wait_for(lambda: "Store unavailable for a status write" in caplog.text, timeout_s=30,
-                     what="the status write to fail for the outage")
-            private_postgres.start()
-            writing.join(timeout=60)
+    def finish_message() -> None:
+        status_writes.after_process_message(broker, message, result=result)
+        relay.after_process_message(broker, message, result=result)
 
-        # Then the write went through once the store answered, and the next step was sent
-        assert not writing.is_alive()
-        assert store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
-        assert status_writes.failed_writes == 0
-        assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
-        # And its outbox row goes with the worker's next clear of the rows it sent (here, once it has stopped)
-        relay.after_worker_shutdown(broker, None)
-        assert store.outbox.count() == 0
-    finally:
-        store.close()
+    writing = threading.Thread(target=finish_message)
+    with caplog.at_level(logging.WARNING, logger="middleware.status_writes"):
+        writing.start()
+        wait_for(lambda: "Store unavailable for a status write" in caplog.text, timeout_s=30,
+                 what="the status write to fail for the outage")
+        private_postgres.start()
+        writing.join(timeout=60)
+
+    # Then the write went through once the store answered, and the next step was sent
+    assert not writing.is_alive()
+    assert store.items.get(item_id).status is Status.FILE_INFO_COMPLETE
+    assert status_writes.failed_writes == 0
+    assert redis_client.hlen(f"{broker.namespace}:thumbnails.msgs") == 1
+    # And its outbox row goes with the worker's next clear of the rows it sent (here, once it has stopped)
+    relay.after_worker_shutdown(broker, None)
+    assert store.outbox.count() == 0
 
 
 def test_sqlite_locked_past_its_busy_timeout_spends_no_retry_and_the_item_finishes_by_itself(
@@ -239,57 +263,42 @@ def _waiting(redis_client: redis.Redis, namespace: str, proxy: MessageProxy) -> 
 
 
 def test_a_store_wait_stays_on_the_timeline_though_the_store_was_out_when_it_began(
-    private_postgres: PrivatePostgres, settings: Settings, redis_client: redis.Redis,
-    caplog: pytest.LogCaptureFixture, unique_id: Callable[[str], str],
+    started_step: StartedStep, private_postgres: PrivatePostgres, redis_client: redis.Redis,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     from actors import broker
-    from middleware import Services, StatusWrites
     from middleware.status_writes import wait_out
-    from pipelines.footage import first_message
 
     # Given step 1 started for an item on a PostgreSQL store
-    store = Store.open(private_postgres.url.replace("postgresql://", "postgresql+psycopg://"))
-    services = Services(settings=settings)
-    services.install(Context.build(settings, store=store))
-    status_writes = StatusWrites(services=services)
-    item_id = unique_id("waits")
-    store.items.create([NewItem(item_id, "/media/waits.mp4")])
-    first = first_message(item_id, Status.PENDING_FILE_INFO)
-    assert first is not None
-    started = MessageProxy(first)
-    try:
-        status_writes.before_process_message(broker, started)
+    status_writes, started = started_step.status_writes, started_step.message
 
-        # When the store stops under the step, which is put back to wait for it (as Retries does),
-        # and its next delivery finds the store still out and waits again
-        private_postgres.stop()
-        with caplog.at_level(logging.WARNING):
-            wait_out(broker, started, StoreUnavailable("the server stopped"))
-            enqueued, first_wait = _waiting(redis_client, broker.namespace, started)
-            status_writes.after_enqueue(broker, enqueued, 1_000)
-            with pytest.raises(SkipMessage):
-                status_writes.before_process_message(broker, first_wait)
-            enqueued, second_wait = _waiting(redis_client, broker.namespace, first_wait)
-            status_writes.after_enqueue(broker, enqueued, 2_000)
+    # When the store stops under the step, which is put back to wait for it (as Retries does),
+    # and its next delivery finds the store still out and waits again
+    private_postgres.stop()
+    with caplog.at_level(logging.WARNING):
+        wait_out(broker, started, StoreUnavailable("the server stopped"))
+        enqueued, first_wait = _waiting(redis_client, broker.namespace, started)
+        status_writes.after_enqueue(broker, enqueued, 1_000)
+        with pytest.raises(SkipMessage):
+            status_writes.before_process_message(broker, first_wait)
+        enqueued, second_wait = _waiting(redis_client, broker.namespace, first_wait)
+        status_writes.after_enqueue(broker, enqueued, 2_000)
 
-        # Then no write was tried while it was out (nor a traceback logged for one)
-        assert status_writes.failed_writes == 0
-        assert not [record for record in caplog.records if record.exc_info]
-        assert "[SQL:" not in caplog.text  # the driver's error, not the start's twenty lines of SQL
-        # And once it is back, the delivery that ends the wait records it with its start: one
-        # "deferred" for the stretch, stamped when it began, between the attempt it cut short and the next
-        private_postgres.start()
-        wait_for(lambda: _started(status_writes, second_wait), what="the step to start again")
-        timeline = [event for event in store.timeline.for_item(item_id) if event.step == "file_info"]
-        assert [event.event for event in timeline] == ["started", "deferred", "started"]
-        deferred = timeline[1]
-        assert (deferred.reason, deferred.attempt, deferred.detail["waits"]) == ("store", 1, 2)
-        assert timeline[0].at <= deferred.at <= timeline[2].at
-        assert deferred.detail["waited_ms"] >= 0
-    finally:
-        broker.flush(started.queue_name)
-        services.uninstall()
-        store.close()
+    # Then no write was tried while it was out (nor a traceback logged for one)
+    assert status_writes.failed_writes == 0
+    assert not [record for record in caplog.records if record.exc_info]
+    assert "[SQL:" not in caplog.text  # the driver's error, not the start's twenty lines of SQL
+    # And once it is back, the delivery that ends the wait records it with its start: one
+    # "deferred" for the stretch, stamped when it began, between the attempt it cut short and the next
+    private_postgres.start()
+    wait_for(lambda: _started(status_writes, second_wait), what="the step to start again")
+    timeline = [event for event in started_step.store.timeline.for_item(started_step.item_id)
+                if event.step == "file_info"]
+    assert [event.event for event in timeline] == ["started", "deferred", "started"]
+    deferred = timeline[1]
+    assert (deferred.reason, deferred.attempt, deferred.detail["waits"]) == ("store", 1, 2)
+    assert timeline[0].at <= deferred.at <= timeline[2].at
+    assert deferred.detail["waited_ms"] >= 0
 
 
 def _started(status_writes: Any, delivery: MessageProxy) -> bool:
