@@ -101,3 +101,14 @@ def frame_timecode(start_timecode: str, rate: str | Fraction, seconds: float) ->
     first = Timecode(library_rate(exact_rate), start, force_non_drop_frame=not drop)
     return str(first + offset) if offset else str(first)
 
+
+def timecode_duration(seconds: float | None, rate: Fraction | None, *, drop_frame: bool) -> str | None:
+    """Return a length as an editor's bin shows it: ``HH:MM:SS:FF`` frames at ``rate`` (``;`` counted drop-frame).
+
+    The clip's frame count at its timecode rate (``round(seconds * rate)``), written as the timecode that
+    many frames after ``00:00:00:00``; None without a length or a rate.
+    """
+    if seconds is None or not rate or seconds < 0:
+        return None
+    drop = drop_frame and rate.denominator == 1001
+    return frame_timecode("00:00:00;00" if drop else "00:00:00:00", rate, float(seconds))

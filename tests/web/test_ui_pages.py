@@ -5,12 +5,14 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 from falcon.testing import TestClient
 
 from autolog.media.probe import container_name
+from autolog.media.timecode import timecode_duration
 from autolog.progress import ProgressChannel, ProgressEvent
 from autolog.statuses import STEPS, Status
 from autolog.store import FrameView, NewEvent, NewItem, SceneView, SegmentView, Store
@@ -289,7 +291,21 @@ def test_an_audio_only_card_says_so_and_a_one_frame_clip_counts_its_frame(
     assert "audio only" in audio_card and "sound-icon" in audio_card and "no picture yet" not in audio_card
     assert "0:06.9" in audio_card
     assert "no picture yet" in still_card and '<span class="duration" title="Duration">1 frame</span>' in still_card
-    assert "<dt>Duration</dt><dd>1 frame (0:00.0)</dd>" in item and "<dd>MP4</dd>" in item
+    assert "<dt>Duration</dt><dd>00:00:00:01 · 1 frame (0:00.0)</dd>" in item and "<dd>MP4</dd>" in item
+
+
+@pytest.mark.parametrize(("seconds", "rate", "drop_frame", "shown"), [
+    (65.3, Fraction(25), False, "00:01:05:07"),  # 1,632.5 frames: the half-way frame is the earlier one
+    (65.3, Fraction(30000, 1001), True, "00:01:05;09"),  # 1,957 frames, counted drop-frame
+    (65.3, Fraction(30000, 1001), False, "00:01:05:07"),
+    (600.0, Fraction(30000, 1001), True, "00:10:00;00"),  # 17,982 frames: ten minutes of drop-frame count
+    (2.0, Fraction(24000, 1001), True, "00:00:02:00"),  # no drop-frame count at 23.976
+    (None, Fraction(25), False, None), (6.9, None, False, None),
+])
+def test_a_clips_length_reads_as_timecode_as_in_an_editors_bin(
+    seconds: float | None, rate: Fraction | None, drop_frame: bool, shown: str | None,
+) -> None:
+    assert timecode_duration(seconds, rate, drop_frame=drop_frame) == shown
 
 
 @pytest.mark.parametrize(("format_name", "source", "shown"), [

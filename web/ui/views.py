@@ -12,7 +12,7 @@ from typing import Any
 
 from autolog.exports.timing import fps_label, stored_rate
 from autolog.media.probe import container_name, field_order_name
-from autolog.media.timecode import frame_timecode, parse_rate
+from autolog.media.timecode import frame_timecode, parse_rate, timecode_duration
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
 from web.documents import artifact_url
@@ -283,9 +283,11 @@ def file_facts(item: ItemView) -> list[tuple[str, str]]:
     else:
         rate_text = (f"{fps_label(rate)} fps ({stored_rate(rate)})"
                      + (", variable" if probe.get("variable_frame_rate") else ""))
+    shown_length = length if length == clock_length else f"{length} ({clock_length})"
+    counted = timecode_duration(probe.get("duration_s"), rate, drop_frame=bool(item.drop_frame))
     facts = [
         ("Container", container_name(probe.get("container"), item.source)),
-        ("Duration", length if length == clock_length else f"{length} ({clock_length})"),
+        ("Duration", f"{counted} · {shown_length}" if counted else shown_length),
         ("Timecode rate" if audio_only else "Rate", rate_text),
         ("Drop-frame", "yes" if item.drop_frame else "no"),
         ("Start timecode", f"{item.start_timecode or '—'} ({probe.get('timecode_source', 'default')})"),

@@ -67,7 +67,7 @@ def test_item_detail_has_fields_frames_transcript_and_timeline() -> None:
     text = format_item(view("LF1", Status.THUMBNAILS_COMPLETE), [frame], [segment], [event])
 
     assert "status         2 - Thumbnails Complete" in text
-    assert "media          video, QuickTime (MOV), 70.004 s" in text  # as people name it, not ffprobe
+    assert "media          video, QuickTime (MOV), 70.004 s (00:01:10;00)" in text  # as people name it, not ffprobe
     assert "timecode       01:00:00;00 (drop-frame, from tmcd track), reel A001" in text
     assert "rate           30000/1001 nominal, 29.970 average" in text
     assert ("picture        h264 1440x1080 shown 1920x1080, rotation 0, SAR 4:3, interlaced, upper field first,"
