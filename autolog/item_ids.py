@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
+import unicodedata
 from collections.abc import Callable, Mapping
 from pathlib import PurePosixPath
 
@@ -42,23 +43,31 @@ def stored_items(items: Items) -> Lookup:
     return lookup
 
 
-def stem_id(source: str, *, fill: str = "_", prefix: str = "") -> str:
-    """Return ``prefix`` plus the source's stem, other characters replaced by ``fill``, at most 64 long."""
+def stem_id(source: str, *, fill: str = "_", prefix: str = "", fold: bool = True) -> str:
+    """Return ``prefix`` plus the source's stem, other characters replaced by ``fill``, at most 64 long.
+
+    Accented letters lose their accents first (``fold``: ``Café`` → ``Cafe``, by Unicode's
+    compatibility decomposition); ids made before that dropped them (``Caf``), and ``choose_id``
+    still finds those items.
+    """
     stem = PurePosixPath(source.rstrip("/")).stem
+    if fold:
+        stem = "".join(char for char in unicodedata.normalize("NFKD", stem) if not unicodedata.combining(char))
     cleaned = NOT_ID.sub(fill, stem).strip("._-") or "item"
     return (prefix + cleaned)[:MAX_ID_LENGTH].rstrip("._-")
 
 
-def hashed_id(source: str, *, fill: str = "_", prefix: str = "") -> str:
+def hashed_id(source: str, *, fill: str = "_", prefix: str = "", fold: bool = True) -> str:
     """Return the stem id shortened to fit ``-`` and the first 8 hex digits of the source's SHA-1."""
     digest = hashlib.sha1(source.encode()).hexdigest()[:HASH_LENGTH]
-    stem = stem_id(source, fill=fill, prefix=prefix)[:MAX_ID_LENGTH - HASH_LENGTH - 1].rstrip("._-")
+    stem = stem_id(source, fill=fill, prefix=prefix, fold=fold)[:MAX_ID_LENGTH - HASH_LENGTH - 1].rstrip("._-")
     return f"{stem}-{digest}"
 
 
-def candidate_ids(source: str, *, fill: str = "_", prefix: str = "") -> tuple[str, str]:
+def candidate_ids(source: str, *, fill: str = "_", prefix: str = "", fold: bool = True) -> tuple[str, str]:
     """Return the ids an item made from ``source`` may have: its stem id, then its hashed id."""
-    return stem_id(source, fill=fill, prefix=prefix), hashed_id(source, fill=fill, prefix=prefix)
+    return (stem_id(source, fill=fill, prefix=prefix, fold=fold),
+            hashed_id(source, fill=fill, prefix=prefix, fold=fold))
 
 
 def choose_id(
@@ -73,11 +82,14 @@ def choose_id(
     """
     planned = planned or {}
     candidates = candidate_ids(source, fill=fill, prefix=prefix)
-    stored = {candidate: lookup(candidate) for candidate in candidates}
+    # The ids a version that dropped accented letters gave the source: its item keeps its id.
+    earlier = [candidate for candidate in candidate_ids(source, fill=fill, prefix=prefix, fold=False)
+               if candidate not in candidates]
+    stored = {candidate: lookup(candidate) for candidate in (*candidates, *earlier)}
     for candidate, item in stored.items():
         if (item is not None and item.source == source) or planned.get(candidate) == source:
             return candidate, item
-    for candidate, item in stored.items():
-        if item is None and candidate not in planned:
+    for candidate in candidates:
+        if stored[candidate] is None and candidate not in planned:
             return candidate, None
     return candidates[-1], None

@@ -23,7 +23,9 @@ def nothing_stored(item_id: str) -> ItemView | None:
     ("/media/LF1409.mov", "LF1409"),
     ("/media/LF1409 take 2 (final).mp4", "LF1409_take_2_final"),
     ("relative/clip.v2.mp4", "clip.v2"),
-    ("/media/clip#1 é.mp4", "clip_1"),
+    ("/media/clip#1 é.mp4", "clip_1_e"),
+    ("/media/café Müller.mov", "cafe_Muller"),  # accents folded, not dropped
+    ("/media/撮影01.mp4", "01"),
     ("/media/%%%.mp4", "item"),
     ("/media/" + "x" * 100 + ".mp4", "x" * 64),
 ])
@@ -46,6 +48,16 @@ def test_a_long_stem_is_shortened_to_keep_the_hash_within_64_characters() -> Non
 
 def test_a_prefix_counts_toward_the_64_characters() -> None:
     assert stem_id("/m/" + "y" * 70 + ".mp4", prefix="DEMO-") == "DEMO-" + "y" * 59
+
+
+def test_an_item_an_earlier_version_named_without_its_accented_letters_keeps_its_id() -> None:
+    # "café.mov" was "caf" before accents were folded; ingesting it again must find it, not make "cafe"
+    earlier = item_view("caf", "/cards/A/café.mov")
+    lookup = {"caf": earlier}.get
+
+    assert choose_id("/cards/A/café.mov", lookup) == ("caf", earlier)
+    assert choose_id("/cards/B/café.mov", lookup) == ("cafe", None)
+    assert choose_id("/cards/A/café.mov", nothing_stored) == ("cafe", None)
 
 
 def test_a_new_source_takes_its_stem() -> None:
