@@ -616,11 +616,7 @@ def find_dead_letter(client: redis.Redis, namespace: str, queues: Iterable[str],
 
 def drop_dead_letter(client: redis.Redis, namespace: str, queue: str, redis_id: str) -> None:
     """Remove one dead letter."""
-    key = _key(namespace, queue, ".XQ")
-    with client.pipeline(transaction=True) as pipe:
-        pipe.zrem(key, redis_id)
-        pipe.hdel(f"{key}.msgs", redis_id)
-        pipe.execute()
+    drop_dead_letters(client, namespace, queue, [redis_id])
 
 
 def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[str],
@@ -633,15 +629,10 @@ def drop_dead_letters_of(client: redis.Redis, namespace: str, queues: Iterable[s
     """
     dropped = 0
     for queue in queues:
-        key = _key(namespace, queue, ".XQ")
-        mine = [redis_id for redis_id, raw in client.hscan_iter(f"{key}.msgs", count=500)
+        mine = [redis_id for redis_id, raw in held_dead_letters(client, namespace, queue).items()
                 if (message := decode_message(raw)) is not None and message.item_id in item_ids]
-        if mine:
-            with client.pipeline(transaction=True) as pipe:
-                pipe.zrem(key, *mine)
-                pipe.hdel(f"{key}.msgs", *mine)
-                pipe.execute()
-            dropped += len(mine)
+        drop_dead_letters(client, namespace, queue, mine)
+        dropped += len(mine)
     return dropped
 
 

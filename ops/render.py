@@ -3,11 +3,10 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from fractions import Fraction
 from typing import Any
 
 from autolog.media.probe import container_name, field_order_name
-from autolog.media.timecode import parse_rate, timecode_duration
+from autolog.media.timecode import probed_rate, timecode_duration
 from autolog.store import EventView, FrameView, ItemView, SearchPage, SegmentView, Store
 from ops.pools import PoolStatus
 from ops.progress import error_summary
@@ -104,11 +103,7 @@ def footage_facts(probe: Mapping[str, Any], source: str) -> list[tuple[str, obje
     """Return the file facts a logger reads first, as (name, value) rows, from a stored probe of ``source``."""
     container = container_name(probe.get("container"), source)
     seconds = float(probe.get("duration_s", 0.0))
-    try:
-        timecode_rate: Fraction | None = parse_rate(probe.get("nominal_fps") or probe.get("fps") or 0)
-    except ValueError:  # audio only, or no rate found
-        timecode_rate = None
-    counted = timecode_duration(seconds, timecode_rate, drop_frame=bool(probe.get("drop_frame")))
+    counted = timecode_duration(seconds, probed_rate(probe), drop_frame=bool(probe.get("drop_frame")))
     facts: list[tuple[str, object]] = [("media", f"{probe.get('media_kind', 'video')}, {container}, {seconds:.3f} s"
                                                  + (f" ({counted})" if counted else ""))]
     if probe.get("start_timecode"):

@@ -21,6 +21,7 @@ from autolog.statuses import step_named
 from autolog.store import NewEvent
 from autolog.store.jobs import Jobs
 from pipelines import actions
+from pipelines.queues import step_name_on
 
 #: Options dramatiq adds while a message fails; dropped when a callback is enqueued again.
 _FAILURE_OPTIONS = ("retries", "traceback", "requeue_timestamp", "eta", "redis_message_id")
@@ -178,7 +179,7 @@ class DeadLetters:
             held = broker_state.held_dead_letters(self._client, self._namespace, name)
             if not held:
                 continue
-            events = [NewEvent(item_id=message.item_id, event="dead_letter_purged", step=self._step_name(message.actor),
+            events = [NewEvent(item_id=message.item_id, event="dead_letter_purged", step=step_name_on(name),
                                message_id=message.message_id, detail={"queue": name})
                       for raw in held.values()
                       if (message := broker_state.decode_message(raw)) is not None and message.item_id is not None]
@@ -186,11 +187,3 @@ class DeadLetters:
             broker_state.drop_dead_letters(self._client, self._namespace, name, list(held))
             purged += len(held)
         return PurgedLetters(purged=purged, items=tuple(sorted(items)))
-
-    def _step_name(self, actor_name: str) -> str | None:
-        """Return the step ``actor_name`` runs; None for a callback, or an actor this process does not know."""
-        try:
-            step: str | None = self._broker.get_actor(actor_name).options.get("step")
-        except dramatiq.errors.ActorNotFound:
-            return None
-        return step

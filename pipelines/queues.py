@@ -75,7 +75,8 @@ def _step_on(queue: str) -> Step | None:
     return next((step for step in STEPS if step.queue_name == queue), None)
 
 
-def _step_of(queue: str) -> str | None:
+def step_name_on(queue: str) -> str | None:
+    """Return the name of the step whose messages go on ``queue``; None for the control queue and others."""
     step = _step_on(queue)
     return step.name if step is not None else None
 
@@ -111,7 +112,7 @@ class Queues:
         depths = broker_state.read_queue_stats(self._client, self._namespace, self.names)
         paused = broker_state.paused_queues(self._client, self._namespace)
         return [
-            QueueView(name=name, step=_step_of(name), queued=depths[name].ready, delayed=depths[name].delayed,
+            QueueView(name=name, step=step_name_on(name), queued=depths[name].ready, delayed=depths[name].delayed,
                       held=depths[name].held, in_progress=depths[name].in_flight,
                       dead_lettered=depths[name].dead, paused=name in paused)
             for name in self.names
@@ -179,8 +180,8 @@ class Queues:
         dropped = {message.message_id: message for message in (*result.dropped, *unsent)
                    if message is not None and message.message_id not in fetched}
         touched = {**dropped, **fetched} if paused else dropped
-        events = [NewEvent(item_id=message.item_id, event="purged", step=_step_of(message.queue.removesuffix(".DQ")),
-                           message_id=message.message_id, detail={"queue": queue})
+        events = [NewEvent(item_id=message.item_id, event="purged", message_id=message.message_id,
+                           step=step_name_on(message.queue.removesuffix(".DQ")), detail={"queue": queue})
                   for message in touched.values() if message.item_id is not None]
         marked = context.store.items.mark_purged(events)
         self._announce_skipped(dropped.values())

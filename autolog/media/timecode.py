@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import math
 import re
+from collections.abc import Mapping
 from fractions import Fraction
+from typing import Any
 
 from timecode.timecode import Timecode
 
@@ -112,3 +114,12 @@ def timecode_duration(seconds: float | None, rate: Fraction | None, *, drop_fram
         return None
     drop = drop_frame and rate.denominator == 1001
     return frame_timecode("00:00:00;00" if drop else "00:00:00:00", rate, float(seconds))
+
+
+def probed_rate(probe: Mapping[str, Any]) -> Fraction | None:
+    """Return the exact nominal rate step 1 found (``nominal_fps``, else ``fps``); None when it found none."""
+    nominal = probe.get("nominal_fps")
+    try:
+        return parse_rate(nominal if nominal and nominal != "0/1" else probe.get("fps") or 0)
+    except ValueError:
+        return None

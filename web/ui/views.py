@@ -7,12 +7,11 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
-from fractions import Fraction
 from typing import Any
 
 from autolog.exports.timing import fps_label, stored_rate
 from autolog.media.probe import container_name, field_order_name
-from autolog.media.timecode import frame_timecode, parse_rate, timecode_duration
+from autolog.media.timecode import frame_timecode, probed_rate, timecode_duration
 from autolog.statuses import AUDIO_ONLY, Status
 from autolog.store import EventView, FrameView, ItemView, SceneView, SegmentView
 from web.documents import artifact_url
@@ -313,12 +312,3 @@ def file_size(size_bytes: int) -> str:
     if size_bytes < 1_000_000_000:
         return f"{size_bytes / 1_000_000:.1f} MB"
     return f"{size_bytes / 1_000_000_000:.2f} GB"
-
-
-def probed_rate(probe: dict[str, Any]) -> Fraction | None:
-    """Return the exact nominal rate step 1 found (``nominal_fps``, else ``fps``); None when it found none."""
-    nominal = probe.get("nominal_fps")
-    try:
-        return parse_rate(nominal if nominal and nominal != "0/1" else probe.get("fps") or 0)
-    except ValueError:
-        return None
